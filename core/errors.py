@@ -1,0 +1,72 @@
+"""Errors a user can act on. Each carries a stable code, a one-line message naming the fix, and an exit status.
+
+The CLI prints ``error: <message>`` and exits with ``exit_code``; the service returns ``{"error": {"code", "message"}}``
+with ``http_status``. Anything that is not a CaptionBridgeError is a bug in CaptionBridge, not a user mistake.
+"""
+
+from __future__ import annotations
+
+
+class CaptionBridgeError(Exception):
+    """Base class: a clear reason the user can act on."""
+
+    code = "error"
+    exit_code = 1
+    http_status = 400
+
+    def __init__(self, message: str, *, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def to_dict(self) -> dict:
+        out = {"code": self.code, "message": self.message}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+class InputError(CaptionBridgeError):
+    """A file the user gave us is missing, unreadable, corrupt or of an unknown kind."""
+
+    code = "bad_input"
+    exit_code = 3
+
+
+class TimelineError(InputError):
+    """The timeline can be read but cannot be used as it is (unsupported rate, no audio, ...)."""
+
+    code = "bad_timeline"
+
+
+class MissingMediaError(InputError):
+    """One or more clips point at media that is not on disk. ``missing`` lists every one."""
+
+    code = "missing_media"
+
+    def __init__(self, message: str, missing: list[dict]):
+        super().__init__(message, details={"missing": missing})
+        self.missing = missing
+
+
+class ModelNotAvailableError(CaptionBridgeError):
+    """No usable model: says exactly what to install or which folder to pass."""
+
+    code = "model_unavailable"
+    exit_code = 4
+    http_status = 422
+
+
+class ValidationFailed(CaptionBridgeError):
+    """Captions break hard rules (``captionbridge check``)."""
+
+    code = "validation_failed"
+    exit_code = 5
+
+
+class Cancelled(CaptionBridgeError):
+    """The job was cancelled by the user."""
+
+    code = "cancelled"
+    exit_code = 130
+    http_status = 409

@@ -1,0 +1,116 @@
+"""The caption model shared by every stage: words with times, cues on frames, and the document that carries them.
+
+Like pysubs2's SSAFile of SSAEvents, but in integer frames at the timeline's exact rate. Words keep measured seconds
+(float, from the recognizer) *and* frames; cue in/out are frames only. ``CaptionDocument.to_dict`` is the JSON
+contract written to ``<stem>.captions.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .timebase import Timebase
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised (or aligned) word in timeline time.
+
+    ``start``/``end`` are seconds from the timeline's first frame; ``start_frame`` is the frame containing ``start``
+    and ``end_frame`` the first frame at or after ``end`` (exclusive), so a word always spans at least one frame.
+    """
+
+    text: str
+    start: float
+    end: float
+    confidence: float = 1.0
+    start_frame: int = 0
+    end_frame: int = 0
+    language: str | None = None
+
+    @classmethod
+    def at(cls, text: str, start: float, end: float, timebase: Timebase, confidence: float = 1.0,
+           language: str | None = None) -> "Word":
+        start_frame = timebase.frame_at(start, "floor")
+        end_frame = max(start_frame + 1, timebase.frame_at(end, "ceil"))
+        return cls(text, float(start), float(end), float(confidence), start_frame, end_frame, language)
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "start_frame": self.start_frame, "end_frame": self.end_frame,
+                "start": round(self.start, 3), "end": round(self.end, 3), "confidence": round(self.confidence, 3)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Word":
+        return cls(str(data["text"]), float(data["start"]), float(data["end"]), float(data.get("confidence", 1.0)),
+                   int(data["start_frame"]), int(data["end_frame"]), data.get("language"))
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One caption event: [start_frame, end_frame) in timeline frames, text per language ("\\n" between lines)."""
+
+    start_frame: int
+    end_frame: int
+    text: dict[str, str]
+    words: tuple[Word, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.start_frame, int) and isinstance(self.end_frame, int)):
+            raise TypeError("cue times are integer frames")
+        if self.end_frame <= self.start_frame:
+            raise ValueError(f"cue ends ({self.end_frame}) at or before it starts ({self.start_frame})")
+
+    @property
+    def duration(self) -> int:
+        return self.end_frame - self.start_frame
+
+    def with_text(self, language: str, text: str) -> "Cue":
+        return replace(self, text={**self.text, language: text})
+
+    def to_dict(self, timebase: Timebase) -> dict:
+        return {"start_frame": self.start_frame, "end_frame": self.end_frame,
+                "start_timecode": timebase.timecode(self.start_frame),
+                "end_timecode": timebase.timecode(self.end_frame),
+                "text": dict(self.text)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Cue":
+        text = data["text"]
+        if isinstance(text, str):
+            text = {"und": text}
+        return cls(int(data["start_frame"]), int(data["end_frame"]), dict(text))
+
+
+@dataclass
+class CaptionDocument:
+    """What the engine returns for one timeline: its clock, the words, the cues, and the languages they carry."""
+
+    name: str
+    timebase: Timebase
+    source_language: str
+    words: list[Word] = field(default_factory=list)
+    cues: list[Cue] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = {
+            "timeline": {"name": self.name, **self.timebase.to_dict()},
+            "source_language": self.source_language,
+            "languages": list(self.languages or [self.source_language]),
+            "words": [w.to_dict() for w in self.words],
+            "cues": [c.to_dict(self.timebase) for c in self.cues],
+        }
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CaptionDocument":
+        tl = data["timeline"]
+        timebase = Timebase.from_start_timecode(tl["rate"], tl.get("start_timecode", "00:00:00:00"),
+                                                bool(tl.get("drop_frame", False)))
+        return cls(name=tl.get("name", ""), timebase=timebase, source_language=data.get("source_language", "und"),
+                   words=[Word.from_dict(w) for w in data.get("words", [])],
+                   cues=[Cue.from_dict(c) for c in data.get("cues", [])],
+                   languages=list(data.get("languages", [])), warnings=list(data.get("warnings", [])))
