@@ -18,6 +18,7 @@ from ..core.errors import CaptionBridgeError
 
 # name -> "module:attribute" (relative to captionbridge.plugin). One line per command.
 COMMANDS: dict[str, str] = {
+    "models": "cmd_models:models_cmd",
 }
 
 
