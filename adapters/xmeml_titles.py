@@ -1,0 +1,149 @@
+"""FCP7 XML (xmeml) with captions as Text generator items: the fallback for editors without a caption import.
+
+xmeml has no caption element. This writes a sequence at the timeline's clock (``<rate><timebase>/<ntsc>``, the start
+timecode with ``<frame>`` and ``<displayformat>`` DF/NDF) whose video tracks hold one Text generator per cue, one
+track per language (plus a further track where cues of one language overlap). ``<start>``/``<end>`` are record
+frames from the sequence start, so a cue at timeline frame ``f`` sits at ``f``. Premiere, Resolve and FCP7 import it
+as a timeline whose titles can be copied onto the edit at its first frame.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable
+
+from ..core.errors import CaptionBridgeError, InputError
+from ..core.model import CaptionDocument, Cue
+from ..core.timebase import Timebase
+
+
+_CR_MARK = "\ue000"
+
+
+def _rate(parent: ET.Element, tb: Timebase) -> ET.Element:
+    rate = ET.SubElement(parent, "rate")
+    ET.SubElement(rate, "timebase").text = str(tb.nominal_fps)
+    ET.SubElement(rate, "ntsc").text = "TRUE" if Fraction(tb.rate).denominator == 1001 else "FALSE"
+    return rate
+
+
+def _param(effect: ET.Element, pid: str, name: str, value: str | None = None, **extra: str) -> ET.Element:
+    p = ET.SubElement(effect, "parameter", authoringApp="PremierePro")
+    ET.SubElement(p, "parameterid").text = pid
+    ET.SubElement(p, "name").text = name
+    for key, val in extra.items():
+        ET.SubElement(p, key).text = val
+    v = ET.SubElement(p, "value")
+    if value is not None:
+        v.text = value
+    return v
+
+
+def _lanes(cues: list[Cue]) -> list[list[Cue]]:
+    lanes: list[list[Cue]] = []
+    for cue in sorted(cues, key=lambda c: (c.start_frame, c.end_frame)):
+        for lane in lanes:
+            if lane[-1].end_frame <= cue.start_frame:
+                lane.append(cue)
+                break
+        else:
+            lanes.append([cue])
+    return lanes
+
+
+def build_xmeml(doc: CaptionDocument, languages: Iterable[str] | None = None, width: int = 1920,
+                height: int = 1080, font_size: int = 42) -> ET.ElementTree:
+    tb = doc.timebase
+    langs = list(languages) if languages else (list(doc.languages) or [doc.source_language])
+    for cue in doc.cues:
+        for lang in cue.text:
+            if not languages and lang not in langs:
+                langs.append(lang)
+    total = max((c.end_frame for c in doc.cues), default=1)
+
+    root = ET.Element("xmeml", version="5")
+    seq = ET.SubElement(root, "sequence", id="captionbridge-sequence")
+    ET.SubElement(seq, "name").text = f"{doc.name or 'Timeline'} captions"
+    ET.SubElement(seq, "duration").text = str(total)
+    _rate(seq, tb)
+    tc = ET.SubElement(seq, "timecode")
+    _rate(tc, tb)
+    ET.SubElement(tc, "string").text = tb.start_timecode
+    ET.SubElement(tc, "frame").text = str(tb.start_frame)
+    ET.SubElement(tc, "displayformat").text = "DF" if tb.drop_frame else "NDF"
+    media = ET.SubElement(seq, "media")
+    video = ET.SubElement(media, "video")
+    fmt = ET.SubElement(ET.SubElement(video, "format"), "samplecharacteristics")
+    _rate(fmt, tb)
+    ET.SubElement(fmt, "width").text = str(width)
+    ET.SubElement(fmt, "height").text = str(height)
+    ET.SubElement(fmt, "anamorphic").text = "FALSE"
+    ET.SubElement(fmt, "pixelaspectratio").text = "square"
+    ET.SubElement(fmt, "fielddominance").text = "none"
+
+    item_no = 0
+    for lang in langs:
+        cues = [c for c in doc.cues if (c.text.get(lang) or "").strip()]
+        for lane_index, lane in enumerate(_lanes(cues)):
+            track = ET.SubElement(video, "track")
+            for cue in lane:
+                if cue.start_frame < 0:
+                    raise InputError(f"caption at frame {cue.start_frame} starts before the timeline")
+                item_no += 1
+                text = cue.text[lang].strip()
+                gen = ET.SubElement(track, "generatoritem", id=f"captionbridge-{lang}-{item_no}")
+                ET.SubElement(gen, "name").text = " ".join(text.split())[:60] or "Text"
+                ET.SubElement(gen, "enabled").text = "TRUE"
+                ET.SubElement(gen, "duration").text = str(cue.duration)
+                _rate(gen, tb)
+                ET.SubElement(gen, "start").text = str(cue.start_frame)
+                ET.SubElement(gen, "end").text = str(cue.end_frame)
+                ET.SubElement(gen, "in").text = "0"
+                ET.SubElement(gen, "out").text = str(cue.duration)
+                ET.SubElement(gen, "anamorphic").text = "FALSE"
+                ET.SubElement(gen, "alphatype").text = "black"
+                effect = ET.SubElement(gen, "effect")
+                ET.SubElement(effect, "name").text = "Text"
+                ET.SubElement(effect, "effectid").text = "Text"
+                ET.SubElement(effect, "effectcategory").text = "Text"
+                ET.SubElement(effect, "effecttype").text = "generator"
+                ET.SubElement(effect, "mediatype").text = "video"
+                # FCP7 text uses CR between lines; written as &#13; (a raw CR would be read back as LF).
+                _param(effect, "str", "Text", text.replace("\n", _CR_MARK))
+                _param(effect, "fontname", "Font", "Helvetica")
+                _param(effect, "fontsize", "Size", str(font_size), valuemin="0", valuemax="1000")
+                _param(effect, "fontstyle", "Style", "1", valuemin="1", valuemax="4")
+                _param(effect, "fontalign", "Alignment", "2", valuemin="1", valuemax="3")
+                origin = _param(effect, "origin", "Origin")
+                ET.SubElement(origin, "horiz").text = "0"
+                ET.SubElement(origin, "vert").text = "0.38"
+                color = _param(effect, "fontcolor", "Font Color")
+                for key, val in (("alpha", "255"), ("red", "255"), ("green", "255"), ("blue", "255")):
+                    ET.SubElement(color, key).text = val
+                labels = ET.SubElement(gen, "labels")
+                ET.SubElement(labels, "label2").text = f"Captions {lang}" + (f" {lane_index + 1}" if lane_index else "")
+            ET.SubElement(track, "enabled").text = "TRUE"
+            ET.SubElement(track, "locked").text = "FALSE"
+    ET.SubElement(media, "audio")
+    ET.indent(root, space="  ")
+    return ET.ElementTree(root)
+
+
+def write_xmeml_titles(doc: CaptionDocument, out_path: str | os.PathLike,
+                       languages: Iterable[str] | None = None) -> Path:
+    """Write an FCP7 XML sequence whose video tracks carry one Text generator per cue (one track per language)."""
+    path = Path(out_path)
+    tree = build_xmeml(doc, languages)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n')
+            body = ET.tostring(tree.getroot(), encoding="unicode")
+            handle.write(body.replace(_CR_MARK, "&#13;").encode("utf-8"))
+            handle.write(b"\n")
+    except OSError as exc:
+        raise CaptionBridgeError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path

@@ -1,0 +1,118 @@
+"""FCPXML <caption> and FCP7 Text-generator output: rates, start timecodes and every cue's frame, parsed back."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from fractions import Fraction
+
+import opentimelineio as otio
+import pytest
+from fixtures.editor_roundtrip import make_document
+
+from captionbridge.adapters.fcpxml_captions import (caption_role, fcp_time, read_fcpxml_captions,
+                                                    write_fcpxml_captions)
+from captionbridge.adapters.xmeml_titles import write_xmeml_titles
+from captionbridge.core.errors import InputError
+from captionbridge.core.model import CaptionDocument, Cue
+from captionbridge.core.timebase import Timebase
+
+EXPECTED = {  # clock -> (frameDuration, tcStart, tcFormat)
+    "23.976@01h": ("1001/24000s", "86486400/24000s", "NDF"),     # 86400 frames = 3603.6 s
+    "29.97DF@01h": ("1001/30000s", "107999892/30000s", "DF"),     # 107892 frames = 3599.9964 s
+    "25@01h": ("1/25s", "3600s", "NDF"),
+    "50@10h": ("1/50s", "36000s", "NDF"),
+    "59.94DF@00h59": ("1001/60000s", None, "DF"),
+}
+
+
+def test_fcp_time_is_exact():
+    tb = Timebase.from_start_timecode("24000/1001", "01:00:00:00", False)
+    assert fcp_time(0, tb) == "0s"
+    assert fcp_time(1, tb) == "1001/24000s"
+    assert fcp_time(24000, tb) == "1001s"
+    assert Fraction(fcp_time(86400, tb)[:-1]) == Fraction(36036, 10)
+
+
+@pytest.mark.parametrize("version", ["1.9", "1.10"])
+def test_fcpxml_round_trip(tmp_path, clock, version):
+    doc = make_document(clock)
+    out = write_fcpxml_captions(doc, tmp_path / "reel.fcpxml", version=version)
+    raw = out.read_text(encoding="utf-8")
+    assert raw.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE fcpxml>')
+    root = ET.parse(out).getroot()
+    assert root.tag == "fcpxml" and root.get("version") == version
+    fmt = root.find("resources/format")
+    seq = root.find("library/event/project/sequence")
+    frame_dur, tc_start, tc_format = EXPECTED[clock]
+    assert fmt.get("frameDuration") == frame_dur
+    assert seq.get("tcFormat") == tc_format
+    if tc_start:
+        assert seq.get("tcStart") == tc_start
+    # tcStart is exactly the start frame
+    assert Fraction(seq.get("tcStart")[:-1]) == doc.timebase.start_frame / doc.timebase.rate
+
+    parsed = read_fcpxml_captions(out)
+    assert parsed["frame_duration"] == 1 / doc.timebase.rate
+    assert parsed["tc_start_frames"] == doc.timebase.start_frame
+    for lang, role_lang in (("en", "en"), ("zh", "zh-Hans")):
+        caps = [c for c in parsed["captions"] if c["language"] == role_lang]
+        assert [(c["start_frame"], c["end_frame"], c["text"]) for c in caps] == \
+            [(c.start_frame, c.end_frame, c.text[lang]) for c in doc.cues]
+        assert len({c["lane"] for c in caps}) == 1
+    roles = {c.get("role") for c in root.iter("caption")}
+    assert roles == {"iTT?captionFormat=ITT.en", "iTT?captionFormat=ITT.zh-Hans"}
+    # every time attribute is a whole number of frames
+    fd = Fraction(frame_dur[:-1])
+    for el in root.iter():
+        for key in ("offset", "start", "duration"):
+            if el.get(key):
+                assert (Fraction(el.get(key)[:-1]) / fd).denominator == 1, (el.tag, key, el.get(key))
+
+
+def test_fcpxml_language_subset_bundle_and_overlap(tmp_path):
+    tb = Timebase.from_start_timecode(25, "01:00:00:00", False)
+    doc = CaptionDocument("o", tb, "en", [], [Cue(0, 50, {"en": "one", "zh": "一"}),
+                                              Cue(40, 90, {"en": "two", "zh": "二"})], ["en", "zh"])
+    out = write_fcpxml_captions(doc, tmp_path / "o.fcpxmld", languages=["zh"])
+    assert (out / "Info.fcpxml").is_file()
+    parsed = read_fcpxml_captions(out)
+    assert [(c["start_frame"], c["end_frame"], c["text"], c["lane"]) for c in parsed["captions"]] == [
+        (0, 50, "一", 1), (40, 90, "二", 2)]
+    with pytest.raises(InputError, match="no fr text"):
+        write_fcpxml_captions(doc, tmp_path / "x.fcpxml", languages=["fr"])
+    with pytest.raises(InputError, match="version"):
+        write_fcpxml_captions(doc, tmp_path / "x.fcpxml", version="1.6")
+
+
+def test_caption_roles():
+    assert caption_role("en") == "iTT?captionFormat=ITT.en"
+    assert caption_role("zh") == "iTT?captionFormat=ITT.zh-Hans"
+    assert caption_role("fr") == "iTT?captionFormat=ITT.fr"
+
+
+def test_xmeml_titles_read_back_by_otio_fcp_xml(tmp_path, clock):
+    doc = make_document(clock, 25)
+    out = write_xmeml_titles(doc, tmp_path / "reel.xml")
+    root = ET.parse(out).getroot()
+    seq = root.find("sequence")
+    tb = doc.timebase
+    assert seq.findtext("rate/timebase") == str(tb.nominal_fps)
+    assert seq.findtext("rate/ntsc") == ("TRUE" if tb.rate.denominator == 1001 else "FALSE")
+    assert seq.findtext("timecode/string") == tb.start_timecode
+    assert seq.findtext("timecode/frame") == str(tb.start_frame)
+    assert seq.findtext("timecode/displayformat") == ("DF" if tb.drop_frame else "NDF")
+
+    # An independent reader: OTIO's fcp_xml adapter.
+    timeline = otio.adapters.read_from_file(str(out), adapter_name="fcp_xml")
+    assert Fraction(timeline.global_start_time.rate).limit_denominator(1001) == tb.rate
+    assert round(timeline.global_start_time.value) == tb.start_frame
+    video = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video]
+    assert len(video) == 2  # en, zh
+    for track, lang in zip(video, ("en", "zh")):
+        ranges = track.range_of_all_children()
+        clips = [c for c in track if isinstance(c, otio.schema.Clip)]
+        assert [(round(ranges[c].start_time.value), round(ranges[c].end_time_exclusive().value)) for c in clips] == \
+            [(c.start_frame, c.end_frame) for c in doc.cues]
+        assert all(isinstance(c.media_reference, otio.schema.GeneratorReference) for c in clips)
+    texts = [g.find("effect/parameter[parameterid='str']/value").text for g in root.iter("generatoritem")]
+    assert texts[: len(doc.cues)] == [c.text["en"].replace("\n", "\r") for c in doc.cues]
