@@ -1,0 +1,350 @@
+"""Where a caption may break: atomic units, break costs, and the best layout of a cue's text into lines.
+
+English follows the Netflix/BBC rules: break after punctuation and before conjunctions and prepositions; never
+split article+noun, adjective+noun, first+last name, pronoun+verb, verb+auxiliary/negation. Chinese never breaks
+inside a word (jieba decides what a word is, even when the recogniser gives one character at a time), breaks after
+punctuation and before conjunctions/prepositions, keeps particles with the word before them, and shows no commas or
+full stops inside a line (a space instead; none at a line's end).
+
+A *unit* is the smallest piece a break may not enter: one English word, or the recogniser words that make up one
+Chinese word. Costs are small for preferred points (0 after a full stop, 1 after a comma, 2-3 before a
+conjunction/preposition), ``NEUTRAL`` elsewhere and ``POOR`` or more where a rule says never.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .caption_presets import CaptionPreset, language_family
+
+NEUTRAL = 10
+POOR = 30  # a break at or above this cost breaks a rule ("never split ...")
+MID_LINE_SENTENCE = 15  # a sentence ending inside a line (the next one should start a line)
+
+SENTENCE_END = set(".?!…。？！")
+CLAUSE_END = set(",;:，；：、—–")
+_CLOSERS = "\"'”’»」』）)]】"
+_OPENERS = "\"'“‘«「『（(【["
+
+# --- English word classes (lower case) ---------------------------------------------------------------------
+DETERMINERS = set("a an the this that these those my your his her its our their some any every each no another "
+                  "such whose either neither much many few several all both".split())
+SUBJECT_PRONOUNS = set("i you he she it we they who".split())
+AUXILIARIES = set("am is are was were be been being have has had do does did will would shall should can could "
+                  "may might must i'm you're he's she's it's we're they're i've you've we've they've i'll you'll "
+                  "he'll she'll we'll they'll i'd you'd he'd she'd we'd they'd that's there's gonna wanna "
+                  "gotta".split())
+NEGATIONS = set("not never n't".split())
+CONJUNCTIONS = set("and but or nor so yet because although though while whereas if unless until when whenever "
+                   "where wherever since whether than that which who whom whose once".split())
+PREPOSITIONS = set("about above across after against along among around at before behind below beneath beside "
+                   "besides between beyond by despite down during except for from in inside into like near of off "
+                   "on onto out outside over past per through throughout to toward towards under underneath unlike "
+                   "up upon via with within without".split())
+INTENSIFIERS = set("very so too really quite rather pretty most more less least just even almost".split())
+NUMBERS = set("one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred "
+              "thousand million billion first second third last next".split())
+ADJECTIVES = set("good bad new old great big small little long short high low large young right left wrong "
+                 "best better worse worst other same different important real whole sure free full true false "
+                 "early late hard easy strong weak clear dark light black white red green blue cold hot warm "
+                 "dead open huge tiny nice fine beautiful happy sad poor rich single only main major local "
+                 "public private human social political national final special certain entire simple "
+                 "whole empty quiet loud fast slow deep wide safe busy strange lovely perfect terrible".split())
+_ADJ_SUFFIXES = ("ful", "ous", "ive", "able", "ible", "less", "ical", "ish", "est")
+FUNCTION_WORDS = (DETERMINERS | SUBJECT_PRONOUNS | AUXILIARIES | NEGATIONS | CONJUNCTIONS | PREPOSITIONS
+                  | INTENSIFIERS | set("me him us them it's there here".split()))
+
+# --- Chinese word classes -----------------------------------------------------------------------------------
+ZH_CONJUNCTIONS = set("但是 可是 而且 因为 所以 如果 虽然 然后 或者 还是 并且 而 但 不过 因此 于是 即使 只要 只有 除非 "
+                      "无论 不管 以及 同时 否则 那么 要是 既然 尽管 甚至 接着 于是乎 然而 以便 为了 不然".split())
+ZH_PREPOSITIONS = set("在 从 对 把 被 向 给 跟 和 与 关于 按照 通过 由于 对于 根据 随着 除了 为 往 朝 自从 经过".split())
+ZH_PARTICLES = set("了 着 过 的 地 得 吗 呢 吧 啊 呀 么 们 嘛 啦 哦 喔 哈".split())
+ZH_ATTACH_RIGHT = set("这 那 这个 那个 这些 那些 每 各 某 一个 一些 几个 哪个 很 太 最 更 非常 特别 比较 不 没 没有 "
+                      "别 会 能 要 可以 应该 想 得 是 就 都 也 还 又 再 才".split())
+ZH_PRONOUNS = set("我 你 您 他 她 它 我们 你们 他们 她们 它们 咱们 大家 自己".split())
+_ZH_DROP = set("，。,.")  # shown as a space inside a Chinese line, dropped at its end
+_ZH_FULL_WIDTH = {"?": "？", "!": "！", ":": "：", ";": "；"}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An unbreakable run of recogniser words: ``first``..``last`` (inclusive) word indices and their text."""
+
+    text: str
+    first: int
+    last: int
+
+
+def is_cjk_char(ch: str) -> bool:
+    return "CJK" in unicodedata.name(ch, "") or "\u3000" <= ch <= "\u30ff" or "\uff00" <= ch <= "\uffef"
+
+
+def has_cjk(text: str) -> bool:
+    return any(is_cjk_char(ch) for ch in text)
+
+
+def _bare(token: str) -> str:
+    return token.strip(_OPENERS + _CLOSERS + ".,;:!?…，。；：！？、—–-").lower()
+
+
+def _tail(token: str) -> str:
+    stripped = token.rstrip(_CLOSERS)
+    return stripped[-1] if stripped else ""
+
+
+def ends_sentence(token: str) -> bool:
+    return _tail(token) in SENTENCE_END
+
+
+def ends_clause(token: str) -> bool:
+    return _tail(token) in CLAUSE_END or token.rstrip(_CLOSERS).endswith("--")
+
+
+# --- units ----------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _jieba():
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def build_units(texts: list[str], language: str) -> list[Unit]:
+    """Group recogniser word texts into units. English: one per word. Chinese: one per jieba word."""
+    texts = [t.strip() for t in texts]
+    if language_family(language) != "zh":
+        return [Unit(t, i, i) for i, t in enumerate(texts)]
+    joined = "".join(texts)
+    boundaries = {0, len(joined)}
+    pos = 0
+    for token in _jieba().lcut(joined, HMM=True):
+        pos += len(token)
+        boundaries.add(pos)
+    units: list[Unit] = []
+    offset = 0
+    start = 0
+    for i, text in enumerate(texts):
+        offset += len(text)
+        last = i == len(texts) - 1
+        nxt = texts[i + 1] if not last else ""
+        # break allowed where jieba puts a word boundary, or between two Latin/digit tokens
+        if last or offset in boundaries or not text or not nxt or not (has_cjk(text[-1]) or has_cjk(nxt[0])):
+            units.append(Unit(join_texts(texts[start:i + 1], language), start, i))
+            start = i + 1
+    return units
+
+
+def join_texts(texts: list[str], language: str) -> str:
+    """Join tokens as they are written: spaces in English; none in Chinese except between Latin words."""
+    texts = [t for t in (t.strip() for t in texts) if t]
+    if language_family(language) != "zh":
+        return " ".join(texts)
+    out = ""
+    for t in texts:
+        if out and not has_cjk(out[-1]) and not has_cjk(t[0]) and out[-1].isalnum() and t[0].isalnum():
+            out += " "
+        out += t
+    return out
+
+
+# --- break costs ----------------------------------------------------------------------------------------------
+def _is_adjective(word: str) -> bool:
+    return word in ADJECTIVES or (len(word) > 5 and word.endswith(_ADJ_SUFFIXES))
+
+
+def _is_name_part(token: str) -> bool:
+    core = token.strip(_OPENERS + _CLOSERS)
+    return len(core) > 1 and core[0].isupper() and core[1:].islower() and core.isalpha()
+
+
+def break_cost_en(units: list[str], k: int) -> int:
+    """Cost of breaking between ``units[k-1]`` and ``units[k]`` in English."""
+    left, right = units[k - 1], units[k]
+    if ends_sentence(left):
+        return 0
+    if ends_clause(left):
+        return 1
+    lw, rw = _bare(left), _bare(right)
+    if rw in NEGATIONS or rw.endswith("n't") and lw in SUBJECT_PRONOUNS:
+        return 60  # verb | not
+    if lw in DETERMINERS:
+        return 60  # the | house
+    if lw in AUXILIARIES or lw in NEGATIONS:
+        return 50 if rw not in CONJUNCTIONS else 5  # will | go, not | now
+    if lw in SUBJECT_PRONOUNS and rw not in CONJUNCTIONS | PREPOSITIONS:
+        return 50  # she | said
+    if lw == "to" and rw not in FUNCTION_WORDS:
+        return 45  # to | go
+    if lw in INTENSIFIERS and rw not in CONJUNCTIONS | PREPOSITIONS:
+        return 40  # very | good
+    if _is_name_part(left) and _is_name_part(right) and lw not in FUNCTION_WORDS and rw not in FUNCTION_WORDS:
+        return 55  # John | Smith
+    if (_is_adjective(lw) or lw in NUMBERS or lw.isdigit()) and rw not in FUNCTION_WORDS:
+        return 40  # red | car, three | days
+    if lw in PREPOSITIONS:
+        return 35  # in | the house
+    if lw in CONJUNCTIONS:
+        return 35  # and | then
+    if rw in CONJUNCTIONS:
+        return 2
+    if rw in PREPOSITIONS:
+        return 3
+    return NEUTRAL
+
+
+def break_cost_zh(units: list[str], k: int) -> int:
+    """Cost of breaking between ``units[k-1]`` and ``units[k]`` in Chinese (units are jieba words)."""
+    left, right = units[k - 1], units[k]
+    if ends_sentence(left):
+        return 0
+    if ends_clause(left):
+        return 1
+    lw, rw = _bare(left), _bare(right)
+    if rw in ZH_PARTICLES or (rw and rw[0] in "了着过的地得吗呢吧啊呀么们"):
+        return 60  # particles stay with the word before them
+    if lw.endswith(("的", "地", "得")) and len(lw) > 0:
+        return 45  # 美丽的 | 花园
+    if lw in ZH_ATTACH_RIGHT:
+        return 45  # 这个 | 问题, 不 | 是
+    if lw in ZH_CONJUNCTIONS or lw in ZH_PREPOSITIONS:
+        return 40  # 因为 | 我们
+    if rw in ZH_CONJUNCTIONS:
+        return 2
+    if rw in ZH_PREPOSITIONS:
+        return 3
+    if lw in ZH_PRONOUNS:
+        return 25  # 我 | 觉得
+    if lw.isdigit() or lw in set("一二三四五六七八九十两几半"):
+        return 40
+    return NEUTRAL
+
+
+def break_costs(unit_texts: list[str], language: str) -> list[int]:
+    """``costs[k]`` = cost of a break before unit ``k`` (``costs[0]`` is 0)."""
+    fn = break_cost_zh if language_family(language) == "zh" else break_cost_en
+    return [0] + [fn(unit_texts, k) for k in range(1, len(unit_texts))]
+
+
+# --- display --------------------------------------------------------------------------------------------------
+def display_line(unit_texts: list[str], language: str) -> str:
+    """The text of one line as shown. Chinese: commas/full stops become a space, none at the end."""
+    text = join_texts(unit_texts, language)
+    if language_family(language) != "zh":
+        return text
+    for half, full in _ZH_FULL_WIDTH.items():
+        text = re.sub(rf"(?<=[\u3400-\u9fff]){re.escape(half)}", full, text)
+    text = "".join(" " if ch in _ZH_DROP and _zh_punct_context(text, i) else ch for i, ch in enumerate(text))
+    text = re.sub(r" {2,}", " ", text)
+    return text.strip()
+
+
+def _zh_punct_context(text: str, i: int) -> bool:
+    """True if the comma/full stop at ``i`` is Chinese punctuation (not a decimal point or an English comma)."""
+    ch = text[i]
+    if ch in "，。":
+        return True
+    before = text[i - 1] if i > 0 else ""
+    after = text[i + 1] if i + 1 < len(text) else ""
+    if before.isdigit() and after.isdigit():
+        return False  # 3.14, 1,000
+    return bool(before and has_cjk(before)) or not after or bool(after and has_cjk(after))
+
+
+def line_length(text: str) -> int:
+    """Characters as the style guides count them (every character, spaces and punctuation included)."""
+    return len(text)
+
+
+# --- layout ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Layout:
+    lines: tuple[str, ...]
+    breaks: tuple[int, ...]  # unit indices (relative to the cue) where a new line starts
+    cost: float
+
+
+def layout_lines(unit_texts: list[str], costs: list[int], preset: CaptionPreset, language: str) -> Layout | None:
+    """Best layout of one cue's units into at most ``preset.max_lines`` lines, or None if it cannot fit.
+
+    One line whenever it fits; otherwise the fewest lines, choosing breaks by rule cost and balance (a slightly
+    longer bottom line is preferred, an orphan word on a line is penalised).
+    """
+    n = len(unit_texts)
+    cpl = preset.max_chars_per_line
+    whole = display_line(unit_texts, language)
+    if line_length(whole) <= cpl:
+        return Layout((whole,), (), MID_LINE_SENTENCE * _inner_sentence_ends(unit_texts, 0, n))
+    if preset.max_lines == 1 or n == 1:
+        return None
+    best: Layout | None = None
+    for lines in range(2, preset.max_lines + 1):
+        best = _best_split(unit_texts, costs, cpl, lines, language)
+        if best is not None:
+            return best
+    return None
+
+
+def _best_split(unit_texts, costs, cpl, lines, language) -> Layout | None:
+    n = len(unit_texts)
+    if n < lines:
+        return None
+    # widths[i][j]: displayed width of units i..j-1 as one line (computed lazily)
+    cache: dict[tuple[int, int], str] = {}
+
+    def text(i: int, j: int) -> str:
+        key = (i, j)
+        if key not in cache:
+            cache[key] = display_line(unit_texts[i:j], language)
+        return cache[key]
+
+    total = line_length(text(0, n))
+    target = total / lines
+    # DP over (line index, start unit) -> best (cost, breaks)
+    best: dict[tuple[int, int], tuple[float, tuple[int, ...]]] = {(0, 0): (0.0, ())}
+    for line in range(lines):
+        nxt: dict[tuple[int, int], tuple[float, tuple[int, ...]]] = {}
+        for (_, start), (cost, breaks) in best.items():
+            last_line = line == lines - 1
+            ends = [n] if last_line else range(start + 1, n - (lines - line - 1) + 1)
+            for end in ends:
+                t = text(start, end)
+                width = line_length(t)
+                if width > cpl:
+                    break
+                c = cost + _line_cost(width, target, cpl, end - start, last_line, lines)
+                c += MID_LINE_SENTENCE * _inner_sentence_ends(unit_texts, start, end)
+                if not last_line:
+                    c += costs[end]
+                key = (line + 1, end)
+                if key not in nxt or c < nxt[key][0]:
+                    nxt[key] = (c, breaks if last_line else breaks + (end,))
+        best = nxt
+        if not best:
+            return None
+    final = best.get((lines, n))
+    if final is None:
+        return None
+    cost, breaks = final
+    bounds = (0,) + breaks + (n,)
+    return Layout(tuple(text(a, b) for a, b in zip(bounds, bounds[1:])), breaks, cost)
+
+
+def _inner_sentence_ends(unit_texts: list[str], start: int, end: int) -> int:
+    return sum(1 for k in range(start, end - 1) if ends_sentence(unit_texts[k]))
+
+
+def _line_cost(width: int, target: float, cpl: int, units: int, last_line: bool, lines: int) -> float:
+    # Balance: 1 point per ~6 % of the line limit away from an even split; bottom-heavy is cheaper than top-heavy.
+    diff = width - target
+    cost = abs(diff) / cpl * 16
+    if not last_line and diff > 0:
+        cost *= 1.5  # top line longer than the bottom (inverted pyramid)
+    if units == 1 and width < cpl / 3:
+        cost += 25  # orphan: a single short word alone on a line
+    return cost
