@@ -1,0 +1,123 @@
+"""The main job, engine side: a loaded timeline -> audio regions -> words -> cues -> (translation) -> a CaptionDocument.
+
+No files are written here and nothing editor-specific happens: reading the timeline and writing caption files are
+adapters' work (``plugin/caption_job.py`` ties the three together for the CLI and the service).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from .caption_presets import language_family
+from .compose import compose_cues
+from .errors import InputError, MissingMediaError, TimelineError
+from .model import CaptionDocument
+from .progress import Progress
+from .regions import audio_regions, missing_media, video_cut_points
+
+# Relative cost of each stage, for one progress bar / ETA over the whole job.
+STAGES = {"read": 1.0, "transcribe": 80.0, "compose": 2.0, "translate": 12.0, "write": 1.0}
+LANGUAGES = ("en", "zh")
+
+
+@dataclass
+class CaptionOptions:
+    """Everything a caption job can be told. Defaults are what a professional expects out of the box."""
+
+    language: str = "auto"                # forced source language, or auto-detect
+    translate_to: str | None = None       # "en" or "zh" for bilingual captions
+    preset: str | None = None             # netflix-en / netflix-zh / broadcast / social; None: by language
+    tracks: list[str] | None = None       # audio tracks to caption ("A1"); None: every audible track
+    model: str | None = None              # Whisper model name or folder; None: packaged offline model
+    device: str = "auto"                  # auto | cpu | cuda
+    formats: list[str] = field(default_factory=lambda: ["json", "srt"])
+    allow_missing: bool = False           # render silence for missing media instead of stopping
+    simplified_chinese: bool = True       # convert Chinese output to Simplified
+    glossary: str | None = None           # file of fixed term translations / hotwords
+    translation_model: str | None = None  # translation model name or folder
+    absolute_times: bool = False          # SRT/VTT times include the start timecode
+    max_chars_per_line: int | None = None
+    max_lines: int | None = None
+    max_chars_per_second: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CaptionOptions":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown option(s): {', '.join(unknown)}; known options are {', '.join(sorted(known))}")
+        opts = cls(**{k: v for k, v in data.items() if v is not None or k in ("translate_to", "preset")})
+        opts.validate()
+        return opts
+
+    def validate(self) -> None:
+        if isinstance(self.tracks, str):
+            self.tracks = [t.strip() for t in self.tracks.split(",") if t.strip()]
+        if isinstance(self.formats, str):
+            self.formats = [f.strip() for f in self.formats.split(",") if f.strip()]
+        if self.translate_to is not None:
+            if self.translate_to not in LANGUAGES:
+                raise InputError(f"cannot translate to {self.translate_to!r}: supported targets are en and zh")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"unknown device {self.device!r}: use auto, cpu or cuda")
+
+    def overrides(self) -> dict:
+        return {k: v for k, v in (("max_chars_per_line", self.max_chars_per_line), ("max_lines", self.max_lines),
+                                  ("max_chars_per_second", self.max_chars_per_second)) if v is not None}
+
+
+def default_preset(language: str) -> str:
+    return "netflix-zh" if language_family(language) == "zh" else "netflix-en"
+
+
+def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None = None) -> CaptionDocument:
+    """Caption one loaded timeline (``adapters.timeline_read.LoadedTimeline``)."""
+    from .transcribe import TranscribeOptions, transcribe_regions  # heavy: faster-whisper
+
+    progress = progress or Progress(STAGES)
+    progress.update("read", 0.0)
+    timebase = loaded.timebase
+    regions = audio_regions(loaded, options.tracks)
+    if not regions:
+        raise TimelineError(f"timeline {loaded.name!r} has no audible audio clips"
+                            + (f" on tracks {','.join(options.tracks)}" if options.tracks else "")
+                            + ": check the track selection and that the audio clips are enabled")
+    warnings: list[str] = []
+    missing = missing_media(regions)
+    if missing:
+        listing = "; ".join(f"{m['clip']} at {m['timecode']}: {m['path']}" for m in missing)
+        if not options.allow_missing:
+            raise MissingMediaError(f"{len(missing)} clip(s) point at missing media: {listing}. Relink the media, "
+                                    "or pass --allow-missing to caption the rest (those clips stay uncaptioned)",
+                                    missing)
+        warnings.append(f"missing media left uncaptioned: {listing}")
+        missing_paths = {m["path"] for m in missing}
+        regions = [r for r in regions if str(r.source_path) not in missing_paths]
+    cut_points = video_cut_points(loaded)
+    progress.update("read", 1.0)
+
+    glossary = None
+    if options.glossary:
+        from .glossary import load_glossary
+
+        glossary = load_glossary(options.glossary)
+    topts = TranscribeOptions(language=options.language, model=options.model, device=options.device,
+                              simplified_chinese=options.simplified_chinese,
+                              hotwords=glossary.hotwords(None) if glossary else None)
+    transcript = transcribe_regions(regions, timebase, topts, progress=progress)
+    warnings.extend(transcript.warnings)
+    language = transcript.language
+
+    progress.update("compose", 0.0)
+    preset = options.preset or default_preset(language)
+    cues = compose_cues(transcript.words, timebase, preset, language, cut_points, **options.overrides())
+    doc = CaptionDocument(name=loaded.name, timebase=timebase, source_language=language, words=transcript.words,
+                          cues=cues, languages=[language], warnings=warnings)
+    progress.update("compose", 1.0)
+
+    if options.translate_to and options.translate_to != language_family(language):
+        from .translate_document import translate_document
+
+        doc = translate_document(doc, options.translate_to, model=options.translation_model,
+                                 device=options.device, glossary=glossary, progress=progress)
+    return doc

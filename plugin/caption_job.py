@@ -1,0 +1,96 @@
+"""One caption job end to end, as the CLI and the engine service run it: read -> caption -> write files.
+
+Files are written into a private staging folder inside ``out_dir`` and moved into place only when every one of
+them is complete, so a failed or cancelled job leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..core.errors import InputError
+from ..core.model import CaptionDocument
+from ..core.pipeline import STAGES, CaptionOptions, caption_timeline
+from ..core.progress import Progress
+
+CAPTION_FORMATS = ("json", "srt", "vtt", "ass", "ttml")
+TIMELINE_FORMATS = ("otio", "fcpxml", "xmeml")
+ALL_FORMATS = CAPTION_FORMATS + TIMELINE_FORMATS
+
+
+def check_formats(formats: list[str]) -> list[str]:
+    formats = [f.strip().lower() for f in formats if f.strip()]
+    unknown = [f for f in formats if f not in ALL_FORMATS]
+    if unknown:
+        raise InputError(f"unknown output format(s) {', '.join(unknown)}: choose from {', '.join(ALL_FORMATS)}")
+    if "json" not in formats:
+        formats.insert(0, "json")  # the contract always comes back
+    return formats
+
+
+def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[str], loaded=None,
+                  absolute_times: bool = False) -> list[str]:
+    """Write every requested format for ``doc``; returns the file names written into ``out_dir``."""
+    from ..adapters.caption_writers import write_captions
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".captionbridge-", dir=out_dir))
+    try:
+        written = [Path(p) for p in write_captions(doc, staging, stem, [f for f in formats if f in CAPTION_FORMATS],
+                                                   absolute=absolute_times)]
+        if "otio" in formats:
+            from ..adapters.otio_subtitles import timeline_from_document, write_otio_with_subtitles
+
+            target = staging / f"{stem}.captions.otio"
+            if loaded is not None:
+                write_otio_with_subtitles(loaded.timeline, doc, target)
+            else:
+                import opentimelineio as otio
+
+                otio.adapters.write_to_file(timeline_from_document(doc), str(target))
+            written.append(target)
+        if "fcpxml" in formats:
+            from ..adapters.fcpxml_captions import write_fcpxml_captions
+
+            target = staging / f"{stem}.captions.fcpxml"
+            write_fcpxml_captions(doc, target)
+            written.append(target)
+        if "xmeml" in formats:
+            from ..adapters.xmeml_titles import write_xmeml_titles
+
+            target = staging / f"{stem}.titles.xml"
+            write_xmeml_titles(doc, target)
+            written.append(target)
+        names = []
+        for path in written:
+            os.replace(path, out_dir / path.name)
+            names.append(path.name)
+        return names
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionOptions,
+                    progress: Progress | None = None) -> dict:
+    """Caption ``timeline_path`` into ``out_dir``. Returns ``{"document": <JSON contract>, "files": [names]}``."""
+    from ..adapters.timeline_read import load_timeline
+
+    opts = options if isinstance(options, CaptionOptions) else CaptionOptions.from_dict(dict(options))
+    opts.validate()
+    formats = check_formats(list(opts.formats))
+    progress = progress or Progress(STAGES)
+    loaded = load_timeline(Path(timeline_path))
+    doc = caption_timeline(loaded, opts, progress)
+    progress.update("write", 0.0)
+    stem = Path(timeline_path).name
+    for suffix in (".otioz", ".otio", ".fcpxmld", ".fcpxml", ".xml"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    files = write_outputs(doc, Path(out_dir), stem, formats, loaded, opts.absolute_times)
+    progress.update("write", 1.0)
+    return {"document": doc.to_dict(), "files": files}

@@ -1,0 +1,25 @@
+"""A tqdm progress bar fed by ``core.progress.Progress`` listeners (stage name, overall fraction, ETA)."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+from tqdm import tqdm
+
+
+@contextmanager
+def progress_bar(description: str, disable: bool = False) -> Iterator:
+    bar = tqdm(total=100, desc=description, unit="%", disable=disable,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", file=sys.stderr, leave=False)
+
+    def listener(stage: str, fraction: float, eta: float | None) -> None:
+        bar.n = round(fraction * 100, 1)
+        bar.set_postfix_str(f"{stage}" + (f", ~{eta:.0f}s left" if eta is not None else ""), refresh=False)
+        bar.refresh()
+
+    try:
+        yield listener
+    finally:
+        bar.close()
