@@ -18,6 +18,7 @@ from ..core.errors import CaptionBridgeError
 
 # name -> "module:attribute" (relative to captionbridge.plugin). One line per command.
 COMMANDS: dict[str, str] = {
+    "check": "cmd_check:check_cmd",
     "caption": "cmd_caption:caption_cmd",
     "serve": "cmd_serve:serve_cmd",
     "models": "cmd_models:models_cmd",
