@@ -1,0 +1,47 @@
+"""`captionbridge serve`: run the local engine the editors' scripts and panels talk to."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Keep the loopback default unless you know why not.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Port (0 picks a free one; service.json tells clients which).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Jobs run at once [default: one per GPU, one on CPU].")
+@click.option("--data-dir", type=click.Path(file_okay=False, writable=True), default=None,
+              help="Where jobs and results are kept [default: the config folder].")
+@click.option("--result-ttl", type=click.FloatRange(min=1), default=7 * 24 * 3600.0, show_default=True,
+              help="Seconds a finished job's results are kept.")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0.001), default=64.0, show_default=True,
+              help="Largest timeline upload accepted.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+def serve_cmd(host: str, port: int, workers: int | None, data_dir: str | None, result_ttl: float,
+              max_upload_mb: float, log_level: str) -> None:
+    """Run the local caption engine (HTTP API on 127.0.0.1, token in the config folder)."""
+    from pathlib import Path
+
+    from .service.paths import config_dir
+    from .service.server import ServeOptions, is_loopback, serve
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not is_loopback(host):
+        click.secho(f"WARNING: listening on {host}, not on loopback: other machines on the network can reach the "
+                    "engine, and only the token protects it. Its traffic is not encrypted. Use --host 127.0.0.1 "
+                    "unless you really mean this.", fg="red", bold=True, err=True)
+    config = config_dir()
+    opts = ServeOptions(host=host, port=port, workers=workers, data_dir=Path(data_dir) if data_dir else None,
+                        result_ttl=result_ttl, max_upload_bytes=int(max_upload_mb * 1024 * 1024), config=config,
+                        log_level=log_level)
+
+    def ready(info: dict) -> None:
+        click.echo(f"CaptionBridge engine {info['version']} listening on http://{info['host']}:{info['port']} "
+                   f"(pid {info['pid']}); token in {config / 'token'}; Ctrl-C stops it", err=True)
+
+    serve(opts, on_ready=ready)

@@ -1,0 +1,126 @@
+"""What a job may start from: an existing timeline file that is really a timeline, checked before it is queued.
+
+This is a quick structural check (is it OTIO JSON, an .otioz bundle, FCP7 xmeml, FCPXML or an EDL at all, and
+complete), so a truncated upload or a wrong file is refused at once with ``bad_timeline`` instead of failing
+minutes later. Reading the edit itself (clips, media, rates) is the caption job's work.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from pathlib import Path
+from xml.etree import ElementTree
+
+from ...core.errors import InputError, TimelineError
+
+TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".fcpxmld", ".edl", ".json")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+class TimelineNotFound(InputError):
+    code = "timeline_not_found"
+    http_status = 422
+
+
+class CorruptTimeline(TimelineError):
+    code = "bad_timeline"
+    http_status = 422
+
+
+def safe_upload_name(filename: str | None) -> str:
+    """A plain file name for an upload: its last path component, odd characters replaced, suffix kept."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = _SAFE_NAME.sub("_", name).strip(" .")
+    if not name:
+        name = "timeline"
+    return name[-120:]
+
+
+def resolve_timeline_path(raw: object) -> Path:
+    if not isinstance(raw, str) or not raw.strip():
+        raise TimelineNotFound("timeline_path must be an absolute path to a timeline file")
+    if "\0" in raw:
+        raise TimelineNotFound("timeline_path contains a NUL character")
+    path = Path(raw.strip()).expanduser()
+    if not path.is_absolute():
+        raise TimelineNotFound(f"timeline_path {raw!r} must be absolute (the engine does not share your working folder)",
+                               details={"timeline_path": raw})
+    if not path.exists():
+        raise TimelineNotFound(f"timeline {path} does not exist: export the timeline again or check the path",
+                               details={"timeline_path": str(path)})
+    if path.is_dir() and path.suffix.lower() != ".fcpxmld":
+        raise TimelineNotFound(f"timeline {path} is a folder, not a timeline file", details={"timeline_path": str(path)})
+    return path
+
+
+def check_timeline(path: Path, *, max_bytes: int | None = None) -> None:
+    """Raise ``CorruptTimeline`` unless ``path`` holds a complete timeline document of a known kind."""
+    if path.is_dir():  # Resolve's .fcpxmld bundle
+        inner = path / "Info.fcpxml"
+        if not inner.is_file():
+            raise CorruptTimeline(f"{path.name} has no Info.fcpxml inside: export the timeline again")
+        path = inner
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise CorruptTimeline(f"timeline {path.name} is empty: export it again")
+        if max_bytes is not None and size > max_bytes:
+            raise CorruptTimeline(f"timeline {path.name} is {size} bytes, over the {max_bytes}-byte limit")
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise TimelineNotFound(f"cannot read timeline {path}: {exc.strerror or exc}") from None
+    text_head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    name = path.name
+    if head.startswith(b"PK\x03\x04"):
+        _check_otioz(path)
+    elif text_head.startswith(b"{"):
+        _check_otio_json(path)
+    elif text_head.startswith(b"<"):
+        _check_xml(path)
+    elif path.suffix.lower() == ".edl" or text_head.upper().startswith(b"TITLE:"):
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                path.read_bytes().decode("latin-1")
+            except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes anything
+                raise CorruptTimeline(f"EDL {name} is not text") from None
+    else:
+        raise CorruptTimeline(f"{name} is not a timeline: expected OTIO (.otio/.otioz), Premiere/FCP7 XML, "
+                              "FCPXML or an EDL")
+
+
+def _check_otio_json(path: Path) -> None:
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptTimeline(f"timeline {path.name} is not complete JSON ({exc}): export it again") from None
+    if not isinstance(data, dict) or "OTIO_SCHEMA" not in data:
+        raise CorruptTimeline(f"{path.name} is JSON but not an OpenTimelineIO document (no OTIO_SCHEMA)")
+
+
+def _check_xml(path: Path) -> None:
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError as exc:
+        raise CorruptTimeline(f"timeline {path.name} is not well-formed XML ({exc}): export it again") from None
+    tag = root.tag.rsplit("}", 1)[-1].lower()
+    if tag not in ("xmeml", "fcpxml"):
+        raise CorruptTimeline(f"{path.name} is XML but not a timeline (root <{tag}>, expected <xmeml> or <fcpxml>)")
+
+
+def _check_otioz(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            # CRC-check small bundles completely; a big one (media inside) is checked by its directory only.
+            bad = zf.testzip() if path.stat().st_size <= 64 * 1024 * 1024 else None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CorruptTimeline(f"timeline bundle {path.name} is not a readable .otioz ({exc})") from None
+    if bad is not None:
+        raise CorruptTimeline(f"timeline bundle {path.name} is damaged (member {bad!r})")
+    if "content.otio" not in names:
+        raise CorruptTimeline(f"{path.name} is a zip file but not an .otioz bundle (no content.otio)")

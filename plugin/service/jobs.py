@@ -1,0 +1,366 @@
+"""The job queue: workers that run caption jobs one at a time each, with progress, cancel and crash recovery.
+
+Workers are threads of the service process, so the model cache of ``captionbridge.core.models`` stays warm across
+jobs. A job writes into ``<data>/jobs/<id>/out.partial``; only a job that succeeded is renamed to ``out/`` and
+published, so a failed, cancelled or interrupted job leaves nothing half-written. On start, jobs that were queued
+resume in order, and a job that was running when the process died is retried once (``max_attempts``) or marked
+failed with the reason.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ...core.errors import Cancelled, CaptionBridgeError
+from ...core.progress import Progress
+from .store import FINISHED, Job, JobStore
+
+log = logging.getLogger("captionbridge.service")
+
+JobFunction = Callable[[Path, Path, dict, Progress], dict]
+
+DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
+PROGRESS_PERSIST_INTERVAL = 0.5
+
+
+class EngineUnavailable(CaptionBridgeError):
+    code = "engine_unavailable"
+    http_status = 503
+
+
+class JobNotFound(CaptionBridgeError):
+    code = "job_not_found"
+    http_status = 404
+
+
+class JobNotFinished(CaptionBridgeError):
+    code = "job_not_finished"
+    http_status = 409
+
+
+class JobFinished(CaptionBridgeError):
+    code = "job_finished"
+    http_status = 409
+
+
+class ResultFileNotFound(CaptionBridgeError):
+    code = "file_not_found"
+    http_status = 404
+
+
+def default_job_function(timeline_path: Path, out_dir: Path, options: dict, progress: Progress) -> dict:
+    """Run ``captionbridge.plugin.caption_job.run_caption_job`` (the CLI's ``caption`` command, as a function)."""
+    run = _caption_job()
+    return run(timeline_path, out_dir, options, progress)
+
+
+def _caption_job() -> JobFunction:
+    try:
+        from ..caption_job import run_caption_job
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("captionbridge.plugin.caption_job"):
+            raise EngineUnavailable("this build of CaptionBridge has no caption engine "
+                                    "(captionbridge.plugin.caption_job is missing): reinstall captionbridge")
+        raise
+    return run_caption_job
+
+
+def job_stages(job_function: JobFunction) -> dict[str, float] | None:
+    """Stage weights of a job function, so progress is a percentage of the whole job.
+
+    A job function may carry them as ``fn.stages``; the default job takes ``STAGES`` from the caption job module.
+    """
+    stages = getattr(job_function, "stages", None)
+    if stages is None and job_function is default_job_function:
+        try:
+            from .. import caption_job
+            stages = getattr(caption_job, "STAGES", None) or getattr(caption_job.run_caption_job, "stages", None)
+        except ImportError:
+            stages = None
+    return dict(stages) if stages else None
+
+
+def cuda_device_count() -> int:
+    try:
+        import ctranslate2
+        return int(ctranslate2.get_cuda_device_count())
+    except Exception:
+        return 0
+
+
+def default_workers() -> int:
+    """One worker per GPU; one on CPU (CTranslate2 already uses every core for one job)."""
+    return max(1, cuda_device_count())
+
+
+@dataclass
+class _Running:
+    job_id: str
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    stage: str = "starting"
+    progress: float = 0.0
+    eta: float | None = None
+    updated_at: float = field(default_factory=time.time)
+    persisted_at: float = 0.0
+    shutdown: bool = False
+
+
+class JobService:
+    """The queue, its workers and the janitor that expires old results."""
+
+    def __init__(self, data_dir: Path, *, job_function: JobFunction | None = None, workers: int | None = None,
+                 result_ttl: float = DEFAULT_RESULT_TTL, max_attempts: int = 2, cancel_wait: float = 5.0):
+        self.data_dir = Path(data_dir)
+        self.jobs_dir = self.data_dir / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.store = JobStore(self.data_dir / "jobs.sqlite3")
+        self.job_function = job_function or default_job_function
+        self.workers = workers if workers and workers > 0 else default_workers()
+        self.result_ttl = float(result_ttl)
+        self.max_attempts = max(1, int(max_attempts))
+        self.cancel_wait = cancel_wait
+        self._gpus = cuda_device_count()
+        self._cond = threading.Condition()
+        self._running: dict[str, _Running] = {}
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.recover()
+        self.expire()
+        for index in range(self.workers):
+            t = threading.Thread(target=self._worker, args=(index,), name=f"captionbridge-worker-{index}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        janitor = threading.Thread(target=self._janitor, name="captionbridge-janitor", daemon=True)
+        janitor.start()
+        self._threads.append(janitor)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking jobs; running jobs are stopped and put back in the queue for the next start."""
+        self._stopping.set()
+        with self._cond:
+            for running in self._running.values():
+                running.shutdown = True
+                running.cancel_event.set()
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.store.close()
+
+    def recover(self) -> None:
+        """Put back jobs a dead process left running: retried while attempts remain, else failed with the reason."""
+        for job in self.store.list(("running",)):
+            self._clear_partial(job.id)
+            if job.attempts < self.max_attempts:
+                log.warning("job %s was interrupted (attempt %d); queued again", job.id, job.attempts)
+                self.store.requeue(job.id, "queued (retry after the service stopped mid-job)")
+            else:
+                log.warning("job %s was interrupted %d times; marked failed", job.id, job.attempts)
+                self.store.finish(job.id, "failed", error_status=500, error={
+                    "code": "interrupted",
+                    "message": f"the service stopped while this job was running ({job.attempts} attempts, "
+                               f"the last at stage {job.stage!r}); the job may crash the engine: check the "
+                               "timeline and its media, then submit it again"})
+
+    # ---- public operations -------------------------------------------------------------------------------------
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    def submit(self, job_id: str, timeline_path: Path, options: dict, uploaded: bool) -> Job:
+        if self._stopping.is_set():
+            raise EngineUnavailable("the service is shutting down; submit the job again once it is back")
+        job = self.store.add(job_id, str(timeline_path), options, uploaded)
+        with self._cond:
+            self._cond.notify()
+        return job
+
+    def get(self, job_id: str) -> Job:
+        job = self.store.get(job_id) if _looks_like_id(job_id) else None
+        if job is None:
+            raise JobNotFound(f"no job {job_id!r}: unknown, or its results expired "
+                              f"(results are kept {self.result_ttl:g} s)", details={"id": job_id})
+        running = self._running.get(job_id)
+        if running is not None and job.state == "running":  # live progress, newer than the last write to SQLite
+            job.stage, job.progress, job.eta_seconds, job.updated_at = (
+                running.stage, running.progress * 100.0, running.eta, running.updated_at)
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job.state == "queued":
+            if self.store.cancel_if_queued(job_id, Cancelled("cancelled by the user before it started").to_dict()):
+                self._clear_partial(job_id)
+                return self.get(job_id)
+            job = self.get(job_id)  # a worker took it meanwhile
+        if job.state == "running":
+            running = self._running.get(job_id)
+            if running is not None:
+                running.stage = "cancelling"
+                running.cancel_event.set()
+                running.done.wait(self.cancel_wait)
+            return self.get(job_id)
+        raise JobFinished(f"job {job_id} already {job.state}; nothing to cancel "
+                          "(DELETE with ?purge=true removes its results)", details={"state": job.state})
+
+    def purge(self, job_id: str) -> None:
+        """Remove a finished job and its files."""
+        job = self.get(job_id)
+        if not job.finished:
+            raise JobNotFinished(f"job {job_id} is {job.state}: cancel it before purging it", details={"state": job.state})
+        self.store.delete(job_id)
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def result(self, job_id: str) -> dict[str, Any]:
+        job = self.get(job_id)
+        if job.state == "succeeded":
+            document = self.store.document(job_id) or {}
+            return {**document, "files": list(job.files)}
+        if job.state in ("failed", "cancelled") and job.error:
+            exc = CaptionBridgeError(job.error.get("message", f"job {job.state}"), details=job.error.get("details"))
+            exc.code = job.error.get("code", "job_failed")
+            exc.http_status = 409 if job.state == "cancelled" else (job.error_status or 500)
+            raise exc
+        raise JobNotFinished(f"job {job_id} is {job.state} ({job.stage}, {job.progress:.0f}%): poll "
+                             f"GET /v1/jobs/{job_id} until it has finished", details={"state": job.state})
+
+    def file_path(self, job_id: str, name: str) -> Path:
+        job = self.get(job_id)
+        if job.state != "succeeded":
+            raise JobNotFinished(f"job {job_id} is {job.state}: it has no files", details={"state": job.state})
+        # Only names the job published are served; the resolved path must stay inside the job's out folder.
+        out = (self.job_dir(job_id) / "out").resolve()
+        if name not in job.files or _unsafe_name(name):
+            raise ResultFileNotFound(f"job {job_id} has no file {name!r}; its files are {', '.join(job.files) or 'none'}",
+                                     details={"files": list(job.files)})
+        path = (out / name).resolve()
+        if path.parent != out or not path.is_file():
+            raise ResultFileNotFound(f"file {name!r} of job {job_id} is gone from disk", details={"files": job.files})
+        return path
+
+    def stats(self) -> dict[str, Any]:
+        return {"workers": self.workers, "jobs": self.store.counts()}
+
+    def expire(self) -> int:
+        """Delete finished jobs older than the result TTL, and job folders no job owns."""
+        removed = 0
+        for job_id in self.store.expired(time.time() - self.result_ttl):
+            self.store.delete(job_id)
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+            removed += 1
+        for folder in self.jobs_dir.iterdir() if self.jobs_dir.is_dir() else ():
+            # An upload whose job row was never written (the process died in between) is older than a minute.
+            if folder.is_dir() and self.store.get(folder.name) is None and time.time() - folder.stat().st_mtime > 60:
+                shutil.rmtree(folder, ignore_errors=True)
+        return removed
+
+    # ---- workers -----------------------------------------------------------------------------------------------
+    def _worker(self, index: int) -> None:
+        while not self._stopping.is_set():
+            with self._cond:
+                job = self.store.claim_next() if not self._stopping.is_set() else None
+                if job is None:
+                    self._cond.wait(timeout=1.0)
+                    continue
+                running = _Running(job.id)
+                self._running[job.id] = running
+            try:
+                self._run(job, running, index)
+            except Exception:  # never let a worker die: the job is already marked failed or requeued
+                log.exception("worker %d: unexpected error around job %s", index, job.id)
+            finally:
+                with self._cond:
+                    self._running.pop(job.id, None)
+                running.done.set()
+
+    def _janitor(self) -> None:
+        interval = max(1.0, min(60.0, self.result_ttl / 4))
+        while not self._stopping.wait(interval):
+            try:
+                self.expire()
+            except Exception:
+                log.exception("janitor failed")
+
+    def _listener(self, running: _Running) -> Callable[[str, float, float | None], None]:
+        def listen(stage: str, fraction: float, eta: float | None) -> None:
+            changed = stage != running.stage
+            running.stage, running.progress, running.eta, running.updated_at = stage, fraction, eta, time.time()
+            now = time.monotonic()
+            if changed or now - running.persisted_at >= PROGRESS_PERSIST_INTERVAL:
+                running.persisted_at = now
+                self.store.set_progress(running.job_id, stage, fraction * 100.0, eta)
+        return listen
+
+    def _clear_partial(self, job_id: str) -> None:
+        shutil.rmtree(self.job_dir(job_id) / "out.partial", ignore_errors=True)
+
+    def _run(self, job: Job, running: _Running, index: int) -> None:
+        job_dir = self.job_dir(job.id)
+        partial, out = job_dir / "out.partial", job_dir / "out"
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+        partial.mkdir(parents=True, mode=0o700)
+        options = dict(job.options)
+        if self._gpus > 1 and options.get("device", "auto") != "cpu":
+            options["device_index"] = index % self._gpus  # one worker per GPU
+        progress = Progress(job_stages(self.job_function), listener=self._listener(running),
+                            cancel_event=running.cancel_event)
+        started = time.monotonic()
+        log.info("job %s: started (attempt %d) on worker %d", job.id, job.attempts, index)
+        try:
+            progress.check_cancelled()
+            result = self.job_function(Path(job.timeline_path), partial, options, progress)
+            document, files = _check_result(result, partial)
+            partial.rename(out)  # publish atomically: out/ exists only for a job that succeeded
+            self.store.finish(job.id, "succeeded", document=document, files=files)
+            log.info("job %s: succeeded in %.1f s (%d files)", job.id, time.monotonic() - started, len(files))
+        except Cancelled as exc:
+            if running.shutdown:
+                self.store.requeue(job.id, "queued (resumes after the service restarts)", count_attempt=False)
+                log.info("job %s: stopped for shutdown, back in the queue", job.id)
+            else:
+                self.store.finish(job.id, "cancelled", error=exc.to_dict(), error_status=409)
+                log.info("job %s: cancelled after %.1f s", job.id, time.monotonic() - started)
+        except CaptionBridgeError as exc:
+            self.store.finish(job.id, "failed", error=exc.to_dict(), error_status=exc.http_status,
+                              stage=f"failed at {running.stage}")
+            log.info("job %s: failed: %s: %s", job.id, exc.code, exc.message)
+        except Exception as exc:
+            log.exception("job %s: internal error", job.id)
+            self.store.finish(job.id, "failed", error_status=500, stage=f"failed at {running.stage}", error={
+                "code": "internal_error",
+                "message": f"{type(exc).__name__}: {exc} (a CaptionBridge bug: please report it with the timeline)"})
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+            gc.collect()  # drop the job's audio and intermediate arrays before the next job; the model stays warm
+
+
+def _check_result(result: Any, out_dir: Path) -> tuple[dict, list[str]]:
+    if not isinstance(result, dict) or not isinstance(result.get("document"), dict):
+        raise TypeError("the job function must return {'document': dict, 'files': [names]}")
+    files = []
+    for name in result.get("files") or []:
+        if not isinstance(name, str) or _unsafe_name(name) or not (out_dir / name).is_file():
+            raise TypeError(f"the job function listed a file it did not write into its out folder: {name!r}")
+        if name not in files:
+            files.append(name)
+    return result["document"], files
+
+
+def _unsafe_name(name: str) -> bool:
+    return (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or ":" in name
+            or name.startswith("."))
+
+
+def _looks_like_id(job_id: str) -> bool:
+    return len(job_id) == 32 and all(c in "0123456789abcdef" for c in job_id)

@@ -1,0 +1,166 @@
+"""Job options: checked and normalised before a job is queued, so a bad option never costs a queue slot.
+
+Options (all optional; the caption job applies its own defaults for what is left out):
+
+- ``language``: ``"auto"`` or a Whisper language code (``"en"``, ``"zh"``, ...)
+- ``translate_to``: ``null``, ``"en"`` or ``"zh"``
+- ``preset``: a caption preset name such as ``"netflix-en"``
+- ``tracks``: audio tracks to caption, e.g. ``["A1", "A2"]``
+- ``formats``: files to write, any of ``srt vtt ass ttml json otio fcpxml``
+- ``model``: a model name (``"base"``, ``"large-v3"``) or an absolute path to a model folder
+- ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"``
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ...core.errors import CaptionBridgeError
+
+FORMATS = ("srt", "vtt", "ass", "ttml", "json", "otio", "fcpxml")
+DEVICES = ("auto", "cpu", "cuda")
+TRANSLATE_TARGETS = ("en", "zh")
+OPTION_NAMES = ("language", "translate_to", "preset", "tracks", "formats", "model", "device")
+
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+_PRESET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_TRACK = re.compile(r"^A([1-9][0-9]{0,2})$")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+# JSON schema of the options object, published in the OpenAPI spec.
+OPTIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "language": {"type": "string", "default": "auto", "examples": ["auto", "en", "zh"],
+                     "description": "\"auto\" or a Whisper language code"},
+        "translate_to": {"anyOf": [{"type": "string", "enum": list(TRANSLATE_TARGETS)}, {"type": "null"}],
+                         "default": None},
+        "preset": {"type": "string", "pattern": _PRESET.pattern, "examples": ["netflix-en", "netflix-zh"]},
+        "tracks": {"type": "array", "items": {"type": "string", "pattern": _TRACK.pattern}, "minItems": 1,
+                   "uniqueItems": True, "examples": [["A1"], ["A1", "A2"]]},
+        "formats": {"type": "array", "items": {"type": "string", "enum": list(FORMATS)}, "minItems": 1,
+                    "uniqueItems": True, "examples": [["srt", "json"]]},
+        "model": {"type": "string", "minLength": 1, "maxLength": 1024,
+                  "description": "model name (base, large-v3, ...) or absolute path to a model folder"},
+        "device": {"type": "string", "enum": list(DEVICES), "default": "auto"},
+    },
+}
+
+
+class BadOption(CaptionBridgeError):
+    """An option the service does not know, or a value it cannot use."""
+
+    code = "bad_option"
+    http_status = 422
+
+
+def _whisper_languages() -> frozenset[str]:
+    try:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES  # the 99+ codes Whisper knows
+        return frozenset(_LANGUAGE_CODES)
+    except Exception:  # pragma: no cover - faster-whisper is a dependency; fall back to the pattern only
+        return frozenset()
+
+
+def _cuda_devices() -> int:
+    try:
+        import ctranslate2
+        return int(ctranslate2.get_cuda_device_count())
+    except Exception:
+        return 0
+
+
+def _string(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadOption(f"option {name!r} must be a string, not {type(value).__name__}", details={"option": name})
+    return value.strip()
+
+
+def _string_list(name: str, value: Any) -> list[str]:
+    if isinstance(value, str):  # "A1,A2" as the CLI spells it
+        value = [v for v in value.split(",")]
+    if not isinstance(value, list) or not value:
+        raise BadOption(f"option {name!r} must be a non-empty list of strings", details={"option": name})
+    out: list[str] = []
+    for item in value:
+        item = _string(name, item)
+        if item and item not in out:
+            out.append(item)
+    if not out:
+        raise BadOption(f"option {name!r} must be a non-empty list of strings", details={"option": name})
+    return out
+
+
+def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[str, Any]:
+    """Return the options normalised (lower-case codes, de-duplicated lists), or raise ``BadOption``."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise BadOption(f"options must be a JSON object, not {type(options).__name__}")
+    unknown = sorted(set(options) - set(OPTION_NAMES))
+    if unknown:
+        raise BadOption(f"unknown option {unknown[0]!r}: the options are {', '.join(OPTION_NAMES)}",
+                        details={"option": unknown[0], "known": list(OPTION_NAMES)})
+    out: dict[str, Any] = {}
+    if "language" in options:
+        lang = _string("language", options["language"]).lower()
+        known = _whisper_languages()
+        if lang != "auto" and (not _LANGUAGE.match(lang) or (known and lang not in known)):
+            raise BadOption(f"unknown language {options['language']!r}: use \"auto\" or a code such as en, zh, fr",
+                            details={"option": "language"})
+        out["language"] = lang
+    if "translate_to" in options:
+        target = options["translate_to"]
+        if target is not None:
+            target = _string("translate_to", target).lower()
+            if target not in TRANSLATE_TARGETS:
+                raise BadOption(f"cannot translate to {options['translate_to']!r}: use \"en\", \"zh\" or null",
+                                details={"option": "translate_to"})
+        out["translate_to"] = target
+    if "preset" in options:
+        preset = _string("preset", options["preset"])
+        if not _PRESET.match(preset):
+            raise BadOption(f"bad preset name {options['preset']!r}: a name such as netflix-en",
+                            details={"option": "preset"})
+        out["preset"] = preset
+    if "tracks" in options:
+        tracks = [t.upper() for t in _string_list("tracks", options["tracks"])]
+        bad = [t for t in tracks if not _TRACK.match(t)]
+        if bad:
+            raise BadOption(f"bad track {bad[0]!r}: audio tracks are named A1, A2, ...", details={"option": "tracks"})
+        out["tracks"] = tracks
+    if "formats" in options:
+        formats = [f.lower().lstrip(".") for f in _string_list("formats", options["formats"])]
+        bad = [f for f in formats if f not in FORMATS]
+        if bad:
+            raise BadOption(f"unknown format {bad[0]!r}: choose from {', '.join(FORMATS)}",
+                            details={"option": "formats"})
+        out["formats"] = formats
+    if "model" in options:
+        model = _string("model", options["model"])
+        looks_like_path = model.startswith(("/", "\\", "~", ".")) or "\\" in model or (len(model) > 1 and model[1] == ":")
+        if looks_like_path:
+            path = Path(model).expanduser()
+            if not path.is_absolute():
+                raise BadOption(f"model path {model!r} must be absolute", details={"option": "model"})
+            if not path.is_dir():
+                raise BadOption(f"model folder {model} does not exist: pass a model name or an existing folder",
+                                details={"option": "model"})
+            out["model"] = str(path)
+        elif not _MODEL_NAME.match(model):
+            raise BadOption(f"bad model name {options['model']!r}", details={"option": "model"})
+        else:
+            out["model"] = model
+    if "device" in options:
+        device = _string("device", options["device"]).lower()
+        if device not in DEVICES:
+            raise BadOption(f"unknown device {options['device']!r}: use auto, cpu or cuda",
+                            details={"option": "device"})
+        if device == "cuda" and (cuda_devices if cuda_devices is not None else _cuda_devices()) == 0:
+            raise BadOption("device \"cuda\" asked for, but no CUDA GPU is visible to the engine: use auto or cpu",
+                            details={"option": "device"})
+        out["device"] = device
+    return out

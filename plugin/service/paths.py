@@ -1,0 +1,103 @@
+"""Where the engine service keeps its token, its discovery file and its job data.
+
+The editors' scripts find the service the same way: read ``<config>/token`` and ``<config>/service.json``.
+
+Config folder: ``$CAPTIONBRIDGE_CONFIG_DIR``, else Linux ``$XDG_CONFIG_HOME/captionbridge`` (``~/.config/captionbridge``),
+macOS ``~/Library/Application Support/CaptionBridge``, Windows ``%APPDATA%\\CaptionBridge``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+from ...core.errors import CaptionBridgeError
+
+TOKEN_FILE = "token"
+SERVICE_FILE = "service.json"
+JOBS_DB = "jobs.sqlite3"
+
+
+def config_dir(env: dict[str, str] | None = None, platform: str | None = None) -> Path:
+    """The per-user config folder (not created here)."""
+    env = os.environ if env is None else env
+    platform = platform or sys.platform
+    override = env.get("CAPTIONBRIDGE_CONFIG_DIR")
+    if override:
+        return Path(override).expanduser()
+    home = Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
+    if platform.startswith("win"):
+        appdata = env.get("APPDATA")
+        return (Path(appdata) if appdata else home / "AppData" / "Roaming") / "CaptionBridge"
+    if platform == "darwin":
+        return home / "Library" / "Application Support" / "CaptionBridge"
+    xdg = env.get("XDG_CONFIG_HOME")
+    return (Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".config") / "captionbridge"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.name == "posix":
+        try:
+            os.chmod(path, 0o700)
+        except OSError:  # a folder the user shares on purpose: the token file itself stays 0600
+            pass
+    return path
+
+
+def load_or_create_token(config: Path) -> str:
+    """The per-install token: read ``<config>/token``, or create it (owner-only, 0600) on first run."""
+    ensure_private_dir(config)
+    path = config / TOKEN_FILE
+    try:
+        token = path.read_text(encoding="ascii").strip()
+        if token:
+            if os.name == "posix" and path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)  # tighten a token file someone loosened
+            return token
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaptionBridgeError(f"cannot read the service token {path}: {exc}; delete it to make a new one")
+    token = secrets.token_urlsafe(32)
+    # O_EXCL + 0600 so the token is never readable by others, not even for a moment; a second process racing us
+    # on first run loses the race and reads the winner's token.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return load_or_create_token(config)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+def write_json_atomic(path: Path, data: dict, mode: int = 0o600) -> None:
+    """Write ``data`` so readers see the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+        if os.name == "posix":
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_service_file(config: Path | None = None) -> dict | None:
+    """``{"host", "port", "pid", "version"}`` of the running service, or None when none is advertised."""
+    path = (config or config_dir()) / SERVICE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and {"host", "port"} <= set(data) else None
