@@ -1,0 +1,352 @@
+"""Read any editor's timeline into OTIO plus its exact clock.
+
+``load_timeline(path)`` detects the format by content (then suffix): OTIO JSON (``.otio``, including Resolve 18.5+'s
+``Clip.2`` flavour), ``.otioz`` / ``.otiod`` bundles, Premiere/FCP7 xmeml (v4/v5, through OTIO's fcp_xml adapter with
+our fixes) and FCPXML 1.8-1.10 (``.fcpxml`` or a ``.fcpxmld`` folder, through the fcpx_xml adapter with our fixes).
+
+The clock (``Timebase``) comes from the document: the exact rate, the start timecode as a frame number and the
+drop-frame display format (xmeml ``<displayformat>``, FCPXML ``tcFormat``, Resolve's "29.97 DF", OTIO metadata).
+Nothing is guessed: a document that does not say drop-frame is non-drop-frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path, PureWindowsPath
+from urllib.parse import unquote, urlparse
+
+import opentimelineio as otio
+from opentimelineio._otio import AnyDictionary, AnyVector
+
+from ..core.errors import InputError, TimelineError
+from ..core.timebase import Timebase, parse_rate
+
+FORMATS = ("otio_json", "otioz", "otiod", "fcp_xml", "fcpx_xml")
+
+
+@dataclass
+class LoadedTimeline:
+    """A timeline read from disk: the OTIO object, its exact clock, and where it came from."""
+
+    timeline: otio.schema.Timeline
+    timebase: Timebase
+    name: str
+    path: Path
+    format: str
+    media_root: Path
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duration_frames(self) -> int:
+        """Length of the timeline in frames (end of its longest track)."""
+        return to_frames(self.timeline.tracks.duration(), self.timebase.rate)
+
+    def resolve_media_path(self, target_url: str) -> Path:
+        return media_path_from_url(target_url, self.media_root)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# time helpers shared with core.regions
+# ---------------------------------------------------------------------------------------------------------------
+
+_RATE_CACHE: dict[float, Fraction] = {}
+
+
+def exact_rate(rate: float) -> Fraction:
+    """An OTIO RationalTime rate (a double) as an exact fraction: NTSC doubles snap to n*1000/1001; sample rates
+    (48000) and other integer rates stay integers."""
+    found = _RATE_CACHE.get(rate)
+    if found is not None:
+        return found
+    try:
+        exact = parse_rate(rate)
+    except TimelineError:
+        value = Fraction(rate)
+        exact = value if value.denominator == 1 else value.limit_denominator(1001)
+        if exact <= 0:
+            raise TimelineError(f"invalid time rate {rate!r} in the timeline")
+    _RATE_CACHE[rate] = exact
+    return exact
+
+
+def to_frames(t: otio.opentime.RationalTime, rate: Fraction) -> int:
+    """A RationalTime as a whole number of frames at ``rate`` (nearest frame; OTIO values are exact frame counts)."""
+    value = Fraction(t.value)
+    if t.rate == float(rate) or exact_rate(t.rate) == rate:
+        exact = value
+    else:
+        exact = value * rate / exact_rate(t.rate)
+    return round(exact)
+
+
+def to_seconds(t: otio.opentime.RationalTime) -> Fraction:
+    """A RationalTime as exact seconds (value / exact rate)."""
+    return Fraction(t.value) / exact_rate(t.rate)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# media paths
+# ---------------------------------------------------------------------------------------------------------------
+
+_DRIVE = re.compile(r"^/?([A-Za-z]):[/\\]")
+
+
+def media_path_from_url(target_url: str, media_root: Path | None = None) -> Path:
+    """A media reference's ``target_url`` as a local path: ``file://localhost/...`` (percent-encoded, Premiere),
+    ``file:///...`` (OTIO), bare POSIX or Windows paths (Resolve), or paths relative to the timeline's folder."""
+    url = (target_url or "").strip()
+    if url.lower().startswith("file:"):
+        parsed = urlparse(url)
+        text = unquote(parsed.path)
+        host = parsed.netloc
+        if host and host.lower() != "localhost":
+            text = f"//{host}{text}"  # UNC share
+        match = _DRIVE.match(text)
+        if match and os.name == "nt":
+            text = text.lstrip("/")
+    else:
+        text = url
+    if _DRIVE.match(text) and os.name != "nt":
+        # a Windows path in a timeline read on macOS/Linux: keep it as written so the error names it
+        return Path(str(PureWindowsPath(text.lstrip("/"))))
+    path = Path(text)
+    if not path.is_absolute() and media_root is not None:
+        path = media_root / path
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# detection
+# ---------------------------------------------------------------------------------------------------------------
+
+def detect_format(path: Path) -> str:
+    """Which reader a file needs, by content first and suffix second. Raises InputError for anything else."""
+    if path.is_dir():
+        if (path / "Info.fcpxml").is_file() or path.suffix.lower() == ".fcpxmld":
+            return "fcpx_xml"
+        if (path / "content.otio").is_file():
+            return "otiod"
+        raise InputError(f"{path}: a folder that is neither a .fcpxmld bundle nor an .otiod bundle")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the timeline ({exc.strerror or exc})")
+    if not head.strip():
+        raise InputError(f"{path}: the file is empty (export the timeline again)")
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as bundle:
+                names = bundle.namelist()
+        except zipfile.BadZipFile:
+            raise InputError(f"{path}: a damaged zip archive, not a readable .otioz")
+        if "content.otio" in names:
+            return "otioz"
+        raise InputError(f"{path}: a zip archive without content.otio (not an .otioz bundle)")
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"{"):
+        if b"OTIO_SCHEMA" in head:
+            return "otio_json"
+        raise InputError(f"{path}: JSON but not an OpenTimelineIO document (no OTIO_SCHEMA)")
+    if text.startswith(b"<"):
+        snippet = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", text, flags=re.S).lstrip()
+        match = re.match(rb"<\s*([A-Za-z_][\w.-]*)", snippet)
+        root = match.group(1).decode("ascii", "replace").lower() if match else ""
+        if root == "xmeml":
+            return "fcp_xml"
+        if root == "fcpxml":
+            return "fcpx_xml"
+        if root:
+            raise InputError(f"{path}: XML with root <{root}> is not a timeline this reads "
+                             "(Premiere/FCP7 <xmeml> or FCPXML <fcpxml>)")
+    suffix = path.suffix.lower()
+    by_suffix = {".otio": "otio_json", ".otioz": "otioz", ".xml": "fcp_xml", ".fcpxml": "fcpx_xml"}
+    if suffix in by_suffix:
+        raise InputError(f"{path}: named {suffix} but its content is not a {by_suffix[suffix]} document "
+                         "(damaged or a different kind of file)")
+    raise InputError(f"{path}: unknown timeline format; export OTIO (.otio), Premiere/FCP7 XML (.xml) or FCPXML")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# loading
+# ---------------------------------------------------------------------------------------------------------------
+
+def load_timeline(path: str | os.PathLike) -> LoadedTimeline:
+    """Read a timeline file (or .fcpxmld/.otiod folder). Raises InputError/TimelineError with one clear line."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError(f"{path}: no such timeline file")
+    fmt = detect_format(path)
+    if fmt == "fcp_xml":
+        loaded = _load_xmeml(path)
+    elif fmt == "fcpx_xml":
+        from .fcpx_fixes import read_fcpxml_path
+        timeline, info = read_fcpxml_path(path)
+        loaded = _finish(timeline, path, fmt, info.rate, info.start_frame, info.drop_frame, path.parent,
+                         info.warnings)
+    else:
+        loaded = _load_otio(path, fmt)
+    if loaded.duration_frames <= 0:
+        raise TimelineError(f"{path}: the timeline is empty (no clips)")
+    return loaded
+
+
+def _finish(timeline, path: Path, fmt: str, rate: Fraction | None, start_frame: int | None,
+            drop_frame: bool | None, media_root: Path, warnings: list[str] | None = None) -> LoadedTimeline:
+    warnings = list(warnings or [])
+    if not isinstance(timeline, otio.schema.Timeline):
+        raise InputError(f"{path}: holds a {type(timeline).__name__}, not a single timeline")
+    if rate is None:
+        rate = _rate_from_contents(timeline)
+        if rate is None:
+            raise TimelineError(f"{path}: the timeline does not state its frame rate")
+    if start_frame is None:
+        gst = timeline.global_start_time
+        start_frame = to_frames(gst, rate) if gst is not None else 0
+    if drop_frame and parse_rate(rate) not in (Fraction(30000, 1001), Fraction(60000, 1001)):
+        warnings.append(f"the document marks drop-frame at {float(rate):g} fps, where drop-frame does not exist; "
+                        "using non-drop-frame")
+        drop_frame = False
+    if start_frame < 0:
+        raise TimelineError(f"{path}: negative start timecode ({start_frame} frames)")
+    timebase = Timebase(rate, start_frame, bool(drop_frame))
+    name = timeline.name or path.stem
+    loaded = LoadedTimeline(timeline, timebase, name, path, fmt, media_root, warnings)
+    _collect_clip_warnings(loaded)
+    return loaded
+
+
+def _collect_clip_warnings(loaded: LoadedTimeline) -> None:
+    for item in loaded.timeline.find_children():
+        meta = item.metadata.get("captionbridge") if hasattr(item, "metadata") else None
+        if meta and "warnings" in meta:
+            loaded.warnings.extend(str(w) for w in meta["warnings"])
+
+
+def _load_xmeml(path: Path) -> LoadedTimeline:
+    from .xmeml_fixes import read_xmeml
+    timeline, info = read_xmeml(path.read_bytes(), str(path))
+    if info.timebase is None:
+        raise TimelineError(f"{path}: the sequence has no <rate><timebase>")
+    rate = parse_rate(Fraction(info.timebase * 1000, 1001) if info.ntsc else Fraction(info.timebase))
+    drop = info.drop_frame
+    if drop is None and info.start_string:
+        drop = ";" in info.start_string  # the document's own label, e.g. 01:00:00;00
+    start = info.start_frame
+    if start is None and info.start_string:
+        start = Timebase(rate, 0, bool(drop)).frame_from_timecode(info.start_string, absolute=False)
+    return _finish(timeline, path, "fcp_xml", rate, start if start is not None else 0, drop, path.parent)
+
+
+def _load_otio(path: Path, fmt: str) -> LoadedTimeline:
+    media_root = path.parent
+    try:
+        if fmt == "otio_json":
+            text = path.read_text(encoding="utf-8-sig")
+            timeline = otio.adapters.read_from_string(text, adapter_name="otio_json")
+        elif fmt == "otioz":
+            media_root = Path(tempfile.mkdtemp(prefix="captionbridge-otioz-"))
+            with zipfile.ZipFile(path) as bundle:
+                for member in bundle.namelist():
+                    target = (media_root / member).resolve()
+                    if not str(target).startswith(str(media_root.resolve())):
+                        raise InputError(f"{path}: the bundle holds an unsafe path {member!r}")
+                bundle.extractall(media_root)
+            timeline = otio.adapters.read_from_file(str(media_root / "content.otio"), adapter_name="otio_json")
+        else:  # otiod
+            media_root = path
+            timeline = otio.adapters.read_from_file(str(path / "content.otio"), adapter_name="otio_json")
+    except InputError:
+        raise
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text; the .otio file is damaged")
+    except (ValueError, otio.exceptions.OTIOError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: damaged or unsupported OTIO document ({first[:200]})")
+    if isinstance(timeline, otio.schema.SerializableCollection):
+        timelines = [c for c in timeline.find_children(descended_from_type=otio.schema.Timeline)] or \
+            [c for c in timeline if isinstance(c, otio.schema.Timeline)]
+        if not timelines:
+            raise InputError(f"{path}: the OTIO collection holds no timeline")
+        timeline = timelines[0]
+    rate = _rate_from_contents(timeline)
+    if rate is None:
+        raise TimelineError(f"{path}: the timeline does not state its frame rate (no start time and no clips)")
+    drop = drop_frame_from_metadata(timeline.metadata)
+    return _finish(timeline, path, fmt, rate, None, drop, media_root)
+
+
+def _rate_from_contents(timeline: otio.schema.Timeline) -> Fraction | None:
+    """The timeline's rate: its global start time's rate, else Resolve/other metadata, else its first track item's."""
+    meta_rate = _rate_from_metadata(timeline.metadata)
+    if timeline.global_start_time is not None:
+        rate = exact_rate(timeline.global_start_time.rate)
+        if rate <= 240:
+            return rate
+    if meta_rate is not None:
+        return meta_rate
+    for track in timeline.tracks:
+        for child in track:
+            sr = child.source_range
+            if sr is not None and sr.duration.rate <= 240:
+                return exact_rate(sr.duration.rate)
+    return None
+
+
+_DF_KEYS = {"drop_frame", "dropframe", "drop-frame", "isdropframe", "is_drop_frame", "timecode_drop_frame"}
+_FORMAT_KEYS = ("rate", "timecode", "displayformat", "tcformat", "format")
+
+
+def drop_frame_from_metadata(metadata) -> bool | None:
+    """Drop-frame as the document states it anywhere in the timeline metadata: a boolean ``drop_frame`` key,
+    Resolve's "29.97 DF" rate label, or xmeml/FCPXML display formats (DF/NDF). None when nothing says."""
+    found: list[bool] = []
+
+    def walk(node, depth=0):
+        if depth > 6 or found:
+            return
+        if isinstance(node, (dict, AnyDictionary)):
+            for key, value in node.items():
+                k = str(key).lower().replace(" ", "_")
+                if k in _DF_KEYS and isinstance(value, (bool, str, int)):
+                    if isinstance(value, str):
+                        found.append(value.strip().lower() in ("true", "1", "yes", "df"))
+                    else:
+                        found.append(bool(value))
+                    return
+                if isinstance(value, str) and any(f in k for f in _FORMAT_KEYS):
+                    v = value.strip().upper()
+                    if re.fullmatch(r"(29\.97|59\.94|30|60)?\s*(FPS)?\s*DF", v) or v == "DF":
+                        found.append(True)
+                        return
+                    if v == "NDF" or re.fullmatch(r"(29\.97|59\.94)\s*(FPS)?\s*NDF", v):
+                        found.append(False)
+                        return
+                walk(value, depth + 1)
+        elif isinstance(node, (list, tuple, AnyVector)):
+            for value in node:
+                walk(value, depth + 1)
+
+    walk(metadata)
+    return found[0] if found else None
+
+
+def _rate_from_metadata(metadata) -> Fraction | None:
+    """Resolve writes e.g. "Timeline Frame Rate": "29.97 DF" in some exports; use it when nothing else says."""
+    for key in ("Resolve_OTIO", "captionbridge"):
+        node = metadata.get(key) if hasattr(metadata, "get") else None
+        if node is None or not hasattr(node, "items"):
+            continue
+        for k, v in node.items():
+            if "rate" in str(k).lower() and isinstance(v, (str, int, float)):
+                try:
+                    return parse_rate(v)
+                except TimelineError:
+                    continue
+    return None
