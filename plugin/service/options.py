@@ -9,6 +9,11 @@ Options (all optional; the caption job applies its own defaults for what is left
 - ``formats``: files to write, any of ``srt vtt ass ttml json otio fcpxml``
 - ``model``: a model name (``"base"``, ``"large-v3"``) or an absolute path to a model folder
 - ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"``
+
+and the caption job's finer controls: ``allow_missing`` (caption the rest when media is missing; those clips are
+reported in the result's warnings), ``absolute_times`` (SRT/VTT times include the start timecode),
+``simplified_chinese``, ``translation_model``, ``max_chars_per_line``, ``max_lines``, ``max_chars_per_second``.
+A glossary file is not accepted through the service: a job reads only its timeline and the media it references.
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from typing import Any
 
 from ...core.errors import CaptionBridgeError
 
-FORMATS = ("srt", "vtt", "ass", "ttml", "json", "otio", "fcpxml")
+FORMATS = ("srt", "vtt", "ass", "ttml", "json", "otio", "fcpxml", "xmeml")
 DEVICES = ("auto", "cpu", "cuda")
 TRANSLATE_TARGETS = ("en", "zh")
 OPTION_NAMES = ("language", "translate_to", "preset", "tracks", "formats", "model", "device")
+EXTRA_OPTION_NAMES = ("allow_missing", "absolute_times", "simplified_chinese", "translation_model",
+                      "max_chars_per_line", "max_lines", "max_chars_per_second")
+_BOOL_OPTIONS = ("allow_missing", "absolute_times", "simplified_chinese")
+_NUMBER_OPTIONS = {"max_chars_per_line": (int, 8, 120), "max_lines": (int, 1, 4), "max_chars_per_second": (float, 3, 60)}
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 _PRESET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -46,6 +55,13 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "model": {"type": "string", "minLength": 1, "maxLength": 1024,
                   "description": "model name (base, large-v3, ...) or absolute path to a model folder"},
         "device": {"type": "string", "enum": list(DEVICES), "default": "auto"},
+        "allow_missing": {"type": "boolean", "default": False},
+        "absolute_times": {"type": "boolean", "default": False},
+        "simplified_chinese": {"type": "boolean", "default": True},
+        "translation_model": {"type": "string", "minLength": 1, "maxLength": 1024},
+        "max_chars_per_line": {"type": "integer", "minimum": 8, "maximum": 120},
+        "max_lines": {"type": "integer", "minimum": 1, "maximum": 4},
+        "max_chars_per_second": {"type": "number", "minimum": 3, "maximum": 60},
     },
 }
 
@@ -71,6 +87,32 @@ def _cuda_devices() -> int:
         return int(ctranslate2.get_cuda_device_count())
     except Exception:
         return 0
+
+
+def _presets() -> frozenset[str]:
+    try:
+        from ...core.caption_presets import preset_names
+        return frozenset(preset_names())
+    except Exception:  # the caption presets are not part of this build: the job checks the name
+        return frozenset()
+
+
+def _model(name: str, value: Any) -> str:
+    model = _string(name, value)
+    looks_like_path = (model.startswith(("/", "\\", "~", ".")) or "\\" in model
+                       or (len(model) > 1 and model[1] == ":"))
+    if looks_like_path:
+        path = Path(model).expanduser()
+        if not path.is_absolute():
+            raise BadOption(f"{name} path {model!r} must be absolute", details={"option": name})
+        if not path.is_dir():
+            raise BadOption(f"{name} folder {model} does not exist: pass a model name or an existing folder",
+                            details={"option": name})
+        return str(path)
+    if not _MODEL_NAME.match(model) or any(part in ("", ".", "..") for part in model.split("/")):
+        raise BadOption(f"bad {name} name {value!r}: a name like base or large-v3, or an absolute folder path",
+                        details={"option": name})
+    return model
 
 
 def _string(name: str, value: Any) -> str:
@@ -100,10 +142,11 @@ def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[s
         return {}
     if not isinstance(options, dict):
         raise BadOption(f"options must be a JSON object, not {type(options).__name__}")
-    unknown = sorted(set(options) - set(OPTION_NAMES))
+    known = OPTION_NAMES + EXTRA_OPTION_NAMES
+    unknown = sorted(set(options) - set(known))
     if unknown:
-        raise BadOption(f"unknown option {unknown[0]!r}: the options are {', '.join(OPTION_NAMES)}",
-                        details={"option": unknown[0], "known": list(OPTION_NAMES)})
+        raise BadOption(f"unknown option {unknown[0]!r}: the options are {', '.join(known)}",
+                        details={"option": unknown[0], "known": list(known)})
     out: dict[str, Any] = {}
     if "language" in options:
         lang = _string("language", options["language"]).lower()
@@ -122,9 +165,10 @@ def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[s
         out["translate_to"] = target
     if "preset" in options:
         preset = _string("preset", options["preset"])
-        if not _PRESET.match(preset):
-            raise BadOption(f"bad preset name {options['preset']!r}: a name such as netflix-en",
-                            details={"option": "preset"})
+        presets = _presets()
+        if not _PRESET.match(preset) or (presets and preset not in presets):
+            raise BadOption(f"unknown preset {options['preset']!r}: choose from "
+                            f"{', '.join(sorted(presets)) or 'names such as netflix-en'}", details={"option": "preset"})
         out["preset"] = preset
     if "tracks" in options:
         tracks = [t.upper() for t in _string_list("tracks", options["tracks"])]
@@ -139,21 +183,9 @@ def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[s
             raise BadOption(f"unknown format {bad[0]!r}: choose from {', '.join(FORMATS)}",
                             details={"option": "formats"})
         out["formats"] = formats
-    if "model" in options:
-        model = _string("model", options["model"])
-        looks_like_path = model.startswith(("/", "\\", "~", ".")) or "\\" in model or (len(model) > 1 and model[1] == ":")
-        if looks_like_path:
-            path = Path(model).expanduser()
-            if not path.is_absolute():
-                raise BadOption(f"model path {model!r} must be absolute", details={"option": "model"})
-            if not path.is_dir():
-                raise BadOption(f"model folder {model} does not exist: pass a model name or an existing folder",
-                                details={"option": "model"})
-            out["model"] = str(path)
-        elif not _MODEL_NAME.match(model):
-            raise BadOption(f"bad model name {options['model']!r}", details={"option": "model"})
-        else:
-            out["model"] = model
+    for name in ("model", "translation_model"):
+        if name in options and options[name] is not None:
+            out[name] = _model(name, options[name])
     if "device" in options:
         device = _string("device", options["device"]).lower()
         if device not in DEVICES:
@@ -163,4 +195,17 @@ def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[s
             raise BadOption("device \"cuda\" asked for, but no CUDA GPU is visible to the engine: use auto or cpu",
                             details={"option": "device"})
         out["device"] = device
+    for name in _BOOL_OPTIONS:
+        if name in options:
+            if not isinstance(options[name], bool):
+                raise BadOption(f"option {name!r} must be true or false", details={"option": name})
+            out[name] = options[name]
+    for name, (kind, low, high) in _NUMBER_OPTIONS.items():
+        if name in options and options[name] is not None:
+            value = options[name]
+            ok_type = isinstance(value, int) if kind is int else isinstance(value, (int, float))
+            if isinstance(value, bool) or not ok_type or not (low <= value <= high):
+                raise BadOption(f"option {name!r} must be {'a whole number' if kind is int else 'a number'} "
+                                f"from {low} to {high}", details={"option": name})
+            out[name] = kind(value)
     return out
