@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "translate": "cmd_translate:translate_cmd",
     "render-audio": "cmd_timeline:render_audio_cmd",
     "inspect": "cmd_timeline:inspect_cmd",
+    "install": "cmd_install:install_cmd",
+    "uninstall": "cmd_install:uninstall_cmd",
 }
 
 
