@@ -195,18 +195,35 @@ class _Walk:
     regions: list[AudioRegion] = field(default_factory=list)
     skipped: list[SkippedClip] = field(default_factory=list)
     seen_nests: set = field(default_factory=set)
+    paths: dict = field(default_factory=dict)     # target_url -> Path
+    origins: dict = field(default_factory=dict)   # (path, start value, start rate) -> media origin seconds
 
 
-def _speed_of(item) -> tuple[Fraction, list[str], str | None]:
+_ONE = Fraction(1)
+
+
+def _ns_meta(item):
+    """Our metadata namespace of an item as a plain dict (empty when absent)."""
+    md = item.metadata
+    if not md or NS not in md:
+        return {}
+    meta = md[NS]
+    return meta if hasattr(meta, "get") else {}
+
+
+def _speed_of(item, meta=None) -> tuple[Fraction, list[str], str | None]:
     """(constant speed, warnings, reason it cannot play) from an item's time effects."""
-    speed = Fraction(1)
+    speed = _ONE
     warnings: list[str] = []
-    name = item.name or "clip"
-    meta = item.metadata.get(NS, {}) if hasattr(item, "metadata") else {}
-    unsupported = meta.get("unsupported") if hasattr(meta, "get") else None
+    meta = _ns_meta(item) if meta is None else meta
+    unsupported = meta.get("unsupported") if meta else None
     if unsupported:
         return speed, warnings, f"{unsupported} playback is not supported"
-    for effect in item.effects:
+    effects = item.effects
+    if not effects:
+        return speed, warnings, None
+    name = item.name or "clip"
+    for effect in effects:
         if isinstance(effect, otio.schema.FreezeFrame) or (
                 isinstance(effect, otio.schema.LinearTimeWarp) and effect.time_scalar == 0):
             return speed, warnings, "freeze frame (no audio)"
@@ -240,30 +257,43 @@ def _clip_region(walk: _Walk, clip: otio.schema.Clip, track_index: int, track_na
                  cs: int, ce: int, nest_path: tuple[str, ...], speed: Fraction,
                  outer_warnings: list[str]) -> None:
     name = clip.name or "clip"
-    clip_speed, warnings, problem = _speed_of(clip)
+    meta = _ns_meta(clip)
+    clip_speed, warnings, problem = _speed_of(clip, meta)
     if problem:
         walk.skipped.append(SkippedClip(name, f"A{track_index}", cs, problem))
         walk.loaded.warnings.append(f"clip {name!r} at {walk.loaded.timebase.timecode(cs)}: {problem}; left silent")
         return
-    speed = speed * clip_speed
+    if clip_speed != 1:
+        speed = speed * clip_speed
     ref = clip.media_reference
-    meta = clip.metadata.get(NS, {}) if clip.metadata else {}
     if isinstance(ref, otio.schema.GeneratorReference):
         walk.skipped.append(SkippedClip(name, f"A{track_index}", cs, "generator (no audio)"))
         return
     url = getattr(ref, "target_url", "") or ""
-    path = media_path_from_url(url, walk.loaded.media_root) if url else None
-    trimmed = clip.trimmed_range()
+    path = None
+    if url:
+        path = walk.paths.get(url)
+        if path is None:
+            path = walk.paths[url] = media_path_from_url(url, walk.loaded.media_root)
+    trimmed = clip.source_range or clip.trimmed_range()
     clip_start = to_seconds(trimmed.start_time)
-    origin, more = _media_origin(ref if isinstance(ref, otio.schema.ExternalReference) else None, path, clip_start)
-    warnings.extend(more)
+    external = ref if isinstance(ref, otio.schema.ExternalReference) else None
+    avail = external.available_range if external is not None else None
+    key = (path, avail.start_time.value, avail.start_time.rate) if avail is not None else (path, None, None)
+    origin = walk.origins.get(key)
+    if origin is None or avail is None:
+        origin, more = _media_origin(external, path, clip_start)
+        walk.origins[key] = origin
+        warnings.extend(more)
     head = Fraction(cs - start) / walk.rate
     offset = clip_start - origin + head * speed
     if offset < 0:
         warnings.append(f"clip {name!r}: its source starts {float(-offset):.3f} s before the media; "
                         "that part is silent")
-    channels = meta.get("channels") if hasattr(meta, "get") else None
-    gain = meta.get("gain", 1.0) if hasattr(meta, "get") else 1.0
+    if meta and meta.get("warnings"):
+        warnings = [str(w) for w in meta["warnings"]] + warnings
+    channels = meta.get("channels") if meta else None
+    gain = meta.get("gain", 1.0) if meta else 1.0
     walk.regions.append(AudioRegion(
         clip_name=name, track_name=track_name, track_index=track_index,
         timeline_start_frame=cs, timeline_end_frame=ce, source_path=path, source_offset=offset,
