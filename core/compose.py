@@ -13,6 +13,7 @@ order. Steps (each in its own module):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -79,9 +80,20 @@ def _clean_words(words: list[Word], preset: CaptionPreset, language: str) -> lis
 
 
 def _split_word(word: Word, limit: int) -> list[Word]:
+    """A word longer than a line (a URL, a long compound) becomes pieces, at hyphens/slashes where possible.
+
+    Each piece is a ``Word`` with its share of the frames, so nothing is lost and every piece fits a line.
+    """
     if len(word.text) <= limit:
         return [word]
-    pieces = [word.text[k:k + limit] for k in range(0, len(word.text), limit)]
+    pieces: list[str] = []
+    for part in re.findall(r"[^-/]*[-/]?", word.text):
+        if not part:
+            continue
+        if pieces and len(pieces[-1]) + len(part) <= limit:
+            pieces[-1] += part
+        else:
+            pieces.extend(part[k:k + limit] for k in range(0, len(part), limit))
     n, span = len(pieces), word.end_frame - word.start_frame
     out = []
     for k, piece in enumerate(pieces):

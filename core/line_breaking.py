@@ -234,9 +234,14 @@ def break_costs(unit_texts: list[str], language: str) -> list[int]:
 # --- display --------------------------------------------------------------------------------------------------
 def display_line(unit_texts: list[str], language: str) -> str:
     """The text of one line as shown. Chinese: commas/full stops become a space, none at the end."""
-    text = join_texts(unit_texts, language)
-    if language_family(language) != "zh":
-        return text
+    return _display_line(tuple(unit_texts), language_family(language))
+
+
+@lru_cache(maxsize=1 << 16)
+def _display_line(unit_texts: tuple[str, ...], family: str) -> str:
+    if family != "zh":
+        return " ".join(t for t in (t.strip() for t in unit_texts) if t)
+    text = join_texts(list(unit_texts), "zh")
     for half, full in _ZH_FULL_WIDTH.items():
         text = re.sub(rf"(?<=[\u3400-\u9fff]){re.escape(half)}", full, text)
     text = "".join(" " if ch in _ZH_DROP and _zh_punct_context(text, i) else ch for i, ch in enumerate(text))
@@ -305,6 +310,9 @@ def _best_split(unit_texts, costs, cpl, lines, language) -> Layout | None:
 
     total = line_length(text(0, n))
     target = total / lines
+    sentence_ends = [0]
+    for t in unit_texts:
+        sentence_ends.append(sentence_ends[-1] + (1 if ends_sentence(t) else 0))
     # DP over (line index, start unit) -> best (cost, breaks)
     best: dict[tuple[int, int], tuple[float, tuple[int, ...]]] = {(0, 0): (0.0, ())}
     for line in range(lines):
@@ -318,7 +326,7 @@ def _best_split(unit_texts, costs, cpl, lines, language) -> Layout | None:
                 if width > cpl:
                     break
                 c = cost + _line_cost(width, target, cpl, end - start, last_line, lines)
-                c += MID_LINE_SENTENCE * _inner_sentence_ends(unit_texts, start, end)
+                c += MID_LINE_SENTENCE * (sentence_ends[end - 1] - sentence_ends[start])
                 if not last_line:
                     c += costs[end]
                 key = (line + 1, end)
