@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ... import __version__
 from ...core.errors import CaptionBridgeError
@@ -161,9 +162,14 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
     async def _http_error(request: Request, exc: StarletteHTTPException):
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             message = f"no such endpoint {request.method} {request.url.path}: see GET /openapi.json"
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+        elif exc.status_code == 405:  # Starlette names only the first matching route's methods
+            allowed = sorted(_allowed_methods(app, request.scope))
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
@@ -295,6 +301,17 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
     app.openapi = lambda: schemas.finish_openapi(app)  # type: ignore[method-assign]
     app.add_middleware(LocalGuard, settings=settings)
     return app
+
+
+def _allowed_methods(app: FastAPI, scope) -> set[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return methods
 
 
 def _save_upload(upload: UploadFile, path: Path, limit: int) -> None:
