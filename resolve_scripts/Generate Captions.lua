@@ -1,0 +1,956 @@
+--[[
+Generate Captions - CaptionBridge for DaVinci Resolve (Workspace > Scripts > Utility > Generate Captions).
+
+The Lua entry: the free edition of Resolve runs only Lua menu scripts since 21.1 (Python scripting became
+Studio-only), and Studio runs it too. Same flow as "Generate Captions.py":
+  product/version check (Studio-only calls are never made on free) -> export the timeline (OTIO from 18.5, FCP7 XML
+  before) -> read start frame, rate, drop-frame -> options -> submit to the local engine -> progress -> one named
+  subtitle track per language, each cue at recordFrame = timeline start frame + cue frame -> read back
+  GetItemListInTrack("subtitle", n) and compare -> fallbacks (FCPXML timeline import, then the sidecar SRT with
+  exact instructions) -> review markers -> restore page, timeline, playhead, marks and track states.
+
+HTTP: Lua in Resolve has no sockets, so requests go through `curl` via io.popen. curl ships with macOS, with
+Windows 10 1803+ (C:\Windows\System32\curl.exe) and with every desktop Linux, so one code path works on all three
+operating systems, without depending on the captionbridge CLI being on Resolve's PATH (Resolve is started from the
+Dock/Start menu, not from a shell with a virtualenv). The bearer token goes to curl in a header file (-H @file),
+never on the command line where other users' `ps` could read it.
+
+Written for Lua 5.1/LuaJIT (Fusion's Lua) and runs on 5.4 (the tests): no goto, no //, no bit operators.
+When the global CAPTIONBRIDGE_NO_MAIN is true the chunk returns its functions instead of running (tests).
+]]
+
+local M = {}
+M.VERSION = "0.1.0"
+M.LOW_CONFIDENCE = 0.5
+M.MAX_MARKERS = 300
+M.STUDIO_ONLY = { CreateSubtitlesFromAudio = true, DetectSceneCuts = true, AnalyzeDolbyVision = true,
+                  CreateMagicMask = true }
+M.LANGUAGE_NAMES = { en = "English", zh = "Chinese", ja = "Japanese", ko = "Korean", fr = "French",
+                     de = "German", es = "Spanish", und = "Captions" }
+M.TERMINAL = { succeeded = true, failed = true, cancelled = true }
+
+local IS_WINDOWS = package.config:sub(1, 1) == "\\"
+local SEP = IS_WINDOWS and "\\" or "/"
+
+-- ------------------------------------------------------------------------------------------------------------
+-- JSON (enough for the engine's contract)
+-- ------------------------------------------------------------------------------------------------------------
+local json = {}
+M.json = json
+json.null = setmetatable({}, { __tostring = function() return "null" end })
+
+local function is_array(t)
+  local n = 0
+  for k in pairs(t) do
+    if type(k) ~= "number" then return false end
+    n = n + 1
+  end
+  for i = 1, n do if t[i] == nil then return false end end
+  return true, n
+end
+
+local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
+                  ["\r"] = "\\r", ["\t"] = "\\t" }
+
+function json.encode(v)
+  local t = type(v)
+  if v == nil or v == json.null then return "null" end
+  if t == "boolean" then return v and "true" or "false" end
+  if t == "number" then
+    if v == math.floor(v) and math.abs(v) < 1e15 then return string.format("%d", v) end
+    return string.format("%.17g", v)
+  end
+  if t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c)
+      return escapes[c] or string.format("\\u%04x", c:byte())
+    end) .. '"'
+  end
+  if t == "table" then
+    local arr, n = is_array(v)
+    local parts = {}
+    if arr and (n > 0 or next(v) == nil and getmetatable(v) == json.array_mt) then
+      for i = 1, n do parts[#parts + 1] = json.encode(v[i]) end
+      return "[" .. table.concat(parts, ",") .. "]"
+    end
+    if arr and n == 0 then return "{}" end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    for _, k in ipairs(keys) do parts[#parts + 1] = json.encode(k) .. ":" .. json.encode(v[k]) end
+    return "{" .. table.concat(parts, ",") .. "}"
+  end
+  error("cannot encode " .. t .. " as JSON")
+end
+json.array_mt = {}
+function json.array(t) return setmetatable(t or {}, json.array_mt) end
+
+local function utf8_char(cp)
+  if cp < 0x80 then return string.char(cp) end
+  if cp < 0x800 then return string.char(0xC0 + math.floor(cp / 64), 0x80 + cp % 64) end
+  if cp < 0x10000 then
+    return string.char(0xE0 + math.floor(cp / 4096), 0x80 + math.floor(cp / 64) % 64, 0x80 + cp % 64)
+  end
+  return string.char(0xF0 + math.floor(cp / 262144), 0x80 + math.floor(cp / 4096) % 64,
+                     0x80 + math.floor(cp / 64) % 64, 0x80 + cp % 64)
+end
+
+function json.decode(s)
+  local pos = 1
+  local function ws() pos = s:find("[^ \t\r\n]", pos) or (#s + 1) end
+  local value
+  local function str()
+    pos = pos + 1
+    local out = {}
+    while true do
+      local c = s:sub(pos, pos)
+      if c == "" then error("unterminated string in JSON") end
+      if c == '"' then pos = pos + 1; break end
+      if c == "\\" then
+        local e = s:sub(pos + 1, pos + 1)
+        local map = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
+        if e == "u" then
+          local cp = tonumber(s:sub(pos + 2, pos + 5), 16)
+          pos = pos + 6
+          if cp >= 0xD800 and cp <= 0xDBFF and s:sub(pos, pos + 1) == "\\u" then
+            local lo = tonumber(s:sub(pos + 2, pos + 5), 16)
+            cp = 0x10000 + (cp - 0xD800) * 1024 + (lo - 0xDC00)
+            pos = pos + 6
+          end
+          out[#out + 1] = utf8_char(cp)
+        else
+          out[#out + 1] = map[e] or e
+          pos = pos + 2
+        end
+      else
+        local j = s:find('["\\]', pos) or (#s + 1)
+        out[#out + 1] = s:sub(pos, j - 1)
+        pos = j
+      end
+    end
+    return table.concat(out)
+  end
+  function value()
+    ws()
+    local c = s:sub(pos, pos)
+    if c == "{" then
+      local t = {}
+      pos = pos + 1; ws()
+      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
+      while true do
+        ws()
+        local k = str(); ws()
+        if s:sub(pos, pos) ~= ":" then error("expected ':' in JSON at " .. pos) end
+        pos = pos + 1
+        t[k] = value(); ws()
+        local d = s:sub(pos, pos); pos = pos + 1
+        if d == "}" then return t end
+        if d ~= "," then error("expected ',' in JSON at " .. pos) end
+      end
+    elseif c == "[" then
+      local t = json.array({})
+      pos = pos + 1; ws()
+      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
+      while true do
+        t[#t + 1] = value(); ws()
+        local d = s:sub(pos, pos); pos = pos + 1
+        if d == "]" then return t end
+        if d ~= "," then error("expected ',' in JSON array at " .. pos) end
+      end
+    elseif c == '"' then return str()
+    elseif s:sub(pos, pos + 3) == "true" then pos = pos + 4; return true
+    elseif s:sub(pos, pos + 4) == "false" then pos = pos + 5; return false
+    elseif s:sub(pos, pos + 3) == "null" then pos = pos + 4; return json.null
+    else
+      local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+      if not num or num == "" then error("unexpected character in JSON at " .. pos) end
+      pos = pos + #num
+      return tonumber(num)
+    end
+  end
+  local ok, result = pcall(value)
+  if not ok then return nil, result end
+  return result
+end
+
+local function nn(v) if v == json.null then return nil end return v end
+
+-- ------------------------------------------------------------------------------------------------------------
+-- Files and processes
+-- ------------------------------------------------------------------------------------------------------------
+local function quote(arg)
+  if IS_WINDOWS then return '"' .. tostring(arg):gsub('"', '\\"') .. '"' end
+  return "'" .. tostring(arg):gsub("'", "'\\''") .. "'"
+end
+M.quote = quote
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
+local function write_file(path, data)
+  local f, err = io.open(path, "wb")
+  if not f then return nil, err end
+  f:write(data)
+  f:close()
+  return true
+end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close(); return true end
+  return false
+end
+
+local function join(...) return table.concat({ ... }, SEP) end
+M.join = join
+
+local function mkdir(path)
+  if IS_WINDOWS then
+    os.execute('mkdir "' .. path .. '" >NUL 2>NUL')
+  else
+    os.execute("mkdir -p " .. quote(path))
+  end
+end
+
+function M.safe_name(text)
+  local s = tostring(text or "timeline"):gsub("[^%w%._ %-]", "_"):gsub("^[ %.]+", ""):gsub("[ %.]+$", "")
+  if s == "" then s = "timeline" end
+  return s:sub(1, 80)
+end
+
+function M.config_dir()
+  local env = os.getenv("CAPTIONBRIDGE_CONFIG_DIR")
+  if env and env ~= "" then return env end
+  if IS_WINDOWS then return join(os.getenv("APPDATA") or "", "CaptionBridge") end
+  local home = os.getenv("HOME") or ""
+  if exists("/System/Library/CoreServices/SystemVersion.plist") then
+    return join(home, "Library", "Application Support", "CaptionBridge")
+  end
+  local xdg = os.getenv("XDG_CONFIG_HOME")
+  if xdg and xdg ~= "" then return join(xdg, "captionbridge") end
+  return join(home, ".config", "captionbridge")
+end
+
+function M.temp_dir()
+  local base = os.getenv("TMPDIR") or os.getenv("TEMP") or os.getenv("TMP") or (IS_WINDOWS and "C:\\Temp" or "/tmp")
+  local dir = join(base, string.format("captionbridge-%d-%d", os.time(), math.random(100000, 999999)))
+  mkdir(dir)
+  return dir
+end
+
+-- ------------------------------------------------------------------------------------------------------------
+-- Engine over HTTP (curl)
+-- ------------------------------------------------------------------------------------------------------------
+local Engine = {}
+Engine.__index = Engine
+M.Engine = Engine
+
+function Engine.new(base_url, token, work)
+  return setmetatable({ base_url = base_url, token = token, work = work or M.temp_dir(),
+                        curl = os.getenv("CAPTIONBRIDGE_CURL") or "curl" }, Engine)
+end
+
+function Engine.discover(config)
+  config = config or M.config_dir()
+  local info = json.decode(read_file(join(config, "service.json")) or "")
+  local token = (read_file(join(config, "token")) or ""):gsub("%s+", "")
+  if type(info) ~= "table" or token == "" then
+    return nil, "The CaptionBridge engine is not running. Open a terminal, run `captionbridge serve` and leave it " ..
+      "open, then run Workspace > Scripts > Generate Captions again. (Looked for " .. join(config, "service.json") .. ".)"
+  end
+  local host = nn(info.host) or "127.0.0.1"
+  if host:find(":") then host = "[" .. host .. "]" end
+  return Engine.new("http://" .. host .. ":" .. tostring(nn(info.port) or 8765), token)
+end
+
+-- Returns status, body (string) or nil, error message when the engine cannot be reached.
+function Engine:request(method, path, body, out_file)
+  local header_file = join(self.work, "h.txt")
+  write_file(header_file, "Authorization: Bearer " .. self.token .. "\n")
+  local cmd = { quote(self.curl), "-sS", "--noproxy", quote("*"), "-m", "60", "-X", method,
+                "-H", quote("@" .. header_file), "-H", quote("Accept: application/json") }
+  if body ~= nil then
+    local body_file = join(self.work, "body.json")
+    write_file(body_file, json.encode(body))
+    cmd[#cmd + 1] = "-H"; cmd[#cmd + 1] = quote("Content-Type: application/json")
+    cmd[#cmd + 1] = "--data-binary"; cmd[#cmd + 1] = quote("@" .. body_file)
+  end
+  local response_file = out_file or join(self.work, "response.bin")
+  cmd[#cmd + 1] = "-o"; cmd[#cmd + 1] = quote(response_file)
+  cmd[#cmd + 1] = "-w"; cmd[#cmd + 1] = quote("%{http_code}")
+  cmd[#cmd + 1] = quote(self.base_url .. path)
+  local line = table.concat(cmd, " ") .. " 2>&1"
+  if IS_WINDOWS then line = '"' .. line .. '"' end
+  local pipe = io.popen(line, "r")
+  local output = pipe and pipe:read("*a") or ""
+  if pipe then pipe:close() end
+  os.remove(header_file)
+  local status = tonumber(output:match("(%d%d%d)%s*$") or "")
+  if not status or status == 0 then
+    return nil, "Cannot reach the CaptionBridge engine at " .. self.base_url .. " (" ..
+      (output:gsub("%s+$", "") ~= "" and output:gsub("%s+$", "") or "curl failed") ..
+      "). Is `captionbridge serve` running?"
+  end
+  return status, read_file(response_file) or ""
+end
+
+function Engine:json(method, path, body)
+  local status, data = self:request(method, path, body)
+  if not status then return nil, data end
+  local decoded = json.decode(data ~= "" and data or "{}")
+  if status >= 400 then
+    local message = type(decoded) == "table" and type(decoded.error) == "table" and nn(decoded.error.message) or data
+    if status == 401 or status == 403 then
+      return nil, "The CaptionBridge engine at " .. self.base_url .. " refused this computer's access token (" ..
+        status .. "). Restart `captionbridge serve` so that it and Resolve use the same token file."
+    end
+    return nil, "The engine refused " .. method .. " " .. path .. " (" .. status .. "): " .. tostring(message)
+  end
+  if decoded == nil then return nil, "The engine answered something that is not JSON on " .. path end
+  return decoded
+end
+
+local function urlencode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+function Engine:submit(timeline_path, options)
+  local job, err = self:json("POST", "/v1/jobs", { timeline_path = timeline_path, options = options })
+  if not job then return nil, err end
+  return job.id
+end
+
+function Engine:status(id) return self:json("GET", "/v1/jobs/" .. id) end
+function Engine:result(id) return self:json("GET", "/v1/jobs/" .. id .. "/result") end
+function Engine:cancel(id) return self:json("DELETE", "/v1/jobs/" .. id) end
+
+function Engine:download(id, name, target)
+  local status, err = self:request("GET", "/v1/jobs/" .. id .. "/files/" .. urlencode(name), nil, target)
+  if not status then return nil, err end
+  if status >= 400 then return nil, "The engine did not give " .. name .. " (" .. status .. ")" end
+  return true
+end
+
+local function sleep(seconds)
+  if seconds <= 0 then return end
+  if bmd and bmd.wait then bmd.wait(seconds); return end
+  if IS_WINDOWS then
+    os.execute("ping -n " .. math.max(2, math.floor(seconds + 1)) .. " 127.0.0.1 >NUL")
+  else
+    os.execute("sleep " .. tostring(seconds))
+  end
+end
+M.sleep = sleep
+
+function Engine:wait(id, ui, poll)
+  while true do
+    local status, err = self:status(id)
+    if not status then return nil, err end
+    ui:progress(nn(status.stage) or nn(status.state) or "", tonumber(nn(status.progress)) or 0, nn(status.eta_seconds))
+    if M.TERMINAL[status.state] then return status end
+    if ui:cancelled() then self:cancel(id) end
+    sleep(poll or 0.5)
+  end
+end
+
+-- ------------------------------------------------------------------------------------------------------------
+-- Time (exact integer arithmetic; floats only where exact)
+-- ------------------------------------------------------------------------------------------------------------
+local function idiv(a, b)  -- floor(a / b) for integers, exact
+  local q = math.floor(a / b)
+  while q * b > a do q = q - 1 end
+  while (q + 1) * b <= a do q = q + 1 end
+  return q
+end
+M.idiv = idiv
+
+function M.parse_rate(text)
+  local s = tostring(text or ""):upper():gsub("NDF", ""):gsub("DF", ""):gsub("[^%d%./]", "")
+  if s == "" then return nil, "Resolve reports no frame rate for this timeline" end
+  local value
+  local a, b = s:match("^(%d+)/(%d+)$")
+  if a then value = tonumber(a) / tonumber(b) else value = tonumber(s) end
+  if not value then return nil, "Unsupported timeline frame rate " .. tostring(text) end
+  local nominal = math.floor(value + 0.5)
+  if math.abs(value - nominal * 1000 / 1001) < 0.01 and math.abs(value - nominal) > 0.001 then
+    return nominal * 1000, 1001
+  end
+  if math.abs(value - nominal) < 0.001 then return nominal, 1 end
+  return nil, "Unsupported timeline frame rate " .. tostring(text)
+end
+
+function M.rate_string(num, den)
+  if den == 1 then return string.format("%d", num) end
+  return string.format("%d/%d", num, den)
+end
+
+function M.timecode_to_frames(tc, nominal, drop)
+  local h, m, s, f = tc:match("^(%d+)[:;.](%d+)[:;.](%d+)[:;.](%d+)$")
+  if not h then return nil end
+  h, m, s, f = tonumber(h), tonumber(m), tonumber(s), tonumber(f)
+  local frames = ((h * 60 + m) * 60 + s) * nominal + f
+  if drop then
+    local minutes = h * 60 + m
+    frames = frames - idiv(nominal, 15) * (minutes - idiv(minutes, 10))
+  end
+  return frames
+end
+
+function M.frames_to_timecode(frames, nominal, drop)
+  if drop then
+    local dropped = idiv(nominal, 15)
+    local per10 = nominal * 600 - dropped * 9
+    local per_min = nominal * 60 - dropped
+    local tens = idiv(frames, per10)
+    local rem = frames - tens * per10
+    if rem > dropped then
+      frames = frames + dropped * 9 * tens + dropped * idiv(rem - dropped, per_min)
+    else
+      frames = frames + dropped * 9 * tens
+    end
+  end
+  local f = frames % nominal
+  local total_s = idiv(frames, nominal)
+  return string.format("%02d:%02d:%02d%s%02d", idiv(total_s, 3600), idiv(total_s, 60) % 60, total_s % 60,
+                       drop and ";" or ":", f)
+end
+
+function M.frame_ms_ceil(frame, num, den)
+  return -idiv(-frame * 1000 * den, num)
+end
+
+local function srt_time(ms)
+  local h = idiv(ms, 3600000); ms = ms - h * 3600000
+  local m = idiv(ms, 60000); ms = ms - m * 60000
+  local s = idiv(ms, 1000); ms = ms - s * 1000
+  return string.format("%02d:%02d:%02d,%03d", h, m, s, ms)
+end
+
+local function cue_text(cue, language)
+  local t = type(cue.text) == "table" and nn(cue.text[language]) or nil
+  if type(t) ~= "string" then return nil end
+  t = t:gsub("^%s+", ""):gsub("%s+$", "")
+  if t == "" then return nil end
+  return t
+end
+
+function M.write_srt(cues, language, num, den, path)
+  local parts, n = {}, 0
+  for _, cue in ipairs(cues) do
+    local text = cue_text(cue, language)
+    if text then
+      n = n + 1
+      parts[#parts + 1] = string.format("%d\n%s --> %s\n%s\n", n,
+        srt_time(M.frame_ms_ceil(cue.start_frame, num, den)), srt_time(M.frame_ms_ceil(cue.end_frame, num, den)), text)
+    end
+  end
+  local ok, err = write_file(path, table.concat(parts, "\n"))
+  if not ok then return nil, err end
+  return n
+end
+
+-- ------------------------------------------------------------------------------------------------------------
+-- Resolve
+-- ------------------------------------------------------------------------------------------------------------
+local function count(t)
+  local n = 0
+  if type(t) == "table" then for _ in pairs(t) do n = n + 1 end end
+  return n
+end
+
+local function list(t)
+  local out = {}
+  if type(t) == "table" then
+    local keys = {}
+    for k in pairs(t) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return (tonumber(a) or 0) < (tonumber(b) or 0) end)
+    for _, k in ipairs(keys) do out[#out + 1] = t[k] end
+  end
+  return out
+end
+M.list = list
+
+function M.product_info(resolve)
+  local name = tostring(resolve:GetProductName() or "DaVinci Resolve")
+  local v = list(resolve:GetVersion() or {})
+  local version = { tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0 }
+  return { name = name, studio = name:lower():find("studio") ~= nil, version = version }
+end
+
+local function version_at_least(v, major, minor)
+  return v[1] > major or (v[1] == major and v[2] >= minor)
+end
+M.version_at_least = version_at_least
+
+function M.studio_call(ctx, obj, name, ...)
+  if M.STUDIO_ONLY[name] and not ctx.product.studio then return nil end
+  return obj[name](obj, ...)
+end
+
+function M.timeline_clock(timeline)
+  local rate_text = tostring(timeline:GetSetting("timelineFrameRate") or "")
+  local df_setting = tostring(timeline:GetSetting("timelineDropFrameTimecode") or "")
+  local start_tc = tostring(timeline:GetStartTimecode() or "00:00:00:00")
+  local num, den = M.parse_rate(rate_text)
+  if not num then return nil, den end
+  local nominal = math.floor(num / den + 0.5)
+  local drop = rate_text:upper():gsub("NDF", ""):find("DF") ~= nil or df_setting == "1" or
+    df_setting:lower() == "true" or start_tc:find(";") ~= nil
+  if nominal ~= 30 and nominal ~= 60 then drop = false end
+  local start_frame = tonumber(timeline:GetStartFrame()) or M.timecode_to_frames(start_tc, nominal, drop)
+  return { num = num, den = den, rate = M.rate_string(num, den), nominal = nominal, drop_frame = drop,
+           start_frame = start_frame, start_timecode = start_tc }
+end
+
+function M.export_timeline(resolve, timeline, folder, product)
+  local name = M.safe_name(timeline:GetName() or "timeline")
+  local attempts = {}
+  if version_at_least(product.version, 18, 5) and resolve.EXPORT_OTIO ~= nil then
+    attempts[#attempts + 1] = { "otio", join(folder, name .. ".otio"), resolve.EXPORT_OTIO }
+  end
+  if resolve.EXPORT_FCP_7_XML ~= nil then
+    attempts[#attempts + 1] = { "xml", join(folder, name .. ".xml"), resolve.EXPORT_FCP_7_XML }
+  end
+  local tried = {}
+  for _, a in ipairs(attempts) do
+    local ok = timeline:Export(a[2], a[3], resolve.EXPORT_NONE)
+    local data = ok and read_file(a[2])
+    if data and #data > 0 then return a[2], a[1] end
+    tried[#tried + 1] = a[1]:upper()
+  end
+  return nil, "Resolve could not export the timeline (" .. table.concat(tried, ", ") .. " tried). Check that " ..
+    "the timeline is not empty and that " .. folder .. " is writable."
+end
+
+local TRACK_TYPES = { "video", "audio", "subtitle" }
+
+function M.save_state(resolve, project, timeline, media_pool)
+  local state = { page = resolve:GetCurrentPage(), timeline = timeline, timecode = timeline:GetCurrentTimecode(),
+                  marks = timeline:GetMarkInOut(), folder = media_pool and media_pool:GetCurrentFolder(), tracks = {} }
+  for _, kind in ipairs(TRACK_TYPES) do
+    for i = 1, (tonumber(timeline:GetTrackCount(kind)) or 0) do
+      state.tracks[#state.tracks + 1] = { kind, i, timeline:GetIsTrackEnabled(kind, i), timeline:GetIsTrackLocked(kind, i) }
+    end
+  end
+  return state
+end
+
+local function same_marks(a, b) return json.encode(a or {}) == json.encode(b or {}) end
+
+function M.restore_state(resolve, project, media_pool, state)
+  local timeline = state.timeline
+  if project:GetCurrentTimeline() ~= timeline then project:SetCurrentTimeline(timeline) end
+  for _, t in ipairs(state.tracks) do
+    if t[3] ~= nil and timeline:GetIsTrackEnabled(t[1], t[2]) ~= t[3] then timeline:SetTrackEnable(t[1], t[2], t[3]) end
+    if t[4] ~= nil and timeline:GetIsTrackLocked(t[1], t[2]) ~= t[4] then timeline:SetTrackLock(t[1], t[2], t[4]) end
+  end
+  if type(state.marks) == "table" and not same_marks(timeline:GetMarkInOut(), state.marks) then
+    timeline:ClearMarkInOut("all")
+    for kind, mark in pairs(state.marks) do
+      if type(mark) == "table" and mark["in"] and mark.out then timeline:SetMarkInOut(mark["in"], mark.out, kind) end
+    end
+  end
+  if state.timecode then timeline:SetCurrentTimecode(state.timecode) end
+  if media_pool and state.folder then media_pool:SetCurrentFolder(state.folder) end
+  if state.page and resolve:GetCurrentPage() ~= state.page then resolve:OpenPage(state.page) end
+end
+
+function M.caption_bin(media_pool)
+  local root = media_pool:GetRootFolder()
+  if not root then return nil end
+  for _, folder in ipairs(list(root:GetSubFolderList())) do
+    if folder:GetName() == "CaptionBridge" then return folder end
+  end
+  return media_pool:AddSubFolder(root, "CaptionBridge")
+end
+
+function M.verify_track(timeline, index, expected)
+  local items = list(timeline:GetItemListInTrack("subtitle", index))
+  local starts, problems = {}, {}
+  for _, item in ipairs(items) do starts[tonumber(item:GetStart())] = tonumber(item:GetEnd()) end
+  if #items ~= #expected then
+    problems[#problems + 1] = string.format("%d of %d captions are on the track", #items, #expected)
+  end
+  local missing, first = 0, nil
+  for _, e in ipairs(expected) do
+    if starts[e[1]] == nil then missing = missing + 1; first = first or e[1] end
+  end
+  if missing > 0 then
+    problems[#problems + 1] = string.format("%d captions are not on their frame (first expected at record frame %d)",
+                                            missing, first)
+  end
+  return { ok = #problems == 0, count = #items, problems = problems }
+end
+
+local function clear_track(timeline, index)
+  local items = list(timeline:GetItemListInTrack("subtitle", index))
+  if #items > 0 then timeline:DeleteClips(items, false) end
+end
+
+function M.place_language(ctx, language, cues, srt_path)
+  local timeline, media_pool, clock = ctx.timeline, ctx.media_pool, ctx.clock
+  local start = clock.start_frame
+  local mine, expected = {}, {}
+  for _, c in ipairs(cues) do
+    if cue_text(c, language) then
+      mine[#mine + 1] = c
+      expected[#expected + 1] = { start + c.start_frame, start + c.end_frame }
+    end
+  end
+  local report = { language = language, expected = #mine, placed = 0, problems = {}, srt = srt_path }
+  local name = (M.LANGUAGE_NAMES[language] or language) .. " (CaptionBridge)"
+  local before = tonumber(timeline:GetTrackCount("subtitle")) or 0
+  if not timeline:AddTrack("subtitle") or (tonumber(timeline:GetTrackCount("subtitle")) or 0) ~= before + 1 then
+    report.problems[#report.problems + 1] = "Resolve did not add a subtitle track"
+    return report
+  end
+  local track = before + 1
+  timeline:SetTrackName("subtitle", track, name)
+  report.track, report.track_name = track, name
+  local imported = list(media_pool:ImportMedia({ srt_path }))
+  local item = imported[1]
+  if not item then
+    report.problems[#report.problems + 1] = "Resolve did not import the SRT into the Media Pool"
+  else
+    local per_cue = {}
+    for _, c in ipairs(mine) do
+      per_cue[#per_cue + 1] = { mediaPoolItem = item, startFrame = c.start_frame, endFrame = c.end_frame,
+                                recordFrame = start + c.start_frame, trackIndex = track }
+    end
+    local strategies = { { "per-cue", per_cue },
+                         { "whole-file", { { mediaPoolItem = item, recordFrame = start, trackIndex = track } } } }
+    for _, s in ipairs(strategies) do
+      media_pool:AppendToTimeline(s[2])  -- its answer is not trusted: read back
+      local check = M.verify_track(timeline, track, expected)
+      report.placed = check.count
+      if check.ok then
+        report.method, report.strategy = "subtitle_track", s[1]
+        return report
+      end
+      report.problems[#report.problems + 1] = s[1] .. " placement: " .. table.concat(check.problems, "; ")
+      clear_track(timeline, track)
+    end
+  end
+  clear_track(timeline, track)
+  timeline:DeleteTrack("subtitle", track)
+  report.track, report.placed = nil, 0
+  return report
+end
+
+function M.fallback_fcpxml(ctx, fcpxml_path, languages, cues)
+  if not fcpxml_path or not exists(fcpxml_path) then return nil end
+  local project, media_pool, timeline = ctx.project, ctx.media_pool, ctx.timeline
+  local name = (timeline:GetName() or "Timeline") .. " captions"
+  local new = media_pool:ImportTimelineFromFile(fcpxml_path, { timelineName = name, importSourceClips = false })
+  if not new then return nil end
+  local counts = {}
+  for i = 1, (tonumber(new:GetTrackCount("subtitle")) or 0) do
+    counts[#counts + 1] = count(new:GetItemListInTrack("subtitle", i))
+  end
+  local wanted = {}
+  for _, lang in ipairs(languages) do
+    local n = 0
+    for _, c in ipairs(cues) do if cue_text(c, lang) then n = n + 1 end end
+    wanted[#wanted + 1] = n
+  end
+  table.sort(counts); table.sort(wanted)
+  project:SetCurrentTimeline(timeline)
+  if json.encode(counts) ~= json.encode(wanted) then
+    media_pool:DeleteTimelines({ new })
+    return nil
+  end
+  return { timeline_name = new:GetName() or name }
+end
+
+function M.add_review_markers(ctx, words)
+  local added, low, seen = 0, 0, {}
+  for _, w in ipairs(words or {}) do
+    local conf = tonumber(nn(w.confidence)) or 1
+    if conf < M.LOW_CONFIDENCE then
+      low = low + 1
+      local frame = tonumber(w.start_frame)
+      if low <= M.MAX_MARKERS and not seen[frame] then
+        seen[frame] = true
+        local duration = math.max(1, tonumber(w.end_frame) - frame)
+        local note = string.format("CaptionBridge: low confidence (%d%%), check this word", math.floor(conf * 100 + 0.5))
+        if ctx.timeline:AddMarker(frame, "Yellow", "check: " .. tostring(w.text):gsub("^%s+", ""), note, duration,
+                                  "captionbridge") then
+          added = added + 1
+        end
+      end
+    end
+  end
+  return { added = added, low_confidence_words = low }
+end
+
+-- ------------------------------------------------------------------------------------------------------------
+-- User interface
+-- ------------------------------------------------------------------------------------------------------------
+local ConsoleUI = {}
+ConsoleUI.__index = ConsoleUI
+M.ConsoleUI = ConsoleUI
+
+function ConsoleUI.new() return setmetatable({}, ConsoleUI) end
+function ConsoleUI:ask_options(defaults) return defaults end
+function ConsoleUI:progress(stage, percent, eta)
+  print(string.format("CaptionBridge: %s %d%%%s", tostring(stage), math.floor(percent),
+                      eta and string.format(" (about %ds left)", math.floor(eta)) or ""))
+end
+function ConsoleUI:cancelled() return false end
+function ConsoleUI:message(title, text, is_error) print((is_error and "ERROR " or "") .. title .. ": " .. text) end
+function ConsoleUI:close() end
+
+local FusionUI = setmetatable({}, { __index = ConsoleUI })
+FusionUI.__index = FusionUI
+M.FusionUI = FusionUI
+
+function FusionUI.new(fu, bmd_)
+  local self = setmetatable({}, FusionUI)
+  self.ui = fu.UIManager
+  self.disp = bmd_.UIDispatcher(self.ui)
+  return self
+end
+
+function FusionUI:ask_options(defaults, context)
+  local ui, disp = self.ui, self.disp
+  local win = disp:AddWindow({ ID = "CaptionBridgeOptions", WindowTitle = "Generate Captions",
+                               Geometry = { 300, 300, 460, 220 } }, ui:VGroup({
+    ui:Label({ Text = "Timeline: " .. context.name .. " (" .. context.clock .. ")" }),
+    ui:HGroup({ ui:Label({ Text = "Spoken language" }), ui:ComboBox({ ID = "Language" }) }),
+    ui:HGroup({ ui:Label({ Text = "Translation" }), ui:ComboBox({ ID = "Translate" }) }),
+    ui:CheckBox({ ID = "Markers", Text = "Mark words to review", Checked = true }),
+    ui:HGroup({ ui:Button({ ID = "Cancel", Text = "Cancel" }), ui:Button({ ID = "OK", Text = "Generate" }) }) }))
+  local items = win:GetItems()
+  local langs = { { "auto", "Detect" }, { "en", "English" }, { "zh", "Chinese" } }
+  local trans = { { nil, "No translation" }, { "en", "Add English" }, { "zh", "Add Chinese" } }
+  for _, l in ipairs(langs) do items.Language:AddItem(l[2]) end
+  for _, t in ipairs(trans) do items.Translate:AddItem(t[2]) end
+  local ok = false
+  function win.On.OK.Clicked(ev) ok = true; disp:ExitLoop() end
+  function win.On.Cancel.Clicked(ev) disp:ExitLoop() end
+  function win.On.CaptionBridgeOptions.Close(ev) disp:ExitLoop() end
+  win:Show(); disp:RunLoop(); win:Hide()
+  if not ok then return nil end
+  local options = {}
+  for k, v in pairs(defaults) do options[k] = v end
+  options.language = langs[(items.Language.CurrentIndex or 0) + 1][1]
+  options.translate_to = trans[(items.Translate.CurrentIndex or 0) + 1][1]
+  options.review_markers = items.Markers.Checked and true or false
+  return options
+end
+
+function FusionUI:progress(stage, percent, eta)
+  ConsoleUI.progress(self, stage, percent, eta)
+  pcall(function()
+    if not self.window then
+      self.window = self.disp:AddWindow({ ID = "CaptionBridgeProgress", WindowTitle = "CaptionBridge",
+                                          Geometry = { 320, 320, 420, 80 } },
+                                        self.ui:VGroup({ self.ui:Label({ ID = "Status", Text = "" }) }))
+      self.window:Show()
+    end
+    self.window:GetItems().Status.Text = string.format("%s: %d%%", tostring(stage), math.floor(percent))
+  end)
+end
+
+function FusionUI:message(title, text, is_error)
+  ConsoleUI.message(self, title, text, is_error)
+  local ui, disp = self.ui, self.disp
+  local win = disp:AddWindow({ ID = "CaptionBridgeMessage", WindowTitle = title, Geometry = { 300, 300, 560, 260 } },
+    ui:VGroup({ ui:TextEdit({ ID = "Text", Text = text, ReadOnly = true }), ui:Button({ ID = "OK", Text = "OK" }) }))
+  function win.On.OK.Clicked(ev) disp:ExitLoop() end
+  function win.On.CaptionBridgeMessage.Close(ev) disp:ExitLoop() end
+  win:Show(); disp:RunLoop(); win:Hide()
+end
+
+function FusionUI:close() if self.window then self.window:Hide() end end
+
+-- ------------------------------------------------------------------------------------------------------------
+-- The whole flow
+-- ------------------------------------------------------------------------------------------------------------
+M.DEFAULT_OPTIONS = { language = "auto", formats = { "srt", "fcpxml", "json" }, device = "auto",
+                      review_markers = true }
+
+local function engine_options(o)
+  local out = {}
+  for _, k in ipairs({ "language", "translate_to", "preset", "tracks", "formats", "model", "device" }) do
+    if o[k] ~= nil and o[k] ~= "" then out[k] = o[k] end
+  end
+  return out
+end
+
+local function basename(p) return (tostring(p):match("([^/\\]+)$")) or p end
+
+function M.run(resolve, options, ui, engine)
+  ui = ui or ConsoleUI.new()
+  local report = { ok = false, languages = {}, messages = {} }
+  local function tell(title, text, is_error)
+    report.messages[#report.messages + 1] = { title = title, text = text, error = is_error or false }
+    ui:message(title, text, is_error)
+  end
+  local product = M.product_info(resolve)
+  report.product = product
+  local pm = resolve:GetProjectManager()
+  local project = pm and pm:GetCurrentProject()
+  local timeline = project and project:GetCurrentTimeline()
+  if not timeline then
+    tell("Generate Captions", "Open a project and a timeline first (Edit page), then run Generate Captions.", true)
+    return report
+  end
+  local media_pool = project:GetMediaPool()
+  local state = M.save_state(resolve, project, timeline, media_pool)
+  local ctx = { resolve = resolve, project = project, timeline = timeline, media_pool = media_pool, product = product }
+  local ok, err = pcall(function()
+    local clock, cerr = M.timeline_clock(timeline)
+    if not clock then error({ user = cerr }) end
+    ctx.clock, report.clock = clock, clock
+    local name = timeline:GetName() or "Timeline"
+    local opts = {}
+    for k, v in pairs(M.DEFAULT_OPTIONS) do opts[k] = v end
+    for k, v in pairs(options or {}) do opts[k] = v end
+    local label = (clock.den == 1 and tostring(clock.num) or string.format("%.3f", clock.num / clock.den)) ..
+      (clock.drop_frame and " DF" or "") .. " fps, starts " .. clock.start_timecode
+    local chosen = ui:ask_options(opts, { name = name, clock = label })
+    if not chosen then report.cancelled = true; return end
+    local eng, eerr = engine, nil
+    if not eng then eng, eerr = Engine.discover() end
+    if not eng then error({ user = eerr }) end
+    local work = M.temp_dir()
+    eng.work = eng.work or work
+    local path, kind = M.export_timeline(resolve, timeline, work, product)
+    if not path then error({ user = kind }) end
+    report.export = { path = path, kind = kind }
+    local id, serr = eng:submit(path, engine_options(chosen))
+    if not id then error({ user = serr }) end
+    report.job = id
+    local status, werr = eng:wait(id, ui, chosen.poll or 0.5)
+    if not status then error({ user = werr }) end
+    if status.state ~= "succeeded" then
+      if status.state == "cancelled" then
+        tell("Generate Captions", "Cancelled; nothing was changed on the timeline.")
+      else
+        local e = nn(status.error)
+        tell("Generate Captions", "The engine could not caption this timeline: " ..
+          tostring(type(e) == "table" and nn(e.message) or status.state), true)
+      end
+      return
+    end
+    local result, rerr = eng:result(id)
+    if not result then error({ user = rerr }) end
+    local tl = result.timeline or {}
+    if tostring(nn(tl.rate)) ~= clock.rate then
+      error({ user = "The engine read the timeline at " .. tostring(nn(tl.rate)) .. " fps but Resolve says " ..
+        clock.rate .. ": captions would drift, so none were placed." })
+    end
+    if nn(tl.start_timecode) and tl.start_timecode:gsub(";", ":") ~= clock.start_timecode:gsub(";", ":") then
+      error({ user = "The engine read a start timecode of " .. tl.start_timecode .. " but the timeline starts at " ..
+        clock.start_timecode .. ": captions would land on the wrong frames, so none were placed." })
+    end
+    local folder = chosen.output_dir or join(os.getenv("HOME") or os.getenv("USERPROFILE") or work, "Documents",
+                                             "CaptionBridge")
+    folder = join(folder, M.safe_name(name) .. " " .. os.date("%Y-%m-%d %H%M%S"))
+    mkdir(folder)
+    report.folder = folder
+    local fcpxml
+    for _, file in ipairs(result.files or {}) do
+      local target = join(folder, basename(file))
+      local dl, derr = eng:download(id, file, target)
+      if not dl then error({ user = derr }) end
+      if file:lower():match("%.fcpxml$") then fcpxml = target end
+    end
+    local cues = result.cues or {}
+    local languages = list(result.languages or {})
+    if #languages == 0 then languages = { nn(result.source_language) or "und" } end
+    if #cues == 0 then
+      report.ok = true
+      tell("Generate Captions", "No speech was found on the timeline's audio tracks; no captions were added.")
+      return
+    end
+    local bin = M.caption_bin(media_pool)
+    if bin then media_pool:SetCurrentFolder(bin) end
+    local failed = {}
+    for _, lang in ipairs(languages) do
+      local srt = join(folder, M.safe_name(name) .. "." .. lang .. ".srt")
+      local n, werr2 = M.write_srt(cues, lang, clock.num, clock.den, srt)
+      if not n then error({ user = "Cannot write " .. srt .. ": " .. tostring(werr2) }) end
+      local r = M.place_language(ctx, lang, cues, srt)
+      report.languages[lang] = r
+      if not r.method then failed[#failed + 1] = lang end
+    end
+    if chosen.review_markers ~= false and result.words then
+      report.markers = M.add_review_markers(ctx, result.words)
+    end
+    local problems = {}
+    for _, lang in ipairs(failed) do
+      for _, p in ipairs(report.languages[lang].problems) do problems[#problems + 1] = p end
+    end
+    if #failed > 0 then
+      local imported = M.fallback_fcpxml(ctx, fcpxml, failed, cues)
+      if imported then
+        for _, lang in ipairs(failed) do report.languages[lang].method = "fcpxml_timeline" end
+        tell("Captions on a new timeline", "Resolve did not keep captions placed on '" .. name .. "' (" ..
+          table.concat(problems, "; ") .. "). They are on a new timeline '" .. imported.timeline_name ..
+          "' (subtitle tracks, same timecodes). Open it, select the subtitle track's clips, copy, then on '" .. name ..
+          "' put the playhead at " .. clock.start_timecode .. ", select the subtitle track and paste.", true)
+      else
+        local steps = {}
+        for _, lang in ipairs(failed) do
+          report.languages[lang].method = "sidecar"
+          steps[#steps + 1] = "- " .. (M.LANGUAGE_NAMES[lang] or lang) .. ": " .. report.languages[lang].srt
+        end
+        tell("Import the captions by hand", "Resolve did not place the captions on '" .. name .. "' (" ..
+          table.concat(problems, "; ") .. "), so nothing was left half done. The caption files are ready:\n" ..
+          table.concat(steps, "\n") .. "\n\nFor each file: File > Import > Subtitle..., choose it, then drag it " ..
+          "from the Media Pool onto a subtitle track at the very start of the timeline (" .. clock.start_timecode ..
+          ", record frame " .. string.format("%d", clock.start_frame) .. ") with snapping on. Its first caption " ..
+          "then starts at " .. M.frames_to_timecode(clock.start_frame + cues[1].start_frame, clock.nominal,
+                                                    clock.drop_frame) .. ".", true)
+      end
+    else
+      report.ok = true
+      local parts = {}
+      for _, lang in ipairs(languages) do
+        local r = report.languages[lang]
+        parts[#parts + 1] = string.format("%s: %d captions on subtitle track %d", M.LANGUAGE_NAMES[lang] or lang,
+                                          r.placed, r.track)
+      end
+      local extra = ""
+      if report.markers and report.markers.added > 0 then
+        extra = string.format("\n%d yellow markers show words to check.", report.markers.added)
+      end
+      tell("Captions added", table.concat(parts, ", ") .. ". Files: " .. folder .. extra)
+    end
+  end)
+  if not ok then
+    if type(err) == "table" and err.user then
+      tell("Generate Captions", err.user, true)
+    else
+      tell("Generate Captions", "CaptionBridge script error (please report it): " .. tostring(err), true)
+    end
+  end
+  M.restore_state(resolve, project, media_pool, state)
+  ui:close()
+  return report
+end
+
+function M.main()
+  local app = resolve or (Resolve and Resolve()) or (bmd and bmd.scriptapp("Resolve"))
+  if not app then
+    print("Generate Captions must run inside DaVinci Resolve (Workspace > Scripts > Generate Captions).")
+    return
+  end
+  local ui
+  if fu and bmd and fu.UIManager then
+    local ok, made = pcall(FusionUI.new, fu, bmd)
+    if ok then ui = made end
+  end
+  M.run(app, nil, ui or ConsoleUI.new())
+end
+
+if CAPTIONBRIDGE_NO_MAIN then
+  return M
+end
+M.main()
