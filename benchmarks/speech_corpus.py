@@ -338,3 +338,68 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- scoring helpers (shared by the benchmark and the tests) -----------------------------------------------------
+def normalise_words(text: str) -> list[str]:
+    """Lower case, punctuation removed, split on spaces (the usual WER normalisation)."""
+    import re
+
+    return re.sub(r"[^\w' ]+", " ", text.lower()).split()
+
+
+def edit_distance(ref: list, hyp: list) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    ref = normalise_words(reference)
+    return edit_distance(ref, normalise_words(hypothesis)) / max(1, len(ref))
+
+
+def cer(reference: str, hypothesis: str) -> float:
+    """Character error rate over non-space, non-punctuation characters (for Chinese)."""
+    import re
+
+    clean = lambda s: [c for c in re.sub(r"[\W_]+", "", s)]  # noqa: E731
+    ref = clean(reference)
+    return edit_distance(ref, clean(hypothesis)) / max(1, len(ref))
+
+
+def match_words(reference: list[TimedWord], words: list, key=lambda w: w.text) -> list[tuple[TimedWord, object]]:
+    """Pairs (reference word, recognised word) of the same normalised text, in order (difflib matching)."""
+    import difflib
+    import re
+
+    norm = lambda s: re.sub(r"[\W_]+", "", s.lower())  # noqa: E731
+    ref_keys = [norm(w.text) for w in reference]
+    hyp_keys = [norm(key(w)) for w in words]
+    matcher = difflib.SequenceMatcher(a=ref_keys, b=hyp_keys, autojunk=False)
+    return [(reference[a + k], words[b + k]) for a, b, n in matcher.get_matching_blocks() for k in range(n)]
+
+
+def timing_errors(reference: list[TimedWord], words: list) -> tuple[list[float], list[float]]:
+    """Signed start and end errors (seconds) of matched words, exact boundaries only."""
+    starts, ends = [], []
+    for ref, hyp in match_words(reference, words):
+        if ref.start_exact:
+            starts.append(hyp.start - ref.start)
+        if ref.end_exact:
+            ends.append(hyp.end - ref.end)
+    return starts, ends
+
+
+def words_in_non_speech(corpus: Corpus, words: list, tolerance: float = 0.1) -> list:
+    """Recognised words lying entirely inside a non-speech stretch (with ``tolerance`` at its edges)."""
+    out = []
+    for w in words:
+        for a, b, _kind in corpus.non_speech:
+            if w.start >= a + tolerance and w.end <= b - tolerance:
+                out.append(w)
+                break
+    return out
