@@ -51,6 +51,7 @@ def inspect_data(loaded, tracks: str | None = None) -> dict:
     import opentimelineio as otio
 
     from ..core.regions import audio_regions, missing_media, skipped_clips, video_cut_points
+    from ..core.timebase import rate_label
 
     tb = loaded.timebase
     track_rows = []
@@ -84,7 +85,7 @@ def inspect_data(loaded, tracks: str | None = None) -> dict:
     missing = missing_media(regions)
     return {
         "name": loaded.name, "path": str(loaded.path), "format": loaded.format,
-        "rate": tb.to_dict()["rate"], "rate_label": tb.describe().split(" fps")[0], "fps": float(tb.rate),
+        "rate": tb.to_dict()["rate"], "rate_label": rate_label(tb.rate), "fps": float(tb.rate),
         "start_timecode": tb.start_timecode, "start_frame": tb.start_frame, "drop_frame": tb.drop_frame,
         "duration_frames": loaded.duration_frames,
         "end_timecode": tb.timecode(loaded.duration_frames),
