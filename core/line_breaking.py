@@ -23,6 +23,7 @@ from .caption_presets import CaptionPreset, language_family
 NEUTRAL = 10
 POOR = 30  # a break at or above this cost breaks a rule ("never split ...")
 MID_LINE_SENTENCE = 15  # a sentence ending inside a line (the next one should start a line)
+MID_LINE_CLAUSE = 4  # a clause ending inside a line when the line break could have gone there
 
 SENTENCE_END = set(".?!…。？！")
 CLAUSE_END = set(",;:，；：、—–")
@@ -58,8 +59,8 @@ FUNCTION_WORDS = (DETERMINERS | SUBJECT_PRONOUNS | AUXILIARIES | NEGATIONS | CON
                   | INTENSIFIERS | set("me him us them it's there here".split()))
 
 # --- Chinese word classes -----------------------------------------------------------------------------------
-ZH_CONJUNCTIONS = set("但是 可是 而且 因为 所以 如果 虽然 然后 或者 还是 并且 而 但 不过 因此 于是 即使 只要 只有 除非 "
-                      "无论 不管 以及 同时 否则 那么 要是 既然 尽管 甚至 接着 于是乎 然而 以便 为了 不然".split())
+ZH_CONJUNCTIONS = set("但是 可是 而且 因为 所以 如果 虽然 然后 或者 并且 而 但 不过 因此 于是 即使 只要 只有 除非 "
+                      "无论 不管 以及 同时 否则 那么 要是 既然 尽管 甚至 接着 然而 以便 为了 不然".split())
 ZH_PREPOSITIONS = set("在 从 对 把 被 向 给 跟 和 与 关于 按照 通过 由于 对于 根据 随着 除了 为 往 朝 自从 经过".split())
 ZH_PARTICLES = set("了 着 过 的 地 得 吗 呢 吧 啊 呀 么 们 嘛 啦 哦 喔 哈".split())
 ZH_ATTACH_RIGHT = set("这 那 这个 那个 这些 那些 每 各 某 一个 一些 几个 哪个 很 太 最 更 非常 特别 比较 不 没 没有 "
@@ -124,8 +125,11 @@ def build_units(texts: list[str], language: str) -> list[Unit]:
     boundaries = {0, len(joined)}
     pos = 0
     for token in _jieba().lcut(joined, HMM=True):
+        if pos and all(ch in SENTENCE_END or ch in CLAUSE_END or ch in _CLOSERS for ch in token):
+            boundaries.discard(pos)  # punctuation stays with the word before it
         pos += len(token)
-        boundaries.add(pos)
+        if not all(ch in _OPENERS for ch in token):
+            boundaries.add(pos)  # an opening quote stays with the word after it
     units: list[Unit] = []
     offset = 0
     start = 0
@@ -163,9 +167,15 @@ def _is_name_part(token: str) -> bool:
     return len(core) > 1 and core[0].isupper() and core[1:].islower() and core.isalpha()
 
 
+def _starts_with_punctuation(token: str) -> bool:
+    return bool(token) and (token[0] in SENTENCE_END | CLAUSE_END or token[0] in _CLOSERS)
+
+
 def break_cost_en(units: list[str], k: int) -> int:
     """Cost of breaking between ``units[k-1]`` and ``units[k]`` in English."""
     left, right = units[k - 1], units[k]
+    if _starts_with_punctuation(right):
+        return 100  # a line never starts with the punctuation that ends the one above
     if ends_sentence(left):
         return 0
     if ends_clause(left):
@@ -201,6 +211,8 @@ def break_cost_en(units: list[str], k: int) -> int:
 def break_cost_zh(units: list[str], k: int) -> int:
     """Cost of breaking between ``units[k-1]`` and ``units[k]`` in Chinese (units are jieba words)."""
     left, right = units[k - 1], units[k]
+    if _starts_with_punctuation(right):
+        return 100
     if ends_sentence(left):
         return 0
     if ends_clause(left):
@@ -242,6 +254,7 @@ def _display_line(unit_texts: tuple[str, ...], family: str) -> str:
     if family != "zh":
         return " ".join(t for t in (t.strip() for t in unit_texts) if t)
     text = join_texts(list(unit_texts), "zh")
+    text = re.sub(r"[，。](?=[”’」』）)])", "", text)  # “你好，”他说 -> “你好”他说
     for half, full in _ZH_FULL_WIDTH.items():
         text = re.sub(rf"(?<=[\u3400-\u9fff]){re.escape(half)}", full, text)
     text = "".join(" " if ch in _ZH_DROP and _zh_punct_context(text, i) else ch for i, ch in enumerate(text))
@@ -285,6 +298,7 @@ def layout_lines(unit_texts: list[str], costs: list[int], preset: CaptionPreset,
     whole = display_line(unit_texts, language)
     if line_length(whole) <= cpl:
         return Layout((whole,), (), MID_LINE_SENTENCE * _inner_sentence_ends(unit_texts, 0, n))
+    # (a clause ending inside a single line is fine: there is no line break to move)
     if preset.max_lines == 1 or n == 1:
         return None
     best: Layout | None = None
@@ -310,9 +324,10 @@ def _best_split(unit_texts, costs, cpl, lines, language) -> Layout | None:
 
     total = line_length(text(0, n))
     target = total / lines
-    sentence_ends = [0]
+    sentence_ends = [0]  # prefix sums of "penalty for a sentence/clause ending inside a line"
     for t in unit_texts:
-        sentence_ends.append(sentence_ends[-1] + (1 if ends_sentence(t) else 0))
+        inner = MID_LINE_SENTENCE if ends_sentence(t) else (MID_LINE_CLAUSE if ends_clause(t) else 0)
+        sentence_ends.append(sentence_ends[-1] + inner)
     # DP over (line index, start unit) -> best (cost, breaks)
     best: dict[tuple[int, int], tuple[float, tuple[int, ...]]] = {(0, 0): (0.0, ())}
     for line in range(lines):
@@ -326,7 +341,7 @@ def _best_split(unit_texts, costs, cpl, lines, language) -> Layout | None:
                 if width > cpl:
                     break
                 c = cost + _line_cost(width, target, cpl, end - start, last_line, lines)
-                c += MID_LINE_SENTENCE * (sentence_ends[end - 1] - sentence_ends[start])
+                c += sentence_ends[end - 1] - sentence_ends[start]
                 if not last_line:
                     c += costs[end]
                 key = (line + 1, end)

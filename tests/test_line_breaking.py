@@ -1,0 +1,103 @@
+"""Line breaking: golden layouts of hand-written English and Chinese, and each break rule on its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from captionbridge.core.caption_presets import resolve_preset
+from captionbridge.core.line_breaking import (NEUTRAL, POOR, break_cost_en, break_costs, build_units, display_line,
+                                              layout_lines)
+
+EN = resolve_preset("netflix-en", "en")
+ZH = resolve_preset("netflix-zh", "zh")
+
+
+def layout(text: str, language: str = "en", preset=None):
+    tokens = text.split() if language == "en" else list(text)
+    units = [u.text for u in build_units(tokens, language)]
+    result = layout_lines(units, break_costs(units, language) + [0], preset or (EN if language == "en" else ZH),
+                          language)
+    return result.lines if result else None
+
+
+ENGLISH_GOLDEN = [
+    ("This fits on one line.", ("This fits on one line.",)),
+    ("I told him that we would meet at the station before the last train.",
+     ("I told him that we would meet", "at the station before the last train.")),
+    ("My brother John Smith is not coming to the wedding this weekend.",
+     ("My brother John Smith is not coming", "to the wedding this weekend.")),
+    ("We could have gone to the beach, but it was raining all afternoon.",
+     ("We could have gone to the beach,", "but it was raining all afternoon.")),
+    ("They will never understand why the red car was left in the garage.",
+     ("They will never understand why", "the red car was left in the garage.")),
+    ("If you want to see the results, look at the third column of the table.",
+     ("If you want to see the results,", "look at the third column of the table.")),
+    ("He opened the door and walked into a very dark and narrow hallway.",
+     ("He opened the door and walked", "into a very dark and narrow hallway.")),
+]
+
+CHINESE_GOLDEN = [
+    ("我们明天早上在火车站见面，然后一起去博物馆。", ("我们明天早上在火车站见面", "然后一起去博物馆")),
+    ("如果你想看结果的话，请看表格的第三列。", ("如果你想看结果的话", "请看表格的第三列")),
+    ("虽然下着大雨，但是我们还是按时到达了机场。", ("虽然下着大雨", "但是我们还是按时到达了机场")),
+    ("这个问题非常复杂，我们需要更多的时间来讨论。", ("这个问题非常复杂", "我们需要更多的时间来讨论")),
+    ("他说山上那座老房子已经空了很多年了。", ("他说山上那座老房子", "已经空了很多年了")),
+    ("好的，我们走吧。", ("好的 我们走吧",)),
+    ("“你好，”他说，“我叫李明。”", ("“你好”他说 “我叫李明”",)),
+]
+
+
+@pytest.mark.parametrize("text,expected", ENGLISH_GOLDEN)
+def test_english_golden_layouts(text, expected):
+    assert layout(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", CHINESE_GOLDEN)
+def test_chinese_golden_layouts(text, expected):
+    assert layout(text, "zh") == expected
+
+
+@pytest.mark.parametrize("left,right,rule", [
+    ("the", "house", "article+noun"), ("a", "car", "article+noun"), ("red", "car", "adjective+noun"),
+    ("beautiful", "garden", "adjective+noun"), ("John", "Smith", "first+last name"), ("she", "said", "pronoun+verb"),
+    ("will", "go", "auxiliary+verb"), ("have", "been", "auxiliary+verb"), ("is", "not", "verb+negation"),
+    ("did", "not", "verb+negation"), ("to", "open", "infinitive"), ("very", "good", "intensifier+adjective"),
+])
+def test_never_split_pairs_are_poor(left, right, rule):
+    assert break_cost_en(["Then", left, right], 2) >= POOR, rule
+
+
+@pytest.mark.parametrize("left,right", [("morning,", "and"), ("home.", "She"), ("said", "because"),
+                                        ("waited", "for"), ("him", "and"), ("sat", "on")])
+def test_preferred_points_are_cheap(left, right):
+    assert break_cost_en(["We", left, right], 2) < NEUTRAL
+
+
+def test_a_line_never_starts_with_punctuation():
+    assert break_cost_en(["yes", "!"], 1) >= 100
+
+
+def test_chinese_units_follow_jieba_words_and_keep_punctuation_left():
+    units = build_units(list("我们明天在火车站见面，好吗？"), "zh")
+    assert [u.text for u in units] == ["我们", "明天", "在", "火车站", "见面，", "好", "吗？"]
+    assert (units[3].first, units[3].last) == (5, 7)  # 火车站 = recogniser words 5..7
+
+
+def test_chinese_units_from_multi_character_words():
+    units = build_units(["火车", "站", "见面"], "zh")  # a recogniser word boundary inside a jieba word
+    assert [u.text for u in units] == ["火车站", "见面"]
+
+
+def test_chinese_display_line_punctuation():
+    assert display_line(["价格是", "3.14", "元，", "好吗?"], "zh") == "价格是3.14元 好吗？"
+    assert display_line(["我用", "iPhone", "15", "拍的。"], "zh") == "我用iPhone 15拍的"
+
+
+def test_no_layout_when_too_long_for_the_lines():
+    assert layout("word " * 30) is None
+    assert layout("a much too long line for a social caption", preset=resolve_preset("social", "en")) is None
+
+
+def test_orphans_are_avoided():
+    lines = layout("Whatever happens tomorrow we will be ready for the storm that is coming, okay")
+    assert all(len(line.split()) > 1 for line in lines)
