@@ -20,9 +20,9 @@ from fractions import Fraction
 from .caption_presets import CaptionPreset, language_family
 from .line_breaking import CLAUSE_END, SENTENCE_END, _jieba, break_costs, layout_lines
 
-POSITION_WEIGHT = 300.0  # 10 % away from the ideal cut costs 3 points, 30 % costs 27
-BREAK_WEIGHT = 0.5  # line-breaking rule costs (0..60) count half
-OVERFLOW_WEIGHT = 3.0  # each character a cue cannot hold costs 3 points
+POSITION_WEIGHT = 200.0  # 10 % away from the ideal cut costs 2 points, 30 % costs 18
+BREAK_WEIGHT = 1.0  # line-breaking rule costs (0 after a full stop, 1 after a comma, 10 neutral, 30+ never)
+OVERFLOW_WEIGHT = 10.0  # each character a cue cannot hold costs as much as a neutral break
 EMPTY_COST = 1000.0
 _ATTACH_LEFT = SENTENCE_END | CLAUSE_END | set("\"'”’»」』）)]】%")
 _ATTACH_RIGHT = set("\"'“‘«「『（([【")
@@ -62,6 +62,11 @@ def distribute(text: str, weights: list[float], capacities: list[float], languag
     if k == 1:
         whole = join_atoms(atoms, language)
         return [whole], max(0.0, len(whole) - capacities[0])
+    if len(atoms) < k:
+        # Fewer words than cues (a short translation of a long sentence): cut between characters rather than
+        # leave a cue without text.
+        atoms = list(join_atoms(atoms, language))
+        language = "zh"  # character atoms join without spaces
     n = len(atoms)
     space = 0 if language_family(language) == "zh" else 1
     cum = [0]
