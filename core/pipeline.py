@@ -10,10 +10,10 @@ from dataclasses import dataclass, field, fields
 
 from .caption_presets import language_family
 from .compose import compose_cues
-from .errors import InputError, MissingMediaError, TimelineError
+from .errors import InputError, MissingMediaError
 from .model import CaptionDocument
 from .progress import Progress
-from .regions import audio_regions, missing_media, video_cut_points
+from .regions import audio_regions, describe_missing, missing_media, skipped_clips, video_cut_points
 
 # Relative cost of each stage, for one progress bar / ETA over the whole job.
 STAGES = {"read": 1.0, "transcribe": 80.0, "compose": 2.0, "translate": 12.0, "write": 1.0}
@@ -77,22 +77,21 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
     progress = progress or Progress(STAGES)
     progress.update("read", 0.0)
     timebase = loaded.timebase
-    regions = audio_regions(loaded, options.tracks)
-    if not regions:
-        raise TimelineError(f"timeline {loaded.name!r} has no audible audio clips"
-                            + (f" on tracks {','.join(options.tracks)}" if options.tracks else "")
-                            + ": check the track selection and that the audio clips are enabled")
-    warnings: list[str] = []
+    regions = audio_regions(loaded, options.tracks, require_audio=True)
+    warnings: list[str] = list(getattr(loaded, "warnings", []))
+    for skipped in skipped_clips(loaded, options.tracks):
+        if not skipped.reason.startswith(("disabled", "muted", "track muted", "track disabled")):
+            warnings.append(f"clip {skipped.clip_name!r} on {skipped.track_label} at "
+                            f"{timebase.timecode(skipped.timeline_start_frame)} is not captioned: {skipped.reason}")
     missing = missing_media(regions)
     if missing:
-        listing = "; ".join(f"{m['clip']} at {m['timecode']}: {m['path']}" for m in missing)
+        listing = describe_missing(missing)
         if not options.allow_missing:
-            raise MissingMediaError(f"{len(missing)} clip(s) point at missing media: {listing}. Relink the media, "
-                                    "or pass --allow-missing to caption the rest (those clips stay uncaptioned)",
-                                    missing)
+            raise MissingMediaError(f"missing media: {listing}. Relink the media, or pass --allow-missing to "
+                                    "caption the rest (those clips stay uncaptioned)", missing)
         warnings.append(f"missing media left uncaptioned: {listing}")
-        missing_paths = {m["path"] for m in missing}
-        regions = [r for r in regions if str(r.source_path) not in missing_paths]
+        missing_clips = {(m["clip"], m["start_frame"]) for m in missing}
+        regions = [r for r in regions if (r.clip_name, r.timeline_start_frame) not in missing_clips]
     cut_points = video_cut_points(loaded)
     progress.update("read", 1.0)
 
@@ -103,7 +102,8 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
         glossary = load_glossary(options.glossary)
     topts = TranscribeOptions(language=options.language, model=options.model, device=options.device,
                               simplified_chinese=options.simplified_chinese,
-                              hotwords=glossary.hotwords(None) if glossary else None)
+                              hotwords=(glossary.hotwords(options.language) or None)
+                              if glossary and options.language != "auto" else None)
     transcript = transcribe_regions(regions, timebase, topts, progress=progress)
     warnings.extend(transcript.warnings)
     language = transcript.language
@@ -116,8 +116,9 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
     progress.update("compose", 1.0)
 
     if options.translate_to and options.translate_to != language_family(language):
-        from .translate_document import translate_document
+        from .translate_cues import translate_document
 
         doc = translate_document(doc, options.translate_to, model=options.translation_model,
-                                 device=options.device, glossary=glossary, progress=progress)
+                                 device=options.device, glossary=glossary, progress=progress,
+                                 simplified_chinese=options.simplified_chinese)
     return doc

@@ -34,7 +34,7 @@ def check_formats(formats: list[str]) -> list[str]:
 def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[str], loaded=None,
                   absolute_times: bool = False) -> list[str]:
     """Write every requested format for ``doc``; returns the file names written into ``out_dir``."""
-    from ..adapters.caption_writers import write_captions
+    from ..adapters.caption_formats import write_captions
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

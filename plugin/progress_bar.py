@@ -12,11 +12,12 @@ from tqdm import tqdm
 @contextmanager
 def progress_bar(description: str, disable: bool = False) -> Iterator:
     bar = tqdm(total=100, desc=description, unit="%", disable=disable,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", file=sys.stderr, leave=False)
+               bar_format="{desc}: {percentage:3.0f}%|{bar}|{postfix}", file=sys.stderr, leave=False)
 
     def listener(stage: str, fraction: float, eta: float | None) -> None:
         bar.n = round(fraction * 100, 1)
-        bar.set_postfix_str(f"{stage}" + (f", ~{eta:.0f}s left" if eta is not None else ""), refresh=False)
+        bar.set_description_str(f"{description} ({stage})", refresh=False)
+        bar.set_postfix_str(f"~{eta:.0f}s left" if eta is not None else "", refresh=False)
         bar.refresh()
 
     try:
