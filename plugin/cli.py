@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "caption": "cmd_caption:caption_cmd",
     "serve": "cmd_serve:serve_cmd",
     "models": "cmd_models:models_cmd",
+    "align": "cmd_align:align_cmd",
     "translate": "cmd_translate:translate_cmd",
     "render-audio": "cmd_timeline:render_audio_cmd",
     "inspect": "cmd_timeline:inspect_cmd",

@@ -1,0 +1,56 @@
+"""`captionbridge align`: time a known script against audio or a timeline with the Whisper model itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("align")
+@click.argument("source", metavar="AUDIO_OR_TIMELINE", type=click.Path(path_type=Path))
+@click.option("--text", "script_path", type=click.Path(path_type=Path), required=True,
+              help="The script: UTF-8 text, words separated by spaces (Chinese may be unspaced).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--language", default="auto", show_default=True, help="Spoken language (en, zh, ...) or auto.")
+@click.option("--model", default=None, help="Whisper model: a folder, a packaged model, or a hub name when online.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--rate", default="25", show_default=True, help="Frame rate for a bare audio file (e.g. 24000/1001).")
+@click.option("--preset", default=None, help="Caption preset for the composed cues (default: by language).")
+@click.option("--tracks", default=None, help="Timeline audio tracks to use, e.g. A1,A2.")
+def align_cmd(source: Path, script_path: Path, out_dir: Path, language: str, model: str | None, device: str,
+              rate: str, preset: str | None, tracks: str | None) -> None:
+    """Align SCRIPT to AUDIO_OR_TIMELINE; write OUT/<stem>.captions.json (words, cues, alignment report).
+
+    Every script word is kept: words that could not be placed get times between their neighbours with
+    confidence 0 and are listed, as are low-confidence spans.
+    """
+    from ..core.align import align_to_document
+    from ..core.errors import InputError
+    from ..core.timebase import parse_rate
+    from ..core.transcribe import TranscribeOptions
+
+    if not script_path.is_file():
+        raise InputError(f"script {script_path} does not exist")
+    try:
+        script = script_path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"script {script_path} is not UTF-8 text: save it as UTF-8 and try again")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file, not a folder")
+    options = TranscribeOptions(language=language, model=model, device=device)
+    doc, alignment = align_to_document(source, script, None if language == "auto" else language, options,
+                                       rate=parse_rate(rate), preset=preset,
+                                       tracks=[t.strip() for t in tracks.split(",")] if tracks else None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = doc.to_dict()
+    data["alignment"] = {"script_words": len(alignment.words), "unplaced": alignment.unplaced,
+                         "low_confidence": alignment.low_confidence}
+    stem = source.stem if source.suffix else source.name
+    target = out_dir / f"{stem}.captions.json"
+    target.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    for warning in alignment.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"aligned {len(alignment.words)} words ({len(alignment.unplaced)} unplaced, "
+               f"{len(alignment.low_confidence)} low-confidence spans), {len(doc.cues)} cues -> {target}")
