@@ -118,3 +118,14 @@ def test_host_jsx_is_es3():
     code = re.sub(r"//[^\n]*", "", code)
     assert not re.search(r"\b(let|const|class)\s", code)
     assert "=>" not in code and "`" not in code and ".indexOf(" not in code
+
+
+def test_panel_against_the_real_service(tmp_path, real_service):
+    class Config:
+        config = real_service
+
+    out = run_panel(tmp_path, Config, **CLOCKS["25@01h"])
+    assert "error" not in out, out
+    assert out["result"]["ok"] and len(out["calls"]["captionTracks"]) == 2
+    frames = srt_frames(out["calls"]["captionTracks"][0]["path"], Fraction(25))
+    assert len(frames) == 30 and all(e > s for s, e in frames)

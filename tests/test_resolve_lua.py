@@ -166,3 +166,13 @@ io.write(M.json.encode(out))
         tb = Timebase(rate, 0, df)
         assert row == [[tb.timecode(f), f, tb.ms_ceil(f)] for f in frames]
     assert rows[-1] == [24000, 1001, 30000, 1001, "中文"]
+
+
+def test_lua_against_the_real_service(tmp_path, real_service):
+    class Config:
+        config = real_service
+
+    out = run_lua(tmp_path, {"studio": False}, Config)
+    assert out["report"]["ok"], out["messages"]
+    assert [len(t["items"]) for t in out["state"]["subtitle"]] == [30, 30]
+    assert out["state"]["subtitle"][0]["items"][0][0] >= 90000

@@ -276,5 +276,9 @@ def test_against_the_real_service(tmp_path, real_service):
     client = gc.Engine.discover(config=str(real_service), start=False)
     report = gc.run(resolve, ui=ui, engine=client)
     assert report["ok"], ui.messages
-    items = resolve.timeline.GetItemListInTrack("subtitle", 1)
-    assert len(items) == 30 and items[0].GetStart() >= 90000
+    result = client.result(report["job"])
+    assert result["timeline"]["start_timecode"] == "01:00:00:00" and result["timeline"]["rate"] == "25"
+    for index, lang in ((1, "en"), (2, "zh")):
+        items = resolve.timeline.GetItemListInTrack("subtitle", index)
+        assert [(i.GetStart(), i.GetEnd(), i._text) for i in items] == \
+            [(90000 + c["start_frame"], 90000 + c["end_frame"], c["text"][lang]) for c in result["cues"]]
