@@ -197,21 +197,26 @@ class JobService:
         return job
 
     def cancel(self, job_id: str) -> Job:
-        job = self.get(job_id)
-        if job.state == "queued":
-            if self.store.cancel_if_queued(job_id, Cancelled("cancelled by the user before it started").to_dict()):
+        """Cancel a queued job at once, or ask a running one to stop and wait up to ``cancel_wait`` for it."""
+        running = None
+        with self._cond:  # workers claim and register a job under the same lock: no job slips between
+            job = self.get(job_id)
+            if job.state == "queued":
+                self.store.cancel_if_queued(job_id, Cancelled("cancelled by the user before it started").to_dict())
                 self._clear_partial(job_id)
                 return self.get(job_id)
-            job = self.get(job_id)  # a worker took it meanwhile
-        if job.state == "running":
-            running = self._running.get(job_id)
-            if running is not None:
-                running.stage = "cancelling"
-                running.cancel_event.set()
-                running.done.wait(self.cancel_wait)
-            return self.get(job_id)
-        raise JobFinished(f"job {job_id} already {job.state}; nothing to cancel "
-                          "(DELETE with ?purge=true removes its results)", details={"state": job.state})
+            if job.state == "running":
+                running = self._running.get(job_id)
+                if running is not None:
+                    running.stage = "cancelling"
+                    running.cancel_event.set()
+            elif job.finished:
+                raise JobFinished(f"job {job_id} already {job.state}; nothing to cancel "
+                                  "(DELETE with ?purge=true removes its results)", details={"state": job.state})
+        if running is not None:
+            running.done.wait(self.cancel_wait)
+        # A job function that checks for cancellation rarely may still be "running" (stage "cancelling") here.
+        return self.get(job_id)
 
     def purge(self, job_id: str) -> None:
         """Remove a finished job and its files."""

@@ -97,7 +97,7 @@ def build_service(opts: ServeOptions, job_function: JobFunction | None = None) -
     data = ensure_private_dir(opts.data_dir or config)
     _locks.append(lock_data_dir(data))
     service = JobService(data, job_function=job_function, workers=opts.workers, result_ttl=opts.result_ttl)
-    allowed = set(LOOPBACK_HOSTS)
+    allowed = set(LOOPBACK_HOSTS) | {opts.host.strip("[]").lower()}
     if not is_loopback(opts.host):
         allowed = None  # reachable on purpose from elsewhere: the token is then the only gate
     settings = GuardSettings(token=token, max_upload_bytes=opts.max_upload_bytes,
