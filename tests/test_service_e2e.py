@@ -101,6 +101,7 @@ def test_real_job_with_base_model_transcribes(real_engine, base_whisper_model, s
                         {"model": str(base_whisper_model), "language": "en", "formats": ["srt"]})
     status = client.wait(job["id"], timeout=180, interval=0.2)
     assert status["state"] == "succeeded", status
+    assert any(str(base_whisper_model) in m for m in client.health()["warm_models"])  # kept warm for the next job
     text = " ".join(c["text"]["en"] for c in client.result(job["id"])["cues"]).lower()
     assert "country" in text and "ask" in text
     srt = client.file(job["id"], next(f for f in status["files"] if f.endswith(".srt"))).decode()

@@ -223,3 +223,39 @@ def test_job_errors_carry_engine_codes(shared_engine, tmp_path):
     assert err.value.status == 422 and "captionbridge[models]" in err.value.message
     assert not (shared_engine.config / "jobs" / no_model["id"] / "out").exists()
     assert not (shared_engine.config / "jobs" / no_model["id"] / "out.partial").exists()
+
+
+def test_serve_cli_warns_loudly_off_loopback(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, CAPTIONBRIDGE_CONFIG_DIR=str(tmp_path / "cfg"))
+    proc = subprocess.Popen([sys.executable, "-m", "captionbridge.plugin.cli", "serve", "--host", "0.0.0.0",
+                             "--port", "0", "--log-level", "warning"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "cfg" / "service.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert "WARNING: listening on 0.0.0.0, not on loopback" in err
+    assert proc.returncode == 0 and not (tmp_path / "cfg" / "service.json").exists()
+
+
+def test_serve_cli_port_in_use(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = dict(os.environ, CAPTIONBRIDGE_CONFIG_DIR=str(tmp_path / "cfg"))
+        out = subprocess.run([sys.executable, "-m", "captionbridge.plugin.cli", "serve", "--port", str(port)],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 6 and f"port {port}" in out.stderr and "Traceback" not in out.stderr

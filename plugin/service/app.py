@@ -187,7 +187,7 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
 
     @app.get("/v1/health", tags=["service"], operation_id="health", summary="Is the engine up", responses=schemas.responses(schemas.Health))
     def health():
-        return {"status": "ok", "version": __version__, **service.stats()}
+        return {"status": "ok", "version": __version__, **service.stats(), "warm_models": warm_models()}
 
     @app.get("/v1/models", tags=["service"], operation_id="listModels", summary="Models the engine can use",
              responses=schemas.responses(schemas.ModelList))
@@ -325,6 +325,19 @@ def _save_upload(upload: UploadFile, path: Path, limit: int) -> None:
             if written > limit:
                 raise PayloadTooLarge(f"timeline upload over the {limit}-byte limit", details={"limit_bytes": limit})
             dst.write(chunk)
+
+
+def warm_models() -> list[str]:
+    """Model folders this engine process holds loaded (``core.models``' warm cache), as "path (device, type)"."""
+    try:
+        from ...core.models import warm_models as cached
+    except ImportError:
+        return []
+    out = []
+    for key in cached():
+        path, device, compute_type = (list(key) + [None, None, None])[:3]
+        out.append(f"{path} ({device}, {compute_type})")
+    return out
 
 
 def list_models() -> dict[str, Any]:

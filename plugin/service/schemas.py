@@ -70,6 +70,7 @@ class Health(BaseModel):
     version: str
     workers: int
     jobs: dict[str, int] = Field(description="number of jobs per state")
+    warm_models: list[str] = Field(description="models loaded and kept warm in this engine process")
 
 
 class ModelList(BaseModel):
