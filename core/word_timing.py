@@ -75,10 +75,10 @@ def speech_activity(samples: np.ndarray, sample_rate: int = 16000, min_pause: fl
 def _close_gaps(mask: np.ndarray, max_len: int, value: bool) -> np.ndarray:
     """Flip interior runs of ``value`` shorter than ``max_len`` frames (fill pauses / drop blips)."""
     out = mask.copy()
-    padded = np.concatenate([[not value], mask == value, [not value]])
+    padded = np.concatenate([[False], mask == value, [False]])
     edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
     for a, b in zip(edges[::2], edges[1::2]):
-        interior = a > 0 and b < len(mask) if not value else True
+        interior = value or (a > 0 and b < len(mask))  # leading/trailing silence is not a gap to fill
         if b - a < max_len and interior:
             out[a:b] = not value
     return out

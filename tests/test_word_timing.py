@@ -1,0 +1,95 @@
+"""Word boundary refinement: on synthetic bursts (exact answers) and on espeak-ng speech with the base model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from captionbridge.core.word_timing import HOP, refine_word_times, speech_activity
+
+SR = 16000
+
+
+def bursts(spans, total, level=0.3, noise=0.0, seed=0):
+    """Audio with voiced-like bursts (harmonics of 150 Hz) at ``spans`` seconds, optional noise floor."""
+    rng = np.random.default_rng(seed)
+    audio = (rng.standard_normal(int(total * SR)) * noise).astype(np.float32)
+    for a, b in spans:
+        t = np.arange(int(a * SR), int(b * SR)) / SR
+        audio[int(a * SR):int(b * SR)] += level * sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 6))
+    return audio
+
+
+def test_activity_finds_runs_and_ignores_short_gaps():
+    audio = bursts([(1.0, 1.5), (1.56, 2.0), (4.0, 4.5)], 6.0)  # 60 ms gap: a stop closure, not a pause
+    runs = speech_activity(audio, SR).runs()
+    assert len(runs) == 2
+    assert runs[0][0] == pytest.approx(1.0, abs=HOP) and runs[0][1] == pytest.approx(2.0, abs=HOP)
+    assert runs[1][0] == pytest.approx(4.0, abs=HOP)
+
+
+def test_activity_adapts_to_a_noise_floor():
+    audio = bursts([(1.0, 2.0)], 4.0, noise=0.01)
+    runs = speech_activity(audio, SR).runs()
+    assert len(runs) == 1 and runs[0][0] == pytest.approx(1.0, abs=2 * HOP)
+
+
+def test_first_word_after_long_silence_starts_on_the_onset():
+    audio = bursts([(0.5, 1.0), (6.0, 6.4), (6.4, 6.9)], 8.0)
+    # Whisper's classic error: the word after the pause placed seconds early, inside the silence
+    refined = refine_word_times([(0.5, 1.0), (3.2, 6.4), (6.4, 6.9)], audio, SR)
+    assert refined[1][0] == pytest.approx(6.0, abs=0.02)
+    assert refined[0] == pytest.approx((0.5, 1.0), abs=0.02)
+
+
+def test_end_is_not_stretched_into_the_pause_and_not_cut_short():
+    audio = bursts([(1.0, 1.6), (3.0, 3.5)], 4.5)
+    stretched = refine_word_times([(1.0, 2.5), (3.0, 3.5)], audio, SR)
+    assert stretched[0][1] == pytest.approx(1.6, abs=0.02)
+    short = refine_word_times([(1.0, 1.3), (3.0, 3.5)], audio, SR)
+    assert short[0][1] == pytest.approx(1.6, abs=0.02)  # last word before a pause ends where speech ends
+
+
+def test_boundary_in_running_speech_moves_to_the_energy_dip():
+    audio = bursts([(1.0, 1.5), (1.52, 2.0)], 3.0)  # a 20 ms dip between two words, no pause
+    refined = refine_word_times([(1.0, 1.45), (1.45, 2.0)], audio, SR)
+    assert refined[0][1] == pytest.approx(1.51, abs=0.02) and refined[1][0] == refined[0][1]
+
+
+def test_order_count_and_no_overlap_are_kept():
+    audio = bursts([(0.2, 2.8)], 3.0)
+    times = [(0.2, 1.0), (0.9, 1.5), (1.4, 1.41), (1.5, 2.8)]
+    refined = refine_word_times(times, audio, SR)
+    assert len(refined) == 4
+    for (s1, e1), (s2, e2) in zip(refined, refined[1:]):
+        assert s1 <= e1 <= s2 <= e2
+    assert refine_word_times([], audio, SR) == []
+    assert refine_word_times([(0.5, 0.7)], np.zeros(SR, np.float32), SR) == [(0.5, 0.7)]
+
+
+@pytest.mark.slow
+def test_word_times_on_espeak_speech(base_whisper_model, espeak_english, speech_corpus_module):
+    """Against espeak-ng's exact word times: refinement must beat raw Whisper, and stay within bounds."""
+    import soundfile
+
+    from captionbridge.core import models
+    from captionbridge.core.model import Word
+    from captionbridge.core.timebase import Timebase
+    from captionbridge.core.transcribe import TranscribeOptions, transcribe_audio
+
+    model = models.load_whisper(str(base_whisper_model), "cpu", "int8")
+    raw = transcribe_audio(espeak_english.path, TranscribeOptions(language="en", refine_timing=False, cache=False),
+                           model=model).words
+    samples, _ = soundfile.read(espeak_english.path, dtype="float32")
+    # the same step the pipeline runs when refine_timing is on
+    refined = [Word.at(w.text, s, e, Timebase(25), w.confidence)
+               for w, (s, e) in zip(raw, refine_word_times([(w.start, w.end) for w in raw], samples, SR))]
+    errors = {}
+    for name, words in (("raw", raw), ("refined", refined)):
+        starts, ends = speech_corpus_module.timing_errors(espeak_english.words, words)
+        errors[name] = np.abs(np.array(starts + ends))
+        assert len(starts) >= 0.9 * len(espeak_english.words)
+        assert speech_corpus_module.words_in_non_speech(espeak_english, words) == []
+    assert errors["refined"].mean() < errors["raw"].mean()
+    assert errors["refined"].mean() < 0.075, f"word boundary MAE {errors['refined'].mean() * 1000:.0f} ms"
+    assert (errors["refined"] <= 0.1).mean() >= 0.75
