@@ -197,12 +197,10 @@ def timebase_of_timeline(timeline: otio.schema.Timeline, drop_frame: bool | None
 
 
 def _check_timebase(timeline: otio.schema.Timeline, doc: CaptionDocument) -> None:
+    """Refuse captions made for another clock. A timeline without ``global_start_time`` is left as it is (its
+    start timecode, if any, came from elsewhere; track time 0 is still its first frame)."""
     start = timeline.global_start_time
     if start is None:
-        if doc.timebase.start_frame:
-            raise TimelineError(
-                f"timeline {timeline.name!r} has no start timecode but the captions start at "
-                f"{doc.timebase.start_timecode}: they were made for another timeline")
         return
     if parse_rate(start.rate) != doc.timebase.rate:
         raise TimelineError(

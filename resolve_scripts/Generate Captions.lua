@@ -254,8 +254,27 @@ function Engine.new(base_url, token, work)
                         curl = os.getenv("CAPTIONBRIDGE_CURL") or "curl" }, Engine)
 end
 
-function Engine.discover(config)
+-- Start `captionbridge serve` in the background (path recorded by `captionbridge install resolve`).
+function M.start_engine(config)
+  local install = json.decode(read_file(join(config, "install.json")) or "")
+  local cli = os.getenv("CAPTIONBRIDGE_CLI") or (type(install) == "table" and nn(install.cli)) or nil
+  if not cli or not exists(cli) then return false end
+  if IS_WINDOWS then
+    os.execute('start "CaptionBridge engine" /B ' .. quote(cli) .. " serve >NUL 2>NUL")
+  else
+    os.execute("nohup " .. quote(cli) .. " serve >/dev/null 2>&1 &")
+  end
+  return true
+end
+
+function Engine.discover(config, start)
   config = config or M.config_dir()
+  if start and not exists(join(config, "service.json")) and M.start_engine(config) then
+    for _ = 1, 60 do
+      if exists(join(config, "service.json")) and exists(join(config, "token")) then break end
+      sleep(0.5)
+    end
+  end
   local info = json.decode(read_file(join(config, "service.json")) or "")
   local token = (read_file(join(config, "token")) or ""):gsub("%s+", "")
   if type(info) ~= "table" or token == "" then
@@ -816,7 +835,7 @@ function M.run(resolve, options, ui, engine)
     local chosen = ui:ask_options(opts, { name = name, clock = label })
     if not chosen then report.cancelled = true; return end
     local eng, eerr = engine, nil
-    if not eng then eng, eerr = Engine.discover() end
+    if not eng then eng, eerr = Engine.discover(nil, true) end
     if not eng then error({ user = eerr }) end
     local work = M.temp_dir()
     eng.work = eng.work or work

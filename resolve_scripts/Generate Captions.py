@@ -613,12 +613,14 @@ class FusionUI(ConsoleUI):
     def ask_options(self, defaults, context):
         ui, disp = self.ui, self.disp
         win = disp.AddWindow({"ID": "CaptionBridgeOptions", "WindowTitle": "Generate Captions",
-                              "Geometry": [300, 300, 460, 240]}, ui.VGroup([
+                              "Geometry": [300, 300, 460, 270]}, ui.VGroup([
                                   ui.Label({"Text": "Timeline: %s (%s)" % (context["name"], context["clock"])}),
                                   ui.HGroup([ui.Label({"Text": "Spoken language"}), ui.ComboBox({"ID": "Language"})]),
                                   ui.HGroup([ui.Label({"Text": "Translation"}), ui.ComboBox({"ID": "Translate"})]),
                                   ui.HGroup([ui.Label({"Text": "Audio tracks (e.g. A1,A2; empty = all)"}),
                                              ui.LineEdit({"ID": "Tracks", "Text": ""})]),
+                                  ui.HGroup([ui.Label({"Text": "Caption preset (empty = default)"}),
+                                             ui.LineEdit({"ID": "Preset", "Text": defaults.get("preset") or ""})]),
                                   ui.CheckBox({"ID": "Markers", "Text": "Mark words to review", "Checked": True}),
                                   ui.HGroup([ui.Button({"ID": "Cancel", "Text": "Cancel"}),
                                              ui.Button({"ID": "OK", "Text": "Generate"})])]))
@@ -649,6 +651,7 @@ class FusionUI(ConsoleUI):
         options["translate_to"] = self.TRANSLATIONS[int(items["Translate"].CurrentIndex)][0]
         tracks = [t.strip().upper() for t in str(items["Tracks"].Text or "").split(",") if t.strip()]
         options["tracks"] = tracks or None
+        options["preset"] = str(items["Preset"].Text or "").strip() or None
         options["review_markers"] = bool(items["Markers"].Checked)
         return options
 

@@ -107,6 +107,16 @@ def test_captions_for_another_clock_are_refused(rate, start, message):
         subs.add_subtitles(timeline, doc)
 
 
+def test_timeline_without_global_start_time_is_left_without_one():
+    doc = make_document("25@01h", 5)
+    timeline = make_timeline(doc)
+    timeline.global_start_time = None
+    out = subs.add_subtitles(timeline, doc)
+    assert out.global_start_time is None and len(subs.subtitle_tracks(out)) == 2
+    again = subs.document_from_otio(out)   # the clock comes from the tracks' metadata
+    assert again.timebase == doc.timebase
+
+
 def test_bad_output_suffix_is_a_clear_error(tmp_path):
     doc = make_document("25@01h", 3)
     with pytest.raises(CaptionBridgeError, match="must end in .otio"):

@@ -176,3 +176,23 @@ def test_lua_against_the_real_service(tmp_path, real_service):
     assert out["report"]["ok"], out["messages"]
     assert [len(t["items"]) for t in out["state"]["subtitle"]] == [30, 30]
     assert out["state"]["subtitle"][0]["items"][0][0] >= 90000
+
+
+def test_lua_starts_the_engine_recorded_by_the_installer(tmp_path):
+    import time
+
+    marker = tmp_path / "started.txt"
+    cli = tmp_path / "captionbridge"
+    cli.write_text(f"#!/bin/sh\necho \"$@\" > '{marker}'\n")
+    cli.chmod(0o755)
+    (tmp_path / "install.json").write_text(json.dumps({"cli": str(cli)}))
+    driver = tmp_path / "s.lua"
+    driver.write_text("CAPTIONBRIDGE_NO_MAIN = true\nlocal M = dofile([==[%s]==])\n"
+                      "io.write(tostring(M.start_engine([==[%s]==])))" % (SCRIPT, tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != "CAPTIONBRIDGE_CLI"}
+    run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, env=env, timeout=30)
+    assert run.stdout == "true", run.stderr
+    deadline = time.time() + 10
+    while time.time() < deadline and not marker.exists():
+        time.sleep(0.05)
+    assert marker.read_text().strip() == "serve"

@@ -282,3 +282,26 @@ def test_against_the_real_service(tmp_path, real_service):
         items = resolve.timeline.GetItemListInTrack("subtitle", index)
         assert [(i.GetStart(), i.GetEnd(), i._text) for i in items] == \
             [(90000 + c["start_frame"], 90000 + c["end_frame"], c["text"][lang]) for c in result["cues"]]
+
+
+def test_start_engine_uses_the_cli_recorded_by_the_installer(tmp_path):
+    import time
+
+    gc = load_script()
+    marker = tmp_path / "started.txt"
+    cli = tmp_path / "captionbridge"
+    cli.write_text(f"#!/bin/sh\necho \"$@\" > '{marker}'\n")
+    cli.chmod(0o755)
+    (tmp_path / "install.json").write_text(json.dumps({"cli": str(cli)}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("CAPTIONBRIDGE_CLI", raising=False)
+        assert gc.start_engine(str(tmp_path)) is True
+    deadline = time.time() + 10
+    while time.time() < deadline and not marker.exists():
+        time.sleep(0.05)
+    assert marker.read_text().strip() == "serve"
+    (tmp_path / "install.json").write_text(json.dumps({"cli": str(tmp_path / "gone")}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", str(tmp_path / "empty"))
+        mp.delenv("CAPTIONBRIDGE_CLI", raising=False)
+        assert gc.start_engine(str(tmp_path)) is False
