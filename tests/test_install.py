@@ -113,8 +113,15 @@ def test_install_premiere_on_linux_without_dest_says_why(monkeypatch):
 
 def test_wheel_ships_editor_files(tmp_path):
     """The built wheel holds the Resolve scripts, the Premiere panel and both manifests."""
+    import shutil
+
+    # Build from a copy: an in-tree build would leave build/ and egg-info behind in the working tree.
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",
+                                                             "__pycache__", ".pytest_cache", ".hypothesis", "tests",
+                                                             "benchmarks", "out"))
     run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                          "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+                          "-w", str(tmp_path), str(src)], capture_output=True, text=True, timeout=300)
     if run.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {run.stderr[-300:]}")
     wheel = next(tmp_path.glob("captionbridge-*.whl"))
