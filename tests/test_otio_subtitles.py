@@ -200,3 +200,29 @@ def test_otioconvert_uses_the_plugin(tmp_path):
     again = subs.document_from_otio(otio.adapters.read_from_file(str(out)))
     assert again.timebase.start_frame == 90000
     assert [(c.start_frame, c.end_frame) for c in again.cues] == [(c.start_frame, c.end_frame) for c in doc.cues]
+
+
+@pytest.mark.parametrize("fmt", ["xmeml", "otio", "resolve", "fcpxml"])
+def test_with_timelines_as_the_reader_loads_them(tmp_path, fmt, click_wav, timeline_factory):
+    """``captionbridge caption T --formats otio`` path: the reader's timeline + subtitle tracks, input untouched."""
+    try:
+        from captionbridge.adapters.timeline_read import load_timeline
+    except Exception as exc:  # another area, may be mid-change
+        pytest.skip(f"timeline reader does not import: {exc}")
+    from fixtures.editor_roundtrip import document_for
+    from fixtures.timelines import ClipSpec, SequenceSpec
+
+    wav = click_wav("a b.wav", 20.0, [1.0])
+    seq = SequenceSpec.at("Reel 2", "30000/1001", "01:00:00;00", [ClipSpec(0, 500, wav.path)], True)
+    loaded = load_timeline(timeline_factory(seq, fmt))
+    before = loaded.timeline.to_json_string()
+    doc = document_for(loaded.timebase, 12, loaded.name)
+    out = subs.write_otio_with_subtitles(loaded.timeline, doc, tmp_path / "reel.captions.otio")
+    back = otio.adapters.read_from_file(str(out))
+    assert subs.strip_subtitles(back).to_json_string() == before
+    again = subs.document_from_otio(back)
+    assert again.timebase == loaded.timebase == doc.timebase
+    assert [(c.start_frame, c.end_frame) for c in again.cues] == [(c.start_frame, c.end_frame) for c in doc.cues]
+    # the caption file is itself a timeline the reader accepts, on the same clock
+    reloaded = load_timeline(out)
+    assert reloaded.timebase == loaded.timebase
