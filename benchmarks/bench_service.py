@@ -189,7 +189,7 @@ def cold_phase(root: Path, jobs, options: dict) -> dict:
         env = dict(os.environ, CAPTIONBRIDGE_CACHE_DIR=str(root / f"cache_{i:02d}"))
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", code, str(path), str(out), json.dumps(options)], env=env,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         times.append(time.perf_counter() - t)
         if proc.returncode == 0:
             doc = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -209,8 +209,8 @@ def run(quick: bool = True) -> dict:
         media = tmp / "media"
         media.mkdir()
         jobs = make_jobs(media, 20)
-        result: dict = {"model": "whisper base (packaged), CPU int8", "job": "one OTIO timeline, one clip of "
-                        "~4 s espeak-ng speech, formats json+srt"}
+        result: dict = {"model": "whisper base (packaged), CPU int8",
+                        "job": "one OTIO timeline, one clip of ~4 s espeak-ng speech, formats json+srt"}
         result["concurrent_1_worker"] = concurrent_phase(tmp / "concurrent", jobs, options, 1)
         result["sequential_warm"] = sequential_phase(tmp / "sequential", jobs[: 5 if quick else 20], options)
         result["one_by_one_cold"] = cold_phase(tmp / "cold", jobs[: 3 if quick else 10], options)
@@ -246,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     result["machine"] = {"cpus": os.cpu_count(), "platform": sys.platform}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "service.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# Engine service benchmark ({result['date']}, {'quick' if args.quick else 'full'}, "
-             f"{os.cpu_count()} CPUs)", "", "| measure | value |", "| --- | --- |"]
+    title = f"# Engine service benchmark ({result['date']}, {'quick' if args.quick else 'full'}, {os.cpu_count()} CPUs)"
+    lines = [title, "", "| measure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in result["summary"].items()]
     (RESULTS / "service.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -7,7 +7,6 @@ import json
 import time
 
 import pytest
-
 from captionbridge.plugin.service.client import EngineError
 from fixtures.service import write_timeline
 

@@ -9,7 +9,6 @@ from fractions import Fraction
 
 import pytest
 import soundfile as sf
-
 from captionbridge.plugin.service.client import EngineError
 from fixtures.service import EngineProcess, write_timeline
 

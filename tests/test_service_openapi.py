@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
-
 from captionbridge.plugin.service.spec import openapi_spec
+from hypothesis import HealthCheck, settings
 
 SPEC_FILE = Path(__file__).resolve().parents[1] / "plugin" / "service" / "openapi.json"
 

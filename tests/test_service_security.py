@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from captionbridge.plugin.service.client import EngineClient, EngineError
 from captionbridge.plugin.service.paths import config_dir, load_or_create_token
 from fixtures.service import write_timeline
@@ -257,5 +256,5 @@ def test_serve_cli_port_in_use(tmp_path):
         port = busy.getsockname()[1]
         env = dict(os.environ, CAPTIONBRIDGE_CONFIG_DIR=str(tmp_path / "cfg"))
         out = subprocess.run([sys.executable, "-m", "captionbridge.plugin.cli", "serve", "--port", str(port)],
-                             env=env, capture_output=True, text=True, timeout=60)
+                             env=env, capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 6 and f"port {port}" in out.stderr and "Traceback" not in out.stderr

@@ -14,7 +14,10 @@ _EXPORTS = {
     "config_dir": "paths", "load_or_create_token": "paths", "read_service_file": "paths",
     "validate_options": "options", "openapi_spec": "spec",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "EngineClient", "EngineError", "GuardSettings", "JobService", "ServeOptions", "config_dir", "create_app",
+    "default_job_function", "load_or_create_token", "openapi_spec", "read_service_file", "serve", "validate_options",
+]
 
 
 def __getattr__(name: str):

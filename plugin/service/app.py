@@ -119,11 +119,13 @@ class LocalGuard:
         auth = headers.get("authorization", "")
         scheme, _, supplied = auth.partition(" ")
         if scheme.lower() != "bearer" or not supplied.strip():
-            return (401, "unauthorized", "missing token: send 'Authorization: Bearer <token>' with the token "
-                    "from the CaptionBridge config folder's 'token' file", ((b"www-authenticate", b"Bearer"),))
+            return (401, "unauthorized", ("missing token: send 'Authorization: Bearer <token>' with the token "
+                                          "from the CaptionBridge config folder's 'token' file"),
+                    ((b"www-authenticate", b"Bearer"),))
         if not hmac.compare_digest(supplied.strip().encode(), self.settings.token.encode()):
-            return (401, "unauthorized", "wrong token: read it again from the CaptionBridge config folder's "
-                    "'token' file (it changes when the file is deleted)", ((b"www-authenticate", b"Bearer"),))
+            return (401, "unauthorized", ("wrong token: read it again from the CaptionBridge config folder's "
+                                          "'token' file (it changes when the file is deleted)"),
+                    ((b"www-authenticate", b"Bearer"),))
         length = headers.get("content-length")
         if length is not None:
             try:

@@ -19,8 +19,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -43,7 +44,7 @@ class EngineClient:
         self.timeout = timeout
 
     @classmethod
-    def discover(cls, config: Path | None = None, timeout: float = 30.0) -> "EngineClient":
+    def discover(cls, config: Path | None = None, timeout: float = 30.0) -> EngineClient:
         """The running engine advertised in ``<config>/service.json``, with the token from ``<config>/token``."""
         config = Path(config) if config else _config_dir()
         try:

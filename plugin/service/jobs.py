@@ -14,13 +14,14 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ...core.errors import Cancelled, CaptionBridgeError
 from ...core.progress import Progress
-from .store import FINISHED, Job, JobStore
+from .store import Job, JobStore
 
 log = logging.getLogger("captionbridge.service")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -38,7 +38,7 @@ class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(description="stable machine-readable code, e.g. bad_option, missing_media")
     message: str = Field(description="one line a user can act on")
-    details: Optional[dict[str, Any]] = None
+    details: dict[str, Any] | None = None
 
 
 class ErrorResponse(BaseModel):
@@ -52,8 +52,8 @@ class JobStatus(BaseModel):
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     stage: str = Field(description="what the job is doing: queued, starting, a pipeline stage, succeeded, ...")
     progress: float = Field(ge=0, le=100, description="percent of the whole job")
-    eta_seconds: Optional[float] = Field(ge=0, description="estimated seconds left, null while unknown")
-    error: Optional[ErrorDetail]
+    eta_seconds: float | None = Field(ge=0, description="estimated seconds left, null while unknown")
+    error: ErrorDetail | None
     created_at: str = Field(description="ISO 8601 UTC")
     updated_at: str = Field(description="ISO 8601 UTC")
     files: list[str] = Field(description="names of the files the job wrote (GET .../files/{name}); empty until "

@@ -10,9 +10,9 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import uvicorn
 
@@ -20,7 +20,14 @@ from ... import __version__
 from ...core.errors import CaptionBridgeError
 from .app import DEFAULT_MAX_UPLOAD, LOOPBACK_HOSTS, GuardSettings, create_app
 from .jobs import DEFAULT_RESULT_TTL, JobFunction, JobService
-from .paths import SERVICE_FILE, config_dir, ensure_private_dir, load_or_create_token, read_service_file, write_json_atomic
+from .paths import (
+    SERVICE_FILE,
+    config_dir,
+    ensure_private_dir,
+    load_or_create_token,
+    read_service_file,
+    write_json_atomic,
+)
 
 log = logging.getLogger("captionbridge.service")
 
