@@ -392,6 +392,15 @@ def register_model_source(fn: ModelSource) -> ModelSource:
     return fn
 
 
+def _translation_models() -> list[dict]:
+    from .translate_backends import translation_models  # imported when listed: no torch/transformers at import
+
+    return translation_models()
+
+
+register_model_source(_translation_models)
+
+
 def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
 

@@ -28,6 +28,31 @@ _ATTACH_LEFT = SENTENCE_END | CLAUSE_END | set("\"'”’»」』）)]】%")
 _ATTACH_RIGHT = set("\"'“‘«「『（([【")
 
 
+# Where a cut between cues is worse than the line-breaking rules alone say (a cue boundary is read as a pause):
+# localisers and postpositions close the phrase before them (在星期五|之前), measure words and degree/time adverbs
+# open the phrase after them (十二个|不同的, 已经快|二十年).
+ZH_CLOSE_LEFT = {"之前", "之后", "以前", "以后", "以来", "为止", "时", "时候", "的时候", "里", "上", "下", "中", "内", "外",
+                 "左右", "之间", "一样", "似的"}
+ZH_OPEN_RIGHT = {"快", "已经", "正在", "刚", "刚刚", "曾经", "将", "将要", "马上", "立刻", "一直", "总是", "没法", "无法",
+                 "能够", "必须", "需要", "可能"}
+ZH_MEASURE_END = set("个位部台套把张条只件次种些份本支家场")
+EXTRA_COST = 30
+
+
+def _extra_cut_cost(atoms: list[str], k: int, language: str) -> int:
+    """Cost a cue boundary before ``atoms[k]`` adds to ``break_costs`` (Chinese phrase structure)."""
+    if language_family(language) != "zh":
+        return 0
+    punctuation = "".join(_ATTACH_LEFT | _ATTACH_RIGHT) + " "
+    left, right = atoms[k - 1].strip(punctuation), atoms[k].strip(punctuation)
+    if right in ZH_CLOSE_LEFT or left in ZH_OPEN_RIGHT:
+        return EXTRA_COST
+    if len(left) > 1 and left[-1] in ZH_MEASURE_END and any(ch in "一二两三四五六七八九十百千万几每这那0123456789"
+                                                            for ch in left[:-1]):
+        return EXTRA_COST
+    return 0
+
+
 def target_atoms(text: str, language: str) -> list[str]:
     """Pieces a cut may not enter: English words; Chinese jieba words with their punctuation attached."""
     if language_family(language) != "zh":
@@ -74,6 +99,8 @@ def distribute(text: str, weights: list[float], capacities: list[float], languag
         cum.append(cum[-1] + len(a) + space)
     total = max(1, cum[-1] - space)
     rule = break_costs([a.strip() for a in atoms], language) + [0]
+    for b in range(1, n):
+        rule[b] += _extra_cut_cost(atoms, b, language)
     ideal = []
     acc = 0.0
     for w in weights[:-1]:

@@ -108,3 +108,17 @@ def test_a_converted_folder_without_tokenizer_files_is_refused(tiny_marian, offl
 def test_same_language_is_refused(offline_env):
     with pytest.raises(InputError, match="already in en"):
         resolve_translator("en-US", "eng")
+
+
+def test_captionbridge_models_lists_translation_models(tiny_marian, offline_env):
+    import json
+
+    from click.testing import CliRunner
+
+    from captionbridge.plugin.cli import cli
+
+    shutil.copytree(tiny_marian["zh-en-ct2"], offline_env / "models" / "opus-mt-zh-en-ct2")
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = [m for m in json.loads(result.output)["models"] if m["kind"] == "translation"]
+    assert [(m["name"], m["languages"], m["status"]) for m in listed] == [("opus-mt-zh-en-ct2", "zh->en", "ready")]

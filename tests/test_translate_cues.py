@@ -1,5 +1,6 @@
 """Sentence-level translation of cues: grouping, distribution, fitting, retiming, glossary, pairing."""
 
+import itertools
 from fractions import Fraction
 
 import jieba
@@ -173,7 +174,7 @@ def test_tiny_model_end_to_end_pairs_every_cue_and_reports_what_the_validator_fi
     assert all("en" in c.text and c.text["zh"] == src.text["zh"] for c, src in zip(out, cues))
     for c, src in zip(out, cues):  # timing identical, or moved within the documented limits
         assert c.start_frame <= src.start_frame + 48 and c.end_frame <= src.end_frame + 48
-    for a, b in zip(out, out[1:]):
+    for a, b in itertools.pairwise(out):
         assert b.start_frame - a.end_frame >= 2
     found = {v.cue for v in validate_cues(out, TB, "netflix", "en") if v.rule == "chars-per-line" and
              v.severity == HARD}
