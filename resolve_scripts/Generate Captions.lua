@@ -676,9 +676,17 @@ function M.fallback_fcpxml(ctx, fcpxml_path, languages, cues)
     for _, c in ipairs(cues) do if cue_text(c, lang) then n = n + 1 end end
     wanted[#wanted + 1] = n
   end
-  table.sort(counts); table.sort(wanted)
   project:SetCurrentTimeline(timeline)
-  if json.encode(counts) ~= json.encode(wanted) then
+  -- every language that failed on the user's timeline must be complete on one of the imported tracks
+  local complete = true
+  for _, n in ipairs(wanted) do
+    local found = false
+    for i, c in ipairs(counts) do
+      if c == n then table.remove(counts, i); found = true; break end
+    end
+    if not found then complete = false end
+  end
+  if not complete then
     media_pool:DeleteTimelines({ new })
     return nil
   end

@@ -548,9 +548,17 @@ def fallback_fcpxml(ctx, fcpxml_path, languages, cues):
     total = int(_call(new, "GetTrackCount", "subtitle", default=0) or 0)
     for index in range(1, total + 1):
         counts.append(len(subtitle_items(new, index)))
-    wanted = sorted(len([c for c in cues if (c["text"].get(lang) or "").strip()]) for lang in languages)
+    wanted = [len([c for c in cues if (c["text"].get(lang) or "").strip()]) for lang in languages]
     _call(project, "SetCurrentTimeline", timeline)
-    if sorted(counts) != wanted:
+    # every language that failed on the user's timeline must be complete on one of the imported tracks
+    remaining = list(counts)
+    complete = True
+    for n in wanted:
+        if n in remaining:
+            remaining.remove(n)
+        else:
+            complete = False
+    if not complete:
         _call(media_pool, "DeleteTimelines", [new])
         return None
     return {"timeline_name": _call(new, "GetName") or name, "tracks": total}

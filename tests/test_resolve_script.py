@@ -174,6 +174,20 @@ def test_append_places_nothing_falls_back_to_fcpxml_timeline_and_tells_user(tmp_
     assert error and "Reel 1 captions" in text and "01:00:00:00" in text and "0 of 30" in text
 
 
+def test_one_language_failing_goes_to_the_fcpxml_timeline_the_other_stays(tmp_path):
+    resolve = FakeResolve(subtitle_track_limit=1)
+    with LoopbackEngine(tmp_path) as engine:
+        _, ui, report = run_script(tmp_path, engine, resolve)
+        doc = next(iter(engine.jobs.values()))["document"]
+    assert report["languages"]["en"]["method"] == "subtitle_track"
+    assert report["languages"]["zh"]["method"] == "fcpxml_timeline"
+    assert [i.GetStart() for i in resolve.timeline.GetItemListInTrack("subtitle", 1)] == \
+        [90000 + c.start_frame for c in doc.cues]
+    assert resolve._project._current is resolve.timeline
+    title, text, error = ui.messages[-1]
+    assert error and "did not add a subtitle track" in text and "Reel 1 captions" in text
+
+
 def test_when_everything_fails_the_sidecar_is_kept_and_user_told_what_to_drag_where(tmp_path):
     resolve = FakeResolve(placement="nothing", fcpxml_import=False, rate_setting="29.97",
                           start_timecode="01:00:00;00", start_frame=107892, drop_frame_setting="1")
