@@ -25,6 +25,7 @@ import opentimelineio as otio
 from opentimelineio._otio import AnyDictionary, AnyVector
 
 from ..core.errors import InputError, TimelineError
+from ..core.otio_time import exact_rate, to_frames, to_seconds  # noqa: F401 (re-exported)
 from ..core.timebase import Timebase, parse_rate
 
 FORMATS = ("otio_json", "otioz", "otiod", "fcp_xml", "fcpx_xml")
@@ -49,45 +50,6 @@ class LoadedTimeline:
 
     def resolve_media_path(self, target_url: str) -> Path:
         return media_path_from_url(target_url, self.media_root)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# time helpers shared with core.regions
-# ---------------------------------------------------------------------------------------------------------------
-
-_RATE_CACHE: dict[float, Fraction] = {}
-
-
-def exact_rate(rate: float) -> Fraction:
-    """An OTIO RationalTime rate (a double) as an exact fraction: NTSC doubles snap to n*1000/1001; sample rates
-    (48000) and other integer rates stay integers."""
-    found = _RATE_CACHE.get(rate)
-    if found is not None:
-        return found
-    try:
-        exact = parse_rate(rate)
-    except TimelineError:
-        value = Fraction(rate)
-        exact = value if value.denominator == 1 else value.limit_denominator(1001)
-        if exact <= 0:
-            raise TimelineError(f"invalid time rate {rate!r} in the timeline")
-    _RATE_CACHE[rate] = exact
-    return exact
-
-
-def to_frames(t: otio.opentime.RationalTime, rate: Fraction) -> int:
-    """A RationalTime as a whole number of frames at ``rate`` (nearest frame; OTIO values are exact frame counts)."""
-    value = Fraction(t.value)
-    if t.rate == float(rate) or exact_rate(t.rate) == rate:
-        exact = value
-    else:
-        exact = value * rate / exact_rate(t.rate)
-    return round(exact)
-
-
-def to_seconds(t: otio.opentime.RationalTime) -> Fraction:
-    """A RationalTime as exact seconds (value / exact rate)."""
-    return Fraction(t.value) / exact_rate(t.rate)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -10,13 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import opentimelineio as otio
 
-from ..adapters.timeline_read import LoadedTimeline, exact_rate, media_path_from_url, to_frames, to_seconds
 from .errors import TimelineError
+from .otio_time import exact_rate, to_frames, to_seconds
 from .timebase import Timebase
+
+if TYPE_CHECKING:  # the reader lives in adapters/; the engine only needs its result's attributes
+    from ..adapters.timeline_read import LoadedTimeline
 
 NS = "captionbridge"
 _INF = 1 << 62
@@ -274,7 +277,7 @@ def _clip_region(walk: _Walk, clip: otio.schema.Clip, track_index: int, track_na
     if url:
         path = walk.paths.get(url)
         if path is None:
-            path = walk.paths[url] = media_path_from_url(url, walk.loaded.media_root)
+            path = walk.paths[url] = walk.loaded.resolve_media_path(url)
     trimmed = clip.source_range or clip.trimmed_range()
     clip_start = to_seconds(trimmed.start_time)
     external = ref if isinstance(ref, otio.schema.ExternalReference) else None

@@ -346,9 +346,8 @@ def _mix_source(path: Path, placements: list[_Placement], sample_rate: int, sink
             sink.add(k_lo, values)
         tail = block[:, -1:] if block.shape[1] else None
         tail_index = end - 1
-        if progress_cb:
-            progress_cb(end)
-    return
+        if progress_cb is not None:
+            progress_cb(min(1.0, (end - spans[0][0]) / max(1, spans[-1][1] - spans[0][0])))
 
 
 def _interpolated(pl: _Placement, mono: np.ndarray, start: int, end: int, prev) -> tuple[np.ndarray | None, int]:
@@ -375,7 +374,7 @@ def _interpolated(pl: _Placement, mono: np.ndarray, start: int, end: int, prev) 
 
 
 def _render(regions: list[AudioRegion], sample_rate: int, lo: int, hi: int, sink, warnings: list[str],
-            progress: Progress | None = None) -> tuple[int, int]:
+            progress: Progress | None = None, stage: str = "render") -> tuple[int, int]:
     by_source: dict[Path, list[_Placement]] = {}
     for region in regions:
         if region.source_path is None:
@@ -386,27 +385,31 @@ def _render(regions: list[AudioRegion], sample_rate: int, lo: int, hi: int, sink
         for w in region.warnings:
             if w not in warnings:
                 warnings.append(w)
-    total = sum(pl.k1 - pl.k0 for pls in by_source.values() for pl in pls) or 1
-    done = 0
     rendered = 0
-    for path, placements in by_source.items():
-        _mix_source(path, placements, sample_rate, sink, warnings)
-        rendered += len(placements)
-        done += sum(pl.k1 - pl.k0 for pl in placements)
+    count = len(by_source)
+    for index, (path, placements) in enumerate(by_source.items()):
+        tick = None
         if progress is not None:
-            progress.update("render", done / total)
-    return rendered, len(by_source)
+            def tick(fraction: float, index: int = index) -> None:  # also where a cancel request lands
+                progress.update(stage, (index + fraction) / count)
+            tick(0.0)
+        _mix_source(path, placements, sample_rate, sink, warnings, tick)
+        rendered += len(placements)
+    if progress is not None:
+        progress.update(stage, 1.0)
+    return rendered, count
 
 
 def render_audio(regions: Iterable[AudioRegion], duration_frames: int, timebase: Timebase,
                  sample_rate: int = 16000, out: str | os.PathLike | None = None, allow_missing: bool = False,
-                 progress: Progress | None = None) -> RenderResult:
+                 progress: Progress | None = None, progress_stage: str = "render") -> RenderResult:
     """Mix ``regions`` into one mono float32 signal of ``duration_frames`` timeline frames at ``sample_rate``.
 
     Sample 0 is the timeline's first frame. ``out=None`` returns the samples in ``RenderResult.samples``; a path
     writes a mono float32 WAV there (streamed, bounded memory). Missing media raises MissingMediaError listing every
     missing file with clip name and timecode, unless ``allow_missing`` (their regions are silent and listed in
-    ``RenderResult.missing``).
+    ``RenderResult.missing``). ``progress`` gets ``progress_stage`` updates per decoded block (a cancel request
+    raises ``Cancelled`` there and a partly written WAV is removed).
     """
     regions = list(regions)
     if sample_rate < 1000 or sample_rate > 384000:
@@ -425,7 +428,7 @@ def render_audio(regions: Iterable[AudioRegion], duration_frames: int, timebase:
                         .split(". Relink")[0])
     if out is None:
         sink = _ArraySink(n)
-        rendered, sources = _render(playable, sample_rate, 0, n, sink, warnings, progress)
+        rendered, sources = _render(playable, sample_rate, 0, n, sink, warnings, progress, progress_stage)
         peak = sink.close()
         return RenderResult(sample_rate, n, sink.data, None, missing, rendered, sources, peak, warnings)
     path = Path(out)
@@ -433,7 +436,7 @@ def render_audio(regions: Iterable[AudioRegion], duration_frames: int, timebase:
         raise InputError(f"{path.parent}: output folder does not exist")
     sink = _WavSink(path, n, sample_rate)
     try:
-        rendered, sources = _render(playable, sample_rate, 0, n, sink, warnings, progress)
+        rendered, sources = _render(playable, sample_rate, 0, n, sink, warnings, progress, progress_stage)
     except BaseException:
         sink.abort()
         raise

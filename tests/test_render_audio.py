@@ -239,3 +239,45 @@ def test_compressed_sources_flac_and_aac(tmp_path):
         found = find_clicks(out, threshold=0.15, min_gap=800)
         assert len(found) == 3, (path, found)
         assert all(abs(g - w) <= tolerance for g, w in zip(found, expected)), (path, found, expected)
+
+
+def test_each_source_is_opened_once(tmp_path, media, monkeypatch):
+    import av
+
+    seq = _edit("25", "01:00:00:00", False, media)
+    # many more uses of the same files than files
+    extra = [ClipSpec(300 + i * 5, 305 + i * 5, list(media)[i % 3], source_in=i * 3 % 200, track="A4")
+             for i in range(40)]
+    seq.clips.extend(extra)
+    loaded = load_timeline(write_xmeml(tmp_path / "once.xml", seq))
+    regions = audio_regions(loaded)
+    opened = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
+    result = render_audio(regions, loaded.duration_frames, loaded.timebase, 16000)
+    assert result.regions_rendered == len(regions) > 40
+    assert sorted(opened) == sorted(str(p) for p in media)
+
+
+def test_progress_and_cancel_remove_the_partial_wav(tmp_path, media):
+    from captionbridge.core.errors import Cancelled
+    from captionbridge.core.progress import Progress
+
+    seq = _edit("25", "01:00:00:00", False, media)
+    loaded = load_timeline(write_otio(tmp_path / "p.otio", seq))
+    regions = audio_regions(loaded)
+    seen = []
+    progress = Progress({"render": 1.0}, listener=lambda stage, fraction, eta: seen.append((stage, fraction)))
+    render_audio(regions, loaded.duration_frames, loaded.timebase, 16000, progress=progress)
+    assert seen[-1] == ("render", 1.0) and all(s == "render" for s, _ in seen)
+    assert [f for _, f in seen] == sorted(f for _, f in seen)
+
+    def cancel_soon(stage, fraction, eta):
+        if fraction > 0:
+            progress.cancel()
+
+    progress = Progress({"render": 1.0}, listener=cancel_soon)
+    out = tmp_path / "cancelled.wav"
+    with pytest.raises(Cancelled):
+        render_audio(regions, loaded.duration_frames, loaded.timebase, 16000, out=out, progress=progress)
+    assert not out.exists() and not list(tmp_path.glob("*.part"))
