@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from fractions import Fraction
+from functools import lru_cache
 
 from .errors import InputError
 
@@ -100,6 +101,7 @@ ALIASES = {"netflix": {"en": "netflix-en", "zh": "netflix-zh"}}
 CJK_LANGUAGES = ("zh", "ja", "ko", "yue", "wuu")
 
 
+@lru_cache(maxsize=256)
 def language_family(language: str | None) -> str:
     """"zh" for CJK languages (characters, no spaces), "en" for everything written with spaces."""
     base = (language or "en").lower().replace("_", "-").split("-")[0]

@@ -13,13 +13,14 @@ order. Steps (each in its own module):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from .caption_presets import CaptionPreset, language_family, resolve_preset
-from .cue_timing import Span, reading_frames, time_cues
+from .cue_timing import Span, time_cues
 from .line_breaking import (Layout, NEUTRAL, break_costs, build_units, display_line, ends_sentence, layout_lines,
                             line_length)
 from .model import Cue, Word
@@ -136,6 +137,8 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
     pause = preset.frames(preset.pause_split, rate)
     force = preset.frames(preset.force_split_pause, rate)
     capacity = preset.max_chars_per_line * preset.max_lines
+    linger = preset.frames(preset.max_linger, rate)
+    frames_per_char = float(rate) / preset.max_chars_per_second  # for a penalty only: float is fine here
     joiner = 0 if language_family(language) == "zh" else 1
     # gap before unit k (frames of silence between unit k-1 and k)
     gaps = [0] + [starts[k] - ends[k - 1] for k in range(1, n)]
@@ -169,7 +172,8 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
                     raise AssertionError(f"unit {texts[i]!r} does not fit a caption line")
                 continue
             cost = best[i] + boundary[i] + CUE_COST + layout.cost
-            cost += _cue_penalty(i, j, layout, texts, costs, starts, ends, gaps, rate, preset, min_f, pause)
+            cost += _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, linger,
+                                 frames_per_char)
             if cost < best[j]:
                 best[j] = cost
                 back[j] = (i, layout)
@@ -183,18 +187,19 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
     return segments
 
 
-def _cue_penalty(i, j, layout, texts, costs, starts, ends, gaps, rate, preset, min_f, pause) -> float:
+def _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, linger, frames_per_char) -> float:
+    """Timing-related cost of units i..j-1 as one cue: too short before the next, too fast to read, an orphan."""
     n = len(texts)
     penalty = 0.0
     chars = sum(line_length(x) for x in layout.lines)
     end = max(ends[i:j])
     nxt = starts[j] if j < n else None
     room = (nxt - preset.min_gap_frames) if nxt is not None else end + 10 * min_f
-    available = min(room, end + preset.frames(preset.max_linger, rate))
+    available = min(room, end + linger)
     available = max(available, end) - starts[i]
     if room - starts[i] < min_f:
         penalty += LAG_COST * (1 + (min_f - (room - starts[i])) / min_f)
-    need = reading_frames(chars, rate, preset)
+    need = math.ceil(chars * frames_per_char)
     if need > max(available, min_f):
         penalty += 20.0 * (need / max(available, min_f) - 1)
     if j - i == 1 and n > 1:

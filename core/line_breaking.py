@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from .caption_presets import CaptionPreset, language_family
 
-NEUTRAL = 10
+NEUTRAL = 15  # an ordinary word boundary; syntax outranks balance (Netflix), so well above preferred points
 POOR = 30  # a break at or above this cost breaks a rule ("never split ...")
 MID_LINE_SENTENCE = 15  # a sentence ending inside a line (the next one should start a line)
 MID_LINE_CLAUSE = 4  # a clause ending inside a line when the line break could have gone there
@@ -40,7 +40,7 @@ AUXILIARIES = set("am is are was were be been being have has had do does did wil
                   "gotta".split())
 NEGATIONS = set("not never n't".split())
 CONJUNCTIONS = set("and but or nor so yet because although though while whereas if unless until when whenever "
-                   "where wherever since whether than that which who whom whose once".split())
+                   "where wherever since whether than that which who whom whose once why what how".split())
 PREPOSITIONS = set("about above across after against along among around at before behind below beneath beside "
                    "besides between beyond by despite down during except for from in inside into like near of off "
                    "on onto out outside over past per through throughout to toward towards under underneath unlike "
@@ -204,6 +204,11 @@ def break_cost_en(units: list[str], k: int) -> int:
     if rw in CONJUNCTIONS:
         return 2
     if rw in PREPOSITIONS:
+        after = _bare(units[k + 1]) if k + 1 < len(units) else ""
+        if not after or after in PREPOSITIONS | CONJUNCTIONS or ends_sentence(right) or ends_clause(right):
+            return 40  # a particle without an object belongs to its verb: put it | down
+        if rw == "of":
+            return 20  # "of" binds to the noun before it: half | of its members
         return 3
     return NEUTRAL
 
@@ -246,7 +251,7 @@ def break_costs(unit_texts: list[str], language: str) -> list[int]:
 # --- display --------------------------------------------------------------------------------------------------
 def display_line(unit_texts: list[str], language: str) -> str:
     """The text of one line as shown. Chinese: commas/full stops become a space, none at the end."""
-    return _display_line(tuple(unit_texts), language_family(language))
+    return _display_line(tuple(unit_texts), "zh" if language == "zh" else language_family(language))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -295,71 +300,71 @@ def layout_lines(unit_texts: list[str], costs: list[int], preset: CaptionPreset,
     """
     n = len(unit_texts)
     cpl = preset.max_chars_per_line
-    whole = display_line(unit_texts, language)
-    if line_length(whole) <= cpl:
-        return Layout((whole,), (), MID_LINE_SENTENCE * _inner_sentence_ends(unit_texts, 0, n))
-    # (a clause ending inside a single line is fine: there is no line break to move)
+    family = language_family(language)
+    width = _width_function(unit_texts, family)
+    if width(0, n) <= cpl:
+        # (a clause ending inside a single line is fine: there is no line break to move)
+        inner = sum(MID_LINE_SENTENCE for k in range(n - 1) if ends_sentence(unit_texts[k]))
+        return Layout((display_line(unit_texts, family),), (), inner)
     if preset.max_lines == 1 or n == 1:
         return None
-    best: Layout | None = None
     for lines in range(2, preset.max_lines + 1):
-        best = _best_split(unit_texts, costs, cpl, lines, language)
+        best = _best_split(unit_texts, costs, cpl, lines, family, width)
         if best is not None:
             return best
     return None
 
 
-def _best_split(unit_texts, costs, cpl, lines, language) -> Layout | None:
+def _width_function(unit_texts: list[str], family: str):
+    """``width(i, j)``: displayed characters of units i..j-1 as one line (English by prefix sums, no strings)."""
+    if family != "zh":
+        prefix = [0]
+        for t in unit_texts:
+            prefix.append(prefix[-1] + len(t))
+        return lambda i, j: prefix[j] - prefix[i] + (j - i - 1)
+    return lambda i, j: line_length(display_line(unit_texts[i:j], family))
+
+
+@lru_cache(maxsize=1 << 16)
+def _inner_penalty(text: str) -> int:
+    """Cost of this unit ending a sentence/clause *inside* a line (the next one should start a line)."""
+    return MID_LINE_SENTENCE if ends_sentence(text) else (MID_LINE_CLAUSE if ends_clause(text) else 0)
+
+
+def _best_split(unit_texts, costs, cpl, lines, family, width) -> Layout | None:
     n = len(unit_texts)
     if n < lines:
         return None
-    # widths[i][j]: displayed width of units i..j-1 as one line (computed lazily)
-    cache: dict[tuple[int, int], str] = {}
-
-    def text(i: int, j: int) -> str:
-        key = (i, j)
-        if key not in cache:
-            cache[key] = display_line(unit_texts[i:j], language)
-        return cache[key]
-
-    total = line_length(text(0, n))
-    target = total / lines
-    sentence_ends = [0]  # prefix sums of "penalty for a sentence/clause ending inside a line"
+    target = width(0, n) / lines
+    inner = [0]  # prefix sums of _inner_penalty
     for t in unit_texts:
-        inner = MID_LINE_SENTENCE if ends_sentence(t) else (MID_LINE_CLAUSE if ends_clause(t) else 0)
-        sentence_ends.append(sentence_ends[-1] + inner)
+        inner.append(inner[-1] + _inner_penalty(t))
     # DP over (line index, start unit) -> best (cost, breaks)
-    best: dict[tuple[int, int], tuple[float, tuple[int, ...]]] = {(0, 0): (0.0, ())}
+    best: dict[int, tuple[float, tuple[int, ...]]] = {0: (0.0, ())}
     for line in range(lines):
-        nxt: dict[tuple[int, int], tuple[float, tuple[int, ...]]] = {}
-        for (_, start), (cost, breaks) in best.items():
-            last_line = line == lines - 1
-            ends = [n] if last_line else range(start + 1, n - (lines - line - 1) + 1)
+        last_line = line == lines - 1
+        nxt: dict[int, tuple[float, tuple[int, ...]]] = {}
+        for start, (cost, breaks) in best.items():
+            ends = (n,) if last_line else range(start + 1, n - (lines - line - 1) + 1)
             for end in ends:
-                t = text(start, end)
-                width = line_length(t)
-                if width > cpl:
+                w = width(start, end)
+                if w > cpl:
                     break
-                c = cost + _line_cost(width, target, cpl, end - start, last_line, lines)
-                c += sentence_ends[end - 1] - sentence_ends[start]
+                c = cost + _line_cost(w, target, cpl, end - start, last_line, lines)
+                c += inner[end - 1] - inner[start]
                 if not last_line:
                     c += costs[end]
-                key = (line + 1, end)
-                if key not in nxt or c < nxt[key][0]:
-                    nxt[key] = (c, breaks if last_line else breaks + (end,))
+                if end not in nxt or c < nxt[end][0]:
+                    nxt[end] = (c, breaks if last_line else breaks + (end,))
         best = nxt
         if not best:
             return None
-    final = best.get((lines, n))
+    final = best.get(n)
     if final is None:
         return None
     cost, breaks = final
     bounds = (0,) + breaks + (n,)
-    return Layout(tuple(text(a, b) for a, b in zip(bounds, bounds[1:])), breaks, cost)
-
-
-def _inner_sentence_ends(unit_texts: list[str], start: int, end: int) -> int:
-    return sum(1 for k in range(start, end - 1) if ends_sentence(unit_texts[k]))
+    return Layout(tuple(display_line(unit_texts[a:b], family) for a, b in zip(bounds, bounds[1:])), breaks, cost)
 
 
 def _line_cost(width: int, target: float, cpl: int, units: int, last_line: bool, lines: int) -> float:

@@ -29,7 +29,7 @@ ENGLISH_GOLDEN = [
     ("We could have gone to the beach, but it was raining all afternoon.",
      ("We could have gone to the beach,", "but it was raining all afternoon.")),
     ("They will never understand why the red car was left in the garage.",
-     ("They will never understand why", "the red car was left in the garage.")),
+     ("They will never understand", "why the red car was left in the garage.")),
     ("If you want to see the results, look at the third column of the table.",
      ("If you want to see the results,", "look at the third column of the table.")),
     ("He opened the door and walked into a very dark and narrow hallway.",
@@ -70,7 +70,13 @@ def test_never_split_pairs_are_poor(left, right, rule):
 @pytest.mark.parametrize("left,right", [("morning,", "and"), ("home.", "She"), ("said", "because"),
                                         ("waited", "for"), ("him", "and"), ("sat", "on")])
 def test_preferred_points_are_cheap(left, right):
-    assert break_cost_en(["We", left, right], 2) < NEUTRAL
+    assert break_cost_en(["We", left, right, "them"], 2) < NEUTRAL
+
+
+@pytest.mark.parametrize("tokens,k", [(["put", "it", "down", "without"], 2), (["half", "of", "them"], 1),
+                                      (["sat", "down."], 1)])
+def test_particles_and_of_are_not_preferred(tokens, k):
+    assert break_cost_en(tokens, k) >= 20
 
 
 def test_a_line_never_starts_with_punctuation():

@@ -1,0 +1,223 @@
+"""Line-break quality and hard-rule conformance of the caption composer on hand-annotated English and Chinese text.
+
+    python benchmarks/bench_line_breaks.py [--quick]
+
+Data: benchmarks/data/line_breaks_en.txt and line_breaks_zh.txt, one paragraph per line, "|" marking every point
+where a subtitler would accept a break (annotated by hand, before the composer ran; see the files' headers). Each
+paragraph gets synthetic word timing (duration by length, pauses after punctuation; Chinese one character per word
+as Whisper gives it) and is composed at 23.976 and 25 fps with the Netflix preset of its language.
+
+Measures
+- preferred line breaks: % of line breaks inside cues at a marked point or after punctuation (target >= 95 %);
+- preferred cue breaks: the same for boundaries between cues inside a paragraph;
+- hard-rule conformance: % of cues with no hard violation from ``validate_cues`` (target 100 %);
+- composer speed: words per second on a long stream (all paragraphs repeated).
+
+Writes benchmarks/results/line_breaks[-quick].json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+RESULTS = HERE / "results"
+
+from captionbridge.core.compose import compose_cues  # noqa: E402
+from captionbridge.core.model import Word  # noqa: E402
+from captionbridge.core.timebase import Timebase  # noqa: E402
+from captionbridge.core.validate import HARD, validate_cues  # noqa: E402
+
+PUNCT = set(".,;:!?…。，；：！？、—")
+CLOSERS = set("\"'”’»」』）)]")
+FULL = str.maketrans("?!:;", "？！：；")
+DROPPED = set("，。,.")
+LANGS = {"en": ("line_breaks_en.txt", "netflix-en"), "zh": ("line_breaks_zh.txt", "netflix-zh")}
+
+
+def load(name: str) -> list[str]:
+    lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+def parse(paragraph: str, language: str) -> tuple[list[str], set[int], str]:
+    """Tokens (words, or characters in Chinese), the marked break points (as counts of non-space characters
+    before them) and the clean text."""
+    marks, core = set(), 0
+    clean = []
+    for ch in paragraph:
+        if ch == "|":
+            marks.add(core)
+            continue
+        clean.append(ch)
+        if not ch.isspace():
+            core += 1
+    text = " ".join("".join(clean).split())
+    tokens = text.split() if language == "en" else [c for c in text if not c.isspace()]
+    return tokens, marks, text
+
+
+def timed_words(tokens: list[str], timebase: Timebase, language: str) -> list[Word]:
+    words, t = [], 0.5
+    for tok in tokens:
+        d = (0.1 + 0.055 * len(tok)) if language == "en" else 0.2
+        words.append(Word.at(tok, t, t + d, timebase, language=language))
+        t += d + 0.04 + (0.3 if tok[-1] in PUNCT else 0)
+    return words
+
+
+def _core(text: str) -> list[str]:
+    return [c for c in text.translate(FULL) if not c.isspace()]
+
+
+def break_positions(cues, text: str, language: str) -> tuple[list[int], list[int]]:
+    """(line-break positions, cue-break positions) as counts of non-space characters of ``text`` before them."""
+    para = _core(text)
+    line_breaks, cue_breaks = [], []
+    pos = 0
+    for ci, cue in enumerate(cues):
+        lines = cue.text[language].split("\n")
+        for li, line in enumerate(lines):
+            for ch in _core(line):
+                while pos < len(para) and para[pos] != ch and (para[pos] in DROPPED or para[pos] in CLOSERS):
+                    pos += 1
+                if pos >= len(para) or para[pos] != ch:
+                    raise AssertionError(f"line {line!r} does not match the text at {pos}")
+                pos += 1
+            while pos < len(para) and (para[pos] in DROPPED or para[pos] in CLOSERS):
+                pos += 1  # punctuation a Chinese line dropped at its end belongs to it
+            if li < len(lines) - 1:
+                line_breaks.append(pos)
+        if ci < len(cues) - 1:
+            cue_breaks.append(pos)
+    return line_breaks, cue_breaks
+
+
+def preferred(pos: int, marks: set[int], text: str) -> bool:
+    para = _core(text)
+    return pos in marks or (pos > 0 and (para[pos - 1] in PUNCT or para[pos - 1] in CLOSERS))
+
+
+def evaluate(language: str, rate: Fraction) -> dict:
+    name, preset = LANGS[language]
+    tb = Timebase(rate)
+    stats = {"paragraphs": 0, "cues": 0, "line_breaks": 0, "line_breaks_preferred": 0, "cue_breaks": 0,
+             "cue_breaks_preferred": 0, "cues_with_hard_violations": 0, "words": 0, "words_shown": 0,
+             "poor_line_breaks": []}
+    for paragraph in load(name):
+        tokens, marks, text = parse(paragraph, language)
+        words = timed_words(tokens, tb, language)
+        cues = compose_cues(words, tb, preset, language)
+        stats["paragraphs"] += 1
+        stats["cues"] += len(cues)
+        stats["words"] += len(words)
+        stats["words_shown"] += sum(len(c.words) for c in cues)
+        bad = {v.cue for v in validate_cues(cues, tb, preset, language) if v.severity == HARD}
+        stats["cues_with_hard_violations"] += len(bad)
+        lines, cue_breaks = break_positions(cues, text, language)
+        stats["line_breaks"] += len(lines)
+        stats["cue_breaks"] += len(cue_breaks)
+        for pos in lines:
+            if preferred(pos, marks, text):
+                stats["line_breaks_preferred"] += 1
+            else:
+                stats["poor_line_breaks"].append(_show(text, pos))
+        stats["cue_breaks_preferred"] += sum(preferred(p, marks, text) for p in cue_breaks)
+    stats["line_break_preferred_pct"] = _pct(stats["line_breaks_preferred"], stats["line_breaks"])
+    stats["cue_break_preferred_pct"] = _pct(stats["cue_breaks_preferred"], stats["cue_breaks"])
+    stats["hard_rule_conformance_pct"] = _pct(stats["cues"] - stats["cues_with_hard_violations"], stats["cues"])
+    return stats
+
+
+def _show(text: str, pos: int) -> str:
+    count = 0
+    for i, ch in enumerate(text):
+        if count == pos:
+            return (text[:i].rstrip() + " ⏎ " + text[i:].lstrip())[max(0, i - 30):i + 30]
+        if not ch.isspace():
+            count += 1
+    return text[-40:] + " ⏎"
+
+
+def _pct(a: int, b: int) -> float:
+    return round(100.0 * a / b, 1) if b else 100.0
+
+
+def speed(quick: bool) -> dict:
+    tb = Timebase(Fraction(24000, 1001))
+    tokens = []
+    for paragraph in load(LANGS["en"][0]):
+        tokens += parse(paragraph, "en")[0]
+    repeat = 4 if quick else 30
+    words = timed_words(tokens * repeat, tb, "en")
+    t0 = time.perf_counter()
+    cues = compose_cues(words, tb, "netflix-en", "en")
+    seconds = time.perf_counter() - t0
+    return {"words": len(words), "cues": len(cues), "seconds": round(seconds, 3),
+            "words_per_second": round(len(words) / seconds)}
+
+
+def run(quick: bool = False) -> dict:
+    rates = [Fraction(24000, 1001)] if quick else [Fraction(24000, 1001), Fraction(25)]
+    results = {"targets": {"line_break_preferred_pct": 95.0, "hard_rule_conformance_pct": 100.0}, "by_language": {}}
+    for language in LANGS:
+        for rate in rates:
+            label = f"{language}@{float(rate):.3f}".rstrip("0").rstrip(".")
+            results["by_language"][label] = evaluate(language, rate)
+    total_lines = sum(s["line_breaks"] for s in results["by_language"].values())
+    good_lines = sum(s["line_breaks_preferred"] for s in results["by_language"].values())
+    total_cues = sum(s["cues"] for s in results["by_language"].values())
+    bad_cues = sum(s["cues_with_hard_violations"] for s in results["by_language"].values())
+    results["line_break_preferred_pct"] = _pct(good_lines, total_lines)
+    results["cue_break_preferred_pct"] = _pct(
+        sum(s["cue_breaks_preferred"] for s in results["by_language"].values()),
+        sum(s["cue_breaks"] for s in results["by_language"].values()))
+    results["hard_rule_conformance_pct"] = _pct(total_cues - bad_cues, total_cues)
+    results["words_lost"] = sum(s["words"] - s["words_shown"] for s in results["by_language"].values())
+    results["speed"] = speed(quick)
+    write(results, quick)
+    return results
+
+
+def write(results: dict, quick: bool) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    suffix = "-quick" if quick else ""
+    (RESULTS / f"line_breaks{suffix}.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n",
+                                                       encoding="utf-8")
+    lines = ["# Caption line breaks and hard rules", "",
+             "Hand-annotated English and Chinese paragraphs (benchmarks/data/line_breaks_*.txt), synthetic word "
+             "timing, Netflix preset of each language.", "",
+             "| set | paragraphs | cues | line breaks | at preferred points | cue breaks | at preferred points | "
+             "hard-rule conformance |", "|---|---|---|---|---|---|---|---|"]
+    for label, s in results["by_language"].items():
+        lines.append(f"| {label} | {s['paragraphs']} | {s['cues']} | {s['line_breaks']} | "
+                     f"{s['line_break_preferred_pct']} % | {s['cue_breaks']} | {s['cue_break_preferred_pct']} % | "
+                     f"{s['hard_rule_conformance_pct']} % |")
+    sp = results["speed"]
+    lines += ["", f"**All: {results['line_break_preferred_pct']} % of line breaks at preferred points (target >= 95 %), "
+              f"{results['cue_break_preferred_pct']} % of cue breaks, {results['hard_rule_conformance_pct']} % of "
+              f"cues without a hard-rule violation (target 100 %), {results['words_lost']} words lost.**", "",
+              f"Composer speed: {sp['words']} words -> {sp['cues']} cues in {sp['seconds']} s "
+              f"({sp['words_per_second']} words/s, one CPU core).", "", "Line breaks not at a preferred point:", ""]
+    for label, s in results["by_language"].items():
+        for example in s["poor_line_breaks"]:
+            lines.append(f"- {label}: …{example}…")
+    (RESULTS / f"line_breaks{suffix}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    results = run(args.quick)
+    print(json.dumps({k: v for k, v in results.items() if k != "by_language"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
