@@ -260,3 +260,14 @@ def test_serve_cli_port_in_use(tmp_path):
         out = subprocess.run([sys.executable, "-m", "captionbridge.plugin.cli", "serve", "--port", str(port)],
                              env=env, capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 6 and f"port {port}" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_other_files_never_leak(shared_engine, tmp_path):
+    """Pointing a job at a file that is not a timeline (the token itself, a JSON secret) reveals nothing of it."""
+    client = shared_engine.client
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"password": "hunter2-very-secret"}')
+    for path in (shared_engine.config / "token", secret, shared_engine.config / "jobs.sqlite3"):
+        status, _, data = post_json(client, {"timeline_path": str(path)})
+        assert status == 422 and error_of(data)["code"] == "bad_timeline"
+        assert client.token.encode() not in data and b"hunter2" not in data
