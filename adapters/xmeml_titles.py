@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
@@ -18,9 +19,6 @@ from typing import Iterable
 from ..core.errors import CaptionBridgeError, InputError
 from ..core.model import CaptionDocument, Cue
 from ..core.timebase import Timebase
-
-
-_CR_MARK = "\ue000"
 
 
 def _rate(parent: ET.Element, tb: Timebase) -> ET.Element:
@@ -54,8 +52,54 @@ def _lanes(cues: list[Cue]) -> list[list[Cue]]:
     return lanes
 
 
+_SLOT = "\ue001{}\ue001"
+
+
+def _generator_template(tb: Timebase, font_size: int) -> str:
+    """One Text generator item serialised once by ElementTree, with slots filled per cue (fast for features)."""
+    gen = ET.Element("generatoritem", id=_SLOT.format("id"))
+    ET.SubElement(gen, "name").text = _SLOT.format("name")
+    ET.SubElement(gen, "enabled").text = "TRUE"
+    ET.SubElement(gen, "duration").text = _SLOT.format("duration")
+    _rate(gen, tb)
+    ET.SubElement(gen, "start").text = _SLOT.format("start")
+    ET.SubElement(gen, "end").text = _SLOT.format("end")
+    ET.SubElement(gen, "in").text = "0"
+    ET.SubElement(gen, "out").text = _SLOT.format("duration")
+    ET.SubElement(gen, "anamorphic").text = "FALSE"
+    ET.SubElement(gen, "alphatype").text = "black"
+    effect = ET.SubElement(gen, "effect")
+    ET.SubElement(effect, "name").text = "Text"
+    ET.SubElement(effect, "effectid").text = "Text"
+    ET.SubElement(effect, "effectcategory").text = "Text"
+    ET.SubElement(effect, "effecttype").text = "generator"
+    ET.SubElement(effect, "mediatype").text = "video"
+    _param(effect, "str", "Text", _SLOT.format("text"))
+    _param(effect, "fontname", "Font", "Helvetica")
+    _param(effect, "fontsize", "Size", str(font_size), valuemin="0", valuemax="1000")
+    _param(effect, "fontstyle", "Style", "1", valuemin="1", valuemax="4")
+    _param(effect, "fontalign", "Alignment", "2", valuemin="1", valuemax="3")
+    origin = _param(effect, "origin", "Origin")
+    ET.SubElement(origin, "horiz").text = "0"
+    ET.SubElement(origin, "vert").text = "0.38"
+    color = _param(effect, "fontcolor", "Font Color")
+    for key, val in (("alpha", "255"), ("red", "255"), ("green", "255"), ("blue", "255")):
+        ET.SubElement(color, key).text = val
+    labels = ET.SubElement(gen, "labels")
+    ET.SubElement(labels, "label2").text = _SLOT.format("label")
+    ET.indent(gen, space="  ", level=5)
+    return ET.tostring(gen, encoding="unicode")
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    parts = template.split("\ue001")
+    # odd positions are slot names
+    return "".join(values[p] if i % 2 else p for i, p in enumerate(parts))
+
+
 def build_xmeml(doc: CaptionDocument, languages: Iterable[str] | None = None, width: int = 1920,
-                height: int = 1080, font_size: int = 42) -> ET.ElementTree:
+                height: int = 1080, font_size: int = 42) -> str:
+    """The xmeml document as text (see module docstring)."""
     tb = doc.timebase
     langs = list(languages) if languages else (list(doc.languages) or [doc.source_language])
     for cue in doc.cues:
@@ -84,65 +128,46 @@ def build_xmeml(doc: CaptionDocument, languages: Iterable[str] | None = None, wi
     ET.SubElement(fmt, "pixelaspectratio").text = "square"
     ET.SubElement(fmt, "fielddominance").text = "none"
 
+    template = _generator_template(tb, font_size)
+    track_items: list[str] = []
     item_no = 0
     for lang in langs:
         cues = [c for c in doc.cues if (c.text.get(lang) or "").strip()]
         for lane_index, lane in enumerate(_lanes(cues)):
             track = ET.SubElement(video, "track")
+            track.text = _SLOT.format(f"track{len(track_items)}")
+            items = []
+            label = escape(f"Captions {lang}" + (f" {lane_index + 1}" if lane_index else ""))
             for cue in lane:
                 if cue.start_frame < 0:
                     raise InputError(f"caption at frame {cue.start_frame} starts before the timeline")
                 item_no += 1
                 text = cue.text[lang].strip()
-                gen = ET.SubElement(track, "generatoritem", id=f"captionbridge-{lang}-{item_no}")
-                ET.SubElement(gen, "name").text = " ".join(text.split())[:60] or "Text"
-                ET.SubElement(gen, "enabled").text = "TRUE"
-                ET.SubElement(gen, "duration").text = str(cue.duration)
-                _rate(gen, tb)
-                ET.SubElement(gen, "start").text = str(cue.start_frame)
-                ET.SubElement(gen, "end").text = str(cue.end_frame)
-                ET.SubElement(gen, "in").text = "0"
-                ET.SubElement(gen, "out").text = str(cue.duration)
-                ET.SubElement(gen, "anamorphic").text = "FALSE"
-                ET.SubElement(gen, "alphatype").text = "black"
-                effect = ET.SubElement(gen, "effect")
-                ET.SubElement(effect, "name").text = "Text"
-                ET.SubElement(effect, "effectid").text = "Text"
-                ET.SubElement(effect, "effectcategory").text = "Text"
-                ET.SubElement(effect, "effecttype").text = "generator"
-                ET.SubElement(effect, "mediatype").text = "video"
-                # FCP7 text uses CR between lines; written as &#13; (a raw CR would be read back as LF).
-                _param(effect, "str", "Text", text.replace("\n", _CR_MARK))
-                _param(effect, "fontname", "Font", "Helvetica")
-                _param(effect, "fontsize", "Size", str(font_size), valuemin="0", valuemax="1000")
-                _param(effect, "fontstyle", "Style", "1", valuemin="1", valuemax="4")
-                _param(effect, "fontalign", "Alignment", "2", valuemin="1", valuemax="3")
-                origin = _param(effect, "origin", "Origin")
-                ET.SubElement(origin, "horiz").text = "0"
-                ET.SubElement(origin, "vert").text = "0.38"
-                color = _param(effect, "fontcolor", "Font Color")
-                for key, val in (("alpha", "255"), ("red", "255"), ("green", "255"), ("blue", "255")):
-                    ET.SubElement(color, key).text = val
-                labels = ET.SubElement(gen, "labels")
-                ET.SubElement(labels, "label2").text = f"Captions {lang}" + (f" {lane_index + 1}" if lane_index else "")
+                items.append(_fill(template, {
+                    "id": escape(f"captionbridge-{lang}-{item_no}", {'"': "&quot;"}),
+                    "name": escape(" ".join(text.split())[:60] or "Text"),
+                    "duration": str(cue.duration), "start": str(cue.start_frame), "end": str(cue.end_frame),
+                    # FCP7 text uses CR between lines, written as &#13; (a raw CR would be read back as LF).
+                    "text": escape(text).replace("\n", "&#13;"), "label": label}))
+            track_items.append("\n          " + "\n          ".join(items) + "\n        ")
             ET.SubElement(track, "enabled").text = "TRUE"
             ET.SubElement(track, "locked").text = "FALSE"
     ET.SubElement(media, "audio")
     ET.indent(root, space="  ")
-    return ET.ElementTree(root)
+    body = ET.tostring(root, encoding="unicode")
+    return _fill(body, {f"track{i}": items for i, items in enumerate(track_items)})
 
 
 def write_xmeml_titles(doc: CaptionDocument, out_path: str | os.PathLike,
                        languages: Iterable[str] | None = None) -> Path:
     """Write an FCP7 XML sequence whose video tracks carry one Text generator per cue (one track per language)."""
     path = Path(out_path)
-    tree = build_xmeml(doc, languages)
+    body = build_xmeml(doc, languages)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as handle:
             handle.write(b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n')
-            body = ET.tostring(tree.getroot(), encoding="unicode")
-            handle.write(body.replace(_CR_MARK, "&#13;").encode("utf-8"))
+            handle.write(body.encode("utf-8"))
             handle.write(b"\n")
     except OSError as exc:
         raise CaptionBridgeError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -116,3 +116,17 @@ def test_xmeml_titles_read_back_by_otio_fcp_xml(tmp_path, clock):
         assert all(isinstance(c.media_reference, otio.schema.GeneratorReference) for c in clips)
     texts = [g.find("effect/parameter[parameterid='str']/value").text for g in root.iter("generatoritem")]
     assert texts[: len(doc.cues)] == [c.text["en"].replace("\n", "\r") for c in doc.cues]
+
+
+def test_markup_characters_survive_both_formats(tmp_path):
+    tb = Timebase.from_start_timecode("24000/1001", "00:59:58:00", False)
+    text = 'Tom & Jerry <live> "quoted"\n第二行'
+    doc = CaptionDocument("A&B <cut>", tb, "en", [], [Cue(10, 40, {"en": text})], ["en"])
+    parsed = read_fcpxml_captions(write_fcpxml_captions(doc, tmp_path / "m.fcpxml"))
+    assert parsed["captions"][0]["text"] == text and parsed["tc_start_frames"] == tb.start_frame
+    root = ET.parse(write_xmeml_titles(doc, tmp_path / "m.xml")).getroot()
+    gen = root.find(".//generatoritem")
+    assert gen.find("effect/parameter[parameterid='str']/value").text == text.replace("\n", "\r")
+    assert gen.findtext("name") == 'Tom & Jerry <live> "quoted" 第二行'
+    assert root.findtext("sequence/name") == "A&B <cut> captions"
+    assert (gen.findtext("start"), gen.findtext("end")) == ("10", "40")
