@@ -16,6 +16,8 @@ frame's exact start *up* to the millisecond, so reading back lands every cue on 
 
 from __future__ import annotations
 
+import logging
+
 import pysubs2
 
 from captionbridge.adapters import otio_subtitles as subs
@@ -39,6 +41,10 @@ def timebase_from_args(rate=None, start_timecode=None, drop_frame=False) -> Time
 
 def read_subtitles(text: str, fmt: str, source: str, rate=None, start_timecode=None, drop_frame=False,
                    language="und", name=None):
+    if rate is None:
+        logging.getLogger("captionbridge.otio").warning(
+            "%s: subtitle files carry no frame rate; assuming %s fps (pass rate=..., e.g. -a rate=24000/1001)",
+            source, DEFAULT_RATE)
     tb = timebase_from_args(rate, start_timecode, drop_frame)
     try:
         ssa = pysubs2.SSAFile.from_string(text, format_=fmt)
