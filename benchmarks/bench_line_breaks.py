@@ -38,7 +38,17 @@ PUNCT = set(".,;:!?…。，；：！？、—")
 CLOSERS = set("\"'”’»」』）)]")
 FULL = str.maketrans("?!:;", "？！：；")
 DROPPED = set("，。,.")
-LANGS = {"en": ("line_breaks_en.txt", "netflix-en"), "zh": ("line_breaks_zh.txt", "netflix-zh")}
+PRESETS = {"en": "netflix-en", "zh": "netflix-zh"}
+# (language, set name, file), in the order they were written:
+# - "dev": used while writing the composer (wh-words, particles, "of" rules; NEUTRAL raised from 10 to 15 on it);
+# - "held-out": written next; its first run gave en 91.3 %, zh 54.5 % (79.4 % together) and its errors led to three
+#   more rules (object pronouns, Chinese localizers, more Chinese prepositions), so it is no longer unseen;
+# - "test": written after that, never used to change anything: the honest figure.
+SETS = [("en", "dev", "line_breaks_en.txt"), ("en", "held-out", "line_breaks_en_heldout.txt"),
+        ("en", "test", "line_breaks_en_test.txt"),
+        ("zh", "dev", "line_breaks_zh.txt"), ("zh", "held-out", "line_breaks_zh_heldout.txt"),
+        ("zh", "test", "line_breaks_zh_test.txt")]
+HELD_OUT_FIRST_RUN = {"en": 91.3, "zh": 54.5, "all": 79.4}
 
 
 def load(name: str) -> list[str]:
@@ -104,8 +114,8 @@ def preferred(pos: int, marks: set[int], text: str) -> bool:
     return pos in marks or (pos > 0 and (para[pos - 1] in PUNCT or para[pos - 1] in CLOSERS))
 
 
-def evaluate(language: str, rate: Fraction) -> dict:
-    name, preset = LANGS[language]
+def evaluate(language: str, name: str, rate: Fraction) -> dict:
+    preset = PRESETS[language]
     tb = Timebase(rate)
     stats = {"paragraphs": 0, "cues": 0, "line_breaks": 0, "line_breaks_preferred": 0, "cue_breaks": 0,
              "cue_breaks_preferred": 0, "cues_with_hard_violations": 0, "words": 0, "words_shown": 0,
@@ -152,24 +162,25 @@ def _pct(a: int, b: int) -> float:
 def speed(quick: bool) -> dict:
     tb = Timebase(Fraction(24000, 1001))
     tokens = []
-    for paragraph in load(LANGS["en"][0]):
+    for paragraph in load(SETS[0][2]) + load(SETS[1][2]):
         tokens += parse(paragraph, "en")[0]
     repeat = 4 if quick else 30
     words = timed_words(tokens * repeat, tb, "en")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     cues = compose_cues(words, tb, "netflix-en", "en")
-    seconds = time.perf_counter() - t0
-    return {"words": len(words), "cues": len(cues), "seconds": round(seconds, 3),
-            "words_per_second": round(len(words) / seconds)}
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # CPU time is the stable figure on a shared machine; wall time is what a user waits
+    return {"words": len(words), "cues": len(cues), "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
+            "words_per_second": round(len(words) / seconds), "words_per_cpu_second": round(len(words) / cpu)}
 
 
 def run(quick: bool = False) -> dict:
     rates = [Fraction(24000, 1001)] if quick else [Fraction(24000, 1001), Fraction(25)]
     results = {"targets": {"line_break_preferred_pct": 95.0, "hard_rule_conformance_pct": 100.0}, "by_language": {}}
-    for language in LANGS:
+    for language, set_name, file_name in SETS:
         for rate in rates:
-            label = f"{language}@{float(rate):.3f}".rstrip("0").rstrip(".")
-            results["by_language"][label] = evaluate(language, rate)
+            label = f"{language} {set_name} @{float(rate):.3f}".rstrip("0").rstrip(".")
+            results["by_language"][label] = evaluate(language, file_name, rate)
     total_lines = sum(s["line_breaks"] for s in results["by_language"].values())
     good_lines = sum(s["line_breaks_preferred"] for s in results["by_language"].values())
     total_cues = sum(s["cues"] for s in results["by_language"].values())
@@ -179,6 +190,10 @@ def run(quick: bool = False) -> dict:
         sum(s["cue_breaks_preferred"] for s in results["by_language"].values()),
         sum(s["cue_breaks"] for s in results["by_language"].values()))
     results["hard_rule_conformance_pct"] = _pct(total_cues - bad_cues, total_cues)
+    test = [v for k, v in results["by_language"].items() if " test " in k]
+    results["test_set_line_break_preferred_pct"] = _pct(sum(s["line_breaks_preferred"] for s in test),
+                                                        sum(s["line_breaks"] for s in test))
+    results["held_out_first_run_line_break_preferred_pct"] = HELD_OUT_FIRST_RUN
     results["words_lost"] = sum(s["words"] - s["words_shown"] for s in results["by_language"].values())
     results["speed"] = speed(quick)
     write(results, quick)
@@ -200,11 +215,17 @@ def write(results: dict, quick: bool) -> None:
                      f"{s['line_break_preferred_pct']} % | {s['cue_breaks']} | {s['cue_break_preferred_pct']} % | "
                      f"{s['hard_rule_conformance_pct']} % |")
     sp = results["speed"]
-    lines += ["", f"**All: {results['line_break_preferred_pct']} % of line breaks at preferred points (target >= 95 %), "
+    lines += ["", f"**All: {results['line_break_preferred_pct']} % of line breaks at preferred points (target >= 95 %; "
+              f"fresh test sets alone: {results['test_set_line_break_preferred_pct']} %), "
               f"{results['cue_break_preferred_pct']} % of cue breaks, {results['hard_rule_conformance_pct']} % of "
               f"cues without a hard-rule violation (target 100 %), {results['words_lost']} words lost.**", "",
+              "The held-out sets' first run (before the rules their errors suggested): en "
+              f"{HELD_OUT_FIRST_RUN['en']} %, zh {HELD_OUT_FIRST_RUN['zh']} %, together {HELD_OUT_FIRST_RUN['all']} %. "
+              "Marks are one annotator's judgement (the author's); a break at an unmarked point is not necessarily "
+              "wrong, only not one the annotator chose in advance.", "",
               f"Composer speed: {sp['words']} words -> {sp['cues']} cues in {sp['seconds']} s "
-              f"({sp['words_per_second']} words/s, one CPU core).", "", "Line breaks not at a preferred point:", ""]
+              f"wall, {sp['cpu_seconds']} s CPU ({sp['words_per_cpu_second']} words per CPU second, one core; "
+              f"{sp['words_per_second']} words/s wall on a shared machine).", "", "Line breaks not at a preferred point:", ""]
     for label, s in results["by_language"].items():
         for example in s["poor_line_breaks"]:
             lines.append(f"- {label}: …{example}…")

@@ -34,6 +34,7 @@ _OPENERS = "\"'“‘«「『（(【["
 DETERMINERS = set("a an the this that these those my your his her its our their some any every each no another "
                   "such whose either neither much many few several all both".split())
 SUBJECT_PRONOUNS = set("i you he she it we they who".split())
+OBJECT_PRONOUNS = set("me him her us them it myself yourself himself herself itself ourselves themselves".split())
 AUXILIARIES = set("am is are was were be been being have has had do does did will would shall should can could "
                   "may might must i'm you're he's she's it's we're they're i've you've we've they've i'll you'll "
                   "he'll she'll we'll they'll i'd you'd he'd she'd we'd they'd that's there's gonna wanna "
@@ -61,7 +62,11 @@ FUNCTION_WORDS = (DETERMINERS | SUBJECT_PRONOUNS | AUXILIARIES | NEGATIONS | CON
 # --- Chinese word classes -----------------------------------------------------------------------------------
 ZH_CONJUNCTIONS = set("但是 可是 而且 因为 所以 如果 虽然 然后 或者 并且 而 但 不过 因此 于是 即使 只要 只有 除非 "
                       "无论 不管 以及 同时 否则 那么 要是 既然 尽管 甚至 接着 然而 以便 为了 不然".split())
-ZH_PREPOSITIONS = set("在 从 对 把 被 向 给 跟 和 与 关于 按照 通过 由于 对于 根据 随着 除了 为 往 朝 自从 经过".split())
+ZH_PREPOSITIONS = set("在 从 对 把 被 向 给 跟 和 与 关于 按照 通过 由于 对于 根据 随着 除了 为 往 朝 自从 经过 由 用 以 "
+                      "让 比 离 沿着 沿 替 依照 直到 自 趁 凭 当".split())
+# postpositions/localizers close a phrase and stay with the word before them: 雨林 | 里 is wrong
+ZH_LOCALIZERS = set("里 上 中 下 内 外 旁 边 之间 之中 之前 之后 之上 之下 以后 以前 以来 以外 以内 以上 以下 时 的时候 "
+                    "期间 似的 一样 左右 后面 前面 里面 外面 上面 下面 旁边 中间 对面 附近".split())
 ZH_PARTICLES = set("了 着 过 的 地 得 吗 呢 吧 啊 呀 么 们 嘛 啦 哦 喔 哈".split())
 ZH_ATTACH_RIGHT = set("这 那 这个 那个 这些 那些 每 各 某 一个 一些 几个 哪个 很 太 最 更 非常 特别 比较 不 没 没有 "
                       "别 会 能 要 可以 应该 想 得 是 就 都 也 还 又 再 才".split())
@@ -201,6 +206,8 @@ def break_cost_en(units: list[str], k: int) -> int:
         return 35  # in | the house
     if lw in CONJUNCTIONS:
         return 35  # and | then
+    if rw in OBJECT_PRONOUNS:
+        return 40  # call | me: an object pronoun stays with its verb
     if rw in CONJUNCTIONS:
         return 2
     if rw in PREPOSITIONS:
@@ -225,6 +232,8 @@ def break_cost_zh(units: list[str], k: int) -> int:
     lw, rw = _bare(left), _bare(right)
     if rw in ZH_PARTICLES or (rw and rw[0] in "了着过的地得吗呢吧啊呀么们"):
         return 60  # particles stay with the word before them
+    if rw in ZH_LOCALIZERS:
+        return 50  # 热带雨林 | 里
     if lw.endswith(("的", "地", "得")) and len(lw) > 0:
         return 45  # 美丽的 | 花园
     if lw in ZH_ATTACH_RIGHT:
