@@ -31,14 +31,17 @@ def exact_rate(rate: float) -> Fraction:
 
 def to_frames(t: otio.opentime.RationalTime, rate: Fraction) -> int:
     """A RationalTime as a whole number of frames at ``rate`` (nearest frame; OTIO values are exact frame counts)."""
-    value = Fraction(t.value)
-    if t.rate == float(rate) or exact_rate(t.rate) == rate:
-        exact = value
-    else:
-        exact = value * rate / exact_rate(t.rate)
-    return round(exact)
+    value = t.value
+    own = exact_rate(t.rate)
+    if own == rate:
+        return round(value)
+    return round(Fraction(value) * rate / own)
 
 
 def to_seconds(t: otio.opentime.RationalTime) -> Fraction:
     """A RationalTime as exact seconds (value / exact rate)."""
-    return Fraction(t.value) / exact_rate(t.rate)
+    value = t.value
+    rate = exact_rate(t.rate)
+    if value.is_integer():
+        return Fraction(int(value) * rate.denominator, rate.numerator)
+    return Fraction(value) / rate
