@@ -138,6 +138,8 @@ def install_resolve(all_users: bool = False, dest: str | os.PathLike | None = No
     folder = Path(dest) if dest else resolve_scripts_dir(all_users, platform, env)
     source = _package_dir("resolve_scripts")
     result = InstallResult(folder=folder)
+    fusion = folder.parent.parent  # .../Fusion
+    fresh = not dest and not fusion.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name in RESOLVE_SCRIPTS:
@@ -153,6 +155,8 @@ def install_resolve(all_users: bool = False, dest: str | os.PathLike | None = No
         raise InstallError(f"cannot install into {folder}: {exc.strerror or exc}") from None
     recorded = record_cli(config)
     result.notes = [
+        *([f"note: {fusion} did not exist - is DaVinci Resolve installed for this user? (created it anyway)"]
+          if fresh else []),
         "Restart DaVinci Resolve, then choose Workspace > Scripts > Generate Captions (on every page).",
         "Studio runs 'Generate Captions.py'; the free edition (21.1+) lists only 'Generate Captions.lua'.",
         "Python in Studio needs a Python 3 install Resolve can find (Help > Documentation > Developer).",

@@ -69,6 +69,19 @@ def test_install_and_uninstall_resolve_cli(tmp_path, monkeypatch):
     assert res.exit_code == 0 and "nothing to remove" in res.output
 
 
+def test_install_resolve_default_folder_notes_missing_resolve(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAPTIONBRIDGE_CONFIG_DIR", str(tmp_path / "config"))
+    env = {"HOME": str(tmp_path / "home")}
+    result = installers.install_resolve(platform="linux", env=env)
+    assert result.folder == tmp_path / "home/.local/share/DaVinciResolve/Fusion/Scripts/Utility"
+    assert (result.folder / "Generate Captions.lua").is_file()
+    assert "is DaVinci Resolve installed" in result.notes[0]
+    again = installers.install_resolve(platform="linux", env=env)
+    assert "is DaVinci Resolve installed" not in " ".join(again.notes)
+    removed = installers.uninstall_resolve(platform="linux", env=env)
+    assert sorted(p.name for p in removed.removed) == sorted(installers.RESOLVE_SCRIPTS)
+
+
 def test_uninstall_keeps_a_foreign_script_with_our_name(tmp_path):
     (tmp_path / "Generate Captions.py").write_text("print('someone else')")
     result = installers.uninstall_resolve(dest=tmp_path)
