@@ -438,6 +438,7 @@ def resolve_translator(source_lang: str, target_lang: str, model: str | os.PathL
                     "conversion (model.bin + config.json + shared_vocabulary.json + source.spm/target.spm)")
             check(folder, str(path))
             return load_folder(folder, device)
+        _check_hub_direction(name, src, tgt, flag)
         short = name.split("/")[-1].lower()
         for folder in local_models():  # a converted copy named after the hub model wins
             if folder.name.lower() in (short, f"{short}-ct2", f"{short}-ctranslate2"):
@@ -471,6 +472,14 @@ def resolve_translator(source_lang: str, target_lang: str, model: str | os.PathL
                                  + _how_to_get(src, tgt, flag),
                                  details={"source_lang": src, "target_lang": tgt,
                                           "searched": [str(d) for d in model_dirs()]})
+
+
+def _check_hub_direction(name: str, src: str, tgt: str, flag: str) -> None:
+    """An opus-mt hub name says its direction (``opus-mt-zh-en``): refuse the wrong one before any download."""
+    match = re.search(r"opus-mt-(?:tc-big-)?([a-z]{2,3})-([a-z]{2,3})$", name.lower())
+    if match and (_lang(match.group(1)), _lang(match.group(2))) != (src, tgt):
+        raise InputError(f"translation model {name} translates {_lang(match.group(1))}->{_lang(match.group(2))}, "
+                         f"not {src}->{tgt}: " + _how_to_get(src, tgt, flag))
 
 
 def _load_hub(name: str, src: str, tgt: str, device: str, flag: str) -> Translator:

@@ -10,6 +10,7 @@ translation does not fit it tries the other candidates (shortest that fits first
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -127,14 +128,18 @@ def translate_cues(cues: list[Cue], source_lang: str, target_lang: str, translat
     report.multi_cue_sentences = sum(1 for s in sentences if len(s.cues) > 1)
     protected = [glossary.protect(s.text, src, tgt) if glossary else Protected(s.text, ()) for s in sentences]
 
-    # 1. translate every sentence once, in batches, with n-best candidates
-    texts = [p.text for p in protected]
-    hypotheses: list[list[str]] = []
+    # 1. translate every sentence once, in batches, with n-best candidates. Text without words ("♪", "...") is
+    #    the same in every language: it is kept, not sent to a model that would invent something for it.
+    wordy = [n for n, p in enumerate(protected) if re.search(r"\w", p.text)]
+    texts = [protected[n].text for n in wordy]
+    hypotheses: list[list[str]] = [[p.text] for p in protected]
     chunk = batch_size * 4
     for start in range(0, len(texts), chunk):
         if progress:
             progress.update("translate", start / len(texts))
-        hypotheses.extend(translator.translate(texts[start:start + chunk], src, tgt, num_hypotheses, batch_size))
+        answers = translator.translate(texts[start:start + chunk], src, tgt, num_hypotheses, batch_size)
+        for n, hyps in zip(wordy[start:start + chunk], answers):
+            hypotheses[n] = hyps
     report.batches = -(-len(texts) // batch_size)
 
     # 2. put glossary terms back; sentences whose placeholders got lost are translated around the terms
@@ -232,8 +237,6 @@ def _best_distribution(sentence: Sentence, candidates: list[str], cues: list[Cue
 def _translate_around_terms(protected: list[Protected], src: str, tgt: str, translator: Translator,
                             batch_size: int) -> list[str]:
     """Translate the text between glossary placeholders and put the fixed terms between the pieces, in order."""
-    import re
-
     layouts: list[list[tuple[str, str]]] = []  # per sentence: ("text", s) or ("term", t)
     queue: list[str] = []
     for prot in protected:

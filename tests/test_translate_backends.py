@@ -93,6 +93,8 @@ def test_offline_without_a_model_says_exactly_what_to_do(offline_env):
         resolve_translator("en", "zh", flag="--translation-model")
     with pytest.raises(ModelNotAvailableError, match="is not downloaded and there is no network"):
         resolve_translator("zh", "en", "facebook/nllb-200-distilled-600M")
+    with pytest.raises(InputError, match="translates en->zh, not zh->en"):
+        resolve_translator("zh", "en", "Helsinki-NLP/opus-mt-en-zh")
     assert translation_models()[0]["status"].startswith("no translation model installed")
 
 
