@@ -226,3 +226,32 @@ def test_with_timelines_as_the_reader_loads_them(tmp_path, fmt, click_wav, timel
     # the caption file is itself a timeline the reader accepts, on the same clock
     reloaded = load_timeline(out)
     assert reloaded.timebase == loaded.timebase
+
+
+def test_otioconvert_writes_one_language_of_a_captioned_timeline(tmp_path):
+    doc = make_document("29.97DF@01h", 8)
+    src = subs.write_otio_with_subtitles(make_timeline(doc), doc, tmp_path / "reel.captions.otio")
+    out = tmp_path / "reel.zh.srt"
+    run = subprocess.run([sys.executable, "-m", "opentimelineio.console.otioconvert", "-i", str(src), "-o", str(out),
+                          "-A", "language=zh"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    back = otio.adapters.read_from_file(str(out), rate="30000/1001", start_timecode="01:00:00;00", drop_frame=True,
+                                        language="zh")
+    again = subs.document_from_otio(back)
+    assert [(c.start_frame, c.end_frame, c.text["zh"]) for c in again.cues] == \
+        [(c.start_frame, c.end_frame, c.text["zh"]) for c in doc.cues]
+
+
+def test_foreign_subtitle_tracks_are_read_too():
+    rate = 25
+    rt = lambda f: otio.opentime.RationalTime(f, rate)  # noqa: E731
+    tl = otio.schema.Timeline(name="other tool", global_start_time=rt(90000))
+    track = otio.schema.Track(name="Subs", kind="Subtitle")
+    track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(rt(0), rt(10))))
+    track.append(otio.schema.Clip(name="Hello", source_range=otio.opentime.TimeRange(rt(500), rt(20))))
+    tl.tracks.append(track)
+    doc = subs.document_from_otio(tl)
+    assert doc.timebase == Timebase(25, 90000) and doc.languages == ["und"]
+    assert [(c.start_frame, c.end_frame, c.text) for c in doc.cues] == [(10, 30, {"und": "Hello"})]
+    with pytest.raises(CaptionBridgeError, match="no Subtitle track"):
+        subs.document_from_otio(otio.schema.Timeline(name="empty"))
