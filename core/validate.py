@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
-from .caption_presets import CaptionPreset, language_family, resolve_preset
+from .caption_presets import SHOT_OUT_BEFORE, CaptionPreset, language_family, resolve_preset
 from .line_breaking import POOR, break_costs, build_units, line_length
 from .model import Cue
 from .shot_changes import in_time_issue, normalise_cuts, out_time_issue
@@ -61,7 +61,7 @@ def cue_text(cue: Cue, language: str) -> str:
     return ""
 
 
-def validate_cues(cues: Sequence[Cue], timebase: Timebase, preset: "str | CaptionPreset" = "netflix-en",
+def validate_cues(cues: Sequence[Cue], timebase: Timebase, preset: str | CaptionPreset = "netflix-en",
                   language: str = "en", cut_points: Sequence[int] = (), source_times: SourceTimes | None = None,
                   **overrides) -> list[Violation]:
     """Every rule violation of ``cues`` (text in ``language``), hard ones first within each cue."""
@@ -69,6 +69,7 @@ def validate_cues(cues: Sequence[Cue], timebase: Timebase, preset: "str | Captio
     rate = timebase.rate
     min_f, max_f = limits.min_frames(rate), limits.max_frames(rate)
     cuts = normalise_cuts(cut_points)
+    cut_set = set(cuts)
     out: list[Violation] = []
 
     def add(i: int, rule: str, severity: str, message: str) -> None:
@@ -86,7 +87,8 @@ def validate_cues(cues: Sequence[Cue], timebase: Timebase, preset: "str | Captio
                 add(i, "overlap", HARD, f"starts {-gap} frame(s) before cue {i} ends ({where})")
             elif gap < limits.min_gap_frames:
                 add(i, "gap", HARD, f"only {gap} frame(s) after cue {i} (at least {limits.min_gap_frames})")
-            elif gap <= limits.chain_gap_frames and gap != limits.min_gap_frames:
+            elif gap <= limits.chain_gap_frames and gap != limits.min_gap_frames and not (
+                    prev.end_frame + SHOT_OUT_BEFORE in cut_set):  # ending 2 frames before a cut is right
                 add(i - 1, "chaining", SOFT, f"gap of {gap} frames to the next cue: close it to "
                                               f"{limits.min_gap_frames} (gaps of {limits.chain_gap_frames} or "
                                               "fewer are chained)")

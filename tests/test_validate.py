@@ -5,12 +5,11 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from fixtures.captions import words_from_text
-
 from captionbridge.core.compose import compose_cues
 from captionbridge.core.model import Cue
 from captionbridge.core.timebase import Timebase
 from captionbridge.core.validate import HARD, SOFT, SourceTimes, expected_ms, has_hard, validate_cues
+from fixtures.captions import words_from_text
 
 TB = Timebase(Fraction(24000, 1001))
 
@@ -104,3 +103,9 @@ def test_composed_captions_have_no_hard_violations():
     words = words_from_text(text, TB)
     cues = compose_cues(words, TB, cut_points=[60, 200])
     assert not has_hard(validate_cues(cues, TB, cut_points=[60, 200]))
+
+
+def test_gap_after_an_out_time_two_frames_before_a_cut_is_not_a_chaining_fault():
+    cues = [cue(0, 98, "Ends two frames before the cut."), cue(105, 160, "Starts after it.")]
+    assert (0, "chaining") in rules(validate_cues(cues, TB))
+    assert (0, "chaining") not in rules(validate_cues(cues, TB, cut_points=[100]))
