@@ -5,6 +5,9 @@ timecode with ``<frame>`` and ``<displayformat>`` DF/NDF) whose video tracks hol
 track per language (plus a further track where cues of one language overlap). ``<start>``/``<end>`` are record
 frames from the sequence start, so a cue at timeline frame ``f`` sits at ``f``. Premiere, Resolve and FCP7 import it
 as a timeline whose titles can be copied onto the edit at its first frame.
+
+With ``source`` (the xmeml the captions were made from), the title tracks are added on top of that edit's video
+tracks instead, so importing the file gives the whole edit with its titles.
 """
 
 from __future__ import annotations
@@ -97,15 +100,58 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return "".join(values[p] if i % 2 else p for i, p in enumerate(parts))
 
 
+def _languages(doc: CaptionDocument, languages: Iterable[str] | None) -> list[str]:
+    langs = list(languages) if languages else (list(doc.languages) or [doc.source_language])
+    if not languages:
+        for cue in doc.cues:
+            for lang in cue.text:
+                if lang not in langs:
+                    langs.append(lang)
+    return langs
+
+
+def _title_tracks(doc: CaptionDocument, langs: list[str], font_size: int) -> list[str]:
+    """The inner XML of one video track per language (and overlap lane): Text generators, one per cue."""
+    template = _generator_template(doc.timebase, font_size)
+    tracks: list[str] = []
+    item_no = 0
+    for lang in langs:
+        cues = [c for c in doc.cues if (c.text.get(lang) or "").strip()]
+        for lane_index, lane in enumerate(_lanes(cues)):
+            items = []
+            label = escape(f"Captions {lang}" + (f" {lane_index + 1}" if lane_index else ""))
+            for cue in lane:
+                if cue.start_frame < 0:
+                    raise InputError(f"caption at frame {cue.start_frame} starts before the timeline")
+                item_no += 1
+                text = cue.text[lang].strip()
+                items.append(_fill(template, {
+                    "id": escape(f"captionbridge-{lang}-{item_no}", {'"': "&quot;"}),
+                    "name": escape(" ".join(text.split())[:60] or "Text"),
+                    "duration": str(cue.duration), "start": str(cue.start_frame), "end": str(cue.end_frame),
+                    # FCP7 text uses CR between lines, written as &#13; (a raw CR would be read back as LF).
+                    "text": escape(text).replace("\n", "&#13;"), "label": label}))
+            tracks.append("\n          " + "\n          ".join(items) + "\n        ")
+    return tracks
+
+
+def _add_tracks(video: ET.Element, contents: list[str]) -> dict[str, str]:
+    slots = {}
+    for content in contents:
+        key = f"cbtrack{len(slots)}"
+        track = ET.SubElement(video, "track")
+        track.text = _SLOT.format(key)
+        ET.SubElement(track, "enabled").text = "TRUE"
+        ET.SubElement(track, "locked").text = "FALSE"
+        slots[key] = content
+    return slots
+
+
 def build_xmeml(doc: CaptionDocument, languages: Iterable[str] | None = None, width: int = 1920,
                 height: int = 1080, font_size: int = 42) -> str:
-    """The xmeml document as text (see module docstring)."""
+    """A new sequence holding only the title tracks, as text (see module docstring)."""
     tb = doc.timebase
-    langs = list(languages) if languages else (list(doc.languages) or [doc.source_language])
-    for cue in doc.cues:
-        for lang in cue.text:
-            if not languages and lang not in langs:
-                langs.append(lang)
+    langs = _languages(doc, languages)
     total = max((c.end_frame for c in doc.cues), default=1)
 
     root = ET.Element("xmeml", version="5")
@@ -127,42 +173,70 @@ def build_xmeml(doc: CaptionDocument, languages: Iterable[str] | None = None, wi
     ET.SubElement(fmt, "anamorphic").text = "FALSE"
     ET.SubElement(fmt, "pixelaspectratio").text = "square"
     ET.SubElement(fmt, "fielddominance").text = "none"
-
-    template = _generator_template(tb, font_size)
-    track_items: list[str] = []
-    item_no = 0
-    for lang in langs:
-        cues = [c for c in doc.cues if (c.text.get(lang) or "").strip()]
-        for lane_index, lane in enumerate(_lanes(cues)):
-            track = ET.SubElement(video, "track")
-            track.text = _SLOT.format(f"track{len(track_items)}")
-            items = []
-            label = escape(f"Captions {lang}" + (f" {lane_index + 1}" if lane_index else ""))
-            for cue in lane:
-                if cue.start_frame < 0:
-                    raise InputError(f"caption at frame {cue.start_frame} starts before the timeline")
-                item_no += 1
-                text = cue.text[lang].strip()
-                items.append(_fill(template, {
-                    "id": escape(f"captionbridge-{lang}-{item_no}", {'"': "&quot;"}),
-                    "name": escape(" ".join(text.split())[:60] or "Text"),
-                    "duration": str(cue.duration), "start": str(cue.start_frame), "end": str(cue.end_frame),
-                    # FCP7 text uses CR between lines, written as &#13; (a raw CR would be read back as LF).
-                    "text": escape(text).replace("\n", "&#13;"), "label": label}))
-            track_items.append("\n          " + "\n          ".join(items) + "\n        ")
-            ET.SubElement(track, "enabled").text = "TRUE"
-            ET.SubElement(track, "locked").text = "FALSE"
+    slots = _add_tracks(video, _title_tracks(doc, langs, font_size))
     ET.SubElement(media, "audio")
     ET.indent(root, space="  ")
-    body = ET.tostring(root, encoding="unicode")
-    return _fill(body, {f"track{i}": items for i, items in enumerate(track_items)})
+    return _fill(ET.tostring(root, encoding="unicode"), slots)
 
 
-def write_xmeml_titles(doc: CaptionDocument, out_path: str | os.PathLike,
-                       languages: Iterable[str] | None = None) -> Path:
-    """Write an FCP7 XML sequence whose video tracks carry one Text generator per cue (one track per language)."""
+def _top_sequence(root: ET.Element) -> ET.Element | None:
+    for path in ("sequence", "project/children/sequence", "children/sequence"):
+        found = root.find(path)
+        if found is not None:
+            return found
+    return next(root.iter("sequence"), None)
+
+
+def _sequence_clock(seq: ET.Element, source: Path) -> Timebase:
+    try:
+        nominal = int(seq.findtext("rate/timebase"))
+        ntsc = (seq.findtext("rate/ntsc") or "FALSE").strip().upper() == "TRUE"
+        rate = Fraction(nominal * 1000, 1001) if ntsc else Fraction(nominal)
+        frame = int(seq.findtext("timecode/frame") or 0)
+        drop = (seq.findtext("timecode/displayformat") or "NDF").strip().upper() == "DF"
+        return Timebase(rate, frame, drop and rate in (Fraction(30000, 1001), Fraction(60000, 1001)))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{source}: the sequence has no readable <rate>/<timecode> ({exc})") from None
+
+
+def add_titles_to_xmeml(doc: CaptionDocument, source: str | os.PathLike, languages: Iterable[str] | None = None,
+                        font_size: int = 42) -> str:
+    """The source xmeml (the edit the captions were made from) with title tracks added on top of its video tracks.
+
+    Everything else is kept as ElementTree reads it. Refuses a source whose clock differs from the captions'.
+    """
+    source = Path(source)
+    try:
+        root = ET.parse(source).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise InputError(f"{source}: not a readable FCP7 XML file ({exc})") from None
+    seq = _top_sequence(root) if root.tag == "xmeml" else None
+    if seq is None:
+        raise InputError(f"{source}: no <sequence> in this FCP7 XML")
+    clock = _sequence_clock(seq, source)
+    if clock.rate != doc.timebase.rate or clock.start_frame != doc.timebase.start_frame:
+        raise InputError(f"{source}: the sequence runs at {clock.describe()} but the captions were made for "
+                         f"{doc.timebase.describe()}: caption this sequence again")
+    media = seq.find("media")
+    if media is None:
+        media = ET.SubElement(seq, "media")
+    video = media.find("video")
+    if video is None:
+        video = ET.Element("video")
+        media.insert(0, video)
+    slots = _add_tracks(video, _title_tracks(doc, _languages(doc, languages), font_size))
+    return _fill(ET.tostring(root, encoding="unicode"), slots)
+
+
+def write_xmeml_titles(doc: CaptionDocument, out_path: str | os.PathLike, languages: Iterable[str] | None = None,
+                       source: str | os.PathLike | None = None) -> Path:
+    """Write FCP7 XML with one Text generator per cue on new video tracks (one per language).
+
+    Without ``source``: a new sequence holding only the titles, at the captions' clock. With ``source`` (the xmeml
+    the timeline was read from): that edit with the title tracks added on top of its video tracks.
+    """
     path = Path(out_path)
-    body = build_xmeml(doc, languages)
+    body = add_titles_to_xmeml(doc, source, languages) if source else build_xmeml(doc, languages)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as handle:

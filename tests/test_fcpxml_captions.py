@@ -130,3 +130,35 @@ def test_markup_characters_survive_both_formats(tmp_path):
     assert gen.findtext("name") == 'Tom & Jerry <live> "quoted" 第二行'
     assert root.findtext("sequence/name") == "A&B <cut> captions"
     assert (gen.findtext("start"), gen.findtext("end")) == ("10", "40")
+
+
+def test_xmeml_titles_added_on_top_of_the_source_edit(tmp_path, click_wav):
+    from fixtures.editor_roundtrip import document_for
+    from fixtures.timelines import ClipSpec, SequenceSpec, write_xmeml
+
+    wav = click_wav("take 1.wav", 20.0, [1.0])
+    seq = SequenceSpec.at("Reel 3", "30000/1001", "01:00:00;00",
+                          [ClipSpec(0, 300, wav.path, track="A1"), ClipSpec(0, 300, wav.path, track="V1")], True)
+    source = write_xmeml(tmp_path / "reel 3.xml", seq)
+    doc = document_for(seq.timebase, 10, "Reel 3")
+    out = write_xmeml_titles(doc, tmp_path / "reel 3.titles.xml", source=source)
+
+    before = otio.adapters.read_from_file(str(source), adapter_name="fcp_xml")
+    after = otio.adapters.read_from_file(str(out), adapter_name="fcp_xml")
+    assert after.global_start_time == before.global_start_time
+    video_before = [t for t in before.tracks if t.kind == otio.schema.TrackKind.Video]
+    video_after = [t for t in after.tracks if t.kind == otio.schema.TrackKind.Video]
+    audio = lambda tl: [t for t in tl.tracks if t.kind == otio.schema.TrackKind.Audio]  # noqa: E731
+    assert len(video_after) == len(video_before) + 2
+    assert [t.to_json_string() for t in audio(after)] == [t.to_json_string() for t in audio(before)]
+    assert [t.to_json_string() for t in video_after[: len(video_before)]] == \
+        [t.to_json_string() for t in video_before]
+    for track in video_after[len(video_before):]:
+        ranges = track.range_of_all_children()
+        clips = [c for c in track if isinstance(c, otio.schema.Clip)]
+        assert [(round(ranges[c].start_time.value), round(ranges[c].end_time_exclusive().value)) for c in clips] == \
+            [(c.start_frame, c.end_frame) for c in doc.cues]
+
+    other = document_for(Timebase("25", 0), 3)
+    with pytest.raises(InputError, match="caption this sequence again"):
+        write_xmeml_titles(other, tmp_path / "x.xml", source=source)
