@@ -6,7 +6,8 @@ gap appears before the first clip and the start timecode is lost), ignores ``tcF
 media in FCPXML 1.9+/1.10 (``<media-rep src>`` instead of ``asset src``), ignores ``enabled="0"`` and puts the audio
 of video clips on video tracks. ``read_fcpxml`` fixes these: times are exact rationals at the format's exact rate,
 clips start from the timeline's first frame, the start timecode and drop-frame come from the sequence, and every
-clip whose asset has audio also sits on an audio track. Retimed clips (``timeMap``) are reported per clip.
+clip whose asset has audio also sits on an audio track. A constant-speed ``timeMap`` becomes a LinearTimeWarp;
+variable or reversed retimes are reported per clip.
 """
 
 from __future__ import annotations
@@ -151,17 +152,39 @@ if _fcpx is not None:
                 offset = otio.opentime.RationalTime(offset.value - round(tc * rate), offset.rate)
             return offset, lane
 
-        # -- per-clip flags ------------------------------------------------------------------------------
+        # -- per-clip flags and constant speed ------------------------------------------------------------
         def _build_composable(self, element, default_format):
             item = super()._build_composable(element, default_format)
             timing = self._timing_clip(element)
             if timing.get("enabled", "1") == "0" or element.get("enabled", "1") == "0":
                 item.enabled = False
-            if timing.find("./timeMap") is not None or timing.find("./conform-rate[@scaleEnabled='0']") is not None:
-                message = (f"clip {timing.get('name', '')!r}: retimed (timeMap) in FCPXML is not supported; "
-                           "its audio is placed at 100 % speed")
-                item.metadata.setdefault(NS, {})["warnings"] = [message]
+            timemap = timing.find("./timeMap")
+            if timemap is not None and isinstance(item, otio.schema.Clip):
+                self._apply_time_map(item, timing, timemap)
             return item
+
+        @staticmethod
+        def _apply_time_map(item, timing, timemap) -> None:
+            """A two-point (or collinear) timeMap is a constant speed: honour it. Anything else is reported."""
+            name = timing.get("name", "") or item.name
+            points = [(_seconds(p.get("time")), _seconds(p.get("value"))) for p in timemap.findall("./timept")]
+            slopes = {(v1 - v0) / (t1 - t0) for (t0, v0), (t1, v1) in zip(points, points[1:]) if t1 != t0}
+            if len(slopes) != 1 or min(slopes) <= 0:
+                kind = "reversed" if slopes and min(slopes) < 0 else "variable-speed"
+                item.metadata.setdefault(NS, {})["warnings"] = [
+                    f"clip {name!r}: {kind} retime (timeMap) is not supported; its audio is placed at 100 % speed"]
+                return
+            speed = slopes.pop()
+            if speed == 1:
+                return
+            # the clip's start is in the retimed (time) axis; the source position is the map's value there
+            sr = item.source_range
+            rate = parse_rate(sr.start_time.rate)
+            t_start = _seconds(timing.get("start", "0s"))
+            source = points[0][1] + (t_start - points[0][0]) * speed
+            item.source_range = otio.opentime.TimeRange(
+                otio.opentime.RationalTime(float(source * rate), sr.start_time.rate), sr.duration)
+            item.effects.append(otio.schema.LinearTimeWarp(name="timeMap", time_scalar=float(speed)))
 
         # -- audio of video clips ------------------------------------------------------------------------
         @staticmethod

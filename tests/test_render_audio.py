@@ -281,3 +281,26 @@ def test_progress_and_cancel_remove_the_partial_wav(tmp_path, media):
     with pytest.raises(Cancelled):
         render_audio(regions, loaded.duration_frames, loaded.timebase, 16000, out=out, progress=progress)
     assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_fcpxml_constant_retime_is_honoured(tmp_path, media):
+    a = list(media)[0]
+    seq = SequenceSpec.at("Retime", "25", "00:00:00:00", [
+        ClipSpec(0, 100, a, source_in=50, speed=2.0, track="A1"),  # 4 s at 2x from source 2 s
+    ])
+    path = write_fcpxml(tmp_path / "r.fcpxml", seq, "1.10")
+    loaded = load_timeline(path)
+    (region,) = audio_regions(loaded)
+    assert region.speed == 2 and region.source_offset == 2
+    out = render_audio([region], loaded.duration_frames, loaded.timebase, 16000).samples
+    expected = [(c - 2) / 2 * 16000 for c in media[a].click_seconds() if 2 <= c < 10]
+    found = find_clicks(out, threshold=0.1, min_gap=800)
+    assert len(found) == len(expected) and all(abs(g - w) <= 1 for g, w in zip(found, expected))
+    # a variable retime is reported on the clip, not silently mis-timed
+    text = path.read_text(encoding="utf-8").replace('interp="linear"/></timeMap>',
+                                                    'interp="linear"/><timept time="9s" value="30s"/></timeMap>')
+    path.write_text(text, encoding="utf-8")
+    loaded = load_timeline(path)
+    (region,) = audio_regions(loaded)
+    assert region.speed == 1 and any("variable-speed retime" in w for w in region.warnings)
+    assert any("variable-speed retime" in w for w in loaded.warnings)
