@@ -78,6 +78,15 @@ def test_premiere_refusing_a_caption_track_is_reported_with_the_files(tmp_path):
         assert f["path"] in result["message"] and os.path.isfile(f["path"])
 
 
+def test_cancel_stops_the_job_and_changes_nothing(tmp_path):
+    with LoopbackEngine(tmp_path, polls_to_finish=50) as engine:
+        out = run_panel(tmp_path, engine, cancel=True, **CLOCKS["25@01h"])
+        job = next(iter(engine.jobs.values()))
+    assert out["result"] == {"ok": False, "cancelled": True, "message": "Cancelled; nothing changed."}
+    assert job["state"] == "cancelled" and out["calls"]["captionTracks"] == [] and out["calls"]["imports"] == []
+    assert any(method == "DELETE" for method, _, _ in engine.requests)
+
+
 def test_clear_errors(tmp_path):
     out = run_panel(tmp_path, None, no_sequence=True, **CLOCKS["25@01h"])
     assert out["error"]["user"] and "Open a sequence" in out["error"]["message"]

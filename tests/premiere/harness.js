@@ -77,7 +77,8 @@ const deps = {
   fs, path, os, http, env: process.env, platform: process.platform,
 };
 const progress = [];
-panel.generateCaptions(deps, Object.assign({ poll_ms: 5, output_dir: cfg.output_dir }, cfg.options || {}),
+const extra = cfg.cancel ? { cancelled: () => true } : {};
+panel.generateCaptions(deps, Object.assign({ poll_ms: 5, output_dir: cfg.output_dir }, cfg.options || {}, extra),
                        (stage, pct) => progress.push([stage, pct]))
   .then((result) => ({ result }), (err) => ({ error: { message: err.message, user: !!err.user } }))
   .then((out) => {

@@ -155,11 +155,16 @@
         });
         var job = await requestJson(deps, engine, "POST", "/v1/jobs",
                                     { timeline_path: xmlPath, options: engineOptions });
-        var status;
+        var status, cancelSent = false;
         for (;;) {
             status = await requestJson(deps, engine, "GET", "/v1/jobs/" + job.id);
             onProgress(status.stage || status.state, status.progress || 0, status.eta_seconds);
             if (TERMINAL[status.state]) break;
+            if (options.cancelled && options.cancelled() && !cancelSent) {
+                cancelSent = true;
+                await requestJson(deps, engine, "DELETE", "/v1/jobs/" + job.id);
+                continue;
+            }
             await sleep(options.poll_ms === undefined ? 500 : options.poll_ms);
         }
         if (status.state === "cancelled") return { ok: false, cancelled: true, message: "Cancelled; nothing changed." };
@@ -228,13 +233,22 @@
             var button = document.getElementById("generate");
             var status = document.getElementById("status");
             var bar = document.getElementById("progress");
+            var cancel = document.getElementById("cancel");
+            var cancelRequested = false;
+            cancel.addEventListener("click", function () {
+                cancelRequested = true;
+                status.textContent = "Cancelling...";
+            });
             button.addEventListener("click", function () {
                 button.disabled = true;
+                cancel.disabled = false;
+                cancelRequested = false;
                 status.className = "";
                 status.textContent = "Starting...";
                 generateCaptions(deps, {
                     language: document.getElementById("language").value,
-                    translate_to: document.getElementById("translate").value || null
+                    translate_to: document.getElementById("translate").value || null,
+                    cancelled: function () { return cancelRequested; }
                 }, function (stage, percent, eta) {
                     bar.value = percent;
                     status.textContent = stage + " " + Math.round(percent) + "%" +
@@ -246,7 +260,7 @@
                     status.className = "error";
                     status.textContent = err.user ? err.message : "CaptionBridge panel error (please report it): " +
                         err.message;
-                }).then(function () { button.disabled = false; });
+                }).then(function () { button.disabled = false; cancel.disabled = true; });
             });
         });
     }
