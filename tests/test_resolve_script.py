@@ -319,3 +319,20 @@ def test_start_engine_uses_the_cli_recorded_by_the_installer(tmp_path):
         mp.setenv("PATH", str(tmp_path / "empty"))
         mp.delenv("CAPTIONBRIDGE_CLI", raising=False)
         assert gc.start_engine(str(tmp_path)) is False
+
+
+def test_cancel_from_the_progress_window(tmp_path):
+    class CancellingUI(RecordingUI):
+        def cancelled(self):
+            return True
+
+    gc = load_script()
+    resolve = FakeResolve()
+    before = snapshot_state(resolve)
+    ui = CancellingUI({"output_dir": str(tmp_path / "out"), "poll": 0.01})
+    with LoopbackEngine(tmp_path, polls_to_finish=50) as engine:
+        report = gc.run(resolve, ui=ui, engine=gc.Engine.discover(config=str(engine.config), start=False))
+        job = next(iter(engine.jobs.values()))
+    assert job["state"] == "cancelled" and not report["ok"]
+    assert ui.messages[-1] == ("Generate Captions", "Cancelled; nothing was changed on the timeline.", False)
+    assert resolve.timeline.GetTrackCount("subtitle") == 0 and snapshot_state(resolve) == before
