@@ -366,13 +366,18 @@ end
 M.sleep = sleep
 
 function Engine:wait(id, ui, poll)
+  local cancel_sent = false
   while true do
     local status, err = self:status(id)
     if not status then return nil, err end
     ui:progress(nn(status.stage) or nn(status.state) or "", tonumber(nn(status.progress)) or 0, nn(status.eta_seconds))
     if M.TERMINAL[status.state] then return status end
-    if ui:cancelled() then self:cancel(id) end
-    sleep(poll or 0.5)
+    if not cancel_sent and ui:cancelled() then
+      self:cancel(id)
+      cancel_sent = true
+    else
+      sleep(poll or 0.5)
+    end
   end
 end
 

@@ -195,6 +195,7 @@ class Engine(object):
 
     def wait(self, job_id, on_progress=None, poll=0.5, cancelled=None):
         """Poll until the job ends; ``on_progress(stage, percent, eta)``; ``cancelled()`` True cancels the job."""
+        cancel_sent = False
         while True:
             status = self.status(job_id)
             if on_progress:
@@ -202,8 +203,10 @@ class Engine(object):
                             status.get("eta_seconds"))
             if status.get("state") in TERMINAL_STATES:
                 return status
-            if cancelled and cancelled():
+            if cancelled and not cancel_sent and cancelled():
                 self.cancel(job_id)
+                cancel_sent = True
+                continue
             time.sleep(poll)
 
 
