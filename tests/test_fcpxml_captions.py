@@ -34,8 +34,8 @@ def test_fcp_time_is_exact():
 
 
 @pytest.mark.parametrize("version", ["1.9", "1.10"])
-def test_fcpxml_round_trip(tmp_path, clock, version):
-    doc = make_document(clock)
+def test_fcpxml_round_trip(tmp_path, editor_clock, version):
+    doc = make_document(editor_clock)
     out = write_fcpxml_captions(doc, tmp_path / "reel.fcpxml", version=version)
     raw = out.read_text(encoding="utf-8")
     assert raw.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE fcpxml>')
@@ -43,7 +43,7 @@ def test_fcpxml_round_trip(tmp_path, clock, version):
     assert root.tag == "fcpxml" and root.get("version") == version
     fmt = root.find("resources/format")
     seq = root.find("library/event/project/sequence")
-    frame_dur, tc_start, tc_format = EXPECTED[clock]
+    frame_dur, tc_start, tc_format = EXPECTED[editor_clock]
     assert fmt.get("frameDuration") == frame_dur
     assert seq.get("tcFormat") == tc_format
     if tc_start:
@@ -90,8 +90,8 @@ def test_caption_roles():
     assert caption_role("fr") == "iTT?captionFormat=ITT.fr"
 
 
-def test_xmeml_titles_read_back_by_otio_fcp_xml(tmp_path, clock):
-    doc = make_document(clock, 25)
+def test_xmeml_titles_read_back_by_otio_fcp_xml(tmp_path, editor_clock):
+    doc = make_document(editor_clock, 25)
     out = write_xmeml_titles(doc, tmp_path / "reel.xml")
     root = ET.parse(out).getroot()
     seq = root.find("sequence")

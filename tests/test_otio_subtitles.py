@@ -16,8 +16,8 @@ from captionbridge.core.model import CaptionDocument, Cue
 from captionbridge.core.timebase import Timebase
 
 
-def test_write_keeps_input_and_adds_one_track_per_language(tmp_path, clock):
-    doc = make_document(clock)
+def test_write_keeps_input_and_adds_one_track_per_language(tmp_path, editor_clock):
+    doc = make_document(editor_clock)
     timeline = make_timeline(doc)
     before = timeline.to_json_string()
     out = subs.write_otio_with_subtitles(timeline, doc, tmp_path / "reel.captions.otio")
@@ -58,8 +58,8 @@ def test_write_keeps_input_and_adds_one_track_per_language(tmp_path, clock):
     assert all("words" not in c.metadata["captionbridge"] for c in tracks[1] if isinstance(c, otio.schema.Clip))
 
 
-def test_read_back_document_equals_written(tmp_path, clock):
-    doc = make_document(clock)
+def test_read_back_document_equals_written(tmp_path, editor_clock):
+    doc = make_document(editor_clock)
     out = subs.write_otio_with_subtitles(make_timeline(doc), doc, tmp_path / "r.otio")
     again = subs.document_from_otio(otio.adapters.read_from_file(str(out)))
     assert again.timebase == doc.timebase
