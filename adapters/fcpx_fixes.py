@@ -163,16 +163,16 @@ if _fcpx is not None:
                 self._apply_time_map(item, timing, timemap)
             return item
 
-        @staticmethod
-        def _apply_time_map(item, timing, timemap) -> None:
+        def _apply_time_map(self, item, timing, timemap) -> None:
             """A two-point (or collinear) timeMap is a constant speed: honour it. Anything else is reported."""
             name = timing.get("name", "") or item.name
             points = [(_seconds(p.get("time")), _seconds(p.get("value"))) for p in timemap.findall("./timept")]
             slopes = {(v1 - v0) / (t1 - t0) for (t0, v0), (t1, v1) in zip(points, points[1:]) if t1 != t0}
             if len(slopes) != 1 or min(slopes) <= 0:
                 kind = "reversed" if slopes and min(slopes) < 0 else "variable-speed"
-                item.metadata.setdefault(NS, {})["warnings"] = [
-                    f"clip {name!r}: {kind} retime (timeMap) is not supported; its audio is placed at 100 % speed"]
+                message = f"clip {name!r}: {kind} retime (timeMap) is not supported; its audio is placed at 100 % speed"
+                item.metadata.setdefault(NS, {})["warnings"] = [message]
+                self.warnings.append(message)
                 return
             speed = slopes.pop()
             if speed == 1:

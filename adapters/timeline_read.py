@@ -42,6 +42,9 @@ class LoadedTimeline:
     format: str
     media_root: Path
     warnings: list[str] = field(default_factory=list)
+    # whether items may carry metadata["captionbridge"] (our readers' fixes, or a document we wrote); lets bulk
+    # walks skip metadata look-ups, which are slow on OTIO's AnyDictionary when the key is absent
+    annotated: bool = True
 
     @property
     def duration_frames(self) -> int:
@@ -160,7 +163,8 @@ def load_timeline(path: str | os.PathLike) -> LoadedTimeline:
 
 
 def _finish(timeline, path: Path, fmt: str, rate: Fraction | None, start_frame: int | None,
-            drop_frame: bool | None, media_root: Path, warnings: list[str] | None = None) -> LoadedTimeline:
+            drop_frame: bool | None, media_root: Path, warnings: list[str] | None = None,
+            annotated: bool = True) -> LoadedTimeline:
     warnings = list(warnings or [])
     if not isinstance(timeline, otio.schema.Timeline):
         raise InputError(f"{path}: holds a {type(timeline).__name__}, not a single timeline")
@@ -179,16 +183,7 @@ def _finish(timeline, path: Path, fmt: str, rate: Fraction | None, start_frame: 
         raise TimelineError(f"{path}: negative start timecode ({start_frame} frames)")
     timebase = Timebase(rate, start_frame, bool(drop_frame))
     name = timeline.name or path.stem
-    loaded = LoadedTimeline(timeline, timebase, name, path, fmt, media_root, warnings)
-    _collect_clip_warnings(loaded)
-    return loaded
-
-
-def _collect_clip_warnings(loaded: LoadedTimeline) -> None:
-    for item in loaded.timeline.find_children():
-        meta = item.metadata.get("captionbridge") if hasattr(item, "metadata") else None
-        if meta and "warnings" in meta:
-            loaded.warnings.extend(str(w) for w in meta["warnings"])
+    return LoadedTimeline(timeline, timebase, name, path, fmt, media_root, warnings, annotated)
 
 
 def _load_xmeml(path: Path) -> LoadedTimeline:
@@ -203,14 +198,17 @@ def _load_xmeml(path: Path) -> LoadedTimeline:
     start = info.start_frame
     if start is None and info.start_string:
         start = Timebase(rate, 0, bool(drop)).frame_from_timecode(info.start_string, absolute=False)
-    return _finish(timeline, path, "fcp_xml", rate, start if start is not None else 0, drop, path.parent)
+    return _finish(timeline, path, "fcp_xml", rate, start if start is not None else 0, drop, path.parent,
+                   list(info.warnings))
 
 
 def _load_otio(path: Path, fmt: str) -> LoadedTimeline:
     media_root = path.parent
+    annotated = True
     try:
         if fmt == "otio_json":
             text = path.read_text(encoding="utf-8-sig")
+            annotated = '"captionbridge"' in text
             timeline = otio.adapters.read_from_string(text, adapter_name="otio_json")
         elif fmt == "otioz":
             media_root = Path(tempfile.mkdtemp(prefix="captionbridge-otioz-"))
@@ -241,7 +239,13 @@ def _load_otio(path: Path, fmt: str) -> LoadedTimeline:
     if rate is None:
         raise TimelineError(f"{path}: the timeline does not state its frame rate (no start time and no clips)")
     drop = drop_frame_from_metadata(timeline.metadata)
-    return _finish(timeline, path, fmt, rate, None, drop, media_root)
+    warnings = []
+    if annotated:
+        for item in timeline.find_clips():
+            md = item.metadata
+            if md and "captionbridge" in md and "warnings" in md["captionbridge"]:
+                warnings.extend(str(w) for w in md["captionbridge"]["warnings"])
+    return _finish(timeline, path, fmt, rate, None, drop, media_root, warnings, annotated)
 
 
 def _rate_from_contents(timeline: otio.schema.Timeline) -> Fraction | None:

@@ -44,6 +44,7 @@ class XmemlInfo:
     start_frame: int | None
     start_string: str | None
     drop_frame: bool | None  # None: no <displayformat>
+    warnings: tuple[str, ...] = ()  # per-clip problems (also in each clip's metadata["captionbridge"]["warnings"])
 
 
 def _text(element, path: str) -> str | None:
@@ -105,6 +106,14 @@ if _fcp is not None:
 
     class FixedFCP7XMLParser(_fcp.FCP7XMLParser):
         """``FCP7XMLParser`` with nested sequences, enabled flags, speed, channel mapping and gain."""
+
+        def __init__(self, element_tree):
+            super().__init__(element_tree)
+            self.warnings: list[str] = []
+
+        def _warn(self, item, message: str) -> None:
+            _warn(item, message)
+            self.warnings.append(message)
 
         def top_level_sequences(self):
             context = _Context()
@@ -215,19 +224,19 @@ if _fcp is not None:
             try:
                 percent = Fraction(_text(speed_param, "./value") or "100")
             except (ValueError, ZeroDivisionError):
-                _warn(item, f"clip {name!r}: unreadable Time Remap speed; played at 100 %")
+                self._warn(item, f"clip {name!r}: unreadable Time Remap speed; played at 100 %")
                 return
             if variable is not None and (_text(variable, "./value") or "0") not in ("0", "FALSE", "false"):
-                _warn(item, f"clip {name!r}: variable speed (Time Remap keyframes) is not supported; "
+                self._warn(item, f"clip {name!r}: variable speed (Time Remap keyframes) is not supported; "
                             f"its audio is placed at a constant {float(percent):g} %")
             if reverse is not None and (_text(reverse, "./value") or "").upper() == "TRUE":
                 percent = -abs(percent)
             if percent < 0:
-                _warn(item, f"clip {name!r}: reversed playback is not supported; its audio is left silent")
+                self._warn(item, f"clip {name!r}: reversed playback is not supported; its audio is left silent")
                 _cb(item)["unsupported"] = "reverse"
                 return
             if percent == 0:
-                _warn(item, f"clip {name!r}: a freeze frame (0 % speed) has no audio; left silent")
+                self._warn(item, f"clip {name!r}: a freeze frame (0 % speed) has no audio; left silent")
                 _cb(item)["unsupported"] = "freeze"
                 return
             if percent == 100:
@@ -247,15 +256,14 @@ if _fcp is not None:
             item.effects.append(schema.LinearTimeWarp(name="Time Remap", time_scalar=float(speed)))
             _cb(item)["speed"] = [speed.numerator, speed.denominator]
 
-        @staticmethod
-        def _apply_gain(item, effect) -> None:
+        def _apply_gain(self, item, effect) -> None:
             for parameter in effect.iterfind("./parameter"):
                 if (_text(parameter, "./parameterid") or "").lower() != "level":
                     continue
                 value = _text(parameter, "./value")
                 if value is None and parameter.find("./keyframe") is not None:
                     value = _text(parameter, "./keyframe/value")
-                    _warn(item, f"clip {item.name!r}: keyframed audio level; using its first value")
+                    self._warn(item, f"clip {item.name!r}: keyframed audio level; using its first value")
                 try:
                     gain = float(value) if value is not None else None
                 except ValueError:
@@ -305,4 +313,6 @@ def read_xmeml(data: bytes | str, source: str = "xmeml") -> tuple[otio.schema.Ti
         raise InputError(f"{source}: the XML could not be read as a sequence ({type(exc).__name__}: {exc})")
     if not sequences:
         raise InputError(f"{source}: the XML holds no <sequence> (export the sequence itself, not a bin)")
-    return sequences[0], xmeml_info(root)
+    info = xmeml_info(root)
+    return sequences[0], XmemlInfo(info.timebase, info.ntsc, info.start_frame, info.start_string, info.drop_frame,
+                                   tuple(parser.warnings))

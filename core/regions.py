@@ -206,8 +206,10 @@ _ONE = Fraction(1)
 _META_KEYS = ("channels", "gain", "warnings", "unsupported", "nest_output_channel")
 
 
-def _ns_meta(item):
+def _ns_meta(item, annotated: bool = True):
     """Our metadata namespace of an item as a plain dict (empty when absent)."""
+    if not annotated:
+        return {}
     md = item.metadata
     if not md or NS not in md:
         return {}
@@ -276,7 +278,7 @@ def _clip_region(walk: _Walk, clip: otio.schema.Clip, track_index: int, track_na
                  cs: int, ce: int, nest_path: tuple[str, ...], speed: Fraction,
                  outer_warnings: list[str]) -> None:
     name = clip.name or "clip"
-    meta = _ns_meta(clip)
+    meta = _ns_meta(clip, walk.loaded.annotated)
     clip_speed, warnings, problem = _speed_of(clip, meta)
     if problem:
         walk.skipped.append(SkippedClip(name, f"A{track_index}", cs, problem))
