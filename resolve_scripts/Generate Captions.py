@@ -900,5 +900,7 @@ def main():
     return 0 if report.get("ok") else 1
 
 
-if __name__ == "__main__":
+# Resolve runs menu scripts with `resolve`, `fusion` and `bmd` injected as globals; the module name is not always
+# "__main__". Tests import this file without those globals, so nothing runs on import there.
+if __name__ == "__main__" or "resolve" in globals() or "bmd" in globals():
     main()

@@ -336,3 +336,12 @@ def test_cancel_from_the_progress_window(tmp_path):
     assert job["state"] == "cancelled" and not report["ok"]
     assert ui.messages[-1] == ("Generate Captions", "Cancelled; nothing was changed on the timeline.", False)
     assert resolve.timeline.GetTrackCount("subtitle") == 0 and snapshot_state(resolve) == before
+
+
+def test_runs_when_resolve_injects_its_globals(tmp_path):
+    """Resolve executes the menu script with ``resolve``/``fusion``/``bmd`` globals; it must run then."""
+    resolve = FakeResolve(has_timeline=False)
+    printed = []
+    namespace = {"__name__": "resolve_menu_script", "resolve": resolve, "print": lambda *a, **k: printed.append(a)}
+    exec(compile(SCRIPT.read_text(), str(SCRIPT), "exec"), namespace)
+    assert any("Open a project and a timeline" in " ".join(map(str, a)) for a in printed)
