@@ -975,8 +975,9 @@ function M.main()
     return
   end
   local ui
-  if fu and bmd and fu.UIManager then
-    local ok, made = pcall(FusionUI.new, fu, bmd)
+  local fusion_app = fu or fusion or (app.Fusion and app:Fusion())
+  if fusion_app and bmd and fusion_app.UIManager then
+    local ok, made = pcall(FusionUI.new, fusion_app, bmd)
     if ok then ui = made end
   end
   M.run(app, nil, ui or ConsoleUI.new())
