@@ -11,14 +11,21 @@ start rounded **up** to the millisecond (``Timebase.ms_ceil``); ASS stores centi
 Editors floor a time to the frame that contains it, so every cue lands on its own frame. TTML stores frames.
 
 By default times are **relative to the timeline's first frame** (00:00:00,000 = first frame, whatever the start
-timecode). That is what both editors' caption imports expect: Premiere's
-``sequence.createCaptionTrack(item, startAtSeconds)`` places the file's zero at ``startAtSeconds`` (we pass 0, the
-sequence start), and Resolve's File > Import > Subtitle places an SRT from the timeline's start, not from
-00:00:00:00 (the "captions one hour late on 01:00:00:00 timelines" failure of other tools is writing absolute times
-for it). ``absolute=True`` adds the start timecode (01:00:00:00 at 23.976 = 3603.6 s) for tools that place captions
-by record timecode; with drop-frame the file holds real time, so 01:00:00;00 at 29.97 DF is 00:59:59,997 (exact,
-but surprising to read). Both editor behaviours come from /work/shared/reference/editors.md and the editors' docs
-and still need checking in a real Resolve/Premiere (see the report of issue 4).
+timecode). What this relies on (from /work/shared/reference/editors.md; neither editor runs here):
+
+* Premiere: ``sequence.createCaptionTrack(item, startAtSeconds, Sequence.CAPTION_FORMAT_SUBTITLE)`` places the
+  file's time zero at ``startAtSeconds``; the panel passes the sequence start, so the file must be relative.
+  **Verify** whether Premiere counts ``startAtSeconds`` from the sequence's zero point (``seq.zeroPoint``) or 0.
+* Resolve: no scripting call imports an SRT (File > Import > Subtitle is UI-only); a user drags the sidecar onto the
+  timeline. The reference lists "captions one hour late on 01:00:00:00 timelines" as a known failure of another
+  Resolve caption tool, which is what absolute times would do if Resolve counts SRT time from the timeline start.
+  We assume it does. **Verify in a real Resolve** (import an SRT on a 01:00:00:00 timeline, check the first cue).
+  The engine's own placement into Resolve does not depend on this: it uses frames (``recordFrame`` is absolute).
+
+``absolute=True`` adds the start timecode (01:00:00:00 at 23.976 = frame 86400 = 3603.6 s) for tools that place
+captions by record timecode; with drop-frame the file holds real time, so 01:00:00;00 at 29.97 DF is 00:59:59,997
+(exact, but surprising to read). Readers detect absolute times (every cue at or after the start timecode on a
+timeline that does not start at zero) unless told.
 
 Files
 -----
