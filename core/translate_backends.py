@@ -222,13 +222,21 @@ class CTranslate2Translator:
         source_prefix, target_prefix = self._prefixes(target_lang)
         if self.folder.family == "nllb":
             source_prefix = [NLLB_CODES[normalize_language(source_lang)]]
-        batch = [self.codec.encode(t, source_prefix) for t in texts]
-        longest = max(len(b) for b in batch)
-        results = self.model.translate_batch(
-            batch, target_prefix=[target_prefix] * len(batch) if target_prefix else None,
-            beam_size=max(4, num_hypotheses), num_hypotheses=num_hypotheses, max_batch_size=batch_size,
-            max_decoding_length=min(512, 2 * longest + 16), return_scores=True)
-        return [[self.codec.decode(h) for h in r.hypotheses] for r in results]
+        tokens = [self.codec.encode(t, source_prefix) for t in texts]
+        # Batches of similar length (less padding), each with a decoding limit from its own longest input; the
+        # order is by (length, text), so a text's batch does not depend on where it stood in ``texts``.
+        order = sorted(range(len(texts)), key=lambda i: (len(tokens[i]), texts[i]))
+        out: list[list[str]] = [[] for _ in texts]
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = [tokens[i] for i in chunk]
+            results = self.model.translate_batch(
+                batch, target_prefix=[target_prefix] * len(batch) if target_prefix else None,
+                beam_size=max(4, num_hypotheses), num_hypotheses=num_hypotheses, max_batch_size=batch_size,
+                max_decoding_length=min(512, 2 * max(len(b) for b in batch) + 16), return_scores=True)
+            for i, result in zip(chunk, results):
+                out[i] = [self.codec.decode(h) for h in result.hypotheses]
+        return out
 
 
 def _ct2_vocabulary(path: Path) -> set[str]:
@@ -304,18 +312,20 @@ class TransformersTranslator:
             vocab = self.tokenizer.get_vocab()
             token = next((t for t in MARIAN_TARGET_TOKENS.get(tgt, ()) if t in vocab), None)
             prefix = f"{token} " if token else ""
-        out: list[list[str]] = []
-        for start in range(0, len(texts), batch_size):
-            chunk = [prefix + t for t in texts[start:start + batch_size]]
-            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, truncation=True).to(self.device)
+        out: list[list[str]] = [[] for _ in texts]
+        order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), texts[i]))  # similar lengths together
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            enc = self.tokenizer([prefix + texts[i] for i in chunk], return_tensors="pt", padding=True,
+                                 truncation=True).to(self.device)
             longest = int(enc["input_ids"].shape[1])
             with self._torch.inference_mode():
                 generated = self.model.generate(**enc, num_beams=max(4, num_hypotheses),
                                                 num_return_sequences=num_hypotheses,
                                                 max_new_tokens=min(512, 2 * longest + 16), **kwargs)
             decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-            for i in range(len(chunk)):
-                out.append([d.strip() for d in decoded[i * num_hypotheses:(i + 1) * num_hypotheses]])
+            for n, i in enumerate(chunk):
+                out[i] = [d.strip() for d in decoded[n * num_hypotheses:(n + 1) * num_hypotheses]]
         return out
 
 

@@ -25,7 +25,7 @@ from .progress import Progress
 from .timebase import Timebase
 from .translate_backends import Translator, resolve_translator
 from .translate_fit import distribute, fit_cue, relieve_reading_speed
-from .translate_sentences import Sentence, group_sentences
+from .translate_sentences import Sentence, group_sentences, source_text
 
 NUM_HYPOTHESES = 4
 BATCH_SIZE = 16
@@ -181,8 +181,8 @@ def translate_cues(cues: list[Cue], source_lang: str, target_lang: str, translat
     # 4. lend frames to cues that read too fast (both languages must still fit where they lend)
     spans = [[c.start_frame, c.end_frame] for c in cues]
     if retime and any(p[0] == "reading_speed" for f in fits for p in f.problems):
-        chars = [{tgt: len(f.text.replace("\n", "")), src: len(c.text.get(src, "").replace("\n", ""))}
-                 for f, c in zip(fits, cues)]
+        chars = [{tgt: len(f.text.replace("\n", "")), src: len(source_text(c, src, i, timebase))}
+                 for i, (f, c) in enumerate(zip(fits, cues))]
         sentence_of: list[set[int]] = [set() for _ in cues]
         for s in sentences:
             for i in s.cues:
@@ -268,32 +268,33 @@ def translate_document_with_report(doc: CaptionDocument, target_lang: str, model
     tgt = normalize_language(target_lang)
     src = _document_language(doc)
     if normalize_language(doc.source_language or "und") in ("", "und"):  # cues keyed "und": name the language
-        doc = replace(doc, cues=[replace(c, text={(src if k == "und" else k): v for k, v in c.text.items()})
-                                 for c in doc.cues])
+        doc = replace(doc, source_language=src, languages=[src if k in ("", "und") else k for k in doc.languages],
+                      cues=[replace(c, text={(src if k == "und" else k): v for k, v in c.text.items()})
+                            for c in doc.cues])
     if translator is None:
         if progress:
             progress.update("translate", 0.0)
         translator = resolve_translator(src, tgt, model, device, flag=flag)
     cues, report = translate_cues(doc.cues, src, tgt, translator, doc.timebase, preset, glossary,
                                   retime=retime, simplified_chinese=simplified_chinese, progress=progress)
-    languages = list(doc.languages or [src])
-    if tgt not in languages:
-        languages.append(tgt)
-    out = replace(doc, cues=cues, languages=languages, warnings=list(doc.warnings) + report.warnings(),
-                  source_language=src)
+    # The source keeps the document's own spelling (zh-Hans stays zh-Hans); the new language is added once.
+    languages = [k for k in (doc.languages or [doc.source_language]) if normalize_language(k) != tgt]
+    languages.append(tgt)
+    out = replace(doc, cues=cues, languages=languages, warnings=list(doc.warnings) + report.warnings())
     return out, report
 
 
 def translate_document(doc: CaptionDocument, target_lang: str, model=None, device: str = "auto",
                        glossary: Glossary | str | Path | None = None,
                        progress: Progress | None = None, *, preset: str | CaptionPreset | None = None,
-                       simplified_chinese: bool = True) -> CaptionDocument:
+                       simplified_chinese: bool = True, flag: str = "--translation-model") -> CaptionDocument:
     """A copy of ``doc`` whose cues also carry ``target_lang`` text (identical timing); problems go to warnings.
 
     ``model``: a folder or hub name (None: resolve offline first, see ``translate_backends``). Raises
-    ``ModelNotAvailableError`` when no model can be had -- never returns untranslated text.
+    ``ModelNotAvailableError`` when no model can be had -- never returns untranslated text. ``flag`` is how the
+    caller's command line spells the model option, for that error's instructions.
     """
-    return translate_document_with_report(doc, target_lang, model, device, glossary, progress, preset,
+    return translate_document_with_report(doc, target_lang, model, device, glossary, progress, preset, flag=flag,
                                           simplified_chinese=simplified_chinese)[0]
 
 

@@ -14,6 +14,7 @@ from fractions import Fraction
 
 from .caption_presets import language_family
 from .errors import InputError
+from .glossary import normalize_language
 from .line_breaking import SENTENCE_END, has_cjk
 from .model import Cue
 from .timebase import Timebase
@@ -61,6 +62,8 @@ class Sentence:
 def source_text(cue: Cue, language: str, index: int, timebase: Timebase) -> str:
     """The cue's text in ``language`` as one line for translation (Chinese display spaces back to commas)."""
     text = cue.text.get(language)
+    if text is None:  # "zh-Hans", "en-US" ... name the same language
+        text = next((v for k, v in cue.text.items() if normalize_language(k) == language), None)
     if text is None:
         others = [k for k in cue.text if cue.text[k].strip()]
         if len(others) == 1 and others[0] in ("und", ""):

@@ -83,3 +83,20 @@ def test_bad_input_files_are_named(tmp_path, content, needle):
 def test_translating_into_the_source_language_is_refused(captions_json):
     result = CliRunner().invoke(cli, ["translate", str(captions_json), "--to", "zh", "-q"])
     assert result.exit_code == 3 and "already in zh" in result.output
+
+
+def test_translate_document_for_the_caption_pipeline(tiny_marian, captions_json):
+    from captionbridge.core.errors import ModelNotAvailableError
+    from captionbridge.core.progress import Progress
+    from captionbridge.core.translate_cues import translate_document
+
+    tb = Timebase(25)
+    doc = CaptionDocument("t", tb, "zh-Hans", [], [Cue(0, 50, {"zh-Hans": "请关上门坐下。"}), Cue(80, 130, {"zh-Hans": "谢谢。"})])
+    seen = []
+    progress = Progress({"compose": 1.0, "translate": 1.0}, lambda stage, fraction, eta: seen.append(stage))
+    out = translate_document(doc, "en", model=tiny_marian["zh-en-ct2"], progress=progress)
+    assert out.languages == ["zh-Hans", "en"] and out.source_language == "zh-Hans"
+    assert all(set(c.text) == {"zh-Hans", "en"} for c in out.cues) and "translate" in seen
+    assert doc.cues[0].text == {"zh-Hans": "请关上门坐下。"}  # the input document is not changed
+    with pytest.raises(ModelNotAvailableError, match="--translation-model Helsinki-NLP/opus-mt-zh-en"):
+        translate_document(doc, "en")
