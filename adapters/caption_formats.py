@@ -82,13 +82,22 @@ def bilingual_order(languages: Sequence[str]) -> list[str]:
     return sorted(languages, key=lambda lang: (language_family(lang) != "zh", list(languages).index(lang)))
 
 
-def _ms_events(doc: CaptionDocument, texts: list[str], absolute: bool, quantum_ms: int = 1) -> pysubs2.SSAFile:
+# Longest time each format can hold (pysubs2 clamps silently beyond it: a caption would land on the wrong frame).
+MAX_TIME_MS = {"srt": 359_999_999, "vtt": 359_999_999, "ass": 35_999_990}  # 99:59:59,999 / 9:59:59.99
+
+
+def _ms_events(doc: CaptionDocument, texts: list[str], absolute: bool, quantum_ms: int = 1,
+               fmt: str = "srt") -> pysubs2.SSAFile:
     tb, off = doc.timebase, _offset(doc, absolute)
     ssa = pysubs2.SSAFile()
-    for cue, text in zip(doc.cues, texts):
-        ssa.append(pysubs2.SSAEvent(start=expected_ms(tb, cue.start_frame + off, quantum_ms),
-                                    end=expected_ms(tb, cue.end_frame + off, quantum_ms),
-                                    text=text.replace("\n", "\\N")))
+    for number, (cue, text) in enumerate(zip(doc.cues, texts), 1):
+        start = expected_ms(tb, cue.start_frame + off, quantum_ms)
+        end = expected_ms(tb, cue.end_frame + off, quantum_ms)
+        if end > MAX_TIME_MS[fmt]:
+            hint = " (absolute times include the start timecode: write relative times)" if absolute else ""
+            raise InputError(f"cue {number} ends at {tb.timecode(cue.end_frame)}, later than {fmt.upper()} can "
+                             f"store{hint}")
+        ssa.append(pysubs2.SSAEvent(start=start, end=end, text=text.replace("\n", "\\N")))
     return ssa
 
 
@@ -140,7 +149,7 @@ def captions_string(doc: CaptionDocument, fmt: str, languages: Sequence[str], ab
     if fmt not in ("srt", "vtt"):
         raise InputError(f"no text writer for {fmt!r}")
     texts = ["\n".join(parts) for parts in zip(*per_lang)]
-    return _ms_events(doc, texts, absolute).to_string(fmt)
+    return _ms_events(doc, texts, absolute, fmt=fmt).to_string(fmt)
 
 
 def _ass_style(language: str, size: int) -> pysubs2.SSAStyle:
@@ -159,7 +168,7 @@ def ass_string(doc: CaptionDocument, order: list[str], per_lang: list[list[str]]
     so the Chinese line always sits directly above the English one, in any player and at any line count."""
     from ..core.caption_presets import language_family
 
-    ssa = _ms_events(doc, [""] * len(doc.cues), absolute, quantum_ms=10)
+    ssa = _ms_events(doc, [""] * len(doc.cues), absolute, quantum_ms=10, fmt="ass")
     ssa.info["PlayResX"], ssa.info["PlayResY"] = str(ASS_PLAY_RES[0]), str(ASS_PLAY_RES[1])
     ssa.info["WrapStyle"] = "2"  # we break lines ourselves; never let the renderer re-wrap
     ssa.info["ScaledBorderAndShadow"] = "yes"

@@ -10,6 +10,8 @@ from pathlib import Path
 import av
 import pysubs2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from fixtures.captions import EDITOR_RATES, editor_timebase, words_from_text
 
 from captionbridge.adapters.caption_formats import (CJK_FONT, WRITERS, read_caption_file, read_captions,
@@ -203,3 +205,29 @@ def test_reader_errors_are_clear(tmp_path):
     srt.write_text("1\n00:00:03,000 --> 00:00:02,000\nBackwards\n")
     with pytest.raises(InputError, match="ends at or before it starts"):
         read_captions(srt, tb)
+
+
+@settings(max_examples=25, deadline=None)
+@given(label=st.sampled_from([r[0] for r in EDITOR_RATES]),
+       starts=st.lists(st.integers(0, 10 * 3600 * 60), min_size=1, max_size=12, unique=True),
+       absolute=st.booleans())
+def test_any_frames_round_trip_through_pysubs2_and_ffmpeg(tmp_path_factory, label, starts, absolute):
+    """Random frames up to 10 hours at every rate: SRT/VTT/ASS -> pysubs2 and FFmpeg -> the same frames."""
+    tb = editor_timebase(label)
+    frames_in = []
+    for start in sorted(starts):
+        if frames_in and start < frames_in[-1][1] + 2:
+            continue
+        frames_in.append((start, start + 1 + start % 97))
+    doc = CaptionDocument("p", tb, "en", cues=[Cue(a, b, {"en": f"cue {a}"}) for a, b in frames_in],
+                          languages=["en"])
+    out = tmp_path_factory.mktemp("rt")
+    offset = tb.start_frame if absolute else 0
+    formats = ["srt", "vtt", "ass"]
+    if tb.ms_ceil(frames_in[-1][1] + offset) > 35_999_990:  # ASS stops at 9:59:59.99: a clear error, no clamping
+        with pytest.raises(InputError, match="later than ASS can store"):
+            write_captions(doc, out, "p", ["ass"], absolute=absolute)
+        formats.remove("ass")
+    for path in write_captions(doc, out, "p", formats, absolute=absolute):
+        assert frames(read_captions(path, tb, absolute=absolute)) == frames_in, path.name
+        assert [(a, b) for a, b, _ in decode_with_ffmpeg(path, tb, offset)] == frames_in, path.name
