@@ -155,14 +155,15 @@ def test_manifest_registers_our_adapters():
     assert raw.get("OTIO_SCHEMA", "PluginManifest.1") == "PluginManifest.1"
 
 
+@pytest.mark.parametrize("suffix", ["srt", "vtt"])
 @pytest.mark.parametrize("clock_name", ["23.976@01h", "29.97DF@01h", "59.94DF@00h59"])
-def test_srt_adapter_round_trips_every_frame(tmp_path, clock_name):
+def test_srt_adapter_round_trips_every_frame(tmp_path, clock_name, suffix):
     doc = make_document(clock_name, 60)
     timeline = subs.timeline_from_document(doc, ["en"])
-    srt = tmp_path / "x.srt"
+    srt = tmp_path / f"x.{suffix}"
     otio.adapters.write_to_file(timeline, str(srt))  # picked by suffix: our adapter
     text = srt.read_text()
-    assert text.startswith("1\n") and "-->" in text
+    assert text.startswith("1\n" if suffix == "srt" else "WEBVTT") and "-->" in text
     tb = doc.timebase
     back = otio.adapters.read_from_file(str(srt), rate=str(tb.rate), start_timecode=tb.start_timecode,
                                         drop_frame=tb.drop_frame, language="en")
