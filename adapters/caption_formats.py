@@ -228,11 +228,25 @@ def write_captions(doc: CaptionDocument, out_dir: str | os.PathLike, stem: str, 
     wanted = list(dict.fromkeys(formats))
     if len(langs) >= 2:
         wanted += [AUTO_BILINGUAL[f] for f in formats if f in AUTO_BILINGUAL and AUTO_BILINGUAL[f] not in wanted]
+    _preflight(doc, wanted, langs, absolute)
     paths: list[Path] = []
     for fmt in wanted:
         if fmt in WRITERS:
             paths.extend(WRITERS[fmt](doc, out, stem, langs, absolute))
     return paths
+
+
+def _preflight(doc: CaptionDocument, formats: Sequence[str], languages: Sequence[str], absolute: bool) -> None:
+    """Raise before anything is written, so a failed call leaves no half set of files."""
+    for lang in languages:
+        _texts(doc, lang)
+    for fmt in formats:
+        base = fmt.replace("bilingual-", "")
+        if base in MAX_TIME_MS and doc.cues:
+            quantum = 10 if base == "ass" else 1
+            latest = max(doc.cues, key=lambda c: c.end_frame)
+            _ms_events(CaptionDocument(doc.name, doc.timebase, doc.source_language, cues=[latest]),
+                       [""], absolute, quantum, base)
 
 
 # -- readers -----------------------------------------------------------------------------------------------------

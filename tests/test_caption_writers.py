@@ -231,3 +231,12 @@ def test_any_frames_round_trip_through_pysubs2_and_ffmpeg(tmp_path_factory, labe
     for path in write_captions(doc, out, "p", formats, absolute=absolute):
         assert frames(read_captions(path, tb, absolute=absolute)) == frames_in, path.name
         assert [(a, b) for a, b, _ in decode_with_ffmpeg(path, tb, offset)] == frames_in, path.name
+
+
+def test_a_failed_write_leaves_no_files(tmp_path):
+    tb = editor_timebase("25")  # starts at 10:00:00:00: absolute ASS times cannot be stored
+    doc = CaptionDocument("x", tb, "en", cues=[Cue(0, 30, {"en": "One."})], languages=["en"])
+    with pytest.raises(InputError, match="later than ASS can store"):
+        write_captions(doc, tmp_path, "x", ["json", "srt", "ass"], absolute=True)
+    assert list(tmp_path.iterdir()) == []
+    assert len(write_captions(doc, tmp_path, "x", ["json", "srt", "ass"])) == 3  # relative times fit
