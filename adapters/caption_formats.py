@@ -86,6 +86,11 @@ def bilingual_order(languages: Sequence[str]) -> list[str]:
 MAX_TIME_MS = {"srt": 359_999_999, "vtt": 359_999_999, "ass": 35_999_990}  # 99:59:59,999 / 9:59:59.99
 
 
+def _too_late(number: int, cue: Cue, tb: Timebase, fmt: str, absolute: bool) -> InputError:
+    hint = " (absolute times include the start timecode: write relative times)" if absolute else ""
+    return InputError(f"cue {number} ends at {tb.timecode(cue.end_frame)}, later than {fmt.upper()} can store{hint}")
+
+
 def _ms_events(doc: CaptionDocument, texts: list[str], absolute: bool, quantum_ms: int = 1,
                fmt: str = "srt") -> pysubs2.SSAFile:
     tb, off = doc.timebase, _offset(doc, absolute)
@@ -94,9 +99,7 @@ def _ms_events(doc: CaptionDocument, texts: list[str], absolute: bool, quantum_m
         start = expected_ms(tb, cue.start_frame + off, quantum_ms)
         end = expected_ms(tb, cue.end_frame + off, quantum_ms)
         if end > MAX_TIME_MS[fmt]:
-            hint = " (absolute times include the start timecode: write relative times)" if absolute else ""
-            raise InputError(f"cue {number} ends at {tb.timecode(cue.end_frame)}, later than {fmt.upper()} can "
-                             f"store{hint}")
+            raise _too_late(number, cue, tb, fmt, absolute)
         ssa.append(pysubs2.SSAEvent(start=start, end=end, text=text.replace("\n", "\\N")))
     return ssa
 
@@ -244,9 +247,10 @@ def _preflight(doc: CaptionDocument, formats: Sequence[str], languages: Sequence
         base = fmt.replace("bilingual-", "")
         if base in MAX_TIME_MS and doc.cues:
             quantum = 10 if base == "ass" else 1
-            latest = max(doc.cues, key=lambda c: c.end_frame)
-            _ms_events(CaptionDocument(doc.name, doc.timebase, doc.source_language, cues=[latest]),
-                       [""], absolute, quantum, base)
+            index = max(range(len(doc.cues)), key=lambda i: doc.cues[i].end_frame)
+            latest = doc.cues[index]
+            if expected_ms(doc.timebase, latest.end_frame + _offset(doc, absolute), quantum) > MAX_TIME_MS[base]:
+                raise _too_late(index + 1, latest, doc.timebase, base, absolute)
 
 
 # -- readers -----------------------------------------------------------------------------------------------------
