@@ -19,7 +19,8 @@ Every time is an exact multiple of the frame duration, written as ``<frames * nu
 23.976 stays 1001/24000 and 29.97 drop-frame stays 1001/30000 with ``tcFormat="DF"``. Anchored items' offsets are in
 the parent gap's time, which starts at tcStart: a cue at timeline frame ``f`` sits at ``tcStart + f`` frames.
 Each language gets its own caption role (``ITT.<lang>``) and lane; cues of one language that overlap go to a further
-lane instead of being dropped.
+lane instead of being dropped. Low-confidence words become ``<marker value="check: word">`` elements on the gap, after
+the captions (the DTD's order), for review. The element order and attributes follow Apple's FCPXML 1.10 DTD.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def _lanes(cues: list[Cue]) -> list[list[Cue]]:
 
 def build_fcpxml(doc: CaptionDocument, languages: Iterable[str] | None = None, version: str = "1.10",
                  width: int = 1920, height: int = 1080, project_name: str | None = None,
-                 duration_frames: int | None = None) -> ET.ElementTree:
+                 duration_frames: int | None = None, markers: bool = True,
+                 confidence_threshold: float = 0.5) -> ET.ElementTree:
     """The FCPXML document as an ElementTree (see module docstring)."""
     if version not in FCPXML_VERSIONS:
         raise InputError(f"FCPXML version {version} is not supported (use {' or '.join(FCPXML_VERSIONS)})")
@@ -158,18 +160,29 @@ def build_fcpxml(doc: CaptionDocument, languages: Iterable[str] | None = None, v
                 style_def = ET.SubElement(cap, "text-style-def", id=f"ts{style_id}")
                 ET.SubElement(style_def, "text-style", font=".AppleSystemUIFont", fontSize="13", fontFace="Regular",
                               fontColor="1 1 1 1", backgroundColor="0 0 0 1")
+    if markers:
+        # Low-confidence words as markers on the gap (after its anchored captions, as the DTD orders them).
+        seen = set()
+        for w in doc.words:
+            if w.confidence < confidence_threshold and w.start_frame not in seen and w.start_frame >= 0:
+                seen.add(w.start_frame)
+                ET.SubElement(gap, "marker", start=fcp_time(tc_start + w.start_frame, tb),
+                              duration=fcp_time(max(1, w.end_frame - w.start_frame), tb),
+                              value=f"check: {w.text.strip()}",
+                              note=f"CaptionBridge: low confidence ({round(100 * w.confidence)}%)")
     ET.indent(root, space="    ")
     return ET.ElementTree(root)
 
 
 def write_fcpxml_captions(doc: CaptionDocument, out_path: str | os.PathLike, languages: Iterable[str] | None = None,
-                          version: str = "1.10", duration_frames: int | None = None) -> Path:
+                          version: str = "1.10", duration_frames: int | None = None, markers: bool = True) -> Path:
     """Write ``doc`` as FCPXML with one caption role per language. ``.fcpxmld`` writes the bundle folder (Info.fcpxml).
 
-    ``version`` "1.9" or "1.10"; ``duration_frames`` extends the sequence to the edit's length.
+    ``version`` "1.9" or "1.10"; ``duration_frames`` extends the sequence to the edit's length; ``markers`` adds a
+    marker per low-confidence word (for review).
     """
     path = Path(out_path)
-    tree = build_fcpxml(doc, languages, version, duration_frames=duration_frames)
+    tree = build_fcpxml(doc, languages, version, duration_frames=duration_frames, markers=markers)
     target = path / "Info.fcpxml" if path.suffix.lower() == ".fcpxmld" else path
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +197,8 @@ def write_fcpxml_captions(doc: CaptionDocument, out_path: str | os.PathLike, lan
 
 def read_fcpxml_captions(path: str | os.PathLike) -> dict:
     """Parse an FCPXML written by any tool back to ``{"frame_duration", "tc_start_frames", "tc_format",
-    "captions": [{"language", "lane", "start_frame", "end_frame", "text"}]}`` with frames from the sequence start.
+    "captions": [{"language", "lane", "start_frame", "end_frame", "text"}], "markers": [{"start_frame", "end_frame",
+    "value", "note"}]}`` with frames from the sequence start.
 
     Used to verify our output (and by the Resolve script's FCPXML fallback tests); anchored offsets are resolved
     through the parent gap/clip (parent offset + child offset - parent start).
@@ -203,7 +217,7 @@ def read_fcpxml_captions(path: str | os.PathLike) -> dict:
     fd = parse_fcp_time(formats[sequence.get("format")].get("frameDuration"))
     tc_start = parse_fcp_time(sequence.get("tcStart", "0s"))
     out = {"frame_duration": fd, "tc_start_frames": tc_start / fd, "tc_format": sequence.get("tcFormat", "NDF"),
-           "captions": []}
+           "captions": [], "markers": []}
     spine = sequence.find("spine")
     for parent in list(spine) if spine is not None else []:
         p_offset = parse_fcp_time(parent.get("offset", "0s"))
@@ -220,4 +234,10 @@ def read_fcpxml_captions(path: str | os.PathLike) -> dict:
             out["captions"].append({"language": lang, "lane": int(cap.get("lane", "0")),
                                     "start_frame": int(s_frames), "end_frame": int(s_frames + d_frames),
                                     "text": text})
+        for marker in parent.findall("marker"):
+            start = p_offset + parse_fcp_time(marker.get("start")) - p_start
+            frames = (start - tc_start) / fd
+            dur = parse_fcp_time(marker.get("duration", "0s")) / fd
+            out["markers"].append({"start_frame": int(frames), "end_frame": int(frames + dur),
+                                   "value": marker.get("value"), "note": marker.get("note")})
     return out

@@ -162,3 +162,64 @@ def test_xmeml_titles_added_on_top_of_the_source_edit(tmp_path, click_wav):
     other = document_for(Timebase("25", 0), 3)
     with pytest.raises(InputError, match="caption this sequence again"):
         write_xmeml_titles(other, tmp_path / "x.xml", source=source)
+
+
+# The parts of Apple's FCPXML 1.10 DTD for the elements we write: allowed attributes, required attributes, and the
+# order children may come in (a regular expression over child tag names).
+DTD = {
+    "fcpxml": ({"version"}, {"version"}, r"(resources )?(library )?"),
+    "resources": (set(), set(), r"((asset|effect|format|media|locator) )*"),
+    "format": ({"id", "name", "frameDuration", "fieldOrder", "width", "height", "paspH", "paspV", "colorSpace",
+                "projection", "stereoscopic"}, {"id"}, r""),
+    "library": ({"location", "colorProcessing"}, set(), r"((event|smart-collection) )*"),
+    "event": ({"name", "uid"}, set(), r"((clip|audition|mc-clip|ref-clip|sync-clip|asset-clip|project) )*"),
+    "project": ({"name", "uid", "id", "modDate"}, set(), r"sequence "),
+    "sequence": ({"format", "duration", "tcStart", "tcFormat", "audioLayout", "audioRate", "renderFormat",
+                  "keywords"}, {"format"}, r"(note )?spine (metadata )?"),
+    "spine": ({"lane", "offset", "name", "format"}, set(), r"((audio|video|clip|title|mc-clip|ref-clip|sync-clip|"
+                                                           r"asset-clip|audition|gap|transition) )*"),
+    "gap": ({"name", "offset", "start", "duration", "enabled"}, {"duration"},
+            r"(note )?((audio|video|clip|title|caption|mc-clip|ref-clip|sync-clip|asset-clip|audition|spine) )*"
+            r"((marker|chapter-marker|rating|keyword|analysis-marker) )*(metadata )?"),
+    "caption": ({"lane", "offset", "name", "start", "duration", "enabled", "role"}, {"duration"},
+                r"(text )*(text-style-def )*(note )?"),
+    "text": ({"display-style", "roll-up-height", "position", "placement", "alignment"}, set(), r"(text-style )*"),
+    "text-style-def": ({"id", "name"}, {"id"}, r"text-style "),
+    "text-style": ({"ref", "font", "fontSize", "fontFace", "fontColor", "backgroundColor", "bold", "italic",
+                    "strokeColor", "strokeWidth", "baseline", "shadowColor", "shadowOffset", "shadowBlurRadius",
+                    "kerning", "alignment", "lineSpacing", "tabStops", "baselineOffset", "underline"}, set(),
+                   r"(param )*"),
+    "marker": ({"start", "duration", "value", "completed", "note"}, {"start", "value"}, r""),
+}
+
+
+@pytest.mark.parametrize("version", ["1.9", "1.10"])
+def test_fcpxml_follows_the_dtd(tmp_path, version):
+    import re
+
+    doc = make_document("29.97DF@01h", 30)
+    root = ET.parse(write_fcpxml_captions(doc, tmp_path / "d.fcpxml", version=version)).getroot()
+    ids = {el.get("id") for el in root.iter() if el.get("id")}
+    for el in root.iter():
+        assert el.tag in DTD, f"unexpected element <{el.tag}>"
+        allowed, required, children = DTD[el.tag]
+        assert set(el.attrib) <= allowed, (el.tag, set(el.attrib) - allowed)
+        assert required <= set(el.attrib), (el.tag, required - set(el.attrib))
+        assert re.fullmatch(children, "".join(c.tag + " " for c in el)), (el.tag, [c.tag for c in el])
+        for ref in ("ref", "format"):
+            if el.get(ref) and el.tag != "format":
+                assert el.get(ref) in ids, (el.tag, ref)
+    assert len({el.get("id") for el in root.iter() if el.get("id")}) == len([e for e in root.iter() if e.get("id")])
+
+
+def test_fcpxml_low_confidence_markers(tmp_path):
+    doc = make_document("23.976@01h", 30)
+    parsed = read_fcpxml_captions(write_fcpxml_captions(doc, tmp_path / "m.fcpxml"))
+    low = {}
+    for w in doc.words:
+        if w.confidence < 0.5:
+            low.setdefault(w.start_frame, w)
+    assert [(m["start_frame"], m["end_frame"], m["value"]) for m in parsed["markers"]] == \
+        [(f, w.end_frame, f"check: {w.text}") for f, w in low.items()]
+    none = read_fcpxml_captions(write_fcpxml_captions(doc, tmp_path / "n.fcpxml", markers=False))
+    assert none["markers"] == []
