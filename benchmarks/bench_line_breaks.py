@@ -196,6 +196,15 @@ def run(quick: bool = False) -> dict:
     results["held_out_first_run_line_break_preferred_pct"] = HELD_OUT_FIRST_RUN
     results["words_lost"] = sum(s["words"] - s["words_shown"] for s in results["by_language"].values())
     results["speed"] = speed(quick)
+    results["summary"] = {
+        "line breaks at preferred points % (target >= 95)": results["line_break_preferred_pct"],
+        "same, fresh test sets only %": results["test_set_line_break_preferred_pct"],
+        "held-out sets, first run %": HELD_OUT_FIRST_RUN["all"],
+        "cue breaks at preferred points %": results["cue_break_preferred_pct"],
+        "cues without a hard-rule violation % (target 100)": results["hard_rule_conformance_pct"],
+        "words lost": results["words_lost"],
+        "composer words per CPU second": results["speed"]["words_per_cpu_second"],
+    }
     write(results, quick)
     return results
 
