@@ -147,7 +147,7 @@ class Engine(object):
             if exc.status in (401, 403):
                 raise EngineError("The CaptionBridge engine at %s refused this computer's access token (%s). "
                                   "Restart `captionbridge serve` so that it and Resolve use the same token file."
-                                  % (self.base_url, exc.status))
+                                  % (self.base_url, exc.status)) from None
             return True
 
     def request(self, method, path, body=None, timeout=None, raw=False):
@@ -169,10 +169,10 @@ class Engine(object):
                 message = text or exc.reason
             error = EngineError("The engine refused %s %s (%s): %s" % (method, path, exc.code, message))
             error.status = exc.code
-            raise error
+            raise error from None
         except (_urlerror.URLError, OSError) as exc:
             raise EngineUnreachable("Cannot reach the CaptionBridge engine at %s (%s). Is `captionbridge serve` "
-                              "running?" % (self.base_url, getattr(exc, "reason", exc)))
+                                    "running?" % (self.base_url, getattr(exc, "reason", exc))) from None
         if raw:
             return payload
         return json.loads(payload.decode("utf-8")) if payload else {}
