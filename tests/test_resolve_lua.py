@@ -196,3 +196,16 @@ def test_lua_starts_the_engine_recorded_by_the_installer(tmp_path):
     while time.time() < deadline and not marker.exists():
         time.sleep(0.05)
     assert marker.read_text().strip() == "serve"
+
+
+def test_lua_fcpxml_timeline_fallback(tmp_path):
+    with LoopbackEngine(tmp_path) as engine:
+        out = run_lua(tmp_path, {"placement": "nothing", "fcpxml_import": True}, engine)
+        doc = next(iter(engine.jobs.values()))["document"]
+    report, state = out["report"], out["state"]
+    assert not report["ok"] and not state["subtitle"] and state["current_is_original"]
+    assert {r["method"] for r in report["languages"].values()} == {"fcpxml_timeline"}
+    assert state["imported"]["name"] == "Reel 1 captions"
+    assert state["imported"]["tracks"] == [[90000 + c.start_frame for c in doc.cues]] * 2
+    title, text, is_error = out["messages"][-1]
+    assert is_error and title == "Captions on a new timeline" and "01:00:00:00" in text

@@ -183,7 +183,44 @@ function MediaPool.AppendToTimeline(self, infos)
   if #placed == 0 then return { true } end  -- truthy whatever happened
   return placed
 end
-function MediaPool.ImportTimelineFromFile() return nil end
+local function fcp_seconds(text)
+  local n, d = tostring(text):match("^(%-?%d+)/(%d+)s$")
+  if n then return tonumber(n) / tonumber(d) end
+  return tonumber((tostring(text):gsub("s$", "")))
+end
+
+-- Reads an FCPXML's <caption> elements (anchored to the spine's gap) onto subtitle tracks of a new timeline.
+function MediaPool.ImportTimelineFromFile(self, path, options)
+  local app = self.app
+  if not app.fcpxml_import then return nil end
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local data = f:read("*a"); f:close()
+  local fd = fcp_seconds(data:match('frameDuration="([^"]+)"'))
+  local gap_offset = fcp_seconds(data:match('<gap [^>]-offset="([^"]+)"'))
+  local gap_start = fcp_seconds(data:match('<gap [^>]-start="([^"]+)"'))
+  local current = app.project.current
+  local tl = new_object(app, Timeline, {
+    app = app, name = options and options.timelineName or "Imported", settings = current.settings,
+    start_frame = current.start_frame, start_tc = current.start_tc, duration = current.duration,
+    playhead = current.start_tc, markers = {}, marker_count = 0, tracks = { video = {}, audio = {}, subtitle = {} } })
+  local roles = {}
+  for attrs in data:gmatch("<caption ([^>]+)>") do
+    local role = attrs:match('role="([^"]+)"')
+    if not roles[role] then
+      Timeline.AddTrack(tl, "subtitle")
+      roles[role] = #tl.tracks.subtitle
+    end
+    local start = math.floor((gap_offset + fcp_seconds(attrs:match('offset="([^"]+)"')) - gap_start) / fd + 0.5)
+    local dur = math.floor(fcp_seconds(attrs:match('duration="([^"]+)"')) / fd + 0.5)
+    local track = tl.tracks.subtitle[roles[role]]
+    track.items[#track.items + 1] = new_object(app, Item, { start = start, stop = start + dur,
+                                                            text = attrs:match('name="([^"]*)"') })
+  end
+  app.imported = tl
+  app.project.current = tl
+  return tl
+end
 function MediaPool.DeleteTimelines() return true end
 
 function Project.GetCurrentTimeline(self) return self.current end
@@ -200,6 +237,7 @@ function App.OpenPage(self, p) self.page = p; return true end
 function Fake.new(o)
   local app = { calls = {}, upsell_dialogs = 0, blocked = false, studio = o.studio ~= false,
                 version = o.version or { 21, 1, 0 }, placement = o.placement or "per_cue", page = "edit",
+                fcpxml_import = o.fcpxml_import or false,
                 EXPORT_OTIO = {}, EXPORT_FCP_7_XML = {}, EXPORT_NONE = {} }
   local resolve = new_object(app, App, app)
   local tl = new_object(app, Timeline, {
@@ -236,6 +274,14 @@ function Fake.dump(app)
   table.sort(out.markers)
   for _, kind in ipairs({ "video", "audio" }) do
     for _, t in ipairs(tl.tracks[kind]) do out.track_states[#out.track_states + 1] = { t.enabled, t.locked } end
+  end
+  if rawget(app, "imported") then
+    out.imported = { name = app.imported.name, tracks = {} }
+    for i, track in ipairs(app.imported.tracks.subtitle) do
+      local starts = {}
+      for _, it in ipairs(track.items) do starts[#starts + 1] = it.start end
+      out.imported.tracks[i] = starts
+    end
   end
   local called = {}
   for _, c in ipairs(app.calls) do called[c] = true end
