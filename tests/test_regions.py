@@ -187,8 +187,8 @@ def test_fcpxml_regions(tmp_path, wavs):
         ClipSpec(60, 90, a.path, source_in=0, track="A1", name="two", enabled=False),
         ClipSpec(10, 70, b.path, track="A2", name="music"),
     ], drop_frame=True)
-    for path, video in ((write_fcpxml(tmp_path / "f.fcpxml", seq, "1.8"), False),
-                        (write_fcpxml(tmp_path / "f2.fcpxmld", seq, "1.10", bundle=True, video_assets=True), True)):
+    for path in (write_fcpxml(tmp_path / "f.fcpxml", seq, "1.8"),
+                 write_fcpxml(tmp_path / "f2.fcpxmld", seq, "1.10", bundle=True, video_assets=True)):
         loaded = load_timeline(path)
         regions = audio_regions(loaded)
         assert [(r.clip_name, r.track_label, r.timeline_start_frame, r.timeline_end_frame) for r in regions] == [
