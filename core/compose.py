@@ -70,7 +70,7 @@ def _clean_words(words: list[Word], preset: CaptionPreset, language: str) -> lis
     """Words in time order, with text, at least one frame long; a word too long for a line is split."""
     out: list[Word] = []
     for w in sorted(words, key=lambda w: (w.start_frame, w.end_frame)):
-        text = w.text.strip()
+        text = " ".join(w.text.split())  # no newlines or runs of spaces inside a word
         if not text:
             continue
         start = max(0, int(w.start_frame))

@@ -121,44 +121,67 @@ def _jieba():
     return jieba
 
 
+def is_trailing_punctuation(token: str) -> bool:
+    """A token that is only punctuation closing what came before (",", "。", "?", "”", "..."): never starts a line."""
+    return bool(token) and all(ch in SENTENCE_END or ch in CLAUSE_END or ch in _CLOSERS or ch == "-" for ch in token)
+
+
+_OPEN_ONLY = set(_OPENERS) - set(_CLOSERS)
+
+
+def is_opening_punctuation(token: str) -> bool:
+    """A token that only opens what follows ("“", "(", "「"): never ends a line."""
+    return bool(token) and all(ch in _OPEN_ONLY for ch in token)
+
+
 def build_units(texts: list[str], language: str) -> list[Unit]:
-    """Group recogniser word texts into units. English: one per word. Chinese: one per jieba word."""
-    texts = [t.strip() for t in texts]
-    if language_family(language) != "zh":
-        return [Unit(t, i, i) for i, t in enumerate(texts)]
-    joined = "".join(texts)
-    boundaries = {0, len(joined)}
-    pos = 0
-    for token in _jieba().lcut(joined, HMM=True):
-        if pos and all(ch in SENTENCE_END or ch in CLAUSE_END or ch in _CLOSERS for ch in token):
-            boundaries.discard(pos)  # punctuation stays with the word before it
-        pos += len(token)
-        if not all(ch in _OPENERS for ch in token):
-            boundaries.add(pos)  # an opening quote stays with the word after it
+    """Group recogniser word texts into units. English: one per word. Chinese: one per jieba word.
+
+    A punctuation-only word joins the word before it, an opening quote/bracket the word after it, in both.
+    """
+    texts = [" ".join(t.split()) for t in texts]
+    n = len(texts)
+    zh = language_family(language) == "zh"
+    boundaries: set[int] = set()
+    if zh:
+        joined = "".join(texts)
+        boundaries = {0, len(joined)}
+        pos = 0
+        for token in _jieba().lcut(joined, HMM=True):
+            if pos and is_trailing_punctuation(token):
+                boundaries.discard(pos)  # punctuation stays with the word before it
+            pos += len(token)
+            if not is_opening_punctuation(token):
+                boundaries.add(pos)  # an opening quote stays with the word after it
     units: list[Unit] = []
     offset = 0
     start = 0
     for i, text in enumerate(texts):
         offset += len(text)
-        last = i == len(texts) - 1
-        nxt = texts[i + 1] if not last else ""
-        # break allowed where jieba puts a word boundary, or between two Latin/digit tokens
-        if last or offset in boundaries or not text or not nxt or not (has_cjk(text[-1]) or has_cjk(nxt[0])):
-            units.append(Unit(join_texts(texts[start:i + 1], language), start, i))
-            start = i + 1
+        if i < n - 1:
+            nxt = texts[i + 1]
+            if is_trailing_punctuation(nxt) or is_opening_punctuation(text):
+                continue
+            # Chinese: break where jieba puts a word boundary, or between two Latin/digit tokens
+            if zh and text and nxt and offset not in boundaries and (has_cjk(text[-1]) or has_cjk(nxt[0])):
+                continue
+        units.append(Unit(join_texts(texts[start:i + 1], language), start, i))
+        start = i + 1
     return units
 
 
 def join_texts(texts: list[str], language: str) -> str:
-    """Join tokens as they are written: spaces in English; none in Chinese except between Latin words."""
+    """Join tokens as they are written: spaces in English; none in Chinese except between Latin words; never a
+    space before closing punctuation or after an opening quote."""
     texts = [t for t in (t.strip() for t in texts) if t]
-    if language_family(language) != "zh":
-        return " ".join(texts)
-    out = ""
+    zh = language_family(language) == "zh"
+    out, prev = "", ""
     for t in texts:
-        if out and not has_cjk(out[-1]) and not has_cjk(t[0]) and out[-1].isalnum() and t[0].isalnum():
-            out += " "
+        if out and not (is_trailing_punctuation(t) or is_opening_punctuation(prev)):
+            if not zh or (not has_cjk(out[-1]) and not has_cjk(t[0]) and out[-1].isalnum() and t[0].isalnum()):
+                out += " "
         out += t
+        prev = t
     return out
 
 
@@ -265,9 +288,9 @@ def display_line(unit_texts: list[str], language: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _display_line(unit_texts: tuple[str, ...], family: str) -> str:
+    text = join_texts(list(unit_texts), family)
     if family != "zh":
-        return " ".join(t for t in (t.strip() for t in unit_texts) if t)
-    text = join_texts(list(unit_texts), "zh")
+        return text
     text = re.sub(r"[，。](?=[”’」』）)])", "", text)  # “你好，”他说 -> “你好”他说
     for half, full in _ZH_FULL_WIDTH.items():
         text = re.sub(rf"(?<=[\u3400-\u9fff]){re.escape(half)}", full, text)

@@ -107,3 +107,12 @@ def test_no_layout_when_too_long_for_the_lines():
 def test_orphans_are_avoided():
     lines = layout("Whatever happens tomorrow we will be ready for the storm that is coming, okay")
     assert all(len(line.split()) > 1 for line in lines)
+
+
+def test_punctuation_only_words_attach_to_their_neighbours():
+    units = build_units(["He", "said", ",", "“", "stop", "”", "."], "en")
+    assert [u.text for u in units] == ["He", "said,", "“stop”."]
+    assert (units[2].first, units[2].last) == (3, 6)
+    assert display_line([u.text for u in units], "en") == "He said, “stop”."
+    zh = build_units(["你好", "，", "世界", "。"], "zh")
+    assert [u.text for u in zh] == ["你好，", "世界。"]
