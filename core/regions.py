@@ -105,11 +105,19 @@ class SkippedClip:
 # ---------------------------------------------------------------------------------------------------------------
 
 def audio_tracks(loaded: LoadedTimeline) -> list[tuple[int, otio.schema.Track]]:
-    """(1-based audio track index, track) for the top-level audio tracks, in document order."""
+    """(1-based audio track number as the editor shows it, track) for the top-level audio tracks, in order.
+
+    Premiere writes a stereo track to xmeml as an exploded pair (one mono track per channel); both halves keep the
+    editor's number, so ``--tracks A2`` means the user's second track, both channels."""
     out = []
+    number = 0
     for track in loaded.timeline.tracks:
         if isinstance(track, otio.schema.Track) and track.kind == otio.schema.TrackKind.Audio:
-            out.append((len(out) + 1, track))
+            exploded = _ns_meta(track, loaded.annotated).get("exploded")
+            index = int(exploded["index"]) if exploded is not None and "index" in exploded else 0
+            if index == 0 or number == 0:
+                number += 1
+            out.append((number, track))
     return out
 
 
@@ -142,7 +150,8 @@ def parse_track_selection(selection: str | Iterable[str] | None, loaded: LoadedT
         if key in by_name:
             chosen.add(by_name[key])
             continue
-        available = ", ".join(f"A{i}" + (f" ({t.name})" if t.name and t.name != f"A{i}" else "") for i, t in tracks)
+        labels = dict.fromkeys(f"A{i}" + (f" ({t.name})" if t.name and t.name != f"A{i}" else "") for i, t in tracks)
+        available = ", ".join(labels)
         raise TimelineError(f"no audio track {item!r} in this timeline; it has: {available or 'no audio tracks'}")
     return chosen
 
@@ -203,7 +212,7 @@ class _Walk:
 
 
 _ONE = Fraction(1)
-_META_KEYS = ("channels", "gain", "warnings", "unsupported", "nest_output_channel")
+_META_KEYS = ("channels", "gain", "warnings", "unsupported", "nest_output_channel", "exploded")
 
 
 def _ns_meta(item, annotated: bool = True):

@@ -50,18 +50,18 @@ def inspect_data(loaded, tracks: str | None = None) -> dict:
     """Everything ``inspect`` shows, as JSON-ready data."""
     import opentimelineio as otio
 
-    from ..core.regions import audio_regions, missing_media, skipped_clips, video_cut_points
+    from ..core.regions import audio_regions, audio_tracks, missing_media, skipped_clips, video_cut_points
     from ..core.timebase import rate_label
 
     tb = loaded.timebase
     track_rows = []
-    audio_index = video_index = 0
+    video_index = 0
+    audio_numbers = {id(t): n for n, t in audio_tracks(loaded)}
     for track in loaded.timeline.tracks:
         if not isinstance(track, otio.schema.Track):
             continue
         if track.kind == otio.schema.TrackKind.Audio:
-            audio_index += 1
-            label = f"A{audio_index}"
+            label = f"A{audio_numbers.get(id(track), 0)}"
         elif track.kind == otio.schema.TrackKind.Video:
             video_index += 1
             label = f"V{video_index}"

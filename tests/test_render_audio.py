@@ -129,6 +129,7 @@ def test_speed_change_places_clicks(tmp_path, media):
 def test_exploded_channels_gain_and_mute(tmp_path):
     left_only = write_click_wav(tmp_path / "stereo.wav", 4, [1.0, 3.0], channels=2, click_channel=0)
     right_only = write_click_wav(tmp_path / "stereo2.wav", 4, [2.0], channels=2, click_channel=1)
+    # Premiere's stereo tracks as exploded pairs: A1+A2 (xmeml) = editor track A1, A3+A4 = A2; A5 (mono) = A3
     seq = SequenceSpec.at("Chan", "25", "00:00:00:00", [
         ClipSpec(0, 100, left_only.path, track="A1", channel=1, channels=2, gain=0.5),
         ClipSpec(0, 100, left_only.path, track="A2", channel=2, channels=2),
@@ -138,14 +139,16 @@ def test_exploded_channels_gain_and_mute(tmp_path):
     ], muted_tracks=["A5"])
     loaded = load_timeline(write_xmeml(tmp_path / "c.xml", seq))
     regions = audio_regions(loaded)
-    assert [r.channels for r in regions] == [(0,), (1,), (0,), (1,)]
+    assert [(r.track_label, r.channels) for r in regions] == [("A1", (0,)), ("A1", (1,)), ("A2", (0,)),
+                                                              ("A2", (1,))]
     out = render_audio(regions, loaded.duration_frames, loaded.timebase, 48000).samples
-    # left clicks once, at half level (A1 gain 0.5; A2 plays the silent right channel); right click once (A4)
+    # left clicks once, at half level (gain 0.5 on channel 1; channel 2 is silent there); right click once
     assert out[48000] == pytest.approx(0.4, abs=1e-4) and out[3 * 48000] == pytest.approx(0.4, abs=1e-4)
     assert out[2 * 48000] == pytest.approx(0.8, abs=1e-4)
     assert find_clicks(out, 0.2) == [48000, 96000, 144000]
-    only_a2 = render_audio(audio_regions(loaded, "A2"), loaded.duration_frames, loaded.timebase, 48000)
-    assert only_a2.peak == 0
+    first = render_audio(audio_regions(loaded, "A1"), loaded.duration_frames, loaded.timebase, 48000).samples
+    assert find_clicks(first, 0.2) == [48000, 144000]
+    assert render_audio(audio_regions(loaded, "A3"), loaded.duration_frames, loaded.timebase, 48000).peak == 0
 
 
 def test_sum_does_not_clip_and_wav_matches_memory(tmp_path):
