@@ -57,13 +57,15 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
             from ..adapters.fcpxml_captions import write_fcpxml_captions
 
             target = staging / f"{stem}.captions.fcpxml"
-            write_fcpxml_captions(doc, target)
+            write_fcpxml_captions(doc, target, duration_frames=loaded.duration_frames if loaded is not None else None)
             written.append(target)
         if "xmeml" in formats:
             from ..adapters.xmeml_titles import write_xmeml_titles
 
             target = staging / f"{stem}.titles.xml"
-            write_xmeml_titles(doc, target)
+            # From an FCP7 XML edit: the user's sequence plus title tracks; otherwise a captions-only sequence.
+            source = loaded.path if loaded is not None and loaded.format == "fcp_xml" else None
+            write_xmeml_titles(doc, target, source=source)
             written.append(target)
         names = []
         for path in written:
