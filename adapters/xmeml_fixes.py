@@ -307,12 +307,17 @@ def read_xmeml(data: bytes | str, source: str = "xmeml") -> tuple[otio.schema.Ti
     if root.tag != "xmeml":
         raise InputError(f"{source}: not a Premiere/FCP7 XML file (root element <{root.tag}>, expected <xmeml>)")
     parser = FixedFCP7XMLParser(root)
+    elements = (list(parser._derefed_iterfind(root, "./sequence"))
+                + list(parser._derefed_iterfind(root, ".//children/sequence")))
+    if not elements:
+        raise InputError(f"{source}: the XML holds no <sequence> (export the sequence itself, not a bin)")
     try:
-        sequences = parser.top_level_sequences()
+        timeline = parser.timeline_for_sequence(elements[0], _Context())
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
         raise InputError(f"{source}: the XML could not be read as a sequence ({type(exc).__name__}: {exc})")
-    if not sequences:
-        raise InputError(f"{source}: the XML holds no <sequence> (export the sequence itself, not a bin)")
+    if len(elements) > 1:
+        parser.warnings.insert(0, f"the file holds {len(elements)} sequences; using the first, {timeline.name!r} "
+                                  "(export one sequence to choose another)")
     info = xmeml_info(root)
-    return sequences[0], XmemlInfo(info.timebase, info.ntsc, info.start_frame, info.start_string, info.drop_frame,
-                                   tuple(parser.warnings))
+    return timeline, XmemlInfo(info.timebase, info.ntsc, info.start_frame, info.start_string, info.drop_frame,
+                               tuple(parser.warnings))

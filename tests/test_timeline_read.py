@@ -235,3 +235,17 @@ def test_media_urls(tmp_path):
     assert media_path_from_url("media/x.wav", tmp_path) == tmp_path / "media/x.wav"
     win = media_path_from_url("C:\\Media\\clip.wav")
     assert "clip.wav" in str(win) and not win.exists()
+
+
+def test_xmeml_with_several_sequences_uses_the_first_and_says_so(tmp_path, media):
+    one = xmeml_string(_seq("25", "01:00:00:00", False, media, name="First"))
+    two = xmeml_string(_seq("25", "02:00:00:00", False, media, name="Second"))
+    body = lambda text: text[text.index("<sequence"):text.rindex("</xmeml>")]  # noqa: E731
+    both = ('<?xml version="1.0"?><xmeml version="5"><bin><name>Bin</name><children>'
+            + body(one) + body(two).replace('id="sequence-1"', 'id="sequence-9"').replace('file-1', 'file-9')
+            + "</children></bin></xmeml>")
+    path = tmp_path / "bin.xml"
+    path.write_text(both, encoding="utf-8")
+    loaded = load_timeline(path)
+    assert loaded.name == "First" and loaded.timebase.start_timecode == "01:00:00:00"
+    assert any("2 sequences" in w and "'First'" in w for w in loaded.warnings)
