@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -30,10 +31,16 @@ def render_audio_cmd(timeline: str, output: str, sample_rate: int, tracks: str |
     from ..core.regions import audio_regions
     from ..core.render_audio import render_audio
 
+    from ..core.progress import Progress
+    from .progress_bar import progress_bar
+
     loaded = _load(timeline)
     regions = audio_regions(loaded, tracks, require_audio=True)
-    result = render_audio(regions, loaded.duration_frames, loaded.timebase, sample_rate=sample_rate,
-                          out=Path(output), allow_missing=allow_missing)
+    # a bar on stderr for long renders (hidden when stderr is not a terminal or with --quiet)
+    with progress_bar("render-audio", disable=quiet or not sys.stderr.isatty()) as listener:
+        result = render_audio(regions, loaded.duration_frames, loaded.timebase, sample_rate=sample_rate,
+                              out=Path(output), allow_missing=allow_missing,
+                              progress=Progress({"render": 1.0}, listener))
     for warning in loaded.warnings + result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if result.missing:
