@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .caption_presets import CaptionPreset
-from .shot_changes import normalise_cuts, out_target, snap_in
+from .shot_changes import next_cut, normalise_cuts, out_target, snap_in
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,13 @@ def time_cues(spans: Sequence[Span], rate: Fraction, preset: CaptionPreset,
     prev_out = None
     for i in range(n):
         start = ins[i] if prev_out is None else max(ins[i], prev_out + gap)
+        if cuts and start != ins[i] and snap_in(start, cuts) != start:
+            # pushed into a cut's 1-11 frame zone by the cue before (which already has no frame to spare):
+            # start on the cut rather than flicker just before it
+            start = next_cut(start, cuts)
+            prev_start, prev_end = result[-1]
+            if start - gap - prev_start <= max_f:
+                result[-1] = (prev_start, max(prev_end, start - gap))  # chained: ends 2 frames before the cut
         end = min(max(outs[i], start + min_f), start + max_f)
         result.append((start, end))
         prev_out = end

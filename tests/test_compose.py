@@ -192,3 +192,13 @@ def test_social_preset_gives_single_short_lines():
     words = words_from_text("This sentence is quite a bit longer and will not fit on a single line.", TB24)
     cues = compose_cues(words, TB24, "social", "en")
     assert len(cues) > 1 and all("\n" not in c.text["en"] and len(c.text["en"]) <= 28 for c in cues)
+
+
+def test_a_cue_pushed_late_near_a_cut_is_moved_clear_of_it():
+    # the first cue needs its minimum duration (20 frames: 0..20), pushing the second to 22, 8 frames before
+    # the cut at 30: it starts on the cut instead of flickering 8 frames before it
+    times = time_cues([Span(0, 4, 3), Span(10, 60, 10)], Fraction(24), NETFLIX, cut_points=[30])
+    assert times == [(0, 28), (30, 72)]  # and the first one, chained, ends 2 frames before the cut
+    # pushed to 10 frames before the cut at 32: also starts on the cut (12 before would overlap the first cue)
+    times = time_cues([Span(0, 4, 3), Span(10, 60, 10)], Fraction(24), NETFLIX, cut_points=[32])
+    assert times[1][0] == 32 and times[0] == (0, 30)
