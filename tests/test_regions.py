@@ -218,3 +218,29 @@ def test_region_walk_is_linear(tmp_path, wavs):
     elapsed = time.perf_counter() - t0
     assert len(regions) == 4000 and regions[-1].timeline_end_frame == 10000
     assert elapsed < 10  # generous: a quadratic walk takes far longer; the benchmark measures the real figure
+
+
+def test_xmeml_transition_cuts_at_its_centre(tmp_path, wavs):
+    a, b = wavs
+    seq = SequenceSpec.at("X", "25", "00:00:00:00", [
+        ClipSpec(0, 55, a.path, source_in=0, track="A1", name="out"),
+        ClipSpec(55, 100, b.path, source_in=25, track="A1", name="in"),
+    ])
+    path = write_xmeml(tmp_path / "x.xml", seq)
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("<start>0</start><end>55</end><in>0</in><out>55</out>",
+                        "<start>0</start><end>-1</end><in>0</in><out>60</out>")
+    transition = ("<transitionitem><start>50</start><end>60</end><alignment>center</alignment>"
+                  "<rate><timebase>25</timebase><ntsc>FALSE</ntsc></rate><effect><name>Cross Fade (+3dB)</name>"
+                  "<effectid>KGAudioTransCrossFade3dB</effectid><effecttype>transition</effecttype>"
+                  "<mediatype>audio</mediatype></effect></transitionitem>")
+    text = text.replace("<start>55</start><end>100</end><in>25</in><out>70</out>",
+                        "<start>-1</start><end>100</end><in>20</in><out>70</out>")
+    first_end = text.index("</clipitem>", text.index("<name>out</name>")) + len("</clipitem>")
+    text = text[:first_end] + transition + text[first_end:]
+    path.write_text(text, encoding="utf-8")
+    loaded = load_timeline(path)
+    regions = audio_regions(loaded)
+    # the edit sounds as a cut at the transition's centre (frame 55); the fade itself is not mixed
+    assert [(r.clip_name, r.timeline_start_frame, r.timeline_end_frame, r.source_offset) for r in regions] == [
+        ("out", 0, 55, Fraction(0)), ("in", 55, 100, Fraction(25, 25))]

@@ -249,3 +249,13 @@ def test_xmeml_with_several_sequences_uses_the_first_and_says_so(tmp_path, media
     loaded = load_timeline(path)
     assert loaded.name == "First" and loaded.timebase.start_timecode == "01:00:00:00"
     assert any("2 sequences" in w and "'First'" in w for w in loaded.warnings)
+
+
+def test_otiod_bundle(tmp_path, media):
+    seq = _seq("25", "01:00:00:00", False, media)
+    path = tmp_path / "bundle.otiod"
+    otio.adapters.write_to_file(otio_timeline(seq), str(path), adapter_name="otiod")
+    loaded = load_timeline(path)
+    assert loaded.format == "otiod" and loaded.timebase.start_frame == 90000
+    clip = loaded.timeline.find_clips()[0]
+    assert loaded.resolve_media_path(clip.media_reference.target_url).is_file()
