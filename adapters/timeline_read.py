@@ -142,8 +142,14 @@ def detect_format(path: Path) -> str:
 # loading
 # ---------------------------------------------------------------------------------------------------------------
 
-def load_timeline(path: str | os.PathLike) -> LoadedTimeline:
-    """Read a timeline file (or .fcpxmld/.otiod folder). Raises InputError/TimelineError with one clear line."""
+def load_timeline(path: str | os.PathLike, drop_frame: bool | None = None) -> LoadedTimeline:
+    """Read a timeline file (or .fcpxmld/.otiod folder). Raises InputError/TimelineError with one clear line.
+
+    ``drop_frame``: the editor's own display-format setting when the caller has it (Resolve's
+    ``timelineDropFrameTimecode`` / "29.97 DF", Premiere's ``videoDisplayFormat``), for exports that do not carry
+    it (Resolve's OTIO). It overrides what the document says, with a warning when the two disagree. None: the
+    document decides; a document that says nothing is non-drop-frame.
+    """
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"{path}: no such timeline file")
@@ -157,9 +163,26 @@ def load_timeline(path: str | os.PathLike) -> LoadedTimeline:
                          info.warnings)
     else:
         loaded = _load_otio(path, fmt)
+    if drop_frame is not None and bool(drop_frame) != loaded.timebase.drop_frame:
+        tb = loaded.timebase
+        if drop_frame and tb.rate not in (Fraction(30000, 1001), Fraction(60000, 1001)):
+            raise TimelineError(f"{path}: drop-frame was requested but the timeline runs at {float(tb.rate):g} fps, "
+                                "where drop-frame does not exist")
+        said = "drop-frame" if tb.drop_frame else "non-drop-frame (or nothing)"
+        if _document_states_drop_frame(loaded):
+            loaded.warnings.append(f"the file says {said} but the editor says "
+                                   f"{'drop-frame' if drop_frame else 'non-drop-frame'}; using the editor's setting")
+        loaded.timebase = Timebase(tb.rate, tb.start_frame, bool(drop_frame))
     if loaded.duration_frames <= 0:
         raise TimelineError(f"{path}: the timeline is empty (no clips)")
     return loaded
+
+
+def _document_states_drop_frame(loaded: LoadedTimeline) -> bool:
+    """Whether the document itself said DF or NDF (as opposed to saying nothing)."""
+    if loaded.format in ("fcp_xml", "fcpx_xml"):
+        return True
+    return drop_frame_from_metadata(loaded.timeline.metadata) is not None
 
 
 def _finish(timeline, path: Path, fmt: str, rate: Fraction | None, start_frame: int | None,

@@ -259,3 +259,18 @@ def test_otiod_bundle(tmp_path, media):
     assert loaded.format == "otiod" and loaded.timebase.start_frame == 90000
     clip = loaded.timeline.find_clips()[0]
     assert loaded.resolve_media_path(clip.media_reference.target_url).is_file()
+
+
+def test_editor_drop_frame_setting_overrides_a_silent_document(tmp_path, media):
+    seq = _seq("30000/1001", "01:00:00;00", True, media)
+    tl = otio_timeline(seq, resolve_style=True)
+    tl.metadata.clear()  # a Resolve OTIO that does not say DF
+    path = tmp_path / "silent.otio"
+    otio.adapters.write_to_file(tl, str(path))
+    assert load_timeline(path).timebase.start_timecode == "00:59:56:12"  # frame 107892 read as NDF
+    loaded = load_timeline(path, drop_frame=True)
+    assert loaded.timebase.drop_frame and loaded.timebase.start_timecode == "01:00:00;00" and not loaded.warnings
+    xml = write_xmeml(tmp_path / "df.xml", seq)
+    assert any("editor's setting" in w for w in load_timeline(xml, drop_frame=False).warnings)
+    with pytest.raises(TimelineError, match="drop-frame does not exist"):
+        load_timeline(write_xmeml(tmp_path / "25.xml", _seq("25", "01:00:00:00", False, media)), drop_frame=True)
