@@ -272,12 +272,14 @@ def _tone_bed(seconds: float, level: float = 0.05) -> np.ndarray:
 
 def make_corpus(language: str = "en", sentences: int | None = None, seed: int = 0,
                 pauses: tuple[float, ...] | None = None, noise_seconds: float = 4.0,
-                tone_seconds: float = 0.0, lead_in: float = 1.0) -> Corpus:
+                tone_seconds: float = 0.0, lead_in: float = 1.0, words_per_minute: int | None = None) -> Corpus:
     """Concatenate sentences with pauses (0.3-8 s), a noise stretch in the middle and optional tone bed.
 
     Deterministic for a given seed. Non-speech spans are recorded, so "words in non-speech" can be counted.
     """
     rng = np.random.default_rng(seed)
+    # Mandarin at espeak's default rate is too fast for Whisper base to recognise at all; 110 wpm it partly does
+    rate = words_per_minute or (165 if language == "en" else 110)
     if language == "en":
         chosen = ENGLISH[: sentences or len(ENGLISH)]
         items = [(text, "en-us", None, text) for text in chosen]
@@ -296,7 +298,7 @@ def make_corpus(language: str = "en", sentences: int | None = None, seed: int = 
     non_speech: list[tuple[float, float, str]] = [(0.0, lead_in, "silence")] if lead_in > 0 else []
     noise_after = len(items) // 2
     for i, (text, voice, tokens, reference) in enumerate(items):
-        audio, timed = synth_sentence(text, voice, tokens)
+        audio, timed = synth_sentence(text, voice, tokens, rate)
         # snap the sentence start onto the sample grid so word times stay exact
         for w in timed:
             words.append(TimedWord(w.text, cursor + w.start, cursor + w.end, cursor + w.event_start, w.start_exact,

@@ -404,8 +404,8 @@ class _Engine:
         if not chunks:
             return {"words": [], "language": language if language not in ("auto", None) else "und",
                     "warnings": []}
-        joined, chunk_map = _join(samples, chunks)
         model = self.model
+        batch = opts.batch_size or (8 if str(getattr(model.model, "device", "cpu")) == "cuda" else 0)
         lang = None if language in ("auto", "", None) else language
         kwargs = dict(language=lang, task="transcribe", beam_size=opts.beam_size, word_timestamps=True,
                       condition_on_previous_text=False, no_speech_threshold=opts.no_speech_threshold,
@@ -413,13 +413,22 @@ class _Engine:
                       compression_ratio_threshold=opts.compression_ratio_threshold,
                       temperature=list(opts.temperature), initial_prompt=opts.initial_prompt,
                       hotwords=opts.hotwords, vad_filter=False)
-        batch = opts.batch_size or (8 if str(getattr(model.model, "device", "cpu")) == "cuda" else 0)
         if batch > 1:
+            # GPU: speech chunks (<= 28 s each) decoded side by side in batches, timestamps stay in our time
             from faster_whisper import BatchedInferencePipeline
 
+            if opts.vad:
+                chunks = _speech_chunks(samples, opts, max_seconds=28.0)
+            else:
+                step = 28 * SAMPLE_RATE
+                chunks = [(a, min(len(samples), a + step)) for a in range(0, len(samples), step)]
+            chunk_map = _ChunkMap([(a / SAMPLE_RATE, b / SAMPLE_RATE, a / SAMPLE_RATE) for a, b in chunks])
             kwargs.pop("condition_on_previous_text")  # batched decoding never conditions on previous text
-            segments, info = BatchedInferencePipeline(model).transcribe(joined, batch_size=batch, **kwargs)
+            clips = [{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in chunks]
+            segments, info = BatchedInferencePipeline(model).transcribe(samples, batch_size=batch,
+                                                                        clip_timestamps=clips, **kwargs)
         else:
+            joined, chunk_map = _join(samples, chunks)
             segments, info = model.transcribe(joined, **kwargs)
         raw: list[RawWord] = []
         dropped_segments = 0
@@ -458,11 +467,13 @@ def _dedupe(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _speech_chunks(samples: np.ndarray, opts: TranscribeOptions) -> list[tuple[int, int]]:
+def _speech_chunks(samples: np.ndarray, opts: TranscribeOptions,
+                   max_seconds: float = float("inf")) -> list[tuple[int, int]]:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     stamps = get_speech_timestamps(samples, VadOptions(threshold=opts.vad_threshold, min_silence_duration_ms=500,
-                                                       speech_pad_ms=200, min_speech_duration_ms=120))
+                                                       speech_pad_ms=200, min_speech_duration_ms=120,
+                                                       max_speech_duration_s=max_seconds))
     return [(int(s["start"]), int(s["end"])) for s in stamps]
 
 

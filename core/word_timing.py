@@ -86,7 +86,8 @@ def _close_gaps(mask: np.ndarray, max_len: int, value: bool) -> np.ndarray:
 
 def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sample_rate: int = 16000,
                       activity: Activity | None = None, max_shift: float = 0.6, dip_window: float = 0.1,
-                      min_word: float = 0.04, texts: list[str] | None = None) -> list[tuple[float, float]]:
+                      min_word: float = 0.04, min_dip_word: float = 0.08,
+                      texts: list[str] | None = None) -> list[tuple[float, float]]:
     """Refined (start, end) for each word, in the chunk's seconds. Order and count are kept."""
     if not times:
         return []
@@ -146,8 +147,11 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
         if abs(b_start - a_end) > 0.03 or not act.is_active(a_end):
             continue
         centre = (a_end + b_start) / 2
-        lo = max(int((centre - dip_window) / HOP), int((out[i][0] + min_word) / HOP))
-        hi = min(int((centre + dip_window) / HOP), int((out[i + 1][1] - min_word) / HOP), len(db) - 1)
+        # each word keeps a plausible length: at least min_dip_word and half of what it had
+        keep_a = max(min_dip_word, 0.5 * (a_end - out[i][0]))
+        keep_b = max(min_dip_word, 0.5 * (out[i + 1][1] - b_start))
+        lo = max(int((centre - dip_window) / HOP), int(np.ceil((out[i][0] + keep_a) / HOP)))
+        hi = min(int((centre + dip_window) / HOP), int((out[i + 1][1] - keep_b) / HOP), len(db) - 1)
         if hi - lo < 2:
             continue
         window = db[lo:hi + 1]

@@ -215,3 +215,11 @@ def test_chunk_map_moves_a_first_word_left_on_silence_to_its_speech():
     assert mapped[0][1:3] == (1.2, 1.5)
     assert mapped[1][0] == "Our" and 10.0 <= mapped[1][1] < mapped[1][2] <= mapped[2][1]
     assert mapped[2][1:3] == pytest.approx((10.3, 10.7))
+
+
+def test_batched_decoding_keeps_times_in_the_audio(tiny, espeak_english, cache):
+    """The GPU path (batched, speech chunks as clips) run on CPU: same structure, times inside the audio."""
+    result = tr.transcribe_audio(espeak_english.path, tr.TranscribeOptions(**FAST, batch_size=2, cache=False),
+                                 model=tiny)
+    check_words(result.words, Timebase(25))
+    assert all(0 <= w.start and w.end <= espeak_english.duration + 1e-6 for w in result.words)
