@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -136,7 +137,8 @@ def throughput(quick: bool) -> dict:
     count = 120 if quick else 600
     cues = _cues_for_throughput(count)
     tb = Timebase(24)
-    out: dict = {"cues": count}
+    out: dict = {"cues": count, "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                 "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         hf = build_tiny_marian(Path(tmp) / "opus-mt-zh-en")
@@ -169,7 +171,11 @@ def throughput(quick: bool) -> dict:
 
 
 def to_markdown(result: dict) -> str:
+    tp = result["throughput"]
     lines = ["# Caption translation benchmark", "", "## Throughput (tiny random Marian, upper-bound decoding)", "",
+             f"{tp['cpus']} CPUs, load average {tp['load_average_at_start']} at start (the machine is shared: "
+             "compare runs only at similar load). No GPU was lent for this run." if "ct2_cuda_float16_batch16" not in tp
+             else f"{tp['cpus']} CPUs, load average {tp['load_average_at_start']} at start.", "",
              "| run | cues | sentences | seconds | cues/s |", "| --- | --- | --- | --- | --- |"]
     for name, run in result["throughput"].items():
         if isinstance(run, dict):

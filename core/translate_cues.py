@@ -104,7 +104,8 @@ def _target_preset(preset: str | CaptionPreset | None, target: str) -> CaptionPr
 def translate_cues(cues: list[Cue], source_lang: str, target_lang: str, translator: Translator, timebase: Timebase,
                    preset: str | CaptionPreset | None = None, glossary: Glossary | str | Path | None = None, *,
                    num_hypotheses: int = NUM_HYPOTHESES, batch_size: int = BATCH_SIZE, retime: bool = True,
-                   simplified_chinese: bool = True, progress: Progress | None = None) -> tuple[list[Cue], TranslationReport]:
+                   simplified_chinese: bool = True, progress: Progress | None = None,
+                   ) -> tuple[list[Cue], TranslationReport]:
     """Add ``text[target_lang]`` to every cue; returns new cues (same order, same count) and a report.
 
     Timing is shared by both languages: when ``retime`` lends a cue frames to meet reading speed, the cue moves for

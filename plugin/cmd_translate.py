@@ -76,7 +76,11 @@ def output_stem(path: Path, target: str, out_dir: Path) -> str:
 def translate_cmd(captions: Path, target: str, model: str | None, glossary: Path | None, out_dir: Path | None,
                   stem: str | None, formats: str, preset: str, device: str, no_retime: bool, traditional: bool,
                   report_path: Path | None, quiet: bool) -> None:
-    """Translate CAPTIONS (a .captions.json) into --to, keeping every cue's timing."""
+    """Translate CAPTIONS (a .captions.json) into --to, sentence by sentence, on the same cues.
+
+    Both languages share each cue's timing; a cue that reads too fast may be lent a few frames (reported; see
+    --no-retime). Whatever still breaks a limit is printed as a warning.
+    """
     from ..core.progress import Progress
     from ..core.translate_cues import translate_document_with_report
     from .progress_bar import progress_bar

@@ -54,7 +54,7 @@ def test_translate_writes_a_bilingual_document_beside_the_input_without_overwrit
 
 def test_translate_to_another_folder_keeps_the_stem(tiny_marian, captions_json, tmp_path):
     result = CliRunner().invoke(cli, ["translate", str(captions_json), "--to", "en", "--model",
-                                      str(tiny_marian["zh-en"]), "--out", str(tmp_path / "out"), "-q"])
+                                      str(tiny_marian["zh-en-ct2"]), "--out", str(tmp_path / "out"), "-q"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "interview.captions.json").is_file()
 
