@@ -30,6 +30,7 @@ CUE_COST = 6.0  # each extra cue costs this much: fills cues rather than scatter
 BOUNDARY_WEIGHT = 1.5  # a cue boundary at a poor point hurts more than a line break there
 ORPHAN_COST = 30.0  # a one-word cue that is not a sentence or phrase of its own
 LAG_COST = 12.0  # a cue too short for its minimum duration before the next one (will start late)
+STRADDLE_COST = 10.0  # a cue that ends one sentence and starts another that runs on into the next cue
 
 
 def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPreset" = "netflix-en",
@@ -202,6 +203,8 @@ def _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, 
     need = math.ceil(chars * frames_per_char)
     if need > max(available, min_f):
         penalty += 20.0 * (need / max(available, min_f) - 1)
+    if j < n and not ends_sentence(texts[j - 1]) and any(ends_sentence(texts[k]) for k in range(i, j - 1)):
+        penalty += STRADDLE_COST
     if j - i == 1 and n > 1:
         alone = ends_sentence(texts[i]) and (i == 0 or ends_sentence(texts[i - 1]))
         pauses = (i == 0 or gaps[i] >= pause) and (j == n or gaps[j] >= pause)
