@@ -202,3 +202,23 @@ def test_a_cue_pushed_late_near_a_cut_is_moved_clear_of_it():
     # pushed to 10 frames before the cut at 32: also starts on the cut (12 before would overlap the first cue)
     times = time_cues([Span(0, 4, 3), Span(10, 60, 10)], Fraction(24), NETFLIX, cut_points=[32])
     assert times[1][0] == 32 and times[0] == (0, 30)
+
+
+def test_golden_paragraphs():
+    tb = Timebase(25)
+    en = ("Good evening, and welcome to the programme. Tonight we travel to the mountains of Yunnan, where farmers "
+          "have grown tea for more than a thousand years. The work begins before dawn, when the air is still cold "
+          "and the leaves are wet with dew. Nobody here is in a hurry.")
+    assert [c.text["en"] for c in compose_cues(words_from_text(en, tb), tb)] == [
+        "Good evening,\nand welcome to the programme.",
+        "Tonight we travel\nto the mountains of Yunnan,",
+        "where farmers have grown tea\nfor more than a thousand years.",
+        "The work begins before dawn,\nwhen the air is still cold",
+        "and the leaves are wet with dew.\nNobody here is in a hurry.",
+    ]
+    zh = ("晚上好，欢迎收看本节目。今晚我们前往云南的群山，那里的农民种茶已有一千多年的历史。"
+          "工作在黎明前就开始了，那时空气依然寒冷，茶叶上还带着露水。这里没有人着急。")
+    cues = compose_cues(words_from_text(zh, tb, per_char=0.15), tb, "netflix-zh", "zh")
+    assert [c.text["zh"] for c in cues] == [
+        "晚上好 欢迎收看本节目", "今晚我们前往云南的群山", "那里的农民种茶已有一千多年的历史", "工作在黎明前就开始了",
+        "那时空气依然寒冷\n茶叶上还带着露水", "这里没有人着急"]
