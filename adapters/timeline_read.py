@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
+import weakref
 import zipfile
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -33,7 +35,11 @@ FORMATS = ("otio_json", "otioz", "otiod", "fcp_xml", "fcpx_xml")
 
 @dataclass
 class LoadedTimeline:
-    """A timeline read from disk: the OTIO object, its exact clock, and where it came from."""
+    """A timeline read from disk: the OTIO object, its exact clock, and where it came from.
+
+    For an ``.otioz`` the media is unpacked to a temporary ``media_root`` that is removed when this object is
+    garbage-collected: keep it alive while regions taken from it are rendered or decoded.
+    """
 
     timeline: otio.schema.Timeline
     timebase: Timebase
@@ -226,6 +232,19 @@ def _load_xmeml(path: Path) -> LoadedTimeline:
 
 
 def _load_otio(path: Path, fmt: str) -> LoadedTimeline:
+    cleanup: list[Path] = []  # an .otioz is unpacked to a temporary folder, removed with the LoadedTimeline
+    try:
+        loaded = _read_otio(path, fmt, cleanup)
+    except BaseException:
+        for folder in cleanup:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    for folder in cleanup:
+        weakref.finalize(loaded, shutil.rmtree, str(folder), True)
+    return loaded
+
+
+def _read_otio(path: Path, fmt: str, cleanup: list[Path]) -> LoadedTimeline:
     media_root = path.parent
     annotated = True
     try:
@@ -235,6 +254,7 @@ def _load_otio(path: Path, fmt: str) -> LoadedTimeline:
             timeline = otio.adapters.read_from_string(text, adapter_name="otio_json")
         elif fmt == "otioz":
             media_root = Path(tempfile.mkdtemp(prefix="captionbridge-otioz-"))
+            cleanup.append(media_root)
             with zipfile.ZipFile(path) as bundle:
                 for member in bundle.namelist():
                     target = (media_root / member).resolve()

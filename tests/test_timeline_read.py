@@ -88,6 +88,13 @@ def test_otioz_bundle(tmp_path, media):
     clip = loaded.timeline.find_clips()[0]
     local = loaded.resolve_media_path(clip.media_reference.target_url)
     assert local.is_file() and local.read_bytes() == media.path.read_bytes()
+    # the unpacked bundle lives as long as the LoadedTimeline (a long-running engine must not fill /tmp)
+    import gc
+
+    folder = loaded.media_root
+    del loaded, clip
+    gc.collect()
+    assert not folder.exists()
 
 
 @pytest.mark.parametrize("content,message", [
