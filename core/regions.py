@@ -160,14 +160,19 @@ def parse_track_selection(selection: str | Iterable[str] | None, loaded: LoadedT
 # media timecode origin
 # ---------------------------------------------------------------------------------------------------------------
 
-_TC_CACHE: dict[Path, Fraction | None] = {}
+_TC_CACHE: dict[tuple, Fraction | None] = {}
 
 
 def media_timecode_seconds(path: Path) -> Fraction | None:
     """The start timecode a media file carries, as seconds since midnight: a WAV's BWF ``time_reference`` (samples)
     or a ``timecode`` tag (QuickTime/MXF, counted at the video rate). None when the file says nothing."""
-    if path in _TC_CACHE:
-        return _TC_CACHE[path]
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (str(path), st.st_mtime_ns, st.st_size)  # a re-recorded/replaced file is probed again
+    if key in _TC_CACHE:
+        return _TC_CACHE[key]
     result = None
     try:
         import av
@@ -192,7 +197,7 @@ def media_timecode_seconds(path: Path) -> Fraction | None:
                     result = Fraction(frames) / rate
     except Exception:  # unreadable files are reported when rendering; no timecode here
         result = None
-    _TC_CACHE[path] = result
+    _TC_CACHE[key] = result
     return result
 
 
