@@ -284,11 +284,19 @@ class _Engine:
                 media = media_fingerprint(span.source_path)
             else:
                 media = None  # no file to hash (generated audio): never cached
-            key = None if media is None else cache_key(
-                media=media, start=str(span.source_start), duration=str(span.source_duration), model=model_id,
-                compute=compute_id, settings=opts.settings_key(), algorithm=ALGORITHM_VERSION)
-            keys.append(key)
+            family = None if media is None else cache_key(
+                media=media, model=model_id, compute=compute_id, settings=opts.settings_key(),
+                algorithm=ALGORITHM_VERSION)
+            key = None if family is None else cache_key(family=family, start=str(span.source_start),
+                                                         duration=str(span.source_duration))
+            keys.append((key, family))
             hit = self.cache.get(key) if key else None
+            if hit is None and family is not None:  # a trimmed clip: reuse a transcript of a range containing it
+                covering = self.cache.find_covering(family, span.source_start, span.source_duration)
+                if covering is not None:
+                    value, shift = covering
+                    shift_s = float(shift)
+                    hit = {**value, "words": [[t, s - shift_s, e - shift_s, p] for t, s, e, p in value["words"]]}
             if hit is not None:
                 results[i] = hit
         misses = [i for i in range(len(spans)) if i not in results]
@@ -313,8 +321,9 @@ class _Engine:
             result["language_probability"] = language_probability
             if rate != 1:  # decoder gave timeline-rate audio: express times in source seconds
                 result["words"] = [[t, s * float(rate), e * float(rate), p] for t, s, e, p in result["words"]]
-            if keys[i]:
-                self.cache.put(keys[i], result)
+            key, family = keys[i]
+            if key:
+                self.cache.put(key, result, family, str(spans[i].source_start), str(spans[i].source_duration))
             results[i] = result
             done += span_len
             report(done / total)

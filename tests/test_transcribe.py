@@ -129,6 +129,12 @@ def test_cache_hit_and_recut_only_transcribes_changed_media(tiny, espeak_english
     again = tr.transcribe_regions(regions, tb, options, decode=counting_decode, model=tiny, cache=cache)
     assert calls == [] and again.stats["cached_spans"] == 2
     assert [w.to_dict() for w in again.words] == [w.to_dict() for w in first.words]
+    # trim: the first clip loses its first second (a sub-range of what was transcribed): reused, not re-run
+    trimmed = tr.transcribe_regions([region(espeak_english.path, 25, 200, 2, tb)], tb, options,
+                                    decode=counting_decode, model=tiny, cache=cache)
+    assert calls == [] and trimmed.stats["cached_spans"] == 1
+    assert [w.to_dict() for w in trimmed.words] == [w.to_dict() for w in first.words
+                                                    if w.start >= 1.0 and w.end <= 8.0]
     # re-cut: the second clip moves later on the timeline (same media, same range): still cached
     moved = [regions[0], region(other, 300, 500, 0, tb)]
     shifted = tr.transcribe_regions(moved, tb, options, decode=counting_decode, model=tiny, cache=cache)
@@ -223,3 +229,19 @@ def test_batched_decoding_keeps_times_in_the_audio(tiny, espeak_english, cache):
                                  model=tiny)
     check_words(result.words, Timebase(25))
     assert all(0 <= w.start and w.end <= espeak_english.duration + 1e-6 for w in result.words)
+
+
+def test_media_fingerprint_is_content_based_and_remembered(tmp_path, monkeypatch):
+    from captionbridge.core import transcript_cache as tc
+
+    media = tmp_path / "a.bin"
+    media.write_bytes(b"x" * 5000)
+    copy = tmp_path / "b.bin"
+    copy.write_bytes(b"x" * 5000)
+    first = tc.media_fingerprint(media, tmp_path)
+    assert first == tc.media_fingerprint(copy, tmp_path)  # same content, another name: same media
+    media.write_bytes(b"y" * 5000)
+    assert tc.media_fingerprint(media, tmp_path) != first
+    monkeypatch.setattr(tc, "FULL_HASH_LIMIT", 1000)  # huge camera files are fingerprinted from samples
+    sampled = tc._content_digest(copy, copy.stat().st_size)
+    assert sampled.startswith("sampled-") and sampled == tc._content_digest(copy, copy.stat().st_size)
