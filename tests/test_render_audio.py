@@ -307,3 +307,21 @@ def test_fcpxml_constant_retime_is_honoured(tmp_path, media):
     (region,) = audio_regions(loaded)
     assert region.speed == 1 and any("variable-speed retime" in w for w in region.warnings)
     assert any("variable-speed retime" in w for w in loaded.warnings)
+
+
+def test_resolve_camera_file_counted_from_its_timecode(tmp_path):
+    """Resolve OTIO without available_range on a camera .mov starting at 01:00:00:00: the source range counts from
+    the file's timecode origin (90000 at 25 fps); the reader finds that origin in the file's tmcd track."""
+    from fixtures.timelines import write_camera_mov
+
+    cam = write_camera_mov(tmp_path / "A001 camera 摄影.mov", 3, [1.0, 2.0], timecode="01:00:00:00", fps=25)
+    seq = SequenceSpec.at("Cam", "25", "01:00:00:00", [
+        ClipSpec(0, 50, cam.path, source_in=12, media_tc_frame=90000, track="A1"),
+    ])
+    loaded = load_timeline(write_otio(tmp_path / "cam.otio", seq, resolve_style=True, available_range=False))
+    (region,) = audio_regions(loaded)
+    assert region.media_start == 3600 and region.source_offset == Fraction(12, 25)
+    out = render_audio([region], loaded.duration_frames, loaded.timebase, 16000).samples
+    expected = [(c - Fraction(12, 25)) * 16000 for c in (1, 2)]
+    found = find_clicks(out, 0.2, 800)
+    assert len(found) == 2 and all(abs(g - w) <= 1 for g, w in zip(found, expected)), (found, expected)
