@@ -71,3 +71,14 @@ def test_mandarin_is_simplified_per_character_and_punctuated(base, espeak_mandar
         assert w.language == "zh"
     assert text[-1] in "。？！"
     assert all(a.start <= b.start for a, b in zip(result.words, result.words[1:]))
+
+
+def test_music_and_noise_give_no_words(base, speech_corpus_module):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    bed = np.concatenate([speech_corpus_module._tone_bed(6.0, 0.2), speech_corpus_module._noise(rng, 4.0, 0.2),
+                          np.zeros(16000, np.float32), (rng.standard_normal(16000 * 3) * 0.1).astype(np.float32)])
+    for vad in (True, False):  # with VAD off, the decoder-side gates alone must hold
+        result = transcribe_audio(bed, TranscribeOptions(language="en", vad=vad, cache=False), model=base)
+        assert result.words == [], [w.text for w in result.words]
