@@ -71,6 +71,7 @@ class _Placement:
     s: Fraction          # exact source sample position at the region start
     speed: Fraction
     shift: int = 0       # speed 1: j = k + shift
+    channels: tuple[int, ...] | None = None  # channels within the audio stream that carries them
 
     def source_window(self) -> tuple[int, int]:
         if self.speed == 1:
@@ -90,7 +91,7 @@ def _placement(region: AudioRegion, sample_rate: int, lo: int, hi: int) -> _Plac
     s = region.source_offset * sample_rate
     speed = Fraction(region.speed)
     shift = math.floor(s - p + Fraction(1, 2)) if speed == 1 else 0
-    return _Placement(region, k0, k1, p, s, speed, shift)
+    return _Placement(region, k0, k1, p, s, speed, shift, region.channels)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -171,17 +172,42 @@ class _WavSink:
 # ---------------------------------------------------------------------------------------------------------------
 
 def _open_audio(path: Path, clip: str):
+    """(container, [audio streams]) or InputError naming the file and the clip."""
     import av
 
     try:
         container = av.open(str(path))
     except Exception as exc:  # FFmpeg's errors come in many classes
         raise InputError(f"{path}: cannot decode the media of clip {clip!r} ({type(exc).__name__}: {exc})")
-    stream = next((s for s in container.streams if s.type == "audio"), None)
-    if stream is None:
+    streams = [s for s in container.streams if s.type == "audio"]
+    if not streams:
         container.close()
         raise InputError(f"{path}: the media of clip {clip!r} has no audio stream")
-    return container, stream
+    return container, streams
+
+
+def _route(channels: tuple[int, ...] | None, layout: list[int]) -> tuple[int, tuple[int, ...] | None, str | None]:
+    """Source channels (numbered across all audio streams, as editors number a file's audio tracks: a camera file
+    with four mono streams has channels 1-4) -> (stream index, channels within that stream, warning)."""
+    if channels is None or len(layout) == 1:
+        return 0, channels, None
+    starts = [sum(layout[:i]) for i in range(len(layout))]
+
+    def stream_of(c: int) -> int | None:
+        for i, (start, count) in enumerate(zip(starts, layout)):
+            if start <= c < start + count:
+                return i
+        return None
+
+    first = stream_of(channels[0])
+    if first is None:
+        return 0, channels, None  # out of range: _mono reports it
+    local = tuple(c - starts[first] for c in channels if stream_of(c) == first)
+    warning = None
+    if len(local) != len(channels):
+        warning = (f"channels {[c + 1 for c in channels]} come from different audio streams; only those of stream "
+                   f"{first + 1} are mixed")
+    return first, local, warning
 
 
 def _merge_spans(windows: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
@@ -194,8 +220,8 @@ def _merge_spans(windows: list[tuple[int, int]], gap: int) -> list[tuple[int, in
     return [(lo, hi) for lo, hi in spans]
 
 
-def _decode_blocks(path: Path, sample_rate: int, spans: list[tuple[int, int]], clip: str
-                   ) -> Iterator[tuple[int, np.ndarray]]:
+def _decode_blocks(path: Path, sample_rate: int, spans: list[tuple[int, int]], clip: str, stream_index: int = 0,
+                   opened=None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (first source sample index at ``sample_rate``, float32 array (channels, n)) covering ``spans``.
 
     Source sample index j is time j / sample_rate from the media's time 0 (its pts 0; AAC priming and edit lists
@@ -204,7 +230,8 @@ def _decode_blocks(path: Path, sample_rate: int, spans: list[tuple[int, int]], c
     """
     import av
 
-    container, stream = _open_audio(path, clip)
+    container, streams = opened if opened is not None else _open_audio(path, clip)
+    stream = streams[min(stream_index, len(streams) - 1)]
     block = BLOCK_SECONDS * sample_rate
     gap = SEEK_GAP_SECONDS * sample_rate
     try:
@@ -263,7 +290,8 @@ def _decode_blocks(path: Path, sample_rate: int, spans: list[tuple[int, int]], c
             if not more_spans:
                 break
     finally:
-        container.close()
+        if opened is None:
+            container.close()
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
@@ -308,6 +336,30 @@ def _mono(block: np.ndarray, channels: tuple[int, ...] | None, cache: dict, warn
 
 def _mix_source(path: Path, placements: list[_Placement], sample_rate: int, sink, warnings: list[str],
                 progress_cb=None) -> None:
+    """Mix every placement of one file. Each audio stream the placements use is decoded once (one pass)."""
+    clip = placements[0].region.clip_name
+    container, streams = _open_audio(path, clip)
+    layout = [max(1, s.codec_context.channels) for s in streams]
+    groups: dict[int, list[_Placement]] = {}
+    for pl in placements:
+        index, local, warning = _route(pl.region.channels, layout)
+        if warning and f"clip {pl.region.clip_name!r}: {warning}" not in warnings:
+            warnings.append(f"clip {pl.region.clip_name!r}: {warning}")
+        pl.channels = local
+        groups.setdefault(index, []).append(pl)
+    opened = (container, streams)
+    try:
+        for n, (index, group) in enumerate(sorted(groups.items())):
+            def tick(fraction: float, n: int = n) -> None:
+                if progress_cb is not None:
+                    progress_cb((n + fraction) / len(groups))
+            _mix_stream(path, group, sample_rate, sink, warnings, tick, index, opened if n == 0 else None)
+    finally:
+        container.close()
+
+
+def _mix_stream(path: Path, placements: list[_Placement], sample_rate: int, sink, warnings: list[str],
+                progress_cb, stream_index: int, opened) -> None:
     windows = [pl.source_window() for pl in placements]
     spans = _merge_spans([(max(lo, 0), hi) for lo, hi in windows if hi > 0], SEEK_GAP_SECONDS * sample_rate)
     if not spans:
@@ -318,7 +370,7 @@ def _mix_source(path: Path, placements: list[_Placement], sample_rate: int, sink
     tail: np.ndarray | None = None  # last source sample of the previous block (for interpolation)
     tail_index = None
     clip = placements[0].region.clip_name
-    for start, block in _decode_blocks(path, sample_rate, spans, clip):
+    for start, block in _decode_blocks(path, sample_rate, spans, clip, stream_index, opened):
         end = start + block.shape[1]
         while next_i < len(order) and windows[order[next_i]][0] < end:
             active.append(order[next_i])
@@ -327,7 +379,7 @@ def _mix_source(path: Path, placements: list[_Placement], sample_rate: int, sink
         cache: dict = {}
         for i in active:
             pl = placements[i]
-            mono = _mono(block, pl.region.channels, cache, warnings, pl.region.clip_name, path)
+            mono = _mono(block, pl.channels, cache, warnings, pl.region.clip_name, path)
             if pl.speed == 1:
                 k_lo = max(pl.k0, start - pl.shift)
                 k_hi = min(pl.k1, end - pl.shift)
@@ -337,7 +389,7 @@ def _mix_source(path: Path, placements: list[_Placement], sample_rate: int, sink
             else:
                 prev = None
                 if tail is not None and tail_index == start - 1:
-                    prev = float(_mono(tail, pl.region.channels, {}, [], pl.region.clip_name, path)[0])
+                    prev = float(_mono(tail, pl.channels, {}, [], pl.region.clip_name, path)[0])
                 values, k_lo = _interpolated(pl, mono, start, end, prev)
                 if values is None:
                     continue

@@ -325,3 +325,20 @@ def test_resolve_camera_file_counted_from_its_timecode(tmp_path):
     expected = [(c - Fraction(12, 25)) * 16000 for c in (1, 2)]
     found = find_clicks(out, 0.2, 800)
     assert len(found) == 2 and all(abs(g - w) <= 1 for g, w in zip(found, expected)), (found, expected)
+
+
+def test_channels_across_audio_streams(tmp_path):
+    """A camera file with one mono stream per input: channel 2 is the second stream (Premiere's sourcetrack 2)."""
+    from fixtures.timelines import write_camera_mov
+
+    cam = write_camera_mov(tmp_path / "two mics.mov", 3, [1.0], extra_streams=[[2.0]])
+    seq = SequenceSpec.at("Mics", "25", "00:00:00:00", [
+        ClipSpec(0, 75, cam.path, track="A1", channel=1),
+        ClipSpec(0, 75, cam.path, track="A2", channel=2),
+    ])
+    loaded = load_timeline(write_xmeml(tmp_path / "mics.xml", seq))
+    first, second = audio_regions(loaded)
+    assert (first.channels, second.channels) == ((0,), (1,))
+    for regions, clicks in (([first], [16000]), ([second], [32000]), ([first, second], [16000, 32000])):
+        out = render_audio(regions, loaded.duration_frames, loaded.timebase, 16000)
+        assert find_clicks(out.samples, 0.2, 800) == clicks and not out.warnings
