@@ -175,13 +175,14 @@ class _SentencePieceCodec:
         return prefix + self.src.encode(text, out_type=str) + ["</s>"]
 
     def decode(self, tokens: list[str]) -> str:
-        tokens = [t for t in tokens if not (t.startswith(">>") and t.endswith("<<")) and t not in NLLB_TOKENS]
+        tokens = [t for t in tokens if not _LANGUAGE_TOKEN.fullmatch(t)]
         if self.hf is not None:
             return self.hf.decode(self.hf.convert_tokens_to_ids(tokens), skip_special_tokens=True).strip()
         return self.tgt.decode_pieces(tokens).strip()
 
 
-NLLB_TOKENS = frozenset(NLLB_CODES.values())
+# Language tokens never belong in the text: Marian ">>cmn_Hans<<", NLLB "zho_Hans" (any of its 200 codes).
+_LANGUAGE_TOKEN = re.compile(r">>[^<>\s]+<<|[a-z]{3}_[A-Z][a-z]{3}")
 
 
 class CTranslate2Translator:

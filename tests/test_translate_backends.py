@@ -42,6 +42,9 @@ def test_ctranslate2_batches_and_returns_n_best(tiny_marian):
     # results come back in input order whatever order the texts are batched in
     assert translator.translate(TEXTS[::-1], "zh", "en", num_hypotheses=3, batch_size=3) == batched[::-1]
     assert len({h[0] for h in batched}) > 1  # (the random model does answer each text differently)
+    # language tokens (Marian >>id<<, NLLB codes) never reach the text
+    pieces = translator.codec.tgt.encode("Thank you for watching.", out_type=str)
+    assert translator.codec.decode([">>cmn_Hans<<", *pieces, "zho_Hans"]) == "Thank you for watching."
     # a text alone in its batch gets the same translation as in a batch of texts of its length
     alone = translator.translate(TEXTS[:1], "zh", "en", num_hypotheses=3, batch_size=1)
     assert alone == translator.translate(TEXTS[:1] * 3, "zh", "en", num_hypotheses=3, batch_size=3)[:1]
