@@ -21,8 +21,8 @@ from fractions import Fraction
 
 from .caption_presets import CaptionPreset, language_family, resolve_preset
 from .cue_timing import Span, time_cues
-from .line_breaking import (Layout, NEUTRAL, break_costs, build_units, display_line, ends_sentence, layout_lines,
-                            line_length)
+from .line_breaking import (NEUTRAL, Layout, break_costs, build_units, display_line, ends_sentence, join_texts,
+                            layout_lines, line_length)
 from .model import Cue, Word
 from .timebase import Timebase
 
@@ -62,7 +62,10 @@ def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPr
     cues = []
     for (i, j, layout), (start, end) in zip(segments, times):
         cue_words = tuple(words[units[i].first:units[j - 1].last + 1])
-        cues.append(Cue(start, end, {language: "\n".join(layout.lines)}, cue_words))
+        text = "\n".join(layout.lines)
+        if not text.strip():  # nothing but dropped punctuation (a stream of "。"): show it rather than nothing
+            text = join_texts([u.text for u in units[i:j]], language)
+        cues.append(Cue(start, end, {language: text}, cue_words))
     return cues
 
 

@@ -167,7 +167,29 @@ def build_units(texts: list[str], language: str) -> list[Unit]:
                 continue
         units.append(Unit(join_texts(texts[start:i + 1], language), start, i))
         start = i + 1
+    if zh and len(units) > 1:
+        units = _merge_bare_punctuation(units, texts, language)
     return units
+
+
+def _merge_bare_punctuation(units: list[Unit], texts: list[str], language: str) -> list[Unit]:
+    """A Chinese unit of punctuation alone (a stream starting with "。") shows nothing once commas and full stops
+    are dropped: it joins the next unit (the last one joins the one before)."""
+    out: list[Unit] = []
+    carry: Unit | None = None
+    for u in units:
+        if carry is not None:
+            u = Unit(join_texts(texts[carry.first:u.last + 1], language), carry.first, u.last)
+            carry = None
+        if is_trailing_punctuation(u.text) and u is not units[-1]:
+            carry = u
+            continue
+        out.append(u)
+    if carry is not None or (out and is_trailing_punctuation(out[-1].text) and len(out) > 1):
+        last = carry or out.pop()
+        prev = out.pop()
+        out.append(Unit(join_texts(texts[prev.first:last.last + 1], language), prev.first, last.last))
+    return out
 
 
 def join_texts(texts: list[str], language: str) -> str:

@@ -222,3 +222,10 @@ def test_golden_paragraphs():
     assert [c.text["zh"] for c in cues] == [
         "晚上好 欢迎收看本节目", "今晚我们前往云南的群山", "那里的农民种茶已有一千多年的历史", "工作在黎明前就开始了",
         "那时空气依然寒冷\n茶叶上还带着露水", "这里没有人着急"]
+
+
+def test_a_stream_of_chinese_punctuation_still_shows_text():
+    cues = compose_cues([w("。", 0, 5), w("，", 6, 8)], TB24, "netflix-zh", "zh")
+    assert [c.text["zh"] for c in cues] == ["。，"]
+    cues = compose_cues([w("。", 0, 5), w("好", 6, 8)], TB24, "netflix-zh", "zh")
+    assert [c.text["zh"] for c in cues] == ["好"] and len(cues[0].words) == 2

@@ -116,3 +116,8 @@ def test_punctuation_only_words_attach_to_their_neighbours():
     assert display_line([u.text for u in units], "en") == "He said, “stop”."
     zh = build_units(["你好", "，", "世界", "。"], "zh")
     assert [u.text for u in zh] == ["你好，", "世界。"]
+
+
+def test_chinese_punctuation_alone_joins_a_neighbour():
+    assert [u.text for u in build_units(["。", "你好"], "zh")] == ["。你好"]
+    assert [u.text for u in build_units(["你好", "世界", "，", "。"], "zh")] == ["你好", "世界，。"]
