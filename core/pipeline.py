@@ -18,6 +18,7 @@ from .regions import audio_regions, describe_missing, missing_media, skipped_cli
 # Relative cost of each stage, for one progress bar / ETA over the whole job.
 STAGES = {"read": 1.0, "transcribe": 80.0, "compose": 2.0, "translate": 12.0, "write": 1.0}
 LANGUAGES = ("en", "zh")
+STYLE_PRESETS = ("broadcast", "social")  # language-neutral styles that also apply to the translated language
 
 
 @dataclass
@@ -120,5 +121,6 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
 
         doc = translate_document(doc, options.translate_to, model=options.translation_model,
                                  device=options.device, glossary=glossary, progress=progress,
-                                 simplified_chinese=options.simplified_chinese)
+                                 simplified_chinese=options.simplified_chinese,
+                                 preset=options.preset if options.preset in STYLE_PRESETS else None)
     return doc

@@ -55,9 +55,6 @@ def parse_rate(value: object) -> Fraction:
     nearest = round(rate)
     if abs(rate - nearest) < Fraction(1, 1000):
         return Fraction(nearest)
-    exact = rate.limit_denominator(1001)
-    if abs(exact - rate) < Fraction(1, 10**6):
-        return exact
     raise TimelineError(f"unsupported frame rate {raw!r}: not an integer or NTSC (x1000/1001) rate")
 
 
