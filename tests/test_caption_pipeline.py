@@ -150,3 +150,35 @@ def test_corrupt_timeline_is_a_one_line_error(tmp_path):
 def test_options_reject_unknown_keys():
     with pytest.raises(Exception, match="unknown option"):
         CaptionOptions.from_dict({"langauge": "en"})
+
+
+@pytest.mark.slow
+def test_caption_translate_to_zh_writes_bilingual_files_with_identical_timing(tmp_path, base_whisper_model,
+                                                                             tiny_marian):
+    out = tmp_path / "bi"
+    result = cli("caption", str(EXAMPLE / "harbour_interview.otio"), "--out", str(out), "--language", "en",
+                 "--tracks", "A1", "--model", str(base_whisper_model), "--translate-to", "zh",
+                 "--translation-model", str(tiny_marian["en-zh-ct2"]), "--formats", "json,srt,ass", "-q")
+    assert result.returncode == 0, result.stderr
+    data = json.loads((out / "harbour_interview.captions.json").read_text())
+    assert data["languages"] == ["en", "zh"]
+    assert all(set(c["text"]) == {"en", "zh"} and c["text"]["zh"].strip() for c in data["cues"])
+    en = pysubs2.load(str(out / "harbour_interview.en.srt"))
+    zh = pysubs2.load(str(out / "harbour_interview.zh.srt"))
+    bi = pysubs2.load(str(out / "harbour_interview.bilingual.srt"))
+    assert [(e.start, e.end) for e in en] == [(e.start, e.end) for e in zh] == [(e.start, e.end) for e in bi]
+    assert (out / "harbour_interview.bilingual.ass").exists()
+
+
+def test_translation_without_a_model_is_a_clear_error_not_untranslated_text(tmp_path, monkeypatch):
+    from captionbridge.core.errors import ModelNotAvailableError
+    from captionbridge.core.model import Cue
+    from captionbridge.core.timebase import Timebase
+    from captionbridge.core.translate_cues import translate_document
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("CAPTIONBRIDGE_TRANSLATION_MODELS", str(tmp_path / "none"))
+    doc = CaptionDocument("t", Timebase("24000/1001"), "en", cues=[Cue(0, 48, {"en": "Hello there."})],
+                          languages=["en"])
+    with pytest.raises(ModelNotAvailableError, match="opus-mt-en-zh|--translation-model"):
+        translate_document(doc, "zh")
