@@ -146,9 +146,9 @@ def test_cache_hit_and_recut_only_transcribes_changed_media(tiny, espeak_english
     tr.transcribe_regions(moved, tb, options, decode=counting_decode, model=tiny, cache=cache)
     assert calls == [str(other)]
     # other settings are other cache entries
-    tr.transcribe_regions(moved, tb, tr.TranscribeOptions(**{**FAST, "beam_size": 2}), decode=counting_decode,
+    tr.transcribe_regions(moved[1:], tb, tr.TranscribeOptions(**{**FAST, "beam_size": 2}), decode=counting_decode,
                           model=tiny, cache=cache)
-    assert len(calls) == 3
+    assert len(calls) == 2
 
 
 def test_progress_reports_and_cancel_stops(tiny, espeak_english, cache):
