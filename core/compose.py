@@ -16,8 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from fractions import Fraction
+from dataclasses import replace
 
 from .caption_presets import CaptionPreset, language_family, resolve_preset
 from .cue_timing import Span, time_cues
@@ -122,17 +121,6 @@ def _split_long_units(units, words, preset: CaptionPreset, language: str):
 
 
 # -- segmentation ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Ctx:
-    texts: list[str]
-    costs: list[int]
-    starts: list[int]
-    ends: list[int]
-    rate: Fraction
-    preset: CaptionPreset
-    language: str
-
-
 def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: str) -> list[tuple[int, int, Layout]]:
     """Split units into cues: ``[(first_unit, end_unit_exclusive, layout), ...]``."""
     n = len(texts)
