@@ -523,8 +523,8 @@ class _ChunkMap:
         if activity is None:
             return out
         for i, (text, s, e, prob) in enumerate(out):
-            if activity.speech_in(s, e) >= 0.5 * max(e - s, 1e-3):
-                continue
+            if activity.speech_in(s, e) >= 0.75 * max(e - s, 1e-3):
+                continue  # mostly on speech: where Whisper put it
             k = assigned[i]
             if i + 1 < len(out) and assigned[i + 1] == k + 1 and (i == 0 or assigned[i - 1] <= k):
                 nxt = out[i + 1][1]

@@ -8,7 +8,10 @@ boundaries in running speech are quantised to 20 ms. We fix those against the au
   pauses; a pause is at least ``min_pause`` long so stop closures inside words are not mistaken for pauses;
 * a word start that lies in a pause moves to the next speech onset; a word that is the first of its speech run
   starts at the run's onset (when that onset is near); the mirror rules hold for ends;
-* a boundary between two words in running speech moves to the deepest energy dip near it, when there is one;
+* a boundary between two words in running speech moves to the deepest energy dip (>= 6 dB) from 40 ms before to
+  200 ms after it. The window is asymmetric on purpose: measured on espeak-ng speech at 140-190 words per minute,
+  Whisper base's cross-attention boundaries come 70-100 ms early on average (the next word "starts" inside the
+  previous one), and searching later recovers most of that (word MAE 56 -> 42 ms over three corpora);
 * words never overlap and never get shorter than ``min_word``.
 
 Everything here is measured by ``benchmarks/bench_transcribe.py`` against espeak-ng ground truth.
@@ -85,7 +88,8 @@ def _close_gaps(mask: np.ndarray, max_len: int, value: bool) -> np.ndarray:
 
 
 def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sample_rate: int = 16000,
-                      activity: Activity | None = None, max_shift: float = 0.6, dip_window: float = 0.1,
+                      activity: Activity | None = None, max_shift: float = 0.6, dip_before: float = 0.04,
+                      dip_after: float = 0.2, dip_db: float = 6.0,
                       min_word: float = 0.04, min_dip_word: float = 0.08,
                       texts: list[str] | None = None) -> list[tuple[float, float]]:
     """Refined (start, end) for each word, in the chunk's seconds. Order and count are kept."""
@@ -150,14 +154,14 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
         # each word keeps a plausible length: at least min_dip_word and half of what it had
         keep_a = max(min_dip_word, 0.5 * (a_end - out[i][0]))
         keep_b = max(min_dip_word, 0.5 * (out[i + 1][1] - b_start))
-        lo = max(int((centre - dip_window) / HOP), int(np.ceil((out[i][0] + keep_a) / HOP)))
-        hi = min(int((centre + dip_window) / HOP), int((out[i + 1][1] - keep_b) / HOP), len(db) - 1)
+        lo = max(int((centre - dip_before) / HOP), int(np.ceil((out[i][0] + keep_a) / HOP)))
+        hi = min(int((centre + dip_after) / HOP), int((out[i + 1][1] - keep_b) / HOP), len(db) - 1)
         if hi - lo < 2:
             continue
         window = db[lo:hi + 1]
         j = int(np.argmin(window))
         # only a real dip: clearly below the loudest part of the window
-        if window.max() - window[j] >= 6.0:
+        if window.max() - window[j] >= dip_db:
             t = (lo + j + 0.5) * HOP
             out[i][1] = t
             out[i + 1][0] = t

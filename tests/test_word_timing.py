@@ -91,5 +91,6 @@ def test_word_times_on_espeak_speech(base_whisper_model, espeak_english, speech_
         assert len(starts) >= 0.9 * len(espeak_english.words)
         assert speech_corpus_module.words_in_non_speech(espeak_english, words) == []
     assert errors["refined"].mean() < errors["raw"].mean()
-    assert errors["refined"].mean() < 0.075, f"word boundary MAE {errors['refined'].mean() * 1000:.0f} ms"
-    assert (errors["refined"] <= 0.1).mean() >= 0.75
+    print(f"raw {errors['raw'].mean() * 1000:.1f} ms, refined {errors['refined'].mean() * 1000:.1f} ms")
+    assert errors["refined"].mean() < 0.06, f"word boundary MAE {errors['refined'].mean() * 1000:.0f} ms"
+    assert (errors["refined"] <= 0.1).mean() >= 0.8
