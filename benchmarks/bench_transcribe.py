@@ -28,7 +28,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import speech_corpus as sc  # noqa: E402
+import speech_corpus as sc
 
 TARGETS = {"mae_ms": 30.0, "within_50ms_pct": 90.0, "words_in_non_speech": 0, "overhead_pct": 20.0,
            "cached_rerun_pct": 5.0}

@@ -75,7 +75,7 @@ _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 class Espeak:
     """Minimal libespeak-ng binding: synchronous synthesis returning samples and word events."""
 
-    _instance: "Espeak | None" = None
+    _instance: Espeak | None = None
 
     def __init__(self) -> None:
         self.lib = ctypes.CDLL(_ESPEAK_LIB)
@@ -94,7 +94,7 @@ class Espeak:
                                           ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
 
     @classmethod
-    def get(cls) -> "Espeak":
+    def get(cls) -> Espeak:
         if cls._instance is None:
             cls._instance = cls()
         return cls._instance
@@ -368,7 +368,7 @@ def cer(reference: str, hypothesis: str) -> float:
     """Character error rate over non-space, non-punctuation characters (for Chinese)."""
     import re
 
-    clean = lambda s: [c for c in re.sub(r"[\W_]+", "", s)]  # noqa: E731
+    clean = lambda s: [c for c in re.sub(r"[\W_]+", "", s)]
     ref = clean(reference)
     return edit_distance(ref, clean(hypothesis)) / max(1, len(ref))
 
@@ -378,7 +378,7 @@ def match_words(reference: list[TimedWord], words: list, key=lambda w: w.text) -
     import difflib
     import re
 
-    norm = lambda s: re.sub(r"[\W_]+", "", s.lower())  # noqa: E731
+    norm = lambda s: re.sub(r"[\W_]+", "", s.lower())
     ref_keys = [norm(w.text) for w in reference]
     hyp_keys = [norm(key(w)) for w in words]
     matcher = difflib.SequenceMatcher(a=ref_keys, b=hyp_keys, autojunk=False)

@@ -22,9 +22,9 @@ import os
 import shutil
 import sys
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .errors import InputError, ModelNotAvailableError
 
@@ -393,7 +393,9 @@ def register_model_source(fn: ModelSource) -> ModelSource:
 
 
 def _translation_models() -> list[dict]:
-    from .translate_backends import translation_models  # imported when listed: no torch/transformers at import
+    from .translate_backends import (
+        translation_models,  # imported when listed: no torch/transformers at import
+    )
 
     return translation_models()
 
@@ -426,7 +428,7 @@ def list_models(root: Path | None = None) -> list[dict]:
             out.append({"name": hub_name, "kind": "whisper", "source": "hub", "id": hub_name, "where": cached,
                         "size": _folder_size(Path(cached)), "verified": None, "status": "downloaded",
                         "multilingual": not hub_name.endswith(".en")})
-    for source in list(_EXTRA_SOURCES):
+    for source in _EXTRA_SOURCES:
         try:
             out.extend(dict(item) for item in source())
         except Exception as exc:  # a broken plugin must not hide the Whisper models

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -300,18 +300,17 @@ class _Engine:
             if hit is not None:
                 results[i] = hit
         misses = [i for i in range(len(spans)) if i not in results]
-        audio: dict[int, tuple[np.ndarray, Fraction]] = {}
-        for i in misses:
-            audio[i] = _span_audio(spans[i], decode)
-            progress and progress.check_cancelled()
-
         language, language_probability = opts.language, 1.0
         if misses and (opts.language in ("auto", "", None)):
-            language, language_probability = self.detect_language([audio[i][0] for i in misses])
+            # several spans spread over the job (decoded again below: memory stays one span at a time)
+            step = max(1, len(misses) // max(1, opts.language_windows))
+            picked = misses[::step][: max(1, opts.language_windows)]
+            language, language_probability = self.detect_language([_span_audio(spans[i], decode)[0]
+                                                                   for i in picked])
         done = float(sum(spans[i].source_duration for i in results))
         report(done / total)
         for i in misses:
-            samples, rate = audio[i]
+            samples, rate = _span_audio(spans[i], decode)
             span_len = float(spans[i].source_duration)
 
             def on_progress(seconds: float, base=done, scale=span_len / max(len(samples) / SAMPLE_RATE, 1e-9)):
@@ -374,11 +373,20 @@ class _Engine:
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+        # a few 45 s excerpts spread over each chunk (VAD over hours of audio would cost more than it tells)
+        excerpt = 45 * SAMPLE_RATE
+        per_chunk = max(1, int(np.ceil(self.options.language_windows / max(1, len(chunks)))))
         speech = []
         for samples in chunks:
-            stamps = get_speech_timestamps(samples, VadOptions(threshold=self.options.vad_threshold)) \
-                if self.options.vad else [{"start": 0, "end": len(samples)}]
-            speech.extend(samples[s["start"]:s["end"]] for s in stamps)
+            if len(samples) > excerpt * per_chunk:
+                starts = np.linspace(0, len(samples) - excerpt, per_chunk).astype(int)
+                pieces = [samples[a:a + excerpt] for a in starts]
+            else:
+                pieces = [samples]
+            for piece in pieces:
+                stamps = get_speech_timestamps(piece, VadOptions(threshold=self.options.vad_threshold)) \
+                    if self.options.vad else [{"start": 0, "end": len(piece)}]
+                speech.extend(piece[s["start"]:s["end"]] for s in stamps)
         if not speech:
             return "en", 0.0
         joined = np.concatenate(speech)

@@ -172,6 +172,5 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
             mid = (out[i][0] + out[i - 1][1]) / 2
             out[i - 1][1] = max(out[i - 1][0] + 1e-3, min(out[i - 1][1], mid))
             out[i][0] = max(out[i][0], out[i - 1][1])
-        if out[i][1] < out[i][0]:
-            out[i][1] = out[i][0]
+        out[i][1] = max(out[i][1], out[i][0])
     return [(float(s), float(e)) for s, e in out]

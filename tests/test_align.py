@@ -7,13 +7,18 @@ import json
 import numpy as np
 import pytest
 import soundfile
-from click.testing import CliRunner
-
 from captionbridge.core import models
-from captionbridge.core.align import _fill_unanchored, _low_confidence_spans, AlignedWord, align_script, script_units
+from captionbridge.core.align import (
+    AlignedWord,
+    _fill_unanchored,
+    _low_confidence_spans,
+    align_script,
+    script_units,
+)
 from captionbridge.core.errors import InputError
 from captionbridge.core.transcribe import TranscribeOptions
 from captionbridge.plugin.cli import cli
+from click.testing import CliRunner
 
 FAST = dict(temperature=(0.0,), beam_size=1, cache=False)
 

@@ -6,11 +6,10 @@ import json
 import shutil
 
 import pytest
-from click.testing import CliRunner
-
 from captionbridge.core import models
 from captionbridge.core.errors import InputError, ModelNotAvailableError
 from captionbridge.plugin.cli import cli
+from click.testing import CliRunner
 
 
 @pytest.fixture(autouse=True)

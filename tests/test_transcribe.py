@@ -12,7 +12,6 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import soundfile
-
 from captionbridge.core import models
 from captionbridge.core import transcribe as tr
 from captionbridge.core.errors import Cancelled, InputError, ModelNotAvailableError
@@ -188,11 +187,11 @@ def test_bad_inputs_are_clear_errors(tiny, tmp_path):
 # -- guards, unit level -----------------------------------------------------------------------------------------
 def test_repetition_loops_are_collapsed():
     words = [(t, i * 0.1, i * 0.1 + 0.1, 0.9) for i, t in enumerate(
-        "so we go thank you thank you thank you thank you and no no no no no end".split())]
+        ["so", "we", "go", "thank", "you", "thank", "you", "thank", "you", "thank", "you", "and", "no", "no", "no", "no", "no", "end"])]
     kept, removed = tr._remove_repetition_loops(words)
-    assert [w[0] for w in kept] == "so we go thank you and no end".split()
+    assert [w[0] for w in kept] == ["so", "we", "go", "thank", "you", "and", "no", "end"]
     assert removed == 10
-    normal = [(t, 0, 1, 1) for t in "no no we go".split()]
+    normal = [(t, 0, 1, 1) for t in ["no", "no", "we", "go"]]
     assert tr._remove_repetition_loops(normal) == (normal, 0)
 
 

@@ -6,7 +6,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
 from captionbridge.core import models
 from captionbridge.core.chinese_text import is_cjk, to_simplified
 from captionbridge.core.regions import AudioRegion

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from captionbridge.core.word_timing import HOP, refine_word_times, speech_activity
 
 SR = 16000
@@ -71,7 +70,6 @@ def test_order_count_and_no_overlap_are_kept():
 def test_word_times_on_espeak_speech(base_whisper_model, espeak_english, speech_corpus_module):
     """Against espeak-ng's exact word times: refinement must beat raw Whisper, and stay within bounds."""
     import soundfile
-
     from captionbridge.core import models
     from captionbridge.core.model import Word
     from captionbridge.core.timebase import Timebase
