@@ -181,6 +181,8 @@ if _fcp is not None:
                     self._ours(item)["nest_output_channel"] = int(index) - 1
             self._apply_filters(item, clipitem_element)
             self._flush(item)
+            # the caller then does metadata.setdefault("fcp_xml", {}): make that a hit, not a C++ KeyError
+            item.metadata[_fcp.META_NAMESPACE] = {}
             return item
 
         def _apply_channels(self, item, clipitem_element) -> None:
