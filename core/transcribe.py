@@ -287,6 +287,10 @@ class _Engine:
             family = None if media is None else cache_key(
                 media=media, model=model_id, compute=compute_id, settings=opts.settings_key(),
                 algorithm=ALGORITHM_VERSION)
+            if family is not None:  # which channels at what level: different audio from the same file
+                channels = getattr(span.region, "channels", None)
+                family = cache_key(family=family, channels=None if channels is None else list(channels),
+                                   gain=round(float(getattr(span.region, "gain", 1.0) or 1.0), 4))
             key = None if family is None else cache_key(family=family, start=str(span.source_start),
                                                          duration=str(span.source_duration))
             keys.append((key, family))
@@ -327,7 +331,7 @@ class _Engine:
             done += span_len
             report(done / total)
 
-        words: list[Word] = []
+        tagged: list[tuple[Word, int]] = []
         seconds_by_language: dict[str, float] = {}
         probs: dict[str, float] = {}
         for i, span in enumerate(spans):
@@ -336,8 +340,12 @@ class _Engine:
             seconds_by_language[lang] = seconds_by_language.get(lang, 0.0) + float(span.source_duration)
             probs[lang] = max(probs.get(lang, 0.0), float(result.get("language_probability", 0.0)))
             self.warnings.extend(result.get("warnings", []))
-            words.extend(self._to_timeline(span, result["words"], lang, timebase))
-        words.sort(key=lambda w: (w.start, w.end))
+            tagged.extend((w, i) for w in self._to_timeline(span, result["words"], lang, timebase))
+        tagged.sort(key=lambda item: (item[0].start, item[0].end))
+        words, duplicates = _drop_cross_track_duplicates(tagged)
+        if duplicates:
+            self.warnings.append(f"{duplicates} word(s) heard on more than one audio track at the same time were "
+                                 "kept once (dual-mono or doubled microphones)")
         final_language = max(seconds_by_language, key=seconds_by_language.get) if seconds_by_language else (
             language if language not in ("auto", "", None) else "und")
         report(1.0)
@@ -480,6 +488,32 @@ class _Engine:
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
+def _drop_cross_track_duplicates(tagged: list[tuple[Word, int]], tolerance: float = 0.3) -> tuple[list[Word], int]:
+    """The same speech on two tracks (dual-mono interviews, boom + lav, camera + recorder) is recognised twice:
+    keep one copy of a word that another span also produced at (about) the same time, the more confident one.
+    Matching is one to one: a kept word absorbs at most one copy from each other span (a repeated word stays)."""
+    kept: list[list] = []  # [word, spans that produced it]
+    dropped = 0
+    for word, span in tagged:
+        key = _norm(word.text)
+        duplicate = None
+        for k in range(len(kept) - 1, -1, -1):
+            other, spans = kept[k]
+            if other.start < word.start - tolerance:
+                break
+            if span not in spans and _norm(other.text) == key and abs(other.start - word.start) <= tolerance:
+                duplicate = k
+                break
+        if duplicate is None:
+            kept.append([word, {span}])
+            continue
+        dropped += 1
+        kept[duplicate][1].add(span)
+        if word.confidence > kept[duplicate][0].confidence:
+            kept[duplicate][0] = word
+    return [w for w, _ in kept], dropped
+
+
 def _dedupe(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 

@@ -244,3 +244,22 @@ def test_media_fingerprint_is_content_based_and_remembered(tmp_path, monkeypatch
     monkeypatch.setattr(tc, "FULL_HASH_LIMIT", 1000)  # huge camera files are fingerprinted from samples
     sampled = tc._content_digest(copy, copy.stat().st_size)
     assert sampled.startswith("sampled-") and sampled == tc._content_digest(copy, copy.stat().st_size)
+
+
+def test_the_same_speech_on_two_tracks_is_captioned_once(tiny, espeak_english, cache):
+    """Dual-mono: one file on A1 and A2 at the same place. Each word comes out once."""
+    tb = Timebase(25)
+    a1 = region(espeak_english.path, 0, 200, 1, tb, "A1")
+    a2 = AudioRegion(clip_name="A2", track_name="A2", track_index=2, timeline_start_frame=0, timeline_end_frame=200,
+                     source_path=espeak_english.path, source_offset=Fraction(1), timebase=tb, channels=(0,))
+    single = tr.transcribe_regions([a1], tb, tr.TranscribeOptions(**FAST), model=tiny, cache=cache)
+    both = tr.transcribe_regions([a1, a2], tb, tr.TranscribeOptions(**FAST), model=tiny, cache=cache)
+    assert [w.text for w in both.words] == [w.text for w in single.words]
+
+
+def test_cross_track_duplicates_keep_the_more_confident_copy():
+    tb = Timebase(25)
+    w = lambda text, start, conf: tr.Word.at(text, start, start + 0.3, tb, conf)  # noqa: E731
+    tagged = [(w("Hello", 1.0, 0.6), 0), (w("hello,", 1.1, 0.9), 1), (w("hello", 1.2, 0.8), 0), (w("again", 2.0, 0.5), 1)]
+    words, dropped = tr._drop_cross_track_duplicates(tagged)
+    assert dropped == 1 and [(x.text, x.confidence) for x in words] == [("hello,", 0.9), ("hello", 0.8), ("again", 0.5)]
