@@ -136,6 +136,8 @@ def _merge_regions(regions: Sequence, timebase: Timebase) -> list[_Span]:
         path = getattr(region, "source_path", None)
         last = spans[-1] if spans else None
         if (last is not None and path is not None and last.source_path == str(path) and last.speed == speed
+                and getattr(last.region, "channels", None) == getattr(region, "channels", None)
+                and getattr(last.region, "gain", 1.0) == getattr(region, "gain", 1.0)
                 and last.timeline_start + last.source_duration / speed == tl_start
                 and last.source_start + last.source_duration == src):
             merged = _replace_region(last.region, timeline_end_frame=region.timeline_end_frame)
