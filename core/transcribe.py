@@ -123,7 +123,9 @@ def _speed(region) -> Fraction:
 
 def _merge_regions(regions: Sequence, timebase: Timebase) -> list[_Span]:
     spans: list[_Span] = []
-    for region in sorted(regions, key=lambda r: (r.timeline_start_frame, str(getattr(r, "source_path", "")))):
+    # per track, in time: contiguous pieces of one source on one track become one span
+    for region in sorted(regions, key=lambda r: (getattr(r, "track_index", 0) or 0, r.timeline_start_frame,
+                                                 str(getattr(r, "source_path", "")))):
         speed = _speed(region)
         if speed <= 0:
             raise InputError(f"clip {getattr(region, 'name', '')!r} plays at speed {speed}: reverse or frozen audio "
