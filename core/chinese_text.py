@@ -54,7 +54,8 @@ def fullwidth_punctuation(text: str) -> str:
             out.append(_FULLWIDTH[ch])
         else:
             out.append(ch)
-    return re.sub(r"\s+(?=[，。？！：；])", "", "".join(out))
+    text = re.sub(r"\s+(?=[，。？！：；])", "", "".join(out))
+    return re.sub(r"(?<=[，。？！：；])\s+", "", text)
 
 
 def split_characters(text: str, start: float, end: float, confidence: float) -> list[tuple[str, float, float, float]]:
@@ -108,6 +109,8 @@ def normalise_chinese(words: list[tuple[str, float, float, float]], simplified: 
             stripped = text.strip()
             if units and all(is_punctuation(c) for c in stripped):
                 prev = units[-1]
+                if has_cjk(prev[0]):
+                    stripped = "".join(_FULLWIDTH.get(c, c) for c in stripped)
                 units[-1] = (prev[0] + stripped, prev[1], prev[2], prev[3])
             else:
                 units.append((stripped, start, end, conf))
