@@ -37,6 +37,7 @@ class CaptionOptions:
     glossary: str | None = None           # file of fixed term translations / hotwords
     translation_model: str | None = None  # translation model name or folder
     absolute_times: bool = False          # SRT/VTT times include the start timecode
+    drop_frame: bool | None = None        # the editor's own drop-frame setting (overrides the file, with a warning)
     max_chars_per_line: int | None = None
     max_lines: int | None = None
     max_chars_per_second: float | None = None

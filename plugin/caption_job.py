@@ -85,7 +85,7 @@ def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionO
     opts.validate()
     formats = check_formats(list(opts.formats))
     progress = progress or Progress(STAGES)
-    loaded = load_timeline(Path(timeline_path))
+    loaded = load_timeline(Path(timeline_path), drop_frame=opts.drop_frame)
     doc = caption_timeline(loaded, opts, progress)
     progress.update("write", 0.0)
     stem = Path(timeline_path).name

@@ -806,11 +806,13 @@ function FusionUI:close() if self.window then self.window:Hide() end end
 M.DEFAULT_OPTIONS = { language = "auto", formats = { "srt", "fcpxml", "json" }, device = "auto",
                       review_markers = true }
 
-local function engine_options(o)
+local function engine_options(o, clock)
   local out = {}
   for _, k in ipairs({ "language", "translate_to", "preset", "tracks", "formats", "model", "device" }) do
     if o[k] ~= nil and o[k] ~= "" then out[k] = o[k] end
   end
+  -- Resolve's OTIO export may not say drop-frame: the timeline's own setting decides.
+  if clock ~= nil then out.drop_frame = clock.drop_frame and true or false end
   return out
 end
 
@@ -855,7 +857,7 @@ function M.run(resolve, options, ui, engine)
     local path, kind = M.export_timeline(resolve, timeline, work, product)
     if not path then error({ user = kind }) end
     report.export = { path = path, kind = kind }
-    local id, serr = eng:submit(path, engine_options(chosen))
+    local id, serr = eng:submit(path, engine_options(chosen, clock))
     if not id then error({ user = serr }) end
     report.job = id
     local status, werr = eng:wait(id, ui, chosen.poll or 0.5)

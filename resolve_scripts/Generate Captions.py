@@ -699,12 +699,15 @@ class FusionUI(ConsoleUI):
 # ----------------------------------------------------------------------------------------------------------------
 # The whole flow
 # ----------------------------------------------------------------------------------------------------------------
-def engine_options(options):
+def engine_options(options, clock=None):
     out = {}
     for key in ("language", "translate_to", "preset", "tracks", "formats", "model", "device"):
         value = options.get(key)
         if value not in (None, "", []):
             out[key] = value
+    if clock is not None:
+        # Resolve's OTIO export may not say drop-frame: the timeline's own setting decides.
+        out["drop_frame"] = bool(clock["drop_frame"])
     return out
 
 
@@ -773,7 +776,7 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
         engine = engine or Engine.discover()
         path, kind = export_timeline(resolve, timeline, temp, product)
         report["export"] = {"path": path, "kind": kind}
-        job_id = engine.submit(path, engine_options(chosen))
+        job_id = engine.submit(path, engine_options(chosen, clock))
         report["job"] = job_id
         status = engine.wait(job_id, ui.progress, poll=float(chosen.get("poll", 0.5)), cancelled=ui.cancelled)
         if status.get("state") != "succeeded":

@@ -261,8 +261,9 @@ class JobService:
         """Delete finished jobs older than the result TTL, and job folders no job owns."""
         removed = 0
         for job_id in self.store.expired(time.time() - self.result_ttl):
-            self.store.delete(job_id)
+            # Files first, then the row: once a job reads as gone, nothing of it is left on disk.
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+            self.store.delete(job_id)
             removed += 1
         for folder in self.jobs_dir.iterdir() if self.jobs_dir.is_dir() else ():
             # An upload whose job row was never written (the process died in between) is older than a minute.

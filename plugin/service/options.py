@@ -28,7 +28,7 @@ FORMATS = ("srt", "vtt", "ass", "ttml", "json", "otio", "fcpxml", "xmeml")
 DEVICES = ("auto", "cpu", "cuda")
 TRANSLATE_TARGETS = ("en", "zh")
 OPTION_NAMES = ("language", "translate_to", "preset", "tracks", "formats", "model", "device")
-EXTRA_OPTION_NAMES = ("allow_missing", "absolute_times", "simplified_chinese", "translation_model",
+EXTRA_OPTION_NAMES = ("allow_missing", "absolute_times", "simplified_chinese", "drop_frame", "translation_model",
                       "max_chars_per_line", "max_lines", "max_chars_per_second")
 _BOOL_OPTIONS = ("allow_missing", "absolute_times", "simplified_chinese")
 _NUMBER_OPTIONS = {"max_chars_per_line": (int, 8, 120), "max_lines": (int, 1, 4), "max_chars_per_second": (float, 3, 60)}
@@ -58,6 +58,8 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "allow_missing": {"type": "boolean", "default": False},
         "absolute_times": {"type": "boolean", "default": False},
         "simplified_chinese": {"type": "boolean", "default": True},
+        "drop_frame": {"type": ["boolean", "null"], "default": None,
+                       "description": "the editor's drop-frame setting for the timeline (Resolve's OTIO may not say)"},
         "translation_model": {"type": "string", "minLength": 1, "maxLength": 1024},
         "max_chars_per_line": {"type": "integer", "minimum": 8, "maximum": 120},
         "max_lines": {"type": "integer", "minimum": 1, "maximum": 4},
@@ -195,6 +197,10 @@ def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[s
             raise BadOption("device \"cuda\" asked for, but no CUDA GPU is visible to the engine: use auto or cpu",
                             details={"option": "device"})
         out["device"] = device
+    if options.get("drop_frame") is not None:
+        if not isinstance(options["drop_frame"], bool):
+            raise BadOption("option 'drop_frame' must be true, false or null", details={"option": "drop_frame"})
+        out["drop_frame"] = options["drop_frame"]
     for name in _BOOL_OPTIONS:
         if name in options:
             if not isinstance(options[name], bool):
