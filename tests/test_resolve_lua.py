@@ -81,6 +81,7 @@ def test_lua_places_every_cue_on_its_frame(tmp_path, clock):
     report, state = out["report"], out["state"]
     assert report["ok"], out["messages"]
     assert job["timeline_path"].endswith(".otio")
+    assert job["options"]["drop_frame"] is clock["df"], "the timeline's own drop-frame setting goes to the engine"
     assert doc.timebase.start_frame == clock["start_frame"] and doc.timebase.drop_frame == clock["df"]
     assert [t["name"] for t in state["subtitle"]] == ["English (CaptionBridge)", "Chinese (CaptionBridge)"]
     for track, lang in zip(state["subtitle"], ("en", "zh")):

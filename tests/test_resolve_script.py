@@ -107,6 +107,7 @@ def test_every_cue_lands_on_its_frame(tmp_path, clock):
     assert ui.progress_calls and ui.progress_calls[-1][1] == 100
     assert all("Origin" not in h for _, _, h in engine.requests)
     assert job["options"]["formats"] == ["srt", "fcpxml", "json"]
+    assert job["options"]["drop_frame"] is df, "the timeline's own drop-frame setting goes to the engine"
     assert resolve.upsell_dialogs == 0
 
 
