@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..core.errors import CaptionBridgeError, InputError
-from ..core.model import CaptionDocument, Cue
+from ..core.model import CaptionDocument, Cue, cue_lanes
 from ..core.timebase import Timebase
 
 FCPXML_VERSIONS = ("1.9", "1.10")
@@ -98,18 +98,6 @@ def _languages(doc: CaptionDocument, languages: Iterable[str] | None) -> list[st
     return out or [doc.source_language]
 
 
-def _lanes(cues: list[Cue]) -> list[list[Cue]]:
-    lanes: list[list[Cue]] = []
-    for cue in sorted(cues, key=lambda c: (c.start_frame, c.end_frame)):
-        for lane in lanes:
-            if lane[-1].end_frame <= cue.start_frame:
-                lane.append(cue)
-                break
-        else:
-            lanes.append([cue])
-    return lanes
-
-
 def build_fcpxml(doc: CaptionDocument, languages: Iterable[str] | None = None, version: str = "1.10",
                  width: int = 1920, height: int = 1080, project_name: str | None = None,
                  duration_frames: int | None = None, markers: bool = True,
@@ -145,7 +133,7 @@ def build_fcpxml(doc: CaptionDocument, languages: Iterable[str] | None = None, v
     lane_no = 0
     for lang in langs:
         cues = [c for c in doc.cues if (c.text.get(lang) or "").strip()]
-        for lane in _lanes(cues) or []:
+        for lane in cue_lanes(cues) or []:
             lane_no += 1
             for cue in lane:
                 if cue.start_frame < 0:

@@ -17,6 +17,8 @@ frame's exact start *up* to the millisecond, so reading back lands every cue on 
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import replace
 
 import pysubs2
 
@@ -66,16 +68,27 @@ def read_subtitles(text: str, fmt: str, source: str, rate=None, start_timecode=N
     return subs.timeline_from_document(doc)
 
 
+def read_subtitle_file(filepath, fmt: str, rate=None, start_timecode=None, drop_frame=False, language="und",
+                       name=None):
+    """``read_from_file`` of the subtitle adapters: UTF-8 (BOM tolerated) text, the file's stem as the name."""
+    try:
+        with open(filepath, encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{filepath}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+    except OSError as exc:
+        raise InputError(f"{filepath}: cannot read ({exc.strerror})") from exc
+    stem = os.path.splitext(os.path.basename(filepath))[0]
+    return read_subtitles(text, fmt, filepath, rate, start_timecode, drop_frame, language, name or stem)
+
+
 def write_subtitles(timeline, fmt: str, language=None) -> str:
+    """One language's Subtitle track as SRT/VTT text, through the caption writers (times rounded up to the ms)."""
+    from captionbridge.adapters.caption_formats import captions_string
+
     doc = subs.document_from_otio(timeline)
     lang = language or (doc.languages[0] if doc.languages else None)
     if lang not in doc.languages:
         raise InputError(f"timeline {timeline.name!r} has no {lang} subtitle track (has: {', '.join(doc.languages)})")
-    tb = doc.timebase
-    ssa = pysubs2.SSAFile()
-    for cue in doc.cues:
-        text = cue.text.get(lang)
-        if text:
-            ssa.append(pysubs2.SSAEvent(start=tb.ms_ceil(cue.start_frame), end=tb.ms_ceil(cue.end_frame),
-                                        text=text.replace("\n", "\\N")))
-    return ssa.to_string(fmt)
+    shown = replace(doc, cues=[c for c in doc.cues if c.text.get(lang, "").strip()])
+    return captions_string(shown, fmt, [lang])

@@ -50,7 +50,7 @@ from typing import Iterable
 import opentimelineio as otio
 
 from ..core.errors import CaptionBridgeError, InputError, TimelineError
-from ..core.model import CaptionDocument, Cue, Word
+from ..core.model import CaptionDocument, Cue, Word, cue_lanes
 from ..core.timebase import Timebase, parse_rate, rate_to_string
 
 SUBTITLE_KIND = "Subtitle"
@@ -101,20 +101,6 @@ def assign_words(doc: CaptionDocument) -> list[list[Word]]:
     return result
 
 
-def _lanes(cues: list) -> list[list]:
-    """Greedy interval partitioning of (cue, payload) pairs: cues of one language that overlap go to further lanes,
-    none is dropped."""
-    lanes: list[list] = []
-    for cue in sorted(cues, key=lambda c: (c[0].start_frame, c[0].end_frame)):
-        for lane in lanes:
-            if lane[-1][0].end_frame <= cue[0].start_frame:
-                lane.append(cue)
-                break
-        else:
-            lanes.append([cue])
-    return lanes
-
-
 def _languages(doc: CaptionDocument) -> list[str]:
     langs = list(doc.languages or [])
     for cue in doc.cues:
@@ -159,7 +145,7 @@ def build_subtitle_tracks(doc: CaptionDocument, languages: Iterable[str] | None 
     tracks = []
     for lang in (list(languages) if languages else _languages(doc)):
         cues = [(c, per_cue[i]) for i, c in enumerate(doc.cues) if (c.text.get(lang) or "").strip()]
-        for lane_index, lane in enumerate(_lanes(cues) or [[]]):
+        for lane_index, lane in enumerate(cue_lanes(cues, lambda pair: pair[0]) or [[]]):
             name = f"Subtitles ({lang})" + (f" {lane_index + 1}" if lane_index else "")
             children = []
             cursor = 0

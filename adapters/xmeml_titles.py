@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..core.errors import CaptionBridgeError, InputError
-from ..core.model import CaptionDocument, Cue
+from ..core.model import CaptionDocument, Cue, cue_lanes
 from ..core.timebase import Timebase
 
 
@@ -41,18 +41,6 @@ def _param(effect: ET.Element, pid: str, name: str, value: str | None = None, **
     if value is not None:
         v.text = value
     return v
-
-
-def _lanes(cues: list[Cue]) -> list[list[Cue]]:
-    lanes: list[list[Cue]] = []
-    for cue in sorted(cues, key=lambda c: (c.start_frame, c.end_frame)):
-        for lane in lanes:
-            if lane[-1].end_frame <= cue.start_frame:
-                lane.append(cue)
-                break
-        else:
-            lanes.append([cue])
-    return lanes
 
 
 _SLOT = "\ue001{}\ue001"
@@ -117,7 +105,7 @@ def _title_tracks(doc: CaptionDocument, langs: list[str], font_size: int) -> lis
     item_no = 0
     for lang in langs:
         cues = [c for c in doc.cues if (c.text.get(lang) or "").strip()]
-        for lane_index, lane in enumerate(_lanes(cues)):
+        for lane_index, lane in enumerate(cue_lanes(cues)):
             items = []
             label = escape(f"Captions {lang}" + (f" {lane_index + 1}" if lane_index else ""))
             for cue in lane:

@@ -8,6 +8,7 @@ contract written to ``<stem>.captions.json``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Callable, TypeVar
 
 from .timebase import Timebase
 
@@ -79,6 +80,25 @@ class Cue:
         if isinstance(text, str):
             text = {"und": text}
         return cls(int(data["start_frame"]), int(data["end_frame"]), dict(text))
+
+
+T = TypeVar("T")
+
+
+def cue_lanes(items: list[T], cue_of: Callable[[T], "Cue"] = lambda item: item) -> list[list[T]]:
+    """Greedy interval partitioning: cues that overlap go to further lanes (tracks), none is dropped.
+
+    ``items`` are cues, or anything carrying one (``cue_of`` gets it). Lane 0 holds every cue that fits first.
+    """
+    lanes: list[list[T]] = []
+    for item in sorted(items, key=lambda x: (cue_of(x).start_frame, cue_of(x).end_frame)):
+        for lane in lanes:
+            if cue_of(lane[-1]).end_frame <= cue_of(item).start_frame:
+                lane.append(item)
+                break
+        else:
+            lanes.append([item])
+    return lanes
 
 
 @dataclass
