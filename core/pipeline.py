@@ -38,6 +38,8 @@ class CaptionOptions:
     translation_model: str | None = None  # translation model name or folder
     absolute_times: bool = False          # SRT/VTT times include the start timecode
     drop_frame: bool | None = None        # the editor's own drop-frame setting (overrides the file, with a warning)
+    rate: str | None = None               # for a bare media file: the frame rate the captions are for
+    start_timecode: str | None = None     # for a bare media file: where its first frame sits
     max_chars_per_line: int | None = None
     max_lines: int | None = None
     max_chars_per_second: float | None = None

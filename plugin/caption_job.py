@@ -79,18 +79,25 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
 def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionOptions,
                     progress: Progress | None = None) -> dict:
     """Caption ``timeline_path`` into ``out_dir``. Returns ``{"document": <JSON contract>, "files": [names]}``."""
+    from ..adapters.media_timeline import is_media_file, load_media_as_timeline
     from ..adapters.timeline_read import load_timeline
 
     opts = options if isinstance(options, CaptionOptions) else CaptionOptions.from_dict(dict(options))
     opts.validate()
     formats = check_formats(list(opts.formats))
     progress = progress or Progress(STAGES)
-    loaded = load_timeline(Path(timeline_path), drop_frame=opts.drop_frame)
+    if is_media_file(timeline_path):
+        loaded = load_media_as_timeline(timeline_path, opts.rate, opts.start_timecode, opts.drop_frame)
+    else:
+        if opts.rate or opts.start_timecode:
+            raise InputError(f"{timeline_path}: --rate and --start-timecode are for bare media files; a timeline "
+                             "carries its own clock")
+        loaded = load_timeline(Path(timeline_path), drop_frame=opts.drop_frame)
     doc = caption_timeline(loaded, opts, progress)
     progress.update("write", 0.0)
     stem = Path(timeline_path).name
-    for suffix in (".otioz", ".otio", ".fcpxmld", ".fcpxml", ".xml"):
-        if stem.lower().endswith(suffix):
+    for suffix in (".otioz", ".otio", ".fcpxmld", ".fcpxml", ".xml", Path(timeline_path).suffix):
+        if suffix and stem.lower().endswith(suffix.lower()):
             stem = stem[: -len(suffix)]
             break
     files = write_outputs(doc, Path(out_dir), stem, formats, loaded, opts.absolute_times)

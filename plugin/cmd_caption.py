@@ -26,14 +26,19 @@ import click
 @click.option("--max-chars-per-second", type=float, default=None)
 @click.option("--absolute-times", is_flag=True, help="SRT/VTT times include the start timecode.")
 @click.option("--allow-missing", is_flag=True, help="Caption what is there when some media is missing.")
+@click.option("--rate", default=None, help="For a bare media file: the frame rate, e.g. 24000/1001 or 25 "
+              "(a video file's own rate otherwise).")
+@click.option("--start-timecode", default=None, help="For a bare media file: the timecode of its first frame.")
+@click.option("--drop-frame/--non-drop-frame", "drop_frame", default=None,
+              help="Override the timeline's display format (29.97/59.94 only).")
 @click.option("--traditional", is_flag=True, help="Keep Chinese in Traditional characters.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str | None, preset: str | None,
                 tracks: str | None, model: str | None, device: str, formats: str, glossary: Path | None,
                 translation_model: str | None, max_chars_per_line: int | None, max_lines: int | None,
-                max_chars_per_second: float | None, absolute_times: bool, allow_missing: bool, traditional: bool,
-                quiet: bool) -> None:
-    """Caption TIMELINE (.otio, .otioz, FCP7 .xml, .fcpxml/.fcpxmld) into OUT.
+                max_chars_per_second: float | None, absolute_times: bool, allow_missing: bool, rate: str | None,
+                start_timecode: str | None, drop_frame: bool | None, traditional: bool, quiet: bool) -> None:
+    """Caption TIMELINE (.otio, .otioz, FCP7 .xml, .fcpxml/.fcpxmld, or a bare media file) into OUT.
 
     Writes OUT/<stem>.captions.json (frames, timecodes, words) and one file per language and format,
     e.g. OUT/<stem>.en.srt, plus OUT/<stem>.bilingual.srt when translating.
@@ -50,7 +55,7 @@ def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str 
         allow_missing=allow_missing, simplified_chinese=not traditional,
         glossary=str(glossary) if glossary else None, translation_model=translation_model,
         absolute_times=absolute_times, max_chars_per_line=max_chars_per_line, max_lines=max_lines,
-        max_chars_per_second=max_chars_per_second)
+        max_chars_per_second=max_chars_per_second, rate=rate, start_timecode=start_timecode, drop_frame=drop_frame)
     options.validate()
     with progress_bar("captioning", disable=quiet) as listener:
         result = run_caption_job(timeline, out_dir, options, Progress(STAGES, listener))

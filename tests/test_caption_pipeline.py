@@ -182,3 +182,33 @@ def test_translation_without_a_model_is_a_clear_error_not_untranslated_text(tmp_
                           languages=["en"])
     with pytest.raises(ModelNotAvailableError, match="opus-mt-en-zh|--translation-model"):
         translate_document(doc, "zh")
+
+
+JFK = Path(__file__).resolve().parents[2] / "shared" / "data" / "jfk.flac"
+JFK_REFERENCE = ("and so my fellow americans ask not what your country can do for you ask what you can do for your "
+                 "country").split()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not JFK.exists(), reason="shared/data/jfk.flac is not beside the checkout")
+def test_a_bare_recording_is_captioned_on_the_given_clock(tmp_path, base_whisper_model):
+    no_rate = cli("caption", str(JFK), "--out", str(tmp_path / "x"), "-q")
+    assert no_rate.returncode == 3 and "--rate" in no_rate.stderr and "Traceback" not in no_rate.stderr
+
+    result = cli("caption", str(JFK), "--out", str(tmp_path / "o"), "--rate", "25", "--start-timecode",
+                 "10:00:00:00", "--model", str(base_whisper_model), "-q")
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "o" / "jfk.captions.json").read_text())
+    assert data["timeline"] == {"name": "jfk", "rate": "25", "start_timecode": "10:00:00:00", "drop_frame": False}
+    assert data["source_language"] == "en"
+    heard = re.findall(r"[a-z]+", " ".join(w["text"] for w in data["words"]).lower())
+    import difflib
+
+    matched = sum(b.size for b in difflib.SequenceMatcher(a=JFK_REFERENCE, b=heard).get_matching_blocks())
+    assert matched >= 0.85 * len(JFK_REFERENCE)  # real speech, real model: a loose word-error bound
+    assert all(0 <= w["start_frame"] < w["end_frame"] <= 275 for w in data["words"])  # 11 s at 25 fps
+    assert data["cues"][0]["start_timecode"].startswith("10:00:00:")
+
+    clocked = cli("caption", str(EXAMPLE / "harbour_interview.otio"), "--out", str(tmp_path / "y"), "--rate", "25",
+                  "-q")
+    assert clocked.returncode == 3 and "bare media" in clocked.stderr
