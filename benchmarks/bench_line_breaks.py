@@ -42,12 +42,17 @@ PRESETS = {"en": "netflix-en", "zh": "netflix-zh"}
 # - "dev": used while writing the composer (wh-words, particles, "of" rules; NEUTRAL raised from 10 to 15 on it);
 # - "held-out": written next; its first run gave en 91.3 %, zh 54.5 % (79.4 % together) and its errors led to three
 #   more rules (object pronouns, Chinese localizers, more Chinese prepositions), so it is no longer unseen;
-# - "test": written after that, never used to change anything: the honest figure.
-SETS = [("en", "dev", "line_breaks_en.txt"), ("en", "held-out", "line_breaks_en_heldout.txt"),
+# - "test": written after that, never used to change anything;
+# - "fresh": written and annotated later still (documentary/interview speech, 24 paragraphs each), measured once
+#   before the next round of rule changes (FRESH_FIRST_RUN); those changes were general rules, not fixes of
+#   particular sentences, but the set has been seen since.
+SETS = [("en", "fresh", "line_breaks_en_fresh.txt"), ("zh", "fresh", "line_breaks_zh_fresh.txt"),
+        ("en", "dev", "line_breaks_en.txt"), ("en", "held-out", "line_breaks_en_heldout.txt"),
         ("en", "test", "line_breaks_en_test.txt"),
         ("zh", "dev", "line_breaks_zh.txt"), ("zh", "held-out", "line_breaks_zh_heldout.txt"),
         ("zh", "test", "line_breaks_zh_test.txt")]
 HELD_OUT_FIRST_RUN = {"en": 91.3, "zh": 54.5, "all": 79.4}
+FRESH_FIRST_RUN = {"en": 85.2, "zh": 60.0, "all": 74.5}  # first run, before any rule was changed (23/27, 12/20)
 
 
 def load(name: str) -> list[str]:
@@ -161,7 +166,7 @@ def _pct(a: int, b: int) -> float:
 def speed(quick: bool) -> dict:
     tb = Timebase(Fraction(24000, 1001))
     tokens = []
-    for paragraph in load(SETS[0][2]) + load(SETS[1][2]):
+    for paragraph in load("line_breaks_en.txt") + load("line_breaks_en_heldout.txt"):
         tokens += parse(paragraph, "en")[0]
     repeat = 4 if quick else 30
     words = timed_words(tokens * repeat, tb, "en")
