@@ -65,7 +65,7 @@ def to_markdown(report: dict) -> str:
              f"Date: {report['date']}  ", f"Mode: {'quick' if report['quick'] else 'full'}  ",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), ""]
     for name, result in report["benchmarks"].items():
-        lines += [f"## {name}", ""]
+        lines += [f"## {name}", "", f"Measured {result.get('date', report['date'])}.", ""]
         if "error" in result:
             lines += ["```", result["error"].strip(), "```", ""]
             continue
@@ -97,9 +97,19 @@ def main(argv: list[str] | None = None) -> int:
             result = {"error": traceback.format_exc()}
             print(result["error"], file=sys.stderr)
         result["seconds"] = round(time.perf_counter() - started, 1)
+        result["date"] = report["date"]
         report["benchmarks"][name] = result
     RESULTS.mkdir(exist_ok=True)
     suffix = "-quick" if args.quick else ""
+    previous = RESULTS / f"report{suffix}.json"
+    if args.only and previous.exists():
+        # A partial run updates its entries in the last report and keeps the others (each keeps its own date).
+        old = json.loads(previous.read_text())
+        for name, result in old.get("benchmarks", {}).items():
+            if name not in report["benchmarks"]:
+                result.setdefault("date", old.get("date"))
+                report["benchmarks"][name] = result
+        report["benchmarks"] = {n: report["benchmarks"][n] for n in BENCHMARKS if n in report["benchmarks"]}
     (RESULTS / f"report{suffix}.json").write_text(json.dumps(report, indent=2, default=str))
     (RESULTS / f"report{suffix}.md").write_text(to_markdown(report))
     print(f"report: {RESULTS / f'report{suffix}.md'}")

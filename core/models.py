@@ -347,19 +347,24 @@ _WARM_LOCK = threading.Lock()
 
 
 def load_whisper(model: str | os.PathLike | ResolvedModel | None = None, device: str = "auto",
-                 compute_type: str = "auto", cpu_threads: int = 0):
-    """A ``faster_whisper.WhisperModel``, loaded once per (folder, device, compute type) for the whole process."""
+                 compute_type: str = "auto", cpu_threads: int = 0, device_index: int = 0):
+    """A ``faster_whisper.WhisperModel``, loaded once per (folder, device, GPU index, compute type) per process.
+
+    ``device_index`` picks the GPU (the engine service runs one worker per GPU); it is ignored on the CPU.
+    """
     resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
     device, compute_type = resolve_device(device, compute_type)
-    key = (resolved.path, device, compute_type, int(cpu_threads))
+    device_index = int(device_index) if device == "cuda" else 0
+    key = (resolved.path, device, device_index, compute_type, int(cpu_threads))
     with _WARM_LOCK:
         loaded = _WARM.get(key)
         if loaded is None:
             from faster_whisper import WhisperModel
 
             try:
-                loaded = WhisperModel(resolved.path, device=device, compute_type=compute_type,
-                                      cpu_threads=cpu_threads, local_files_only=is_offline())
+                loaded = WhisperModel(resolved.path, device=device, device_index=device_index,
+                                      compute_type=compute_type, cpu_threads=cpu_threads,
+                                      local_files_only=is_offline())
             except (OSError, ValueError, RuntimeError) as exc:
                 if resolved.source == "hub":
                     raise _not_available(f"model {resolved.name!r} could not be downloaded ({exc})") from exc

@@ -31,6 +31,7 @@ class CaptionOptions:
     tracks: list[str] | None = None       # audio tracks to caption ("A1"); None: every audible track
     model: str | None = None              # Whisper model name or folder; None: packaged offline model
     device: str = "auto"                  # auto | cpu | cuda
+    device_index: int = 0                 # which GPU; the engine service gives each worker its own
     formats: list[str] = field(default_factory=lambda: ["json", "srt"])
     allow_missing: bool = False           # render silence for missing media instead of stopping
     simplified_chinese: bool = True       # convert Chinese output to Simplified
@@ -105,6 +106,7 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
 
         glossary = load_glossary(options.glossary)
     topts = TranscribeOptions(language=options.language, model=options.model, device=options.device,
+                              device_index=options.device_index,
                               simplified_chinese=options.simplified_chinese,
                               hotwords=(glossary.hotwords(options.language) or None)
                               if glossary and options.language != "auto" else None)

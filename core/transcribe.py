@@ -53,6 +53,7 @@ class TranscribeOptions:
     language: str = "auto"  # "auto" or a Whisper code (en, zh, ...)
     model: str | None = None  # None/"auto": packaged model; a folder; or a hub name (tiny ... large-v3, turbo)
     device: str = "auto"  # auto | cpu | cuda
+    device_index: int = 0  # which GPU (the service runs one worker per GPU)
     compute_type: str = "auto"  # auto: float16 on CUDA, int8 on CPU
     beam_size: int = 5
     vad: bool = True
@@ -253,7 +254,7 @@ class _Engine:
             from .models import load_whisper
 
             self._model = load_whisper(self.options.model, self.options.device, self.options.compute_type,
-                                       self.options.cpu_threads)
+                                       self.options.cpu_threads, self.options.device_index)
         return self._model
 
     def _model_id(self) -> str:

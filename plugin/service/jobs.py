@@ -318,6 +318,8 @@ class JobService:
         shutil.rmtree(out, ignore_errors=True)
         partial.mkdir(parents=True, mode=0o700)
         options = dict(job.options)
+        if self._gpus > 1 and options.get("device", "auto") in ("auto", "cuda"):
+            options["device_index"] = index % self._gpus  # one worker per GPU: each keeps its own warm model
         progress = Progress(job_stages(self.job_function), listener=self._listener(running),
                             cancel_event=running.cancel_event)
         started = time.monotonic()
