@@ -39,6 +39,21 @@ AUXILIARIES = set("am is are was were be been being have has had do does did wil
                   "may might must i'm you're he's she's it's we're they're i've you've we've they've i'll you'll "
                   "he'll she'll we'll they'll i'd you'd he'd she'd we'd they'd that's there's gonna wanna "
                   "gotta".split())
+# negative contractions are auxiliaries too: "don't | remember" splits verb + negation
+AUXILIARIES |= set("don't doesn't didn't can't cannot couldn't won't wouldn't shan't shouldn't isn't aren't wasn't "
+                   "weren't haven't hasn't hadn't mustn't mightn't needn't ain't".split())
+# linking verbs take a subject complement that stays with them: "becomes | surprisingly cold"
+LINKING_VERBS = set("become becomes became becoming seem seems seemed appear appears appeared feel feels felt "
+                    "look looks looked sound sounds sounded remain remains remained stay stays stayed grow grows "
+                    "grew turn turns turned get gets got getting".split())
+# a focusing/degree adverb goes with the clause or phrase it introduces: "tell you | exactly what happened",
+# "| right after the war", "| even though"
+FOCUS_ADVERBS = set("just only even right exactly precisely shortly soon long almost nearly especially "
+                    "particularly mainly mostly partly simply largely straight somewhere".split())
+# quantity nouns + "of" are one noun phrase: "millions of tons", "most of them", "a cup of coffee"
+QUANTITY_NOUNS = set("millions thousands hundreds dozens billions tens lots lot plenty most much many some none all "
+                     "half part number couple kind sort bit piece pieces cup cups glass bottle amount amounts rest "
+                     "each both one two three several few majority loads deal".split())
 NEGATIONS = set("not never n't".split())
 CONJUNCTIONS = set("and but or nor so yet because although though while whereas if unless until when whenever "
                    "where wherever since whether than that which who whom whose once why what how".split())
@@ -70,9 +85,49 @@ ZH_LOCALIZERS = set("里 上 中 下 内 外 旁 边 之间 之中 之前 之后
 ZH_PARTICLES = set("了 着 过 的 地 得 吗 呢 吧 啊 呀 么 们 嘛 啦 哦 喔 哈".split())
 ZH_ATTACH_RIGHT = set("这 那 这个 那个 这些 那些 每 各 某 一个 一些 几个 哪个 很 太 最 更 非常 特别 比较 不 没 没有 "
                       "别 会 能 要 可以 应该 想 得 是 就 都 也 还 又 再 才".split())
+# modal/auxiliary verbs and adverbs that open a predicate: a subject noun | before them is a natural break
+ZH_MODALS = set("会 能 能够 可以 可能 应该 应当 必须 需要 要 将 将会 想 愿意 敢 得以 打算 准备".split())
+# resultative/directional complements stay with their verb: 孵化 | 出来, 整理 | 成
+ZH_COMPLEMENTS = set("出来 出去 起来 下来 下去 上来 上去 过来 过去 回来 回去 进来 进去 开来 到 成 完 好 掉 住 走 见 懂 "
+                     "清楚 明白 出 进 回 起 开 下 上 够 光 遍 满 透 坏 错 对 着 动 惯 会".split())
+_ZH_DEMONSTRATIVE = set("这那每某哪各该此本")
+_ZH_NUMERAL = set("一二三四五六七八九十百千万亿两几半多数零〇0123456789")
 ZH_PRONOUNS = set("我 你 您 他 她 它 我们 你们 他们 她们 它们 咱们 大家 自己".split())
+_NAME_DOT = ("·", "・", "•", "‧")
 _ZH_DROP = set("，。,.")  # shown as a space inside a Chinese line, dropped at its end
 _ZH_FULL_WIDTH = {"?": "？", "!": "！", ":": "：", ";": "；"}
+
+
+@lru_cache(maxsize=1 << 16)
+def zh_tags(word: str) -> tuple[str, str]:
+    """(first, last) part-of-speech tags of a Chinese word from jieba's dictionary (posseg) - "n", "v", "a", "d", "m",
+    "q", "r", "p", "c", "u", "f", "t", "nr", ... - or ("", "") for punctuation and Latin text."""
+    if not word or not has_cjk(word):
+        return ("", "")
+    from jieba import posseg
+
+    _jieba()
+    tag = posseg.dt.word_tag_tab.get(word)
+    if tag:
+        return (tag, tag)
+    pairs = [(p.word, p.flag) for p in posseg.lcut(word, HMM=True) if p.word.strip()]
+    if not pairs:
+        return ("", "")
+    return (pairs[0][1], pairs[-1][1])
+
+
+def _zh_nominal(tag: str) -> bool:
+    return tag[:1] == "n" or tag in ("vn", "an", "s", "nz", "l", "i", "j")
+
+
+def _zh_classifier_phrase(word: str) -> bool:
+    """这座, 那支, 三个, 两百多个, 一台: a demonstrative or numeral + measure word, which belongs to the noun after it."""
+    if len(word) < 2:
+        return False
+    first, last = zh_tags(word)
+    if word[0] in _ZH_DEMONSTRATIVE and len(word) == 2:
+        return True
+    return first == "m" and word[-1] not in "年月日号天点分秒岁次遍" and not word.endswith("年代")
 
 
 @dataclass(frozen=True)
@@ -93,7 +148,7 @@ def has_cjk(text: str) -> bool:
 
 
 def _bare(token: str) -> str:
-    return token.strip(_OPENERS + _CLOSERS + ".,;:!?…，。；：！？、—–-").lower()
+    return token.replace("’", "'").strip(_OPENERS + _CLOSERS + ".,;:!?…，。；：！？、—–-").lower()
 
 
 def _tail(token: str) -> str:
@@ -162,6 +217,8 @@ def build_units(texts: list[str], language: str) -> list[Unit]:
             nxt = texts[i + 1]
             if is_trailing_punctuation(nxt) or is_opening_punctuation(text):
                 continue
+            if zh and (nxt.startswith(_NAME_DOT) or text.endswith(_NAME_DOT)):
+                continue  # 托马斯·贝克: a foreign name with its interpunct is one unit
             # Chinese: break where jieba puts a word boundary, or between two Latin/digit tokens
             if zh and text and nxt and offset not in boundaries and (has_cjk(text[-1]) or has_cjk(nxt[0])):
                 continue
@@ -235,10 +292,23 @@ def break_cost_en(units: list[str], k: int) -> int:
         return 60  # verb | not
     if lw in DETERMINERS:
         return 60  # the | house
+    if rw == "of" and lw in QUANTITY_NOUNS:
+        return 45  # millions | of tons
+    if lw in FOCUS_ADVERBS and (rw in CONJUNCTIONS or rw in PREPOSITIONS):
+        return 35  # exactly | what happened: the adverb belongs to the clause after it
+    if rw in FOCUS_ADVERBS and k + 1 < len(units) and _bare(units[k + 1]) in CONJUNCTIONS | PREPOSITIONS \
+            and (lw not in FUNCTION_WORDS or lw in OBJECT_PRONOUNS or lw == "you" and k > 1
+                 and _bare(units[k - 2]) not in FUNCTION_WORDS):
+        return 3  # tell you | exactly what happened
     if lw in AUXILIARIES or lw in NEGATIONS:
         return 50 if rw not in CONJUNCTIONS else 5  # will | go, not | now
     if lw in SUBJECT_PRONOUNS and rw not in CONJUNCTIONS | PREPOSITIONS:
         return 50  # she | said
+    if lw.endswith("ly") and k > 1 and _bare(units[k - 2]) in SUBJECT_PRONOUNS and rw not in CONJUNCTIONS | PREPOSITIONS:
+        return 50  # I honestly | don't remember: subject + adverb + verb
+    if rw == "you" and lw not in FUNCTION_WORDS and not lw.endswith("ly") and k + 1 < len(units) \
+            and _bare(units[k + 1]) not in AUXILIARIES:
+        return 40  # tell | you: an object pronoun stays with its verb
     if lw == "to" and rw not in FUNCTION_WORDS:
         return 45  # to | go
     if lw in INTENSIFIERS and rw not in CONJUNCTIONS | PREPOSITIONS:
@@ -247,6 +317,8 @@ def break_cost_en(units: list[str], k: int) -> int:
         return 55  # John | Smith
     if (_is_adjective(lw) or lw in NUMBERS or lw.isdigit()) and rw not in FUNCTION_WORDS:
         return 40  # red | car, three | days
+    if lw in LINKING_VERBS and (rw.endswith("ly") or _is_adjective(rw) or rw in INTENSIFIERS):
+        return 40  # becomes | surprisingly cold: a linking verb keeps its complement
     if lw in PREPOSITIONS:
         return 35  # in | the house
     if lw in CONJUNCTIONS:
@@ -277,18 +349,38 @@ def break_cost_zh(units: list[str], k: int) -> int:
     lw, rw = _bare(left), _bare(right)
     if rw in ZH_PARTICLES or (rw and rw[0] in "了着过的地得吗呢吧啊呀么们"):
         return 60  # particles stay with the word before them
-    if rw in ZH_LOCALIZERS:
+    lt, rt = zh_tags(lw)[1], zh_tags(rw)[0]
+    if rw in ZH_LOCALIZERS or (rt == "f" and len(rw) <= 2 and lt and lt not in "pc"):
         return 50  # 热带雨林 | 里
     if lw.endswith(("的", "地", "得")) and len(lw) > 0:
         return 45  # 美丽的 | 花园
     if lw in ZH_ATTACH_RIGHT:
         return 45  # 这个 | 问题, 不 | 是
+    if _zh_classifier_phrase(lw) and rt[:1] in ("n", "a", "b", "v", "l", "m", "s") and rw not in ZH_MODALS:
+        return 45  # 两百多个 | 湖泊, 这座 | 城市 (a measure word belongs to its noun)
+    if rt in ("u", "uj", "ul", "uz", "ug", "uv", "ud", "y", "e") or rw in ZH_COMPLEMENTS and lt[:1] == "v":
+        return 50  # 孵化 | 出来, 整理 | 成: particles and verb complements stay with the verb
     if lw in ZH_CONJUNCTIONS or lw in ZH_PREPOSITIONS:
         return 40  # 因为 | 我们
-    if rw in ZH_CONJUNCTIONS:
+    if lt == "c" and len(lw) > 1:
+        return 40  # 之所以 | 回到
+    if rw in ZH_CONJUNCTIONS or (rt == "c" and len(rw) > 1):
         return 2
     if rw in ZH_PREPOSITIONS:
         return 3
+    if lt in ("a", "b", "ad", "an") and (_zh_nominal(rt) or rt == "b"):
+        return 40  # 小 | 村庄, 非法 | 商贩: an adjective stays with its noun
+    if lt[:1] == "d" and lw not in ("届时", "然后", "后来", "当时", "其实", "同时", "最后", "首先"):
+        return 35  # 已经 | 消失, 终于 | 破壳: an adverb stays with the verb it modifies
+    if _zh_classifier_phrase(rw) and (lt[:1] == "v" or lt == "l") and lw not in ZH_MODALS:
+        return 6  # 推出 | 一个关于…的新展览: a verb | its object noun phrase, opened by a measure word
+    if (_zh_nominal(lt) or lt == "t") and rt == "m" and not _zh_classifier_phrase(rw):
+        return 30  # 上世纪 | 七十年代: a time or quantity phrase
+    if _zh_nominal(lt) and (_zh_nominal(rt) or rt == "b") and lt not in ("l", "i") and rt not in ("l", "i"):
+        return 30  # 城市 | 港口 | 历史: nouns modifying a noun
+    if (_zh_nominal(lt) or lt == "r" and len(lw) > 1 and lw not in ZH_PRONOUNS) and (
+            rw in ZH_MODALS or rt[:1] == "d" or rw in ZH_ATTACH_RIGHT and rw not in ("这", "那", "这个", "那个")):
+        return 8  # 珊瑚礁 | 可能会..., 小镇 | 一直很难: between a subject and its predicate
     if lw in ZH_PRONOUNS:
         return 25  # 我 | 觉得
     if lw.isdigit() or lw in set("一二三四五六七八九十两几半"):
@@ -404,7 +496,8 @@ def _best_split(unit_texts, costs, cpl, lines, family, width) -> Layout | None:
                 w = width(start, end)
                 if w > cpl:
                     break
-                c = cost + _line_cost(w, target, cpl, end - start, last_line, lines)
+                c = cost + _line_cost(w, target, cpl, end - start, last_line, lines,
+                                      whole_clause=start == 0 and _inner_penalty(unit_texts[end - 1]) > 0)
                 c += inner[end - 1] - inner[start]
                 if not last_line:
                     c += costs[end]
@@ -421,12 +514,15 @@ def _best_split(unit_texts, costs, cpl, lines, family, width) -> Layout | None:
     return Layout(tuple(display_line(unit_texts[a:b], family) for a, b in zip(bounds, bounds[1:])), breaks, cost)
 
 
-def _line_cost(width: int, target: float, cpl: int, units: int, last_line: bool, lines: int) -> float:
+def _line_cost(width: int, target: float, cpl: int, units: int, last_line: bool, lines: int,
+               whole_clause: bool = False) -> float:
     # Balance: 1 point per ~6 % of the line limit away from an even split; bottom-heavy is cheaper than top-heavy.
     diff = width - target
     cost = abs(diff) / cpl * 16
     if not last_line and diff > 0:
         cost *= 1.5  # top line longer than the bottom (inverted pyramid)
     if units == 1 and width < cpl / 3:
-        cost += 25  # orphan: a single short word alone on a line
+        # orphan: a single short word alone on a line; a whole clause on the top line ("说实话，", "Honestly,")
+        # is not stranded from its phrase (only the imbalance counts)
+        cost += 0 if whole_clause else 25
     return cost
