@@ -54,6 +54,9 @@ FOCUS_ADVERBS = set("just only even right exactly precisely shortly soon long al
 QUANTITY_NOUNS = set("millions thousands hundreds dozens billions tens lots lot plenty most much many some none all "
                      "half part number couple kind sort bit piece pieces cup cups glass bottle amount amounts rest "
                      "each both one two three several few majority loads deal".split())
+# adverbs of direction complete a verb of motion: "fly | south", "came | together"
+DIRECTIONAL = set("home back away south north east west abroad upstairs downstairs ahead apart together forward "
+                  "forwards backwards overseas ashore aboard".split())
 NEGATIONS = set("not never n't".split())
 CONJUNCTIONS = set("and but or nor so yet because although though while whereas if unless until when whenever "
                    "where wherever since whether than that which who whom whose once why what how".split())
@@ -92,6 +95,8 @@ ZH_COMPLEMENTS = set("出来 出去 起来 下来 下去 上来 上去 过来 �
                      "清楚 明白 出 进 回 起 开 下 上 够 光 遍 满 透 坏 错 对 着 动 惯 会".split())
 _ZH_DEMONSTRATIVE = set("这那每某哪各该此本")
 _ZH_NUMERAL = set("一二三四五六七八九十百千万亿两几半多数零〇0123456789")
+# after a person (a name or pronoun) these are time adverbs, not localizers: 贝克以前是军人 = Baker was formerly ...
+ZH_TIME_ADVERBS = set("以前 以后 之前 之后 后来 现在 当时 从前 过去 曾经".split())
 ZH_PRONOUNS = set("我 你 您 他 她 它 我们 你们 他们 她们 它们 咱们 大家 自己".split())
 _NAME_DOT = ("·", "・", "•", "‧")
 _ZH_DROP = set("，。,.")  # shown as a space inside a Chinese line, dropped at its end
@@ -325,6 +330,8 @@ def break_cost_en(units: list[str], k: int) -> int:
         return 35  # and | then
     if rw in OBJECT_PRONOUNS:
         return 40  # call | me: an object pronoun stays with its verb
+    if rw in DIRECTIONAL and lw not in FUNCTION_WORDS:
+        return 40  # fly | south: a direction completes its verb
     if rw in CONJUNCTIONS:
         return 2
     if rw in PREPOSITIONS:
@@ -350,18 +357,25 @@ def break_cost_zh(units: list[str], k: int) -> int:
     if rw in ZH_PARTICLES or (rw and rw[0] in "了着过的地得吗呢吧啊呀么们"):
         return 60  # particles stay with the word before them
     lt, rt = zh_tags(lw)[1], zh_tags(rw)[0]
+    if rw in ZH_TIME_ADVERBS and (lt in ("nr", "nrt", "nrfg") or lw in ZH_PRONOUNS):
+        return 25 if lw in ZH_PRONOUNS else 8  # 贝克 | 以前是一名军人 (subject | predicate)
+    if lw in ZH_TIME_ADVERBS and k > 1 and (zh_tags(_bare(units[k - 2]))[1] in ("nr", "nrt", "nrfg")
+                                            or _bare(units[k - 2]) in ZH_PRONOUNS):
+        return 35  # 贝克以前 | 是: the adverb stays with its verb
     if rw in ZH_LOCALIZERS or (rt == "f" and len(rw) <= 2 and lt and lt not in "pc"):
         return 50  # 热带雨林 | 里
     if lw.endswith(("的", "地", "得")) and len(lw) > 0:
         return 45  # 美丽的 | 花园
     if lw in ZH_ATTACH_RIGHT:
         return 45  # 这个 | 问题, 不 | 是
-    if _zh_classifier_phrase(lw) and rt[:1] in ("n", "a", "b", "v", "l", "m", "s") and rw not in ZH_MODALS:
+    if _zh_classifier_phrase(lw) and rt[:1] in ("n", "a", "b", "v", "l", "m", "s", "t") and rw not in ZH_MODALS:
         return 45  # 两百多个 | 湖泊, 这座 | 城市 (a measure word belongs to its noun)
     if rt in ("u", "uj", "ul", "uz", "ug", "uv", "ud", "y", "e") or rw in ZH_COMPLEMENTS and lt[:1] == "v":
         return 50  # 孵化 | 出来, 整理 | 成: particles and verb complements stay with the verb
     if lw in ZH_CONJUNCTIONS or lw in ZH_PREPOSITIONS:
         return 40  # 因为 | 我们
+    if lt == "p" or len(lw) == 2 and lw[0] in "是就都也还又才正" and lw[1] in "从在向往把被给跟对比由":
+        return 40  # 从 | 边境, 是从 | 边境 (jieba joins an adverb or 是 to the preposition after it)
     if lt == "c" and len(lw) > 1:
         return 40  # 之所以 | 回到
     if rw in ZH_CONJUNCTIONS or (rt == "c" and len(rw) > 1):
@@ -372,8 +386,10 @@ def break_cost_zh(units: list[str], k: int) -> int:
         return 40  # 小 | 村庄, 非法 | 商贩: an adjective stays with its noun
     if lt[:1] == "d" and lw not in ("届时", "然后", "后来", "当时", "其实", "同时", "最后", "首先"):
         return 35  # 已经 | 消失, 终于 | 破壳: an adverb stays with the verb it modifies
+    if _inside_classifier_noun_phrase(units, k):
+        return 35  # 那支来自 | 小村庄的球队: inside one noun phrase
     if _zh_classifier_phrase(rw) and (lt[:1] == "v" or lt == "l") and lw not in ZH_MODALS:
-        return 6  # 推出 | 一个关于…的新展览: a verb | its object noun phrase, opened by a measure word
+        return 10  # 推出 | 一个关于…的新展览: a verb | its object noun phrase, opened by a measure word
     if (_zh_nominal(lt) or lt == "t") and rt == "m" and not _zh_classifier_phrase(rw):
         return 30  # 上世纪 | 七十年代: a time or quantity phrase
     if _zh_nominal(lt) and (_zh_nominal(rt) or rt == "b") and lt not in ("l", "i") and rt not in ("l", "i"):
@@ -386,6 +402,31 @@ def break_cost_zh(units: list[str], k: int) -> int:
     if lw.isdigit() or lw in set("一二三四五六七八九十两几半"):
         return 40
     return NEUTRAL
+
+
+def _inside_classifier_noun_phrase(units: list[str], k: int) -> bool:
+    """True if a break before ``units[k]`` falls inside 那支 [来自小村庄] 的 球队: a noun phrase opened by a
+    demonstrative/numeral + measure word and closed by a 的-modifier and its head noun, in the same clause."""
+    j, found = k - 2, False
+    while j >= 0 and k - 1 - j <= 3:
+        if ends_clause(units[j]) or ends_sentence(units[j]):
+            return False
+        t = _bare(units[j])
+        if _zh_classifier_phrase(t) and t[-1] not in "年月日号天点分秒岁次遍周回":
+            found = True
+            break
+        j -= 1
+    if not found:
+        return False
+    for m in range(k, min(len(units) - 1, k + 4)):
+        if ends_clause(units[m - 1]) or ends_sentence(units[m - 1]) or ends_sentence(units[m]):
+            return False
+        t = _bare(units[m])
+        if zh_tags(t)[0][:1] in ("d", "p", "c"):
+            return False  # a predicate starts: 那个人 | 都在…的
+        if t.endswith("的") and not ends_clause(units[m]):
+            return _zh_nominal(zh_tags(_bare(units[m + 1]))[0])
+    return False
 
 
 def break_costs(unit_texts: list[str], language: str) -> list[int]:
