@@ -57,6 +57,10 @@ QUANTITY_NOUNS = set("millions thousands hundreds dozens billions tens lots lot 
 # adverbs of direction complete a verb of motion: "fly | south", "came | together"
 DIRECTIONAL = set("home back away south north east west abroad upstairs downstairs ahead apart together forward "
                   "forwards backwards overseas ashore aboard".split())
+# semi-modals: "wanted to talk", "have to go", "used to spend" behave like auxiliary + verb
+SEMI_MODALS = set("want wants wanted need needs needed have has had going used ought able supposed got".split())
+# "more than fifty", "rather than", "other than": the comparison word opens the phrase after it
+COMPARATIVE_THAN = set("more less fewer rather other".split())
 NEGATIONS = set("not never n't".split())
 CONJUNCTIONS = set("and but or nor so yet because although though while whereas if unless until when whenever "
                    "where wherever since whether than that which who whom whose once why what how".split())
@@ -297,6 +301,10 @@ def break_cost_en(units: list[str], k: int) -> int:
         return 60  # verb | not
     if lw in DETERMINERS:
         return 60  # the | house
+    if rw == "to" and lw in SEMI_MODALS and k + 1 < len(units) and _bare(units[k + 1]) not in FUNCTION_WORDS:
+        return 45  # wanted | to talk
+    if rw == "than" and lw in COMPARATIVE_THAN:
+        return 40  # more | than fifty
     if rw == "of" and lw in QUANTITY_NOUNS:
         return 45  # millions | of tons
     if lw in FOCUS_ADVERBS and (rw in CONJUNCTIONS or rw in PREPOSITIONS):
@@ -364,6 +372,8 @@ def break_cost_zh(units: list[str], k: int) -> int:
         return 35  # 贝克以前 | 是: the adverb stays with its verb
     if rw in ZH_LOCALIZERS or (rt == "f" and len(rw) <= 2 and lt and lt not in "pc"):
         return 50  # 热带雨林 | 里
+    if len(lw) == 1 and lt[:1] == "v" and rw in ("在", "到", "给", "向", "往", "成", "于"):
+        return 40  # 放 | 在桌子上 (把书放在…): after a one-character verb these complete it
     if lw.endswith(("的", "地", "得")) and len(lw) > 0:
         return 45  # 美丽的 | 花园
     if lw in ZH_ATTACH_RIGHT:

@@ -121,3 +121,59 @@ def test_punctuation_only_words_attach_to_their_neighbours():
 def test_chinese_punctuation_alone_joins_a_neighbour():
     assert [u.text for u in build_units(["。", "你好"], "zh")] == ["。你好"]
     assert [u.text for u in build_units(["你好", "世界", "，", "。"], "zh")] == ["你好", "世界，。"]
+
+
+# --- rules added with the fresh evaluation sets (each a general rule, tested on its own) ---------------------
+@pytest.mark.parametrize("tokens,k,rule", [
+    (["I", "honestly", "don't", "remember"], 3, "negative contraction + verb"),
+    (["we", "can't", "go"], 2, "negative contraction + verb"),
+    (["carries", "millions", "of", "tons"], 2, "quantity noun + of"),
+    (["the", "desert", "becomes", "surprisingly", "cold"], 3, "linking verb + complement"),
+    (["I", "honestly", "don't"], 2, "subject + adverb + verb"),
+    (["can't", "tell", "you", "exactly"], 2, "verb + object you"),
+    (["they", "wanted", "to", "talk"], 2, "semi-modal + to"),
+    (["walk", "more", "than", "fifty"], 2, "more than"),
+    (["will", "fly", "south", "before"], 2, "verb + direction"),
+])
+def test_new_english_never_split_rules(tokens, k, rule):
+    assert break_cost_en(tokens, k) >= 35, rule
+
+
+def test_focus_adverb_goes_with_the_clause_it_opens():
+    tokens = ["tell", "you", "exactly", "what", "happened"]
+    assert break_cost_en(tokens, 2) < NEUTRAL  # tell you | exactly what happened
+    assert break_cost_en(tokens, 3) >= 35  # not: exactly | what
+
+
+def _zh_cost(words: list[str], k: int) -> int:
+    return break_costs(words, "zh")[k]
+
+
+@pytest.mark.parametrize("words,k,rule", [
+    (["来自", "小", "村庄"], 2, "adjective + noun"), (["非法", "商贩"], 1, "adjective + noun"),
+    (["两百多个", "湖泊"], 1, "numeral + measure word + noun"), (["这座", "城市"], 1, "demonstrative + measure + noun"),
+    (["已经", "消失"], 1, "adverb + verb"), (["孵化", "出来"], 1, "verb + directional complement"),
+    (["整理", "成"], 1, "verb + resultative complement"), (["上", "世纪", "七十年代"], 2, "time phrase"),
+    (["城市", "港口", "历史"], 1, "noun + noun"), (["那支", "来自", "小", "村庄", "的", "球队"], 2, "inside a noun phrase"),
+    (["把", "书", "放", "在", "桌子", "上"], 3, "one-character verb + 在"),
+])
+def test_chinese_never_split_rules(words, k, rule):
+    assert _zh_cost(words, k) >= 30, rule
+
+
+@pytest.mark.parametrize("words,k,rule", [
+    (["珊瑚礁", "可能", "会"], 1, "subject | modal"), (["小镇", "一直", "很难"], 1, "subject | adverb"),
+    (["推出", "一个", "展览"], 1, "verb | classifier-led object"), (["贝克", "以前", "是"], 1, "name | time adverb"),
+    (["数量", "之所以", "多"], 1, "before a conjunction (by part of speech)"),
+])
+def test_chinese_preferred_points_are_cheap(words, k, rule):
+    assert _zh_cost(words, k) < NEUTRAL, rule
+
+
+def test_foreign_name_with_interpunct_is_one_unit():
+    units = [u.text for u in build_units(list("向导托马斯·贝克以前是军人"), "zh")]
+    assert "托马斯·贝克" in units
+
+
+def test_a_whole_clause_may_stand_alone_on_the_top_line():
+    assert layout("说实话，这是我这辈子做过的最艰难的决定。", "zh") == ("说实话", "这是我这辈子做过的最艰难的决定")
