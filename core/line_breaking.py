@@ -61,6 +61,11 @@ DIRECTIONAL = set("home back away south north east west abroad upstairs downstai
 SEMI_MODALS = set("want wants wanted need needs needed have has had going used ought able supposed got".split())
 # "more than fifty", "rather than", "other than": the comparison word opens the phrase after it
 COMPARATIVE_THAN = set("more less fewer rather other".split())
+# a time adverbial noun phrase ("twenty years ago", "every summer", "last night") is a natural break point before it
+TIME_NOUNS = set("ago second seconds minute minutes hour hours day days week weeks month months year years decade "
+                 "decades century centuries morning mornings afternoon evening evenings night nights summer winter "
+                 "spring autumn weekend time times".split())
+TIME_OPENERS = set("every last next this each".split())
 NEGATIONS = set("not never n't".split())
 CONJUNCTIONS = set("and but or nor so yet because although though while whereas if unless until when whenever "
                    "where wherever since whether than that which who whom whose once why what how".split())
@@ -342,6 +347,9 @@ def break_cost_en(units: list[str], k: int) -> int:
         return 40  # fly | south: a direction completes its verb
     if rw in CONJUNCTIONS:
         return 2
+    if (rw in TIME_OPENERS or rw in NUMBERS or rw.isdigit()) and lw not in FUNCTION_WORDS and \
+            any(_bare(t) in TIME_NOUNS for t in units[k + 1:k + 3]) and not ends_clause(right):
+        return 5  # opened this restaurant | twenty years ago
     if rw in PREPOSITIONS:
         after = _bare(units[k + 1]) if k + 1 < len(units) else ""
         if not after or after in PREPOSITIONS | CONJUNCTIONS or ends_sentence(right) or ends_clause(right):

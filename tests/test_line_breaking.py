@@ -177,3 +177,9 @@ def test_foreign_name_with_interpunct_is_one_unit():
 
 def test_a_whole_clause_may_stand_alone_on_the_top_line():
     assert layout("说实话，这是我这辈子做过的最艰难的决定。", "zh") == ("说实话", "这是我这辈子做过的最艰难的决定")
+
+
+def test_a_time_adverbial_is_a_preferred_point():
+    assert break_cost_en(["opened", "this", "restaurant", "twenty", "years", "ago"], 3) < NEUTRAL
+    assert break_cost_en(["we", "met", "every", "summer"], 2) < NEUTRAL
+    assert break_cost_en(["the", "twenty", "years"], 1) >= POOR  # not after an article
