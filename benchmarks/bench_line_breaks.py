@@ -200,12 +200,22 @@ def run(quick: bool = False) -> dict:
     test = [v for k, v in results["by_language"].items() if " test " in k]
     results["test_set_line_break_preferred_pct"] = _pct(sum(s["line_breaks_preferred"] for s in test),
                                                         sum(s["line_breaks"] for s in test))
+    for key, name in (("fresh", " fresh "), ("unseen", " unseen ")):
+        part = [v for k, v in results["by_language"].items() if name in k]
+        results[f"{key}_line_break_preferred_pct"] = _pct(sum(s["line_breaks_preferred"] for s in part),
+                                                          sum(s["line_breaks"] for s in part))
+    results["fresh_first_run_line_break_preferred_pct"] = FRESH_FIRST_RUN
+    results["unseen_first_run_line_break_preferred_pct"] = UNSEEN_FIRST_RUN
     results["held_out_first_run_line_break_preferred_pct"] = HELD_OUT_FIRST_RUN
     results["words_lost"] = sum(s["words"] - s["words_shown"] for s in results["by_language"].values())
     results["speed"] = speed(quick)
     results["summary"] = {
         "line breaks at preferred points % (target >= 95)": results["line_break_preferred_pct"],
-        "same, fresh test sets only %": results["test_set_line_break_preferred_pct"],
+        "same, \"test\" sets only %": results["test_set_line_break_preferred_pct"],
+        "fresh sets, first run (before the rule changes) %": FRESH_FIRST_RUN["all"],
+        "fresh sets now %": results["fresh_line_break_preferred_pct"],
+        "unseen sets, first run (after the rule changes) %": UNSEEN_FIRST_RUN["all"],
+        "unseen sets now %": results["unseen_line_break_preferred_pct"],
         "held-out sets, first run %": HELD_OUT_FIRST_RUN["all"],
         "cue breaks at preferred points %": results["cue_break_preferred_pct"],
         "cues without a hard-rule violation % (target 100)": results["hard_rule_conformance_pct"],
@@ -232,9 +242,19 @@ def write(results: dict, quick: bool) -> None:
                      f"{s['hard_rule_conformance_pct']} % |")
     sp = results["speed"]
     lines += ["", f"**All: {results['line_break_preferred_pct']} % of line breaks at preferred points (target >= 95 %; "
-              f"fresh test sets alone: {results['test_set_line_break_preferred_pct']} %), "
+              f"\"test\" sets alone: {results['test_set_line_break_preferred_pct']} %), "
               f"{results['cue_break_preferred_pct']} % of cue breaks, {results['hard_rule_conformance_pct']} % of "
               f"cues without a hard-rule violation (target 100 %), {results['words_lost']} words lost.**", "",
+              "Fresh sets (written for the second round of rules, annotated before the composer ran on them): first "
+              f"run before any rule changed en {FRESH_FIRST_RUN['en']} %, zh {FRESH_FIRST_RUN['zh']} %, together "
+              f"{FRESH_FIRST_RUN['all']} %; now {results['fresh_line_break_preferred_pct']} %, but their errors guided "
+              "the new rules, so they are no longer unseen. Unseen sets (written after those rules were committed): "
+              f"first run en {UNSEEN_FIRST_RUN['en']} %, zh {UNSEEN_FIRST_RUN['zh']} %, together "
+              f"{UNSEEN_FIRST_RUN['all']} % - the honest estimate for new text; now "
+              f"{results['unseen_line_break_preferred_pct']} % after three more general rules (semi-modal + to, "
+              "more + than, time adverbials), so they too have been seen. Marks were never edited after a run (one "
+              "remaining en miss, \"moved | to the city\", is a break before a preposition that the convention "
+              "accepts but the annotator left unmarked).", "",
               "The held-out sets' first run (before the rules their errors suggested): en "
               f"{HELD_OUT_FIRST_RUN['en']} %, zh {HELD_OUT_FIRST_RUN['zh']} %, together {HELD_OUT_FIRST_RUN['all']} %. "
               "Marks are one annotator's judgement (the author's); a break at an unmarked point is not necessarily "
