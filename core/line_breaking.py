@@ -4,7 +4,9 @@ English follows the Netflix/BBC rules: break after punctuation and before conjun
 split article+noun, adjective+noun, first+last name, pronoun+verb, verb+auxiliary/negation. Chinese never breaks
 inside a word (jieba decides what a word is, even when the recogniser gives one character at a time), breaks after
 punctuation and before conjunctions/prepositions, keeps particles with the word before them, and shows no commas or
-full stops inside a line (a space instead; none at a line's end).
+full stops inside a line (a space instead; none at a line's end). Chinese costs also use jieba's part-of-speech
+tags (posseg dictionary): adjective/noun/measure word + noun, adverb + verb and verb + complement stay together;
+subject | predicate and verb | classifier-led object are good points; conjunctions are found by tag as well.
 
 A *unit* is the smallest piece a break may not enter: one English word, or the recogniser words that make up one
 Chinese word. Costs are small for preferred points (0 after a full stop, 1 after a comma, 2-3 before a
