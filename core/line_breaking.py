@@ -290,6 +290,12 @@ def _is_name_part(token: str) -> bool:
     return len(core) > 1 and core[0].isupper() and core[1:].islower() and core.isalpha()
 
 
+def _heads_noun_phrase(units, k: int) -> bool:
+    """Whether ``units[k - 1]`` ends a noun phrase (a determiner or adjective before it), so is no verb."""
+    before = _bare(units[k - 2]) if k >= 2 else ""
+    return before in DETERMINERS or _is_adjective(before)
+
+
 def _starts_with_punctuation(token: str) -> bool:
     return bool(token) and (token[0] in SENTENCE_END | CLAUSE_END or token[0] in _CLOSERS)
 
@@ -345,8 +351,8 @@ def break_cost_en(units: list[str], k: int) -> int:
         return 35  # and | then
     if rw in OBJECT_PRONOUNS:
         return 40  # call | me: an object pronoun stays with its verb
-    if rw in DIRECTIONAL and lw not in FUNCTION_WORDS:
-        return 40  # fly | south: a direction completes its verb
+    if rw in DIRECTIONAL and lw not in FUNCTION_WORDS and not _heads_noun_phrase(units, k):
+        return 40  # fly | south: a direction completes its verb (not "a long lunch | together")
     if rw in CONJUNCTIONS:
         return 2
     if (rw in TIME_OPENERS or rw in NUMBERS or rw.isdigit()) and lw not in FUNCTION_WORDS and \

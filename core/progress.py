@@ -41,9 +41,11 @@ class Progress:
             self.listener(stage, overall, self.eta())
 
     def eta(self) -> float | None:
-        if self.fraction <= 0.01:
-            return None
+        """Seconds left, extrapolated from the pace so far; None until there is a pace to go by (the first second
+        of a job, or under 1 % done), so a fast first stage never shows "0 s left" for a long job."""
         elapsed = time.monotonic() - self._started
+        if self.fraction <= 0.01 or elapsed < 1.0:
+            return None
         return max(0.0, elapsed * (1.0 - self.fraction) / self.fraction)
 
     def cancel(self) -> None:
