@@ -221,14 +221,7 @@ def _fill_unanchored(assigned: list, anchor_time: dict, windows: list, n: int) -
         for i in range(n):
             assigned[i] = int(np.searchsorted(bounds, (i + 0.5) / n))
         return
-    i = 0
-    while i < n:
-        if assigned[i] is not None:
-            i += 1
-            continue
-        j = i
-        while j < n and assigned[j] is None:
-            j += 1
+    for i, j in _runs_of_none(assigned):
         left = assigned[i - 1] if i > 0 else None
         right = assigned[j] if j < n else None
         lo_w = left if left is not None else right
@@ -243,23 +236,30 @@ def _fill_unanchored(assigned: list, anchor_time: dict, windows: list, n: int) -
             count = j - i
             for k in range(i, j):
                 assigned[k] = span[int(np.searchsorted(bounds, (k - i + 0.5) / count))]
+
+
+def _runs_of_none(items: list) -> list[tuple[int, int]]:
+    """[i, j) ranges of consecutive ``None`` entries (units not yet placed), computed before any is filled."""
+    runs, i, n = [], 0, len(items)
+    while i < n:
+        if items[i] is not None:
+            i += 1
+            continue
+        j = i
+        while j < n and items[j] is None:
+            j += 1
+        runs.append((i, j))
         i = j
+    return runs
 
 
 def _interpolate_missing(timed: list, units: list[str], windows: list) -> list[dict]:
     """Fill gaps (units with no time) between placed neighbours, evenly by length. Returns what was filled."""
     n = len(units)
     unplaced = []
-    i = 0
     audio_start = windows[0][0] / SAMPLE_RATE
     audio_end = windows[-1][1] / SAMPLE_RATE
-    while i < n:
-        if timed[i] is not None:
-            i += 1
-            continue
-        j = i
-        while j < n and timed[j] is None:
-            j += 1
+    for i, j in _runs_of_none(timed):
         lo = timed[i - 1].end if i > 0 else audio_start
         hi = timed[j].start if j < n else audio_end
         if hi <= lo:
@@ -270,7 +270,6 @@ def _interpolate_missing(timed: list, units: list[str], windows: list) -> list[d
             timed[k] = AlignedWord(units[k], float(edges[k - i]), float(edges[k - i + 1]), 0.0, placed=False)
             unplaced.append({"index": k, "text": units[k], "start": round(float(edges[k - i]), 3),
                              "end": round(float(edges[k - i + 1]), 3)})
-        i = j
     return unplaced
 
 
