@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..core.errors import CaptionBridgeError, InputError
-from ..core.model import CaptionDocument, Cue, cue_lanes
+from ..core.model import CaptionDocument, cue_lanes
 from ..core.timebase import Timebase
 
 FCPXML_VERSIONS = ("1.9", "1.10")

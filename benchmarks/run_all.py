@@ -61,7 +61,7 @@ def machine() -> dict:
 
 
 def to_markdown(report: dict) -> str:
-    lines = [f"# CaptionBridge benchmark report", "",
+    lines = ["# CaptionBridge benchmark report", "",
              f"Date: {report['date']}  ", f"Mode: {'quick' if report['quick'] else 'full'}  ",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), ""]
     for name, result in report["benchmarks"].items():
