@@ -170,14 +170,12 @@ def test_caption_translate_to_zh_writes_bilingual_files_with_identical_timing(tm
     assert (out / "harbour_interview.bilingual.ass").exists()
 
 
-def test_translation_without_a_model_is_a_clear_error_not_untranslated_text(tmp_path, monkeypatch):
+def test_translation_without_a_model_is_a_clear_error_not_untranslated_text(offline_env):
     from captionbridge.core.errors import ModelNotAvailableError
     from captionbridge.core.model import Cue
     from captionbridge.core.timebase import Timebase
     from captionbridge.core.translate_cues import translate_document
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("CAPTIONBRIDGE_TRANSLATION_MODELS", str(tmp_path / "none"))
     doc = CaptionDocument("t", Timebase("24000/1001"), "en", cues=[Cue(0, 48, {"en": "Hello there."})],
                           languages=["en"])
     with pytest.raises(ModelNotAvailableError, match="opus-mt-en-zh|--translation-model"):

@@ -5,23 +5,11 @@ import shutil
 import pytest
 
 from captionbridge.core.errors import InputError, ModelNotAvailableError
-from captionbridge.core.translate_backends import (CTranslate2Translator, TransformersTranslator, clear_translator_cache,
-                                                   inspect_folder, load_folder, resolve_translator,
+from captionbridge.core.translate_backends import (CTranslate2Translator, TransformersTranslator, inspect_folder, load_folder, resolve_translator,
                                                    translation_models)
 
 TEXTS = ["会议明天早上九点开始。", "我们今天去公园。", "感谢您观看这个视频。", "张伟在上海的字幕桥工作。", "请关上门坐下。",
          "这台相机多少钱？", "我觉得我们应该在星期五之前完成剪辑。"]
-
-
-@pytest.fixture
-def offline_env(monkeypatch, tmp_path):
-    """No network, an empty cache folder and no extra model folders: what a fresh offline machine has."""
-    monkeypatch.setenv("CAPTIONBRIDGE_OFFLINE", "1")
-    monkeypatch.setenv("CAPTIONBRIDGE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CAPTIONBRIDGE_TRANSLATION_MODELS", str(tmp_path / "models"))
-    clear_translator_cache()
-    yield tmp_path
-    clear_translator_cache()
 
 
 def test_folders_are_recognised(tiny_marian, tmp_path):

@@ -7,16 +7,11 @@ from click.testing import CliRunner
 
 from captionbridge.core.model import CaptionDocument, Cue
 from captionbridge.core.timebase import Timebase
-from captionbridge.core.translate_backends import clear_translator_cache
 from captionbridge.plugin.cli import cli
 
 
 @pytest.fixture
-def captions_json(tmp_path, monkeypatch):
-    monkeypatch.setenv("CAPTIONBRIDGE_OFFLINE", "1")
-    monkeypatch.setenv("CAPTIONBRIDGE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CAPTIONBRIDGE_TRANSLATION_MODELS", str(tmp_path / "models"))
-    clear_translator_cache()
+def captions_json(tmp_path, offline_env):
     tb = Timebase.from_start_timecode("30000/1001", "01:00:00;00", True)
     cues = [Cue(0, 45, {"zh": "我们今天去公园"}), Cue(47, 100, {"zh": "然后一起吃午饭"}),
             Cue(160, 220, {"zh": "张伟在字幕桥工作"})]
