@@ -13,7 +13,7 @@ from .compose import compose_cues
 from .errors import InputError, MissingMediaError
 from .model import CaptionDocument
 from .progress import Progress
-from .regions import audio_regions, describe_missing, missing_media, skipped_clips, video_cut_points
+from .regions import describe_missing, missing_media, regions_and_skipped, video_cut_points
 
 # Relative cost of each stage, for one progress bar / ETA over the whole job.
 STAGES = {"read": 1.0, "transcribe": 80.0, "compose": 2.0, "translate": 12.0, "write": 1.0}
@@ -82,9 +82,9 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
     progress = progress or Progress(STAGES)
     progress.update("read", 0.0)
     timebase = loaded.timebase
-    regions = audio_regions(loaded, options.tracks, require_audio=True)
+    regions, skipped_list = regions_and_skipped(loaded, options.tracks, require_audio=True)
     warnings: list[str] = list(getattr(loaded, "warnings", []))
-    for skipped in skipped_clips(loaded, options.tracks):
+    for skipped in skipped_list:
         if not skipped.reason.startswith(("disabled", "muted", "track muted", "track disabled")):
             warnings.append(f"clip {skipped.clip_name!r} on {skipped.track_label} at "
                             f"{timebase.timecode(skipped.timeline_start_frame)} is not captioned: {skipped.reason}")

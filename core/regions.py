@@ -394,12 +394,18 @@ def audio_regions(loaded: LoadedTimeline, tracks: str | Iterable[str] | None = N
     """Every enabled, audible audio clip on the selected tracks (``"A1,A2"``; None: all) as AudioRegions, sorted by
     timeline position. Disabled clips, muted tracks and clips that cannot play are left out (see
     ``skipped_clips``). ``require_audio`` raises TimelineError when nothing is audible."""
-    regions, _ = _collect(loaded, tracks)
+    return regions_and_skipped(loaded, tracks, require_audio=require_audio)[0]
+
+
+def regions_and_skipped(loaded: LoadedTimeline, tracks: str | Iterable[str] | None = None, *,
+                        require_audio: bool = False) -> tuple[list[AudioRegion], list[SkippedClip]]:
+    """``audio_regions`` and ``skipped_clips`` from one walk of the timeline."""
+    regions, skipped = _collect(loaded, tracks)
     if require_audio and not regions:
         which = f" on tracks {tracks}" if tracks else ""
         raise TimelineError(f"{loaded.path.name}: no audible audio clips{which} (all tracks empty, muted or "
                             "disabled)")
-    return regions
+    return regions, skipped
 
 
 def skipped_clips(loaded: LoadedTimeline, tracks: str | Iterable[str] | None = None) -> list[SkippedClip]:
@@ -483,5 +489,5 @@ def timeline_duration_frames(loaded: LoadedTimeline) -> int:
     return loaded.duration_frames
 
 
-__all__ = ["AudioRegion", "SkippedClip", "audio_regions", "skipped_clips", "video_cut_points", "missing_media",
-           "describe_missing", "parse_track_selection", "audio_tracks", "media_timecode_seconds"]
+__all__ = ["AudioRegion", "SkippedClip", "audio_regions", "regions_and_skipped", "skipped_clips", "video_cut_points",
+           "missing_media", "describe_missing", "parse_track_selection", "audio_tracks", "media_timecode_seconds"]
