@@ -8,7 +8,11 @@ library's WORD events give each word's start sample. Ground truth per word:
 * ``end``: the last audible sample before the next word's start (or the sentence end), so a pause after a word is
   never counted as part of it.
 
-"Audible" is a 5 ms RMS window above -40 dB relative to the sentence's peak window. Sentences are joined by
+"Audible" is a 5 ms RMS window above -40 dB relative to the sentence's peak window, refined to the sample (a 1 ms
+peak envelope). espeak crossfades a word into the next over a few milliseconds, so the previous word's last sound can
+spill a millisecond or two past the next word's event; a fragment that short (< 8 ms) followed by silence is the
+previous word's tail, not the next word's onset, and is skipped. Without that, a word opening with a stop started
+at its silent closure or at its burst depending on a 1 ms accident. Sentences are joined by
 pauses from 0.3 s to 8 s, and a stretch of noise (and a tone "music" bed) with no speech is inserted, so a
 recogniser that emits words in non-speech is caught. English uses ``en-us``; Mandarin uses ``cmn-latn-pinyin``
 (tone-numbered pinyin in, one Chinese character per syllable as the reference text).
@@ -201,6 +205,35 @@ def _audible(samples: np.ndarray, rate: int, floor_db: float = -40.0) -> np.ndar
     return np.pad(mask, (0, len(samples) - n))
 
 
+def _fine_audible(samples: np.ndarray, rate: int, floor_db: float = -40.0) -> np.ndarray:
+    """Per-sample audibility at 1 ms resolution: a 1 ms running peak of |x| above ``floor_db`` re the loudest one."""
+    win = max(1, int(rate * 0.001))
+    if len(samples) < win:
+        return np.zeros(len(samples), bool)
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    peak = sliding_window_view(np.pad(np.abs(samples), (win // 2, win - 1 - win // 2)), win).max(axis=1)
+    return peak > peak.max() * 10 ** (floor_db / 20)
+
+
+def _own_onset(audible: np.ndarray, begin: int, finish: int, tail: float = 0.008, gap: float = 0.005) -> int:
+    """The first sample of a word's own sound at or after ``begin``: a short audible fragment (< ``tail``) followed by
+    at least ``gap`` of silence is the previous word's crossfade tail and is skipped."""
+    n_tail, n_gap = int(tail * SAMPLE_RATE), int(gap * SAMPLE_RATE)
+    cursor = begin
+    while cursor < finish and not audible[cursor]:
+        cursor += 1
+    run_end = cursor
+    while run_end < finish and audible[run_end]:
+        run_end += 1
+    if run_end - cursor >= n_tail or run_end >= finish:
+        return cursor
+    quiet_end = run_end
+    while quiet_end < finish and not audible[quiet_end]:
+        quiet_end += 1
+    return quiet_end if quiet_end - run_end >= n_gap and quiet_end < finish else cursor
+
+
 def synth_sentence(text: str, voice: str, tokens: list[str] | None = None,
                    words_per_minute: int = 165) -> tuple[np.ndarray, list[TimedWord]]:
     """One sentence at 16 kHz with per-word ground truth (seconds from the sentence start)."""
@@ -227,6 +260,7 @@ def synth_sentence(text: str, voice: str, tokens: list[str] | None = None,
     if owner[0] is None or not events:
         raise RuntimeError(f"espeak gave no word event for the first word of {text!r}")
     mask = _audible(audio, SAMPLE_RATE)
+    envelope = _fine_audible(audio, SAMPLE_RATE)
     # groups: a token with an event plus following tokens without one share that event's span
     groups: list[list[int]] = []
     for i, k in enumerate(owner):
@@ -240,6 +274,7 @@ def synth_sentence(text: str, voice: str, tokens: list[str] | None = None,
         hi = events[owner[groups[g + 1][0]]][0] if g + 1 < len(groups) else len(audio)
         idx = np.flatnonzero(mask[lo:hi])
         begin, finish = (lo + idx[0], lo + idx[-1] + 1) if len(idx) else (lo, min(hi, lo + 1))
+        begin = _own_onset(envelope, begin, finish)
         weights = np.array([len(spoken[i]) + 1 for i in members], float)
         cuts = begin + np.concatenate([[0], np.cumsum(weights) / weights.sum()]) * (finish - begin)
         for j, i in enumerate(members):

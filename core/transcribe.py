@@ -35,7 +35,7 @@ from .transcript_cache import TranscriptCache, cache_key, media_fingerprint, sam
 from .word_timing import refine_word_times, speech_activity
 
 SAMPLE_RATE = 16000
-ALGORITHM_VERSION = "transcribe-3"  # bump when output for the same input changes (cache key)
+ALGORITHM_VERSION = "transcribe-4"  # bump when output for the same input changes (cache key)
 _JOIN_GAP = 0.3  # seconds of silence between joined speech chunks
 _HALLUCINATIONS = (
     "thank you for watching", "thanks for watching", "please subscribe", "subtitles by", "subscribe to",

@@ -8,10 +8,19 @@ boundaries in running speech are quantised to 20 ms. We fix those against the au
   pauses; a pause is at least ``min_pause`` long so stop closures inside words are not mistaken for pauses;
 * a word start that lies in a pause moves to the next speech onset; a word that is the first of its speech run
   starts at the run's onset (when that onset is near); the mirror rules hold for ends;
-* a boundary between two words in running speech moves to the deepest energy dip (>= 6 dB) from 40 ms before to
-  200 ms after it. The window is asymmetric on purpose: measured on espeak-ng speech at 140-190 words per minute,
-  Whisper base's cross-attention boundaries come 70-100 ms early on average (the next word "starts" inside the
-  previous one), and searching later recovers most of that (word MAE 56 -> 42 ms over three corpora);
+* a boundary between two words in running speech is placed on the audio near Whisper's boundary, searching from
+  40 ms before to 250 ms after it (measured on espeak-ng speech at 140-190 words per minute in six voices and
+  sentence sets, Whisper base's cross-attention boundaries come 60-90 ms early on average):
+  - a quiet run there (a stop closure or a short pause, >= 35 dB under the loudest frame near it) separates the
+    words: the first ends where it falls quiet, the second starts where sound returns (its speech onset, as for a
+    caption). Of several, the one ending nearest Whisper's boundary (+90 ms, its measured lag) is taken; when the
+    first word ends in a stop and the second starts with one (two closures in a row, "quick brown"), the later of
+    the two nearest, since the first closure is the first word's own;
+  - when the first word ends in a stop and the second does not ("left at"), a quiet run shorter than 150 ms is the
+    first word's own closure: the boundary is after its release burst, at the strongest rise in level within 80 ms;
+  - otherwise the deepest energy dip (>= 6 dB) in the window.
+  Which words open or close with a stop is read from their spelling (English letters; other scripts have no stop
+  hints and use the quiet-run and dip rules only);
 * words never overlap and never get shorter than ``min_word``.
 
 Everything here is measured by ``benchmarks/bench_transcribe.py`` against espeak-ng ground truth.
@@ -89,7 +98,7 @@ def _close_gaps(mask: np.ndarray, max_len: int, value: bool) -> np.ndarray:
 
 def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sample_rate: int = 16000,
                       activity: Activity | None = None, max_shift: float = 0.6, dip_before: float = 0.04,
-                      dip_after: float = 0.2, dip_db: float = 6.0,
+                      dip_after: float = 0.25, dip_db: float = 6.0,
                       min_word: float = 0.04, min_dip_word: float = 0.08,
                       texts: list[str] | None = None) -> list[tuple[float, float]]:
     """Refined (start, end) for each word, in the chunk's seconds. Order and count are kept."""
@@ -144,27 +153,18 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
             e = min(duration, s + min_word)
         out[i] = [s, e]
 
-    # boundaries inside running speech: the deepest energy dip near the shared boundary
+    # boundaries inside running speech
     db = act.energy_db
+    floor = float(np.percentile(db, 10))
     for i in range(len(out) - 1):
         a_end, b_start = out[i][1], out[i + 1][0]
         if abs(b_start - a_end) > 0.03 or not act.is_active(a_end):
             continue
-        centre = (a_end + b_start) / 2
-        # each word keeps a plausible length: at least min_dip_word and half of what it had
-        keep_a = max(min_dip_word, 0.5 * (a_end - out[i][0]))
-        keep_b = max(min_dip_word, 0.5 * (out[i + 1][1] - b_start))
-        lo = max(int((centre - dip_before) / HOP), int(np.ceil((out[i][0] + keep_a) / HOP)))
-        hi = min(int((centre + dip_after) / HOP), int((out[i + 1][1] - keep_b) / HOP), len(db) - 1)
-        if hi - lo < 2:
-            continue
-        window = db[lo:hi + 1]
-        j = int(np.argmin(window))
-        # only a real dip: clearly below the loudest part of the window
-        if window.max() - window[j] >= dip_db:
-            t = (lo + j + 0.5) * HOP
-            out[i][1] = t
-            out[i + 1][0] = t
+        placed = _running_boundary(db, floor, out[i], out[i + 1], (a_end + b_start) / 2, dip_before, dip_after,
+                                   dip_db, min_dip_word, texts[i] if texts else None,
+                                   texts[i + 1] if texts else None)
+        if placed is not None:
+            out[i][1], out[i + 1][0] = placed
 
     # no overlaps, monotonic
     for i in range(1, len(out)):
@@ -174,3 +174,94 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
             out[i][0] = max(out[i][0], out[i - 1][1])
         out[i][1] = max(out[i][1], out[i][0])
     return [(float(s), float(e)) for s, e in out]
+
+
+WHISPER_LAG = 0.09  # seconds: how early Whisper base's boundaries in running speech come, measured (see above)
+GAP_DB = 35.0  # a quiet run is this far under the loudest frame near the boundary (or at the noise floor)
+MAX_CLOSURE = 0.15  # seconds: a longer quiet run is a pause, not a stop closure
+RELEASE = 0.08  # seconds after a final stop's closure in which its release burst gives way to the next word
+
+
+def _running_boundary(db: np.ndarray, floor: float, a: list, b: list, centre: float, before: float, after: float,
+                      dip_db: float, min_word: float, a_text: str | None,
+                      b_text: str | None) -> tuple[float, float] | None:
+    """(end of a, start of b) for two words in running speech whose shared boundary Whisper put at ``centre``."""
+    # each word keeps a plausible length: at least min_word and half of what it had
+    keep_a = max(min_word, 0.5 * (centre - a[0]))
+    keep_b = max(min_word, 0.5 * (b[1] - centre))
+    lo = max(int((centre - before) / HOP), int(np.ceil((a[0] + keep_a) / HOP)))
+    hi = min(int((centre + after) / HOP), int((b[1] - keep_b) / HOP), len(db) - 1)
+    if hi - lo < 2:
+        return None
+    window = db[lo:hi + 1]
+    prior = centre + WHISPER_LAG
+    level = max(floor + 6.0, float(window.max()) - GAP_DB)
+    runs = [_grow_run(db, lo + x, lo + y, level) for x, y in _true_runs(window < level)]
+    a_stop, b_stop = ends_with_stop(a_text or ""), starts_with_stop(b_text or "")
+    if runs:
+        if a_stop and b_stop and len(runs) > 1:  # two closures: the first word's own final stop, then b's
+            gap = max(sorted(runs, key=lambda r: abs(r[1] * HOP - prior))[:2])
+        else:
+            gap = min(runs, key=lambda r: abs(r[1] * HOP - prior))
+        closure = (gap[1] - gap[0]) * HOP <= MAX_CLOSURE  # longer is a pause, which ends a and nothing else
+        if a_stop and not b_stop and closure:  # a's own closure: a ends after its release, where b's sound rises
+            rise_at = _strongest_rise(db, gap[1], int(RELEASE / HOP))
+            if rise_at is not None and (rise_at + 0.5) * HOP < b[1] - min_word:
+                t = (rise_at + 0.5) * HOP
+                return t, t
+        return gap[0] * HOP, gap[1] * HOP
+    j = int(np.argmin(window))
+    if window.max() - window[j] >= dip_db:  # only a real dip: clearly below the loudest part of the window
+        t = (lo + j + 0.5) * HOP
+        return t, t
+    return None
+
+
+def _true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of True as [start, end) indices."""
+    padded = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _grow_run(db: np.ndarray, a: int, b: int, level: float) -> tuple[int, int]:
+    """A quiet run cut off by the search window, grown to its full extent."""
+    while a > 0 and db[a - 1] < level:
+        a -= 1
+    while b < len(db) and db[b] < level:
+        b += 1
+    return a, b
+
+
+def _strongest_rise(db: np.ndarray, start: int, span: int, min_rise_db: float = 3.0) -> int | None:
+    """The frame after ``start`` (within ``span``) where the level rises most over the next 20 ms."""
+    stop = min(len(db) - 2, start + span)
+    if stop - start < 3:
+        return None
+    rise = db[start + 2:stop + 2] - db[start:stop]
+    k = int(np.argmax(rise))
+    return start + k if rise[k] >= min_rise_db else None
+
+
+# -- which words open or close with a stop consonant (p t k b d g, and the affricates), from English spelling -------
+_NOT_STOP_ONSETS = ("th", "ph", "kn", "gn", "ps", "pn", "wh", "ce", "ci", "cy")
+_STOP_ONSETS = ("p", "t", "k", "b", "d", "g", "q", "j", "ch", "c")
+_STOP_CODAS = ("p", "t", "k", "b", "d", "g", "ck", "ch", "dg")
+
+
+def _letters(word: str) -> str:
+    return "".join(ch for ch in word.lower() if "a" <= ch <= "z")
+
+
+def starts_with_stop(word: str) -> bool:
+    """Whether an English word opens with a stop or affricate ("brown", "cut", "just"; not "city", "thin")."""
+    w = _letters(word)
+    return bool(w) and not w.startswith(_NOT_STOP_ONSETS) and w.startswith(_STOP_ONSETS)
+
+
+def ends_with_stop(word: str) -> bool:
+    """Whether an English word closes with a stop or affricate ("quick", "left", "made", "bridge"; not "sing")."""
+    w = _letters(word)
+    if len(w) > 3 and w.endswith("e") and w[-2] not in "aeiouy":  # silent e: "made", "bridge", "like"
+        w = w[:-1]
+    return w.endswith(_STOP_CODAS) and not w.endswith(("ng", "gh"))

@@ -50,9 +50,47 @@ def test_end_is_not_stretched_into_the_pause_and_not_cut_short():
 
 
 def test_boundary_in_running_speech_moves_to_the_energy_dip():
-    audio = bursts([(1.0, 1.5), (1.52, 2.0)], 3.0)  # a 20 ms dip between two words, no pause
+    audio = bursts([(1.0, 1.5), (1.5, 2.0)], 3.0)
+    audio[int(1.5 * SR):int(1.53 * SR)] *= 0.2  # a 14 dB dip between two words, no silence
     refined = refine_word_times([(1.0, 1.45), (1.45, 2.0)], audio, SR)
-    assert refined[0][1] == pytest.approx(1.51, abs=0.02) and refined[1][0] == refined[0][1]
+    assert refined[0][1] == pytest.approx(1.515, abs=0.02) and refined[1][0] == refined[0][1]
+
+
+def test_a_quiet_closure_between_words_belongs_to_neither():
+    # a 40 ms closure between two words, Whisper's boundary 60 ms early: the first word ends where it falls quiet,
+    # the second starts on its own sound (its onset), not at the closure
+    audio = bursts([(1.0, 1.5), (1.54, 2.0)], 3.0)
+    refined = refine_word_times([(1.0, 1.44), (1.44, 2.0)], audio, SR, texts=["when", "the"])
+    assert refined[0][1] == pytest.approx(1.5, abs=0.011)
+    assert refined[1][0] == pytest.approx(1.54, abs=0.011)
+
+
+def test_two_closures_in_a_row_the_second_is_the_boundary():
+    # "quick brown": quick's own final closure and release, then brown's closure; Whisper put the boundary on the
+    # first closure. The boundary is brown's closure: quick keeps its release
+    audio = bursts([(1.0, 1.30), (1.42, 1.8)], 2.5) + bursts([(1.34, 1.38)], 2.5, level=0.03)
+    refined = refine_word_times([(1.0, 1.31), (1.31, 1.8)], audio, SR, texts=["quick", "brown"])
+    assert refined[0][1] == pytest.approx(1.38, abs=0.011)
+    assert refined[1][0] == pytest.approx(1.42, abs=0.011)
+
+
+def test_a_final_stop_keeps_its_release_before_a_vowel():
+    # "left at": left's closure (1.30-1.34) and weak release (to 1.37), then "at" at full level
+    audio = bursts([(1.0, 1.30), (1.37, 1.8)], 2.5) + bursts([(1.34, 1.37)], 2.5, level=0.02)
+    refined = refine_word_times([(1.0, 1.30), (1.30, 1.8)], audio, SR, texts=["left", "at"])
+    assert refined[0][1] == refined[1][0] == pytest.approx(1.37, abs=0.021)
+    # the same audio read as words without stops: the quiet run is the boundary, the release goes to "at"
+    plain = refine_word_times([(1.0, 1.30), (1.30, 1.8)], audio, SR, texts=["fell", "on"])
+    assert plain[0][1] == pytest.approx(1.30, abs=0.011) and plain[1][0] == pytest.approx(1.34, abs=0.011)
+
+
+def test_stops_read_from_spelling():
+    from captionbridge.core.word_timing import ends_with_stop, starts_with_stop
+
+    assert all(starts_with_stop(w) for w in ["brown", "Cut", "just", "church", "Quick", "\"Tell"])
+    assert not any(starts_with_stop(w) for w in ["city", "thin", "phone", "know", "over", "and", "你好", ""])
+    assert all(ends_with_stop(w) for w in ["quick", "left.", "made", "bridge", "dog,", "worked", "which"])
+    assert not any(ends_with_stop(w) for w in ["sing", "through", "these", "fox", "mountains.", "谢谢", ""])
 
 
 def test_order_count_and_no_overlap_are_kept():
@@ -81,7 +119,8 @@ def test_word_times_on_espeak_speech(base_whisper_model, espeak_english, speech_
     samples, _ = soundfile.read(espeak_english.path, dtype="float32")
     # the same step the pipeline runs when refine_timing is on
     refined = [Word.at(w.text, s, e, Timebase(25), w.confidence)
-               for w, (s, e) in zip(raw, refine_word_times([(w.start, w.end) for w in raw], samples, SR))]
+               for w, (s, e) in zip(raw, refine_word_times([(w.start, w.end) for w in raw], samples, SR,
+                                                      texts=[w.text for w in raw]))]
     errors = {}
     for name, words in (("raw", raw), ("refined", refined)):
         starts, ends = speech_corpus_module.timing_errors(espeak_english.words, words)
