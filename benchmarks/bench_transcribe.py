@@ -131,6 +131,34 @@ def bench_language(model, corpus: sc.Corpus, folder: Path, repeats: int) -> dict
     }
 
 
+# Word timing beyond the main corpus: other sentences, voices and speaking rates (English, timing only)
+VARIANTS = {
+    "held-out sentences": dict(texts=sc.ENGLISH_HELD_OUT, seed=3),
+    "140 wpm": dict(words_per_minute=140, seed=4),
+    "190 wpm, held-out": dict(words_per_minute=190, texts=sc.ENGLISH_HELD_OUT, seed=5),
+    "voice en-us+f3, held-out": dict(voice="en-us+f3", texts=sc.ENGLISH_HELD_OUT, seed=6),
+    "voice en-us+m3": dict(voice="en-us+m3", seed=7),
+}
+
+
+def bench_timing_variants(model) -> dict:
+    from captionbridge.core.transcribe import TranscribeOptions, transcribe_audio
+
+    out, pooled = {}, []
+    for name, kwargs in VARIANTS.items():
+        corpus = sc.make_corpus("en", tone_seconds=4.0, **kwargs)
+        result = transcribe_audio(corpus.samples, TranscribeOptions(language="en", cache=False), model=model)
+        words = [_W(w.text, w.start, w.end) for w in result.words]
+        out[name] = _timing(corpus, words)
+        starts, ends = sc.timing_errors(corpus.words, words)
+        pooled += starts + ends
+    errors = np.abs(np.array(pooled))
+    out["all variants"] = {"boundaries": len(errors), "mae_ms": round(float(errors.mean()) * 1000, 1),
+                           "within_50ms_pct": round(float(np.mean(errors <= 0.05)) * 100, 1),
+                           "within_100ms_pct": round(float(np.mean(errors <= 0.10)) * 100, 1)}
+    return out
+
+
 def run(quick: bool = False) -> dict:
     from captionbridge.core.models import load_whisper, resolve_model
 
@@ -146,6 +174,8 @@ def run(quick: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for corpus in corpora:
             results[corpus.language] = bench_language(model, corpus, Path(tmp), repeats=1 if quick else 2)
+    if not quick:
+        results["timing_variants"] = bench_timing_variants(model)
     results["peak_rss_mb"] = round(_peak_rss_mb(), 0)
     en, zh = results["en"], results["zh"]
     results["summary"] = {
@@ -170,6 +200,8 @@ def run(quick: bool = False) -> dict:
         "cached re-run % of first, EN / ZH (target <= 5)": f"{en['cached_rerun_pct']} / {zh['cached_rerun_pct']}",
         "peak RSS MB (process)": results["peak_rss_mb"],
     }
+    for name, t in results.get("timing_variants", {}).items():
+        results["summary"][f"EN word MAE ms / % within 50 ms, {name}"] = f"{t['mae_ms']} / {t['within_50ms_pct']}"
     return results
 
 
