@@ -10,9 +10,11 @@ boundaries in running speech are quantised to 20 ms. We fix those against the au
   starts at the run's onset (when that onset is near); the mirror rules hold for ends;
 * a boundary between two words in running speech is placed on the audio near where Whisper's boundary really
   points. Measured on espeak-ng speech (six voices, sentence sets and rates), Whisper base's cross-attention
-  boundaries come early by an amount that grows with the length of the word before: about 30 ms after a 1-3 letter
-  word, 90 ms after 4-5 letters, 140-160 ms after 6 or more (a fitted 22 ms per letter, -18 ms, capped at 250 ms;
-  90 ms for words not in Latin script). The search runs from 120 ms before to 80 ms after that corrected point:
+  boundaries come early, by an amount that grows with the length of the word before (about 30 ms after a 1-3
+  letter word, 140-160 ms after 6 or more) and with how long Whisper made the word after (its start is pulled
+  early, its end much less). A least-squares fit of that lag on both words' letters and the second word's Whisper
+  length (stable across halves of the corpora) gives the corrected point; words not in Latin script take the
+  average lag (90 ms). The search runs from 80 ms before to 60 ms after the corrected point:
   - a quiet run there (a stop closure or a short pause, >= 35 dB under the loudest frame near it) separates the
     words: the first ends where it falls quiet, the second starts where sound returns (its speech onset, as for a
     caption). Of several, the one ending nearest the corrected point is taken; when the
@@ -20,7 +22,7 @@ boundaries in running speech are quantised to 20 ms. We fix those against the au
     the two nearest, since the first closure is the first word's own;
   - when the first word ends in a stop and the second does not ("left at"), a quiet run shorter than 150 ms is the
     first word's own closure: the boundary is after its release burst, at the strongest rise in level within 80 ms;
-  - otherwise the deepest energy dip (>= 6 dB) in the window.
+  - otherwise the deepest energy dip (>= 6 dB) in the window, and with no dip, the corrected point itself.
   Which words open or close with a stop is read from their spelling (English letters; other scripts have no stop
   hints and use the quiet-run and dip rules only);
 * words never overlap and never get shorter than ``min_word``.
@@ -99,8 +101,8 @@ def _close_gaps(mask: np.ndarray, max_len: int, value: bool) -> np.ndarray:
 
 
 def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sample_rate: int = 16000,
-                      activity: Activity | None = None, max_shift: float = 0.6, dip_before: float = 0.12,
-                      dip_after: float = 0.08, dip_db: float = 6.0,
+                      activity: Activity | None = None, max_shift: float = 0.6, dip_before: float = 0.08,
+                      dip_after: float = 0.06, dip_db: float = 6.0,
                       min_word: float = 0.04, min_dip_word: float = 0.08,
                       texts: list[str] | None = None) -> list[tuple[float, float]]:
     """Refined (start, end) for each word, in the chunk's seconds. Order and count are kept."""
@@ -164,7 +166,7 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
             continue
         placed = _running_boundary(db, floor, out[i], out[i + 1], (a_end + b_start) / 2, dip_before, dip_after,
                                    dip_db, min_dip_word, texts[i] if texts else None,
-                                   texts[i + 1] if texts else None)
+                                   texts[i + 1] if texts else None, times[i + 1][1] - times[i + 1][0])
         if placed is not None:
             out[i][1], out[i + 1][0] = placed
 
@@ -178,18 +180,23 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
     return [(float(s), float(e)) for s, e in out]
 
 
-WHISPER_LAG = 0.09  # seconds: how early Whisper base's boundaries in running speech come, measured (see above)
-LAG_PER_LETTER = 0.022  # ... and how that grows with the first word's length (letters)
-LAG_BASE = -0.018
-MAX_LAG = 0.25
+WHISPER_LAG = 0.09  # seconds: how early Whisper base's boundaries in running speech come on average (see above)
+# ... and, for English words, how that depends on the two words (a least-squares fit, stable across corpus halves):
+# lag = LAG_BASE + per letter of the first word + per letter of the second + a share of the second's Whisper length
+LAG_BASE, LAG_PER_LETTER_A, LAG_PER_LETTER_B, LAG_PER_SECOND_B = -0.0198, 0.00985, -0.0222, 0.5145
+MIN_LAG, MAX_LAG = -0.05, 0.35
+NO_DIP_PRIOR = True
 
 
-def whisper_lag(word: str | None) -> float:
-    """How much later than Whisper's boundary the end of ``word`` really is, in running speech (seconds)."""
-    letters = len(_letters(word or ""))
-    if not letters:  # not a Latin-script word: the average lag
+def whisper_lag(a_text: str | None, b_text: str | None, b_duration: float) -> float:
+    """How much later than Whisper's boundary between two words in running speech the real one is (seconds)."""
+    la, lb = len(_letters(a_text or "")), len(_letters(b_text or ""))
+    if not la or not lb:  # not Latin-script words: the average lag
         return WHISPER_LAG
-    return float(min(MAX_LAG, max(0.0, LAG_BASE + LAG_PER_LETTER * letters)))
+    lag = LAG_BASE + LAG_PER_LETTER_A * la + LAG_PER_LETTER_B * lb + LAG_PER_SECOND_B * b_duration
+    return float(min(MAX_LAG, max(MIN_LAG, lag)))
+
+
 GAP_DB = 35.0  # a quiet run is this far under the loudest frame near the boundary (or at the noise floor)
 MAX_CLOSURE = 0.15  # seconds: a longer quiet run is a pause, not a stop closure
 RELEASE = 0.08  # seconds after a final stop's closure in which its release burst gives way to the next word
@@ -197,12 +204,12 @@ RELEASE = 0.08  # seconds after a final stop's closure in which its release burs
 
 def _running_boundary(db: np.ndarray, floor: float, a: list, b: list, centre: float, before: float, after: float,
                       dip_db: float, min_word: float, a_text: str | None,
-                      b_text: str | None) -> tuple[float, float] | None:
+                      b_text: str | None, b_duration: float) -> tuple[float, float] | None:
     """(end of a, start of b) for two words in running speech whose shared boundary Whisper put at ``centre``."""
     # each word keeps a plausible length: at least min_word and half of what it had
     keep_a = max(min_word, 0.5 * (centre - a[0]))
     keep_b = max(min_word, 0.5 * (b[1] - centre))
-    prior = centre + whisper_lag(a_text)
+    prior = centre + whisper_lag(a_text, b_text, b_duration)
     lo = max(int((prior - before) / HOP), int(np.ceil((a[0] + keep_a) / HOP)))
     hi = min(int((prior + after) / HOP), int((b[1] - keep_b) / HOP), len(db) - 1)
     if hi - lo < 2:
@@ -226,6 +233,9 @@ def _running_boundary(db: np.ndarray, floor: float, a: list, b: list, centre: fl
     j = int(np.argmin(window))
     if window.max() - window[j] >= dip_db:  # only a real dip: clearly below the loudest part of the window
         t = (lo + j + 0.5) * HOP
+        return t, t
+    if NO_DIP_PRIOR:  # nothing on the audio to go by: where Whisper's boundary really points
+        t = min(max(prior, a[0] + keep_a), b[1] - keep_b)
         return t, t
     return None
 

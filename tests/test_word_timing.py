@@ -57,10 +57,10 @@ def test_boundary_in_running_speech_moves_to_the_energy_dip():
 
 
 def test_a_quiet_closure_between_words_belongs_to_neither():
-    # a 40 ms closure between two words, Whisper's boundary 60 ms early: the first word ends where it falls quiet,
+    # a 40 ms closure between two words, Whisper's boundary 30 ms early: the first word ends where it falls quiet,
     # the second starts on its own sound (its onset), not at the closure
-    audio = bursts([(1.0, 1.5), (1.54, 2.0)], 3.0)
-    refined = refine_word_times([(1.0, 1.44), (1.44, 2.0)], audio, SR, texts=["when", "the"])
+    audio = bursts([(1.0, 1.5), (1.54, 1.8)], 3.0)
+    refined = refine_word_times([(1.0, 1.47), (1.47, 1.8)], audio, SR, texts=["when", "the"])
     assert refined[0][1] == pytest.approx(1.5, abs=0.011)
     assert refined[1][0] == pytest.approx(1.54, abs=0.011)
 
@@ -68,20 +68,29 @@ def test_a_quiet_closure_between_words_belongs_to_neither():
 def test_two_closures_in_a_row_the_second_is_the_boundary():
     # "quick brown": quick's own final closure and release, then brown's closure; Whisper put the boundary on the
     # first closure. The boundary is brown's closure: quick keeps its release
-    audio = bursts([(1.0, 1.30), (1.42, 1.8)], 2.5) + bursts([(1.34, 1.38)], 2.5, level=0.03)
-    refined = refine_word_times([(1.0, 1.31), (1.31, 1.8)], audio, SR, texts=["quick", "brown"])
+    audio = bursts([(1.0, 1.30), (1.42, 1.75)], 2.5) + bursts([(1.34, 1.38)], 2.5, level=0.03)
+    refined = refine_word_times([(1.0, 1.31), (1.31, 1.75)], audio, SR, texts=["quick", "brown"])
     assert refined[0][1] == pytest.approx(1.38, abs=0.011)
     assert refined[1][0] == pytest.approx(1.42, abs=0.011)
 
 
 def test_a_final_stop_keeps_its_release_before_a_vowel():
     # "left at": left's closure (1.30-1.34) and weak release (to 1.37), then "at" at full level
-    audio = bursts([(1.0, 1.30), (1.37, 1.8)], 2.5) + bursts([(1.34, 1.37)], 2.5, level=0.02)
-    refined = refine_word_times([(1.0, 1.30), (1.30, 1.8)], audio, SR, texts=["left", "at"])
+    audio = bursts([(1.0, 1.30), (1.37, 1.55)], 2.5) + bursts([(1.34, 1.37)], 2.5, level=0.02)
+    refined = refine_word_times([(1.0, 1.30), (1.30, 1.55)], audio, SR, texts=["left", "at"])
     assert refined[0][1] == refined[1][0] == pytest.approx(1.37, abs=0.021)
     # the same audio read as words without stops: the quiet run is the boundary, the release goes to "at"
-    plain = refine_word_times([(1.0, 1.30), (1.30, 1.8)], audio, SR, texts=["fell", "on"])
+    plain = refine_word_times([(1.0, 1.30), (1.30, 1.55)], audio, SR, texts=["fell", "on"])
     assert plain[0][1] == pytest.approx(1.30, abs=0.011) and plain[1][0] == pytest.approx(1.34, abs=0.011)
+
+
+def test_whisper_lag_grows_with_the_first_word_and_the_second_words_whisper_length():
+    from captionbridge.core.word_timing import WHISPER_LAG, whisper_lag
+
+    assert whisper_lag("the", "store", 0.3) < whisper_lag("documentary", "store", 0.3)
+    assert whisper_lag("the", "store", 0.2) < whisper_lag("the", "store", 0.4)
+    assert whisper_lag("你好", "世界", 0.3) == WHISPER_LAG  # no spelling to go by: the average
+    assert -0.05 <= whisper_lag("a", "extraordinarily", 0.0) and whisper_lag("documentary", "a", 3.0) <= 0.35
 
 
 def test_stops_read_from_spelling():
