@@ -195,7 +195,7 @@ def align_script(samples: np.ndarray, script: str, language: str | None = None,
     if placed and options.refine_timing:
         activity = speech_activity(samples, SAMPLE_RATE)
         refined = refine_word_times([(timed[i].start, timed[i].end) for i in placed], samples, SAMPLE_RATE,
-                                    activity, texts=[timed[i].text for i in placed])
+                                    activity, texts=[timed[i].text for i in placed], lag=engine.lag_model())
         for i, (s, e) in zip(placed, refined):
             timed[i].start, timed[i].end = s, e
     unplaced = _interpolate_missing(timed, units, windows)

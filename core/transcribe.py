@@ -32,10 +32,10 @@ from .model import Word
 from .progress import Progress
 from .timebase import Timebase
 from .transcript_cache import TranscriptCache, cache_key, media_fingerprint, samples_fingerprint
-from .word_timing import refine_word_times, speech_activity
+from .word_timing import LagModel, lag_model_for, refine_word_times, speech_activity
 
 SAMPLE_RATE = 16000
-ALGORITHM_VERSION = "transcribe-4"  # bump when output for the same input changes (cache key)
+ALGORITHM_VERSION = "transcribe-5"  # bump when output for the same input changes (cache key)
 _JOIN_GAP = 0.3  # seconds of silence between joined speech chunks
 _HALLUCINATIONS = (
     "thank you for watching", "thanks for watching", "please subscribe", "subtitles by", "subscribe to",
@@ -257,15 +257,27 @@ class _Engine:
                                        self.options.cpu_threads, self.options.device_index)
         return self._model
 
-    def _model_id(self) -> str:
+    def _resolved(self):
+        """Which model this is (a ``ResolvedModel``), or None for a model object of unknown origin."""
         resolved = getattr(self._model, "captionbridge_model", None) if self._model is not None else None
         if resolved is None and self._model is None:
             from .models import resolve_model
 
             resolved = resolve_model(self.options.model)
+        return resolved
+
+    def _model_id(self) -> str:
+        resolved = self._resolved()
         if resolved is not None:
             return resolved.cache_key
         return f"object:{getattr(self._model, 'model', None).__class__.__name__}:{id(self._model)}"
+
+    def lag_model(self) -> LagModel:
+        """The word-timing calibration of the model in use (none for a model object of unknown origin)."""
+        resolved = self._resolved()
+        if resolved is None:
+            return lag_model_for(None)
+        return lag_model_for(resolved.name, resolved.path if Path(resolved.path).is_dir() else None)
 
     def _compute_id(self) -> str:
         from .models import resolve_device
@@ -280,7 +292,7 @@ class _Engine:
         total = float(sum(s.source_duration for s in spans)) or 1.0
         report = (lambda f: progress.update("transcribe", f)) if progress else (lambda f: None)
         report(0.0)
-        model_id, compute_id = self._model_id(), self._compute_id()
+        model_id, compute_id, timing = self._model_id(), self._compute_id(), dataclasses.asdict(self.lag_model())
         keys, results = [], {}
         for i, span in enumerate(spans):
             if fingerprints and id(span.region) in fingerprints:
@@ -291,7 +303,7 @@ class _Engine:
                 media = None  # no file to hash (generated audio): never cached
             family = None if media is None else cache_key(
                 media=media, model=model_id, compute=compute_id, settings=opts.settings_key(),
-                algorithm=ALGORITHM_VERSION)
+                algorithm=ALGORITHM_VERSION, timing=timing)
             if family is not None:  # which channels at what level: different audio from the same file
                 channels = getattr(span.region, "channels", None)
                 family = cache_key(family=family, channels=None if channels is None else list(channels),
@@ -480,7 +492,7 @@ class _Engine:
             warnings.append(f"removed {loops} repeated word(s) of a recognition loop")
         if opts.refine_timing and words:
             refined = refine_word_times([(s, e) for _, s, e, _ in words], samples, SAMPLE_RATE, activity,
-                                        texts=[t for t, *_ in words])
+                                        texts=[t for t, *_ in words], lag=self.lag_model())
             words = [(t, s, e, p) for (t, _, _, p), (s, e) in zip(words, refined)]
         words, outside = _drop_outside_speech(words, chunks, activity)
         if outside:

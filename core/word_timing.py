@@ -9,12 +9,12 @@ boundaries in running speech are quantised to 20 ms. We fix those against the au
 * a word start that lies in a pause moves to the next speech onset; a word that is the first of its speech run
   starts at the run's onset (when that onset is near); the mirror rules hold for ends;
 * a boundary between two words in running speech is placed on the audio near where Whisper's boundary really
-  points. Measured on espeak-ng speech (six voices, sentence sets and rates), Whisper base's cross-attention
-  boundaries come early, by an amount that grows with the length of the word before (about 30 ms after a 1-3
-  letter word, 140-160 ms after 6 or more) and with how long Whisper made the word after (its start is pulled
-  early, its end much less). A least-squares fit of that lag on both words' letters and the second word's Whisper
-  length (stable across halves of the corpora) gives the corrected point; words not in Latin script take the
-  average lag (90 ms). The search runs from 80 ms before to 60 ms after the corrected point:
+  points. Each model's cross-attention has its own habit, calibrated per model (``LagModel``, fitted by
+  ``benchmarks/calibrate_word_timing.py``): Whisper base's boundaries come early, by an amount that grows with the
+  length of the word before (about 30 ms after a 1-3 letter word, 140-160 ms after 6 or more) and with how long
+  Whisper made the word after (its start is pulled early, its end much less); tiny.en's come ~90 ms late. The
+  calibrated lag gives the corrected point (a model nobody calibrated is searched around its own boundary). The
+  search runs from 80 ms before to 60 ms after that point:
   - a quiet run there (a stop closure or a short pause, >= 35 dB under the loudest frame near it) separates the
     words: the first ends where it falls quiet, the second starts where sound returns (its speech onset, as for a
     caption). Of several, the one ending nearest the corrected point is taken; when the
@@ -104,8 +104,12 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
                       activity: Activity | None = None, max_shift: float = 0.6, dip_before: float = 0.08,
                       dip_after: float = 0.06, dip_db: float = 6.0,
                       min_word: float = 0.04, min_dip_word: float = 0.08,
-                      texts: list[str] | None = None) -> list[tuple[float, float]]:
-    """Refined (start, end) for each word, in the chunk's seconds. Order and count are kept."""
+                      texts: list[str] | None = None, lag: LagModel | None = None) -> list[tuple[float, float]]:
+    """Refined (start, end) for each word, in the chunk's seconds. Order and count are kept.
+
+    ``texts`` are the words (stop consonants and the lag read from spelling); ``lag`` is the model's calibration
+    (``lag_model_for``); without one, boundaries in running speech are searched around Whisper's own.
+    """
     if not times:
         return []
     act = activity or speech_activity(samples, sample_rate)
@@ -166,7 +170,8 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
             continue
         placed = _running_boundary(db, floor, out[i], out[i + 1], (a_end + b_start) / 2, dip_before, dip_after,
                                    dip_db, min_dip_word, texts[i] if texts else None,
-                                   texts[i + 1] if texts else None, times[i + 1][1] - times[i + 1][0])
+                                   texts[i + 1] if texts else None, times[i + 1][1] - times[i + 1][0],
+                                   lag or UNCALIBRATED)
         if placed is not None:
             out[i][1], out[i + 1][0] = placed
 
@@ -180,21 +185,81 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
     return [(float(s), float(e)) for s, e in out]
 
 
-WHISPER_LAG = 0.09  # seconds: how early Whisper base's boundaries in running speech come on average (see above)
-# ... and, for English words, how that depends on the two words (a least-squares fit, stable across corpus halves):
-# lag = LAG_BASE + per letter of the first word + per letter of the second + a share of the second's Whisper length
-LAG_BASE, LAG_PER_LETTER_A, LAG_PER_LETTER_B, LAG_PER_SECOND_B = -0.0198, 0.00985, -0.0222, 0.5145
-MIN_LAG, MAX_LAG = -0.05, 0.35
-NO_DIP_PRIOR = True
+@dataclass(frozen=True)
+class LagModel:
+    """How much later than a Whisper model's boundary between two words in running speech the real one is.
+
+    Each model's cross-attention has its own habit (base comes early, tiny.en late), so the lag is calibrated per
+    model with ``benchmarks/calibrate_word_timing.py``: a least-squares fit on both words' letters and the second
+    word's Whisper length, for English words; ``average`` for words not in Latin script.
+    """
+
+    average: float = 0.0
+    base: float = 0.0
+    per_letter_a: float = 0.0
+    per_letter_b: float = 0.0
+    per_second_b: float = 0.0
+    low: float = -0.35
+    high: float = 0.35
+
+    def lag(self, a_text: str | None, b_text: str | None, b_duration: float) -> float:
+        la, lb = len(_letters(a_text or "")), len(_letters(b_text or ""))
+        if not la or not lb:
+            return self.average
+        lag = self.base + self.per_letter_a * la + self.per_letter_b * lb + self.per_second_b * b_duration
+        return float(min(self.high, max(self.low, lag)))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LagModel:
+        return cls(**{k: float(data[k]) for k in cls.__dataclass_fields__ if k in data})
 
 
-def whisper_lag(a_text: str | None, b_text: str | None, b_duration: float) -> float:
-    """How much later than Whisper's boundary between two words in running speech the real one is (seconds)."""
-    la, lb = len(_letters(a_text or "")), len(_letters(b_text or ""))
-    if not la or not lb:  # not Latin-script words: the average lag
-        return WHISPER_LAG
-    lag = LAG_BASE + LAG_PER_LETTER_A * la + LAG_PER_LETTER_B * lb + LAG_PER_SECOND_B * b_duration
-    return float(min(MAX_LAG, max(MIN_LAG, lag)))
+# Fitted by benchmarks/calibrate_word_timing.py (espeak-ng calibration corpora: three voices, two sentence sets,
+# 140-190 words per minute; CPU int8). Measured on the unseen corpora, refined word boundaries: base 22.7 ms mean
+# error, 82.9 % within 50 ms (uncalibrated 67.0 ms, 57.6 %); tiny.en 126 ms, 64.8 % (uncalibrated 170 ms, 45.3 %).
+LAG_MODELS = {
+    "base": LagModel(average=0.0803, base=-0.0211, per_letter_a=0.01147, per_letter_b=-0.02122, per_second_b=0.4848,
+                     low=-0.038, high=0.33),
+    "tiny.en": LagModel(average=-0.093, base=-0.193, per_letter_a=0.02008, per_letter_b=-0.01284,
+                        per_second_b=0.2311, low=-0.248, high=0.125),
+}
+# A model folder is recognised by its config.json's cross-attention alignment heads, which OpenAI published per
+# checkpoint: a renamed or re-converted base is still base.
+ALIGNMENT_HEADS = {
+    "base": [[3, 1], [4, 2], [4, 3], [4, 7], [5, 1], [5, 2], [5, 4], [5, 6]],
+    "tiny.en": [[1, 0], [2, 0], [2, 5], [3, 0], [3, 1], [3, 2], [3, 3], [3, 4]],
+}
+UNCALIBRATED = LagModel()  # a model nobody calibrated: search around its own boundary
+CALIBRATION_FILE = "captionbridge_word_timing.json"  # a calibration beside a model folder's model.bin wins
+
+
+def lag_model_for(name: str | None, folder: str | None = None) -> LagModel:
+    """The calibration for a model: a ``captionbridge_word_timing.json`` in its folder, else the table entry for its
+    name, else for the checkpoint its folder's alignment heads identify, else none."""
+    import json
+    from pathlib import Path
+
+    def read(path: Path):
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # missing or damaged: ignored, not fatal
+
+    if folder:
+        own = read(Path(folder) / CALIBRATION_FILE)
+        if isinstance(own, dict):
+            try:
+                return LagModel.from_dict(own)
+            except (TypeError, ValueError):
+                pass
+    if name in LAG_MODELS:
+        return LAG_MODELS[name]
+    config = read(Path(folder) / "config.json") if folder else None
+    heads = config.get("alignment_heads") if isinstance(config, dict) else None
+    for key, known in ALIGNMENT_HEADS.items():
+        if heads == known:
+            return LAG_MODELS[key]
+    return UNCALIBRATED
 
 
 GAP_DB = 35.0  # a quiet run is this far under the loudest frame near the boundary (or at the noise floor)
@@ -204,12 +269,13 @@ RELEASE = 0.08  # seconds after a final stop's closure in which its release burs
 
 def _running_boundary(db: np.ndarray, floor: float, a: list, b: list, centre: float, before: float, after: float,
                       dip_db: float, min_word: float, a_text: str | None,
-                      b_text: str | None, b_duration: float) -> tuple[float, float] | None:
+                      b_text: str | None, b_duration: float,
+                      lag_model: LagModel) -> tuple[float, float] | None:
     """(end of a, start of b) for two words in running speech whose shared boundary Whisper put at ``centre``."""
     # each word keeps a plausible length: at least min_word and half of what it had
     keep_a = max(min_word, 0.5 * (centre - a[0]))
     keep_b = max(min_word, 0.5 * (b[1] - centre))
-    prior = centre + whisper_lag(a_text, b_text, b_duration)
+    prior = centre + lag_model.lag(a_text, b_text, b_duration)
     lo = max(int((prior - before) / HOP), int(np.ceil((a[0] + keep_a) / HOP)))
     hi = min(int((prior + after) / HOP), int((b[1] - keep_b) / HOP), len(db) - 1)
     if hi - lo < 2:
@@ -234,10 +300,9 @@ def _running_boundary(db: np.ndarray, floor: float, a: list, b: list, centre: fl
     if window.max() - window[j] >= dip_db:  # only a real dip: clearly below the loudest part of the window
         t = (lo + j + 0.5) * HOP
         return t, t
-    if NO_DIP_PRIOR:  # nothing on the audio to go by: where Whisper's boundary really points
-        t = min(max(prior, a[0] + keep_a), b[1] - keep_b)
-        return t, t
-    return None
+    # nothing on the audio to go by: where Whisper's boundary really points
+    t = min(max(prior, a[0] + keep_a), b[1] - keep_b)
+    return t, t
 
 
 def _true_runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from captionbridge.core.word_timing import HOP, refine_word_times, speech_activity
+from captionbridge.core.word_timing import HOP, LAG_MODELS, refine_word_times, speech_activity
+
+BASE = LAG_MODELS["base"]
 
 SR = 16000
 
@@ -60,7 +62,7 @@ def test_a_quiet_closure_between_words_belongs_to_neither():
     # a 40 ms closure between two words, Whisper's boundary 30 ms early: the first word ends where it falls quiet,
     # the second starts on its own sound (its onset), not at the closure
     audio = bursts([(1.0, 1.5), (1.54, 1.8)], 3.0)
-    refined = refine_word_times([(1.0, 1.47), (1.47, 1.8)], audio, SR, texts=["when", "the"])
+    refined = refine_word_times([(1.0, 1.47), (1.47, 1.8)], audio, SR, texts=["when", "the"], lag=BASE)
     assert refined[0][1] == pytest.approx(1.5, abs=0.011)
     assert refined[1][0] == pytest.approx(1.54, abs=0.011)
 
@@ -69,7 +71,7 @@ def test_two_closures_in_a_row_the_second_is_the_boundary():
     # "quick brown": quick's own final closure and release, then brown's closure; Whisper put the boundary on the
     # first closure. The boundary is brown's closure: quick keeps its release
     audio = bursts([(1.0, 1.30), (1.42, 1.75)], 2.5) + bursts([(1.34, 1.38)], 2.5, level=0.03)
-    refined = refine_word_times([(1.0, 1.31), (1.31, 1.75)], audio, SR, texts=["quick", "brown"])
+    refined = refine_word_times([(1.0, 1.31), (1.31, 1.75)], audio, SR, texts=["quick", "brown"], lag=BASE)
     assert refined[0][1] == pytest.approx(1.38, abs=0.011)
     assert refined[1][0] == pytest.approx(1.42, abs=0.011)
 
@@ -77,20 +79,52 @@ def test_two_closures_in_a_row_the_second_is_the_boundary():
 def test_a_final_stop_keeps_its_release_before_a_vowel():
     # "left at": left's closure (1.30-1.34) and weak release (to 1.37), then "at" at full level
     audio = bursts([(1.0, 1.30), (1.37, 1.55)], 2.5) + bursts([(1.34, 1.37)], 2.5, level=0.02)
-    refined = refine_word_times([(1.0, 1.30), (1.30, 1.55)], audio, SR, texts=["left", "at"])
+    refined = refine_word_times([(1.0, 1.30), (1.30, 1.55)], audio, SR, texts=["left", "at"], lag=BASE)
     assert refined[0][1] == refined[1][0] == pytest.approx(1.37, abs=0.021)
     # the same audio read as words without stops: the quiet run is the boundary, the release goes to "at"
-    plain = refine_word_times([(1.0, 1.30), (1.30, 1.55)], audio, SR, texts=["fell", "on"])
+    plain = refine_word_times([(1.0, 1.30), (1.30, 1.55)], audio, SR, texts=["fell", "on"], lag=BASE)
     assert plain[0][1] == pytest.approx(1.30, abs=0.011) and plain[1][0] == pytest.approx(1.34, abs=0.011)
 
 
-def test_whisper_lag_grows_with_the_first_word_and_the_second_words_whisper_length():
-    from captionbridge.core.word_timing import WHISPER_LAG, whisper_lag
+def test_lag_is_calibrated_per_model():
+    from captionbridge.core.word_timing import UNCALIBRATED, lag_model_for
 
-    assert whisper_lag("the", "store", 0.3) < whisper_lag("documentary", "store", 0.3)
-    assert whisper_lag("the", "store", 0.2) < whisper_lag("the", "store", 0.4)
-    assert whisper_lag("你好", "世界", 0.3) == WHISPER_LAG  # no spelling to go by: the average
-    assert -0.05 <= whisper_lag("a", "extraordinarily", 0.0) and whisper_lag("documentary", "a", 3.0) <= 0.35
+    base = lag_model_for("base")
+    assert base.lag("the", "store", 0.3) < base.lag("documentary", "store", 0.3)  # base: early after long words
+    assert base.lag("the", "store", 0.2) < base.lag("the", "store", 0.4)
+    assert base.lag("你好", "世界", 0.3) == base.average  # no spelling to go by: the model's average
+    assert base.low <= base.lag("a", "extraordinarily", 0.0) and base.lag("documentary", "a", 3.0) <= base.high
+    assert lag_model_for("tiny.en").average < 0 < base.average  # tiny.en's boundaries come late, base's early
+    assert lag_model_for("large-v3") == UNCALIBRATED and UNCALIBRATED.lag("the", "store", 0.3) == 0.0
+
+
+def test_a_calibration_file_beside_the_model_wins(tmp_path):
+    import json
+
+    from captionbridge.core.word_timing import CALIBRATION_FILE, LagModel, lag_model_for
+
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps({"average": -0.02, "base": 0.01, "per_letter_a": 0.003}))
+    assert lag_model_for("base", str(tmp_path)) == LagModel(average=-0.02, base=0.01, per_letter_a=0.003)
+    (tmp_path / CALIBRATION_FILE).write_text("{not json")
+    assert lag_model_for("base", str(tmp_path)) == lag_model_for("base")  # damaged: ignored, not fatal
+
+
+def test_a_renamed_model_folder_is_recognised_by_its_alignment_heads(tmp_path):
+    import json
+
+    from captionbridge.core.word_timing import ALIGNMENT_HEADS, UNCALIBRATED, lag_model_for
+
+    (tmp_path / "config.json").write_text(json.dumps({"alignment_heads": ALIGNMENT_HEADS["base"]}))
+    assert lag_model_for("my-whisper", str(tmp_path)) == lag_model_for("base")
+    (tmp_path / "config.json").write_text(json.dumps({"alignment_heads": [[0, 0]]}))
+    assert lag_model_for("my-whisper", str(tmp_path)) == UNCALIBRATED
+
+
+def test_an_uncalibrated_model_is_searched_around_its_own_boundary():
+    # a 40 ms quiet run 30 ms after Whisper's boundary: found without any calibration
+    audio = bursts([(1.0, 1.5), (1.54, 1.8)], 3.0)
+    refined = refine_word_times([(1.0, 1.47), (1.47, 1.8)], audio, SR, texts=["when", "the"])
+    assert refined[0][1] == pytest.approx(1.5, abs=0.011) and refined[1][0] == pytest.approx(1.54, abs=0.011)
 
 
 def test_stops_read_from_spelling():
@@ -129,7 +163,7 @@ def test_word_times_on_espeak_speech(base_whisper_model, espeak_english, speech_
     # the same step the pipeline runs when refine_timing is on
     refined = [Word.at(w.text, s, e, Timebase(25), w.confidence)
                for w, (s, e) in zip(raw, refine_word_times([(w.start, w.end) for w in raw], samples, SR,
-                                                      texts=[w.text for w in raw]))]
+                                                      texts=[w.text for w in raw], lag=BASE))]
     errors = {}
     for name, words in (("raw", raw), ("refined", refined)):
         starts, ends = speech_corpus_module.timing_errors(espeak_english.words, words)
