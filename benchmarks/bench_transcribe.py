@@ -5,11 +5,15 @@ pauses 0.3-8 s, a noise stretch (and in the full run a tone "music" bed). For ea
 
 * ours: ``captionbridge.core.transcribe.transcribe_audio`` with default (guarded) options, language forced;
 * bare: ``WhisperModel.transcribe(audio, language, word_timestamps=True, vad_filter=True)`` on the same audio and
-  the same loaded model (beam 5 both), i.e. what you get from faster-whisper without CaptionBridge.
+  the same loaded model (beam 5 both), i.e. what you get from faster-whisper without CaptionBridge (the Mandarin
+  speed comparison is dominated by random temperature fallback on barely recognisable speech: see
+  ``bench_language``).
 
 Measures WER (en) / CER (zh), word start/end mean absolute error against espeak's word events, % of boundaries
 within 50 and 100 ms, words emitted inside non-speech, real-time factor (audio seconds per second of work) and our
-overhead over bare, peak RSS, and the time of a cached re-run relative to the first run.
+overhead over bare, peak RSS, and the time of a cached re-run relative to the first run. The full run adds English
+word timing on the calibration corpora (which tuned the refinement and fitted base's lag) and on the unseen corpora
+(``speech_corpus.UNSEEN_SET``: a third sentence set and other voices, never used for tuning) - the honest figure.
 
     python benchmarks/bench_transcribe.py [--quick]     # writes benchmarks/results/transcribe[-quick].{json,md}
 """
@@ -60,9 +64,10 @@ def _timing(corpus: sc.Corpus, words: list) -> dict:
     }
 
 
-def _bare(model, samples: np.ndarray, language: str) -> tuple[list, str, float]:
+def _bare(model, samples: np.ndarray, language: str, temperature) -> tuple[list, str, float]:
     started = time.perf_counter()
-    segments, _ = model.transcribe(samples, language=language, word_timestamps=True, vad_filter=True, beam_size=5)
+    segments, _ = model.transcribe(samples, language=language, word_timestamps=True, vad_filter=True, beam_size=5,
+                                   temperature=list(temperature))
     words, text = [], []
     for seg in segments:
         text.append(seg.text)
@@ -87,11 +92,16 @@ def bench_language(model, corpus: sc.Corpus, folder: Path, repeats: int) -> dict
 
     path = corpus.save(folder, f"corpus-{corpus.language}")
     samples = corpus.samples
-    options = TranscribeOptions(language=corpus.language)
+    # Mandarin from espeak is barely recognisable to base (CER ~0.9): the temperature fallback then re-decodes with
+    # random sampling, and its luck, not the pipeline, decides the time (measured -50 % to +470 % between runs, on
+    # either side; at temperature 0 alone ours decodes a 300-word loop that only the fallback would have stopped).
+    # The Mandarin speed figure is reported but is not a measure of overhead; English is.
+    temperature = TranscribeOptions().temperature
+    options = TranscribeOptions(language=corpus.language, temperature=temperature)
     ours_times, bare_times, cached_times = [], [], []
     ours = bare_words = bare_text = None
     for r in range(repeats):  # interleaved, best of ``repeats``: the machine is shared
-        bare_words, bare_text, t = _bare(model, samples, corpus.language)
+        bare_words, bare_text, t = _bare(model, samples, corpus.language, temperature)
         bare_times.append(t)
         cache = TranscriptCache(folder / f"cache-{corpus.language}-{r}")
         started = time.perf_counter()
@@ -190,7 +200,7 @@ def run(quick: bool = False) -> dict:
             f"{en['words_in_non_speech_bare'] + zh['words_in_non_speech_bare']}",
         "EN x real time ours / bare": f"{en['realtime_factor_ours']} / {en['realtime_factor_bare']}",
         "EN overhead % (target <= 20)": en["overhead_pct"],
-        "ZH overhead %": zh["overhead_pct"],
+        "ZH overhead % (fallback luck on unrecognisable speech, not overhead)": zh["overhead_pct"],
         "cached re-run % of first, EN / ZH (target <= 5)": f"{en['cached_rerun_pct']} / {zh['cached_rerun_pct']}",
         "peak RSS MB (process)": results["peak_rss_mb"],
     }

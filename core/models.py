@@ -412,6 +412,14 @@ def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
 
 
+def _timing_calibration(name: str, folder: Path | None) -> str:
+    """Whether word timing has a calibration for this model (see ``word_timing.LagModel``)."""
+    from .word_timing import UNCALIBRATED, lag_model_for
+
+    calibrated = lag_model_for(name, str(folder) if folder else None) != UNCALIBRATED
+    return "calibrated" if calibrated else "uncalibrated (benchmarks/calibrate_word_timing.py --write)"
+
+
 def list_models(root: Path | None = None) -> list[dict]:
     """Every model CaptionBridge can use here: packaged, assembled, downloaded; plus registered sources."""
     out: list[dict] = []
@@ -424,7 +432,8 @@ def list_models(root: Path | None = None) -> list[dict]:
         out.append({"name": packaged.name, "kind": "whisper", "source": "package", "id": packaged.key,
                     "where": str(folder), "size": size, "verified": packaged.verified(root),
                     "status": "ready" if ready else "installed (assembled on first use)",
-                    "multilingual": packaged.multilingual})
+                    "multilingual": packaged.multilingual,
+                    "word_timing": _timing_calibration(packaged.name, folder if ready else None)})
     for hub_name in HUB_NAMES:
         if hub_name in ("large", "turbo"):  # aliases
             continue
@@ -432,7 +441,8 @@ def list_models(root: Path | None = None) -> list[dict]:
         if cached:
             out.append({"name": hub_name, "kind": "whisper", "source": "hub", "id": hub_name, "where": cached,
                         "size": _folder_size(Path(cached)), "verified": None, "status": "downloaded",
-                        "multilingual": not hub_name.endswith(".en")})
+                        "multilingual": not hub_name.endswith(".en"),
+                        "word_timing": _timing_calibration(hub_name, Path(cached))})
     for source in _EXTRA_SOURCES:
         try:
             out.extend(dict(item) for item in source())

@@ -32,4 +32,6 @@ def models_cmd(as_json: bool) -> None:
     for item in items:
         click.echo(f"{item.get('name', '?'):<12} {item.get('kind', '?'):<12} {_size(item.get('size')):>8}  "
                    f"{_verified(item.get('verified')):<13} {item.get('status', '')}\n    {item.get('where', '')}")
+        if item.get("word_timing"):
+            click.echo(f"    word timing: {item['word_timing']}")
     click.echo(f"cache folder: {cache_root()}")

@@ -145,6 +145,8 @@ def test_list_models_and_registered_sources(tmp_path, monkeypatch):
     assert [m["name"] for m in data["models"]] == ["fake", "opus-mt-zh-en"]
     text = CliRunner().invoke(cli, ["models"])
     assert "sha256 ok" in text.output and "fake" in text.output
+    # "fake" is no model anyone calibrated word timing for: the listing says so and how to fix it
+    assert data["models"][0]["word_timing"].startswith("uncalibrated") and "calibrate_word_timing" in text.output
 
 
 def test_models_cli_without_models_says_what_to_install(monkeypatch):
