@@ -283,6 +283,8 @@ def _running_boundary(db: np.ndarray, floor: float, a: list, b: list, centre: fl
     window = db[lo:hi + 1]
     level = max(floor + 6.0, float(window.max()) - GAP_DB)
     runs = [_grow_run(db, lo + x, lo + y, level) for x, y in _true_runs(window < level)]
+    # a quiet run that would leave either word too short is not their boundary (Whisper put a word in a pause)
+    runs = [r for r in runs if r[0] * HOP >= a[0] + min_word and r[1] * HOP <= b[1] - min_word]
     a_stop, b_stop = ends_with_stop(a_text or ""), starts_with_stop(b_text or "")
     if runs:
         if a_stop and b_stop and len(runs) > 1:  # two closures: the first word's own final stop, then b's
