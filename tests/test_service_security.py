@@ -271,3 +271,19 @@ def test_other_files_never_leak(shared_engine, tmp_path):
         status, _, data = post_json(client, {"timeline_path": str(path)})
         assert status == 422 and error_of(data)["code"] == "bad_timeline"
         assert client.token.encode() not in data and b"hunter2" not in data
+
+
+def test_a_stop_signal_before_uvicorn_is_up_still_stops_the_server():
+    """A SIGTERM between service.json appearing and uvicorn installing its handlers used to be swallowed (the engine
+    then ran on); now it asks the server to stop, and uvicorn checks that flag before serving."""
+    import signal
+    import types
+
+    from captionbridge.plugin.service.server import _stop_signals
+
+    server = types.SimpleNamespace(should_exit=False)
+    before = signal.getsignal(signal.SIGTERM)
+    with _stop_signals(server):
+        signal.raise_signal(signal.SIGTERM)
+        assert server.should_exit is True
+    assert signal.getsignal(signal.SIGTERM) == before  # handlers restored afterwards

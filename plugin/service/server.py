@@ -130,12 +130,12 @@ def serve(opts: ServeOptions, job_function: JobFunction | None = None,
     service_file = config / SERVICE_FILE
     service.start()
     try:
-        write_json_atomic(service_file, info)
-        log.info("CaptionBridge engine %s on http://%s:%d (%d worker%s, data in %s)", __version__, opts.host, port,
-                 service.workers, "" if service.workers == 1 else "s", service.data_dir)
-        if on_ready:
-            on_ready(info)
-        with _quiet_stop_signals():
+        with _stop_signals(server):  # from here on a stop signal ends the server, however early it comes
+            write_json_atomic(service_file, info)
+            log.info("CaptionBridge engine %s on http://%s:%d (%d worker%s, data in %s)", __version__, opts.host,
+                     port, service.workers, "" if service.workers == 1 else "s", service.data_dir)
+            if on_ready:
+                on_ready(info)
             server.run(sockets=[sock])
     finally:
         service.stop()
@@ -149,12 +149,18 @@ def serve(opts: ServeOptions, job_function: JobFunction | None = None,
 
 
 @contextlib.contextmanager
-def _quiet_stop_signals():
-    """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; make that a no-op so our cleanup runs."""
+def _stop_signals(server: uvicorn.Server):
+    """SIGINT/SIGTERM ask the server to stop, also before uvicorn has put its own handlers in (a signal in that
+    window used to be swallowed and the engine ran on). uvicorn re-raises the signal after its graceful shutdown,
+    which lands here again as a no-op, so our cleanup runs."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def stop(*_):
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
