@@ -52,9 +52,7 @@ class Activity:
 
     def runs(self) -> list[tuple[float, float]]:
         """Active runs as (start, end) seconds."""
-        padded = np.concatenate([[False], self.active, [False]])
-        edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-        return [(a * HOP, b * HOP) for a, b in zip(edges[::2], edges[1::2])]
+        return [(a * HOP, b * HOP) for a, b in _true_runs(self.active)]
 
     def is_active(self, t: float) -> bool:
         i = int(t / HOP)
@@ -91,9 +89,7 @@ def speech_activity(samples: np.ndarray, sample_rate: int = 16000, min_pause: fl
 def _close_gaps(mask: np.ndarray, max_len: int, value: bool) -> np.ndarray:
     """Flip interior runs of ``value`` shorter than ``max_len`` frames (fill pauses / drop blips)."""
     out = mask.copy()
-    padded = np.concatenate([[False], mask == value, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in _true_runs(mask == value):
         interior = value or (a > 0 and b < len(mask))  # leading/trailing silence is not a gap to fill
         if b - a < max_len and interior:
             out[a:b] = not value
