@@ -247,6 +247,7 @@ class _Engine:
         self._model = model
         self.cache = cache or TranscriptCache(enabled=options.cache)
         self.warnings: list[str] = []
+        self._lag: LagModel | None = None
 
     @property
     def model(self):
@@ -274,10 +275,11 @@ class _Engine:
 
     def lag_model(self) -> LagModel:
         """The word-timing calibration of the model in use (none for a model object of unknown origin)."""
-        resolved = self._resolved()
-        if resolved is None:
-            return lag_model_for(None)
-        return lag_model_for(resolved.name, resolved.path if Path(resolved.path).is_dir() else None)
+        if self._lag is None:
+            resolved = self._resolved()
+            self._lag = lag_model_for(None) if resolved is None else lag_model_for(
+                resolved.name, resolved.path if Path(resolved.path).is_dir() else None)
+        return self._lag
 
     def _compute_id(self) -> str:
         from .models import resolve_device
