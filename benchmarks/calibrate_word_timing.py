@@ -20,7 +20,6 @@ it up (``core.word_timing.lag_model_for``). Built-in calibrations live in ``core
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -38,10 +37,6 @@ class _W:
         self.text, self.start, self.end = text, float(start), float(end)
 
 
-def _letters(word: str) -> int:
-    return len(re.sub(r"[^a-z]", "", word.lower()))
-
-
 def raw_words(model, corpus: sc.Corpus) -> list[_W]:
     """The model's words on a corpus, boundary refinement off (what the calibration corrects)."""
     from captionbridge.core.transcribe import TranscribeOptions, transcribe_audio
@@ -53,6 +48,8 @@ def raw_words(model, corpus: sc.Corpus) -> list[_W]:
 def boundary_rows(corpus: sc.Corpus, words: list[_W]) -> list[tuple[float, int, int, float]]:
     """(real minus Whisper boundary, letters of the word before, letters of the word after, Whisper length of the
     word after) for each matched word that starts inside running speech."""
+    from captionbridge.core.word_timing import _letters  # counted exactly as the lag model counts them
+
     index = {id(w): i for i, w in enumerate(words)}
     sentence_starts = [a for a, _ in corpus.speech]
     rows = []
@@ -64,7 +61,7 @@ def boundary_rows(corpus: sc.Corpus, words: list[_W]) -> list[tuple[float, int, 
         if hyp.start - before.end > 0.03:  # Whisper saw a pause there: not a running-speech boundary
             continue
         centre = (before.end + hyp.start) / 2
-        rows.append((ref.start - centre, _letters(before.text), _letters(hyp.text), hyp.end - hyp.start))
+        rows.append((ref.start - centre, len(_letters(before.text)), len(_letters(hyp.text)), hyp.end - hyp.start))
     return rows
 
 
