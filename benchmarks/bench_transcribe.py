@@ -64,10 +64,9 @@ def _timing(corpus: sc.Corpus, words: list) -> dict:
     }
 
 
-def _bare(model, samples: np.ndarray, language: str, temperature) -> tuple[list, str, float]:
+def _bare(model, samples: np.ndarray, language: str) -> tuple[list, str, float]:
     started = time.perf_counter()
-    segments, _ = model.transcribe(samples, language=language, word_timestamps=True, vad_filter=True, beam_size=5,
-                                   temperature=list(temperature))
+    segments, _ = model.transcribe(samples, language=language, word_timestamps=True, vad_filter=True, beam_size=5)
     words, text = [], []
     for seg in segments:
         text.append(seg.text)
@@ -96,12 +95,11 @@ def bench_language(model, corpus: sc.Corpus, folder: Path, repeats: int) -> dict
     # random sampling, and its luck, not the pipeline, decides the time (measured -50 % to +470 % between runs, on
     # either side; at temperature 0 alone ours decodes a 300-word loop that only the fallback would have stopped).
     # The Mandarin speed figure is reported but is not a measure of overhead; English is.
-    temperature = TranscribeOptions().temperature
-    options = TranscribeOptions(language=corpus.language, temperature=temperature)
+    options = TranscribeOptions(language=corpus.language)
     ours_times, bare_times, cached_times = [], [], []
     ours = bare_words = bare_text = None
     for r in range(repeats):  # interleaved, best of ``repeats``: the machine is shared
-        bare_words, bare_text, t = _bare(model, samples, corpus.language, temperature)
+        bare_words, bare_text, t = _bare(model, samples, corpus.language)
         bare_times.append(t)
         cache = TranscriptCache(folder / f"cache-{corpus.language}-{r}")
         started = time.perf_counter()

