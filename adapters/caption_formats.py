@@ -45,11 +45,11 @@ from pathlib import Path
 
 import pysubs2
 
+from ..core.captions.line_breaking import has_cjk
+from ..core.captions.validate import SourceTimes, expected_ms
 from ..core.errors import InputError
-from ..core.line_breaking import has_cjk
 from ..core.model import CaptionDocument, Cue
-from ..core.timebase import Timebase
-from ..core.validate import SourceTimes, expected_ms
+from ..core.timeline.timebase import Timebase
 from .caption_ttml import parse_ttml, ttml_string
 
 CJK_FONT = "Noto Sans CJK SC"  # covers Simplified Chinese and Latin; installed with most CJK setups
@@ -77,7 +77,7 @@ def _texts(doc: CaptionDocument, language: str) -> list[str]:
 
 def bilingual_order(languages: Sequence[str]) -> list[str]:
     """Chinese (CJK) first, then the others, as bilingual captions show them (Chinese line above English)."""
-    from ..core.caption_presets import language_family
+    from ..core.captions.presets import language_family
 
     return sorted(languages, key=lambda lang: (language_family(lang) != "zh", list(languages).index(lang)))
 
@@ -169,7 +169,7 @@ def ass_style_name(language: str) -> str:
 def ass_string(doc: CaptionDocument, order: list[str], per_lang: list[list[str]], absolute: bool) -> str:
     """ASS with one style per language; a bilingual event switches style per line (``{\\rZH}中文\\N{\\rEN}...``),
     so the Chinese line always sits directly above the English one, in any player and at any line count."""
-    from ..core.caption_presets import language_family
+    from ..core.captions.presets import language_family
 
     ssa = _ms_events(doc, [""] * len(doc.cues), absolute, quantum_ms=10, fmt="ass")
     ssa.info["PlayResX"], ssa.info["PlayResY"] = str(ASS_PLAY_RES[0]), str(ASS_PLAY_RES[1])

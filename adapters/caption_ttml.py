@@ -14,7 +14,8 @@ from fractions import Fraction
 
 from ..core.errors import InputError
 from ..core.model import Cue
-from ..core.timebase import Timebase
+from ..core.timeline.timebase import Timebase
+from .xml_input import parse_xml
 
 TT = "http://www.w3.org/ns/ttml"
 TTP = "http://www.w3.org/ns/ttml#parameter"
@@ -69,10 +70,7 @@ _OFFSET = re.compile(r"^(\d+(?:\.\d+)?)(h|m|s|ms|f|t)$")
 def parse_ttml(text: str, timebase: Timebase, source: str, language: str | None = None,
                absolute: bool = False) -> list[Cue]:
     """Cues of a TTML document (offset, clock and frame times; ``absolute``: subtract the start timecode)."""
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
-        raise InputError(f"{source}: not valid TTML/XML ({exc})") from exc
+    root = parse_xml(text, source, "TTML")
     frame_rate = Fraction(root.get(f"{{{TTP}}}frameRate", str(timebase.nominal_fps)))
     mult = root.get(f"{{{TTP}}}frameRateMultiplier")
     if mult:

@@ -12,7 +12,6 @@ variable or reversed retimes are reported per clip.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +19,8 @@ from pathlib import Path
 import opentimelineio as otio
 
 from ..core.errors import InputError, TimelineError
-from ..core.timebase import parse_rate
+from ..core.timeline.timebase import parse_rate
+from .xml_input import parse_xml
 
 NS = "captionbridge"
 
@@ -225,12 +225,7 @@ def read_fcpxml(data: bytes | str, source: str = "fcpxml") -> tuple[otio.schema.
     """Parse FCPXML (its first project) into (Timeline, clock info). Raises InputError."""
     if _fcpx is None:  # pragma: no cover
         raise InputError("reading FCPXML needs the otio-fcpx-xml-adapter package: pip install otio-fcpx-xml-adapter")
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise InputError(f"{source}: not well-formed XML ({exc})")
-    if root.tag != "fcpxml":
-        raise InputError(f"{source}: not an FCPXML document (root <{root.tag}>)")
+    root = parse_xml(data, source, "FCPXML", root_tag="fcpxml")
     project = root.find(".//project")
     sequence = project.find("./sequence") if project is not None else None
     if sequence is None:

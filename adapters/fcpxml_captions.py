@@ -33,7 +33,8 @@ from typing import Iterable
 
 from ..core.errors import CaptionBridgeError, InputError
 from ..core.model import CaptionDocument, cue_lanes
-from ..core.timebase import Timebase
+from ..core.timeline.timebase import Timebase
+from .xml_input import parse_xml
 
 FCPXML_VERSIONS = ("1.9", "1.10")
 
@@ -194,10 +195,7 @@ def read_fcpxml_captions(path: str | os.PathLike) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / "Info.fcpxml"
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError) as exc:
-        raise InputError(f"{path}: not a readable FCPXML file ({exc})") from exc
+    root = parse_xml(path, path, "FCPXML")
     formats = {f.get("id"): f for f in root.iter("format")}
     sequence = root.find(".//sequence")
     if sequence is None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import opentimelineio as otio
 
 from ..core.errors import InputError
-from ..core.regions import media_timecode_seconds
-from ..core.timebase import Timebase, parse_rate
+from ..core.timeline.regions import media_timecode_seconds
+from ..core.timeline.timebase import Timebase, parse_rate
 from .timeline_read import LoadedTimeline
 
 MEDIA_SUFFIXES = frozenset({

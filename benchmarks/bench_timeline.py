@@ -97,7 +97,7 @@ def timeline_spec(sources: list[Path], clips: int):
 def worker_read(path: str, repeats: int = 3) -> dict:
     """Best of ``repeats`` (wall and CPU seconds): the machine is shared, the minimum is the reproducible figure."""
     from captionbridge.adapters.timeline_read import load_timeline
-    from captionbridge.core.regions import audio_regions, video_cut_points
+    from captionbridge.core.timeline.regions import audio_regions, video_cut_points
 
     best: dict[str, float] = {}
     for _ in range(repeats):
@@ -128,8 +128,8 @@ def worker_released_xmeml(path: str) -> dict:
 
 def worker_render(path: str, minutes: float, sample_rate: int, out: str) -> dict:
     from captionbridge.adapters.timeline_read import load_timeline
-    from captionbridge.core.regions import audio_regions
-    from captionbridge.core.render_audio import render_audio
+    from captionbridge.core.timeline.regions import audio_regions
+    from captionbridge.core.timeline.render_audio import render_audio
 
     loaded = load_timeline(path)
     frames = min(loaded.duration_frames, int(Fraction(minutes * 60) * loaded.timebase.rate))

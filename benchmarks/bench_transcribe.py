@@ -3,7 +3,7 @@
 On espeak-ng speech with exact word times (``speech_corpus.py``): English (en-us) and Mandarin (cmn-latn-pinyin),
 pauses 0.3-8 s, a noise stretch (and in the full run a tone "music" bed). For each language:
 
-* ours: ``captionbridge.core.transcribe.transcribe_audio`` with default (guarded) options, language forced;
+* ours: ``captionbridge.core.speech.transcribe.transcribe_audio`` with default (guarded) options, language forced;
 * bare: ``WhisperModel.transcribe(audio, language, word_timestamps=True, vad_filter=True)`` on the same audio and
   the same loaded model (beam 5 both), i.e. what you get from faster-whisper without CaptionBridge (the Mandarin
   speed comparison is dominated by random temperature fallback on barely recognisable speech: see
@@ -76,7 +76,7 @@ def _bare(model, samples: np.ndarray, language: str) -> tuple[list, str, float]:
 
 def _per_character(words: list) -> list:
     """Bare faster-whisper's Chinese words split evenly into characters (for per-character scoring)."""
-    from captionbridge.core.chinese_text import split_characters, to_simplified
+    from captionbridge.core.speech.chinese_text import split_characters, to_simplified
 
     out = []
     for w in words:
@@ -85,9 +85,9 @@ def _per_character(words: list) -> list:
 
 
 def bench_language(model, corpus: sc.Corpus, folder: Path, repeats: int) -> dict:
-    from captionbridge.core.chinese_text import to_simplified
-    from captionbridge.core.transcribe import TranscribeOptions, transcribe_audio
-    from captionbridge.core.transcript_cache import TranscriptCache
+    from captionbridge.core.speech.chinese_text import to_simplified
+    from captionbridge.core.speech.transcribe import TranscribeOptions, transcribe_audio
+    from captionbridge.core.speech.transcript_cache import TranscriptCache
 
     path = corpus.save(folder, f"corpus-{corpus.language}")
     samples = corpus.samples
@@ -142,7 +142,7 @@ def bench_language(model, corpus: sc.Corpus, folder: Path, repeats: int) -> dict
 def bench_timing_sets(model) -> dict:
     """Word timing (English) on the calibration corpora (which tuned the refinement and fitted the model's lag) and
     on the unseen ones (never used for tuning): per corpus and pooled per set."""
-    from captionbridge.core.transcribe import TranscribeOptions, transcribe_audio
+    from captionbridge.core.speech.transcribe import TranscribeOptions, transcribe_audio
 
     out = {}
     for set_name, corpora in (("calibration", sc.CALIBRATION_SET), ("unseen", sc.UNSEEN_SET)):
@@ -162,7 +162,7 @@ def bench_timing_sets(model) -> dict:
 
 
 def run(quick: bool = False) -> dict:
-    from captionbridge.core.models import load_whisper, resolve_model
+    from captionbridge.core.speech.models import load_whisper, resolve_model
 
     resolved = resolve_model(None)
     model = load_whisper(resolved, "auto", "auto")

@@ -57,8 +57,8 @@ def _norm(text: str, language: str) -> str:
 
 def distribution_quality() -> dict:
     from captionbridge.core.model import Cue
-    from captionbridge.core.timebase import Timebase
-    from captionbridge.core.translate_cues import translate_cues
+    from captionbridge.core.timeline.timebase import Timebase
+    from captionbridge.core.translate.cues import translate_cues
 
     data = json.loads(DATA.read_text(encoding="utf-8"))
     tb = Timebase(data["rate"])
@@ -125,13 +125,13 @@ def _cues_for_throughput(count: int):
 def throughput(quick: bool) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     import ctranslate2
-    from captionbridge.core.timebase import Timebase
-    from captionbridge.core.translate_backends import (
+    from captionbridge.core.timeline.timebase import Timebase
+    from captionbridge.core.translate.backends import (
         CTranslate2Translator,
         TransformersTranslator,
         inspect_folder,
     )
-    from captionbridge.core.translate_cues import translate_cues
+    from captionbridge.core.translate.cues import translate_cues
     from fixtures.tiny_marian import build_tiny_marian, convert_to_ct2
 
     count = 120 if quick else 600

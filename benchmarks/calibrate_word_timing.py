@@ -1,7 +1,7 @@
 """Calibrate word timing for one Whisper model: how far its boundaries in running speech sit from the real ones.
 
 Each model's cross-attention has its own habit (base puts the boundary after a long word 140-160 ms early, tiny.en
-puts boundaries ~140 ms late), so ``core.word_timing`` corrects Whisper's boundary by a per-model ``LagModel``
+puts boundaries ~140 ms late), so ``core.speech.word_timing`` corrects Whisper's boundary by a per-model ``LagModel``
 before looking at the audio. This fits one:
 
 1. the calibration corpora (``speech_corpus.CALIBRATION_SET``: espeak-ng speech with exact word times, three voices,
@@ -14,7 +14,7 @@ before looking at the audio. This fits one:
     python benchmarks/calibrate_word_timing.py [--model NAME_OR_FOLDER] [--write]
 
 ``--write`` saves the calibration as ``captionbridge_word_timing.json`` in the model's folder, where the engine picks
-it up (``core.word_timing.lag_model_for``). Built-in calibrations live in ``core.word_timing.LAG_MODELS``.
+it up (``core.speech.word_timing.lag_model_for``). Built-in calibrations live in ``core.speech.word_timing.LAG_MODELS``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class _W:
 
 def raw_words(model, corpus: sc.Corpus) -> list[_W]:
     """The model's words on a corpus, boundary refinement off (what the calibration corrects)."""
-    from captionbridge.core.transcribe import TranscribeOptions, transcribe_audio
+    from captionbridge.core.speech.transcribe import TranscribeOptions, transcribe_audio
 
     options = TranscribeOptions(language="en", refine_timing=False, cache=False)
     return [_W(w.text, w.start, w.end) for w in transcribe_audio(corpus.samples, options, model=model).words]
@@ -48,7 +48,7 @@ def raw_words(model, corpus: sc.Corpus) -> list[_W]:
 def boundary_rows(corpus: sc.Corpus, words: list[_W]) -> list[tuple[float, int, int, float]]:
     """(real minus Whisper boundary, letters of the word before, letters of the word after, Whisper length of the
     word after) for each matched word that starts inside running speech."""
-    from captionbridge.core.word_timing import _letters  # counted exactly as the lag model counts them
+    from captionbridge.core.speech.word_timing import _letters  # counted exactly as the lag model counts them
 
     index = {id(w): i for i, w in enumerate(words)}
     sentence_starts = [a for a, _ in corpus.speech]
@@ -67,7 +67,7 @@ def boundary_rows(corpus: sc.Corpus, words: list[_W]) -> list[tuple[float, int, 
 
 def fit(rows: list[tuple[float, int, int, float]]):
     """A ``LagModel`` fitted to boundary rows (least squares; bounds at the 1st and 99th percentile of the lags)."""
-    from captionbridge.core.word_timing import LagModel
+    from captionbridge.core.speech.word_timing import LagModel
 
     y = np.array([r[0] for r in rows])
     x = np.array([[1.0, r[1], r[2], r[3]] for r in rows])
@@ -80,7 +80,7 @@ def fit(rows: list[tuple[float, int, int, float]]):
 
 def timing(corpus: sc.Corpus, words: list[_W], lag) -> np.ndarray:
     """Absolute boundary errors (s) of refined word times under a calibration."""
-    from captionbridge.core.word_timing import refine_word_times
+    from captionbridge.core.speech.word_timing import refine_word_times
 
     times = refine_word_times([(w.start, w.end) for w in words], corpus.samples, corpus.sample_rate,
                               texts=[w.text for w in words], lag=lag)
@@ -89,7 +89,7 @@ def timing(corpus: sc.Corpus, words: list[_W], lag) -> np.ndarray:
 
 
 def calibrate(model, sentences: int | None = None) -> dict:
-    from captionbridge.core.word_timing import UNCALIBRATED
+    from captionbridge.core.speech.word_timing import UNCALIBRATED
 
     rows = []
     for kwargs in sc.CALIBRATION_SET.values():
@@ -115,8 +115,8 @@ def calibrate(model, sentences: int | None = None) -> dict:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    from captionbridge.core.models import load_whisper, resolve_model
-    from captionbridge.core.word_timing import CALIBRATION_FILE
+    from captionbridge.core.speech.models import load_whisper, resolve_model
+    from captionbridge.core.speech.word_timing import CALIBRATION_FILE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model name or folder (default: the packaged model)")

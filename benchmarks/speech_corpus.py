@@ -457,7 +457,9 @@ def cer(reference: str, hypothesis: str) -> float:
     """Character error rate over non-space, non-punctuation characters (for Chinese)."""
     import re
 
-    clean = lambda s: [c for c in re.sub(r"[\W_]+", "", s)]
+    def clean(text):
+        return list(re.sub(r"[\W_]+", "", text))
+
     ref = clean(reference)
     return edit_distance(ref, clean(hypothesis)) / max(1, len(ref))
 
@@ -467,7 +469,9 @@ def match_words(reference: list[TimedWord], words: list, key=lambda w: w.text) -
     import difflib
     import re
 
-    norm = lambda s: re.sub(r"[\W_]+", "", s.lower())
+    def norm(text):
+        return re.sub(r"[\W_]+", "", text.lower())
+
     ref_keys = [norm(w.text) for w in reference]
     hyp_keys = [norm(key(w)) for w in words]
     matcher = difflib.SequenceMatcher(a=ref_keys, b=hyp_keys, autojunk=False)

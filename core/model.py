@@ -8,9 +8,13 @@ contract written to ``<stem>.captions.json``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-from .timebase import Timebase
+from .timeline.timebase import Timebase
+
+if TYPE_CHECKING:
+    import opentimelineio as otio
 
 
 @dataclass(frozen=True)
@@ -134,3 +138,35 @@ class CaptionDocument:
                    words=[Word.from_dict(w) for w in data.get("words", [])],
                    cues=[Cue.from_dict(c) for c in data.get("cues", [])],
                    languages=list(data.get("languages", [])), warnings=list(data.get("warnings", [])))
+
+
+@dataclass
+class LoadedTimeline:
+    """A timeline read from disk: the OTIO object, its exact clock, and where it came from.
+
+    For an ``.otioz`` the media is unpacked to a temporary ``media_root`` that is removed when this object is
+    garbage-collected: keep it alive while regions taken from it are rendered or decoded.
+    """
+
+    timeline: otio.schema.Timeline
+    timebase: Timebase
+    name: str
+    path: Path
+    format: str
+    media_root: Path
+    warnings: list[str] = field(default_factory=list)
+    # whether items may carry metadata["captionbridge"] (our readers' fixes, or a document we wrote); lets bulk
+    # walks skip metadata look-ups, which are slow on OTIO's AnyDictionary when the key is absent
+    annotated: bool = True
+
+    @property
+    def duration_frames(self) -> int:
+        """Length of the timeline in frames (end of its longest track)."""
+        from .timeline.otio_time import to_frames
+
+        return to_frames(self.timeline.tracks.duration(), self.timebase.rate)
+
+    def resolve_media_path(self, target_url: str) -> Path:
+        from .timeline.media_paths import media_path_from_url
+
+        return media_path_from_url(target_url, self.media_root)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from .caption_presets import language_family
-from .compose import compose_cues
+from .captions.compose import compose_cues
+from .captions.presets import language_family
 from .errors import InputError, MissingMediaError
 from .model import CaptionDocument
 from .progress import Progress
-from .regions import describe_missing, missing_media, regions_and_skipped, video_cut_points
+from .timeline.regions import describe_missing, missing_media, regions_and_skipped, video_cut_points
 
 # Relative cost of each stage, for one progress bar / ETA over the whole job.
 STAGES = {"read": 1.0, "transcribe": 80.0, "compose": 2.0, "translate": 12.0, "write": 1.0}
@@ -77,7 +77,7 @@ def default_preset(language: str) -> str:
 
 def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None = None) -> CaptionDocument:
     """Caption one loaded timeline (``adapters.timeline_read.LoadedTimeline``)."""
-    from .transcribe import TranscribeOptions, transcribe_regions  # heavy: faster-whisper
+    from .speech.transcribe import TranscribeOptions, transcribe_regions  # heavy: faster-whisper
 
     progress = progress or Progress(STAGES)
     progress.update("read", 0.0)
@@ -102,7 +102,7 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
 
     glossary = None
     if options.glossary:
-        from .glossary import load_glossary
+        from .translate.glossary import load_glossary
 
         glossary = load_glossary(options.glossary)
     topts = TranscribeOptions(language=options.language, model=options.model, device=options.device,
@@ -122,10 +122,53 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
     progress.update("compose", 1.0)
 
     if options.translate_to and options.translate_to != language_family(language):
-        from .translate_cues import translate_document
+        from .translate.cues import translate_document
 
         doc = translate_document(doc, options.translate_to, model=options.translation_model,
                                  device=options.device, glossary=glossary, progress=progress,
                                  simplified_chinese=options.simplified_chinese,
                                  preset=options.preset if options.preset in STYLE_PRESETS else None)
     return doc
+
+
+def align_document(source, script: str, language: str | None = None, options=None, model=None, rate=25,
+                   preset: str | None = None, tracks=None, progress=None):
+    """Align ``script`` to a loaded timeline (its own clock, audio rendered from its regions) or to an audio file
+    (time 0 = its start, frames at ``rate``). Returns (CaptionDocument with words and composed cues, Alignment)."""
+    from pathlib import Path
+
+    from .model import LoadedTimeline, Word
+    from .speech.align import align_script
+    from .speech.transcribe import SAMPLE_RATE, _decode_file
+    from .timeline.regions import audio_regions
+    from .timeline.render_audio import render_audio
+    from .timeline.timebase import Timebase
+
+    progress and progress.update("align", 0.0)
+    cut_points: list[int] = []
+    if isinstance(source, LoadedTimeline):
+        timebase = source.timebase
+        regions = audio_regions(source, tracks)
+        if not regions:
+            raise InputError(f"timeline {source.path.name} has no audible audio clips to align the script to")
+        samples = render_audio(regions, source.duration_frames, timebase, SAMPLE_RATE).samples
+        cut_points = list(video_cut_points(source))
+        name = source.name or source.path.stem
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{path} does not exist: pass an audio file or a timeline (.otio, .xml, .fcpxml)")
+        timebase = Timebase(rate)
+        samples = _decode_file(path)
+        name = path.stem
+    alignment = align_script(samples, script, language, options, model)
+    progress and progress.update("align", 0.9)
+    words = [Word.at(w.text, w.start, w.end, timebase, w.confidence, alignment.language) for w in alignment.words]
+    cues = []
+    if words:
+        cues = compose_cues(words, timebase, preset or default_preset(alignment.language), alignment.language,
+                            cut_points)
+    doc = CaptionDocument(name=name, timebase=timebase, source_language=alignment.language, words=words,
+                          cues=cues, languages=[alignment.language], warnings=list(alignment.warnings))
+    progress and progress.update("align", 1.0)
+    return doc, alignment

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import click
 
+TIMELINE_SUFFIXES = (".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".fcpxmld", ".edl")
+
+
+def is_timeline(path: Path) -> bool:
+    """Whether ``align`` reads this source as a timeline (by suffix; a folder is an .otiod/.fcpxmld bundle)."""
+    return path.suffix.lower() in TIMELINE_SUFFIXES or path.is_dir()
+
 
 @click.command("align")
 @click.argument("source", metavar="AUDIO_OR_TIMELINE", type=click.Path(path_type=Path))
@@ -26,10 +33,11 @@ def align_cmd(source: Path, script_path: Path, out_dir: Path, language: str, mod
     Every script word is kept: words that could not be placed get times between their neighbours with
     confidence 0 and are listed, as are low-confidence spans.
     """
-    from ..core.align import align_to_document
+    from ..adapters.timeline_read import load_timeline
     from ..core.errors import InputError
-    from ..core.timebase import parse_rate
-    from ..core.transcribe import TranscribeOptions
+    from ..core.pipeline import align_document
+    from ..core.speech.transcribe import TranscribeOptions
+    from ..core.timeline.timebase import parse_rate
 
     if not script_path.is_file():
         raise InputError(f"script {script_path} does not exist")
@@ -40,9 +48,12 @@ def align_cmd(source: Path, script_path: Path, out_dir: Path, language: str, mod
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file, not a folder")
     options = TranscribeOptions(language=language, model=model, device=device)
-    doc, alignment = align_to_document(source, script, None if language == "auto" else language, options,
-                                       rate=parse_rate(rate), preset=preset,
-                                       tracks=[t.strip() for t in tracks.split(",")] if tracks else None)
+    if not source.exists():
+        raise InputError(f"{source} does not exist: pass an audio file or a timeline (.otio, .xml, .fcpxml)")
+    loaded = load_timeline(source) if is_timeline(source) else None
+    doc, alignment = align_document(loaded or source, script, None if language == "auto" else language, options,
+                                    rate=parse_rate(rate), preset=preset,
+                                    tracks=[t.strip() for t in tracks.split(",")] if tracks else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = doc.to_dict()
     data["alignment"] = {"script_words": len(alignment.words), "unplaced": alignment.unplaced,

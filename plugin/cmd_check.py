@@ -18,7 +18,7 @@ def _cut_points(timeline_path: str):
     """Cut frames and clock of the timeline's video track (reader and regions are another area's modules)."""
     try:
         from ..adapters.timeline_read import load_timeline
-        from ..core.regions import video_cut_points
+        from ..core.timeline.regions import video_cut_points
     except ImportError as exc:  # pragma: no cover - only while the timeline modules are not in this build
         raise InputError(f"--timeline needs CaptionBridge's timeline reader, which this build lacks ({exc})") from exc
     loaded = load_timeline(timeline_path)
@@ -26,7 +26,7 @@ def _cut_points(timeline_path: str):
 
 
 def _preset_for(preset: str, language: str, main_language: str) -> str:
-    from ..core.caption_presets import ALIASES
+    from ..core.captions.presets import ALIASES
 
     if language == main_language or preset in ALIASES or not preset.startswith("netflix"):
         return preset
@@ -59,8 +59,8 @@ def check_cmd(subs, rate, start_timecode, drop_frame, language, preset, timeline
               max_lines, max_cps, min_duration, max_duration, min_gap, strict, as_json):
     """Report every caption rule broken in SUBS (SRT, VTT, ASS, TTML or captions JSON)."""
     from ..adapters.caption_formats import read_caption_file
-    from ..core.timebase import Timebase
-    from ..core.validate import HARD, validate_cues
+    from ..core.captions.validate import HARD, validate_cues
+    from ..core.timeline.timebase import Timebase
 
     cuts: list[int] = []
     timebase = None

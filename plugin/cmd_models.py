@@ -21,7 +21,8 @@ def _verified(v: object) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def models_cmd(as_json: bool) -> None:
     """List the Whisper (and translation) models CaptionBridge can use offline."""
-    from ..core.models import INSTALL_HINT, cache_root, list_models
+    from ..core.speech.models import INSTALL_HINT, cache_root, list_models
+    from ..core.translate import backends  # noqa: F401 (registers the translation models)
 
     items = list_models()
     if as_json:

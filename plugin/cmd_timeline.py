@@ -28,10 +28,9 @@ def _load(timeline: str):
 def render_audio_cmd(timeline: str, output: str, sample_rate: int, tracks: str | None, allow_missing: bool,
                      quiet: bool) -> None:
     """Mix TIMELINE's audio (enabled clips on unmuted tracks) into one mono WAV, sample-exact."""
-    from ..core.regions import audio_regions
-    from ..core.render_audio import render_audio
-
     from ..core.progress import Progress
+    from ..core.timeline.regions import audio_regions
+    from ..core.timeline.render_audio import render_audio
     from .progress_bar import progress_bar
 
     loaded = _load(timeline)
@@ -57,8 +56,14 @@ def inspect_data(loaded, tracks: str | None = None) -> dict:
     """Everything ``inspect`` shows, as JSON-ready data."""
     import opentimelineio as otio
 
-    from ..core.regions import audio_regions, audio_tracks, missing_media, skipped_clips, video_cut_points
-    from ..core.timebase import rate_label
+    from ..core.timeline.regions import (
+        audio_regions,
+        audio_tracks,
+        missing_media,
+        skipped_clips,
+        video_cut_points,
+    )
+    from ..core.timeline.timebase import rate_label
 
     tb = loaded.timebase
     track_rows = []

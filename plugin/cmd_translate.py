@@ -1,6 +1,6 @@
 """`captionbridge translate`: add a language to captions a person has corrected (the JSON contract).
 
-Reads ``<stem>.captions.json``, translates it sentence by sentence (``core.translate_cues``), and writes the
+Reads ``<stem>.captions.json``, translates it sentence by sentence (``core.translate.cues``), and writes the
 bilingual ``<stem>.captions.json`` to ``--out`` (beside the input it becomes ``<stem>-<lang>.captions.json``: the
 person's file is never overwritten) plus any caption formats asked for -- with two languages, ``srt``/``ass``
 also produce the bilingual files.
@@ -82,7 +82,7 @@ def translate_cmd(captions: Path, target: str, model: str | None, glossary: Path
     --no-retime). Whatever still breaks a limit is printed as a warning.
     """
     from ..core.progress import Progress
-    from ..core.translate_cues import translate_document_with_report
+    from ..core.translate.cues import translate_document_with_report
     from .progress_bar import progress_bar
 
     doc = read_document(captions)

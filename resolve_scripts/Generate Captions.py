@@ -35,8 +35,8 @@ import tempfile
 import time
 
 try:  # Python 3 (Resolve 18+ needs 3.6+)
-    import urllib.request as _urlrequest
     import urllib.error as _urlerror
+    import urllib.request as _urlrequest
 except ImportError:  # pragma: no cover
     raise SystemExit("CaptionBridge needs Python 3.6 or newer for Resolve scripting")
 

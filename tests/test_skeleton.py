@@ -3,7 +3,7 @@ import sys
 from fractions import Fraction
 
 from captionbridge.core.model import CaptionDocument, Cue, Word
-from captionbridge.core.timebase import Timebase
+from captionbridge.core.timeline.timebase import Timebase
 
 
 def test_cli_version_and_help():

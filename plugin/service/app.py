@@ -26,6 +26,7 @@ from starlette.routing import Match
 from ... import __version__
 from ...core.errors import CaptionBridgeError
 from . import schemas
+from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from .intake import check_timeline, resolve_timeline_path, safe_upload_name
 from .jobs import JobService
 from .options import OPTIONS_SCHEMA, BadOption, validate_options
@@ -35,21 +36,6 @@ log = logging.getLogger("captionbridge.service")
 DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 API_TITLE = "CaptionBridge local engine"
-
-
-class BadRequest(CaptionBridgeError):
-    code = "bad_request"
-    http_status = 400
-
-
-class PayloadTooLarge(CaptionBridgeError):
-    code = "payload_too_large"
-    http_status = 413
-
-
-class UnsupportedMediaType(CaptionBridgeError):
-    code = "unsupported_media_type"
-    http_status = 415
 
 
 @dataclass
@@ -331,9 +317,9 @@ def _save_upload(upload: UploadFile, path: Path, limit: int) -> None:
 
 
 def warm_models() -> list[str]:
-    """Model folders this engine process holds loaded (``core.models``' warm cache), as "path (device, type)"."""
+    """Model folders this engine process holds loaded (``core.speech.models``' warm cache), as "path (device, type)"."""
     try:
-        from ...core.models import warm_models as cached
+        from ...core.speech.models import warm_models as cached
     except ImportError:
         return []
     out = []
@@ -344,15 +330,11 @@ def warm_models() -> list[str]:
 
 
 def list_models() -> dict[str, Any]:
-    """``captionbridge.core.models.list_models()`` as JSON; an engine without model support lists none."""
-    try:
-        from ...core import models as core_models
-    except ImportError as exc:
-        return {"models": [], "warnings": [f"model listing is not available in this build ({exc})"]}
-    lister = getattr(core_models, "list_models", None)
-    if lister is None:
-        return {"models": [], "warnings": ["model listing is not available in this build"]}
-    return {"models": [_jsonable(m) for m in lister()], "warnings": []}
+    """Every speech and translation model this engine can use, as JSON (``captionbridge models --json``)."""
+    from ...core.speech.models import list_models as speech_models
+    from ...core.translate import backends  # noqa: F401 (registers the translation models)
+
+    return {"models": [_jsonable(m) for m in speech_models()], "warnings": []}
 
 
 def _jsonable(item: Any) -> dict[str, Any]:

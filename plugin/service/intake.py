@@ -13,20 +13,10 @@ import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
-from ...core.errors import InputError, TimelineError
+from .errors import CorruptTimeline, TimelineNotFound
 
 TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".fcpxmld", ".edl", ".json")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
-
-
-class TimelineNotFound(InputError):
-    code = "timeline_not_found"
-    http_status = 422
-
-
-class CorruptTimeline(TimelineError):
-    code = "bad_timeline"
-    http_status = 422
 
 
 def safe_upload_name(filename: str | None) -> str:

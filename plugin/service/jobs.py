@@ -1,6 +1,6 @@
 """The job queue: workers that run caption jobs one at a time each, with progress, cancel and crash recovery.
 
-Workers are threads of the service process, so the model cache of ``captionbridge.core.models`` stays warm across
+Workers are threads of the service process, so the model cache of ``captionbridge.core.speech.models`` stays warm across
 jobs. A job writes into ``<data>/jobs/<id>/out.partial``; only a job that succeeded is renamed to ``out/`` and
 published, so a failed, cancelled or interrupted job leaves nothing half-written. On start, jobs that were queued
 resume in order, and a job that was running when the process died is retried once (``max_attempts``) or marked
@@ -21,6 +21,7 @@ from typing import Any
 
 from ...core.errors import Cancelled, CaptionBridgeError
 from ...core.progress import Progress
+from .errors import EngineUnavailable, JobFinished, JobNotFinished, JobNotFound, ResultFileNotFound
 from .store import Job, JobStore
 
 log = logging.getLogger("captionbridge.service")
@@ -29,31 +30,6 @@ JobFunction = Callable[[Path, Path, dict, Progress], dict]
 
 DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
 PROGRESS_PERSIST_INTERVAL = 0.5
-
-
-class EngineUnavailable(CaptionBridgeError):
-    code = "engine_unavailable"
-    http_status = 503
-
-
-class JobNotFound(CaptionBridgeError):
-    code = "job_not_found"
-    http_status = 404
-
-
-class JobNotFinished(CaptionBridgeError):
-    code = "job_not_finished"
-    http_status = 409
-
-
-class JobFinished(CaptionBridgeError):
-    code = "job_finished"
-    http_status = 409
-
-
-class ResultFileNotFound(CaptionBridgeError):
-    code = "file_not_found"
-    http_status = 404
 
 
 def default_job_function(timeline_path: Path, out_dir: Path, options: dict, progress: Progress) -> dict:

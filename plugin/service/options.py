@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ...core.errors import CaptionBridgeError
+from .errors import BadOption
 
 FORMATS = ("srt", "vtt", "ass", "ttml", "json", "otio", "fcpxml", "xmeml")
 DEVICES = ("auto", "cpu", "cuda")
@@ -68,13 +68,6 @@ OPTIONS_SCHEMA: dict[str, Any] = {
 }
 
 
-class BadOption(CaptionBridgeError):
-    """An option the service does not know, or a value it cannot use."""
-
-    code = "bad_option"
-    http_status = 422
-
-
 def _whisper_languages() -> frozenset[str]:
     try:
         from faster_whisper.tokenizer import _LANGUAGE_CODES  # the 99+ codes Whisper knows
@@ -93,7 +86,7 @@ def _cuda_devices() -> int:
 
 def _presets() -> frozenset[str]:
     try:
-        from ...core.caption_presets import preset_names
+        from ...core.captions.presets import preset_names
         return frozenset(preset_names())
     except Exception:  # the caption presets are not part of this build: the job checks the name
         return frozenset()

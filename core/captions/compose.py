@@ -1,0 +1,213 @@
+"""Words with times -> cues on exact frames, by professional caption rules.
+
+``compose_cues`` is the one entry point. It never drops a word: every word's text appears in exactly one cue, in
+order. Steps (each in its own module):
+
+1. words -> units that may not be split (``line_breaking.build_units``; jieba words in Chinese);
+2. units -> cues by dynamic programming over cue boundaries: each cue must lay out in the preset's lines and
+   characters (``line_breaking.layout_lines``) and span at most the maximum duration of speech; boundaries are
+   cheap after sentence/clause punctuation and at pauses, dear where a rule says never; short orphan cues and
+   cues that cannot be read in their time cost extra;
+3. cue spans -> in/out frames (``cue_timing.time_cues``, shot changes from ``shot_changes``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ..model import Cue, Word
+from ..timeline.timebase import Timebase
+from .cue_timing import Span, time_cues
+from .line_breaking import (
+    NEUTRAL,
+    Layout,
+    break_costs,
+    build_units,
+    display_line,
+    ends_sentence,
+    join_texts,
+    layout_lines,
+    line_length,
+)
+from .presets import CaptionPreset, language_family, resolve_preset
+
+CUE_COST = 6.0  # each extra cue costs this much: fills cues rather than scattering words
+BOUNDARY_WEIGHT = 1.5  # a cue boundary at a poor point hurts more than a line break there
+ORPHAN_COST = 30.0  # a one-word cue that is not a sentence or phrase of its own
+LAG_COST = 12.0  # a cue too short for its minimum duration before the next one (will start late)
+STRADDLE_COST = 10.0  # a cue that ends one sentence and starts another that runs on into the next cue
+
+
+def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPreset" = "netflix-en",
+                 language: str = "en", cut_points: Sequence[int] = (), **overrides) -> list[Cue]:
+    """Compose caption cues from timed words.
+
+    ``words`` are in timeline time (frame 0 = the timeline's first frame); ``cut_points`` are the video track's
+    cut frames in the same time. ``overrides`` change any preset limit (``max_chars_per_line=37``,
+    ``max_lines=1``, ``max_chars_per_second=17``, ``min_duration=1``, ...). Each cue's text is stored under
+    ``language``; its ``words`` are the words it shows.
+    """
+    limits = resolve_preset(preset, language, **overrides)
+    words = _clean_words(words, limits, language)
+    if not words:
+        return []
+    units = build_units([w.text for w in words], language)
+    units = _split_long_units(units, words, limits, language)
+    texts = [u.text for u in units]
+    costs = break_costs(texts, language)
+    starts = [words[u.first].start_frame for u in units]
+    ends = [max(words[k].end_frame for k in range(u.first, u.last + 1)) for u in units]
+    segments = _segment(texts, costs, starts, ends, timebase.rate, limits, language)
+
+    spans, layouts = [], []
+    for i, j, layout in segments:
+        layouts.append(layout)
+        spans.append(Span(starts[i], max(ends[i:j]), sum(line_length(x) for x in layout.lines)))
+    times = time_cues(spans, timebase.rate, limits, cut_points)
+    cues = []
+    for (i, j, layout), (start, end) in zip(segments, times):
+        cue_words = tuple(words[units[i].first:units[j - 1].last + 1])
+        text = "\n".join(layout.lines)
+        if not text.strip():  # nothing but dropped punctuation (a stream of "。"): show it rather than nothing
+            text = join_texts([u.text for u in units[i:j]], language)
+        cues.append(Cue(start, end, {language: text}, cue_words))
+    return cues
+
+
+# -- input hygiene ------------------------------------------------------------------------------------------------
+def _clean_words(words: list[Word], preset: CaptionPreset, language: str) -> list[Word]:
+    """Words in time order, with text, at least one frame long; a word too long for a line is split."""
+    out: list[Word] = []
+    for w in sorted(words, key=lambda w: (w.start_frame, w.end_frame)):
+        text = " ".join(w.text.split())  # no newlines or runs of spaces inside a word
+        if not text:
+            continue
+        start = max(0, int(w.start_frame))
+        end = max(start + 1, int(w.end_frame))
+        w = replace(w, text=text, start_frame=start, end_frame=end)
+        out.extend(_split_word(w, preset.max_chars_per_line))
+    return out
+
+
+def _split_word(word: Word, limit: int) -> list[Word]:
+    """A word longer than a line (a URL, a long compound) becomes pieces, at hyphens/slashes where possible.
+
+    Each piece is a ``Word`` with its share of the frames, so nothing is lost and every piece fits a line.
+    """
+    if len(word.text) <= limit:
+        return [word]
+    pieces: list[str] = []
+    for part in re.findall(r"[^-/]*[-/]?", word.text):
+        if not part:
+            continue
+        if pieces and len(pieces[-1]) + len(part) <= limit:
+            pieces[-1] += part
+        else:
+            pieces.extend(part[k:k + limit] for k in range(0, len(part), limit))
+    n, span = len(pieces), word.end_frame - word.start_frame
+    out = []
+    for k, piece in enumerate(pieces):
+        a = word.start_frame + span * k // n
+        b = max(a + 1, word.start_frame + span * (k + 1) // n)
+        out.append(replace(word, text=piece, start_frame=a, end_frame=b))
+    return out
+
+
+def _split_long_units(units, words, preset: CaptionPreset, language: str):
+    """A unit wider than a line (a run of Latin letters jieba glued together) is split back into its words."""
+    from .line_breaking import Unit
+
+    out = []
+    for u in units:
+        if u.first == u.last or line_length(display_line([u.text], language)) <= preset.max_chars_per_line:
+            out.append(u)
+        else:
+            out.extend(Unit(words[k].text, k, k) for k in range(u.first, u.last + 1))
+    return out
+
+
+# -- segmentation ---------------------------------------------------------------------------------------------
+def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: str) -> list[tuple[int, int, Layout]]:
+    """Split units into cues: ``[(first_unit, end_unit_exclusive, layout), ...]``."""
+    n = len(texts)
+    max_f = preset.max_frames(rate)
+    min_f = preset.min_frames(rate)
+    pause = preset.frames(preset.pause_split, rate)
+    force = preset.frames(preset.force_split_pause, rate)
+    capacity = preset.max_chars_per_line * preset.max_lines
+    linger = preset.frames(preset.max_linger, rate)
+    frames_per_char = float(rate) / preset.max_chars_per_second  # for a penalty only: float is fine here
+    joiner = 0 if language_family(language) == "zh" else 1
+    # gap before unit k (frames of silence between unit k-1 and k)
+    gaps = [0] + [starts[k] - ends[k - 1] for k in range(1, n)]
+    boundary = [0.0] * (n + 1)
+    for k in range(1, n):
+        c = float(costs[k])
+        if gaps[k] >= pause:
+            c = min(c, 0.5)
+        elif gaps[k] >= pause // 2 and c >= NEUTRAL:
+            c = c * 0.6
+        boundary[k] = c * BOUNDARY_WEIGHT
+
+    INF = float("inf")
+    best = [INF] * (n + 1)
+    back: list[tuple[int, Layout] | None] = [None] * (n + 1)
+    best[0] = 0.0
+    for j in range(1, n + 1):
+        width = 0
+        for i in range(j - 1, -1, -1):
+            width += len(texts[i]) + (joiner if i < j - 1 else 0)
+            if i < j - 1 and (width > capacity + 4 or gaps[i + 1] >= force):
+                break
+            span = max(ends[i:j]) - starts[i]
+            if i < j - 1 and span > max_f:
+                break
+            if best[i] == INF:
+                continue
+            layout = layout_lines(texts[i:j], costs[i:j] + [0], preset, language)
+            if layout is None:
+                if i == j - 1:  # a unit that cannot fit on its own cannot happen after _split_long_units
+                    raise AssertionError(f"unit {texts[i]!r} does not fit a caption line")
+                continue
+            cost = best[i] + boundary[i] + CUE_COST + layout.cost
+            cost += _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, linger,
+                                 frames_per_char)
+            if cost < best[j]:
+                best[j] = cost
+                back[j] = (i, layout)
+    segments = []
+    j = n
+    while j > 0:
+        i, layout = back[j]
+        segments.append((i, j, layout))
+        j = i
+    segments.reverse()
+    return segments
+
+
+def _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, linger, frames_per_char) -> float:
+    """Timing-related cost of units i..j-1 as one cue: too short before the next, too fast to read, an orphan."""
+    n = len(texts)
+    penalty = 0.0
+    chars = sum(line_length(x) for x in layout.lines)
+    end = max(ends[i:j])
+    nxt = starts[j] if j < n else None
+    room = (nxt - preset.min_gap_frames) if nxt is not None else end + 10 * min_f
+    available = min(room, end + linger)
+    available = max(available, end) - starts[i]
+    if room - starts[i] < min_f:
+        penalty += LAG_COST * (1 + (min_f - (room - starts[i])) / min_f)
+    need = math.ceil(chars * frames_per_char)
+    if need > max(available, min_f):
+        penalty += 20.0 * (need / max(available, min_f) - 1)
+    if j < n and not ends_sentence(texts[j - 1]) and any(ends_sentence(texts[k]) for k in range(i, j - 1)):
+        penalty += STRADDLE_COST
+    if j - i == 1 and n > 1:
+        alone = ends_sentence(texts[i]) and (i == 0 or ends_sentence(texts[i - 1]))
+        pauses = (i == 0 or gaps[i] >= pause) and (j == n or gaps[j] >= pause)
+        if not (alone or pauses):
+            penalty += ORPHAN_COST
+    return penalty

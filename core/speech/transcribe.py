@@ -1,0 +1,666 @@
+"""Speech -> timed words, in timeline time, with faster-whisper and guards editors can trust.
+
+Per source span (adjacent regions of one source merged when contiguous):
+
+1. decode 16 kHz mono; look the span up in the transcript cache (media content hash + source range + model +
+   settings) and skip everything below on a hit;
+2. Silero VAD finds speech; speech chunks are joined with short silences and only that is decoded, so nothing is
+   emitted inside silence, music or noise (hallucination guard #1);
+3. faster-whisper with ``condition_on_previous_text=False``, no-speech / log-probability / compression gates and
+   word timestamps; known silence phrases in low-confidence segments and repetition loops are removed;
+4. words are mapped back from the joined audio to the span (each to the speech chunk holding most of it), their
+   boundaries refined on the audio (``word_timing``), Chinese normalised (``chinese_text``);
+5. words are clipped to the region's visible range and mapped to the timeline through the region.
+
+Language is forced, or detected once per job from several speech windows spread over all of the audio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..model import Word
+from ..progress import Progress
+from ..timeline.timebase import Timebase
+from .chinese_text import CJK_LANGUAGES, normalise_chinese
+from .transcript_cache import TranscriptCache, cache_key, media_fingerprint, samples_fingerprint
+from .word_timing import LagModel, lag_model_for, refine_word_times, speech_activity
+
+SAMPLE_RATE = 16000
+ALGORITHM_VERSION = "transcribe-5"  # bump when output for the same input changes (cache key)
+_JOIN_GAP = 0.3  # seconds of silence between joined speech chunks
+_HALLUCINATIONS = (
+    "thank you for watching", "thanks for watching", "please subscribe", "subtitles by", "subscribe to",
+    "like and subscribe", "see you next time", "transcribed by", "字幕", "请不吝点赞", "請不吝點贊", "订阅", "訂閱",
+    "明镜与点点", "amara.org",
+)
+
+RawWord = tuple[str, float, float, float]  # text, start, end, probability (seconds in the audio's own time)
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """How to transcribe. Defaults are the guarded, offline, professional settings."""
+
+    language: str = "auto"  # "auto" or a Whisper code (en, zh, ...)
+    model: str | None = None  # None/"auto": packaged model; a folder; or a hub name (tiny ... large-v3, turbo)
+    device: str = "auto"  # auto | cpu | cuda
+    device_index: int = 0  # which GPU (the service runs one worker per GPU)
+    compute_type: str = "auto"  # auto: float16 on CUDA, int8 on CPU
+    beam_size: int = 5
+    vad: bool = True
+    vad_threshold: float = 0.5
+    simplified_chinese: bool = True  # convert Chinese output to Simplified (OpenCC)
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    batch_size: int = 0  # 0: auto (8 on GPU, sequential on CPU)
+    cpu_threads: int = 0
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    refine_timing: bool = True
+    language_windows: int = 5  # speech windows used for language detection
+    cache: bool = True
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise InputError(f"beam size must be at least 1, got {self.beam_size}")
+        if self.hotwords is not None and not isinstance(self.hotwords, str):
+            object.__setattr__(self, "hotwords", " ".join(self.hotwords))
+        object.__setattr__(self, "temperature", tuple(self.temperature) if isinstance(
+            self.temperature, (list, tuple)) else (float(self.temperature),))
+
+    def settings_key(self) -> dict:
+        """What changes the transcript (for the cache); device/threads only via compute type."""
+        fields = ("language", "beam_size", "vad", "vad_threshold", "simplified_chinese", "initial_prompt",
+                  "hotwords", "no_speech_threshold", "log_prob_threshold", "compression_ratio_threshold",
+                  "temperature", "refine_timing")
+        return {name: getattr(self, name) for name in fields}
+
+
+@dataclass
+class Transcript:
+    words: list[Word]
+    language: str
+    language_probability: float
+    warnings: list[str] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        out = ""
+        for w in self.words:
+            cjk = w.language in CJK_LANGUAGES
+            out += w.text if (cjk or not out) else " " + w.text
+        return out
+
+
+# -- spans: what gets transcribed --------------------------------------------------------------------------
+@dataclass
+class _Span:
+    """One stretch of one source, as one region (merged from contiguous ones)."""
+
+    region: object
+    source_path: str | None
+    source_start: Fraction  # seconds into the source
+    source_duration: Fraction  # seconds of source audio covered
+    timeline_start: Fraction  # timeline seconds of source_start
+    speed: Fraction
+
+
+def _speed(region) -> Fraction:
+    speed = getattr(region, "speed", 1) or 1
+    return Fraction(speed).limit_denominator(100000) if not isinstance(speed, Fraction) else speed
+
+
+def _merge_regions(regions: Sequence, timebase: Timebase) -> list[_Span]:
+    spans: list[_Span] = []
+    # per track, in time: contiguous pieces of one source on one track become one span
+    for region in sorted(regions, key=lambda r: (getattr(r, "track_index", 0) or 0, r.timeline_start_frame,
+                                                 str(getattr(r, "source_path", "")))):
+        speed = _speed(region)
+        if speed <= 0:
+            raise InputError(f"clip {getattr(region, 'name', '')!r} plays at speed {speed}: reverse or frozen audio "
+                             "cannot be transcribed; render it to a file first")
+        tl_start = timebase.seconds(region.timeline_start_frame)
+        tl_dur = timebase.seconds(region.timeline_end_frame) - tl_start
+        if tl_dur <= 0:
+            continue
+        src = Fraction(getattr(region, "source_offset", 0) or 0)
+        path = getattr(region, "source_path", None)
+        last = spans[-1] if spans else None
+        if (last is not None and path is not None and last.source_path == str(path) and last.speed == speed
+                and getattr(last.region, "channels", None) == getattr(region, "channels", None)
+                and getattr(last.region, "gain", 1.0) == getattr(region, "gain", 1.0)
+                and last.timeline_start + last.source_duration / speed == tl_start
+                and last.source_start + last.source_duration == src):
+            merged = _replace_region(last.region, timeline_end_frame=region.timeline_end_frame)
+            last.region = merged
+            last.source_duration += tl_dur * speed
+            continue
+        spans.append(_Span(region, None if path is None else str(path), src, tl_dur * speed, tl_start, speed))
+    return spans
+
+
+def _replace_region(region, **changes):
+    try:
+        return dataclasses.replace(region, **changes)
+    except TypeError:  # not a dataclass: a shallow copy with the attribute changed
+        import copy
+
+        clone = copy.copy(region)
+        for k, v in changes.items():
+            object.__setattr__(clone, k, v)
+        return clone
+
+
+def _default_decode(region, sample_rate: int) -> np.ndarray:
+    from ..timeline import render_audio
+
+    return render_audio.decode_region(region, sample_rate)
+
+
+def _span_audio(span: _Span, decode: Callable) -> tuple[np.ndarray, Fraction]:
+    """Samples of the span and how many source seconds one second of those samples is (1, or the speed when the
+    decoder returned timeline-rate audio)."""
+    samples = np.asarray(decode(span.region, SAMPLE_RATE), dtype=np.float32)
+    if samples.ndim > 1:
+        samples = samples.mean(axis=0 if samples.shape[0] < samples.shape[-1] else 1).astype(np.float32)
+    if span.speed != 1:
+        timeline_len = float(span.source_duration / span.speed) * SAMPLE_RATE
+        source_len = float(span.source_duration) * SAMPLE_RATE
+        if abs(len(samples) - timeline_len) < abs(len(samples) - source_len):
+            return samples, span.speed  # already retimed to the timeline
+    return samples, Fraction(1)
+
+
+# -- the public entry points -----------------------------------------------------------------------------------
+def transcribe_regions(regions: Iterable, timebase: Timebase, options: TranscribeOptions | None = None,
+                       progress: Progress | None = None, decode: Callable | None = None,
+                       model=None, cache: TranscriptCache | None = None) -> Transcript:
+    """Timed words of the timeline's audio regions, in timeline time (``Word.at``, frames from frame 0).
+
+    ``decode(region, sample_rate) -> np.ndarray`` (mono float32) defaults to ``render_audio.decode_region``.
+    ``model`` (a loaded ``WhisperModel``) overrides ``options.model``.
+    """
+    options = options or TranscribeOptions()
+    decode = decode or _default_decode
+    spans = _merge_regions(list(regions), timebase)
+    engine = _Engine(options, model, cache)
+    return engine.run(spans, timebase, decode, progress)
+
+
+def transcribe_audio(audio: np.ndarray | str | Path, options: TranscribeOptions | None = None,
+                     progress: Progress | None = None, timebase: Timebase | None = None, model=None,
+                     cache: TranscriptCache | None = None) -> Transcript:
+    """Timed words of a bare audio file (any format PyAV reads) or 16 kHz mono samples; time 0 = its start."""
+    options = options or TranscribeOptions()
+    timebase = timebase or Timebase(25)
+    if isinstance(audio, (str, Path)):
+        path = Path(audio)
+        if not path.is_file():
+            raise InputError(f"audio file {path} does not exist")
+        samples = _decode_file(path)
+        source = str(path)
+    else:
+        samples = np.asarray(audio, dtype=np.float32)
+        if samples.ndim != 1:
+            raise InputError("audio samples must be mono (one dimension) at 16 kHz")
+        source = None
+    region = _WholeAudio(samples, source)
+    duration = Fraction(len(samples), SAMPLE_RATE)
+    span = _Span(region, source, Fraction(0), duration, Fraction(0), Fraction(1))
+    engine = _Engine(options, model, cache)
+    return engine.run([span], timebase, lambda r, sr: r.samples, progress, fingerprints={id(region): (
+        media_fingerprint(source) if source else samples_fingerprint(samples))})
+
+
+@dataclass(frozen=True)
+class _WholeAudio:
+    samples: np.ndarray = field(repr=False)
+    source_path: str | None = None
+    timeline_start_frame: int = 0
+
+
+def _decode_file(path: Path) -> np.ndarray:
+    from faster_whisper.audio import decode_audio
+
+    try:
+        return decode_audio(str(path), sampling_rate=SAMPLE_RATE).astype(np.float32)
+    except Exception as exc:  # PyAV raises many kinds
+        raise InputError(f"cannot read audio from {path}: {exc}") from exc
+
+
+# -- the engine ---------------------------------------------------------------------------------------------
+class _Engine:
+    def __init__(self, options: TranscribeOptions, model=None, cache: TranscriptCache | None = None):
+        self.options = options
+        self._model = model
+        self.cache = cache or TranscriptCache(enabled=options.cache)
+        self.warnings: list[str] = []
+        self._lag: LagModel | None = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from .models import load_whisper
+
+            self._model = load_whisper(self.options.model, self.options.device, self.options.compute_type,
+                                       self.options.cpu_threads, self.options.device_index)
+        return self._model
+
+    def _resolved(self):
+        """Which model this is (a ``ResolvedModel``), or None for a model object of unknown origin."""
+        resolved = getattr(self._model, "captionbridge_model", None) if self._model is not None else None
+        if resolved is None and self._model is None:
+            from .models import resolve_model
+
+            resolved = resolve_model(self.options.model)
+        return resolved
+
+    def _model_id(self) -> str:
+        resolved = self._resolved()
+        if resolved is not None:
+            return resolved.cache_key
+        return f"object:{getattr(self._model, 'model', None).__class__.__name__}:{id(self._model)}"
+
+    def lag_model(self) -> LagModel:
+        """The word-timing calibration of the model in use (none for a model object of unknown origin)."""
+        if self._lag is None:
+            resolved = self._resolved()
+            self._lag = lag_model_for(None) if resolved is None else lag_model_for(
+                resolved.name, resolved.path if Path(resolved.path).is_dir() else None)
+        return self._lag
+
+    def _compute_id(self) -> str:
+        from .models import resolve_device
+
+        if self._model is not None and getattr(self._model, "captionbridge_model", None) is None:
+            return "external"
+        return ":".join(resolve_device(self.options.device, self.options.compute_type))
+
+    def run(self, spans: list[_Span], timebase: Timebase, decode: Callable, progress: Progress | None,
+            fingerprints: dict | None = None) -> Transcript:
+        opts = self.options
+        total = float(sum(s.source_duration for s in spans)) or 1.0
+        report = (lambda f: progress.update("transcribe", f)) if progress else (lambda f: None)
+        report(0.0)
+        model_id, compute_id, timing = self._model_id(), self._compute_id(), dataclasses.asdict(self.lag_model())
+        keys, results = [], {}
+        for i, span in enumerate(spans):
+            if fingerprints and id(span.region) in fingerprints:
+                media = fingerprints[id(span.region)]
+            elif span.source_path and Path(span.source_path).is_file():
+                media = media_fingerprint(span.source_path)
+            else:
+                media = None  # no file to hash (generated audio): never cached
+            family = None if media is None else cache_key(
+                media=media, model=model_id, compute=compute_id, settings=opts.settings_key(),
+                algorithm=ALGORITHM_VERSION, timing=timing)
+            if family is not None:  # which channels at what level: different audio from the same file
+                channels = getattr(span.region, "channels", None)
+                family = cache_key(family=family, channels=None if channels is None else list(channels),
+                                   gain=round(float(getattr(span.region, "gain", 1.0) or 1.0), 4))
+            key = None if family is None else cache_key(family=family, start=str(span.source_start),
+                                                         duration=str(span.source_duration))
+            keys.append((key, family))
+            hit = self.cache.get(key) if key else None
+            if hit is None and family is not None:  # a trimmed clip: reuse a transcript of a range containing it
+                covering = self.cache.find_covering(family, span.source_start, span.source_duration)
+                if covering is not None:
+                    value, shift = covering
+                    shift_s = float(shift)
+                    hit = {**value, "words": [[t, s - shift_s, e - shift_s, p] for t, s, e, p in value["words"]]}
+            if hit is not None:
+                results[i] = hit
+        misses = [i for i in range(len(spans)) if i not in results]
+        language, language_probability = opts.language, 1.0
+        if misses and (opts.language in ("auto", "", None)):
+            # several spans spread over the job (decoded again below: memory stays one span at a time)
+            step = max(1, len(misses) // max(1, opts.language_windows))
+            picked = misses[::step][: max(1, opts.language_windows)]
+            language, language_probability = self.detect_language([_span_audio(spans[i], decode)[0]
+                                                                   for i in picked])
+        done = float(sum(spans[i].source_duration for i in results))
+        report(done / total)
+        for i in misses:
+            samples, rate = _span_audio(spans[i], decode)
+            span_len = float(spans[i].source_duration)
+
+            def on_progress(seconds: float, base=done, scale=span_len / max(len(samples) / SAMPLE_RATE, 1e-9)):
+                report(min(1.0, (base + seconds * scale) / total))
+
+            result = self.transcribe_samples(samples, language, on_progress)
+            result["language_probability"] = language_probability
+            if rate != 1:  # decoder gave timeline-rate audio: express times in source seconds
+                result["words"] = [[t, s * float(rate), e * float(rate), p] for t, s, e, p in result["words"]]
+            key, family = keys[i]
+            if key:
+                self.cache.put(key, result, family, str(spans[i].source_start), str(spans[i].source_duration))
+            results[i] = result
+            done += span_len
+            report(done / total)
+
+        tagged: list[tuple[Word, int]] = []
+        seconds_by_language: dict[str, float] = {}
+        probs: dict[str, float] = {}
+        for i, span in enumerate(spans):
+            result = results[i]
+            lang = result.get("language") or "und"
+            seconds_by_language[lang] = seconds_by_language.get(lang, 0.0) + float(span.source_duration)
+            probs[lang] = max(probs.get(lang, 0.0), float(result.get("language_probability", 0.0)))
+            self.warnings.extend(result.get("warnings", []))
+            tagged.extend((w, i) for w in self._to_timeline(span, result["words"], lang, timebase))
+        tagged.sort(key=lambda item: (item[0].start, item[0].end))
+        words, duplicates = _drop_cross_track_duplicates(tagged)
+        if duplicates:
+            self.warnings.append(f"{duplicates} word(s) heard on more than one audio track at the same time were "
+                                 "kept once (dual-mono or doubled microphones)")
+        final_language = max(seconds_by_language, key=seconds_by_language.get) if seconds_by_language else (
+            language if language not in ("auto", "", None) else "und")
+        report(1.0)
+        return Transcript(words, final_language, probs.get(final_language, language_probability),
+                          _dedupe(self.warnings),
+                          {"spans": len(spans), "cached_spans": len(spans) - len(misses),
+                           "transcribed_seconds": float(sum(spans[i].source_duration for i in misses)),
+                           "audio_seconds": total})
+
+    # -- mapping to the timeline ----------------------------------------------------------------------------
+    @staticmethod
+    def _to_timeline(span: _Span, raw: list, language: str, timebase: Timebase) -> list[Word]:
+        out = []
+        limit = float(span.source_duration)
+        speed = float(span.speed)
+        origin = span.timeline_start
+        for text, start, end, prob in raw:
+            start, end = float(start), float(end)
+            visible_start, visible_end = max(start, 0.0), min(end, limit)
+            length = max(end - start, 1e-9)
+            if visible_end <= visible_start or (visible_end - visible_start) / length < 0.5:
+                continue  # mostly outside what the timeline plays: cut away by the edit
+            out.append(Word.at(text, origin + Fraction(visible_start / speed),
+                               origin + Fraction(visible_end / speed), timebase, prob, language))
+        return out
+
+    # -- language --------------------------------------------------------------------------------------------
+    def detect_language(self, chunks: list[np.ndarray]) -> tuple[str, float]:
+        """Language from up to ``language_windows`` 30 s speech windows spread over all the audio."""
+        model = self.model
+        if not model.model.is_multilingual:
+            return "en", 1.0
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        # a few 45 s excerpts spread over each chunk (VAD over hours of audio would cost more than it tells)
+        excerpt = 45 * SAMPLE_RATE
+        per_chunk = max(1, int(np.ceil(self.options.language_windows / max(1, len(chunks)))))
+        speech = []
+        for samples in chunks:
+            if len(samples) > excerpt * per_chunk:
+                starts = np.linspace(0, len(samples) - excerpt, per_chunk).astype(int)
+                pieces = [samples[a:a + excerpt] for a in starts]
+            else:
+                pieces = [samples]
+            for piece in pieces:
+                stamps = get_speech_timestamps(piece, VadOptions(threshold=self.options.vad_threshold)) \
+                    if self.options.vad else [{"start": 0, "end": len(piece)}]
+                speech.extend(piece[s["start"]:s["end"]] for s in stamps)
+        if not speech:
+            return "en", 0.0
+        joined = np.concatenate(speech)
+        window = 30 * SAMPLE_RATE
+        count = max(1, min(self.options.language_windows, int(np.ceil(len(joined) / window))))
+        starts = np.linspace(0, max(0, len(joined) - window), count).astype(int) if count > 1 else [0]
+        scores: dict[str, float] = {}
+        weight_total = 0.0
+        for start in starts:
+            piece = joined[start:start + window]
+            weight = len(piece) / window
+            features = model.feature_extractor(piece)
+            encoder_output = model.encode(pad_or_trim(features))
+            results = model.model.detect_language(encoder_output)[0]
+            for token, prob in results:
+                scores[token[2:-2]] = scores.get(token[2:-2], 0.0) + prob * weight
+            weight_total += weight
+        best = max(scores, key=scores.get)
+        return best, scores[best] / (weight_total or 1.0)
+
+    # -- one stretch of audio ----------------------------------------------------------------------------------
+    def transcribe_samples(self, samples: np.ndarray, language: str | None,
+                           on_progress: Callable[[float], None] = lambda s: None) -> dict:
+        """Words of 16 kHz samples in their own seconds: {"words": [[text, start, end, prob]], "language", ...}."""
+        opts = self.options
+        warnings: list[str] = []
+        duration = len(samples) / SAMPLE_RATE
+        if len(samples) < SAMPLE_RATE // 10:
+            return {"words": [], "language": language if language not in ("auto", None) else "und",
+                    "warnings": []}
+        chunks = _speech_chunks(samples, opts) if opts.vad else [(0, len(samples))]
+        if not chunks:
+            return {"words": [], "language": language if language not in ("auto", None) else "und",
+                    "warnings": []}
+        model = self.model
+        batch = opts.batch_size or (8 if str(getattr(model.model, "device", "cpu")) == "cuda" else 0)
+        lang = None if language in ("auto", "", None) else language
+        kwargs = dict(language=lang, task="transcribe", beam_size=opts.beam_size, word_timestamps=True,
+                      condition_on_previous_text=False, no_speech_threshold=opts.no_speech_threshold,
+                      log_prob_threshold=opts.log_prob_threshold,
+                      compression_ratio_threshold=opts.compression_ratio_threshold,
+                      temperature=list(opts.temperature), initial_prompt=opts.initial_prompt,
+                      hotwords=opts.hotwords, vad_filter=False)
+        if batch > 1:
+            # GPU: speech chunks (<= 28 s each) decoded side by side in batches, timestamps stay in our time
+            from faster_whisper import BatchedInferencePipeline
+
+            if opts.vad:
+                chunks = _speech_chunks(samples, opts, max_seconds=28.0)
+            else:
+                step = 28 * SAMPLE_RATE
+                chunks = [(a, min(len(samples), a + step)) for a in range(0, len(samples), step)]
+            chunk_map = _ChunkMap([(a / SAMPLE_RATE, b / SAMPLE_RATE, a / SAMPLE_RATE) for a, b in chunks])
+            kwargs.pop("condition_on_previous_text")  # batched decoding never conditions on previous text
+            clips = [{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in chunks]
+            segments, info = BatchedInferencePipeline(model).transcribe(samples, batch_size=batch,
+                                                                        clip_timestamps=clips, **kwargs)
+        else:
+            joined, chunk_map = _join(samples, chunks)
+            segments, info = model.transcribe(joined, **kwargs)
+        raw: list[RawWord] = []
+        dropped_segments = 0
+        for segment in segments:
+            on_progress(chunk_map.to_source(segment.end))
+            if _is_hallucination(segment):
+                dropped_segments += 1
+                continue
+            for w in segment.words or []:
+                if w.word.strip():
+                    raw.append((w.word.strip(), float(w.start), float(w.end), float(w.probability)))
+        if dropped_segments:
+            warnings.append(f"{dropped_segments} low-confidence segment(s) dropped as likely hallucination")
+        language = info.language
+        activity = speech_activity(samples, SAMPLE_RATE)
+        words = chunk_map.map_words(raw, activity)
+        words, loops = _remove_repetition_loops(words)
+        if loops:
+            warnings.append(f"removed {loops} repeated word(s) of a recognition loop")
+        if opts.refine_timing and words:
+            refined = refine_word_times([(s, e) for _, s, e, _ in words], samples, SAMPLE_RATE, activity,
+                                        texts=[t for t, *_ in words], lag=self.lag_model())
+            words = [(t, s, e, p) for (t, _, _, p), (s, e) in zip(words, refined)]
+        words, outside = _drop_outside_speech(words, chunks, activity)
+        if outside:
+            warnings.append(f"dropped {outside} word(s) placed in silence or noise")
+        if language in CJK_LANGUAGES[:2]:
+            words = normalise_chinese(words, simplified=opts.simplified_chinese)
+        words = [(t, max(0.0, s), min(duration, e), p) for t, s, e, p in words]
+        return {"words": [list(w) for w in words], "language": language,
+                "language_probability": float(info.language_probability), "warnings": warnings}
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def _drop_cross_track_duplicates(tagged: list[tuple[Word, int]], tolerance: float = 0.3) -> tuple[list[Word], int]:
+    """The same speech on two tracks (dual-mono interviews, boom + lav, camera + recorder) is recognised twice:
+    keep one copy of a word that another span also produced at (about) the same time, the more confident one.
+    Matching is one to one: a kept word absorbs at most one copy from each other span (a repeated word stays)."""
+    kept: list[list] = []  # [word, spans that produced it]
+    dropped = 0
+    for word, span in tagged:
+        key = _norm(word.text)
+        duplicate = None
+        for k in range(len(kept) - 1, -1, -1):
+            other, spans = kept[k]
+            if other.start < word.start - tolerance:
+                break
+            if span not in spans and _norm(other.text) == key and abs(other.start - word.start) <= tolerance:
+                duplicate = k
+                break
+        if duplicate is None:
+            kept.append([word, {span}])
+            continue
+        dropped += 1
+        kept[duplicate][1].add(span)
+        if word.confidence > kept[duplicate][0].confidence:
+            kept[duplicate][0] = word
+    return [w for w, _ in kept], dropped
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _speech_chunks(samples: np.ndarray, opts: TranscribeOptions,
+                   max_seconds: float = float("inf")) -> list[tuple[int, int]]:
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    stamps = get_speech_timestamps(samples, VadOptions(threshold=opts.vad_threshold, min_silence_duration_ms=500,
+                                                       speech_pad_ms=200, min_speech_duration_ms=120,
+                                                       max_speech_duration_s=max_seconds))
+    return [(int(s["start"]), int(s["end"])) for s in stamps]
+
+
+class _ChunkMap:
+    """Where each speech chunk sits in the joined audio and in the original."""
+
+    def __init__(self, spans: list[tuple[float, float, float]]):
+        self.spans = spans  # (joined_start, joined_end, source_start) seconds
+
+    def to_source(self, t: float) -> float:
+        for js, je, ss in self.spans:
+            if t <= je + _JOIN_GAP / 2:
+                return ss + max(0.0, min(t, je) - js)
+        js, je, ss = self.spans[-1]
+        return ss + (je - js)
+
+    def map_words(self, words: list[RawWord], activity=None) -> list[RawWord]:
+        """Source times of words: each goes to the chunk holding most of it, clipped to that chunk. A word left
+        on silence at the end of a chunk while the next word opens the next chunk, which has unclaimed speech before
+        that word, is moved there (Whisper often puts the first word after a pause at the end of the previous
+        speech)."""
+        assigned: list[int] = []
+        out = []
+        for text, start, end, prob in words:
+            best, overlap = 0, -1.0
+            for k, (js, je, _) in enumerate(self.spans):
+                ov = min(end, je) - max(start, js)
+                if ov > overlap:
+                    best, overlap = k, ov
+            if overlap <= 0:  # entirely in an inserted gap: the nearest chunk
+                mid = (start + end) / 2
+                best = min(range(len(self.spans)), key=lambda k: min(abs(mid - self.spans[k][0]),
+                                                                      abs(mid - self.spans[k][1])))
+            js, je, ss = self.spans[best]
+            s, e = min(max(start, js), je), min(max(end, js), je)
+            assigned.append(best)
+            out.append((text, ss + s - js, ss + max(e, s) - js, prob))
+        if activity is None:
+            return out
+        for i, (text, s, e, prob) in enumerate(out):
+            if activity.speech_in(s, e) >= 0.75 * max(e - s, 1e-3):
+                continue  # mostly on speech: where Whisper put it
+            k = assigned[i]
+            if i + 1 < len(out) and assigned[i + 1] == k + 1 and (i == 0 or assigned[i - 1] <= k):
+                nxt = out[i + 1][1]
+                new_start = self.spans[k + 1][2]
+                # only when the next chunk has unclaimed speech before its first recognised word
+                if new_start < nxt and activity.speech_in(new_start, nxt) >= 0.08:
+                    out[i] = (text, new_start, max(new_start, min(nxt, new_start + (e - s))), prob)
+                    assigned[i] = k + 1
+        return out
+
+
+def _join(samples: np.ndarray, chunks: list[tuple[int, int]]) -> tuple[np.ndarray, _ChunkMap]:
+    gap = np.zeros(int(_JOIN_GAP * SAMPLE_RATE), np.float32)
+    pieces, spans, cursor = [], [], 0
+    for k, (a, b) in enumerate(chunks):
+        if k:
+            pieces.append(gap)
+            cursor += len(gap)
+        pieces.append(samples[a:b])
+        spans.append((cursor / SAMPLE_RATE, (cursor + b - a) / SAMPLE_RATE, a / SAMPLE_RATE))
+        cursor += b - a
+    return np.concatenate(pieces).astype(np.float32), _ChunkMap(spans)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^\w]", "", text.lower())
+
+
+def _is_hallucination(segment) -> bool:
+    """Known silence phrases when the model itself was unsure, and degenerate (highly repetitive) segments."""
+    text = _norm(segment.text)
+    if not text:
+        return True
+    unsure = segment.no_speech_prob > 0.3 or segment.avg_logprob < -0.7
+    if unsure and any(_norm(p) in text and len(text) <= len(_norm(p)) + 12 for p in _HALLUCINATIONS):
+        return True
+    return segment.compression_ratio > 3.0 and segment.avg_logprob < -0.5
+
+
+def _remove_repetition_loops(words: list[RawWord], max_ngram: int = 8) -> tuple[list[RawWord], int]:
+    """Collapse an n-gram repeated back to back (4+ times for single words, 3+ for longer) to one occurrence."""
+    keys = [_norm(w[0]) for w in words]
+    keep = [True] * len(words)
+    removed = 0
+    i = 0
+    while i < len(words):
+        advanced = False
+        for n in range(1, max_ngram + 1):
+            gram = keys[i:i + n]
+            if len(gram) < n or not all(gram):
+                break
+            reps = 1
+            while keys[i + reps * n:i + (reps + 1) * n] == gram:
+                reps += 1
+            if reps >= (4 if n == 1 else 3):
+                for j in range(i + n, i + reps * n):
+                    keep[j] = False
+                removed += (reps - 1) * n
+                i += reps * n
+                advanced = True
+                break
+        if not advanced:
+            i += 1
+    return [w for w, k in zip(words, keep) if k], removed
+
+
+def _drop_outside_speech(words: list[RawWord], chunks: list[tuple[int, int]], activity) -> tuple[list[RawWord], int]:
+    """Words with no speech under them: not inside any VAD chunk and no audible energy."""
+    out, dropped = [], 0
+    spans = [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in chunks]
+    for w in words:
+        _, s, e, _ = w
+        in_vad = any(min(e, b) - max(s, a) > 0 for a, b in spans)
+        if not in_vad and activity.speech_in(s, e) <= 0.0:
+            dropped += 1
+            continue
+        out.append(w)
+    return out, dropped

@@ -1,0 +1,111 @@
+"""Validator: each hard and soft rule is found, on the right cue, and clean captions pass."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from captionbridge.core.captions.compose import compose_cues
+from captionbridge.core.captions.validate import HARD, SOFT, SourceTimes, expected_ms, has_hard, validate_cues
+from captionbridge.core.model import Cue
+from captionbridge.core.timeline.timebase import Timebase
+from fixtures.captions import words_from_text
+
+TB = Timebase(Fraction(24000, 1001))
+
+
+def rules(violations, severity=None):
+    return [(v.cue, v.rule) for v in violations if severity is None or v.severity == severity]
+
+
+def cue(a, b, text, lang="en"):
+    return Cue(a, b, {lang: text})
+
+
+def test_clean_cues_pass():
+    cues = [cue(0, 48, "Hello there."), cue(50, 100, "General Kenobi.")]
+    assert validate_cues(cues, TB) == []
+
+
+@pytest.mark.parametrize("cues,expected", [
+    ([cue(0, 48, "One."), cue(40, 100, "Two.")], (1, "overlap")),
+    ([cue(0, 48, "One."), cue(49, 100, "Two.")], (1, "gap")),
+    ([cue(0, 48, "One\ntwo\nthree")], (0, "max-lines")),
+    ([cue(0, 48, "x" * 43)], (0, "chars-per-line")),
+    ([cue(0, 19, "Hi.")], (0, "min-duration")),
+    ([cue(0, 169, "A long time.")], (0, "max-duration")),
+    ([cue(0, 48, "  ")], (0, "empty")),
+])
+def test_hard_rules(cues, expected):
+    found = validate_cues(cues, TB)
+    assert expected in rules(found, HARD)
+    assert has_hard(found)
+
+
+def test_minimum_duration_depends_on_rate():
+    assert validate_cues([cue(0, 20, "Hi.")], Timebase(24)) == []  # 5/6 s = 20 frames at 24
+    assert ("0", "min-duration") not in rules(validate_cues([cue(0, 20, "Hi.")], Timebase(24)))
+    assert (0, "min-duration") in rules(validate_cues([cue(0, 24, "Hi.")], Timebase(Fraction(30000, 1001))))
+
+
+def test_off_frame_millisecond_times():
+    cues = [cue(3, 72, "Hello.")]
+    good = SourceTimes([(TB.ms_ceil(3), TB.ms_ceil(72))])
+    assert validate_cues(cues, TB, source_times=good) == []
+    rounded = SourceTimes([(round(3 * 1001 / 24), TB.ms_ceil(72))])  # frame 3 = 125.125 ms: 125 floors to frame 2
+    assert rounded.times[0][0] == 125 and TB.frame_from_ms(125) == 2
+    found = validate_cues(cues, TB, source_times=rounded)
+    assert rules(found) == [(0, "off-frame")] and found[0].severity == HARD
+
+
+def test_off_frame_in_centiseconds_and_absolute_times():
+    tb = Timebase.from_start_timecode(Fraction(24000, 1001), "01:00:00:00", False)
+    cues = [cue(24, 72, "Hello.")]
+    times = SourceTimes([(expected_ms(tb, 24 + tb.start_frame, 10), expected_ms(tb, 72 + tb.start_frame, 10))],
+                        quantum_ms=10, offset_frames=tb.start_frame)
+    assert validate_cues(cues, tb, source_times=times) == []
+
+
+def test_soft_rules():
+    cues = [cue(0, 24, "Far too much text to read in one second"),  # reading speed
+            cue(30, 80, "I saw the\nhouse on the hill"),  # short enough for one line; "the | house" split
+            cue(82, 140, "谢谢。")]
+    found = validate_cues(cues, TB)
+    assert not has_hard(found)
+    assert {(0, "reading-speed"), (0, "chaining"), (1, "one-line-fits"), (1, "break-quality")} <= set(
+        rules(found, SOFT))
+
+
+def test_chinese_rules():
+    found = validate_cues([cue(0, 48, "你好，我们走吧。", "zh")], TB, "netflix-zh", "zh")
+    assert rules(found) == [(0, "zh-punctuation")]
+    found = validate_cues([cue(0, 48, "这是一个非常非常非常非常非常长的句子啊", "zh")], TB, "netflix", "zh")
+    assert (0, "chars-per-line") in rules(found, HARD)
+
+
+def test_shot_change_rules():
+    cues = [cue(95, 150, "Starts five frames before a cut."), cue(190, 250, "Clean."),
+            cue(300, 345, "Ends three frames before a cut.")]
+    found = validate_cues(cues, TB, cut_points=[100, 348])
+    assert (0, "shot-change-in") in rules(found, SOFT)
+    assert (2, "shot-change-out") in rules(found, SOFT)
+    assert not any(v.cue == 1 for v in found)
+    assert "start on the cut" in [v for v in found if v.rule == "shot-change-in"][0].message
+
+
+def test_overrides_change_limits():
+    assert (0, "chars-per-line") not in rules(validate_cues([cue(0, 100, "x" * 43)], TB, max_chars_per_line=50))
+
+
+def test_composed_captions_have_no_hard_violations():
+    text = ("Ladies and gentlemen, thank you for coming tonight. We have a long programme ahead of us, "
+            "so let me be brief. First, the results of the annual survey, which surprised everyone.")
+    words = words_from_text(text, TB)
+    cues = compose_cues(words, TB, cut_points=[60, 200])
+    assert not has_hard(validate_cues(cues, TB, cut_points=[60, 200]))
+
+
+def test_gap_after_an_out_time_two_frames_before_a_cut_is_not_a_chaining_fault():
+    cues = [cue(0, 98, "Ends two frames before the cut."), cue(105, 160, "Starts after it.")]
+    assert (0, "chaining") in rules(validate_cues(cues, TB))
+    assert (0, "chaining") not in rules(validate_cues(cues, TB, cut_points=[100]))

@@ -1,0 +1,212 @@
+"""``Generate Captions.lua``: syntax-checked with luac5.4 and run with lua5.4 against a Lua fake Resolve, talking to
+a loopback engine through the real curl."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from fixtures.fake_resolve import srt_frames
+from fixtures.loopback_engine import LoopbackEngine
+from fixtures.paths import REPO
+
+ROOT = REPO
+SCRIPT = ROOT / "resolve_scripts" / "Generate Captions.lua"
+FAKE_DIR = ROOT / "tests" / "lua"
+LUA = shutil.which("lua5.4") or shutil.which("lua")
+LUAC = shutil.which("luac5.4") or shutil.which("luac")
+
+pytestmark = pytest.mark.skipif(not LUA, reason="lua5.4 is not installed (Debian: apt-get install lua5.4)")
+
+DRIVER = r"""
+CAPTIONBRIDGE_NO_MAIN = true
+package.path = [==[%(fake_dir)s]==] .. "/?.lua;" .. package.path
+local Fake = require("fake_resolve")
+local M = dofile([==[%(script)s]==])
+local cfg = M.json.decode([==[%(cfg)s]==])
+local resolve, app = Fake.new(cfg.resolve)
+local ui = Fake.recording_ui()
+local engine = nil
+if type(cfg.engine_config) == "string" then
+  engine = assert(M.Engine.discover(cfg.engine_config))
+end
+local report = M.run(resolve, cfg.options, ui, engine)
+report.product = nil
+io.write(M.json.encode({ report = report, state = Fake.dump(app), messages = ui.messages,
+                         progress_calls = ui.progress_calls }))
+"""
+
+
+def run_lua(tmp_path, resolve_cfg, engine=None, options=None, env=None):
+    cfg = {"resolve": resolve_cfg, "options": dict({"output_dir": str(tmp_path / "out"), "poll": 0.01},
+                                                    **(options or {})),
+           "engine_config": str(engine.config) if engine else None}
+    (tmp_path / "out").mkdir(exist_ok=True)
+    driver = tmp_path / "driver.lua"
+    driver.write_text(DRIVER % {"fake_dir": str(FAKE_DIR), "script": str(SCRIPT), "cfg": json.dumps(cfg)})
+    run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, **(env or {})))
+    assert run.returncode == 0, run.stderr + run.stdout
+    return json.loads(run.stdout)
+
+
+@pytest.mark.skipif(not LUAC, reason="luac5.4 is not installed")
+def test_syntax():
+    out = subprocess.run([LUAC, "-p", str(SCRIPT)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_lua_51_compatible_source():
+    """Fusion's Lua is LuaJIT (5.1): no integer division, goto or bitwise operators."""
+    import re
+    source = re.sub(r"--\[\[.*?\]\]", "", SCRIPT.read_text(), flags=re.S)
+    code = "\n".join(line.split("--", 1)[0] for line in source.splitlines())
+    assert "//" not in code.replace("://", "")
+    assert "goto " not in code and "<<" not in code and ">>" not in code and "utf8." not in code
+
+
+@pytest.mark.parametrize("clock", [
+    {"rate": "25", "start_frame": 90000, "start_tc": "01:00:00:00", "df": False},
+    {"rate": "29.97", "start_frame": 107892, "start_tc": "01:00:00;00", "df": True},
+    {"rate": "23.976", "start_frame": 86400, "start_tc": "01:00:00:00", "df": False},
+])
+def test_lua_places_every_cue_on_its_frame(tmp_path, clock):
+    with LoopbackEngine(tmp_path, drop_frame=clock["df"]) as engine:
+        out = run_lua(tmp_path, dict(clock, studio=False, version=[21, 1, 0]), engine)
+        job = next(iter(engine.jobs.values()))
+    doc = job["document"]
+    report, state = out["report"], out["state"]
+    assert report["ok"], out["messages"]
+    assert job["timeline_path"].endswith(".otio")
+    assert job["options"]["drop_frame"] is clock["df"], "the timeline's own drop-frame setting goes to the engine"
+    assert doc.timebase.start_frame == clock["start_frame"] and doc.timebase.drop_frame == clock["df"]
+    assert [t["name"] for t in state["subtitle"]] == ["English (CaptionBridge)", "Chinese (CaptionBridge)"]
+    for track, lang in zip(state["subtitle"], ("en", "zh")):
+        assert [(s, e) for s, e, _ in track["items"]] == \
+            [(clock["start_frame"] + c.start_frame, clock["start_frame"] + c.end_frame) for c in doc.cues]
+        assert [t for _, _, t in track["items"]] == [c.text[lang] for c in doc.cues]
+        assert srt_frames(report["languages"][lang]["srt"], doc.timebase.rate) == \
+            [(c.start_frame, c.end_frame) for c in doc.cues]
+    assert state["markers"] == sorted({w.start_frame for w in doc.words if w.confidence < 0.5})
+    # free edition: no Studio-only call, no upsell dialog; user state restored
+    assert state["upsell_dialogs"] == 0 and not state["called_studio_only"]
+    assert state["page"] == "edit" and state["playhead"] == clock["start_tc"] and state["marks"] == [10, 500]
+    assert state["current_is_original"] and state["folder"] == "Master"
+    assert state["track_states"] == [[True, False], [True, False], [False, True]]
+    assert out["messages"][-1][0] == "Captions added" and out["progress_calls"] >= 2
+    # the token went in a header, never as a URL or Origin
+    assert all("Origin" not in h and h.get("Authorization") == f"Bearer {engine.token}" for _, _, h in engine.requests)
+
+
+def test_lua_sidecar_fallback_tells_user(tmp_path):
+    with LoopbackEngine(tmp_path) as engine:
+        out = run_lua(tmp_path, {"placement": "nothing"}, engine)
+        doc = next(iter(engine.jobs.values()))["document"]
+    report, state = out["report"], out["state"]
+    assert not report["ok"] and not state["subtitle"]
+    title, text, is_error = out["messages"][-1]
+    assert is_error and title == "Import the captions by hand"
+    for lang in ("en", "zh"):
+        assert report["languages"][lang]["method"] == "sidecar" and report["languages"][lang]["srt"] in text
+    assert "record frame 90000" in text and doc.timebase.timecode(doc.cues[0].start_frame) in text
+    assert "0 of 30 captions are on the track" in text
+
+
+def test_lua_whole_file_strategy(tmp_path):
+    with LoopbackEngine(tmp_path) as engine:
+        out = run_lua(tmp_path, {"placement": "whole_file"}, engine)
+    assert out["report"]["ok"] and out["report"]["languages"]["en"]["strategy"] == "whole-file"
+
+
+def test_lua_engine_errors_are_clear(tmp_path):
+    with LoopbackEngine(tmp_path, fail_with="no audio on the timeline") as engine:
+        out = run_lua(tmp_path, {}, engine)
+    assert not out["report"]["ok"] and "no audio on the timeline" in out["messages"][-1][1]
+    assert not out["state"]["subtitle"]
+    # no engine running at all
+    out = run_lua(tmp_path, {}, None, env={"CAPTIONBRIDGE_CONFIG_DIR": str(tmp_path / "nowhere")})
+    assert "captionbridge serve" in out["messages"][-1][1]
+    # an engine that does not listen any more
+    with LoopbackEngine(tmp_path / "gone") as engine:
+        config = engine.config
+    out = run_lua(tmp_path, {}, None, env={"CAPTIONBRIDGE_CONFIG_DIR": str(config)})
+    assert "Cannot reach the CaptionBridge engine" in out["messages"][-1][1]
+
+
+def test_lua_time_helpers_match_timebase(tmp_path):
+    from captionbridge.core.timeline.timebase import Timebase
+
+    frames = [0, 1, 1799, 1800, 17982, 107892, 123456, 863136]
+    code = r"""
+CAPTIONBRIDGE_NO_MAIN = true
+local M = dofile([==[%(script)s]==])
+local out = {}
+for _, spec in ipairs({ {30000, 1001, 30, true}, {60000, 1001, 60, true}, {25, 1, 25, false}, {24000, 1001, 24, false} }) do
+  local row = {}
+  for _, f in ipairs(%(frames)s) do
+    local tc = M.frames_to_timecode(f, spec[3], spec[4])
+    row[#row + 1] = { tc, M.timecode_to_frames(tc, spec[3], spec[4]), M.frame_ms_ceil(f, spec[1], spec[2]) }
+  end
+  out[#out + 1] = row
+end
+local n, d = M.parse_rate("23.976")
+local n2, d2 = M.parse_rate("29.97 DF")
+out[#out + 1] = { n, d, n2, d2, M.json.decode('{"a":[1,2,{"b":"\\u4e2d\\u6587"}],"c":null}').a[3].b }
+io.write(M.json.encode(out))
+""" % {"script": str(SCRIPT), "frames": "{" + ",".join(map(str, frames)) + "}"}
+    driver = tmp_path / "t.lua"
+    driver.write_text(code)
+    run = subprocess.run([LUA, str(driver)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout)
+    for row, (rate, df) in zip(rows, (("30000/1001", True), ("60000/1001", True), ("25", False),
+                                      ("24000/1001", False))):
+        tb = Timebase(rate, 0, df)
+        assert row == [[tb.timecode(f), f, tb.ms_ceil(f)] for f in frames]
+    assert rows[-1] == [24000, 1001, 30000, 1001, "中文"]
+
+
+def test_lua_against_the_real_service(tmp_path, real_service):
+    class Config:
+        config = real_service
+
+    out = run_lua(tmp_path, {"studio": False}, Config)
+    assert out["report"]["ok"], out["messages"]
+    assert [len(t["items"]) for t in out["state"]["subtitle"]] == [30, 30]
+    assert out["state"]["subtitle"][0]["items"][0][0] >= 90000
+
+
+def test_lua_starts_the_engine_recorded_by_the_installer(tmp_path):
+    import time
+
+    marker = tmp_path / "started.txt"
+    cli = tmp_path / "captionbridge"
+    cli.write_text(f"#!/bin/sh\necho \"$@\" > '{marker}'\n")
+    cli.chmod(0o755)
+    (tmp_path / "install.json").write_text(json.dumps({"cli": str(cli)}))
+    driver = tmp_path / "s.lua"
+    driver.write_text("CAPTIONBRIDGE_NO_MAIN = true\nlocal M = dofile([==[%s]==])\n"
+                      "io.write(tostring(M.start_engine([==[%s]==])))" % (SCRIPT, tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != "CAPTIONBRIDGE_CLI"}
+    run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, env=env, timeout=30)
+    assert run.stdout == "true", run.stderr
+    deadline = time.time() + 10
+    while time.time() < deadline and not marker.exists():
+        time.sleep(0.05)
+    assert marker.read_text().strip() == "serve"
+
+
+def test_lua_fcpxml_timeline_fallback(tmp_path):
+    with LoopbackEngine(tmp_path) as engine:
+        out = run_lua(tmp_path, {"placement": "nothing", "fcpxml_import": True}, engine)
+        doc = next(iter(engine.jobs.values()))["document"]
+    report, state = out["report"], out["state"]
+    assert not report["ok"] and not state["subtitle"] and state["current_is_original"]
+    assert {r["method"] for r in report["languages"].values()} == {"fcpxml_timeline"}
+    assert state["imported"]["name"] == "Reel 1 captions"
+    assert state["imported"]["tracks"] == [[90000 + c.start_frame for c in doc.cues]] * 2
+    title, text, is_error = out["messages"][-1]
+    assert is_error and title == "Captions on a new timeline" and "01:00:00:00" in text
