@@ -353,7 +353,8 @@
         var missing = files.filter(function (f) { return !back.placed[f.path]; });
         if (missing.length) {
             return { ok: false, verified: true, files: files, results: results, message:
-                "Premiere said it made the caption tracks, but reading " + seqName + " back does not show them:\n" +
+                "Premiere said it made the caption tracks, but reading " + seqName + " back does not show them. " +
+                "Check the caption tracks in the timeline; for any that are missing:\n" +
                 handImportHelp(missing.map(function (f) {
                     return { language: f.language, path: f.path, error: "not found in the sequence" };
                 })) };
