@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(not NODE, reason="Node.js is not installed")
 
 CLOCKS = {
     "25@01h": dict(rate="25", start_frame=90000, start_tc="01:00:00:00", df=False, display_format=101),
+    "25@10h": dict(rate="25", start_frame=900000, start_tc="10:00:00:00", df=False, display_format=101),
     "29.97DF@01h": dict(rate="30000/1001", start_frame=107892, start_tc="01:00:00;00", df=True, display_format=102),
     "23.976@01h": dict(rate="24000/1001", start_frame=86400, start_tc="01:00:00:00", df=False, display_format=110),
     "59.94DF@00h": dict(rate="60000/1001", start_frame=0, start_tc="00:00:00;00", df=True, display_format=106),
@@ -336,11 +337,12 @@ def test_an_engine_hanging_mid_job_is_reported_and_every_request_is_bounded(tmp_
     engine = _HangingEngine()
     try:
         out = run_panel(tmp_path, _config_for(tmp_path, engine.server.server_address[1]),
-                        timeouts={"poll": 400}, **CLOCKS["25@01h"])
+                        timeouts={"poll": 400, "cancel": 400}, **CLOCKS["25@01h"])
     finally:
         engine.close()
     assert out["error"]["user"] and "did not answer GET /v1/jobs/job-1 within 0.4 s" in out["error"]["message"]
     assert [r for r in engine.requests if r[0] == "GET" and r[1] != "/v1/health"] == [("GET", "/v1/jobs/job-1")] * 3
+    assert ("DELETE", "/v1/jobs/job-1") in engine.requests  # the panel gave up: the job is not left running
     assert out["calls"]["captionTracks"] == []
 
 

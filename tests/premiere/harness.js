@@ -31,7 +31,7 @@ function makeSequence(id, name, rate, startFrame, startTc, df, displayFormat) {
     name,
     sequenceID: id,
     timebase: String(TICKS * den / num),
-    zeroPoint: String(startFrame * TICKS * den / num),
+    zeroPoint: String(BigInt(startFrame) * BigInt(TICKS) * BigInt(den) / BigInt(num)), // exact, past 2^53
     captionTracks: [], // fake-internal: what createCaptionTrack made (the documented DOM cannot list it)
     getSettings() { return { videoDisplayFormat: displayFormat }; },
     exportAsFinalCutProXML(p, suppress) {

@@ -216,6 +216,8 @@
                 if (job) await cancelJob(deps, eng, job.id, options);
                 return { cancelled: true, job: job };
             }
+            // the panel gives up on an engine that stopped answering: do not leave the job running there
+            if (job && /did not answer/.test(e.message)) await cancelJob(deps, eng, job.id, options);
             throw e;
         }
     }
@@ -324,7 +326,9 @@
      */
     async function placeCaptions(deps, info, files, workDir, outDir) {
         var clock = { rate_num: info.rate_num, rate_den: info.rate_den, ticks_per_frame: info.ticks_per_frame,
-                      zero_point: info.zero_point, start_frame: info.start_frame, rate: info.rate, name: info.name };
+                      zero_point: info.zero_point, timebase_ticks: info.timebase_ticks,
+                      zero_point_ticks: info.zero_point_ticks, start_frame: info.start_frame, rate: info.rate,
+                      name: info.name };
         var request = files.map(function (f) { return { language: f.language, path: f.path, name: f.name }; });
         var imported = await deps.host.importCaptions(info.sequence_id, clock, request);
         var seqName = "\u201c" + info.name + "\u201d";

@@ -76,6 +76,8 @@ function cb_clock(seq) {
     var nominal = Math.round(num / den);
     return { rate_num: num, rate_den: den, rate: den === 1 ? String(num) : num + "/" + den,
              ticks_per_frame: ticksPerFrame, zero_point: zero, start_frame: startFrame,
+             // the DOM's own tick strings, compared exactly (a 10-hour start is past 2^53 ticks as a number)
+             timebase_ticks: String(seq.timebase), zero_point_ticks: String(seq.zeroPoint || 0),
              drop_frame: !!CB_DROP_FRAME_FORMATS[display] && (nominal === 30 || nominal === 60),
              video_display_format: display };
 }
@@ -176,8 +178,8 @@ function cb_importCaptions(request) {
                              "were added." });
         }
         var now = cb_clock(seq);
-        if (!now || Number(now.ticks_per_frame) !== Number(expected.ticks_per_frame) ||
-                Number(now.zero_point) !== Number(expected.zero_point)) {
+        if (!now || now.timebase_ticks !== String(expected.timebase_ticks) ||
+                now.zero_point_ticks !== String(expected.zero_point_ticks)) {
             return cb_json({ ok: false, refused: true, error: "The sequence \u201c" + seq.name + "\u201d changed " +
                              "while captions were made (it was " + cb_fps(expected) + " fps starting at frame " +
                              expected.start_frame + ", now " + (now ? cb_fps(now) + " fps starting at frame " +
