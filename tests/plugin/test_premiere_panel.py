@@ -79,6 +79,9 @@ def test_generate_captions_end_to_end(tmp_path, clock, es3):
     assert "English: 30 captions, Chinese: 30 captions added as caption tracks to \u201cSequence 01\u201d and read " \
         "back from Premiere" in result["message"]
     assert out["progress"][-1] == ["adding caption tracks", 100]
+    # the engine's access token is in no file the panel wrote
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert written and not any(engine.token in p.read_text(encoding="utf-8") for p in written)
 
 
 def test_premiere_refusing_a_caption_track_is_reported_with_the_files(tmp_path):

@@ -424,7 +424,10 @@
             throw e;
         } finally {
             if (work) {
-                try { deps.fs.rmSync(work, { recursive: true, force: true }); } catch (e) { /* best effort */ }
+                try {
+                    if (deps.fs.rmSync) deps.fs.rmSync(work, { recursive: true, force: true });
+                    else deps.fs.rmdirSync(work, { recursive: true }); // Node before 14.14
+                } catch (e) { /* best effort: it is in the system's temporary folder */ }
             }
         }
     }

@@ -25,7 +25,9 @@
         try { parsed = JSON.parse(text); } catch (e) { parsed = null; }
         if (!parsed || typeof parsed !== "object") {
             return { ok: false, host_error: true, error: "Premiere's scripting host failed while " + what +
-                     " (it answered: " + String(text).slice(0, 120) + ")." };
+                     " (it answered: " + String(text).slice(0, 120) + "). Close and reopen the panel (Window > " +
+                     "Extensions > CaptionBridge); if this keeps happening, run `captionbridge install premiere` " +
+                     "again and restart Premiere." };
         }
         return parsed;
     }
