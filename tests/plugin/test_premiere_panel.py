@@ -389,3 +389,37 @@ def test_without_a_read_back_the_panel_says_so_instead_of_added(tmp_path):
     assert result["ok"] and result["verified"] is False
     assert "no way to read them back" in result["message"] and "check the caption tracks" in result["message"]
     assert "added as caption tracks" not in result["message"]
+
+
+def _panel_ui(tmp_path, config_dir, **cfg):
+    cfg.setdefault("sequence_info", {"ok": True, "sequence_id": "seq-1", "name": "Sequence 01", "rate": "25",
+                                     "rate_num": 25, "rate_den": 1, "start_frame": 90000})
+    env = dict(os.environ, CAPTIONBRIDGE_CONFIG_DIR=str(config_dir))
+    run = subprocess.run([NODE, str(ROOT / "tests" / "premiere" / "panel_ui.js"), json.dumps(cfg)],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_the_panel_page_cancel_button_stops_a_stuck_engine(tmp_path):
+    """index.html's scripts wired as CEP loads them: Generate disables itself and enables Cancel; Cancel while the
+    engine hangs ends the run at once with the buttons back."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        out = _panel_ui(tmp_path, _config_for(tmp_path, silent.getsockname()[1]).config, cancel_after_ms=300)
+    finally:
+        silent.close()
+    assert out["scripts"] == ["js/core.js", "js/panel.js"]
+    first, done = out["seen"]
+    assert first["generate_disabled"] and not first["cancel_disabled"]
+    assert done["status"] == "Cancelled; nothing changed." and done["className"] == ""
+    assert not done["generate_disabled"] and done["cancel_disabled"] and done["elapsed_ms"] < 2500
+
+
+def test_the_panel_page_shows_an_engine_that_is_not_running(tmp_path):
+    out = _panel_ui(tmp_path, tmp_path / "nowhere")
+    done = out["seen"][-1]
+    assert done["className"] == "error" and "run `captionbridge serve`" in done["status"]
+    assert "please report" not in done["status"]

@@ -107,7 +107,9 @@
                                           headers: headers }, function (res) {
                 var chunks = [];
                 res.on("data", function (c) { chunks.push(c); });
-                res.on("end", function () { finish(resolve, { status: res.statusCode, body: Buffer.concat(chunks) }); });
+                res.on("end", function () {
+                    finish(resolve, { status: res.statusCode, body: Buffer.concat(chunks) });
+                });
                 res.on("error", function (err) { req.emit("error", err); });
             });
             timer = setTimeout(function () {
@@ -187,7 +189,8 @@
         var job = null, status = null, misses = 0;
         try {
             cancel.check();
-            job = await requestJson(deps, eng, "POST", "/v1/jobs", { timeline_path: timelinePath, options: engineOptions },
+            job = await requestJson(deps, eng, "POST", "/v1/jobs",
+                                    { timeline_path: timelinePath, options: engineOptions },
                                     { timeoutMs: t.submit, cancel: cancel });
             for (;;) {
                 try {
@@ -393,7 +396,8 @@
             work = deps.fs.mkdtempSync(deps.path.join(deps.os.tmpdir(), "captionbridge-"));
             var xmlPath = deps.path.join(work, safeName(info.name) + ".xml");
             onProgress("exporting sequence", 0, null);
-            hostOk(await deps.host.exportSequence(info.sequence_id, xmlPath), "Premiere could not export the sequence.");
+            hostOk(await deps.host.exportSequence(info.sequence_id, xmlPath),
+                   "Premiere could not export the sequence.");
             cancel.check();
 
             var engineOptions = { formats: ["srt", "json"] };

@@ -99,7 +99,7 @@
                     status.textContent = stage + " " + Math.round(percent) + "%" +
                         (eta ? " (about " + Math.round(eta) + " s left)" : "");
                 }).then(function (res) {
-                    status.className = res.ok ? (res.verified === false ? "warn" : "ok") : "error";
+                    status.className = res.cancelled ? "" : res.ok ? (res.verified === false ? "warn" : "ok") : "error";
                     status.textContent = res.message;
                 }, function (err) {
                     status.className = "error";

@@ -233,7 +233,8 @@ function cb_exportSequenceProject(sequenceId, path) {
         var ok = seq.exportAsProject(path);
         var file = new File(path);
         if (ok === false || !file.exists || file.length === 0) {
-            return cb_json({ ok: false, unsupported: true, error: "Premiere did not export the sequence as a project" });
+            return cb_json({ ok: false, unsupported: true,
+                             error: "Premiere did not export the sequence as a project" });
         }
         return cb_json({ ok: true, path: path });
     });
