@@ -68,10 +68,11 @@ def test_generate_captions_end_to_end(tmp_path, clock, es3):
     assert all("Origin" not in h for _, _, h in engine.requests)
     # one caption track per language on the exported sequence, SRT at the sequence start, subtitle format
     assert result["ok"] and result["verified"], result
+    job_name = f"Sequence 01 {job['id'][:8]}"  # the job id tells this run's tracks from an earlier run's
     assert [(t["sequence"], t["name"], t["start"], t["format"]) for t in calls["captionTracks"]] == [
-        ("seq-1", "Sequence 01.en.srt", 0, 6), ("seq-1", "Sequence 01.zh.srt", 0, 6)]
-    # ... and read back from an export of that sequence
-    assert [e["sequence"] for e in calls["projectExports"]] == ["seq-1"]
+        ("seq-1", f"{job_name}.en.srt", 0, 6), ("seq-1", f"{job_name}.zh.srt", 0, 6)]
+    # ... and read back from exports of that sequence before and after
+    assert [e["sequence"] for e in calls["projectExports"]] == ["seq-1", "seq-1"]
     for track, lang in zip(calls["captionTracks"], ("en", "zh")):
         assert srt_frames(track["path"], rate) == [(cue.start_frame, cue.end_frame) for cue in doc.cues]
         body = Path(track["path"]).read_text(encoding="utf-8")
@@ -380,6 +381,17 @@ def test_a_track_premiere_did_not_really_make_is_caught_by_the_read_back(tmp_pat
         out = run_panel(tmp_path, engine, caption_track_silently_missing=True, **CLOCKS["25@01h"])
     _assert_hand_import(out["result"], "reading \u201cSequence 01\u201d back does not show them")
     assert out["result"]["verified"] is True
+
+
+def test_an_earlier_run_on_the_same_sequence_does_not_pass_for_a_missing_track(tmp_path):
+    """Captioned twice; the second time Premiere says it made the tracks but did not: the first run's tracks (same
+    texts) must not make the second look verified."""
+    with LoopbackEngine(tmp_path) as engine:
+        out = run_panel(tmp_path, engine, runs=[{}, {"caption_track_silently_missing": True}], **CLOCKS["25@01h"])
+    first, second = out["runs"]
+    assert first["result"]["ok"] and first["result"]["verified"], first
+    _assert_hand_import(second["result"], "back does not show them")
+    assert len(out["caption_tracks"]["seq-1"]) == 2
 
 
 def test_without_a_read_back_the_panel_says_so_instead_of_added(tmp_path):

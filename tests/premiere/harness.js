@@ -15,6 +15,7 @@ const vm = require("vm");
 const zlib = require("zlib");
 
 const cfg = JSON.parse(process.argv[2]);
+let flags = cfg; // per run: cfg, then each of cfg.runs (the same Premiere, captioned again)
 const root = path.resolve(__dirname, "..", "..");
 const TICKS = 254016000000;
 
@@ -53,7 +54,7 @@ function makeSequence(id, name, rate, startFrame, startTc, df, displayFormat) {
                                  format });
       if (cfg.throw_on_caption) throw new Error("The caption file could not be parsed");
       if (cfg.refuse_captions) return false;
-      if (!cfg.caption_track_silently_missing) seq.captionTracks.push(item.getMediaPath());
+      if (!flags.caption_track_silently_missing) seq.captionTracks.push(item.getMediaPath());
       return true;
     },
     _setRate(newRate) { [num, den] = parseRate(newRate); seq.timebase = String(TICKS * den / num); },
@@ -62,7 +63,10 @@ function makeSequence(id, name, rate, startFrame, startTc, df, displayFormat) {
     // A project holding only this sequence and the media it uses (gzip-compressed XML, like a .prproj).
     seq.exportAsProject = function (p) {
       calls.projectExports.push({ sequence: id, path: p });
-      const media = seq.captionTracks.map((m) => `<Media><FilePath>${m}</FilePath></Media>`).join("");
+      const esc = (t) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+      const media = seq.captionTracks.map((m) => `<Media><FilePath>${esc(m)}</FilePath></Media>` +
+        `<CaptionTrack>${fs.readFileSync(m, "utf8").split("\n\n").map((b) => `<Caption>${esc(b)}</Caption>`)
+          .join("")}</CaptionTrack>`).join("");
       fs.writeFileSync(p, zlib.gzipSync(`<?xml version="1.0"?><PremiereData><Sequence ObjectUID="${id}">` +
                                         `<Name>${seq.name}</Name></Sequence>${media}</PremiereData>`));
       return true;
@@ -146,19 +150,26 @@ function onProgress(stage, pct) {
   if (cfg.cancel) cancel.cancel();
 }
 
-const options = Object.assign({ poll_ms: 5, output_dir: cfg.output_dir, timeouts: cfg.timeouts, cancel },
-                              cfg.options || {});
-panel.core.generateCaptions(deps, options, onProgress)
-  .then((result) => ({ result }), (err) => ({ error: { message: err.message, user: !!err.user } }))
-  .then((out) => {
-    out.calls = calls;
-    out.progress = progress;
-    out.elapsed_ms = Date.now() - started;
-    out.active_sequence = app.project.activeSequence ? app.project.activeSequence.sequenceID : null;
-    out.caption_tracks = Object.fromEntries(sequences.map((s) => [s.sequenceID, s.captionTracks]));
-    out.temp_left = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("captionbridge-"));
-    const info = vm.runInContext("cb_sequenceInfo()", context);
-    try { out.info = JSON.parse(info); } catch (e) { out.info = info; }
-    process.stdout.write(JSON.stringify(out));
-    process.exit(0); // a stuck test server may hold sockets open
-  });
+async function runAll() {
+  const runs = cfg.runs || [{}];
+  const results = [];
+  for (const overrides of runs) {
+    flags = Object.assign({}, cfg, overrides);
+    const options = Object.assign({ poll_ms: 5, output_dir: cfg.output_dir, timeouts: cfg.timeouts, cancel },
+                                  cfg.options || {});
+    results.push(await panel.core.generateCaptions(deps, options, onProgress)
+      .then((result) => ({ result }), (err) => ({ error: { message: err.message, user: !!err.user } })));
+  }
+  const out = Object.assign({}, results[results.length - 1], { runs: results });
+  out.calls = calls;
+  out.progress = progress;
+  out.elapsed_ms = Date.now() - started;
+  out.active_sequence = app.project.activeSequence ? app.project.activeSequence.sequenceID : null;
+  out.caption_tracks = Object.fromEntries(sequences.map((s) => [s.sequenceID, s.captionTracks]));
+  out.temp_left = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("captionbridge-"));
+  const info = vm.runInContext("cb_sequenceInfo()", context);
+  try { out.info = JSON.parse(info); } catch (e) { out.info = info; }
+  process.stdout.write(JSON.stringify(out));
+  process.exit(0); // a stuck test server may hold sockets open
+}
+runAll();

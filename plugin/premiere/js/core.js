@@ -294,29 +294,44 @@
             .replace(/"/g, "&quot;");
     }
 
+    function count(text, needle) {
+        var n = 0, i = text.indexOf(needle);
+        while (needle && i >= 0) { n += 1; i = text.indexOf(needle, i + needle.length); }
+        return n;
+    }
+
     /*
-     * Read back what Premiere placed: the host exports the sequence alone as a project (Sequence.exportAsProject:
-     * "a new project containing only the given sequence and its constituent media"); a caption track made from an
-     * SRT makes that SRT one of the sequence's media. A file counts as placed when the exported project names it
-     * or holds its first and last caption text. Returns per file true/false, or null when it cannot be read.
+     * The sequence as Premiere holds it, as text: the host exports the sequence alone as a project
+     * (Sequence.exportAsProject: "a new project containing only the given sequence and its constituent media"),
+     * a gzip-compressed XML file. {supported: false, reason} when this Premiere cannot.
      */
-    async function readBack(deps, sequenceId, files, workDir) {
-        var projectPath = deps.path.join(workDir, "readback.prproj");
+    async function snapshot(deps, sequenceId, workDir, label) {
+        var projectPath = deps.path.join(workDir, "readback-" + label + ".prproj");
         var exported = await deps.host.exportSequenceProject(sequenceId, projectPath);
         if (!exported || !exported.ok) return { supported: false, reason: exported && exported.error };
-        var text;
         try {
             var raw = deps.fs.readFileSync(projectPath);
-            text = (raw[0] === 0x1f && raw[1] === 0x8b ? deps.zlib.gunzipSync(raw) : raw).toString("utf8");
+            var text = (raw[0] === 0x1f && raw[1] === 0x8b ? deps.zlib.gunzipSync(raw) : raw).toString("utf8");
+            return { supported: true, text: text };
         } catch (e) {
             return { supported: false, reason: "could not read the exported project (" + e.message + ")" };
         }
+    }
+
+    /*
+     * Read back what Premiere placed: a caption track made from an SRT makes that SRT one of the sequence's media.
+     * A file counts as placed when the sequence exported after the import names it (the names carry the job id,
+     * so an earlier run's track cannot pass for it) or holds its first and last caption text more often than the
+     * export made before the import did. Returns {supported, placed: {path: bool}} or {supported: false, reason}.
+     */
+    function readBack(before, after, files) {
+        if (!after.supported) return after;
         var placed = {};
         files.forEach(function (f) {
-            var byName = text.indexOf(f.name) >= 0;
-            var first = f.texts[0], last = f.texts[f.texts.length - 1];
-            var byText = [first, last].every(function (t) {
-                return text.indexOf(t) >= 0 || text.indexOf(xmlEscape(t)) >= 0;
+            var byName = count(after.text, f.name) > (before.supported ? count(before.text, f.name) : 0);
+            var byText = before.supported && [f.texts[0], f.texts[f.texts.length - 1]].every(function (t) {
+                return count(after.text, t) + count(after.text, xmlEscape(t)) >
+                    count(before.text, t) + count(before.text, xmlEscape(t));
             });
             placed[f.path] = byName || byText;
         });
@@ -333,6 +348,7 @@
                       zero_point_ticks: info.zero_point_ticks, start_frame: info.start_frame, rate: info.rate,
                       name: info.name };
         var request = files.map(function (f) { return { language: f.language, path: f.path, name: f.name }; });
+        var before = await snapshot(deps, info.sequence_id, workDir, "before");
         var imported = await deps.host.importCaptions(info.sequence_id, clock, request);
         var seqName = "\u201c" + info.name + "\u201d";
         if (!imported || !imported.ok && !imported.results) {
@@ -347,7 +363,7 @@
             return { ok: false, files: files, results: results, message:
                 "Some caption tracks could not be created on " + seqName + ":\n" + handImportHelp(failed) };
         }
-        var back = await readBack(deps, info.sequence_id, files, workDir);
+        var back = readBack(before, await snapshot(deps, info.sequence_id, workDir, "after"), files);
         var summary = files.map(function (f) { return languageName(f.language) + ": " + f.count + " captions"; })
             .join(", ");
         if (!back.supported) {
@@ -418,7 +434,8 @@
             var outDir = deps.path.join(options.output_dir || deps.path.join(deps.os.homedir(), "Documents",
                                                                               "CaptionBridge"),
                                         safeName(info.name) + " " + ran.job.id.slice(0, 8));
-            var files = writeSrtFiles(deps, result, info, outDir, safeName(info.name));
+            // the job id in the names tells this run's caption tracks from an earlier run's on the same sequence
+            var files = writeSrtFiles(deps, result, info, outDir, safeName(info.name) + " " + ran.job.id.slice(0, 8));
             cancel.check();
             // From here Premiere is being changed: Cancel no longer applies.
             onProgress("adding caption tracks", 100, null);
@@ -439,7 +456,7 @@
     var api = { TIMEOUTS: TIMEOUTS, UserError: UserError, canceller: canceller, configDir: configDir,
                 readEngine: readEngine, engine: engine, request: request, requestJson: requestJson, runJob: runJob,
                 frameMsCeil: frameMsCeil, srtText: srtText, safeName: safeName, writeSrtFiles: writeSrtFiles,
-                handImportHelp: handImportHelp, readBack: readBack, placeCaptions: placeCaptions,
+                handImportHelp: handImportHelp, snapshot: snapshot, readBack: readBack, placeCaptions: placeCaptions,
                 generateCaptions: generateCaptions, languageName: languageName };
 
     if (typeof module !== "undefined" && module.exports) module.exports = api;
