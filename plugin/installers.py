@@ -226,7 +226,8 @@ def install_premiere(all_users: bool = False, dest: str | os.PathLike | None = N
         *[f"    {c}" for c in commands],
         "Quit and restart Premiere Pro, then open Window > Extensions > CaptionBridge.",
         "Keep `captionbridge serve` running; the panel talks to it on localhost.",
-        "Premiere 25.0+ also has UXP; this panel is CEP, which Premiere 25 still loads (see plugin/premiere/README.md).",
+        "Premiere 25.6+ also runs UXP plugins, but UXP cannot yet make a caption track from a caption file, so this "
+        "panel stays CEP (see plugin/premiere/README.md).",
     ]
     return result
 

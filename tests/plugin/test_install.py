@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -107,8 +108,10 @@ def test_install_premiere_cli(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     ext = tmp_path / "extensions" / "com.captionbridge.premiere"
     assert (ext / "CSXS" / "manifest.xml").read_bytes() == (ROOT / "manifests" / "premiere_manifest.xml").read_bytes()
-    for rel in ("index.html", "js/panel.js", "jsx/host.jsx"):
+    for rel in ("index.html", "js/core.js", "js/panel.js", "jsx/host.jsx"):
         assert (ext / rel).read_bytes() == (ROOT / "plugin" / "premiere" / rel).read_bytes()
+    scripts = re.findall(r'<script src="([^"]+)"', (ext / "index.html").read_text())
+    assert scripts == ["js/core.js", "js/panel.js"] and all((ext / s).is_file() for s in scripts)
     assert "PlayerDebugMode" in res.output and "Window > Extensions > CaptionBridge" in res.output
     res = runner.invoke(cli, ["install", "premiere", "--dest", str(tmp_path / "extensions")])  # reinstall
     assert res.exit_code == 0
@@ -142,6 +145,7 @@ def test_wheel_ships_editor_files(tmp_path):
                 "captionbridge/resolve_scripts/Generate Captions.lua",
                 "captionbridge/manifests/plugin_manifest.json", "captionbridge/manifests/premiere_manifest.xml",
                 "captionbridge/plugin/premiere/index.html", "captionbridge/plugin/premiere/js/panel.js",
+                "captionbridge/plugin/premiere/js/core.js",
                 "captionbridge/plugin/premiere/jsx/host.jsx",
                 "captionbridge/adapters/otio_plugin_srt.py", "captionbridge/adapters/otio_plugin_vtt.py"):
         assert rel in names, rel
