@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 import pytest
+from fixtures.exact_time import exact_ms_up
 from fixtures.fake_resolve import srt_frames
 from fixtures.loopback_engine import LoopbackEngine
 from fixtures.paths import REPO
@@ -165,7 +166,7 @@ io.write(M.json.encode(out))
     for row, (rate, df) in zip(rows, (("30000/1001", True), ("60000/1001", True), ("25", False),
                                       ("24000/1001", False))):
         tb = Timebase(rate, 0, df)
-        assert row == [[tb.timecode(f), f, tb.ms_ceil(f)] for f in frames]
+        assert row == [[tb.timecode(f), f, exact_ms_up(f, tb.rate)] for f in frames]
     assert rows[-1] == [24000, 1001, 30000, 1001, "中文"]
 
 

@@ -6,6 +6,7 @@ import opentimelineio as otio
 import pytest
 from captionbridge.core.errors import TimelineError
 from captionbridge.core.timeline.timebase import Timebase, parse_rate, rate_label
+from fixtures.exact_time import exact_ms_up
 
 TWO_HOURS = 2 * 3600
 
@@ -127,6 +128,8 @@ def test_ms_ceil_puts_every_frame_back_on_itself():
         late_by_nearest = 0
         for frame in range(0, int(TWO_HOURS * rate), 101):
             ms = tb.ms_ceil(frame)
+            assert ms == exact_ms_up(frame, rate), frame
+            assert tb.ms_ceil(frame, 10) == exact_ms_up(frame, rate, 10), frame  # ASS centiseconds
             assert Fraction(ms, 1000) >= tb.seconds(frame) > Fraction(ms - 1, 1000)
             assert tb.frame_from_ms(ms) == frame  # an editor flooring ms to frames lands on the frame
             assert tb.is_on_frame(ms)
