@@ -14,13 +14,18 @@ from pathlib import Path
 import pytest
 from fixtures.fake_resolve import srt_frames
 from fixtures.loopback_engine import LoopbackEngine
-from fixtures.paths import REPO
+from fixtures.paths import REPO, absent
 
 ROOT = REPO
 NODE = shutil.which("node")
 HARNESS = ROOT / "tests" / "premiere" / "harness.js"
 
-pytestmark = pytest.mark.skipif(not NODE, reason="Node.js is not installed")
+
+@pytest.fixture(autouse=True)
+def _needs_node():
+    if not NODE:
+        absent("Node.js is not installed (Debian: apt-get install nodejs)")
+
 
 CLOCKS = {
     "25@01h": dict(rate="25", start_frame=90000, start_tc="01:00:00:00", df=False, display_format=101),

@@ -12,7 +12,7 @@ import pytest
 from fixtures.exact_time import exact_ms_up
 from fixtures.fake_resolve import srt_frames
 from fixtures.loopback_engine import LoopbackEngine
-from fixtures.paths import REPO
+from fixtures.paths import REPO, absent
 
 ROOT = REPO
 SCRIPT = ROOT / "resolve_scripts" / "Generate Captions.lua"
@@ -20,7 +20,12 @@ FAKE_DIR = ROOT / "tests" / "lua"
 LUA = shutil.which("lua5.4") or shutil.which("lua")
 LUAC = shutil.which("luac5.4") or shutil.which("luac")
 
-pytestmark = pytest.mark.skipif(not LUA, reason="lua5.4 is not installed (Debian: apt-get install lua5.4)")
+
+@pytest.fixture(autouse=True)
+def _needs_lua():
+    if not LUA:
+        absent("lua5.4 is not installed (Debian: apt-get install lua5.4)")
+
 
 DRIVER = r"""
 CAPTIONBRIDGE_NO_MAIN = true
@@ -54,8 +59,9 @@ def run_lua(tmp_path, resolve_cfg, engine=None, options=None, env=None):
     return json.loads(run.stdout)
 
 
-@pytest.mark.skipif(not LUAC, reason="luac5.4 is not installed")
 def test_syntax():
+    if not LUAC:
+        absent("luac5.4 is not installed (Debian: apt-get install lua5.4)")
     out = subprocess.run([LUAC, "-p", str(SCRIPT)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
 
