@@ -354,11 +354,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=MIN_REPEATS, help=f"runs per side (>= {MIN_REPEATS})")
     args = parser.parse_args(argv)
     quick = args.quick
+    from datetime import datetime, timezone
+
+    from run_all import machine
+
+    load_start = [round(x, 2) for x in os.getloadavg()]
     results = run(quick, args.repeats)
+    results["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    results["command"] = "python benchmarks/bench_end_to_end.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    results["machine"] = machine()
+    results["load_average_start_end"] = [load_start, [round(x, 2) for x in os.getloadavg()]]
     RESULTS.mkdir(exist_ok=True)
     stem = "end_to_end" + ("-quick" if quick else "")
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2))
-    lines = [f"# End-to-end benchmark ({'quick' if quick else 'full'})", "", "| measure | value |", "| --- | --- |"]
+    lines = [f"# End-to-end benchmark ({'quick' if quick else 'full'})", "",
+             f"{results['date']}, `{results['command'].strip()}`, load average (1/5/15 min) at start / end "
+             f"{results['load_average_start_end'][0]} / {results['load_average_start_end'][1]}  ",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in results["machine"].items()), "",
+             "| measure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in results["summary"].items()]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
