@@ -318,13 +318,21 @@ def main(argv: list[str] | None = None) -> int:
     result = run(quick=args.quick)
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result["quick"] = args.quick
-    result["machine"] = {"cpus": os.cpu_count(), "platform": sys.platform}
+    result["command"] = "python benchmarks/bench_service.py" + (" --quick" if args.quick else "")
+    sys.path.insert(0, str(HERE))
+    from run_all import machine
+
+    result["machine"] = machine()
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "service.json").write_text(json.dumps(result, indent=2) + "\n")
+    stem = "service-quick" if args.quick else "service"  # a quick run never overwrites the full one
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     title = f"# Engine service benchmark ({result['date']}, {'quick' if args.quick else 'full'}, {os.cpu_count()} CPUs)"
-    lines = [title, "", "| measure | value |", "| --- | --- |"]
+    lines = [title, "", f"`{result['command']}`; load average at the end {result['load_average_end']}  ",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()), "",
+             "| measure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in result["summary"].items()]
-    (RESULTS / "service.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
