@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from fixtures.exact_time import exact_ms_up
 from fixtures.fake_resolve import srt_frames
 from fixtures.loopback_engine import LoopbackEngine
 from fixtures.paths import REPO, absent
@@ -144,3 +145,19 @@ def test_panel_against_the_real_service(tmp_path, real_service):
     assert out["result"]["ok"] and len(out["calls"]["captionTracks"]) == 2
     frames = srt_frames(out["calls"]["captionTracks"][0]["path"], Fraction(25))
     assert len(frames) == 30 and all(e > s for s, e in frames)
+
+
+def test_panel_srt_milliseconds_are_exact_frame_starts_rounded_up():
+    """The panel writes its own SRT (no Python in Premiere): its times must equal ceil(frame / rate) in ms, computed
+    here with exact fractions."""
+    frames = list(range(0, 3000, 7)) + [17982, 107892, 123456, 863136]
+    rates = [(24000, 1001), (30000, 1001), (60000, 1001), (25, 1)]
+    script = ("const p = require(process.argv[1]); const frames = JSON.parse(process.argv[2]);"
+              "const rates = JSON.parse(process.argv[3]);"
+              "console.log(JSON.stringify(rates.map(([n, d]) => frames.map(f => p.frameMsCeil(f, n, d)))));")
+    run = subprocess.run([NODE, "-e", script, str(ROOT / "plugin" / "premiere" / "js" / "panel.js"),
+                          json.dumps(frames), json.dumps(rates)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    for (num, den), row in zip(rates, got):
+        assert row == [exact_ms_up(f, Fraction(num, den)) for f in frames], (num, den)
