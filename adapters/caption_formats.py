@@ -46,7 +46,7 @@ from pathlib import Path
 import pysubs2
 
 from ..core.captions.line_breaking import has_cjk
-from ..core.captions.validate import SourceTimes, expected_ms
+from ..core.captions.validate import SourceTimes
 from ..core.errors import InputError
 from ..core.model import CaptionDocument, Cue
 from ..core.timeline.timebase import Timebase
@@ -96,8 +96,8 @@ def _ms_events(doc: CaptionDocument, texts: list[str], absolute: bool, quantum_m
     tb, off = doc.timebase, _offset(doc, absolute)
     ssa = pysubs2.SSAFile()
     for number, (cue, text) in enumerate(zip(doc.cues, texts), 1):
-        start = expected_ms(tb, cue.start_frame + off, quantum_ms)
-        end = expected_ms(tb, cue.end_frame + off, quantum_ms)
+        start = tb.ms_ceil(cue.start_frame + off, quantum_ms)
+        end = tb.ms_ceil(cue.end_frame + off, quantum_ms)
         if end > MAX_TIME_MS[fmt]:
             raise _too_late(number, cue, tb, fmt, absolute)
         ssa.append(pysubs2.SSAEvent(start=start, end=end, text=text.replace("\n", "\\N")))
@@ -249,7 +249,7 @@ def _preflight(doc: CaptionDocument, formats: Sequence[str], languages: Sequence
             quantum = 10 if base == "ass" else 1
             index = max(range(len(doc.cues)), key=lambda i: doc.cues[i].end_frame)
             latest = doc.cues[index]
-            if expected_ms(doc.timebase, latest.end_frame + _offset(doc, absolute), quantum) > MAX_TIME_MS[base]:
+            if doc.timebase.ms_ceil(latest.end_frame + _offset(doc, absolute), quantum) > MAX_TIME_MS[base]:
                 raise _too_late(index + 1, latest, doc.timebase, base, absolute)
 
 

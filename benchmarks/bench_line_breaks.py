@@ -8,10 +8,18 @@ paragraph gets synthetic word timing (duration by length, pauses after punctuati
 as Whisper gives it) and is composed at 23.976 and 25 fps with the Netflix preset of its language.
 
 Measures
-- preferred line breaks: % of line breaks inside cues at a marked point or after punctuation (target >= 95 %);
+- preferred line breaks: % of line breaks inside cues at a marked point or after sentence/clause punctuation where
+  the rules allow a break there (``after_punctuation``: the text before the break, closing quotes stripped, ends in
+  . ? ! … , ; : — and the like; not a closing quote alone, not a decimal point or thousands separator) (target
+  >= 95 %);
 - preferred cue breaks: the same for boundaries between cues inside a paragraph;
 - hard-rule conformance: % of cues with no hard violation from ``validate_cues`` (target 100 %);
 - composer speed: words per second on a long stream (all paragraphs repeated).
+
+Sets and what each was used for (every data file's header says the same): dev, held-out, test, fresh and unseen
+have all been seen and most were tuned on; the FROZEN sets (line_breaks_*_frozen.txt) are the honest figure. They
+are scored once per change of the rules (the composer's source files are hashed: ``rules_fingerprint``), each score
+is appended to results/line_breaks_frozen_log.json, and only counts are reported: their misses are never printed.
 
 Writes benchmarks/results/line_breaks[-quick].json and .md.
 """
@@ -19,8 +27,11 @@ Writes benchmarks/results/line_breaks[-quick].json and .md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import subprocess
 import time
+from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
@@ -35,6 +46,10 @@ from captionbridge.core.timeline.timebase import Timebase  # noqa: E402
 
 PUNCT = set(".,;:!?…。，；：！？、—")
 CLOSERS = set("\"'”’»」』）)]")
+# Where the rules (Netflix/BBC, and the composer's docstring) put a break after punctuation: after the end of a
+# sentence or of a clause. Written here, not imported, so the benchmark does not agree with the code by construction.
+SENTENCE_PUNCT = set(".?!…。？！")
+CLAUSE_PUNCT = set(",;:，；：、—–")
 FULL = str.maketrans("?!:;", "？！：；")
 DROPPED = set("，。,.")
 PRESETS = {"en": "netflix-en", "zh": "netflix-zh"}
@@ -56,6 +71,13 @@ SETS = [("en", "fresh", "line_breaks_en_fresh.txt"), ("zh", "fresh", "line_break
 HELD_OUT_FIRST_RUN = {"en": 91.3, "zh": 54.5, "all": 79.4}
 FRESH_FIRST_RUN = {"en": 85.2, "zh": 60.0, "all": 74.5}  # first run, before any rule was changed (23/27, 12/20)
 UNSEEN_FIRST_RUN = {"en": 66.7, "zh": 90.0, "all": 75.0}  # first run, on the rules of commit 350dcb3 (12/18, 9/10)
+# The frozen sets: never tuned on, never edited (pinned), misses never shown; scored once per rule change.
+FROZEN = {"en": ("line_breaks_en_frozen.txt", "ddce92ec18ac930993c4e1a8fb2633c65bd036e208a5ed123e0467fd8101e87a"),
+          "zh": ("line_breaks_zh_frozen.txt", "6107e295fddb88abc949a55dcc488faf8388c0382cafd073c7bd17692cad8ddb")}
+FROZEN_LOG = RESULTS / "line_breaks_frozen_log.json"
+# The files whose change is a change of the line-breaking rules.
+RULE_FILES = ("core/captions/line_breaking.py", "core/captions/compose.py", "core/captions/presets.py")
+REPO = HERE.parent
 
 
 def load(name: str) -> list[str]:
@@ -116,9 +138,67 @@ def break_positions(cues, text: str, language: str) -> tuple[list[int], list[int
     return line_breaks, cue_breaks
 
 
+def after_punctuation(para: list[str], pos: int) -> bool:
+    """True where the rules accept a break after punctuation: the characters before ``pos``, closing quotes and
+    brackets stripped, end a sentence or a clause. A closing quote alone does not; neither does a "." or "," with
+    digits on both sides (3.14, 1,000)."""
+    k = pos - 1
+    while k >= 0 and para[k] in CLOSERS:
+        k -= 1
+    if k < 0 or (para[k] not in SENTENCE_PUNCT and para[k] not in CLAUSE_PUNCT):
+        return False
+    if para[k] in ".,，" and k > 0 and para[k - 1].isdigit() and pos < len(para) and para[pos].isdigit():
+        return False
+    return True
+
+
 def preferred(pos: int, marks: set[int], text: str) -> bool:
-    para = _core(text)
-    return pos in marks or (pos > 0 and (para[pos - 1] in PUNCT or para[pos - 1] in CLOSERS))
+    return pos in marks or (pos > 0 and after_punctuation(_core(text), pos))
+
+
+def file_sha256(name: str) -> str:
+    return hashlib.sha256((DATA / name).read_bytes()).hexdigest()
+
+
+def rules_fingerprint() -> str:
+    """sha256 over the composer's rule files: a new value is a new version of the rules."""
+    digest = hashlib.sha256()
+    for rel in RULE_FILES:
+        digest.update(rel.encode() + b"\0" + (REPO / rel).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def score_frozen() -> dict:
+    """Counts on the frozen sets (never the misses), scored once per version of the rules: a version already in
+    the log is answered from the log. Refuses to score an edited frozen file."""
+    for language, (name, pinned) in FROZEN.items():
+        if file_sha256(name) != pinned:
+            raise RuntimeError(f"{name} was edited (sha256 differs from the pinned one): the frozen set may not "
+                               "change; write a new set instead")
+    fingerprint = rules_fingerprint()
+    log = json.loads(FROZEN_LOG.read_text(encoding="utf-8")) if FROZEN_LOG.exists() else []
+    for entry in log:
+        if entry["rules"] == fingerprint:
+            return {**entry, "scored_now": False}
+    entry = {"rules": fingerprint, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    try:
+        entry["commit"] = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                         text=True, check=False).stdout.strip() or None
+    except OSError:
+        entry["commit"] = None
+    good = total = 0
+    for language, (name, _) in FROZEN.items():
+        counts = [evaluate(language, name, rate) for rate in (Fraction(24000, 1001), Fraction(25))]
+        g, t = sum(c["line_breaks_preferred"] for c in counts), sum(c["line_breaks"] for c in counts)
+        entry[language] = {"preferred": g, "line_breaks": t, "pct": _pct(g, t),
+                           "hard_violations": sum(c["cues_with_hard_violations"] for c in counts),
+                           "words_lost": sum(c["words"] - c["words_shown"] for c in counts)}
+        good, total = good + g, total + t
+    entry["all_pct"] = _pct(good, total)
+    log.append(entry)
+    FROZEN_LOG.parent.mkdir(parents=True, exist_ok=True)
+    FROZEN_LOG.write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
+    return {**entry, "scored_now": True}
 
 
 def evaluate(language: str, name: str, rate: Fraction) -> dict:
@@ -209,8 +289,14 @@ def run(quick: bool = False) -> dict:
     results["held_out_first_run_line_break_preferred_pct"] = HELD_OUT_FIRST_RUN
     results["words_lost"] = sum(s["words"] - s["words_shown"] for s in results["by_language"].values())
     results["speed"] = speed(quick)
+    frozen = results["frozen"] = score_frozen()
     results["summary"] = {
-        "line breaks at preferred points % (target >= 95)": results["line_break_preferred_pct"],
+        "FROZEN sets (never tuned on, misses never shown), line breaks at preferred points % (target >= 95)":
+            f"{frozen['all_pct']} (en {frozen['en']['preferred']}/{frozen['en']['line_breaks']}, zh "
+            f"{frozen['zh']['preferred']}/{frozen['zh']['line_breaks']}; rules {frozen['rules']}, first scored "
+            f"{frozen['date']})",
+        "all other sets (dev, held-out, test, fresh, unseen: all seen, most tuned on) %":
+            results["line_break_preferred_pct"],
         "same, \"test\" sets only %": results["test_set_line_break_preferred_pct"],
         "fresh sets, first run (before the rule changes) %": FRESH_FIRST_RUN["all"],
         "fresh sets now %": results["fresh_line_break_preferred_pct"],
@@ -241,6 +327,13 @@ def write(results: dict, quick: bool) -> None:
                      f"{s['line_break_preferred_pct']} % | {s['cue_breaks']} | {s['cue_break_preferred_pct']} % | "
                      f"{s['hard_rule_conformance_pct']} % |")
     sp = results["speed"]
+    fz = results["frozen"]
+    lines += ["", f"**Frozen sets (the honest figure: written for this purpose, never tuned on, never edited, misses "
+              f"never shown): {fz['all_pct']} % of line breaks at preferred points (en {fz['en']['preferred']}/"
+              f"{fz['en']['line_breaks']}, zh {fz['zh']['preferred']}/{fz['zh']['line_breaks']}, at 23.976 and 25 "
+              f"fps), scored once for rules {fz['rules']} on {fz['date']}.** Every score is kept in "
+              "results/line_breaks_frozen_log.json.", "",
+              "The sets below have all been seen; each data file's header says what it was used for.", ""]
     lines += ["", f"**All: {results['line_break_preferred_pct']} % of line breaks at preferred points (target >= 95 %; "
               f"\"test\" sets alone: {results['test_set_line_break_preferred_pct']} %), "
               f"{results['cue_break_preferred_pct']} % of cue breaks, {results['hard_rule_conformance_pct']} % of "

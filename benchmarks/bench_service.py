@@ -3,8 +3,11 @@
     python benchmarks/bench_service.py [--quick]
 
 Measures, with the real pipeline and the packaged Whisper base model on CPU:
-- 20 jobs submitted at once (20 client threads): all complete, none lost, and no result holds another job's speech
-  (each job speaks its own word);
+- 20 jobs submitted at once (20 client threads): all complete, none lost, and each result is its own job's. Two
+  checks: a marker that does not depend on recognition (the result's timeline name and file names are the job's
+  own: ``carries_own_marker``), and the word each job speaks. A job whose word is missing is run again alone on
+  the same warm engine: the same text alone means the model misheard it; a different text would mean results
+  went to the wrong job;
 - throughput: the 20 concurrent jobs versus the same jobs run one by one, alternately on the warm service and as a
   cold process per job (what a shell loop over the CLI does: imports and model load every time); alternating job by
   job keeps a shared machine's changing load from favouring either;
@@ -129,7 +132,31 @@ class Engine:
 def result_text(client, job_id: str) -> str:
     result = client.result(job_id)
     assert any(f.endswith(".srt") for f in result["files"]), result["files"]
+    return cue_text(result)
+
+
+def cue_text(result: dict) -> str:
     return " ".join(" ".join(c["text"].values()) for c in result["cues"]).lower()
+
+
+def timeline_name(path: Path) -> str:
+    """The name stored in an OTIO timeline file (each benchmark job's is unique)."""
+    return json.loads(path.read_text(encoding="utf-8"))["name"]
+
+
+def carries_own_marker(result: dict, path: Path) -> bool:
+    """Per-job isolation independent of speech recognition: the result describes the submitted timeline (its name)
+    and every file it lists is named after that timeline's file."""
+    files = result.get("files") or []
+    return (result.get("timeline", {}).get("name") == timeline_name(path) and bool(files)
+            and all(f.startswith(path.stem + ".") for f in files))
+
+
+def isolation_report(client, job_ids: list[str], paths: list[Path]) -> dict:
+    """For each submitted job (``job_ids[i]`` submitted with ``paths[i]``): does its result carry its own marker?"""
+    wrong = [str(path.name) for job_id, path in zip(job_ids, paths)
+             if not carries_own_marker(client.result(job_id), path)]
+    return {"results_with_their_own_marker": len(job_ids) - len(wrong), "results_without": wrong}
 
 
 def check_result(client, job_id: str, word: str) -> bool:
@@ -163,18 +190,29 @@ def concurrent_phase(root: Path, jobs, options: dict, workers: int) -> dict:
                 first_done = engine.memory_mib()
         wall = time.perf_counter() - t0
         after = engine.memory_mib()
+        timing = engine.job_seconds()  # before any re-run below
         states = [statuses[j["id"]]["state"] for j in submitted]
         texts = {j["id"]: result_text(engine.client, j["id"]) for j in submitted
                  if statuses[j["id"]]["state"] == "succeeded"}
         correct = sum(w in texts.get(j["id"], "") for j, (_, w) in zip(submitted, jobs))
         crossed = sum(crossed_over(texts.get(j["id"], ""), w) for j, (_, w) in zip(submitted, jobs))
         misheard = {w: texts.get(j["id"], "")[:120] for j, (_, w) in zip(submitted, jobs) if w not in texts.get(j["id"], "")}
+        succeeded = [(j["id"], p) for j, (p, _) in zip(submitted, jobs) if j["id"] in texts]
+        isolation = isolation_report(engine.client, [i for i, _ in succeeded], [p for _, p in succeeded])
+        # Each job whose word is missing, run again alone: the same text means misrecognition, not a mix-up.
+        alone_same = {}
+        for j, (path, w) in zip(submitted, jobs):
+            if w in misheard and j["id"] in texts:
+                again = engine.client.submit(path, options)
+                engine.client.wait(again["id"], timeout=600, interval=0.1)
+                alone_same[w] = result_text(engine.client, again["id"]) == texts[j["id"]]
         listed = {j["id"] for j in engine.client.jobs()}
         errors = sorted({statuses[j["id"]]["error"]["code"] for j in submitted if statuses[j["id"]]["error"]})
         return {"jobs": len(jobs), "workers": workers, "submitted_ids_unique": len({j["id"] for j in submitted}),
                 "succeeded": states.count("succeeded"), "lost": len({j["id"] for j in submitted} - listed),
                 "results_with_their_own_word": correct, "results_with_another_jobs_word": crossed,
-                "misheard": misheard, "error_codes": errors, **engine.job_seconds(),
+                **isolation, "misheard": misheard, "misheard_same_text_when_run_alone": alone_same,
+                "error_codes": errors, **timing,
                 "submit_all_s": round(submit_s, 2), "wall_s": round(wall, 2),
                 "jobs_per_minute": round(60 * len(jobs) / wall, 1),
                 "memory_idle": idle, "memory_after_first_job": first_done, "memory_after_all": after}
@@ -246,8 +284,13 @@ def run(quick: bool = True) -> dict:
     conc, one = result["concurrent_1_worker"], result["one_by_one"]
     result["summary"] = {
         "20 concurrent jobs: succeeded / lost": f"{conc['succeeded']} / {conc['lost']}",
+        "results carrying their own job's marker (timeline name, file names)":
+            f"{conc['results_with_their_own_marker']} / {conc['succeeded']}",
         "results with their own word / with another job's word":
             f"{conc['results_with_their_own_word']} / {conc['results_with_another_jobs_word']}",
+        "own word missing: same text when run alone (misrecognition) / different":
+            f"{sum(conc['misheard_same_text_when_run_alone'].values())} / "
+            f"{sum(not v for v in conc['misheard_same_text_when_run_alone'].values())}",
         "20 concurrent jobs on the warm service (wall s, jobs/min)": f"{conc['wall_s']}, {conc['jobs_per_minute']}",
         "one by one, warm service: median job (s, jobs/min)":
             f"{one['warm_job_s_median']}, {round(60 / one['warm_job_s_median'], 1)}",
@@ -275,13 +318,21 @@ def main(argv: list[str] | None = None) -> int:
     result = run(quick=args.quick)
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result["quick"] = args.quick
-    result["machine"] = {"cpus": os.cpu_count(), "platform": sys.platform}
+    result["command"] = "python benchmarks/bench_service.py" + (" --quick" if args.quick else "")
+    sys.path.insert(0, str(HERE))
+    from run_all import machine
+
+    result["machine"] = machine()
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "service.json").write_text(json.dumps(result, indent=2) + "\n")
+    stem = "service-quick" if args.quick else "service"  # a quick run never overwrites the full one
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     title = f"# Engine service benchmark ({result['date']}, {'quick' if args.quick else 'full'}, {os.cpu_count()} CPUs)"
-    lines = [title, "", "| measure | value |", "| --- | --- |"]
+    lines = [title, "", f"`{result['command']}`; load average at the end {result['load_average_end']}  ",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()), "",
+             "| measure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in result["summary"].items()]
-    (RESULTS / "service.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -46,13 +46,6 @@ class SourceTimes:
     offset_frames: int = 0
 
 
-def expected_ms(timebase: Timebase, frame: int, quantum_ms: int = 1) -> int:
-    """The time a frame-accurate writer stores for ``frame``: its exact start rounded up to the quantum."""
-    rate = timebase.rate
-    units = -(-frame * 1000 * rate.denominator // (rate.numerator * quantum_ms))
-    return units * quantum_ms
-
-
 def cue_text(cue: Cue, language: str) -> str:
     if language in cue.text:
         return cue.text[language]
@@ -95,7 +88,7 @@ def validate_cues(cues: Sequence[Cue], timebase: Timebase, preset: str | Caption
         if source_times is not None and i < len(source_times.times):
             for label, ms, frame in (("in", source_times.times[i][0], cue.start_frame),
                                      ("out", source_times.times[i][1], cue.end_frame)):
-                want = expected_ms(timebase, frame + source_times.offset_frames, source_times.quantum_ms)
+                want = timebase.ms_ceil(frame + source_times.offset_frames, source_times.quantum_ms)
                 if ms != want:
                     add(i, "off-frame", HARD, f"{label}-time {ms} ms is not the start of a frame: frame "
                                               f"{timebase.timecode(frame)} starts at {want} ms (rounded up); "

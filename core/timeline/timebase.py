@@ -121,9 +121,11 @@ class Timebase:
         raise ValueError(f"rounding must be floor, round or ceil, not {rounding!r}")
 
     # -- milliseconds (SRT/VTT) -----------------------------------------------------------------
-    def ms_ceil(self, frame: int) -> int:
-        """A frame's exact start rounded **up** to the millisecond: editors that floor land on ``frame``."""
-        return ceil_div(frame * 1000 * self.rate.denominator, self.rate.numerator)
+    def ms_ceil(self, frame: int, quantum_ms: int = 1) -> int:
+        """A frame's exact start rounded **up** to the millisecond (or to ``quantum_ms``: 10 for ASS centiseconds):
+        editors that floor land on ``frame``. The one rounding every writer and the validator use."""
+        units = ceil_div(frame * 1000 * self.rate.denominator, self.rate.numerator * quantum_ms)
+        return units * quantum_ms
 
     def frame_from_ms(self, ms: int) -> int:
         """The frame an editor shows for a millisecond time (they floor)."""

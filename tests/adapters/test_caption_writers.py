@@ -24,6 +24,7 @@ from captionbridge.core.errors import InputError
 from captionbridge.core.model import CaptionDocument, Cue
 from captionbridge.core.timeline.timebase import Timebase
 from fixtures.captions import EDITOR_RATES, editor_timebase, words_from_text
+from fixtures.exact_time import exact_ms_up, stamps_ms
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -87,6 +88,24 @@ def test_every_format_round_trips_to_identical_frames(tmp_path, label):
         assert [(a, b) for a, b, _ in decoded] == want, path.name
     bilingual = decode_with_ffmpeg(tmp_path / "tea.bilingual.srt", tb)
     assert bilingual[0][2] == doc.cues[0].text["zh"] + "\n" + doc.cues[0].text["en"]  # Chinese over English
+
+
+@pytest.mark.parametrize("label", [r[0] for r in EDITOR_RATES])
+@pytest.mark.parametrize("absolute", [False, True])
+def test_written_times_are_exact_frame_starts_rounded_up(tmp_path, label, absolute):
+    """The times in the files' own text equal ceil(frame / rate) at the format's resolution, computed here with
+    exact fractions (not with the writer's or the validator's rounding)."""
+    tb = editor_timebase(label)
+    doc = bilingual_doc(tb)
+    offset = tb.start_frame if absolute else 0
+    edges = [f + offset for c in doc.cues for f in (c.start_frame, c.end_frame)]
+    formats = ["srt", "vtt"] + ([] if absolute and tb.seconds(tb.start_frame) >= 36000 else ["ass"])
+    for path in write_captions(doc, tmp_path, "t", formats, languages=["en"], absolute=absolute):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".ass":
+            text = text[text.index("[Events]"):]
+        quantum = 10 if path.suffix == ".ass" else 1
+        assert stamps_ms(text) == [exact_ms_up(f, tb.rate, quantum) for f in edges], path.name
 
 
 def test_rounding_to_nearest_millisecond_would_land_early(tmp_path):

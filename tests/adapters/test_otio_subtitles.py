@@ -205,10 +205,7 @@ def test_otioconvert_uses_the_plugin(tmp_path):
 @pytest.mark.parametrize("fmt", ["xmeml", "otio", "resolve", "fcpxml"])
 def test_with_timelines_as_the_reader_loads_them(tmp_path, fmt, click_wav, timeline_factory):
     """``captionbridge caption T --formats otio`` path: the reader's timeline + subtitle tracks, input untouched."""
-    try:
-        from captionbridge.adapters.timeline_read import load_timeline
-    except Exception as exc:  # another area, may be mid-change
-        pytest.skip(f"timeline reader does not import: {exc}")
+    from captionbridge.adapters.timeline_read import load_timeline
     from fixtures.editor_roundtrip import document_for
     from fixtures.timelines import ClipSpec, SequenceSpec
 

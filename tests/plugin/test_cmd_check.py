@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-import pytest
 from captionbridge.adapters.caption_formats import write_captions
 from captionbridge.core.captions.compose import compose_cues
 from captionbridge.core.errors import ValidationFailed
@@ -104,7 +103,6 @@ def test_user_mistakes_are_clear_errors(tmp_path):
 
 
 def test_timeline_cuts_drive_shot_change_rules(tmp_path):
-    pytest.importorskip("captionbridge.core.timeline.regions")
     from fixtures.timelines import ClipSpec, SequenceSpec, write_click_wav, write_xmeml
 
     wav = write_click_wav(tmp_path / "a.wav", 20.0)

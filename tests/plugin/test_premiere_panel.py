@@ -15,15 +15,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fixtures.exact_time import exact_ms_up
 from fixtures.fake_resolve import srt_frames
 from fixtures.loopback_engine import LoopbackEngine
-from fixtures.paths import REPO
+from fixtures.paths import REPO, absent
 
 ROOT = REPO
 NODE = shutil.which("node")
 HARNESS = ROOT / "tests" / "premiere" / "harness.js"
 
-pytestmark = pytest.mark.skipif(not NODE, reason="Node.js is not installed")
+
+@pytest.fixture(autouse=True)
+def _needs_node():
+    if not NODE:
+        absent("Node.js is not installed (Debian: apt-get install nodejs)")
+
 
 CLOCKS = {
     "25@01h": dict(rate="25", start_frame=90000, start_tc="01:00:00:00", df=False, display_format=101),
@@ -435,3 +441,19 @@ def test_the_panel_page_shows_an_engine_that_is_not_running(tmp_path):
     done = out["seen"][-1]
     assert done["className"] == "error" and "run `captionbridge serve`" in done["status"]
     assert "please report" not in done["status"]
+
+
+def test_panel_srt_milliseconds_are_exact_frame_starts_rounded_up():
+    """The panel writes its own SRT (no Python in Premiere): its times must equal ceil(frame / rate) in ms, computed
+    here with exact fractions."""
+    frames = list(range(0, 3000, 7)) + [17982, 107892, 123456, 863136]
+    rates = [(24000, 1001), (30000, 1001), (60000, 1001), (25, 1)]
+    script = ("const p = require(process.argv[1]); const frames = JSON.parse(process.argv[2]);"
+              "const rates = JSON.parse(process.argv[3]);"
+              "console.log(JSON.stringify(rates.map(([n, d]) => frames.map(f => p.frameMsCeil(f, n, d)))));")
+    run = subprocess.run([NODE, "-e", script, str(ROOT / "plugin" / "premiere" / "js" / "core.js"),
+                          json.dumps(frames), json.dumps(rates)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    for (num, den), row in zip(rates, got):
+        assert row == [exact_ms_up(f, Fraction(num, den)) for f in frames], (num, den)

@@ -54,8 +54,9 @@ def test_concurrent_submissions_all_complete(shared_engine, tmp_path):
     for i, job in enumerate(jobs):
         status = client.wait(job["id"], timeout=60, interval=0.05)
         assert status["state"] == "succeeded", status
-        cues = client.result(job["id"])["cues"]
-        assert [c["text"]["en"] for c in cues] == [f"job {i} clip {k}" for k in range(3)]  # nothing crossed over
+        result = client.result(job["id"])
+        assert [c["text"]["en"] for c in result["cues"]] == [f"job {i} clip {k}" for k in range(3)]  # no crossing
+        assert result["timeline"]["name"] == f"t{i}" and result["files"] == [f"t{i}.captions.json"]  # its marker
 
 
 def test_cancel_running_job_stops_promptly(shared_engine, tmp_path):

@@ -9,9 +9,10 @@ import shutil
 import subprocess
 
 import pytest
+from fixtures.exact_time import exact_ms_up
 from fixtures.fake_resolve import srt_frames
 from fixtures.loopback_engine import LoopbackEngine
-from fixtures.paths import REPO
+from fixtures.paths import REPO, absent
 
 ROOT = REPO
 SCRIPT = ROOT / "resolve_scripts" / "Generate Captions.lua"
@@ -19,7 +20,12 @@ FAKE_DIR = ROOT / "tests" / "lua"
 LUA = shutil.which("lua5.4") or shutil.which("lua")
 LUAC = shutil.which("luac5.4") or shutil.which("luac")
 
-pytestmark = pytest.mark.skipif(not LUA, reason="lua5.4 is not installed (Debian: apt-get install lua5.4)")
+
+@pytest.fixture(autouse=True)
+def _needs_lua():
+    if not LUA:
+        absent("lua5.4 is not installed (Debian: apt-get install lua5.4)")
+
 
 DRIVER = r"""
 CAPTIONBRIDGE_NO_MAIN = true
@@ -53,8 +59,9 @@ def run_lua(tmp_path, resolve_cfg, engine=None, options=None, env=None):
     return json.loads(run.stdout)
 
 
-@pytest.mark.skipif(not LUAC, reason="luac5.4 is not installed")
 def test_syntax():
+    if not LUAC:
+        absent("luac5.4 is not installed (Debian: apt-get install lua5.4)")
     out = subprocess.run([LUAC, "-p", str(SCRIPT)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
 
@@ -165,7 +172,7 @@ io.write(M.json.encode(out))
     for row, (rate, df) in zip(rows, (("30000/1001", True), ("60000/1001", True), ("25", False),
                                       ("24000/1001", False))):
         tb = Timebase(rate, 0, df)
-        assert row == [[tb.timecode(f), f, tb.ms_ceil(f)] for f in frames]
+        assert row == [[tb.timecode(f), f, exact_ms_up(f, tb.rate)] for f in frames]
     assert rows[-1] == [24000, 1001, 30000, 1001, "中文"]
 
 
@@ -194,8 +201,8 @@ def test_lua_starts_the_engine_recorded_by_the_installer(tmp_path):
     run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, env=env, timeout=30)
     assert run.stdout == "true", run.stderr
     deadline = time.time() + 10
-    while time.time() < deadline and not marker.exists():
-        time.sleep(0.05)
+    while time.time() < deadline and not (marker.exists() and marker.read_text().strip()):
+        time.sleep(0.05)  # the shell creates the file before echo writes into it: wait for its text
     assert marker.read_text().strip() == "serve"
 
 

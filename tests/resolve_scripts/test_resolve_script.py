@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import pytest
 from captionbridge.core.timeline.timebase import Timebase
+from fixtures.exact_time import exact_ms_up
 from fixtures.fake_resolve import FakeResolve, srt_frames
 from fixtures.loopback_engine import LoopbackEngine
 from fixtures.paths import REPO
@@ -261,7 +262,7 @@ def test_clock_helpers_match_timebase():
             assert gc.timecode_to_frames(tc, nominal, df) == frame
         for frame in range(0, 3000, 7):
             num, den = Fraction(rate).numerator, Fraction(rate).denominator
-            assert gc.frame_ms_ceil(frame, num, den) == tb.ms_ceil(frame)
+            assert gc.frame_ms_ceil(frame, num, den) == exact_ms_up(frame, Fraction(num, den))
 
 
 def test_config_dir_rules():

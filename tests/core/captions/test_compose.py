@@ -41,16 +41,14 @@ def test_out_time_stops_two_frames_before_the_next_cue():
     assert time_cues(spans, Fraction(24), NETFLIX) == [(0, 43), (45, 102)]
 
 
-@pytest.mark.parametrize("gap,expected_out", [(3, 58), (12, 58), (13, None)])
+@pytest.mark.parametrize("gap,expected_out", [(3, 61), (12, 70), (13, 60)])
 def test_gaps_of_twelve_frames_or_fewer_are_closed_to_two(gap, expected_out):
     # first cue's speech ends at 48; its trail would end at 60; next cue starts 48 + 12 + gap
     nxt = 60 + gap
     times = time_cues([Span(0, 48, 10), Span(nxt, nxt + 30, 10)], Fraction(24), NETFLIX)
-    if expected_out is None:
-        assert times[0][1] == 60 and times[1][0] - times[0][1] == gap
-    else:
-        assert times[1][0] - times[0][1] == 2
-        assert times[0][1] == nxt - 2
+    assert times[0][1] == expected_out  # chained: 2 frames before the next cue; 13 frames: the trail's own end
+    assert times[1][0] == nxt
+    assert times[1][0] - times[0][1] == (2 if gap <= 12 else gap)
 
 
 def test_dense_speech_never_overlaps_and_keeps_two_frame_gaps():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from captionbridge.core.captions.compose import compose_cues
-from captionbridge.core.captions.presets import resolve_preset
 from captionbridge.core.captions.validate import HARD, validate_cues
 from captionbridge.core.model import Word
 from fixtures.captions import EDITOR_RATES, editor_timebase
@@ -20,6 +20,16 @@ ZH_CHARS = list("我们今天去市场买了一些苹果但是老人说房子已
 PUNCT = ["", "", "", "", ",", ".", "?", "!", "，", "。"]
 
 rates = st.sampled_from([r[0] for r in EDITOR_RATES])
+
+# The published limits, written here from the style guides (not read from core.captions.presets): the oracle must
+# not share the code's numbers. (chars per line, lines, min seconds, max seconds, min gap frames)
+STYLE_GUIDE = {
+    ("netflix-en", "en"): (42, 2, Fraction(5, 6), Fraction(7), 2),  # Netflix English Timed Text Style Guide
+    ("netflix-zh", "zh"): (16, 2, Fraction(5, 6), Fraction(7), 2),  # Netflix Simplified Chinese guide
+    ("broadcast", "en"): (37, 2, Fraction(1), Fraction(7), 2),      # BBC subtitle guidelines
+    ("social", "en"): (28, 1, Fraction(5, 6), Fraction(4), 2),
+    ("social", "zh"): (12, 1, Fraction(5, 6), Fraction(4), 2),
+}
 
 
 @st.composite
@@ -54,18 +64,21 @@ def _strip(text: str) -> str:
     return re.sub(r"[\s，。,.]", "", text)
 
 
-def _check(cues, words, timebase, preset, language, cuts=()):
-    limits = resolve_preset(preset, language)
+def _check(cues, words, timebase, preset, language, cuts=(), limits=None):
+    cpl, max_lines, min_s, max_s, min_gap = limits or STYLE_GUIDE[(preset, language)]
     assert cues, "words in, no cues out"
     hard = [v for v in validate_cues(cues, timebase, preset, language, cuts) if v.severity == HARD]
     assert hard == [], hard
+    # the same rules again, checked here against the style guide's numbers with exact fractions
     for cue in cues:
         assert isinstance(cue.start_frame, int) and isinstance(cue.end_frame, int)
         lines = cue.text[language].split("\n")
-        assert len(lines) <= limits.max_lines
-        assert all(len(line) <= limits.max_chars_per_line for line in lines)
+        assert len(lines) <= max_lines, cue
+        assert all(len(line) <= cpl for line in lines), cue
+        seconds = Fraction(cue.end_frame - cue.start_frame) / timebase.rate
+        assert min_s <= seconds <= max_s, (cue, seconds)
     for a, b in zip(cues, cues[1:]):
-        assert b.start_frame - a.end_frame >= limits.min_gap_frames
+        assert b.start_frame - a.end_frame >= min_gap, (a, b)
     # no lost words: every word's text, in order, in exactly one cue
     # (a word longer than a line is shown as pieces, each a Word of its own)
     shown = [w for cue in cues for w in cue.words]
@@ -115,5 +128,10 @@ def test_overridden_limits_hold(rate, items, cpl, lines, cps):
     hard = [v for v in validate_cues(cues, tb, "netflix-en", "en", max_chars_per_line=cpl, max_lines=lines,
                                      max_chars_per_second=cps) if v.severity == HARD]
     assert hard == []
+    assert cues
+    for cue in cues:  # the overridden numbers, checked here
+        text_lines = cue.text["en"].split("\n")
+        assert len(text_lines) <= lines and all(len(line) <= cpl for line in text_lines), cue
+        assert Fraction(5, 6) <= Fraction(cue.end_frame - cue.start_frame) / tb.rate <= 7, cue
     shown = "".join(w.text for c in cues for w in c.words)
     assert re.sub(r"\s", "", shown) == re.sub(r"\s", "", "".join(w.text for w in words))

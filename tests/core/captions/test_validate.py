@@ -6,10 +6,11 @@ from fractions import Fraction
 
 import pytest
 from captionbridge.core.captions.compose import compose_cues
-from captionbridge.core.captions.validate import HARD, SOFT, SourceTimes, expected_ms, has_hard, validate_cues
+from captionbridge.core.captions.validate import HARD, SOFT, SourceTimes, has_hard, validate_cues
 from captionbridge.core.model import Cue
 from captionbridge.core.timeline.timebase import Timebase
 from fixtures.captions import words_from_text
+from fixtures.exact_time import exact_ms_up
 
 TB = Timebase(Fraction(24000, 1001))
 
@@ -44,7 +45,7 @@ def test_hard_rules(cues, expected):
 
 def test_minimum_duration_depends_on_rate():
     assert validate_cues([cue(0, 20, "Hi.")], Timebase(24)) == []  # 5/6 s = 20 frames at 24
-    assert ("0", "min-duration") not in rules(validate_cues([cue(0, 20, "Hi.")], Timebase(24)))
+    assert (0, "min-duration") in rules(validate_cues([cue(0, 19, "Hi.")], Timebase(24)))  # 19 < 20 frames
     assert (0, "min-duration") in rules(validate_cues([cue(0, 24, "Hi.")], Timebase(Fraction(30000, 1001))))
 
 
@@ -61,9 +62,27 @@ def test_off_frame_millisecond_times():
 def test_off_frame_in_centiseconds_and_absolute_times():
     tb = Timebase.from_start_timecode(Fraction(24000, 1001), "01:00:00:00", False)
     cues = [cue(24, 72, "Hello.")]
-    times = SourceTimes([(expected_ms(tb, 24 + tb.start_frame, 10), expected_ms(tb, 72 + tb.start_frame, 10))],
+    rate = tb.rate
+    times = SourceTimes([(exact_ms_up(24 + tb.start_frame, rate, 10), exact_ms_up(72 + tb.start_frame, rate, 10))],
                         quantum_ms=10, offset_frames=tb.start_frame)
     assert validate_cues(cues, tb, source_times=times) == []
+    late = SourceTimes([(times.times[0][0] + 10, times.times[0][1])], quantum_ms=10, offset_frames=tb.start_frame)
+    assert rules(validate_cues(cues, tb, source_times=late)) == [(0, "off-frame")]
+
+
+@pytest.mark.parametrize("rate", [Fraction(24000, 1001), Fraction(25), Fraction(30000, 1001),
+                                  Fraction(60000, 1001)])
+def test_off_frame_check_agrees_with_exact_fractions(rate):
+    """The validator accepts exactly the oracle's rounded-up times and refuses the neighbouring millisecond."""
+    tb = Timebase(rate)
+    for frame in range(0, 20000, 37):
+        want = exact_ms_up(frame, rate)
+        cues = [cue(frame, frame + 100, "Hello.")]
+        end = exact_ms_up(frame + 100, rate)
+        assert validate_cues(cues, tb, source_times=SourceTimes([(want, end)])) == [], frame
+        for wrong in (want - 1, want + 1):
+            found = validate_cues(cues, tb, source_times=SourceTimes([(wrong, end)]))
+            assert rules(found) == [(0, "off-frame")], (frame, wrong)
 
 
 def test_soft_rules():

