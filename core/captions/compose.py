@@ -42,13 +42,15 @@ STRADDLE_COST = 10.0  # a cue that ends one sentence and starts another that run
 
 
 def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPreset" = "netflix-en",
-                 language: str = "en", cut_points: Sequence[int] = (), **overrides) -> list[Cue]:
+                 language: str = "en", cut_points: Sequence[int] = (), end_frame: int | None = None,
+                 **overrides) -> list[Cue]:
     """Compose caption cues from timed words.
 
     ``words`` are in timeline time (frame 0 = the timeline's first frame); ``cut_points`` are the video track's
     cut frames in the same time. ``overrides`` change any preset limit (``max_chars_per_line=37``,
     ``max_lines=1``, ``max_chars_per_second=17``, ``min_duration=1``, ...). Each cue's text is stored under
-    ``language``; its ``words`` are the words it shows.
+    ``language``; its ``words`` are the words it shows. ``end_frame`` (the timeline's length in frames): no cue
+    ends after it.
     """
     limits = resolve_preset(preset, language, **overrides)
     words = _clean_words(words, limits, language)
@@ -66,7 +68,7 @@ def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPr
     for i, j, layout in segments:
         layouts.append(layout)
         spans.append(Span(starts[i], max(ends[i:j]), sum(line_length(x) for x in layout.lines)))
-    times = time_cues(spans, timebase.rate, limits, cut_points)
+    times = time_cues(spans, timebase.rate, limits, cut_points, end_frame)
     cues = []
     for (i, j, layout), (start, end) in zip(segments, times):
         cue_words = tuple(words[units[i].first:units[j - 1].last + 1])

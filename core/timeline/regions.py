@@ -466,8 +466,9 @@ def missing_media(regions: Iterable[AudioRegion]) -> list[dict]:
     return out
 
 
-def describe_missing(missing: list[dict], limit: int = 20) -> str:
-    """One line naming every missing file (clip, track, timecode), e.g. for MissingMediaError."""
+def describe_missing(missing: list[dict], limit: int = 20, advice: bool = True) -> str:
+    """One line naming every missing file (clip, track, timecode), e.g. for MissingMediaError. ``advice=False``
+    leaves out the closing "Relink ... or pass --allow-missing" for callers that give their own."""
     by_path: dict[str | None, list[dict]] = {}
     for m in missing:
         by_path.setdefault(m["path"], []).append(m)
@@ -482,7 +483,7 @@ def describe_missing(missing: list[dict], limit: int = 20) -> str:
         parts.append(f"... and {len(by_path) - limit} more files")
     files = len(by_path)
     return (f"{files} media file{'s are' if files != 1 else ' is'} missing: " + "; ".join(parts)
-            + ". Relink or copy the media, or pass --allow-missing to render silence for them")
+            + (". Relink or copy the media, or pass --allow-missing to render silence for them" if advice else ""))
 
 
 def timeline_duration_frames(loaded: LoadedTimeline) -> int:
