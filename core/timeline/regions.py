@@ -34,6 +34,10 @@ class AudioRegion:
     ``speed``: constant playback speed (2 = twice as fast: the region consumes ``duration * speed`` of source).
     ``channels``: 0-based source channels to mix (None: all channels, averaged). ``gain``: linear clip level.
     ``source_path`` is None when the clip has no media reference at all (counted as missing media).
+    ``start_exact``/``end_exact``: exact seconds from the timeline's first frame where the clip really starts/ends,
+    when that is not on a frame boundary (a clip after one trimmed on audio samples, ranges at rate 48000); None
+    when it is. ``start_seconds``/``end_seconds`` (and ``source_offset``, heard at ``start_seconds``) use them, so a
+    sample-exact render places every clip at the exact rational sum of the OTIO ranges.
     """
 
     clip_name: str
@@ -51,6 +55,8 @@ class AudioRegion:
     media_start: Fraction = Fraction(0)
     nest_path: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    start_exact: Fraction | None = None
+    end_exact: Fraction | None = None
 
     @property
     def track_label(self) -> str:
@@ -62,10 +68,14 @@ class AudioRegion:
 
     @property
     def start_seconds(self) -> Fraction:
+        if self.start_exact is not None:
+            return self.start_exact
         return self.timebase.seconds(self.timeline_start_frame)
 
     @property
     def end_seconds(self) -> Fraction:
+        if self.end_exact is not None:
+            return self.end_exact
         return self.timebase.seconds(self.timeline_end_frame)
 
     @property
@@ -214,6 +224,7 @@ class _Walk:
     seen_nests: set = field(default_factory=set)
     paths: dict = field(default_factory=dict)     # target_url -> Path
     origins: dict = field(default_factory=dict)   # (path, start value, start rate) -> media origin seconds
+    exact: tuple[Fraction, Fraction] | None = None  # exact [start, end) seconds of the item on_clip is called for
 
 
 _ONE = Fraction(1)
@@ -322,6 +333,12 @@ def _clip_region(walk: _Walk, clip: otio.schema.Clip, track_index: int, track_na
         warnings.extend(more)
     head = Fraction(cs - start) / walk.rate
     offset = clip_start - origin + head * speed
+    start_exact = end_exact = None
+    if walk.exact is not None:  # the clip's own edges, where they are not on a frame (a nest's bounds are)
+        if cs == start and walk.exact[0] != Fraction(cs) / walk.rate:
+            start_exact = walk.exact[0]
+        if ce == end and walk.exact[1] != Fraction(ce) / walk.rate:
+            end_exact = walk.exact[1]
     if offset < 0:
         warnings.append(f"clip {name!r}: its source starts {float(-offset):.3f} s before the media; "
                         "that part is silent")
@@ -335,7 +352,7 @@ def _clip_region(walk: _Walk, clip: otio.schema.Clip, track_index: int, track_na
         timebase=walk.loaded.timebase, speed=speed,
         channels=tuple(int(c) for c in channels) if channels is not None else None,
         gain=float(gain), source_url=url, media_start=origin, nest_path=nest_path,
-        warnings=tuple(outer_warnings + warnings)))
+        warnings=tuple(outer_warnings + warnings), start_exact=start_exact, end_exact=end_exact))
 
 
 def _walk_track(walk: _Walk, track, kind: str, track_index: int, track_name: str, shift: int, lo: int, hi: int,
@@ -349,6 +366,8 @@ def _walk_track(walk: _Walk, track, kind: str, track_index: int, track_name: str
         r = ranges[child]
         start = to_frames(r.start_time, walk.rate) + shift
         end = start + to_frames(r.duration, walk.rate)
+        exact_start = to_seconds(r.start_time) + Fraction(shift) / walk.rate
+        walk.exact = (exact_start, exact_start + to_seconds(r.duration))
         cs, ce = max(start, lo), min(end, hi)
         if ce <= cs:
             continue
