@@ -455,11 +455,16 @@ def _collect(loaded: LoadedTimeline, tracks) -> tuple[list[AudioRegion], list[Sk
 def video_cut_points(loaded: LoadedTimeline) -> list[int]:
     """Frames (from the timeline's first frame) where the picture cuts: every boundary between enabled video items
     (clip/clip, clip/gap) on enabled video tracks, nests expanded and clamped to their trims. Excludes frame 0 and
-    the timeline's end."""
+    the timeline's end. Text and title generators (captions burnt in as titles, e.g. our own xmeml title tracks) are
+    overlays, not shot changes, and are left out."""
     walk = _Walk(loaded, loaded.timebase.rate)
     points: set[int] = set()
 
     def on_clip(clip, index, tname, start, end, cs, ce, nest_path, speed, warnings):
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.GeneratorReference) and any(
+                word in (ref.generator_kind or "").lower() for word in ("text", "title", "caption", "subtitle")):
+            return
         points.add(cs)
         points.add(ce)
 
