@@ -20,6 +20,8 @@ EXIT_CODES: dict[int, str] = {
        "caption",
     4: "no usable speech or translation model: none installed, not offline-available, or it cannot be loaded",
     5: "`check` found hard caption-rule violations (with `--strict`, soft ones too)",
+    6: "`install`/`uninstall` or `serve` could not do its job: an editor folder it cannot write, an editor this "
+       "system does not run, the engine's port already in use",
     EXIT_INTERNAL: "an internal error: a CaptionBridge bug (please report it)",
     130: "cancelled (Ctrl-C, or the job was cancelled)",
 }
@@ -36,7 +38,7 @@ class CaptionBridgeError(Exception):
     """Base class: a clear reason the user can act on."""
 
     code = "error"
-    exit_code = 1
+    exit_code = 3  # a reason the user can act on; subclasses narrow it (see EXIT_CODES)
     http_status = 400
 
     def __init__(self, message: str, *, details: dict | None = None):
