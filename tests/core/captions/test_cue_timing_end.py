@@ -68,3 +68,32 @@ def test_words_in_one_frame_each_keep_a_frame_and_none_passes_the_end():
     assert all(a.end_frame <= b.start_frame for a, b in zip(crowded, crowded[1:]))
     past = settle_word_frames([Word.at("late", 10.0, 10.5, TB)], end_frame=200)
     assert (past[0].start_frame, past[0].end_frame) == (199, 200)
+
+
+# -- segmentation (issue 14): word frames as Whisper base + word timing gave them on the bundled example ---------
+SOLAR = [("Today,", 494, 508), ("most", 513, 524), ("of", 524, 528), ("the", 529, 533), ("crews", 535, 545),
+         ("rely", 546, 557), ("on", 557, 563), ("solar", 564, 576), ("and", 580, 587), ("satellite", 587, 603),
+         ("weather", 603, 617), ("reports.", 617, 630)]
+MARKET = [("The", 832, 837), ("market", 837, 851), ("opens", 851, 863), ("at", 864, 871), ("six.", 871, 883),
+          ("By", 892, 898), ("seven,", 899, 912), ("the", 918, 923), ("best", 924, 935), ("fish", 935, 942),
+          ("have", 943, 950), ("already", 951, 962), ("been", 963, 969), ("sold", 970, 981), ("to", 982, 987),
+          ("restaurants", 987, 1004), ("in", 1004, 1010), ("the", 1010, 1014), ("city.", 1015, 1025)]
+
+
+def _words(spec):
+    return [Word(t, float(TB.seconds(a)), float(TB.seconds(b)), 1.0, a, b) for t, a, b in spec]
+
+
+def test_a_sentence_that_fits_one_two_line_cue_is_not_split():
+    """"...rely on solar" | "and satellite weather reports." read worse than one two-line cue."""
+    cues = compose_cues(_words(SOLAR), TB)
+    assert [c.text["en"] for c in cues] == ["Today, most of the crews rely on solar\nand satellite weather reports."]
+
+
+def test_no_one_second_fragment_before_the_rest_of_its_sentence():
+    """"By seven," stood alone for one second before the rest of its sentence."""
+    cues = compose_cues(_words(MARKET), TB)
+    texts = [c.text["en"] for c in cues]
+    assert "By seven," not in texts
+    assert texts[0] == "The market opens at six."
+    assert all(c.duration >= TB.rate * Fraction(3, 2) for c in cues)
