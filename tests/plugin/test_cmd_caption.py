@@ -262,3 +262,20 @@ def test_a_run_that_hears_no_speech_keeps_the_earlier_captions(tmp_path, cache_d
     assert "no speech was found" in result.stderr and "kept the earlier" in result.stderr
     assert (out / "quiet.captions.json").read_text() == '{"earlier": true}'
     assert "Hand-made." in (out / "quiet.en.srt").read_text()
+
+
+def test_translate_out_that_cannot_be_written_is_exit_3_before_a_model_is_looked_for(tmp_path, unwritable_dir):
+    from captionbridge.core.model import CaptionDocument, Cue
+    from captionbridge.core.timeline.timebase import Timebase
+
+    doc = CaptionDocument("t", Timebase(25), "en", cues=[Cue(0, 50, {"en": "Hello there."})], languages=["en"])
+    captions = tmp_path / "t.captions.json"
+    captions.write_text(json.dumps(doc.to_dict()))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile / "sub", unwritable_dir / "sub"):
+        result = cli("translate", captions, "--to", "zh", "--out", out, "--model", tmp_path / "no-model",
+                     env={"CAPTIONBRIDGE_OFFLINE": "1"})
+        assert result.returncode == 3, result.stderr
+        line = one_line_error(result)
+        assert f"cannot write the translation into {out}" in line and "no-model" not in line
