@@ -387,3 +387,9 @@ def test_clips_after_a_sample_trimmed_clip_stay_sample_exact(tmp_path, sample_ra
     lo, _ = region_sample_range(regions[1], sample_rate)
     alone = find_clicks(decode_region(regions[1], sample_rate))
     assert [lo + k for k in alone] == clicks[1:]
+    # and transcription puts that audio at the same exact timeline time (words land where the audio is)
+    from captionbridge.core.speech.transcribe import _merge_regions
+
+    spans = _merge_regions(regions, loaded.timebase)
+    assert [s.timeline_start for s in spans] == [0, trimmed]
+    assert spans[1].source_duration == Fraction(48 * 1001, 24000)
