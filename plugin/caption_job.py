@@ -151,6 +151,9 @@ def _run(timeline_path: Path, out_dir: Path, opts: CaptionOptions, formats: list
             break
     kept: list[str] = []
     files = write_outputs(doc, out_dir, stem, formats, loaded, opts.absolute_times, kept)
+    if "otio" in formats and loaded.format == "otioz":
+        doc.warnings.append(f"{stem}.captions.otio names its media as {Path(timeline_path).name} does, relative to "
+                            "the bundle: unpack the .otioz beside it (or relink) to open it with its media")
     progress.update("write", 1.0)
     result = {"document": doc.to_dict(), "files": files}
     if kept:
