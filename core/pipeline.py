@@ -22,6 +22,7 @@ LANGUAGES = ("en", "zh")
 # Spoken languages CaptionBridge captions: word joining, line breaking and presets exist for these only (Whisper
 # recognises ~100, but e.g. French through this pipeline came out as "j 'ai"). Anything else is refused (exit 3).
 SOURCE_LANGUAGES = ("auto",) + LANGUAGES
+STYLE_PRESETS = ("broadcast", "social")  # language-neutral styles that also apply to the translated language
 
 
 def unsupported_language(language: str, detected: bool = False) -> str:
@@ -31,7 +32,6 @@ def unsupported_language(language: str, detected: bool = False) -> str:
                 "zh); if the detection is wrong, pass --language en or --language zh")
     return (f"unsupported language {language!r}: CaptionBridge captions English and Chinese speech, so use "
             "--language auto, en or zh")
-STYLE_PRESETS = ("broadcast", "social")  # language-neutral styles that also apply to the translated language
 
 
 @dataclass

@@ -12,8 +12,9 @@ from .caption_limits import PRESET_LIMITS
 @click.command("caption")
 @click.argument("timeline", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for the caption files.")
-@click.option("--language", default="auto", show_default=True, metavar="auto|en|zh", help="Spoken language, or auto to detect it. CaptionBridge captions English and "
-              "Chinese speech; other languages are refused (exit 3).")
+@click.option("--language", default="auto", show_default=True, metavar="auto|en|zh",
+              help="Spoken language, or auto to detect it. CaptionBridge captions English and Chinese speech; other "
+                   "languages are refused (exit 3).")
 @click.option("--translate-to", type=click.Choice(["en", "zh"]), default=None, help="Add a translated language.")
 @click.option("--preset", type=click.Choice(["netflix", "netflix-en", "netflix-zh", "broadcast", "social"]),
               default=None, help="Caption rules (default: netflix, i.e. netflix-en or netflix-zh by language).")
