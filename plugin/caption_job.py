@@ -96,13 +96,21 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
             source = loaded.path if loaded is not None and loaded.format == "fcp_xml" else None
             write_xmeml_titles(doc, target, source=source)
             written.append(target)
+        for path in written:  # everything in the way is found before anything is replaced
+            if (out_dir / path.name).is_dir():
+                raise InputError(f"cannot write {out_dir / path.name}: a folder of that name is in the way; move it "
+                                 "or pass another --out")
         names = []
         for path in written:
             if not doc.cues and (out_dir / path.name).exists():
                 if kept is not None:
                     kept.append(path.name)
                 continue
-            os.replace(path, out_dir / path.name)
+            try:
+                os.replace(path, out_dir / path.name)
+            except OSError as exc:  # e.g. a folder of that name in the way
+                raise InputError(f"cannot write {out_dir / path.name}: {exc.strerror or exc}; move it out of the "
+                                 "way or pass another --out") from exc
             names.append(path.name)
         return names
     finally:

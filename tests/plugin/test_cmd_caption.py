@@ -279,3 +279,19 @@ def test_translate_out_that_cannot_be_written_is_exit_3_before_a_model_is_looked
         assert result.returncode == 3, result.stderr
         line = one_line_error(result)
         assert f"cannot write the translation into {out}" in line and "no-model" not in line
+
+
+@pytest.mark.slow
+def test_a_folder_in_the_way_of_one_output_replaces_nothing(first_run, cache_dir, base_whisper_model, tmp_path):
+    out, _ = first_run
+    target = tmp_path / "out"
+    shutil.copytree(out, target)
+    (target / "harbour_interview.en.srt").unlink()
+    (target / "harbour_interview.en.srt").mkdir()
+    (target / "harbour_interview.captions.json").write_text('{"earlier": true}')
+    result = cli("caption", EXAMPLE / "harbour_interview.xml", "--tracks", "A1", "--language", "en", "--out", target,
+                 "-q", "--model", base_whisper_model, env={"CAPTIONBRIDGE_CACHE_DIR": str(cache_dir)})
+    assert result.returncode == 3, result.stderr
+    assert "a folder of that name is in the way" in one_line_error(result)
+    assert (target / "harbour_interview.captions.json").read_text() == '{"earlier": true}'
+    assert not [p for p in target.iterdir() if p.name.startswith(".captionbridge-")]
