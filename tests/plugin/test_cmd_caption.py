@@ -295,3 +295,18 @@ def test_a_folder_in_the_way_of_one_output_replaces_nothing(first_run, cache_dir
     assert "a folder of that name is in the way" in one_line_error(result)
     assert (target / "harbour_interview.captions.json").read_text() == '{"earlier": true}'
     assert not [p for p in target.iterdir() if p.name.startswith(".captionbridge-")]
+
+
+@pytest.mark.slow
+def test_speech_detected_in_a_language_we_do_not_caption_is_exit_3(tmp_path, cache_dir, base_whisper_model):
+    """With --language auto, French speech used to come out as French captions joined the English way ("j 'ai",
+    "Qu 'est -ce"). It is refused with a sentence saying what to do, and nothing is written."""
+    wav = tmp_path / "bonjour.wav"
+    subprocess.run(["espeak-ng", "-v", "fr", "-w", str(wav), "Bonjour à tous. Je m'appelle Marie et j'habite à "
+                    "Paris depuis dix ans. Qu'est-ce que vous faites aujourd'hui?"], check=True)
+    result = cli("caption", wav, "--rate", "25", "--out", tmp_path / "out", "-q", "--model", base_whisper_model,
+                 env={"CAPTIONBRIDGE_CACHE_DIR": str(cache_dir)})
+    assert result.returncode == 3, result.stderr
+    line = one_line_error(result)
+    assert "detected as 'fr'" in line and "pass --language en or --language zh" in line
+    assert not (tmp_path / "out").exists()
