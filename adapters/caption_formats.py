@@ -53,6 +53,7 @@ from ..core.timeline.timebase import Timebase
 from .caption_ttml import parse_ttml, ttml_string
 
 CJK_FONT = "Noto Sans CJK SC"  # covers Simplified Chinese and Latin; installed with most CJK setups
+LATIN_FONT = "Arial"  # English and other alphabetic languages: a font every player and editor has
 ASS_PLAY_RES = (1920, 1080)
 
 Writer = Callable[[CaptionDocument, Path, str, Sequence[str], bool], list[Path]]
@@ -156,7 +157,10 @@ def captions_string(doc: CaptionDocument, fmt: str, languages: Sequence[str], ab
 
 
 def _ass_style(language: str, size: int) -> pysubs2.SSAStyle:
-    return pysubs2.SSAStyle(fontname=CJK_FONT, fontsize=size, primarycolor=pysubs2.Color(255, 255, 255),
+    from ..core.captions.presets import language_family
+
+    font = CJK_FONT if language_family(language) == "zh" else LATIN_FONT
+    return pysubs2.SSAStyle(fontname=font, fontsize=size, primarycolor=pysubs2.Color(255, 255, 255),
                             outlinecolor=pysubs2.Color(0, 0, 0), backcolor=pysubs2.Color(0, 0, 0, 128),
                             bold=False, outline=2.5, shadow=0, alignment=pysubs2.Alignment.BOTTOM_CENTER,
                             marginl=96, marginr=96, marginv=54)

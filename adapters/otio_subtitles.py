@@ -247,9 +247,18 @@ def add_subtitles(timeline: otio.schema.Timeline, doc: CaptionDocument, language
 
 def write_otio_with_subtitles(timeline: otio.schema.Timeline, doc: CaptionDocument, out_path: str | os.PathLike,
                               languages: Iterable[str] | None = None, markers: bool = True,
-                              confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> Path:
-    """Write ``timeline`` untouched plus one subtitle track per language to ``out_path`` (.otio/.otioz/.otiod)."""
+                              confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+                              media_root: str | os.PathLike | None = None) -> Path:
+    """Write ``timeline`` untouched plus one subtitle track per language to ``out_path`` (.otio/.otioz/.otiod).
+
+    ``media_root``: the folder the timeline was read from. Relative media references are then written as absolute
+    ``file://`` URLs, so the written timeline finds its media wherever it is opened from.
+    """
     out = add_subtitles(timeline, doc, languages, markers, confidence_threshold)
+    if media_root is not None:
+        from .media_rebase import rebase_otio_media
+
+        rebase_otio_media(out, Path(media_root))
     path = Path(out_path)
     if path.suffix.lower() not in (".otio", ".otioz", ".otiod"):
         raise InputError(f"{path}: OTIO output must end in .otio, .otioz or .otiod")

@@ -192,10 +192,15 @@ def add_titles_to_xmeml(doc: CaptionDocument, source: str | os.PathLike, languag
                         font_size: int = 42) -> str:
     """The source xmeml (the edit the captions were made from) with title tracks added on top of its video tracks.
 
-    Everything else is kept as ElementTree reads it. Refuses a source whose clock differs from the captions'.
+    Everything else is kept as ElementTree reads it, except relative media ``<pathurl>``s, which become absolute
+    (against the source's folder) so the written file finds its media from wherever it is written. Refuses a source
+    whose clock differs from the captions'.
     """
+    from .media_rebase import rebase_xmeml_pathurls
+
     source = Path(source)
     root = parse_xml(source, source, "FCP7 XML")
+    rebase_xmeml_pathurls(root, source.parent)
     seq = _top_sequence(root) if root.tag == "xmeml" else None
     if seq is None:
         raise InputError(f"{source}: no <sequence> in this FCP7 XML")

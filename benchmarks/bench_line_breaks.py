@@ -14,6 +14,9 @@ Measures
   >= 95 %);
 - preferred cue breaks: the same for boundaries between cues inside a paragraph;
 - hard-rule conformance: % of cues with no hard violation from ``validate_cues`` (target 100 %);
+- split sentences: sentences that the composer lays out as one cue on their own (they fit the preset's lines,
+  characters and duration) but that the paragraph's composition splits across cues (issue 14: "...rely on solar" |
+  "and satellite weather reports."); fragments: cues shorter than 1.5 s that are not a whole sentence ("By seven,");
 - composer speed: words per second on a long stream (all paragraphs repeated).
 
 Sets and what each was used for (every data file's header says the same): dev, held-out, test, fresh and unseen
@@ -206,7 +209,8 @@ def evaluate(language: str, name: str, rate: Fraction) -> dict:
     tb = Timebase(rate)
     stats = {"paragraphs": 0, "cues": 0, "line_breaks": 0, "line_breaks_preferred": 0, "cue_breaks": 0,
              "cue_breaks_preferred": 0, "cues_with_hard_violations": 0, "words": 0, "words_shown": 0,
-             "poor_line_breaks": []}
+             "poor_line_breaks": [], "fitting_sentences": 0, "split_fitting_sentences": 0, "fragments": 0,
+             "split_examples": [], "fragment_examples": []}
     for paragraph in load(name):
         tokens, marks, text = parse(paragraph, language)
         words = timed_words(tokens, tb, language)
@@ -226,10 +230,41 @@ def evaluate(language: str, name: str, rate: Fraction) -> dict:
             else:
                 stats["poor_line_breaks"].append(_show(text, pos))
         stats["cue_breaks_preferred"] += sum(preferred(p, marks, text) for p in cue_breaks)
+        _segmentation(stats, words, cues, tb, preset, language)
     stats["line_break_preferred_pct"] = _pct(stats["line_breaks_preferred"], stats["line_breaks"])
     stats["cue_break_preferred_pct"] = _pct(stats["cue_breaks_preferred"], stats["cue_breaks"])
     stats["hard_rule_conformance_pct"] = _pct(stats["cues"] - stats["cues_with_hard_violations"], stats["cues"])
     return stats
+
+
+def _segmentation(stats: dict, words, cues, tb: Timebase, preset: str, language: str) -> None:
+    """Split fitting sentences and short fragments (see the module docstring), added into ``stats``."""
+    ends = ".?!…。？！"
+    sentences, start = [], 0
+    for k, w in enumerate(words):
+        if w.text.rstrip("\"'”’»」』）)]")[-1:] in ends or k == len(words) - 1:
+            sentences.append((start, k + 1))
+            start = k + 1
+    boundaries, count = set(), 0  # cue boundaries as word indices (each cue's words are consecutive)
+    for cue in cues[:-1]:
+        count += len(cue.words)
+        boundaries.add(count)
+    sep = "" if language == "zh" else " "
+    for a, b in sentences:
+        if len(compose_cues(words[a:b], tb, preset, language)) != 1:
+            continue
+        stats["fitting_sentences"] += 1
+        if any(a < k < b for k in boundaries):
+            stats["split_fitting_sentences"] += 1
+            stats["split_examples"].append(sep.join(w.text for w in words[a:b])[:90])
+    whole = set(sentences)
+    first = 0
+    for cue in cues:
+        span = (first, first + len(cue.words))
+        first = span[1]
+        if Fraction(cue.duration) / tb.rate < Fraction(3, 2) and span not in whole:
+            stats["fragments"] += 1
+            stats["fragment_examples"].append(cue.text[language].replace("\n", " / "))
 
 
 def _show(text: str, pos: int) -> str:
@@ -288,6 +323,11 @@ def run(quick: bool = False) -> dict:
     results["unseen_first_run_line_break_preferred_pct"] = UNSEEN_FIRST_RUN
     results["held_out_first_run_line_break_preferred_pct"] = HELD_OUT_FIRST_RUN
     results["words_lost"] = sum(s["words"] - s["words_shown"] for s in results["by_language"].values())
+    fitting = sum(s["fitting_sentences"] for s in results["by_language"].values())
+    results["split_fitting_sentences"] = sum(s["split_fitting_sentences"] for s in results["by_language"].values())
+    results["split_fitting_sentences_pct"] = _pct(results["split_fitting_sentences"], fitting)
+    results["fragment_cues"] = sum(s["fragments"] for s in results["by_language"].values())
+    results["fragment_cues_pct"] = _pct(results["fragment_cues"], total_cues)
     results["speed"] = speed(quick)
     frozen = results["frozen"] = score_frozen()
     results["summary"] = {
@@ -306,6 +346,8 @@ def run(quick: bool = False) -> dict:
         "cue breaks at preferred points %": results["cue_break_preferred_pct"],
         "cues without a hard-rule violation % (target 100)": results["hard_rule_conformance_pct"],
         "words lost": results["words_lost"],
+        "sentences that fit one cue but were split %": results["split_fitting_sentences_pct"],
+        "cues under 1.5 s that are not a whole sentence %": results["fragment_cues_pct"],
         "composer words per CPU second": results["speed"]["words_per_cpu_second"],
     }
     write(results, quick)
@@ -338,6 +380,9 @@ def write(results: dict, quick: bool) -> None:
               f"\"test\" sets alone: {results['test_set_line_break_preferred_pct']} %), "
               f"{results['cue_break_preferred_pct']} % of cue breaks, {results['hard_rule_conformance_pct']} % of "
               f"cues without a hard-rule violation (target 100 %), {results['words_lost']} words lost.**", "",
+              f"Segmentation: {results['split_fitting_sentences_pct']} % of the sentences that fit one cue on their "
+              f"own were split across cues ({results['split_fitting_sentences']}); {results['fragment_cues_pct']} % "
+              f"of cues ({results['fragment_cues']}) are under 1.5 s without being a whole sentence.", "",
               "Fresh sets (written for the second round of rules, annotated before the composer ran on them): first "
               f"run before any rule changed en {FRESH_FIRST_RUN['en']} %, zh {FRESH_FIRST_RUN['zh']} %, together "
               f"{FRESH_FIRST_RUN['all']} %; now {results['fresh_line_break_preferred_pct']} %, but their errors guided "

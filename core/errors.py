@@ -6,12 +6,39 @@ with ``http_status``. Anything that is not a CaptionBridgeError is a bug in Capt
 
 from __future__ import annotations
 
+# Every exit status the ``captionbridge`` command uses, and what it means. The README's table is this table
+# (``exit_code_table``; tests/plugin/test_exit_codes.py compares them and runs each case).
+EXIT_DONE = 0
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_CODES: dict[int, str] = {
+    EXIT_DONE: "done (for `check`: no hard rule broken)",
+    EXIT_USAGE: "the command line itself is wrong: an unknown option, a missing argument, a value not among an "
+                "option's choices (the usage line says which)",
+    3: "bad input: a timeline, caption file, media file or `--model` folder that is missing, unreadable or corrupt; "
+       "an output or cache folder that cannot be written; a language CaptionBridge does not caption; nothing to "
+       "caption",
+    4: "no usable speech or translation model: none installed, not offline-available, or it cannot be loaded",
+    5: "`check` found hard caption-rule violations (with `--strict`, soft ones too)",
+    6: "`install`/`uninstall` or `serve` could not do its job: an editor folder it cannot write, an editor this "
+       "system does not run, the engine's port already in use",
+    EXIT_INTERNAL: "an internal error: a CaptionBridge bug (please report it)",
+    130: "cancelled (Ctrl-C, or the job was cancelled)",
+}
+
+
+def exit_code_table() -> str:
+    """The README's exit-code table, as Markdown."""
+    rows = ["| exit | meaning |", "| --- | --- |"]
+    rows += [f"| {code} | {meaning} |" for code, meaning in EXIT_CODES.items()]
+    return "\n".join(rows)
+
 
 class CaptionBridgeError(Exception):
     """Base class: a clear reason the user can act on."""
 
     code = "error"
-    exit_code = 1
+    exit_code = 3  # a reason the user can act on; subclasses narrow it (see EXIT_CODES)
     http_status = 400
 
     def __init__(self, message: str, *, details: dict | None = None):

@@ -23,6 +23,8 @@ class Word:
 
     ``start``/``end`` are seconds from the timeline's first frame; ``start_frame`` is the frame containing ``start``
     and ``end_frame`` the first frame at or after ``end`` (exclusive), so a word always spans at least one frame.
+    The caption pipeline then settles them (``captions.cue_timing.settle_word_frames``): a word ends where the next
+    begins, so consecutive words never share a frame, and none runs past the timeline's end.
     """
 
     text: str

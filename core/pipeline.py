@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from .captions.compose import compose_cues
+from .captions.cue_timing import settle_word_frames
 from .captions.presets import language_family
 from .errors import InputError, MissingMediaError
 from .model import CaptionDocument
@@ -18,7 +19,19 @@ from .timeline.regions import describe_missing, missing_media, regions_and_skipp
 # Relative cost of each stage, for one progress bar / ETA over the whole job.
 STAGES = {"read": 1.0, "transcribe": 80.0, "compose": 2.0, "translate": 12.0, "write": 1.0}
 LANGUAGES = ("en", "zh")
+# Spoken languages CaptionBridge captions: word joining, line breaking and presets exist for these only (Whisper
+# recognises ~100, but e.g. French through this pipeline came out as "j 'ai"). Anything else is refused (exit 3).
+SOURCE_LANGUAGES = ("auto",) + LANGUAGES
 STYLE_PRESETS = ("broadcast", "social")  # language-neutral styles that also apply to the translated language
+
+
+def unsupported_language(language: str, detected: bool = False) -> str:
+    """The one-line refusal for a spoken language CaptionBridge does not caption."""
+    if detected:
+        return (f"the speech was detected as {language!r}, which CaptionBridge does not caption (it captions en and "
+                "zh); if the detection is wrong, pass --language en or --language zh")
+    return (f"unsupported language {language!r}: CaptionBridge captions English and Chinese speech, so use "
+            "--language auto, en or zh")
 
 
 @dataclass
@@ -56,6 +69,9 @@ class CaptionOptions:
         return opts
 
     def validate(self) -> None:
+        self.language = (self.language or "auto").strip().lower()
+        if self.language not in SOURCE_LANGUAGES:
+            raise InputError(unsupported_language(self.language))
         if isinstance(self.tracks, str):
             self.tracks = [t.strip() for t in self.tracks.split(",") if t.strip()]
         if isinstance(self.formats, str):
@@ -90,13 +106,16 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
                             f"{timebase.timecode(skipped.timeline_start_frame)} is not captioned: {skipped.reason}")
     missing = missing_media(regions)
     if missing:
-        listing = describe_missing(missing)
+        listing = describe_missing(missing, advice=False)
         if not options.allow_missing:
-            raise MissingMediaError(f"missing media: {listing}. Relink the media, or pass --allow-missing to "
+            raise MissingMediaError(f"{listing}. Relink the media, or pass --allow-missing to "
                                     "caption the rest (those clips stay uncaptioned)", missing)
         warnings.append(f"missing media left uncaptioned: {listing}")
         missing_clips = {(m["clip"], m["start_frame"]) for m in missing}
         regions = [r for r in regions if (r.clip_name, r.timeline_start_frame) not in missing_clips]
+        if not regions:
+            raise MissingMediaError(f"nothing to caption: every audio clip's media is missing ({listing}); relink "
+                                    "the media and run again", missing)
     cut_points = video_cut_points(loaded)
     progress.update("read", 1.0)
 
@@ -113,11 +132,17 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
     transcript = transcribe_regions(regions, timebase, topts, progress=progress)
     warnings.extend(transcript.warnings)
     language = transcript.language
+    if transcript.words and language.lower().replace("_", "-").split("-")[0] not in LANGUAGES + ("yue",):
+        raise InputError(unsupported_language(language, detected=True))
 
     progress.update("compose", 0.0)
     preset = options.preset or default_preset(language)
-    cues = compose_cues(transcript.words, timebase, preset, language, cut_points, **options.overrides())
-    doc = CaptionDocument(name=loaded.name, timebase=timebase, source_language=language, words=transcript.words,
+    # nothing may end after the timeline: words and cues stop at its last frame
+    end_frame = loaded.duration_frames
+    words = settle_word_frames(transcript.words, end_frame)
+    cues = compose_cues(words, timebase, preset, language, cut_points, end_frame=end_frame,
+                        **options.overrides())
+    doc = CaptionDocument(name=loaded.name, timebase=timebase, source_language=language, words=words,
                           cues=cues, languages=[language], warnings=warnings)
     progress.update("compose", 1.0)
 

@@ -1,7 +1,9 @@
 """One caption job end to end, as the CLI and the engine service run it: read -> caption -> write files.
 
 Files are written into a private staging folder inside ``out_dir`` and moved into place only when every one of
-them is complete, so a failed or cancelled job leaves nothing half-written.
+them is complete, so a failed or cancelled job leaves nothing half-written. Whether ``out_dir`` (and the cache
+folder) can be written is checked before the timeline is transcribed, and a run that found no speech writes only
+files that are not there yet: it never replaces an earlier run's captions with empty ones.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ..core.errors import InputError
 from ..core.model import CaptionDocument
 from ..core.pipeline import STAGES, CaptionOptions, caption_timeline
 from ..core.progress import Progress
+from ..core.storage import cache_root, writable_folder_problem
 
 CAPTION_FORMATS = ("json", "srt", "vtt", "ass", "ttml")
 TIMELINE_FORMATS = ("otio", "fcpxml", "xmeml")
@@ -31,14 +34,38 @@ def check_formats(formats: list[str]) -> list[str]:
     return formats
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Raise InputError (exit 3) when caption files cannot be written into ``out_dir`` (creating it if needed)."""
+    problem = writable_folder_problem(Path(out_dir))
+    if problem:
+        raise InputError(f"cannot write captions into {out_dir}: {problem}; pass --out a folder you can write to")
+
+
+def check_cache_dir() -> None:
+    """Raise InputError (exit 3) when the cache folder (models, transcripts) cannot be written."""
+    folder = cache_root()
+    problem = writable_folder_problem(folder)
+    if problem:
+        raise InputError(f"cannot use the cache folder {folder}: {problem}; make it writable or set "
+                         "CAPTIONBRIDGE_CACHE_DIR to a folder you can write to")
+
+
 def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[str], loaded=None,
-                  absolute_times: bool = False) -> list[str]:
-    """Write every requested format for ``doc``; returns the file names written into ``out_dir``."""
+                  absolute_times: bool = False, kept: list[str] | None = None) -> list[str]:
+    """Write every requested format for ``doc``; returns the file names written into ``out_dir``.
+
+    When ``doc`` has no cues (no speech was found), files already in ``out_dir`` are left as they are; their names
+    are appended to ``kept`` when it is given.
+    """
     from ..adapters.caption_formats import write_captions
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".captionbridge-", dir=out_dir))
+    check_out_dir(out_dir)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".captionbridge-", dir=out_dir))
+    except OSError as exc:
+        raise InputError(f"cannot write captions into {out_dir}: {exc.strerror or exc}; pass --out a folder you "
+                         "can write to") from exc
     try:
         written = [Path(p) for p in write_captions(doc, staging, stem, [f for f in formats if f in CAPTION_FORMATS],
                                                    absolute=absolute_times)]
@@ -47,7 +74,9 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
 
             target = staging / f"{stem}.captions.otio"
             if loaded is not None:
-                write_otio_with_subtitles(loaded.timeline, doc, target)
+                # an .otioz's media lives in a temporary unpacked folder: its relative references stay as they are
+                root = None if loaded.format == "otioz" else loaded.media_root
+                write_otio_with_subtitles(loaded.timeline, doc, target, media_root=root)
             else:
                 import opentimelineio as otio
 
@@ -67,9 +96,21 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
             source = loaded.path if loaded is not None and loaded.format == "fcp_xml" else None
             write_xmeml_titles(doc, target, source=source)
             written.append(target)
+        for path in written:  # everything in the way is found before anything is replaced
+            if (out_dir / path.name).is_dir():
+                raise InputError(f"cannot write {out_dir / path.name}: a folder of that name is in the way; move it "
+                                 "or pass another --out")
         names = []
         for path in written:
-            os.replace(path, out_dir / path.name)
+            if not doc.cues and (out_dir / path.name).exists():
+                if kept is not None:
+                    kept.append(path.name)
+                continue
+            try:
+                os.replace(path, out_dir / path.name)
+            except OSError as exc:  # e.g. a folder of that name in the way
+                raise InputError(f"cannot write {out_dir / path.name}: {exc.strerror or exc}; move it out of the "
+                                 "way or pass another --out") from exc
             names.append(path.name)
         return names
     finally:
@@ -78,14 +119,30 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
 
 def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionOptions,
                     progress: Progress | None = None) -> dict:
-    """Caption ``timeline_path`` into ``out_dir``. Returns ``{"document": <JSON contract>, "files": [names]}``."""
-    from ..adapters.media_timeline import is_media_file, load_media_as_timeline
-    from ..adapters.timeline_read import load_timeline
-
+    """Caption ``timeline_path`` into ``out_dir``. Returns ``{"document": <JSON contract>, "files": [names]}``
+    (plus ``"kept"``: earlier files left in place because this run found no speech)."""
     opts = options if isinstance(options, CaptionOptions) else CaptionOptions.from_dict(dict(options))
     opts.validate()
     formats = check_formats(list(opts.formats))
-    progress = progress or Progress(STAGES)
+    out_dir = Path(out_dir)
+    created = not out_dir.exists()
+    check_out_dir(out_dir)  # before anything slow: a typo in --out must not cost a transcription
+    try:
+        check_cache_dir()
+        return _run(timeline_path, out_dir, opts, formats, progress or Progress(STAGES))
+    except BaseException:
+        if created:  # a failed job leaves no empty folder behind
+            try:
+                out_dir.rmdir()
+            except OSError:
+                pass
+        raise
+
+
+def _run(timeline_path: Path, out_dir: Path, opts: CaptionOptions, formats: list[str], progress: Progress) -> dict:
+    from ..adapters.media_timeline import is_media_file, load_media_as_timeline
+    from ..adapters.timeline_read import load_timeline
+
     if is_media_file(timeline_path):
         loaded = load_media_as_timeline(timeline_path, opts.rate, opts.start_timecode, opts.drop_frame)
     else:
@@ -100,6 +157,13 @@ def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionO
         if suffix and stem.lower().endswith(suffix.lower()):
             stem = stem[: -len(suffix)]
             break
-    files = write_outputs(doc, Path(out_dir), stem, formats, loaded, opts.absolute_times)
+    kept: list[str] = []
+    files = write_outputs(doc, out_dir, stem, formats, loaded, opts.absolute_times, kept)
+    if "otio" in formats and loaded.format == "otioz":
+        doc.warnings.append(f"{stem}.captions.otio names its media as {Path(timeline_path).name} does, relative to "
+                            "the bundle: unpack the .otioz beside it (or relink) to open it with its media")
     progress.update("write", 1.0)
-    return {"document": doc.to_dict(), "files": files}
+    result = {"document": doc.to_dict(), "files": files}
+    if kept:
+        result["kept"] = kept
+    return result

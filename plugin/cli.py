@@ -14,7 +14,7 @@ import sys
 import click
 
 from .. import __version__
-from ..core.errors import CaptionBridgeError
+from ..core.errors import EXIT_INTERNAL, CaptionBridgeError
 
 # name -> "module:attribute" (relative to captionbridge.plugin). One line per command.
 COMMANDS: dict[str, str] = {
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"internal error: {type(exc).__name__}: {exc} "
                    "(a CaptionBridge bug; rerun with CAPTIONBRIDGE_DEBUG=1 for details and report it)", err=True)
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

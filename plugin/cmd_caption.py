@@ -6,13 +6,18 @@ from pathlib import Path
 
 import click
 
+from .caption_limits import PRESET_LIMITS
+
 
 @click.command("caption")
 @click.argument("timeline", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for the caption files.")
-@click.option("--language", default="auto", show_default=True, help="Spoken language (en, zh, ...) or auto.")
+@click.option("--language", default="auto", show_default=True, metavar="auto|en|zh",
+              help="Spoken language, or auto to detect it. CaptionBridge captions English and Chinese speech; other "
+                   "languages are refused (exit 3).")
 @click.option("--translate-to", type=click.Choice(["en", "zh"]), default=None, help="Add a translated language.")
-@click.option("--preset", default=None, help="netflix-en, netflix-zh, broadcast, social (default: by language).")
+@click.option("--preset", type=click.Choice(["netflix", "netflix-en", "netflix-zh", "broadcast", "social"]),
+              default=None, help="Caption rules (default: netflix, i.e. netflix-en or netflix-zh by language).")
 @click.option("--tracks", default=None, help="Audio tracks to caption, e.g. A1,A2 (default: all audible).")
 @click.option("--model", default=None, help="Whisper model: a folder, a packaged model, or a hub name when online.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -20,10 +25,17 @@ import click
               help="Any of json,srt,vtt,ass,ttml,otio,fcpxml,xmeml.")
 @click.option("--glossary", type=click.Path(path_type=Path), default=None, help="Term list (translations, hotwords).")
 @click.option("--translation-model", default=None, help="Translation model folder or hub name.")
-@click.option("--max-chars-per-line", type=int, default=None)
-@click.option("--max-lines", type=int, default=None)
-@click.option("--max-chars-per-second", type=float, default=None)
-@click.option("--absolute-times", is_flag=True, help="SRT/VTT times include the start timecode.")
+@click.option("--max-chars-per-line", type=int, default=None,
+              help=f"Override characters per line (default: the preset's; {PRESET_LIMITS['max_chars_per_line']}).")
+@click.option("--max-lines", type=int, default=None,
+              help=f"Override lines per caption (default: the preset's; {PRESET_LIMITS['max_lines']}).")
+@click.option("--max-chars-per-second", type=float, default=None,
+              help="Override reading speed in characters per second (default: the preset's; "
+                   f"{PRESET_LIMITS['max_chars_per_second']}).")
+@click.option("--absolute-times", is_flag=True,
+              help="SRT/VTT/ASS times include the timeline's start timecode, as real time (at 23.976 fps "
+                   "01:00:00:00 is 3603.6 s, written 01:00:03,600). Default: times count from the timeline's first "
+                   "frame, which is what Premiere's and Resolve's caption import expect.")
 @click.option("--allow-missing", is_flag=True, help="Caption what is there when some media is missing.")
 @click.option("--rate", default=None, help="For a bare media file: the frame rate, e.g. 24000/1001 or 25 "
               "(a video file's own rate otherwise).")
@@ -68,3 +80,6 @@ def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str 
         click.echo(f"  {out_dir / name}")
     if not doc["cues"]:
         click.echo("warning: no speech was found, so no captions were made", err=True)
+    if result.get("kept"):
+        click.echo(f"warning: kept the earlier {', '.join(result['kept'])} in {out_dir} (this run found nothing "
+                   "to replace them with)", err=True)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from pathlib import Path
 
 import click
 
 from ..core.errors import InputError, ValidationFailed
+from .caption_limits import PRESET_LIMITS
 
 
 def _cut_points(timeline_path: str):
@@ -47,9 +49,13 @@ def _preset_for(preset: str, language: str, main_language: str) -> str:
               help="The edit (OTIO, xmeml, FCPXML): its video cuts drive the shot-change rules.")
 @click.option("--absolute/--relative", "absolute", default=None,
               help="Times include the start timecode (default: detected).")
-@click.option("--max-chars", type=int, default=None, help="Override characters per line.")
-@click.option("--max-lines", type=int, default=None, help="Override lines per caption.")
-@click.option("--max-cps", type=float, default=None, help="Override reading speed (characters per second).")
+@click.option("--max-chars-per-line", "--max-chars", "max_chars", type=int, default=None,
+              help=f"Override characters per line (default: the preset's; {PRESET_LIMITS['max_chars_per_line']}).")
+@click.option("--max-lines", type=int, default=None,
+              help=f"Override lines per caption (default: the preset's; {PRESET_LIMITS['max_lines']}).")
+@click.option("--max-chars-per-second", "--max-cps", "max_cps", type=float, default=None,
+              help="Override reading speed in characters per second (default: the preset's; "
+                   f"{PRESET_LIMITS['max_chars_per_second']}).")
 @click.option("--min-duration", type=str, default=None, help="Override minimum duration in seconds (e.g. 5/6).")
 @click.option("--max-duration", type=str, default=None, help="Override maximum duration in seconds.")
 @click.option("--min-gap", type=int, default=None, help="Override the minimum gap in frames.")
@@ -76,6 +82,9 @@ def check_cmd(subs, rate, start_timecode, drop_frame, language, preset, timeline
         if rate is None and not str(subs).lower().endswith(".json"):
             raise InputError("--start-timecode/--drop-frame need --rate")
     caption_file = read_caption_file(subs, timebase, absolute, language)
+    if not caption_file.cues:
+        raise InputError(f"{subs}: no caption could be read from it; it is empty or not a "
+                         f"{Path(subs).suffix.lstrip('.').upper() or 'subtitle'} file")
     timebase = caption_file.timebase
     overrides = dict(max_chars_per_line=max_chars, max_lines=max_lines, max_chars_per_second=max_cps,
                      min_duration=Fraction(min_duration) if min_duration else None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -28,15 +27,22 @@ def _load(timeline: str):
 def render_audio_cmd(timeline: str, output: str, sample_rate: int, tracks: str | None, allow_missing: bool,
                      quiet: bool) -> None:
     """Mix TIMELINE's audio (enabled clips on unmuted tracks) into one mono WAV, sample-exact."""
+    from ..core.errors import InputError
     from ..core.progress import Progress
+    from ..core.storage import writable_folder_problem
     from ..core.timeline.regions import audio_regions
     from ..core.timeline.render_audio import render_audio
     from .progress_bar import progress_bar
 
+    target = Path(output)
+    problem = (f"{target} is a folder" if target.is_dir()
+               else writable_folder_problem(target.parent if str(target.parent) else Path(".")))
+    if problem:  # before reading or rendering anything
+        raise InputError(f"cannot write {output}: {problem}; pass -o a WAV file in a folder you can write to")
     loaded = _load(timeline)
     regions = audio_regions(loaded, tracks, require_audio=True)
     # a bar on stderr for long renders (hidden when stderr is not a terminal or with --quiet)
-    with progress_bar("render-audio", disable=quiet or not sys.stderr.isatty()) as listener:
+    with progress_bar("render-audio", disable=quiet) as listener:
         result = render_audio(regions, loaded.duration_frames, loaded.timebase, sample_rate=sample_rate,
                               out=Path(output), allow_missing=allow_missing,
                               progress=Progress({"render": 1.0}, listener))
@@ -68,12 +74,14 @@ def inspect_data(loaded, tracks: str | None = None) -> dict:
     tb = loaded.timebase
     track_rows = []
     video_index = 0
-    audio_numbers = {id(t): n for n, t in audio_tracks(loaded)}
+    # audio_tracks lists the audio tracks in timeline order: match them by position (OTIO's Python wrappers are
+    # new objects on every access, so their id() cannot be a key)
+    audio_numbers = iter([n for n, _ in audio_tracks(loaded)])
     for track in loaded.timeline.tracks:
         if not isinstance(track, otio.schema.Track):
             continue
         if track.kind == otio.schema.TrackKind.Audio:
-            label = f"A{audio_numbers.get(id(track), 0)}"
+            label = f"A{next(audio_numbers)}"
         elif track.kind == otio.schema.TrackKind.Video:
             video_index += 1
             label = f"V{video_index}"

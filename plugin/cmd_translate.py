@@ -82,12 +82,17 @@ def translate_cmd(captions: Path, target: str, model: str | None, glossary: Path
     --no-retime). Whatever still breaks a limit is printed as a warning.
     """
     from ..core.progress import Progress
+    from ..core.storage import writable_folder_problem
     from ..core.translate.cues import translate_document_with_report
     from .progress_bar import progress_bar
 
     doc = read_document(captions)
     wanted = [f.strip().lower() for f in formats.split(",") if f.strip()] or ["json"]
     out_dir = out_dir or captions.parent
+    problem = writable_folder_problem(out_dir)  # before a translation model is looked for or loaded
+    if problem:
+        raise InputError(f"cannot write the translation into {out_dir}: {problem}; pass --out a folder you can "
+                         "write to")
     stem = stem or output_stem(captions, target, out_dir)
     with progress_bar("translating", disable=quiet) as listener:
         translated, report = translate_document_with_report(

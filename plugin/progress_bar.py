@@ -11,6 +11,8 @@ from tqdm import tqdm
 
 @contextmanager
 def progress_bar(description: str, disable: bool = False) -> Iterator:
+    """A bar on stderr, shown only when stderr is a terminal: logs and pipes get no ``\\r`` lines."""
+    disable = disable or not _is_terminal(sys.stderr)
     bar = tqdm(total=100, desc=description, unit="%", disable=disable,
                bar_format="{desc}: {percentage:3.0f}%|{bar}|{postfix}", file=sys.stderr, leave=False)
 
@@ -24,3 +26,10 @@ def progress_bar(description: str, disable: bool = False) -> Iterator:
         yield listener
     finally:
         bar.close()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from fractions import Fraction
 
 from ..model import Cue, Word
 from ..timeline.timebase import Timebase
@@ -39,16 +40,21 @@ BOUNDARY_WEIGHT = 1.5  # a cue boundary at a poor point hurts more than a line b
 ORPHAN_COST = 30.0  # a one-word cue that is not a sentence or phrase of its own
 LAG_COST = 12.0  # a cue too short for its minimum duration before the next one (will start late)
 STRADDLE_COST = 10.0  # a cue that ends one sentence and starts another that runs on into the next cue
+SPLIT_FIT_COST = 4.0  # a cue boundary inside a sentence that would fit one cue (lines, characters, duration)
+FRAGMENT_COST = 8.0  # a cue of under FRAGMENT_SECONDS of speech that is not a whole sentence ("By seven,")
+FRAGMENT_SECONDS = Fraction(3, 2)
 
 
 def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPreset" = "netflix-en",
-                 language: str = "en", cut_points: Sequence[int] = (), **overrides) -> list[Cue]:
+                 language: str = "en", cut_points: Sequence[int] = (), end_frame: int | None = None,
+                 **overrides) -> list[Cue]:
     """Compose caption cues from timed words.
 
     ``words`` are in timeline time (frame 0 = the timeline's first frame); ``cut_points`` are the video track's
     cut frames in the same time. ``overrides`` change any preset limit (``max_chars_per_line=37``,
     ``max_lines=1``, ``max_chars_per_second=17``, ``min_duration=1``, ...). Each cue's text is stored under
-    ``language``; its ``words`` are the words it shows.
+    ``language``; its ``words`` are the words it shows. ``end_frame`` (the timeline's length in frames): no cue
+    ends after it.
     """
     limits = resolve_preset(preset, language, **overrides)
     words = _clean_words(words, limits, language)
@@ -66,7 +72,7 @@ def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPr
     for i, j, layout in segments:
         layouts.append(layout)
         spans.append(Span(starts[i], max(ends[i:j]), sum(line_length(x) for x in layout.lines)))
-    times = time_cues(spans, timebase.rate, limits, cut_points)
+    times = time_cues(spans, timebase.rate, limits, cut_points, end_frame)
     cues = []
     for (i, j, layout), (start, end) in zip(segments, times):
         cue_words = tuple(words[units[i].first:units[j - 1].last + 1])
@@ -140,6 +146,7 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
     capacity = preset.max_chars_per_line * preset.max_lines
     linger = preset.frames(preset.max_linger, rate)
     frames_per_char = float(rate) / preset.max_chars_per_second  # for a penalty only: float is fine here
+    short_f = max(1, math.ceil(FRAGMENT_SECONDS * rate))
     joiner = 0 if language_family(language) == "zh" else 1
     # gap before unit k (frames of silence between unit k-1 and k)
     gaps = [0] + [starts[k] - ends[k - 1] for k in range(1, n)]
@@ -151,6 +158,17 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
         elif gaps[k] >= pause // 2 and c >= NEUTRAL:
             c = c * 0.6
         boundary[k] = c * BOUNDARY_WEIGHT
+    # a sentence that fits one cue (a two-line cue if need be) should not be split across two: "... rely on solar" |
+    # "and satellite weather reports." read worse than one two-line cue
+    for a, b in _sentences(texts):
+        if b - a < 2 or max(ends[a:b]) - starts[a] > max_f or any(gaps[k] >= force for k in range(a + 1, b)):
+            continue
+        if sum(len(t) for t in texts[a:b]) + joiner * (b - a - 1) > capacity or \
+                layout_lines(texts[a:b], costs[a:b] + [0], preset, language) is None:
+            continue
+        for k in range(a + 1, b):
+            if gaps[k] < pause:
+                boundary[k] += SPLIT_FIT_COST
 
     INF = float("inf")
     best = [INF] * (n + 1)
@@ -174,7 +192,7 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
                 continue
             cost = best[i] + boundary[i] + CUE_COST + layout.cost
             cost += _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, linger,
-                                 frames_per_char)
+                                 frames_per_char, short_f)
             if cost < best[j]:
                 best[j] = cost
                 back[j] = (i, layout)
@@ -188,7 +206,18 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
     return segments
 
 
-def _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, linger, frames_per_char) -> float:
+def _sentences(texts: list[str]) -> list[tuple[int, int]]:
+    """[first, end) unit ranges of the sentences in ``texts`` (the last may run on without an ending)."""
+    out, start = [], 0
+    for k, t in enumerate(texts):
+        if ends_sentence(t) or k == len(texts) - 1:
+            out.append((start, k + 1))
+            start = k + 1
+    return out
+
+
+def _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, linger, frames_per_char,
+                 short_f=1) -> float:
     """Timing-related cost of units i..j-1 as one cue: too short before the next, too fast to read, an orphan."""
     n = len(texts)
     penalty = 0.0
@@ -205,6 +234,10 @@ def _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, 
         penalty += 20.0 * (need / max(available, min_f) - 1)
     if j < n and not ends_sentence(texts[j - 1]) and any(ends_sentence(texts[k]) for k in range(i, j - 1)):
         penalty += STRADDLE_COST
+    whole = (i == 0 or ends_sentence(texts[i - 1])) and (j == n or ends_sentence(texts[j - 1]))
+    speech = end - starts[i]
+    if not whole and n > 1 and speech < short_f:
+        penalty += FRAGMENT_COST * (1 - speech / short_f)
     if j - i == 1 and n > 1:
         alone = ends_sentence(texts[i]) and (i == 0 or ends_sentence(texts[i - 1]))
         pauses = (i == 0 or gaps[i] >= pause) and (j == n or gaps[j] >= pause)

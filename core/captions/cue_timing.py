@@ -11,7 +11,12 @@ are applied in this order:
 4. gaps of ``chain_gap_frames`` or fewer closed to exactly ``min_gap_frames`` ("chaining");
 5. out-times near a cut moved to 2 frames before it, when the cue keeps its minimum duration;
 6. a final forward pass that *guarantees* the hard rules: no overlap, gap >= ``min_gap_frames``, duration within
-   bounds. When speech is too dense for that, a cue starts late rather than overlapping its neighbour.
+   bounds. When speech is too dense for that, a cue starts late rather than overlapping its neighbour;
+7. with ``end_frame`` (the timeline's or the audio's last frame, exclusive), a backward pass so that no cue ends
+   after it: the last cue is cut there and starts earlier, into the silence before it, to keep its minimum
+   duration where it can.
+
+``settle_word_frames`` does the same for words: frames in time order that never overlap and never pass the end.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..model import Word
 from .presets import CaptionPreset
 from .shot_changes import next_cut, normalise_cuts, out_target, snap_in
 
@@ -39,9 +45,59 @@ def reading_frames(chars: int, rate: Fraction, preset: CaptionPreset) -> int:
     return math.ceil(Fraction(chars) / Fraction(str(preset.max_chars_per_second)) * rate)
 
 
+def settle_word_frames(words: Sequence[Word], end_frame: int | None = None) -> list[Word]:
+    """Words in time order whose frames never overlap and never pass ``end_frame`` (exclusive).
+
+    ``Word.at`` gives each word the frame holding its start and the first frame at or after its end, so two words
+    that meet inside a frame share it. Here a word ends where the next one starts (it keeps at least one frame; a
+    following word that started in the same frame then starts one frame later). Seconds are left as measured.
+    """
+    from dataclasses import replace
+
+    ordered = sorted(words, key=lambda w: (w.start_frame, w.start, w.end_frame))
+    out: list[Word] = []
+    limit = end_frame if end_frame is not None and end_frame > 0 else None
+    for k, w in enumerate(ordered):
+        start = max(w.start_frame, out[-1].end_frame if out else 0)
+        end = max(w.end_frame, start + 1)
+        if k + 1 < len(ordered):
+            end = min(end, max(ordered[k + 1].start_frame, start + 1))
+        if limit is not None:
+            start = min(start, limit - 1)
+            end = min(end, limit)
+            if out and start < out[-1].end_frame:  # words crowded against the end: the last frames are shared out
+                start = out[-1].end_frame
+            if start >= end:
+                # no room left before the end: squeeze the earlier words back to make one frame for this one
+                out = _make_room(out, limit - 1)
+                start, end = limit - 1, limit
+        if (start, end) != (w.start_frame, w.end_frame):
+            w = replace(w, start_frame=start, end_frame=end)
+        out.append(w)
+    return out
+
+
+def _make_room(words: list[Word], before: int) -> list[Word]:
+    """``words`` moved back so the last ends at or before ``before`` (each keeps a frame, none before frame 0)."""
+    from dataclasses import replace
+
+    out = list(words)
+    for k in range(len(out) - 1, -1, -1):
+        w = out[k]
+        if w.end_frame <= before:
+            break
+        end = before
+        start = min(w.start_frame, end - 1)
+        if start < 0:
+            break
+        out[k] = replace(w, start_frame=start, end_frame=end)
+        before = start
+    return out
+
+
 def time_cues(spans: Sequence[Span], rate: Fraction, preset: CaptionPreset,
-              cut_points: Sequence[int] = ()) -> list[tuple[int, int]]:
-    """``[(in, out), ...]`` for each span, in frames (``out`` exclusive)."""
+              cut_points: Sequence[int] = (), end_frame: int | None = None) -> list[tuple[int, int]]:
+    """``[(in, out), ...]`` for each span, in frames (``out`` exclusive); none ends after ``end_frame``."""
     n = len(spans)
     if n == 0:
         return []
@@ -108,4 +164,23 @@ def time_cues(spans: Sequence[Span], rate: Fraction, preset: CaptionPreset,
         end = min(max(outs[i], start + min_f), start + max_f)
         result.append((start, end))
         prev_out = end
+    if end_frame is not None and end_frame > 0:
+        _clamp_to_end(result, end_frame, gap, min_f)
     return result
+
+
+def _clamp_to_end(result: list[tuple[int, int]], end_frame: int, gap: int, min_f: int) -> None:
+    """Backward pass (in place): no cue ends after ``end_frame``; a cue cut short starts earlier, into the silence
+    before it, to keep ``min_f`` frames where the cue before leaves room (never overlapping it)."""
+    limit = end_frame
+    for i in range(len(result) - 1, -1, -1):
+        start, end = result[i]
+        if end <= limit:
+            break
+        end = limit
+        floor = result[i - 1][1] + gap if i > 0 else 0
+        if end - start < min_f:
+            start = max(min(start, end - min_f), min(floor, start))
+        start = max(0, min(start, end - 1))
+        result[i] = (start, end)
+        limit = start - gap

@@ -1,9 +1,10 @@
 """Check cues against a caption preset: every violation, per cue, hard or soft.
 
-Hard rules (a file that breaks one is not deliverable): overlap, off-frame times (millisecond formats whose time is
-not what ``Timebase.ms_ceil`` writes for a frame, so an editor lands on the wrong frame), empty cues, more lines
-than allowed, characters per line, duration bounds, gaps under ``min_gap_frames``.
-Soft rules (craft): reading speed, break quality (a line break where a rule says never, two lines where one fits,
+Hard rules (a file that breaks one is not deliverable): overlap, empty cues, more lines than allowed, characters per
+line, duration bounds, gaps under ``min_gap_frames``.
+Soft rules (craft): off-frame times (a millisecond time that is not what a frame-accurate writer stores for a frame:
+reported with the frame an editor lands on, and whether editors that floor and editors that round disagree; other
+tools' whole-millisecond conventions are not an error), reading speed, break quality (a line break where a rule says never, two lines where one fits,
 an orphan word), chaining (gaps of 3-12 frames should be closed to 2), Chinese punctuation inside a line, and the
 shot-change rules when the timeline's cut points are known.
 """
@@ -44,6 +45,21 @@ class SourceTimes:
     times: list[tuple[int, int]]
     quantum_ms: int = 1
     offset_frames: int = 0
+
+
+def _off_frame_message(label: str, ms: int, timebase: Timebase, offset_frames: int, quantum_ms: int) -> str:
+    """What an editor does with a stored time that is not a frame's rounded-up start."""
+    exact = Fraction(ms) * timebase.rate / 1000  # frames since the file's zero, exactly
+    floor = math.floor(exact) - offset_frames
+    nearest = math.floor(exact + Fraction(1, 2)) - offset_frames
+    start_ms = timebase.ms_ceil(floor + offset_frames, quantum_ms)
+    text = (f"{label}-time {ms} ms lies inside frame {timebase.timecode(floor)} (which starts at {start_ms} ms "
+            "as a frame-accurate writer stores it)")
+    if nearest != floor:
+        return (text + f"; editors that floor land on {timebase.timecode(floor)}, editors that round on "
+                f"{timebase.timecode(nearest)}: write {start_ms} or "
+                f"{timebase.ms_ceil(nearest + offset_frames, quantum_ms)} ms to be exact")
+    return text + "; floor and round agree, so every editor lands on that frame"
 
 
 def cue_text(cue: Cue, language: str) -> str:
@@ -90,9 +106,8 @@ def validate_cues(cues: Sequence[Cue], timebase: Timebase, preset: str | Caption
                                      ("out", source_times.times[i][1], cue.end_frame)):
                 want = timebase.ms_ceil(frame + source_times.offset_frames, source_times.quantum_ms)
                 if ms != want:
-                    add(i, "off-frame", HARD, f"{label}-time {ms} ms is not the start of a frame: frame "
-                                              f"{timebase.timecode(frame)} starts at {want} ms (rounded up); "
-                                              "editors floor and may land a frame early")
+                    add(i, "off-frame", SOFT, _off_frame_message(label, ms, timebase, source_times.offset_frames,
+                                                                 source_times.quantum_ms))
         if not text.strip():
             add(i, "empty", HARD, f"no {language} text ({where})")
         if len(lines) > limits.max_lines:

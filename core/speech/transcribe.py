@@ -131,8 +131,11 @@ def _merge_regions(regions: Sequence, timebase: Timebase) -> list[_Span]:
         if speed <= 0:
             raise InputError(f"clip {getattr(region, 'name', '')!r} plays at speed {speed}: reverse or frozen audio "
                              "cannot be transcribed; render it to a file first")
-        tl_start = timebase.seconds(region.timeline_start_frame)
-        tl_dur = timebase.seconds(region.timeline_end_frame) - tl_start
+        # exact edges where a region has them (a clip after one trimmed on audio samples starts between frames)
+        tl_start = getattr(region, "start_seconds", None)
+        tl_start = timebase.seconds(region.timeline_start_frame) if tl_start is None else Fraction(tl_start)
+        tl_end = getattr(region, "end_seconds", None)
+        tl_dur = (timebase.seconds(region.timeline_end_frame) if tl_end is None else Fraction(tl_end)) - tl_start
         if tl_dur <= 0:
             continue
         src = Fraction(getattr(region, "source_offset", 0) or 0)
@@ -143,7 +146,10 @@ def _merge_regions(regions: Sequence, timebase: Timebase) -> list[_Span]:
                 and getattr(last.region, "gain", 1.0) == getattr(region, "gain", 1.0)
                 and last.timeline_start + last.source_duration / speed == tl_start
                 and last.source_start + last.source_duration == src):
-            merged = _replace_region(last.region, timeline_end_frame=region.timeline_end_frame)
+            changes = {"timeline_end_frame": region.timeline_end_frame}
+            if hasattr(region, "end_exact"):
+                changes["end_exact"] = region.end_exact
+            merged = _replace_region(last.region, **changes)
             last.region = merged
             last.source_duration += tl_dur * speed
             continue

@@ -34,6 +34,10 @@ class AudioRegion:
     ``speed``: constant playback speed (2 = twice as fast: the region consumes ``duration * speed`` of source).
     ``channels``: 0-based source channels to mix (None: all channels, averaged). ``gain``: linear clip level.
     ``source_path`` is None when the clip has no media reference at all (counted as missing media).
+    ``start_exact``/``end_exact``: exact seconds from the timeline's first frame where the clip really starts/ends,
+    when that is not on a frame boundary (a clip after one trimmed on audio samples, ranges at rate 48000); None
+    when it is. ``start_seconds``/``end_seconds`` (and ``source_offset``, heard at ``start_seconds``) use them, so a
+    sample-exact render places every clip at the exact rational sum of the OTIO ranges.
     """
 
     clip_name: str
@@ -51,6 +55,8 @@ class AudioRegion:
     media_start: Fraction = Fraction(0)
     nest_path: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    start_exact: Fraction | None = None
+    end_exact: Fraction | None = None
 
     @property
     def track_label(self) -> str:
@@ -62,10 +68,14 @@ class AudioRegion:
 
     @property
     def start_seconds(self) -> Fraction:
+        if self.start_exact is not None:
+            return self.start_exact
         return self.timebase.seconds(self.timeline_start_frame)
 
     @property
     def end_seconds(self) -> Fraction:
+        if self.end_exact is not None:
+            return self.end_exact
         return self.timebase.seconds(self.timeline_end_frame)
 
     @property
@@ -214,6 +224,7 @@ class _Walk:
     seen_nests: set = field(default_factory=set)
     paths: dict = field(default_factory=dict)     # target_url -> Path
     origins: dict = field(default_factory=dict)   # (path, start value, start rate) -> media origin seconds
+    exact: tuple[Fraction, Fraction] | None = None  # exact [start, end) seconds of the item on_clip is called for
 
 
 _ONE = Fraction(1)
@@ -322,6 +333,12 @@ def _clip_region(walk: _Walk, clip: otio.schema.Clip, track_index: int, track_na
         warnings.extend(more)
     head = Fraction(cs - start) / walk.rate
     offset = clip_start - origin + head * speed
+    start_exact = end_exact = None
+    if walk.exact is not None:  # the clip's own edges, where they are not on a frame (a nest's bounds are)
+        if cs == start and walk.exact[0] != Fraction(cs) / walk.rate:
+            start_exact = walk.exact[0]
+        if ce == end and walk.exact[1] != Fraction(ce) / walk.rate:
+            end_exact = walk.exact[1]
     if offset < 0:
         warnings.append(f"clip {name!r}: its source starts {float(-offset):.3f} s before the media; "
                         "that part is silent")
@@ -335,7 +352,7 @@ def _clip_region(walk: _Walk, clip: otio.schema.Clip, track_index: int, track_na
         timebase=walk.loaded.timebase, speed=speed,
         channels=tuple(int(c) for c in channels) if channels is not None else None,
         gain=float(gain), source_url=url, media_start=origin, nest_path=nest_path,
-        warnings=tuple(outer_warnings + warnings)))
+        warnings=tuple(outer_warnings + warnings), start_exact=start_exact, end_exact=end_exact))
 
 
 def _walk_track(walk: _Walk, track, kind: str, track_index: int, track_name: str, shift: int, lo: int, hi: int,
@@ -349,6 +366,8 @@ def _walk_track(walk: _Walk, track, kind: str, track_index: int, track_name: str
         r = ranges[child]
         start = to_frames(r.start_time, walk.rate) + shift
         end = start + to_frames(r.duration, walk.rate)
+        exact_start = to_seconds(r.start_time) + Fraction(shift) / walk.rate
+        walk.exact = (exact_start, exact_start + to_seconds(r.duration))
         cs, ce = max(start, lo), min(end, hi)
         if ce <= cs:
             continue
@@ -436,11 +455,16 @@ def _collect(loaded: LoadedTimeline, tracks) -> tuple[list[AudioRegion], list[Sk
 def video_cut_points(loaded: LoadedTimeline) -> list[int]:
     """Frames (from the timeline's first frame) where the picture cuts: every boundary between enabled video items
     (clip/clip, clip/gap) on enabled video tracks, nests expanded and clamped to their trims. Excludes frame 0 and
-    the timeline's end."""
+    the timeline's end. Text and title generators (captions burnt in as titles, e.g. our own xmeml title tracks) are
+    overlays, not shot changes, and are left out."""
     walk = _Walk(loaded, loaded.timebase.rate)
     points: set[int] = set()
 
     def on_clip(clip, index, tname, start, end, cs, ce, nest_path, speed, warnings):
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.GeneratorReference) and any(
+                word in (ref.generator_kind or "").lower() for word in ("text", "title", "caption", "subtitle")):
+            return
         points.add(cs)
         points.add(ce)
 
@@ -466,8 +490,9 @@ def missing_media(regions: Iterable[AudioRegion]) -> list[dict]:
     return out
 
 
-def describe_missing(missing: list[dict], limit: int = 20) -> str:
-    """One line naming every missing file (clip, track, timecode), e.g. for MissingMediaError."""
+def describe_missing(missing: list[dict], limit: int = 20, advice: bool = True) -> str:
+    """One line naming every missing file (clip, track, timecode), e.g. for MissingMediaError. ``advice=False``
+    leaves out the closing "Relink ... or pass --allow-missing" for callers that give their own."""
     by_path: dict[str | None, list[dict]] = {}
     for m in missing:
         by_path.setdefault(m["path"], []).append(m)
@@ -482,7 +507,7 @@ def describe_missing(missing: list[dict], limit: int = 20) -> str:
         parts.append(f"... and {len(by_path) - limit} more files")
     files = len(by_path)
     return (f"{files} media file{'s are' if files != 1 else ' is'} missing: " + "; ".join(parts)
-            + ". Relink or copy the media, or pass --allow-missing to render silence for them")
+            + (". Relink or copy the media, or pass --allow-missing to render silence for them" if advice else ""))
 
 
 def timeline_duration_frames(loaded: LoadedTimeline) -> int:

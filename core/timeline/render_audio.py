@@ -3,7 +3,8 @@
 Each source file is decoded once, in order, with PyAV (FFmpeg), resampled to the output rate and streamed through in
 blocks: only the parts regions use are decoded (forward seeks skip the rest) and nothing holds a whole file. Every
 region lands at its exact sample position: output sample ``k`` is timeline time ``k / sample_rate``; a region starting
-at frame ``f`` covers samples from ``ceil(f * sample_rate / rate)`` (rational arithmetic, no float accumulation).
+at frame ``f`` covers samples from ``ceil(f * sample_rate / rate)`` (rational arithmetic, no float accumulation), and
+one that starts between frames (after a clip trimmed on audio samples) from ``ceil(start_seconds * sample_rate)``.
 Contributions are summed in float32 without clipping. Writing to a file streams through a float32 WAV on disk
 (read-add-write per block), so memory stays flat however long the timeline is.
 """
@@ -81,13 +82,20 @@ class _Placement:
         return math.floor(lo) - 1, math.ceil(hi) + 2
 
 
+def _first_sample(seconds: Fraction, sample_rate: int) -> int:
+    """First output sample at or after ``seconds`` (exact)."""
+    return math.ceil(seconds * sample_rate)
+
+
 def _placement(region: AudioRegion, sample_rate: int, lo: int, hi: int) -> _Placement | None:
-    tb = region.timebase
-    k0 = max(sample_of_frame(region.timeline_start_frame, tb, sample_rate), lo)
-    k1 = min(sample_of_frame(region.timeline_end_frame, tb, sample_rate), hi)
+    # exact rational positions (a clip after one trimmed on samples starts between frames); rounded only here,
+    # when choosing samples
+    start, end = region.start_seconds, region.end_seconds
+    k0 = max(_first_sample(start, sample_rate), lo)
+    k1 = min(_first_sample(end, sample_rate), hi)
     if k1 <= k0:
         return None
-    p = Fraction(region.timeline_start_frame * sample_rate) / tb.rate
+    p = start * sample_rate
     s = region.source_offset * sample_rate
     speed = Fraction(region.speed)
     shift = math.floor(s - p + Fraction(1, 2)) if speed == 1 else 0
@@ -498,8 +506,7 @@ def render_audio(regions: Iterable[AudioRegion], duration_frames: int, timebase:
 
 def region_sample_range(region: AudioRegion, sample_rate: int) -> tuple[int, int]:
     """[first, end) output samples (timeline sample numbering) a region covers at ``sample_rate``."""
-    return (sample_of_frame(region.timeline_start_frame, region.timebase, sample_rate),
-            sample_of_frame(region.timeline_end_frame, region.timebase, sample_rate))
+    return _first_sample(region.start_seconds, sample_rate), _first_sample(region.end_seconds, sample_rate)
 
 
 def decode_region(region: AudioRegion, sample_rate: int = 16000) -> np.ndarray:

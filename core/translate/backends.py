@@ -535,8 +535,9 @@ def translation_models() -> list[dict]:
         out.append({"name": "(none)", "kind": "translation", "source": "", "backend": "", "family": "",
                     "languages": "zh<->en", "where": str(cache_root() / "translation"), "size": 0,
                     "verified": None,
-                    "status": "no translation model installed: pass --model Helsinki-NLP/opus-mt-zh-en (with a "
-                              "network) or put a MarianMT/NLLB folder (or its CTranslate2 conversion) here"})
+                    "status": "no translation model installed: pass Helsinki-NLP/opus-mt-zh-en (with a network) "
+                              "as caption --translation-model or translate --model, or put a MarianMT/NLLB folder "
+                              "(or its CTranslate2 conversion) here"})
     return out
 
 

@@ -2,7 +2,7 @@
 
 Options (all optional; the caption job applies its own defaults for what is left out):
 
-- ``language``: ``"auto"`` or a Whisper language code (``"en"``, ``"zh"``, ...)
+- ``language``: ``"auto"``, ``"en"`` or ``"zh"`` (the spoken languages CaptionBridge captions)
 - ``translate_to``: ``null``, ``"en"`` or ``"zh"``
 - ``preset``: a caption preset name such as ``"netflix-en"``
 - ``tracks``: audio tracks to caption, e.g. ``["A1", "A2"]``
@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ...core.pipeline import SOURCE_LANGUAGES, unsupported_language
 from .errors import BadOption
 
 FORMATS = ("srt", "vtt", "ass", "ttml", "json", "otio", "fcpxml", "xmeml")
@@ -33,7 +34,6 @@ EXTRA_OPTION_NAMES = ("allow_missing", "absolute_times", "simplified_chinese", "
 _BOOL_OPTIONS = ("allow_missing", "absolute_times", "simplified_chinese")
 _NUMBER_OPTIONS = {"max_chars_per_line": (int, 8, 120), "max_lines": (int, 1, 4), "max_chars_per_second": (float, 3, 60)}
 
-_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 _PRESET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _TRACK = re.compile(r"^A([1-9][0-9]{0,2})$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
@@ -43,8 +43,8 @@ OPTIONS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "language": {"type": "string", "default": "auto", "examples": ["auto", "en", "zh"],
-                     "description": "\"auto\" or a Whisper language code"},
+        "language": {"type": "string", "enum": list(SOURCE_LANGUAGES), "default": "auto",
+                     "description": "the spoken language, or \"auto\" to detect it (English and Chinese only)"},
         "translate_to": {"anyOf": [{"type": "string", "enum": list(TRANSLATE_TARGETS)}, {"type": "null"}],
                          "default": None},
         "preset": {"type": "string", "pattern": _PRESET.pattern, "examples": ["netflix-en", "netflix-zh"]},
@@ -66,14 +66,6 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "max_chars_per_second": {"type": "number", "minimum": 3, "maximum": 60},
     },
 }
-
-
-def _whisper_languages() -> frozenset[str]:
-    try:
-        from faster_whisper.tokenizer import _LANGUAGE_CODES  # the 99+ codes Whisper knows
-        return frozenset(_LANGUAGE_CODES)
-    except Exception:  # pragma: no cover - faster-whisper is a dependency; fall back to the pattern only
-        return frozenset()
 
 
 def _cuda_devices() -> int:
@@ -145,10 +137,9 @@ def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[s
     out: dict[str, Any] = {}
     if "language" in options:
         lang = _string("language", options["language"]).lower()
-        known = _whisper_languages()
-        if lang != "auto" and (not _LANGUAGE.match(lang) or (known and lang not in known)):
-            raise BadOption(f"unknown language {options['language']!r}: use \"auto\" or a code such as en, zh, fr",
-                            details={"option": "language"})
+        if lang not in SOURCE_LANGUAGES:
+            raise BadOption(unsupported_language(str(options["language"])).replace("--language ", "")
+                            .replace("use auto", "use \"auto\""), details={"option": "language"})
         out["language"] = lang
     if "translate_to" in options:
         target = options["translate_to"]

@@ -12,6 +12,7 @@ import pysubs2
 import pytest
 from captionbridge.adapters.caption_formats import (
     CJK_FONT,
+    LATIN_FONT,
     WRITERS,
     read_caption_file,
     read_captions,
@@ -144,7 +145,8 @@ def test_bilingual_ass_has_two_styles_chinese_above_english(tmp_path):
     (ass,) = write_captions(doc, tmp_path, "tea", ["bilingual-ass"])
     ssa = pysubs2.load(str(ass))
     assert {"ZH", "EN"} <= set(ssa.styles)
-    assert ssa.styles["ZH"].fontname == CJK_FONT and ssa.styles["EN"].fontname == CJK_FONT
+    # Chinese in a CJK font; English in a Latin font (a CJK font's Latin glyphs look wrong in English captions)
+    assert ssa.styles["ZH"].fontname == CJK_FONT and ssa.styles["EN"].fontname == LATIN_FONT
     first = ssa.events[0].text
     assert first.index("{\\rZH}") < first.index("{\\rEN}")
     assert ssa.events[0].plaintext.split("\n")[0] == doc.cues[0].text["zh"]

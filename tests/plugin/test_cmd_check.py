@@ -119,3 +119,56 @@ def test_timeline_cuts_drive_shot_change_rules(tmp_path):
     report = json.loads(result.output[:result.output.rindex("}") + 1])
     assert report["shot_cuts"] == 1
     assert [v["rule"] for v in report["languages"]["en"]] == ["shot-change-in"]
+
+
+@pytest.mark.parametrize("content", ["", "hello this is not subtitles\n", "1\nnot a time\nHi\n\n"])
+@pytest.mark.parametrize("with_language", [True, False])
+def test_a_file_without_any_cue_is_bad_input(tmp_path, content, with_language):
+    """Issue 14: a garbage or empty SRT passed ("0 cue(s) ... no violations", exit 0) once --language was given, and
+    without it the message asked for a language instead of saying the file is not a subtitle file."""
+    srt = tmp_path / "junk.srt"
+    srt.write_text(content, encoding="utf-8")
+    result = run(srt, "--rate", "25", *(["--language", "en"] if with_language else []))
+    assert result.exit_code == 3, result.output
+    assert "no caption could be read" in result.output and "not a SRT file" in result.output
+    assert "--language" not in result.output and "Traceback" not in result.output
+
+
+def test_third_party_whole_second_times_are_not_hard_violations(tmp_path):
+    """Issue 14: whole-second times (another tool's rounding) were HARD off-frame violations, exit 5."""
+    srt = tmp_path / "other_tool.en.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:03,000\nA caption from another tool.\n\n"
+                   "2\n00:00:04,000 --> 00:00:06,000\nAnd another one.\n\n", encoding="utf-8")
+    result = run(srt, "--rate", "24000/1001", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[:result.output.rindex("}") + 1])
+    assert report["hard"] == 0
+    off = [v for v in report["languages"]["en"] if v["rule"] == "off-frame"]
+    assert len(off) == 4 and all(v["severity"] == "soft" for v in off)
+    assert "editors that floor land on 00:00:00:23, editors that round on 00:00:01:00" in off[0]["message"]
+    assert run(srt, "--rate", "24000/1001", "--strict").exit_code == 5  # --strict still fails on soft findings
+
+
+def test_too_fast_caption_is_flagged(tmp_path):
+    """Issue 14: a hand-made cue too fast for the preset's reading speed must get a soft finding."""
+    srt = tmp_path / "fast.en.srt"
+    srt.write_text("1\n00:00:01,001 --> 00:00:03,003\nThe quick brown fox jumps over the\nlazy dog again and again.\n\n",
+                   encoding="utf-8")
+    result = run(srt, "--rate", "24000/1001")
+    assert result.exit_code == 0, result.output
+    assert "SOFT reading-speed: 29.5 characters/s (at most 20)" in result.output
+    assert "reading-speed" not in run(srt, "--rate", "24000/1001", "--max-chars-per-second", "30").output
+
+
+def test_caption_and_check_name_the_limits_the_same_way():
+    """Issue 14: check said --max-chars/--max-cps, caption --max-chars-per-line/--max-chars-per-second (without
+    help or defaults). One vocabulary, each option with help that shows the presets' defaults."""
+    check_help = CliRunner().invoke(cli, ["check", "--help"], terminal_width=200).output
+    caption_help = CliRunner().invoke(cli, ["caption", "--help"], terminal_width=200).output
+    for option, default in (("--max-chars-per-line", "netflix-en 42"), ("--max-lines", "social 1"),
+                            ("--max-chars-per-second", "netflix-en 20")):
+        for text in (check_help, caption_help):
+            line = next(ln for ln in text.splitlines() if ln.strip().startswith(option))
+            assert default in " ".join(text.split(option, 1)[1].split()[:40]), (option, line)
+    assert "--preset [netflix|netflix-en|netflix-zh|broadcast|social]" in caption_help
+    assert "--absolute-times" in caption_help and "start timecode" in caption_help.split("--absolute-times")[1][:300]

@@ -56,7 +56,41 @@ def test_off_frame_millisecond_times():
     rounded = SourceTimes([(round(3 * 1001 / 24), TB.ms_ceil(72))])  # frame 3 = 125.125 ms: 125 floors to frame 2
     assert rounded.times[0][0] == 125 and TB.frame_from_ms(125) == 2
     found = validate_cues(cues, TB, source_times=rounded)
-    assert rules(found) == [(0, "off-frame")] and found[0].severity == HARD
+    # reported, with what editors do with it, but a rounding convention does not make a file undeliverable
+    assert rules(found) == [(0, "off-frame")] and found[0].severity == SOFT
+    assert "editors that floor land on 00:00:00:02, editors that round on 00:00:00:03" in found[0].message
+
+
+def test_whole_second_times_from_other_tools_are_not_hard():
+    """Issue 14: every whole-second time in a third-party SRT was a HARD off-frame violation (exit 5)."""
+    cues = [cue(23, 71, "Hello.")]  # 1000 ms floors to frame 23 at 23.976 (frame 24 starts at 1001 ms)
+    found = validate_cues(cues, TB, source_times=SourceTimes([(1000, 3000)]))
+    assert not has_hard(found)
+    assert [v.rule for v in found] == ["off-frame", "off-frame"]
+    assert "in-time 1000 ms lies inside frame 00:00:00:23" in found[0].message
+    assert "editors that floor land on 00:00:00:23, editors that round on 00:00:01:00" in found[0].message
+    # a time just inside a frame: floor and round agree, and the message says so
+    inside = validate_cues([cue(24, 71, "Hello.")], TB, source_times=SourceTimes([(1010, 2962)]))
+    assert [v.severity for v in inside] == [SOFT] and "floor and round agree" in inside[0].message
+
+
+def test_reading_speed_is_flagged_for_every_preset_and_rate():
+    """Issue 14: a cue too fast for the preset's reading speed must be a soft finding (exactly at the limit: none)."""
+    for preset, language, cps in (("netflix-en", "en", 20), ("broadcast", "en", 17), ("social", "en", 22),
+                                  ("netflix-zh", "zh", 9)):
+        for rate in (Fraction(24000, 1001), Fraction(25), Fraction(30000, 1001), Fraction(50)):
+            tb = Timebase(rate)
+            frames = int(2 * rate)  # about two seconds on screen
+            seconds = Fraction(frames) / rate
+            ok_chars = int(cps * seconds)  # at or under the limit
+            text = ("x" * ok_chars) if language == "zh" else "a" * ok_chars
+            limits = {"max_chars_per_line": 200, "max_lines": 2}
+            fine = validate_cues([cue(0, frames, text, language)], tb, preset, language, **limits)
+            assert "reading-speed" not in [v.rule for v in fine], (preset, rate)
+            fast = validate_cues([cue(0, frames, text + ("x" if language == "zh" else "aa"), language)], tb,
+                                 preset, language, **limits)
+            assert [(v.rule, v.severity) for v in fast if v.rule == "reading-speed"] == [("reading-speed", SOFT)], \
+                (preset, rate)
 
 
 def test_off_frame_in_centiseconds_and_absolute_times():

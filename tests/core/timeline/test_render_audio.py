@@ -349,3 +349,47 @@ def test_channels_across_audio_streams(tmp_path):
     for regions, clicks in (([first], [16000]), ([second], [32000]), ([first, second], [16000, 32000])):
         out = render_audio(regions, loaded.duration_frames, loaded.timebase, 16000)
         assert find_clicks(out.samples, 0.2, 800) == clicks and not out.warnings
+
+
+@pytest.mark.parametrize("sample_rate", [16000, 48000])
+def test_clips_after_a_sample_trimmed_clip_stay_sample_exact(tmp_path, sample_rate):
+    """Issue 14: after a clip whose OTIO range is not a whole number of frames (audio trimmed on samples, range at
+    rate 48000), later clips were rendered about a sub-frame early (positions rounded to frames). Positions are the
+    exact rational sums of the OTIO ranges; only the output sample is rounded."""
+    import opentimelineio as otio
+
+    rate = Fraction(24000, 1001)
+    first = write_click_wav(tmp_path / "first.wav", 4, [0.25], sample_rate=48000)
+    second = write_click_wav(tmp_path / "second.wav", 4, [0.5, 1.5], sample_rate=48000)
+    tl = otio.schema.Timeline("samples", global_start_time=otio.opentime.RationalTime(86400, float(rate)))
+    track = otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio)
+    # 100,003 samples = 2.083396 s = 49.95 frames at 23.976: the next clip starts between frames
+    trimmed = Fraction(100003, 48000)
+    track.append(otio.schema.Clip("sample trim", otio.schema.ExternalReference(first.path.as_uri()),
+                                  otio.opentime.TimeRange(otio.opentime.RationalTime(0, 48000),
+                                                          otio.opentime.RationalTime(100003, 48000))))
+    track.append(otio.schema.Clip("after", otio.schema.ExternalReference(second.path.as_uri()),
+                                  otio.opentime.TimeRange(otio.opentime.RationalTime(0, float(rate)),
+                                                          otio.opentime.RationalTime(48, float(rate)))))
+    tl.tracks.append(track)
+    path = tmp_path / "samples.otio"
+    otio.adapters.write_to_file(tl, str(path))
+    loaded = load_timeline(path)
+    regions = audio_regions(loaded)
+    assert regions[1].start_seconds == trimmed  # exact, not the nearest frame
+    result = render_audio(regions, loaded.duration_frames, loaded.timebase, sample_rate=sample_rate)
+    clicks = find_clicks(result.samples)
+    want = [Fraction(1, 4), trimmed + Fraction(1, 2), trimmed + Fraction(3, 2)]
+    assert len(clicks) == 3
+    for got, seconds in zip(clicks, want):
+        assert abs(got - seconds * sample_rate) <= 1, (got, float(seconds * sample_rate))
+    # decode_region agrees with the mix
+    lo, _ = region_sample_range(regions[1], sample_rate)
+    alone = find_clicks(decode_region(regions[1], sample_rate))
+    assert [lo + k for k in alone] == clicks[1:]
+    # and transcription puts that audio at the same exact timeline time (words land where the audio is)
+    from captionbridge.core.speech.transcribe import _merge_regions
+
+    spans = _merge_regions(regions, loaded.timebase)
+    assert [s.timeline_start for s in spans] == [0, trimmed]
+    assert spans[1].source_duration == Fraction(48 * 1001, 24000)
