@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+import pytest
 from captionbridge.adapters.caption_formats import write_captions
 from captionbridge.core.captions.compose import compose_cues
 from captionbridge.core.errors import ValidationFailed
