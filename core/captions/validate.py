@@ -52,6 +52,9 @@ def _off_frame_message(label: str, ms: int, timebase: Timebase, offset_frames: i
     exact = Fraction(ms) * timebase.rate / 1000  # frames since the file's zero, exactly
     floor = math.floor(exact) - offset_frames
     nearest = math.floor(exact + Fraction(1, 2)) - offset_frames
+    if floor < 0:
+        return (f"{label}-time {ms} ms lies before the first frame (which a frame-accurate writer stores as "
+                f"{timebase.ms_ceil(offset_frames, quantum_ms)} ms)")
     start_ms = timebase.ms_ceil(floor + offset_frames, quantum_ms)
     text = (f"{label}-time {ms} ms lies inside frame {timebase.timecode(floor)} (which starts at {start_ms} ms "
             "as a frame-accurate writer stores it)")
