@@ -9,38 +9,71 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
-from .errors import CorruptTimeline, TimelineNotFound
+from ...core.storage import protected_owner
+from .errors import CorruptTimeline, TimelineNotFound, shown
 
 TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".fcpxmld", ".edl", ".json")
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+_SAFE_NAME = re.compile(r"[^\w .,()\[\]+&'@#-]+")  # letters of any script kept; no separators, wildcards
 
 
 def safe_upload_name(filename: str | None) -> str:
     """A plain file name for an upload: its last path component, odd characters replaced, suffix kept."""
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    name = _SAFE_NAME.sub("_", name).strip(" .")
+    name = _SAFE_NAME.sub("_", unicodedata.normalize("NFC", name)).strip(" .")
     if not name:
         name = "timeline"
     return name[-120:]
 
 
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
+
+
+def check_path_text(raw: str, what: str, error: type = TimelineNotFound) -> None:
+    """Refuse a path no file system can hold, before any system call sees it (those would raise, not answer)."""
+    if "\0" in raw:
+        raise error(f"{what} contains a NUL character", details={"option": what})
+    try:
+        encoded = raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise error(f"{what} is not valid Unicode text (it holds a lone surrogate): send the path as UTF-8",
+                    details={"option": what}) from None
+    if len(encoded) > MAX_PATH_BYTES:
+        raise error(f"{what} is {len(encoded)} bytes long, over the {MAX_PATH_BYTES}-byte limit of a path",
+                    details={"option": what})
+    for part in raw.replace("\\", "/").split("/"):
+        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+            raise error(f"{what} has a file or folder name of {len(part.encode('utf-8'))} bytes, over the "
+                        f"{MAX_NAME_BYTES}-byte limit of a name: {shown(part, 60)}", details={"option": what})
+
+
 def resolve_timeline_path(raw: object) -> Path:
     if not isinstance(raw, str) or not raw.strip():
         raise TimelineNotFound("timeline_path must be an absolute path to a timeline file")
-    if "\0" in raw:
-        raise TimelineNotFound("timeline_path contains a NUL character")
+    check_path_text(raw, "timeline_path")
     path = Path(raw.strip()).expanduser()
     if not path.is_absolute():
-        raise TimelineNotFound(f"timeline_path {raw!r} must be absolute (the engine does not share your working folder)",
-                               details={"timeline_path": raw})
-    if not path.exists():
+        raise TimelineNotFound(f"timeline_path {shown(raw)} must be absolute (the engine does not share your "
+                               "working folder)", details={"timeline_path": shown(raw, 300)})
+    owner = protected_owner(path)  # before anything opens it: see core.storage
+    if owner is not None:
+        raise TimelineNotFound(f"timeline {shown(str(path))} lies inside {owner}: the engine never reads its own "
+                               "files as a timeline; export the timeline to a folder of your own",
+                               details={"timeline_path": shown(str(path), 300)})
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except (OSError, ValueError) as exc:
+        raise TimelineNotFound(f"cannot look at timeline {shown(str(path))}: {getattr(exc, 'strerror', None) or exc}",
+                               details={"timeline_path": shown(str(path), 300)}) from None
+    if not exists:
         raise TimelineNotFound(f"timeline {path} does not exist: export the timeline again or check the path",
                                details={"timeline_path": str(path)})
-    if path.is_dir() and path.suffix.lower() != ".fcpxmld":
+    if is_dir and path.suffix.lower() != ".fcpxmld":
         raise TimelineNotFound(f"timeline {path} is a folder, not a timeline file", details={"timeline_path": str(path)})
     return path
 
@@ -86,6 +119,8 @@ def check_timeline(path: Path, *, max_bytes: int | None = None) -> None:
 def _check_otio_json(path: Path) -> None:
     try:
         data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except RecursionError:
+        raise CorruptTimeline(f"timeline {path.name} nests JSON too deeply to be an OpenTimelineIO document") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptTimeline(f"timeline {path.name} is not complete JSON ({exc}): export it again") from None
     if not isinstance(data, dict) or "OTIO_SCHEMA" not in data:
