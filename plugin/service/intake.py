@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 from ...core.storage import protected_owner
 from .errors import CorruptTimeline, TimelineNotFound, shown
 
+MAX_CONTENT_BYTES = 256 * 1024 * 1024  # content.otio of an .otioz (a 10,000-clip timeline is about 30 MB)
 TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".fcpxmld", ".edl", ".json")
 _SAFE_NAME = re.compile(r"[^\w .,()\[\]+&'@#-]+")  # letters of any script kept; no separators, wildcards
 
@@ -117,14 +118,20 @@ def check_timeline(path: Path, *, max_bytes: int | None = None) -> None:
 
 
 def _check_otio_json(path: Path) -> None:
+    _check_otio_text(path.read_bytes(), path.name)
+
+
+def _check_otio_text(raw: bytes, name: str) -> None:
+    # json.loads stops past about a thousand levels with RecursionError; OpenTimelineIO's own reader would crash
+    # the engine on such a document (a segfault at 100,000 levels), so this check must run before a job reads it.
     try:
-        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+        data = json.loads(raw.decode("utf-8-sig"))
     except RecursionError:
-        raise CorruptTimeline(f"timeline {path.name} nests JSON too deeply to be an OpenTimelineIO document") from None
+        raise CorruptTimeline(f"timeline {name} nests JSON too deeply to be an OpenTimelineIO document") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CorruptTimeline(f"timeline {path.name} is not complete JSON ({exc}): export it again") from None
+        raise CorruptTimeline(f"timeline {name} is not complete JSON ({exc}): export it again") from None
     if not isinstance(data, dict) or "OTIO_SCHEMA" not in data:
-        raise CorruptTimeline(f"{path.name} is JSON but not an OpenTimelineIO document (no OTIO_SCHEMA)")
+        raise CorruptTimeline(f"{name} is JSON but not an OpenTimelineIO document (no OTIO_SCHEMA)")
 
 
 def _check_xml(path: Path) -> None:
@@ -149,3 +156,16 @@ def _check_otioz(path: Path) -> None:
         raise CorruptTimeline(f"timeline bundle {path.name} is damaged (member {bad!r})")
     if "content.otio" not in names:
         raise CorruptTimeline(f"{path.name} is a zip file but not an .otioz bundle (no content.otio)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo("content.otio")
+            if info.file_size > MAX_CONTENT_BYTES:
+                raise CorruptTimeline(f"{path.name}: its content.otio states {info.file_size} bytes, over the "
+                                      f"{MAX_CONTENT_BYTES}-byte limit of a timeline document")
+            with zf.open(info) as member:
+                content = member.read(MAX_CONTENT_BYTES + 1)
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+        raise CorruptTimeline(f"timeline bundle {path.name} is not a readable .otioz ({exc})") from None
+    if len(content) > MAX_CONTENT_BYTES:
+        raise CorruptTimeline(f"{path.name}: its content.otio unpacks past the {MAX_CONTENT_BYTES}-byte limit")
+    _check_otio_text(content, f"{path.name}/content.otio")

@@ -120,6 +120,7 @@ class JobService:
         self._running: dict[str, _Running] = {}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._records = threading.RLock()  # a job's folder and row go away together (purge, expiry, restore)
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -230,9 +231,10 @@ class JobService:
         job = self.get(job_id)
         if not job.finished:
             raise JobNotFinished(f"job {job_id} is {job.state}: cancel it before purging it", details={"state": job.state})
-        cache_files = self._read_record(self.job_dir(job_id)).get("cache_files") or []
-        self.store.delete(job_id)
-        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        with self._records:
+            cache_files = self._read_record(self.job_dir(job_id)).get("cache_files") or []
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+            self.store.delete(job_id)
         remove_cache_files(cache_files)
 
     def result(self, job_id: str) -> dict[str, Any]:
@@ -268,6 +270,10 @@ class JobService:
     # ---- the record in each job's folder ---------------------------------------------------------------------
     def _save_record(self, job_id: str, **extra: Any) -> None:
         """Write ``<job>/job.json`` from the job's row (and ``result.json`` once it succeeded)."""
+        with self._records:
+            self._save_record_locked(job_id, extra)
+
+    def _save_record_locked(self, job_id: str, extra: dict) -> None:
         job = self.store.get(job_id)
         folder = self.job_dir(job_id)
         if job is None or not folder.is_dir():
@@ -315,21 +321,24 @@ class JobService:
         removed = 0
         for job_id in self.store.expired(time.time() - self.result_ttl):
             # Files first, then the row: once a job reads as gone, nothing of it is left on disk.
-            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
-            self.store.delete(job_id)
+            with self._records:
+                shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+                self.store.delete(job_id)
             removed += 1
         if not self.store.check():
             return removed  # a database that lost its log cannot say which folders are orphans
         for folder in self.jobs_dir.iterdir() if self.jobs_dir.is_dir() else ():
-            if not folder.is_dir() or self.store.get(folder.name) is not None:
-                continue
-            if self._restore(folder):  # the row was lost, the job was not: never delete it
-                continue
-            # An upload whose job row was never written (the process died in between) has no record and no
-            # results; anything else without a row is kept for the user to look at.
-            if (folder / RECORD).exists() or (folder / "out").exists() or time.time() - folder.stat().st_mtime <= 60:
-                continue
-            shutil.rmtree(folder, ignore_errors=True)
+            with self._records:
+                if not folder.is_dir() or self.store.get(folder.name) is not None:
+                    continue
+                if self._restore(folder):  # the row was lost, the job was not: never delete it
+                    continue
+                # An upload whose job row was never written (the process died in between) has no record and no
+                # results; anything else without a row is kept for the user to look at.
+                if ((folder / RECORD).exists() or (folder / "out").exists()
+                        or time.time() - folder.stat().st_mtime <= 60):
+                    continue
+                shutil.rmtree(folder, ignore_errors=True)
         return removed
 
     # ---- workers -----------------------------------------------------------------------------------------------
@@ -390,11 +399,16 @@ class JobService:
         started = time.monotonic()
         log.info("job %s: started (attempt %d) on worker %d", job.id, job.attempts, index)
         self._save_record(job.id)  # attempts count, should the database lose the row while it runs
-        scope_cm = job_scope(job_dir, scratch=job_dir / SCRATCH, unpack_limit=self.unpack_limit if job.uploaded else None)
+        scope_cm = job_scope(job_dir, scratch=job_dir / SCRATCH,
+                             unpack_limit=self.unpack_limit if job.uploaded else None)
         scope = scope_cm.__enter__()
         try:
-            progress.check_cancelled()
-            result = self.job_function(Path(job.timeline_path), partial, options, progress)
+            try:
+                progress.check_cancelled()
+                result = self.job_function(Path(job.timeline_path), partial, options, progress)
+            finally:  # before the job reads as finished, so a purge right after it knows its cache files
+                scope_cm.__exit__(None, None, None)
+                self._save_record(job.id, cache_files=sorted(scope.cache_files))
             document, files = _check_result(result, partial)
             partial.rename(out)  # publish atomically: out/ exists only for a job that succeeded
             self.store.finish(job.id, "succeeded", document=document, files=files)
@@ -416,11 +430,12 @@ class JobService:
                 "code": "internal_error",
                 "message": f"{type(exc).__name__}: {exc} (a CaptionBridge bug: please report it with the timeline)"})
         finally:
-            scope_cm.__exit__(None, None, None)
             shutil.rmtree(partial, ignore_errors=True)
-            gc.collect()  # also drops an unpacked bundle's LoadedTimeline, whose finalizer removes its folder
+            # drop the job's audio and arrays before the next job (the model stays warm), and the LoadedTimeline of
+            # an unpacked bundle, whose finalizer removes its folder
+            gc.collect()
             shutil.rmtree(job_dir / SCRATCH, ignore_errors=True)
-            self._save_record(job.id, cache_files=sorted(scope.cache_files))  # drop the job's audio and intermediate arrays before the next job; the model stays warm
+            self._save_record(job.id)
 
 
 def remove_cache_files(paths: list[str]) -> None:

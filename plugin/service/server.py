@@ -94,7 +94,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 def lock_data_dir(data: Path):
     """Hold an exclusive lock on the data folder for the life of the process (released by the OS on any exit)."""
-    handle = open(data / "engine.lock", "a+")
+    handle = os.fdopen(os.open(data / "engine.lock", os.O_RDWR | os.O_CREAT, 0o600), "a+")
+    if os.name == "posix":
+        os.chmod(data / "engine.lock", 0o600)
     try:
         import fcntl
     except ImportError:  # Windows: SQLite's own locking still keeps the database consistent
@@ -143,6 +145,8 @@ def serve(opts: ServeOptions, job_function: JobFunction | None = None,
           on_ready: Callable[[dict], None] | None = None) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM); queued and running jobs survive for the next start."""
     config = opts.config or config_dir()
+    if os.name == "posix":  # everything the engine writes (job folders, results, caches) is owner-only
+        os.umask(0o077)
     if not opts.allow_downloads:  # before anything imports huggingface_hub, which reads these once
         for name in (*OFFLINE_ENVS, "TRANSFORMERS_OFFLINE"):
             os.environ[name] = "1"

@@ -182,3 +182,35 @@ def test_job_folder_records_how_the_job_ended(tmp_path):
         assert service.job_dir(job.id).stat().st_mode & 0o777 == 0o700
     finally:
         service.stop()
+
+
+def test_purge_removes_what_the_job_put_in_the_shared_cache(tmp_path, monkeypatch):
+    from captionbridge.core.speech.transcript_cache import TranscriptCache, media_fingerprint
+    from captionbridge.core.storage import cache_root
+
+    monkeypatch.setenv("CAPTIONBRIDGE_CACHE_DIR", str(tmp_path / "cache"))
+    media = tmp_path / "media.wav"
+    media.write_bytes(b"RIFF" + b"\0" * 64)
+
+    def caching_job(timeline, out_dir, options, progress):
+        media_fingerprint(media)
+        TranscriptCache().put("ef" + "1" * 62, {"words": ["private", "words"]})
+        return demo_job(timeline, out_dir, options, progress)
+
+    other = TranscriptCache()
+    other.put("aa" + "2" * 62, {"words": ["another job's"]})  # not this job's: stays
+    service = JobService(tmp_path / "data", job_function=caching_job, workers=1)
+    service.start()
+    try:
+        job = service.submit(JobStore.new_id(), write_timeline(tmp_path / "c.otio", ["a"]), {}, uploaded=False)
+        deadline = time.monotonic() + 30
+        while service.get(job.id).state != "succeeded":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        cached = sorted(p.name for p in cache_root().rglob("*.json"))
+        assert len(cached) == 3
+        service.purge(job.id)
+        assert sorted(p.name for p in cache_root().rglob("*.json")) == ["aa" + "2" * 62 + ".json"]
+        assert not service.job_dir(job.id).exists()
+    finally:
+        service.stop()
