@@ -123,6 +123,30 @@ def allowed_host_names(opts: ServeOptions) -> frozenset[str]:
     return frozenset(allowed)
 
 
+STALE_UNPACK_AGE = 24 * 3600.0
+
+
+def remove_stale_unpacks(folder: Path | None = None, max_age: float = STALE_UNPACK_AGE) -> int:
+    """Remove ``captionbridge-otioz-*`` folders a killed process left in the temp folder (older versions unpacked
+    bundles there; the CLI still does). Only this user's, and only old ones: a CLI run may be using a fresh one."""
+    import shutil
+    import tempfile
+    import time
+
+    folder = Path(folder or tempfile.gettempdir())
+    removed = 0
+    for path in folder.glob("captionbridge-otioz-*"):
+        try:
+            st = path.lstat()
+            if (path.is_dir() and not path.is_symlink() and (os.name != "posix" or st.st_uid == os.getuid())
+                    and time.time() - st.st_mtime > max_age):
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def build_service(opts: ServeOptions, job_function: JobFunction | None = None) -> tuple[JobService, GuardSettings, Path]:
     config = ensure_private_dir(opts.config or config_dir())
     token = load_or_create_token(config)
@@ -136,6 +160,8 @@ def build_service(opts: ServeOptions, job_function: JobFunction | None = None) -
     protect_folder(cache_root(), f"CaptionBridge's cache folder {cache_root()}")
     service = JobService(data, job_function=job_function, workers=opts.workers, result_ttl=opts.result_ttl,
                          unpack_limit=UNPACK_PER_UPLOAD_BYTE * opts.max_upload_bytes)
+    if remove_stale_unpacks():
+        log.info("removed bundles a killed CaptionBridge process had left unpacked in the temp folder")
     settings = GuardSettings(token=token, max_upload_bytes=opts.max_upload_bytes,
                              allowed_hosts=allowed_host_names(opts))
     return service, settings, config

@@ -98,3 +98,23 @@ def test_listening_socket_is_tcp_with_nodelay():
             client.close()
     finally:
         sock.close()
+
+
+def test_stale_unpacked_bundles_in_tmp_are_removed(tmp_path):
+    import os
+    import time
+
+    from captionbridge.plugin.service.server import remove_stale_unpacks
+
+    old = tmp_path / "captionbridge-otioz-old"
+    (old / "media").mkdir(parents=True)
+    (old / "media" / "big.wav").write_bytes(b"\0" * 1024)
+    fresh = tmp_path / "captionbridge-otioz-fresh"
+    fresh.mkdir()
+    other = tmp_path / "someone-else"
+    other.mkdir()
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (day_ago, day_ago))
+    os.utime(other, (day_ago, day_ago))
+    assert remove_stale_unpacks(tmp_path) == 1
+    assert not old.exists() and fresh.exists() and other.exists()
