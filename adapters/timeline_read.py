@@ -178,12 +178,17 @@ MAX_UNPACK_BYTES = 64 * 1024 ** 3
 _UNPACK_SLACK = 16 * 1024 ** 2  # a small bundle of JSON alone may compress better than the ratio
 
 
+def unpack_cap(bundle_size: int, limit: int | None = None) -> int:
+    """Most bytes a bundle of ``bundle_size`` bytes may unpack to."""
+    return min(limit if limit is not None else MAX_UNPACK_BYTES, MAX_UNPACK_RATIO * bundle_size + _UNPACK_SLACK)
+
+
 def unpack_bundle(path: Path, dest: Path, limit: int | None = None) -> int:
     """Unpack an .otioz into ``dest`` streaming, member by member, counting the bytes really written (a zip's
     stated sizes can lie). Stops with InputError past ``limit`` bytes (default ``MAX_UNPACK_BYTES``), past
     ``MAX_UNPACK_RATIO`` times the bundle's size, or when the disk would be left with under 1 GiB."""
     size = path.stat().st_size
-    cap = min(limit if limit is not None else MAX_UNPACK_BYTES, MAX_UNPACK_RATIO * size + _UNPACK_SLACK)
+    cap = unpack_cap(size, limit)
     root = dest.resolve()
     written = 0
     try:

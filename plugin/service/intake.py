@@ -145,11 +145,19 @@ def _check_xml(path: Path) -> None:
 
 
 def _check_otioz(path: Path) -> None:
+    from ...adapters.timeline_read import MAX_UNPACK_RATIO, unpack_cap
+
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
+            size = path.stat().st_size
+            stated = sum(info.file_size for info in zf.infolist())
+            cap = unpack_cap(size)
+            if stated > cap:  # a zip bomb: refused before a single byte is inflated
+                raise CorruptTimeline(f"timeline bundle {path.name} would unpack to {stated} bytes, over the "
+                                      f"{cap}-byte limit ({MAX_UNPACK_RATIO}x its size): not an editor's .otioz")
             # CRC-check small bundles completely; a big one (media inside) is checked by its directory only.
-            bad = zf.testzip() if path.stat().st_size <= 64 * 1024 * 1024 else None
+            bad = zf.testzip() if size <= 64 * 1024 * 1024 else None
     except (zipfile.BadZipFile, OSError) as exc:
         raise CorruptTimeline(f"timeline bundle {path.name} is not a readable .otioz ({exc})") from None
     if bad is not None:

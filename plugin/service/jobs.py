@@ -406,8 +406,10 @@ class JobService:
             try:
                 progress.check_cancelled()
                 result = self.job_function(Path(job.timeline_path), partial, options, progress)
-            finally:  # before the job reads as finished, so a purge right after it knows its cache files
+            finally:  # before the job reads as finished: a purge right after it knows its cache files, and
+                # nothing it unpacked is left (the unpacked bundle's own finalizer then finds it gone)
                 scope_cm.__exit__(None, None, None)
+                shutil.rmtree(job_dir / SCRATCH, ignore_errors=True)
                 self._save_record(job.id, cache_files=sorted(scope.cache_files))
             document, files = _check_result(result, partial)
             partial.rename(out)  # publish atomically: out/ exists only for a job that succeeded

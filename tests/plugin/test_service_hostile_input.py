@@ -132,13 +132,15 @@ def test_head_answers_like_get_without_a_body(roomy_engine):
     assert status == 405 and "HEAD" in headers["allow"] and "GET" in headers["allow"]
 
 
-def _bomb(size: int) -> bytes:
+def _bomb(zeros: int, noise: int = 0) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         zf.writestr("content.otio", json.dumps({"OTIO_SCHEMA": "Timeline.1", "name": "bomb", "tracks": None}))
+        if noise:
+            zf.writestr("media/noise.wav", os.urandom(noise))
         with zf.open("media/zeros.wav", "w", force_zip64=True) as member:
             block = b"\0" * (1 << 20)
-            for _ in range(size >> 20):
+            for _ in range(zeros >> 20):
                 member.write(block)
     return buf.getvalue()
 
@@ -149,13 +151,19 @@ def test_otioz_bomb_is_refused_without_filling_the_disk(engine_factory, tmp_path
     eng = engine_factory("bomb", job="default:run_caption_job", max_upload=4 * 1024 * 1024,
                          env={"TMPDIR": str(tmpdir)})
     client = eng.start()
-    bomb = _bomb(512 * 1024 * 1024)  # 512 MB of zeros in about 0.5 MB
-    assert len(bomb) < 1024 * 1024
-    job = client.upload(bomb, {"formats": ["json"]}, filename="bomb.otioz")
+    bomb = _bomb(128 * 1024 * 1024)  # 128 MB of zeros in about 130 kB (1000:1): refused before inflating
+    assert len(bomb) < 256 * 1024
+    with pytest.raises(EngineError) as err:
+        client.upload(bomb, {"formats": ["json"]}, filename="bomb.otioz")
+    assert err.value.status == 422 and err.value.code == "bad_timeline" and "limit" in err.value.message
+    # 80 MB in about 1.1 MB (75:1) passes the ratio check, but an upload may unpack to 16x the 4 MiB upload limit
+    dense = _bomb(79 * 1024 * 1024, noise=1024 * 1024)
+    job = client.upload(dense, {"formats": ["json"]}, filename="dense.otioz")
     status = client.wait(job["id"], timeout=120, interval=0.1)
     assert status["state"] == "failed" and status["error"]["code"] == "bad_input", status
     assert "bytes" in status["error"]["message"] and "\n" not in status["error"]["message"]
     assert list(tmpdir.iterdir()) == []  # nothing unpacked into TMPDIR
+    assert sorted(p.name for p in (eng.config / "jobs").iterdir()) == [job["id"]]  # the refused one left nothing
     job_dir = eng.config / "jobs" / job["id"]
     assert not (job_dir / "scratch").exists()
     # a process killed mid-unpack leaves its scratch folder: the next start removes it
