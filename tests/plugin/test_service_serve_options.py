@@ -118,3 +118,17 @@ def test_stale_unpacked_bundles_in_tmp_are_removed(tmp_path):
     os.utime(other, (day_ago, day_ago))
     assert remove_stale_unpacks(tmp_path) == 1
     assert not old.exists() and fresh.exists() and other.exists()
+
+
+def test_serve_on_all_interfaces_warns_and_names_the_allowed_hosts(monkeypatch, tmp_path):
+    from captionbridge.plugin.cmd_serve import serve_cmd
+    from captionbridge.plugin.service import server
+    from click.testing import CliRunner
+
+    seen = {}
+    monkeypatch.setattr(server, "serve", lambda opts, on_ready=None: seen.setdefault("opts", opts))
+    monkeypatch.setenv("CAPTIONBRIDGE_CONFIG_DIR", str(tmp_path))
+    result = CliRunner().invoke(serve_cmd, ["--host", "0.0.0.0", "--allow-host", "edit-bay-3.local"])
+    assert result.exit_code == 0, result.output
+    assert "edit-bay-3.local" in result.output and "--allow-host" in result.output and "127.0.0.1" in result.output
+    assert seen["opts"].allow_hosts == ("edit-bay-3.local",) and seen["opts"].allow_downloads is False
