@@ -316,7 +316,8 @@ Engine.__index = Engine
 M.Engine = Engine
 
 M.HEALTH_TIMEOUT = 3    -- seconds: is the engine there at all
-M.REQUEST_TIMEOUT = 30  -- seconds: any API call (submit checks the timeline; status polls are instant)
+M.REQUEST_TIMEOUT = 15  -- seconds: any API call (submit checks the timeline; status polls are instant); the
+                        -- progress window names what the script is waiting for
 M.DOWNLOAD_TIMEOUT = 120
 M.START_WAIT = 30       -- seconds to wait for an engine this script started
 
@@ -1000,6 +1001,7 @@ function M.run(resolve, options, ui, engine)
     local path, kind = M.export_timeline(resolve, timeline, work, product)
     if not path then error({ user = kind }) end
     report.export = { path = path, kind = kind }
+    ui:progress("sending the timeline to the engine", 0, nil)
     local id, serr = eng:submit(path, engine_options(chosen, clock))
     if not id then error({ user = serr }) end
     report.job = id
@@ -1015,6 +1017,7 @@ function M.run(resolve, options, ui, engine)
       end
       return
     end
+    ui:progress("fetching the captions", 100, nil)
     local result, rerr = eng:result(id)
     if not result then error({ user = rerr }) end
     local tl = result.timeline or {}

@@ -194,7 +194,8 @@ def test_lua_starts_the_engine_recorded_by_the_installer(tmp_path):
     run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, env=env, timeout=30)
     assert run.stdout == "true", run.stderr
     deadline = time.time() + 10
-    while time.time() < deadline and not marker.exists():
+    # the shell creates the file before echo writes into it: wait for the words, not the file
+    while time.time() < deadline and not (marker.exists() and marker.read_text().strip()):
         time.sleep(0.05)
     assert marker.read_text().strip() == "serve"
 
