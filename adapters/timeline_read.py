@@ -26,6 +26,7 @@ from opentimelineio._otio import AnyDictionary, AnyVector
 
 from ..core.errors import InputError, TimelineError
 from ..core.model import LoadedTimeline  # noqa: F401 (re-exported)
+from ..core.storage import current_scope
 from ..core.timeline.media_paths import media_path_from_url  # noqa: F401 (re-exported)
 from ..core.timeline.otio_time import exact_rate, to_frames, to_seconds  # noqa: F401 (re-exported)
 from ..core.timeline.timebase import Timebase, parse_rate
@@ -172,6 +173,55 @@ def _load_xmeml(path: Path) -> LoadedTimeline:
                    list(info.warnings))
 
 
+MAX_UNPACK_RATIO = 100  # bytes unpacked per byte of bundle: media in a bundle is already compressed (about 1:1)
+MAX_UNPACK_BYTES = 64 * 1024 ** 3
+_UNPACK_SLACK = 16 * 1024 ** 2  # a small bundle of JSON alone may compress better than the ratio
+
+
+def unpack_cap(bundle_size: int, limit: int | None = None) -> int:
+    """Most bytes a bundle of ``bundle_size`` bytes may unpack to."""
+    return min(limit if limit is not None else MAX_UNPACK_BYTES, MAX_UNPACK_RATIO * bundle_size + _UNPACK_SLACK)
+
+
+def unpack_bundle(path: Path, dest: Path, limit: int | None = None) -> int:
+    """Unpack an .otioz into ``dest`` streaming, member by member, counting the bytes really written (a zip's
+    stated sizes can lie). Stops with InputError past ``limit`` bytes (default ``MAX_UNPACK_BYTES``), past
+    ``MAX_UNPACK_RATIO`` times the bundle's size, or when the disk would be left with under 1 GiB."""
+    size = path.stat().st_size
+    cap = unpack_cap(size, limit)
+    root = dest.resolve()
+    written = 0
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            members = [m for m in bundle.infolist() if not m.is_dir()]
+            stated = sum(m.file_size for m in members)
+            for member in members:
+                target = (root / member.filename).resolve()
+                if root not in target.parents:
+                    raise InputError(f"{path}: the bundle holds an unsafe path {member.filename[:200]!r}")
+            if stated > cap:
+                raise InputError(f"{path}: the bundle would unpack to {stated} bytes, over the {cap}-byte limit "
+                                 f"({MAX_UNPACK_RATIO}x its size); it is damaged or not an OTIO bundle")
+            free = shutil.disk_usage(root).free
+            if stated > free - 1024 ** 3:
+                raise InputError(f"{path}: unpacking needs {stated} bytes but {root} has {free} free: make room")
+            for member in members:
+                target = (root / member.filename).resolve()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with bundle.open(member) as src, open(target, "wb") as dst:
+                    while block := src.read(1 << 20):
+                        written += len(block)
+                        if written > cap:
+                            raise InputError(f"{path}: the bundle unpacks to more than {cap} bytes (its directory "
+                                             "states less); it is damaged or hostile, refused")
+                        dst.write(block)
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{path}: a damaged zip archive, not a readable .otioz ({exc})") from None
+    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError) as exc:  # encrypted or unknown compression
+        raise InputError(f"{path}: cannot unpack the bundle ({exc})") from None
+    return written
+
+
 def _load_otio(path: Path, fmt: str) -> LoadedTimeline:
     cleanup: list[Path] = []  # an .otioz is unpacked to a temporary folder, removed with the LoadedTimeline
     try:
@@ -194,14 +244,13 @@ def _read_otio(path: Path, fmt: str, cleanup: list[Path]) -> LoadedTimeline:
             annotated = '"captionbridge"' in text
             timeline = otio.adapters.read_from_string(text, adapter_name="otio_json")
         elif fmt == "otioz":
-            media_root = Path(tempfile.mkdtemp(prefix="captionbridge-otioz-"))
+            scope = current_scope()
+            scratch = scope.scratch if scope is not None else None
+            if scratch is not None:
+                scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+            media_root = Path(tempfile.mkdtemp(prefix="captionbridge-otioz-", dir=scratch))
             cleanup.append(media_root)
-            with zipfile.ZipFile(path) as bundle:
-                for member in bundle.namelist():
-                    target = (media_root / member).resolve()
-                    if not str(target).startswith(str(media_root.resolve())):
-                        raise InputError(f"{path}: the bundle holds an unsafe path {member!r}")
-                bundle.extractall(media_root)
+            unpack_bundle(path, media_root, scope.unpack_limit if scope is not None else None)
             timeline = otio.adapters.read_from_file(str(media_root / "content.otio"), adapter_name="otio_json")
         else:  # otiod
             media_root = path

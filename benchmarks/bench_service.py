@@ -12,6 +12,8 @@ Measures, with the real pipeline and the packaged Whisper base model on CPU:
   cold process per job (what a shell loop over the CLI does: imports and model load every time); alternating job by
   job keeps a shared machine's changing load from favouring either;
 - memory of the warm service process (RSS idle, after the first job, after all 20; peak).
+- keep-alive latency: 200 ``GET /v1/health`` one after another on one kept-alive HTTP/1.1 connection (what the
+  editors' scripts do while polling); ``--keepalive-only`` runs just this and updates the saved results.
 Each engine has its own empty transcript cache, so no job is answered from another's cache.
 Writes benchmarks/results/service.json and service.md.
 """
@@ -265,6 +267,40 @@ def one_by_one_phase(root: Path, jobs, options: dict) -> dict:
         engine.stop()
 
 
+def keepalive_phase(root: Path, requests: int = 200) -> dict:
+    """Latency of requests on one kept-alive connection (Nagle + delayed ACK used to add ~40 ms to each)."""
+    import http.client
+    import statistics
+
+    engine = Engine(root, workers=1)
+    try:
+        client = engine.client
+        host, port = client.base_url.removeprefix("http://").rsplit(":", 1)
+        conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=30)
+        headers = {"Authorization": f"Bearer {client.token}"}
+        times = []
+        for _ in range(requests + 1):
+            start = time.perf_counter()
+            conn.request("GET", "/v1/health", headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            times.append((time.perf_counter() - start) * 1000)
+            if resp.status != 200:
+                raise RuntimeError(f"health answered {resp.status}")
+        conn.close()
+        later = sorted(times[1:])
+        return {"requests": requests, "first_ms": round(times[0], 2),
+                "median_ms": round(statistics.median(later), 2),
+                "p95_ms": round(later[int(0.95 * (len(later) - 1))], 2), "max_ms": round(later[-1], 2)}
+    finally:
+        engine.stop()
+
+
+def keepalive_summary(ka: dict) -> dict:
+    return {"keep-alive GET /v1/health: first / median / p95 of the next 200 (ms)":
+            f"{ka['first_ms']} / {ka['median_ms']} / {ka['p95_ms']} (target: under 2 ms)"}
+
+
 def run(quick: bool = True) -> dict:
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is needed to make the speech (apt-get install espeak-ng)")
@@ -281,6 +317,7 @@ def run(quick: bool = True) -> dict:
         result["one_by_one"] = one_by_one_phase(tmp / "one_by_one", jobs[: 5 if quick else 12], options)
         if not quick:
             result["concurrent_2_workers"] = concurrent_phase(tmp / "concurrent2", jobs, options, 2)
+        result["keepalive"] = keepalive_phase(tmp / "keepalive")
     conc, one = result["concurrent_1_worker"], result["one_by_one"]
     result["summary"] = {
         "20 concurrent jobs: succeeded / lost": f"{conc['succeeded']} / {conc['lost']}",
@@ -306,6 +343,7 @@ def run(quick: bool = True) -> dict:
     }
     if "concurrent_2_workers" in result:
         result["summary"]["2 workers on this CPU (jobs/min)"] = result["concurrent_2_workers"]["jobs_per_minute"]
+    result["summary"].update(keepalive_summary(result["keepalive"]))
     return result
 
 
@@ -314,24 +352,40 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--keepalive-only", action="store_true",
+                        help="measure only the keep-alive latency and update the saved results with it")
     args = parser.parse_args(argv)
-    result = run(quick=args.quick)
-    result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    result["quick"] = args.quick
-    result["command"] = "python benchmarks/bench_service.py" + (" --quick" if args.quick else "")
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     sys.path.insert(0, str(HERE))
     from run_all import machine
 
-    result["machine"] = machine()
-    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "service-quick" if args.quick else "service"  # a quick run never overwrites the full one
+    if args.keepalive_only:
+        try:
+            result = json.loads((RESULTS / f"{stem}.json").read_text())
+        except (OSError, ValueError):
+            result = {"summary": {}}
+        with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+            result["keepalive"] = {**keepalive_phase(Path(tmp) / "keepalive"), "date": now, "machine": machine()}
+        result.setdefault("summary", {}).update(keepalive_summary(result["keepalive"]))
+    else:
+        result = run(quick=args.quick)
+        result["date"] = now
+        result["quick"] = args.quick
+        result["command"] = "python benchmarks/bench_service.py" + (" --quick" if args.quick else "")
+        result["machine"] = machine()
+        result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    title = f"# Engine service benchmark ({result['date']}, {'quick' if args.quick else 'full'}, {os.cpu_count()} CPUs)"
-    lines = [title, "", f"`{result['command']}`; load average at the end {result['load_average_end']}  ",
-             "Machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()), "",
+    title = (f"# Engine service benchmark ({result.get('date', now)}, {'quick' if result.get('quick') else 'full'}, "
+             f"{os.cpu_count()} CPUs)")
+    lines = [title, "", f"`{result.get('command', '')}`; load average at the end {result.get('load_average_end')}  ",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in result.get("machine", {}).items()), "",
              "| measure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in result["summary"].items()]
+    if args.keepalive_only:
+        lines += ["", f"Keep-alive row measured {now} alone (`--keepalive-only`); the other rows are from the run "
+                      "dated in the title."]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

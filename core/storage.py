@@ -6,10 +6,13 @@ folder, the offline switches, and a streaming sha256 for integrity checks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 import tempfile
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CACHE_ENV = "CAPTIONBRIDGE_CACHE_DIR"
@@ -62,3 +65,122 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+# ---- folders a process owns and never reads as user input -----------------------------------------------------
+# The engine service registers its config, data and cache folders here. Opening (and closing) one of its own files
+# as a "timeline" or "media" is not harmless: closing any descriptor of a SQLite database drops every POSIX lock
+# the process holds on it, after which another program may delete the live write-ahead log. A job's own folder
+# (its uploaded timeline and unpacked bundle) is exempted for the thread that runs that job.
+
+_PROTECTED: list[tuple[Path, str]] = []
+_LOCAL = threading.local()
+
+
+def _real(path: str | os.PathLike) -> Path:
+    return Path(os.path.realpath(os.fspath(path)))
+
+
+def protect_folder(path: str | os.PathLike, what: str) -> None:
+    """Refuse from now on, in this process, to read anything inside ``path`` as user input (``what`` names it)."""
+    real = _real(path)
+    if all(real != p for p, _ in _PROTECTED):
+        _PROTECTED.append((real, what))
+
+
+def clear_protected() -> None:
+    _PROTECTED.clear()
+
+
+@dataclass
+class JobScope:
+    """What one job (run on the current thread) may use and what it left behind.
+
+    ``folder``: the job's own folder, readable as input although it lies in a protected folder; ``scratch``: where
+    bundles are unpacked (else the system temp folder); ``unpack_limit``: most bytes one bundle may unpack to;
+    ``cache_files``: the shared-cache files the job read or wrote (so purging the job can remove them)."""
+
+    folder: Path | None = None
+    scratch: Path | None = None
+    unpack_limit: int | None = None
+    cache_files: set[str] = field(default_factory=set)
+
+
+@contextlib.contextmanager
+def job_scope(folder: str | os.PathLike | None = None, *, scratch: str | os.PathLike | None = None,
+              unpack_limit: int | None = None):
+    previous = getattr(_LOCAL, "scope", None)
+    scope = JobScope(_real(folder) if folder is not None else None, Path(scratch) if scratch is not None else None,
+                     unpack_limit)
+    _LOCAL.scope = scope
+    try:
+        yield scope
+    finally:
+        _LOCAL.scope = previous
+
+
+def current_scope() -> JobScope | None:
+    return getattr(_LOCAL, "scope", None)
+
+
+def note_cache_file(path: str | os.PathLike) -> None:
+    """Remember that the running job used this shared-cache file."""
+    scope = current_scope()
+    if scope is not None:
+        scope.cache_files.add(os.fspath(path))
+
+
+def protected_owner(path: str | os.PathLike) -> str | None:
+    """What protected folder ``path`` lies in (symlinks resolved), or None when it may be read as input."""
+    if not _PROTECTED:
+        return None
+    try:
+        real = _real(path)
+    except (OSError, ValueError):
+        return None
+    scope = current_scope()
+    exempt = scope.folder if scope is not None else None
+    if exempt is not None and (real == exempt or exempt in real.parents):
+        return None
+    for root, what in _PROTECTED:
+        if real == root or root in real.parents:
+            return what
+    return None
+
+
+def private_dirs(path: Path, top: Path | None = None) -> None:
+    """Create ``path`` and its missing parents (below ``top``) owner-only (0700)."""
+    missing = []
+    p = Path(path)
+    while not p.exists() and p != p.parent and (top is None or p != top.parent):
+        missing.append(p)
+        p = p.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        if os.name == "posix":
+            os.chmod(folder, 0o700)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``path`` atomically, owner-only (0600), creating its folder owner-only (0700)."""
+    path = Path(path)
+    private_dirs(path.parent)
+    if os.name == "posix":
+        st = path.parent.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():  # a folder an older version made 0755
+            os.chmod(path.parent, 0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

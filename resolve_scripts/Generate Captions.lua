@@ -13,7 +13,10 @@ HTTP: Lua in Resolve has no sockets, so requests go through `curl` via io.popen.
 Windows 10 1803+ (C:\Windows\System32\curl.exe) and with every desktop Linux, so one code path works on all three
 operating systems, without depending on the captionbridge CLI being on Resolve's PATH (Resolve is started from the
 Dock/Start menu, not from a shell with a virtualenv). The bearer token goes to curl in a header file (-H @file),
-never on the command line where other users' `ps` could read it.
+never on the command line where other users' `ps` could read it; each request gets its own folder with an
+unpredictable name, created owner-only (0700, its files 0600) and refused if it already exists, and removed after
+the request, also when it fails. Every request is bounded (a 3 s health check first, then --connect-timeout and
+--max-time on each call), so a stuck engine never freezes Resolve.
 
 Written for Lua 5.1/LuaJIT (Fusion's Lua) and runs on 5.4 (the tests): no goto, no //, no bit operators.
 When the global CAPTIONBRIDGE_NO_MAIN is true the chunk returns its functions instead of running (tests).
@@ -208,11 +211,65 @@ end
 local function join(...) return table.concat({ ... }, SEP) end
 M.join = join
 
+local sleep  -- defined with the engine code below; Engine.discover waits with it
+
+-- os.execute's result as a boolean: Lua 5.1/LuaJIT return the exit code, 5.2+ return true/nil.
+local function succeeded(a)
+  if type(a) == "number" then return a == 0 end
+  return a == true
+end
+M.succeeded = succeeded
+
 local function mkdir(path)
   if IS_WINDOWS then
     os.execute('mkdir "' .. path .. '" >NUL 2>NUL')
   else
     os.execute("mkdir -p " .. quote(path))
+  end
+end
+
+-- An unpredictable name: 16 bytes of the system's random source, else a mix of clocks and addresses.
+local seeded = false
+function M.random_name()
+  local f = io.open("/dev/urandom", "rb")
+  if f then
+    local bytes = f:read(16)
+    f:close()
+    if bytes and #bytes == 16 then
+      return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+    end
+  end
+  if not seeded then
+    local addr = tonumber(tostring({}):match("0x(%x+)") or "0", 16) or 0
+    math.randomseed((os.time() + math.floor(os.clock() * 1e6) + addr) % 2147483647)
+    seeded = true
+  end
+  local parts = {}
+  for i = 1, 8 do parts[i] = string.format("%04x", math.random(0, 65535)) end
+  return table.concat(parts)
+end
+
+-- Create `path` owner-only (0700) with the given empty files in it (0600). Fails, and touches nothing, when
+-- `path` already exists: a folder someone else made first is never used.
+function M.make_private_dir(path, files)
+  local ok
+  if IS_WINDOWS then  -- %TEMP% is the user's own profile folder; mkdir fails on an existing folder
+    ok = succeeded(os.execute('mkdir "' .. path .. '" >NUL 2>NUL'))
+  else
+    local cmd = "umask 077 && mkdir " .. quote(path)
+    for _, name in ipairs(files or {}) do cmd = cmd .. " && : > " .. quote(join(path, name)) end
+    ok = succeeded(os.execute(cmd .. " 2>/dev/null"))
+  end
+  if not ok then return nil, "cannot create the private folder " .. path .. " (it may already exist)" end
+  return path
+end
+
+function M.remove_tree(path)
+  if not path or path == "" then return end
+  if IS_WINDOWS then
+    os.execute('rmdir /s /q "' .. path .. '" >NUL 2>NUL')
+  else
+    os.execute("rm -rf " .. quote(path))
   end
 end
 
@@ -235,11 +292,20 @@ function M.config_dir()
   return join(home, ".config", "captionbridge")
 end
 
+local function temp_base()
+  return os.getenv("TMPDIR") or os.getenv("TEMP") or os.getenv("TMP") or (IS_WINDOWS and "C:\\Temp" or "/tmp")
+end
+
+-- A new private working folder (exported timeline); the caller removes it.
 function M.temp_dir()
-  local base = os.getenv("TMPDIR") or os.getenv("TEMP") or os.getenv("TMP") or (IS_WINDOWS and "C:\\Temp" or "/tmp")
-  local dir = join(base, string.format("captionbridge-%d-%d", os.time(), math.random(100000, 999999)))
-  mkdir(dir)
-  return dir
+  local err
+  for _ = 1, 5 do
+    local dir = join(temp_base(), "captionbridge-" .. M.random_name())
+    local made
+    made, err = M.make_private_dir(dir)
+    if made then return made end
+  end
+  return nil, err
 end
 
 -- ------------------------------------------------------------------------------------------------------------
@@ -249,8 +315,14 @@ local Engine = {}
 Engine.__index = Engine
 M.Engine = Engine
 
-function Engine.new(base_url, token, work)
-  return setmetatable({ base_url = base_url, token = token, work = work or M.temp_dir(),
+M.HEALTH_TIMEOUT = 3    -- seconds: is the engine there at all
+M.REQUEST_TIMEOUT = 15  -- seconds: any API call (submit checks the timeline; status polls are instant); the
+                        -- progress window names what the script is waiting for
+M.DOWNLOAD_TIMEOUT = 120
+M.START_WAIT = 30       -- seconds to wait for an engine this script started
+
+function Engine.new(base_url, token, pid)
+  return setmetatable({ base_url = base_url, token = token, pid = pid,
                         curl = os.getenv("CAPTIONBRIDGE_CURL") or "curl" }, Engine)
 end
 
@@ -267,54 +339,123 @@ function M.start_engine(config)
   return true
 end
 
-function Engine.discover(config, start)
-  config = config or M.config_dir()
-  if start and not exists(join(config, "service.json")) and M.start_engine(config) then
-    for _ = 1, 60 do
-      if exists(join(config, "service.json")) and exists(join(config, "token")) then break end
-      sleep(0.5)
-    end
-  end
+local function pid_alive(pid)
+  pid = tonumber(pid)
+  if not pid or pid <= 0 then return false end
+  if IS_WINDOWS then return true end  -- no cheap check: the port check decides
+  return succeeded(os.execute("kill -0 " .. string.format("%d", pid) .. " 2>/dev/null"))
+end
+M.pid_alive = pid_alive
+
+local function from_config(config)
   local info = json.decode(read_file(join(config, "service.json")) or "")
   local token = (read_file(join(config, "token")) or ""):gsub("%s+", "")
-  if type(info) ~= "table" or token == "" then
-    return nil, "The CaptionBridge engine is not running. Open a terminal, run `captionbridge serve` and leave it " ..
-      "open, then run Workspace > Scripts > Generate Captions again. (Looked for " .. join(config, "service.json") .. ".)"
-  end
+  if type(info) ~= "table" or token == "" then return nil end
   local host = nn(info.host) or "127.0.0.1"
+  if host == "0.0.0.0" or host == "::" then host = "127.0.0.1" end
   if host:find(":") then host = "[" .. host .. "]" end
-  return Engine.new("http://" .. host .. ":" .. tostring(nn(info.port) or 8765), token)
+  return Engine.new("http://" .. host .. ":" .. tostring(nn(info.port) or 8765), token, nn(info.pid))
 end
 
--- Returns status, body (string) or nil, error message when the engine cannot be reached.
-function Engine:request(method, path, body, out_file)
-  local header_file = join(self.work, "h.txt")
-  write_file(header_file, "Authorization: Bearer " .. self.token .. "\n")
-  local cmd = { quote(self.curl), "-sS", "--noproxy", quote("*"), "-m", "60", "-X", method,
-                "-H", quote("@" .. header_file), "-H", quote("Accept: application/json") }
-  if body ~= nil then
-    local body_file = join(self.work, "body.json")
-    write_file(body_file, json.encode(body))
-    cmd[#cmd + 1] = "-H"; cmd[#cmd + 1] = quote("Content-Type: application/json")
-    cmd[#cmd + 1] = "--data-binary"; cmd[#cmd + 1] = quote("@" .. body_file)
+local HOW_TO_START = "Open a terminal, run `captionbridge serve` and leave it open, then run Workspace > Scripts > " ..
+  "Generate Captions again. (Looked for "
+local NOT_RUNNING = "The CaptionBridge engine is not running. " .. HOW_TO_START
+
+-- "ok", "refused" (token), "hung" (answers no request in time) or "down" (nothing listens, or a dead process).
+function Engine:check()
+  local status, err, timed_out = self:request("GET", "/v1/health", nil, nil, M.HEALTH_TIMEOUT)
+  if status == 401 or status == 403 then return "refused" end
+  if status then return "ok" end  -- it answers: a 503 (no new jobs) is reported with the engine's own words later
+  if timed_out and pid_alive(self.pid) then return "hung", err end
+  return "down", err
+end
+
+-- The running engine (service.json + token, checked with a 3 s health request). A service.json whose process is
+-- dead or whose port does not answer is stale: the engine is started from install.json, as the README promises,
+-- with progress shown while it starts. Returns the engine, or nil and a message for the user.
+function Engine.discover(config, start, ui)
+  config = config or M.config_dir()
+  local looked = join(config, "service.json") .. ".)"
+  local eng = from_config(config)
+  local state, detail = "down", nil
+  if eng then state, detail = eng:check() end
+  if state == "ok" then return eng end
+  if state == "refused" then
+    return nil, "The CaptionBridge engine at " .. eng.base_url .. " refused this computer's access token. Restart " ..
+      "`captionbridge serve` so that it and Resolve use the same token file."
   end
-  local response_file = out_file or join(self.work, "response.bin")
-  cmd[#cmd + 1] = "-o"; cmd[#cmd + 1] = quote(response_file)
-  cmd[#cmd + 1] = "-w"; cmd[#cmd + 1] = quote("%{http_code}")
-  cmd[#cmd + 1] = quote(self.base_url .. path)
-  local line = table.concat(cmd, " ") .. " 2>&1"
-  if IS_WINDOWS then line = '"' .. line .. '"' end
-  local pipe = io.popen(line, "r")
-  local output = pipe and pipe:read("*a") or ""
-  if pipe then pipe:close() end
-  os.remove(header_file)
-  local status = tonumber(output:match("(%d%d%d)%s*$") or "")
-  if not status or status == 0 then
-    return nil, "Cannot reach the CaptionBridge engine at " .. self.base_url .. " (" ..
-      (output:gsub("%s+$", "") ~= "" and output:gsub("%s+$", "") or "curl failed") ..
-      "). Is `captionbridge serve` running?"
+  if state == "hung" then
+    return nil, "The CaptionBridge engine at " .. eng.base_url .. " (process " .. tostring(eng.pid) .. ") accepts " ..
+      "connections but does not answer within " .. M.HEALTH_TIMEOUT .. " s (" .. tostring(detail) .. "): it is " ..
+      "stuck or overloaded. Stop it (Ctrl-C in its terminal, or end the process), start `captionbridge serve` " ..
+      "again, then run Generate Captions again."
   end
-  return status, read_file(response_file) or ""
+  if not (start and M.start_engine(config)) then
+    if eng then
+      return nil, "Cannot reach the CaptionBridge engine at " .. eng.base_url .. " (" .. tostring(detail) ..
+        "): it is not running any more. " .. HOW_TO_START .. looked
+    end
+    return nil, NOT_RUNNING .. looked
+  end
+  local started = os.time()
+  local waited = 0
+  while waited < M.START_WAIT do
+    if ui then ui:progress("starting the CaptionBridge engine", 0, M.START_WAIT - waited) end
+    sleep(0.5)
+    eng = from_config(config)
+    if eng and eng:check() == "ok" then return eng end
+    waited = math.max(waited + 0.5, os.time() - started)
+  end
+  return nil, "Started `captionbridge serve`, but it did not answer within " .. M.START_WAIT .. " s. " ..
+    HOW_TO_START .. looked
+end
+
+-- One request through curl. Returns status, body (string); or nil, a message, and whether it timed out.
+-- The token travels in a header file in a private folder made for this request alone, removed afterwards.
+function Engine:request(method, path, body, out_file, timeout)
+  local dir
+  for _ = 1, 5 do
+    dir = M.make_private_dir(join(temp_base(), "captionbridge-" .. M.random_name()), { "h.txt", "body.json",
+                                                                                      "response.bin" })
+    if dir then break end
+  end
+  if not dir then
+    return nil, "Cannot create a private temporary folder in " .. temp_base() .. " for the engine request"
+  end
+  local ok, status, data, timed_out = pcall(function()
+    local header_file = join(dir, "h.txt")
+    assert(write_file(header_file, "Authorization: Bearer " .. self.token .. "\n"))
+    local limit = timeout or M.REQUEST_TIMEOUT
+    local cmd = { quote(self.curl), "-sS", "--noproxy", quote("*"), "--connect-timeout",
+                  tostring(math.min(3, limit)), "-m", tostring(limit), "-X", method,
+                  "-H", quote("@" .. header_file), "-H", quote("Accept: application/json") }
+    if body ~= nil then
+      local body_file = join(dir, "body.json")
+      assert(write_file(body_file, json.encode(body)))
+      cmd[#cmd + 1] = "-H"; cmd[#cmd + 1] = quote("Content-Type: application/json")
+      cmd[#cmd + 1] = "--data-binary"; cmd[#cmd + 1] = quote("@" .. body_file)
+    end
+    local response_file = out_file or join(dir, "response.bin")
+    cmd[#cmd + 1] = "-o"; cmd[#cmd + 1] = quote(response_file)
+    cmd[#cmd + 1] = "-w"; cmd[#cmd + 1] = quote("%{http_code}")
+    cmd[#cmd + 1] = quote(self.base_url .. path)
+    local line = table.concat(cmd, " ") .. " 2>&1"
+    if IS_WINDOWS then line = '"' .. line .. '"' end
+    local pipe = io.popen(line, "r")
+    local output = pipe and pipe:read("*a") or ""
+    if pipe then pipe:close() end
+    local code = tonumber(output:match("(%d%d%d)%s*$") or "")
+    if not code or code == 0 then
+      local said = output:gsub("%d%d%d%s*$", ""):gsub("%s+$", "")
+      local slow = said:find("timed out", 1, true) ~= nil or said:find("(28)", 1, true) ~= nil
+      return nil, "Cannot reach the CaptionBridge engine at " .. self.base_url .. " (" ..
+        (said ~= "" and said or "curl failed") .. "). Is `captionbridge serve` running?", slow
+    end
+    return code, read_file(response_file) or ""
+  end)
+  M.remove_tree(dir)
+  if not ok then return nil, "CaptionBridge could not talk to the engine: " .. tostring(status) end
+  return status, data, timed_out
 end
 
 function Engine:json(method, path, body)
@@ -348,13 +489,14 @@ function Engine:result(id) return self:json("GET", "/v1/jobs/" .. id .. "/result
 function Engine:cancel(id) return self:json("DELETE", "/v1/jobs/" .. id) end
 
 function Engine:download(id, name, target)
-  local status, err = self:request("GET", "/v1/jobs/" .. id .. "/files/" .. urlencode(name), nil, target)
+  local status, err = self:request("GET", "/v1/jobs/" .. id .. "/files/" .. urlencode(name), nil, target,
+                                   M.DOWNLOAD_TIMEOUT)
   if not status then return nil, err end
   if status >= 400 then return nil, "The engine did not give " .. name .. " (" .. status .. ")" end
   return true
 end
 
-local function sleep(seconds)
+sleep = function(seconds)
   if seconds <= 0 then return end
   if bmd and bmd.wait then bmd.wait(seconds); return end
   if IS_WINDOWS then
@@ -837,6 +979,7 @@ function M.run(resolve, options, ui, engine)
   local media_pool = project:GetMediaPool()
   local state = M.save_state(resolve, project, timeline, media_pool)
   local ctx = { resolve = resolve, project = project, timeline = timeline, media_pool = media_pool, product = product }
+  local work = nil
   local ok, err = pcall(function()
     local clock, cerr = M.timeline_clock(timeline)
     if not clock then error({ user = cerr }) end
@@ -850,13 +993,15 @@ function M.run(resolve, options, ui, engine)
     local chosen = ui:ask_options(opts, { name = name, clock = label })
     if not chosen then report.cancelled = true; return end
     local eng, eerr = engine, nil
-    if not eng then eng, eerr = Engine.discover(nil, true) end
+    if not eng then eng, eerr = Engine.discover(nil, true, ui) end
     if not eng then error({ user = eerr }) end
-    local work = M.temp_dir()
-    eng.work = eng.work or work
+    local werr
+    work, werr = M.temp_dir()
+    if not work then error({ user = "Cannot create a private temporary folder: " .. tostring(werr) }) end
     local path, kind = M.export_timeline(resolve, timeline, work, product)
     if not path then error({ user = kind }) end
     report.export = { path = path, kind = kind }
+    ui:progress("sending the timeline to the engine", 0, nil)
     local id, serr = eng:submit(path, engine_options(chosen, clock))
     if not id then error({ user = serr }) end
     report.job = id
@@ -872,6 +1017,7 @@ function M.run(resolve, options, ui, engine)
       end
       return
     end
+    ui:progress("fetching the captions", 100, nil)
     local result, rerr = eng:result(id)
     if not result then error({ user = rerr }) end
     local tl = result.timeline or {}
@@ -883,7 +1029,7 @@ function M.run(resolve, options, ui, engine)
       error({ user = "The engine read a start timecode of " .. tl.start_timecode .. " but the timeline starts at " ..
         clock.start_timecode .. ": captions would land on the wrong frames, so none were placed." })
     end
-    local folder = chosen.output_dir or join(os.getenv("HOME") or os.getenv("USERPROFILE") or work, "Documents",
+    local folder = chosen.output_dir or join(os.getenv("HOME") or os.getenv("USERPROFILE") or temp_base(), "Documents",
                                              "CaptionBridge")
     folder = join(folder, M.safe_name(name) .. " " .. os.date("%Y-%m-%d %H%M%S"))
     mkdir(folder)
@@ -966,6 +1112,7 @@ function M.run(resolve, options, ui, engine)
     end
   end
   M.restore_state(resolve, project, media_pool, state)
+  if work then M.remove_tree(work) end
   ui:close()
   return report
 end

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ except ImportError:  # pragma: no cover
 
 SCRIPT_VERSION = "0.1.0"
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
+HEALTH_TIMEOUT = 3  # seconds: is the engine there at all (a stuck engine never freezes Resolve longer)
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
 STUDIO_ONLY = frozenset(["CreateSubtitlesFromAudio", "DetectSceneCuts", "AnalyzeDolbyVision", "CreateMagicMask",
                          "SetVoiceIsolationState"])
@@ -64,7 +66,7 @@ class EngineError(CaptionBridgeScriptError):
 
 
 class EngineUnreachable(EngineError):
-    pass
+    timed_out = False
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -100,6 +102,8 @@ class Engine(object):
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.pid = None
+        self._last_timed_out, self._last_error = False, None
         # Never send localhost traffic through a system proxy.
         self._opener = _urlrequest.build_opener(_urlrequest.ProxyHandler({}))
 
@@ -108,8 +112,15 @@ class Engine(object):
         """Find the running engine (service.json + token); start ``captionbridge serve`` if it is not running."""
         config = config or config_dir()
         engine = cls._from_config(config)
-        if engine is not None and engine.alive():
-            return engine
+        if engine is not None:
+            state, detail = engine.check()
+            if state == "ok":
+                return engine
+            if state == "hung":  # starting a second engine would not help: it could not take the port
+                raise EngineError("The CaptionBridge engine at %s (process %s) accepts connections but does not "
+                                  "answer within %d s (%s): it is stuck or overloaded. Stop it (Ctrl-C in its "
+                                  "terminal, or end the process), start `captionbridge serve` again, then run "
+                                  "Generate Captions again." % (engine.base_url, engine.pid, HEALTH_TIMEOUT, detail))
         if start and start_engine(config):
             deadline = time.time() + wait
             while time.time() < deadline:
@@ -134,14 +145,27 @@ class Engine(object):
         host = info.get("host") or DEFAULT_HOST
         if ":" in host and not host.startswith("["):
             host = "[%s]" % host
-        return cls("http://%s:%s" % (host, info.get("port") or DEFAULT_PORT), token)
+        engine = cls("http://%s:%s" % (host, info.get("port") or DEFAULT_PORT), token)
+        engine.pid = info.get("pid")
+        return engine
+
+    def check(self):
+        """("ok" | "hung" | "down", detail): a service.json whose process is dead or whose port does not answer
+        is stale ("down"); one whose live process accepts but does not answer in time is "hung"."""
+        try:
+            if self.alive():
+                return "ok", None
+        except EngineUnreachable as exc:  # alive() turns these into False; kept for clarity
+            return "down", str(exc)
+        return ("hung" if self._last_timed_out and _pid_alive(self.pid) else "down"), self._last_error
 
     def alive(self):
         """True when the engine answers; a refused token is an error of its own (not "not running")."""
         try:
-            self.request("GET", "/v1/health", timeout=3)
+            self.request("GET", "/v1/health", timeout=HEALTH_TIMEOUT)
             return True
-        except EngineUnreachable:
+        except EngineUnreachable as exc:
+            self._last_timed_out, self._last_error = exc.timed_out, getattr(exc, "reason", str(exc))
             return False
         except EngineError as exc:
             if exc.status in (401, 403):
@@ -171,8 +195,12 @@ class Engine(object):
             error.status = exc.code
             raise error from None
         except (_urlerror.URLError, OSError) as exc:
-            raise EngineUnreachable("Cannot reach the CaptionBridge engine at %s (%s). Is `captionbridge serve` "
-                                    "running?" % (self.base_url, getattr(exc, "reason", exc))) from None
+            reason = getattr(exc, "reason", exc)
+            error = EngineUnreachable("Cannot reach the CaptionBridge engine at %s (%s). Is `captionbridge serve` "
+                                      "running?" % (self.base_url, reason))
+            error.timed_out = isinstance(reason, socket.timeout) or "timed out" in str(reason)
+            error.reason = str(reason)
+            raise error from None
         if raw:
             return payload
         return json.loads(payload.decode("utf-8")) if payload else {}
@@ -208,6 +236,20 @@ class Engine(object):
                 cancel_sent = True
                 continue
             time.sleep(poll)
+
+
+def _pid_alive(pid):
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if os.name == "nt":
+        return True  # no cheap check there: the port check decides
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _quote(name):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..storage import cache_root, sha256_file
+from ..storage import cache_root, note_cache_file, sha256_file, write_private
 
 CACHE_VERSION = 1
 
@@ -31,10 +31,9 @@ def samples_fingerprint(samples: np.ndarray) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    # Transcripts and the media index name the user's files and hold their words: owner-only (0700/0600).
+    write_private(path, text)
+    note_cache_file(path)
 
 
 FULL_HASH_LIMIT = 2 * 1024 ** 3  # files above this are fingerprinted from sampled blocks
@@ -67,6 +66,7 @@ def media_fingerprint(path: str | os.PathLike, root: Path | None = None) -> str:
     try:
         known = json.loads(index.read_text(encoding="utf-8"))
         if known.get("size") == st.st_size and known.get("mtime_ns") == st.st_mtime_ns:
+            note_cache_file(index)
             return known["sha256"]
     except (OSError, ValueError, KeyError):
         pass
@@ -100,6 +100,7 @@ class TranscriptCache:
             self.misses += 1
             return None
         self.hits += 1
+        note_cache_file(self._path(key))
         return data
 
     def put(self, key: str, value: dict, family: str | None = None, start: str | None = None,
@@ -127,10 +128,12 @@ class TranscriptCache:
         duration), and where ``start`` lies in it (seconds from its start)."""
         if not self.enabled:
             return None
+        index = self.folder / "ranges" / f"{family}.json"
         try:
-            entries = json.loads((self.folder / "ranges" / f"{family}.json").read_text(encoding="utf-8"))
+            entries = json.loads(index.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        note_cache_file(index)
         best = None
         for entry in entries:
             try:

@@ -7,6 +7,9 @@ import re
 from pathlib import Path, PureWindowsPath
 from urllib.parse import unquote, urlparse
 
+from ..errors import InputError
+from ..storage import protected_owner
+
 _DRIVE = re.compile(r"^/?([A-Za-z]):[/\\]")
 
 
@@ -31,4 +34,8 @@ def media_path_from_url(target_url: str, media_root: Path | None = None) -> Path
     path = Path(text)
     if not path.is_absolute() and media_root is not None:
         path = media_root / path
+    owner = protected_owner(path)
+    if owner is not None:
+        raise InputError(f"media {path} lies inside {owner}: CaptionBridge never reads its own files as media; "
+                         "relink the clip to its real media file")
     return path

@@ -26,7 +26,7 @@ from starlette.routing import Match
 from ... import __version__
 from ...core.errors import CaptionBridgeError
 from . import schemas
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .errors import BadRequest, EngineUnavailable, PayloadTooLarge, UnsupportedMediaType, shown
 from .intake import check_timeline, resolve_timeline_path, safe_upload_name
 from .jobs import JobService
 from .options import OPTIONS_SCHEMA, BadOption, validate_options
@@ -77,6 +77,9 @@ class LocalGuard:
         if problem is not None:
             status, code, message, extra = problem
             return await _send_json(send, status, error_body(code, message), extra)
+        if scope.get("method") == "HEAD":  # every GET route answers HEAD: headers of the GET, no body
+            scope = {**scope, "method": "GET"}
+            send = _headers_only(send)
         limit = self.settings.max_upload_bytes
         seen = 0
 
@@ -97,10 +100,11 @@ class LocalGuard:
         host = headers.get("host", "")
         if allowed is not None and _host_name(host) not in allowed:
             return (403, "forbidden_host",
-                    f"requests must address the engine as {', '.join(sorted(allowed))}, not {host!r}", ())
+                    f"requests must address the engine as {', '.join(sorted(allowed))}, not {shown(host, 80)}", ())
         origin = headers.get("origin")
-        # No page of ours runs in a browser, so any web origin is foreign; "null" is a file:// page (a CEP panel).
-        if origin is not None and origin not in ("null", "file://"):
+        # No page of ours runs in a browser, so every Origin is foreign, "null" too (sandboxed iframes and data:
+        # pages send it). The Premiere panel talks through Node's http module, which sends no Origin at all.
+        if origin is not None:
             return (403, "forbidden_origin",
                     "browser pages may not use the CaptionBridge engine (cross-origin request refused)", ())
         auth = headers.get("authorization", "")
@@ -125,6 +129,28 @@ class LocalGuard:
         return None
 
 
+def _headers_only(send):
+    async def send_headers(message):
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+    return send_headers
+
+
+MAX_MESSAGE = 1000
+
+
+def _capped(value: Any, limit: int = MAX_MESSAGE) -> Any:
+    """An error body never echoes megabytes a client sent: strings cut, lists and dicts shortened."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + f"... ({len(value)} characters)"
+    if isinstance(value, dict):
+        return {_capped(k, 200): _capped(v, limit) for k, v in list(value.items())[:50]}
+    if isinstance(value, (list, tuple)):
+        return [_capped(v, limit) for v in value[:50]]
+    return value
+
+
 async def _send_json(send, status: int, body: dict, extra_headers=()) -> None:
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
@@ -145,7 +171,7 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
 
     @app.exception_handler(CaptionBridgeError)
     async def _caption_error(request: Request, exc: CaptionBridgeError):
-        return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
+        return JSONResponse({"error": _capped(exc.to_dict())}, status_code=exc.http_status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
@@ -165,17 +191,20 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
         errors = exc.errors()
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse(error_body("bad_request", f"{where}: {first.get('msg', 'invalid request')}"),
+        return JSONResponse(error_body("bad_request", _capped(f"{where}: {first.get('msg', 'invalid request')}")),
                             status_code=422)
 
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception):
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", f"{type(exc).__name__}: {exc} (a CaptionBridge bug)"),
+        return JSONResponse(error_body("internal_error", f"internal error ({type(exc).__name__}) on {request.method} "
+                                       f"{request.url.path[:200]}: a CaptionBridge bug, the engine log has the details"),
                             status_code=500)
 
     @app.get("/v1/health", tags=["service"], operation_id="health", summary="Is the engine up", responses=schemas.responses(schemas.Health))
     def health():
+        if not service.store.check():
+            raise EngineUnavailable(f"the engine takes no new jobs: {service.store.broken}")
         return {"status": "ok", "version": __version__, **service.stats(), "warm_models": warm_models()}
 
     @app.get("/v1/models", tags=["service"], operation_id="listModels", summary="Models the engine can use",
@@ -201,14 +230,16 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
         body = await request.body()
         try:
             data = json.loads(body or b"null")
+        except RecursionError:
+            raise BadRequest("request body nests JSON too deeply: a job is {\"timeline_path\", \"options\"}") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise BadRequest("request body must be a JSON object {\"timeline_path\": ..., \"options\": {...}}")
         unknown = sorted(set(data) - {"timeline_path", "options"})
         if unknown:
-            raise BadRequest(f"unknown field {unknown[0]!r}: a job is {{\"timeline_path\", \"options\"}}",
-                             details={"field": unknown[0]})
+            raise BadRequest(f"unknown field {shown(unknown[0])}: a job is {{\"timeline_path\", \"options\"}}",
+                             details={"field": shown(unknown[0], 200)})
         if "timeline_path" not in data:
             raise BadRequest("timeline_path is required (or upload the timeline as multipart/form-data)")
         options = validate_options(data.get("options"))
@@ -226,8 +257,8 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
         try:
             unknown = sorted(set(form.keys()) - {"timeline", "options"})
             if unknown:
-                raise BadRequest(f"unknown form field {unknown[0]!r}: send 'timeline' (file) and 'options' (JSON)",
-                                 details={"field": unknown[0]})
+                raise BadRequest(f"unknown form field {shown(unknown[0])}: send 'timeline' (file) and 'options' "
+                                 "(JSON)", details={"field": shown(unknown[0], 200)})
             upload = form.get("timeline")
             if not isinstance(upload, UploadFile):
                 raise BadRequest("form field 'timeline' must be the timeline file")
@@ -236,6 +267,8 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
                 raw_options = (await raw_options.read()).decode("utf-8", "replace")
             try:
                 parsed = json.loads(raw_options) if raw_options not in (None, "") else None
+            except RecursionError:
+                raise BadOption("form field 'options' nests JSON too deeply: send a flat options object") from None
             except ValueError as exc:
                 raise BadOption(f"form field 'options' is not valid JSON: {exc}") from None
             options = validate_options(parsed)

@@ -37,6 +37,11 @@ def _config_dir() -> Path:
     return config_dir()
 
 
+def _form_filename(name: str) -> str:
+    """A file name as browsers put it in multipart/form-data (HTML's rule): UTF-8, only quote, CR and LF escaped."""
+    return name.replace("\"", "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
 class EngineClient:
     def __init__(self, base_url: str, token: str, timeout: float = 30.0):
         self.base_url = base_url.rstrip("/")
@@ -110,7 +115,7 @@ class EngineClient:
             f"--{boundary}\r\nContent-Disposition: form-data; name=\"options\"\r\n"
             f"Content-Type: application/json\r\n\r\n{json.dumps(options or {})}\r\n".encode(),
             f"--{boundary}\r\nContent-Disposition: form-data; name=\"timeline\"; "
-            f"filename=\"{urllib.parse.quote(name)}\"\r\nContent-Type: {ctype}\r\n\r\n".encode(),
+            f"filename=\"{_form_filename(name)}\"\r\nContent-Type: {ctype}\r\n\r\n".encode(),
             data, f"\r\n--{boundary}--\r\n".encode(),
         ]
         return self.request("POST", "/v1/jobs", body=b"".join(parts),

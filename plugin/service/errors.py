@@ -26,3 +26,9 @@ ResultFileNotFound = service_error("file_not_found", 404)
 JobNotFinished = service_error("job_not_finished", 409)
 JobFinished = service_error("job_finished", 409)
 EngineUnavailable = service_error("engine_unavailable", 503)
+
+
+def shown(value: object, limit: int = 120) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for echoing what a client sent inside an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value))} characters)"

@@ -10,7 +10,9 @@ failed with the reason.
 from __future__ import annotations
 
 import gc
+import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -21,7 +23,8 @@ from typing import Any
 
 from ...core.errors import Cancelled, CaptionBridgeError
 from ...core.progress import Progress
-from .errors import EngineUnavailable, JobFinished, JobNotFinished, JobNotFound, ResultFileNotFound
+from ...core.storage import cache_root, job_scope, protect_folder, write_private
+from .errors import EngineUnavailable, JobFinished, JobNotFinished, JobNotFound, ResultFileNotFound, shown
 from .store import Job, JobStore
 
 log = logging.getLogger("captionbridge.service")
@@ -30,6 +33,10 @@ JobFunction = Callable[[Path, Path, dict, Progress], dict]
 
 DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
 PROGRESS_PERSIST_INTERVAL = 0.5
+STORE_CHECK_INTERVAL = 1.0
+RECORD = "job.json"  # in each job's folder: the job as submitted and how it ended, so a lost row can be restored
+RESULT = "result.json"
+SCRATCH = "scratch"  # where the job unpacks a bundle; removed after the job and at every start
 
 
 def default_job_function(timeline_path: Path, out_dir: Path, options: dict, progress: Progress) -> dict:
@@ -94,11 +101,15 @@ class JobService:
     """The queue, its workers and the janitor that expires old results."""
 
     def __init__(self, data_dir: Path, *, job_function: JobFunction | None = None, workers: int | None = None,
-                 result_ttl: float = DEFAULT_RESULT_TTL, max_attempts: int = 2, cancel_wait: float = 5.0):
+                 result_ttl: float = DEFAULT_RESULT_TTL, max_attempts: int = 2, cancel_wait: float = 5.0,
+                 unpack_limit: int | None = None):
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Nothing in the data folder is ever read as a timeline or media (a job's own folder excepted).
+        protect_folder(self.data_dir, f"the engine's data folder {self.data_dir}")
         self.store = JobStore(self.data_dir / "jobs.sqlite3")
+        self.unpack_limit = unpack_limit
         self.job_function = job_function or default_job_function
         self.workers = workers if workers and workers > 0 else default_workers()
         self.result_ttl = float(result_ttl)
@@ -109,6 +120,7 @@ class JobService:
         self._running: dict[str, _Running] = {}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._records = threading.RLock()  # a job's folder and row go away together (purge, expiry, restore)
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -136,7 +148,14 @@ class JobService:
         self.store.close()
 
     def recover(self) -> None:
-        """Put back jobs a dead process left running: retried while attempts remain, else failed with the reason."""
+        """Put back jobs a dead process left running: retried while attempts remain, else failed with the reason.
+
+        Also restores jobs whose folder holds a record but whose row the database lost, and removes what jobs
+        unpacked into their scratch folders (a process killed mid-job leaves it)."""
+        for folder in self.jobs_dir.iterdir() if self.jobs_dir.is_dir() else ():
+            shutil.rmtree(folder / SCRATCH, ignore_errors=True)
+            if folder.is_dir() and _looks_like_id(folder.name) and self.store.get(folder.name) is None:
+                self._restore(folder)
         for job in self.store.list(("running",)):
             self._clear_partial(job.id)
             if job.attempts < self.max_attempts:
@@ -149,6 +168,7 @@ class JobService:
                     "message": f"the service stopped while this job was running ({job.attempts} attempts, "
                                f"the last at stage {job.stage!r}); the job may crash the engine: check the "
                                "timeline and its media, then submit it again"})
+                self._save_record(job.id)
 
     # ---- public operations -------------------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
@@ -157,7 +177,17 @@ class JobService:
     def submit(self, job_id: str, timeline_path: Path, options: dict, uploaded: bool) -> Job:
         if self._stopping.is_set():
             raise EngineUnavailable("the service is shutting down; submit the job again once it is back")
-        job = self.store.add(job_id, str(timeline_path), options, uploaded)
+        if not self.store.check():
+            raise EngineUnavailable(f"the engine takes no new jobs: {self.store.broken}")
+        folder = self.job_dir(job_id)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            job = self.store.add(job_id, str(timeline_path), options, uploaded)
+        except BaseException:
+            if not uploaded:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._save_record(job_id)
         with self._cond:
             self._cond.notify()
         return job
@@ -165,8 +195,8 @@ class JobService:
     def get(self, job_id: str) -> Job:
         job = self.store.get(job_id) if _looks_like_id(job_id) else None
         if job is None:
-            raise JobNotFound(f"no job {job_id!r}: unknown, or its results expired "
-                              f"(results are kept {self.result_ttl:g} s)", details={"id": job_id})
+            raise JobNotFound(f"no job {shown(job_id)}: unknown, or its results expired "
+                              f"(results are kept {self.result_ttl:g} s)", details={"id": shown(job_id, 200)})
         running = self._running.get(job_id)
         if running is not None and job.state == "running":  # live progress, newer than the last write to SQLite
             job.stage, job.progress, job.eta_seconds, job.updated_at = (
@@ -181,6 +211,7 @@ class JobService:
             if job.state == "queued":
                 self.store.cancel_if_queued(job_id, Cancelled("cancelled by the user before it started").to_dict())
                 self._clear_partial(job_id)
+                self._save_record(job_id)
                 return self.get(job_id)
             if job.state == "running":
                 running = self._running.get(job_id)
@@ -200,8 +231,11 @@ class JobService:
         job = self.get(job_id)
         if not job.finished:
             raise JobNotFinished(f"job {job_id} is {job.state}: cancel it before purging it", details={"state": job.state})
-        self.store.delete(job_id)
-        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        with self._records:
+            cache_files = self._read_record(self.job_dir(job_id)).get("cache_files") or []
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+            self.store.delete(job_id)
+        remove_cache_files(cache_files)
 
     def result(self, job_id: str) -> dict[str, Any]:
         job = self.get(job_id)
@@ -223,7 +257,7 @@ class JobService:
         # Only names the job published are served; the resolved path must stay inside the job's out folder.
         out = (self.job_dir(job_id) / "out").resolve()
         if name not in job.files or _unsafe_name(name):
-            raise ResultFileNotFound(f"job {job_id} has no file {name!r}; its files are {', '.join(job.files) or 'none'}",
+            raise ResultFileNotFound(f"job {job_id} has no file {shown(name)}; its files are {', '.join(job.files) or 'none'}",
                                      details={"files": list(job.files)})
         path = (out / name).resolve()
         if path.parent != out or not path.is_file():
@@ -233,17 +267,77 @@ class JobService:
     def stats(self) -> dict[str, Any]:
         return {"workers": self.workers, "jobs": self.store.counts()}
 
+    # ---- the record in each job's folder ---------------------------------------------------------------------
+    def _save_record(self, job_id: str, **extra: Any) -> None:
+        """Write ``<job>/job.json`` from the job's row (and ``result.json`` once it succeeded)."""
+        with self._records:
+            self._save_record_locked(job_id, extra)
+
+    def _save_record_locked(self, job_id: str, extra: dict) -> None:
+        job = self.store.get(job_id)
+        folder = self.job_dir(job_id)
+        if job is None or not folder.is_dir():
+            return
+        previous = self._read_record(folder)
+        record = {"id": job.id, "seq": self.store.seq_of(job_id), "state": job.state, "timeline_path": job.timeline_path,
+                  "uploaded": job.uploaded, "options": job.options, "attempts": job.attempts,
+                  "created_at": job.created_at, "finished_at": job.finished_at, "error": job.error,
+                  "error_status": job.error_status, "files": job.files,
+                  "cache_files": sorted(set(previous.get("cache_files") or []) | set(extra.get("cache_files") or []))}
+        try:
+            if job.state == "succeeded":
+                write_private(folder / RESULT, json.dumps(self.store.document(job_id) or {}))
+            write_private(folder / RECORD, json.dumps(record))
+        except OSError as exc:
+            log.error("cannot write the record of job %s in %s: %s", job_id, folder, exc)
+
+    @staticmethod
+    def _read_record(folder: Path) -> dict:
+        try:
+            record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def _restore(self, folder: Path) -> bool:
+        """Put back a job whose row is gone but whose folder holds its record; False when it holds none."""
+        record = self._read_record(folder)
+        if record.get("id") != folder.name or not isinstance(record.get("timeline_path"), str):
+            return False
+        document = None
+        if record.get("state") == "succeeded":
+            try:
+                document = json.loads((folder / RESULT).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                document = None
+        job = self.store.restore(record, document)
+        log.warning("job %s: its row was missing from the job database; restored from %s as %s", folder.name,
+                    folder / RECORD, job.state)
+        self._save_record(job.id)
+        return True
+
     def expire(self) -> int:
         """Delete finished jobs older than the result TTL, and job folders no job owns."""
         removed = 0
         for job_id in self.store.expired(time.time() - self.result_ttl):
             # Files first, then the row: once a job reads as gone, nothing of it is left on disk.
-            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
-            self.store.delete(job_id)
+            with self._records:
+                shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+                self.store.delete(job_id)
             removed += 1
+        if not self.store.check():
+            return removed  # a database that lost its log cannot say which folders are orphans
         for folder in self.jobs_dir.iterdir() if self.jobs_dir.is_dir() else ():
-            # An upload whose job row was never written (the process died in between) is older than a minute.
-            if folder.is_dir() and self.store.get(folder.name) is None and time.time() - folder.stat().st_mtime > 60:
+            with self._records:
+                if not folder.is_dir() or self.store.get(folder.name) is not None:
+                    continue
+                if self._restore(folder):  # the row was lost, the job was not: never delete it
+                    continue
+                # An upload whose job row was never written (the process died in between) has no record and no
+                # results; anything else without a row is kept for the user to look at.
+                if ((folder / RECORD).exists() or (folder / "out").exists()
+                        or time.time() - folder.stat().st_mtime <= 60):
+                    continue
                 shutil.rmtree(folder, ignore_errors=True)
         return removed
 
@@ -268,9 +362,13 @@ class JobService:
 
     def _janitor(self) -> None:
         interval = max(1.0, min(60.0, self.result_ttl / 4))
-        while not self._stopping.wait(interval):
+        next_expire = time.monotonic() + interval
+        while not self._stopping.wait(STORE_CHECK_INTERVAL):
             try:
-                self.expire()
+                self.store.check()  # notices a deleted write-ahead log within a second
+                if time.monotonic() >= next_expire:
+                    next_expire = time.monotonic() + interval
+                    self.expire()
             except Exception:
                 log.exception("janitor failed")
 
@@ -300,9 +398,19 @@ class JobService:
                             cancel_event=running.cancel_event)
         started = time.monotonic()
         log.info("job %s: started (attempt %d) on worker %d", job.id, job.attempts, index)
+        self._save_record(job.id)  # attempts count, should the database lose the row while it runs
+        scope_cm = job_scope(job_dir, scratch=job_dir / SCRATCH,
+                             unpack_limit=self.unpack_limit if job.uploaded else None)
+        scope = scope_cm.__enter__()
         try:
-            progress.check_cancelled()
-            result = self.job_function(Path(job.timeline_path), partial, options, progress)
+            try:
+                progress.check_cancelled()
+                result = self.job_function(Path(job.timeline_path), partial, options, progress)
+            finally:  # before the job reads as finished: a purge right after it knows its cache files, and
+                # nothing it unpacked is left (the unpacked bundle's own finalizer then finds it gone)
+                scope_cm.__exit__(None, None, None)
+                shutil.rmtree(job_dir / SCRATCH, ignore_errors=True)
+                self._save_record(job.id, cache_files=sorted(scope.cache_files))
             document, files = _check_result(result, partial)
             partial.rename(out)  # publish atomically: out/ exists only for a job that succeeded
             self.store.finish(job.id, "succeeded", document=document, files=files)
@@ -325,7 +433,23 @@ class JobService:
                 "message": f"{type(exc).__name__}: {exc} (a CaptionBridge bug: please report it with the timeline)"})
         finally:
             shutil.rmtree(partial, ignore_errors=True)
-            gc.collect()  # drop the job's audio and intermediate arrays before the next job; the model stays warm
+            # drop the job's audio and arrays before the next job (the model stays warm), and the LoadedTimeline of
+            # an unpacked bundle, whose finalizer removes its folder
+            gc.collect()
+            shutil.rmtree(job_dir / SCRATCH, ignore_errors=True)
+            self._save_record(job.id)
+
+
+def remove_cache_files(paths: list[str]) -> None:
+    """Remove shared-cache files a purged job used (transcripts, media index entries): only inside the cache."""
+    root = Path(os.path.realpath(cache_root()))
+    for name in paths:
+        path = Path(os.path.realpath(name))
+        if root in path.parents and path.suffix == ".json":
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def _check_result(result: Any, out_dir: Path) -> tuple[dict, list[str]]:

@@ -22,8 +22,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ...core.pipeline import SOURCE_LANGUAGES, unsupported_language
-from .errors import BadOption
+from ...core.pipeline import SOURCE_LANGUAGES
+from .errors import BadOption, shown
 
 FORMATS = ("srt", "vtt", "ass", "ttml", "json", "otio", "fcpxml", "xmeml")
 DEVICES = ("auto", "cpu", "cuda")
@@ -86,18 +86,27 @@ def _presets() -> frozenset[str]:
 
 def _model(name: str, value: Any) -> str:
     model = _string(name, value)
+    if not model:
+        raise BadOption(f"option {name!r} is empty: a model name such as base, or an absolute folder path",
+                        details={"option": name})
+    from .intake import check_path_text
+    check_path_text(model, name, BadOption)
     looks_like_path = (model.startswith(("/", "\\", "~", ".")) or "\\" in model
                        or (len(model) > 1 and model[1] == ":"))
     if looks_like_path:
         path = Path(model).expanduser()
         if not path.is_absolute():
-            raise BadOption(f"{name} path {model!r} must be absolute", details={"option": name})
-        if not path.is_dir():
-            raise BadOption(f"{name} folder {model} does not exist: pass a model name or an existing folder",
+            raise BadOption(f"{name} path {shown(model)} must be absolute", details={"option": name})
+        try:
+            is_dir = path.is_dir()
+        except (OSError, ValueError):
+            is_dir = False
+        if not is_dir:
+            raise BadOption(f"{name} folder {shown(model)} does not exist: pass a model name or an existing folder",
                             details={"option": name})
         return str(path)
     if not _MODEL_NAME.match(model) or any(part in ("", ".", "..") for part in model.split("/")):
-        raise BadOption(f"bad {name} name {value!r}: a name like base or large-v3, or an absolute folder path",
+        raise BadOption(f"bad {name} name {shown(value)}: a name like base or large-v3, or an absolute folder path",
                         details={"option": name})
     return model
 
@@ -132,41 +141,41 @@ def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[s
     known = OPTION_NAMES + EXTRA_OPTION_NAMES
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise BadOption(f"unknown option {unknown[0]!r}: the options are {', '.join(known)}",
-                        details={"option": unknown[0], "known": list(known)})
+        raise BadOption(f"unknown option {shown(unknown[0])}: the options are {', '.join(known)}",
+                        details={"option": shown(unknown[0], 200), "known": list(known)})
     out: dict[str, Any] = {}
     if "language" in options:
         lang = _string("language", options["language"]).lower()
         if lang not in SOURCE_LANGUAGES:
-            raise BadOption(unsupported_language(str(options["language"])).replace("--language ", "")
-                            .replace("use auto", "use \"auto\""), details={"option": "language"})
+            raise BadOption(f"unsupported language {shown(options['language'])}: CaptionBridge captions English and "
+                            "Chinese speech, so use \"auto\", en or zh", details={"option": "language"})
         out["language"] = lang
     if "translate_to" in options:
         target = options["translate_to"]
         if target is not None:
             target = _string("translate_to", target).lower()
             if target not in TRANSLATE_TARGETS:
-                raise BadOption(f"cannot translate to {options['translate_to']!r}: use \"en\", \"zh\" or null",
+                raise BadOption(f"cannot translate to {shown(options['translate_to'])}: use \"en\", \"zh\" or null",
                                 details={"option": "translate_to"})
         out["translate_to"] = target
     if "preset" in options:
         preset = _string("preset", options["preset"])
         presets = _presets()
         if not _PRESET.match(preset) or (presets and preset not in presets):
-            raise BadOption(f"unknown preset {options['preset']!r}: choose from "
+            raise BadOption(f"unknown preset {shown(options['preset'])}: choose from "
                             f"{', '.join(sorted(presets)) or 'names such as netflix-en'}", details={"option": "preset"})
         out["preset"] = preset
     if "tracks" in options:
         tracks = [t.upper() for t in _string_list("tracks", options["tracks"])]
         bad = [t for t in tracks if not _TRACK.match(t)]
         if bad:
-            raise BadOption(f"bad track {bad[0]!r}: audio tracks are named A1, A2, ...", details={"option": "tracks"})
+            raise BadOption(f"bad track {shown(bad[0])}: audio tracks are named A1, A2, ...", details={"option": "tracks"})
         out["tracks"] = tracks
     if "formats" in options:
         formats = [f.lower().lstrip(".") for f in _string_list("formats", options["formats"])]
         bad = [f for f in formats if f not in FORMATS]
         if bad:
-            raise BadOption(f"unknown format {bad[0]!r}: choose from {', '.join(FORMATS)}",
+            raise BadOption(f"unknown format {shown(bad[0])}: choose from {', '.join(FORMATS)}",
                             details={"option": "formats"})
         out["formats"] = formats
     for name in ("model", "translation_model"):
@@ -175,7 +184,7 @@ def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[s
     if "device" in options:
         device = _string("device", options["device"]).lower()
         if device not in DEVICES:
-            raise BadOption(f"unknown device {options['device']!r}: use auto, cpu or cuda",
+            raise BadOption(f"unknown device {shown(options['device'])}: use auto, cpu or cuda",
                             details={"option": "device"})
         if device == "cuda" and (cuda_devices if cuda_devices is not None else _cuda_devices()) == 0:
             raise BadOption("device \"cuda\" asked for, but no CUDA GPU is visible to the engine: use auto or cpu",

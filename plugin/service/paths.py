@@ -13,6 +13,7 @@ import os
 import secrets
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from ...core.errors import CaptionBridgeError
@@ -49,30 +50,75 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+MIN_TOKEN_CHARS = 24
+
+
+def weak_token(token: str) -> str | None:
+    """Why a token is weak (too short, too few different characters), or None for a strong one."""
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"{len(token)} characters, under {MIN_TOKEN_CHARS}"
+    if len(set(token)) < 10:
+        return f"only {len(set(token))} different characters"
+    return None
+
+
 def load_or_create_token(config: Path) -> str:
-    """The per-install token: read ``<config>/token``, or create it (owner-only, 0600) on first run."""
+    """The per-install token: read ``<config>/token``, or create it (owner-only, 0600) on first run.
+
+    An empty token file (a disk that filled up, a hand edit) is replaced by a new token."""
     ensure_private_dir(config)
     path = config / TOKEN_FILE
-    try:
-        token = path.read_text(encoding="ascii").strip()
-        if token:
-            if os.name == "posix" and path.stat().st_mode & 0o077:
-                os.chmod(path, 0o600)  # tighten a token file someone loosened
+    for _ in range(20):
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raw = None
+        except OSError as exc:
+            raise CaptionBridgeError(f"cannot read the service token {path}: {exc.strerror or exc}; delete it to "
+                                     "make a new one") from None
+        if raw is not None:
+            try:
+                token = raw.decode("ascii").strip()
+            except UnicodeDecodeError:
+                raise CaptionBridgeError(f"the service token {path} is not plain text: delete it to make a new "
+                                         "one") from None
+            if token and not any(c.isspace() for c in token):
+                if os.name == "posix" and path.stat().st_mode & 0o077:
+                    os.chmod(path, 0o600)  # tighten a token file someone loosened
+                return token
+            if token:
+                raise CaptionBridgeError(f"the service token {path} holds spaces or several lines: delete it to "
+                                         "make a new one")
+            if time.time() - path.stat().st_mtime < 2:  # maybe a first run racing us, still writing it
+                time.sleep(0.2)
+                continue
+            # empty: replace it with a new token (atomically, so a reader sees the old file or the new one)
+            token = secrets.token_urlsafe(32)
+            fd, tmp = tempfile.mkstemp(dir=config, prefix=".token.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="ascii") as fh:
+                    fh.write(token + "\n")
+                if os.name == "posix":
+                    os.chmod(tmp, 0o600)
+                os.replace(tmp, path)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
             return token
-    except FileNotFoundError:
-        pass
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaptionBridgeError(f"cannot read the service token {path}: {exc}; delete it to make a new one")
-    token = secrets.token_urlsafe(32)
-    # O_EXCL + 0600 so the token is never readable by others, not even for a moment; a second process racing us
-    # on first run loses the race and reads the winner's token.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return load_or_create_token(config)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(token + "\n")
-    return token
+        token = secrets.token_urlsafe(32)
+        # O_EXCL + 0600 so the token is never readable by others, not even for a moment; a second process racing
+        # us on first run loses the race and reads the winner's token.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(token + "\n")
+        return token
+    raise CaptionBridgeError(f"cannot create the service token {path}: another program keeps changing it")
 
 
 def write_json_atomic(path: Path, data: dict, mode: int = 0o600) -> None:

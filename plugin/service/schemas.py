@@ -17,8 +17,8 @@ the captions.
 (Windows). `<config>/token` holds the token (created on first run, owner-only); while the engine runs,
 `<config>/service.json` holds `{"host", "port", "pid", "version"}`.
 
-**Every request** needs `Authorization: Bearer <token>` (401 otherwise). Requests from browser pages (an `Origin`
-header other than `null`) are refused with 403, and so are requests addressed to a host name other than the
+**Every request** needs `Authorization: Bearer <token>` (401 otherwise). Requests from browser pages (any `Origin`
+header, `null` included) are refused with 403, and so are requests addressed to a host name other than the
 loopback address the engine listens on. No CORS headers are sent.
 
 **Errors** are always `{"error": {"code", "message", "details"?}}` with a fitting status. Stable codes:

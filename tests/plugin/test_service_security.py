@@ -63,9 +63,12 @@ def test_browser_origin_refused_even_with_token(shared_engine, origin):
     assert status == 403 and not any(h.lower().startswith("access-control-") for h in headers)
 
 
-def test_file_origin_and_no_origin_allowed(shared_engine):
+def test_null_origin_refused_and_no_origin_allowed(shared_engine):
     client = shared_engine.client
-    assert raw(client, "GET", "/v1/health", auth(client, Origin="null"))[0] == 200  # CEP panel page (file://)
+    # "null" is what sandboxed iframes and data: pages send; the Premiere panel uses Node's http (no Origin at all)
+    for origin in ("null", "file://"):
+        status, _, data = raw(client, "GET", "/v1/health", auth(client, Origin=origin))
+        assert status == 403 and error_of(data)["code"] == "forbidden_origin"
     assert raw(client, "GET", "/v1/health", auth(client))[0] == 200
 
 
@@ -269,7 +272,9 @@ def test_other_files_never_leak(shared_engine, tmp_path):
     secret.write_text('{"password": "hunter2-very-secret"}')
     for path in (shared_engine.config / "token", secret, shared_engine.config / "jobs.sqlite3"):
         status, _, data = post_json(client, {"timeline_path": str(path)})
-        assert status == 422 and error_of(data)["code"] == "bad_timeline"
+        # the engine's own files are refused before they are opened (timeline_not_found), others after a look
+        expected = "bad_timeline" if path == secret else "timeline_not_found"
+        assert status == 422 and error_of(data)["code"] == expected
         assert client.token.encode() not in data and b"hunter2" not in data
 
 

@@ -201,8 +201,9 @@ def test_lua_starts_the_engine_recorded_by_the_installer(tmp_path):
     run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, env=env, timeout=30)
     assert run.stdout == "true", run.stderr
     deadline = time.time() + 10
+    # the shell creates the file before echo writes into it: wait for the words, not the file
     while time.time() < deadline and not (marker.exists() and marker.read_text().strip()):
-        time.sleep(0.05)  # the shell creates the file before echo writes into it: wait for its text
+        time.sleep(0.05)
     assert marker.read_text().strip() == "serve"
 
 
@@ -217,3 +218,52 @@ def test_lua_fcpxml_timeline_fallback(tmp_path):
     assert state["imported"]["tracks"] == [[90000 + c.start_frame for c in doc.cues]] * 2
     title, text, is_error = out["messages"][-1]
     assert is_error and title == "Captions on a new timeline" and "01:00:00:00" in text
+
+
+def test_lua_token_file_is_private_and_removed_after_every_request(tmp_path):
+    """The token's header file: in a 0700 folder with a random name, itself 0600, gone after each request
+    (including a failed one); a full run leaves nothing in TMPDIR."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    seen = tmp_path / "seen.txt"
+    curl = tmp_path / "curl"
+    curl.write_text("#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in @*h.txt) f=\"${a#@}\";"
+                    f" echo \"$f $(stat -c %a \"$f\") $(stat -c %a \"$(dirname \"$f\")\")\" >> '{seen}';; esac; done\n"
+                    f"exec '{shutil.which('curl')}' \"$@\"\n")
+    curl.chmod(0o755)
+    env = {"TMPDIR": str(tmpdir), "CAPTIONBRIDGE_CURL": str(curl)}
+    with LoopbackEngine(tmp_path) as engine:
+        out = run_lua(tmp_path, {"studio": False}, engine, env=env)
+        assert out["report"]["ok"], out["messages"]
+        with LoopbackEngine(tmp_path / "failing", fail_with="no audio") as failing:
+            out = run_lua(tmp_path, {}, failing, env=env)
+            assert not out["report"]["ok"]
+    rows = [line.split() for line in seen.read_text().splitlines()]
+    assert len(rows) >= 6
+    folders = [os.path.dirname(path) for path, _, _ in rows]
+    assert len(set(folders)) == len(folders), "each request gets its own folder"
+    for path, file_mode, dir_mode in rows:
+        assert (file_mode, dir_mode) == ("600", "700"), (path, file_mode, dir_mode)
+        name = os.path.basename(os.path.dirname(path))
+        assert name.startswith("captionbridge-") and len(name) == len("captionbridge-") + 32
+        assert not os.path.exists(path)
+    assert list(tmpdir.iterdir()) == []
+
+
+def test_lua_refuses_a_folder_someone_made_first(tmp_path):
+    taken = tmp_path / "captionbridge-taken"
+    taken.mkdir(mode=0o777)
+    driver = tmp_path / "p.lua"
+    driver.write_text("CAPTIONBRIDGE_NO_MAIN = true\nlocal M = dofile([==[%s]==])\n"
+                      "local a, err = M.make_private_dir([==[%s]==], {'h.txt'})\n"
+                      "local b = M.make_private_dir([==[%s]==], {'h.txt'})\n"
+                      "io.write(tostring(a) .. '|' .. tostring(err) .. '|' .. tostring(b) .. '|' .. M.random_name()"
+                      " .. '|' .. M.random_name())" % (SCRIPT, taken, tmp_path / "fresh"))
+    run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    made, err, fresh, r1, r2 = run.stdout.split("|")
+    assert made == "nil" and "already exist" in err
+    assert list(taken.iterdir()) == []  # nothing written into the foreign folder
+    assert fresh == str(tmp_path / "fresh") and oct((tmp_path / "fresh").stat().st_mode & 0o777) == "0o700"
+    assert oct((tmp_path / "fresh" / "h.txt").stat().st_mode & 0o777) == "0o600"
+    assert r1 != r2 and len(r1) == 32 and all(c in "0123456789abcdef" for c in r1)
