@@ -137,17 +137,22 @@ print(json.dumps({"seconds": elapsed, "peak_rss_mb": peak, "files": result["file
 """
 
 
-def run_job(timeline: Path, out: Path, options: dict, env: dict) -> dict:
-    """The caption job in its own process; ``wall_s`` is the whole process (start to exit) timed from outside."""
+def _timed_process(args: list[str], env: dict, what: str) -> dict:
+    """Run ``python -c ...`` and return the JSON it prints last, with ``wall_s``: the whole process (start to
+    exit) timed from outside, the same way for both sides."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", RUNNER, str(timeline), str(out), json.dumps(options)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, "-c", *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"caption job failed: {proc.stderr[-2000:]}")
+        raise RuntimeError(f"{what} failed: {proc.stderr[-2000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["wall_s"] = wall
     return result
+
+
+def run_job(timeline: Path, out: Path, options: dict, env: dict) -> dict:
+    """The caption job in its own process."""
+    return _timed_process([RUNNER, str(timeline), str(out), json.dumps(options)], env, "caption job")
 
 
 # Bare faster-whisper, given what it cannot do itself (read a timeline, mix its audio) by our reader and renderer:
@@ -177,16 +182,9 @@ print(json.dumps({"words": words, "decoded_s": info.duration_after_vad, "import_
 
 
 def bare_faster_whisper(timeline: Path, model_path: str, env: dict) -> dict:
-    """faster-whisper alone on the same timeline, in its own process; ``wall_s`` timed from outside as above."""
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", BARE_RUNNER, str(timeline), model_path,
-                           json.dumps(VAD_PARAMETERS)], capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"bare faster-whisper failed: {proc.stderr[-2000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["wall_s"] = wall
-    return result
+    """faster-whisper alone on the same timeline, in its own process."""
+    return _timed_process([BARE_RUNNER, str(timeline), model_path, json.dumps(VAD_PARAMETERS)], env,
+                          "bare faster-whisper")
 
 
 def spread(values: list[float]) -> dict:

@@ -12,11 +12,11 @@ import json
 import os
 import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from ...core.errors import CaptionBridgeError
+from ...core.storage import write_private
 
 TOKEN_FILE = "token"
 SERVICE_FILE = "service.json"
@@ -94,19 +94,7 @@ def load_or_create_token(config: Path) -> str:
                 continue
             # empty: replace it with a new token (atomically, so a reader sees the old file or the new one)
             token = secrets.token_urlsafe(32)
-            fd, tmp = tempfile.mkstemp(dir=config, prefix=".token.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="ascii") as fh:
-                    fh.write(token + "\n")
-                if os.name == "posix":
-                    os.chmod(tmp, 0o600)
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            write_private(path, token + "\n")
             return token
         token = secrets.token_urlsafe(32)
         # O_EXCL + 0600 so the token is never readable by others, not even for a moment; a second process racing
@@ -121,22 +109,9 @@ def load_or_create_token(config: Path) -> str:
     raise CaptionBridgeError(f"cannot create the service token {path}: another program keeps changing it")
 
 
-def write_json_atomic(path: Path, data: dict, mode: int = 0o600) -> None:
-    """Write ``data`` so readers see the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        if os.name == "posix":
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` so readers see the old file or the new one, never half of one (owner-only, 0600)."""
+    write_private(path, json.dumps(data, indent=2) + "\n")
 
 
 def read_service_file(config: Path | None = None) -> dict | None:
