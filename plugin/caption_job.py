@@ -76,9 +76,21 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def output_stem(timeline_path: Path) -> str:
+    """The file-name stem of a job's outputs: the timeline's name without its format's suffix."""
+    stem = Path(timeline_path).name
+    for suffix in (".otioz", ".otio", ".fcpxmld", ".fcpxml", ".xml", Path(timeline_path).suffix):
+        if suffix and stem.lower().endswith(suffix.lower()):
+            return stem[: -len(suffix)]
+    return stem
+
+
 def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionOptions,
-                    progress: Progress | None = None) -> dict:
-    """Caption ``timeline_path`` into ``out_dir``. Returns ``{"document": <JSON contract>, "files": [names]}``."""
+                    progress: Progress | None = None, review_dir: Path | None = None) -> dict:
+    """Caption ``timeline_path`` into ``out_dir``. Returns ``{"document": <JSON contract>, "files": [names]}``.
+
+    ``review_dir``: also keep a compressed copy of the timeline's mix and its waveform peaks there (the engine
+    service does, for the review page)."""
     from ..adapters.media_timeline import is_media_file, load_media_as_timeline
     from ..adapters.timeline_read import load_timeline
 
@@ -95,11 +107,10 @@ def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionO
         loaded = load_timeline(Path(timeline_path), drop_frame=opts.drop_frame)
     doc = caption_timeline(loaded, opts, progress)
     progress.update("write", 0.0)
-    stem = Path(timeline_path).name
-    for suffix in (".otioz", ".otio", ".fcpxmld", ".fcpxml", ".xml", Path(timeline_path).suffix):
-        if suffix and stem.lower().endswith(suffix.lower()):
-            stem = stem[: -len(suffix)]
-            break
-    files = write_outputs(doc, Path(out_dir), stem, formats, loaded, opts.absolute_times)
+    files = write_outputs(doc, Path(out_dir), output_stem(timeline_path), formats, loaded, opts.absolute_times)
+    if review_dir is not None:
+        from ..core.timeline.review_audio import write_timeline_review_media
+
+        write_timeline_review_media(loaded, Path(review_dir), opts.tracks)
     progress.update("write", 1.0)
     return {"document": doc.to_dict(), "files": files}

@@ -30,6 +30,8 @@ from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from .intake import check_timeline, resolve_timeline_path, safe_upload_name
 from .jobs import JobService
 from .options import OPTIONS_SCHEMA, BadOption, validate_options
+from .review import ReviewGate, is_review_path, register_review
+from .review_jobs import ReviewJobs
 
 log = logging.getLogger("captionbridge.service")
 
@@ -65,14 +67,18 @@ def _host_name(host_header: str) -> str:
 class LocalGuard:
     """Pure ASGI middleware: Host, Origin, token and body-size checks before any route runs."""
 
-    def __init__(self, app, settings: GuardSettings):
+    def __init__(self, app, settings: GuardSettings, review=None):
         self.app = app
         self.settings = settings
+        self.review = review  # review.ReviewGate: /review paths use the page's session instead of the token
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if self.review is not None and is_review_path(scope.get("path", "")):
+            host_problem = self._check_host(headers)
+            return await self.review(scope, receive, send, self.app, headers, host_problem)
         problem = self._check(headers)
         if problem is not None:
             status, code, message, extra = problem
@@ -92,12 +98,18 @@ class LocalGuard:
 
         return await self.app(scope, limited_receive, send)
 
-    def _check(self, headers: dict[str, str]):
+    def _check_host(self, headers: dict[str, str]):
         allowed = self.settings.allowed_hosts
         host = headers.get("host", "")
         if allowed is not None and _host_name(host) not in allowed:
             return (403, "forbidden_host",
                     f"requests must address the engine as {', '.join(sorted(allowed))}, not {host!r}", ())
+        return None
+
+    def _check(self, headers: dict[str, str]):
+        host_problem = self._check_host(headers)
+        if host_problem is not None:
+            return host_problem
         origin = headers.get("origin")
         # No page of ours runs in a browser, so any web origin is foreign; "null" is a file:// page (a CEP panel).
         if origin is not None and origin not in ("null", "file://"):
@@ -287,8 +299,10 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
         path = service.file_path(job_id, name)
         return FileResponse(path, media_type=schemas.media_type(name), filename=name)
 
+    review_gate = ReviewGate()
+    register_review(app, ReviewJobs(service), review_gate)
     app.openapi = lambda: schemas.finish_openapi(app)  # type: ignore[method-assign]
-    app.add_middleware(LocalGuard, settings=settings)
+    app.add_middleware(LocalGuard, settings=settings, review=review_gate)
     return app
 
 

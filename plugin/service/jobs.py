@@ -30,12 +30,14 @@ JobFunction = Callable[[Path, Path, dict, Progress], dict]
 
 DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
 PROGRESS_PERSIST_INTERVAL = 0.5
+REVIEW_MEDIA_DIR = ".review"  # inside a job's out/: the review page's audio and peaks
 
 
 def default_job_function(timeline_path: Path, out_dir: Path, options: dict, progress: Progress) -> dict:
     """Run ``captionbridge.plugin.caption_job.run_caption_job`` (the CLI's ``caption`` command, as a function)."""
     run = _caption_job()
-    return run(timeline_path, out_dir, options, progress)
+    # the review page's copy of the mix, published with out/ (never listed as a job file)
+    return run(timeline_path, out_dir, options, progress, review_dir=out_dir / REVIEW_MEDIA_DIR)
 
 
 def _caption_job() -> JobFunction:
