@@ -224,7 +224,7 @@ def register_review(app: FastAPI, reviews: ReviewJobs, gate: ReviewGate) -> None
     # ---- token API (/v1) ------------------------------------------------------------------------------------------
     @app.post("/v1/review/links", tags=["review"], operation_id="createReviewLink", status_code=201,
               summary="Mint a one-time link to the review page (optionally for one job)",
-              responses=schemas.responses(ReviewLink, 201, 404, 409, 422))
+              responses=schemas.responses(ReviewLink, 201, 400, 404, 409, 422))
     def create_link(request: Request, body: ReviewLinkRequest | None = None):
         job_id = body.job_id if body else None
         if job_id:

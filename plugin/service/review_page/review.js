@@ -928,5 +928,14 @@ function init() {
 }
 
 // Exposed for tests and the benchmark: the page's own timecode function and state.
-window.__cbReview = { timecode: (f, tl) => timecode(f, makeClock(tl)), state: () => ({ cues, selected, selectedWord, history: history.undoStack.length }) };
+window.__cbReview = {
+  timecode: (f, tl) => timecode(f, makeClock(tl)),
+  state: () => ({ cues, selected, selectedWord, history: history.undoStack.length, dirty }),
+  // where a cue's edge is drawn, in CSS pixels from the canvas' left, or null when off screen
+  edgeX: (i, edge) => {
+    if (!wave || !cues[i]) return null;
+    const x = wave.xOf(frameSeconds(edge === "start" ? cues[i].start_frame : cues[i].end_frame, clock));
+    return x >= 0 && x <= wave.width ? x : null;
+  },
+};
 init();
