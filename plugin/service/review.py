@@ -296,7 +296,8 @@ def register_review(app: FastAPI, reviews: ReviewJobs, gate: ReviewGate) -> None
 
     @app.get(f"{REVIEW_PREFIX}/api/jobs/{{job_id}}", include_in_schema=False)
     async def page_job(job_id: str):
-        return await run_in_threadpool(reviews.view, job_id)
+        # straight to JSON: FastAPI's encoder would walk every one of a long job's words first
+        return JSONResponse(await run_in_threadpool(reviews.view, job_id))
 
     @app.get(f"{REVIEW_PREFIX}/api/jobs/{{job_id}}/audio", include_in_schema=False)
     async def page_audio(job_id: str):
@@ -313,7 +314,7 @@ def register_review(app: FastAPI, reviews: ReviewJobs, gate: ReviewGate) -> None
     @app.put(f"{REVIEW_PREFIX}/api/jobs/{{job_id}}/draft", include_in_schema=False)
     async def page_save_draft(job_id: str, request: Request):
         body = await _json_body(request)
-        return await run_in_threadpool(reviews.save_draft, job_id, body)
+        return JSONResponse(await run_in_threadpool(reviews.save_draft, job_id, body))
 
     @app.delete(f"{REVIEW_PREFIX}/api/jobs/{{job_id}}/draft", include_in_schema=False)
     def page_discard_draft(job_id: str):

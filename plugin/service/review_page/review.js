@@ -166,7 +166,7 @@ function renderSummary() {
   $("#summary").className = hard ? "has-hard" : "";
 }
 
-// words of cue i: [{index, word}]
+// the recognised words on cue c's frames (also those its edges were moved into): [{index, word}]
 function cueWords(c) {
   let lo = 0;
   let hi = wordStarts.length;
@@ -174,9 +174,22 @@ function cueWords(c) {
     const mid = (lo + hi) >> 1;
     if (wordStarts[mid] < c.start_frame) lo = mid + 1; else hi = mid;
   }
+  while (lo > 0 && words[lo - 1].end_frame > c.start_frame) lo--;
   const out = [];
   for (let k = lo; k < words.length && words[k].start_frame < c.end_frame; k++) out.push({ index: k, word: words[k] });
   return out;
+}
+
+// the cue's text as its words, allowing a word or two at either edge that belongs to the neighbour
+function matchCue(text, c) {
+  const ws = cueWords(c);
+  for (let a = 0; a <= Math.min(2, ws.length); a++) {
+    for (let b = 0; b <= Math.min(2, ws.length - a); b++) {
+      const m = matchWords(text, ws.slice(a, ws.length - b));
+      if (m) return m;
+    }
+  }
+  return null;
 }
 
 function confidenceClass(conf) {
@@ -187,7 +200,7 @@ function confidenceClass(conf) {
 
 function renderText(el, text, c, language) {
   el.replaceChildren();
-  const match = !c.edited && language === job.source_language ? matchWords(text, cueWords(c)) : null;
+  const match = !c.edited && language === job.source_language ? matchCue(text, c) : null;
   const put = (s) => {
     const lines = s.split("\n");
     lines.forEach((line, k) => {
@@ -584,7 +597,7 @@ function splitSelected() {
   let fraction;
   let leftSrc;
   let rightSrc;
-  const match = !c.edited ? matchWords(c.text[src] || "", cueWords(c)) : null;
+  const match = !c.edited ? matchCue(c.text[src] || "", c) : null;
   const at = match ? match.findIndex((m) => m.w === selectedWord) : -1;
   if (match && at > 0) {
     const m = match[at];
@@ -620,8 +633,8 @@ function splitSelected() {
   b.edited = c.edited;
   if (!c.edited) {
     // the source text still reads as its words: keep the colouring when it does
-    a.edited = !matchWords(a.text[src], cueWords(a));
-    b.edited = !matchWords(b.text[src], cueWords(b));
+    a.edited = !matchCue(a.text[src], a);
+    b.edited = !matchCue(b.text[src], b);
   }
   commit(selected, 1, [a, b], "split");
 }
@@ -634,7 +647,7 @@ function mergeSelected() {
   m.end_frame = b.end_frame;
   for (const lang of job.languages) m.text[lang] = rebreak(joinTexts(a.text[lang] || "", b.text[lang] || "", lang), lang, maxChars(lang));
   m.edited = a.edited || b.edited;
-  if (!m.edited) m.edited = !matchWords(m.text[job.source_language] || "", cueWords(m));
+  if (!m.edited) m.edited = !matchCue(m.text[job.source_language] || "", m);
   commit(selected, 2, [m], "merge");
 }
 
