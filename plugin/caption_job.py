@@ -6,12 +6,13 @@ them is complete, so a failed or cancelled job leaves nothing half-written.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from ..core.errors import InputError
+from ..core.errors import CaptionBridgeError, InputError
 from ..core.model import CaptionDocument
 from ..core.pipeline import STAGES, CaptionOptions, caption_timeline
 from ..core.progress import Progress
@@ -19,6 +20,7 @@ from ..core.progress import Progress
 CAPTION_FORMATS = ("json", "srt", "vtt", "ass", "ttml")
 TIMELINE_FORMATS = ("otio", "fcpxml", "xmeml")
 ALL_FORMATS = CAPTION_FORMATS + TIMELINE_FORMATS
+log = logging.getLogger("captionbridge.caption_job")
 
 
 def check_formats(formats: list[str]) -> list[str]:
@@ -85,6 +87,17 @@ def output_stem(timeline_path: Path) -> str:
     return stem
 
 
+def write_review_copy(loaded, folder: Path, tracks=None) -> None:
+    """The review page's copy of the mix; the captions stand without it (the page makes it again on first use)."""
+    from ..core.timeline.review_audio import write_timeline_review_media
+
+    try:
+        write_timeline_review_media(loaded, folder, tracks)
+    except (CaptionBridgeError, OSError) as exc:
+        log.warning("no review audio for %s: %s", loaded.name, getattr(exc, "message", exc))
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionOptions,
                     progress: Progress | None = None, review_dir: Path | None = None) -> dict:
     """Caption ``timeline_path`` into ``out_dir``. Returns ``{"document": <JSON contract>, "files": [names]}``.
@@ -109,8 +122,6 @@ def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionO
     progress.update("write", 0.0)
     files = write_outputs(doc, Path(out_dir), output_stem(timeline_path), formats, loaded, opts.absolute_times)
     if review_dir is not None:
-        from ..core.timeline.review_audio import write_timeline_review_media
-
-        write_timeline_review_media(loaded, Path(review_dir), opts.tracks)
+        write_review_copy(loaded, Path(review_dir), opts.tracks)
     progress.update("write", 1.0)
     return {"document": doc.to_dict(), "files": files}
