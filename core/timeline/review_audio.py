@@ -102,7 +102,7 @@ def write_review_media(regions, duration_frames: int, timebase: Timebase, folder
                 peaks.write(np.clip(np.round(pairs * 127), -127, 127).astype(np.int8).tobytes())
         os.replace(ogg_tmp, folder / AUDIO_NAME)
         os.replace(peaks_tmp, folder / PEAKS_NAME)
-        media = ReviewMedia(folder, sample_rate, result.num_samples, PEAKS_PER_SECOND, peak)
+        media = ReviewMedia(folder, sample_rate, result.num_samples, PEAKS_PER_SECOND, round(peak, 4))
         info_tmp = folder / f".{INFO_NAME}.part"
         info_tmp.write_text(json.dumps(media.to_dict()), encoding="utf-8")
         os.replace(info_tmp, folder / INFO_NAME)

@@ -138,3 +138,14 @@ def test_minting_a_link_needs_the_token(review_engine):
     with pytest.raises(EngineError) as err:
         mint_link(client, "f" * 32)
     assert err.value.status == 404
+
+
+def test_the_session_is_bound_to_the_host_it_was_opened_on(page):
+    _, client, job_id, browser = page
+    assert browser.request("GET", "/review/api/jobs")[0] == 200
+    other = PageClient(browser.base.replace("127.0.0.1", "localhost"))
+    other.cookie = browser.cookie  # the same cookie, sent to another host name of the engine
+    assert other.request("GET", "/review/api/jobs")[0] == 401
+    # a Host the engine does not answer to is refused before anything else
+    status, _, body = browser.request("GET", "/review/api/jobs", headers={"Host": "attacker.example"})
+    assert status == 403 and json.loads(body)["error"]["code"] == "forbidden_host"
