@@ -14,7 +14,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 from captionbridge.core.timeline.timebase import Timebase
-from fixtures.review import PageClient, mint_link
+from fixtures.review import SCRIPT, PageClient, mint_link
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -98,8 +98,7 @@ def test_review_a_job_in_the_browser(review_engine, browser, tmp_path):
         assert js == df.timecode(frame), frame
     # low-confidence words are marked, by the default threshold of the editor markers
     lows = driver.find_elements(By.CSS_SELECTOR, "#cues .w.low")
-    assert len(lows) == sum(1 for n in range(sum(len(line.split()) for line in
-                                                  __import__("fixtures.review").review.SCRIPT)) if n % 4 == 3)
+    assert len(lows) == sum(1 for n in range(sum(len(line.split()) for line in SCRIPT)) if n % 4 == 3)
     assert driver.find_element(By.ID, "threshold").get_attribute("value") == "0.5"
 
     # play a cue: the audio element advances, and stops at the cue's end
@@ -139,6 +138,9 @@ def test_review_a_job_in_the_browser(review_engine, browser, tmp_path):
     c3b = state(driver)["cues"][3]
     assert (c3b["start_frame"], c3b["end_frame"]) == (c3["start_frame"] + 1, c3["end_frame"] - 1)
     assert driver.find_elements(By.CSS_SELECTOR, "#cues .cue .tc.in")[3].text == tb.timecode(c3["start_frame"] + 1)
+    # its first word now starts a frame before the cue: the words keep their confidence colours all the same
+    # (they went plain when an edge moved into a word)
+    assert len(row(driver, 3).find_elements(By.CSS_SELECTOR, ".w")) == len(SCRIPT[3].split())
 
     # edit text (double-click, type, Ctrl+Enter keeps it)
     text_cell = row(driver, 0).find_element(By.CSS_SELECTOR, ".text")
