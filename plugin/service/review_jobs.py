@@ -35,6 +35,9 @@ from .store import Job, iso
 # The same threshold that makes the editors' review markers (resolve_scripts' LOW_CONFIDENCE; a test keeps them equal).
 LOW_CONFIDENCE = 0.5
 MAX_DRAFT_CUES = 100_000
+# rules about a cue's frames, not its text: shared by every language of a bilingual cue
+TIMING_RULES = frozenset({"overlap", "gap", "chaining", "min-duration", "max-duration", "off-frame",
+                          "shot-change-in", "shot-change-out"})
 
 ApprovalRefused = service_error("validation_failed", 422)
 NoReviewAudio = service_error("no_review_audio", 404)
@@ -185,12 +188,15 @@ class ReviewJobs:
         doc = CaptionDocument.from_dict({**base, "cues": [], "words": []})
         cues = self.parse_cues(cue_dicts, doc.languages or [doc.source_language])
         cuts = self._cut_points(job)
-        out = []
+        out, seen = [], set()
         for language in doc.languages or [doc.source_language]:
             for v in validate_cues(cues, doc.timebase, self._preset_name(job, language), language, cut_points=cuts,
                                    **self._overrides(job)):
+                if (v.cue, v.rule, v.message) in seen:  # a timing rule both languages share: once is enough
+                    continue
+                seen.add((v.cue, v.rule, v.message))
                 out.append({"cue": v.cue, "language": language, "rule": v.rule, "severity": v.severity,
-                            "message": v.message})
+                            "message": v.message, "timing": v.rule in TIMING_RULES})
         return out
 
     @staticmethod

@@ -133,6 +133,8 @@ async function openJob(id) {
   renderSummary();
   renderCues();
   setupWave(view);
+  $("#clock").textContent = timecode(0, clock);
+  $("#discard").hidden = !view.draft;
   dirty = false;
   perf.firstRender = performance.now() - t0;
   perf.loads.push({ job: id, ms: perf.firstRender, sinceNavigation: performance.now() });
@@ -220,7 +222,6 @@ function renderText(el, text, c, language) {
     const w = words[m.w];
     span.className = confidenceClass(w.confidence) + (m.w === selectedWord ? " sel" : "");
     span.dataset.w = m.w;
-    span.title = `${Math.round(w.confidence * 100)}% · ${timecode(w.start_frame, clock)}`;
     span.textContent = text.slice(m.from, m.to);
     el.append(span);
     pos = m.to;
@@ -267,7 +268,7 @@ function rowFor(i) {
     for (const f of list) {
       const li = document.createElement("li");
       li.className = f.severity;
-      li.textContent = `${job.languages.length > 1 ? f.language + " " : ""}${f.rule}: ${f.message}`;
+      li.textContent = `${job.languages.length > 1 && !f.timing ? f.language + " " : ""}${f.rule}: ${f.message}`;
       ul.append(li);
     }
     row.append(ul);
@@ -752,6 +753,7 @@ async function saveDraft() {
     refreshChangedFindings(before);
     renderSummary();
     status(`draft saved ${new Date(res.saved_at).toLocaleTimeString()}`);
+    $("#discard").hidden = false;
   } catch (e) {
     dirty = true;
     status(`draft not saved: ${e.message}`, "error");
@@ -769,6 +771,19 @@ function refreshChangedFindings(before) {
   drawWave();
 }
 
+async function discardDraft() {
+  if (!job) return;
+  if (!window.confirm("Discard the draft and go back to " + (job.version ? `version ${job.version}` : "the engine's captions") + "?")) return;
+  clearTimeout(saveTimer);
+  dirty = false;
+  try {
+    await api("DELETE", `api/jobs/${job.id}/draft`);
+    openJob(job.id);
+  } catch (e) {
+    status(`draft not discarded: ${e.message}`, "error");
+  }
+}
+
 async function approve() {
   finishEdit(true);
   if (!job) return;
@@ -779,6 +794,7 @@ async function approve() {
     await saveDraft();
     const res = await api("POST", `api/jobs/${job.id}/approve`, draftBody());
     job.version = res.version;
+    $("#discard").hidden = true;
     showVersion(res);
     status(`version ${res.version} approved: ${res.files.length} files written`, "ok");
     $("#jobtitle").textContent = $("#jobtitle").textContent.replace(/ · (engine output|version \d+)( · draft)?$/, ` · version ${res.version}`);
@@ -891,6 +907,7 @@ function init() {
   $("#redo").addEventListener("click", redo);
   $("#next-low").addEventListener("click", () => nextLow(1));
   $("#approve").addEventListener("click", approve);
+  $("#discard").addEventListener("click", discardDraft);
   $("#threshold").addEventListener("input", (ev) => applyThreshold(Number(ev.target.value)));
   $("#wave-scroll").addEventListener("input", (ev) => {
     if (!wave) return;
@@ -926,6 +943,13 @@ function init() {
       drawWave();
     } else if (i !== selected) {
       select(i, { scroll: false, seek: true });
+    }
+  });
+  list.addEventListener("mouseover", (ev) => {
+    const span = ev.target.closest && ev.target.closest(".w");
+    if (span && !span.title) {
+      const w = words[Number(span.dataset.w)];
+      span.title = `${Math.round(w.confidence * 100)}% confidence · ${timecode(w.start_frame, clock)}`;
     }
   });
   list.addEventListener("dblclick", (ev) => {
