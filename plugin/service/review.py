@@ -121,6 +121,10 @@ class ReviewGate:
         own_origin = f"http://{host}"
         fetch_site = headers.get("sec-fetch-site")
         if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            if scope.get("path") == f"{REVIEW_PREFIX}/open":
+                return 403, "forbidden_origin", ("review links open only from the address bar, a terminal or an "
+                                                 "editor, not from another web page: paste the link into the "
+                                                 "browser's address bar")
             return 403, "forbidden_origin", "the review page answers only its own pages (cross-site request refused)"
         origin = headers.get("origin")
         if origin is not None and origin != own_origin:

@@ -136,6 +136,10 @@ class ReviewJobs:
             "findings": self.findings(job, cues),
             "audio": media.to_dict() if media else None,
             "audio_available": media is not None or self._can_render(job),
+            "audio_note": None if media is not None or self._can_render(job) else (
+                "no audio for these captions: open them with 'captionbridge review CAPTIONS.json --timeline "
+                "TIMELINE' to hear them" if job.options.get("review_import") else
+                f"no audio for this job: its timeline {Path(job.timeline_path).name} is gone"),
             "formats": self._formats(job), "warnings": base.get("warnings", []),
         }
 

@@ -149,3 +149,13 @@ def test_the_session_is_bound_to_the_host_it_was_opened_on(page):
     # a Host the engine does not answer to is refused before anything else
     status, _, body = browser.request("GET", "/review/api/jobs", headers={"Host": "attacker.example"})
     assert status == 403 and json.loads(body)["error"]["code"] == "forbidden_host"
+
+
+def test_a_link_followed_from_another_web_page_is_refused_and_stays_unused(review_engine):
+    _, client, job_id, _ = review_engine
+    url = mint_link(client, job_id)
+    browser = PageClient(client.base_url)
+    path = url[len(client.base_url):]
+    status, _, body = browser.request("GET", path, cookie=False, headers={"Sec-Fetch-Site": "cross-site"})
+    assert status == 403 and "address bar" in json.loads(body)["error"]["message"]
+    assert browser.open_link(url)[0] == 303  # refused before it was used: the user can still open it

@@ -439,7 +439,7 @@ function setupWave(view) {
     });
   } else {
     a.removeAttribute("src");
-    wave.message = "no audio for this job (its timeline is gone); the cues can still be edited";
+    wave.message = `${view.audio_note || "no audio for this job"}; the cues can still be edited`;
   }
   if (selected >= 0) follow(frameSeconds(cues[selected].start_frame, clock), frameSeconds(cues[selected].end_frame, clock));
   drawWave();
