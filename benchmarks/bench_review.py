@@ -151,6 +151,8 @@ def run(quick: bool = True) -> dict:
         "of which the view's request + render": f"{result['first_render_ms_median']} ms",
         "per-edit latency to next frame (median / p95 / max)":
             f"{result['edit_ms_median']} / {result['edit_ms_p95']} / {result['edit_ms_max']} ms",
+        "per-edit latency by kind (median / max ms)": "; ".join(
+            f"{k} {v['median']} / {v['max']}" for k, v in result["edit_ms_by_kind"].items()),
         "scrolling the cue list 120 px a frame (wheel): frame interval median / p95 / max; long tasks":
             f"{result['scroll_wheel_frame_ms_median']} / {result['scroll_wheel_frame_ms_p95']} / "
             f"{result['scroll_wheel_frame_ms_max']} ms; {result['scroll_wheel_long_tasks']}",
@@ -232,6 +234,11 @@ def measure(driver, client, job_id: str) -> dict:
     out["edit_ms_median"] = round(statistics.median(ms), 1)
     out["edit_ms_p95"] = round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 1)
     out["edit_ms_max"] = round(ms[-1], 1)
+    kinds: dict = {}
+    for e in edits:
+        kinds.setdefault(e["label"], []).append(e["ms"])
+    out["edit_ms_by_kind"] = {k: {"n": len(v), "median": round(statistics.median(v), 1), "max": round(max(v), 1)}
+                              for k, v in sorted(kinds.items())}
     for name, step_px, steps in (("wheel", 120, 240), ("page", None, 60)):
         scroll = driver.execute_async_script("""
             const [stepPx, steps, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
