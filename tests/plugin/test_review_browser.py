@@ -18,10 +18,10 @@ from fixtures.review import SCRIPT, PageClient, mint_link
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
 if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):  # pragma: no cover - CI installs both
     pytest.fail("chromium and chromium-driver are not installed: run bash .ci/system-packages", pytrace=False)
 
+from selenium import webdriver  # noqa: E402  (the test extra)
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -100,6 +100,25 @@ def test_review_a_job_in_the_browser(review_engine, browser, tmp_path):
     lows = driver.find_elements(By.CSS_SELECTOR, "#cues .w.low")
     assert len(lows) == sum(1 for n in range(sum(len(line.split()) for line in SCRIPT)) if n % 4 == 3)
     assert driver.find_element(By.ID, "threshold").get_attribute("value") == "0.5"
+    # N goes to the next low-confidence word: selected, and the playhead on its first frame
+    row(driver, 0).click()
+    press(driver, "n")
+    s = state(driver)
+    words = json.loads(PageClient(client.base_url).request("GET", f"/v1/jobs/{job_id}/result", cookie=False,
+                                                           headers={"Authorization": f"Bearer {client.token}"})[2])
+    low_words = [w for w in sorted(words["words"], key=lambda w: w["start_frame"]) if w["confidence"] < 0.5]
+    assert s["selectedWord"] >= 0
+    selected = driver.find_element(By.CSS_SELECTOR, "#cues .w.sel")
+    assert selected.text == low_words[0]["text"] and "low" in selected.get_attribute("class")
+    t = driver.execute_script("return document.getElementById('audio').currentTime")
+    assert abs(t - low_words[0]["start_frame"] * 1001 / 24000) < 0.002
+    # the threshold slider re-marks the words (0.2: none of these is that unsure)
+    driver.execute_script("const t = document.getElementById('threshold'); t.value = 0.2;"
+                          "t.dispatchEvent(new Event('input'))")
+    assert driver.find_elements(By.CSS_SELECTOR, "#cues .w.low") == []
+    driver.execute_script("const t = document.getElementById('threshold'); t.value = 0.5;"
+                          "t.dispatchEvent(new Event('input'))")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#cues .w.low")) == len(lows)
 
     # play a cue: the audio element advances, and stops at the cue's end
     row(driver, 1).click()
