@@ -919,6 +919,13 @@ function init() {
   canvas.addEventListener("pointermove", onWaveMove);
   canvas.addEventListener("pointerup", onWaveUp);
   canvas.addEventListener("pointercancel", onWaveUp);
+  canvas.addEventListener("dblclick", (ev) => {  // play from here
+    if (!wave) return;
+    const [x] = canvasXY(ev);
+    audio().currentTime = Math.max(0, wave.secondsAt(x));
+    stopAt = null;
+    audio().play().catch((e) => status(`cannot play: ${e.message}`, "error"));
+  });
   canvas.addEventListener("wheel", (ev) => {
     if (!wave) return;
     ev.preventDefault();
