@@ -128,6 +128,14 @@ def test_review_a_job_in_the_browser(review_engine, browser, tmp_path):
              10, "audio playing")
     press(driver, " ")  # pause
     wait_for(driver, lambda d: d.execute_script("return document.getElementById('audio').paused"), 5)
+    # play from here: double-click on the waveform
+    canvas = driver.find_element(By.ID, "wave")
+    ActionChains(driver).move_to_element_with_offset(canvas, 0, 40).double_click().perform()
+    here = driver.execute_script("return document.getElementById('audio').currentTime")
+    wait_for(driver, lambda d: d.execute_script("return document.getElementById('audio').currentTime") > here + 0.2,
+             10, "playing from the double-clicked point")
+    press(driver, " ")
+    wait_for(driver, lambda d: d.execute_script("return document.getElementById('audio').paused"), 5)
 
     # move cue 2's out-point by dragging its edge on the waveform: snapped to frames, never past the gap
     driver.execute_script("document.getElementById('audio').currentTime = 0")
