@@ -223,7 +223,6 @@ class ReviewImport(BaseModel):
 
 def register_review(app: FastAPI, reviews: ReviewJobs, gate: ReviewGate) -> None:
     """Add the review page's routes, and the token-protected API that mints links and reads versions."""
-    service = reviews.service
 
     # ---- token API (/v1) ------------------------------------------------------------------------------------------
     @app.post("/v1/review/links", tags=["review"], operation_id="createReviewLink", status_code=201,
@@ -334,8 +333,6 @@ def register_review(app: FastAPI, reviews: ReviewJobs, gate: ReviewGate) -> None
     def page_version_file(job_id: str, version: str, name: str):
         path = reviews.version_file(job_id, version, name)
         return FileResponse(path, media_type=schemas.media_type(name), filename=name)
-
-    _ = service
 
 
 async def _json_body(request: Request):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -26,7 +27,8 @@ from ...core.captions.validate import HARD, validate_cues
 from ...core.errors import CaptionBridgeError, InputError
 from ...core.model import CaptionDocument, Cue
 from ...core.pipeline import STYLE_PRESETS, default_preset
-from ...core.timeline.review_audio import read_review_media, write_review_media, write_timeline_review_media
+from ...core.timeline.review_audio import read_review_media, write_timeline_review_media
+from ...core.timeline.timebase import parse_rate
 from ..caption_job import ALL_FORMATS, output_stem, write_outputs
 from .errors import BadRequest, JobNotFinished, ResultFileNotFound, service_error
 from .jobs import REVIEW_MEDIA_DIR, JobService, _unsafe_name
@@ -166,7 +168,6 @@ class ReviewJobs:
     def _limits(self, job: Job, language: str) -> dict:
         preset = resolve_preset(self._preset_name(job, language), language, **self._overrides(job))
         base = self.service.store.document(job.id) or {}
-        from ...core.timeline.timebase import parse_rate
         rate = parse_rate((base.get("timeline") or {}).get("rate", 25))
         return {"preset": self._preset_name(job, language), "max_chars_per_line": preset.max_chars_per_line,
                 "max_lines": preset.max_lines, "min_gap_frames": preset.min_gap_frames,
@@ -333,7 +334,6 @@ class ReviewJobs:
                     stem = stem[: -len(".captions")]
             folder = self.versions_dir(job_id) / str(number)
             staging = self.versions_dir(job_id) / f".{number}.partial"
-            import shutil
             shutil.rmtree(staging, ignore_errors=True)
             files = write_outputs(doc, staging, stem, formats, loaded, bool(job.options.get("absolute_times")))
             exported = None
@@ -472,5 +472,3 @@ def _sibling_formats(source: Path) -> list[str]:
         formats.append("srt")
     return formats
 
-
-__all__ = ["ReviewJobs", "LOW_CONFIDENCE", "write_review_media"]
