@@ -861,6 +861,8 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
             extra = ""
             if report["markers"] and report["markers"]["added"]:
                 extra = "\n%d yellow markers show words to check." % report["markers"]["added"]
+            extra += ("\nTo check them against the sound and correct them: Workspace > Scripts > Review Captions; "
+                      "then Update Captions puts the approved version here.")
             tell("Captions added", "%s. Files: %s%s" % (summary, folder, extra))
         return report
     except CaptionBridgeScriptError as exc:
