@@ -2,7 +2,7 @@
 // in a vm context with a fake `app` that follows Adobe's documented API: ticks (254016000000 per second),
 // sequence.timebase (ticks per frame, a string), zeroPoint (start in ticks), getSettings().videoDisplayFormat,
 // exportAsFinalCutProXML, project.importFiles, rootItem.children with numItems, createCaptionTrack.
-// argv[2]: JSON config (cfg.action: "generate" by default, "review" or "update"). Prints a JSON report on stdout.
+// argv[2]: JSON config. Prints a JSON report on stdout.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -56,7 +56,6 @@ const app = {
       calls.imports.push(paths.slice());
       if (cfg.import_fails) return false;
       for (const p of paths) children.push({ name: path.basename(p), getMediaPath() { return p; } });
-      calls.items = children;
       return true;
     },
   },
@@ -79,12 +78,8 @@ const deps = {
 };
 const progress = [];
 const extra = cfg.cancel ? { cancelled: () => true } : {};
-deps.openUrl = (url) => { calls.opened = (calls.opened || []).concat([url]); };
-const action = cfg.action === "update" ? panel.updateCaptions(deps, { output_dir: cfg.output_dir })
-  : cfg.action === "review" ? panel.reviewCaptions(deps)
-  : panel.generateCaptions(deps, Object.assign({ poll_ms: 5, output_dir: cfg.output_dir }, cfg.options || {}, extra),
-                           (stage, pct) => progress.push([stage, pct]));
-action
+panel.generateCaptions(deps, Object.assign({ poll_ms: 5, output_dir: cfg.output_dir }, cfg.options || {}, extra),
+                       (stage, pct) => progress.push([stage, pct]))
   .then((result) => ({ result }), (err) => ({ error: { message: err.message, user: !!err.user } }))
   .then((out) => {
     out.calls = calls;

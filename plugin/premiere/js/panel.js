@@ -197,10 +197,6 @@
         var imported = JSON.parse(await deps.evalScript("cb_importCaptions(" + JSON.stringify(JSON.stringify(request)) +
                                                         ")"));
         var failed = (imported.results || []).filter(function (r) { return !r.ok; });
-        if ((imported.results || []).some(function (r) { return r.ok; })) {
-            recordJob(deps, info.sequence_id, { job: job.id, version: 0, sequence: info.name,
-                                                languages: languages, at: new Date().toISOString() });
-        }
         if (!imported.results || failed.length) {
             var lines = (imported.results || request).filter(function (r) { return !r.ok; }).map(function (r) {
                 return "- " + (LANGUAGE_NAMES[r.language] || r.language) + ": " + r.path +
@@ -216,93 +212,8 @@
         }).join(", ") + " added as caption tracks. Files: " + outDir };
     }
 
-    // -- review and update: the job that captioned each sequence is kept in <config>/editor-jobs.json ------------
-    function recordsFile(deps) {
-        return deps.path.join(configDir(deps.env, deps.platform, deps.os.homedir(), deps.path), "editor-jobs.json");
-    }
-
-    function readRecords(deps) {
-        try { return JSON.parse(deps.fs.readFileSync(recordsFile(deps), "utf8")) || {}; } catch (e) { return {}; }
-    }
-
-    function recordJob(deps, sequenceId, record) {
-        var records = readRecords(deps);
-        records["premiere:" + sequenceId] = record;
-        try {
-            deps.fs.writeFileSync(recordsFile(deps) + ".part", JSON.stringify(records, null, 1), "utf8");
-            deps.fs.renameSync(recordsFile(deps) + ".part", recordsFile(deps));
-        } catch (e) { /* captions are placed; only Update captions will not find this job */ }
-    }
-
-    /* Open the engine's review page (a one-time link) on the job that captioned the active sequence. */
-    async function reviewCaptions(deps) {
-        var info = parseHost(await deps.evalScript("cb_sequenceInfo()"));
-        var engine = readEngine(deps);
-        var record = readRecords(deps)["premiere:" + info.sequence_id];
-        var link = await requestJson(deps, engine, "POST", "/v1/review/links", record ? { job_id: record.job } : {});
-        deps.openUrl(link.url);
-        return { ok: true, url: link.url, job: record ? record.job : null, message: record ?
-            "The review page is open in your browser. Correct the captions, Approve, then click Update captions." :
-            "No CaptionBridge job is recorded for this sequence: the review page lists every job." };
-    }
-
-    /*
-     * Put the latest approved version of the sequence's job on new caption tracks. Premiere gives scripts no way to
-     * remove a caption track, so the previous CaptionBridge tracks are named for the user to delete.
-     */
-    async function updateCaptions(deps, options) {
-        options = options || {};
-        var info = parseHost(await deps.evalScript("cb_sequenceInfo()"));
-        var engine = readEngine(deps);
-        var record = readRecords(deps)["premiere:" + info.sequence_id];
-        if (!record) throw UserError("No CaptionBridge job is recorded for '" + info.name + "': click Generate " +
-                                     "captions first, then Review captions and Approve.");
-        var res = await request(deps, engine, "GET", "/v1/jobs/" + record.job + "/versions/latest");
-        if (res.status === 404) {
-            throw UserError("No approved version of these captions yet: click Review captions, correct them, " +
-                            "press Approve, then Update captions.");
-        }
-        var version = await requestJson(deps, engine, "GET", "/v1/jobs/" + record.job + "/versions/latest");
-        if (String(version.timeline.rate) !== info.rate) {
-            throw UserError("Version " + version.version + " is at " + version.timeline.rate + " fps but the " +
-                            "sequence is " + info.rate + ": captions would drift, so none were added.");
-        }
-        if (version.version === record.version) {
-            return { ok: true, message: "The sequence already has version " + version.version + "." };
-        }
-        var outDir = deps.path.join(options.output_dir || deps.path.join(deps.os.homedir(), "Documents", "CaptionBridge"),
-                                    safeName(info.name) + " " + record.job.slice(0, 8));
-        deps.fs.mkdirSync(outDir, { recursive: true });
-        var languages = version.languages && version.languages.length ? version.languages : [version.source_language];
-        var req = [];
-        languages.forEach(function (lang) {
-            var srt = srtText(version.cues || [], lang, info.rate_num, info.rate_den);
-            if (!srt.count) return;
-            var name = safeName(info.name) + ".v" + version.version + "." + lang + ".srt";
-            var file = deps.path.join(outDir, name);
-            deps.fs.writeFileSync(file, srt.text, "utf8");
-            req.push({ language: lang, path: file, name: name, count: srt.count,
-                       label: "CaptionBridge v" + version.version + " " + (LANGUAGE_NAMES[lang] || lang) });
-        });
-        var made = JSON.parse(await deps.evalScript("cb_updateCaptions(" + JSON.stringify(JSON.stringify(req)) + ")"));
-        var failed = (made.results || []).filter(function (r) { return !r.ok; });
-        if (!made.results || failed.length) {
-            return { ok: false, files: req, message: "Version " + version.version + " could not be added for " +
-                failed.map(function (r) { return (LANGUAGE_NAMES[r.language] || r.language) + " (" + r.error + ")"; })
-                    .join(", ") + "; the previous captions are unchanged. Files: " + outDir };
-        }
-        var previous = record.version ? "version " + record.version : "the first captions";
-        record.version = version.version;
-        recordJob(deps, info.sequence_id, record);
-        return { ok: true, files: req, version: version.version, message: "Version " + version.version + " added " +
-            "as new caption tracks (" + req.map(function (r) { return r.label + ": " + r.count + " captions"; })
-                .join(", ") + "). Premiere does not let scripts remove caption tracks: delete the caption track(s) " +
-            "of " + previous + " in the Timeline (select the track's captions, Delete). Files: " + outDir };
-    }
-
     var api = { configDir: configDir, readEngine: readEngine, frameMsCeil: frameMsCeil, srtText: srtText,
-                generateCaptions: generateCaptions, safeName: safeName, reviewCaptions: reviewCaptions,
-                updateCaptions: updateCaptions };
+                generateCaptions: generateCaptions, safeName: safeName };
 
     if (typeof module !== "undefined" && module.exports) module.exports = api;
     root.CaptionBridge = api;
@@ -316,8 +227,7 @@
             },
             fs: nodeRequire("fs"), path: nodeRequire("path"), os: nodeRequire("os"), http: nodeRequire("http"),
             env: (window.cep_node ? window.cep_node.process : process).env,
-            platform: (window.cep_node ? window.cep_node.process : process).platform,
-            openUrl: function (url) { window.cep.util.openURLInDefaultBrowser(url); }
+            platform: (window.cep_node ? window.cep_node.process : process).platform
         };
         document.addEventListener("DOMContentLoaded", function () {
             var button = document.getElementById("generate");
@@ -351,23 +261,6 @@
                     status.textContent = err.user ? err.message : "CaptionBridge panel error (please report it): " +
                         err.message;
                 }).then(function () { button.disabled = false; cancel.disabled = true; });
-            });
-            [["review", reviewCaptions], ["update", updateCaptions]].forEach(function (pair) {
-                var el = document.getElementById(pair[0]);
-                if (!el) return;
-                el.addEventListener("click", function () {
-                    el.disabled = true;
-                    status.className = "";
-                    status.textContent = "Working...";
-                    pair[1](deps, {}).then(function (res) {
-                        status.className = res.ok ? "ok" : "error";
-                        status.textContent = res.message;
-                    }, function (err) {
-                        status.className = "error";
-                        status.textContent = err.user ? err.message : "CaptionBridge panel error (please report " +
-                            "it): " + err.message;
-                    }).then(function () { el.disabled = false; });
-                });
             });
         });
     }

@@ -141,19 +141,3 @@ function cb_importCaptions(request) {
     }
     return cb_json({ ok: allOk, results: results });
 }
-
-/*
- * Update captions: the approved version's SRTs become new caption tracks, their project items named for the
- * version (request: [{"language", "path", "name", "label"}]). Premiere's scripting has no call that removes a caption
- * track, so the panel tells the user which older tracks to delete.
- */
-function cb_updateCaptions(request) {
-    var made = cb_parse(cb_importCaptions(request));
-    var items = cb_parse(request), bin = app.project.rootItem;
-    for (var i = 0; i < items.length && made.results; i++) {
-        if (!made.results[i] || !made.results[i].ok || !items[i].label) continue;
-        var item = cb_findItem(bin, items[i].path, items[i].name);
-        try { if (item) item.name = items[i].label; } catch (e) { /* the name is cosmetic */ }
-    }
-    return cb_json(made);
-}
