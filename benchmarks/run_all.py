@@ -36,6 +36,7 @@ BENCHMARKS = {
     "translation": "bench_translate",
     "service": "bench_service",
     "end_to_end": "bench_end_to_end",
+    "review": "bench_review",
 }
 
 

@@ -8,12 +8,13 @@ files that are not there yet: it never replaces an earlier run's captions with e
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from ..core.errors import InputError
+from ..core.errors import CaptionBridgeError, InputError
 from ..core.model import CaptionDocument
 from ..core.pipeline import STAGES, CaptionOptions, caption_timeline
 from ..core.progress import Progress
@@ -22,6 +23,7 @@ from ..core.storage import cache_root, writable_folder_problem
 CAPTION_FORMATS = ("json", "srt", "vtt", "ass", "ttml")
 TIMELINE_FORMATS = ("otio", "fcpxml", "xmeml")
 ALL_FORMATS = CAPTION_FORMATS + TIMELINE_FORMATS
+log = logging.getLogger("captionbridge.caption_job")
 
 
 def check_formats(formats: list[str]) -> list[str]:
@@ -117,10 +119,33 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def output_stem(timeline_path: Path) -> str:
+    """The file-name stem of a job's outputs: the timeline's name without its format's suffix."""
+    stem = Path(timeline_path).name
+    for suffix in (".otioz", ".otio", ".fcpxmld", ".fcpxml", ".xml", Path(timeline_path).suffix):
+        if suffix and stem.lower().endswith(suffix.lower()):
+            return stem[: -len(suffix)]
+    return stem
+
+
+def write_review_copy(loaded, folder: Path, tracks=None) -> None:
+    """The review page's copy of the mix; the captions stand without it (the page makes it again on first use)."""
+    from ..core.timeline.review_audio import write_timeline_review_media
+
+    try:
+        write_timeline_review_media(loaded, folder, tracks)
+    except (CaptionBridgeError, OSError) as exc:
+        log.warning("no review audio for %s: %s", loaded.name, getattr(exc, "message", exc))
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionOptions,
-                    progress: Progress | None = None) -> dict:
+                    progress: Progress | None = None, review_dir: Path | None = None) -> dict:
     """Caption ``timeline_path`` into ``out_dir``. Returns ``{"document": <JSON contract>, "files": [names]}``
-    (plus ``"kept"``: earlier files left in place because this run found no speech)."""
+    (plus ``"kept"``: earlier files left in place because this run found no speech).
+
+    ``review_dir``: also keep a compressed copy of the timeline's mix and its waveform peaks there (the engine
+    service does, for the review page)."""
     opts = options if isinstance(options, CaptionOptions) else CaptionOptions.from_dict(dict(options))
     opts.validate()
     formats = check_formats(list(opts.formats))
@@ -129,7 +154,7 @@ def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionO
     check_out_dir(out_dir)  # before anything slow: a typo in --out must not cost a transcription
     try:
         check_cache_dir()
-        return _run(timeline_path, out_dir, opts, formats, progress or Progress(STAGES))
+        return _run(timeline_path, out_dir, opts, formats, progress or Progress(STAGES), review_dir)
     except BaseException:
         if created:  # a failed job leaves no empty folder behind
             try:
@@ -139,7 +164,8 @@ def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionO
         raise
 
 
-def _run(timeline_path: Path, out_dir: Path, opts: CaptionOptions, formats: list[str], progress: Progress) -> dict:
+def _run(timeline_path: Path, out_dir: Path, opts: CaptionOptions, formats: list[str], progress: Progress,
+         review_dir: Path | None = None) -> dict:
     from ..adapters.media_timeline import is_media_file, load_media_as_timeline
     from ..adapters.timeline_read import load_timeline
 
@@ -152,16 +178,14 @@ def _run(timeline_path: Path, out_dir: Path, opts: CaptionOptions, formats: list
         loaded = load_timeline(Path(timeline_path), drop_frame=opts.drop_frame)
     doc = caption_timeline(loaded, opts, progress)
     progress.update("write", 0.0)
-    stem = Path(timeline_path).name
-    for suffix in (".otioz", ".otio", ".fcpxmld", ".fcpxml", ".xml", Path(timeline_path).suffix):
-        if suffix and stem.lower().endswith(suffix.lower()):
-            stem = stem[: -len(suffix)]
-            break
+    stem = output_stem(timeline_path)
     kept: list[str] = []
     files = write_outputs(doc, out_dir, stem, formats, loaded, opts.absolute_times, kept)
     if "otio" in formats and loaded.format == "otioz":
         doc.warnings.append(f"{stem}.captions.otio names its media as {Path(timeline_path).name} does, relative to "
                             "the bundle: unpack the .otioz beside it (or relink) to open it with its media")
+    if review_dir is not None:
+        write_review_copy(loaded, Path(review_dir), opts.tracks)
     progress.update("write", 1.0)
     result = {"document": doc.to_dict(), "files": files}
     if kept:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..core.errors import CaptionBridgeError, InputError
 
-RESOLVE_SCRIPTS = ("Generate Captions.py", "Generate Captions.lua")
+RESOLVE_SCRIPTS = ("Generate Captions.py", "Generate Captions.lua", "Review Captions.py", "Update Captions.py")
 PREMIERE_EXTENSION_ID = "com.captionbridge.premiere"
 MARKER = "CaptionBridge"  # every file we install contains this word; uninstall removes only such files
 
@@ -158,6 +158,7 @@ def install_resolve(all_users: bool = False, dest: str | os.PathLike | None = No
         *([f"note: {fusion} did not exist - is DaVinci Resolve installed for this user? (created it anyway)"]
           if fresh else []),
         "Restart DaVinci Resolve, then choose Workspace > Scripts > Generate Captions (on every page).",
+        "Review Captions opens the review page on that job; Update Captions puts the approved version back.",
         "Studio runs 'Generate Captions.py'; the free edition (21.1+) lists only 'Generate Captions.lua'.",
         "Python in Studio needs a Python 3 install Resolve can find (Help > Documentation > Developer).",
         "The script talks to the engine: keep `captionbridge serve` running"

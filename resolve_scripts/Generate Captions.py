@@ -19,6 +19,9 @@ Flow
      target track, so they cannot be placed frame-accurately without a person.
   6. Low-confidence words become timeline markers (``AddMarker``) for review.
   7. Restore the user's page, current timeline, playhead, marks, track enables/locks and media pool folder.
+  8. Record which job captioned this timeline and on which tracks (``<config>/editor-jobs.json``), for
+     "Review Captions" (opens the engine's review page on that job) and "Update Captions" (replaces those tracks
+     with the latest approved version, verified by read-back; the old track goes only once the new one is right).
 
 Everything is in importable functions (``run(resolve, options, ui, engine)``) so tests can drive it against a fake.
 """
@@ -103,6 +106,7 @@ class Engine(object):
         self.token = token
         self.timeout = timeout
         self.pid = None
+        self.config = None  # the config folder it was found through (None when given a URL)
         self._last_timed_out, self._last_error = False, None
         # Never send localhost traffic through a system proxy.
         self._opener = _urlrequest.build_opener(_urlrequest.ProxyHandler({}))
@@ -147,6 +151,7 @@ class Engine(object):
             host = "[%s]" % host
         engine = cls("http://%s:%s" % (host, info.get("port") or DEFAULT_PORT), token)
         engine.pid = info.get("pid")
+        engine.config = config
         return engine
 
     def check(self):
@@ -886,6 +891,10 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
                         frames_to_timecode(clock["start_frame"] + cues[0]["start_frame"], clock["nominal"],
                                            clock["drop_frame"])), error=True)
         placed = [lang for lang in languages if report["languages"][lang]["method"] == "subtitle_track"]
+        if placed:  # what Update Captions replaces later: this job's tracks on this timeline
+            record_job(engine, project, timeline, {
+                "job": job_id, "version": 0, "timeline": name, "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "tracks": dict((lang, report["languages"][lang]["track_name"]) for lang in placed)})
         if placed and not failed:
             report["ok"] = True
             summary = ", ".join("%s: %d captions on subtitle track %d" % (
@@ -894,10 +903,193 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
             extra = ""
             if report["markers"] and report["markers"]["added"]:
                 extra = "\n%d yellow markers show words to check." % report["markers"]["added"]
+            extra += ("\nTo check them against the sound and correct them: Workspace > Scripts > Review Captions; "
+                      "then Update Captions puts the approved version here.")
             tell("Captions added", "%s. Files: %s%s" % (summary, folder, extra))
         return report
     except CaptionBridgeScriptError as exc:
         tell("Generate Captions", str(exc), error=True)
+        return report
+    finally:
+        try:
+            restore_state(resolve, project, media_pool, state)
+        finally:
+            ui.close()
+            if work_dir is None:
+                shutil.rmtree(temp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Review and update: the job each timeline was captioned by is recorded in <config>/editor-jobs.json
+# ----------------------------------------------------------------------------------------------------------------
+RECORD_FILE = "editor-jobs.json"
+
+
+def timeline_key(project, timeline):
+    uid = _call(timeline, "GetUniqueId")
+    if uid:
+        return "resolve:uid:%s" % uid
+    return "resolve:%s/%s" % (_call(project, "GetName") or "", _call(timeline, "GetName") or "")
+
+
+def _records_path(engine):
+    return os.path.join(getattr(engine, "config", None) or config_dir(), RECORD_FILE)
+
+
+def record_job(engine, project, timeline, record):
+    path = _records_path(engine)
+    records = _read_json(path) or {}
+    records[timeline_key(project, timeline)] = record
+    tmp = path + ".part"
+    try:
+        with open(tmp, "w") as handle:
+            json.dump(records, handle, indent=1)
+        os.replace(tmp, path)
+    except (IOError, OSError):
+        pass  # the captions are placed; only Update Captions will not find this job
+
+
+def find_job(engine, project, timeline):
+    return (_read_json(_records_path(engine)) or {}).get(timeline_key(project, timeline))
+
+
+def _open_url(url):
+    import webbrowser
+    return webbrowser.open(url, new=2)
+
+
+def review(resolve, ui=None, engine=None, open_url=None):
+    """Open the engine's review page on the job that captioned the current timeline (the job list otherwise)."""
+    ui = ui or ConsoleUI()
+    report = {"ok": False, "messages": [], "url": None, "job": None}
+    try:
+        project_manager = _call(resolve, "GetProjectManager")
+        project = _call(project_manager, "GetCurrentProject") if project_manager else None
+        timeline = _call(project, "GetCurrentTimeline") if project else None
+        engine = engine or Engine.discover()
+        record = find_job(engine, project, timeline) if timeline is not None else None
+        body = {"job_id": record["job"]} if record else {}
+        try:
+            link = engine.request("POST", "/v1/review/links", body)
+        except EngineError as exc:
+            if record and exc.status == 404:  # the job expired on the engine: show the list instead
+                record, link = None, engine.request("POST", "/v1/review/links", {})
+            else:
+                raise
+        report["url"], report["job"] = link["url"], record["job"] if record else None
+        (open_url or _open_url)(link["url"])
+        text = ("The review page is open in your browser (%s). Correct the captions, Approve, then run "
+                "Workspace > Scripts > Update Captions." % link["url"]) if record else \
+            ("No CaptionBridge job is recorded for this timeline: the review page shows every job (%s)." % link["url"])
+        report["messages"].append({"title": "Review Captions", "text": text, "error": False})
+        ui.message("Review Captions", text)
+        report["ok"] = True
+    except CaptionBridgeScriptError as exc:
+        report["messages"].append({"title": "Review Captions", "text": str(exc), "error": True})
+        ui.message("Review Captions", str(exc), True)
+    finally:
+        ui.close()
+    return report
+
+
+def _track_indices_named(timeline, name, exclude=None):
+    count = int(_call(timeline, "GetTrackCount", "subtitle", default=0) or 0)
+    return [i for i in range(1, count + 1) if i != exclude and _call(timeline, "GetTrackName", "subtitle", i) == name]
+
+
+def update(resolve, ui=None, engine=None, work_dir=None):
+    """Replace the subtitle tracks a job put on the current timeline with its latest approved version.
+
+    The new version goes on a new track first and is verified by read-back; only then is the old track of that
+    language removed (so a failed placement leaves the previous captions as they were)."""
+    ui = ui or ConsoleUI()
+    report = {"ok": False, "languages": {}, "messages": [], "version": None}
+
+    def tell(text, error=False):
+        report["messages"].append({"title": "Update Captions", "text": text, "error": error})
+        ui.message("Update Captions", text, error)
+
+    project_manager = _call(resolve, "GetProjectManager")
+    project = _call(project_manager, "GetCurrentProject") if project_manager else None
+    timeline = _call(project, "GetCurrentTimeline") if project else None
+    if timeline is None:
+        tell("Open the timeline that was captioned first (Edit page), then run Update Captions.", error=True)
+        ui.close()
+        return report
+    media_pool = _call(project, "GetMediaPool")
+    state = save_state(resolve, project, timeline, media_pool)
+    temp = work_dir or tempfile.mkdtemp(prefix="captionbridge-")
+    if not os.path.isdir(temp):
+        os.makedirs(temp)
+    ctx = {"resolve": resolve, "project": project, "timeline": timeline, "media_pool": media_pool, "ui": ui}
+    try:
+        clock = timeline_clock(timeline)
+        ctx["clock"] = clock
+        name = _call(timeline, "GetName") or "Timeline"
+        engine = engine or Engine.discover()
+        record = find_job(engine, project, timeline)
+        if not record:
+            tell("No CaptionBridge job is recorded for '%s': run Generate Captions on it first (then Review "
+                 "Captions and Approve)." % name, error=True)
+            return report
+        try:
+            version = engine.request("GET", "/v1/jobs/%s/versions/latest" % record["job"])
+        except EngineError as exc:
+            if exc.status == 404:
+                tell("No approved version of these captions yet: run Review Captions, correct them, press "
+                     "Approve, then run Update Captions again. (%s)" % exc, error=True)
+                return report
+            raise
+        report["version"] = version.get("version")
+        _check_result_clock(version, clock)
+        cues = version.get("cues") or []
+        languages = [lang for lang in (version.get("languages") or []) if lang in record.get("tracks", {})] or \
+            list(record.get("tracks", {}))
+        bin_folder = caption_bin(media_pool)
+        if bin_folder is not None:
+            _call(media_pool, "SetCurrentFolder", bin_folder)
+        failed = []
+        for language in languages:
+            old_name = record["tracks"][language]
+            srt = os.path.join(temp, "%s.v%s.%s.srt" % (safe_name(name), version.get("version"), language))
+            write_srt(cues, language, clock["num"], clock["den"], srt)
+            lang_report = place_language(ctx, language, cues, srt)
+            report["languages"][language] = lang_report
+            if lang_report["method"] is None:
+                failed.append(language)
+                continue
+            new_index = lang_report["track"]
+            for index in sorted(_track_indices_named(timeline, old_name, exclude=new_index), reverse=True):
+                _clear_track(timeline, index)
+                if _call(timeline, "DeleteTrack", "subtitle", index) and index < new_index:
+                    new_index -= 1
+            _call(timeline, "SetTrackName", "subtitle", new_index, old_name)
+            lang_report["track"] = new_index
+            start = clock["start_frame"]
+            expected = [(start + c["start_frame"], start + c["end_frame"]) for c in cues
+                        if (c["text"].get(language) or "").strip()]
+            check = verify_track(timeline, new_index, expected)  # read back once more, after the old track went
+            lang_report["placed"] = check["count"]
+            if not check["ok"]:
+                lang_report["problems"].extend(check["problems"])
+                failed.append(language)
+        if failed:
+            tell("Version %s could not be placed for %s (%s); the previous captions of %s were left as they were."
+                 % (version.get("version"), ", ".join(LANGUAGE_NAMES.get(x, x) for x in failed),
+                    "; ".join(p for x in failed for p in report["languages"][x]["problems"]),
+                    "that language" if len(failed) == 1 else "those languages"), error=True)
+        done = [x for x in languages if x not in failed]
+        if done:
+            record["version"] = version.get("version")
+            record_job(engine, project, timeline, record)
+        if done and not failed:
+            report["ok"] = True
+            tell("Captions updated to version %s: %s." % (version.get("version"), ", ".join(
+                "%s: %d captions on subtitle track %d" % (LANGUAGE_NAMES.get(x, x), report["languages"][x]["placed"],
+                                                         report["languages"][x]["track"]) for x in done)))
+        return report
+    except CaptionBridgeScriptError as exc:
+        tell(str(exc), error=True)
         return report
     finally:
         try:
@@ -934,6 +1126,22 @@ def _ui():
         except Exception:
             pass
     return ConsoleUI()
+
+
+def main_review(app=None):
+    app = app or _resolve_app()
+    if app is None:
+        print("Review Captions must run inside DaVinci Resolve (Workspace > Scripts > Review Captions).")
+        return 2
+    return 0 if review(app, ui=_ui()).get("ok") else 1
+
+
+def main_update(app=None):
+    app = app or _resolve_app()
+    if app is None:
+        print("Update Captions must run inside DaVinci Resolve (Workspace > Scripts > Update Captions).")
+        return 2
+    return 0 if update(app, ui=_ui()).get("ok") else 1
 
 
 def main():

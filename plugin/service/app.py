@@ -30,6 +30,8 @@ from .errors import BadRequest, EngineUnavailable, PayloadTooLarge, UnsupportedM
 from .intake import check_timeline, resolve_timeline_path, safe_upload_name
 from .jobs import JobService
 from .options import OPTIONS_SCHEMA, BadOption, validate_options
+from .review import ReviewGate, is_review_path, register_review
+from .review_jobs import ReviewJobs
 
 log = logging.getLogger("captionbridge.service")
 
@@ -65,14 +67,18 @@ def _host_name(host_header: str) -> str:
 class LocalGuard:
     """Pure ASGI middleware: Host, Origin, token and body-size checks before any route runs."""
 
-    def __init__(self, app, settings: GuardSettings):
+    def __init__(self, app, settings: GuardSettings, review=None):
         self.app = app
         self.settings = settings
+        self.review = review  # review.ReviewGate: /review paths use the page's session instead of the token
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if self.review is not None and is_review_path(scope.get("path", "")):
+            host_problem = self._check_host(headers)
+            return await self.review(scope, receive, send, self.app, headers, host_problem)
         problem = self._check(headers)
         if problem is not None:
             status, code, message, extra = problem
@@ -95,15 +101,22 @@ class LocalGuard:
 
         return await self.app(scope, limited_receive, send)
 
-    def _check(self, headers: dict[str, str]):
+    def _check_host(self, headers: dict[str, str]):
         allowed = self.settings.allowed_hosts
         host = headers.get("host", "")
         if allowed is not None and _host_name(host) not in allowed:
             return (403, "forbidden_host",
                     f"requests must address the engine as {', '.join(sorted(allowed))}, not {shown(host, 80)}", ())
+        return None
+
+    def _check(self, headers: dict[str, str]):
+        host_problem = self._check_host(headers)
+        if host_problem is not None:
+            return host_problem
         origin = headers.get("origin")
-        # No page of ours runs in a browser, so every Origin is foreign, "null" too (sandboxed iframes and data:
-        # pages send it). The Premiere panel talks through Node's http module, which sends no Origin at all.
+        # The token API is for scripts, not pages, so every Origin is foreign here, "null" too (sandboxed iframes and
+        # data: pages send it); the Premiere panel talks through Node's http module, which sends no Origin at all.
+        # Our own review page lives under /review with its own session and Origin checks (review.ReviewGate).
         if origin is not None:
             return (403, "forbidden_origin",
                     "browser pages may not use the CaptionBridge engine (cross-origin request refused)", ())
@@ -320,8 +333,10 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
         path = service.file_path(job_id, name)
         return FileResponse(path, media_type=schemas.media_type(name), filename=name)
 
+    review_gate = ReviewGate()
+    register_review(app, ReviewJobs(service), review_gate)
     app.openapi = lambda: schemas.finish_openapi(app)  # type: ignore[method-assign]
-    app.add_middleware(LocalGuard, settings=settings)
+    app.add_middleware(LocalGuard, settings=settings, review=review_gate)
     return app
 
 

@@ -37,12 +37,14 @@ STORE_CHECK_INTERVAL = 1.0
 RECORD = "job.json"  # in each job's folder: the job as submitted and how it ended, so a lost row can be restored
 RESULT = "result.json"
 SCRATCH = "scratch"  # where the job unpacks a bundle; removed after the job and at every start
+REVIEW_MEDIA_DIR = ".review"  # inside a job's out/: the review page's audio and peaks
 
 
 def default_job_function(timeline_path: Path, out_dir: Path, options: dict, progress: Progress) -> dict:
     """Run ``captionbridge.plugin.caption_job.run_caption_job`` (the CLI's ``caption`` command, as a function)."""
     run = _caption_job()
-    return run(timeline_path, out_dir, options, progress)
+    # the review page's copy of the mix, published with out/ (never listed as a job file)
+    return run(timeline_path, out_dir, options, progress, review_dir=out_dir / REVIEW_MEDIA_DIR)
 
 
 def _caption_job() -> JobFunction:

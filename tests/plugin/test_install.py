@@ -120,10 +120,10 @@ def test_install_premiere_cli(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     ext = tmp_path / "extensions" / "com.captionbridge.premiere"
     assert (ext / "CSXS" / "manifest.xml").read_bytes() == (ROOT / "manifests" / "premiere_manifest.xml").read_bytes()
-    for rel in ("index.html", "js/core.js", "js/panel.js", "jsx/host.jsx"):
+    for rel in ("index.html", "js/core.js", "js/panel.js", "js/review.js", "jsx/host.jsx", "jsx/review.jsx"):
         assert (ext / rel).read_bytes() == (ROOT / "plugin" / "premiere" / rel).read_bytes()
     scripts = re.findall(r'<script src="([^"]+)"', (ext / "index.html").read_text())
-    assert scripts == ["js/core.js", "js/panel.js"] and all((ext / s).is_file() for s in scripts)
+    assert scripts == ["js/core.js", "js/panel.js", "js/review.js"] and all((ext / s).is_file() for s in scripts)
     assert "PlayerDebugMode" in res.output and "Window > Extensions > CaptionBridge" in res.output
     res = runner.invoke(cli, ["install", "premiere", "--dest", str(tmp_path / "extensions")])  # reinstall
     assert res.exit_code == 0

@@ -429,7 +429,7 @@ def test_the_panel_page_cancel_button_stops_a_stuck_engine(tmp_path):
         out = _panel_ui(tmp_path, _config_for(tmp_path, silent.getsockname()[1]).config, cancel_after_ms=300)
     finally:
         silent.close()
-    assert out["scripts"] == ["js/core.js", "js/panel.js"]
+    assert out["scripts"] == ["js/core.js", "js/panel.js", "js/review.js"]
     first, done = out["seen"]
     assert first["generate_disabled"] and not first["cancel_disabled"]
     assert done["status"] == "Cancelled; nothing changed." and done["className"] == ""
