@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "inspect": "cmd_timeline:inspect_cmd",
     "install": "cmd_install:install_cmd",
     "uninstall": "cmd_install:uninstall_cmd",
+    "finetune": "cmd_finetune:finetune_cmd",
+    "corrections": "cmd_finetune:corrections_cmd",
 }
 
 
