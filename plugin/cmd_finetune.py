@@ -73,10 +73,13 @@ def _corrections_as_examples(store):
               help="JSON Lines of held-out speech to score base and new model on (default: a fifth of the "
                    "corrections, by job).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--quantization", type=click.Choice(["float16", "float32", "int8", "int8_float16"]),
+              default="float16", show_default=True, help="Weights of the converted model (as the base ships).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="The engine's data folder holding the corrections (default: the engine's own).")
 @click.pass_context
-def finetune_cmd(ctx, base_model, name, epochs, learning_rate, rank, general_path, held_out_path, device, data_dir):
+def finetune_cmd(ctx, base_model, name, epochs, learning_rate, rank, general_path, held_out_path, device,
+                 quantization, data_dir):
     """Fine-tune a Whisper model on approved corrections (LoRA, merged, converted for faster-whisper)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -109,7 +112,8 @@ def finetune_cmd(ctx, base_model, name, epochs, learning_rate, rank, general_pat
         raise InputError("no held-out speech to score the new model on: pass --held-out, or approve corrections "
                          "from at least two jobs")
     general = _load_examples(general_path) if general_path else []
-    settings = FinetuneSettings(epochs=epochs, learning_rate=learning_rate, rank=rank, device=device)
+    settings = FinetuneSettings(epochs=epochs, learning_rate=learning_rate, rank=rank, device=device,
+                                quantization=quantization)
     with progress_bar(f"fine-tuning {name}", disable=not sys.stderr.isatty()) as listener:
         result = finetune(base.path, train, general, folder, settings,
                           progress=lambda stage, fraction: listener(stage, fraction, None))

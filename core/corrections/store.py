@@ -113,10 +113,10 @@ class CorrectionStore:
         for record in self.records():
             if record.timing_only or (language and record.language != language):
                 continue
-            heard = {w["text"].strip(" ,.?!;:").lower() for w in record.model_words}
+            heard = {w["text"].strip(" ,.?!;:\"'()") for w in record.model_words}
             for word in record.corrected_text.split():
                 clean = word.strip(" ,.?!;:\"'()")
-                if clean and clean.lower() not in heard:
+                if clean and clean not in heard:  # a new word, or a name the model wrote in lower case
                     counts[clean] += 1
         return [w for w, n in counts.most_common() if n >= min_count]
 

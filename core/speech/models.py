@@ -381,6 +381,15 @@ def clear_model_cache() -> None:
         _WARM.clear()
 
 
+def release_warm_models(keep: set[str]) -> list[str]:
+    """Let go of warm models whose folder is not in ``keep`` (jobs already running hold their own reference)."""
+    with _WARM_LOCK:
+        gone = [key for key in _WARM if str(key[0]) not in keep]
+        for key in gone:
+            del _WARM[key]
+    return [str(key[0]) for key in gone]
+
+
 def warm_models() -> list[tuple]:
     with _WARM_LOCK:
         return list(_WARM)
