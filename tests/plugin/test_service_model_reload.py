@@ -4,9 +4,8 @@ and a model worse than its base never becomes active."""
 from __future__ import annotations
 
 import pytest
-from fixtures.tiny_whisper import build_tiny_whisper
-
 from captionbridge.core.finetune import registry
+from fixtures.tiny_whisper import build_tiny_whisper
 
 
 def _register(name, base_wer, tuned_wer):
