@@ -23,7 +23,7 @@ def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
 
 
 def held_out_wer(folder, examples: Sequence, device: str = "cpu", compute_type: str = "int8",
-                 initial_prompt: str | None = None) -> float:
+                 hotwords: str | None = None) -> float:
     """Corpus WER of ``folder`` on ``examples`` (``lora.Example``), beam 5, language forced, no timestamps."""
     from faster_whisper import WhisperModel
 
@@ -32,7 +32,7 @@ def held_out_wer(folder, examples: Sequence, device: str = "cpu", compute_type: 
     for example in examples:
         segments, _ = model.transcribe(example.audio, language=example.language, beam_size=5, temperature=0.0,
                                        without_timestamps=True, condition_on_previous_text=False,
-                                       initial_prompt=initial_prompt)
+                                       hotwords=hotwords or None)
         e, n = word_errors(example.text, " ".join(s.text for s in segments))
         errors, total = errors + e, total + n
     return errors / max(1, total)
