@@ -123,7 +123,9 @@ def to_markdown(r: dict) -> str:
         f"Data: {r['data']['train_utterances']} correction utterances (voices {', '.join(r['data']['train_voices'])}) "
         f"+ {r['data']['replay_utterances']} general; tested on {r['data']['test_domain_utterances']} domain and "
         f"{r['data']['test_general_utterances']} general utterances by voices never used in training "
-        f"({', '.join(r['data']['test_voices'])}). Tuned on: {r['data']['tuned_on']}.", "",
+        f"({', '.join(r['data']['test_voices'])}); the domain test sentences are the correction sentences spoken "
+        "by those unseen voices (the case the loop is for: the same names and jargon coming back in new "
+        f"recordings), so this measures names learnt, not general English. Tuned on: {r['data']['tuned_on']}.", "",
         "| | domain WER | general WER |", "| --- | --- | --- |",
         f"| base | {pct(w['before']['domain'])} | {pct(w['before']['general'])} |",
         f"| + corrections vocabulary as hotwords | {pct(w['vocabulary_step']['domain'])} | "
