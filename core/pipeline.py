@@ -49,6 +49,7 @@ class CaptionOptions:
     allow_missing: bool = False           # render silence for missing media instead of stopping
     simplified_chinese: bool = True       # convert Chinese output to Simplified
     glossary: str | None = None           # file of fixed term translations / hotwords
+    vocabulary: list[str] | None = None   # words people corrected more than once: hotwords for the decoder
     translation_model: str | None = None  # translation model name or folder
     absolute_times: bool = False          # SRT/VTT times include the start timecode
     drop_frame: bool | None = None        # the editor's own drop-frame setting (overrides the file, with a warning)
@@ -124,11 +125,12 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
         from .translate.glossary import load_glossary
 
         glossary = load_glossary(options.glossary)
+    hotwords = [glossary.hotwords(options.language)] if glossary and options.language != "auto" else []
+    hotwords += list(options.vocabulary or [])
     topts = TranscribeOptions(language=options.language, model=options.model, device=options.device,
                               device_index=options.device_index,
                               simplified_chinese=options.simplified_chinese,
-                              hotwords=(glossary.hotwords(options.language) or None)
-                              if glossary and options.language != "auto" else None)
+                              hotwords=" ".join(h for h in hotwords if h) or None)
     transcript = transcribe_regions(regions, timebase, topts, progress=progress)
     warnings.extend(transcript.warnings)
     language = transcript.language

@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "install": "cmd_install:install_cmd",
     "uninstall": "cmd_install:uninstall_cmd",
     "review": "cmd_review:review_cmd",
+    "finetune": "cmd_finetune:finetune_cmd",
+    "corrections": "cmd_finetune:corrections_cmd",
 }
 
 

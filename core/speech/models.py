@@ -189,7 +189,7 @@ class ResolvedModel:
 
     name: str
     path: str
-    source: str  # "folder" | "package" | "hub"
+    source: str  # "folder" | "package" | "hub" | "tuned"
     multilingual: bool = True
 
     @property
@@ -220,12 +220,38 @@ def _looks_like_path(name: str) -> bool:
     return name.count("/") > 1
 
 
+MODEL_CARD = "captionbridge_model.json"  # beside a fine-tuned model: base, data, held-out scores
+ACTIVE_FILE = "active.json"  # which fine-tuned model "auto" runs (core/finetune/registry.py writes it)
+
+
+def tuned_root() -> Path:
+    """Where fine-tuned models are registered (``captionbridge finetune``)."""
+    return cache_root() / "models" / "tuned"
+
+
+def _tuned(name: str) -> ResolvedModel | None:
+    """A registered fine-tuned model by name; ``"auto"`` looks up the active one."""
+    root = tuned_root()
+    if name == "auto":
+        try:
+            name = json.loads((root / ACTIVE_FILE).read_text(encoding="utf-8")).get("active") or ""
+        except (OSError, ValueError):
+            return None
+    folder = root / name if name and "/" not in name and name not in (".", "..") else None
+    if folder is None or not (folder / MODEL_CARD).is_file() or not (folder / "model.bin").is_file():
+        return None
+    return ResolvedModel(name, str(folder), "tuned", _folder_multilingual(folder))
+
+
 def resolve_model(model: str | os.PathLike | None = None, *, root: Path | None = None,
                   offline: bool | None = None) -> ResolvedModel:
     """Find the model to run. ``None``/``"auto"``: the best packaged model, else an already-downloaded hub copy."""
     offline = is_offline() if offline is None else offline
     name = DEFAULT_MODEL if model is None else os.fspath(model).strip()
     if name in ("", "auto", "default"):
+        tuned = _tuned("auto")
+        if tuned is not None:
+            return tuned
         for packaged in PACKAGED_MODELS:
             if packaged.installed():
                 return ResolvedModel(packaged.name, str(packaged.assemble(root)), "package", packaged.multilingual)
@@ -238,6 +264,9 @@ def resolve_model(model: str | os.PathLike | None = None, *, root: Path | None =
         folder = Path(name).expanduser()
         _check_folder(folder, "model folder")
         return ResolvedModel(folder.name, str(folder.resolve()), "folder", _folder_multilingual(folder))
+    tuned = _tuned(name)
+    if tuned is not None:
+        return tuned
     for packaged in PACKAGED_MODELS:
         if name in (packaged.key, packaged.name) and packaged.installed():
             return ResolvedModel(packaged.name, str(packaged.assemble(root)), "package", packaged.multilingual)
@@ -350,6 +379,15 @@ def load_whisper(model: str | os.PathLike | ResolvedModel | None = None, device:
 def clear_model_cache() -> None:
     with _WARM_LOCK:
         _WARM.clear()
+
+
+def release_warm_models(keep: set[str]) -> list[str]:
+    """Let go of warm models whose folder is not in ``keep`` (jobs already running hold their own reference)."""
+    with _WARM_LOCK:
+        gone = [key for key in _WARM if str(key[0]) not in keep]
+        for key in gone:
+            del _WARM[key]
+    return [str(key[0]) for key in gone]
 
 
 def warm_models() -> list[tuple]:

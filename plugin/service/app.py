@@ -225,6 +225,14 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
     def models():
         return list_models()
 
+    @app.post("/v1/models/reload", tags=["service"], operation_id="reloadModels",
+              summary="Switch new jobs to the active fine-tuned model", responses=schemas.responses(schemas.ActiveModel))
+    def reload_models():
+        """Jobs resolve their model once when they start, so a running job keeps the model it began with; new jobs
+        take the model ``captionbridge finetune activate`` chose. Warm copies of other models are let go, except
+        the previous one (kept for a rollback)."""
+        return reload_active_model()
+
     @app.post("/v1/jobs", tags=["jobs"], operation_id="submitJob", status_code=202, summary="Submit a timeline for captioning",
               responses=schemas.responses(schemas.JobStatus, 202, 400, 413, 415, 422, 503),
               openapi_extra=schemas.submit_request_body(OPTIONS_SCHEMA))
@@ -375,6 +383,20 @@ def warm_models() -> list[str]:
         path, device, compute_type = (list(key) + [None, None, None])[:3]
         out.append(f"{path} ({device}, {compute_type})")
     return out
+
+
+def reload_active_model() -> dict[str, Any]:
+    from ...core.finetune.registry import active
+    from ...core.speech import models as speech_models
+
+    resolved = speech_models.resolve_model("auto")
+    previous = active().get("previous")
+    keep = {resolved.path}
+    if previous:
+        keep.add(str(speech_models.tuned_root() / previous))
+    released = speech_models.release_warm_models(keep)
+    return {"model": resolved.name, "path": resolved.path, "source": resolved.source, "previous": previous,
+            "released": released}
 
 
 def list_models() -> dict[str, Any]:

@@ -73,6 +73,14 @@ class Health(BaseModel):
     warm_models: list[str] = Field(description="models loaded and kept warm in this engine process")
 
 
+class ActiveModel(BaseModel):
+    model: str = Field(description="the model new jobs run (a fine-tuned name, or the packaged default)")
+    path: str = Field(description="its folder")
+    source: str = Field(description="tuned, package, folder or hub")
+    previous: str | None = Field(None, description="the fine-tuned model active before (for rollback)")
+    released: list[str] = Field(description="warm models this reload let go (neither active nor previous)")
+
+
 class ModelList(BaseModel):
     models: list[dict[str, Any]] = Field(description="as `captionbridge models` lists them")
     warnings: list[str]

@@ -160,6 +160,12 @@ def test_wheel_ships_editor_files(tmp_path):
                 "captionbridge/plugin/premiere/jsx/host.jsx",
                 "captionbridge/adapters/otio_plugin_srt.py", "captionbridge/adapters/otio_plugin_vtt.py"):
         assert rel in names, rel
+    # every Python module of the package (the rooms of core/ included) is in the wheel
+    skip = {".venv", ".git", "tests", "benchmarks", "examples", "build", "dist"}
+    modules = {"captionbridge/" + p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*.py")
+               if not skip & set(p.relative_to(ROOT).parts)}
+    missing = sorted(modules - names)
+    assert not missing, f"modules missing from the wheel (add their package to pyproject): {missing[:5]}"
     entry = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry[0]).decode()
     assert "[opentimelineio.plugins]" in text and "captionbridge = captionbridge.manifests" in text
