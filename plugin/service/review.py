@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from . import schemas
 from .errors import BadRequest
-from .review_jobs import ReviewJobs
+from .review_jobs import LOW_CONFIDENCE, ReviewJobs
 
 REVIEW_PREFIX = "/review"
 COOKIE = "cb_review"
@@ -296,6 +296,12 @@ def register_review(app: FastAPI, reviews: ReviewJobs, gate: ReviewGate) -> None
     @app.get(f"{REVIEW_PREFIX}/api/jobs", include_in_schema=False)
     def page_jobs():
         return {"jobs": reviews.job_list()}
+
+    @app.get(f"{REVIEW_PREFIX}/api/queue", include_in_schema=False)
+    def page_queue(threshold: float = LOW_CONFIDENCE):
+        if not 0.0 <= threshold <= 1.0:
+            raise BadRequest(f"threshold {threshold} is not a confidence: use a number from 0 to 1")
+        return reviews.queue(threshold)
 
     @app.get(f"{REVIEW_PREFIX}/api/jobs/{{job_id}}", include_in_schema=False)
     async def page_job(job_id: str):

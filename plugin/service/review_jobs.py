@@ -14,6 +14,7 @@ validator's hard rules must pass first.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import shutil
@@ -101,6 +102,33 @@ class ReviewJobs:
                 item["draft"] = (self.review_dir(job.id) / "draft.json").is_file()
             out.append(item)
         return out
+
+    def queue(self, threshold: float = LOW_CONFIDENCE, limit: int = 500) -> dict:
+        """The review queue across jobs: every cue of a finished job whose least sure word is below ``threshold``,
+        least sure first (ties: newest job first), with whether the job already has an approved version."""
+        from ...core.corrections.store import review_queue
+
+        items = []
+        for job in reversed(self.service.store.list()):
+            if job.state != "succeeded":
+                continue
+            doc = self.service.store.document(job.id) or {}
+            words = doc.get("words") or []
+            starts = [int(w["start_frame"]) for w in words]
+            reviewed = bool(self._version_numbers(job.id))
+            language = doc.get("source_language", "und")
+            for index, cue in enumerate(doc.get("cues") or []):
+                lo = bisect.bisect_left(starts, int(cue["start_frame"]))
+                hi = bisect.bisect_left(starts, int(cue["end_frame"]))
+                inside = [float(w.get("confidence", 1.0)) for w in words[lo:hi]]
+                if not inside:
+                    continue
+                items.append({"job": job.id, "timeline": (doc.get("timeline") or {}).get("name") or
+                              Path(job.timeline_path).name, "cue": index, "start_timecode": cue.get("start_timecode"),
+                              "confidence": round(min(inside), 3), "text": (cue.get("text") or {}).get(language, ""),
+                              "reviewed": reviewed})
+        ranked = review_queue(items, threshold)
+        return {"threshold": threshold, "total": len(ranked), "items": ranked[:limit]}
 
     # ---- one job ----------------------------------------------------------------------------------------------------
     def base_document(self, job: Job) -> dict:
@@ -323,6 +351,7 @@ class ReviewJobs:
         with self._lock(job_id):
             numbers = self._version_numbers(job_id)
             number = (numbers[-1] if numbers else 0) + 1
+            previous = (self.version(job_id, numbers[-1])["document"] if numbers else base)["cues"]
             doc = CaptionDocument.from_dict(base)
             doc.cues = cues
             loaded, warnings = self._load_for_writing(job)
@@ -354,7 +383,28 @@ class ReviewJobs:
                 (self.review_dir(job_id) / "draft.json").unlink()
             except FileNotFoundError:
                 pass
+        info["corrections"] = self._capture(job, base, [Cue.from_dict(c) for c in previous], cues, info["warnings"])
         return {k: v for k, v in info.items() if k != "document"}
+
+    def _capture(self, job: Job, base: dict, before: list[Cue], approved: list[Cue], warnings: list[str]) -> int:
+        """Keep what this approval corrected as training data (``captionbridge corrections``); never fails the
+        approval itself."""
+        from ...core.corrections.capture import corrections_from_approval, span_audio
+        from ...core.corrections.store import CorrectionStore
+
+        records = corrections_from_approval(base, before, approved, job_id=job.id,
+                                            model=str(job.options.get("model") or "default"))
+        if not records:
+            return 0
+        try:
+            media = self.media(job, create=True)
+            store = CorrectionStore(self.service.data_dir)
+            for record in records:
+                store.add(record, span_audio(media.audio, media.sample_rate, record.start, record.end))
+        except (OSError, RuntimeError, ValueError, CaptionBridgeError) as exc:
+            warnings.append(f"the corrections were approved but not kept as training data ({exc})")
+            return 0
+        return len(records)
 
     # ---- the timeline and its audio ----------------------------------------------------------------------------
     def _load_timeline(self, job: Job):

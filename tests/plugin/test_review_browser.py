@@ -260,3 +260,30 @@ def test_a_replayed_link_and_a_foreign_page_get_nothing(review_engine, browser):
         fetch(arguments[0] + '/review/api/jobs', {credentials: 'include'}).then(r => done('status ' + r.status))
           .catch(e => done('blocked ' + e));""", client.base_url)
     assert result.startswith("blocked") or result in ("status 401", "status 403"), result
+
+
+def test_the_review_queue_lists_the_least_sure_cues_across_jobs(review_engine, browser):
+    """Issue 17: a queue across jobs, least sure first, with a threshold the user sets; a row opens its cue."""
+    _, client, job_id, timeline = review_engine
+    second = client.submit(timeline, {"formats": ["json"]})
+    assert client.wait(second["id"], timeout=60)["state"] == "succeeded"
+    driver = browser
+    driver.get(mint_link(client))  # the job list
+    wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#queue tbody tr")) > 0, 15, "queue rows")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#queue tbody tr")
+    confidences = [float(r.find_elements(By.TAG_NAME, "td")[0].text) for r in rows]
+    assert confidences == sorted(confidences) and max(confidences) < 0.5
+    assert {r.get_attribute("data-job") for r in rows} == {job_id, second["id"]}  # across jobs
+    # the threshold is the user's: below every word's confidence, the queue is empty
+    driver.execute_script("const s = document.querySelector('#queue-threshold'); s.value = 0.2;"
+                          "s.dispatchEvent(new Event('input'));")
+    wait_for(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "#queue tbody tr"), 10, "empty queue")
+    driver.execute_script("const s = document.querySelector('#queue-threshold'); s.value = 0.5;"
+                          "s.dispatchEvent(new Event('input'));")
+    wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#queue tbody tr")) == len(rows), 10)
+    target = driver.find_elements(By.CSS_SELECTOR, "#queue tbody tr")[2]
+    cue_number = int(target.find_elements(By.TAG_NAME, "td")[2].text)
+    target_job = target.get_attribute("data-job")
+    target.find_element(By.TAG_NAME, "a").click()
+    wait_for(driver, lambda d: d.execute_script("return document.body.dataset.ready") == target_job, 15, "job view")
+    wait_for(driver, lambda d: state(d)["selected"] == cue_number - 1, 10, "the queued cue is selected")

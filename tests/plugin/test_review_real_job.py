@@ -54,3 +54,25 @@ def test_a_real_job_is_reviewed(real_review_engine, base_whisper_model, tmp_path
     srt_name = next(f for f in json.loads(body)["files"] if f.endswith(".srt"))
     srt = client.request("GET", f"/v1/jobs/{job['id']}/versions/1/files/{srt_name}", raw=True).decode()
     assert srt.startswith("1\n") and "And so, my fellow Americans," in srt
+    # the approval kept what it corrected as training data (issue 17): the model's words, the approved text and
+    # the span's audio at 16 kHz, in the engine's own data folder
+    from captionbridge.core.corrections.store import CorrectionStore
+
+    store = CorrectionStore(real_review_engine.config)
+    records = store.records()
+    assert json.loads(body)["corrections"] == len(records) >= 1
+    first = records[0]
+    assert first.corrected_text == "And so, my fellow Americans," and first.job_id == job["id"]
+    assert first.model_words and not first.timing_only and first.language == "en"
+    audio = store.audio(first)
+    assert len(audio) == pytest.approx((first.end - first.start) * 16000, abs=400) and abs(audio).max() > 0.01
+
+    # approving the same cues again records nothing new; moving only an out-point is a timing record
+    status, _, again = page.request("POST", f"/review/api/jobs/{job['id']}/approve", {"cues": cues},
+                                    headers={"Origin": page.base})
+    assert status == 201 and json.loads(again)["corrections"] == 0 and len(store.records()) == len(records)
+    cues[-1]["end_frame"] -= 2
+    status, _, moved = page.request("POST", f"/review/api/jobs/{job['id']}/approve", {"cues": cues},
+                                    headers={"Origin": page.base})
+    assert status == 201 and json.loads(moved)["corrections"] == 1
+    assert [r.timing_only for r in store.records()].count(True) == 1

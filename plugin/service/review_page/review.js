@@ -55,8 +55,37 @@ async function api(method, path, body) {
 // ---- routing ----------------------------------------------------------------------------------------------------
 function route() {
   const m = /job=([0-9a-f]{32})/.exec(location.hash);
-  if (m) openJob(m[1]);
+  const at = /cue=(\d+)/.exec(location.hash);
+  if (m) openJob(m[1]).then(() => { if (at && job && job.id === m[1]) select(Number(at[1]), { seek: true }); });
   else showJobList();
+}
+
+// ---- the review queue: the least sure cues across jobs ------------------------------------------------------------
+async function showQueue() {
+  const input = $("#queue-threshold");
+  const value = Number(input.value);
+  $("#queue-threshold-value").textContent = value.toFixed(2);
+  localStorage.setItem("cb-queue-threshold", String(value));
+  const data = await api("GET", `api/queue?threshold=${value}`);
+  const body = $("#queue tbody");
+  body.replaceChildren();
+  for (const item of data.items) {
+    const tr = document.createElement("tr");
+    const link = document.createElement("a");
+    link.href = `#job=${item.job}&cue=${item.cue}`;
+    link.textContent = item.text || "(empty)";
+    const cells = [item.confidence.toFixed(2), item.timeline, String(item.cue + 1), item.start_timecode || "", link,
+      item.reviewed ? "yes" : ""];
+    for (const c of cells) {
+      const td = document.createElement("td");
+      if (typeof c === "string") td.textContent = c; else td.append(c);
+      tr.append(td);
+    }
+    tr.dataset.job = item.job;
+    body.append(tr);
+  }
+  $("#queue-count").textContent = data.total > data.items.length
+    ? `${data.items.length} of ${data.total} cues` : `${data.total} cue(s)`;
 }
 
 async function showJobList() {
@@ -89,6 +118,7 @@ async function showJobList() {
       body.append(tr);
     }
     $("#jobs-empty").hidden = data.jobs.length > 0;
+    await showQueue();
     status(`${data.jobs.length} job(s)`);
   } catch (e) {
     status(e.message, "error");
@@ -893,6 +923,9 @@ function zoom(factor) {
 
 function init() {
   window.addEventListener("hashchange", route);
+  const saved = Number(localStorage.getItem("cb-queue-threshold") ?? "0.5");
+  $("#queue-threshold").value = Number.isFinite(saved) ? saved : 0.5;
+  $("#queue-threshold").addEventListener("input", () => showQueue().catch((e) => status(e.message, "error")));
   document.addEventListener("keydown", onKey);
   window.addEventListener("resize", () => { if (wave) { wave.resize(); drawWave(); } });
   window.addEventListener("beforeunload", () => { if (dirty) saveDraft(); });
