@@ -100,11 +100,14 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
                       activity: Activity | None = None, max_shift: float = 0.6, dip_before: float = 0.08,
                       dip_after: float = 0.06, dip_db: float = 6.0,
                       min_word: float = 0.04, min_dip_word: float = 0.08,
-                      texts: list[str] | None = None, lag: LagModel | None = None) -> list[tuple[float, float]]:
+                      texts: list[str] | None = None, lag: LagModel | None = None,
+                      trusted: list[bool] | None = None) -> list[tuple[float, float]]:
     """Refined (start, end) for each word, in the chunk's seconds. Order and count are kept.
 
     ``texts`` are the words (stop consonants and the lag read from spelling); ``lag`` is the model's calibration
     (``lag_model_for``); without one, boundaries in running speech are searched around Whisper's own.
+    ``trusted`` marks words already timed by the acoustic model (``acoustic_timing``): only the pause rules apply
+    to them (onset after a pause, end before one); a boundary between two trusted words in running speech stays.
     """
     if not times:
         return []
@@ -160,10 +163,15 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
     # boundaries inside running speech
     db = act.energy_db
     floor = float(np.percentile(db, 10))
+    if trusted is not None:
+        _close_aligner_gaps(out, db, floor, trusted)
     for i in range(len(out) - 1):
         a_end, b_start = out[i][1], out[i + 1][0]
         if abs(b_start - a_end) > 0.03 or not act.is_active(a_end):
             continue
+        if trusted is not None and trusted[i] and trusted[i + 1]:
+            continue
+
         placed = _running_boundary(db, floor, out[i], out[i + 1], (a_end + b_start) / 2, dip_before, dip_after,
                                    dip_db, min_dip_word, texts[i] if texts else None,
                                    texts[i + 1] if texts else None, times[i + 1][1] - times[i + 1][0],
@@ -179,6 +187,32 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
             out[i][0] = max(out[i][0], out[i - 1][1])
         out[i][1] = max(out[i][1], out[i][0])
     return [(float(s), float(e)) for s, e in out]
+
+
+TAIL_DB = 40.0  # a word's sound lasts while its level is within this of the loudest frame near it
+MAX_ALIGNER_GAP = 0.5  # seconds: a longer silence the aligner put between two words is a pause (the pause rules)
+
+
+def _close_aligner_gaps(out: list, db: np.ndarray, floor: float, trusted: list[bool]) -> None:
+    """Between two acoustically aligned words the aligner often puts a short silence where the first word's sound is
+    still dying away (a nasal, a final stop's release): the first word ends where the last quiet run before the next
+    word begins (quiet: ``TAIL_DB`` under the loudest frame within 0.5 s), so its own final stop (closure and
+    burst) stays in it and the next word's closure does not; with no quiet frame, where the next word starts."""
+    for i in range(len(out) - 1):
+        if not (trusted[i] and trusted[i + 1]):
+            continue
+        a_end, b_start = out[i][1], out[i + 1][0]
+        if b_start - a_end < HOP or b_start - a_end > MAX_ALIGNER_GAP:
+            continue
+        lo, hi = int(a_end / HOP), int(np.ceil(b_start / HOP))
+        if hi <= lo or lo >= len(db):
+            continue
+        near = db[max(0, lo - 50):min(len(db), hi + 50)]
+        level = max(floor + 6.0, float(near.max()) - TAIL_DB)
+        runs = _true_runs(db[lo:min(hi, len(db))] < level)
+        # no quiet frame: the sound runs on into the next word; else up to the last quiet run before it
+        end = b_start if not runs else (lo + runs[-1][0]) * HOP
+        out[i][1] = float(min(b_start, max(a_end, end)))
 
 
 @dataclass(frozen=True)
