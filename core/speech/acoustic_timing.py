@@ -16,6 +16,9 @@ What makes or breaks it (measured on espeak-ng speech, see ``benchmarks/bench_tr
 * ``bestpath=False`` and wide beams: the default beams silently fail on a few percent of sentences;
 * ``silprob=1.0``: with the default, pauses inside a segment are swallowed by the next word;
 * no language model (``lm=None``): the search is the forced word sequence only;
+* ``topn=32`` Gaussians per frame instead of 4: boundaries ~4 ms closer, 92.8 instead of 89.5 % within 50 ms on
+  the calibration corpora, for a few milliseconds per second of audio;
+* 0.4 s of padding (``PAD``) rather than 0.25 s: a little better on the same corpora;
 * audio at the decoder's own rate (16 kHz): other rates give seconds of error without any warning, so they are
   refused here.
 
@@ -33,9 +36,9 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 FRAME = 0.01  # seconds per decoder frame (pocketsphinx's default frate of 100)
-PAD = 0.25  # seconds of audio around a segment's words, so the first and last word can move
+PAD = 0.4  # seconds of audio around a segment's words, so the first and last word can move
 LANGUAGES = ("en",)
-DECODER_SETTINGS = dict(lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0)
+DECODER_SETTINGS = dict(lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=32)
 _NOISE = ("<sil>", "<s>", "</s>", "[NOISE]", "++NOISE++")
 
 
