@@ -173,7 +173,7 @@ def align_script(samples: np.ndarray, script: str, language: str | None = None,
     for k, j in heard_against.items():
         w = recognised[j]
         assigned[k] = window_of((w[1] + w[2]) / 2)
-    _fill_unanchored(assigned, anchor_time or heard_against, windows, len(units))
+    _fill_unanchored(assigned, anchor_time, windows, len(units))
     if not anchor_time:
         warnings.append("the recognised speech matched none of the script: words were spread over the speech by "
                         "length; check that the script belongs to this audio")
@@ -274,10 +274,12 @@ def align_script(samples: np.ndarray, script: str, language: str | None = None,
 
 
 def _fill_unanchored(assigned: list, anchor_time: dict, windows: list, n: int) -> None:
-    """Give unmatched script units a window: between two anchors in one window, that window; across windows, split
-    by each window's speech time; with no anchors at all, by length over the whole speech."""
+    """Give unmatched script units a window: between two placed units in one window, that window; across windows,
+    split by each window's speech time (only the part after/before a neighbour's anchor in the neighbours'
+    windows); before the first or after the last placed unit, over the windows from the start / to the end; with
+    nothing placed at all, by length over the whole speech."""
     lengths = [b - a for a, b in windows]
-    if not anchor_time:
+    if all(a is None for a in assigned):
         total = sum(lengths)
         bounds = np.cumsum(lengths) / total
         for i in range(n):
@@ -286,14 +288,23 @@ def _fill_unanchored(assigned: list, anchor_time: dict, windows: list, n: int) -
     for i, j in _runs_of_none(assigned):
         left = assigned[i - 1] if i > 0 else None
         right = assigned[j] if j < n else None
-        lo_w = left if left is not None else right
-        hi_w = right if right is not None else left
+        lo_w = left if left is not None else 0  # a leading run may belong to any window up to the first anchor
+        hi_w = right if right is not None else len(windows) - 1  # a trailing one to any after the last
+        lo_w, hi_w = min(lo_w, hi_w), max(lo_w, hi_w)
         if lo_w == hi_w:
             for k in range(i, j):
                 assigned[k] = lo_w
         else:
-            span = list(range(min(lo_w, hi_w), max(lo_w, hi_w) + 1))
+            span = list(range(lo_w, hi_w + 1))
             weights = np.array([lengths[w] for w in span], float)
+            t_left = anchor_time.get(i - 1) if left is not None else None
+            t_right = anchor_time.get(j) if right is not None else None
+            if t_left is not None:  # only the speech after the left neighbour in its window
+                weights[0] = min(weights[0], max(0.0, windows[lo_w][1] - t_left * SAMPLE_RATE))
+            if t_right is not None:
+                weights[-1] = min(weights[-1], max(0.0, t_right * SAMPLE_RATE - windows[hi_w][0]))
+            if weights.sum() <= 0:
+                weights[:] = 1.0
             bounds = np.cumsum(weights) / weights.sum()
             count = j - i
             for k in range(i, j):
