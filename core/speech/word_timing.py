@@ -132,29 +132,38 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
         k = int(np.searchsorted(run_ends, t, side="right")) - 1
         return float(run_ends[k]) if k >= 0 else None
 
+    db_all = act.energy_db
+    # in strong noise (speech hardly above the floor) the activity mask is too coarse to correct the aligner
+    noisy = float(np.percentile(db_all, 99.5) - np.percentile(db_all, 10)) < NOISY_RANGE_DB
     for i, (s, e) in enumerate(out):
+        if trusted is not None and trusted[i] and noisy:
+            continue
         prev_end = out[i - 1][1] if i > 0 else -1.0
         next_start = times[i + 1][0] if i + 1 < len(times) else duration + 1.0
+        # an aligned word is already near its sound: the pause rules only nudge it (in noise the activity mask
+        # is coarse, and a big move would undo the aligner)
+        aligned = trusted is not None and trusted[i]
+        shift = TRUSTED_SHIFT if aligned else max_shift
         # -- start ------------------------------------------------------------------------------------------
         k = run_at(s)
         if k is None:  # starts in a pause: speech begins at the next onset (if it is inside the word)
             onset = next_onset(s)
-            if onset is not None and onset < max(e, s + min_word) + 0.1:
+            if onset is not None and onset < max(e, s + min_word) + 0.1 and (not aligned or onset - s <= shift):
                 s = onset
         else:
             onset = float(run_starts[k])
-            if onset >= prev_end - 1e-6 and s - onset <= max_shift:
+            if onset >= prev_end - 1e-6 and s - onset <= shift:
                 # first word of this speech run (the previous word ended before it began): start at the onset
                 s = onset
         # -- end --------------------------------------------------------------------------------------------
         k = run_at(max(s, e - 1e-6))
         if k is None:  # ends in a pause: speech stopped at the previous offset (if it is inside the word)
             offset = prev_offset(e)
-            if offset is not None and offset > s:
+            if offset is not None and offset > s and (not aligned or e - offset <= shift):
                 e = offset
         else:
             offset = float(run_ends[k])
-            if offset <= next_start + 1e-6 and offset - e <= max_shift:
+            if offset <= next_start + 1e-6 and offset - e <= shift:
                 e = offset  # last word of the run: it ends where the speech does, not before
         if e - s < min_word:
             e = min(duration, s + min_word)
@@ -163,7 +172,7 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
     # boundaries inside running speech
     db = act.energy_db
     floor = float(np.percentile(db, 10))
-    if trusted is not None:
+    if trusted is not None and not noisy:
         _close_aligner_gaps(out, db, floor, trusted)
     for i in range(len(out) - 1):
         a_end, b_start = out[i][1], out[i + 1][0]
@@ -189,6 +198,8 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
     return [(float(s), float(e)) for s, e in out]
 
 
+NOISY_RANGE_DB = 28.0  # loudest frames less than this over the noise floor: pause rules leave aligned words alone
+TRUSTED_SHIFT = 0.08  # seconds: the most the pause rules move an acoustically aligned word's start or end
 TAIL_DB = 40.0  # a word's sound lasts while its level is within this of the loudest frame near it
 MAX_ALIGNER_GAP = 0.5  # seconds: a longer silence the aligner put between two words is a pause (the pause rules)
 
