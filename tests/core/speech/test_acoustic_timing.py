@@ -142,8 +142,9 @@ def test_english_words_on_unseen_speech(base_whisper_model, speech_corpus_module
     print(f"acoustic: start {starts.mean() * 1000:.1f} ms, end {ends.mean() * 1000:.1f} ms, "
           f"{(both <= 0.05).mean() * 100:.1f} % within 50 ms; whisper refined "
           f"{np.concatenate(errors[False]).mean() * 1000:.1f} ms")
-    assert starts.mean() <= 0.025 and ends.mean() <= 0.03
-    assert (starts <= 0.05).mean() >= 0.88
+    # the targets (README: ~13 ms start / ~16 ms end MAE on the unseen set); measured here 13 / 10 ms, 96 %
+    assert starts.mean() <= 0.02 and ends.mean() <= 0.02
+    assert (starts <= 0.05).mean() >= 0.92 and (ends <= 0.05).mean() >= 0.92
     assert both.mean() < np.concatenate(errors[False]).mean()
 
 
@@ -163,3 +164,22 @@ def test_in_strong_noise_the_pause_rules_leave_aligned_words_alone():
     # in clean audio the soft opening is sound and the aligned start stays too
     clean = refine_word_times(times, audio, SR, texts=["one", "two"], trusted=[True] * 2)
     assert abs(clean[1][0] - 0.90) <= 0.011
+
+
+def test_the_timing_stage_is_part_of_the_transcript_cache_key(tiny_whisper_model, espeak_english, tmp_path,
+                                                              monkeypatch):
+    from captionbridge.core.speech import models
+    from captionbridge.core.speech import transcribe as tr
+    from captionbridge.core.speech.transcript_cache import TranscriptCache
+
+    tiny = models.load_whisper(str(tiny_whisper_model), "cpu", "int8")
+    cache = TranscriptCache(tmp_path / "cache")
+    options = tr.TranscribeOptions(temperature=(0.0,), beam_size=1, language="en")
+    first = tr.transcribe_audio(espeak_english.path, options, model=tiny, cache=cache)
+    assert first.stats["cached_spans"] == 0
+    assert tr.transcribe_audio(espeak_english.path, options, model=tiny, cache=cache).stats["cached_spans"] == 1
+    # another aligner (a new pocketsphinx, other settings) or the stage switched off: not served from the cache
+    monkeypatch.setattr(at, "identity", lambda: "pocketsphinx-9.9:other")
+    assert tr.transcribe_audio(espeak_english.path, options, model=tiny, cache=cache).stats["cached_spans"] == 0
+    off = tr.TranscribeOptions(temperature=(0.0,), beam_size=1, language="en", acoustic_timing=False)
+    assert tr.transcribe_audio(espeak_english.path, off, model=tiny, cache=cache).stats["cached_spans"] == 0
