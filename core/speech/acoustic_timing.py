@@ -245,12 +245,13 @@ class AlignStats:
     segments: int = 0
     aligned: int = 0
     fallback: int = 0
+    moved: int = 0  # words moved to the next piece (Whisper had put them before a pause)
     reasons: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
         return {"segments": self.segments, "aligned": self.aligned, "fallback": self.fallback,
-                "seconds": round(self.seconds, 3)}
+                "moved": self.moved, "seconds": round(self.seconds, 3)}
 
 
 class EnglishAligner:
@@ -364,6 +365,23 @@ class EnglishAligner:
         return SegmentResult([(float(s), float(e)) for s, e in out])
 
 
+STRANDED_GAP = 1.0  # seconds of Whisper's own gap after a piece's last word for it to be a candidate to move
+
+
+def _stranded(aligner: EnglishAligner, entries: list[list[str]], aligned: list[tuple[float, float]],
+              groups: list[list[int]], next_index: int, times: list[tuple[float, float]]) -> bool:
+    """Whether a piece's last word was squeezed to the aligner's minimum length (3 frames per phone) while the next
+    piece starts after a long gap: the word's sound is not in this piece."""
+    if next_index >= len(groups) or not entries or not entries[-1]:
+        return False
+    this_end = times[groups[next_index - 1][-1]][1]
+    if times[groups[next_index][0]][0] - this_end < STRANDED_GAP:
+        return False
+    phones = sum(len((aligner.decoder.lookup_word(w) or "x").split()) for w in entries[-1])
+    s, e = aligned[-1]
+    return e - s <= phones * 3 * FRAME + FRAME / 2
+
+
 def retime_words(texts: list[str], times: list[tuple[float, float]], groups: list[list[int]],
                  samples: np.ndarray, sample_rate: int = SAMPLE_RATE, bounds: tuple[float, float] | None = None,
                  aligner: EnglishAligner | None = None) -> tuple[list[tuple[float, float]], list[bool], AlignStats]:
@@ -384,9 +402,10 @@ def retime_words(texts: list[str], times: list[tuple[float, float]], groups: lis
     aligner = aligner or EnglishAligner.get()
     duration = len(samples) / sample_rate
     lo_bound, hi_bound = bounds if bounds else (0.0, duration)
-    groups = [g for g in groups if g]
-    for gi, group in enumerate(groups):
-        stats.segments += 1
+    groups = [list(g) for g in groups if g]
+    gi = 0
+    while gi < len(groups):
+        group = groups[gi]
         first, last = group[0], group[-1]
         start = times[first][0] - PAD
         end = times[last][1] + PAD
@@ -403,6 +422,20 @@ def retime_words(texts: list[str], times: list[tuple[float, float]], groups: lis
         entries = [spell_token("".join(texts[group[k]].strip() for k in tok)) for tok in tokens]
         result = aligner.align(samples[a:b], entries, sample_rate, a / sample_rate) if b > a else \
             SegmentResult(None, "empty segment")
+        gi += 1
+        if result.times is not None and _stranded(aligner, entries, result.times, groups, gi, times):
+            # Whisper put the first word after a pause at the end of the segment before it: the aligner could only
+            # squeeze it in at its shortest. It opens the next piece instead; this piece is aligned again without it
+            move = [group[k] for k in tokens[-1]]
+            groups[gi] = move + groups[gi]
+            stats.moved += len(move)
+            if len(move) == len(group):  # the piece was only that word
+                del groups[gi - 1]
+            else:
+                groups[gi - 1] = group[: len(group) - len(move)]
+            gi -= 1
+            continue
+        stats.segments += 1
         if result.times is None:
             stats.fallback += 1
             stats.reasons.append(result.reason)

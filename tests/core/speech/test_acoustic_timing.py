@@ -183,3 +183,25 @@ def test_the_timing_stage_is_part_of_the_transcript_cache_key(tiny_whisper_model
     assert tr.transcribe_audio(espeak_english.path, options, model=tiny, cache=cache).stats["cached_spans"] == 0
     off = tr.TranscribeOptions(temperature=(0.0,), beam_size=1, language="en", acoustic_timing=False)
     assert tr.transcribe_audio(espeak_english.path, off, model=tiny, cache=cache).stats["cached_spans"] == 0
+
+
+def test_a_word_whisper_put_before_a_pause_moves_to_the_speech_after_it(speech_corpus_module):
+    """Whisper sometimes ends a segment with the first word of the next sentence, seconds before it is spoken. The
+    aligner can only squeeze it in at its shortest there; it is moved to the next piece and found where it is."""
+    a_audio, a_words = speech_corpus_module.synth_sentence("The committee will announce its decision.", "en-us")
+    b_audio, b_words = speech_corpus_module.synth_sentence("Our budget was small.", "en-us")
+    lead, gap = 0.5, 3.0
+    audio = np.concatenate([np.zeros(int(lead * SR), np.float32), a_audio, np.zeros(int(gap * SR), np.float32),
+                            b_audio, np.zeros(int(0.5 * SR), np.float32)])
+    b_at = lead + len(a_audio) / SR + gap
+    a_ref = [(w.text, w.start + lead, w.end + lead) for w in a_words]
+    b_ref = [(w.text, w.start + b_at, w.end + b_at) for w in b_words]
+    a_end = a_ref[-1][2]
+    texts = [t for t, *_ in a_ref] + [t for t, *_ in b_ref]
+    times = [(s, e) for _, s, e in a_ref] + [(a_end + 0.05, a_end + 0.3)] + [(s, e) for _, s, e in b_ref[1:]]
+    groups = [list(range(len(a_ref) + 1)), list(range(len(a_ref) + 1, len(texts)))]
+    new, flags, stats = at.retime_words(texts, times, groups, audio, SR)
+    our = new[len(a_ref)]
+    assert stats.moved == 1 and stats.fallback == 0 and all(flags)
+    assert abs(our[0] - b_ref[0][1]) <= 0.05, (our, b_ref[0])
+    assert abs(new[len(a_ref) - 1][1] - a_end) <= 0.1  # the sentence before still ends where it does
