@@ -155,3 +155,41 @@ def test_mandarin_on_a_timeline_of_clips_and_gaps(base_whisper_model, speech_cor
     assert len(starts) == len(truth)
     assert abs(starts.mean()) < 0.25 and np.abs(starts).mean() < 0.3  # was 680 ms MAE, words seconds off
     assert (np.abs(starts) < 0.5).mean() >= 0.9
+
+
+@pytest.mark.slow
+def test_align_cli_on_a_timeline_writes_the_timeline_formats(base_whisper_model, espeak_english,
+                                                           speech_corpus_module, tmp_path):
+    """English script on a two-clip OTIO timeline with a gap: every format caption writes, words on the timeline's
+    clock within 50 ms nine times in ten."""
+    from fixtures.timelines import ClipSpec, SequenceSpec, write_otio
+
+    samples, rate = soundfile.read(espeak_english.path, dtype="float32")
+    spans = espeak_english.speech[:2]
+    clips, truth, record = [], [], 0
+    for k, (a, b) in enumerate(spans):
+        lo, hi = max(0.0, a - 0.3), b + 0.3
+        path = tmp_path / f"take{k}.wav"
+        soundfile.write(path, samples[int(lo * rate):int(hi * rate)], rate)
+        frames = int(np.ceil((hi - lo) * 25))
+        record += 25  # a one-second gap before each clip
+        clips.append(ClipSpec(record, record + frames, path, sample_rate=rate, name=f"take{k}"))
+        truth += [type(w)(w.text, record / 25 + w.start - lo, record / 25 + w.end - lo, 0.0, w.start_exact,
+                          w.end_exact) for w in espeak_english.words if a - 0.01 <= w.start <= b + 0.01]
+        record += frames
+    timeline = write_otio(tmp_path / "edit.otio", SequenceSpec.at("edit", 25, "00:00:00:00", clips))
+    script = tmp_path / "script.txt"
+    script.write_text("\n".join(espeak_english.sentences[:2]), encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["align", str(timeline), "--text", str(script), "--out", str(out),
+                                      "--language", "en", "--model", str(base_whisper_model),
+                                      "--formats", "json,srt,otio,fcpxml"])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"edit.captions.json", "edit.en.srt", "edit.captions.otio",
+                                               "edit.captions.fcpxml"}
+    data = json.loads((out / "edit.captions.json").read_text(encoding="utf-8"))
+    words = [type("W", (), {"text": w["text"], "start": w["start"], "end": w["end"]}) for w in data["words"]]
+    starts, ends = speech_corpus_module.timing_errors(truth, words)
+    errors = np.abs(np.array(starts + ends))
+    assert len(starts) >= 0.9 * len(truth) and data["alignment"]["unplaced"] == []
+    assert (errors <= 0.05).mean() >= 0.9, f"{(errors <= 0.05).mean() * 100:.0f} % within 50 ms"
