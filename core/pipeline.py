@@ -173,6 +173,7 @@ def align_document(source, script: str, language: str | None = None, options=Non
 
     progress and progress.update("align", 0.0)
     cut_points: list[int] = []
+    breaks: list[float] | None = None
     if isinstance(source, LoadedTimeline):
         timebase = source.timebase
         regions = audio_regions(source, tracks)
@@ -181,6 +182,9 @@ def align_document(source, script: str, language: str | None = None, options=Non
         samples = render_audio(regions, source.duration_frames, timebase, SAMPLE_RATE).samples
         cut_points = list(video_cut_points(source))
         name = source.name or source.path.stem
+        # each clip's audio is aligned on its own: no speech window spans a clip edge or a gap
+        breaks = sorted({float(timebase.seconds(f)) for r in regions
+                         for f in (r.timeline_start_frame, r.timeline_end_frame)})
     else:
         path = Path(source)
         if not path.exists():
@@ -188,7 +192,7 @@ def align_document(source, script: str, language: str | None = None, options=Non
         timebase = Timebase(rate)
         samples = _decode_file(path)
         name = path.stem
-    alignment = align_script(samples, script, language, options, model)
+    alignment = align_script(samples, script, language, options, model, breaks=breaks)
     progress and progress.update("align", 0.9)
     words = [Word.at(w.text, w.start, w.end, timebase, w.confidence, alignment.language) for w in alignment.words]
     cues = []

@@ -1,8 +1,10 @@
-"""`captionbridge align`: time a known script against audio or a timeline with the Whisper model itself."""
+"""`captionbridge align`: time a known script against audio or a timeline (English with the acoustic aligner, other
+languages with the Whisper model itself) and write every format `caption` writes."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -26,9 +28,13 @@ def is_timeline(path: Path) -> bool:
 @click.option("--rate", default="25", show_default=True, help="Frame rate for a bare audio file (e.g. 24000/1001).")
 @click.option("--preset", default=None, help="Caption preset for the composed cues (default: by language).")
 @click.option("--tracks", default=None, help="Timeline audio tracks to use, e.g. A1,A2.")
+@click.option("--formats", default="json,srt", show_default=True,
+              help="Any of json,srt,vtt,ass,ttml,otio,fcpxml,xmeml (as for caption).")
+@click.option("--absolute-times", is_flag=True, help="SRT/VTT times include the start timecode.")
 def align_cmd(source: Path, script_path: Path, out_dir: Path, language: str, model: str | None, device: str,
-              rate: str, preset: str | None, tracks: str | None) -> None:
-    """Align SCRIPT to AUDIO_OR_TIMELINE; write OUT/<stem>.captions.json (words, cues, alignment report).
+              rate: str, preset: str | None, tracks: str | None, formats: str, absolute_times: bool) -> None:
+    """Align SCRIPT to AUDIO_OR_TIMELINE; write OUT/<stem>.captions.json (words, cues, alignment report) and the
+    other --formats, as `caption` does.
 
     Every script word is kept: words that could not be placed get times between their neighbours with
     confidence 0 and are listed, as are low-confidence spans.
@@ -38,6 +44,7 @@ def align_cmd(source: Path, script_path: Path, out_dir: Path, language: str, mod
     from ..core.pipeline import align_document
     from ..core.speech.transcribe import TranscribeOptions
     from ..core.timeline.timebase import parse_rate
+    from .caption_job import check_formats, write_outputs
 
     if not script_path.is_file():
         raise InputError(f"script {script_path} does not exist")
@@ -47,6 +54,7 @@ def align_cmd(source: Path, script_path: Path, out_dir: Path, language: str, mod
         raise InputError(f"script {script_path} is not UTF-8 text: save it as UTF-8 and try again")
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file, not a folder")
+    wanted = check_formats(formats.split(","))
     options = TranscribeOptions(language=language, model=model, device=device)
     if not source.exists():
         raise InputError(f"{source} does not exist: pass an audio file or a timeline (.otio, .xml, .fcpxml)")
@@ -54,14 +62,18 @@ def align_cmd(source: Path, script_path: Path, out_dir: Path, language: str, mod
     doc, alignment = align_document(loaded or source, script, None if language == "auto" else language, options,
                                     rate=parse_rate(rate), preset=preset,
                                     tracks=[t.strip() for t in tracks.split(",")] if tracks else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    data = doc.to_dict()
+    stem = source.stem if source.suffix else source.name
+    written = write_outputs(doc, out_dir, stem, wanted, loaded, absolute_times)
+    # the JSON contract carries the alignment report too
+    target = out_dir / next(name for name in written if name.endswith(".json"))
+    data = json.loads(target.read_text(encoding="utf-8"))
     data["alignment"] = {"script_words": len(alignment.words), "unplaced": alignment.unplaced,
                          "low_confidence": alignment.low_confidence}
-    stem = source.stem if source.suffix else source.name
-    target = out_dir / f"{stem}.captions.json"
-    target.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    staging = target.with_name(f".{target.name}.tmp")
+    staging.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(staging, target)
     for warning in alignment.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"aligned {len(alignment.words)} words ({len(alignment.unplaced)} unplaced, "
-               f"{len(alignment.low_confidence)} low-confidence spans), {len(doc.cues)} cues -> {target}")
+               f"{len(alignment.low_confidence)} low-confidence spans), {len(doc.cues)} cues -> "
+               + ", ".join(str(out_dir / name) for name in written))

@@ -35,4 +35,8 @@ def models_cmd(as_json: bool) -> None:
                    f"{_verified(item.get('verified')):<13} {item.get('status', '')}\n    {item.get('where', '')}")
         if item.get("word_timing"):
             click.echo(f"    word timing: {item['word_timing']}")
+        if item.get("kind") == "aligner":
+            for f in item.get("files", []):
+                click.echo(f"    {f['name']:<22} {_size(f['bytes']):>8}")
+            click.echo(f"    {item.get('note', '')}")
     click.echo(f"cache folder: {cache_root()}")

@@ -1,13 +1,19 @@
-"""Align a known script to audio with the Whisper model itself (no extra alignment model).
+"""Align a known script to audio: English with the acoustic aligner (``acoustic_timing``), other languages with
+the Whisper model itself.
 
 1. Silero VAD cuts the audio into speech windows of at most ~28 s (one Whisper encoder pass each), so a long
-   recording never drifts: every window is timed on its own.
+   recording never drifts: every window is timed on its own. On a timeline, no window spans two clips (``breaks``):
+   each clip's audio is timed on its own.
 2. The audio is recognised once (the guarded transcription path) and the recognised words are matched to the
-   script (difflib on normalised words); matches anchor script words to windows, unmatched script words are shared
-   between the windows around them by the speech time left there.
-3. Each window's script words are forced through the model: their tokens go to ``model.model.align`` (the
-   cross-attention DTW that faster-whisper's word timestamps use) and each script word gets the span and mean
-   token probability of its tokens. Boundaries are then refined on the audio like transcribed words.
+   script (difflib on normalised words); matches anchor script words to windows. Script words that differ from what
+   was heard (a 'replace' run) go to the windows of the recognised words they stand against, in order, so a clip
+   gets as many script words as were heard in it even when recognition is poor (espeak Mandarin); script words
+   with nothing heard against them are shared between the windows around them by the speech time left there.
+3. Each window's script words are timed. English: forced alignment with pocketsphinx's acoustic model
+   (``acoustic_timing``); a window it cannot match falls back to Whisper. Otherwise: their tokens go to
+   ``model.model.align`` (the cross-attention DTW that faster-whisper's word timestamps use) and each script word
+   gets the span and mean token probability of its tokens. Boundaries are then refined on the audio like
+   transcribed words.
 4. Nothing is dropped: a word that could not be placed (no window, failed alignment) is given a time between its
    neighbours, confidence 0, and listed in ``unplaced``; runs of low-probability words are listed as
    ``low_confidence`` spans.
@@ -21,12 +27,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
+from . import acoustic_timing
 from .chinese_text import has_cjk, is_cjk, is_punctuation
 from .transcribe import SAMPLE_RATE, TranscribeOptions, _Engine
 from .word_timing import refine_word_times, speech_activity
 
 WINDOW_SECONDS = 28.0
 LOW_CONFIDENCE = 0.15
+UNHEARD = 0.1  # confidence of an acoustically aligned script word that Whisper did not hear (under LOW_CONFIDENCE)
+ACOUSTIC_PAD = 0.2  # seconds of audio around a speech window for the acoustic aligner
 MIN_LOW_RUN = 3
 
 
@@ -76,17 +85,33 @@ def _norm(text: str) -> str:
 
 
 def speech_windows(samples: np.ndarray, vad_threshold: float = 0.5,
-                   max_seconds: float = WINDOW_SECONDS) -> list[tuple[int, int]]:
-    """Sample ranges of speech, grouped into windows no longer than ``max_seconds``."""
+                   max_seconds: float = WINDOW_SECONDS, breaks: list[float] | None = None) -> list[tuple[int, int]]:
+    """Sample ranges of speech, grouped into windows no longer than ``max_seconds`` that never span a break
+    (seconds: a timeline's clip edges)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     stamps = get_speech_timestamps(samples, VadOptions(threshold=vad_threshold, min_silence_duration_ms=300,
                                                        speech_pad_ms=150, max_speech_duration_s=max_seconds))
     windows: list[list[int]] = []
     limit = int(max_seconds * SAMPLE_RATE)
-    for s in stamps:
+    cuts = sorted(int(round(t * SAMPLE_RATE)) for t in (breaks or []))
+    pieces = []
+    for s in stamps:  # a speech stretch running over a clip edge is two stretches
         a, b = int(s["start"]), int(s["end"])
-        if windows and b - windows[-1][0] <= limit and a - windows[-1][1] < 2 * SAMPLE_RATE:
+        for cut in cuts:
+            if a < cut < b:
+                if cut - a >= SAMPLE_RATE // 20:
+                    pieces.append((a, cut))
+                a = cut
+        if b - a >= SAMPLE_RATE // 20:
+            pieces.append((a, b))
+
+    def crosses(lo: int, hi: int) -> bool:
+        return any(lo < cut < hi for cut in cuts)
+
+    for a, b in pieces:
+        if windows and b - windows[-1][0] <= limit and a - windows[-1][1] < 2 * SAMPLE_RATE \
+                and not crosses(windows[-1][1], a + 1):
             windows[-1][1] = b
         else:
             windows.append([a, b])
@@ -94,8 +119,10 @@ def speech_windows(samples: np.ndarray, vad_threshold: float = 0.5,
 
 
 def align_script(samples: np.ndarray, script: str, language: str | None = None,
-                 options: TranscribeOptions | None = None, model=None) -> Alignment:
-    """Time every unit of ``script`` in ``samples`` (16 kHz mono); seconds are the samples' own."""
+                 options: TranscribeOptions | None = None, model=None,
+                 breaks: list[float] | None = None) -> Alignment:
+    """Time every unit of ``script`` in ``samples`` (16 kHz mono); seconds are the samples' own. ``breaks``: seconds
+    where the audio changes clip (a timeline's region edges): no speech window spans one."""
     samples = np.asarray(samples, dtype=np.float32)
     units = script_units(script)
     if not units:
@@ -103,7 +130,7 @@ def align_script(samples: np.ndarray, script: str, language: str | None = None,
     options = options or TranscribeOptions(language=language or "auto", cache=False)
     engine = _Engine(options, model)
     model = engine.model
-    windows = speech_windows(samples, options.vad_threshold)
+    windows = speech_windows(samples, options.vad_threshold, breaks=breaks)
     if not windows:
         raise InputError("no speech found in the audio: there is nothing to align the script to")
     lang = language if language not in (None, "", "auto") else None
@@ -131,11 +158,21 @@ def align_script(samples: np.ndarray, script: str, language: str | None = None,
     matcher = difflib.SequenceMatcher(a=unit_keys, b=rec_keys, autojunk=False)
     assigned: list[int | None] = [None] * len(units)
     anchor_time: dict[int, float] = {}
-    for a, b, n in matcher.get_matching_blocks():
-        for k in range(n):
-            w = recognised[b + k]
-            assigned[a + k] = window_of((w[1] + w[2]) / 2)
-            anchor_time[a + k] = (w[1] + w[2]) / 2
+    anchor_prob: dict[int, float] = {}
+    heard_against: dict[int, int] = {}  # script unit -> the recognised word standing against it
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            for k in range(i2 - i1):
+                w = recognised[j1 + k]
+                assigned[i1 + k] = window_of((w[1] + w[2]) / 2)
+                anchor_time[i1 + k] = (w[1] + w[2]) / 2
+                anchor_prob[i1 + k] = float(w[3])
+        elif tag == "replace":  # heard differently: in order against what was heard there
+            for k in range(i1, i2):
+                heard_against[k] = j1 + min(j2 - j1 - 1, int((k - i1 + 0.5) * (j2 - j1) / (i2 - i1)))
+    for k, j in heard_against.items():
+        w = recognised[j]
+        assigned[k] = window_of((w[1] + w[2]) / 2)
     _fill_unanchored(assigned, anchor_time, windows, len(units))
     if not anchor_time:
         warnings.append("the recognised speech matched none of the script: words were spread over the speech by "
@@ -147,11 +184,32 @@ def align_script(samples: np.ndarray, script: str, language: str | None = None,
 
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=lang)
     timed: list[AlignedWord | None] = [None] * len(units)
+    acoustic = [False] * len(units)
     cjk = lang in ("zh", "yue", "ja")
+    use_acoustic = options.refine_timing and options.acoustic_timing and acoustic_timing.supports(lang)
+    fallback_windows = 0
     for k, (a, b) in enumerate(windows):
         idx = [i for i, w in enumerate(assigned) if w == k]
         if not idx:
             continue
+        if use_acoustic:
+            lo = max(windows[k - 1][1] if k else 0, a - int(ACOUSTIC_PAD * SAMPLE_RATE))
+            hi = min(windows[k + 1][0] if k + 1 < len(windows) else len(samples), b + int(ACOUSTIC_PAD * SAMPLE_RATE))
+            try:
+                result = acoustic_timing.EnglishAligner.get().align(
+                    samples[lo:hi], [acoustic_timing.spell_token(units[i]) for i in idx], SAMPLE_RATE,
+                    lo / SAMPLE_RATE)
+            except acoustic_timing.AcousticTimingUnavailable as exc:
+                warnings.append(f"English words timed by Whisper only: {exc}")
+                use_acoustic = False
+                result = acoustic_timing.SegmentResult(None)
+            if result.times is not None:
+                for i, (start, end) in zip(idx, result.times):
+                    # how sure: what Whisper heard there (a script word it did not hear is reported when in a run)
+                    timed[i] = AlignedWord(units[i], start, end, anchor_prob.get(i, UNHEARD))
+                    acoustic[i] = True
+                continue
+            fallback_windows += 1
         chunk = samples[a:b]
         features = model.feature_extractor(chunk)
         num_frames = min(features.shape[-1], 3000)
@@ -191,11 +249,15 @@ def align_script(samples: np.ndarray, script: str, language: str | None = None,
             timed[i] = AlignedWord(units[i], start, max(end, start), prob)
 
     # -- refine on the audio, then place what could not be placed ---------------------------------------------
+    if fallback_windows:
+        warnings.append(f"{fallback_windows} speech window(s) could not be matched by the acoustic aligner and "
+                        "were timed with Whisper's own alignment")
     placed = [i for i, t in enumerate(timed) if t is not None]
     if placed and options.refine_timing:
         activity = speech_activity(samples, SAMPLE_RATE)
         refined = refine_word_times([(timed[i].start, timed[i].end) for i in placed], samples, SAMPLE_RATE,
-                                    activity, texts=[timed[i].text for i in placed], lag=engine.lag_model())
+                                    activity, texts=[timed[i].text for i in placed], lag=engine.lag_model(),
+                                    trusted=[acoustic[i] for i in placed])
         for i, (s, e) in zip(placed, refined):
             timed[i].start, timed[i].end = s, e
     unplaced = _interpolate_missing(timed, units, windows)
@@ -212,10 +274,12 @@ def align_script(samples: np.ndarray, script: str, language: str | None = None,
 
 
 def _fill_unanchored(assigned: list, anchor_time: dict, windows: list, n: int) -> None:
-    """Give unmatched script units a window: between two anchors in one window, that window; across windows, split
-    by each window's speech time; with no anchors at all, by length over the whole speech."""
+    """Give unmatched script units a window: between two placed units in one window, that window; across windows,
+    split by each window's speech time (only the part after/before a neighbour's anchor in the neighbours'
+    windows); before the first or after the last placed unit, over the windows from the start / to the end; with
+    nothing placed at all, by length over the whole speech."""
     lengths = [b - a for a, b in windows]
-    if not anchor_time:
+    if all(a is None for a in assigned):
         total = sum(lengths)
         bounds = np.cumsum(lengths) / total
         for i in range(n):
@@ -224,14 +288,23 @@ def _fill_unanchored(assigned: list, anchor_time: dict, windows: list, n: int) -
     for i, j in _runs_of_none(assigned):
         left = assigned[i - 1] if i > 0 else None
         right = assigned[j] if j < n else None
-        lo_w = left if left is not None else right
-        hi_w = right if right is not None else left
+        lo_w = left if left is not None else 0  # a leading run may belong to any window up to the first anchor
+        hi_w = right if right is not None else len(windows) - 1  # a trailing one to any after the last
+        lo_w, hi_w = min(lo_w, hi_w), max(lo_w, hi_w)
         if lo_w == hi_w:
             for k in range(i, j):
                 assigned[k] = lo_w
         else:
-            span = list(range(min(lo_w, hi_w), max(lo_w, hi_w) + 1))
+            span = list(range(lo_w, hi_w + 1))
             weights = np.array([lengths[w] for w in span], float)
+            t_left = anchor_time.get(i - 1) if left is not None else None
+            t_right = anchor_time.get(j) if right is not None else None
+            if t_left is not None:  # only the speech after the left neighbour in its window
+                weights[0] = min(weights[0], max(0.0, windows[lo_w][1] - t_left * SAMPLE_RATE))
+            if t_right is not None:
+                weights[-1] = min(weights[-1], max(0.0, t_right * SAMPLE_RATE - windows[hi_w][0]))
+            if weights.sum() <= 0:
+                weights[:] = 1.0
             bounds = np.cumsum(weights) / weights.sum()
             count = j - i
             for k in range(i, j):

@@ -420,6 +420,23 @@ def _timing_calibration(name: str, folder: Path | None) -> str:
     return "calibrated" if calibrated else "uncalibrated (benchmarks/calibrate_word_timing.py --write)"
 
 
+def aligner_entry() -> dict:
+    """The English word-timing aligner (pocketsphinx's CMU en-us acoustic model and dictionary) as a models entry."""
+    from . import acoustic_timing
+
+    files = acoustic_timing.model_files()
+    note = ("English word timing (forced alignment per speech segment). No offline Mandarin acoustic model ships in "
+            "a package: Chinese and other languages use Whisper's word times refined on the audio")
+    if not files:
+        return {"name": "en-us", "kind": "aligner", "source": "pocketsphinx", "id": "pocketsphinx:en-us",
+                "where": "", "size": 0, "verified": None, "languages": ["en"], "files": [], "note": note,
+                "status": "NOT installed: English word times come from Whisper alone; pip install pocketsphinx"}
+    folder = str(Path(files[-1]["path"]).parent.parent)
+    return {"name": "en-us", "kind": "aligner", "source": "pocketsphinx", "id": acoustic_timing.identity(),
+            "where": folder, "size": sum(f["bytes"] for f in files), "verified": None, "languages": ["en"],
+            "files": [{"name": f["name"], "bytes": f["bytes"]} for f in files], "note": note, "status": "ready"}
+
+
 def list_models(root: Path | None = None) -> list[dict]:
     """Every model CaptionBridge can use here: packaged, assembled, downloaded; plus registered sources."""
     out: list[dict] = []
@@ -443,6 +460,7 @@ def list_models(root: Path | None = None) -> list[dict]:
                         "size": _folder_size(Path(cached)), "verified": None, "status": "downloaded",
                         "multilingual": not hub_name.endswith(".en"),
                         "word_timing": _timing_calibration(hub_name, Path(cached))})
+    out.append(aligner_entry())
     for source in _EXTRA_SOURCES:
         try:
             out.extend(dict(item) for item in source())

@@ -30,12 +30,13 @@ from ..errors import InputError
 from ..model import Word
 from ..progress import Progress
 from ..timeline.timebase import Timebase
+from . import acoustic_timing
 from .chinese_text import CJK_LANGUAGES, normalise_chinese
 from .transcript_cache import TranscriptCache, cache_key, media_fingerprint, samples_fingerprint
 from .word_timing import LagModel, lag_model_for, refine_word_times, speech_activity
 
 SAMPLE_RATE = 16000
-ALGORITHM_VERSION = "transcribe-5"  # bump when output for the same input changes (cache key)
+ALGORITHM_VERSION = "transcribe-6"  # bump when output for the same input changes (cache key)
 _JOIN_GAP = 0.3  # seconds of silence between joined speech chunks
 _HALLUCINATIONS = (
     "thank you for watching", "thanks for watching", "please subscribe", "subtitles by", "subscribe to",
@@ -68,6 +69,7 @@ class TranscribeOptions:
     compression_ratio_threshold: float = 2.4
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     refine_timing: bool = True
+    acoustic_timing: bool = True  # English words re-timed by the acoustic aligner (``acoustic_timing``)
     language_windows: int = 5  # speech windows used for language detection
     cache: bool = True
 
@@ -83,7 +85,7 @@ class TranscribeOptions:
         """What changes the transcript (for the cache); device/threads only via compute type."""
         fields = ("language", "beam_size", "vad", "vad_threshold", "simplified_chinese", "initial_prompt",
                   "hotwords", "no_speech_threshold", "log_prob_threshold", "compression_ratio_threshold",
-                  "temperature", "refine_timing")
+                  "temperature", "refine_timing", "acoustic_timing")
         return {name: getattr(self, name) for name in fields}
 
 
@@ -300,7 +302,10 @@ class _Engine:
         total = float(sum(s.source_duration for s in spans)) or 1.0
         report = (lambda f: progress.update("transcribe", f)) if progress else (lambda f: None)
         report(0.0)
-        model_id, compute_id, timing = self._model_id(), self._compute_id(), dataclasses.asdict(self.lag_model())
+        model_id, compute_id = self._model_id(), self._compute_id()
+        # everything that decides the word times: the model's lag calibration and the acoustic aligner
+        timing = {**dataclasses.asdict(self.lag_model()),
+                  "acoustic": acoustic_timing.identity() if opts.acoustic_timing and opts.refine_timing else None}
         keys, results = [], {}
         for i, span in enumerate(spans):
             if fingerprints and id(span.region) in fingerprints:
@@ -378,7 +383,8 @@ class _Engine:
                           _dedupe(self.warnings),
                           {"spans": len(spans), "cached_spans": len(spans) - len(misses),
                            "transcribed_seconds": float(sum(spans[i].source_duration for i in misses)),
-                           "audio_seconds": total})
+                           "audio_seconds": total, "acoustic_timing": _sum_timing_stats(
+                               results[i].get("acoustic_timing") for i in misses)})
 
     # -- mapping to the timeline ----------------------------------------------------------------------------
     @staticmethod
@@ -481,8 +487,9 @@ class _Engine:
             joined, chunk_map = _join(samples, chunks)
             segments, info = model.transcribe(joined, **kwargs)
         raw: list[RawWord] = []
+        segment_of: list[int] = []  # which Whisper segment each word came from (the aligner's unit)
         dropped_segments = 0
-        for segment in segments:
+        for n_segment, segment in enumerate(segments):
             on_progress(chunk_map.to_source(segment.end))
             if _is_hallucination(segment):
                 dropped_segments += 1
@@ -490,17 +497,27 @@ class _Engine:
             for w in segment.words or []:
                 if w.word.strip():
                     raw.append((w.word.strip(), float(w.start), float(w.end), float(w.probability)))
+                    segment_of.append(n_segment)
         if dropped_segments:
             warnings.append(f"{dropped_segments} low-confidence segment(s) dropped as likely hallucination")
         language = info.language
         activity = speech_activity(samples, SAMPLE_RATE)
-        words = chunk_map.map_words(raw, activity)
+        words = [(*w, n) for w, n in zip(chunk_map.map_words(raw, activity), segment_of)]
         words, loops = _remove_repetition_loops(words)
         if loops:
             warnings.append(f"removed {loops} repeated word(s) of a recognition loop")
+        groups = _segment_groups(words)
+        words = [w[:4] for w in words]
+        timing_stats = None
         if opts.refine_timing and words:
-            refined = refine_word_times([(s, e) for _, s, e, _ in words], samples, SAMPLE_RATE, activity,
-                                        texts=[t for t, *_ in words], lag=self.lag_model())
+            times = [(s, e) for _, s, e, _ in words]
+            trusted = None
+            if opts.acoustic_timing and acoustic_timing.supports(language):
+                times, trusted, timing_stats, problem = _acoustic(words, times, groups, samples)
+                if problem:
+                    warnings.append(problem)
+            refined = refine_word_times(times, samples, SAMPLE_RATE, activity, texts=[t for t, *_ in words],
+                                        lag=self.lag_model(), trusted=trusted)
             words = [(t, s, e, p) for (t, _, _, p), (s, e) in zip(words, refined)]
         words, outside = _drop_outside_speech(words, chunks, activity)
         if outside:
@@ -508,11 +525,66 @@ class _Engine:
         if language in CJK_LANGUAGES[:2]:
             words = normalise_chinese(words, simplified=opts.simplified_chinese)
         words = [(t, max(0.0, s), min(duration, e), p) for t, s, e, p in words]
-        return {"words": [list(w) for w in words], "language": language,
-                "language_probability": float(info.language_probability), "warnings": warnings}
+        out = {"words": [list(w) for w in words], "language": language,
+               "language_probability": float(info.language_probability), "warnings": warnings}
+        if timing_stats is not None:
+            out["acoustic_timing"] = timing_stats
+        return out
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
+_GROUP_GAP = 1.0  # seconds: a Whisper segment is aligned in pieces split at pauses this long
+_GROUP_MAX = 8.0  # seconds: a longer piece is split at its widest gap between words (the aligner's search, with
+# its wide beams, costs frames x words: short pieces are much cheaper and as accurate)
+
+
+def _segment_groups(words: list) -> list[list[int]]:
+    """Word indices per alignment unit: one Whisper segment, split where its words are a long pause apart (a segment
+    spanning two speech chunks), and pieces longer than ``_GROUP_MAX`` split at their widest gap."""
+    groups: list[list[int]] = []
+    for i, w in enumerate(words):
+        if groups and words[groups[-1][-1]][4] == w[4] and w[1] - words[groups[-1][-1]][2] < _GROUP_GAP:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    out: list[list[int]] = []
+    todo = groups[::-1]
+    while todo:
+        group = todo.pop()
+        if len(group) < 4 or words[group[-1]][2] - words[group[0]][1] <= _GROUP_MAX:
+            out.append(group)
+            continue
+        # the widest gap, not too near either end (a piece keeps at least two words)
+        k = max(range(2, len(group) - 1), key=lambda j: words[group[j]][1] - words[group[j - 1]][2])
+        todo += [group[k:], group[:k]]
+    return out
+
+
+def _sum_timing_stats(items) -> dict:
+    """The acoustic aligner's counts over the spans transcribed in this run."""
+    total = {"segments": 0, "aligned": 0, "fallback": 0, "moved": 0, "seconds": 0.0}
+    for item in items:
+        for k in total:
+            total[k] += (item or {}).get(k, 0)
+    total["seconds"] = round(total["seconds"], 3)
+    return total
+
+
+def _acoustic(words: list, times: list, groups: list[list[int]],
+              samples: np.ndarray) -> tuple[list, list[bool] | None, dict | None, str | None]:
+    """English words re-timed by the acoustic aligner, per group; (times, trusted flags, stats, warning)."""
+    try:
+        new, flags, stats = acoustic_timing.retime_words([t for t, *_ in words], times, groups, samples,
+                                                         SAMPLE_RATE)
+    except acoustic_timing.AcousticTimingUnavailable as exc:
+        return times, None, None, f"English word timing from Whisper only: {exc}"
+    problem = None
+    if stats.fallback:
+        problem = (f"{stats.fallback} of {stats.segments} speech segment(s) kept Whisper's word times: the acoustic "
+                   f"aligner could not match their words to the audio")
+    return new, flags, stats.as_dict(), problem
+
+
 def _drop_cross_track_duplicates(tagged: list[tuple[Word, int]], tolerance: float = 0.3) -> tuple[list[Word], int]:
     """The same speech on two tracks (dual-mono interviews, boom + lav, camera + recorder) is recognised twice:
     keep one copy of a word that another span also produced at (about) the same time, the more confident one.

@@ -100,11 +100,14 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
                       activity: Activity | None = None, max_shift: float = 0.6, dip_before: float = 0.08,
                       dip_after: float = 0.06, dip_db: float = 6.0,
                       min_word: float = 0.04, min_dip_word: float = 0.08,
-                      texts: list[str] | None = None, lag: LagModel | None = None) -> list[tuple[float, float]]:
+                      texts: list[str] | None = None, lag: LagModel | None = None,
+                      trusted: list[bool] | None = None) -> list[tuple[float, float]]:
     """Refined (start, end) for each word, in the chunk's seconds. Order and count are kept.
 
     ``texts`` are the words (stop consonants and the lag read from spelling); ``lag`` is the model's calibration
     (``lag_model_for``); without one, boundaries in running speech are searched around Whisper's own.
+    ``trusted`` marks words already timed by the acoustic model (``acoustic_timing``): only the pause rules apply
+    to them (onset after a pause, end before one); a boundary between two trusted words in running speech stays.
     """
     if not times:
         return []
@@ -129,29 +132,38 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
         k = int(np.searchsorted(run_ends, t, side="right")) - 1
         return float(run_ends[k]) if k >= 0 else None
 
+    db_all = act.energy_db
+    # in strong noise (speech hardly above the floor) the activity mask is too coarse to correct the aligner
+    noisy = float(np.percentile(db_all, 99.5) - np.percentile(db_all, 10)) < NOISY_RANGE_DB
     for i, (s, e) in enumerate(out):
+        if trusted is not None and trusted[i] and noisy:
+            continue
         prev_end = out[i - 1][1] if i > 0 else -1.0
         next_start = times[i + 1][0] if i + 1 < len(times) else duration + 1.0
+        # an aligned word is already near its sound: the pause rules only nudge it (in noise the activity mask
+        # is coarse, and a big move would undo the aligner)
+        aligned = trusted is not None and trusted[i]
+        shift = TRUSTED_SHIFT if aligned else max_shift
         # -- start ------------------------------------------------------------------------------------------
         k = run_at(s)
         if k is None:  # starts in a pause: speech begins at the next onset (if it is inside the word)
             onset = next_onset(s)
-            if onset is not None and onset < max(e, s + min_word) + 0.1:
+            if onset is not None and onset < max(e, s + min_word) + 0.1 and (not aligned or onset - s <= shift):
                 s = onset
         else:
             onset = float(run_starts[k])
-            if onset >= prev_end - 1e-6 and s - onset <= max_shift:
+            if onset >= prev_end - 1e-6 and s - onset <= shift:
                 # first word of this speech run (the previous word ended before it began): start at the onset
                 s = onset
         # -- end --------------------------------------------------------------------------------------------
         k = run_at(max(s, e - 1e-6))
         if k is None:  # ends in a pause: speech stopped at the previous offset (if it is inside the word)
             offset = prev_offset(e)
-            if offset is not None and offset > s:
+            if offset is not None and offset > s and (not aligned or e - offset <= shift):
                 e = offset
         else:
             offset = float(run_ends[k])
-            if offset <= next_start + 1e-6 and offset - e <= max_shift:
+            if offset <= next_start + 1e-6 and offset - e <= shift:
                 e = offset  # last word of the run: it ends where the speech does, not before
         if e - s < min_word:
             e = min(duration, s + min_word)
@@ -160,10 +172,15 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
     # boundaries inside running speech
     db = act.energy_db
     floor = float(np.percentile(db, 10))
+    if trusted is not None and not noisy:
+        _close_aligner_gaps(out, db, floor, trusted)
     for i in range(len(out) - 1):
         a_end, b_start = out[i][1], out[i + 1][0]
         if abs(b_start - a_end) > 0.03 or not act.is_active(a_end):
             continue
+        if trusted is not None and trusted[i] and trusted[i + 1]:
+            continue
+
         placed = _running_boundary(db, floor, out[i], out[i + 1], (a_end + b_start) / 2, dip_before, dip_after,
                                    dip_db, min_dip_word, texts[i] if texts else None,
                                    texts[i + 1] if texts else None, times[i + 1][1] - times[i + 1][0],
@@ -179,6 +196,34 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
             out[i][0] = max(out[i][0], out[i - 1][1])
         out[i][1] = max(out[i][1], out[i][0])
     return [(float(s), float(e)) for s, e in out]
+
+
+NOISY_RANGE_DB = 28.0  # loudest frames less than this over the noise floor: pause rules leave aligned words alone
+TRUSTED_SHIFT = 0.08  # seconds: the most the pause rules move an acoustically aligned word's start or end
+TAIL_DB = 40.0  # a word's sound lasts while its level is within this of the loudest frame near it
+MAX_ALIGNER_GAP = 0.5  # seconds: a longer silence the aligner put between two words is a pause (the pause rules)
+
+
+def _close_aligner_gaps(out: list, db: np.ndarray, floor: float, trusted: list[bool]) -> None:
+    """Between two acoustically aligned words the aligner often puts a short silence where the first word's sound is
+    still dying away (a nasal, a final stop's release): the first word ends where the last quiet run before the next
+    word begins (quiet: ``TAIL_DB`` under the loudest frame within 0.5 s), so its own final stop (closure and
+    burst) stays in it and the next word's closure does not; with no quiet frame, where the next word starts."""
+    for i in range(len(out) - 1):
+        if not (trusted[i] and trusted[i + 1]):
+            continue
+        a_end, b_start = out[i][1], out[i + 1][0]
+        if b_start - a_end < HOP or b_start - a_end > MAX_ALIGNER_GAP:
+            continue
+        lo, hi = int(a_end / HOP), int(np.ceil(b_start / HOP))
+        if hi <= lo or lo >= len(db):
+            continue
+        near = db[max(0, lo - 50):min(len(db), hi + 50)]
+        level = max(floor + 6.0, float(near.max()) - TAIL_DB)
+        runs = _true_runs(db[lo:min(hi, len(db))] < level)
+        # no quiet frame: the sound runs on into the next word; else up to the last quiet run before it
+        end = b_start if not runs else (lo + runs[-1][0]) * HOP
+        out[i][1] = float(min(b_start, max(a_end, end)))
 
 
 @dataclass(frozen=True)

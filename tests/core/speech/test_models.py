@@ -122,11 +122,17 @@ def test_corrupt_package_fails_checksum_and_leaves_nothing(tmp_path, monkeypatch
 
 
 def test_list_models_and_registered_sources(tmp_path, monkeypatch):
+    from captionbridge.core.translate import backends  # noqa: F401 (registers its source now, not inside the CLI)
+
     packaged = _fake_package(tmp_path, monkeypatch)
     monkeypatch.setattr(models, "PACKAGED_MODELS", (packaged,))
     monkeypatch.setattr(models, "_EXTRA_SOURCES", [])
     listed = models.list_models()
-    assert [(m["name"], m["kind"], m["verified"]) for m in listed] == [("fake", "whisper", False)]
+    assert [(m["name"], m["kind"], m["verified"]) for m in listed] == [("fake", "whisper", False),
+                                                                      ("en-us", "aligner", None)]
+    aligner = listed[1]  # the English word-timing aligner and its model files (pocketsphinx)
+    assert aligner["status"] == "ready" and aligner["languages"] == ["en"] and "Mandarin" in aligner["note"]
+    assert {"cmudict-en-us.dict", "en-us/means"} <= {f["name"] for f in aligner["files"]}
     packaged.assemble()
 
     @models.register_model_source
@@ -136,16 +142,17 @@ def test_list_models_and_registered_sources(tmp_path, monkeypatch):
     models.register_model_source(translation_models)  # twice is harmless
     listed = models.list_models()
     assert [(m["name"], m["kind"], m["verified"]) for m in listed] == [
-        ("fake", "whisper", True), ("opus-mt-zh-en", "translation", None)]
+        ("fake", "whisper", True), ("en-us", "aligner", None), ("opus-mt-zh-en", "translation", None)]
     for item in listed:
         assert {"name", "kind", "where", "size", "verified"} <= set(item)
 
     result = CliRunner().invoke(cli, ["models", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert [m["name"] for m in data["models"]] == ["fake", "opus-mt-zh-en"]
+    assert [m["name"] for m in data["models"]] == ["fake", "en-us", "opus-mt-zh-en"]
     text = CliRunner().invoke(cli, ["models"])
     assert "sha256 ok" in text.output and "fake" in text.output
+    assert "cmudict-en-us.dict" in text.output and "aligner" in text.output
     # "fake" is no model anyone calibrated word timing for: the listing says so and how to fix it
     assert data["models"][0]["word_timing"].startswith("uncalibrated") and "calibrate_word_timing" in text.output
 

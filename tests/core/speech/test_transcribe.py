@@ -78,7 +78,10 @@ def test_regions_map_to_timeline_frames(tiny, espeak_english, cache):
     tb = Timebase.from_start_timecode("24000/1001", "01:00:00:00", False)
     a = region(espeak_english.path, 0, 200, Fraction(1), tb, "A")  # source 1 s .. 9.34 s
     b = region(espeak_english.path, 400, 700, Fraction(14), tb, "B")  # source 14 s .. 26.5 s (past the end)
-    result = tr.transcribe_regions([b, a], tb, tr.TranscribeOptions(**FAST), model=tiny, cache=cache)
+    # the tiny model's words are noise: the acoustic aligner may legitimately move them anywhere in their span, so
+    # this test of region -> timeline mapping keeps Whisper's own times (the aligner has its own tests)
+    result = tr.transcribe_regions([b, a], tb, tr.TranscribeOptions(**FAST, acoustic_timing=False), model=tiny,
+                                   cache=cache)
     check_words(result.words, tb)
     assert result.stats["spans"] == 2
     for w in result.words:
