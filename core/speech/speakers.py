@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, ModelNotAvailableError
 from ..model import Word
 
 SAMPLE_RATE = 16000
@@ -59,7 +59,7 @@ SMOOTH_MARGIN = 0.08  # ... when their own speaker is no more than this much mor
 SMOOTH_PAUSE = 0.3  # ... and no pause this long separates them from the neighbours
 
 
-class SpeakerModelMissing(InputError):
+class SpeakerModelMissing(ModelNotAvailableError):
     """The speaker encoder's weights are not installed."""
 
 
@@ -495,3 +495,65 @@ def _name_clusters(labels: np.ndarray, cent: np.ndarray, previous: dict | None) 
         ids[c] = sid
         taken.add(sid)
     return [ids[c] for c in range(k)]
+
+
+# -- the pipeline's speaker stage ---------------------------------------------------------------------------------
+PROFILE_VERSION = 1
+
+
+def profile_key(regions: Sequence) -> str | None:
+    """Cache key of a timeline's voices: the content of its media files (None when a clip has no file)."""
+    from .transcript_cache import cache_key, media_fingerprint
+
+    prints = set()
+    for region in regions:
+        path = getattr(region, "source_path", None)
+        if path is None or not Path(path).is_file():
+            return None
+        prints.add(media_fingerprint(path))
+    return cache_key(speaker_profile=PROFILE_VERSION, media=sorted(prints)) if prints else None
+
+
+def label_speakers(regions: Sequence, duration_frames: int, timebase, words: Sequence[Word],
+                   speakers: int | str = "auto", names: Sequence[str] | None = None, device: str = "auto",
+                   cache=None) -> tuple[list[Word], list[dict], list[str]]:
+    """The speaker stage of a caption job: the timeline's mix at 16 kHz, ``diarize``, ids kept from the last run
+    on the same media (voices cached with the transcripts) and names applied (given names win, then the names
+    the last run was given). Returns (words with speakers, [{"id", "name"?}], warnings)."""
+    from ..timeline.render_audio import render_audio
+    from .transcript_cache import TranscriptCache
+
+    cache = cache if cache is not None else TranscriptCache()
+    samples = render_audio(regions, duration_frames, timebase, SAMPLE_RATE).samples
+    key = profile_key(regions)
+    previous = cache.get(key) if key else None
+    result = diarize(samples, words, speakers, device=device, previous=previous)
+    warnings = []
+    old_names = {str(e.get("id")): e["name"] for e in (previous or {}).get("speakers", []) if e.get("name")}
+    given = dict(zip(sorted(result.speakers, key=_id_order), names or []))
+    if names and len(names) > len(result.speakers):
+        warnings.append(f"{len(names)} speaker names were given but {len(result.speakers)} speaker(s) were heard: "
+                        f"{', '.join(names[len(result.speakers):])} not used (pass --speakers {len(names)} if "
+                        "that many people speak)")
+    listing = []
+    for sid in sorted(result.speakers, key=_id_order):
+        entry = {"id": sid}
+        name = given.get(sid) or old_names.get(sid)
+        if name:
+            entry["name"] = name
+        listing.append(entry)
+    if key:
+        profile = result.profile()
+        for entry in profile["speakers"]:
+            name = given.get(entry["id"]) or old_names.get(entry["id"])
+            if name:
+                entry["name"] = name
+        # voices of the last run that were not heard this time stay known (a re-edit may drop a speaker)
+        heard = {e["id"] for e in profile["speakers"]}
+        profile["speakers"] += [e for e in (previous or {}).get("speakers", []) if e.get("id") not in heard]
+        cache.put(key, profile)
+    return result.words, listing, warnings
+
+
+def _id_order(speaker_id: str) -> tuple:
+    return (0, int(speaker_id[1:]), "") if speaker_id[:1] == "S" and speaker_id[1:].isdigit() else (1, 0, speaker_id)
