@@ -47,7 +47,7 @@ EMBED_DIM = 256
 
 WINDOW_TARGET = 1.5  # seconds of speech per embedding window
 WINDOW_MAX = 2.4
-PAUSE_SPLIT = 0.25  # a pause this long always ends a window
+PAUSE_SPLIT = 0.1  # a pause this long always ends a window (quick exchanges leave ~0.1 s between turns)
 RELIABLE_SECONDS = 1.0  # windows at least this long are clustered; shorter ones are assigned afterwards
 AUTO_THRESHOLD = 0.30  # cosine distance where auto clustering stops merging (tuned on seeds 101-106, bench_speakers.py)
 MIN_SPEAKER_SHARE = 0.04  # auto: a cluster with less of the speech (and under MIN_SPEAKER_SECONDS) is merged away
