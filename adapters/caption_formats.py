@@ -226,7 +226,7 @@ def ass_string(doc: CaptionDocument, order: list[str], per_lang: list[list[str]]
     for event, cue, parts in zip(ssa.events, doc.cues, zip(*per_lang)):
         event.style = ass_style_name(order[-1])
         if cue.speakers:
-            event.name = ", ".join(names[s] for s in cue.speakers)  # the Actor field
+            event.name = " / ".join(names[s].replace(",", " ") for s in cue.speakers)  # the Actor field (no commas)
         if len(order) == 1 and len(cue.speakers) == 1:
             event.style = ass_speaker_style(order[0], names[cue.speakers[0]])
             event.text = parts[0].replace("\n", "\\N")
