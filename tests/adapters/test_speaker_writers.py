@@ -101,3 +101,19 @@ def test_otio_cues_carry_their_speakers(tmp_path):
     back = document_from_otio(timeline)
     assert [c.speakers for c in back.cues] == [c.speakers for c in doc.cues]
     assert {s["id"]: s["name"] for s in back.speakers} == {"S1": "Ana", "S2": "Ben & Co, Jr"}
+
+
+def test_fcpxml_captions_name_their_speakers_in_a_note_and_colour(tmp_path):
+    from captionbridge.adapters.fcpxml_captions import write_fcpxml_captions
+
+    doc = document()
+    path = tmp_path / "talk.fcpxml"
+    write_fcpxml_captions(doc, path)
+    captions = list(ET.parse(path).getroot().iter("caption"))
+    assert len(captions) == len(doc.cues)
+    notes = [c.find("note").text for c in captions]
+    assert notes[0] == "Speaker: Ana"
+    assert "Speaker: Ben & Co, Jr, Ana" in notes
+    assert all([child.tag for child in c][-1] == "note" for c in captions)  # the DTD puts note last
+    colours = {c.find("note").text: c.find("text-style-def/text-style").get("fontColor") for c in captions}
+    assert colours["Speaker: Ana"] == "1 1 1 1" and colours["Speaker: Ben & Co, Jr"] == "1 1 0 1"
