@@ -281,7 +281,8 @@ def _average_linkage(emb: np.ndarray, n_clusters: int | None, threshold: float |
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import pdist
 
-    dist = np.clip(pdist(emb.astype(np.float64), metric="cosine"), 0.0, 2.0)
+    # (a window with no audio, e.g. past the end of the mix, embeds to zeros: its distances are 1, not NaN)
+    dist = np.clip(np.nan_to_num(pdist(emb.astype(np.float64), metric="cosine"), nan=1.0), 0.0, 2.0)
     tree = linkage(dist, method="average")
     if n_clusters is not None:
         labels = fcluster(tree, t=min(n_clusters, n), criterion="maxclust")

@@ -137,3 +137,11 @@ def test_missing_voice_model_says_what_to_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "resemblyzer" else real(name, *a))
     with pytest.raises(sp.SpeakerModelMissing, match="pip install --no-deps resemblyzer"):
         sp.encoder_weights_path()
+
+
+def test_words_past_the_end_of_the_audio_do_not_break_clustering(two_voices, encoder):
+    words = words_of(two_voices)
+    end = len(two_voices.samples) / 16000
+    words += [Word("late", end + 1.0, end + 1.4), Word("later", end + 2.0, end + 3.5)]
+    result = sp.diarize(two_voices.samples, words, "auto", encoder=encoder)
+    assert len(result.words) == len(words) and all(w.speaker for w in result.words)
