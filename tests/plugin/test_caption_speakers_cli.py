@@ -70,3 +70,21 @@ def test_two_voices_are_labelled_in_every_format_and_keep_their_names(tmp_path, 
     second = json.loads((tmp_path / "again" / f"{stem}.captions.json").read_text())
     assert second["speakers"] == data["speakers"]
     assert [w["speaker"] for w in second["words"]] == [w["speaker"] for w in data["words"]]
+
+
+def test_the_engine_service_takes_speaker_options():
+    from captionbridge.plugin.service.errors import BadOption
+    from captionbridge.plugin.service.options import validate_options
+
+    assert validate_options({"speakers": "auto", "speaker_names": ["Ana", "Ben"], "speaker_marks": "label"}) == {
+        "speakers": "auto", "speaker_names": ["Ana", "Ben"], "speaker_marks": "label"}
+    assert validate_options({"speakers": 3}) == {"speakers": 3}
+    assert validate_options({"speakers": "off"}) == {"speakers": None}
+    for bad, option in [({"speakers": "many"}, "speakers"), ({"speakers": True}, "speakers"),
+                        ({"speakers": 40}, "speakers"), ({"speaker_names": ["Ana", ""]}, "speaker_names"),
+                        ({"speaker_names": [1]}, "speaker_names"), ({"speaker_marks": "colour"}, "speaker_marks"),
+                        ({"speakers": 1, "speaker_names": ["Ana", "Ben"]}, "speaker_names")]:
+        with pytest.raises(BadOption) as info:
+            validate_options(bad)
+        assert info.value.details["option"] == option, (bad, str(info.value))
+        assert "--" not in str(info.value)  # the service speaks of options, not CLI flags
