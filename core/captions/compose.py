@@ -71,7 +71,7 @@ def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPr
     texts = [u.text for u in units]
     costs = break_costs(texts, language)
     if speakers is not None and limits.speaker_marks == "label":
-        texts = _label_turns(texts, speakers, speaker_names or {}, language)
+        texts = _label_turns(texts, speakers, speaker_names or {}, language, limits.max_chars_per_line)
     starts = [words[u.first].start_frame for u in units]
     ends = [max(words[k].end_frame for k in range(u.first, u.last + 1)) for u in units]
     segments = _segment(texts, costs, starts, ends, timebase.rate, limits, language, speakers, speaker_names or {})
@@ -139,10 +139,18 @@ def _split_mixed_units(units, words, by_word):
     return out_units, out_speakers
 
 
-def _label_turns(texts: list[str], speakers: list[str], names: Mapping[str, str], language: str) -> list[str]:
-    """"label" marks: the first unit of every turn starts with the speaker's label."""
-    return [speaker_label(spk, names, language) + t if k == 0 or speakers[k - 1] != spk else t
-            for k, (t, spk) in enumerate(zip(texts, speakers))]
+def _label_turns(texts: list[str], speakers: list[str], names: Mapping[str, str], language: str,
+                 max_chars_per_line: int) -> list[str]:
+    """"label" marks: the first unit of every turn starts with the speaker's label (when label and unit fit one
+    line: a long name before a long word in a narrow preset is left off rather than overflowing the line)."""
+    out = []
+    for k, (t, spk) in enumerate(zip(texts, speakers)):
+        if k == 0 or speakers[k - 1] != spk:
+            label = speaker_label(spk, names, language)
+            if line_length(display_line([label + t], language)) <= max_chars_per_line:
+                t = label + t
+        out.append(t)
+    return out
 
 
 def _two_speaker_layout(texts, costs, i, k, j, preset: CaptionPreset, language: str, speakers,
@@ -157,9 +165,9 @@ def _two_speaker_layout(texts, costs, i, k, j, preset: CaptionPreset, language: 
         else:  # label: a turn's first unit already carries it; a cue starting mid-turn adds it
             label = speaker_label(speakers[a], names, language)
             mark = "" if texts[a].startswith(label) else label
-        one_line = replace(preset, max_lines=1, max_chars_per_line=preset.max_chars_per_line - line_length(mark))
-        if one_line.max_chars_per_line < 1:
+        if preset.max_chars_per_line - line_length(mark) < 4:  # (a preset needs 4 characters a line)
             return None
+        one_line = replace(preset, max_lines=1, max_chars_per_line=preset.max_chars_per_line - line_length(mark))
         layout = layout_lines(texts[a:b], costs[a:b] + [0], one_line, language)
         if layout is None:
             return None

@@ -111,3 +111,15 @@ def test_validator_checks_the_two_speaker_form():
     assert any(v.rule == "speaker-mix" and v.severity == "hard" for v in social)
     zh = validate_cues([Cue(0, 50, {"zh": "- 来\n- 好的"}, speakers=("S2", "S1"))], TB, "netflix-zh", "zh")
     assert any(v.rule == "speaker-form" for v in zh)  # Chinese dashes take no space
+
+
+def test_long_names_in_narrow_presets_never_overflow_or_fail():
+    script = [("S1", "好的我们下午三点在剪辑室见面"), ("S2", "来"), ("S1", "谢谢你们")]
+    names = {"S1": "Christopher Alexander", "S2": "Maximiliana"}
+    words = spoken(script, per_word=0.2, language="zh")
+    for preset in ("broadcast", "netflix-zh"):
+        for marks in ("label", "dash"):
+            cues = compose_cues(words, TB, preset, "zh", speaker_names=names, speaker_marks=marks)
+            assert "".join(w.text for c in cues for w in c.words) == "".join(t for _, t in script)
+            hard = [v for v in validate_cues(cues, TB, preset, "zh", speaker_marks=marks) if v.severity == "hard"]
+            assert hard == [], hard
