@@ -149,11 +149,48 @@ def captions_string(doc: CaptionDocument, fmt: str, languages: Sequence[str], ab
     if fmt == "ttml":
         if len(order) != 1:
             raise InputError("TTML is written one file per language")
-        return ttml_string(doc.cues, doc.timebase, order[0], absolute)
+        return ttml_string(doc.cues, doc.timebase, order[0], absolute, speakers=speaker_names(doc))
     if fmt not in ("srt", "vtt"):
         raise InputError(f"no text writer for {fmt!r}")
     texts = ["\n".join(parts) for parts in zip(*per_lang)]
+    if fmt == "vtt" and any(c.speakers for c in doc.cues):
+        texts = [vtt_voice_text(doc, cue, text) for cue, text in zip(doc.cues, texts)]
     return _ms_events(doc, texts, absolute, fmt=fmt).to_string(fmt)
+
+
+# -- speakers ----------------------------------------------------------------------------------------------------
+# BBC subtitle colours for speakers, in order: white, yellow, cyan, green (then more, distinct on black)
+SPEAKER_COLOURS = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 170, 255), (255, 190, 120)]
+
+
+def speaker_names(doc: CaptionDocument) -> dict[str, str]:
+    """Every speaker id in ``doc`` (its list, then any found only on cues) -> display name."""
+    ids = [s["id"] for s in doc.speakers] + [sid for c in doc.cues for sid in c.speakers]
+    return {sid: doc.speaker_name(sid) for sid in dict.fromkeys(ids)}
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def vtt_voice_text(doc: CaptionDocument, cue: Cue, text: str) -> str:
+    """WebVTT voice spans: ``<v Ana>text`` for one speaker; in the two-speaker form each line gets its own
+    ``<v Name>...</v>`` (the first speaker's lines up to the second speaker's dash line)."""
+    if not cue.speakers:
+        return text
+    names = [_vtt_escape(doc.speaker_name(s)) for s in cue.speakers]
+    lines = text.split("\n")
+    if len(names) == 1:
+        return f"<v {names[0]}>" + "\n".join(_vtt_escape(ln) for ln in lines) + "</v>"
+    # two speakers, one line each; a bilingual file stacks the languages' two-line blocks, so lines alternate
+    out = [f"<v {names[k % 2 if len(lines) % 2 == 0 else min(k, 1)]}>{_vtt_escape(line)}</v>"
+           for k, line in enumerate(lines)]
+    return "\n".join(out)
+
+
+def _ass_colour_tag(rgb: tuple[int, int, int]) -> str:
+    r, g, b = rgb
+    return f"\\1c&H{b:02X}{g:02X}{r:02X}&"
 
 
 def _ass_style(language: str, size: int) -> pysubs2.SSAStyle:
@@ -183,14 +220,38 @@ def ass_string(doc: CaptionDocument, order: list[str], per_lang: list[list[str]]
     for lang in order:
         ssa.styles[ass_style_name(lang)] = _ass_style(lang, 64 if language_family(lang) == "zh" else 56)
     ssa.styles["Default"] = ssa.styles[ass_style_name(order[-1])].copy()
-    for event, parts in zip(ssa.events, zip(*per_lang)):
+    names = speaker_names(doc)
+    colour = {sid: SPEAKER_COLOURS[k % len(SPEAKER_COLOURS)] for k, sid in enumerate(names)}
+    if names and len(order) == 1:  # one style per speaker (its colour), named after the speaker
+        for sid, name in names.items():
+            style = ssa.styles[ass_style_name(order[0])].copy()
+            style.primarycolor = pysubs2.Color(*colour[sid])
+            ssa.styles[ass_speaker_style(order[0], name)] = style
+    for event, cue, parts in zip(ssa.events, doc.cues, zip(*per_lang)):
         event.style = ass_style_name(order[-1])
-        if len(order) == 1:
+        if cue.speakers:
+            event.name = " / ".join(names[s].replace(",", " ") for s in cue.speakers)  # the Actor field (no commas)
+        if len(order) == 1 and len(cue.speakers) == 1:
+            event.style = ass_speaker_style(order[0], names[cue.speakers[0]])
+            event.text = parts[0].replace("\n", "\\N")
+        elif len(order) == 1 and len(cue.speakers) == 2:
+            lines = parts[0].split("\n")
+            event.style = ass_speaker_style(order[0], names[cue.speakers[0]])
+            event.text = "\\N".join(
+                f"{{\\r{ass_speaker_style(order[0], names[cue.speakers[min(k, 1)]])}}}" + line
+                for k, line in enumerate(lines))
+        elif len(order) == 1:
             event.text = parts[0].replace("\n", "\\N")
         else:
-            event.text = "\\N".join(f"{{\\r{ass_style_name(lang)}}}" + text.replace("\n", "\\N")
+            tag = f"{{{_ass_colour_tag(colour[cue.speakers[0]])}}}" if len(cue.speakers) == 1 else ""
+            event.text = "\\N".join(f"{{\\r{ass_style_name(lang)}}}" + tag + text.replace("\n", "\\N")
                                     for lang, text in zip(order, parts))
     return ssa.to_string("ass")
+
+
+def ass_speaker_style(language: str, name: str) -> str:
+    """The ASS style of one speaker in one language: "EN Ana" (commas are field separators in ASS)."""
+    return f"{ass_style_name(language)} {name.replace(',', ' ')}"
 
 
 WRITERS: dict[str, Writer] = {

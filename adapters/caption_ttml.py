@@ -20,8 +20,10 @@ from .xml_input import parse_xml
 TT = "http://www.w3.org/ns/ttml"
 TTP = "http://www.w3.org/ns/ttml#parameter"
 TTS = "http://www.w3.org/ns/ttml#styling"
+TTM = "http://www.w3.org/ns/ttml#metadata"
 XML = "http://www.w3.org/XML/1998/namespace"
 ET.register_namespace("", TT)
+ET.register_namespace("ttm", TTM)
 ET.register_namespace("ttp", TTP)
 ET.register_namespace("tts", TTS)
 
@@ -37,11 +39,23 @@ def _rate_attributes(timebase: Timebase) -> dict[str, str]:
 
 
 def ttml_string(cues: list[Cue], timebase: Timebase, language: str, absolute: bool = False,
-                font: str = "Noto Sans CJK SC, Arial, sans-serif") -> str:
-    """A TTML document for ``cues``' text in ``language``; ``absolute`` adds the start timecode's frames."""
+                font: str = "Noto Sans CJK SC, Arial, sans-serif", speakers: dict[str, str] | None = None) -> str:
+    """A TTML document for ``cues``' text in ``language``; ``absolute`` adds the start timecode's frames.
+
+    ``speakers`` (id -> name) declares one ``ttm:agent`` per speaker in the head, and each ``<p>`` names its
+    speakers in ``ttm:agent`` (two ids, space-separated, for the two-speaker form)."""
     offset = timebase.start_frame if absolute else 0
     root = ET.Element(f"{{{TT}}}tt", {f"{{{XML}}}lang": language, **_rate_attributes(timebase)})
     head = ET.SubElement(root, f"{{{TT}}}head")
+    agents = dict(speakers or {})
+    for cue in cues:
+        for sid in cue.speakers:
+            agents.setdefault(sid, sid)
+    if agents:
+        metadata = ET.SubElement(head, f"{{{TT}}}metadata")
+        for sid, name in agents.items():
+            agent = ET.SubElement(metadata, f"{{{TTM}}}agent", {f"{{{XML}}}id": _agent_id(sid), "type": "person"})
+            ET.SubElement(agent, f"{{{TTM}}}name", {"type": "full"}).text = name
     styling = ET.SubElement(head, f"{{{TT}}}styling")
     ET.SubElement(styling, f"{{{TT}}}style", {f"{{{XML}}}id": "s1", f"{{{TTS}}}fontFamily": font,
                                               f"{{{TTS}}}textAlign": "center", f"{{{TTS}}}color": "white"})
@@ -53,6 +67,8 @@ def ttml_string(cues: list[Cue], timebase: Timebase, language: str, absolute: bo
     for cue in cues:
         p = ET.SubElement(div, f"{{{TT}}}p", {"begin": f"{cue.start_frame + offset}f",
                                               "end": f"{cue.end_frame + offset}f"})
+        if cue.speakers:
+            p.set(f"{{{TTM}}}agent", " ".join(_agent_id(s) for s in cue.speakers))
         lines = cue.text[language].split("\n")
         p.text = lines[0]
         for line in lines[1:]:
@@ -60,6 +76,12 @@ def ttml_string(cues: list[Cue], timebase: Timebase, language: str, absolute: bo
             br.tail = line
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _agent_id(speaker_id: str) -> str:
+    """An xml:id for a speaker id (an NCName: letters, digits, ._- and not starting with a digit)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", speaker_id)
+    return safe if safe[:1].isalpha() or safe[:1] == "_" else f"s_{safe}"
 
 
 _CLOCK = re.compile(r"^(\d+):(\d\d):(\d\d)(?:\.(\d+))?$")

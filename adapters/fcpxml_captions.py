@@ -132,6 +132,10 @@ def build_fcpxml(doc: CaptionDocument, languages: Iterable[str] | None = None, v
 
     style_id = 0
     lane_no = 0
+    from .caption_formats import SPEAKER_COLOURS, speaker_names
+
+    names = speaker_names(doc)
+    colours = {sid: SPEAKER_COLOURS[k % len(SPEAKER_COLOURS)] for k, sid in enumerate(names)}
     for lang in langs:
         cues = [c for c in doc.cues if (c.text.get(lang) or "").strip()]
         for lane in cue_lanes(cues) or []:
@@ -147,8 +151,12 @@ def build_fcpxml(doc: CaptionDocument, languages: Iterable[str] | None = None, v
                 text_el = ET.SubElement(cap, "text", placement="bottom")
                 ET.SubElement(text_el, "text-style", ref=f"ts{style_id}").text = text
                 style_def = ET.SubElement(cap, "text-style-def", id=f"ts{style_id}")
+                # one speaker: the speaker's colour (as in ASS); the speakers also go in the caption's note
+                rgb = colours[cue.speakers[0]] if len(cue.speakers) == 1 else (255, 255, 255)
                 ET.SubElement(style_def, "text-style", font=".AppleSystemUIFont", fontSize="13", fontFace="Regular",
-                              fontColor="1 1 1 1", backgroundColor="0 0 0 1")
+                              fontColor=" ".join(f"{c / 255:.4g}" for c in rgb) + " 1", backgroundColor="0 0 0 1")
+                if cue.speakers:
+                    ET.SubElement(cap, "note").text = "Speaker: " + ", ".join(names[s] for s in cue.speakers)
     if markers:
         # Low-confidence words as markers on the gap (after its anchored captions, as the DTD orders them).
         seen = set()

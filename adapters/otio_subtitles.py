@@ -160,6 +160,8 @@ def build_subtitle_tracks(doc: CaptionDocument, languages: Iterable[str] | None 
                         "start_timecode": tb.timecode(cue.start_frame), "end_timecode": tb.timecode(cue.end_frame)}
                 if lang == doc.source_language:
                     meta["words"] = [w.to_dict() for w in words]
+                if cue.speakers:  # who speaks, for editors' scripts (a track per speaker, a label, a colour)
+                    meta["speakers"] = [{"id": sid, "name": doc.speaker_name(sid)} for sid in cue.speakers]
                 children.append(_item_json("Clip.2", _one_line(text), cue.duration, rate, {META_KEY: meta}))
                 cursor = cue.end_frame
             track = {"OTIO_SCHEMA": "Track.1", "name": name, "kind": SUBTITLE_KIND, "source_range": None,
@@ -330,6 +332,8 @@ def document_from_otio(timeline: otio.schema.Timeline, timebase: Timebase | None
     source_language = None
     by_frames: dict[tuple[int, int], dict[str, str]] = {}
     words: dict[tuple[int, int], list[Word]] = {}
+    cue_speakers: dict[tuple[int, int], tuple[str, ...]] = {}
+    speakers: dict[str, str] = {}
     languages: list[str] = []
     for track in tracks:
         meta = track.metadata.get(META_KEY) or {}
@@ -353,13 +357,21 @@ def document_from_otio(timeline: otio.schema.Timeline, timebase: Timebase | None
             if lang in by_frames.setdefault(key, {}):
                 raise TimelineError(f"two {lang} captions at the same frames {start}-{end} in {track.name!r}")
             by_frames[key][lang] = text
+            for entry in cmeta.get("speakers") or []:
+                if isinstance(entry, dict) and entry.get("id"):
+                    cue_speakers.setdefault(key, ())
+                    if str(entry["id"]) not in cue_speakers[key]:
+                        cue_speakers[key] += (str(entry["id"]),)
+                    speakers.setdefault(str(entry["id"]), str(entry.get("name") or entry["id"]))
             for w in cmeta.get("words", []):
                 words.setdefault(key, []).append(Word.from_dict({**w, "language": lang}))
-    cues = [Cue(s, e, text, tuple(words.get((s, e), ()))) for (s, e), text in sorted(by_frames.items())]
+    cues = [Cue(s, e, text, tuple(words.get((s, e), ())), cue_speakers.get((s, e), ()))
+            for (s, e), text in sorted(by_frames.items())]
     all_words = [w for key in sorted(words) for w in words[key]]
     src = source_language or (languages[0] if languages else "und")
     return CaptionDocument(name=timeline.name or "", timebase=tb, source_language=src, words=all_words,
-                           cues=cues, languages=languages)
+                           cues=cues, languages=languages,
+                           speakers=[{"id": sid, "name": name} for sid, name in speakers.items()])
 
 
 def strip_subtitles(timeline: otio.schema.Timeline) -> otio.schema.Timeline:

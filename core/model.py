@@ -34,6 +34,7 @@ class Word:
     start_frame: int = 0
     end_frame: int = 0
     language: str | None = None
+    speaker: str | None = None  # speaker id ("S1") when diarization ran; see core/speech/speakers.py
 
     @classmethod
     def at(cls, text: str, start: float, end: float, timebase: Timebase, confidence: float = 1.0,
@@ -43,13 +44,18 @@ class Word:
         return cls(text, float(start), float(end), float(confidence), start_frame, end_frame, language)
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "start_frame": self.start_frame, "end_frame": self.end_frame,
-                "start": round(self.start, 3), "end": round(self.end, 3), "confidence": round(self.confidence, 3)}
+        out = {"text": self.text, "start_frame": self.start_frame, "end_frame": self.end_frame,
+               "start": round(self.start, 3), "end": round(self.end, 3), "confidence": round(self.confidence, 3)}
+        if self.speaker is not None:
+            out["speaker"] = self.speaker
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "Word":
+        speaker = data.get("speaker")
         return cls(str(data["text"]), float(data["start"]), float(data["end"]), float(data.get("confidence", 1.0)),
-                   int(data["start_frame"]), int(data["end_frame"]), data.get("language"))
+                   int(data["start_frame"]), int(data["end_frame"]), data.get("language"),
+                   None if speaker is None else str(speaker))
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class Cue:
     end_frame: int
     text: dict[str, str]
     words: tuple[Word, ...] = ()
+    # speaker ids in the order they speak in this cue: () when unknown, two for the two-speaker (dash) form
+    speakers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not (isinstance(self.start_frame, int) and isinstance(self.end_frame, int)):
@@ -71,24 +79,40 @@ class Cue:
     def duration(self) -> int:
         return self.end_frame - self.start_frame
 
+    @property
+    def speaker(self) -> str | None:
+        """The cue's one speaker, or None (unknown, or two speakers in the dash form)."""
+        return self.speakers[0] if len(self.speakers) == 1 else None
+
     def with_text(self, language: str, text: str) -> "Cue":
         return replace(self, text={**self.text, language: text})
 
     def to_dict(self, timebase: Timebase) -> dict:
-        return {"start_frame": self.start_frame, "end_frame": self.end_frame,
-                "start_timecode": timebase.timecode(self.start_frame),
-                "end_timecode": timebase.timecode(self.end_frame),
-                "text": dict(self.text)}
+        out = {"start_frame": self.start_frame, "end_frame": self.end_frame,
+               "start_timecode": timebase.timecode(self.start_frame),
+               "end_timecode": timebase.timecode(self.end_frame),
+               "text": dict(self.text)}
+        if self.speakers:
+            out["speakers"] = list(self.speakers)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "Cue":
         text = data["text"]
         if isinstance(text, str):
             text = {"und": text}
-        return cls(int(data["start_frame"]), int(data["end_frame"]), dict(text))
+        return cls(int(data["start_frame"]), int(data["end_frame"]), dict(text),
+                   speakers=tuple(str(s) for s in data.get("speakers") or ()))
 
 
 T = TypeVar("T")
+
+
+def default_speaker_name(speaker_id: str) -> str:
+    """"S2" -> "Speaker 2"; any other id is its own name."""
+    if speaker_id[:1] == "S" and speaker_id[1:].isdigit():
+        return f"Speaker {int(speaker_id[1:])}"
+    return speaker_id
 
 
 def cue_lanes(items: list[T], cue_of: Callable[[T], "Cue"] = lambda item: item) -> list[list[T]]:
@@ -118,6 +142,17 @@ class CaptionDocument:
     cues: list[Cue] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # [{"id": "S1", "name": "Ana"}, ...] when speakers were labelled (name absent when none was given)
+    speakers: list[dict] = field(default_factory=list)
+
+    def speaker_name(self, speaker_id: str | None) -> str | None:
+        """The display name of ``speaker_id``: its given name, else "Speaker N" for "SN", else the id."""
+        if speaker_id is None:
+            return None
+        for entry in self.speakers:
+            if entry.get("id") == speaker_id and entry.get("name"):
+                return str(entry["name"])
+        return default_speaker_name(speaker_id)
 
     def to_dict(self) -> dict:
         out = {
@@ -127,6 +162,8 @@ class CaptionDocument:
             "words": [w.to_dict() for w in self.words],
             "cues": [c.to_dict(self.timebase) for c in self.cues],
         }
+        if self.speakers:
+            out["speakers"] = [dict(s) for s in self.speakers]
         if self.warnings:
             out["warnings"] = list(self.warnings)
         return out
@@ -139,7 +176,8 @@ class CaptionDocument:
         return cls(name=tl.get("name", ""), timebase=timebase, source_language=data.get("source_language", "und"),
                    words=[Word.from_dict(w) for w in data.get("words", [])],
                    cues=[Cue.from_dict(c) for c in data.get("cues", [])],
-                   languages=list(data.get("languages", [])), warnings=list(data.get("warnings", [])))
+                   languages=list(data.get("languages", [])), warnings=list(data.get("warnings", [])),
+                   speakers=[dict(s) for s in data.get("speakers") or [] if isinstance(s, dict) and "id" in s])
 
 
 @dataclass

@@ -17,7 +17,7 @@ from .progress import Progress
 from .timeline.regions import describe_missing, missing_media, regions_and_skipped, video_cut_points
 
 # Relative cost of each stage, for one progress bar / ETA over the whole job.
-STAGES = {"read": 1.0, "transcribe": 80.0, "compose": 2.0, "translate": 12.0, "write": 1.0}
+STAGES = {"read": 1.0, "transcribe": 80.0, "speakers": 6.0, "compose": 2.0, "translate": 12.0, "write": 1.0}
 LANGUAGES = ("en", "zh")
 # Spoken languages CaptionBridge captions: word joining, line breaking and presets exist for these only (Whisper
 # recognises ~100, but e.g. French through this pipeline came out as "j 'ai"). Anything else is refused (exit 3).
@@ -58,6 +58,9 @@ class CaptionOptions:
     max_chars_per_line: int | None = None
     max_lines: int | None = None
     max_chars_per_second: float | None = None
+    speakers: str | int | None = None       # label speakers: "auto", a number, or None/"off"
+    speaker_names: list[str] | None = None  # names for S1, S2, ... ("Ana,Ben")
+    speaker_marks: str | None = None        # dash | label | none; None: the preset's
 
     @classmethod
     def from_dict(cls, data: dict) -> "CaptionOptions":
@@ -82,10 +85,22 @@ class CaptionOptions:
                 raise InputError(f"cannot translate to {self.translate_to!r}: supported targets are en and zh")
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"unknown device {self.device!r}: use auto, cpu or cuda")
+        from .speech.speakers import parse_speaker_names, parse_speakers
+
+        self.speakers = parse_speakers(self.speakers)
+        self.speaker_names = parse_speaker_names(self.speaker_names) or None
+        if self.speaker_names and self.speakers is None:
+            self.speakers = "auto"  # naming speakers asks for them
+        if isinstance(self.speakers, int) and self.speaker_names and len(self.speaker_names) > self.speakers:
+            raise InputError(f"--speaker-names gives {len(self.speaker_names)} names for --speakers "
+                             f"{self.speakers}: give at most one name per speaker")
+        if self.speaker_marks is not None and self.speaker_marks not in ("dash", "label", "none"):
+            raise InputError(f"unknown speaker marks {self.speaker_marks!r}: use dash, label or none")
 
     def overrides(self) -> dict:
         return {k: v for k, v in (("max_chars_per_line", self.max_chars_per_line), ("max_lines", self.max_lines),
-                                  ("max_chars_per_second", self.max_chars_per_second)) if v is not None}
+                                  ("max_chars_per_second", self.max_chars_per_second),
+                                  ("speaker_marks", self.speaker_marks)) if v is not None}
 
 
 def default_preset(language: str) -> str:
@@ -137,15 +152,27 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
     if transcript.words and language.lower().replace("_", "-").split("-")[0] not in LANGUAGES + ("yue",):
         raise InputError(unsupported_language(language, detected=True))
 
+    words, speaker_list, names = transcript.words, [], {}
+    if options.speakers is not None and words:
+        from .speech.speakers import label_speakers
+
+        progress.update("speakers", 0.0)
+        words, speaker_list, speaker_warnings = label_speakers(regions, loaded.duration_frames, timebase, words,
+                                                               options.speakers, options.speaker_names,
+                                                               device=options.device)
+        warnings.extend(speaker_warnings)
+        names = {s["id"]: s["name"] for s in speaker_list if s.get("name")}
+        progress.update("speakers", 1.0)
+
     progress.update("compose", 0.0)
     preset = options.preset or default_preset(language)
     # nothing may end after the timeline: words and cues stop at its last frame
     end_frame = loaded.duration_frames
-    words = settle_word_frames(transcript.words, end_frame)
-    cues = compose_cues(words, timebase, preset, language, cut_points, end_frame=end_frame,
+    words = settle_word_frames(words, end_frame)
+    cues = compose_cues(words, timebase, preset, language, cut_points, end_frame=end_frame, speaker_names=names,
                         **options.overrides())
     doc = CaptionDocument(name=loaded.name, timebase=timebase, source_language=language, words=words,
-                          cues=cues, languages=[language], warnings=warnings)
+                          cues=cues, languages=[language], warnings=warnings, speakers=speaker_list)
     progress.update("compose", 1.0)
 
     if options.translate_to and options.translate_to != language_family(language):

@@ -43,12 +43,19 @@ from .caption_limits import PRESET_LIMITS
 @click.option("--drop-frame/--non-drop-frame", "drop_frame", default=None,
               help="Override the timeline's display format (29.97/59.94 only).")
 @click.option("--traditional", is_flag=True, help="Keep Chinese in Traditional characters.")
+@click.option("--speakers", "speakers", default=None, metavar="auto|N|off",
+              help="Label who speaks: auto (estimate how many), a number of speakers, or off (the default).")
+@click.option("--speaker-names", default=None, metavar="NAMES",
+              help="Names for speakers S1, S2, ... in order, e.g. \"Ana,Ben\" (implies --speakers auto).")
+@click.option("--speaker-marks", type=click.Choice(["dash", "label", "none"]), default=None,
+              help="How a change of speaker shows (default: the preset's; netflix: dash, broadcast: label).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str | None, preset: str | None,
                 tracks: str | None, model: str | None, device: str, formats: str, glossary: Path | None,
                 translation_model: str | None, max_chars_per_line: int | None, max_lines: int | None,
                 max_chars_per_second: float | None, absolute_times: bool, allow_missing: bool, rate: str | None,
-                start_timecode: str | None, drop_frame: bool | None, traditional: bool, quiet: bool) -> None:
+                start_timecode: str | None, drop_frame: bool | None, traditional: bool, speakers: str | None,
+                speaker_names: str | None, speaker_marks: str | None, quiet: bool) -> None:
     """Caption TIMELINE (.otio, .otioz, FCP7 .xml, .fcpxml/.fcpxmld, or a bare media file) into OUT.
 
     Writes OUT/<stem>.captions.json (frames, timecodes, words) and one file per language and format,
@@ -66,7 +73,8 @@ def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str 
         allow_missing=allow_missing, simplified_chinese=not traditional,
         glossary=str(glossary) if glossary else None, translation_model=translation_model,
         absolute_times=absolute_times, max_chars_per_line=max_chars_per_line, max_lines=max_lines,
-        max_chars_per_second=max_chars_per_second, rate=rate, start_timecode=start_timecode, drop_frame=drop_frame)
+        max_chars_per_second=max_chars_per_second, rate=rate, start_timecode=start_timecode, drop_frame=drop_frame,
+        speakers=speakers, speaker_names=speaker_names, speaker_marks=speaker_marks)
     options.validate()
     with progress_bar("captioning", disable=quiet) as listener:
         result = run_caption_job(timeline, out_dir, options, Progress(STAGES, listener))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from fractions import Fraction
 
@@ -43,10 +43,12 @@ STRADDLE_COST = 10.0  # a cue that ends one sentence and starts another that run
 SPLIT_FIT_COST = 4.0  # a cue boundary inside a sentence that would fit one cue (lines, characters, duration)
 FRAGMENT_COST = 8.0  # a cue of under FRAGMENT_SECONDS of speech that is not a whole sentence ("By seven,")
 FRAGMENT_SECONDS = Fraction(3, 2)
+TWO_SPEAKER_COST = 14.0  # the two-speaker (dash) form: for quick exchanges, not where two cues read as well
 
 
 def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPreset" = "netflix-en",
                  language: str = "en", cut_points: Sequence[int] = (), end_frame: int | None = None,
+                 speaker_names: Mapping[str, str] | None = None,
                  **overrides) -> list[Cue]:
     """Compose caption cues from timed words.
 
@@ -55,6 +57,12 @@ def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPr
     ``max_lines=1``, ``max_chars_per_second=17``, ``min_duration=1``, ...). Each cue's text is stored under
     ``language``; its ``words`` are the words it shows. ``end_frame`` (the timeline's length in frames): no cue
     ends after it.
+
+    When words carry speakers (``Word.speaker``), a change of speaker is a preferred cue boundary and a cue never
+    mixes speakers, except in the two-speaker form when the preset's ``speaker_marks`` is "dash" (one line per
+    speaker, each starting with "- ", "-" in Chinese) or "label" (each line starting with the speaker's label);
+    with "label" a turn's first cue starts with the label ("ANA: "). ``speaker_names`` maps ids to names for
+    labels ("Speaker 2" for "S2" otherwise). Each cue's ``speakers`` lists who speaks in it.
     """
     limits = resolve_preset(preset, language, **overrides)
     words = _clean_words(words, limits, language)
@@ -62,11 +70,17 @@ def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPr
         return []
     units = build_units([w.text for w in words], language)
     units = _split_long_units(units, words, limits, language)
+    speakers = None
+    by_word = _word_speakers(words)
+    if by_word is not None:
+        units, speakers = _split_mixed_units(units, words, by_word)
     texts = [u.text for u in units]
     costs = break_costs(texts, language)
+    if speakers is not None and limits.speaker_marks == "label":
+        texts = _label_turns(texts, speakers, speaker_names or {}, language, limits.max_chars_per_line)
     starts = [words[u.first].start_frame for u in units]
     ends = [max(words[k].end_frame for k in range(u.first, u.last + 1)) for u in units]
-    segments = _segment(texts, costs, starts, ends, timebase.rate, limits, language)
+    segments = _segment(texts, costs, starts, ends, timebase.rate, limits, language, speakers, speaker_names or {})
 
     spans, layouts = [], []
     for i, j, layout in segments:
@@ -79,8 +93,93 @@ def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPr
         text = "\n".join(layout.lines)
         if not text.strip():  # nothing but dropped punctuation (a stream of "。"): show it rather than nothing
             text = join_texts([u.text for u in units[i:j]], language)
-        cues.append(Cue(start, end, {language: text}, cue_words))
+        cue_speakers: tuple[str, ...] = ()
+        if speakers is not None:
+            cue_speakers = tuple(dict.fromkeys(speakers[i:j]))
+        cues.append(Cue(start, end, {language: text}, cue_words, cue_speakers))
     return cues
+
+
+# -- speakers -----------------------------------------------------------------------------------------------------
+def speaker_label(speaker_id: str, names: Mapping[str, str], language: str) -> str:
+    """"ANA: " (Chinese: "ANA：") for a speaker named Ana; "SPEAKER 2: " for an unnamed "S2"."""
+    from ..model import default_speaker_name
+
+    name = (names.get(speaker_id) or default_speaker_name(speaker_id)).upper()
+    return f"{name}：" if language_family(language) == "zh" else f"{name}: "
+
+
+def speaker_dash(language: str) -> str:
+    """The Netflix two-speaker mark: "- " in English and other spaced scripts, "-" in Chinese."""
+    return "-" if language_family(language) == "zh" else "- "
+
+
+def _word_speakers(words: list[Word]) -> list[str] | None:
+    """Each word's speaker, or None when no word has one. A word without a speaker among labelled ones takes the
+    speaker before it (or the first one known)."""
+    if not any(w.speaker for w in words):
+        return None
+    known = [w.speaker for w in words if w.speaker]
+    current = known[0]
+    by_word = []
+    for w in words:
+        current = w.speaker or current
+        by_word.append(current)
+    return by_word
+
+
+def _split_mixed_units(units, words, by_word):
+    """Units and each unit's speaker; a unit whose words have two speakers (jieba joining across a turn) is split
+    back into its words."""
+    from .line_breaking import Unit
+
+    out_units, out_speakers = [], []
+    for u in units:
+        if len({by_word[k] for k in range(u.first, u.last + 1)}) == 1:
+            out_units.append(u)
+            out_speakers.append(by_word[u.first])
+        else:
+            for k in range(u.first, u.last + 1):
+                out_units.append(Unit(words[k].text, k, k))
+                out_speakers.append(by_word[k])
+    return out_units, out_speakers
+
+
+def _label_turns(texts: list[str], speakers: list[str], names: Mapping[str, str], language: str,
+                 max_chars_per_line: int) -> list[str]:
+    """"label" marks: the first unit of every turn starts with the speaker's label (when label and unit fit one
+    line: a long name before a long word in a narrow preset is left off rather than overflowing the line)."""
+    out = []
+    for k, (t, spk) in enumerate(zip(texts, speakers)):
+        if k == 0 or speakers[k - 1] != spk:
+            label = speaker_label(spk, names, language)
+            if line_length(display_line([label + t], language)) <= max_chars_per_line:
+                t = label + t
+        out.append(t)
+    return out
+
+
+def _two_speaker_layout(texts, costs, i, k, j, preset: CaptionPreset, language: str, speakers,
+                        names: Mapping[str, str]) -> Layout | None:
+    """Units i..k-1 (one speaker) and k..j-1 (the next) as the two-speaker form, one line each, or None."""
+    if preset.speaker_marks == "none" or preset.max_lines < 2:
+        return None
+    lines, cost = [], TWO_SPEAKER_COST
+    for a, b in ((i, k), (k, j)):
+        if preset.speaker_marks == "dash":
+            mark = speaker_dash(language)
+        else:  # label: a turn's first unit already carries it; a cue starting mid-turn adds it
+            label = speaker_label(speakers[a], names, language)
+            mark = "" if texts[a].startswith(label) else label
+        if preset.max_chars_per_line - line_length(mark) < 4:  # (a preset needs 4 characters a line)
+            return None
+        one_line = replace(preset, max_lines=1, max_chars_per_line=preset.max_chars_per_line - line_length(mark))
+        layout = layout_lines(texts[a:b], costs[a:b] + [0], one_line, language)
+        if layout is None:
+            return None
+        lines.append(mark + layout.lines[0])
+        cost += layout.cost
+    return Layout(tuple(lines), (k - i,), cost)
 
 
 # -- input hygiene ------------------------------------------------------------------------------------------------
@@ -136,8 +235,12 @@ def _split_long_units(units, words, preset: CaptionPreset, language: str):
 
 
 # -- segmentation ---------------------------------------------------------------------------------------------
-def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: str) -> list[tuple[int, int, Layout]]:
-    """Split units into cues: ``[(first_unit, end_unit_exclusive, layout), ...]``."""
+def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: str, speakers=None,
+             names: Mapping[str, str] | None = None) -> list[tuple[int, int, Layout]]:
+    """Split units into cues: ``[(first_unit, end_unit_exclusive, layout), ...]``.
+
+    With ``speakers`` (one per unit), a speaker change is a free boundary and a cue holds one change at most, in
+    the two-speaker form."""
     n = len(texts)
     max_f = preset.max_frames(rate)
     min_f = preset.min_frames(rate)
@@ -158,6 +261,8 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
         elif gaps[k] >= pause // 2 and c >= NEUTRAL:
             c = c * 0.6
         boundary[k] = c * BOUNDARY_WEIGHT
+        if speakers is not None and speakers[k] != speakers[k - 1]:
+            boundary[k] = 0.0  # a change of speaker is the best place for a new cue
     # a sentence that fits one cue (a two-line cue if need be) should not be split across two: "... rely on solar" |
     # "and satellite weather reports." read worse than one two-line cue
     for a, b in _sentences(texts):
@@ -167,7 +272,7 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
                 layout_lines(texts[a:b], costs[a:b] + [0], preset, language) is None:
             continue
         for k in range(a + 1, b):
-            if gaps[k] < pause:
+            if gaps[k] < pause and (speakers is None or speakers[k] == speakers[k - 1]):
                 boundary[k] += SPLIT_FIT_COST
 
     INF = float("inf")
@@ -176,6 +281,7 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
     best[0] = 0.0
     for j in range(1, n + 1):
         width = 0
+        change_at = None  # with speakers: the unit where the second speaker of units i..j-1 starts
         for i in range(j - 1, -1, -1):
             width += len(texts[i]) + (joiner if i < j - 1 else 0)
             if i < j - 1 and (width > capacity + 4 or gaps[i + 1] >= force):
@@ -183,9 +289,16 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
             span = max(ends[i:j]) - starts[i]
             if i < j - 1 and span > max_f:
                 break
+            if speakers is not None and i < j - 1 and speakers[i] != speakers[i + 1]:
+                if change_at is not None:
+                    break  # never three turns in one cue
+                change_at = i + 1
             if best[i] == INF:
                 continue
-            layout = layout_lines(texts[i:j], costs[i:j] + [0], preset, language)
+            if change_at is not None:
+                layout = _two_speaker_layout(texts, costs, i, change_at, j, preset, language, speakers, names or {})
+            else:
+                layout = layout_lines(texts[i:j], costs[i:j] + [0], preset, language)
             if layout is None:
                 if i == j - 1:  # a unit that cannot fit on its own cannot happen after _split_long_units
                     raise AssertionError(f"unit {texts[i]!r} does not fit a caption line")

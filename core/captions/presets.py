@@ -22,6 +22,9 @@ SHOT_OUT_WINDOW = 11  # an out-time within 11 frames of a cut ends ...
 SHOT_OUT_BEFORE = 2  # ... 2 frames before it
 
 
+SPEAKER_MARKS = ("dash", "label", "none")
+
+
 @dataclass(frozen=True)
 class CaptionPreset:
     """Limits for one caption style and language. Durations are exact seconds; gaps and trails are frames."""
@@ -39,9 +42,14 @@ class CaptionPreset:
     pause_split: Fraction = Fraction(1, 2)  # a pause this long is a preferred cue boundary
     force_split_pause: Fraction = Fraction(3, 2)  # a cue never spans a silence this long
     shot_changes: bool = True
+    # how a change of speaker shows: "dash" (Netflix: two speakers in one cue, one line each, each starting with
+    # "- "/"-"), "label" ("ANA: " where a speaker's turn starts), or "none" (a cue never holds two speakers)
+    speaker_marks: str = "dash"
 
     def __post_init__(self) -> None:
         problems = []
+        if self.speaker_marks not in SPEAKER_MARKS:
+            problems.append(f"speaker_marks must be one of {', '.join(SPEAKER_MARKS)}, got {self.speaker_marks!r}")
         if self.max_chars_per_line < 4:
             problems.append(f"max_chars_per_line must be at least 4, got {self.max_chars_per_line}")
         if not 1 <= self.max_lines <= 4:
@@ -85,15 +93,17 @@ PRESETS: dict[str, dict[str, dict]] = {
     "netflix-en": {"en": _EN, "zh": _EN},
     "netflix-zh": {"en": _ZH, "zh": _ZH},
     # BBC: 37 characters (teletext heritage), 160-180 wpm (~ 15-17 cps), at least ~1 s on screen.
+    # Speakers: a name label where a turn starts (colours per speaker in ASS).
     "broadcast": {"en": dict(max_chars_per_line=37, max_lines=2, max_chars_per_second=17.0,
-                             min_duration=Fraction(1)),
+                             min_duration=Fraction(1), speaker_marks="label"),
                   "zh": dict(max_chars_per_line=14, max_lines=2, max_chars_per_second=8.0,
-                             min_duration=Fraction(1))},
+                             min_duration=Fraction(1), speaker_marks="label")},
     # Vertical/social video: one short line, quick turnover.
+    # One line: never two speakers in a cue, no marks.
     "social": {"en": dict(max_chars_per_line=28, max_lines=1, max_chars_per_second=22.0,
-                          max_duration=Fraction(4)),
+                          max_duration=Fraction(4), speaker_marks="none"),
                "zh": dict(max_chars_per_line=12, max_lines=1, max_chars_per_second=10.0,
-                          max_duration=Fraction(4))},
+                          max_duration=Fraction(4), speaker_marks="none")},
 }
 # "netflix" alone picks the language's own Netflix preset.
 ALIASES = {"netflix": {"en": "netflix-en", "zh": "netflix-zh"}}

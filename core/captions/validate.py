@@ -12,6 +12,7 @@ shot-change rules when the timeline's cut points are known.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -125,6 +126,8 @@ def validate_cues(cues: Sequence[Cue], timebase: Timebase, preset: str | Caption
         if cue.duration > max_f:
             add(i, "max-duration", HARD, f"{cue.duration} frames on screen (at most {max_f} = "
                                          f"{limits.max_duration} s) ({where})")
+        for rule, severity, message in speaker_issues(cue, lines, limits, language):
+            add(i, rule, severity, f"{message} ({where})")
         # -- soft ---------------------------------------------------------------------------------------------
         chars = sum(line_length(ln) for ln in lines)
         seconds = Fraction(cue.duration) / rate
@@ -147,6 +150,41 @@ def validate_cues(cues: Sequence[Cue], timebase: Timebase, preset: str | Caption
         raise ValueError("source_times must give one (start, end) per cue")
     out.sort(key=lambda v: (v.cue, v.severity != HARD))
     return out
+
+
+_LABEL = re.compile(r"^[^\s:：]{1,24}(?: [^\s:：]{1,24}){0,2}[:：]")
+
+
+def speaker_issues(cue: Cue, lines: list[str], preset: CaptionPreset, language: str) -> list[tuple[str, str, str]]:
+    """The two-speaker form (Netflix): a cue holds two speakers only as two lines, one per speaker, each starting
+    with "- " ("-" in Chinese, no space) or each with its speaker's label; never three speakers. Hard when the cue
+    knows its speakers; from the text alone (a file without speaker data) a malformed dash form is soft."""
+    zh = language_family(language) == "zh"
+    dash = "-" if zh else "- "
+    issues: list[tuple[str, str, str]] = []
+
+    def dashed(line: str) -> bool:
+        return line.startswith(dash) and (zh or len(line) > 2) and not (zh and line.startswith("- "))
+
+    if len(cue.speakers) > 2:
+        issues.append(("speaker-mix", HARD, f"{len(cue.speakers)} speakers in one cue ({', '.join(cue.speakers)}): "
+                                            "at most two, one line each"))
+    elif len(cue.speakers) == 2:
+        if preset.speaker_marks == "none":
+            issues.append(("speaker-mix", HARD, f"two speakers ({', '.join(cue.speakers)}) in one cue, but preset "
+                                                f"{preset.name!r} shows no speaker marks: split the cue"))
+        elif len(lines) != 2:
+            issues.append(("speaker-form", HARD, f"two speakers in {len(lines)} line(s): the two-speaker form is "
+                                                 "one line per speaker"))
+        elif not (all(dashed(ln) for ln in lines) or all(_LABEL.match(ln) for ln in lines)):
+            issues.append(("speaker-form", HARD, f"two speakers, but the lines do not both start with {dash!r} "
+                                                 f"(or a label): {lines!r}"))
+    elif any(ln.lstrip().startswith("-") for ln in lines):
+        if len(lines) != 2 or not all(dashed(ln) for ln in lines):
+            issues.append(("speaker-dash", SOFT if not cue.speakers else HARD,
+                           f"a dash marks a change of speaker: two lines, each starting with {dash!r}, got "
+                           f"{lines!r}"))
+    return issues
 
 
 def break_issues(lines: list[str], preset: CaptionPreset, language: str) -> list[tuple[str, str]]:

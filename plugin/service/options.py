@@ -12,7 +12,9 @@ Options (all optional; the caption job applies its own defaults for what is left
 
 and the caption job's finer controls: ``allow_missing`` (caption the rest when media is missing; those clips are
 reported in the result's warnings), ``absolute_times`` (SRT/VTT times include the start timecode),
-``simplified_chinese``, ``translation_model``, ``max_chars_per_line``, ``max_lines``, ``max_chars_per_second``.
+``simplified_chinese``, ``translation_model``, ``max_chars_per_line``, ``max_lines``, ``max_chars_per_second``,
+and speaker labels: ``speakers`` (``"auto"``, ``"off"``/null or a number 1-12), ``speaker_names`` (names for S1,
+S2, ... as a list or "Ana,Ben"), ``speaker_marks`` (``dash``, ``label`` or ``none``; default: the preset's).
 A glossary file is not accepted through the service: a job reads only its timeline and the media it references.
 """
 
@@ -30,7 +32,8 @@ DEVICES = ("auto", "cpu", "cuda")
 TRANSLATE_TARGETS = ("en", "zh")
 OPTION_NAMES = ("language", "translate_to", "preset", "tracks", "formats", "model", "device")
 EXTRA_OPTION_NAMES = ("allow_missing", "absolute_times", "simplified_chinese", "drop_frame", "translation_model",
-                      "max_chars_per_line", "max_lines", "max_chars_per_second")
+                      "max_chars_per_line", "max_lines", "max_chars_per_second", "speakers", "speaker_names",
+                      "speaker_marks")
 _BOOL_OPTIONS = ("allow_missing", "absolute_times", "simplified_chinese")
 _NUMBER_OPTIONS = {"max_chars_per_line": (int, 8, 120), "max_lines": (int, 1, 4), "max_chars_per_second": (float, 3, 60)}
 
@@ -64,6 +67,14 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "max_chars_per_line": {"type": "integer", "minimum": 8, "maximum": 120},
         "max_lines": {"type": "integer", "minimum": 1, "maximum": 4},
         "max_chars_per_second": {"type": "number", "minimum": 3, "maximum": 60},
+        "speakers": {"anyOf": [{"type": "string", "enum": ["auto", "off"]},
+                               {"type": "integer", "minimum": 1, "maximum": 12}, {"type": "null"}],
+                     "default": None, "description": "label who speaks: auto, a number of speakers, or off"},
+        "speaker_names": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 64},
+                          "minItems": 1, "maxItems": 12, "examples": [["Ana", "Ben"]],
+                          "description": "names for speakers S1, S2, ... in order (implies speakers auto)"},
+        "speaker_marks": {"type": "string", "enum": ["dash", "label", "none"],
+                          "description": "how a change of speaker shows (default: the preset's)"},
     },
 }
 
@@ -199,6 +210,7 @@ def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[s
             if not isinstance(options[name], bool):
                 raise BadOption(f"option {name!r} must be true or false", details={"option": name})
             out[name] = options[name]
+    out.update(_speaker_options(options))
     for name, (kind, low, high) in _NUMBER_OPTIONS.items():
         if name in options and options[name] is not None:
             value = options[name]
@@ -207,4 +219,38 @@ def validate_options(options: Any, *, cuda_devices: int | None = None) -> dict[s
                 raise BadOption(f"option {name!r} must be {'a whole number' if kind is int else 'a number'} "
                                 f"from {low} to {high}", details={"option": name})
             out[name] = kind(value)
+    return out
+
+
+def _speaker_options(options: dict[str, Any]) -> dict[str, Any]:
+    from ...core.errors import InputError
+    from ...core.speech.speakers import parse_speaker_names, parse_speakers
+
+    out: dict[str, Any] = {}
+    name = "speakers"
+    try:
+        if options.get("speakers") is not None:
+            value = options["speakers"]
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise InputError("option 'speakers' must be \"auto\", \"off\", null or a number from 1 to 12")
+            out["speakers"] = parse_speakers(value)
+        if options.get("speaker_names") is not None:
+            name = "speaker_names"
+            names = options["speaker_names"]
+            if isinstance(names, list) and not all(isinstance(n, str) for n in names):
+                raise InputError("option 'speaker_names' must be a list of names")
+            if not isinstance(names, (str, list)):
+                raise InputError("option 'speaker_names' must be a list of names")
+            out["speaker_names"] = parse_speaker_names(names)
+        if options.get("speaker_marks") is not None:
+            name = "speaker_marks"
+            if options["speaker_marks"] not in ("dash", "label", "none"):
+                raise InputError("option 'speaker_marks' must be dash, label or none")
+            out["speaker_marks"] = options["speaker_marks"]
+    except InputError as exc:
+        raise BadOption(str(exc).replace("--speaker-names", "speaker_names").replace("--speakers", "speakers"),
+                        details={"option": name}) from None
+    if isinstance(out.get("speakers"), int) and len(out.get("speaker_names") or []) > out["speakers"]:
+        raise BadOption(f"{len(out['speaker_names'])} speaker_names for speakers {out['speakers']}: at most one "
+                        "name per speaker", details={"option": "speaker_names"})
     return out

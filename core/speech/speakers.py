@@ -1,0 +1,560 @@
+"""Who said what: speaker diarization over the words already timed, offline.
+
+The voice model is resemblyzer's pretrained speaker encoder (a 3-layer LSTM over 40 mel bands, 256-dimensional
+L2-normed embeddings, Apache-2.0). Its 17 MB ``pretrained.pt`` ships inside the ``resemblyzer`` wheel, so nothing is
+downloaded. Only the weights are taken from the package: the network is rebuilt here with torch and the mel
+spectrogram computed with numpy exactly as resemblyzer's ``wav_to_mel_spectrogram`` does (librosa's slaney mel
+filters, 25 ms Hann window, 10 ms hop), so neither librosa, webrtcvad nor resemblyzer's own audio code (which breaks
+on numpy 2) is imported. Install it with ``pip install --no-deps resemblyzer==0.1.4``: its declared dependencies
+would build ``webrtcvad`` from source and install the obsolete ``typing`` backport, neither of which is used.
+
+Steps (``diarize``):
+
+1. speech windows from the word timings: runs of words cut at pauses, long runs cut at word boundaries into windows
+   of about 1.5 s (a window never splits a word, so a speaker turn never does either);
+2. one embedding per window (partials of 1.6 s averaged, as resemblyzer does; shorter windows are embedded whole);
+3. clustering: average-linkage agglomerative clustering on cosine distance of the windows at least
+   ``RELIABLE_SECONDS`` long, cut at ``N`` clusters (``speakers=N``) or at the distance ``AUTO_THRESHOLD`` (auto;
+   clusters with too little speech are merged into their nearest one), then centroids refined and every window,
+   short ones included, assigned to the nearest centroid;
+4. smoothing: a short window between two windows of one other speaker, with no pause either side and little
+   evidence for its own speaker, takes theirs;
+5. ids ``S1``, ``S2`` ... in order of first speech, or the ids of a previous run's voices (``previous``) when a
+   cluster matches one (cosine similarity >= ``MATCH_SIMILARITY``), so a re-caption of the same media keeps them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, ModelNotAvailableError
+from ..model import Word
+
+SAMPLE_RATE = 16000
+N_MELS = 40
+N_FFT = 400  # 25 ms at 16 kHz
+HOP = 160  # 10 ms
+PARTIAL_FRAMES = 160  # 1.6 s partial utterances, as resemblyzer
+PARTIAL_STEP = 80  # resemblyzer's rate 1.3/s is a ~77 frame step; 80 keeps windows on 0.8 s
+EMBED_DIM = 256
+
+WINDOW_TARGET = 1.5  # seconds of speech per embedding window
+WINDOW_MAX = 2.4
+PAUSE_SPLIT = 0.1  # a pause this long always ends a window (quick exchanges leave ~0.1 s between turns)
+RELIABLE_SECONDS = 1.0  # windows at least this long are clustered; shorter ones are assigned afterwards
+AUTO_THRESHOLD = 0.30  # cosine distance where auto clustering stops merging (tuned on seeds 101-106, bench_speakers.py)
+MIN_SPEAKER_SHARE = 0.04  # auto: a cluster with less of the speech (and under MIN_SPEAKER_SECONDS) is merged away
+MIN_SPEAKER_SECONDS = 3.0
+MAX_AUTO_SPEAKERS = 12
+MATCH_SIMILARITY = 0.75  # a new voice is a previous run's speaker from this cosine similarity up
+SMOOTH_SECONDS = 1.0  # windows shorter than this may be smoothed into their neighbours' speaker
+SMOOTH_MARGIN = 0.08  # ... when their own speaker is no more than this much more similar than the neighbours'
+SMOOTH_PAUSE = 0.3  # ... and no pause this long separates them from the neighbours
+
+
+class SpeakerModelMissing(ModelNotAvailableError):
+    """The speaker encoder's weights are not installed."""
+
+
+def encoder_weights_path() -> Path:
+    """Where resemblyzer's ``pretrained.pt`` is, without importing resemblyzer (whose imports need librosa)."""
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        raise SpeakerModelMissing("speaker labels need the offline voice model: pip install --no-deps "
+                                  "resemblyzer==0.1.4 (17 MB, no download at run time), or run without --speakers")
+    path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
+    if not path.is_file():
+        raise SpeakerModelMissing(f"resemblyzer is installed but its voice model {path} is missing: reinstall it "
+                                  "with pip install --force-reinstall --no-deps resemblyzer==0.1.4")
+    return path
+
+
+# -- mel spectrogram (resemblyzer's, in numpy) --------------------------------------------------------------------
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    f_sp = 200.0 / 3
+    mels = f / f_sp
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = math.log(6.4) / 27.0
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, mels)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = math.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filters(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
+    """librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels) (slaney scale and area normalisation)."""
+    fftfreqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2.0), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fftfreqs[None, :]
+    weights = np.zeros((n_mels, 1 + n_fft // 2))
+    for i in range(n_mels):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    enorm = 2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels])
+    return (weights * enorm[:, None]).astype(np.float32)
+
+
+_MEL = None
+_WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
+
+
+def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
+    """(frames, 40) power mel spectrogram of 16 kHz samples, as resemblyzer's ``wav_to_mel_spectrogram``
+    (librosa.feature.melspectrogram with n_fft=400, hop=160, centred frames, zero padding)."""
+    global _MEL
+    if _MEL is None:
+        _MEL = mel_filters()
+    wav = np.asarray(wav, dtype=np.float32)
+    padded = np.pad(wav, (N_FFT // 2, N_FFT // 2))
+    n_frames = 1 + (len(padded) - N_FFT) // HOP
+    if n_frames < 1:
+        return np.zeros((0, N_MELS), dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:n_frames]
+    spec = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)) ** 2
+    return (spec.astype(np.float32) @ _MEL.T).astype(np.float32)
+
+
+# -- the encoder --------------------------------------------------------------------------------------------------
+class SpeakerEncoder:
+    """resemblyzer's voice encoder on CPU or CUDA; ``embed`` takes windows of 16 kHz samples."""
+
+    def __init__(self, device: str = "auto", weights: str | Path | None = None):
+        import torch
+        from torch import nn
+
+        path = Path(weights) if weights else encoder_weights_path()
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.lstm = nn.LSTM(N_MELS, EMBED_DIM, 3, batch_first=True)
+        self.linear = nn.Linear(EMBED_DIM, EMBED_DIM)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
+            self.lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
+            self.linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
+        except (OSError, KeyError, RuntimeError) as exc:
+            raise SpeakerModelMissing(f"the voice model {path} could not be loaded ({exc}): reinstall it with pip "
+                                      "install --force-reinstall --no-deps resemblyzer==0.1.4") from exc
+        self.lstm.to(self.device).eval()
+        self.linear.to(self.device).eval()
+        self._torch = torch
+
+    def _forward(self, mels: list[np.ndarray]) -> np.ndarray:
+        """Embeddings of mel sequences of any lengths (packed, so short ones are not padded with silence)."""
+        torch = self._torch
+        from torch.nn.utils.rnn import pack_sequence
+
+        out = []
+        with torch.no_grad():
+            for a in range(0, len(mels), 256):
+                batch = [torch.from_numpy(m) for m in mels[a:a + 256]]
+                packed = pack_sequence(batch, enforce_sorted=False).to(self.device)
+                _, (hidden, _) = self.lstm(packed)
+                raw = torch.relu(self.linear(hidden[-1]))
+                out.append((raw / torch.clamp(torch.norm(raw, dim=1, keepdim=True), min=1e-9)).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, EMBED_DIM), dtype=np.float32)
+
+    def embed(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+        """One L2-normed embedding per window: the mean of its 1.6 s partials (one partial when shorter)."""
+        partials: list[np.ndarray] = []
+        owner: list[int] = []
+        for k, wav in enumerate(windows):
+            mel = mel_spectrogram(wav)
+            if len(mel) == 0:
+                mel = np.zeros((1, N_MELS), dtype=np.float32)
+            if len(mel) <= PARTIAL_FRAMES + PARTIAL_STEP // 2:
+                partials.append(mel)
+                owner.append(k)
+                continue
+            last = len(mel) - PARTIAL_FRAMES
+            starts = list(range(0, last + 1, PARTIAL_STEP))
+            if last - starts[-1] > PARTIAL_STEP // 2:
+                starts.append(last)
+            for s in starts:
+                partials.append(np.ascontiguousarray(mel[s:s + PARTIAL_FRAMES]))
+                owner.append(k)
+        emb = self._forward(partials)
+        out = np.zeros((len(windows), EMBED_DIM), dtype=np.float32)
+        np.add.at(out, np.asarray(owner, dtype=int), emb)
+        return _normed(out)
+
+
+def _normed(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9)
+
+
+_ENCODERS: dict[str, SpeakerEncoder] = {}
+
+
+def load_encoder(device: str = "auto") -> SpeakerEncoder:
+    """One encoder per device per process (loading takes ~0.3 s)."""
+    if device not in _ENCODERS:
+        _ENCODERS[device] = SpeakerEncoder(device)
+    return _ENCODERS[device]
+
+
+# -- windows ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Window:
+    """Words ``first``..``last`` (inclusive indices into the word list) and the seconds they span."""
+
+    first: int
+    last: int
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def speech_windows(words: Sequence[Word], target: float = WINDOW_TARGET, longest: float = WINDOW_MAX,
+                   pause: float = PAUSE_SPLIT) -> list[Window]:
+    """Words grouped into embedding windows: a pause of ``pause`` s ends one; a longer run is cut at word
+    boundaries into windows of about ``target`` s (never over ``longest`` unless one word is), at its widest
+    gaps. Every word is in exactly one window."""
+    runs: list[list[int]] = []
+    for k, w in enumerate(words):
+        if runs and w.start - words[runs[-1][-1]].end < pause:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    out: list[Window] = []
+    for run in runs:
+        start, end = words[run[0]].start, words[run[-1]].end
+        pieces = max(1, round((end - start) / target))
+        if end - start <= longest or len(run) == 1:
+            pieces = 1
+        cuts: list[int] = []  # positions in run where a new window starts
+        if pieces > 1:
+            for p in range(1, pieces):
+                ideal = start + (end - start) * p / pieces
+                best, best_cost = None, None
+                for pos in range(1, len(run)):
+                    if cuts and pos <= cuts[-1]:
+                        continue
+                    t = words[run[pos]].start
+                    gap = t - words[run[pos - 1]].end
+                    cost = abs(t - ideal) - 2.0 * gap
+                    if best_cost is None or cost < best_cost:
+                        best, best_cost = pos, cost
+                if best is not None:
+                    cuts.append(best)
+        bounds = [0] + cuts + [len(run)]
+        for a, b in zip(bounds, bounds[1:]):
+            if a < b:
+                out.append(Window(run[a], run[b - 1], words[run[a]].start, words[run[b - 1]].end))
+    return out
+
+
+def window_audio(samples: np.ndarray, window: Window, sample_rate: int = SAMPLE_RATE, pad: float = 0.05) -> np.ndarray:
+    a = max(0, int((window.start - pad) * sample_rate))
+    b = min(len(samples), int(math.ceil((window.end + pad) * sample_rate)))
+    return samples[a:max(a, b)]
+
+
+# -- clustering ---------------------------------------------------------------------------------------------------
+def _average_linkage(emb: np.ndarray, n_clusters: int | None, threshold: float | None) -> np.ndarray:
+    """Labels 0..k-1 from average-linkage agglomerative clustering on cosine distance (scipy)."""
+    n = len(emb)
+    if n <= 1:
+        return np.zeros(n, dtype=int)
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    # (a window with no audio, e.g. past the end of the mix, embeds to zeros: its distances are 1, not NaN)
+    dist = np.clip(np.nan_to_num(pdist(emb.astype(np.float64), metric="cosine"), nan=1.0), 0.0, 2.0)
+    tree = linkage(dist, method="average")
+    if n_clusters is not None:
+        labels = fcluster(tree, t=min(n_clusters, n), criterion="maxclust")
+    else:
+        labels = fcluster(tree, t=threshold, criterion="distance")
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def _centroids(emb: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    cent = np.zeros((k, emb.shape[1]), dtype=np.float32)
+    for c in range(k):
+        mask = labels == c
+        if mask.any():
+            cent[c] = (emb[mask] * weights[mask, None]).sum(axis=0)
+    return _normed(cent)
+
+
+@dataclass
+class Diarization:
+    """What ``diarize`` found: words with ``speaker`` set, the speakers' voices and how sure it was."""
+
+    words: list[Word]
+    speakers: list[str]  # ids in order of first speech
+    voices: dict[str, list[float]] = field(default_factory=dict)  # id -> centroid embedding (for the next run)
+    seconds: dict[str, float] = field(default_factory=dict)  # id -> seconds of speech
+    windows: int = 0
+
+    def profile(self) -> dict:
+        """What a later run needs to keep the same ids (stored with the transcript cache)."""
+        return {"speakers": [{"id": s, "voice": [round(float(x), 5) for x in self.voices[s]],
+                              "seconds": round(self.seconds.get(s, 0.0), 2)} for s in self.speakers]}
+
+
+def parse_speakers(value: str | int | None) -> int | str | None:
+    """``--speakers``: None/"off" -> None, "auto" -> "auto", "N" -> N (1..12). Anything else: InputError."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        text = str(value).strip().lower()
+        if text in ("", "off", "none", "0", "false"):
+            return None
+        if text == "auto":
+            return "auto"
+        try:
+            number = int(text)
+        except ValueError:
+            raise InputError(f"--speakers {value!r} is not understood: use auto, off, or a number of speakers "
+                             f"from 1 to {MAX_AUTO_SPEAKERS}") from None
+    if not 1 <= number <= MAX_AUTO_SPEAKERS:
+        raise InputError(f"--speakers {number}: give 1 to {MAX_AUTO_SPEAKERS} speakers, or auto")
+    return number
+
+
+def parse_speaker_names(value: str | Sequence[str] | None) -> list[str]:
+    """``--speaker-names "Ana,Ben"`` -> ["Ana", "Ben"] (names for S1, S2, ... in order)."""
+    if value is None:
+        return []
+    names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value)]
+    if any(not n for n in names):
+        raise InputError(f"--speaker-names {value!r} has an empty name: give names separated by commas, "
+                         "e.g. \"Ana,Ben\"")
+    if len({n.casefold() for n in names}) != len(names):
+        raise InputError(f"--speaker-names {value!r} gives one name twice: each speaker needs its own name")
+    return names
+
+
+def diarize(samples: np.ndarray, words: Sequence[Word], speakers: int | str = "auto", *,
+            encoder: SpeakerEncoder | None = None, device: str = "auto", previous: dict | None = None,
+            sample_rate: int = SAMPLE_RATE, threshold: float = AUTO_THRESHOLD) -> Diarization:
+    """Speaker ids for ``words`` (timed in the seconds of ``samples``, 16 kHz mono).
+
+    ``speakers`` is a number of speakers or "auto"; ``previous`` is an earlier run's ``Diarization.profile()``.
+    """
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError("diarize expects 16 kHz samples")
+    order = sorted(range(len(words)), key=lambda k: (words[k].start, words[k].end))
+    ordered = [words[k] for k in order]
+    if not ordered:
+        return Diarization([], [])
+    windows = speech_windows(ordered)
+    encoder = encoder or load_encoder(device)
+    emb = encoder.embed([window_audio(samples, w) for w in windows])
+    durations = np.array([max(w.duration, 0.05) for w in windows])
+    labels = _cluster(emb, durations, speakers, threshold)
+    labels = _smooth(labels, windows, emb, durations)
+    k = int(labels.max()) + 1
+    cent = _centroids(emb, labels, durations, k)
+    ids = _name_clusters(labels, cent, previous)
+    by_word = {}
+    for w_index, win in enumerate(windows):
+        for pos in range(win.first, win.last + 1):
+            by_word[order[pos]] = ids[int(labels[w_index])]
+    out_words = [replace(w, speaker=by_word[k]) for k, w in enumerate(words)]
+    first_seen: list[str] = []
+    seconds: dict[str, float] = {}
+    for w_index, win in enumerate(windows):
+        sid = ids[int(labels[w_index])]
+        if sid not in first_seen:
+            first_seen.append(sid)
+        seconds[sid] = seconds.get(sid, 0.0) + win.duration
+    voices = {ids[c]: cent[c].tolist() for c in range(k) if ids[c] in first_seen}
+    return Diarization(out_words, first_seen, voices, seconds, len(windows))
+
+
+def _cluster(emb: np.ndarray, durations: np.ndarray, speakers: int | str, threshold: float) -> np.ndarray:
+    n = len(emb)
+    if speakers == 1 or n == 1:
+        return np.zeros(n, dtype=int)
+    reliable = durations >= RELIABLE_SECONDS
+    if reliable.sum() < 2:
+        reliable = np.ones(n, dtype=bool)
+    idx = np.flatnonzero(reliable)
+    if speakers == "auto":
+        sub = _average_linkage(emb[idx], None, threshold)
+        sub = _merge_small(sub, emb[idx], durations[idx])
+    else:
+        sub = _average_linkage(emb[idx], int(speakers), None)
+    k = int(sub.max()) + 1
+    labels = np.full(n, -1, dtype=int)
+    labels[idx] = sub
+    # refine: centroids of the reliable windows, every window to its nearest (a few rounds, k-means style)
+    for _ in range(5):
+        cent = _centroids(emb[idx], labels[idx], durations[idx], k)
+        new = np.argmax(emb @ cent.T, axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        if len(np.unique(labels[idx])) < k:  # a cluster emptied: keep the previous centroids' assignment
+            break
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def _merge_small(labels: np.ndarray, emb: np.ndarray, durations: np.ndarray) -> np.ndarray:
+    """Auto mode: a cluster with under MIN_SPEAKER_SHARE of the speech and under MIN_SPEAKER_SECONDS is not a
+    speaker of its own (a cough, a laugh, a window across a turn): its windows join the nearest cluster."""
+    total = durations.sum()
+    while True:
+        k = int(labels.max()) + 1
+        if k <= 1:
+            return labels
+        amount = np.array([durations[labels == c].sum() for c in range(k)])
+        small = [c for c in range(k) if amount[c] < MIN_SPEAKER_SECONDS or amount[c] < MIN_SPEAKER_SHARE * total]
+        if not small or len(small) == k:
+            return labels
+        c = min(small, key=lambda c: amount[c])
+        cent = _centroids(emb, labels, durations, k)
+        sims = cent @ cent[c]
+        sims[c] = -np.inf
+        target = int(np.argmax(sims))
+        labels = np.where(labels == c, target, labels)
+        labels = np.unique(labels, return_inverse=True)[1]
+
+
+def _smooth(labels: np.ndarray, windows: list[Window], emb: np.ndarray, durations: np.ndarray) -> np.ndarray:
+    """A short window between two windows of one other speaker, joined to both without a pause and barely closer
+    to its own speaker than to theirs, takes their speaker (a turn is never shorter than its evidence)."""
+    labels = labels.copy()
+    k = int(labels.max()) + 1
+    if k < 2 or len(labels) < 3:
+        return labels
+    cent = _centroids(emb, labels, durations, k)
+    sims = emb @ cent.T
+    for i in range(1, len(labels) - 1):
+        a, b = labels[i - 1], labels[i + 1]
+        if a != b or labels[i] == a or durations[i] >= SMOOTH_SECONDS:
+            continue
+        joined = (windows[i].start - windows[i - 1].end < SMOOTH_PAUSE and
+                  windows[i + 1].start - windows[i].end < SMOOTH_PAUSE)
+        if joined and sims[i, labels[i]] - sims[i, a] < SMOOTH_MARGIN:
+            labels[i] = a
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def _name_clusters(labels: np.ndarray, cent: np.ndarray, previous: dict | None) -> list[str]:
+    """Cluster index -> id: a previous run's id where the voice matches, otherwise S<n> in order of first speech."""
+    k = len(cent)
+    first = []
+    for c in labels:
+        if int(c) not in first:
+            first.append(int(c))
+    ids: dict[int, str] = {}
+    old = []
+    for entry in (previous or {}).get("speakers", []):
+        try:
+            voice = _normed(np.asarray(entry["voice"], dtype=np.float32))
+            if voice.shape == (EMBED_DIM,):
+                old.append((str(entry["id"]), voice))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if old:
+        sims = cent @ np.stack([v for _, v in old]).T  # (k, old)
+        pairs = sorted(((sims[c, o], c, o) for c in range(k) for o in range(len(old))), reverse=True)
+        used_c, used_o = set(), set()
+        for sim, c, o in pairs:  # greedy on the best similarity first: optimal enough for a handful of voices
+            if sim < MATCH_SIMILARITY or c in used_c or o in used_o:
+                continue
+            ids[c] = old[o][0]
+            used_c.add(c)
+            used_o.add(o)
+    taken = set(ids.values()) | {sid for sid, _ in old}
+    counter = itertools.count(1)
+    for c in first + [c for c in range(k) if c not in first]:
+        if c in ids:
+            continue
+        while True:
+            sid = f"S{next(counter)}"
+            if sid not in taken:
+                break
+        ids[c] = sid
+        taken.add(sid)
+    return [ids[c] for c in range(k)]
+
+
+# -- the pipeline's speaker stage ---------------------------------------------------------------------------------
+PROFILE_VERSION = 1
+
+
+def profile_key(regions: Sequence) -> str | None:
+    """Cache key of a timeline's voices: the content of its media files (None when a clip has no file)."""
+    from .transcript_cache import cache_key, media_fingerprint
+
+    prints = set()
+    for region in regions:
+        path = getattr(region, "source_path", None)
+        if path is None or not Path(path).is_file():
+            return None
+        prints.add(media_fingerprint(path))
+    return cache_key(speaker_profile=PROFILE_VERSION, media=sorted(prints)) if prints else None
+
+
+def label_speakers(regions: Sequence, duration_frames: int, timebase, words: Sequence[Word],
+                   speakers: int | str = "auto", names: Sequence[str] | None = None, device: str = "auto",
+                   cache=None) -> tuple[list[Word], list[dict], list[str]]:
+    """The speaker stage of a caption job: the timeline's mix at 16 kHz, ``diarize``, ids kept from the last run
+    on the same media (voices cached with the transcripts) and names applied (given names win, then the names
+    the last run was given). Returns (words with speakers, [{"id", "name"?}], warnings)."""
+    from ..timeline.render_audio import render_audio
+    from .transcript_cache import TranscriptCache
+
+    cache = cache if cache is not None else TranscriptCache()
+    samples = render_audio(regions, duration_frames, timebase, SAMPLE_RATE).samples
+    key = profile_key(regions)
+    previous = cache.get(key) if key else None
+    result = diarize(samples, words, speakers, device=device, previous=previous)
+    warnings = []
+    old_names = {str(e.get("id")): e["name"] for e in (previous or {}).get("speakers", []) if e.get("name")}
+    given = dict(zip(sorted(result.speakers, key=_id_order), names or []))
+    if names and len(names) > len(result.speakers):
+        warnings.append(f"{len(names)} speaker names were given but {len(result.speakers)} speaker(s) were heard: "
+                        f"{', '.join(names[len(result.speakers):])} not used (pass --speakers {len(names)} if "
+                        "that many people speak)")
+    listing = []
+    for sid in sorted(result.speakers, key=_id_order):
+        entry = {"id": sid}
+        name = given.get(sid) or old_names.get(sid)
+        if name:
+            entry["name"] = name
+        listing.append(entry)
+    if key:
+        profile = result.profile()
+        for entry in profile["speakers"]:
+            name = given.get(entry["id"]) or old_names.get(entry["id"])
+            if name:
+                entry["name"] = name
+        # voices of the last run that were not heard this time stay known (a re-edit may drop a speaker)
+        heard = {e["id"] for e in profile["speakers"]}
+        profile["speakers"] += [e for e in (previous or {}).get("speakers", []) if e.get("id") not in heard]
+        cache.put(key, profile)
+    return result.words, listing, warnings
+
+
+def _id_order(speaker_id: str) -> tuple:
+    return (0, int(speaker_id[1:]), "") if speaker_id[:1] == "S" and speaker_id[1:].isdigit() else (1, 0, speaker_id)
