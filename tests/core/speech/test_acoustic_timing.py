@@ -129,7 +129,9 @@ def test_english_words_on_unseen_speech(base_whisper_model, speech_corpus_module
                                               voice="en-us+f2", words_per_minute=175, noise_seconds=3.0)
     errors = {}
     for acoustic in (True, False):
-        result = transcribe_audio(corpus.samples, TranscribeOptions(language="en", cache=False,
+        # greedy only: the temperature fallback samples from a random state that earlier tests in the same process
+        # have advanced, which made the transcript (and so the figure) depend on test order
+        result = transcribe_audio(corpus.samples, TranscribeOptions(language="en", cache=False, temperature=(0.0,),
                                                                     acoustic_timing=acoustic), model=model)
         starts, ends = speech_corpus_module.timing_errors(corpus.words, result.words)
         assert len(starts) >= 0.85 * len(corpus.words)
