@@ -127,7 +127,7 @@ def jfk_onsets(model) -> dict:
     result = transcribe_audio(samples, TranscribeOptions(language="en", cache=False), model=model)
     whisper = transcribe_audio(samples, TranscribeOptions(language="en", cache=False, acoustic_timing=False),
                                model=model)
-    raw = at.EnglishAligner.get().align(samples, [at.spell_token(w.text) for w in result.words])
+    raw = at.EnglishAligner().align(samples, [at.spell_token(w.text) for w in result.words])
     rows = []
     quiet_level = float(np.percentile(db, 10))
     for i, w in enumerate(result.words):

@@ -28,7 +28,6 @@ No Mandarin (or other) acoustic model ships in a package: other languages keep `
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -255,9 +254,8 @@ class AlignStats:
 
 
 class EnglishAligner:
-    """A pocketsphinx decoder set up for forced alignment of English (one per thread: decoders are not shared)."""
-
-    _local = threading.local()
+    """A pocketsphinx decoder set up for forced alignment of English (one per transcription or script: decoders
+    are not shared between threads, and one keeps state from the audio it aligned)."""
 
     def __init__(self) -> None:
         try:
@@ -269,15 +267,6 @@ class EnglishAligner:
         if rate != SAMPLE_RATE:
             raise AcousticTimingUnavailable(f"the acoustic model expects {rate} Hz audio, not {SAMPLE_RATE} Hz")
         self._known: dict[str, bool] = {}
-
-    @classmethod
-    def get(cls) -> EnglishAligner:
-        """This thread's aligner (built once: loading the dictionary takes a moment)."""
-        inst = getattr(cls._local, "aligner", None)
-        if inst is None:
-            inst = cls()
-            cls._local.aligner = inst
-        return inst
 
     def _ensure_word(self, word: str) -> None:
         if word in self._known:
@@ -399,7 +388,9 @@ def retime_words(texts: list[str], times: list[tuple[float, float]], groups: lis
     flags = [False] * len(texts)
     if not texts:
         return out, flags, stats
-    aligner = aligner or EnglishAligner.get()
+    # a fresh decoder per call (85 ms): pocketsphinx's front end keeps a running noise estimate across utterances,
+    # so a shared one made the same audio time differently depending on what it aligned before
+    aligner = aligner or EnglishAligner()
     duration = len(samples) / sample_rate
     lo_bound, hi_bound = bounds if bounds else (0.0, duration)
     groups = [list(g) for g in groups if g]

@@ -187,6 +187,7 @@ def align_script(samples: np.ndarray, script: str, language: str | None = None,
     acoustic = [False] * len(units)
     cjk = lang in ("zh", "yue", "ja")
     use_acoustic = options.refine_timing and options.acoustic_timing and acoustic_timing.supports(lang)
+    aligner = None
     fallback_windows = 0
     for k, (a, b) in enumerate(windows):
         idx = [i for i, w in enumerate(assigned) if w == k]
@@ -196,7 +197,8 @@ def align_script(samples: np.ndarray, script: str, language: str | None = None,
             lo = max(windows[k - 1][1] if k else 0, a - int(ACOUSTIC_PAD * SAMPLE_RATE))
             hi = min(windows[k + 1][0] if k + 1 < len(windows) else len(samples), b + int(ACOUSTIC_PAD * SAMPLE_RATE))
             try:
-                result = acoustic_timing.EnglishAligner.get().align(
+                aligner = aligner or acoustic_timing.EnglishAligner()  # one per script: its state stays its own
+                result = aligner.align(
                     samples[lo:hi], [acoustic_timing.spell_token(units[i]) for i in idx], SAMPLE_RATE,
                     lo / SAMPLE_RATE)
             except acoustic_timing.AcousticTimingUnavailable as exc:

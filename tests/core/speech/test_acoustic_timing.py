@@ -13,7 +13,7 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def aligner():
-    return at.EnglishAligner.get()
+    return at.EnglishAligner()
 
 
 def _sentence(module, text, voice="en-us", lead=0.6, tail=0.6):
@@ -88,7 +88,7 @@ def test_a_stop_after_a_pause_starts_on_the_onset_not_in_the_closure(speech_corp
     """The aligner counts a word-initial stop's silent closure as part of the word: after a pause the pause rule
     puts the start where sound begins."""
     samples, ref = _sentence(speech_corpus_module, "Take the blue cup to the kitchen.")
-    aligner = at.EnglishAligner.get()
+    aligner = at.EnglishAligner()
     result = aligner.align(samples, [at.spell_token(t) for t, *_ in ref])
     assert result.times is not None
     refined = refine_word_times(result.times, samples, SR, speech_activity(samples, SR),

@@ -73,15 +73,18 @@ def test_silence_and_noise_give_no_words(tiny, cache):
         assert result.words == []
 
 
-def test_regions_map_to_timeline_frames(tiny, espeak_english, cache):
-    """Two cuts of one file at 23.976 with a 01:00:00:00 start: words land inside what each region plays."""
+@pytest.mark.slow
+def test_regions_map_to_timeline_frames(base_whisper_model, espeak_english, cache):
+    """Two cuts of one file at 23.976 with a 01:00:00:00 start: words land inside what each region plays.
+
+    Real speech and the packaged model: which noise words the tiny random model emits in a region flips with
+    floating-point details (it changed once torch had been imported into the process), so it cannot show that both
+    regions were heard."""
     tb = Timebase.from_start_timecode("24000/1001", "01:00:00:00", False)
     a = region(espeak_english.path, 0, 200, Fraction(1), tb, "A")  # source 1 s .. 9.34 s
     b = region(espeak_english.path, 400, 700, Fraction(14), tb, "B")  # source 14 s .. 26.5 s (past the end)
-    # the tiny model's words are noise: the acoustic aligner may legitimately move them anywhere in their span, so
-    # this test of region -> timeline mapping keeps Whisper's own times (the aligner has its own tests)
-    result = tr.transcribe_regions([b, a], tb, tr.TranscribeOptions(**FAST, acoustic_timing=False), model=tiny,
-                                   cache=cache)
+    base = models.load_whisper(str(base_whisper_model), "cpu", "int8")
+    result = tr.transcribe_regions([b, a], tb, tr.TranscribeOptions(**FAST), model=base, cache=cache)
     check_words(result.words, tb)
     assert result.stats["spans"] == 2
     for w in result.words:
