@@ -24,6 +24,9 @@ from .caption_limits import PRESET_LIMITS
 @click.option("--formats", default="json,srt", show_default=True,
               help="Any of json,srt,vtt,ass,ttml,otio,fcpxml,xmeml.")
 @click.option("--glossary", type=click.Path(path_type=Path), default=None, help="Term list (translations, hotwords).")
+@click.option("--corrections-vocabulary/--no-corrections-vocabulary", default=True, show_default=True,
+              help="Pass the words people corrected more than once in review (`captionbridge corrections "
+                   "vocabulary`) to the decoder as hotwords.")
 @click.option("--translation-model", default=None, help="Translation model folder or hub name.")
 @click.option("--max-chars-per-line", type=int, default=None,
               help=f"Override characters per line (default: the preset's; {PRESET_LIMITS['max_chars_per_line']}).")
@@ -55,7 +58,8 @@ def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str 
                 translation_model: str | None, max_chars_per_line: int | None, max_lines: int | None,
                 max_chars_per_second: float | None, absolute_times: bool, allow_missing: bool, rate: str | None,
                 start_timecode: str | None, drop_frame: bool | None, traditional: bool, speakers: str | None,
-                speaker_names: str | None, speaker_marks: str | None, quiet: bool) -> None:
+                speaker_names: str | None, speaker_marks: str | None, corrections_vocabulary: bool,
+                quiet: bool) -> None:
     """Caption TIMELINE (.otio, .otioz, FCP7 .xml, .fcpxml/.fcpxmld, or a bare media file) into OUT.
 
     Writes OUT/<stem>.captions.json (frames, timecodes, words) and one file per language and format,
@@ -74,7 +78,8 @@ def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str 
         glossary=str(glossary) if glossary else None, translation_model=translation_model,
         absolute_times=absolute_times, max_chars_per_line=max_chars_per_line, max_lines=max_lines,
         max_chars_per_second=max_chars_per_second, rate=rate, start_timecode=start_timecode, drop_frame=drop_frame,
-        speakers=speakers, speaker_names=speaker_names, speaker_marks=speaker_marks)
+        speakers=speakers, speaker_names=speaker_names, speaker_marks=speaker_marks,
+        vocabulary=_corrections_vocabulary(language) if corrections_vocabulary else None)
     options.validate()
     with progress_bar("captioning", disable=quiet) as listener:
         result = run_caption_job(timeline, out_dir, options, Progress(STAGES, listener))
@@ -91,3 +96,12 @@ def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str 
     if result.get("kept"):
         click.echo(f"warning: kept the earlier {', '.join(result['kept'])} in {out_dir} (this run found nothing "
                    "to replace them with)", err=True)
+
+
+def _corrections_vocabulary(language: str) -> list[str] | None:
+    """The engine's corrections vocabulary (the same store the review page fills), for ``language``."""
+    from ..core.corrections.store import CorrectionStore
+    from .service.paths import config_dir
+
+    words = CorrectionStore(config_dir()).vocabulary(language=None if language == "auto" else language)
+    return words or None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...core.corrections.store import CorrectionStore
 from ...core.errors import Cancelled, CaptionBridgeError
 from ...core.progress import Progress
 from ...core.storage import cache_root, job_scope, protect_folder, write_private
@@ -394,6 +395,12 @@ class JobService:
         shutil.rmtree(out, ignore_errors=True)
         partial.mkdir(parents=True, mode=0o700)
         options = dict(job.options)
+        if "vocabulary" not in options:  # words people corrected more than once in review: decoder hotwords
+            language = options.get("language")
+            vocabulary = CorrectionStore(self.data_dir).vocabulary(language=None if language in (None, "auto")
+                                                                   else language)
+            if vocabulary:
+                options["vocabulary"] = vocabulary
         if self._gpus > 1 and options.get("device", "auto") in ("auto", "cuda"):
             options["device_index"] = index % self._gpus  # one worker per GPU: each keeps its own warm model
         progress = Progress(job_stages(self.job_function), listener=self._listener(running),
