@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "inspect": "cmd_timeline:inspect_cmd",
     "install": "cmd_install:install_cmd",
     "uninstall": "cmd_install:uninstall_cmd",
+    "cluster": "cmd_cluster:cluster_cmd",
 }
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .cluster.bay import cluster_options, use_cluster
+
 
 @click.command("caption")
 @click.argument("timeline", type=click.Path(path_type=Path))
@@ -32,11 +34,13 @@ import click
               help="Override the timeline's display format (29.97/59.94 only).")
 @click.option("--traditional", is_flag=True, help="Keep Chinese in Traditional characters.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@cluster_options
 def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str | None, preset: str | None,
                 tracks: str | None, model: str | None, device: str, formats: str, glossary: Path | None,
                 translation_model: str | None, max_chars_per_line: int | None, max_lines: int | None,
                 max_chars_per_second: float | None, absolute_times: bool, allow_missing: bool, rate: str | None,
-                start_timecode: str | None, drop_frame: bool | None, traditional: bool, quiet: bool) -> None:
+                start_timecode: str | None, drop_frame: bool | None, traditional: bool, quiet: bool,
+                **cluster) -> None:
     """Caption TIMELINE (.otio, .otioz, FCP7 .xml, .fcpxml/.fcpxmld, or a bare media file) into OUT.
 
     Writes OUT/<stem>.captions.json (frames, timecodes, words) and one file per language and format,
@@ -56,6 +60,7 @@ def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str 
         absolute_times=absolute_times, max_chars_per_line=max_chars_per_line, max_lines=max_lines,
         max_chars_per_second=max_chars_per_second, rate=rate, start_timecode=start_timecode, drop_frame=drop_frame)
     options.validate()
+    use_cluster(**cluster)
     with progress_bar("captioning", disable=quiet) as listener:
         result = run_caption_job(timeline, out_dir, options, Progress(STAGES, listener))
     doc = result["document"]

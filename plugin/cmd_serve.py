@@ -6,6 +6,8 @@ import logging
 
 import click
 
+from .cluster.bay import cluster_options, use_cluster
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -22,8 +24,9 @@ import click
               help="Largest timeline upload accepted.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
+@cluster_options
 def serve_cmd(host: str, port: int, workers: int | None, data_dir: str | None, result_ttl: float,
-              max_upload_mb: float, log_level: str) -> None:
+              max_upload_mb: float, log_level: str, **cluster) -> None:
     """Run the local caption engine (HTTP API on 127.0.0.1, token in the config folder)."""
     from pathlib import Path
 
@@ -35,6 +38,10 @@ def serve_cmd(host: str, port: int, workers: int | None, data_dir: str | None, r
         click.secho(f"WARNING: listening on {host}, not on loopback: other machines on the network can reach the "
                     "engine, and only the token protects it. Its traffic is not encrypted. Use --host 127.0.0.1 "
                     "unless you really mean this.", fg="red", bold=True, err=True)
+    facility = use_cluster(**cluster)
+    if facility is not None:
+        click.echo(f"transcription goes to the facility cluster at {facility.url} (when it cannot be reached: "
+                   f"{'transcribe locally' if facility.on_unreachable == 'fallback' else 'wait for it'})", err=True)
     config = config_dir()
     opts = ServeOptions(host=host, port=port, workers=workers, data_dir=Path(data_dir) if data_dir else None,
                         result_ttl=result_ttl, max_upload_bytes=int(max_upload_mb * 1024 * 1024), config=config,
