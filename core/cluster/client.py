@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from ..errors import CaptionBridgeError
 from ..speech.remote import RemoteUnavailable, SpanRequest
@@ -133,7 +134,8 @@ class ClusterBackend:
                  "jobs": 0, "resubmitted": 0, "warnings": []}
         self.last_stats = stats
         info = self._reach()
-        if options.model and options.model not in ("auto", info.get("model_name"), info.get("model")):
+        asked = str(options.model or "auto")
+        if asked != "auto" and info.get("model_name") not in (asked, Path(asked).name):
             stats["warnings"].append(f"model {options.model!r} was asked for; the facility cluster transcribes with "
                                      f"{info.get('model_name')!r}")
         settings = wire_settings(options)

@@ -4,8 +4,6 @@ proxy, HTTPS when it listens beyond loopback). The ingress runs on the head node
 (bay tokens, shared transcript cache, audio store, access log) lives; its state and rules are ``core.cluster.hub``.
 """
 
-from __future__ import annotations
-
 import asyncio
 import logging
 import os
