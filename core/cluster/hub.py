@@ -172,7 +172,9 @@ class Hub:
         hit = self.cache.get(key)
         if hit is not None:
             job.update(state="done", result=hit, finished=time.time())
-            self.counters["hits"] += 1
+            for counter in (self.counters, self.per_bay[bay]):  # done meanwhile (by another bay): a cache hit
+                counter["lookups"] += 1
+                counter["hits"] += 1
         elif not self._audio_path(digest).is_file():
             raise InputError(f"audio {digest} is not on the cluster: upload it first (PUT /v1/audio/{digest})")
         self.jobs[job["id"]] = job

@@ -1,0 +1,102 @@
+"""The bay's engine with a remote speech backend: the same words as a local run when the backend does the work,
+local transcription with a clear warning for whatever it could not do, and waiting when told to."""
+
+from __future__ import annotations
+
+import socket
+import time
+from fractions import Fraction
+
+import pytest
+from captionbridge.core.cluster.client import ClusterBackend, ClusterUnreachable
+from captionbridge.core.cluster.facility import ClusterConfig
+from captionbridge.core.speech import models
+from captionbridge.core.speech import transcribe as tr
+from captionbridge.core.speech.remote import RemoteUnavailable, set_speech_backend
+from captionbridge.core.timeline.regions import AudioRegion
+from captionbridge.core.timeline.timebase import Timebase
+
+FAST = dict(temperature=(0.0,), beam_size=1, language="en", cache=False)
+
+
+@pytest.fixture()
+def tiny(tiny_whisper_model):
+    return models.load_whisper(str(tiny_whisper_model), "cpu", "int8")
+
+
+def regions(path, tb):
+    """Two clips of the same recording, cut apart on the timeline: two spans."""
+    def clip(name, start, end, offset):
+        return AudioRegion(clip_name=name, track_name="A1", track_index=1, timeline_start_frame=start,
+                           timeline_end_frame=end, source_path=path, source_offset=Fraction(offset), timebase=tb)
+    return [clip("one", 0, 250, 0), clip("two", 300, 550, 12)]
+
+
+class ReplicaInProcess:
+    """A backend that runs what a cluster replica runs (``transcribe_span_samples``) here, and can give up after
+    ``give_up_after`` spans the way a cluster that goes away does."""
+
+    def __init__(self, model, give_up_after: int | None = None):
+        self.model, self.give_up_after, self.seen = model, give_up_after, []
+
+    def transcribe_spans(self, requests, options, report):
+        done = {}
+        for r in requests:
+            if self.give_up_after is not None and len(done) >= self.give_up_after:
+                raise RemoteUnavailable("facility cluster went away during the job: transcribed here instead",
+                                        partial=done)
+            self.seen.append(r.identity)
+            done[r.index] = tr.transcribe_span_samples(r.audio(), options, self.model)
+        return done
+
+
+def dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"  # closed again: connection refused
+
+
+def test_a_remote_backend_gives_the_local_words_and_a_partial_one_is_completed_here(tiny, espeak_english):
+    tb = Timebase(25)
+    options = tr.TranscribeOptions(**FAST)
+    local = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny)
+    assert local.words
+    remote = ReplicaInProcess(tiny)
+    previous = set_speech_backend(remote)  # installed for the process, as `serve --cluster` does
+    try:
+        via = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options)
+    finally:
+        set_speech_backend(previous)
+    assert [(w.text, w.start_frame, w.end_frame) for w in via.words] == \
+        [(w.text, w.start_frame, w.end_frame) for w in local.words]
+    assert len(remote.seen) == 2 and all(i and len(i) == 64 for i in remote.seen) and len(set(remote.seen)) == 2
+    assert via.stats["remote"]["spans"] == 2
+
+    half = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
+                                 backend=ReplicaInProcess(tiny, give_up_after=1))
+    assert [w.text for w in half.words] == [w.text for w in local.words]
+    assert "facility cluster went away during the job: transcribed here instead" in half.warnings
+    assert half.stats["remote"]["spans"] == 1
+
+
+def test_an_unreachable_cluster_means_local_transcription_with_a_clear_warning(tiny, espeak_english):
+    tb = Timebase(25)
+    options = tr.TranscribeOptions(**FAST)
+    url = dead_url()
+    backend = ClusterBackend(ClusterConfig(url=url, token="cbb_test"))
+    result = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny, backend=backend)
+    local = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny)
+    assert [w.text for w in result.words] == [w.text for w in local.words]
+    [warning] = [w for w in result.warnings if "facility cluster" in w]
+    assert warning.startswith(f"facility cluster at {url} unreachable (")
+    assert "transcribed on this machine instead" in warning and 'on_unreachable = "wait"' in warning
+
+
+def test_told_to_wait_a_bay_waits_then_fails_without_transcribing(tiny, espeak_english):
+    tb = Timebase(25)
+    config = ClusterConfig(url=dead_url(), token="cbb_test", on_unreachable="wait", wait_timeout_s=1.5)
+    started = time.monotonic()
+    with pytest.raises(ClusterUnreachable, match=r"stayed unreachable for 2 s .*the job was not transcribed"):
+        tr.transcribe_regions(regions(espeak_english.path, tb), tb, tr.TranscribeOptions(**FAST), model=tiny,
+                              backend=ClusterBackend(config))
+    assert 1.4 <= time.monotonic() - started < 10
