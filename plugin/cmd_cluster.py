@@ -62,8 +62,9 @@ def cluster_cmd() -> None:
 def deploy_cmd(address, data_dir, model, device, min_replicas, max_replicas, cpus_per_replica, host, port, tls_cert,
                tls_key, max_upload_mb) -> None:
     """Deploy (or update) the transcription application on a running Ray cluster."""
-    from .cluster.deploy import connect, deploy
+    from .cluster.deploy import check_listen, connect, deploy
 
+    check_listen(host, tls_cert, tls_key)  # before joining the cluster: a refusal costs nothing
     connect(address)
     import ray
 

@@ -90,10 +90,12 @@ class ClusterBackend:
             if exc.code >= 500:
                 raise _Down(f"HTTP {exc.code} {_message(payload)}") from None
             return exc.code, payload
-        except ssl.SSLError as exc:
-            raise _Down(f"TLS failed ({exc.reason or exc}); check ca_cert in the facility config") from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            raise _Down(str(getattr(exc, "reason", None) or exc)) from None
+            reason = getattr(exc, "reason", None) if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, ssl.SSLError):  # nothing was sent: the cluster's certificate is not trusted
+                detail = getattr(reason, "verify_message", None) or reason.reason or reason
+                raise _Down(f"TLS failed: {detail}; check ca_cert in the facility config") from None
+            raise _Down(str(reason or exc)) from None
 
     def _expect(self, status: int, payload: dict, what: str) -> dict:
         if status >= 400:

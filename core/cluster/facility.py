@@ -62,7 +62,7 @@ class ClusterConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, url: str | None = None, token_file: str | None = None,
-             on_unreachable: str | None = None) -> "ClusterConfig":
+             on_unreachable: str | None = None, ca_cert: str | None = None) -> "ClusterConfig":
         """From a facility config file and/or a URL; explicit arguments override the file."""
         data: dict = {}
         if path is not None:
@@ -87,6 +87,8 @@ class ClusterConfig:
             data["url"] = url
         if on_unreachable:
             data["on_unreachable"] = on_unreachable
+        if ca_cert:
+            data["ca_cert"] = ca_cert
         token_file = token_file or data.pop("token_file", None)
         token = data.pop("token", None) or os.environ.get(TOKEN_ENV)
         if token_file:

@@ -10,7 +10,8 @@ from ...core.speech.remote import set_speech_backend
 
 
 def cluster_options(command):
-    """``--cluster``, ``--facility-config``, ``--cluster-token-file``, ``--on-cluster-unreachable``."""
+    """``--cluster``, ``--facility-config``, ``--cluster-token-file``, ``--cluster-ca-cert``,
+    ``--on-cluster-unreachable``."""
     for option in reversed([
         click.option("--cluster", "cluster_url", metavar="URL", default=None, envvar="CAPTIONBRIDGE_CLUSTER",
                      help="Transcribe on the facility cluster at URL (https://...), not on this machine."),
@@ -19,6 +20,8 @@ def cluster_options(command):
                      help="Facility config file ([cluster] url, token_file, ca_cert, on_unreachable)."),
         click.option("--cluster-token-file", type=click.Path(dir_okay=False), default=None,
                      help="File holding this bay's token (from `captionbridge cluster add-bay`)."),
+        click.option("--cluster-ca-cert", type=click.Path(dir_okay=False), default=None,
+                     help="CA certificate that signed the cluster's TLS certificate (a private facility CA)."),
         click.option("--on-cluster-unreachable", type=click.Choice(["fallback", "wait"]), default=None,
                      help="When the cluster cannot be reached: transcribe locally (fallback, default) or wait."),
     ]):
@@ -27,11 +30,11 @@ def cluster_options(command):
 
 
 def use_cluster(cluster_url: str | None, facility_config: str | None, cluster_token_file: str | None,
-                on_cluster_unreachable: str | None) -> ClusterConfig | None:
+                cluster_ca_cert: str | None, on_cluster_unreachable: str | None) -> ClusterConfig | None:
     """Install the cluster backend for this process when asked to; returns its config (None: local)."""
     if not (cluster_url or facility_config):
         return None
     config = ClusterConfig.load(facility_config, url=cluster_url, token_file=cluster_token_file,
-                                on_unreachable=on_cluster_unreachable)
+                                ca_cert=cluster_ca_cert, on_unreachable=on_cluster_unreachable)
     set_speech_backend(ClusterBackend(config))
     return config

@@ -31,6 +31,18 @@ def connect(address: str | None) -> None:
                                 "start one with `ray start --head` on the GPU head node, or pass --address") from None
 
 
+def check_listen(host: str, tls_cert: str | None, tls_key: str | None) -> None:
+    """TLS is required beyond loopback; both PEM files or neither; they must exist."""
+    if bool(tls_cert) != bool(tls_key):
+        raise InputError("pass both --tls-cert and --tls-key (or neither, on loopback only)")
+    if not is_loopback_host(host) and not tls_cert:
+        raise InputError(f"the cluster would listen on {host}, beyond loopback, without TLS: bays' tokens and "
+                         "audio would cross the network in the clear. Pass --tls-cert and --tls-key")
+    for path in (tls_cert, tls_key):
+        if path and not Path(path).is_file():
+            raise InputError(f"{path} does not exist: pass the PEM files of the cluster's certificate and key")
+
+
 def deploy(address: str | None, data_dir: Path, model: str | None, device: str, min_replicas: int,
            max_replicas: int, cpus_per_replica: float, host: str, port: int, tls_cert: str | None,
            tls_key: str | None, max_upload_mb: float) -> dict:
@@ -40,14 +52,7 @@ def deploy(address: str | None, data_dir: Path, model: str | None, device: str, 
 
     if min_replicas > max_replicas:
         raise InputError(f"--min-replicas {min_replicas} is more than --max-replicas {max_replicas}")
-    if bool(tls_cert) != bool(tls_key):
-        raise InputError("pass both --tls-cert and --tls-key (or neither, on loopback only)")
-    if not is_loopback_host(host) and not tls_cert:
-        raise InputError(f"the cluster would listen on {host}, beyond loopback, without TLS: bays' tokens and "
-                         "audio would cross the network in the clear. Pass --tls-cert and --tls-key")
-    for path in (tls_cert, tls_key):
-        if path and not Path(path).is_file():
-            raise InputError(f"{path} does not exist: pass the PEM files of the cluster's certificate and key")
+    check_listen(host, tls_cert, tls_key)
     if model and os.sep in model and not Path(model).is_dir():
         raise InputError(f"model folder {model} does not exist (it must exist at that path on every GPU node)")
     data_dir = Path(data_dir).expanduser().resolve()

@@ -1,6 +1,6 @@
 """The facility cluster end to end on this machine: a local Ray cluster (head + a second node process), the Ray
-Serve application deployed by `captionbridge cluster deploy` with two CPU replicas of the tiny test Whisper model,
-and bay engines (`captionbridge caption --cluster`, real processes) against it over loopback.
+Serve application deployed by `captionbridge cluster deploy` (TLS on loopback) with two CPU replicas of the
+packaged Whisper base model, and bay engines (`captionbridge caption --cluster`, real processes) against it over loopback.
 
 Covers: two bays at once with the same outputs as a local engine, the shared cache from a second bay (no upload,
 no second transcription), a replica killed mid-request (the span completes, once), a bay asking for another bay's
@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -22,7 +23,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from fixtures.ray_cluster import free_port
+from fixtures.ray_cluster import free_port, self_signed_certificate
 
 pytestmark = pytest.mark.slow
 
@@ -47,13 +48,32 @@ def words_of(out_dir: Path) -> list[tuple]:
     return [(w["text"], w["start_frame"], w["end_frame"]) for w in doc["words"]]
 
 
+def assert_same_words(got: list[tuple], expected: list[tuple]) -> None:
+    """What a local engine makes of the same audio: the same words on the same frames (one frame of slack per
+    boundary). Not bit-exact: CPU decoding on this shared machine is not deterministic from run to run even locally
+    (a near-tie in the beam, e.g. 'most' / 'motorcycle', went either way between two local runs), so at least 85 %
+    of the words must match in order, and every matched word must sit on the same frames."""
+    import difflib
+
+    a, b = [w[0].lower().strip(".,") for w in got], [w[0].lower().strip(".,") for w in expected]
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    assert matcher.ratio() >= 0.85, (a, b)
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            g, e = got[block.a + k], expected[block.b + k]
+            assert abs(g[1] - e[1]) <= 1 and abs(g[2] - e[2]) <= 1, (g, e)
+
+
 class Facility:
     def __init__(self, cluster, root: Path, model: Path):
         self.cluster, self.root, self.model = cluster, root, model
         self.data = root / "cluster-data"
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://127.0.0.1:{self.port}"  # TLS even on loopback: the path bays on a network take
+        self.cert, self.key = self_signed_certificate(root / "tls")
+        self.tls = ssl.create_default_context(cafile=str(self.cert))
         self.tokens: dict[str, Path] = {}
+        self.outputs: dict[str, list] = {}
 
     def cli(self, *args, **kw):
         return self.cluster.run_cli(*args, **kw)
@@ -74,7 +94,8 @@ class Facility:
         args = ["caption", str(media), "--rate", "25", "--out", str(out), "--language", "en", "--model",
                 str(self.model), "-q", *extra]
         if bay is not None:
-            args += ["--cluster", self.url, "--cluster-token-file", str(self.tokens[bay])]
+            args += ["--cluster", self.url, "--cluster-token-file", str(self.tokens[bay]), "--cluster-ca-cert",
+                     str(self.cert)]
         return args
 
     def caption(self, media: Path, out: Path, bay: str | None, *extra: str, timeout: float = 180):
@@ -87,7 +108,7 @@ class Facility:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=30, context=self.tls) as response:
                 return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
@@ -99,13 +120,13 @@ class Facility:
 
 
 @pytest.fixture(scope="module")
-def facility(ray_cluster, tiny_whisper_model, tmp_path_factory):
+def facility(ray_cluster, base_whisper_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("facility")
     ray_cluster.env["CAPTIONBRIDGE_CACHE_DIR"] = str(root / "bay-cache")
-    f = Facility(ray_cluster, root, tiny_whisper_model)
+    f = Facility(ray_cluster, root, base_whisper_model)
     result = f.cli("cluster", "deploy", "--address", ray_cluster.address, "--data-dir", str(f.data), "--model",
-                   str(tiny_whisper_model), "--device", "cpu", "--min-replicas", "2", "--max-replicas", "2",
-                   "--port", str(f.port), timeout=240)
+                   str(base_whisper_model), "--device", "cpu", "--min-replicas", "2", "--max-replicas", "2",
+                   "--port", str(f.port), "--tls-cert", str(f.cert), "--tls-key", str(f.key), timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     f.add_bay("bay-a")
     f.add_bay("bay-b")
@@ -122,7 +143,7 @@ def local_words(facility, tmp_path_factory):
         result = facility.caption(media, target, None)
         assert result.returncode == 0, result.stderr
         out[name] = words_of(target)
-        assert out[name], "the tiny model produced no words: the comparison below would prove nothing"
+        assert len(out[name]) >= 12, out[name]  # real words: the comparisons below mean something
     return out
 
 
@@ -137,8 +158,9 @@ def test_two_bays_at_once_get_what_a_local_engine_gets(facility, local_words, tm
         out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
         assert "transcribed on this machine" not in err  # the cluster did it
-    assert words_of(tmp_path / "bay-a") == local_words["one"]
-    assert words_of(tmp_path / "bay-b") == local_words["two"]
+    assert_same_words(words_of(tmp_path / "bay-a"), local_words["one"])
+    assert_same_words(words_of(tmp_path / "bay-b"), local_words["two"])
+    facility.outputs["one"] = words_of(tmp_path / "bay-a")
     status = facility.status()
     assert status["bays"]["bay-a"]["jobs"] == 1 and status["bays"]["bay-b"]["jobs"] == 1
     assert status["bays"]["bay-a"]["uploaded_bytes"] > 0 and status["bays"]["bay-b"]["uploaded_bytes"] > 0
@@ -147,14 +169,14 @@ def test_two_bays_at_once_get_what_a_local_engine_gets(facility, local_words, tm
     assert {("bay-a", "job"), ("bay-b", "job")} <= {(r["bay"], r["action"]) for r in access}
 
 
-def test_second_bay_gets_the_first_bays_transcript_from_the_shared_cache(facility, local_words, tmp_path):
+def test_second_bay_gets_the_first_bays_transcript_from_the_shared_cache(facility, tmp_path):
     before = facility.status()
     copy = tmp_path / "elsewhere" / "same-interview.wav"  # the same media under another path in another bay
     copy.parent.mkdir()
     shutil.copy(facility.media["one"], copy)
     result = facility.caption(copy, tmp_path / "out", "bay-b")
     assert result.returncode == 0, result.stderr
-    assert words_of(tmp_path / "out") == local_words["one"]
+    assert words_of(tmp_path / "out") == facility.outputs["one"]  # bay a's transcript, exactly
     after = facility.status()
     assert after["bays"]["bay-b"]["cache_hits"] == before["bays"]["bay-b"]["cache_hits"] + 1
     assert after["bays"]["bay-b"]["uploaded_bytes"] == before["bays"]["bay-b"]["uploaded_bytes"]  # nothing sent
@@ -197,6 +219,20 @@ def test_a_bay_cannot_read_another_bays_job(facility):
     assert facility.http("GET", "/v1/info", "")[0] == 401
 
 
+def test_the_ingress_speaks_only_tls_and_a_bay_checks_the_certificate(facility, tmp_path):
+    plain = urllib.request.Request(facility.url.replace("https://", "http://") + "/v1/info")
+    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+        urllib.request.urlopen(plain, timeout=10).read()
+    args = [a for a in facility.caption_args(facility.media["one"], tmp_path / "out", "bay-a")]
+    cut = args.index("--cluster-ca-cert")
+    unverified = facility.cli(*(args[:cut] + args[cut + 2:]))  # no CA: the self-signed certificate is not trusted
+    assert unverified.returncode == 0, unverified.stderr
+    assert "TLS failed" in unverified.stderr and "check ca_cert" in unverified.stderr
+    assert "transcribed on this machine instead" in unverified.stderr
+    refused = facility.cli("cluster", "deploy", "--address", facility.cluster.address, "--host", "0.0.0.0")
+    assert refused.returncode == 3 and "without TLS" in refused.stderr
+
+
 def test_a_revoked_bay_is_refused(facility, tmp_path):
     facility.add_bay("bay-c")
     assert facility.http("GET", "/v1/info", facility.token("bay-c"))[0] == 200
@@ -229,7 +265,7 @@ def _cpu_ticks(pid: int) -> int:
 
 def test_a_replica_killed_mid_request_costs_a_retry_not_the_job(facility, tmp_path):
     before = facility.status()
-    media = speech(tmp_path / "long.wav", " ".join(SENTENCES), repeat=6)  # about a minute and a half
+    media = speech(tmp_path / "long.wav", " ".join(SENTENCES), repeat=3)  # about 40 seconds
     proc = subprocess.Popen([os.fspath(Path(os.sys.executable)), "-m", "captionbridge.plugin.cli",
                              *facility.caption_args(media, tmp_path / "out", "bay-a")],
                             env=facility.cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -266,10 +302,11 @@ def test_the_cluster_stopped_means_local_transcription_with_a_clear_message(faci
     assert result.returncode == 0, result.stderr
     assert f"facility cluster at {facility.url} unreachable" in result.stderr
     assert "transcribed on this machine instead" in result.stderr
-    assert words_of(tmp_path / "out") == local_words["two"]
+    assert_same_words(words_of(tmp_path / "out"), local_words["two"])
     config = tmp_path / "facility.toml"  # told to wait (briefly): the job fails, saying why, and nothing is written
     config.write_text(f'[cluster]\nurl = "{facility.url}"\ntoken_file = "{facility.tokens["bay-a"]}"\n'
-                      'on_unreachable = "wait"\nwait_timeout_s = 2\n', encoding="utf-8")
+                      f'ca_cert = "{facility.cert}"\non_unreachable = "wait"\nwait_timeout_s = 2\n',
+                      encoding="utf-8")
     waiting = facility.cli(*facility.caption_args(facility.media["two"], tmp_path / "wait", None,
                                                   "--facility-config", str(config)), timeout=90)
     assert waiting.returncode == 1 and "Traceback" not in waiting.stderr
