@@ -70,6 +70,7 @@ class Hub:
         self.counters: Counter = Counter()
         self.per_bay: dict[str, Counter] = defaultdict(Counter)
         self.transcribed: Counter = Counter()  # cache key -> spans transcribed (exactly once, barring a new model)
+        self._running: dict[str, asyncio.Future] = {}  # cache key -> the span being transcribed for it
         self._wake: asyncio.Event | None = None
         self._access = self.data_dir / "access.log"
 
@@ -235,11 +236,17 @@ class Hub:
                 pass
 
     async def _run(self, job: dict) -> None:
+        owner = None
         try:
             hit = self.cache.get(job["key"])  # another bay's job for the same span may have finished meanwhile
+            if hit is None and job["key"] in self._running:  # or be running now: share it, do not run it twice
+                job["state"] = "running"
+                hit = await asyncio.shield(self._running[job["key"]])
             if hit is not None:
                 job.update(state="done", result=hit, finished=time.time())
+                self.audit(job["bay"], "done", job=job["id"], shared=True)
                 return
+            owner = self._running[job["key"]] = asyncio.get_running_loop().create_future()
             job["state"] = "running"
             data = await asyncio.to_thread(self._audio_path(job["audio"]).read_bytes)
             for attempt in range(1, ATTEMPTS + 1):
@@ -254,6 +261,7 @@ class Hub:
                     continue
                 break
             self.cache.put(job["key"], result)
+            owner.set_result(result)
             self.transcribed[job["key"]] += 1
             self.counters["transcribed"] += 1
             self.counters["seconds_transcribed"] += job["seconds"]
@@ -264,7 +272,12 @@ class Hub:
             job.update(state="failed", error=message[:500], finished=time.time())
             self.counters["failed"] += 1
             self.audit(job["bay"], "failed", job=job["id"], error=message[:200])
+            if owner is not None and not owner.done():
+                owner.set_exception(exc)
+                owner.exception()  # retrieved here: jobs waiting on it fail with it, nobody else has to
         finally:
+            if owner is not None and self._running.get(job["key"]) is owner:
+                del self._running[job["key"]]
             self.inflight -= 1
             self._poke()
 

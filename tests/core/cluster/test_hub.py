@@ -130,3 +130,14 @@ def test_a_replica_lost_mid_span_costs_one_retry_and_the_span_is_done_once(tmp_p
     asyncio.run(drain(unlucky))
     view = unlucky.view("a", failed["id"])
     assert view["state"] == "failed" and "killed" in view["error"] and view["attempts"] == 2
+
+
+def test_the_same_span_asked_for_by_two_bays_at_once_is_transcribed_once(tmp_path):
+    hub = Hub(tmp_path, Replicas(), MODEL, max_inflight=2)
+    for bay in ("a", "b"):
+        hub.bays.add(bay)
+    first, second = job(hub, "a", 1), job(hub, "b", 1)  # same audio, same identity, both queued
+    assert first["state"] == second["state"] == "queued"
+    asyncio.run(drain(hub))
+    assert hub.view("a", first["id"])["result"] == hub.view("b", second["id"])["result"]
+    assert len(hub.runner.calls) == 1 and hub.stats()["max_transcriptions_per_span"] == 1
