@@ -107,8 +107,8 @@ def run(quick: bool = True) -> dict:
     cluster = None
     try:
         model = base_model(tmp / "model-cache")
-        media = make_media(tmp, pairs + 8, sentences)
-        overhead_media, throughput_media = media[:pairs], media[pairs:]
+        media = make_media(tmp, pairs + 10, sentences)  # the last two only warm things up
+        overhead_media, throughput_media = media[:pairs], media[pairs:pairs + 8]
         os.environ["CAPTIONBRIDGE_CACHE_DIR"] = str(tmp / "bay-cache")  # the bays' own cache: empty
         options = tr.TranscribeOptions(language="en", model=str(model), device="cpu", cache=False)
         local_model = models.load_whisper(str(model), "cpu", "auto", 1)  # one thread, as one replica has
@@ -154,7 +154,8 @@ def run(quick: bool = True) -> dict:
             remote_s, stats = timed(path, bays["bay-a"])
             hit_s, hit_stats = timed(path, bays["bay-b"])
             rows.append({"span": path.name, "audio_s": round(seconds_of(path), 2), "local_s": round(local_s, 3),
-                         "cluster_s": round(remote_s, 3), "uploaded_bytes": stats["uploaded_bytes"],
+                         "cluster_s": round(remote_s, 3), "replica_s": round(stats["replica_seconds"], 3),
+                         "uploaded_bytes": stats["uploaded_bytes"],
                          "second_bay_hit_s": round(hit_s, 3), "second_bay_uploaded_bytes":
                              hit_stats["uploaded_bytes"], "second_bay_cache_hits": hit_stats["cache_hits"]})
 
@@ -173,9 +174,12 @@ def run(quick: bool = True) -> dict:
 
         one = throughput(throughput_media[:4])
         redeploy_s = deploy(2)
-        timed(media[-1], ClusterBackend(bays["bay-b"].config))  # the new replica's first call
+        timed(media[-2], ClusterBackend(bays["bay-b"].config))  # the new replica's first call
         two = throughput(throughput_media[4:8])
         flac_bytes = [len(encode_flac(tr._decode_file(p))[0]) for p in overhead_media]
+        entries = [f for f in (data / "transcripts").glob("*/*.json")]
+        transcribed_audio = sum(seconds_of(p) for p in media)  # every span went through the cluster once
+        cache_mb_per_hour = sum(f.stat().st_size for f in entries) / transcribed_audio * 3600 / 1e6
         flac_per_min = statistics.mean(b / (seconds_of(p) / 60) for b, p in zip(flac_bytes, overhead_media))
     finally:
         if cluster is not None:
@@ -194,13 +198,18 @@ def run(quick: bool = True) -> dict:
                     "redeploy_to_2_replicas_s": redeploy_s},
         "spans": rows, "throughput_1_replica": one, "throughput_2_replicas": two,
         "flac_bytes_per_audio_minute": round(flac_per_min),
+        "transcript_cache_mb_per_audio_hour": round(cache_mb_per_hour, 2),
     }
-    overhead = remote - local
+    replica = statistics.median(r["replica_s"] for r in rows)
+    overhead = remote - replica
     result["summary"] = {
         "span (median audio s)": audio,
-        "local engine, same model and threads (median s)": round(local, 3),
-        "cluster path (median s)": round(remote, 3),
-        "cluster overhead per span (s, % of local)": f"{overhead:+.3f}, {100 * overhead / local:+.1f} %",
+        "local engine in this process, same model, one CT2 thread (median s)": round(local, 3),
+        "cluster path, bay's wall clock (median s)": round(remote, 3),
+        "of which the replica's own transcription (median s)": round(replica, 3),
+        "cluster overhead per span: bay wall - replica (s, % of the replica's time)":
+            f"{overhead:+.3f}, {100 * overhead / replica:+.1f} %",
+        "cluster path against the local engine (s, %)": f"{remote - local:+.3f}, {100 * (remote - local) / local:+.1f} %",
         "cache hit from a second bay (median s; bytes uploaded)":
             f"{hit:.3f}; {sum(r['second_bay_uploaded_bytes'] for r in rows)}",
         "throughput, 1 replica (x real time, 4 spans from 2 bays)": one["x_realtime"],
@@ -228,12 +237,42 @@ def estimate(result: dict, overhead_s: float) -> dict:
     out["fair share: each bay's first 5-min span done within (assumed), min"] = round(
         (50 / 8) * span_minutes / H100_LARGE_V3_X_REALTIME["assumed"] + overhead_s / 60, 2)
     out["audio store per hour of source audio (FLAC), MB"] = round(mb_per_hour, 1)
-    out["transcript cache per hour of audio (JSON words), MB"] = 0.6
+    cache_mb = result["transcript_cache_mb_per_audio_hour"]
+    out["transcript cache per hour of audio (JSON words, measured on the spans above), MB"] = cache_mb
     out["a year of a 50-bay facility at 4 new audio-hours per bay-day, 250 days: audio store / cache, TB"] = \
-        f"{50 * 4 * 250 * mb_per_hour / 1e6:.1f} / {50 * 4 * 250 * 0.6 / 1e6:.2f}"
+        f"{50 * 4 * 250 * mb_per_hour / 1e6:.1f} / {50 * 4 * 250 * cache_mb / 1e6:.2f}"
     out["network: 50 bays upload 1 audio-hour each at once, GB (10 GbE at the head: s)"] = \
         f"{50 * mb_per_hour / 1e3:.2f} ({50 * mb_per_hour * 8 / 10e3:.1f})"
     return out
+
+
+NOTES = """## How to read this
+
+- **Overhead** is the bay's wall clock for a span minus the replica's own time for it (FLAC encode, lookup, audio
+  check, upload, queue, dispatch, result, polling every 0.1 s). The local engine row is the same model with one
+  CTranslate2 thread in the benchmark's own process; on this shared 2-core machine the replica (a Ray worker, which
+  Ray starts with OMP_NUM_THREADS=1, so the VAD's onnxruntime runs single-threaded too) was as fast or faster, so
+  "cluster against local" mostly measures that, not the cluster path. Both figures move with the machine's load
+  (other engineers' jobs); the throughput rows are one run each.
+- **Throughput with 2 replicas** on 2 cores shared with other work cannot reach 2x; on a GPU node each replica has
+  its own GPU.
+- **One H100 replica, large-v3**: not measured (no GPU was lent to this task). Assumed 100x real time (faster-whisper
+  large-v2 fp16 batch 16 does 46x on an RTX 3070 Ti by its README; an H100 has 3-4x that card's fp16 throughput),
+  40x pessimistic. A bay that ingests 4 new audio-hours per 8-hour shift asks 0.5 audio-hours per hour; at 80 %
+  target utilisation one replica serves 100 x 0.8 / 0.5 = 160 such bays (64 at 40x). Re-cuts of media already
+  transcribed cost a cache lookup (milliseconds), not GPU time.
+- **50 bays, 8 GPUs**: steady load is 25 audio-hours per hour against 8 x 100 = 800 audio-hours per hour of capacity
+  (3 %), so queues are empty almost always; the worst burst (all 50 submit a one-hour timeline at once, 50
+  audio-hours) drains in under 4 minutes (9.4 at 40x). Fair share (per-bay queues, round robin, at most one span
+  per replica in flight) means every bay's first span starts within the first 50/8 = 7 dispatch rounds instead of
+  behind another bay's whole feature. Audio store: about 68 MB per audio-hour (3.4 TB a year at 4 audio-hours per
+  bay-day; expire audio older than a few weeks, the transcripts are what is reused). Transcript cache: a few MB
+  per audio-hour, kept indefinitely. Network: one audio-hour is 68 MB, under a second on a bay's 1 GbE link; 50 at
+  once is 3.4 GB into the head node, about 3 s on 10 GbE. The single ingress replica only handles small JSON and
+  FLAC bodies; polling at 4 requests/s per active span is the largest request load (about 200 requests/s with
+  every bay busy), which one FastAPI replica handles, but a long-poll or a slower poll interval is the first thing
+  to change beyond that scale.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "## Paper estimate (from the figures above and the stated assumption)", "",
               "| estimate | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in result["estimate"].items()]
+    lines += ["", NOTES]
     (RESULTS / "cluster.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -133,7 +133,7 @@ class ClusterBackend:
     def transcribe_spans(self, requests: list[SpanRequest], options, report: Callable[[float], None]) -> dict:
         started = time.monotonic()
         stats = {"cluster": self.config.url, "cache_hits": 0, "uploaded_bytes": 0, "uploads_skipped": 0,
-                 "jobs": 0, "resubmitted": 0, "warnings": []}
+                 "jobs": 0, "resubmitted": 0, "replica_seconds": 0.0, "warnings": []}
         self.last_stats = stats
         info = self._reach()
         asked = str(options.model or "auto")
@@ -183,6 +183,7 @@ class ClusterBackend:
                     payload = self._expect(status, payload, f"job {job_id}")
                     if payload.get("state") == "done":
                         done[index] = payload["result"]
+                        stats["replica_seconds"] += float((payload["result"].get("replica") or {}).get("seconds", 0))
                         del jobs[job_id]
                         progress()
                     elif payload.get("state") == "failed":

@@ -7,6 +7,7 @@ proxy, HTTPS when it listens beyond loopback). The ingress runs on the head node
 import asyncio
 import logging
 import os
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -51,10 +52,14 @@ class Transcriber:
         from ...core.cluster.wire import decode_flac
         from ...core.speech.transcribe import TranscribeOptions, transcribe_span_samples
 
+        started = time.perf_counter()
         samples = decode_flac(flac, audio_hash)
         options = TranscribeOptions(**settings, model=self.model_name, device=self.device,
                                     compute_type=self.compute_type, cache=False)
-        return transcribe_span_samples(samples, options, self.model)
+        result = transcribe_span_samples(samples, options, self.model)
+        result["replica"] = {"seconds": round(time.perf_counter() - started, 3), "audio_seconds":
+                             round(len(samples) / 16000, 3), "compute": self.compute}
+        return result
 
 
 def _error(exc: CaptionBridgeError) -> JSONResponse:

@@ -246,6 +246,49 @@ def test_a_revoked_bay_is_refused(facility, tmp_path):
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.srt"))
 
 
+def test_a_bays_engine_service_sends_its_jobs_to_the_cluster(facility, tmp_path):
+    """`captionbridge serve --cluster` (the engine the editors' scripts talk to) transcribes through the cluster."""
+    from fractions import Fraction
+
+    import soundfile as sf
+    from captionbridge.plugin.service.client import EngineClient
+    from fixtures.service import write_timeline
+
+    facility.add_bay("bay-d")
+    media = speech(tmp_path / "three.wav", "The ferry to the island leaves at noon, weather permitting.")
+    frames = int(sf.info(str(media)).duration * 25)
+    timeline = write_timeline(tmp_path / "edit.otio", ["interview"], media=media, rate=Fraction(25),
+                              start_tc="10:00:00:00", clip_frames=frames)
+    config = tmp_path / "engine-config"
+    env = {**facility.cluster.env, "CAPTIONBRIDGE_CONFIG_DIR": str(config)}
+    engine = subprocess.Popen([os.sys.executable, "-m", "captionbridge.plugin.cli", "serve", "--port", "0",
+                               "--cluster", facility.url, "--cluster-token-file", str(facility.tokens["bay-d"]),
+                               "--cluster-ca-cert", str(facility.cert), "--log-level", "warning"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (config / "service.json").exists():
+            assert engine.poll() is None and time.monotonic() < deadline, engine.stderr.read()
+            time.sleep(0.1)
+        client = EngineClient.discover(config, timeout=30)
+        job = client.submit(timeline, {"model": str(facility.model), "language": "en", "formats": ["json", "srt"]})
+        status = client.wait(job["id"], timeout=120, interval=0.2)
+        assert status["state"] == "succeeded", status
+        document = client.result(job["id"])
+    finally:
+        engine.terminate()
+        try:
+            engine.wait(15)
+        except subprocess.TimeoutExpired:
+            engine.kill()
+            engine.wait()
+    words = [w["text"].lower().strip(".,") for w in document["words"]]
+    assert {"ferry", "island", "noon"} <= set(words), words
+    assert document["timeline"]["start_timecode"] == "10:00:00:00"
+    assert not [w for w in document.get("warnings", []) if "facility cluster" in w]
+    assert facility.status()["bays"]["bay-d"]["jobs"] == 1
+
+
 def _replica_pids(facility) -> list[int]:
     pids = []
     for pid in facility.cluster._our_pids():
