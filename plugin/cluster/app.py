@@ -49,10 +49,14 @@ class Transcriber:
                 "node": ray.get_runtime_context().get_node_id()}
 
     def transcribe(self, flac: bytes, audio_hash: str, settings: dict) -> dict:
+        import ctranslate2
+
         from ...core.cluster.wire import decode_flac
         from ...core.speech.transcribe import TranscribeOptions, transcribe_span_samples
 
         started = time.perf_counter()
+        # a span's words must not depend on which spans this replica decoded before (temperature fallback samples)
+        ctranslate2.set_random_seed(0)
         samples = decode_flac(flac, audio_hash)
         options = TranscribeOptions(**settings, model=self.model_name, device=self.device,
                                     compute_type=self.compute_type, cache=False)
