@@ -266,8 +266,9 @@ NOTES = """## How to read this
   audio-hours) drains in under 4 minutes (9.4 at 40x). Fair share (per-bay queues, round robin, at most one span
   per replica in flight) means every bay's first span starts within the first 50/8 = 7 dispatch rounds instead of
   behind another bay's whole feature. Audio store: about 68 MB per audio-hour (3.4 TB a year at 4 audio-hours per
-  bay-day; expire audio older than a few weeks, the transcripts are what is reused). Transcript cache: a few MB
-  per audio-hour, kept indefinitely. Network: one audio-hour is 68 MB, under a second on a bay's 1 GbE link; 50 at
+  bay-day if it were all kept; the cluster deletes uploaded audio unused for 14 days, the transcripts are what is
+  reused). Transcript cache: about
+  half a MB per audio-hour (measured), kept indefinitely. Network: one audio-hour is 68 MB, under a second on a bay's 1 GbE link; 50 at
   once is 3.4 GB into the head node, about 3 s on 10 GbE. The single ingress replica only handles small JSON and
   FLAC bodies; polling at 4 requests/s per active span is the largest request load (about 200 requests/s with
   every bay busy), which one FastAPI replica handles, but a long-poll or a slower poll interval is the first thing
@@ -280,7 +281,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--render", action="store_true", help="only rewrite cluster.md from cluster.json")
     args = parser.parse_args(argv)
+    if args.render:
+        result = json.loads((RESULTS / "cluster.json").read_text())
+        print(render(result))
+        return 0
     result = run(quick=args.quick)
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result["quick"] = args.quick
@@ -288,8 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     result["machine"] = {"cpus": os.cpu_count(), "platform": sys.platform, "gpu": None}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "cluster.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# Facility cluster benchmark ({result['date']}, {'quick' if args.quick else 'full'}, "
-             f"{os.cpu_count()} CPUs, no GPU)", "", f"Command: `{result['command']}`. Model: {result['model']}. "
+    print(render(result))
+    return 0
+
+
+def render(result: dict) -> str:
+    lines = [f"# Facility cluster benchmark ({result['date']}, {'quick' if result['quick'] else 'full'}, "
+             f"{result['machine']['cpus']} CPUs, no GPU)", "", f"Command: `{result['command']}`. Model: {result['model']}. "
              f"Data: {result['data']}.", "", "| measure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in result["summary"].items()]
     lines += ["", "## Paper estimate (from the figures above and the stated assumption)", "",
@@ -297,8 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"| {k} | {v} |" for k, v in result["estimate"].items()]
     lines += ["", NOTES]
     (RESULTS / "cluster.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

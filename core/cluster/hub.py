@@ -31,6 +31,7 @@ from .wire import decode_flac
 log = logging.getLogger("captionbridge.cluster")
 HASH = re.compile(r"^[0-9a-f]{64}$")
 JOB_TTL_S = 3600.0
+AUDIO_TTL_S = 14 * 24 * 3600.0  # uploaded audio unused this long is deleted (transcripts stay in the cache)
 ATTEMPTS = 2  # the first try and one retry on another replica
 
 
@@ -53,7 +54,7 @@ Runner = Callable[[bytes, str, dict], Awaitable[dict]]
 
 class Hub:
     def __init__(self, data_dir: Path, runner: Runner, model: dict, max_inflight: int = 1,
-                 max_upload_bytes: int = 512 * 1024 * 1024):
+                 max_upload_bytes: int = 512 * 1024 * 1024, audio_ttl_s: float = AUDIO_TTL_S):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.bays = BayRegistry(self.data_dir)
@@ -63,6 +64,8 @@ class Hub:
         self.model = model  # model_id, model_name, compute, timing (from a replica)
         self.max_inflight = max(1, int(max_inflight))
         self.max_upload_bytes = max_upload_bytes
+        self.audio_ttl_s = audio_ttl_s
+        self._audio_swept = 0.0
         self.queue = FairQueue()
         self.jobs: dict[str, dict] = {}
         self.by_request: dict[tuple[str, str], str] = {}
@@ -137,7 +140,13 @@ class Hub:
     def missing_audio(self, bay: str, hashes: list) -> list[str]:
         if not isinstance(hashes, list):
             raise InputError("hashes must be a list")
-        missing = [h for h in hashes if not self._audio_path(h).is_file()]
+        missing = []
+        for digest in hashes:
+            path = self._audio_path(digest)
+            try:
+                os.utime(path)  # in use again: kept for another audio_ttl_s
+            except FileNotFoundError:
+                missing.append(digest)
         self.audit(bay, "audio-check", asked=len(hashes), missing=len(missing))
         return missing
 
@@ -281,8 +290,25 @@ class Hub:
             self.inflight -= 1
             self._poke()
 
+    def expire_audio(self, now: float | None = None) -> int:
+        """Delete uploaded audio nobody has used for ``audio_ttl_s`` (not while a job still needs it)."""
+        now = time.time() if now is None else now
+        needed = {j["audio"] for j in self.jobs.values() if j["state"] in ("queued", "running")}
+        removed = 0
+        for path in self.audio_dir.glob("*/*.flac"):
+            try:
+                if path.stem not in needed and now - path.stat().st_mtime > self.audio_ttl_s:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
     def _expire(self) -> None:
         now = time.time()
+        if now - self._audio_swept > 3600:
+            self._audio_swept = now
+            self.expire_audio(now)
         for job_id, job in list(self.jobs.items()):
             if job["finished"] and now - job["finished"] > JOB_TTL_S:
                 del self.jobs[job_id]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import numpy as np
 import pytest
@@ -141,3 +142,15 @@ def test_the_same_span_asked_for_by_two_bays_at_once_is_transcribed_once(tmp_pat
     asyncio.run(drain(hub))
     assert hub.view("a", first["id"])["result"] == hub.view("b", second["id"])["result"]
     assert len(hub.runner.calls) == 1 and hub.stats()["max_transcriptions_per_span"] == 1
+
+
+def test_unused_audio_expires_but_audio_in_use_stays(tmp_path):
+    hub = Hub(tmp_path, Replicas(), MODEL, audio_ttl_s=60)
+    hub.bays.add("a")
+    queued = job(hub, "a", 1)
+    flac, old = audio(2)
+    hub.put_audio("a", old, flac)
+    later = time.time() + 3600
+    assert hub.expire_audio(later) == 1  # the unused upload goes; the queued job's audio stays
+    assert hub.missing_audio("a", [old]) == [old]
+    assert hub.missing_audio("a", [audio(1)[1]]) == [] and hub.view("a", queued["id"])["state"] == "queued"
