@@ -339,6 +339,40 @@ def test_a_replica_killed_mid_request_costs_a_retry_not_the_job(facility, tmp_pa
     assert after["max_transcriptions_per_span"] == 1 and after["failed"] == before["failed"]
 
 
+def test_the_front_door_restarting_mid_job_loses_nothing(facility, tmp_path):
+    """The ingress replica (the cluster's front desk, with the queue in memory) is killed while a bay waits for a
+    span: Serve restarts it, the bay's engine sees its job gone and queues the span again, and finishes on the
+    cluster."""
+    media = speech(tmp_path / "long.wav", SENTENCES[1], repeat=4)  # about 25 s
+    proc = subprocess.Popen([os.fspath(Path(os.sys.executable)), "-m", "captionbridge.plugin.cli",
+                             *facility.caption_args(media, tmp_path / "out", "bay-b")],
+                            env=facility.cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = facility.data / "access.log"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            jobs = [json.loads(line) for line in log.read_text().splitlines()
+                    if '"action": "job"' in line and '"bay": "bay-b"' in line]
+            if any(j["seconds"] > 15 for j in jobs):  # the long span is queued or running
+                break
+            time.sleep(0.2)
+        [ingress] = [pid for pid in facility.cluster._our_pids() if Path(f"/proc/{pid}/cmdline").read_bytes()
+                     .startswith(b"ray::ServeReplica:captionbridge:Ingress")]
+        assert proc.poll() is None, "the bay finished before the front desk could be killed"
+        os.kill(ingress, signal.SIGKILL)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "transcribed on this machine" not in err
+    assert words_of(tmp_path / "out")
+    long_jobs = [json.loads(line) for line in log.read_text().splitlines()
+                 if '"action": "job"' in line and '"bay": "bay-b"' in line and json.loads(line)["seconds"] > 15]
+    assert len(long_jobs) == 2  # queued once, and once more after the front desk came back
+
+
 def test_the_cluster_stopped_means_local_transcription_with_a_clear_message(facility, local_words, tmp_path):
     facility.cluster.stop()  # the whole cluster goes away (the fixture's own stop is then a no-op)
     result = facility.caption(facility.media["two"], tmp_path / "out", "bay-a")
