@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 
 from ...core.cluster.facility import is_loopback_host
@@ -23,8 +24,16 @@ def connect(address: str | None) -> None:
 
     if ray.is_initialized():
         return
+    address = address or os.environ.get("RAY_ADDRESS") or "auto"
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if host and port.isdigit():  # Ray itself would retry an unreachable address for minutes
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except OSError as exc:
+            raise ClusterNotRunning(f"no Ray cluster at {address} ({exc.strerror or exc}): start one with `ray start "
+                                    "--head` on the GPU head node, or fix --address / RAY_ADDRESS") from None
     try:
-        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "auto", namespace=NAMESPACE,
+        ray.init(address=address, namespace=NAMESPACE,
                  logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ClusterNotRunning(f"no Ray cluster at {address or 'this machine'} ({str(exc).splitlines()[0]}): "

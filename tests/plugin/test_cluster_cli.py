@@ -45,3 +45,17 @@ def test_a_bay_refuses_unusable_cluster_settings_before_any_work(tmp_path):
     assert plain.exit_code == 3 and "unencrypted" in plain.stderr
     tokenless = run("serve", "--cluster", "https://gpu-head:8443")
     assert tokenless.exit_code == 3 and "no token for the cluster" in tokenless.stderr
+
+
+def test_status_and_deploy_say_at_once_when_there_is_no_cluster():
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens
+    started = time.monotonic()
+    for args in (("cluster", "status", "--address", address), ("cluster", "deploy", "--address", address)):
+        result = run(*args)
+        assert result.exit_code == 1 and f"no Ray cluster at {address}" in result.stderr, result.output
+    assert time.monotonic() - started < 30
