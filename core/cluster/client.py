@@ -50,6 +50,10 @@ class ClusterUnreachable(CaptionBridgeError):
     http_status = 503
 
 
+class _Rejected(Exception):
+    """The cluster answered but would not do it (HTTP 400-class other than 401/403): version skew, a bad span."""
+
+
 class _Down(Exception):
     """Connection refused, timed out, TLS failure, or the cluster's proxy says the app is not there (5xx)."""
 
@@ -99,7 +103,7 @@ class ClusterBackend:
 
     def _expect(self, status: int, payload: dict, what: str) -> dict:
         if status >= 400:
-            raise ClusterRefused(f"the facility cluster at {self.config.url} rejected {what}: {_message(payload)}")
+            raise _Rejected(f"the facility cluster at {self.config.url} rejected {what} ({_message(payload)})")
         return payload
 
     def info(self) -> dict:
@@ -112,6 +116,8 @@ class ClusterBackend:
         while True:
             try:
                 return self.info()
+            except _Rejected as exc:
+                raise RemoteUnavailable(f"{exc}: transcribed on this machine instead") from None
             except _Down as exc:
                 if time.monotonic() >= deadline:
                     if self.config.on_unreachable == "wait":
@@ -192,6 +198,10 @@ class ClusterBackend:
                                                 partial=done)
                 if jobs:
                     time.sleep(self.config.poll_interval_s)
+        except _Rejected as exc:  # the editor still gets captions; the admin gets a reason to look into
+            raise RemoteUnavailable(f"{exc}: the remaining {len(requests) - len(done)} span(s) were transcribed on "
+                                    "this machine instead; tell the facility admin (are the cluster and this bay on "
+                                    "the same CaptionBridge version?)", partial=done) from None
         except _Down as exc:
             raise RemoteUnavailable(f"facility cluster at {self.config.url} went away during the job ({exc}): "
                                     f"the remaining {len(requests) - len(done)} span(s) were transcribed on this "

@@ -100,3 +100,57 @@ def test_told_to_wait_a_bay_waits_then_fails_without_transcribing(tiny, espeak_e
         tr.transcribe_regions(regions(espeak_english.path, tb), tb, tr.TranscribeOptions(**FAST), model=tiny,
                               backend=ClusterBackend(config))
     assert 1.4 <= time.monotonic() - started < 10
+
+
+class _Answers:
+    """A loopback HTTP server that answers every request with one status and JSON error (a cluster of another
+    version, or one that revoked this bay)."""
+
+    def __init__(self, status: int, message: str):
+        import http.server
+        import json
+        import threading
+
+        body = json.dumps({"error": {"code": "x", "message": message}}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_cluster_that_rejects_the_request_means_local_work_and_one_that_refuses_the_bay_stops_it(
+        tiny, espeak_english):
+    from captionbridge.core.cluster.client import ClusterRefused
+
+    tb = Timebase(25)
+    options = tr.TranscribeOptions(**FAST)
+    with _Answers(400, "unknown transcription setting(s): language_windows") as cluster:
+        result = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
+                                       backend=ClusterBackend(ClusterConfig(url=cluster.url, token="cbb_test")))
+    assert result.words
+    assert any("rejected a status request (unknown transcription setting(s): language_windows): transcribed on "
+               "this machine instead" in w for w in result.warnings), result.warnings
+    with _Answers(401, "unknown or revoked bay token") as cluster:
+        with pytest.raises(ClusterRefused, match="refused this bay \\(unknown or revoked bay token\\): ask"):
+            tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
+                                  backend=ClusterBackend(ClusterConfig(url=cluster.url, token="cbb_test")))
