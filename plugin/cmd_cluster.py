@@ -75,6 +75,9 @@ def deploy_cmd(address, data_dir, model, device, min_replicas, max_replicas, cpu
     max_replicas = max_replicas or (max(gpus, min_replicas) if device == "cuda" else min_replicas)
     info = deploy(address, Path(data_dir) if data_dir else _default_data_dir(), model, device, min_replicas,
                   max(max_replicas, min_replicas), cpus_per_replica, host, port, tls_cert, tls_key, max_upload_mb)
+    if info["serve_was_running"]:
+        click.echo("note: Ray Serve was already running on this cluster, so its HTTP address, port and TLS files stay "
+                   "as they were started; to change them, run `serve shutdown` and deploy again", err=True)
     click.echo(f"deployed {info['app']} ({device}, {min_replicas}-{max(max_replicas, min_replicas)} replicas) at "
                f"{info['url']}; data in {info['data_dir']}. Add bays with: captionbridge cluster add-bay NAME")
 

@@ -68,6 +68,7 @@ def deploy(address: str | None, data_dir: Path, model: str | None, device: str, 
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     connect(address)
+    was_running = bool(serve.status().proxies)  # an empty status when Serve has not been started here
     http = {"host": host, "port": port}
     if tls_cert:
         http.update(ssl_certfile=str(Path(tls_cert).resolve()), ssl_keyfile=str(Path(tls_key).resolve()))
@@ -76,7 +77,8 @@ def deploy(address: str | None, data_dir: Path, model: str | None, device: str, 
                     int(max_upload_mb * 1024 * 1024))
     serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
     scheme = "https" if tls_cert else "http"
-    return {"url": f"{scheme}://{host}:{port}", "data_dir": str(data_dir), "app": APP_NAME}
+    return {"url": f"{scheme}://{host}:{port}", "data_dir": str(data_dir), "app": APP_NAME,
+            "serve_was_running": was_running}
 
 
 def shutdown(address: str | None) -> None:
