@@ -322,6 +322,7 @@ class _Engine:
         keys, results = [], {}
         if self.backend is not None and spans:
             results.update(self._run_remote(spans, decode, report, total, fingerprints))
+        remote_done = set(results)
         if len(results) < len(spans):  # local work left (no backend, or it fell back): the local cache first
             model_id, compute_id = self._model_id(), self._compute_id()
             timing = dataclasses.asdict(self.lag_model())
@@ -354,7 +355,6 @@ class _Engine:
                     hit = {**value, "words": [[t, s - shift_s, e - shift_s, p] for t, s, e, p in value["words"]]}
             if hit is not None:
                 results[i] = hit
-        remote_done = set(results) if self.backend is not None else set()
         misses = [i for i in range(len(spans)) if i not in results]
         language, language_probability = opts.language, 1.0
         if misses and (opts.language in ("auto", "", None)):

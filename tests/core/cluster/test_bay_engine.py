@@ -13,6 +13,7 @@ from captionbridge.core.cluster.facility import ClusterConfig
 from captionbridge.core.speech import models
 from captionbridge.core.speech import transcribe as tr
 from captionbridge.core.speech.remote import RemoteUnavailable, set_speech_backend
+from captionbridge.core.speech.transcript_cache import TranscriptCache
 from captionbridge.core.timeline.regions import AudioRegion
 from captionbridge.core.timeline.timebase import Timebase
 
@@ -56,7 +57,8 @@ def dead_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"  # closed again: connection refused
 
 
-def test_a_remote_backend_gives_the_local_words_and_a_partial_one_is_completed_here(tiny, espeak_english):
+def test_a_remote_backend_gives_the_local_words_and_a_partial_one_is_completed_here(tiny, espeak_english,
+                                                                                   tmp_path):
     tb = Timebase(25)
     options = tr.TranscribeOptions(**FAST)
     local = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny)
@@ -76,7 +78,14 @@ def test_a_remote_backend_gives_the_local_words_and_a_partial_one_is_completed_h
                                  backend=ReplicaInProcess(tiny, give_up_after=1))
     assert [w.text for w in half.words] == [w.text for w in local.words]
     assert "facility cluster went away during the job: transcribed here instead" in half.warnings
-    assert half.stats["remote"]["spans"] == 1
+    assert half.stats["remote"]["spans"] == 1 and half.stats["cached_spans"] == 0
+
+    cache = TranscriptCache(tmp_path / "cache")  # the bay's own cache knows the second span from a local run
+    tr.transcribe_regions(regions(espeak_english.path, tb)[1:], tb, options, model=tiny, cache=cache)
+    mixed = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny, cache=cache,
+                                  backend=ReplicaInProcess(tiny, give_up_after=1))
+    assert (mixed.stats["remote"]["spans"], mixed.stats["cached_spans"], mixed.stats["transcribed_seconds"]) == \
+        (1, 1, 0.0)
 
 
 def test_an_unreachable_cluster_means_local_transcription_with_a_clear_warning(tiny, espeak_english):
