@@ -203,6 +203,11 @@ class ClusterBackend:
                                     "this machine instead; tell the facility admin (are the cluster and this bay on "
                                     "the same CaptionBridge version?)", partial=done) from None
         except _Down as exc:
+            if self.config.on_unreachable == "wait":
+                raise ClusterUnreachable(f"the facility cluster at {self.config.url} went away during the job and "
+                                         f"stayed away for {self.config.wait_timeout_s:.0f} s ({exc}); the job was "
+                                         "not finished. Start the cluster and run it again (spans already done are "
+                                         "in the cluster's cache), or set on_unreachable = \"fallback\"") from None
             raise RemoteUnavailable(f"facility cluster at {self.config.url} went away during the job ({exc}): "
                                     f"the remaining {len(requests) - len(done)} span(s) were transcribed on this "
                                     "machine instead", partial=done) from None
@@ -230,8 +235,9 @@ class ClusterBackend:
 
     def _retrying(self, call):
         """``call()`` again while the cluster is briefly away (a proxy restarting, a node failing over); the requests
-        are idempotent. Gives up with ``_Down`` after ``retry_window_s``."""
-        deadline = time.monotonic() + self.config.retry_window_s
+        are idempotent. Gives up with ``_Down`` after ``retry_window_s`` (``wait_timeout_s`` when told to wait)."""
+        window = self.config.wait_timeout_s if self.config.on_unreachable == "wait" else self.config.retry_window_s
+        deadline = time.monotonic() + max(window, self.config.retry_window_s)
         while True:
             try:
                 return call()

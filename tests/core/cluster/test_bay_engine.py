@@ -115,7 +115,7 @@ class _Answers:
     """A loopback HTTP server that answers every request with one status and JSON error (a cluster of another
     version, or one that revoked this bay)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, info_ok: bool = False):
         import http.server
         import json
         import threading
@@ -124,6 +124,13 @@ class _Answers:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self):
+                if info_ok and self.path == "/v1/info":  # up for the first question, then gone (502 from a proxy)
+                    data = json.dumps({"model_name": "base"}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -163,3 +170,21 @@ def test_a_cluster_that_rejects_the_request_means_local_work_and_one_that_refuse
         with pytest.raises(ClusterRefused, match="refused this bay \\(unknown or revoked bay token\\): ask"):
             tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
                                   backend=ClusterBackend(ClusterConfig(url=cluster.url, token="cbb_test")))
+
+
+def test_a_cluster_lost_mid_job_falls_back_or_is_waited_for_as_configured(tiny, espeak_english):
+    tb = Timebase(25)
+    options = tr.TranscribeOptions(**FAST)
+    with _Answers(502, "no healthy upstream", info_ok=True) as cluster:
+        fallback = ClusterConfig(url=cluster.url, token="cbb_test", retry_window_s=0.5)
+        result = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
+                                       backend=ClusterBackend(fallback))
+        assert result.words and any("went away during the job (HTTP 502 no healthy upstream): the remaining 2 "
+                                    "span(s) were transcribed on this machine instead" in w for w in result.warnings)
+        wait = ClusterConfig(url=cluster.url, token="cbb_test", retry_window_s=0.5, on_unreachable="wait",
+                             wait_timeout_s=1.5)
+        started = time.monotonic()
+        with pytest.raises(ClusterUnreachable, match="went away during the job and stayed away for 2 s"):
+            tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
+                                  backend=ClusterBackend(wait))
+        assert time.monotonic() - started >= 1.4
