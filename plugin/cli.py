@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "review": "cmd_review:review_cmd",
     "finetune": "cmd_finetune:finetune_cmd",
     "corrections": "cmd_finetune:corrections_cmd",
+    "cluster": "cmd_cluster:cluster_cmd",
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .caption_limits import PRESET_LIMITS
+from .cluster.bay import cluster_options, use_cluster
 
 
 @click.command("caption")
@@ -53,13 +54,14 @@ from .caption_limits import PRESET_LIMITS
 @click.option("--speaker-marks", type=click.Choice(["dash", "label", "none"]), default=None,
               help="How a change of speaker shows (default: the preset's; netflix: dash, broadcast: label).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@cluster_options
 def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str | None, preset: str | None,
                 tracks: str | None, model: str | None, device: str, formats: str, glossary: Path | None,
                 translation_model: str | None, max_chars_per_line: int | None, max_lines: int | None,
                 max_chars_per_second: float | None, absolute_times: bool, allow_missing: bool, rate: str | None,
                 start_timecode: str | None, drop_frame: bool | None, traditional: bool, speakers: str | None,
                 speaker_names: str | None, speaker_marks: str | None, corrections_vocabulary: bool,
-                quiet: bool) -> None:
+                quiet: bool, **cluster) -> None:
     """Caption TIMELINE (.otio, .otioz, FCP7 .xml, .fcpxml/.fcpxmld, or a bare media file) into OUT.
 
     Writes OUT/<stem>.captions.json (frames, timecodes, words) and one file per language and format,
@@ -81,6 +83,7 @@ def caption_cmd(timeline: Path, out_dir: Path, language: str, translate_to: str 
         speakers=speakers, speaker_names=speaker_names, speaker_marks=speaker_marks,
         vocabulary=_corrections_vocabulary(language) if corrections_vocabulary else None)
     options.validate()
+    use_cluster(**cluster)
     with progress_bar("captioning", disable=quiet) as listener:
         result = run_caption_job(timeline, out_dir, options, Progress(STAGES, listener))
     doc = result["document"]

@@ -6,6 +6,8 @@ import logging
 
 import click
 
+from .cluster.bay import cluster_options, use_cluster
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -27,8 +29,10 @@ import click
               help="Let jobs download a model named by its hub name. Off: the engine never contacts the network.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
+@cluster_options
 def serve_cmd(host: str, port: int, workers: int | None, data_dir: str | None, result_ttl: float,
-              max_upload_mb: float, allow_hosts: tuple[str, ...], allow_downloads: bool, log_level: str) -> None:
+              max_upload_mb: float, allow_hosts: tuple[str, ...], allow_downloads: bool, log_level: str,
+              **cluster) -> None:
     """Run the local caption engine (HTTP API on 127.0.0.1, token in the config folder)."""
     from pathlib import Path
 
@@ -36,6 +40,10 @@ def serve_cmd(host: str, port: int, workers: int | None, data_dir: str | None, r
     from .service.server import ServeOptions, allowed_host_names, is_loopback, serve
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    facility = use_cluster(**cluster)
+    if facility is not None:
+        click.echo(f"transcription goes to the facility cluster at {facility.url} (when it cannot be reached: "
+                   f"{'transcribe locally' if facility.on_unreachable == 'fallback' else 'wait for it'})", err=True)
     config = config_dir()
     opts = ServeOptions(host=host, port=port, workers=workers, data_dir=Path(data_dir) if data_dir else None,
                         result_ttl=result_ttl, max_upload_bytes=int(max_upload_mb * 1024 * 1024), config=config,

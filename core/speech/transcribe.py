@@ -18,6 +18,7 @@ Language is forced, or detected once per job from several speech windows spread 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from ..progress import Progress
 from ..timeline.timebase import Timebase
 from . import acoustic_timing
 from .chinese_text import CJK_LANGUAGES, normalise_chinese
+from .remote import RemoteUnavailable, SpanRequest, speech_backend
 from .transcript_cache import TranscriptCache, cache_key, media_fingerprint, samples_fingerprint
 from .word_timing import LagModel, lag_model_for, refine_word_times, speech_activity
 
@@ -171,6 +173,10 @@ def _replace_region(region, **changes):
         return clone
 
 
+def _decoded(span: "_Span", decode: Callable, ready: np.ndarray | None = None) -> np.ndarray:
+    return ready if ready is not None else _span_audio(span, decode)[0]
+
+
 def _default_decode(region, sample_rate: int) -> np.ndarray:
     from ..timeline import render_audio
 
@@ -194,16 +200,18 @@ def _span_audio(span: _Span, decode: Callable) -> tuple[np.ndarray, Fraction]:
 # -- the public entry points -----------------------------------------------------------------------------------
 def transcribe_regions(regions: Iterable, timebase: Timebase, options: TranscribeOptions | None = None,
                        progress: Progress | None = None, decode: Callable | None = None,
-                       model=None, cache: TranscriptCache | None = None) -> Transcript:
+                       model=None, cache: TranscriptCache | None = None, backend=None) -> Transcript:
     """Timed words of the timeline's audio regions, in timeline time (``Word.at``, frames from frame 0).
 
     ``decode(region, sample_rate) -> np.ndarray`` (mono float32) defaults to ``render_audio.decode_region``.
-    ``model`` (a loaded ``WhisperModel``) overrides ``options.model``.
+    ``model`` (a loaded ``WhisperModel``) overrides ``options.model``. ``backend`` (default: the process's
+    ``remote.speech_backend()``, unless a model object is given) transcribes the spans elsewhere (a facility cluster).
     """
     options = options or TranscribeOptions()
     decode = decode or _default_decode
     spans = _merge_regions(list(regions), timebase)
-    engine = _Engine(options, model, cache)
+    engine = _Engine(options, model, cache, backend if backend is not None or model is not None
+                     else speech_backend())
     return engine.run(spans, timebase, decode, progress)
 
 
@@ -232,6 +240,20 @@ def transcribe_audio(audio: np.ndarray | str | Path, options: TranscribeOptions 
         media_fingerprint(source) if source else samples_fingerprint(samples))})
 
 
+def transcribe_span_samples(samples: np.ndarray, options: TranscribeOptions, model=None) -> dict:
+    """One span's 16 kHz mono samples -> the engine's span result (what a remote replica runs): the language is
+    detected on this span when ``options.language`` is auto, then the guarded transcription and word timing."""
+    engine = _Engine(options, model, TranscriptCache(enabled=False))
+    samples = np.asarray(samples, dtype=np.float32)
+    language, probability = options.language, 1.0
+    if language in ("auto", "", None):
+        language, probability = engine.detect_language([samples])
+    result = engine.transcribe_samples(samples, language)
+    result["language_probability"] = probability
+    result["warnings"] = _dedupe(engine.warnings + result.get("warnings", []))
+    return result
+
+
 @dataclass(frozen=True)
 class _WholeAudio:
     samples: np.ndarray = field(repr=False)
@@ -250,9 +272,12 @@ def _decode_file(path: Path) -> np.ndarray:
 
 # -- the engine ---------------------------------------------------------------------------------------------
 class _Engine:
-    def __init__(self, options: TranscribeOptions, model=None, cache: TranscriptCache | None = None):
+    def __init__(self, options: TranscribeOptions, model=None, cache: TranscriptCache | None = None,
+                 backend=None):
         self.options = options
         self._model = model
+        self.backend = backend
+        self.remote_stats: dict = {}
         self.cache = cache or TranscriptCache(enabled=options.cache)
         self.warnings: list[str] = []
         self._lag: LagModel | None = None
@@ -302,12 +327,19 @@ class _Engine:
         total = float(sum(s.source_duration for s in spans)) or 1.0
         report = (lambda f: progress.update("transcribe", f)) if progress else (lambda f: None)
         report(0.0)
-        model_id, compute_id = self._model_id(), self._compute_id()
-        # everything that decides the word times: the model's lag calibration and the acoustic aligner
-        timing = {**dataclasses.asdict(self.lag_model()),
-                  "acoustic": acoustic_timing.identity() if opts.acoustic_timing and opts.refine_timing else None}
         keys, results = [], {}
+        if self.backend is not None and spans:
+            results.update(self._run_remote(spans, decode, report, total, fingerprints))
+        remote_done = set(results)
+        if len(results) < len(spans):  # local work left (no backend, or it fell back): the local cache first
+            model_id, compute_id = self._model_id(), self._compute_id()
+            # everything that decides the word times: the model's lag calibration and the acoustic aligner
+            timing = {**dataclasses.asdict(self.lag_model()),
+                      "acoustic": acoustic_timing.identity() if opts.acoustic_timing and opts.refine_timing else None}
         for i, span in enumerate(spans):
+            if i in results:
+                keys.append((None, None))
+                continue
             if fingerprints and id(span.region) in fingerprints:
                 media = fingerprints[id(span.region)]
             elif span.source_path and Path(span.source_path).is_file():
@@ -381,10 +413,51 @@ class _Engine:
         report(1.0)
         return Transcript(words, final_language, probs.get(final_language, language_probability),
                           _dedupe(self.warnings),
-                          {"spans": len(spans), "cached_spans": len(spans) - len(misses),
+                          {"spans": len(spans), "cached_spans": len(spans) - len(misses) - len(remote_done),
                            "transcribed_seconds": float(sum(spans[i].source_duration for i in misses)),
                            "audio_seconds": total, "acoustic_timing": _sum_timing_stats(
-                               results[i].get("acoustic_timing") for i in misses)})
+                               results[i].get("acoustic_timing") for i in misses),
+                           **({"remote": {**self.remote_stats, "spans": len(remote_done)}}
+                              if self.backend is not None else {})})
+
+    def _run_remote(self, spans: list[_Span], decode: Callable, report: Callable[[float], None], total: float,
+                    fingerprints: dict | None) -> dict:
+        """Span results from the backend (index -> result, times in source seconds). What it could not do is
+        left out, with its message among the warnings, and is transcribed locally by the caller."""
+        rates: dict[int, Fraction] = {}
+        requests = []
+        for i, span in enumerate(spans):
+            if fingerprints and id(span.region) in fingerprints:
+                media = fingerprints[id(span.region)]
+            elif span.source_path and Path(span.source_path).is_file():
+                media = media_fingerprint(span.source_path)
+            else:
+                media = None
+            channels = getattr(span.region, "channels", None)
+            identity = None if media is None else cache_key(
+                media=media, channels=None if channels is None else list(channels),
+                gain=round(float(getattr(span.region, "gain", 1.0) or 1.0), 4), start=str(span.source_start),
+                duration=str(span.source_duration), speed=str(span.speed))
+            eager = None
+            if span.speed != 1:  # the decoder decides the time scale of the samples: find it out now
+                eager, rates[i] = _span_audio(span, decode)
+            requests.append(SpanRequest(i, float(span.source_duration), identity,
+                                        functools.partial(_decoded, span, decode, eager)))
+        try:
+            done = self.backend.transcribe_spans(requests, self.options, lambda f: report(min(1.0, f)))
+        except RemoteUnavailable as exc:
+            self.warnings.append(exc.message)
+            done = dict(exc.partial)
+        self.remote_stats = dict(getattr(self.backend, "last_stats", {}) or {})
+        self.warnings.extend(self.remote_stats.pop("warnings", []))
+        out = {}
+        for i, result in done.items():
+            rate = rates.get(i, Fraction(1))
+            if rate != 1:
+                result = {**result, "words": [[t, s * float(rate), e * float(rate), p]
+                                              for t, s, e, p in result["words"]]}
+            out[i] = result
+        return out
 
     # -- mapping to the timeline ----------------------------------------------------------------------------
     @staticmethod

@@ -1,0 +1,335 @@
+"""The cluster's front desk, without Ray: bays, the shared transcript cache, the audio store, jobs and fair share.
+
+The Ray Serve ingress (``plugin/cluster/app.py``) owns one ``Hub`` and gives it ``runner``, a coroutine that runs one
+span on a model replica. Everything a bay can do goes through a method that takes the bay's name first, and a bay
+only ever sees its own jobs. Jobs are queued per bay and dispatched round robin, at most ``max_inflight`` at once
+(the replicas' capacity), so a long job from one bay never starves the others. A replica that dies mid-span
+(``ReplicaLost``) costs one retry on another replica; the span's result is stored once, under its cache key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ..errors import CaptionBridgeError, InputError
+from ..speech.transcribe import ALGORITHM_VERSION, TranscribeOptions
+from ..speech.transcript_cache import TranscriptCache, cache_key
+from .bays import BayRegistry
+from .client import WIRE_SETTINGS
+from .fairshare import FairQueue
+from .wire import decode_flac
+
+log = logging.getLogger("captionbridge.cluster")
+HASH = re.compile(r"^[0-9a-f]{64}$")
+JOB_TTL_S = 3600.0
+AUDIO_TTL_S = 14 * 24 * 3600.0  # uploaded audio unused this long is deleted (transcripts stay in the cache)
+ATTEMPTS = 2  # the first try and one retry on another replica
+
+
+class ReplicaLost(Exception):
+    """The replica running a span died (process killed, node lost) before answering."""
+
+
+class NotFound(CaptionBridgeError):
+    code = "not_found"
+    http_status = 404
+
+
+class Unauthorized(CaptionBridgeError):
+    code = "unauthorized"
+    http_status = 401
+
+
+Runner = Callable[[bytes, str, dict], Awaitable[dict]]
+
+
+class Hub:
+    def __init__(self, data_dir: Path, runner: Runner, model: dict, max_inflight: int = 1,
+                 max_upload_bytes: int = 512 * 1024 * 1024, audio_ttl_s: float = AUDIO_TTL_S):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.bays = BayRegistry(self.data_dir)
+        self.cache = TranscriptCache(root=self.data_dir, enabled=True)
+        self.audio_dir = self.data_dir / "audio"
+        self.runner = runner
+        self.model = model  # model_id, model_name, compute, timing (from a replica)
+        self.max_inflight = max(1, int(max_inflight))
+        self.max_upload_bytes = max_upload_bytes
+        self.audio_ttl_s = audio_ttl_s
+        self._audio_swept = 0.0
+        self.queue = FairQueue()
+        self.jobs: dict[str, dict] = {}
+        self.by_request: dict[tuple[str, str], str] = {}
+        self.inflight = 0
+        self.counters: Counter = Counter()
+        self.per_bay: dict[str, Counter] = defaultdict(Counter)
+        self.transcribed: Counter = Counter()  # cache key -> spans transcribed (exactly once, barring a new model)
+        self._running: dict[str, asyncio.Future] = {}  # cache key -> the span being transcribed for it
+        self._wake: asyncio.Event | None = None
+        self._access = self.data_dir / "access.log"
+
+    # -- auth and audit -------------------------------------------------------------------------------------------
+    def authenticate(self, authorization: str | None) -> str:
+        token = (authorization or "")[7:].strip() if (authorization or "").lower().startswith("bearer ") else None
+        bay = self.bays.authenticate(token)
+        if bay is None:
+            self.counters["refused"] += 1
+            raise Unauthorized("unknown or revoked bay token: ask the facility admin for one "
+                               "(captionbridge cluster add-bay NAME)")
+        return bay
+
+    def audit(self, bay: str, action: str, **fields) -> None:
+        record = {"time": round(time.time(), 3), "bay": bay, "action": action, **fields}
+        log.info("bay %s: %s %s", bay, action, " ".join(f"{k}={v}" for k, v in fields.items()))
+        try:
+            with open(self._access, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        except OSError:
+            pass
+
+    # -- cache ----------------------------------------------------------------------------------------------------
+    def _options(self, settings: dict) -> TranscribeOptions:
+        if not isinstance(settings, dict):
+            raise InputError("settings must be an object")
+        unknown = sorted(set(settings) - set(WIRE_SETTINGS))
+        if unknown:
+            raise InputError(f"unknown transcription setting(s): {', '.join(unknown)}")
+        try:
+            return TranscribeOptions(**settings)
+        except TypeError as exc:
+            raise InputError(f"bad transcription settings: {exc}") from exc
+
+    def key(self, identity: str, settings: dict) -> str:
+        options = self._options(settings)
+        if not isinstance(identity, str) or not identity or len(identity) > 200:
+            raise InputError("each span needs an identity (its content hash and range)")
+        return cache_key(identity=identity, model=self.model["model_id"], compute=self.model["compute"],
+                         settings={**options.settings_key(), "language_windows": options.language_windows},
+                         algorithm=ALGORITHM_VERSION, timing=self.model.get("timing"))
+
+    def lookup(self, bay: str, settings: dict, identities: list) -> list:
+        if not isinstance(identities, list) or len(identities) > 100000:
+            raise InputError("identities must be a list")
+        results = []
+        for identity in identities:
+            hit = self.cache.get(self.key(identity, settings))
+            results.append(hit)
+            self.counters["lookups"] += 1
+            self.per_bay[bay]["lookups"] += 1
+            if hit is not None:
+                self.counters["hits"] += 1
+                self.per_bay[bay]["hits"] += 1
+        self.audit(bay, "lookup", spans=len(identities), hits=sum(r is not None for r in results))
+        return results
+
+    # -- audio ----------------------------------------------------------------------------------------------------
+    def _audio_path(self, digest: str) -> Path:
+        if not HASH.match(digest or ""):
+            raise InputError("an audio hash is 64 lowercase hex digits (sha256 of the 16-bit PCM)")
+        return self.audio_dir / digest[:2] / f"{digest}.flac"
+
+    def missing_audio(self, bay: str, hashes: list) -> list[str]:
+        if not isinstance(hashes, list):
+            raise InputError("hashes must be a list")
+        missing = []
+        for digest in hashes:
+            path = self._audio_path(digest)
+            try:
+                os.utime(path)  # in use again: kept for another audio_ttl_s
+            except FileNotFoundError:
+                missing.append(digest)
+        self.audit(bay, "audio-check", asked=len(hashes), missing=len(missing))
+        return missing
+
+    def put_audio(self, bay: str, digest: str, data: bytes) -> None:
+        path = self._audio_path(digest)
+        if len(data) > self.max_upload_bytes:
+            raise InputError(f"audio of {len(data)} bytes is over the cluster's limit of {self.max_upload_bytes}")
+        decode_flac(data, digest)  # refuses anything that is not the 16 kHz mono audio it claims to be
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        self.per_bay[bay]["uploaded_bytes"] += len(data)
+        self.audit(bay, "audio-upload", audio=digest, bytes=len(data))
+
+    # -- jobs -----------------------------------------------------------------------------------------------------
+    def submit(self, bay: str, body: dict) -> dict:
+        if not isinstance(body, dict):
+            raise InputError("a job is a JSON object")
+        request_id = str(body.get("request_id") or "")
+        if not re.match(r"^[A-Za-z0-9_-]{8,64}$", request_id):
+            raise InputError("request_id must be 8-64 letters, digits, '_' or '-' (it makes a retried submit safe)")
+        known = self.by_request.get((bay, request_id))
+        if known in self.jobs:
+            return self.view(bay, known)  # the same submit again (its answer was lost): the same job
+        key = self.key(body.get("identity"), body.get("settings"))
+        digest = body.get("audio")
+        seconds = float(body.get("seconds") or 0.0)
+        job = {"id": secrets.token_hex(12), "bay": bay, "request_id": request_id, "key": key, "audio": digest,
+               "settings": body.get("settings"), "seconds": seconds, "state": "queued", "attempts": 0,
+               "error": None, "result": None, "created": time.time(), "finished": None}
+        hit = self.cache.get(key)
+        if hit is not None:
+            job.update(state="done", result=hit, finished=time.time())
+            for counter in (self.counters, self.per_bay[bay]):  # done meanwhile (by another bay): a cache hit
+                counter["lookups"] += 1
+                counter["hits"] += 1
+        elif not self._audio_path(digest).is_file():
+            raise InputError(f"audio {digest} is not on the cluster: upload it first (PUT /v1/audio/{digest})")
+        self.jobs[job["id"]] = job
+        self.by_request[(bay, request_id)] = job["id"]
+        self.counters["jobs"] += 1
+        self.per_bay[bay]["jobs"] += 1
+        self.per_bay[bay]["seconds_asked"] += seconds
+        self.audit(bay, "job", job=job["id"], audio=digest, seconds=round(seconds, 3), state=job["state"])
+        if job["state"] == "queued":
+            self.queue.push(bay, job["id"])
+            self._poke()
+        return self.view(bay, job["id"])
+
+    def view(self, bay: str, job_id: str) -> dict:
+        job = self.jobs.get(job_id)
+        if job is None or job["bay"] != bay:  # another bay's job is as good as absent
+            if job is not None:
+                self.counters["refused"] += 1
+                self.audit(bay, "refused", job=job_id, reason="another bay's job")
+            raise NotFound(f"no job {job_id} for bay {bay}")
+        out = {k: job[k] for k in ("id", "state", "attempts", "error", "seconds", "created", "finished")}
+        if job["state"] == "queued":
+            out["queue_position"] = self._position(bay, job_id)
+        if job["state"] == "done":
+            out["result"] = job["result"]
+        return out
+
+    def _position(self, bay: str, job_id: str) -> int | None:
+        queue = self.queue._queues.get(bay) or ()
+        for n, jid in enumerate(queue):
+            if jid == job_id:
+                return n
+        return None
+
+    # -- dispatch -------------------------------------------------------------------------------------------------
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run_forever(self) -> None:
+        self._wake = asyncio.Event()
+        while True:
+            while self.inflight < self.max_inflight:
+                picked = self.queue.pop()
+                if picked is None:
+                    break
+                bay, job_id = picked
+                job = self.jobs.get(job_id)
+                if job is None or job["state"] != "queued":
+                    continue
+                self.inflight += 1
+                asyncio.get_running_loop().create_task(self._run(job))
+            self._expire()
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=30.0)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _run(self, job: dict) -> None:
+        owner = None
+        try:
+            hit = self.cache.get(job["key"])  # another bay's job for the same span may have finished meanwhile
+            if hit is None and job["key"] in self._running:  # or be running now: share it, do not run it twice
+                job["state"] = "running"
+                hit = await asyncio.shield(self._running[job["key"]])
+            if hit is not None:
+                job.update(state="done", result=hit, finished=time.time())
+                self.audit(job["bay"], "done", job=job["id"], shared=True)
+                return
+            owner = self._running[job["key"]] = asyncio.get_running_loop().create_future()
+            job["state"] = "running"
+            data = await asyncio.to_thread(self._audio_path(job["audio"]).read_bytes)
+            for attempt in range(1, ATTEMPTS + 1):
+                job["attempts"] = attempt
+                try:
+                    result = await self.runner(data, job["audio"], job["settings"])
+                except ReplicaLost as exc:
+                    self.counters["replica_lost"] += 1
+                    self.audit(job["bay"], "replica-lost", job=job["id"], attempt=attempt, error=str(exc)[:200])
+                    if attempt == ATTEMPTS:
+                        raise
+                    continue
+                break
+            self.cache.put(job["key"], result)
+            owner.set_result(result)
+            self.transcribed[job["key"]] += 1
+            self.counters["transcribed"] += 1
+            self.counters["seconds_transcribed"] += job["seconds"]
+            job.update(state="done", result=result, finished=time.time())
+            self.audit(job["bay"], "done", job=job["id"], attempts=job["attempts"])
+        except Exception as exc:  # a bad span must not take the dispatcher down; the bay hears why
+            message = exc.message if isinstance(exc, CaptionBridgeError) else f"{type(exc).__name__}: {exc}"
+            job.update(state="failed", error=message[:500], finished=time.time())
+            self.counters["failed"] += 1
+            self.audit(job["bay"], "failed", job=job["id"], error=message[:200])
+            if owner is not None and not owner.done():
+                owner.set_exception(exc)
+                owner.exception()  # retrieved here: jobs waiting on it fail with it, nobody else has to
+        finally:
+            if owner is not None and self._running.get(job["key"]) is owner:
+                del self._running[job["key"]]
+            self.inflight -= 1
+            self._poke()
+
+    def expire_audio(self, now: float | None = None) -> int:
+        """Delete uploaded audio nobody has used for ``audio_ttl_s`` (not while a job still needs it)."""
+        now = time.time() if now is None else now
+        needed = {j["audio"] for j in self.jobs.values() if j["state"] in ("queued", "running")}
+        removed = 0
+        for path in self.audio_dir.glob("*/*.flac"):
+            try:
+                if path.stem not in needed and now - path.stat().st_mtime > self.audio_ttl_s:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+    def _expire(self) -> None:
+        now = time.time()
+        if now - self._audio_swept > 3600:
+            self._audio_swept = now
+            self.expire_audio(now)
+        for job_id, job in list(self.jobs.items()):
+            if job["finished"] and now - job["finished"] > JOB_TTL_S:
+                del self.jobs[job_id]
+                self.by_request.pop((job["bay"], job["request_id"]), None)
+
+    # -- status ---------------------------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        states = Counter(j["state"] for j in self.jobs.values())
+        lookups = self.counters["lookups"]
+        running = Counter(j["bay"] for j in self.jobs.values() if j["state"] == "running")
+        bays = {}
+        for bay in sorted(set(self.per_bay) | set(self.queue.depth()) | set(running)):
+            c = self.per_bay[bay]
+            bays[bay] = {"queued": self.queue.depth().get(bay, 0), "running": running.get(bay, 0),
+                         "jobs": c["jobs"], "lookups": c["lookups"], "cache_hits": c["hits"],
+                         "uploaded_bytes": c["uploaded_bytes"], "seconds_asked": round(c["seconds_asked"], 3)}
+        return {"model": self.model, "inflight": self.inflight, "max_inflight": self.max_inflight,
+                "jobs": dict(states), "bays": bays,
+                "cache": {"lookups": lookups, "hits": self.counters["hits"],
+                          "hit_rate": round(self.counters["hits"] / lookups, 4) if lookups else None},
+                "transcribed_spans": self.counters["transcribed"],
+                "max_transcriptions_per_span": max(self.transcribed.values(), default=0),
+                "replicas_lost": self.counters["replica_lost"], "failed": self.counters["failed"],
+                "refused": self.counters["refused"]}
