@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {"core": 0, "adapters": 1, "plugin": 2}
-ROOMS = ["timeline", "speech", "captions", "translate", "cluster"]  # cluster: transcription elsewhere
+ROOMS = ["timeline", "speech", "captions", "translate", "cluster", "corrections", "finetune"]  # in flow order
 SHARED = {"model", "errors", "progress", "storage"}  # core's root modules every stage may use
 
 
