@@ -1,1 +1,2 @@
-"""Formats: timeline readers and their fixes, caption writers, OTIO adapters registered through our plugin manifest."""
+"""Formats: timeline readers and their fixes, caption writers, OTIO adapters registered through our plugin
+manifest."""

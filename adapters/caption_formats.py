@@ -1,37 +1,52 @@
-"""Caption files: SRT, WebVTT, ASS, TTML and the JSON contract, written frame-accurately and read back to frames.
+"""Caption files: SRT, WebVTT, ASS, TTML and the JSON contract, written frame-accurately and read back to
+frames.
 
-One registry from format name to writer (``WRITERS``) and from file extension to reader (``READERS``); every writer
+One registry from format name to writer (``WRITERS``) and from file extension to reader (``READERS``); every
+writer
 has the same signature ``writer(doc, out_dir, stem, languages, absolute) -> list[Path]``. Add a format with
 ``register_writer``.
 
 Times
 -----
-Cue times are integer frames from the timeline's first frame. Millisecond formats (SRT, VTT) store each frame's exact
-start rounded **up** to the millisecond (``Timebase.ms_ceil``); ASS stores centiseconds, rounded up the same way.
+Cue times are integer frames from the timeline's first frame. Millisecond formats (SRT, VTT) store each
+frame's exact
+start rounded **up** to the millisecond (``Timebase.ms_ceil``); ASS stores centiseconds, rounded up the same
+way.
 Editors floor a time to the frame that contains it, so every cue lands on its own frame. TTML stores frames.
 
-By default times are **relative to the timeline's first frame** (00:00:00,000 = first frame, whatever the start
+By default times are **relative to the timeline's first frame** (00:00:00,000 = first frame, whatever the
+start
 timecode). What this relies on (from /work/shared/reference/editors.md; neither editor runs here):
 
 * Premiere: ``sequence.createCaptionTrack(item, startAtSeconds, Sequence.CAPTION_FORMAT_SUBTITLE)`` places the
   file's time zero at ``startAtSeconds``; the panel passes the sequence start, so the file must be relative.
-  **Verify** whether Premiere counts ``startAtSeconds`` from the sequence's zero point (``seq.zeroPoint``) or 0.
-* Resolve: no scripting call imports an SRT (File > Import > Subtitle is UI-only); a user drags the sidecar onto the
-  timeline. The reference lists "captions one hour late on 01:00:00:00 timelines" as a known failure of another
-  Resolve caption tool, which is what absolute times would do if Resolve counts SRT time from the timeline start.
-  We assume it does. **Verify in a real Resolve** (import an SRT on a 01:00:00:00 timeline, check the first cue).
-  The engine's own placement into Resolve does not depend on this: it uses frames (``recordFrame`` is absolute).
+  **Verify** whether Premiere counts ``startAtSeconds`` from the sequence's zero point (``seq.zeroPoint``) or
+  0.
+* Resolve: no scripting call imports an SRT (File > Import > Subtitle is UI-only); a user drags the sidecar
+onto the
+  timeline. The reference lists "captions one hour late on 01:00:00:00 timelines" as a known failure of
+  another
+  Resolve caption tool, which is what absolute times would do if Resolve counts SRT time from the timeline
+  start.
+  We assume it does. **Verify in a real Resolve** (import an SRT on a 01:00:00:00 timeline, check the first
+  cue).
+  The engine's own placement into Resolve does not depend on this: it uses frames (``recordFrame`` is
+  absolute).
 
-``absolute=True`` adds the start timecode (01:00:00:00 at 23.976 = frame 86400 = 3603.6 s) for tools that place
-captions by record timecode; with drop-frame the file holds real time, so 01:00:00;00 at 29.97 DF is 00:59:59,997
+``absolute=True`` adds the start timecode (01:00:00:00 at 23.976 = frame 86400 = 3603.6 s) for tools that
+place
+captions by record timecode; with drop-frame the file holds real time, so 01:00:00;00 at 29.97 DF is
+00:59:59,997
 (exact, but surprising to read). Readers detect absolute times (every cue at or after the start timecode on a
 timeline that does not start at zero) unless told.
 
 Files
 -----
 ``<stem>.captions.json`` (the JSON contract, every language), ``<stem>.<lang>.srt|vtt|ass|ttml`` (one per
-language), ``<stem>.bilingual.srt|ass`` (Chinese line over English in one cue; written for ``srt``/``ass`` when two
-or more languages are asked for, or explicitly as ``bilingual-srt``/``bilingual-ass``). All share identical timing.
+language), ``<stem>.bilingual.srt|ass`` (Chinese line over English in one cue; written for ``srt``/``ass``
+when two
+or more languages are asked for, or explicitly as ``bilingual-srt``/``bilingual-ass``). All share identical
+timing.
 """
 
 from __future__ import annotations
@@ -59,7 +74,8 @@ ASS_PLAY_RES = (1920, 1080)
 Writer = Callable[[CaptionDocument, Path, str, Sequence[str], bool], list[Path]]
 
 
-# -- helpers -----------------------------------------------------------------------------------------------------
+# -- helpers
+# -----------------------------------------------------------------------------------------------------
 def _offset(doc_or_tb, absolute: bool) -> int:
     tb = doc_or_tb.timebase if isinstance(doc_or_tb, CaptionDocument) else doc_or_tb
     return tb.start_frame if absolute else 0
@@ -70,9 +86,11 @@ def _texts(doc: CaptionDocument, language: str) -> list[str]:
     missing = [i for i, c in enumerate(doc.cues) if not c.text.get(language, "").strip()]
     if missing:
         first = doc.cues[missing[0]]
-        raise InputError(f"{len(missing)} cue(s) have no {language!r} text (first: cue {missing[0] + 1} at "
-                         f"{doc.timebase.timecode(first.start_frame)}); translate them or leave {language!r} out "
-                         "of the languages to write")
+        raise InputError(
+            f"{len(missing)} cue(s) have no {language!r} text (first: cue {missing[0] + 1} at "
+            f"{doc.timebase.timecode(first.start_frame)}); translate them or leave {language!r} out "
+            "of the languages to write"
+        )
     return [doc.cues[i].text[language] for i in range(len(doc.cues))]
 
 
@@ -83,17 +101,21 @@ def bilingual_order(languages: Sequence[str]) -> list[str]:
     return sorted(languages, key=lambda lang: (language_family(lang) != "zh", list(languages).index(lang)))
 
 
-# Longest time each format can hold (pysubs2 clamps silently beyond it: a caption would land on the wrong frame).
+# Longest time each format can hold (pysubs2 clamps silently beyond it: a caption would land on the wrong
+# frame).
 MAX_TIME_MS = {"srt": 359_999_999, "vtt": 359_999_999, "ass": 35_999_990}  # 99:59:59,999 / 9:59:59.99
 
 
 def _too_late(number: int, cue: Cue, tb: Timebase, fmt: str, absolute: bool) -> InputError:
     hint = " (absolute times include the start timecode: write relative times)" if absolute else ""
-    return InputError(f"cue {number} ends at {tb.timecode(cue.end_frame)}, later than {fmt.upper()} can store{hint}")
+    return InputError(
+        f"cue {number} ends at {tb.timecode(cue.end_frame)}, later than {fmt.upper()} can store{hint}"
+    )
 
 
-def _ms_events(doc: CaptionDocument, texts: list[str], absolute: bool, quantum_ms: int = 1,
-               fmt: str = "srt") -> pysubs2.SSAFile:
+def _ms_events(
+    doc: CaptionDocument, texts: list[str], absolute: bool, quantum_ms: int = 1, fmt: str = "srt"
+) -> pysubs2.SSAFile:
     tb, off = doc.timebase, _offset(doc, absolute)
     ssa = pysubs2.SSAFile()
     for number, (cue, text) in enumerate(zip(doc.cues, texts), 1):
@@ -111,8 +133,11 @@ def _save(path: Path, text: str) -> Path:
     return path
 
 
-# -- writers -----------------------------------------------------------------------------------------------------
-def write_json(doc: CaptionDocument, out_dir: Path, stem: str, languages: Sequence[str], absolute: bool) -> list[Path]:
+# -- writers
+# -----------------------------------------------------------------------------------------------------
+def write_json(
+    doc: CaptionDocument, out_dir: Path, stem: str, languages: Sequence[str], absolute: bool
+) -> list[Path]:
     for lang in languages:
         _texts(doc, lang)
     data = doc.to_dict()
@@ -121,9 +146,13 @@ def write_json(doc: CaptionDocument, out_dir: Path, stem: str, languages: Sequen
 
 
 def _per_language(fmt: str) -> Writer:
-    def write(doc: CaptionDocument, out_dir: Path, stem: str, languages: Sequence[str], absolute: bool) -> list[Path]:
-        return [_save(out_dir / f"{stem}.{lang}.{fmt}", captions_string(doc, fmt, [lang], absolute))
-                for lang in languages]
+    def write(
+        doc: CaptionDocument, out_dir: Path, stem: str, languages: Sequence[str], absolute: bool
+    ) -> list[Path]:
+        return [
+            _save(out_dir / f"{stem}.{lang}.{fmt}", captions_string(doc, fmt, [lang], absolute))
+            for lang in languages
+        ]
 
     write.__name__ = f"write_{fmt}"
     write.__doc__ = f"One ``<stem>.<lang>.{fmt}`` per language."
@@ -131,9 +160,13 @@ def _per_language(fmt: str) -> Writer:
 
 
 def _bilingual(fmt: str) -> Writer:
-    def write(doc: CaptionDocument, out_dir: Path, stem: str, languages: Sequence[str], absolute: bool) -> list[Path]:
+    def write(
+        doc: CaptionDocument, out_dir: Path, stem: str, languages: Sequence[str], absolute: bool
+    ) -> list[Path]:
         if len(languages) < 2:
-            raise InputError(f"bilingual {fmt.upper()} needs two languages, got {', '.join(languages) or 'none'}")
+            raise InputError(
+                f"bilingual {fmt.upper()} needs two languages, got {', '.join(languages) or 'none'}"
+            )
         return [_save(out_dir / f"{stem}.bilingual.{fmt}", captions_string(doc, fmt, languages, absolute))]
 
     write.__name__ = f"write_bilingual_{fmt}"
@@ -158,9 +191,17 @@ def captions_string(doc: CaptionDocument, fmt: str, languages: Sequence[str], ab
     return _ms_events(doc, texts, absolute, fmt=fmt).to_string(fmt)
 
 
-# -- speakers ----------------------------------------------------------------------------------------------------
+# -- speakers
+# ----------------------------------------------------------------------------------------------------
 # BBC subtitle colours for speakers, in order: white, yellow, cyan, green (then more, distinct on black)
-SPEAKER_COLOURS = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 170, 255), (255, 190, 120)]
+SPEAKER_COLOURS = [
+    (255, 255, 255),
+    (255, 255, 0),
+    (0, 255, 255),
+    (0, 255, 0),
+    (255, 170, 255),
+    (255, 190, 120),
+]
 
 
 def speaker_names(doc: CaptionDocument) -> dict[str, str]:
@@ -183,8 +224,10 @@ def vtt_voice_text(doc: CaptionDocument, cue: Cue, text: str) -> str:
     if len(names) == 1:
         return f"<v {names[0]}>" + "\n".join(_vtt_escape(ln) for ln in lines) + "</v>"
     # two speakers, one line each; a bilingual file stacks the languages' two-line blocks, so lines alternate
-    out = [f"<v {names[k % 2 if len(lines) % 2 == 0 else min(k, 1)]}>{_vtt_escape(line)}</v>"
-           for k, line in enumerate(lines)]
+    out = [
+        f"<v {names[k % 2 if len(lines) % 2 == 0 else min(k, 1)]}>{_vtt_escape(line)}</v>"
+        for k, line in enumerate(lines)
+    ]
     return "\n".join(out)
 
 
@@ -197,10 +240,20 @@ def _ass_style(language: str, size: int) -> pysubs2.SSAStyle:
     from ..core.captions.presets import language_family
 
     font = CJK_FONT if language_family(language) == "zh" else LATIN_FONT
-    return pysubs2.SSAStyle(fontname=font, fontsize=size, primarycolor=pysubs2.Color(255, 255, 255),
-                            outlinecolor=pysubs2.Color(0, 0, 0), backcolor=pysubs2.Color(0, 0, 0, 128),
-                            bold=False, outline=2.5, shadow=0, alignment=pysubs2.Alignment.BOTTOM_CENTER,
-                            marginl=96, marginr=96, marginv=54)
+    return pysubs2.SSAStyle(
+        fontname=font,
+        fontsize=size,
+        primarycolor=pysubs2.Color(255, 255, 255),
+        outlinecolor=pysubs2.Color(0, 0, 0),
+        backcolor=pysubs2.Color(0, 0, 0, 128),
+        bold=False,
+        outline=2.5,
+        shadow=0,
+        alignment=pysubs2.Alignment.BOTTOM_CENTER,
+        marginl=96,
+        marginr=96,
+        marginv=54,
+    )
 
 
 def ass_style_name(language: str) -> str:
@@ -208,7 +261,8 @@ def ass_style_name(language: str) -> str:
 
 
 def ass_string(doc: CaptionDocument, order: list[str], per_lang: list[list[str]], absolute: bool) -> str:
-    """ASS with one style per language; a bilingual event switches style per line (``{\\rZH}中文\\N{\\rEN}...``),
+    """ASS with one style per language; a bilingual event switches style per line
+    (``{\\rZH}中文\\N{\\rEN}...``),
     so the Chinese line always sits directly above the English one, in any player and at any line count."""
     from ..core.captions.presets import language_family
 
@@ -230,7 +284,9 @@ def ass_string(doc: CaptionDocument, order: list[str], per_lang: list[list[str]]
     for event, cue, parts in zip(ssa.events, doc.cues, zip(*per_lang)):
         event.style = ass_style_name(order[-1])
         if cue.speakers:
-            event.name = " / ".join(names[s].replace(",", " ") for s in cue.speakers)  # the Actor field (no commas)
+            event.name = " / ".join(
+                names[s].replace(",", " ") for s in cue.speakers
+            )  # the Actor field (no commas)
         if len(order) == 1 and len(cue.speakers) == 1:
             event.style = ass_speaker_style(order[0], names[cue.speakers[0]])
             event.text = parts[0].replace("\n", "\\N")
@@ -239,13 +295,16 @@ def ass_string(doc: CaptionDocument, order: list[str], per_lang: list[list[str]]
             event.style = ass_speaker_style(order[0], names[cue.speakers[0]])
             event.text = "\\N".join(
                 f"{{\\r{ass_speaker_style(order[0], names[cue.speakers[min(k, 1)]])}}}" + line
-                for k, line in enumerate(lines))
+                for k, line in enumerate(lines)
+            )
         elif len(order) == 1:
             event.text = parts[0].replace("\n", "\\N")
         else:
             tag = f"{{{_ass_colour_tag(colour[cue.speakers[0]])}}}" if len(cue.speakers) == 1 else ""
-            event.text = "\\N".join(f"{{\\r{ass_style_name(lang)}}}" + tag + text.replace("\n", "\\N")
-                                    for lang, text in zip(order, parts))
+            event.text = "\\N".join(
+                f"{{\\r{ass_style_name(lang)}}}" + tag + text.replace("\n", "\\N")
+                for lang, text in zip(order, parts)
+            )
     return ssa.to_string("ass")
 
 
@@ -263,10 +322,13 @@ WRITERS: dict[str, Writer] = {
     "bilingual-srt": _bilingual("srt"),
     "bilingual-ass": _bilingual("ass"),
 }
-# Formats that are written by their own adapters (they need the timeline, not just the cues); write_captions leaves
+# Formats that are written by their own adapters (they need the timeline, not just the cues); write_captions
+# leaves
 # them to the caller unless someone registers a writer for them here.
-HANDLED_ELSEWHERE = {"otio": "captionbridge.adapters.otio_subtitles.write_otio_with_subtitles",
-                     "fcpxml": "captionbridge.adapters.fcpxml_captions.write_fcpxml_captions"}
+HANDLED_ELSEWHERE = {
+    "otio": "captionbridge.adapters.otio_subtitles.write_otio_with_subtitles",
+    "fcpxml": "captionbridge.adapters.fcpxml_captions.write_fcpxml_captions",
+}
 AUTO_BILINGUAL = {"srt": "bilingual-srt", "ass": "bilingual-ass"}
 
 
@@ -279,11 +341,18 @@ def known_formats() -> list[str]:
     return sorted(set(WRITERS) | set(HANDLED_ELSEWHERE))
 
 
-def write_captions(doc: CaptionDocument, out_dir: str | os.PathLike, stem: str, formats: Sequence[str],
-                   languages: Sequence[str] | None = None, absolute: bool = False) -> list[Path]:
+def write_captions(
+    doc: CaptionDocument,
+    out_dir: str | os.PathLike,
+    stem: str,
+    formats: Sequence[str],
+    languages: Sequence[str] | None = None,
+    absolute: bool = False,
+) -> list[Path]:
     """Write ``doc`` in each of ``formats``; returns the files written.
 
-    ``languages`` defaults to the document's languages. With two or more languages, ``srt`` and ``ass`` also write
+    ``languages`` defaults to the document's languages. With two or more languages, ``srt`` and ``ass`` also
+    write
     the bilingual file. ``otio``/``fcpxml`` are skipped here (see ``HANDLED_ELSEWHERE``) unless registered.
     """
     out = Path(out_dir)
@@ -292,10 +361,14 @@ def write_captions(doc: CaptionDocument, out_dir: str | os.PathLike, stem: str, 
         raise InputError(f"output name {stem!r} must be a plain file stem (no folders)")
     unknown = [f for f in formats if f not in WRITERS and f not in HANDLED_ELSEWHERE]
     if unknown:
-        raise InputError(f"unknown caption format(s) {', '.join(unknown)}; known: {', '.join(known_formats())}")
+        raise InputError(
+            f"unknown caption format(s) {', '.join(unknown)}; known: {', '.join(known_formats())}"
+        )
     wanted = list(dict.fromkeys(formats))
     if len(langs) >= 2:
-        wanted += [AUTO_BILINGUAL[f] for f in formats if f in AUTO_BILINGUAL and AUTO_BILINGUAL[f] not in wanted]
+        wanted += [
+            AUTO_BILINGUAL[f] for f in formats if f in AUTO_BILINGUAL and AUTO_BILINGUAL[f] not in wanted
+        ]
     _preflight(doc, wanted, langs, absolute)
     paths: list[Path] = []
     for fmt in wanted:
@@ -304,7 +377,9 @@ def write_captions(doc: CaptionDocument, out_dir: str | os.PathLike, stem: str, 
     return paths
 
 
-def _preflight(doc: CaptionDocument, formats: Sequence[str], languages: Sequence[str], absolute: bool) -> None:
+def _preflight(
+    doc: CaptionDocument, formats: Sequence[str], languages: Sequence[str], absolute: bool
+) -> None:
     """Raise before anything is written, so a failed call leaves no half set of files."""
     for lang in languages:
         _texts(doc, lang)
@@ -318,10 +393,12 @@ def _preflight(doc: CaptionDocument, formats: Sequence[str], languages: Sequence
                 raise _too_late(index + 1, latest, doc.timebase, base, absolute)
 
 
-# -- readers -----------------------------------------------------------------------------------------------------
+# -- readers
+# -----------------------------------------------------------------------------------------------------
 @dataclass
 class CaptionFile:
-    """What a caption file holds, in frames: cues, the clock used, and the file's own times (for off-frame checks)."""
+    """What a caption file holds, in frames: cues, the clock used, and the file's own times (for off-frame
+    checks)."""
 
     path: Path
     cues: list[Cue]
@@ -381,11 +458,16 @@ def _ass_text(event: pysubs2.SSAEvent, styles: set[str]) -> dict[str, str] | Non
 
 def _detect_absolute(starts_ms: list[int], timebase: Timebase) -> bool:
     """Times at or after the start timecode on a timeline that does not start at zero are absolute."""
-    return bool(starts_ms) and timebase.start_frame > 0 and min(starts_ms) >= timebase.ms_ceil(timebase.start_frame)
+    return (
+        bool(starts_ms)
+        and timebase.start_frame > 0
+        and min(starts_ms) >= timebase.ms_ceil(timebase.start_frame)
+    )
 
 
-def _read_pysubs2(path: Path, text: str, fmt: str, timebase: Timebase, absolute: bool | None,
-                  language: str | None) -> CaptionFile:
+def _read_pysubs2(
+    path: Path, text: str, fmt: str, timebase: Timebase, absolute: bool | None, language: str | None
+) -> CaptionFile:
     try:
         ssa = pysubs2.SSAFile.from_string(text, format_=fmt)
     except Exception as exc:  # pysubs2 raises many kinds for bad input
@@ -400,12 +482,16 @@ def _read_pysubs2(path: Path, text: str, fmt: str, timebase: Timebase, absolute:
     cues, times = [], []
     for number, event in enumerate(events, 1):
         if event.start < 0 or event.end <= event.start:
-            raise InputError(f"{path}: caption {number} ({event.plaintext[:30]!r}) ends at or before it starts")
+            raise InputError(
+                f"{path}: caption {number} ({event.plaintext[:30]!r}) ends at or before it starts"
+            )
         start = timebase.frame_from_ms(event.start) - offset
         end = timebase.frame_from_ms(event.end) - offset
         if start < 0:
-            raise InputError(f"{path}: caption {number} starts before the timeline's first frame; if the file uses "
-                             "absolute times pass the right start timecode, otherwise times are relative")
+            raise InputError(
+                f"{path}: caption {number} starts before the timeline's first frame; if the file uses "
+                "absolute times pass the right start timecode, otherwise times are relative"
+            )
         if end <= start:
             end = start + 1  # shorter than a frame in the file: keep it (the validator reports its duration)
         text = None
@@ -418,43 +504,65 @@ def _read_pysubs2(path: Path, text: str, fmt: str, timebase: Timebase, absolute:
         cues.append(Cue(start, end, text))
         times.append((event.start, event.end))
     languages = list(dict.fromkeys(k for c in cues for k in c.text))
-    return CaptionFile(path, cues, timebase, languages, SourceTimes(times, 10 if fmt == "ass" else 1, offset),
-                       absolute)
+    return CaptionFile(
+        path, cues, timebase, languages, SourceTimes(times, 10 if fmt == "ass" else 1, offset), absolute
+    )
 
 
-def _read_json(path: Path, text: str, timebase: Timebase | None, absolute: bool | None,
-               language: str | None) -> CaptionFile:
+def _read_json(
+    path: Path, text: str, timebase: Timebase | None, absolute: bool | None, language: str | None
+) -> CaptionFile:
     try:
         doc = CaptionDocument.from_dict(json.loads(text))
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a CaptionBridge captions JSON ({type(exc).__name__}: {exc})") from exc
     if timebase is not None and (timebase.rate != doc.timebase.rate):
-        raise InputError(f"{path}: captions are at {doc.timebase.describe()}, not {timebase.describe()}; "
-                         "leave the rate out or pass the file's rate")
+        raise InputError(
+            f"{path}: captions are at {doc.timebase.describe()}, not {timebase.describe()}; "
+            "leave the rate out or pass the file's rate"
+        )
     return CaptionFile(path, doc.cues, doc.timebase, list(doc.languages or [doc.source_language]))
 
 
-def _read_ttml(path: Path, text: str, timebase: Timebase, absolute: bool | None, language: str | None) -> CaptionFile:
+def _read_ttml(
+    path: Path, text: str, timebase: Timebase, absolute: bool | None, language: str | None
+) -> CaptionFile:
     cues = parse_ttml(text, timebase, str(path), language, bool(absolute))
-    return CaptionFile(path, cues, timebase, list(dict.fromkeys(k for c in cues for k in c.text)),
-                       absolute=bool(absolute))
+    return CaptionFile(
+        path, cues, timebase, list(dict.fromkeys(k for c in cues for k in c.text)), absolute=bool(absolute)
+    )
 
 
-READERS: dict[str, str] = {".srt": "srt", ".vtt": "vtt", ".ass": "ass", ".ssa": "ass", ".json": "json",
-                           ".ttml": "ttml", ".dfxp": "ttml", ".xml": "ttml"}
+READERS: dict[str, str] = {
+    ".srt": "srt",
+    ".vtt": "vtt",
+    ".ass": "ass",
+    ".ssa": "ass",
+    ".json": "json",
+    ".ttml": "ttml",
+    ".dfxp": "ttml",
+    ".xml": "ttml",
+}
 
 
-def read_caption_file(path: str | os.PathLike, timebase: Timebase | None = None, absolute: bool | None = None,
-                      language: str | None = None) -> CaptionFile:
+def read_caption_file(
+    path: str | os.PathLike,
+    timebase: Timebase | None = None,
+    absolute: bool | None = None,
+    language: str | None = None,
+) -> CaptionFile:
     """Read a caption file into frames. ``timebase`` is required except for JSON (which carries its own).
 
     ``absolute``: None detects it (times at or after the start timecode on a timeline not starting at zero).
-    ``language``: the text's language; default from the name (``x.en.srt``), "bilingual" files split CJK/other.
+    ``language``: the text's language; default from the name (``x.en.srt``), "bilingual" files split
+    CJK/other.
     """
     p = Path(path)
     fmt = READERS.get(p.suffix.lower())
     if fmt is None:
-        raise InputError(f"{p}: unknown caption file type {p.suffix!r}; readable: {', '.join(sorted(READERS))}")
+        raise InputError(
+            f"{p}: unknown caption file type {p.suffix!r}; readable: {', '.join(sorted(READERS))}"
+        )
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
@@ -474,7 +582,11 @@ def read_caption_file(path: str | os.PathLike, timebase: Timebase | None = None,
     return _read_pysubs2(p, text, fmt, timebase, absolute, language)
 
 
-def read_captions(path: str | os.PathLike, timebase: Timebase | None = None, absolute: bool | None = None,
-                  language: str | None = None) -> list[Cue]:
+def read_captions(
+    path: str | os.PathLike,
+    timebase: Timebase | None = None,
+    absolute: bool | None = None,
+    language: str | None = None,
+) -> list[Cue]:
     """Cues of an SRT/VTT/ASS/TTML/JSON file in timeline frames (see ``read_caption_file``)."""
     return read_caption_file(path, timebase, absolute, language).cues

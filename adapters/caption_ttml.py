@@ -1,6 +1,7 @@
 """TTML (IMSC 1 text profile) with frame-exact times.
 
-Times are written as offset frames (``begin="1234f"``) under ``ttp:timeBase="media"`` with the timeline's exact
+Times are written as offset frames (``begin="1234f"``) under ``ttp:timeBase="media"`` with the timeline's
+exact
 rate as ``ttp:frameRate`` and ``ttp:frameRateMultiplier`` ("24" and "1000 1001" for 23.976), so no rounding
 happens anywhere: frame N is N frames. pysubs2's TTML writer uses milliseconds, which is why this one is ours.
 One ``<div xml:lang>`` per file (one file per language, like the other formats).
@@ -38,8 +39,14 @@ def _rate_attributes(timebase: Timebase) -> dict[str, str]:
     return attrs
 
 
-def ttml_string(cues: list[Cue], timebase: Timebase, language: str, absolute: bool = False,
-                font: str = "Noto Sans CJK SC, Arial, sans-serif", speakers: dict[str, str] | None = None) -> str:
+def ttml_string(
+    cues: list[Cue],
+    timebase: Timebase,
+    language: str,
+    absolute: bool = False,
+    font: str = "Noto Sans CJK SC, Arial, sans-serif",
+    speakers: dict[str, str] | None = None,
+) -> str:
     """A TTML document for ``cues``' text in ``language``; ``absolute`` adds the start timecode's frames.
 
     ``speakers`` (id -> name) declares one ``ttm:agent`` per speaker in the head, and each ``<p>`` names its
@@ -54,19 +61,38 @@ def ttml_string(cues: list[Cue], timebase: Timebase, language: str, absolute: bo
     if agents:
         metadata = ET.SubElement(head, f"{{{TT}}}metadata")
         for sid, name in agents.items():
-            agent = ET.SubElement(metadata, f"{{{TTM}}}agent", {f"{{{XML}}}id": _agent_id(sid), "type": "person"})
+            agent = ET.SubElement(
+                metadata, f"{{{TTM}}}agent", {f"{{{XML}}}id": _agent_id(sid), "type": "person"}
+            )
             ET.SubElement(agent, f"{{{TTM}}}name", {"type": "full"}).text = name
     styling = ET.SubElement(head, f"{{{TT}}}styling")
-    ET.SubElement(styling, f"{{{TT}}}style", {f"{{{XML}}}id": "s1", f"{{{TTS}}}fontFamily": font,
-                                              f"{{{TTS}}}textAlign": "center", f"{{{TTS}}}color": "white"})
+    ET.SubElement(
+        styling,
+        f"{{{TT}}}style",
+        {
+            f"{{{XML}}}id": "s1",
+            f"{{{TTS}}}fontFamily": font,
+            f"{{{TTS}}}textAlign": "center",
+            f"{{{TTS}}}color": "white",
+        },
+    )
     layout = ET.SubElement(head, f"{{{TT}}}layout")
-    ET.SubElement(layout, f"{{{TT}}}region", {f"{{{XML}}}id": "bottom", f"{{{TTS}}}origin": "10% 80%",
-                                              f"{{{TTS}}}extent": "80% 15%", f"{{{TTS}}}displayAlign": "after"})
+    ET.SubElement(
+        layout,
+        f"{{{TT}}}region",
+        {
+            f"{{{XML}}}id": "bottom",
+            f"{{{TTS}}}origin": "10% 80%",
+            f"{{{TTS}}}extent": "80% 15%",
+            f"{{{TTS}}}displayAlign": "after",
+        },
+    )
     body = ET.SubElement(root, f"{{{TT}}}body", {"style": "s1", "region": "bottom"})
     div = ET.SubElement(body, f"{{{TT}}}div", {f"{{{XML}}}lang": language})
     for cue in cues:
-        p = ET.SubElement(div, f"{{{TT}}}p", {"begin": f"{cue.start_frame + offset}f",
-                                              "end": f"{cue.end_frame + offset}f"})
+        p = ET.SubElement(
+            div, f"{{{TT}}}p", {"begin": f"{cue.start_frame + offset}f", "end": f"{cue.end_frame + offset}f"}
+        )
         if cue.speakers:
             p.set(f"{{{TTM}}}agent", " ".join(_agent_id(s) for s in cue.speakers))
         lines = cue.text[language].split("\n")
@@ -89,8 +115,9 @@ _CLOCK_FRAMES = re.compile(r"^(\d+):(\d\d):(\d\d):(\d+)$")
 _OFFSET = re.compile(r"^(\d+(?:\.\d+)?)(h|m|s|ms|f|t)$")
 
 
-def parse_ttml(text: str, timebase: Timebase, source: str, language: str | None = None,
-               absolute: bool = False) -> list[Cue]:
+def parse_ttml(
+    text: str, timebase: Timebase, source: str, language: str | None = None, absolute: bool = False
+) -> list[Cue]:
     """Cues of a TTML document (offset, clock and frame times; ``absolute``: subtract the start timecode)."""
     root = parse_xml(text, source, "TTML")
     frame_rate = Fraction(root.get(f"{{{TTP}}}frameRate", str(timebase.nominal_fps)))

@@ -1,11 +1,17 @@
 """FCPXML 1.8-1.10 (``.fcpxml`` files and Resolve's ``.fcpxmld`` bundles) through the fcpx_xml adapter, fixed.
 
-The released adapter (otio-fcpx-xml-adapter 1.0.0) truncates rates to integers (23.976 becomes 23 fps, so every
-NTSC timeline drifts), truncates times to whole frames with ``int()``, ignores the sequence's ``tcStart`` (a 1-hour
-gap appears before the first clip and the start timecode is lost), ignores ``tcFormat`` (drop-frame), cannot find
-media in FCPXML 1.9+/1.10 (``<media-rep src>`` instead of ``asset src``), ignores ``enabled="0"`` and puts the audio
-of video clips on video tracks. ``read_fcpxml`` fixes these: times are exact rationals at the format's exact rate,
-clips start from the timeline's first frame, the start timecode and drop-frame come from the sequence, and every
+The released adapter (otio-fcpx-xml-adapter 1.0.0) truncates rates to integers (23.976 becomes 23 fps, so
+every
+NTSC timeline drifts), truncates times to whole frames with ``int()``, ignores the sequence's ``tcStart`` (a
+1-hour
+gap appears before the first clip and the start timecode is lost), ignores ``tcFormat`` (drop-frame), cannot
+find
+media in FCPXML 1.9+/1.10 (``<media-rep src>`` instead of ``asset src``), ignores ``enabled="0"`` and puts the
+audio
+of video clips on video tracks. ``read_fcpxml`` fixes these: times are exact rationals at the format's exact
+rate,
+clips start from the timeline's first frame, the start timecode and drop-frame come from the sequence, and
+every
 clip whose asset has audio also sits on an audio track. A constant-speed ``timeMap`` becomes a LinearTimeWarp;
 variable or reversed retimes are reported per clip.
 """
@@ -78,7 +84,8 @@ if _fcpx is not None:
             rate = self._exact_rate(format_id)
             return otio.opentime.TimeRange(
                 otio.opentime.RationalTime(round(_seconds(element.get("start", "0s")) * rate), float(rate)),
-                otio.opentime.RationalTime(round(_seconds(element.get("duration")) * rate), float(rate)))
+                otio.opentime.RationalTime(round(_seconds(element.get("duration")) * rate), float(rate)),
+            )
 
         def _asset_by_id(self, asset_id):
             return self._assets.get(asset_id)
@@ -106,11 +113,14 @@ if _fcpx is not None:
             rate = self._exact_rate(asset.get("format", default_format) or default_format)
             available = otio.opentime.TimeRange(
                 otio.opentime.RationalTime(round(_seconds(asset.get("start")) * rate), float(rate)),
-                otio.opentime.RationalTime(round(_seconds(asset.get("duration")) * rate), float(rate)))
+                otio.opentime.RationalTime(round(_seconds(asset.get("duration")) * rate), float(rate)),
+            )
             ref = otio.schema.ExternalReference(target_url=src, available_range=available)
             ref.name = asset.get("name", "")
-            ref.metadata[NS] = {"has_audio": asset.get("hasAudio", "0") == "1",
-                                "has_video": asset.get("hasVideo", "0") == "1"}
+            ref.metadata[NS] = {
+                "has_audio": asset.get("hasAudio", "0") == "1",
+                "has_video": asset.get("hasVideo", "0") == "1",
+            }
             return ref
 
         # -- start timecode: clip offsets count from tcStart ----------------------------------------------
@@ -127,6 +137,7 @@ if _fcpx is not None:
         @staticmethod
         def _order_lanes(stack) -> None:
             """Primary storyline first (V1/A1), then lanes below it (-1, -2 ...: A2, A3), then lanes above."""
+
             def lane_key(track):
                 text = (track.name or "0").split()[0]
                 try:
@@ -164,13 +175,19 @@ if _fcpx is not None:
             return item
 
         def _apply_time_map(self, item, timing, timemap) -> None:
-            """A two-point (or collinear) timeMap is a constant speed: honour it. Anything else is reported."""
+            """A two-point (or collinear) timeMap is a constant speed: honour it. Anything else is
+            reported."""
             name = timing.get("name", "") or item.name
-            points = [(_seconds(p.get("time")), _seconds(p.get("value"))) for p in timemap.findall("./timept")]
+            points = [
+                (_seconds(p.get("time")), _seconds(p.get("value"))) for p in timemap.findall("./timept")
+            ]
             slopes = {(v1 - v0) / (t1 - t0) for (t0, v0), (t1, v1) in zip(points, points[1:]) if t1 != t0}
             if len(slopes) != 1 or min(slopes) <= 0:
                 kind = "reversed" if slopes and min(slopes) < 0 else "variable-speed"
-                message = f"clip {name!r}: {kind} retime (timeMap) is not supported; its audio is placed at 100 % speed"
+                message = (
+                    f"clip {name!r}: {kind} retime (timeMap) is not supported; its audio is placed at "
+                    "100 % speed"
+                )
                 item.metadata.setdefault(NS, {})["warnings"] = [message]
                 self.warnings.append(message)
                 return
@@ -183,13 +200,15 @@ if _fcpx is not None:
             t_start = _seconds(timing.get("start", "0s"))
             source = points[0][1] + (t_start - points[0][0]) * speed
             item.source_range = otio.opentime.TimeRange(
-                otio.opentime.RationalTime(float(source * rate), sr.start_time.rate), sr.duration)
+                otio.opentime.RationalTime(float(source * rate), sr.start_time.rate), sr.duration
+            )
             item.effects.append(otio.schema.LinearTimeWarp(name="timeMap", time_scalar=float(speed)))
 
         # -- audio of video clips ------------------------------------------------------------------------
         @staticmethod
         def _add_audio_tracks(stack) -> None:
-            """FCPXML keeps a clip's audio with its video: give every video lane holding clips with audio an audio
+            """FCPXML keeps a clip's audio with its video: give every video lane holding clips with audio an
+            audio
             track of the same clips (gaps elsewhere)."""
             new_tracks = []
             for track in list(stack):
@@ -203,14 +222,17 @@ if _fcpx is not None:
                         meta = child.media_reference.metadata.get(NS, {}) if child.media_reference else {}
                         has_audio = bool(meta.get("has_audio", False)) if hasattr(meta, "get") else False
                     elif isinstance(child, otio.schema.Stack):
-                        has_audio = any(isinstance(t, otio.schema.Track) and t.kind == otio.schema.TrackKind.Audio
-                                        for t in child)
+                        has_audio = any(
+                            isinstance(t, otio.schema.Track) and t.kind == otio.schema.TrackKind.Audio
+                            for t in child
+                        )
                     if has_audio and not isinstance(child, otio.schema.Transition):
                         audio.append(child.clone())
                         any_audio = True
                     elif not isinstance(child, otio.schema.Transition):
-                        audio.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(
-                            duration=child.duration())))
+                        audio.append(
+                            otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=child.duration()))
+                        )
                 if any_audio:
                     new_tracks.append(audio)
             for track in new_tracks:
@@ -224,7 +246,9 @@ def _fcpx_rate(rate: float) -> Fraction:
 def read_fcpxml(data: bytes | str, source: str = "fcpxml") -> tuple[otio.schema.Timeline, FcpxmlInfo]:
     """Parse FCPXML (its first project) into (Timeline, clock info). Raises InputError."""
     if _fcpx is None:  # pragma: no cover
-        raise InputError("reading FCPXML needs the otio-fcpx-xml-adapter package: pip install otio-fcpx-xml-adapter")
+        raise InputError(
+            "reading FCPXML needs the otio-fcpx-xml-adapter package: pip install otio-fcpx-xml-adapter"
+        )
     root = parse_xml(data, source, "FCPXML", root_tag="fcpxml")
     project = root.find(".//project")
     sequence = project.find("./sequence") if project is not None else None
@@ -241,8 +265,10 @@ def read_fcpxml(data: bytes | str, source: str = "fcpxml") -> tuple[otio.schema.
     except (AttributeError, KeyError, ValueError, TypeError, ZeroDivisionError) as exc:
         raise InputError(f"{source}: the FCPXML could not be read ({type(exc).__name__}: {exc})")
     start_frame = round(_seconds(sequence.get("tcStart")) * rate)
-    timeline = otio.schema.Timeline(name=project.get("name", "") or Path(source).stem,
-                                    global_start_time=otio.opentime.RationalTime(start_frame, float(rate)))
+    timeline = otio.schema.Timeline(
+        name=project.get("name", "") or Path(source).stem,
+        global_start_time=otio.opentime.RationalTime(start_frame, float(rate)),
+    )
     timeline.tracks = stack
     tc_format = (sequence.get("tcFormat") or "").upper()
     drop = True if tc_format == "DF" else False if tc_format == "NDF" else None

@@ -1,6 +1,7 @@
 """FCPXML 1.9/1.10 with ``<caption>`` elements, for Final Cut Pro and Resolve (File > Import > Timeline).
 
-Neither OTIO adapter writes captions (the fcpx_xml adapter ignores ``<caption>`` and loses tcStart), so this module
+Neither OTIO adapter writes captions (the fcpx_xml adapter ignores ``<caption>`` and loses tcStart), so this
+module
 writes the document with ElementTree. Layout::
 
     <fcpxml version="1.10">
@@ -15,11 +16,15 @@ writes the document with ElementTree. Layout::
                 <text-style-def id="ts1"><text-style font="Helvetica" fontSize="..." .../></text-style-def>
               </caption> ...
 
-Every time is an exact multiple of the frame duration, written as ``<frames * num>/<den>s`` (``0s`` for zero), so
-23.976 stays 1001/24000 and 29.97 drop-frame stays 1001/30000 with ``tcFormat="DF"``. Anchored items' offsets are in
+Every time is an exact multiple of the frame duration, written as ``<frames * num>/<den>s`` (``0s`` for zero),
+so
+23.976 stays 1001/24000 and 29.97 drop-frame stays 1001/30000 with ``tcFormat="DF"``. Anchored items' offsets
+are in
 the parent gap's time, which starts at tcStart: a cue at timeline frame ``f`` sits at ``tcStart + f`` frames.
-Each language gets its own caption role (``ITT.<lang>``) and lane; cues of one language that overlap go to a further
-lane instead of being dropped. Low-confidence words become ``<marker value="check: word">`` elements on the gap, after
+Each language gets its own caption role (``ITT.<lang>``) and lane; cues of one language that overlap go to a
+further
+lane instead of being dropped. Low-confidence words become ``<marker value="check: word">`` elements on the
+gap, after
 the captions (the DTD's order), for review. The element order and attributes follow Apple's FCPXML 1.10 DTD.
 """
 
@@ -39,8 +44,15 @@ from .xml_input import parse_xml
 FCPXML_VERSIONS = ("1.9", "1.10")
 
 # Final Cut's caption languages are BCP 47; these are the spellings its role menu uses.
-_ROLE_LANGUAGE = {"zh": "zh-Hans", "zh-cn": "zh-Hans", "zh-hans": "zh-Hans", "zh-tw": "zh-Hant",
-                  "zh-hant": "zh-Hant", "en": "en", "und": "en"}
+_ROLE_LANGUAGE = {
+    "zh": "zh-Hans",
+    "zh-cn": "zh-Hans",
+    "zh-hans": "zh-Hans",
+    "zh-tw": "zh-Hant",
+    "zh-hant": "zh-Hant",
+    "en": "en",
+    "und": "en",
+}
 
 
 def caption_role(language: str) -> str:
@@ -79,7 +91,8 @@ def parse_fcp_time(text: str) -> Fraction:
 def _format_name(timebase: Timebase, height: int) -> str:
     rate = Fraction(timebase.rate)
     code = {Fraction(24000, 1001): "2398", Fraction(30000, 1001): "2997", Fraction(60000, 1001): "5994"}.get(
-        rate, str(rate.numerator) if rate.denominator == 1 else "")
+        rate, str(rate.numerator) if rate.denominator == 1 else ""
+    )
     return f"FFVideoFormat{height}p{code}" if code else ""
 
 
@@ -89,7 +102,9 @@ def _languages(doc: CaptionDocument, languages: Iterable[str] | None) -> list[st
         known = set(doc.languages) | {lang for c in doc.cues for lang in c.text}
         missing = [lang for lang in langs if lang not in known]
         if missing:
-            raise InputError(f"the captions have no {', '.join(missing)} text (they have: {', '.join(sorted(known))})")
+            raise InputError(
+                f"the captions have no {', '.join(missing)} text (they have: {', '.join(sorted(known))})"
+            )
         return langs
     out = list(doc.languages)
     for cue in doc.cues:
@@ -99,10 +114,17 @@ def _languages(doc: CaptionDocument, languages: Iterable[str] | None) -> list[st
     return out or [doc.source_language]
 
 
-def build_fcpxml(doc: CaptionDocument, languages: Iterable[str] | None = None, version: str = "1.10",
-                 width: int = 1920, height: int = 1080, project_name: str | None = None,
-                 duration_frames: int | None = None, markers: bool = True,
-                 confidence_threshold: float = 0.5) -> ET.ElementTree:
+def build_fcpxml(
+    doc: CaptionDocument,
+    languages: Iterable[str] | None = None,
+    version: str = "1.10",
+    width: int = 1920,
+    height: int = 1080,
+    project_name: str | None = None,
+    duration_frames: int | None = None,
+    markers: bool = True,
+    confidence_threshold: float = 0.5,
+) -> ET.ElementTree:
     """The FCPXML document as an ElementTree (see module docstring)."""
     if version not in FCPXML_VERSIONS:
         raise InputError(f"FCPXML version {version} is not supported (use {' or '.join(FCPXML_VERSIONS)})")
@@ -115,20 +137,40 @@ def build_fcpxml(doc: CaptionDocument, languages: Iterable[str] | None = None, v
 
     root = ET.Element("fcpxml", version=version)
     resources = ET.SubElement(root, "resources")
-    fmt = ET.SubElement(resources, "format", id="r1", frameDuration=f"{num}/{den}s" if num != 1 else f"1/{den}s",
-                        width=str(width), height=str(height), colorSpace="1-1-1 (Rec. 709)")
+    fmt = ET.SubElement(
+        resources,
+        "format",
+        id="r1",
+        frameDuration=f"{num}/{den}s" if num != 1 else f"1/{den}s",
+        width=str(width),
+        height=str(height),
+        colorSpace="1-1-1 (Rec. 709)",
+    )
     name = _format_name(tb, height)
     if name:
         fmt.set("name", name)
     library = ET.SubElement(root, "library")
     event = ET.SubElement(library, "event", name="CaptionBridge")
     project = ET.SubElement(event, "project", name=project_name or f"{doc.name or 'Timeline'} captions")
-    sequence = ET.SubElement(project, "sequence", format="r1", duration=fcp_time(total, tb),
-                             tcStart=fcp_time(tc_start, tb), tcFormat="DF" if tb.drop_frame else "NDF",
-                             audioLayout="stereo", audioRate="48k")
+    sequence = ET.SubElement(
+        project,
+        "sequence",
+        format="r1",
+        duration=fcp_time(total, tb),
+        tcStart=fcp_time(tc_start, tb),
+        tcFormat="DF" if tb.drop_frame else "NDF",
+        audioLayout="stereo",
+        audioRate="48k",
+    )
     spine = ET.SubElement(sequence, "spine")
-    gap = ET.SubElement(spine, "gap", name="Gap", offset=fcp_time(tc_start, tb), start=fcp_time(tc_start, tb),
-                        duration=fcp_time(total, tb))
+    gap = ET.SubElement(
+        spine,
+        "gap",
+        name="Gap",
+        offset=fcp_time(tc_start, tb),
+        start=fcp_time(tc_start, tb),
+        duration=fcp_time(total, tb),
+    )
 
     style_id = 0
     lane_no = 0
@@ -145,16 +187,30 @@ def build_fcpxml(doc: CaptionDocument, languages: Iterable[str] | None = None, v
                     raise InputError(f"caption at frame {cue.start_frame} starts before the timeline")
                 text = cue.text[lang].strip()
                 style_id += 1
-                cap = ET.SubElement(gap, "caption", lane=str(lane_no), offset=fcp_time(tc_start + cue.start_frame, tb),
-                                    name=" ".join(text.split())[:100], start=fcp_time(tc_start, tb),
-                                    duration=fcp_time(cue.duration, tb), role=caption_role(lang))
+                cap = ET.SubElement(
+                    gap,
+                    "caption",
+                    lane=str(lane_no),
+                    offset=fcp_time(tc_start + cue.start_frame, tb),
+                    name=" ".join(text.split())[:100],
+                    start=fcp_time(tc_start, tb),
+                    duration=fcp_time(cue.duration, tb),
+                    role=caption_role(lang),
+                )
                 text_el = ET.SubElement(cap, "text", placement="bottom")
                 ET.SubElement(text_el, "text-style", ref=f"ts{style_id}").text = text
                 style_def = ET.SubElement(cap, "text-style-def", id=f"ts{style_id}")
                 # one speaker: the speaker's colour (as in ASS); the speakers also go in the caption's note
                 rgb = colours[cue.speakers[0]] if len(cue.speakers) == 1 else (255, 255, 255)
-                ET.SubElement(style_def, "text-style", font=".AppleSystemUIFont", fontSize="13", fontFace="Regular",
-                              fontColor=" ".join(f"{c / 255:.4g}" for c in rgb) + " 1", backgroundColor="0 0 0 1")
+                ET.SubElement(
+                    style_def,
+                    "text-style",
+                    font=".AppleSystemUIFont",
+                    fontSize="13",
+                    fontFace="Regular",
+                    fontColor=" ".join(f"{c / 255:.4g}" for c in rgb) + " 1",
+                    backgroundColor="0 0 0 1",
+                )
                 if cue.speakers:
                     ET.SubElement(cap, "note").text = "Speaker: " + ", ".join(names[s] for s in cue.speakers)
     if markers:
@@ -163,19 +219,31 @@ def build_fcpxml(doc: CaptionDocument, languages: Iterable[str] | None = None, v
         for w in doc.words:
             if w.confidence < confidence_threshold and w.start_frame not in seen and w.start_frame >= 0:
                 seen.add(w.start_frame)
-                ET.SubElement(gap, "marker", start=fcp_time(tc_start + w.start_frame, tb),
-                              duration=fcp_time(max(1, w.end_frame - w.start_frame), tb),
-                              value=f"check: {w.text.strip()}",
-                              note=f"CaptionBridge: low confidence ({round(100 * w.confidence)}%)")
+                ET.SubElement(
+                    gap,
+                    "marker",
+                    start=fcp_time(tc_start + w.start_frame, tb),
+                    duration=fcp_time(max(1, w.end_frame - w.start_frame), tb),
+                    value=f"check: {w.text.strip()}",
+                    note=f"CaptionBridge: low confidence ({round(100 * w.confidence)}%)",
+                )
     ET.indent(root, space="    ")
     return ET.ElementTree(root)
 
 
-def write_fcpxml_captions(doc: CaptionDocument, out_path: str | os.PathLike, languages: Iterable[str] | None = None,
-                          version: str = "1.10", duration_frames: int | None = None, markers: bool = True) -> Path:
-    """Write ``doc`` as FCPXML with one caption role per language. ``.fcpxmld`` writes the bundle folder (Info.fcpxml).
+def write_fcpxml_captions(
+    doc: CaptionDocument,
+    out_path: str | os.PathLike,
+    languages: Iterable[str] | None = None,
+    version: str = "1.10",
+    duration_frames: int | None = None,
+    markers: bool = True,
+) -> Path:
+    """Write ``doc`` as FCPXML with one caption role per language. ``.fcpxmld`` writes the bundle folder
+    (Info.fcpxml).
 
-    ``version`` "1.9" or "1.10"; ``duration_frames`` extends the sequence to the edit's length; ``markers`` adds a
+    ``version`` "1.9" or "1.10"; ``duration_frames`` extends the sequence to the edit's length; ``markers``
+    adds a
     marker per low-confidence word (for review).
     """
     path = Path(out_path)
@@ -194,10 +262,12 @@ def write_fcpxml_captions(doc: CaptionDocument, out_path: str | os.PathLike, lan
 
 def read_fcpxml_captions(path: str | os.PathLike) -> dict:
     """Parse an FCPXML written by any tool back to ``{"frame_duration", "tc_start_frames", "tc_format",
-    "captions": [{"language", "lane", "start_frame", "end_frame", "text"}], "markers": [{"start_frame", "end_frame",
+    "captions": [{"language", "lane", "start_frame", "end_frame", "text"}], "markers": [{"start_frame",
+    "end_frame",
     "value", "note"}]}`` with frames from the sequence start.
 
-    Used to verify our output (and by the Resolve script's FCPXML fallback tests); anchored offsets are resolved
+    Used to verify our output (and by the Resolve script's FCPXML fallback tests); anchored offsets are
+    resolved
     through the parent gap/clip (parent offset + child offset - parent start).
     """
     path = Path(path)
@@ -210,8 +280,13 @@ def read_fcpxml_captions(path: str | os.PathLike) -> dict:
         raise InputError(f"{path}: no <sequence> in the FCPXML")
     fd = parse_fcp_time(formats[sequence.get("format")].get("frameDuration"))
     tc_start = parse_fcp_time(sequence.get("tcStart", "0s"))
-    out = {"frame_duration": fd, "tc_start_frames": tc_start / fd, "tc_format": sequence.get("tcFormat", "NDF"),
-           "captions": [], "markers": []}
+    out = {
+        "frame_duration": fd,
+        "tc_start_frames": tc_start / fd,
+        "tc_format": sequence.get("tcFormat", "NDF"),
+        "captions": [],
+        "markers": [],
+    }
     spine = sequence.find("spine")
     for parent in list(spine) if spine is not None else []:
         p_offset = parse_fcp_time(parent.get("offset", "0s"))
@@ -225,13 +300,25 @@ def read_fcpxml_captions(path: str | os.PathLike) -> dict:
             role = cap.get("role", "")
             lang = role.split("ITT.")[-1] if "ITT." in role else role
             text = "".join(t.text or "" for t in cap.iter("text-style") if t.get("ref"))
-            out["captions"].append({"language": lang, "lane": int(cap.get("lane", "0")),
-                                    "start_frame": int(s_frames), "end_frame": int(s_frames + d_frames),
-                                    "text": text})
+            out["captions"].append(
+                {
+                    "language": lang,
+                    "lane": int(cap.get("lane", "0")),
+                    "start_frame": int(s_frames),
+                    "end_frame": int(s_frames + d_frames),
+                    "text": text,
+                }
+            )
         for marker in parent.findall("marker"):
             start = p_offset + parse_fcp_time(marker.get("start")) - p_start
             frames = (start - tc_start) / fd
             dur = parse_fcp_time(marker.get("duration", "0s")) / fd
-            out["markers"].append({"start_frame": int(frames), "end_frame": int(frames + dur),
-                                   "value": marker.get("value"), "note": marker.get("note")})
+            out["markers"].append(
+                {
+                    "start_frame": int(frames),
+                    "end_frame": int(frames + dur),
+                    "value": marker.get("value"),
+                    "note": marker.get("note"),
+                }
+            )
     return out

@@ -1,8 +1,10 @@
 """Media references in timelines we write, re-based so each written file opens from wherever it was written.
 
-A timeline read from ``project/edit.xml`` may name its media relative to its own folder (``media/a.flac``). Written
+A timeline read from ``project/edit.xml`` may name its media relative to its own folder (``media/a.flac``).
+Written
 unchanged into ``out/``, those paths would point at ``out/media/a.flac``, which does not exist. Every relative
-reference is therefore made absolute against the folder the timeline was read from (the same rule the readers use,
+reference is therefore made absolute against the folder the timeline was read from (the same rule the readers
+use,
 ``core.timeline.media_paths.media_path_from_url``). References that are already absolute (a Windows path from
 another machine, a UNC share, a ``file://`` URL) are kept exactly as the editor wrote them.
 """
@@ -22,7 +24,8 @@ _DRIVE = re.compile(r"^/?[A-Za-z]:[/\\]")
 
 
 def is_relative_reference(url: str) -> bool:
-    """True for a bare relative path (``media/a.flac``, ``../a.wav``); URLs, absolute and drive paths are not."""
+    """True for a bare relative path (``media/a.flac``, ``../a.wav``); URLs, absolute and drive paths are
+    not."""
     text = (url or "").strip()
     if not text or _DRIVE.match(text) or text.startswith(("/", "\\")):
         return False
@@ -37,7 +40,8 @@ def absolute_media_path(url: str, media_root: Path) -> Path | None:
 
 
 def file_url(path: Path, localhost: bool = False) -> str:
-    """``file:///abs/path`` (OTIO) or ``file://localhost/abs/path`` (Premiere's xmeml ``pathurl``), percent-encoded."""
+    """``file:///abs/path`` (OTIO) or ``file://localhost/abs/path`` (Premiere's xmeml ``pathurl``),
+    percent-encoded."""
     if not localhost:
         return Path(path).as_uri()
     posix = Path(path).as_posix()
@@ -49,7 +53,8 @@ def file_url(path: Path, localhost: bool = False) -> str:
 def rebase_otio_media(timeline: otio.schema.Timeline, media_root: Path) -> int:
     """Make every relative media reference in ``timeline`` (changed in place) an absolute ``file://`` URL.
 
-    Covers every clip at any depth, each of a clip's media references (OTIO's multi-reference clips), and image
+    Covers every clip at any depth, each of a clip's media references (OTIO's multi-reference clips), and
+    image
     sequences' ``target_url_base``. Returns how many references were changed.
     """
     changed = 0

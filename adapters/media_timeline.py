@@ -1,9 +1,13 @@
 """A bare media file (a recording, a camera clip, a finished programme) as a one-clip timeline.
 
-Batch work often starts from files, not edits: ``captionbridge caption interview.wav --rate 25`` captions a file as
-if it sat alone on a timeline. The clock comes from the caller (``rate``, ``start_timecode``), else from the file: a
-video stream's frame rate and a timecode the file carries (BWF ``time_reference``, QuickTime/MXF ``timecode``).
-An audio-only file has no frame rate, so it must be given: captions are frames, and guessing one would put them on
+Batch work often starts from files, not edits: ``captionbridge caption interview.wav --rate 25`` captions a
+file as
+if it sat alone on a timeline. The clock comes from the caller (``rate``, ``start_timecode``), else from the
+file: a
+video stream's frame rate and a timecode the file carries (BWF ``time_reference``, QuickTime/MXF
+``timecode``).
+An audio-only file has no frame rate, so it must be given: captions are frames, and guessing one would put
+them on
 the wrong frames in the editor that later opens them.
 """
 
@@ -20,10 +24,32 @@ from ..core.timeline.regions import media_timecode_seconds
 from ..core.timeline.timebase import Timebase, parse_rate
 from .timeline_read import LoadedTimeline
 
-MEDIA_SUFFIXES = frozenset({
-    ".wav", ".wave", ".bwf", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".caf",
-    ".mov", ".mp4", ".m4v", ".mxf", ".mkv", ".webm", ".avi", ".mts", ".m2ts",
-})
+MEDIA_SUFFIXES = frozenset(
+    {
+        ".wav",
+        ".wave",
+        ".bwf",
+        ".flac",
+        ".mp3",
+        ".m4a",
+        ".aac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".aif",
+        ".aiff",
+        ".caf",
+        ".mov",
+        ".mp4",
+        ".m4v",
+        ".mxf",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".mts",
+        ".m2ts",
+    }
+)
 
 
 def is_media_file(path: str | os.PathLike) -> bool:
@@ -57,16 +83,23 @@ def _probe(path: Path) -> tuple[Fraction, Fraction | None]:
     return duration, rate
 
 
-def load_media_as_timeline(path: str | os.PathLike, rate: object = None, start_timecode: str | None = None,
-                           drop_frame: bool | None = None) -> LoadedTimeline:
-    """One audio clip on A1 covering the whole file, at ``rate`` (or the video's rate), from ``start_timecode``
+def load_media_as_timeline(
+    path: str | os.PathLike,
+    rate: object = None,
+    start_timecode: str | None = None,
+    drop_frame: bool | None = None,
+) -> LoadedTimeline:
+    """One audio clip on A1 covering the whole file, at ``rate`` (or the video's rate), from
+    ``start_timecode``
     (or the file's own timecode, else 00:00:00:00)."""
     path = Path(path).expanduser().resolve()
     duration, video_rate = _probe(path)
     if rate is None:
         if video_rate is None:
-            raise InputError(f"{path}: an audio file has no frame rate; pass the rate of the timeline the captions "
-                             "are for, e.g. --rate 24000/1001 or --rate 25")
+            raise InputError(
+                f"{path}: an audio file has no frame rate; pass the rate of the timeline the captions "
+                "are for, e.g. --rate 24000/1001 or --rate 25"
+            )
         rate = video_rate
     exact = parse_rate(rate)
     df = bool(drop_frame) if drop_frame is not None else False
@@ -83,11 +116,15 @@ def load_media_as_timeline(path: str | os.PathLike, rate: object = None, start_t
     if frames <= 0:
         raise InputError(f"{path}: shorter than one frame at {float(exact):g} fps")
     fps = float(exact)
-    span = otio.opentime.TimeRange(otio.opentime.RationalTime(0, fps), otio.opentime.RationalTime(frames, fps))
+    span = otio.opentime.TimeRange(
+        otio.opentime.RationalTime(0, fps), otio.opentime.RationalTime(frames, fps)
+    )
     reference = otio.schema.ExternalReference(target_url=str(path), available_range=span)
     track = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
     track.append(otio.schema.Clip(name=path.name, media_reference=reference, source_range=span))
     timeline = otio.schema.Timeline(name=path.stem)
     timeline.global_start_time = otio.opentime.RationalTime(timebase.start_frame, fps)
     timeline.tracks.append(track)
-    return LoadedTimeline(timeline, timebase, path.stem, path, "media", path.parent, warnings, annotated=False)
+    return LoadedTimeline(
+        timeline, timebase, path.stem, path, "media", path.parent, warnings, annotated=False
+    )

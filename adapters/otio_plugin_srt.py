@@ -1,4 +1,5 @@
-"""OTIO adapter ``captionbridge_srt``: .srt files as a timeline with one Subtitle track (see otio_plugin_subtitles)."""
+"""OTIO adapter ``captionbridge_srt``: .srt files as a timeline with one Subtitle track (see
+otio_plugin_subtitles)."""
 
 from captionbridge.adapters.otio_plugin_subtitles import read_subtitle_file, read_subtitles, write_subtitles
 

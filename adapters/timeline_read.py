@@ -1,11 +1,15 @@
 """Read any editor's timeline into OTIO plus its exact clock.
 
-``load_timeline(path)`` detects the format by content (then suffix): OTIO JSON (``.otio``, including Resolve 18.5+'s
-``Clip.2`` flavour), ``.otioz`` / ``.otiod`` bundles, Premiere/FCP7 xmeml (v4/v5, through OTIO's fcp_xml adapter with
-our fixes) and FCPXML 1.8-1.10 (``.fcpxml`` or a ``.fcpxmld`` folder, through the fcpx_xml adapter with our fixes).
+``load_timeline(path)`` detects the format by content (then suffix): OTIO JSON (``.otio``, including Resolve
+18.5+'s
+``Clip.2`` flavour), ``.otioz`` / ``.otiod`` bundles, Premiere/FCP7 xmeml (v4/v5, through OTIO's fcp_xml
+adapter with
+our fixes) and FCPXML 1.8-1.10 (``.fcpxml`` or a ``.fcpxmld`` folder, through the fcpx_xml adapter with our
+fixes).
 
 The clock (``Timebase``) comes from the document: the exact rate, the start timecode as a frame number and the
-drop-frame display format (xmeml ``<displayformat>``, FCPXML ``tcFormat``, Resolve's "29.97 DF", OTIO metadata).
+drop-frame display format (xmeml ``<displayformat>``, FCPXML ``tcFormat``, Resolve's "29.97 DF", OTIO
+metadata).
 Nothing is guessed: a document that does not say drop-frame is non-drop-frame.
 """
 
@@ -34,9 +38,12 @@ from ..core.timeline.timebase import Timebase, parse_rate
 FORMATS = ("otio_json", "otioz", "otiod", "fcp_xml", "fcpx_xml")
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 # detection
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
+
 
 def detect_format(path: Path) -> str:
     """Which reader a file needs, by content first and suffix second. Raises InputError for anything else."""
@@ -76,25 +83,35 @@ def detect_format(path: Path) -> str:
         if root == "fcpxml":
             return "fcpx_xml"
         if root:
-            raise InputError(f"{path}: XML with root <{root}> is not a timeline this reads "
-                             "(Premiere/FCP7 <xmeml> or FCPXML <fcpxml>)")
+            raise InputError(
+                f"{path}: XML with root <{root}> is not a timeline this reads "
+                "(Premiere/FCP7 <xmeml> or FCPXML <fcpxml>)"
+            )
     suffix = path.suffix.lower()
     by_suffix = {".otio": "otio_json", ".otioz": "otioz", ".xml": "fcp_xml", ".fcpxml": "fcpx_xml"}
     if suffix in by_suffix:
-        raise InputError(f"{path}: named {suffix} but its content is not a {by_suffix[suffix]} document "
-                         "(damaged or a different kind of file)")
-    raise InputError(f"{path}: unknown timeline format; export OTIO (.otio), Premiere/FCP7 XML (.xml) or FCPXML")
+        raise InputError(
+            f"{path}: named {suffix} but its content is not a {by_suffix[suffix]} document "
+            "(damaged or a different kind of file)"
+        )
+    raise InputError(
+        f"{path}: unknown timeline format; export OTIO (.otio), Premiere/FCP7 XML (.xml) or FCPXML"
+    )
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 # loading
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
+
 
 def load_timeline(path: str | os.PathLike, drop_frame: bool | None = None) -> LoadedTimeline:
     """Read a timeline file (or .fcpxmld/.otiod folder). Raises InputError/TimelineError with one clear line.
 
     ``drop_frame``: the editor's own display-format setting when the caller has it (Resolve's
-    ``timelineDropFrameTimecode`` / "29.97 DF", Premiere's ``videoDisplayFormat``), for exports that do not carry
+    ``timelineDropFrameTimecode`` / "29.97 DF", Premiere's ``videoDisplayFormat``), for exports that do not
+    carry
     it (Resolve's OTIO). It overrides what the document says, with a warning when the two disagree. None: the
     document decides; a document that says nothing is non-drop-frame.
     """
@@ -106,20 +123,26 @@ def load_timeline(path: str | os.PathLike, drop_frame: bool | None = None) -> Lo
         loaded = _load_xmeml(path)
     elif fmt == "fcpx_xml":
         from .fcpx_fixes import read_fcpxml_path
+
         timeline, info = read_fcpxml_path(path)
-        loaded = _finish(timeline, path, fmt, info.rate, info.start_frame, info.drop_frame, path.parent,
-                         info.warnings)
+        loaded = _finish(
+            timeline, path, fmt, info.rate, info.start_frame, info.drop_frame, path.parent, info.warnings
+        )
     else:
         loaded = _load_otio(path, fmt)
     if drop_frame is not None and bool(drop_frame) != loaded.timebase.drop_frame:
         tb = loaded.timebase
         if drop_frame and tb.rate not in (Fraction(30000, 1001), Fraction(60000, 1001)):
-            raise TimelineError(f"{path}: drop-frame was requested but the timeline runs at {float(tb.rate):g} fps, "
-                                "where drop-frame does not exist")
+            raise TimelineError(
+                f"{path}: drop-frame was requested but the timeline runs at {float(tb.rate):g} fps, "
+                "where drop-frame does not exist"
+            )
         said = "drop-frame" if tb.drop_frame else "non-drop-frame (or nothing)"
         if _document_states_drop_frame(loaded):
-            loaded.warnings.append(f"the file says {said} but the editor says "
-                                   f"{'drop-frame' if drop_frame else 'non-drop-frame'}; using the editor's setting")
+            loaded.warnings.append(
+                f"the file says {said} but the editor says "
+                f"{'drop-frame' if drop_frame else 'non-drop-frame'}; using the editor's setting"
+            )
         loaded.timebase = Timebase(tb.rate, tb.start_frame, bool(drop_frame))
     if loaded.duration_frames <= 0:
         raise TimelineError(f"{path}: the timeline is empty (no clips)")
@@ -133,9 +156,17 @@ def _document_states_drop_frame(loaded: LoadedTimeline) -> bool:
     return drop_frame_from_metadata(loaded.timeline.metadata) is not None
 
 
-def _finish(timeline, path: Path, fmt: str, rate: Fraction | None, start_frame: int | None,
-            drop_frame: bool | None, media_root: Path, warnings: list[str] | None = None,
-            annotated: bool = True) -> LoadedTimeline:
+def _finish(
+    timeline,
+    path: Path,
+    fmt: str,
+    rate: Fraction | None,
+    start_frame: int | None,
+    drop_frame: bool | None,
+    media_root: Path,
+    warnings: list[str] | None = None,
+    annotated: bool = True,
+) -> LoadedTimeline:
     warnings = list(warnings or [])
     if not isinstance(timeline, otio.schema.Timeline):
         raise InputError(f"{path}: holds a {type(timeline).__name__}, not a single timeline")
@@ -147,8 +178,10 @@ def _finish(timeline, path: Path, fmt: str, rate: Fraction | None, start_frame: 
         gst = timeline.global_start_time
         start_frame = to_frames(gst, rate) if gst is not None else 0
     if drop_frame and parse_rate(rate) not in (Fraction(30000, 1001), Fraction(60000, 1001)):
-        warnings.append(f"the document marks drop-frame at {float(rate):g} fps, where drop-frame does not exist; "
-                        "using non-drop-frame")
+        warnings.append(
+            f"the document marks drop-frame at {float(rate):g} fps, where drop-frame does not exist; "
+            "using non-drop-frame"
+        )
         drop_frame = False
     if start_frame < 0:
         raise TimelineError(f"{path}: negative start timecode ({start_frame} frames)")
@@ -159,6 +192,7 @@ def _finish(timeline, path: Path, fmt: str, rate: Fraction | None, start_frame: 
 
 def _load_xmeml(path: Path) -> LoadedTimeline:
     from .xmeml_fixes import read_xmeml
+
     timeline, info = read_xmeml(path.read_bytes(), str(path))
     if info.timebase is None:
         raise TimelineError(f"{path}: the sequence has no <rate><timebase>")
@@ -169,18 +203,30 @@ def _load_xmeml(path: Path) -> LoadedTimeline:
     start = info.start_frame
     if start is None and info.start_string:
         start = Timebase(rate, 0, bool(drop)).frame_from_timecode(info.start_string, absolute=False)
-    return _finish(timeline, path, "fcp_xml", rate, start if start is not None else 0, drop, path.parent,
-                   list(info.warnings))
+    return _finish(
+        timeline,
+        path,
+        "fcp_xml",
+        rate,
+        start if start is not None else 0,
+        drop,
+        path.parent,
+        list(info.warnings),
+    )
 
 
-MAX_UNPACK_RATIO = 100  # bytes unpacked per byte of bundle: media in a bundle is already compressed (about 1:1)
-MAX_UNPACK_BYTES = 64 * 1024 ** 3
-_UNPACK_SLACK = 16 * 1024 ** 2  # a small bundle of JSON alone may compress better than the ratio
+MAX_UNPACK_RATIO = (
+    100  # bytes unpacked per byte of bundle: media in a bundle is already compressed (about 1:1)
+)
+MAX_UNPACK_BYTES = 64 * 1024**3
+_UNPACK_SLACK = 16 * 1024**2  # a small bundle of JSON alone may compress better than the ratio
 
 
 def unpack_cap(bundle_size: int, limit: int | None = None) -> int:
     """Most bytes a bundle of ``bundle_size`` bytes may unpack to."""
-    return min(limit if limit is not None else MAX_UNPACK_BYTES, MAX_UNPACK_RATIO * bundle_size + _UNPACK_SLACK)
+    return min(
+        limit if limit is not None else MAX_UNPACK_BYTES, MAX_UNPACK_RATIO * bundle_size + _UNPACK_SLACK
+    )
 
 
 def unpack_bundle(path: Path, dest: Path, limit: int | None = None) -> int:
@@ -200,11 +246,15 @@ def unpack_bundle(path: Path, dest: Path, limit: int | None = None) -> int:
                 if root not in target.parents:
                     raise InputError(f"{path}: the bundle holds an unsafe path {member.filename[:200]!r}")
             if stated > cap:
-                raise InputError(f"{path}: the bundle would unpack to {stated} bytes, over the {cap}-byte limit "
-                                 f"({MAX_UNPACK_RATIO}x its size); it is damaged or not an OTIO bundle")
+                raise InputError(
+                    f"{path}: the bundle would unpack to {stated} bytes, over the {cap}-byte limit "
+                    f"({MAX_UNPACK_RATIO}x its size); it is damaged or not an OTIO bundle"
+                )
             free = shutil.disk_usage(root).free
-            if stated > free - 1024 ** 3:
-                raise InputError(f"{path}: unpacking needs {stated} bytes but {root} has {free} free: make room")
+            if stated > free - 1024**3:
+                raise InputError(
+                    f"{path}: unpacking needs {stated} bytes but {root} has {free} free: make room"
+                )
             for member in members:
                 target = (root / member.filename).resolve()
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -212,12 +262,18 @@ def unpack_bundle(path: Path, dest: Path, limit: int | None = None) -> int:
                     while block := src.read(1 << 20):
                         written += len(block)
                         if written > cap:
-                            raise InputError(f"{path}: the bundle unpacks to more than {cap} bytes (its directory "
-                                             "states less); it is damaged or hostile, refused")
+                            raise InputError(
+                                f"{path}: the bundle unpacks to more than {cap} bytes (its directory "
+                                "states less); it is damaged or hostile, refused"
+                            )
                         dst.write(block)
     except zipfile.BadZipFile as exc:
         raise InputError(f"{path}: a damaged zip archive, not a readable .otioz ({exc})") from None
-    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError) as exc:  # encrypted or unknown compression
+    except (
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:  # encrypted or unknown compression
         raise InputError(f"{path}: cannot unpack the bundle ({exc})") from None
     return written
 
@@ -251,7 +307,9 @@ def _read_otio(path: Path, fmt: str, cleanup: list[Path]) -> LoadedTimeline:
             media_root = Path(tempfile.mkdtemp(prefix="captionbridge-otioz-", dir=scratch))
             cleanup.append(media_root)
             unpack_bundle(path, media_root, scope.unpack_limit if scope is not None else None)
-            timeline = otio.adapters.read_from_file(str(media_root / "content.otio"), adapter_name="otio_json")
+            timeline = otio.adapters.read_from_file(
+                str(media_root / "content.otio"), adapter_name="otio_json"
+            )
         else:  # otiod
             media_root = path
             timeline = otio.adapters.read_from_file(str(path / "content.otio"), adapter_name="otio_json")
@@ -263,14 +321,17 @@ def _read_otio(path: Path, fmt: str, cleanup: list[Path]) -> LoadedTimeline:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: damaged or unsupported OTIO document ({first[:200]})")
     if isinstance(timeline, otio.schema.SerializableCollection):
-        timelines = [c for c in timeline.find_children(descended_from_type=otio.schema.Timeline)] or \
-            [c for c in timeline if isinstance(c, otio.schema.Timeline)]
+        timelines = [c for c in timeline.find_children(descended_from_type=otio.schema.Timeline)] or [
+            c for c in timeline if isinstance(c, otio.schema.Timeline)
+        ]
         if not timelines:
             raise InputError(f"{path}: the OTIO collection holds no timeline")
         timeline = timelines[0]
     rate = _rate_from_contents(timeline)
     if rate is None:
-        raise TimelineError(f"{path}: the timeline does not state its frame rate (no start time and no clips)")
+        raise TimelineError(
+            f"{path}: the timeline does not state its frame rate (no start time and no clips)"
+        )
     drop = drop_frame_from_metadata(timeline.metadata)
     warnings = []
     if annotated:
@@ -282,7 +343,8 @@ def _read_otio(path: Path, fmt: str, cleanup: list[Path]) -> LoadedTimeline:
 
 
 def _rate_from_contents(timeline: otio.schema.Timeline) -> Fraction | None:
-    """The timeline's rate: its global start time's rate, else Resolve/other metadata, else its first track item's."""
+    """The timeline's rate: its global start time's rate, else Resolve/other metadata, else its first track
+    item's."""
     meta_rate = _rate_from_metadata(timeline.metadata)
     if timeline.global_start_time is not None:
         rate = exact_rate(timeline.global_start_time.rate)
@@ -337,7 +399,8 @@ def drop_frame_from_metadata(metadata) -> bool | None:
 
 
 def _rate_from_metadata(metadata) -> Fraction | None:
-    """Resolve writes e.g. "Timeline Frame Rate": "29.97 DF" in some exports; use it when nothing else says."""
+    """Resolve writes e.g. "Timeline Frame Rate": "29.97 DF" in some exports; use it when nothing else
+    says."""
     for key in ("Resolve_OTIO", "captionbridge"):
         node = metadata.get(key) if hasattr(metadata, "get") else None
         if node is None or not hasattr(node, "items"):

@@ -2,17 +2,20 @@
 
 The released parser (otio-fcp-adapter 1.0.0) loses things that change what a timeline sounds like:
 
-* nested sequences come through as an empty Stack (it parses the ``<sequence>`` instead of its ``<media>``): their
+* nested sequences come through as an empty Stack (it parses the ``<sequence>`` instead of its ``<media>``):
+their
   audio silently disappears;
 * ``<enabled>FALSE</enabled>`` on a clip or a track is only kept as metadata; ``Item.enabled`` stays True;
-* a constant speed change (Time Remap) is a generic Effect and the source range ignores it (in/out of a retimed
+* a constant speed change (Time Remap) is a generic Effect and the source range ignores it (in/out of a
+retimed
   clipitem count *retimed* frames: source frame = in x speed);
 * exploded multichannel audio keeps only the track of channel index 0;
 * reading is super-linear in the number of clipitems.
 
 ``read_xmeml`` subclasses the adapter's parser and fixes all of these. What it adds lives in each object's
 ``metadata["captionbridge"]``: ``channels`` (0-based source channels), ``gain`` (linear clip level), ``speed``
-(constant speed factor, also a real ``LinearTimeWarp`` effect) and ``warnings`` (what could not be represented, per
+(constant speed factor, also a real ``LinearTimeWarp`` effect) and ``warnings`` (what could not be
+represented, per
 clip, e.g. variable speed or reversed clips).
 """
 
@@ -45,7 +48,9 @@ class XmemlInfo:
     start_frame: int | None
     start_string: str | None
     drop_frame: bool | None  # None: no <displayformat>
-    warnings: tuple[str, ...] = ()  # per-clip problems (also in each clip's metadata["captionbridge"]["warnings"])
+    warnings: tuple[
+        str, ...
+    ] = ()  # per-clip problems (also in each clip's metadata["captionbridge"]["warnings"])
 
 
 def _text(element, path: str) -> str | None:
@@ -67,8 +72,10 @@ if _fcp is not None:
     class _Context(_fcp._Context):
         """The adapter's inherited-value context with memoised look-ups.
 
-        The released context runs ``element.find("./rate/timebase")`` on every ancestor for every clipitem; on a
-        track or sequence element that scans all its children, so reading was quadratic in the clip count (10,000
+        The released context runs ``element.find("./rate/timebase")`` on every ancestor for every clipitem; on
+        a
+        track or sequence element that scans all its children, so reading was quadratic in the clip count
+        (10,000
         clipitems: ~11 s). Look-ups on big elements are cached per parse.
         """
 
@@ -152,13 +159,17 @@ if _fcp is not None:
                         exploded_index = track_element.attrib.get("currentExplodedTrackIndex")
                         exploded_count = track_element.attrib.get("totalExplodedTrackCount")
                         if exploded_count and exploded_count != "1":
-                            track.metadata[NS] = {"exploded": {"index": int(exploded_index or 0),
-                                                               "count": int(exploded_count)}}
+                            track.metadata[NS] = {
+                                "exploded": {"index": int(exploded_index or 0), "count": int(exploded_count)}
+                            }
                     if _is_false(track_element, "./enabled"):
                         track.enabled = False
                     tracks.append(track)
-            return schema.Stack(children=tracks, markers=_fcp.markers_from_element(element, context),
-                                name=_fcp._name_from_element(element))
+            return schema.Stack(
+                children=tracks,
+                markers=_fcp.markers_from_element(element, context),
+                name=_fcp._name_from_element(element),
+            )
 
         # -- media: one reference per <file>, shared by every clipitem that uses it -------------------------
         def media_reference_for_file_element(self, file_element, context):
@@ -195,7 +206,8 @@ if _fcp is not None:
                 except ValueError:
                     return
                 if channel >= 0:
-                    # xmeml audio tracks are mono: each clipitem plays one channel of its file (a stereo clip is
+                    # xmeml audio tracks are mono: each clipitem plays one channel of its file (a stereo clip
+                    # is
                     # an exploded pair of tracks, channel 1 on the first, channel 2 on the second).
                     self._ours(item)["channels"] = [channel]
 
@@ -230,12 +242,17 @@ if _fcp is not None:
                 self._warn(item, f"clip {name!r}: unreadable Time Remap speed; played at 100 %")
                 return
             if variable is not None and (_text(variable, "./value") or "0") not in ("0", "FALSE", "false"):
-                self._warn(item, f"clip {name!r}: variable speed (Time Remap keyframes) is not supported; "
-                            f"its audio is placed at a constant {float(percent):g} %")
+                self._warn(
+                    item,
+                    f"clip {name!r}: variable speed (Time Remap keyframes) is not supported; "
+                    f"its audio is placed at a constant {float(percent):g} %",
+                )
             if reverse is not None and (_text(reverse, "./value") or "").upper() == "TRUE":
                 percent = -abs(percent)
             if percent < 0:
-                self._warn(item, f"clip {name!r}: reversed playback is not supported; its audio is left silent")
+                self._warn(
+                    item, f"clip {name!r}: reversed playback is not supported; its audio is left silent"
+                )
                 self._ours(item)["unsupported"] = "reverse"
                 return
             if percent == 0:
@@ -254,8 +271,9 @@ if _fcp is not None:
                     media_start = ref.available_range.start_time.rescaled_to(sr.start_time.rate)
                 in_frames = sr.start_time.value - media_start.value
                 new_start = media_start.value + float(Fraction(in_frames).limit_denominator(10**6) * speed)
-                item.source_range = opentime.TimeRange(opentime.RationalTime(new_start, sr.start_time.rate),
-                                                       sr.duration)
+                item.source_range = opentime.TimeRange(
+                    opentime.RationalTime(new_start, sr.start_time.rate), sr.duration
+                )
             item.effects.append(schema.LinearTimeWarp(name="Time Remap", time_scalar=float(speed)))
             self._ours(item)["speed"] = [speed.numerator, speed.denominator]
 
@@ -302,12 +320,15 @@ def xmeml_info(root: ET.Element) -> XmemlInfo:
 def read_xmeml(data: bytes | str, source: str = "xmeml") -> tuple[otio.schema.Timeline, XmemlInfo]:
     """Parse an xmeml document into (Timeline of its first sequence, clock info). Raises InputError."""
     if _fcp is None:  # pragma: no cover
-        raise InputError("reading Premiere/FCP7 XML needs the opentimelineio-plugins package: "
-                         "pip install opentimelineio-plugins")
+        raise InputError(
+            "reading Premiere/FCP7 XML needs the opentimelineio-plugins package: "
+            "pip install opentimelineio-plugins"
+        )
     root = parse_xml(data, source, "Premiere/FCP7 XML", root_tag="xmeml")
     parser = FixedFCP7XMLParser(root)
-    elements = (list(parser._derefed_iterfind(root, "./sequence"))
-                + list(parser._derefed_iterfind(root, ".//children/sequence")))
+    elements = list(parser._derefed_iterfind(root, "./sequence")) + list(
+        parser._derefed_iterfind(root, ".//children/sequence")
+    )
     if not elements:
         raise InputError(f"{source}: the XML holds no <sequence> (export the sequence itself, not a bin)")
     try:
@@ -315,8 +336,12 @@ def read_xmeml(data: bytes | str, source: str = "xmeml") -> tuple[otio.schema.Ti
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
         raise InputError(f"{source}: the XML could not be read as a sequence ({type(exc).__name__}: {exc})")
     if len(elements) > 1:
-        parser.warnings.insert(0, f"the file holds {len(elements)} sequences; using the first, {timeline.name!r} "
-                                  "(export one sequence to choose another)")
+        parser.warnings.insert(
+            0,
+            f"the file holds {len(elements)} sequences; using the first, {timeline.name!r} "
+            "(export one sequence to choose another)",
+        )
     info = xmeml_info(root)
-    return timeline, XmemlInfo(info.timebase, info.ntsc, info.start_frame, info.start_string, info.drop_frame,
-                               tuple(parser.warnings))
+    return timeline, XmemlInfo(
+        info.timebase, info.ntsc, info.start_frame, info.start_string, info.drop_frame, tuple(parser.warnings)
+    )

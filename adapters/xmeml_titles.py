@@ -1,12 +1,16 @@
 """FCP7 XML (xmeml) with captions as Text generator items: the fallback for editors without a caption import.
 
-xmeml has no caption element. This writes a sequence at the timeline's clock (``<rate><timebase>/<ntsc>``, the start
-timecode with ``<frame>`` and ``<displayformat>`` DF/NDF) whose video tracks hold one Text generator per cue, one
+xmeml has no caption element. This writes a sequence at the timeline's clock (``<rate><timebase>/<ntsc>``, the
+start
+timecode with ``<frame>`` and ``<displayformat>`` DF/NDF) whose video tracks hold one Text generator per cue,
+one
 track per language (plus a further track where cues of one language overlap). ``<start>``/``<end>`` are record
-frames from the sequence start, so a cue at timeline frame ``f`` sits at ``f``. Premiere, Resolve and FCP7 import it
+frames from the sequence start, so a cue at timeline frame ``f`` sits at ``f``. Premiere, Resolve and FCP7
+import it
 as a timeline whose titles can be copied onto the edit at its first frame.
 
-With ``source`` (the xmeml the captions were made from), the title tracks are added on top of that edit's video
+With ``source`` (the xmeml the captions were made from), the title tracks are added on top of that edit's
+video
 tracks instead, so importing the file gives the whole edit with its titles.
 """
 
@@ -48,7 +52,8 @@ _SLOT = "\ue001{}\ue001"
 
 
 def _generator_template(tb: Timebase, font_size: int) -> str:
-    """One Text generator item serialised once by ElementTree, with slots filled per cue (fast for features)."""
+    """One Text generator item serialised once by ElementTree, with slots filled per cue (fast for
+    features)."""
     gen = ET.Element("generatoritem", id=_SLOT.format("id"))
     ET.SubElement(gen, "name").text = _SLOT.format("name")
     ET.SubElement(gen, "enabled").text = "TRUE"
@@ -114,12 +119,22 @@ def _title_tracks(doc: CaptionDocument, langs: list[str], font_size: int) -> lis
                     raise InputError(f"caption at frame {cue.start_frame} starts before the timeline")
                 item_no += 1
                 text = cue.text[lang].strip()
-                items.append(_fill(template, {
-                    "id": escape(f"captionbridge-{lang}-{item_no}", {'"': "&quot;"}),
-                    "name": escape(" ".join(text.split())[:60] or "Text"),
-                    "duration": str(cue.duration), "start": str(cue.start_frame), "end": str(cue.end_frame),
-                    # FCP7 text uses CR between lines, written as &#13; (a raw CR would be read back as LF).
-                    "text": escape(text).replace("\n", "&#13;"), "label": label}))
+                items.append(
+                    _fill(
+                        template,
+                        {
+                            "id": escape(f"captionbridge-{lang}-{item_no}", {'"': "&quot;"}),
+                            "name": escape(" ".join(text.split())[:60] or "Text"),
+                            "duration": str(cue.duration),
+                            "start": str(cue.start_frame),
+                            "end": str(cue.end_frame),
+                            # FCP7 text uses CR between lines, written as &#13; (a raw CR would be read back
+                            # as LF).
+                            "text": escape(text).replace("\n", "&#13;"),
+                            "label": label,
+                        },
+                    )
+                )
             tracks.append("\n          " + "\n          ".join(items) + "\n        ")
     return tracks
 
@@ -136,8 +151,13 @@ def _add_tracks(video: ET.Element, contents: list[str]) -> dict[str, str]:
     return slots
 
 
-def build_xmeml(doc: CaptionDocument, languages: Iterable[str] | None = None, width: int = 1920,
-                height: int = 1080, font_size: int = 42) -> str:
+def build_xmeml(
+    doc: CaptionDocument,
+    languages: Iterable[str] | None = None,
+    width: int = 1920,
+    height: int = 1080,
+    font_size: int = 42,
+) -> str:
     """A new sequence holding only the title tracks, as text (see module docstring)."""
     tb = doc.timebase
     langs = _languages(doc, languages)
@@ -188,12 +208,19 @@ def _sequence_clock(seq: ET.Element, source: Path) -> Timebase:
         raise InputError(f"{source}: the sequence has no readable <rate>/<timecode> ({exc})") from None
 
 
-def add_titles_to_xmeml(doc: CaptionDocument, source: str | os.PathLike, languages: Iterable[str] | None = None,
-                        font_size: int = 42) -> str:
-    """The source xmeml (the edit the captions were made from) with title tracks added on top of its video tracks.
+def add_titles_to_xmeml(
+    doc: CaptionDocument,
+    source: str | os.PathLike,
+    languages: Iterable[str] | None = None,
+    font_size: int = 42,
+) -> str:
+    """The source xmeml (the edit the captions were made from) with title tracks added on top of its video
+    tracks.
 
-    Everything else is kept as ElementTree reads it, except relative media ``<pathurl>``s, which become absolute
-    (against the source's folder) so the written file finds its media from wherever it is written. Refuses a source
+    Everything else is kept as ElementTree reads it, except relative media ``<pathurl>``s, which become
+    absolute
+    (against the source's folder) so the written file finds its media from wherever it is written. Refuses a
+    source
     whose clock differs from the captions'.
     """
     from .media_rebase import rebase_xmeml_pathurls
@@ -206,8 +233,10 @@ def add_titles_to_xmeml(doc: CaptionDocument, source: str | os.PathLike, languag
         raise InputError(f"{source}: no <sequence> in this FCP7 XML")
     clock = _sequence_clock(seq, source)
     if clock.rate != doc.timebase.rate or clock.start_frame != doc.timebase.start_frame:
-        raise InputError(f"{source}: the sequence runs at {clock.describe()} but the captions were made for "
-                         f"{doc.timebase.describe()}: caption this sequence again")
+        raise InputError(
+            f"{source}: the sequence runs at {clock.describe()} but the captions were made for "
+            f"{doc.timebase.describe()}: caption this sequence again"
+        )
     media = seq.find("media")
     if media is None:
         media = ET.SubElement(seq, "media")
@@ -219,11 +248,16 @@ def add_titles_to_xmeml(doc: CaptionDocument, source: str | os.PathLike, languag
     return _fill(ET.tostring(root, encoding="unicode"), slots)
 
 
-def write_xmeml_titles(doc: CaptionDocument, out_path: str | os.PathLike, languages: Iterable[str] | None = None,
-                       source: str | os.PathLike | None = None) -> Path:
+def write_xmeml_titles(
+    doc: CaptionDocument,
+    out_path: str | os.PathLike,
+    languages: Iterable[str] | None = None,
+    source: str | os.PathLike | None = None,
+) -> Path:
     """Write FCP7 XML with one Text generator per cue on new video tracks (one per language).
 
-    Without ``source``: a new sequence holding only the titles, at the captions' clock. With ``source`` (the xmeml
+    Without ``source``: a new sequence holding only the titles, at the captions' clock. With ``source`` (the
+    xmeml
     the timeline was read from): that edit with the title tracks added on top of its video tracks.
     """
     path = Path(out_path)

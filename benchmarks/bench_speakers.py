@@ -1,16 +1,21 @@
-"""Speaker labels: diarization error, speaker counts, wrongly mixed cues, and the stage's cost next to transcription.
+"""Speaker labels: diarization error, speaker counts, wrongly mixed cues, and the stage's cost next to
+transcription.
 
-Data: espeak-ng conversations from ``benchmarks/conversations.py`` with exact speaker turns (2-4 voices, same-gender
-pairs included, turns from a one-word reply under 1 s to ~20 s, gaps between turns 0.1-0.9 s). The thresholds in
+Data: espeak-ng conversations from ``benchmarks/conversations.py`` with exact speaker turns (2-4 voices,
+same-gender
+pairs included, turns from a one-word reply under 1 s to ~20 s, gaps between turns 0.1-0.9 s). The thresholds
+in
 ``core/speech/speakers.py`` were tuned on seeds 101-112; this benchmark measures seeds 201-220 (never used for
 tuning) and ../shared/data/jfk.flac (real speech, one speaker).
 
-* DER: ``pyannote.metrics`` DiarizationErrorRate, collar 0.25 s (pyannote's collar: the total width removed around
+* DER: ``pyannote.metrics`` DiarizationErrorRate, collar 0.25 s (pyannote's collar: the total width removed
+around
   each reference boundary), no overlap in these conversations. Hypothesis and reference turns are runs of one
   speaker's words. The diarization gets the reference word times (the stage is measured on its own); the
   ``whisper`` row runs the whole path (Whisper base words, then speakers) on the conversations it times.
 * speaker count: ``--speakers auto`` finds the true number.
-* wrongly mixed cues: cues composed (netflix-en) from the diarized words whose words have two true speakers and are
+* wrongly mixed cues: cues composed (netflix-en) from the diarized words whose words have two true speakers
+and are
   not exactly the two-speaker form split at the true turn (or have three speakers).
 * cost: wall time and peak RSS of the speaker stage (model load included and excluded) against Whisper base
   transcription of the same audio (CPU int8, beam 5), each in its own process.
@@ -40,8 +45,11 @@ from captionbridge.core.timeline.timebase import Timebase  # noqa: E402
 from conversations import make_conversation  # noqa: E402
 
 # (voices, seed, same gender): measured set, never used for tuning
-FULL_SET = ([(2, 200 + k, k % 3 == 0) for k in range(1, 9)] + [(3, 210 + k, k % 3 == 0) for k in range(1, 9)] +
-            [(4, 220 + k, False) for k in range(1, 5)])
+FULL_SET = (
+    [(2, 200 + k, k % 3 == 0) for k in range(1, 9)]
+    + [(3, 210 + k, k % 3 == 0) for k in range(1, 9)]
+    + [(4, 220 + k, False) for k in range(1, 5)]
+)
 QUICK_SET = [(2, 201, False), (2, 203, True), (3, 211, False), (3, 213, True), (4, 221, False)]
 
 
@@ -70,7 +78,8 @@ def der(reference, hypothesis, collar: float = 0.25) -> float:
 
 
 def wrongly_mixed(cues, truth_of: dict[int, str]) -> int:
-    """Cues whose words have two true speakers, not split exactly at the true turn on the two lines; or three."""
+    """Cues whose words have two true speakers, not split exactly at the true turn on the two lines; or
+    three."""
     bad = 0
     for cue in cues:
         truth = [truth_of[id(w)] for w in cue.words]
@@ -98,9 +107,15 @@ def evaluate(spec, encoder) -> dict:
     words = [Word.at(w.text, w.start, w.end, Timebase(25)) for w in conv.words]
     truth = {id(w): ref.speaker for w, ref in zip(words, conv.words)}
     reference = conv.turns()
-    row = {"name": conv.name, "voices": list(conv.voices.values()), "speakers": n, "same_gender": same,
-           "seconds": round(conv.duration, 1), "turns": len(reference),
-           "turns_under_1s": sum(1 for t in reference if t[1] - t[0] < 1.0)}
+    row = {
+        "name": conv.name,
+        "voices": list(conv.voices.values()),
+        "speakers": n,
+        "same_gender": same,
+        "seconds": round(conv.duration, 1),
+        "turns": len(reference),
+        "turns_under_1s": sum(1 for t in reference if t[1] - t[0] < 1.0),
+    }
     for mode in ("auto", n):
         t0 = time.perf_counter()
         result = sp.diarize(conv.samples, words, mode, encoder=encoder)
@@ -152,38 +167,54 @@ json.dump({"seconds": elapsed, "load_seconds": load, "peak_rss_mb": peak, "words
 
 
 def cost(conv, model_dir: str, repeats: int = 3) -> dict:
-    """Transcription and speaker stage of one conversation, each in a fresh process (time, peak RSS), alternated
-    ``repeats`` times; the fastest run of each counts (the machine is shared: slower runs measure the neighbours)."""
+    """Transcription and speaker stage of one conversation, each in a fresh process (time, peak RSS),
+    alternated
+    ``repeats`` times; the fastest run of each counts (the machine is shared: slower runs measure the
+    neighbours)."""
     import soundfile
 
     runs = {"transcribe": [], "speakers": []}
     with tempfile.TemporaryDirectory() as tmp:
         audio = Path(tmp) / "conv.wav"
         soundfile.write(audio, conv.samples, 16000, subtype="FLOAT")
-        env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(
+            os.environ, PYTHONPATH=str(HERE.parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", "")
+        )
         for _ in range(repeats):
-            subprocess.run([sys.executable, "-c", _CHILD, "transcribe", str(audio), f"{tmp}/t.json", model_dir],
-                           check=True, env=env)
+            subprocess.run(
+                [sys.executable, "-c", _CHILD, "transcribe", str(audio), f"{tmp}/t.json", model_dir],
+                check=True,
+                env=env,
+            )
             runs["transcribe"].append(json.loads(Path(f"{tmp}/t.json").read_text()))
             Path(f"{tmp}/w.json").write_text(json.dumps(runs["transcribe"][-1]["words"]))
-            subprocess.run([sys.executable, "-c", _CHILD, "speakers", str(audio), f"{tmp}/s.json", f"{tmp}/w.json"],
-                           check=True, env=env)
+            subprocess.run(
+                [sys.executable, "-c", _CHILD, "speakers", str(audio), f"{tmp}/s.json", f"{tmp}/w.json"],
+                check=True,
+                env=env,
+            )
             runs["speakers"].append(json.loads(Path(f"{tmp}/s.json").read_text()))
     tr = min(runs["transcribe"], key=lambda r: r["seconds"])
     spk = min(runs["speakers"], key=lambda r: r["seconds"])
     hyp = [type("W", (), {"start": s, "end": e, "speaker": who})() for _, s, e, who in spk["words"]]
     # DER of the whole path (Whisper words, then speakers) against the exact turns
     whole = der(conv.turns(), turns_of(hyp, lambda w: w.speaker))
-    return {"conversation": conv.name, "audio_seconds": round(conv.duration, 1),
-            "transcribe_seconds": round(tr["seconds"], 2), "transcribe_peak_rss_mb": round(tr["peak_rss_mb"]),
-            "speakers_seconds": round(spk["seconds"], 2), "speakers_model_load_seconds": round(spk["load_seconds"], 2),
-            "speakers_peak_rss_mb": round(spk["peak_rss_mb"]),
-            "time_share": round(spk["seconds"] / tr["seconds"], 4),
-            "time_share_without_load": round((spk["seconds"] - spk["load_seconds"]) / tr["seconds"], 4),
-            "transcribe_runs_seconds": [round(r["seconds"], 2) for r in runs["transcribe"]],
-            "speakers_runs_seconds": [round(r["seconds"], 2) for r in runs["speakers"]],
-            "whisper_words": len(tr["words"]), "der_whisper_words": round(whole, 4),
-            "found_whisper_words": len({w.speaker for w in hyp})}
+    return {
+        "conversation": conv.name,
+        "audio_seconds": round(conv.duration, 1),
+        "transcribe_seconds": round(tr["seconds"], 2),
+        "transcribe_peak_rss_mb": round(tr["peak_rss_mb"]),
+        "speakers_seconds": round(spk["seconds"], 2),
+        "speakers_model_load_seconds": round(spk["load_seconds"], 2),
+        "speakers_peak_rss_mb": round(spk["peak_rss_mb"]),
+        "time_share": round(spk["seconds"] / tr["seconds"], 4),
+        "time_share_without_load": round((spk["seconds"] - spk["load_seconds"]) / tr["seconds"], 4),
+        "transcribe_runs_seconds": [round(r["seconds"], 2) for r in runs["transcribe"]],
+        "speakers_runs_seconds": [round(r["seconds"], 2) for r in runs["speakers"]],
+        "whisper_words": len(tr["words"]),
+        "der_whisper_words": round(whole, 4),
+        "found_whisper_words": len({w.speaker for w in hyp}),
+    }
 
 
 def jfk(model_dir: str, encoder) -> dict:
@@ -209,13 +240,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 conversations and one timed one")
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--cost-only", action="store_true", help="re-measure only the cost rows of speakers.json")
+    parser.add_argument(
+        "--cost-only", action="store_true", help="re-measure only the cost rows of speakers.json"
+    )
     args = parser.parse_args(argv)
     if args.cost_only:
         report = json.loads((args.out / "speakers.json").read_text())
         model_dir = whisper_base()
-        report["cost"] = [cost(make_conversation(*spec[:2], same_gender=spec[2]), model_dir)
-                          for spec in (QUICK_SET[:1] if report["quick"] else [QUICK_SET[0], QUICK_SET[2]])]
+        report["cost"] = [
+            cost(make_conversation(*spec[:2], same_gender=spec[2]), model_dir)
+            for spec in (QUICK_SET[:1] if report["quick"] else [QUICK_SET[0], QUICK_SET[2]])
+        ]
         report["summary"]["time_share"] = max(t["time_share"] for t in report["cost"])
         report["cost_date"] = datetime.date.today().isoformat()
         (args.out / "speakers.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -223,15 +258,20 @@ def main(argv=None) -> int:
         return 0
     encoder = sp.load_encoder("cpu")
     rows = []
-    for spec in (QUICK_SET if args.quick else FULL_SET):
+    for spec in QUICK_SET if args.quick else FULL_SET:
         rows.append(evaluate(spec, encoder))
         r = rows[-1]
-        print(f"{r['name']}: {r['speakers']} voices, {r['seconds']} s, DER auto {r['der_auto']:.3f} (found "
-              f"{r['found_auto']}), given {r['der_given']:.3f}, wrongly mixed {r['wrongly_mixed_cues']}/{r['cues']}",
-              flush=True)
+        print(
+            f"{r['name']}: {r['speakers']} voices, {r['seconds']} s, DER auto {r['der_auto']:.3f} (found "
+            f"{r['found_auto']}), given {r['der_given']:.3f}, wrongly mixed "
+            f"{r['wrongly_mixed_cues']}/{r['cues']}",
+            flush=True,
+        )
     model_dir = whisper_base()
-    timed = [cost(make_conversation(*spec[:2], same_gender=spec[2]), model_dir)
-             for spec in (QUICK_SET[:1] if args.quick else [QUICK_SET[0], QUICK_SET[2]])]
+    timed = [
+        cost(make_conversation(*spec[:2], same_gender=spec[2]), model_dir)
+        for spec in (QUICK_SET[:1] if args.quick else [QUICK_SET[0], QUICK_SET[2]])
+    ]
     for t in timed:
         print(t, flush=True)
     one = jfk(model_dir, encoder)
@@ -242,25 +282,36 @@ def main(argv=None) -> int:
         if not sel:
             return None
         total = sum(r["seconds"] for r in sel)
-        return {"conversations": len(sel),
-                "der_auto": round(sum(r["der_auto"] * r["seconds"] for r in sel) / total, 4),
-                "der_given": round(sum(r["der_given"] * r["seconds"] for r in sel) / total, 4),
-                "count_right": sum(r["found_auto"] == r["speakers"] for r in sel)}
+        return {
+            "conversations": len(sel),
+            "der_auto": round(sum(r["der_auto"] * r["seconds"] for r in sel) / total, 4),
+            "der_given": round(sum(r["der_given"] * r["seconds"] for r in sel) / total, 4),
+            "count_right": sum(r["found_auto"] == r["speakers"] for r in sel),
+        }
 
     summary = {
-        "two_voices": group(lambda r: r["speakers"] == 2), "three_voices": group(lambda r: r["speakers"] == 3),
+        "two_voices": group(lambda r: r["speakers"] == 2),
+        "three_voices": group(lambda r: r["speakers"] == 3),
         "four_voices": group(lambda r: r["speakers"] == 4),
         "same_gender": group(lambda r: r["same_gender"]),
         "count_right_share": round(sum(r["found_auto"] == r["speakers"] for r in rows) / len(rows), 4),
         "wrongly_mixed_cues": sum(r["wrongly_mixed_cues"] for r in rows),
-        "cues": sum(r["cues"] for r in rows), "two_speaker_cues": sum(r["two_speaker_cues"] for r in rows),
+        "cues": sum(r["cues"] for r in rows),
+        "two_speaker_cues": sum(r["two_speaker_cues"] for r in rows),
         "jfk_found_auto": one["found_auto"],
         "time_share": max(t["time_share"] for t in timed),
     }
-    report = {"date": datetime.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} CPUs visible, {platform.platform()}", "quick": args.quick,
-              "tuned_on": "conversation seeds 101-112 (benchmarks/conversations.py); measured: seeds 201-224",
-              "summary": summary, "conversations": rows, "cost": timed, "jfk": one}
+    report = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs visible, {platform.platform()}",
+        "quick": args.quick,
+        "tuned_on": "conversation seeds 101-112 (benchmarks/conversations.py); measured: seeds 201-224",
+        "summary": summary,
+        "conversations": rows,
+        "cost": timed,
+        "jfk": one,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speakers.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(summary, indent=1))

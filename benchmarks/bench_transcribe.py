@@ -1,21 +1,31 @@
-"""Transcription benchmark: accuracy, word timing, hallucinations, speed vs bare faster-whisper, memory, cache.
+"""Transcription benchmark: accuracy, word timing, hallucinations, speed vs bare faster-whisper, memory,
+cache.
 
-On espeak-ng speech with exact word times (``speech_corpus.py``): English (en-us) and Mandarin (cmn-latn-pinyin),
+On espeak-ng speech with exact word times (``speech_corpus.py``): English (en-us) and Mandarin
+(cmn-latn-pinyin),
 pauses 0.3-8 s, a noise stretch (and in the full run a tone "music" bed). For each language:
 
-* ours: ``captionbridge.core.speech.transcribe.transcribe_audio`` with default (guarded) options, language forced;
-* bare: ``WhisperModel.transcribe(audio, language, word_timestamps=True, vad_filter=True)`` on the same audio and
-  the same loaded model (beam 5 both), i.e. what you get from faster-whisper without CaptionBridge (the Mandarin
+* ours: ``captionbridge.core.speech.transcribe.transcribe_audio`` with default (guarded) options, language
+forced;
+* bare: ``WhisperModel.transcribe(audio, language, word_timestamps=True, vad_filter=True)`` on the same audio
+and
+  the same loaded model (beam 5 both), i.e. what you get from faster-whisper without CaptionBridge (the
+  Mandarin
   speed comparison is dominated by random temperature fallback on barely recognisable speech: see
   ``bench_language``).
 
 Measures WER (en) / CER (zh), word start/end mean absolute error against espeak's word events, % of boundaries
-within 50 and 100 ms, words emitted inside non-speech, real-time factor (audio seconds per second of work) and our
-overhead over bare, peak RSS, and the time of a cached re-run relative to the first run. The full run adds English
-word timing on the calibration corpora (which tuned the refinement and fitted base's lag) and on the unseen corpora
-(``speech_corpus.UNSEEN_SET``: a third sentence set and other voices, never used for tuning) - the honest figure.
+within 50 and 100 ms, words emitted inside non-speech, real-time factor (audio seconds per second of work) and
+our
+overhead over bare, peak RSS, and the time of a cached re-run relative to the first run. The full run adds
+English
+word timing on the calibration corpora (which tuned the refinement and fitted base's lag) and on the unseen
+corpora
+(``speech_corpus.UNSEEN_SET``: a third sentence set and other voices, never used for tuning) - the honest
+figure.
 
-    python benchmarks/bench_transcribe.py [--quick]     # writes benchmarks/results/transcribe[-quick].{json,md}
+    python benchmarks/bench_transcribe.py [--quick]     # writes
+    benchmarks/results/transcribe[-quick].{json,md}
 """
 
 from __future__ import annotations
@@ -34,8 +44,13 @@ sys.path.insert(0, str(HERE))
 
 import speech_corpus as sc
 
-TARGETS = {"mae_ms": 30.0, "within_50ms_pct": 90.0, "words_in_non_speech": 0, "overhead_pct": 20.0,
-           "cached_rerun_pct": 5.0}
+TARGETS = {
+    "mae_ms": 30.0,
+    "within_50ms_pct": 90.0,
+    "words_in_non_speech": 0,
+    "overhead_pct": 20.0,
+    "cached_rerun_pct": 5.0,
+}
 
 
 def _peak_rss_mb() -> float:
@@ -66,7 +81,9 @@ def _timing(corpus: sc.Corpus, words: list) -> dict:
 
 def _bare(model, samples: np.ndarray, language: str) -> tuple[list, str, float]:
     started = time.perf_counter()
-    segments, _ = model.transcribe(samples, language=language, word_timestamps=True, vad_filter=True, beam_size=5)
+    segments, _ = model.transcribe(
+        samples, language=language, word_timestamps=True, vad_filter=True, beam_size=5
+    )
     words, text = [], []
     for seg in segments:
         text.append(seg.text)
@@ -91,9 +108,12 @@ def bench_language(model, corpus: sc.Corpus, folder: Path, repeats: int) -> dict
 
     path = corpus.save(folder, f"corpus-{corpus.language}")
     samples = corpus.samples
-    # Mandarin from espeak is barely recognisable to base (CER ~0.9): the temperature fallback then re-decodes with
-    # random sampling, and its luck, not the pipeline, decides the time (measured -50 % to +470 % between runs, on
-    # either side; at temperature 0 alone ours decodes a 300-word loop that only the fallback would have stopped).
+    # Mandarin from espeak is barely recognisable to base (CER ~0.9): the temperature fallback then re-decodes
+    # with
+    # random sampling, and its luck, not the pipeline, decides the time (measured -50 % to +470 % between
+    # runs, on
+    # either side; at temperature 0 alone ours decodes a 300-word loop that only the fallback would have
+    # stopped).
     # The Mandarin speed figure is reported but is not a measure of overhead; English is.
     options = TranscribeOptions(language=corpus.language)
     ours_times, bare_times, cached_times = [], [], []
@@ -111,12 +131,16 @@ def bench_language(model, corpus: sc.Corpus, folder: Path, repeats: int) -> dict
         assert again.stats["cached_spans"] == 1
     ours_words = [_W(w.text, w.start, w.end) for w in ours.words]
     if corpus.language == "zh":
-        accuracy = {"cer_ours": round(sc.cer(corpus.reference_text, ours.text), 3),
-                    "cer_bare": round(sc.cer(corpus.reference_text, to_simplified(bare_text)), 3)}
+        accuracy = {
+            "cer_ours": round(sc.cer(corpus.reference_text, ours.text), 3),
+            "cer_bare": round(sc.cer(corpus.reference_text, to_simplified(bare_text)), 3),
+        }
         bare_scored = _per_character(bare_words)
     else:
-        accuracy = {"wer_ours": round(sc.wer(corpus.reference_text, ours.text), 3),
-                    "wer_bare": round(sc.wer(corpus.reference_text, bare_text), 3)}
+        accuracy = {
+            "wer_ours": round(sc.wer(corpus.reference_text, ours.text), 3),
+            "wer_bare": round(sc.wer(corpus.reference_text, bare_text), 3),
+        }
         bare_scored = bare_words
     best_ours, best_bare, best_cached = min(ours_times), min(bare_times), min(cached_times)
     return {
@@ -140,7 +164,8 @@ def bench_language(model, corpus: sc.Corpus, folder: Path, repeats: int) -> dict
 
 
 def bench_timing_sets(model) -> dict:
-    """Word timing (English) on the calibration corpora (which tuned the refinement and fitted the model's lag) and
+    """Word timing (English) on the calibration corpora (which tuned the refinement and fitted the model's
+    lag) and
     on the unseen ones (never used for tuning): per corpus and pooled per set."""
     from captionbridge.core.speech.transcribe import TranscribeOptions, transcribe_audio
 
@@ -149,15 +174,20 @@ def bench_timing_sets(model) -> dict:
         pooled: list[float] = []
         for name, kwargs in corpora.items():
             corpus = sc.make_corpus("en", tone_seconds=4.0, **kwargs)
-            result = transcribe_audio(corpus.samples, TranscribeOptions(language="en", cache=False), model=model)
+            result = transcribe_audio(
+                corpus.samples, TranscribeOptions(language="en", cache=False), model=model
+            )
             words = [_W(w.text, w.start, w.end) for w in result.words]
             out[f"{set_name}: {name}"] = _timing(corpus, words)
             starts, ends = sc.timing_errors(corpus.words, words)
             pooled += starts + ends
         errors = np.abs(np.array(pooled))
-        out[f"{set_name}: all"] = {"boundaries": len(errors), "mae_ms": round(float(errors.mean()) * 1000, 1),
-                                   "within_50ms_pct": round(float(np.mean(errors <= 0.05)) * 100, 1),
-                                   "within_100ms_pct": round(float(np.mean(errors <= 0.10)) * 100, 1)}
+        out[f"{set_name}: all"] = {
+            "boundaries": len(errors),
+            "mae_ms": round(float(errors.mean()) * 1000, 1),
+            "within_50ms_pct": round(float(np.mean(errors <= 0.05)) * 100, 1),
+            "within_100ms_pct": round(float(np.mean(errors <= 0.10)) * 100, 1),
+        }
     return out
 
 
@@ -171,8 +201,13 @@ def run(quick: bool = False) -> dict:
         sc.make_corpus("en", sentences=8 if quick else None, seed=1, tone_seconds=0.0 if quick else 4.0),
         sc.make_corpus("zh", sentences=4 if quick else None, seed=2, tone_seconds=0.0 if quick else 4.0),
     ]
-    results: dict = {"model": resolved.name, "model_path": resolved.path, "quick": quick,
-                     "device": str(model.model.device), "targets": TARGETS}
+    results: dict = {
+        "model": resolved.name,
+        "model_path": resolved.path,
+        "quick": quick,
+        "device": str(model.model.device),
+        "targets": TARGETS,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for corpus in corpora:
             results[corpus.language] = bench_language(model, corpus, Path(tmp), repeats=1 if quick else 2)
@@ -184,32 +219,43 @@ def run(quick: bool = False) -> dict:
         "model": f"{resolved.name} ({results['device']})",
         "EN WER ours / bare": f"{en['wer_ours']:.3f} / {en['wer_bare']:.3f}",
         "ZH CER ours / bare": f"{zh['cer_ours']:.3f} / {zh['cer_bare']:.3f}",
-        "EN word MAE ms ours / bare (target <= 30)": f"{en['timing_ours']['mae_ms']} / {en['timing_bare']['mae_ms']}",
-        "EN start / end MAE ms ours": f"{en['timing_ours']['start_mae_ms']} / {en['timing_ours']['end_mae_ms']}",
-        "EN % within 50 ms ours / bare (target >= 90)":
-            f"{en['timing_ours']['within_50ms_pct']} / {en['timing_bare']['within_50ms_pct']}",
-        "EN % within 100 ms ours / bare":
-            f"{en['timing_ours']['within_100ms_pct']} / {en['timing_bare']['within_100ms_pct']}",
-        "ZH char MAE ms ours / bare (matched chars)":
-            f"{zh['timing_ours']['mae_ms']} / {zh['timing_bare']['mae_ms']} ({zh['timing_ours']['matched_words']}"
-            f"/{zh['timing_ours']['reference_words']})",
-        "words in non-speech ours / bare (target 0)":
+        "EN word MAE ms ours / bare (target <= 30)": f"{en['timing_ours']['mae_ms']} / "
+        f"{en['timing_bare']['mae_ms']}",
+        "EN start / end MAE ms ours": f"{en['timing_ours']['start_mae_ms']} / "
+        f"{en['timing_ours']['end_mae_ms']}",
+        "EN % within 50 ms ours / bare (target >= 90)": f"{en['timing_ours']['within_50ms_pct']} / "
+        f"{en['timing_bare']['within_50ms_pct']}",
+        "EN % within 100 ms ours / bare": f"{en['timing_ours']['within_100ms_pct']} / "
+        f"{en['timing_bare']['within_100ms_pct']}",
+        "ZH char MAE ms ours / bare (matched chars)": f"{zh['timing_ours']['mae_ms']} / "
+        f"{zh['timing_bare']['mae_ms']} "
+        f"({zh['timing_ours']['matched_words']}"
+        f"/{zh['timing_ours']['reference_words']})",
+        "words in non-speech ours / bare (target 0)": (
             f"{en['words_in_non_speech_ours'] + zh['words_in_non_speech_ours']} / "
-            f"{en['words_in_non_speech_bare'] + zh['words_in_non_speech_bare']}",
+            f"{en['words_in_non_speech_bare'] + zh['words_in_non_speech_bare']}"
+        ),
         "EN x real time ours / bare": f"{en['realtime_factor_ours']} / {en['realtime_factor_bare']}",
         "EN overhead % (target <= 20)": en["overhead_pct"],
         "ZH overhead % (fallback luck on unrecognisable speech, not overhead)": zh["overhead_pct"],
-        "cached re-run % of first, EN / ZH (target <= 5)": f"{en['cached_rerun_pct']} / {zh['cached_rerun_pct']}",
+        "cached re-run % of first, EN / ZH (target <= 5)": f"{en['cached_rerun_pct']} / "
+        f"{zh['cached_rerun_pct']}",
         "peak RSS MB (process)": results["peak_rss_mb"],
     }
     for name, t in results.get("timing_sets", {}).items():
-        results["summary"][f"EN word MAE ms / % within 50 ms, {name}"] = f"{t['mae_ms']} / {t['within_50ms_pct']}"
+        results["summary"][f"EN word MAE ms / % within 50 ms, {name}"] = (
+            f"{t['mae_ms']} / {t['within_50ms_pct']}"
+        )
     return results
 
 
 def _markdown(results: dict) -> str:
-    lines = ["# Transcription benchmark" + (" (quick)" if results["quick"] else ""), "",
-             "| measure | value |", "| --- | --- |"]
+    lines = [
+        "# Transcription benchmark" + (" (quick)" if results["quick"] else ""),
+        "",
+        "| measure | value |",
+        "| --- | --- |",
+    ]
     lines += [f"| {k} | {v} |" for k, v in results["summary"].items()]
     return "\n".join(lines) + "\n"
 
@@ -224,7 +270,9 @@ def main(argv: list[str] | None = None) -> None:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     suffix = "-quick" if args.quick else ""
-    (out / f"transcribe{suffix}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
+    (out / f"transcribe{suffix}.json").write_text(
+        json.dumps(results, indent=2, ensure_ascii=False, default=str)
+    )
     (out / f"transcribe{suffix}.md").write_text(_markdown(results))
     print(_markdown(results))
 

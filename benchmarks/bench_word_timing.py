@@ -1,16 +1,23 @@
-"""Word timing benchmark: the English acoustic timing stage (pocketsphinx forced alignment per Whisper segment) on
+"""Word timing benchmark: the English acoustic timing stage (pocketsphinx forced alignment per Whisper
+segment) on
 speech never used for tuning, clean and at 10 dB SNR (pink noise), against Whisper's own times (refined, the
-previous method) and bare faster-whisper; ``align`` English; the time the stage costs; JFK's words after a pause.
+previous method) and bare faster-whisper; ``align`` English; the time the stage costs; JFK's words after a
+pause.
 
-Data: ``speech_corpus.UNSEEN_SET`` (espeak-ng, a third sentence set and voices klatt, f2, m7, david, 155-175 wpm,
-exact word times; pauses 0.3-8 s, a noise stretch and a tone bed with no speech). The acoustic stage's settings
+Data: ``speech_corpus.UNSEEN_SET`` (espeak-ng, a third sentence set and voices klatt, f2, m7, david, 155-175
+wpm,
+exact word times; pauses 0.3-8 s, a noise stretch and a tone bed with no speech). The acoustic stage's
+settings
 (topn, padding, the gap rule) were chosen on the calibration corpora (``CALIBRATION_SET``); during the first
-iteration the "unseen sentences" corpus (default voice) was also looked at, so that one corpus is reported on its
-own row as well as in the pool. JFK (``shared/data/jfk.flac``, real speech) has no word-level ground truth: each
+iteration the "unseen sentences" corpus (default voice) was also looked at, so that one corpus is reported on
+its
+own row as well as in the pool. JFK (``shared/data/jfk.flac``, real speech) has no word-level ground truth:
+each
 word after a pause is compared with where the energy rises (the first 5 ms window 10 dB over the pause's own
 level).
 
-    python benchmarks/bench_word_timing.py [--quick]   # writes benchmarks/results/word_timing[-quick].{json,md}
+    python benchmarks/bench_word_timing.py [--quick]   # writes
+    benchmarks/results/word_timing[-quick].{json,md}
 """
 
 from __future__ import annotations
@@ -29,8 +36,15 @@ sys.path.insert(0, str(HERE))
 
 import speech_corpus as sc
 
-TARGETS = {"start_mae_ms": 20.0, "end_mae_ms": 20.0, "starts_within_50ms_pct": 92.0, "ends_within_50ms_pct": 92.0,
-           "align_within_50ms_pct": 90.0, "words_in_non_speech": 0, "stage_share_pct": 5.0}
+TARGETS = {
+    "start_mae_ms": 20.0,
+    "end_mae_ms": 20.0,
+    "starts_within_50ms_pct": 92.0,
+    "ends_within_50ms_pct": 92.0,
+    "align_within_50ms_pct": 90.0,
+    "words_in_non_speech": 0,
+    "stage_share_pct": 5.0,
+}
 SNR_DB = 10.0
 PAUSE = 0.15  # seconds of silence before a word that make it "after a pause"
 
@@ -46,15 +60,18 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     f = np.arange(len(spectrum), dtype=float)
     f[0] = 1.0
     x = np.fft.irfft(spectrum / np.sqrt(f), n)
-    return (x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+    return (x / np.sqrt(np.mean(x**2))).astype(np.float32)
 
 
 def with_noise(corpus: sc.Corpus, snr_db: float, seed: int) -> np.ndarray:
     """The corpus with pink noise over all of it, at ``snr_db`` under the speech's own power."""
-    speech = np.concatenate([corpus.samples[int(a * sc.SAMPLE_RATE):int(b * sc.SAMPLE_RATE)]
-                             for a, b in corpus.speech])
-    power = float(np.mean(speech ** 2))
-    noise = pink_noise(len(corpus.samples), np.random.default_rng(seed)) * np.sqrt(power / 10 ** (snr_db / 10))
+    speech = np.concatenate(
+        [corpus.samples[int(a * sc.SAMPLE_RATE) : int(b * sc.SAMPLE_RATE)] for a, b in corpus.speech]
+    )
+    power = float(np.mean(speech**2))
+    noise = pink_noise(len(corpus.samples), np.random.default_rng(seed)) * np.sqrt(
+        power / 10 ** (snr_db / 10)
+    )
     return (corpus.samples + noise).astype(np.float32)
 
 
@@ -77,12 +94,18 @@ def _score(pairs: list[tuple], non_speech: int = 0) -> dict:
     def pct(x):
         return round(float(np.mean(np.abs(x) <= 0.05)) * 100, 1) if len(x) else None
 
-    return {"words": len(pairs), "start_mae_ms": ms(starts), "end_mae_ms": ms(ends),
-            "mae_ms": round(float(np.mean(both)) * 1000, 1), "start_bias_ms":
-            round(float(np.mean(starts)) * 1000, 1) if len(starts) else None,
-            "starts_within_50ms_pct": pct(starts), "ends_within_50ms_pct": pct(ends),
-            "within_50ms_pct": round(float(np.mean(both <= 0.05)) * 100, 1),
-            "within_100ms_pct": round(float(np.mean(both <= 0.10)) * 100, 1), "words_in_non_speech": non_speech}
+    return {
+        "words": len(pairs),
+        "start_mae_ms": ms(starts),
+        "end_mae_ms": ms(ends),
+        "mae_ms": round(float(np.mean(both)) * 1000, 1),
+        "start_bias_ms": round(float(np.mean(starts)) * 1000, 1) if len(starts) else None,
+        "starts_within_50ms_pct": pct(starts),
+        "ends_within_50ms_pct": pct(ends),
+        "within_50ms_pct": round(float(np.mean(both <= 0.05)) * 100, 1),
+        "within_100ms_pct": round(float(np.mean(both <= 0.10)) * 100, 1),
+        "words_in_non_speech": non_speech,
+    }
 
 
 def _drift(pairs_by_corpus: list[tuple[float, list]]) -> dict:
@@ -95,14 +118,18 @@ def _drift(pairs_by_corpus: list[tuple[float, list]]) -> dict:
                     first.append(h.start - r.start)
                 elif r.start > duration * 0.9 - 1.0:
                     last.append(h.start - r.start)
-    return {"first_tenth_ms": round(float(np.mean(first)) * 1000, 1) if first else None,
-            "last_tenth_ms": round(float(np.mean(last)) * 1000, 1) if last else None}
+    return {
+        "first_tenth_ms": round(float(np.mean(first)) * 1000, 1) if first else None,
+        "last_tenth_ms": round(float(np.mean(last)) * 1000, 1) if last else None,
+    }
 
 
 def _bare(model, samples: np.ndarray) -> tuple[list, float]:
     started = time.perf_counter()
     segments, _ = model.transcribe(samples, language="en", word_timestamps=True, vad_filter=True, beam_size=5)
-    words = [_W(w.word.strip(), w.start, w.end) for seg in segments for w in seg.words or [] if w.word.strip()]
+    words = [
+        _W(w.word.strip(), w.start, w.end) for seg in segments for w in seg.words or [] if w.word.strip()
+    ]
     return words, time.perf_counter() - started
 
 
@@ -125,8 +152,9 @@ def jfk_onsets(model) -> dict:
     rms = np.sqrt(np.mean(samples[: len(samples) // win * win].reshape(-1, win) ** 2, axis=1) + 1e-12)
     db = 20 * np.log10(rms)
     result = transcribe_audio(samples, TranscribeOptions(language="en", cache=False), model=model)
-    whisper = transcribe_audio(samples, TranscribeOptions(language="en", cache=False, acoustic_timing=False),
-                               model=model)
+    whisper = transcribe_audio(
+        samples, TranscribeOptions(language="en", cache=False, acoustic_timing=False), model=model
+    )
     raw = at.EnglishAligner().align(samples, [at.spell_token(w.text) for w in result.words])
     rows = []
     quiet_level = float(np.percentile(db, 10))
@@ -134,20 +162,29 @@ def jfk_onsets(model) -> dict:
         k = int(w.start / 0.005)
         # the quiet stretch before: the pause's level, then the first window 10 dB above it
         lo = max(0, k - 60)
-        before = db[lo:k + 1]
+        before = db[lo : k + 1]
         if i and w.start - result.words[i - 1].end < PAUSE:
             continue
         floor = max(quiet_level, float(np.percentile(before, 20)) if len(before) else quiet_level)
-        search = np.flatnonzero(db[max(0, k - 40):k + 40] > floor + 10.0)
+        search = np.flatnonzero(db[max(0, k - 40) : k + 40] > floor + 10.0)
         if not len(search):
             continue
         onset = (max(0, k - 40) + int(search[0])) * 0.005
-        rows.append({"word": w.text, "onset": round(onset, 3), "ours_ms": round((w.start - onset) * 1000),
-                     "whisper_refined_ms": round((whisper.words[i].start - onset) * 1000)
-                     if i < len(whisper.words) and whisper.words[i].text == w.text else None,
-                     "pocketsphinx_alone_ms": round((raw.times[i][0] - onset) * 1000) if raw.times else None})
-    return {"words_after_pause": rows,
-            "mean_abs_ms": round(float(np.mean([abs(r["ours_ms"]) for r in rows])), 1) if rows else None}
+        rows.append(
+            {
+                "word": w.text,
+                "onset": round(onset, 3),
+                "ours_ms": round((w.start - onset) * 1000),
+                "whisper_refined_ms": round((whisper.words[i].start - onset) * 1000)
+                if i < len(whisper.words) and whisper.words[i].text == w.text
+                else None,
+                "pocketsphinx_alone_ms": round((raw.times[i][0] - onset) * 1000) if raw.times else None,
+            }
+        )
+    return {
+        "words_after_pause": rows,
+        "mean_abs_ms": round(float(np.mean([abs(r["ours_ms"]) for r in rows])), 1) if rows else None,
+    }
 
 
 def bench_align(model, corpora: list[tuple[str, sc.Corpus]]) -> dict:
@@ -158,12 +195,20 @@ def bench_align(model, corpora: list[tuple[str, sc.Corpus]]) -> dict:
     out, pooled = {}, []
     for name, corpus in corpora:
         started = time.perf_counter()
-        result = align_script(corpus.samples, " ".join(corpus.sentences), "en",
-                              TranscribeOptions(language="en", cache=False), model)
+        result = align_script(
+            corpus.samples,
+            " ".join(corpus.sentences),
+            "en",
+            TranscribeOptions(language="en", cache=False),
+            model,
+        )
         words = [_W(w.text, w.start, w.end) for w in result.words]
         pairs = _pairs(corpus, words)
-        out[name] = {**_score(pairs, len(sc.words_in_non_speech(corpus, words))),
-                     "unplaced": len(result.unplaced), "seconds": round(time.perf_counter() - started, 1)}
+        out[name] = {
+            **_score(pairs, len(sc.words_in_non_speech(corpus, words))),
+            "unplaced": len(result.unplaced),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
         pooled += pairs
     out["all"] = _score(pooled)
     return out
@@ -194,13 +239,22 @@ def run(quick: bool = False) -> dict:
     if quick:
         sets = [(n, {**kw, "texts": (kw.get("texts") or sc.ENGLISH)[:5]}) for n, kw in sets[1:3]]
     corpora = [(name, sc.make_corpus("en", tone_seconds=4.0, **kwargs)) for name, kwargs in sets]
-    results: dict = {"model": resolved.name, "device": str(model.model.device), "quick": quick, "targets": TARGETS,
-                     "machine": _machine(),
-                     "date": date.today().isoformat(),
-                     "data": "speech_corpus.UNSEEN_SET (espeak-ng; never used for tuning, except that the "
-                             "'unseen sentences' corpus was looked at in the first iteration)"}
-    rows: dict = {"ours (acoustic)": [], "ours at 10 dB SNR": [], "whisper refined (previous)": [],
-                  "bare faster-whisper": []}
+    results: dict = {
+        "model": resolved.name,
+        "device": str(model.model.device),
+        "quick": quick,
+        "targets": TARGETS,
+        "machine": _machine(),
+        "date": date.today().isoformat(),
+        "data": "speech_corpus.UNSEEN_SET (espeak-ng; never used for tuning, except that the "
+        "'unseen sentences' corpus was looked at in the first iteration)",
+    }
+    rows: dict = {
+        "ours (acoustic)": [],
+        "ours at 10 dB SNR": [],
+        "whisper refined (previous)": [],
+        "bare faster-whisper": [],
+    }
     per_corpus: dict = {}
     seconds = {"ours": 0.0, "stage": 0.0, "bare": 0.0, "whisper_refined": 0.0}
     drift_pairs = []
@@ -208,12 +262,15 @@ def run(quick: bool = False) -> dict:
     non_speech = {k: 0 for k in rows}
     for i, (name, corpus) in enumerate(corpora):
         entry = {}
-        for label, samples, acoustic in (("ours (acoustic)", corpus.samples, True),
-                                         ("whisper refined (previous)", corpus.samples, False),
-                                         ("ours at 10 dB SNR", with_noise(corpus, SNR_DB, 100 + i), True)):
+        for label, samples, acoustic in (
+            ("ours (acoustic)", corpus.samples, True),
+            ("whisper refined (previous)", corpus.samples, False),
+            ("ours at 10 dB SNR", with_noise(corpus, SNR_DB, 100 + i), True),
+        ):
             started = time.perf_counter()
-            result = transcribe_audio(samples, TranscribeOptions(language="en", cache=False,
-                                                                 acoustic_timing=acoustic), model=model)
+            result = transcribe_audio(
+                samples, TranscribeOptions(language="en", cache=False, acoustic_timing=acoustic), model=model
+            )
             took = time.perf_counter() - started
             words = [_W(w.text, w.start, w.end) for w in result.words]
             pairs = _pairs(corpus, words)
@@ -238,8 +295,11 @@ def run(quick: bool = False) -> dict:
         per_corpus[name] = entry
         print(f"{name}: {entry['ours (acoustic)']}", flush=True)
     results["pooled"] = {label: _score(pairs, non_speech[label]) for label, pairs in rows.items()}
-    results["stop_after_pause"] = {label: _score(_stop_after_pause(pairs)) for label, pairs in rows.items()
-                                   if label != "bare faster-whisper"}
+    results["stop_after_pause"] = {
+        label: _score(_stop_after_pause(pairs))
+        for label, pairs in rows.items()
+        if label != "bare faster-whisper"
+    }
     results["after_pause"] = {label: _score([p for p in pairs if p[2]]) for label, pairs in rows.items()}
     results["per_corpus"] = per_corpus
     results["drift"] = _drift(drift_pairs)
@@ -250,7 +310,8 @@ def run(quick: bool = False) -> dict:
         "timing_stage_seconds": round(seconds["stage"], 2),
         "timing_stage_share_of_transcription_pct": round(seconds["stage"] / seconds["ours"] * 100, 1),
         "timing_stage_seconds_per_audio_second": round(seconds["stage"] / audio, 4),
-        "ours_seconds": round(seconds["ours"], 1), "bare_seconds": round(seconds["bare"], 1),
+        "ours_seconds": round(seconds["ours"], 1),
+        "bare_seconds": round(seconds["bare"], 1),
         "whisper_refined_seconds": round(seconds["whisper_refined"], 1),
         "ours_vs_bare_speed": round(seconds["bare"] / seconds["ours"], 2),
     }
@@ -262,45 +323,76 @@ def run(quick: bool = False) -> dict:
 
 def _markdown(r: dict) -> str:
     p = r["pooled"]
-    lines = [f"# Word timing benchmark{' (quick)' if r['quick'] else ''}", "",
-             f"{r['date']}, {r['machine']}, Whisper {r['model']} ({r['device']}, int8 on CPU), beam 5. "
-             f"Data: {r['data']}. Timing figures are on matched words (same text as the reference), exact "
-             "boundaries only.", "",
-             "| method (unseen set) | start MAE | end MAE | starts within 50 ms | ends within 50 ms | all within 50 ms "
-             "| words in non-speech |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# Word timing benchmark{' (quick)' if r['quick'] else ''}",
+        "",
+        f"{r['date']}, {r['machine']}, Whisper {r['model']} ({r['device']}, int8 on CPU), beam 5. "
+        f"Data: {r['data']}. Timing figures are on matched words (same text as the reference), exact "
+        "boundaries only.",
+        "",
+        "| method (unseen set) | start MAE | end MAE | starts within 50 ms | ends within 50 ms | all within "
+        "50 ms "
+        "| words in non-speech |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for label, s in p.items():
-        lines.append(f"| {label} | {s['start_mae_ms']} ms | {s['end_mae_ms']} ms | {s['starts_within_50ms_pct']} % "
-                     f"| {s['ends_within_50ms_pct']} % | {s['within_50ms_pct']} % | {s['words_in_non_speech']} |")
-    for title, key in (("stop consonant after a pause (starts)", "stop_after_pause"),
-                       ("any word after a pause (starts)", "after_pause")):
+        lines.append(
+            f"| {label} | {s['start_mae_ms']} ms | {s['end_mae_ms']} ms | {s['starts_within_50ms_pct']} % "
+            f"| {s['ends_within_50ms_pct']} % | {s['within_50ms_pct']} % | {s['words_in_non_speech']} |"
+        )
+    for title, key in (
+        ("stop consonant after a pause (starts)", "stop_after_pause"),
+        ("any word after a pause (starts)", "after_pause"),
+    ):
         for label, s in r[key].items():
-            lines.append(f"| {title}: {label} ({s['words']} words) | {s['start_mae_ms']} ms | - | "
-                         f"{s['starts_within_50ms_pct']} % | - | - | - |")
+            lines.append(
+                f"| {title}: {label} ({s['words']} words) | {s['start_mae_ms']} ms | - | "
+                f"{s['starts_within_50ms_pct']} % | - | - | - |"
+            )
     a = r["align"]["all"]
-    lines.append(f"| `align` with the script ({a['words']} words) | {a['start_mae_ms']} ms | {a['end_mae_ms']} ms | "
-                 f"{a['starts_within_50ms_pct']} % | {a['ends_within_50ms_pct']} % | {a['within_50ms_pct']} % | - |")
+    lines.append(
+        f"| `align` with the script ({a['words']} words) | {a['start_mae_ms']} ms | {a['end_mae_ms']} ms | "
+        f"{a['starts_within_50ms_pct']} % | {a['ends_within_50ms_pct']} % | {a['within_50ms_pct']} % | - |"
+    )
     sp, d = r["speed"], r["drift"]
-    lines += ["", "| measure | value | target |", "| --- | --- | --- |",
-              f"| timing stage, share of transcription time | {sp['timing_stage_share_of_transcription_pct']} % "
-              f"({sp['timing_stage_seconds_per_audio_second']} s per audio second) | <= 5 % |",
-              f"| transcription with the stage vs bare faster-whisper (same audio, same model) | "
-              f"{sp['ours_seconds']} s vs {sp['bare_seconds']} s ({sp['ours_vs_bare_speed']}x bare's speed) | |",
-              f"| drift: mean start error, first / last tenth | {d['first_tenth_ms']} / {d['last_tenth_ms']} ms | none |",
-              f"| segments the aligner could not match (kept Whisper's times) | "
-              f"{r['aligner_fallback_segments']['fallback']} of {r['aligner_fallback_segments']['segments']} | |",
-              f"| JFK: words after a pause, mean distance of our start from the energy onset | "
-              f"{r['jfk']['mean_abs_ms']} ms over {len(r['jfk']['words_after_pause'])} words | |", "",
-              "Per corpus (ours, acoustic): ", "", "| corpus | start MAE | end MAE | within 50 ms | WER |",
-              "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "| measure | value | target |",
+        "| --- | --- | --- |",
+        f"| timing stage, share of transcription time | {sp['timing_stage_share_of_transcription_pct']} % "
+        f"({sp['timing_stage_seconds_per_audio_second']} s per audio second) | <= 5 % |",
+        f"| transcription with the stage vs bare faster-whisper (same audio, same model) | "
+        f"{sp['ours_seconds']} s vs {sp['bare_seconds']} s ({sp['ours_vs_bare_speed']}x bare's speed) | |",
+        f"| drift: mean start error, first / last tenth | {d['first_tenth_ms']} / {d['last_tenth_ms']} ms | "
+        "none |",
+        f"| segments the aligner could not match (kept Whisper's times) | "
+        f"{r['aligner_fallback_segments']['fallback']} of {r['aligner_fallback_segments']['segments']} | |",
+        f"| JFK: words after a pause, mean distance of our start from the energy onset | "
+        f"{r['jfk']['mean_abs_ms']} ms over {len(r['jfk']['words_after_pause'])} words | |",
+        "",
+        "Per corpus (ours, acoustic): ",
+        "",
+        "| corpus | start MAE | end MAE | within 50 ms | WER |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, e in r["per_corpus"].items():
         s = e["ours (acoustic)"]
-        lines.append(f"| {name} | {s['start_mae_ms']} ms | {s['end_mae_ms']} ms | {s['within_50ms_pct']} % | "
-                     f"{s['wer']} |")
-    lines += ["", "JFK, each word after a pause (ms from the energy onset; + is late):", "",
-              "| word | onset s | ours | Whisper refined | pocketsphinx alone |", "| --- | --- | --- | --- | --- |"]
+        lines.append(
+            f"| {name} | {s['start_mae_ms']} ms | {s['end_mae_ms']} ms | {s['within_50ms_pct']} % | "
+            f"{s['wer']} |"
+        )
+    lines += [
+        "",
+        "JFK, each word after a pause (ms from the energy onset; + is late):",
+        "",
+        "| word | onset s | ours | Whisper refined | pocketsphinx alone |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for row in r["jfk"]["words_after_pause"]:
-        lines.append(f"| {row['word']} | {row['onset']} | {row['ours_ms']} | {row['whisper_refined_ms']} | "
-                     f"{row['pocketsphinx_alone_ms']} |")
+        lines.append(
+            f"| {row['word']} | {row['onset']} | {row['ours_ms']} | {row['whisper_refined_ms']} | "
+            f"{row['pocketsphinx_alone_ms']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -314,7 +406,9 @@ def main(argv: list[str] | None = None) -> None:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     suffix = "-quick" if args.quick else ""
-    (out / f"word_timing{suffix}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
+    (out / f"word_timing{suffix}.json").write_text(
+        json.dumps(results, indent=2, ensure_ascii=False, default=str)
+    )
     (out / f"word_timing{suffix}.md").write_text(_markdown(results))
     print(_markdown(results))
 

@@ -1,7 +1,9 @@
 """Multi-voice conversations made with espeak-ng, with exact speaker turns and word times.
 
-Each conversation has 2 to 4 voices (espeak-ng voice variants: male and female, and same-gender pairs), turns from a
-short reply under one second ("Yes.", "Really?") to about 20 s of several sentences, and gaps between turns from
+Each conversation has 2 to 4 voices (espeak-ng voice variants: male and female, and same-gender pairs), turns
+from a
+short reply under one second ("Yes.", "Really?") to about 20 s of several sentences, and gaps between turns
+from
 0.1 s (a quick exchange) to 0.9 s. Every word keeps its speaker, so the reference turns are exact: a turn is
 [first word start, last word end] of one speaker's run.
 
@@ -24,8 +26,22 @@ _corpus = sys.modules.get("captionbridge_speech_corpus") or importlib.import_mod
 ENGLISH, ENGLISH_HELD_OUT = _corpus.ENGLISH, _corpus.ENGLISH_HELD_OUT
 SAMPLE_RATE, synth_sentence = _corpus.SAMPLE_RATE, _corpus.synth_sentence
 
-SHORT_REPLIES = ["Yes.", "No.", "Really?", "Right.", "Exactly.", "Okay.", "Sure.", "Why?", "Of course.", "I see.",
-                 "Not at all.", "Thank you.", "Go on.", "Me too."]
+SHORT_REPLIES = [
+    "Yes.",
+    "No.",
+    "Really?",
+    "Right.",
+    "Exactly.",
+    "Okay.",
+    "Sure.",
+    "Why?",
+    "Of course.",
+    "I see.",
+    "Not at all.",
+    "Thank you.",
+    "Go on.",
+    "Me too.",
+]
 MORE_SENTENCES = [
     "I think we should move the interview to the afternoon when the light is softer.",
     "That sounds reasonable, but the guests have already booked their flights.",
@@ -38,10 +54,18 @@ MORE_SENTENCES = [
 ]
 
 # (voice, gender): espeak-ng voice variants; same-gender pairs are the hard cases. Left out: variants that are
-# the same voice to the speaker encoder (centroid cosine >= 0.93 on three sentences: m1~m3, f2~f5, f3~f4~linda,
+# the same voice to the speaker encoder (centroid cosine >= 0.93 on three sentences: m1~m3, f2~f5,
+# f3~f4~linda,
 # m2~m5~m6), which no listener would call different people either.
-VOICES = [("en-us+m3", "m"), ("en-us+f2", "f"), ("en-us+m7", "m"), ("en-us+f3", "f"), ("en-us+klatt", "m"),
-          ("en-us+Alicia", "f"), ("en-us+m2", "m")]
+VOICES = [
+    ("en-us+m3", "m"),
+    ("en-us+f2", "f"),
+    ("en-us+m7", "m"),
+    ("en-us+f3", "f"),
+    ("en-us+klatt", "m"),
+    ("en-us+Alicia", "f"),
+    ("en-us+m2", "m"),
+]
 
 
 @dataclass
@@ -79,13 +103,23 @@ class Conversation:
 
         folder.mkdir(parents=True, exist_ok=True)
         soundfile.write(folder / f"{self.name}.wav", self.samples, self.sample_rate, subtype="PCM_16")
-        (folder / f"{self.name}.json").write_text(json.dumps(
-            {"voices": self.voices, "words": [asdict(w) for w in self.words], "turns": self.turns()}, indent=1))
+        (folder / f"{self.name}.json").write_text(
+            json.dumps(
+                {"voices": self.voices, "words": [asdict(w) for w in self.words], "turns": self.turns()},
+                indent=1,
+            )
+        )
         return folder / f"{self.name}.wav"
 
 
-def make_conversation(n_voices: int, seed: int, turns: int = 14, voices: list[str] | None = None,
-                      same_gender: bool = False, name: str | None = None) -> Conversation:
+def make_conversation(
+    n_voices: int,
+    seed: int,
+    turns: int = 14,
+    voices: list[str] | None = None,
+    same_gender: bool = False,
+    name: str | None = None,
+) -> Conversation:
     """A conversation of ``turns`` turns among ``n_voices`` voices (picked by ``seed``, or ``voices``)."""
     rng = np.random.default_rng(seed)
     if voices is None:
@@ -115,7 +149,9 @@ def make_conversation(n_voices: int, seed: int, turns: int = 14, voices: list[st
         elif kind < 0.75:
             texts = [str(rng.choice(sentences)) for _ in range(int(rng.integers(1, 3)))]
         else:
-            texts = [str(rng.choice(sentences)) for _ in range(int(rng.integers(3, 6)))]  # a long turn, to ~20 s
+            texts = [
+                str(rng.choice(sentences)) for _ in range(int(rng.integers(3, 6)))
+            ]  # a long turn, to ~20 s
         for n, text in enumerate(texts):
             audio, timed = synth_sentence(text, ids[speaker], words_per_minute=int(rng.integers(150, 185)))
             peak = float(np.max(np.abs(audio))) or 1.0
@@ -124,8 +160,11 @@ def make_conversation(n_voices: int, seed: int, turns: int = 14, voices: list[st
                 words.append(ConvWord(w.text, round(t + w.start, 4), round(t + w.end, 4), speaker))
             pieces.append(audio)
             t += len(audio) / SAMPLE_RATE
-            pause = float(rng.uniform(0.25, 0.6)) if n < len(texts) - 1 else (
-                float(rng.uniform(0.1, 0.25)) if rng.random() < 0.3 else float(rng.uniform(0.25, 0.9)))
+            pause = (
+                float(rng.uniform(0.25, 0.6))
+                if n < len(texts) - 1
+                else (float(rng.uniform(0.1, 0.25)) if rng.random() < 0.3 else float(rng.uniform(0.25, 0.9)))
+            )
             pieces.append(np.zeros(int(pause * SAMPLE_RATE), dtype=np.float32))
             t += int(pause * SAMPLE_RATE) / SAMPLE_RATE
     samples = np.concatenate(pieces)

@@ -1,11 +1,13 @@
-"""One entry point for every benchmark: runs each area's benchmark plus the end-to-end ones and writes one report.
+"""One entry point for every benchmark: runs each area's benchmark plus the end-to-end ones and writes one
+report.
 
     python benchmarks/run_all.py            # full run (tens of minutes on 2 CPU cores)
     python benchmarks/run_all.py --quick    # smaller inputs, same measurements (a few minutes)
     python benchmarks/run_all.py --only timeline,captions                 # writes report-partial.md/.json
     python benchmarks/run_all.py --only service --merge-into report.json  # replaces rows, says so per row
 
-Writes benchmarks/results/report.md and report.json from ONE run, with the machine, the date and the exact command.
+Writes benchmarks/results/report.md and report.json from ONE run, with the machine, the date and the exact
+command.
 A partial run (``--only``) never rewrites the full report: it writes its own ``report-partial`` files, unless
 ``--merge-into`` names a report to merge into; then the merged report lists every run it holds (date, machine,
 command) and each benchmark says which run it came from, and merging refuses a report from another machine or
@@ -41,8 +43,12 @@ BENCHMARKS = {
 
 
 def machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
     try:
         with open("/proc/meminfo") as fh:
             info["memory_gib"] = round(int(fh.readline().split()[1]) / 2**20, 1)
@@ -67,13 +73,18 @@ def machine() -> dict:
 
 
 def to_markdown(report: dict) -> str:
-    runs = report.get("runs") or [{"date": report["date"], "command": report.get("command", "?"),
-                                   "machine": report["machine"]}]
-    lines = ["# CaptionBridge benchmark report", "",
-             f"Mode: {'quick' if report['quick'] else 'full'}  ",
-             f"Load average (1, 5, 15 min) at start / end: {report.get('load_average_start')} / "
-             f"{report.get('load_average_end')}  ",
-             "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), ""]
+    runs = report.get("runs") or [
+        {"date": report["date"], "command": report.get("command", "?"), "machine": report["machine"]}
+    ]
+    lines = [
+        "# CaptionBridge benchmark report",
+        "",
+        f"Mode: {'quick' if report['quick'] else 'full'}  ",
+        f"Load average (1, 5, 15 min) at start / end: {report.get('load_average_start')} / "
+        f"{report.get('load_average_end')}  ",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()),
+        "",
+    ]
     if len(runs) == 1:
         lines += [f"One run: {runs[0]['date']}, command `{runs[0]['command']}`.", ""]
     else:
@@ -82,12 +93,16 @@ def to_markdown(report: dict) -> str:
         lines.append("")
     for name, result in report["benchmarks"].items():
         run_no = result.get("run", 1)
-        where = f"Measured {result.get('date', report['date'])}" + (f" (run {run_no})" if len(runs) > 1 else "")
+        where = f"Measured {result.get('date', report['date'])}" + (
+            f" (run {run_no})" if len(runs) > 1 else ""
+        )
         lines += [f"## {name}", "", where + ".", ""]
         if "error" in result:
             lines += ["```", result["error"].strip(), "```", ""]
             continue
-        summary = result.get("summary") or {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
+        summary = result.get("summary") or {
+            k: v for k, v in result.items() if not isinstance(v, (dict, list))
+        }
         lines += ["| measure | value |", "| --- | --- |"]
         for key, value in summary.items():
             lines.append(f"| {key} | {value} |")
@@ -100,16 +115,24 @@ class MergeRefused(Exception):
 
 
 def merge(old: dict, new: dict) -> dict:
-    """``new`` (a partial run) merged into ``old``: refused across machines or modes; every run is listed and every
+    """``new`` (a partial run) merged into ``old``: refused across machines or modes; every run is listed and
+    every
     benchmark keeps the number of the run it came from."""
     if old.get("quick") != new["quick"]:
-        raise MergeRefused(f"cannot merge a {'quick' if new['quick'] else 'full'} run into a "
-                           f"{'quick' if old.get('quick') else 'full'} report")
+        raise MergeRefused(
+            f"cannot merge a {'quick' if new['quick'] else 'full'} run into a "
+            f"{'quick' if old.get('quick') else 'full'} report"
+        )
     if old.get("machine") != new["machine"]:
-        raise MergeRefused("cannot merge runs from different machines: "
-                           f"{old.get('machine')} vs {new['machine']}")
-    runs = list(old.get("runs") or [{"date": old.get("date"), "command": old.get("command", "unknown"),
-                                     "machine": old.get("machine")}])
+        raise MergeRefused(
+            f"cannot merge runs from different machines: {old.get('machine')} vs {new['machine']}"
+        )
+    runs = list(
+        old.get("runs")
+        or [
+            {"date": old.get("date"), "command": old.get("command", "unknown"), "machine": old.get("machine")}
+        ]
+    )
     runs.append({"date": new["date"], "command": new["command"], "machine": new["machine"]})
     merged = {**old, "runs": runs, "date": new["date"], "benchmarks": {}}
     for name in BENCHMARKS:
@@ -121,11 +144,17 @@ def merge(old: dict, new: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated subset of " + ",".join(BENCHMARKS))
-    parser.add_argument("--merge-into", default="", help="with --only: a report .json in benchmarks/results to "
-                                                         "merge this run into (refused across machines/modes)")
+    parser.add_argument(
+        "--merge-into",
+        default="",
+        help="with --only: a report .json in benchmarks/results to "
+        "merge this run into (refused across machines/modes)",
+    )
     args = parser.parse_args(argv)
     chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
     unknown = [n for n in chosen if n not in BENCHMARKS]
@@ -135,9 +164,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--merge-into is for a partial run (--only); a full run writes a report of its own")
     command = "python benchmarks/run_all.py " + " ".join(argv if argv is not None else sys.argv[1:])
     sys.path.insert(0, str(HERE))
-    report = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick,
-              "command": command.strip(), "machine": machine(), "benchmarks": {}}
-    report["load_average_start"] = [round(x, 2) for x in os.getloadavg()]  # a shared machine's load, for the record
+    report = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": args.quick,
+        "command": command.strip(),
+        "machine": machine(),
+        "benchmarks": {},
+    }
+    report["load_average_start"] = [
+        round(x, 2) for x in os.getloadavg()
+    ]  # a shared machine's load, for the record
     failed = 0
     for name in chosen:
         started = time.perf_counter()

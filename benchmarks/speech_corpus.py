@@ -1,17 +1,25 @@
-"""Speech with exact word timings, generated offline by libespeak-ng (ctypes), for word-timing tests and benchmarks.
+"""Speech with exact word timings, generated offline by libespeak-ng (ctypes), for word-timing tests and
+benchmarks.
 
-Each sentence is synthesised in one ``espeak_Synth`` call so words are coarticulated as espeak speaks them; the
+Each sentence is synthesised in one ``espeak_Synth`` call so words are coarticulated as espeak speaks them;
+the
 library's WORD events give each word's start sample. Ground truth per word:
 
-* ``start``: the first audible sample at or after the word event (a stop closure before the burst is silence, so
+* ``start``: the first audible sample at or after the word event (a stop closure before the burst is silence,
+so
   this is where speech energy begins, i.e. where a caption should come in);
-* ``end``: the last audible sample before the next word's start (or the sentence end), so a pause after a word is
+* ``end``: the last audible sample before the next word's start (or the sentence end), so a pause after a word
+is
   never counted as part of it.
 
-"Audible" is a 5 ms RMS window above -40 dB relative to the sentence's peak window, refined to the sample (a 1 ms
-peak envelope). espeak crossfades a word into the next over a few milliseconds, so the previous word's last sound can
-spill a millisecond or two past the next word's event; a fragment that short (< 8 ms) followed by silence is the
-previous word's tail, not the next word's onset, and is skipped. Without that, a word opening with a stop started
+"Audible" is a 5 ms RMS window above -40 dB relative to the sentence's peak window, refined to the sample (a 1
+ms
+peak envelope). espeak crossfades a word into the next over a few milliseconds, so the previous word's last
+sound can
+spill a millisecond or two past the next word's event; a fragment that short (< 8 ms) followed by silence is
+the
+previous word's tail, not the next word's onset, and is skipped. Without that, a word opening with a stop
+started
 at its silent closure or at its burst depending on a 1 ms accident. Sentences are joined by
 pauses from 0.3 s to 8 s, and a stretch of noise (and a tone "music" bed) with no speech is inserted, so a
 recogniser that emits words in non-speech is caught. English uses ``en-us``; Mandarin uses ``cmn-latn-pinyin``
@@ -49,7 +57,8 @@ ENGLISH = [
     "Bright lights flashed across the stage as the music started.",
 ]
 
-# A second English set, for the word-timing calibration corpora below (with other voices and speaking rates), so
+# A second English set, for the word-timing calibration corpora below (with other voices and speaking rates),
+# so
 # the calibration is not fitted to one recording.
 ENGLISH_HELD_OUT = [
     "The producer asked for a new version of the trailer by Monday morning.",
@@ -66,7 +75,8 @@ ENGLISH_HELD_OUT = [
     "Several reporters waited outside the courthouse for the verdict.",
 ]
 
-# A third set and other voices, kept out of all tuning and calibration: the benchmark's "unseen" timing figures.
+# A third set and other voices, kept out of all tuning and calibration: the benchmark's "unseen" timing
+# figures.
 ENGLISH_UNSEEN = [
     "The lighthouse keeper climbed the stairs with a lantern in each hand.",
     "Nobody in the office remembered where the spare keys were kept.",
@@ -83,8 +93,10 @@ ENGLISH_UNSEEN = [
 ]
 
 # English corpora (make_corpus keyword arguments) for word timing: the calibration set fits each model's lag
-# (benchmarks/calibrate_word_timing.py) and tuned the refinement and the acoustic timing stage's settings; the unseen
-# set is only ever measured (one exception, said in every report: the "unseen sentences" corpus was looked at while
+# (benchmarks/calibrate_word_timing.py) and tuned the refinement and the acoustic timing stage's settings; the
+# unseen
+# set is only ever measured (one exception, said in every report: the "unseen sentences" corpus was looked at
+# while
 # the acoustic stage's gap rule was first written, issue 15).
 CALIBRATION_SET = {
     "main sentences": dict(seed=1),
@@ -97,8 +109,12 @@ CALIBRATION_SET = {
 UNSEEN_SET = {
     "unseen sentences": dict(texts=ENGLISH_UNSEEN, seed=14),
     "voice en-us+klatt, unseen": dict(voice="en-us+klatt", texts=ENGLISH_UNSEEN, seed=11),
-    "voice en-us+f2 175 wpm, unseen": dict(voice="en-us+f2", texts=ENGLISH_UNSEEN, seed=12, words_per_minute=175),
-    "voice en-us+m7 155 wpm, unseen": dict(voice="en-us+m7", texts=ENGLISH_UNSEEN, seed=13, words_per_minute=155),
+    "voice en-us+f2 175 wpm, unseen": dict(
+        voice="en-us+f2", texts=ENGLISH_UNSEEN, seed=12, words_per_minute=175
+    ),
+    "voice en-us+m7 155 wpm, unseen": dict(
+        voice="en-us+m7", texts=ENGLISH_UNSEEN, seed=13, words_per_minute=155
+    ),
     "voice en-us+david 170 wpm": dict(voice="en-us+david", seed=15, words_per_minute=170),
 }
 
@@ -121,12 +137,21 @@ class _EventId(ctypes.Union):
 
 
 class _Event(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
-                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                ("user_data", ctypes.c_void_p), ("id", _EventId)]
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
 
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
 
 
 class Espeak:
@@ -147,8 +172,16 @@ class Espeak:
         self._callback = _CALLBACK(self._on_audio)  # keep a reference: ctypes callbacks must outlive C
         self.lib.espeak_SetSynthCallback(self._callback)
         self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        self.lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                          ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
 
     @classmethod
     def get(cls) -> Espeak:
@@ -161,9 +194,12 @@ class Espeak:
         while events[i].type != 0:  # LIST_TERMINATED
             ev = events[i]
             if ev.type == _EV_WORD:
-                # audio_position is in ms from the start of this synthesis; it is exact to the sample at 22050 Hz
+                # audio_position is in ms from the start of this synthesis; it is exact to the sample at 22050
+                # Hz
                 # only via ms, so use the event's sample-accurate position derived from the buffer instead.
-                self._words.append((int(round(ev.audio_position * self.rate / 1000)), ev.text_position, ev.length))
+                self._words.append(
+                    (int(round(ev.audio_position * self.rate / 1000)), ev.text_position, ev.length)
+                )
             i += 1
         if numsamples > 0 and wav:
             chunk = np.ctypeslib.as_array(wav, shape=(numsamples,)).astype(np.float32) / 32768.0
@@ -171,7 +207,9 @@ class Espeak:
             self._total += numsamples
         return 0
 
-    def synth(self, text: str, voice: str, words_per_minute: int = 165) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    def synth(
+        self, text: str, voice: str, words_per_minute: int = 165
+    ) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
         """Samples at ``self.rate`` and word events (start sample, 1-based char position, length)."""
         with _LOCK:
             self._chunks, self._words, self._total = [], [], 0
@@ -211,7 +249,9 @@ class TimedWord:
     start: float
     end: float
     event_start: float  # where espeak's WORD event put it
-    start_exact: bool = True  # False where espeak gave this word no event of its own (e.g. "the" before a noun):
+    start_exact: bool = (
+        True  # False where espeak gave this word no event of its own (e.g. "the" before a noun):
+    )
     end_exact: bool = True  # that boundary is then an estimate and benchmarks leave it out
 
 
@@ -240,8 +280,14 @@ class Corpus:
         folder.mkdir(parents=True, exist_ok=True)
         stem = stem or f"espeak-{self.language}"
         soundfile.write(folder / f"{stem}.wav", self.samples, self.sample_rate, subtype="PCM_16")
-        meta = {"language": self.language, "duration": self.duration, "sentences": self.sentences,
-                "words": [asdict(w) for w in self.words], "speech": self.speech, "non_speech": self.non_speech}
+        meta = {
+            "language": self.language,
+            "duration": self.duration,
+            "sentences": self.sentences,
+            "words": [asdict(w) for w in self.words],
+            "speech": self.speech,
+            "non_speech": self.non_speech,
+        }
         (folder / f"{stem}.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
         return folder / f"{stem}.wav"
 
@@ -259,7 +305,8 @@ def _audible(samples: np.ndarray, rate: int, floor_db: float = -40.0) -> np.ndar
 
 
 def _fine_audible(samples: np.ndarray, rate: int, floor_db: float = -40.0) -> np.ndarray:
-    """Per-sample audibility at 1 ms resolution: a 1 ms running peak of |x| above ``floor_db`` re the loudest one."""
+    """Per-sample audibility at 1 ms resolution: a 1 ms running peak of |x| above ``floor_db`` re the loudest
+    one."""
     win = max(1, int(rate * 0.001))
     if len(samples) < win:
         return np.zeros(len(samples), bool)
@@ -270,7 +317,8 @@ def _fine_audible(samples: np.ndarray, rate: int, floor_db: float = -40.0) -> np
 
 
 def _own_onset(audible: np.ndarray, begin: int, finish: int, tail: float = 0.008, gap: float = 0.005) -> int:
-    """The first sample of a word's own sound at or after ``begin``: a short audible fragment (< ``tail``) followed by
+    """The first sample of a word's own sound at or after ``begin``: a short audible fragment (< ``tail``)
+    followed by
     at least ``gap`` of silence is the previous word's crossfade tail and is skipped."""
     n_tail, n_gap = int(tail * SAMPLE_RATE), int(gap * SAMPLE_RATE)
     cursor = begin
@@ -287,15 +335,17 @@ def _own_onset(audible: np.ndarray, begin: int, finish: int, tail: float = 0.008
     return quiet_end if quiet_end - run_end >= n_gap and quiet_end < finish else cursor
 
 
-def synth_sentence(text: str, voice: str, tokens: list[str] | None = None,
-                   words_per_minute: int = 165) -> tuple[np.ndarray, list[TimedWord]]:
+def synth_sentence(
+    text: str, voice: str, tokens: list[str] | None = None, words_per_minute: int = 165
+) -> tuple[np.ndarray, list[TimedWord]]:
     """One sentence at 16 kHz with per-word ground truth (seconds from the sentence start)."""
     engine = Espeak.get()
     raw, events = engine.synth(text, voice, words_per_minute)
     audio = resample(raw, engine.rate)
     scale = SAMPLE_RATE / engine.rate
     spoken = tokens if tokens is not None else text.split()
-    # char offset (1-based, in UTF-8 bytes as espeak counts) of each space-separated token of the synthesised text
+    # char offset (1-based, in UTF-8 bytes as espeak counts) of each space-separated token of the synthesised
+    # text
     offsets, pos = [], 0
     encoded_tokens = text.split()
     for tok in encoded_tokens:
@@ -331,15 +381,32 @@ def synth_sentence(text: str, voice: str, tokens: list[str] | None = None,
         weights = np.array([len(spoken[i]) + 1 for i in members], float)
         cuts = begin + np.concatenate([[0], np.cumsum(weights) / weights.sum()]) * (finish - begin)
         for j, i in enumerate(members):
-            words.append(TimedWord(spoken[i], float(cuts[j]) / SAMPLE_RATE, float(cuts[j + 1]) / SAMPLE_RATE,
-                                   lo / SAMPLE_RATE, start_exact=j == 0, end_exact=j == len(members) - 1))
+            words.append(
+                TimedWord(
+                    spoken[i],
+                    float(cuts[j]) / SAMPLE_RATE,
+                    float(cuts[j + 1]) / SAMPLE_RATE,
+                    lo / SAMPLE_RATE,
+                    start_exact=j == 0,
+                    end_exact=j == len(members) - 1,
+                )
+            )
     # trim the sentence's own leading/trailing silence so sentence spans are speech
     first = int(words[0].start * SAMPLE_RATE)
     last = int(np.ceil(words[-1].end * SAMPLE_RATE))
     audio = audio[first:last]
     shift = first / SAMPLE_RATE
-    words = [TimedWord(w.text, w.start - shift, w.end - shift, max(0.0, w.event_start - shift), w.start_exact,
-                       w.end_exact) for w in words]
+    words = [
+        TimedWord(
+            w.text,
+            w.start - shift,
+            w.end - shift,
+            max(0.0, w.event_start - shift),
+            w.start_exact,
+            w.end_exact,
+        )
+        for w in words
+    ]
     return audio, words
 
 
@@ -358,17 +425,26 @@ def _tone_bed(seconds: float, level: float = 0.05) -> np.ndarray:
     return (chord / 4 * (0.7 + 0.3 * np.sin(2 * np.pi * 0.5 * t)) * level).astype(np.float32)
 
 
-def make_corpus(language: str = "en", sentences: int | None = None, seed: int = 0,
-                pauses: tuple[float, ...] | None = None, noise_seconds: float = 4.0,
-                tone_seconds: float = 0.0, lead_in: float = 1.0, words_per_minute: int | None = None,
-                texts: list[str] | None = None, voice: str | None = None) -> Corpus:
+def make_corpus(
+    language: str = "en",
+    sentences: int | None = None,
+    seed: int = 0,
+    pauses: tuple[float, ...] | None = None,
+    noise_seconds: float = 4.0,
+    tone_seconds: float = 0.0,
+    lead_in: float = 1.0,
+    words_per_minute: int | None = None,
+    texts: list[str] | None = None,
+    voice: str | None = None,
+) -> Corpus:
     """Concatenate sentences with pauses (0.3-8 s), a noise stretch in the middle and optional tone bed.
 
     Deterministic for a given seed. Non-speech spans are recorded, so "words in non-speech" can be counted.
     English only: ``texts`` replaces the sentence set, ``voice`` the espeak-ng voice (e.g. "en-us+f3").
     """
     rng = np.random.default_rng(seed)
-    # Mandarin at espeak's default rate is too fast for Whisper base to recognise at all; 110 wpm it partly does
+    # Mandarin at espeak's default rate is too fast for Whisper base to recognise at all; 110 wpm it partly
+    # does
     rate = words_per_minute or (165 if language == "en" else 110)
     if language == "en":
         pool = texts or ENGLISH
@@ -392,19 +468,35 @@ def make_corpus(language: str = "en", sentences: int | None = None, seed: int = 
         audio, timed = synth_sentence(text, voice, tokens, rate)
         # snap the sentence start onto the sample grid so word times stay exact
         for w in timed:
-            words.append(TimedWord(w.text, cursor + w.start, cursor + w.end, cursor + w.event_start, w.start_exact,
-                                   w.end_exact))
+            words.append(
+                TimedWord(
+                    w.text,
+                    cursor + w.start,
+                    cursor + w.end,
+                    cursor + w.event_start,
+                    w.start_exact,
+                    w.end_exact,
+                )
+            )
         speech.append((cursor, cursor + len(audio) / SAMPLE_RATE))
         pieces.append(audio)
         cursor += len(audio) / SAMPLE_RATE
         if i == len(items) - 1:
             break
         gap = float(pauses[i % len(pauses)])
-        extra: list[tuple[np.ndarray, str]] = [(np.zeros(int(round(gap * SAMPLE_RATE)), np.float32), "silence")]
+        extra: list[tuple[np.ndarray, str]] = [
+            (np.zeros(int(round(gap * SAMPLE_RATE)), np.float32), "silence")
+        ]
         if i == noise_after - 1 and noise_seconds > 0:
-            extra += [(_noise(rng, noise_seconds), "noise"), (np.zeros(int(0.5 * SAMPLE_RATE), np.float32), "silence")]
+            extra += [
+                (_noise(rng, noise_seconds), "noise"),
+                (np.zeros(int(0.5 * SAMPLE_RATE), np.float32), "silence"),
+            ]
         if i == noise_after and tone_seconds > 0:
-            extra += [(_tone_bed(tone_seconds), "tone"), (np.zeros(int(0.5 * SAMPLE_RATE), np.float32), "silence")]
+            extra += [
+                (_tone_bed(tone_seconds), "tone"),
+                (np.zeros(int(0.5 * SAMPLE_RATE), np.float32), "silence"),
+            ]
         for chunk, kind in extra:
             non_speech.append((cursor, cursor + len(chunk) / SAMPLE_RATE, kind))
             pieces.append(chunk)
@@ -433,7 +525,8 @@ if __name__ == "__main__":
     main()
 
 
-# -- scoring helpers (shared by the benchmark and the tests) -----------------------------------------------------
+# -- scoring helpers (shared by the benchmark and the tests)
+# -----------------------------------------------------
 def normalise_words(text: str) -> list[str]:
     """Lower case, punctuation removed, split on spaces (the usual WER normalisation)."""
     import re
@@ -466,7 +559,9 @@ def cer(reference: str, hypothesis: str) -> float:
     return edit_distance(ref, clean(hypothesis)) / max(1, len(ref))
 
 
-def match_words(reference: list[TimedWord], words: list, key=lambda w: w.text) -> list[tuple[TimedWord, object]]:
+def match_words(
+    reference: list[TimedWord], words: list, key=lambda w: w.text
+) -> list[tuple[TimedWord, object]]:
     """Pairs (reference word, recognised word) of the same normalised text, in order (difflib matching)."""
     import difflib
     import re

@@ -1,6 +1,8 @@
-"""Errors a user can act on. Each carries a stable code, a one-line message naming the fix, and an exit status.
+"""Errors a user can act on. Each carries a stable code, a one-line message naming the fix, and an exit
+status.
 
-The CLI prints ``error: <message>`` and exits with ``exit_code``; the service returns ``{"error": {"code", "message"}}``
+The CLI prints ``error: <message>`` and exits with ``exit_code``; the service returns ``{"error": {"code",
+"message"}}``
 with ``http_status``. Anything that is not a CaptionBridgeError is a bug in CaptionBridge, not a user mistake.
 """
 
@@ -13,15 +15,18 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 70
 EXIT_CODES: dict[int, str] = {
     EXIT_DONE: "done (for `check`: no hard rule broken)",
-    EXIT_USAGE: "the command line itself is wrong: an unknown option, a missing argument, a value not among an "
-                "option's choices (the usage line says which)",
-    3: "bad input: a timeline, caption file, media file or `--model` folder that is missing, unreadable or corrupt; "
-       "an output or cache folder that cannot be written; a language CaptionBridge does not caption; nothing to "
-       "caption",
+    EXIT_USAGE: "the command line itself is wrong: an unknown option, a missing argument, a value not among "
+    "an "
+    "option's choices (the usage line says which)",
+    3: "bad input: a timeline, caption file, media file or `--model` folder that is missing, unreadable or "
+    "corrupt; "
+    "an output or cache folder that cannot be written; a language CaptionBridge does not caption; nothing to "
+    "caption",
     4: "no usable speech or translation model: none installed, not offline-available, or it cannot be loaded",
     5: "`check` found hard caption-rule violations (with `--strict`, soft ones too)",
-    6: "`install`/`uninstall` or `serve` could not do its job: an editor folder it cannot write, an editor this "
-       "system does not run, the engine's port already in use",
+    6: "`install`/`uninstall` or `serve` could not do its job: an editor folder it cannot write, an editor "
+    "this "
+    "system does not run, the engine's port already in use",
     EXIT_INTERNAL: "an internal error: a CaptionBridge bug (please report it)",
     130: "cancelled (Ctrl-C, or the job was cancelled)",
 }

@@ -1,6 +1,8 @@
-"""The caption model shared by every stage: words with times, cues on frames, and the document that carries them.
+"""The caption model shared by every stage: words with times, cues on frames, and the document that carries
+them.
 
-Like pysubs2's SSAFile of SSAEvents, but in integer frames at the timeline's exact rate. Words keep measured seconds
+Like pysubs2's SSAFile of SSAEvents, but in integer frames at the timeline's exact rate. Words keep measured
+seconds
 (float, from the recognizer) *and* frames; cue in/out are frames only. ``CaptionDocument.to_dict`` is the JSON
 contract written to ``<stem>.captions.json``.
 """
@@ -21,9 +23,12 @@ if TYPE_CHECKING:
 class Word:
     """One recognised (or aligned) word in timeline time.
 
-    ``start``/``end`` are seconds from the timeline's first frame; ``start_frame`` is the frame containing ``start``
-    and ``end_frame`` the first frame at or after ``end`` (exclusive), so a word always spans at least one frame.
-    The caption pipeline then settles them (``captions.cue_timing.settle_word_frames``): a word ends where the next
+    ``start``/``end`` are seconds from the timeline's first frame; ``start_frame`` is the frame containing
+    ``start``
+    and ``end_frame`` the first frame at or after ``end`` (exclusive), so a word always spans at least one
+    frame.
+    The caption pipeline then settles them (``captions.cue_timing.settle_word_frames``): a word ends where the
+    next
     begins, so consecutive words never share a frame, and none runs past the timeline's end.
     """
 
@@ -37,15 +42,28 @@ class Word:
     speaker: str | None = None  # speaker id ("S1") when diarization ran; see core/speech/speakers.py
 
     @classmethod
-    def at(cls, text: str, start: float, end: float, timebase: Timebase, confidence: float = 1.0,
-           language: str | None = None) -> "Word":
+    def at(
+        cls,
+        text: str,
+        start: float,
+        end: float,
+        timebase: Timebase,
+        confidence: float = 1.0,
+        language: str | None = None,
+    ) -> "Word":
         start_frame = timebase.frame_at(start, "floor")
         end_frame = max(start_frame + 1, timebase.frame_at(end, "ceil"))
         return cls(text, float(start), float(end), float(confidence), start_frame, end_frame, language)
 
     def to_dict(self) -> dict:
-        out = {"text": self.text, "start_frame": self.start_frame, "end_frame": self.end_frame,
-               "start": round(self.start, 3), "end": round(self.end, 3), "confidence": round(self.confidence, 3)}
+        out = {
+            "text": self.text,
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "confidence": round(self.confidence, 3),
+        }
         if self.speaker is not None:
             out["speaker"] = self.speaker
         return out
@@ -53,14 +71,22 @@ class Word:
     @classmethod
     def from_dict(cls, data: dict) -> "Word":
         speaker = data.get("speaker")
-        return cls(str(data["text"]), float(data["start"]), float(data["end"]), float(data.get("confidence", 1.0)),
-                   int(data["start_frame"]), int(data["end_frame"]), data.get("language"),
-                   None if speaker is None else str(speaker))
+        return cls(
+            str(data["text"]),
+            float(data["start"]),
+            float(data["end"]),
+            float(data.get("confidence", 1.0)),
+            int(data["start_frame"]),
+            int(data["end_frame"]),
+            data.get("language"),
+            None if speaker is None else str(speaker),
+        )
 
 
 @dataclass(frozen=True)
 class Cue:
-    """One caption event: [start_frame, end_frame) in timeline frames, text per language ("\\n" between lines)."""
+    """One caption event: [start_frame, end_frame) in timeline frames, text per language ("\\n" between
+    lines)."""
 
     start_frame: int
     end_frame: int
@@ -88,10 +114,13 @@ class Cue:
         return replace(self, text={**self.text, language: text})
 
     def to_dict(self, timebase: Timebase) -> dict:
-        out = {"start_frame": self.start_frame, "end_frame": self.end_frame,
-               "start_timecode": timebase.timecode(self.start_frame),
-               "end_timecode": timebase.timecode(self.end_frame),
-               "text": dict(self.text)}
+        out = {
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "start_timecode": timebase.timecode(self.start_frame),
+            "end_timecode": timebase.timecode(self.end_frame),
+            "text": dict(self.text),
+        }
         if self.speakers:
             out["speakers"] = list(self.speakers)
         return out
@@ -101,15 +130,19 @@ class Cue:
         text = data["text"]
         if isinstance(text, str):
             text = {"und": text}
-        return cls(int(data["start_frame"]), int(data["end_frame"]), dict(text),
-                   speakers=tuple(str(s) for s in data.get("speakers") or ()))
+        return cls(
+            int(data["start_frame"]),
+            int(data["end_frame"]),
+            dict(text),
+            speakers=tuple(str(s) for s in data.get("speakers") or ()),
+        )
 
 
 T = TypeVar("T")
 
 
 def default_speaker_name(speaker_id: str) -> str:
-    """"S2" -> "Speaker 2"; any other id is its own name."""
+    """ "S2" -> "Speaker 2"; any other id is its own name."""
     if speaker_id[:1] == "S" and speaker_id[1:].isdigit():
         return f"Speaker {int(speaker_id[1:])}"
     return speaker_id
@@ -133,7 +166,8 @@ def cue_lanes(items: list[T], cue_of: Callable[[T], "Cue"] = lambda item: item) 
 
 @dataclass
 class CaptionDocument:
-    """What the engine returns for one timeline: its clock, the words, the cues, and the languages they carry."""
+    """What the engine returns for one timeline: its clock, the words, the cues, and the languages they
+    carry."""
 
     name: str
     timebase: Timebase
@@ -171,13 +205,19 @@ class CaptionDocument:
     @classmethod
     def from_dict(cls, data: dict) -> "CaptionDocument":
         tl = data["timeline"]
-        timebase = Timebase.from_start_timecode(tl["rate"], tl.get("start_timecode", "00:00:00:00"),
-                                                bool(tl.get("drop_frame", False)))
-        return cls(name=tl.get("name", ""), timebase=timebase, source_language=data.get("source_language", "und"),
-                   words=[Word.from_dict(w) for w in data.get("words", [])],
-                   cues=[Cue.from_dict(c) for c in data.get("cues", [])],
-                   languages=list(data.get("languages", [])), warnings=list(data.get("warnings", [])),
-                   speakers=[dict(s) for s in data.get("speakers") or [] if isinstance(s, dict) and "id" in s])
+        timebase = Timebase.from_start_timecode(
+            tl["rate"], tl.get("start_timecode", "00:00:00:00"), bool(tl.get("drop_frame", False))
+        )
+        return cls(
+            name=tl.get("name", ""),
+            timebase=timebase,
+            source_language=data.get("source_language", "und"),
+            words=[Word.from_dict(w) for w in data.get("words", [])],
+            cues=[Cue.from_dict(c) for c in data.get("cues", [])],
+            languages=list(data.get("languages", [])),
+            warnings=list(data.get("warnings", [])),
+            speakers=[dict(s) for s in data.get("speakers") or [] if isinstance(s, dict) and "id" in s],
+        )
 
 
 @dataclass
@@ -195,7 +235,8 @@ class LoadedTimeline:
     format: str
     media_root: Path
     warnings: list[str] = field(default_factory=list)
-    # whether items may carry metadata["captionbridge"] (our readers' fixes, or a document we wrote); lets bulk
+    # whether items may carry metadata["captionbridge"] (our readers' fixes, or a document we wrote); lets
+    # bulk
     # walks skip metadata look-ups, which are slow on OTIO's AnyDictionary when the key is absent
     annotated: bool = True
 

@@ -1,7 +1,9 @@
 """Progress and cancellation for long work, shared by the CLI (progress bars) and the service (job state).
 
-A stage reports a fraction of its own work; ``Progress`` maps it onto the whole job by stage weights, computes an
-ETA, and raises ``Cancelled`` at the next check once cancellation was asked for. No globals: one object per job.
+A stage reports a fraction of its own work; ``Progress`` maps it onto the whole job by stage weights, computes
+an
+ETA, and raises ``Cancelled`` at the next check once cancellation was asked for. No globals: one object per
+job.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ Listener = Callable[[str, float, "float | None"], None]  # (stage, overall fract
 
 
 class Progress:
-    def __init__(self, stages: dict[str, float] | None = None, listener: Listener | None = None,
-                 cancel_event: threading.Event | None = None):
+    def __init__(
+        self,
+        stages: dict[str, float] | None = None,
+        listener: Listener | None = None,
+        cancel_event: threading.Event | None = None,
+    ):
         weights = stages or {"work": 1.0}
         total = sum(weights.values()) or 1.0
         self._spans: dict[str, tuple[float, float]] = {}
@@ -41,7 +47,8 @@ class Progress:
             self.listener(stage, overall, self.eta())
 
     def eta(self) -> float | None:
-        """Seconds left, extrapolated from the pace so far; None until there is a pace to go by (the first second
+        """Seconds left, extrapolated from the pace so far; None until there is a pace to go by (the first
+        second
         of a job, or under 1 % done), so a fast first stage never shows "0 s left" for a long job."""
         elapsed = time.monotonic() - self._started
         if self.fraction <= 0.01 or elapsed < 1.0:

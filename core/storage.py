@@ -1,6 +1,7 @@
 """Where CaptionBridge keeps files on this machine, and whether it may reach a model hub.
 
-Shared by every stage that caches or downloads (speech models, transcripts, translation models): the user cache
+Shared by every stage that caches or downloads (speech models, transcripts, translation models): the user
+cache
 folder, the offline switches, and a streaming sha256 for integrity checks.
 """
 
@@ -35,15 +36,19 @@ def cache_root() -> Path:
 def writable_folder_problem(folder: Path) -> str | None:
     """Why files cannot be written into ``folder`` (created when missing), or None when they can.
 
-    Tries it for real (creates the folder, writes and removes a probe file), so permissions, read-only mounts, a
+    Tries it for real (creates the folder, writes and removes a probe file), so permissions, read-only mounts,
+    a
     file in the way and a path under a file are all caught before any long work starts.
     """
     folder = Path(folder)
     for parent in [folder, *folder.parents]:
         if parent.exists():
             if not parent.is_dir():
-                return (f"{parent} is a file, not a folder" if parent == folder
-                        else f"it lies under {parent}, which is a file, not a folder")
+                return (
+                    f"{parent} is a file, not a folder"
+                    if parent == folder
+                    else f"it lies under {parent}, which is a file, not a folder"
+                )
             break
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -56,7 +61,9 @@ def writable_folder_problem(folder: Path) -> str | None:
 
 
 def is_offline() -> bool:
-    return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on") for name in OFFLINE_ENVS)
+    return any(
+        os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on") for name in OFFLINE_ENVS
+    )
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -67,9 +74,12 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-# ---- folders a process owns and never reads as user input -----------------------------------------------------
-# The engine service registers its config, data and cache folders here. Opening (and closing) one of its own files
-# as a "timeline" or "media" is not harmless: closing any descriptor of a SQLite database drops every POSIX lock
+# ---- folders a process owns and never reads as user input
+# -----------------------------------------------------
+# The engine service registers its config, data and cache folders here. Opening (and closing) one of its own
+# files
+# as a "timeline" or "media" is not harmless: closing any descriptor of a SQLite database drops every POSIX
+# lock
 # the process holds on it, after which another program may delete the live write-ahead log. A job's own folder
 # (its uploaded timeline and unpacked bundle) is exempted for the thread that runs that job.
 
@@ -82,7 +92,8 @@ def _real(path: str | os.PathLike) -> Path:
 
 
 def protect_folder(path: str | os.PathLike, what: str) -> None:
-    """Refuse from now on, in this process, to read anything inside ``path`` as user input (``what`` names it)."""
+    """Refuse from now on, in this process, to read anything inside ``path`` as user input (``what`` names
+    it)."""
     real = _real(path)
     if all(real != p for p, _ in _PROTECTED):
         _PROTECTED.append((real, what))
@@ -96,7 +107,8 @@ def clear_protected() -> None:
 class JobScope:
     """What one job (run on the current thread) may use and what it left behind.
 
-    ``folder``: the job's own folder, readable as input although it lies in a protected folder; ``scratch``: where
+    ``folder``: the job's own folder, readable as input although it lies in a protected folder; ``scratch``:
+    where
     bundles are unpacked (else the system temp folder); ``unpack_limit``: most bytes one bundle may unpack to;
     ``cache_files``: the shared-cache files the job read or wrote (so purging the job can remove them)."""
 
@@ -107,11 +119,18 @@ class JobScope:
 
 
 @contextlib.contextmanager
-def job_scope(folder: str | os.PathLike | None = None, *, scratch: str | os.PathLike | None = None,
-              unpack_limit: int | None = None):
+def job_scope(
+    folder: str | os.PathLike | None = None,
+    *,
+    scratch: str | os.PathLike | None = None,
+    unpack_limit: int | None = None,
+):
     previous = getattr(_LOCAL, "scope", None)
-    scope = JobScope(_real(folder) if folder is not None else None, Path(scratch) if scratch is not None else None,
-                     unpack_limit)
+    scope = JobScope(
+        _real(folder) if folder is not None else None,
+        Path(scratch) if scratch is not None else None,
+        unpack_limit,
+    )
     _LOCAL.scope = scope
     try:
         yield scope

@@ -1,7 +1,9 @@
 """Regenerate the bundled example (run once by a maintainer; its output is committed).
 
-Makes two short interview recordings with espeak-ng (en-us, two voices), a small picture track, and the same edit
-as a Premiere-style FCP7 XML (xmeml) and an OTIO timeline: 23.976 fps, start 01:00:00:00, source trims, a gap, a
+Makes two short interview recordings with espeak-ng (en-us, two voices), a small picture track, and the same
+edit
+as a Premiere-style FCP7 XML (xmeml) and an OTIO timeline: 23.976 fps, start 01:00:00:00, source trims, a gap,
+a
 music bed on A2, and picture cuts on V1.
 
     python examples/make_example.py      # needs espeak-ng and sox (Debian packages)
@@ -44,8 +46,10 @@ def speak(text: str, voice: str, out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", "155", "-g", "6", "-w", str(raw), text], check=True)
-        subprocess.run(["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out), "pad", "0.8", "1.0"],
-                       check=True)
+        subprocess.run(
+            ["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out), "pad", "0.8", "1.0"],
+            check=True,
+        )
 
 
 def music_bed(out: Path, seconds: float) -> None:
@@ -77,21 +81,32 @@ def media_seconds(path: Path) -> Fraction:
 def clip(name: str, media: Path, kind: str, src_in: int, duration: int, available: int) -> otio.schema.Clip:
     ref = otio.schema.ExternalReference(
         target_url=f"media/{media.name}",
-        available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, float(RATE)),
-                                                otio.opentime.RationalTime(available, float(RATE))),
+        available_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, float(RATE)), otio.opentime.RationalTime(available, float(RATE))
+        ),
     )
-    return otio.schema.Clip(name=name, media_reference=ref, source_range=otio.opentime.TimeRange(
-        otio.opentime.RationalTime(src_in, float(RATE)), otio.opentime.RationalTime(duration, float(RATE))))
+    return otio.schema.Clip(
+        name=name,
+        media_reference=ref,
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(src_in, float(RATE)), otio.opentime.RationalTime(duration, float(RATE))
+        ),
+    )
 
 
 def gap(duration: int) -> otio.schema.Gap:
-    return otio.schema.Gap(source_range=otio.opentime.TimeRange(
-        otio.opentime.RationalTime(0, float(RATE)), otio.opentime.RationalTime(duration, float(RATE))))
+    return otio.schema.Gap(
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, float(RATE)), otio.opentime.RationalTime(duration, float(RATE))
+        )
+    )
 
 
 def build() -> None:
     MEDIA.mkdir(exist_ok=True)
-    a, b, m, v = (MEDIA / n for n in ("interview_a.flac", "interview_b.flac", "music_bed.flac", "picture.mp4"))
+    a, b, m, v = (
+        MEDIA / n for n in ("interview_a.flac", "interview_b.flac", "music_bed.flac", "picture.mp4")
+    )
     speak(TEXT_A, "en-us", a)
     speak(TEXT_B, "en-us+m3", b)
     a_frames = int(media_seconds(a) * RATE)

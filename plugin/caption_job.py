@@ -2,7 +2,8 @@
 
 Files are written into a private staging folder inside ``out_dir`` and moved into place only when every one of
 them is complete, so a failed or cancelled job leaves nothing half-written. Whether ``out_dir`` (and the cache
-folder) can be written is checked before the timeline is transcribed, and a run that found no speech writes only
+folder) can be written is checked before the timeline is transcribed, and a run that found no speech writes
+only
 files that are not there yet: it never replaces an earlier run's captions with empty ones.
 """
 
@@ -30,17 +31,22 @@ def check_formats(formats: list[str]) -> list[str]:
     formats = [f.strip().lower() for f in formats if f.strip()]
     unknown = [f for f in formats if f not in ALL_FORMATS]
     if unknown:
-        raise InputError(f"unknown output format(s) {', '.join(unknown)}: choose from {', '.join(ALL_FORMATS)}")
+        raise InputError(
+            f"unknown output format(s) {', '.join(unknown)}: choose from {', '.join(ALL_FORMATS)}"
+        )
     if "json" not in formats:
         formats.insert(0, "json")  # the contract always comes back
     return formats
 
 
 def check_out_dir(out_dir: Path) -> None:
-    """Raise InputError (exit 3) when caption files cannot be written into ``out_dir`` (creating it if needed)."""
+    """Raise InputError (exit 3) when caption files cannot be written into ``out_dir`` (creating it if
+    needed)."""
     problem = writable_folder_problem(Path(out_dir))
     if problem:
-        raise InputError(f"cannot write captions into {out_dir}: {problem}; pass --out a folder you can write to")
+        raise InputError(
+            f"cannot write captions into {out_dir}: {problem}; pass --out a folder you can write to"
+        )
 
 
 def check_cache_dir() -> None:
@@ -48,15 +54,25 @@ def check_cache_dir() -> None:
     folder = cache_root()
     problem = writable_folder_problem(folder)
     if problem:
-        raise InputError(f"cannot use the cache folder {folder}: {problem}; make it writable or set "
-                         "CAPTIONBRIDGE_CACHE_DIR to a folder you can write to")
+        raise InputError(
+            f"cannot use the cache folder {folder}: {problem}; make it writable or set "
+            "CAPTIONBRIDGE_CACHE_DIR to a folder you can write to"
+        )
 
 
-def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[str], loaded=None,
-                  absolute_times: bool = False, kept: list[str] | None = None) -> list[str]:
+def write_outputs(
+    doc: CaptionDocument,
+    out_dir: Path,
+    stem: str,
+    formats: list[str],
+    loaded=None,
+    absolute_times: bool = False,
+    kept: list[str] | None = None,
+) -> list[str]:
     """Write every requested format for ``doc``; returns the file names written into ``out_dir``.
 
-    When ``doc`` has no cues (no speech was found), files already in ``out_dir`` are left as they are; their names
+    When ``doc`` has no cues (no speech was found), files already in ``out_dir`` are left as they are; their
+    names
     are appended to ``kept`` when it is given.
     """
     from ..adapters.caption_formats import write_captions
@@ -66,17 +82,24 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
     try:
         staging = Path(tempfile.mkdtemp(prefix=".captionbridge-", dir=out_dir))
     except OSError as exc:
-        raise InputError(f"cannot write captions into {out_dir}: {exc.strerror or exc}; pass --out a folder you "
-                         "can write to") from exc
+        raise InputError(
+            f"cannot write captions into {out_dir}: {exc.strerror or exc}; pass --out a folder you "
+            "can write to"
+        ) from exc
     try:
-        written = [Path(p) for p in write_captions(doc, staging, stem, [f for f in formats if f in CAPTION_FORMATS],
-                                                   absolute=absolute_times)]
+        written = [
+            Path(p)
+            for p in write_captions(
+                doc, staging, stem, [f for f in formats if f in CAPTION_FORMATS], absolute=absolute_times
+            )
+        ]
         if "otio" in formats:
             from ..adapters.otio_subtitles import timeline_from_document, write_otio_with_subtitles
 
             target = staging / f"{stem}.captions.otio"
             if loaded is not None:
-                # an .otioz's media lives in a temporary unpacked folder: its relative references stay as they are
+                # an .otioz's media lives in a temporary unpacked folder: its relative references stay as they
+                # are
                 root = None if loaded.format == "otioz" else loaded.media_root
                 write_otio_with_subtitles(loaded.timeline, doc, target, media_root=root)
             else:
@@ -88,20 +111,25 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
             from ..adapters.fcpxml_captions import write_fcpxml_captions
 
             target = staging / f"{stem}.captions.fcpxml"
-            write_fcpxml_captions(doc, target, duration_frames=loaded.duration_frames if loaded is not None else None)
+            write_fcpxml_captions(
+                doc, target, duration_frames=loaded.duration_frames if loaded is not None else None
+            )
             written.append(target)
         if "xmeml" in formats:
             from ..adapters.xmeml_titles import write_xmeml_titles
 
             target = staging / f"{stem}.titles.xml"
-            # From an FCP7 XML edit: the user's sequence plus title tracks; otherwise a captions-only sequence.
+            # From an FCP7 XML edit: the user's sequence plus title tracks; otherwise a captions-only
+            # sequence.
             source = loaded.path if loaded is not None and loaded.format == "fcp_xml" else None
             write_xmeml_titles(doc, target, source=source)
             written.append(target)
         for path in written:  # everything in the way is found before anything is replaced
             if (out_dir / path.name).is_dir():
-                raise InputError(f"cannot write {out_dir / path.name}: a folder of that name is in the way; move it "
-                                 "or pass another --out")
+                raise InputError(
+                    f"cannot write {out_dir / path.name}: a folder of that name is in the way; move it "
+                    "or pass another --out"
+                )
         names = []
         for path in written:
             if not doc.cues and (out_dir / path.name).exists():
@@ -111,8 +139,10 @@ def write_outputs(doc: CaptionDocument, out_dir: Path, stem: str, formats: list[
             try:
                 os.replace(path, out_dir / path.name)
             except OSError as exc:  # e.g. a folder of that name in the way
-                raise InputError(f"cannot write {out_dir / path.name}: {exc.strerror or exc}; move it out of the "
-                                 "way or pass another --out") from exc
+                raise InputError(
+                    f"cannot write {out_dir / path.name}: {exc.strerror or exc}; move it out of the "
+                    "way or pass another --out"
+                ) from exc
             names.append(path.name)
         return names
     finally:
@@ -129,7 +159,8 @@ def output_stem(timeline_path: Path) -> str:
 
 
 def write_review_copy(loaded, folder: Path, tracks=None) -> None:
-    """The review page's copy of the mix; the captions stand without it (the page makes it again on first use)."""
+    """The review page's copy of the mix; the captions stand without it (the page makes it again on first
+    use)."""
     from ..core.timeline.review_audio import write_timeline_review_media
 
     try:
@@ -139,8 +170,13 @@ def write_review_copy(loaded, folder: Path, tracks=None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionOptions,
-                    progress: Progress | None = None, review_dir: Path | None = None) -> dict:
+def run_caption_job(
+    timeline_path: Path,
+    out_dir: Path,
+    options: dict | CaptionOptions,
+    progress: Progress | None = None,
+    review_dir: Path | None = None,
+) -> dict:
     """Caption ``timeline_path`` into ``out_dir``. Returns ``{"document": <JSON contract>, "files": [names]}``
     (plus ``"kept"``: earlier files left in place because this run found no speech).
 
@@ -164,8 +200,14 @@ def run_caption_job(timeline_path: Path, out_dir: Path, options: dict | CaptionO
         raise
 
 
-def _run(timeline_path: Path, out_dir: Path, opts: CaptionOptions, formats: list[str], progress: Progress,
-         review_dir: Path | None = None) -> dict:
+def _run(
+    timeline_path: Path,
+    out_dir: Path,
+    opts: CaptionOptions,
+    formats: list[str],
+    progress: Progress,
+    review_dir: Path | None = None,
+) -> dict:
     from ..adapters.media_timeline import is_media_file, load_media_as_timeline
     from ..adapters.timeline_read import load_timeline
 
@@ -173,8 +215,10 @@ def _run(timeline_path: Path, out_dir: Path, opts: CaptionOptions, formats: list
         loaded = load_media_as_timeline(timeline_path, opts.rate, opts.start_timecode, opts.drop_frame)
     else:
         if opts.rate or opts.start_timecode:
-            raise InputError(f"{timeline_path}: --rate and --start-timecode are for bare media files; a timeline "
-                             "carries its own clock")
+            raise InputError(
+                f"{timeline_path}: --rate and --start-timecode are for bare media files; a timeline "
+                "carries its own clock"
+            )
         loaded = load_timeline(Path(timeline_path), drop_frame=opts.drop_frame)
     doc = caption_timeline(loaded, opts, progress)
     progress.update("write", 0.0)
@@ -182,8 +226,10 @@ def _run(timeline_path: Path, out_dir: Path, opts: CaptionOptions, formats: list
     kept: list[str] = []
     files = write_outputs(doc, out_dir, stem, formats, loaded, opts.absolute_times, kept)
     if "otio" in formats and loaded.format == "otioz":
-        doc.warnings.append(f"{stem}.captions.otio names its media as {Path(timeline_path).name} does, relative to "
-                            "the bundle: unpack the .otioz beside it (or relink) to open it with its media")
+        doc.warnings.append(
+            f"{stem}.captions.otio names its media as {Path(timeline_path).name} does, relative to "
+            "the bundle: unpack the .otioz beside it (or relink) to open it with its media"
+        )
     if review_dir is not None:
         write_review_copy(loaded, Path(review_dir), opts.tracks)
     progress.update("write", 1.0)

@@ -1,4 +1,5 @@
-"""The caption-limit options ``caption`` and ``check`` share: one name each, help text showing every preset's default."""
+"""The caption-limit options ``caption`` and ``check`` share: one name each, help text showing every preset's
+default."""
 
 from __future__ import annotations
 
@@ -19,5 +20,7 @@ def _defaults(field: str) -> str:
     return ", ".join(parts)
 
 
-PRESET_LIMITS = {field: _defaults(field) for field in ("max_chars_per_line", "max_lines", "max_chars_per_second")}
+PRESET_LIMITS = {
+    field: _defaults(field) for field in ("max_chars_per_line", "max_lines", "max_chars_per_second")
+}
 PRESET_NAMES = ("netflix", "netflix-en", "netflix-zh", "broadcast", "social")

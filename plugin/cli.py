@@ -1,7 +1,9 @@
 """The `captionbridge` command line.
 
-Subcommands live in their own modules (``plugin/cmd_*.py``) and are imported only when run, so `--help` stays fast
-and a model library is never loaded to print a version. Errors a user can act on (``CaptionBridgeError``) print one
+Subcommands live in their own modules (``plugin/cmd_*.py``) and are imported only when run, so `--help` stays
+fast
+and a model library is never loaded to print a version. Errors a user can act on (``CaptionBridgeError``)
+print one
 line and exit with their code; nothing a user does wrong ends in a traceback.
 """
 
@@ -69,8 +71,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug in CaptionBridge, not a user mistake
         if os.environ.get("CAPTIONBRIDGE_DEBUG"):
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc} "
-                   "(a CaptionBridge bug; rerun with CAPTIONBRIDGE_DEBUG=1 for details and report it)", err=True)
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(a CaptionBridge bug; rerun with CAPTIONBRIDGE_DEBUG=1 for details and report it)",
+            err=True,
+        )
         sys.exit(EXIT_INTERNAL)
 
 

@@ -1,6 +1,8 @@
-"""`captionbridge cluster deploy|add-bay|revoke-bay|status`: the facility's shared transcription cluster (Ray Serve).
+"""`captionbridge cluster deploy|add-bay|revoke-bay|status`: the facility's shared transcription cluster (Ray
+Serve).
 
-Run these on the cluster's head node (where its data folder is). Bays then point ``captionbridge serve --cluster``
+Run these on the cluster's head node (where its data folder is). Bays then point ``captionbridge serve
+--cluster``
 (or ``caption --cluster``) at the URL ``deploy`` prints, each with the token ``add-bay`` printed for it.
 """
 
@@ -24,15 +26,23 @@ def _default_data_dir() -> Path:
 
 
 def _data_dir_option(command):
-    return click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                        help=f"The cluster's data folder: bay tokens, shared transcript cache, audio, access log "
-                             f"[default: ${DATA_DIR_ENV} or the config folder's cluster/].")(command)
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help=f"The cluster's data folder: bay tokens, shared transcript cache, audio, access log "
+        f"[default: ${DATA_DIR_ENV} or the config folder's cluster/].",
+    )(command)
 
 
 def _address_option(command):
-    return click.option("--address", default=None, envvar="RAY_ADDRESS",
-                        help="Ray cluster address (host:port of the head's GCS) [default: $RAY_ADDRESS or the "
-                             "local cluster].")(command)
+    return click.option(
+        "--address",
+        default=None,
+        envvar="RAY_ADDRESS",
+        help="Ray cluster address (host:port of the head's GCS) [default: $RAY_ADDRESS or the "
+        "local cluster].",
+    )(command)
 
 
 @click.group("cluster")
@@ -43,24 +53,61 @@ def cluster_cmd() -> None:
 @cluster_cmd.command("deploy")
 @_address_option
 @_data_dir_option
-@click.option("--model", default=None, help="Whisper model name or folder (the same path on every node) "
-                                            "[default: the packaged model].")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
-              help="Replica device [default: cuda when the cluster has GPUs, else cpu].")
+@click.option(
+    "--model",
+    default=None,
+    help="Whisper model name or folder (the same path on every node) [default: the packaged model].",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default=None,
+    help="Replica device [default: cuda when the cluster has GPUs, else cpu].",
+)
 @click.option("--min-replicas", type=click.IntRange(1, 1024), default=1, show_default=True)
-@click.option("--max-replicas", type=click.IntRange(1, 1024), default=None,
-              help="Autoscaling ceiling [default: one per GPU, or --min-replicas on CPU].")
-@click.option("--cpus-per-replica", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
-              help="CPU cores each CPU replica holds (and its decoding threads).")
+@click.option(
+    "--max-replicas",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Autoscaling ceiling [default: one per GPU, or --min-replicas on CPU].",
+)
+@click.option(
+    "--cpus-per-replica",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="CPU cores each CPU replica holds (and its decoding threads).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the HTTP ingress listens on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8443, show_default=True)
-@click.option("--tls-cert", type=click.Path(dir_okay=False), default=None, help="PEM certificate (required "
-                                                                                  "beyond loopback).")
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="PEM certificate (required beyond loopback).",
+)
 @click.option("--tls-key", type=click.Path(dir_okay=False), default=None, help="PEM private key.")
-@click.option("--max-upload-mb", type=click.FloatRange(min=1), default=512.0, show_default=True,
-              help="Largest audio span accepted (FLAC; about 2 MB per minute).")
-def deploy_cmd(address, data_dir, model, device, min_replicas, max_replicas, cpus_per_replica, host, port, tls_cert,
-               tls_key, max_upload_mb) -> None:
+@click.option(
+    "--max-upload-mb",
+    type=click.FloatRange(min=1),
+    default=512.0,
+    show_default=True,
+    help="Largest audio span accepted (FLAC; about 2 MB per minute).",
+)
+def deploy_cmd(
+    address,
+    data_dir,
+    model,
+    device,
+    min_replicas,
+    max_replicas,
+    cpus_per_replica,
+    host,
+    port,
+    tls_cert,
+    tls_key,
+    max_upload_mb,
+) -> None:
     """Deploy (or update) the transcription application on a running Ray cluster."""
     from .cluster.deploy import check_listen, connect, deploy
 
@@ -73,13 +120,31 @@ def deploy_cmd(address, data_dir, model, device, min_replicas, max_replicas, cpu
     if device == "cuda" and not gpus:
         raise click.UsageError("--device cuda, but the Ray cluster has no GPUs")
     max_replicas = max_replicas or (max(gpus, min_replicas) if device == "cuda" else min_replicas)
-    info = deploy(address, Path(data_dir) if data_dir else _default_data_dir(), model, device, min_replicas,
-                  max(max_replicas, min_replicas), cpus_per_replica, host, port, tls_cert, tls_key, max_upload_mb)
+    info = deploy(
+        address,
+        Path(data_dir) if data_dir else _default_data_dir(),
+        model,
+        device,
+        min_replicas,
+        max(max_replicas, min_replicas),
+        cpus_per_replica,
+        host,
+        port,
+        tls_cert,
+        tls_key,
+        max_upload_mb,
+    )
     if info["serve_was_running"]:
-        click.echo("note: Ray Serve was already running on this cluster, so its HTTP address, port and TLS files stay "
-                   "as they were started; to change them, run `serve shutdown` and deploy again", err=True)
-    click.echo(f"deployed {info['app']} ({device}, {min_replicas}-{max(max_replicas, min_replicas)} replicas) at "
-               f"{info['url']}; data in {info['data_dir']}. Add bays with: captionbridge cluster add-bay NAME")
+        click.echo(
+            "note: Ray Serve was already running on this cluster, so its HTTP address, port and TLS files "
+            "stay "
+            "as they were started; to change them, run `serve shutdown` and deploy again",
+            err=True,
+        )
+    click.echo(
+        f"deployed {info['app']} ({device}, {min_replicas}-{max(max_replicas, min_replicas)} replicas) at "
+        f"{info['url']}; data in {info['data_dir']}. Add bays with: captionbridge cluster add-bay NAME"
+    )
 
 
 @cluster_cmd.command("add-bay")
@@ -92,10 +157,13 @@ def add_bay_cmd(name, data_dir, url) -> None:
 
     token = BayRegistry(Path(data_dir) if data_dir else _default_data_dir()).add(name)
     click.echo(token)
-    click.echo(f"bay {name!r} added. On the bay, save the token (first line) to a file readable only by the "
-               "editor's account and put in its facility config:\n[cluster]\n"
-               f"url = \"{url or 'https://CLUSTER-HEAD:8443'}\"\ntoken_file = \"/path/to/that/file\"\n"
-               "ca_cert = \"/path/to/facility-ca.pem\"\non_unreachable = \"fallback\"", err=True)
+    click.echo(
+        f"bay {name!r} added. On the bay, save the token (first line) to a file readable only by the "
+        "editor's account and put in its facility config:\n[cluster]\n"
+        f'url = "{url or "https://CLUSTER-HEAD:8443"}"\ntoken_file = "/path/to/that/file"\n'
+        'ca_cert = "/path/to/facility-ca.pem"\non_unreachable = "fallback"',
+        err=True,
+    )
 
 
 @cluster_cmd.command("revoke-bay")
@@ -121,20 +189,30 @@ def status_cmd(address, as_json) -> None:
         click.echo(json.dumps(info, indent=1, default=str))
         return
     alive = [n for n in info["nodes"] if n["alive"]]
-    click.echo(f"application: {info['app']}; model {info['model']['model_name']} ({info['model']['compute']})")
-    click.echo(f"nodes: {len(alive)} alive of {len(info['nodes'])}; CPUs {info['cpus']:g}, GPUs {info['gpus']:g}")
+    click.echo(
+        f"application: {info['app']}; model {info['model']['model_name']} ({info['model']['compute']})"
+    )
+    click.echo(
+        f"nodes: {len(alive)} alive of {len(info['nodes'])}; CPUs {info['cpus']:g}, GPUs {info['gpus']:g}"
+    )
     for node in info["nodes"]:
-        click.echo(f"  {node['id']} {node['address']} {'alive' if node['alive'] else 'DEAD'} "
-                   f"cpus {node['cpus']:g} gpus {node['gpus']:g}")
+        click.echo(
+            f"  {node['id']} {node['address']} {'alive' if node['alive'] else 'DEAD'} "
+            f"cpus {node['cpus']:g} gpus {node['gpus']:g}"
+        )
     for name, dep in info["deployments"].items():
         states = ", ".join(f"{k.lower()} {v}" for k, v in dep["replicas"].items()) or "none"
         click.echo(f"deployment {name}: {dep['status'].lower()}; replicas: {states}")
     cache = info["cache"]
     rate = "n/a" if cache["hit_rate"] is None else f"{100 * cache['hit_rate']:.1f} %"
-    click.echo(f"jobs in flight {info['inflight']}/{info['max_inflight']}; cache hit rate {rate} "
-               f"({cache['hits']} of {cache['lookups']} lookups); replicas lost mid-span {info['replicas_lost']}")
+    click.echo(
+        f"jobs in flight {info['inflight']}/{info['max_inflight']}; cache hit rate {rate} "
+        f"({cache['hits']} of {cache['lookups']} lookups); replicas lost mid-span {info['replicas_lost']}"
+    )
     if not info["bays"]:
         click.echo("no bay has asked for anything yet")
     for bay, row in info["bays"].items():
-        click.echo(f"  bay {bay}: queued {row['queued']}, running {row['running']}, jobs {row['jobs']}, "
-                   f"cache hits {row['cache_hits']}/{row['lookups']}, uploaded {row['uploaded_bytes']} bytes")
+        click.echo(
+            f"  bay {bay}: queued {row['queued']}, running {row['running']}, jobs {row['jobs']}, "
+            f"cache hits {row['cache_hits']}/{row['lookups']}, uploaded {row['uploaded_bytes']} bytes"
+        )

@@ -6,9 +6,15 @@ import click
 
 from . import installers
 
-_dest = click.option("--dest", type=click.Path(file_okay=False), default=None,
-                     help="Install into this folder instead of the editor's standard one.")
-_all = click.option("--all-users", is_flag=True, help="Install for every user of this computer (needs admin rights).")
+_dest = click.option(
+    "--dest",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Install into this folder instead of the editor's standard one.",
+)
+_all = click.option(
+    "--all-users", is_flag=True, help="Install for every user of this computer (needs admin rights)."
+)
 
 
 def _report(result: installers.InstallResult, verb: str) -> None:

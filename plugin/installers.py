@@ -1,11 +1,14 @@
 """Put the editor entry points where the editors look for them, and take them away again.
 
-* Resolve: ``Generate Captions.py`` (Studio) and ``Generate Captions.lua`` (free edition: since 21.1 it runs only Lua
+* Resolve: ``Generate Captions.py`` (Studio) and ``Generate Captions.lua`` (free edition: since 21.1 it runs
+only Lua
   menu scripts) into ``Fusion/Scripts/Utility`` so the item shows on every page (Workspace > Scripts).
-* Premiere: the CEP extension folder ``com.captionbridge.premiere`` (CSXS/manifest.xml, panel HTML/JS, ExtendScript
+* Premiere: the CEP extension folder ``com.captionbridge.premiere`` (CSXS/manifest.xml, panel HTML/JS,
+ExtendScript
   host) into the CEP ``extensions`` folder. It is unsigned: the user enables PlayerDebugMode once.
 
-Both also record where the ``captionbridge`` CLI lives (``<config>/install.json``) so an editor script can start the
+Both also record where the ``captionbridge`` CLI lives (``<config>/install.json``) so an editor script can
+start the
 engine when it is not running.
 """
 
@@ -20,7 +23,12 @@ from pathlib import Path
 
 from ..core.errors import CaptionBridgeError, InputError
 
-RESOLVE_SCRIPTS = ("Generate Captions.py", "Generate Captions.lua", "Review Captions.py", "Update Captions.py")
+RESOLVE_SCRIPTS = (
+    "Generate Captions.py",
+    "Generate Captions.lua",
+    "Review Captions.py",
+    "Update Captions.py",
+)
 PREMIERE_EXTENSION_ID = "com.captionbridge.premiere"
 MARKER = "CaptionBridge"  # every file we install contains this word; uninstall removes only such files
 
@@ -51,23 +59,37 @@ def _home(env: dict) -> Path:
     return Path(env.get("HOME") or env.get("USERPROFILE") or os.path.expanduser("~"))
 
 
-def resolve_scripts_dir(all_users: bool = False, platform: str | None = None, env: dict | None = None) -> Path:
+def resolve_scripts_dir(
+    all_users: bool = False, platform: str | None = None, env: dict | None = None
+) -> Path:
     """``.../Fusion/Scripts/Utility`` for this OS (Blackmagic's documented locations)."""
     env = dict(os.environ) if env is None else env
     osname = _platform(platform)
     if osname == "macos":
-        base = Path("/Library/Application Support") if all_users else _home(env) / "Library" / "Application Support"
+        base = (
+            Path("/Library/Application Support")
+            if all_users
+            else _home(env) / "Library" / "Application Support"
+        )
         root = base / "Blackmagic Design" / "DaVinci Resolve" / "Fusion" / "Scripts"
     elif osname == "windows":
         if all_users:
-            root = Path(env.get("PROGRAMDATA") or r"C:\ProgramData") / "Blackmagic Design" / "DaVinci Resolve" / \
-                "Fusion" / "Scripts"
+            root = (
+                Path(env.get("PROGRAMDATA") or r"C:\ProgramData")
+                / "Blackmagic Design"
+                / "DaVinci Resolve"
+                / "Fusion"
+                / "Scripts"
+            )
         else:
             appdata = Path(env.get("APPDATA") or _home(env) / "AppData" / "Roaming")
             root = appdata / "Blackmagic Design" / "DaVinci Resolve" / "Support" / "Fusion" / "Scripts"
     else:
-        root = Path("/opt/resolve/Fusion/Scripts") if all_users else \
-            _home(env) / ".local" / "share" / "DaVinciResolve" / "Fusion" / "Scripts"
+        root = (
+            Path("/opt/resolve/Fusion/Scripts")
+            if all_users
+            else _home(env) / ".local" / "share" / "DaVinciResolve" / "Fusion" / "Scripts"
+        )
     return root / "Utility"
 
 
@@ -76,17 +98,26 @@ def cep_extensions_dir(all_users: bool = False, platform: str | None = None, env
     env = dict(os.environ) if env is None else env
     osname = _platform(platform)
     if osname == "macos":
-        base = Path("/Library/Application Support") if all_users else _home(env) / "Library" / "Application Support"
+        base = (
+            Path("/Library/Application Support")
+            if all_users
+            else _home(env) / "Library" / "Application Support"
+        )
         return base / "Adobe" / "CEP" / "extensions"
     if osname == "windows":
         if all_users:
-            common = env.get("CommonProgramFiles(x86)") or env.get("COMMONPROGRAMFILES(X86)") or \
-                r"C:\Program Files (x86)\Common Files"
+            common = (
+                env.get("CommonProgramFiles(x86)")
+                or env.get("COMMONPROGRAMFILES(X86)")
+                or r"C:\Program Files (x86)\Common Files"
+            )
             return Path(common) / "Adobe" / "CEP" / "extensions"
         appdata = Path(env.get("APPDATA") or _home(env) / "AppData" / "Roaming")
         return appdata / "Adobe" / "CEP" / "extensions"
-    raise InstallError("Premiere Pro does not run on Linux: pass --dest DIR to place the extension folder "
-                       "somewhere to copy to a Mac or Windows computer")
+    raise InstallError(
+        "Premiere Pro does not run on Linux: pass --dest DIR to place the extension folder "
+        "somewhere to copy to a Mac or Windows computer"
+    )
 
 
 def _package_dir(subpackage: str) -> Path:
@@ -103,10 +134,13 @@ def _permission_hint(path: Path, all_users: bool) -> str:
 
 
 def record_cli(config: Path | None = None) -> Path | None:
-    """Write ``<config>/install.json`` = {"cli", "python", "version"} so editor scripts can start the engine."""
+    """Write ``<config>/install.json`` = {"cli", "python", "version"} so editor scripts can start the
+    engine."""
     from .. import __version__
+
     try:
         from .service.paths import config_dir
+
         folder = Path(config) if config else config_dir()
     except Exception:  # the service package is another area; fall back to the documented rules
         folder = Path(config) if config else _config_dir_fallback()
@@ -133,8 +167,13 @@ def _config_dir_fallback() -> Path:
     return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "captionbridge"
 
 
-def install_resolve(all_users: bool = False, dest: str | os.PathLike | None = None, platform: str | None = None,
-                    env: dict | None = None, config: Path | None = None) -> InstallResult:
+def install_resolve(
+    all_users: bool = False,
+    dest: str | os.PathLike | None = None,
+    platform: str | None = None,
+    env: dict | None = None,
+    config: Path | None = None,
+) -> InstallResult:
     folder = Path(dest) if dest else resolve_scripts_dir(all_users, platform, env)
     source = _package_dir("resolve_scripts")
     result = InstallResult(folder=folder)
@@ -145,7 +184,9 @@ def install_resolve(all_users: bool = False, dest: str | os.PathLike | None = No
         for name in RESOLVE_SCRIPTS:
             src = source / name
             if not src.is_file():
-                raise InstallError(f"{src} is missing from this CaptionBridge installation: reinstall captionbridge")
+                raise InstallError(
+                    f"{src} is missing from this CaptionBridge installation: reinstall captionbridge"
+                )
             target = folder / name
             shutil.copyfile(src, target)
             result.installed.append(target)
@@ -155,8 +196,14 @@ def install_resolve(all_users: bool = False, dest: str | os.PathLike | None = No
         raise InstallError(f"cannot install into {folder}: {exc.strerror or exc}") from None
     recorded = record_cli(config)
     result.notes = [
-        *([f"note: {fusion} did not exist - is DaVinci Resolve installed for this user? (created it anyway)"]
-          if fresh else []),
+        *(
+            [
+                f"note: {fusion} did not exist - is DaVinci Resolve installed for this user? (created it "
+                "anyway)"
+            ]
+            if fresh
+            else []
+        ),
         "Restart DaVinci Resolve, then choose Workspace > Scripts > Generate Captions (on every page).",
         "Review Captions opens the review page on that job; Update Captions puts the approved version back.",
         "Studio runs 'Generate Captions.py'; the free edition (21.1+) lists only 'Generate Captions.lua'.",
@@ -167,8 +214,12 @@ def install_resolve(all_users: bool = False, dest: str | os.PathLike | None = No
     return result
 
 
-def uninstall_resolve(all_users: bool = False, dest: str | os.PathLike | None = None, platform: str | None = None,
-                      env: dict | None = None) -> InstallResult:
+def uninstall_resolve(
+    all_users: bool = False,
+    dest: str | os.PathLike | None = None,
+    platform: str | None = None,
+    env: dict | None = None,
+) -> InstallResult:
     folder = Path(dest) if dest else resolve_scripts_dir(all_users, platform, env)
     result = InstallResult(folder=folder)
     for name in RESOLVE_SCRIPTS:
@@ -189,15 +240,24 @@ def uninstall_resolve(all_users: bool = False, dest: str | os.PathLike | None = 
 
 
 PLAYER_DEBUG_NOTES = {
-    "macos": ["defaults write com.adobe.CSXS.11 PlayerDebugMode 1",
-              "defaults write com.adobe.CSXS.12 PlayerDebugMode 1"],
-    "windows": [r"reg add HKCU\Software\Adobe\CSXS.11 /v PlayerDebugMode /t REG_SZ /d 1 /f",
-                r"reg add HKCU\Software\Adobe\CSXS.12 /v PlayerDebugMode /t REG_SZ /d 1 /f"],
+    "macos": [
+        "defaults write com.adobe.CSXS.11 PlayerDebugMode 1",
+        "defaults write com.adobe.CSXS.12 PlayerDebugMode 1",
+    ],
+    "windows": [
+        r"reg add HKCU\Software\Adobe\CSXS.11 /v PlayerDebugMode /t REG_SZ /d 1 /f",
+        r"reg add HKCU\Software\Adobe\CSXS.12 /v PlayerDebugMode /t REG_SZ /d 1 /f",
+    ],
 }
 
 
-def install_premiere(all_users: bool = False, dest: str | os.PathLike | None = None, platform: str | None = None,
-                     env: dict | None = None, config: Path | None = None) -> InstallResult:
+def install_premiere(
+    all_users: bool = False,
+    dest: str | os.PathLike | None = None,
+    platform: str | None = None,
+    env: dict | None = None,
+    config: Path | None = None,
+) -> InstallResult:
     base = Path(dest) if dest else cep_extensions_dir(all_users, platform, env)
     folder = base / PREMIERE_EXTENSION_ID
     panel = _package_dir("plugin") / "premiere"
@@ -212,8 +272,10 @@ def install_premiere(all_users: bool = False, dest: str | os.PathLike | None = N
         (folder / "CSXS").mkdir(exist_ok=True)
         shutil.copyfile(manifest, folder / "CSXS" / "manifest.xml")
         (folder / ".debug").write_text(
-            '<?xml version="1.0" encoding="UTF-8"?>\n<ExtensionList>\n  <Extension Id="com.captionbridge.premiere.panel">'
-            '\n    <HostList><Host Name="PPRO" Port="8099"/></HostList>\n  </Extension>\n</ExtensionList>\n')
+            '<?xml version="1.0" encoding="UTF-8"?>\n<ExtensionList>\n  <Extension '
+            'Id="com.captionbridge.premiere.panel">'
+            '\n    <HostList><Host Name="PPRO" Port="8099"/></HostList>\n  </Extension>\n</ExtensionList>\n'
+        )
     except PermissionError:
         raise InstallError(_permission_hint(base, all_users)) from None
     except OSError as exc:
@@ -227,14 +289,19 @@ def install_premiere(all_users: bool = False, dest: str | os.PathLike | None = N
         *[f"    {c}" for c in commands],
         "Quit and restart Premiere Pro, then open Window > Extensions > CaptionBridge.",
         "Keep `captionbridge serve` running; the panel talks to it on localhost.",
-        "Premiere 25.6+ also runs UXP plugins, but UXP cannot yet make a caption track from a caption file, so this "
+        "Premiere 25.6+ also runs UXP plugins, but UXP cannot yet make a caption track from a caption file, "
+        "so this "
         "panel stays CEP (see plugin/premiere/README.md).",
     ]
     return result
 
 
-def uninstall_premiere(all_users: bool = False, dest: str | os.PathLike | None = None, platform: str | None = None,
-                       env: dict | None = None) -> InstallResult:
+def uninstall_premiere(
+    all_users: bool = False,
+    dest: str | os.PathLike | None = None,
+    platform: str | None = None,
+    env: dict | None = None,
+) -> InstallResult:
     base = Path(dest) if dest else cep_extensions_dir(all_users, platform, env)
     folder = base / PREMIERE_EXTENSION_ID
     result = InstallResult(folder=folder)

@@ -13,8 +13,15 @@ from tqdm import tqdm
 def progress_bar(description: str, disable: bool = False) -> Iterator:
     """A bar on stderr, shown only when stderr is a terminal: logs and pipes get no ``\\r`` lines."""
     disable = disable or not _is_terminal(sys.stderr)
-    bar = tqdm(total=100, desc=description, unit="%", disable=disable,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}|{postfix}", file=sys.stderr, leave=False)
+    bar = tqdm(
+        total=100,
+        desc=description,
+        unit="%",
+        disable=disable,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}|{postfix}",
+        file=sys.stderr,
+        leave=False,
+    )
 
     def listener(stage: str, fraction: float, eta: float | None) -> None:
         bar.n = round(fraction * 100, 1)

@@ -1,29 +1,42 @@
 """Generate Captions - CaptionBridge for DaVinci Resolve (Workspace > Scripts > Utility > Generate Captions).
 
-Runs inside Resolve (Studio; the free edition runs only Lua menu scripts since 21.1: use "Generate Captions.lua").
+Runs inside Resolve (Studio; the free edition runs only Lua menu scripts since 21.1: use "Generate
+Captions.lua").
 Standard library only: it talks to the local CaptionBridge engine over HTTP (``captionbridge serve``).
 
 Flow
-  1. Check product and version. Studio-only functions are never called on the free edition (there they return False
+  1. Check product and version. Studio-only functions are never called on the free edition (there they return
+  False
      and open an upsell dialog that blocks later calls until a person closes it).
   2. Export the current timeline: OTIO (18.5+), else FCP7 XML. Read its start frame, rate and drop-frame.
-  3. Ask for options (a Fusion UI dialog where available; defaults otherwise), submit to the engine, show progress.
-  4. Per language: add a subtitle track, name it, import an SRT of that language written from the engine's frames,
-     place each cue with ``recordFrame = timeline start frame + cue frame`` (record frames are absolute: a 25 fps
-     timeline at 01:00:00:00 starts at frame 90000), then **read back** ``GetItemListInTrack("subtitle", n)`` and
-     compare count and frames. ``AppendToTimeline`` may return True and place nothing; overlapping placements are
+  3. Ask for options (a Fusion UI dialog where available; defaults otherwise), submit to the engine, show
+  progress.
+  4. Per language: add a subtitle track, name it, import an SRT of that language written from the engine's
+  frames,
+     place each cue with ``recordFrame = timeline start frame + cue frame`` (record frames are absolute: a 25
+     fps
+     timeline at 01:00:00:00 starts at frame 90000), then **read back** ``GetItemListInTrack("subtitle", n)``
+     and
+     compare count and frames. ``AppendToTimeline`` may return True and place nothing; overlapping placements
+     are
      dropped silently - so nothing is trusted until read back.
-  5. When placement fails: remove what was partly placed, then fall back in order: (a) import the engine's FCPXML
-     (``<caption>`` elements on the same timecodes) as a new timeline and verify it; (b) keep the sidecar SRT and tell
-     the user exactly what to drag where. Text+ titles are not used: no documented call sets a title's duration or
+  5. When placement fails: remove what was partly placed, then fall back in order: (a) import the engine's
+  FCPXML
+     (``<caption>`` elements on the same timecodes) as a new timeline and verify it; (b) keep the sidecar SRT
+     and tell
+     the user exactly what to drag where. Text+ titles are not used: no documented call sets a title's
+     duration or
      target track, so they cannot be placed frame-accurately without a person.
   6. Low-confidence words become timeline markers (``AddMarker``) for review.
   7. Restore the user's page, current timeline, playhead, marks, track enables/locks and media pool folder.
   8. Record which job captioned this timeline and on which tracks (``<config>/editor-jobs.json``), for
-     "Review Captions" (opens the engine's review page on that job) and "Update Captions" (replaces those tracks
-     with the latest approved version, verified by read-back; the old track goes only once the new one is right).
+     "Review Captions" (opens the engine's review page on that job) and "Update Captions" (replaces those
+     tracks
+     with the latest approved version, verified by read-back; the old track goes only once the new one is
+     right).
 
-Everything is in importable functions (``run(resolve, options, ui, engine)``) so tests can drive it against a fake.
+Everything is in importable functions (``run(resolve, options, ui, engine)``) so tests can drive it against a
+fake.
 """
 
 from __future__ import print_function
@@ -48,16 +61,41 @@ SCRIPT_VERSION = "0.1.0"
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
 HEALTH_TIMEOUT = 3  # seconds: is the engine there at all (a stuck engine never freezes Resolve longer)
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
-STUDIO_ONLY = frozenset(["CreateSubtitlesFromAudio", "DetectSceneCuts", "AnalyzeDolbyVision", "CreateMagicMask",
-                         "SetVoiceIsolationState"])
+STUDIO_ONLY = frozenset(
+    [
+        "CreateSubtitlesFromAudio",
+        "DetectSceneCuts",
+        "AnalyzeDolbyVision",
+        "CreateMagicMask",
+        "SetVoiceIsolationState",
+    ]
+)
 LOW_CONFIDENCE = 0.5
 MAX_MARKERS = 300
-LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "fr": "French",
-                  "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese", "ru": "Russian",
-                  "und": "Captions"}
-DEFAULT_OPTIONS = {"language": "auto", "translate_to": None, "preset": None, "tracks": None,
-                   "formats": ["srt", "fcpxml", "json"], "model": None, "device": "auto",
-                   "review_markers": True, "output_dir": None}
+LANGUAGE_NAMES = {
+    "en": "English",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "und": "Captions",
+}
+DEFAULT_OPTIONS = {
+    "language": "auto",
+    "translate_to": None,
+    "preset": None,
+    "tracks": None,
+    "formats": ["srt", "fcpxml", "json"],
+    "model": None,
+    "device": "auto",
+    "review_markers": True,
+    "output_dir": None,
+}
 
 
 class CaptionBridgeScriptError(Exception):
@@ -72,9 +110,11 @@ class EngineUnreachable(EngineError):
     timed_out = False
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 # Engine (HTTP, standard library only)
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 def config_dir(env=None, platform=None):
     """Where the engine keeps its token and service.json (same rules as the engine)."""
     env = os.environ if env is None else env
@@ -113,7 +153,8 @@ class Engine(object):
 
     @classmethod
     def discover(cls, config=None, start=True, wait=30.0):
-        """Find the running engine (service.json + token); start ``captionbridge serve`` if it is not running."""
+        """Find the running engine (service.json + token); start ``captionbridge serve`` if it is not
+        running."""
         config = config or config_dir()
         engine = cls._from_config(config)
         if engine is not None:
@@ -121,10 +162,12 @@ class Engine(object):
             if state == "ok":
                 return engine
             if state == "hung":  # starting a second engine would not help: it could not take the port
-                raise EngineError("The CaptionBridge engine at %s (process %s) accepts connections but does not "
-                                  "answer within %d s (%s): it is stuck or overloaded. Stop it (Ctrl-C in its "
-                                  "terminal, or end the process), start `captionbridge serve` again, then run "
-                                  "Generate Captions again." % (engine.base_url, engine.pid, HEALTH_TIMEOUT, detail))
+                raise EngineError(
+                    "The CaptionBridge engine at %s (process %s) accepts connections but does not "
+                    "answer within %d s (%s): it is stuck or overloaded. Stop it (Ctrl-C in its "
+                    "terminal, or end the process), start `captionbridge serve` again, then run "
+                    "Generate Captions again." % (engine.base_url, engine.pid, HEALTH_TIMEOUT, detail)
+                )
         if start and start_engine(config):
             deadline = time.time() + wait
             while time.time() < deadline:
@@ -132,9 +175,11 @@ class Engine(object):
                 if engine is not None and engine.alive():
                     return engine
                 time.sleep(0.5)
-        raise EngineError("The CaptionBridge engine is not running. Open a terminal, run `captionbridge serve` and "
-                          "leave it open, then run Workspace > Scripts > Generate Captions again. (Looked for "
-                          "%s.)" % os.path.join(config, "service.json"))
+        raise EngineError(
+            "The CaptionBridge engine is not running. Open a terminal, run `captionbridge serve` and "
+            "leave it open, then run Workspace > Scripts > Generate Captions again. (Looked for "
+            "%s.)" % os.path.join(config, "service.json")
+        )
 
     @classmethod
     def _from_config(cls, config):
@@ -155,7 +200,8 @@ class Engine(object):
         return engine
 
     def check(self):
-        """("ok" | "hung" | "down", detail): a service.json whose process is dead or whose port does not answer
+        """("ok" | "hung" | "down", detail): a service.json whose process is dead or whose port does not
+        answer
         is stale ("down"); one whose live process accepts but does not answer in time is "hung"."""
         try:
             if self.alive():
@@ -174,9 +220,11 @@ class Engine(object):
             return False
         except EngineError as exc:
             if exc.status in (401, 403):
-                raise EngineError("The CaptionBridge engine at %s refused this computer's access token (%s). "
-                                  "Restart `captionbridge serve` so that it and Resolve use the same token file."
-                                  % (self.base_url, exc.status)) from None
+                raise EngineError(
+                    "The CaptionBridge engine at %s refused this computer's access token (%s). "
+                    "Restart `captionbridge serve` so that it and Resolve use the same token file."
+                    % (self.base_url, exc.status)
+                ) from None
             return True
 
     def request(self, method, path, body=None, timeout=None, raw=False):
@@ -201,8 +249,10 @@ class Engine(object):
             raise error from None
         except (_urlerror.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            error = EngineUnreachable("Cannot reach the CaptionBridge engine at %s (%s). Is `captionbridge serve` "
-                                      "running?" % (self.base_url, reason))
+            error = EngineUnreachable(
+                "Cannot reach the CaptionBridge engine at %s (%s). Is `captionbridge serve` "
+                "running?" % (self.base_url, reason)
+            )
             error.timed_out = isinstance(reason, socket.timeout) or "timed out" in str(reason)
             error.reason = str(reason)
             raise error from None
@@ -227,13 +277,17 @@ class Engine(object):
         return self.request("DELETE", "/v1/jobs/%s" % job_id)
 
     def wait(self, job_id, on_progress=None, poll=0.5, cancelled=None):
-        """Poll until the job ends; ``on_progress(stage, percent, eta)``; ``cancelled()`` True cancels the job."""
+        """Poll until the job ends; ``on_progress(stage, percent, eta)``; ``cancelled()`` True cancels the
+        job."""
         cancel_sent = False
         while True:
             status = self.status(job_id)
             if on_progress:
-                on_progress(status.get("stage") or status.get("state"), status.get("progress") or 0,
-                            status.get("eta_seconds"))
+                on_progress(
+                    status.get("stage") or status.get("state"),
+                    status.get("progress") or 0,
+                    status.get("eta_seconds"),
+                )
             if status.get("state") in TERMINAL_STATES:
                 return status
             if cancelled and not cancel_sent and cancelled():
@@ -266,7 +320,8 @@ def _quote(name):
 
 
 def start_engine(config):
-    """Start ``captionbridge serve`` in the background (path from ``install.json`` written by the installer, or
+    """Start ``captionbridge serve`` in the background (path from ``install.json`` written by the installer,
+    or
     PATH). Returns True when a process was started."""
     install = _read_json(os.path.join(config, "install.json")) or {}
     exe = os.environ.get("CAPTIONBRIDGE_CLI") or install.get("cli") or shutil.which("captionbridge")
@@ -284,9 +339,11 @@ def start_engine(config):
     return True
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 # Time
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 def parse_rate(text):
     """Resolve's "23.976", "29.97 DF", "25", "59.94" -> exact (num, den)."""
     cleaned = re.sub(r"[^0-9./]", "", str(text or "").upper().replace("NDF", "").replace("DF", ""))
@@ -339,7 +396,8 @@ def frames_to_timecode(frames, nominal, drop):
 
 
 def frame_ms_ceil(frame, num, den):
-    """A frame's exact start rounded up to the millisecond (editors floor ms to frames: it lands on ``frame``)."""
+    """A frame's exact start rounded up to the millisecond (editors floor ms to frames: it lands on
+    ``frame``)."""
     return -((-frame * 1000 * den) // num)
 
 
@@ -359,16 +417,25 @@ def write_srt(cues, language, num, den, path):
         if not text:
             continue
         n += 1
-        lines.append("%d\n%s --> %s\n%s\n" % (n, _srt_time(frame_ms_ceil(cue["start_frame"], num, den)),
-                                              _srt_time(frame_ms_ceil(cue["end_frame"], num, den)), text))
+        lines.append(
+            "%d\n%s --> %s\n%s\n"
+            % (
+                n,
+                _srt_time(frame_ms_ceil(cue["start_frame"], num, den)),
+                _srt_time(frame_ms_ceil(cue["end_frame"], num, den)),
+                text,
+            )
+        )
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write("\n".join(lines))
     return n
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 # Resolve helpers
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 def _call(obj, name, *args, **kwargs):
     """Call an API method that may not exist in this Resolve version; None when it is missing or raises."""
     default = kwargs.pop("default", None)
@@ -399,7 +466,8 @@ def product_info(resolve):
 
 
 def studio_call(ctx, obj, name, *args):
-    """Call a Studio-only function only on Studio (on free it returns False and blocks Resolve with a dialog)."""
+    """Call a Studio-only function only on Studio (on free it returns False and blocks Resolve with a
+    dialog)."""
     if name in STUDIO_ONLY and not ctx["product"]["studio"]:
         return None
     return _call(obj, name, *args)
@@ -410,8 +478,11 @@ def timeline_clock(timeline):
     df_setting = str(_call(timeline, "GetSetting", "timelineDropFrameTimecode") or "")
     start_tc = str(_call(timeline, "GetStartTimecode") or "00:00:00:00")
     num, den = parse_rate(rate_text)
-    drop = ("DF" in rate_text.upper().replace("NDF", "")) or df_setting.strip().lower() in ("1", "true") or \
-        ";" in start_tc
+    drop = (
+        ("DF" in rate_text.upper().replace("NDF", ""))
+        or df_setting.strip().lower() in ("1", "true")
+        or ";" in start_tc
+    )
     nominal = int(round(float(num) / den))
     if drop and nominal not in (30, 60):
         drop = False
@@ -419,8 +490,16 @@ def timeline_clock(timeline):
     from_tc = timecode_to_frames(start_tc, nominal, drop)
     if start_frame is None:
         start_frame = from_tc
-    return {"num": num, "den": den, "rate": rate_string(num, den), "nominal": nominal, "drop_frame": drop,
-            "start_frame": int(start_frame), "start_timecode": start_tc, "start_frame_from_timecode": from_tc}
+    return {
+        "num": num,
+        "den": den,
+        "rate": rate_string(num, den),
+        "nominal": nominal,
+        "drop_frame": drop,
+        "start_frame": int(start_frame),
+        "start_timecode": start_tc,
+        "start_frame_from_timecode": from_tc,
+    }
 
 
 def export_timeline(resolve, timeline, folder, product):
@@ -437,8 +516,10 @@ def export_timeline(resolve, timeline, folder, product):
         if ok and os.path.isfile(path) and os.path.getsize(path) > 0:
             return path, kind
         tried.append(kind.upper())
-    raise CaptionBridgeScriptError("Resolve could not export the timeline (%s tried). Check that the timeline is "
-                                   "not empty and that %s is writable." % (", ".join(tried) or "no format", folder))
+    raise CaptionBridgeScriptError(
+        "Resolve could not export the timeline (%s tried). Check that the timeline is "
+        "not empty and that %s is writable." % (", ".join(tried) or "no format", folder)
+    )
 
 
 def safe_name(text):
@@ -450,14 +531,21 @@ TRACK_TYPES = ("video", "audio", "subtitle")
 
 
 def save_state(resolve, project, timeline, media_pool):
-    state = {"page": _call(resolve, "GetCurrentPage"), "timeline": timeline,
-             "timecode": _call(timeline, "GetCurrentTimecode"), "marks": _call(timeline, "GetMarkInOut"),
-             "folder": _call(media_pool, "GetCurrentFolder") if media_pool else None, "tracks": {}}
+    state = {
+        "page": _call(resolve, "GetCurrentPage"),
+        "timeline": timeline,
+        "timecode": _call(timeline, "GetCurrentTimecode"),
+        "marks": _call(timeline, "GetMarkInOut"),
+        "folder": _call(media_pool, "GetCurrentFolder") if media_pool else None,
+        "tracks": {},
+    }
     for kind in TRACK_TYPES:
         count = _call(timeline, "GetTrackCount", kind) or 0
         for index in range(1, int(count) + 1):
-            state["tracks"][(kind, index)] = (_call(timeline, "GetIsTrackEnabled", kind, index),
-                                              _call(timeline, "GetIsTrackLocked", kind, index))
+            state["tracks"][(kind, index)] = (
+                _call(timeline, "GetIsTrackEnabled", kind, index),
+                _call(timeline, "GetIsTrackLocked", kind, index),
+            )
     return state
 
 
@@ -497,9 +585,11 @@ def caption_bin(media_pool):
     return _call(media_pool, "AddSubFolder", root, "CaptionBridge")
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 # Placement and verification
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 def subtitle_items(timeline, track_index):
     return list(_call(timeline, "GetItemListInTrack", "subtitle", track_index, default=[]) or [])
 
@@ -514,8 +604,10 @@ def verify_track(timeline, track_index, expected):
     got_starts = set(s for s, _ in got)
     missing = [s for s, _ in expected if s not in got_starts]
     if missing:
-        problems.append("%d captions are not on their frame (first expected at record frame %d)"
-                        % (len(missing), missing[0]))
+        problems.append(
+            "%d captions are not on their frame (first expected at record frame %d)"
+            % (len(missing), missing[0])
+        )
     ends = dict(got)
     wrong_end = [s for s, e in expected if s in ends and ends[s] != e]
     return {"ok": not problems, "count": len(got), "problems": problems, "wrong_ends": len(wrong_end)}
@@ -544,8 +636,15 @@ def place_language(ctx, language, cues, srt_path):
     start = clock["start_frame"]
     cues = [c for c in cues if (c["text"].get(language) or "").strip()]
     expected = [(start + c["start_frame"], start + c["end_frame"]) for c in cues]
-    report = {"language": language, "expected": len(cues), "placed": 0, "method": None, "track": None,
-              "problems": [], "srt": srt_path}
+    report = {
+        "language": language,
+        "expected": len(cues),
+        "placed": 0,
+        "method": None,
+        "track": None,
+        "problems": [],
+        "srt": srt_path,
+    }
     name = "%s (CaptionBridge)" % LANGUAGE_NAMES.get(language, language)
     track = _add_subtitle_track(timeline, name)
     if track is None:
@@ -556,14 +655,26 @@ def place_language(ctx, language, cues, srt_path):
     items = _call(media_pool, "ImportMedia", [srt_path], default=[]) or []
     srt_item = items[0] if items else None
     if srt_item is None:
-        report["problems"].append("Resolve did not import %s into the Media Pool" % os.path.basename(srt_path))
+        report["problems"].append(
+            "Resolve did not import %s into the Media Pool" % os.path.basename(srt_path)
+        )
     else:
         # Strategy 1: one placement per cue, recordFrame = timeline start frame + cue frame.
-        infos = [{"mediaPoolItem": srt_item, "startFrame": c["start_frame"], "endFrame": c["end_frame"],
-                  "recordFrame": start + c["start_frame"], "trackIndex": track} for c in cues]
-        strategies = [("per-cue", infos),
-                      # Strategy 2: the whole subtitle file at the timeline's first frame (what a drag does).
-                      ("whole-file", [{"mediaPoolItem": srt_item, "recordFrame": start, "trackIndex": track}])]
+        infos = [
+            {
+                "mediaPoolItem": srt_item,
+                "startFrame": c["start_frame"],
+                "endFrame": c["end_frame"],
+                "recordFrame": start + c["start_frame"],
+                "trackIndex": track,
+            }
+            for c in cues
+        ]
+        strategies = [
+            ("per-cue", infos),
+            # Strategy 2: the whole subtitle file at the timeline's first frame (what a drag does).
+            ("whole-file", [{"mediaPoolItem": srt_item, "recordFrame": start, "trackIndex": track}]),
+        ]
         for label, clip_infos in strategies:
             _call(media_pool, "AppendToTimeline", clip_infos)  # its return value is not trusted
             check = verify_track(timeline, track, expected)
@@ -572,7 +683,9 @@ def place_language(ctx, language, cues, srt_path):
                 report["method"] = "subtitle_track"
                 report["strategy"] = label
                 if check["wrong_ends"]:
-                    report["problems"].append("%d captions end on another frame than asked" % check["wrong_ends"])
+                    report["problems"].append(
+                        "%d captions end on another frame than asked" % check["wrong_ends"]
+                    )
                 return report
             report["problems"].append("%s placement: %s" % (label, "; ".join(check["problems"])))
             _clear_track(timeline, track)
@@ -585,13 +698,15 @@ def place_language(ctx, language, cues, srt_path):
 
 
 def fallback_fcpxml(ctx, fcpxml_path, languages, cues):
-    """Import the engine's FCPXML (<caption> on the same timecodes) as a new timeline and verify its captions."""
+    """Import the engine's FCPXML (<caption> on the same timecodes) as a new timeline and verify its
+    captions."""
     project, media_pool, timeline = ctx["project"], ctx["media_pool"], ctx["timeline"]
     if not fcpxml_path or not os.path.isfile(fcpxml_path):
         return None
     name = "%s captions" % (_call(timeline, "GetName") or "Timeline")
-    new = _call(media_pool, "ImportTimelineFromFile", fcpxml_path,
-                {"timelineName": name, "importSourceClips": False})
+    new = _call(
+        media_pool, "ImportTimelineFromFile", fcpxml_path, {"timelineName": name, "importSourceClips": False}
+    )
     if not new:
         return None
     counts = []
@@ -626,16 +741,28 @@ def add_review_markers(ctx, words):
             continue
         seen.add(frame)
         duration = max(1, int(word["end_frame"]) - frame)
-        note = "CaptionBridge: low confidence (%.0f%%), check this word" % (100 * float(word.get("confidence", 0)))
-        if _call(timeline, "AddMarker", frame, "Yellow", "check: %s" % word["text"].strip(), note, duration,
-                 "captionbridge"):
+        note = "CaptionBridge: low confidence (%.0f%%), check this word" % (
+            100 * float(word.get("confidence", 0))
+        )
+        if _call(
+            timeline,
+            "AddMarker",
+            frame,
+            "Yellow",
+            "check: %s" % word["text"].strip(),
+            note,
+            duration,
+            "captionbridge",
+        ):
             added += 1
     return {"added": added, "low_confidence_words": len(low), "capped": len(low) > MAX_MARKERS}
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 # User interface
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 class ConsoleUI(object):
     """Prints to Resolve's Console (Workspace > Console); defaults for options."""
 
@@ -670,18 +797,39 @@ class FusionUI(ConsoleUI):
 
     def ask_options(self, defaults, context):
         ui, disp = self.ui, self.disp
-        win = disp.AddWindow({"ID": "CaptionBridgeOptions", "WindowTitle": "Generate Captions",
-                              "Geometry": [300, 300, 460, 270]}, ui.VGroup([
-                                  ui.Label({"Text": "Timeline: %s (%s)" % (context["name"], context["clock"])}),
-                                  ui.HGroup([ui.Label({"Text": "Spoken language"}), ui.ComboBox({"ID": "Language"})]),
-                                  ui.HGroup([ui.Label({"Text": "Translation"}), ui.ComboBox({"ID": "Translate"})]),
-                                  ui.HGroup([ui.Label({"Text": "Audio tracks (e.g. A1,A2; empty = all)"}),
-                                             ui.LineEdit({"ID": "Tracks", "Text": ""})]),
-                                  ui.HGroup([ui.Label({"Text": "Caption preset (empty = default)"}),
-                                             ui.LineEdit({"ID": "Preset", "Text": defaults.get("preset") or ""})]),
-                                  ui.CheckBox({"ID": "Markers", "Text": "Mark words to review", "Checked": True}),
-                                  ui.HGroup([ui.Button({"ID": "Cancel", "Text": "Cancel"}),
-                                             ui.Button({"ID": "OK", "Text": "Generate"})])]))
+        win = disp.AddWindow(
+            {
+                "ID": "CaptionBridgeOptions",
+                "WindowTitle": "Generate Captions",
+                "Geometry": [300, 300, 460, 270],
+            },
+            ui.VGroup(
+                [
+                    ui.Label({"Text": "Timeline: %s (%s)" % (context["name"], context["clock"])}),
+                    ui.HGroup([ui.Label({"Text": "Spoken language"}), ui.ComboBox({"ID": "Language"})]),
+                    ui.HGroup([ui.Label({"Text": "Translation"}), ui.ComboBox({"ID": "Translate"})]),
+                    ui.HGroup(
+                        [
+                            ui.Label({"Text": "Audio tracks (e.g. A1,A2; empty = all)"}),
+                            ui.LineEdit({"ID": "Tracks", "Text": ""}),
+                        ]
+                    ),
+                    ui.HGroup(
+                        [
+                            ui.Label({"Text": "Caption preset (empty = default)"}),
+                            ui.LineEdit({"ID": "Preset", "Text": defaults.get("preset") or ""}),
+                        ]
+                    ),
+                    ui.CheckBox({"ID": "Markers", "Text": "Mark words to review", "Checked": True}),
+                    ui.HGroup(
+                        [
+                            ui.Button({"ID": "Cancel", "Text": "Cancel"}),
+                            ui.Button({"ID": "OK", "Text": "Generate"}),
+                        ]
+                    ),
+                ]
+            ),
+        )
         items = win.GetItems()
         for _, label in self.LANGUAGES:
             items["Language"].AddItem(label)
@@ -717,9 +865,14 @@ class FusionUI(ConsoleUI):
         ConsoleUI.progress(self, stage, percent, eta)
         try:
             if self.window is None:
-                self.window = self.disp.AddWindow({"ID": "CaptionBridgeProgress", "WindowTitle": "CaptionBridge",
-                                                   "Geometry": [320, 320, 420, 80]},
-                                                  self.ui.VGroup([self.ui.Label({"ID": "Status", "Text": ""})]))
+                self.window = self.disp.AddWindow(
+                    {
+                        "ID": "CaptionBridgeProgress",
+                        "WindowTitle": "CaptionBridge",
+                        "Geometry": [320, 320, 420, 80],
+                    },
+                    self.ui.VGroup([self.ui.Label({"ID": "Status", "Text": ""})]),
+                )
                 self.window.Show()
             eta_text = "" if eta is None else ", about %ds left" % int(eta)
             self.window.GetItems()["Status"].Text = "%s: %d%%%s" % (stage, int(percent), eta_text)
@@ -729,9 +882,15 @@ class FusionUI(ConsoleUI):
     def message(self, title, text, error=False):
         ConsoleUI.message(self, title, text, error)
         ui, disp = self.ui, self.disp
-        win = disp.AddWindow({"ID": "CaptionBridgeMessage", "WindowTitle": title, "Geometry": [300, 300, 560, 260]},
-                             ui.VGroup([ui.TextEdit({"ID": "Text", "Text": text, "ReadOnly": True}),
-                                        ui.Button({"ID": "OK", "Text": "OK"})]))
+        win = disp.AddWindow(
+            {"ID": "CaptionBridgeMessage", "WindowTitle": title, "Geometry": [300, 300, 560, 260]},
+            ui.VGroup(
+                [
+                    ui.TextEdit({"ID": "Text", "Text": text, "ReadOnly": True}),
+                    ui.Button({"ID": "OK", "Text": "OK"}),
+                ]
+            ),
+        )
         win.On.OK.Clicked = lambda ev: disp.ExitLoop()
         win.On.CaptionBridgeMessage.Close = lambda ev: disp.ExitLoop()
         win.Show()
@@ -743,9 +902,11 @@ class FusionUI(ConsoleUI):
             self.window.Hide()
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 # The whole flow
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 def engine_options(options, clock=None):
     out = {}
     for key in ("language", "translate_to", "preset", "tracks", "formats", "model", "device"):
@@ -774,17 +935,22 @@ def _check_result_clock(result, clock):
     tl = result.get("timeline") or {}
     if str(tl.get("rate")) != clock["rate"]:
         raise CaptionBridgeScriptError(
-            "The engine read the timeline at %s fps but Resolve says %s: captions would drift, so none were placed. "
-            "Check the timeline frame rate in Timeline Settings." % (tl.get("rate"), clock["rate"]))
+            "The engine read the timeline at %s fps but Resolve says %s: captions would drift, so none were "
+            "placed. "
+            "Check the timeline frame rate in Timeline Settings." % (tl.get("rate"), clock["rate"])
+        )
     theirs = str(tl.get("start_timecode") or "").replace(";", ":")
     if theirs and theirs != clock["start_timecode"].replace(";", ":"):
         raise CaptionBridgeScriptError(
-            "The engine read a start timecode of %s but the timeline starts at %s: captions would land on the wrong "
-            "frames, so none were placed." % (tl.get("start_timecode"), clock["start_timecode"]))
+            "The engine read a start timecode of %s but the timeline starts at %s: captions would land on "
+            "the wrong "
+            "frames, so none were placed." % (tl.get("start_timecode"), clock["start_timecode"])
+        )
 
 
 def run(resolve, options=None, ui=None, engine=None, work_dir=None):
-    """Generate captions for the current timeline. Returns a report dict; every outcome is told to the user."""
+    """Generate captions for the current timeline. Returns a report dict; every outcome is told to the
+    user."""
     ui = ui or ConsoleUI()
     report = {"ok": False, "languages": {}, "messages": [], "markers": None}
 
@@ -798,24 +964,35 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
     project = _call(project_manager, "GetCurrentProject") if project_manager else None
     timeline = _call(project, "GetCurrentTimeline") if project else None
     if timeline is None:
-        tell("Generate Captions", "Open a project and a timeline first (Edit page), then run Generate Captions.",
-             error=True)
+        tell(
+            "Generate Captions",
+            "Open a project and a timeline first (Edit page), then run Generate Captions.",
+            error=True,
+        )
         return report
     media_pool = _call(project, "GetMediaPool")
     state = save_state(resolve, project, timeline, media_pool)
     temp = work_dir or tempfile.mkdtemp(prefix="captionbridge-")
     if not os.path.isdir(temp):
         os.makedirs(temp)
-    ctx = {"resolve": resolve, "project": project, "timeline": timeline, "media_pool": media_pool,
-           "product": product, "ui": ui}
+    ctx = {
+        "resolve": resolve,
+        "project": project,
+        "timeline": timeline,
+        "media_pool": media_pool,
+        "product": product,
+        "ui": ui,
+    }
     try:
         clock = timeline_clock(timeline)
         ctx["clock"] = clock
         report["clock"] = clock
         name = _call(timeline, "GetName") or "Timeline"
-        label = "%s%s fps, starts %s" % ("%.3f" % (float(clock["num"]) / clock["den"]) if clock["den"] != 1 else
-                                          str(clock["num"]), " DF" if clock["drop_frame"] else "",
-                                          clock["start_timecode"])
+        label = "%s%s fps, starts %s" % (
+            "%.3f" % (float(clock["num"]) / clock["den"]) if clock["den"] != 1 else str(clock["num"]),
+            " DF" if clock["drop_frame"] else "",
+            clock["start_timecode"],
+        )
         chosen = ui.ask_options(dict(DEFAULT_OPTIONS, **(options or {})), {"name": name, "clock": label})
         if chosen is None:
             report["messages"].append({"title": "Generate Captions", "text": "cancelled", "error": False})
@@ -831,8 +1008,12 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
             if status.get("state") == "cancelled":
                 tell("Generate Captions", "Cancelled; nothing was changed on the timeline.")
             else:
-                tell("Generate Captions", "The engine could not caption this timeline: %s"
-                     % (error.get("message") or status.get("state")), error=True)
+                tell(
+                    "Generate Captions",
+                    "The engine could not caption this timeline: %s"
+                    % (error.get("message") or status.get("state")),
+                    error=True,
+                )
             return report
         result = engine.result(job_id)
         _check_result_clock(result, clock)
@@ -847,7 +1028,10 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
         cues = result.get("cues") or []
         languages = list(result.get("languages") or [result.get("source_language") or "und"])
         if not cues:
-            tell("Generate Captions", "No speech was found on the timeline's audio tracks; no captions were added.")
+            tell(
+                "Generate Captions",
+                "No speech was found on the timeline's audio tracks; no captions were added.",
+            )
             report["ok"] = True
             return report
         bin_folder = caption_bin(media_pool)
@@ -869,42 +1053,82 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
             if imported:
                 for language in failed:
                     report["languages"][language]["method"] = "fcpxml_timeline"
-                tell("Captions on a new timeline",
-                     "Resolve did not keep captions placed on '%s' (%s). They are on a new timeline '%s' "
-                     "(subtitle tracks, same timecodes). In the Media Pool open it, select the subtitle track's "
-                     "clips, copy, then on '%s' put the playhead at %s, select the subtitle track and paste."
-                     % (name, "; ".join(p for lang in failed for p in report["languages"][lang]["problems"]),
-                        imported["timeline_name"], name, clock["start_timecode"]), error=True)
+                tell(
+                    "Captions on a new timeline",
+                    "Resolve did not keep captions placed on '%s' (%s). They are on a new timeline '%s' "
+                    "(subtitle tracks, same timecodes). In the Media Pool open it, select the subtitle "
+                    "track's "
+                    "clips, copy, then on '%s' put the playhead at %s, select the subtitle track and paste."
+                    % (
+                        name,
+                        "; ".join(p for lang in failed for p in report["languages"][lang]["problems"]),
+                        imported["timeline_name"],
+                        name,
+                        clock["start_timecode"],
+                    ),
+                    error=True,
+                )
             else:
                 steps = []
                 for language in failed:
                     lang_report = report["languages"][language]
                     lang_report["method"] = "sidecar"
                     steps.append("- %s: %s" % (LANGUAGE_NAMES.get(language, language), lang_report["srt"]))
-                tell("Import the captions by hand",
-                     "Resolve did not place the captions on '%s' (%s), so nothing was left half done. The caption "
-                     "files are ready:\n%s\n\nFor each file: File > Import > Subtitle..., choose it, then drag it "
-                     "from the Media Pool onto a subtitle track at the very start of the timeline (%s, record frame "
-                     "%d) with snapping on. Its first caption then starts at %s."
-                     % (name, "; ".join(p for lang in failed for p in report["languages"][lang]["problems"]),
-                        "\n".join(steps), clock["start_timecode"], clock["start_frame"],
-                        frames_to_timecode(clock["start_frame"] + cues[0]["start_frame"], clock["nominal"],
-                                           clock["drop_frame"])), error=True)
+                tell(
+                    "Import the captions by hand",
+                    "Resolve did not place the captions on '%s' (%s), so nothing was left half done. The "
+                    "caption "
+                    "files are ready:\n%s\n\nFor each file: File > Import > Subtitle..., choose it, then "
+                    "drag it "
+                    "from the Media Pool onto a subtitle track at the very start of the timeline (%s, record "
+                    "frame "
+                    "%d) with snapping on. Its first caption then starts at %s."
+                    % (
+                        name,
+                        "; ".join(p for lang in failed for p in report["languages"][lang]["problems"]),
+                        "\n".join(steps),
+                        clock["start_timecode"],
+                        clock["start_frame"],
+                        frames_to_timecode(
+                            clock["start_frame"] + cues[0]["start_frame"],
+                            clock["nominal"],
+                            clock["drop_frame"],
+                        ),
+                    ),
+                    error=True,
+                )
         placed = [lang for lang in languages if report["languages"][lang]["method"] == "subtitle_track"]
         if placed:  # what Update Captions replaces later: this job's tracks on this timeline
-            record_job(engine, project, timeline, {
-                "job": job_id, "version": 0, "timeline": name, "at": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "tracks": dict((lang, report["languages"][lang]["track_name"]) for lang in placed)})
+            record_job(
+                engine,
+                project,
+                timeline,
+                {
+                    "job": job_id,
+                    "version": 0,
+                    "timeline": name,
+                    "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "tracks": dict((lang, report["languages"][lang]["track_name"]) for lang in placed),
+                },
+            )
         if placed and not failed:
             report["ok"] = True
-            summary = ", ".join("%s: %d captions on subtitle track %d" % (
-                LANGUAGE_NAMES.get(lang, lang), report["languages"][lang]["placed"], report["languages"][lang]["track"])
-                for lang in placed)
+            summary = ", ".join(
+                "%s: %d captions on subtitle track %d"
+                % (
+                    LANGUAGE_NAMES.get(lang, lang),
+                    report["languages"][lang]["placed"],
+                    report["languages"][lang]["track"],
+                )
+                for lang in placed
+            )
             extra = ""
             if report["markers"] and report["markers"]["added"]:
                 extra = "\n%d yellow markers show words to check." % report["markers"]["added"]
-            extra += ("\nTo check them against the sound and correct them: Workspace > Scripts > Review Captions; "
-                      "then Update Captions puts the approved version here.")
+            extra += (
+                "\nTo check them against the sound and correct them: Workspace > Scripts > Review Captions; "
+                "then Update Captions puts the approved version here."
+            )
             tell("Captions added", "%s. Files: %s%s" % (summary, folder, extra))
         return report
     except CaptionBridgeScriptError as exc:
@@ -919,9 +1143,11 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
                 shutil.rmtree(temp, ignore_errors=True)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 # Review and update: the job each timeline was captioned by is recorded in <config>/editor-jobs.json
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ----
 RECORD_FILE = "editor-jobs.json"
 
 
@@ -955,11 +1181,13 @@ def find_job(engine, project, timeline):
 
 def _open_url(url):
     import webbrowser
+
     return webbrowser.open(url, new=2)
 
 
 def review(resolve, ui=None, engine=None, open_url=None):
-    """Open the engine's review page on the job that captioned the current timeline (the job list otherwise)."""
+    """Open the engine's review page on the job that captioned the current timeline (the job list
+    otherwise)."""
     ui = ui or ConsoleUI()
     report = {"ok": False, "messages": [], "url": None, "job": None}
     try:
@@ -978,9 +1206,17 @@ def review(resolve, ui=None, engine=None, open_url=None):
                 raise
         report["url"], report["job"] = link["url"], record["job"] if record else None
         (open_url or _open_url)(link["url"])
-        text = ("The review page is open in your browser (%s). Correct the captions, Approve, then run "
-                "Workspace > Scripts > Update Captions." % link["url"]) if record else \
-            ("No CaptionBridge job is recorded for this timeline: the review page shows every job (%s)." % link["url"])
+        text = (
+            (
+                "The review page is open in your browser (%s). Correct the captions, Approve, then run "
+                "Workspace > Scripts > Update Captions." % link["url"]
+            )
+            if record
+            else (
+                "No CaptionBridge job is recorded for this timeline: the review page shows every job (%s)."
+                % link["url"]
+            )
+        )
         report["messages"].append({"title": "Review Captions", "text": text, "error": False})
         ui.message("Review Captions", text)
         report["ok"] = True
@@ -994,7 +1230,11 @@ def review(resolve, ui=None, engine=None, open_url=None):
 
 def _track_indices_named(timeline, name, exclude=None):
     count = int(_call(timeline, "GetTrackCount", "subtitle", default=0) or 0)
-    return [i for i in range(1, count + 1) if i != exclude and _call(timeline, "GetTrackName", "subtitle", i) == name]
+    return [
+        i
+        for i in range(1, count + 1)
+        if i != exclude and _call(timeline, "GetTrackName", "subtitle", i) == name
+    ]
 
 
 def update(resolve, ui=None, engine=None, work_dir=None):
@@ -1029,22 +1269,29 @@ def update(resolve, ui=None, engine=None, work_dir=None):
         engine = engine or Engine.discover()
         record = find_job(engine, project, timeline)
         if not record:
-            tell("No CaptionBridge job is recorded for '%s': run Generate Captions on it first (then Review "
-                 "Captions and Approve)." % name, error=True)
+            tell(
+                "No CaptionBridge job is recorded for '%s': run Generate Captions on it first (then Review "
+                "Captions and Approve)." % name,
+                error=True,
+            )
             return report
         try:
             version = engine.request("GET", "/v1/jobs/%s/versions/latest" % record["job"])
         except EngineError as exc:
             if exc.status == 404:
-                tell("No approved version of these captions yet: run Review Captions, correct them, press "
-                     "Approve, then run Update Captions again. (%s)" % exc, error=True)
+                tell(
+                    "No approved version of these captions yet: run Review Captions, correct them, press "
+                    "Approve, then run Update Captions again. (%s)" % exc,
+                    error=True,
+                )
                 return report
             raise
         report["version"] = version.get("version")
         _check_result_clock(version, clock)
         cues = version.get("cues") or []
-        languages = [lang for lang in (version.get("languages") or []) if lang in record.get("tracks", {})] or \
-            list(record.get("tracks", {}))
+        languages = [
+            lang for lang in (version.get("languages") or []) if lang in record.get("tracks", {})
+        ] or list(record.get("tracks", {}))
         bin_folder = caption_bin(media_pool)
         if bin_folder is not None:
             _call(media_pool, "SetCurrentFolder", bin_folder)
@@ -1066,27 +1313,51 @@ def update(resolve, ui=None, engine=None, work_dir=None):
             _call(timeline, "SetTrackName", "subtitle", new_index, old_name)
             lang_report["track"] = new_index
             start = clock["start_frame"]
-            expected = [(start + c["start_frame"], start + c["end_frame"]) for c in cues
-                        if (c["text"].get(language) or "").strip()]
-            check = verify_track(timeline, new_index, expected)  # read back once more, after the old track went
+            expected = [
+                (start + c["start_frame"], start + c["end_frame"])
+                for c in cues
+                if (c["text"].get(language) or "").strip()
+            ]
+            check = verify_track(
+                timeline, new_index, expected
+            )  # read back once more, after the old track went
             lang_report["placed"] = check["count"]
             if not check["ok"]:
                 lang_report["problems"].extend(check["problems"])
                 failed.append(language)
         if failed:
-            tell("Version %s could not be placed for %s (%s); the previous captions of %s were left as they were."
-                 % (version.get("version"), ", ".join(LANGUAGE_NAMES.get(x, x) for x in failed),
+            tell(
+                "Version %s could not be placed for %s (%s); the previous captions of %s were left as they "
+                "were."
+                % (
+                    version.get("version"),
+                    ", ".join(LANGUAGE_NAMES.get(x, x) for x in failed),
                     "; ".join(p for x in failed for p in report["languages"][x]["problems"]),
-                    "that language" if len(failed) == 1 else "those languages"), error=True)
+                    "that language" if len(failed) == 1 else "those languages",
+                ),
+                error=True,
+            )
         done = [x for x in languages if x not in failed]
         if done:
             record["version"] = version.get("version")
             record_job(engine, project, timeline, record)
         if done and not failed:
             report["ok"] = True
-            tell("Captions updated to version %s: %s." % (version.get("version"), ", ".join(
-                "%s: %d captions on subtitle track %d" % (LANGUAGE_NAMES.get(x, x), report["languages"][x]["placed"],
-                                                         report["languages"][x]["track"]) for x in done)))
+            tell(
+                "Captions updated to version %s: %s."
+                % (
+                    version.get("version"),
+                    ", ".join(
+                        "%s: %d captions on subtitle track %d"
+                        % (
+                            LANGUAGE_NAMES.get(x, x),
+                            report["languages"][x]["placed"],
+                            report["languages"][x]["track"],
+                        )
+                        for x in done
+                    ),
+                )
+            )
         return report
     except CaptionBridgeScriptError as exc:
         tell(str(exc), error=True)
@@ -1101,7 +1372,8 @@ def update(resolve, ui=None, engine=None, work_dir=None):
 
 
 def _resolve_app():
-    """The app object inside Resolve's menu (``resolve`` global), or through the scripting module when external."""
+    """The app object inside Resolve's menu (``resolve`` global), or through the scripting module when
+    external."""
     main_module = sys.modules.get("__main__")
     app = getattr(main_module, "resolve", None) or globals().get("resolve")
     if app is not None:
@@ -1111,6 +1383,7 @@ def _resolve_app():
         return bmd.scriptapp("Resolve")
     try:
         import DaVinciResolveScript as dvr  # external scripting (Studio; Preferences > General > Local)
+
         return dvr.scriptapp("Resolve")
     except ImportError:
         return None
@@ -1153,7 +1426,8 @@ def main():
     return 0 if report.get("ok") else 1
 
 
-# Resolve runs menu scripts with `resolve`, `fusion` and `bmd` injected as globals; the module name is not always
+# Resolve runs menu scripts with `resolve`, `fusion` and `bmd` injected as globals; the module name is not
+# always
 # "__main__". Tests import this file without those globals, so nothing runs on import there.
 if __name__ == "__main__" or "resolve" in globals() or "bmd" in globals():
     main()

@@ -19,11 +19,14 @@ def _candidates():
     if here:
         yield os.path.join(os.path.dirname(os.path.abspath(here)), MAIN_SCRIPT)
     home = os.path.expanduser("~")
-    for base in (os.path.join(os.environ.get("APPDATA", ""), "Blackmagic Design", "DaVinci Resolve", "Support"),
-                 os.path.join(os.environ.get("PROGRAMDATA", ""), "Blackmagic Design", "DaVinci Resolve"),
-                 os.path.join(home, "Library", "Application Support", "Blackmagic Design", "DaVinci Resolve"),
-                 "/Library/Application Support/Blackmagic Design/DaVinci Resolve",
-                 os.path.join(home, ".local", "share", "DaVinciResolve"), "/opt/resolve"):
+    for base in (
+        os.path.join(os.environ.get("APPDATA", ""), "Blackmagic Design", "DaVinci Resolve", "Support"),
+        os.path.join(os.environ.get("PROGRAMDATA", ""), "Blackmagic Design", "DaVinci Resolve"),
+        os.path.join(home, "Library", "Application Support", "Blackmagic Design", "DaVinci Resolve"),
+        "/Library/Application Support/Blackmagic Design/DaVinci Resolve",
+        os.path.join(home, ".local", "share", "DaVinciResolve"),
+        "/opt/resolve",
+    ):
         yield os.path.join(base, "Fusion", "Scripts", "Utility", MAIN_SCRIPT)
 
 
@@ -34,8 +37,10 @@ def load_main():
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             return module
-    raise SystemExit("CaptionBridge: '%s' was not found next to this script: run 'captionbridge install resolve' "
-                     "again" % MAIN_SCRIPT)
+    raise SystemExit(
+        "CaptionBridge: '%s' was not found next to this script: run 'captionbridge install resolve' "
+        "again" % MAIN_SCRIPT
+    )
 
 
 def main():

@@ -1,6 +1,9 @@
-"""The house rules, checked on the source: imports run plugin -> adapters -> core, never back up, and inside core
-the stages run timeline -> speech -> captions -> translate (a room imports only earlier rooms and core's shared
-modules). Reads the files with ``ast``, so a lazy import inside a function counts as much as one at the top."""
+"""The house rules, checked on the source: imports run plugin -> adapters -> core, never back up, and inside
+core
+the stages run timeline -> speech -> captions -> translate (a room imports only earlier rooms and core's
+shared
+modules). Reads the files with ``ast``, so a lazy import inside a function counts as much as one at the
+top."""
 
 from __future__ import annotations
 
@@ -58,11 +61,16 @@ def test_the_rule_reader_sees_imports(tmp_path):
     assert ["core", "timeline", "timebase"] in targets and ["core", "errors"] in targets
 
 
-@pytest.mark.parametrize("path", _sources("core", "adapters", "plugin"), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", _sources("core", "adapters", "plugin"), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_imports_run_one_way(path):
     layer = _module(path)[0]
-    bad = [(line, ".".join(t)) for line, t in _imports(path)
-           if t and t[0] in LAYERS and LAYERS[t[0]] > LAYERS[layer]]
+    bad = [
+        (line, ".".join(t))
+        for line, t in _imports(path)
+        if t and t[0] in LAYERS and LAYERS[t[0]] > LAYERS[layer]
+    ]
     assert not bad, f"{path.relative_to(ROOT)} imports a layer above it ({layer}): {bad}"
 
 

@@ -1,6 +1,7 @@
 """Words with times -> cues on exact frames, by professional caption rules.
 
-``compose_cues`` is the one entry point. It never drops a word: every word's text appears in exactly one cue, in
+``compose_cues`` is the one entry point. It never drops a word: every word's text appears in exactly one cue,
+in
 order. Steps (each in its own module):
 
 1. words -> units that may not be split (``line_breaking.build_units``; jieba words in Chinese);
@@ -46,21 +47,31 @@ FRAGMENT_SECONDS = Fraction(3, 2)
 TWO_SPEAKER_COST = 14.0  # the two-speaker (dash) form: for quick exchanges, not where two cues read as well
 
 
-def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPreset" = "netflix-en",
-                 language: str = "en", cut_points: Sequence[int] = (), end_frame: int | None = None,
-                 speaker_names: Mapping[str, str] | None = None,
-                 **overrides) -> list[Cue]:
+def compose_cues(
+    words: list[Word],
+    timebase: Timebase,
+    preset: "str | CaptionPreset" = "netflix-en",
+    language: str = "en",
+    cut_points: Sequence[int] = (),
+    end_frame: int | None = None,
+    speaker_names: Mapping[str, str] | None = None,
+    **overrides,
+) -> list[Cue]:
     """Compose caption cues from timed words.
 
-    ``words`` are in timeline time (frame 0 = the timeline's first frame); ``cut_points`` are the video track's
+    ``words`` are in timeline time (frame 0 = the timeline's first frame); ``cut_points`` are the video
+    track's
     cut frames in the same time. ``overrides`` change any preset limit (``max_chars_per_line=37``,
     ``max_lines=1``, ``max_chars_per_second=17``, ``min_duration=1``, ...). Each cue's text is stored under
-    ``language``; its ``words`` are the words it shows. ``end_frame`` (the timeline's length in frames): no cue
+    ``language``; its ``words`` are the words it shows. ``end_frame`` (the timeline's length in frames): no
+    cue
     ends after it.
 
-    When words carry speakers (``Word.speaker``), a change of speaker is a preferred cue boundary and a cue never
+    When words carry speakers (``Word.speaker``), a change of speaker is a preferred cue boundary and a cue
+    never
     mixes speakers, except in the two-speaker form when the preset's ``speaker_marks`` is "dash" (one line per
-    speaker, each starting with "- ", "-" in Chinese) or "label" (each line starting with the speaker's label);
+    speaker, each starting with "- ", "-" in Chinese) or "label" (each line starting with the speaker's
+    label);
     with "label" a turn's first cue starts with the label ("ANA: "). ``speaker_names`` maps ids to names for
     labels ("Speaker 2" for "S2" otherwise). Each cue's ``speakers`` lists who speaks in it.
     """
@@ -80,7 +91,9 @@ def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPr
         texts = _label_turns(texts, speakers, speaker_names or {}, language, limits.max_chars_per_line)
     starts = [words[u.first].start_frame for u in units]
     ends = [max(words[k].end_frame for k in range(u.first, u.last + 1)) for u in units]
-    segments = _segment(texts, costs, starts, ends, timebase.rate, limits, language, speakers, speaker_names or {})
+    segments = _segment(
+        texts, costs, starts, ends, timebase.rate, limits, language, speakers, speaker_names or {}
+    )
 
     spans, layouts = [], []
     for i, j, layout in segments:
@@ -89,9 +102,11 @@ def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPr
     times = time_cues(spans, timebase.rate, limits, cut_points, end_frame)
     cues = []
     for (i, j, layout), (start, end) in zip(segments, times):
-        cue_words = tuple(words[units[i].first:units[j - 1].last + 1])
+        cue_words = tuple(words[units[i].first : units[j - 1].last + 1])
         text = "\n".join(layout.lines)
-        if not text.strip():  # nothing but dropped punctuation (a stream of "。"): show it rather than nothing
+        if (
+            not text.strip()
+        ):  # nothing but dropped punctuation (a stream of "。"): show it rather than nothing
             text = join_texts([u.text for u in units[i:j]], language)
         cue_speakers: tuple[str, ...] = ()
         if speakers is not None:
@@ -100,9 +115,10 @@ def compose_cues(words: list[Word], timebase: Timebase, preset: "str | CaptionPr
     return cues
 
 
-# -- speakers -----------------------------------------------------------------------------------------------------
+# -- speakers
+# -----------------------------------------------------------------------------------------------------
 def speaker_label(speaker_id: str, names: Mapping[str, str], language: str) -> str:
-    """"ANA: " (Chinese: "ANA：") for a speaker named Ana; "SPEAKER 2: " for an unnamed "S2"."""
+    """ "ANA: " (Chinese: "ANA：") for a speaker named Ana; "SPEAKER 2: " for an unnamed "S2"."""
     from ..model import default_speaker_name
 
     name = (names.get(speaker_id) or default_speaker_name(speaker_id)).upper()
@@ -115,7 +131,8 @@ def speaker_dash(language: str) -> str:
 
 
 def _word_speakers(words: list[Word]) -> list[str] | None:
-    """Each word's speaker, or None when no word has one. A word without a speaker among labelled ones takes the
+    """Each word's speaker, or None when no word has one. A word without a speaker among labelled ones takes
+    the
     speaker before it (or the first one known)."""
     if not any(w.speaker for w in words):
         return None
@@ -129,7 +146,8 @@ def _word_speakers(words: list[Word]) -> list[str] | None:
 
 
 def _split_mixed_units(units, words, by_word):
-    """Units and each unit's speaker; a unit whose words have two speakers (jieba joining across a turn) is split
+    """Units and each unit's speaker; a unit whose words have two speakers (jieba joining across a turn) is
+    split
     back into its words."""
     from .line_breaking import Unit
 
@@ -145,9 +163,11 @@ def _split_mixed_units(units, words, by_word):
     return out_units, out_speakers
 
 
-def _label_turns(texts: list[str], speakers: list[str], names: Mapping[str, str], language: str,
-                 max_chars_per_line: int) -> list[str]:
-    """"label" marks: the first unit of every turn starts with the speaker's label (when label and unit fit one
+def _label_turns(
+    texts: list[str], speakers: list[str], names: Mapping[str, str], language: str, max_chars_per_line: int
+) -> list[str]:
+    """ "label" marks: the first unit of every turn starts with the speaker's label (when label and unit fit
+    one
     line: a long name before a long word in a narrow preset is left off rather than overflowing the line)."""
     out = []
     for k, (t, spk) in enumerate(zip(texts, speakers)):
@@ -159,8 +179,9 @@ def _label_turns(texts: list[str], speakers: list[str], names: Mapping[str, str]
     return out
 
 
-def _two_speaker_layout(texts, costs, i, k, j, preset: CaptionPreset, language: str, speakers,
-                        names: Mapping[str, str]) -> Layout | None:
+def _two_speaker_layout(
+    texts, costs, i, k, j, preset: CaptionPreset, language: str, speakers, names: Mapping[str, str]
+) -> Layout | None:
     """Units i..k-1 (one speaker) and k..j-1 (the next) as the two-speaker form, one line each, or None."""
     if preset.speaker_marks == "none" or preset.max_lines < 2:
         return None
@@ -173,7 +194,9 @@ def _two_speaker_layout(texts, costs, i, k, j, preset: CaptionPreset, language: 
             mark = "" if texts[a].startswith(label) else label
         if preset.max_chars_per_line - line_length(mark) < 4:  # (a preset needs 4 characters a line)
             return None
-        one_line = replace(preset, max_lines=1, max_chars_per_line=preset.max_chars_per_line - line_length(mark))
+        one_line = replace(
+            preset, max_lines=1, max_chars_per_line=preset.max_chars_per_line - line_length(mark)
+        )
         layout = layout_lines(texts[a:b], costs[a:b] + [0], one_line, language)
         if layout is None:
             return None
@@ -182,7 +205,8 @@ def _two_speaker_layout(texts, costs, i, k, j, preset: CaptionPreset, language: 
     return Layout(tuple(lines), (k - i,), cost)
 
 
-# -- input hygiene ------------------------------------------------------------------------------------------------
+# -- input hygiene
+# ------------------------------------------------------------------------------------------------
 def _clean_words(words: list[Word], preset: CaptionPreset, language: str) -> list[Word]:
     """Words in time order, with text, at least one frame long; a word too long for a line is split."""
     out: list[Word] = []
@@ -211,7 +235,7 @@ def _split_word(word: Word, limit: int) -> list[Word]:
         if pieces and len(pieces[-1]) + len(part) <= limit:
             pieces[-1] += part
         else:
-            pieces.extend(part[k:k + limit] for k in range(0, len(part), limit))
+            pieces.extend(part[k : k + limit] for k in range(0, len(part), limit))
     n, span = len(pieces), word.end_frame - word.start_frame
     out = []
     for k, piece in enumerate(pieces):
@@ -234,12 +258,23 @@ def _split_long_units(units, words, preset: CaptionPreset, language: str):
     return out
 
 
-# -- segmentation ---------------------------------------------------------------------------------------------
-def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: str, speakers=None,
-             names: Mapping[str, str] | None = None) -> list[tuple[int, int, Layout]]:
+# -- segmentation
+# ---------------------------------------------------------------------------------------------
+def _segment(
+    texts,
+    costs,
+    starts,
+    ends,
+    rate,
+    preset: CaptionPreset,
+    language: str,
+    speakers=None,
+    names: Mapping[str, str] | None = None,
+) -> list[tuple[int, int, Layout]]:
     """Split units into cues: ``[(first_unit, end_unit_exclusive, layout), ...]``.
 
-    With ``speakers`` (one per unit), a speaker change is a free boundary and a cue holds one change at most, in
+    With ``speakers`` (one per unit), a speaker change is a free boundary and a cue holds one change at most,
+    in
     the two-speaker form."""
     n = len(texts)
     max_f = preset.max_frames(rate)
@@ -263,13 +298,16 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
         boundary[k] = c * BOUNDARY_WEIGHT
         if speakers is not None and speakers[k] != speakers[k - 1]:
             boundary[k] = 0.0  # a change of speaker is the best place for a new cue
-    # a sentence that fits one cue (a two-line cue if need be) should not be split across two: "... rely on solar" |
+    # a sentence that fits one cue (a two-line cue if need be) should not be split across two: "... rely on
+    # solar" |
     # "and satellite weather reports." read worse than one two-line cue
     for a, b in _sentences(texts):
         if b - a < 2 or max(ends[a:b]) - starts[a] > max_f or any(gaps[k] >= force for k in range(a + 1, b)):
             continue
-        if sum(len(t) for t in texts[a:b]) + joiner * (b - a - 1) > capacity or \
-                layout_lines(texts[a:b], costs[a:b] + [0], preset, language) is None:
+        if (
+            sum(len(t) for t in texts[a:b]) + joiner * (b - a - 1) > capacity
+            or layout_lines(texts[a:b], costs[a:b] + [0], preset, language) is None
+        ):
             continue
         for k in range(a + 1, b):
             if gaps[k] < pause and (speakers is None or speakers[k] == speakers[k - 1]):
@@ -296,7 +334,9 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
             if best[i] == INF:
                 continue
             if change_at is not None:
-                layout = _two_speaker_layout(texts, costs, i, change_at, j, preset, language, speakers, names or {})
+                layout = _two_speaker_layout(
+                    texts, costs, i, change_at, j, preset, language, speakers, names or {}
+                )
             else:
                 layout = layout_lines(texts[i:j], costs[i:j] + [0], preset, language)
             if layout is None:
@@ -304,8 +344,21 @@ def _segment(texts, costs, starts, ends, rate, preset: CaptionPreset, language: 
                     raise AssertionError(f"unit {texts[i]!r} does not fit a caption line")
                 continue
             cost = best[i] + boundary[i] + CUE_COST + layout.cost
-            cost += _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, linger,
-                                 frames_per_char, short_f)
+            cost += _cue_penalty(
+                i,
+                j,
+                layout,
+                texts,
+                starts,
+                ends,
+                gaps,
+                preset,
+                min_f,
+                pause,
+                linger,
+                frames_per_char,
+                short_f,
+            )
             if cost < best[j]:
                 best[j] = cost
                 back[j] = (i, layout)
@@ -329,9 +382,11 @@ def _sentences(texts: list[str]) -> list[tuple[int, int]]:
     return out
 
 
-def _cue_penalty(i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, linger, frames_per_char,
-                 short_f=1) -> float:
-    """Timing-related cost of units i..j-1 as one cue: too short before the next, too fast to read, an orphan."""
+def _cue_penalty(
+    i, j, layout, texts, starts, ends, gaps, preset, min_f, pause, linger, frames_per_char, short_f=1
+) -> float:
+    """Timing-related cost of units i..j-1 as one cue: too short before the next, too fast to read, an
+    orphan."""
     n = len(texts)
     penalty = 0.0
     chars = sum(line_length(x) for x in layout.lines)

@@ -1,22 +1,27 @@
 """Cue in/out times in integer frames: speech-synchronous, readable, chained, and clear of shot changes.
 
-Given each cue's speech span (first word's first frame, last word's end frame) and its character count, the rules
+Given each cue's speech span (first word's first frame, last word's end frame) and its character count, the
+rules
 are applied in this order:
 
-1. in-time on the first frame of speech, moved by the shot-change rules (snap to a cut 1-8 frames later, or to 12
+1. in-time on the first frame of speech, moved by the shot-change rules (snap to a cut 1-8 frames later, or to
+12
    frames before a cut 9-11 frames later);
 2. out-time up to ``max_trail_frames`` after the end of speech, where the next cue leaves room;
 3. minimum duration extended into the silence after the cue; reading speed extended the same way, up to
    ``max_linger`` past speech;
 4. gaps of ``chain_gap_frames`` or fewer closed to exactly ``min_gap_frames`` ("chaining");
 5. out-times near a cut moved to 2 frames before it, when the cue keeps its minimum duration;
-6. a final forward pass that *guarantees* the hard rules: no overlap, gap >= ``min_gap_frames``, duration within
+6. a final forward pass that *guarantees* the hard rules: no overlap, gap >= ``min_gap_frames``, duration
+within
    bounds. When speech is too dense for that, a cue starts late rather than overlapping its neighbour;
-7. with ``end_frame`` (the timeline's or the audio's last frame, exclusive), a backward pass so that no cue ends
+7. with ``end_frame`` (the timeline's or the audio's last frame, exclusive), a backward pass so that no cue
+ends
    after it: the last cue is cut there and starts earlier, into the silence before it, to keep its minimum
    duration where it can.
 
-``settle_word_frames`` does the same for words: frames in time order that never overlap and never pass the end.
+``settle_word_frames`` does the same for words: frames in time order that never overlap and never pass the
+end.
 """
 
 from __future__ import annotations
@@ -48,8 +53,10 @@ def reading_frames(chars: int, rate: Fraction, preset: CaptionPreset) -> int:
 def settle_word_frames(words: Sequence[Word], end_frame: int | None = None) -> list[Word]:
     """Words in time order whose frames never overlap and never pass ``end_frame`` (exclusive).
 
-    ``Word.at`` gives each word the frame holding its start and the first frame at or after its end, so two words
-    that meet inside a frame share it. Here a word ends where the next one starts (it keeps at least one frame; a
+    ``Word.at`` gives each word the frame holding its start and the first frame at or after its end, so two
+    words
+    that meet inside a frame share it. Here a word ends where the next one starts (it keeps at least one
+    frame; a
     following word that started in the same frame then starts one frame later). Seconds are left as measured.
     """
     from dataclasses import replace
@@ -65,7 +72,9 @@ def settle_word_frames(words: Sequence[Word], end_frame: int | None = None) -> l
         if limit is not None:
             start = min(start, limit - 1)
             end = min(end, limit)
-            if out and start < out[-1].end_frame:  # words crowded against the end: the last frames are shared out
+            if (
+                out and start < out[-1].end_frame
+            ):  # words crowded against the end: the last frames are shared out
                 start = out[-1].end_frame
             if start >= end:
                 # no room left before the end: squeeze the earlier words back to make one frame for this one
@@ -78,7 +87,8 @@ def settle_word_frames(words: Sequence[Word], end_frame: int | None = None) -> l
 
 
 def _make_room(words: list[Word], before: int) -> list[Word]:
-    """``words`` moved back so the last ends at or before ``before`` (each keeps a frame, none before frame 0)."""
+    """``words`` moved back so the last ends at or before ``before`` (each keeps a frame, none before frame
+    0)."""
     from dataclasses import replace
 
     out = list(words)
@@ -95,8 +105,13 @@ def _make_room(words: list[Word], before: int) -> list[Word]:
     return out
 
 
-def time_cues(spans: Sequence[Span], rate: Fraction, preset: CaptionPreset,
-              cut_points: Sequence[int] = (), end_frame: int | None = None) -> list[tuple[int, int]]:
+def time_cues(
+    spans: Sequence[Span],
+    rate: Fraction,
+    preset: CaptionPreset,
+    cut_points: Sequence[int] = (),
+    end_frame: int | None = None,
+) -> list[tuple[int, int]]:
     """``[(in, out), ...]`` for each span, in frames (``out`` exclusive); none ends after ``end_frame``."""
     n = len(spans)
     if n == 0:
@@ -170,7 +185,8 @@ def time_cues(spans: Sequence[Span], rate: Fraction, preset: CaptionPreset,
 
 
 def _clamp_to_end(result: list[tuple[int, int]], end_frame: int, gap: int, min_f: int) -> None:
-    """Backward pass (in place): no cue ends after ``end_frame``; a cue cut short starts earlier, into the silence
+    """Backward pass (in place): no cue ends after ``end_frame``; a cue cut short starts earlier, into the
+    silence
     before it, to keep ``min_f`` frames where the cue before leaves room (never overlapping it)."""
     limit = end_frame
     for i in range(len(result) - 1, -1, -1):

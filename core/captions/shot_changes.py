@@ -72,7 +72,9 @@ def in_time_issue(frame: int, cuts: Sequence[int]) -> str | None:
     if 1 <= before <= SHOT_SNAP_IN_MAX:
         return f"in-time {before} frame(s) before the cut at frame {cut}: start on the cut"
     if SHOT_SNAP_IN_MAX < before <= SHOT_MOVE_IN_MAX:
-        return f"in-time {before} frames before the cut at frame {cut}: start {SHOT_MOVE_IN_TO} frames before it"
+        return (
+            f"in-time {before} frames before the cut at frame {cut}: start {SHOT_MOVE_IN_TO} frames before it"
+        )
     return None
 
 
@@ -81,6 +83,9 @@ def out_time_issue(frame: int, cuts: Sequence[int]) -> str | None:
     if target is None:
         return None
     cut = target + SHOT_OUT_BEFORE
-    where = f"{cut - frame} frame(s) before" if frame < cut else ("on" if frame == cut else f"{frame - cut} "
-                                                                 "frame(s) after")
+    where = (
+        f"{cut - frame} frame(s) before"
+        if frame < cut
+        else ("on" if frame == cut else f"{frame - cut} frame(s) after")
+    )
     return f"out-time {where} the cut at frame {cut}: end {SHOT_OUT_BEFORE} frames before it (frame {target})"

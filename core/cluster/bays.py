@@ -1,6 +1,9 @@
-"""Per-bay credentials of the facility cluster: ``captionbridge cluster add-bay NAME`` issues a token, ``revoke-bay``
-withdraws it. Only sha256 digests of tokens are kept (``bays.json`` in the cluster's data folder, mode 600); the
-ingress rereads the file when it changes, so a revocation holds from the next request on, without a redeploy."""
+"""Per-bay credentials of the facility cluster: ``captionbridge cluster add-bay NAME`` issues a token,
+``revoke-bay``
+withdraws it. Only sha256 digests of tokens are kept (``bays.json`` in the cluster's data folder, mode 600);
+the
+ingress rereads the file when it changes, so a revocation holds from the next request on, without a
+redeploy."""
 
 from __future__ import annotations
 
@@ -43,8 +46,9 @@ class BayRegistry:
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise InputError(f"{self.path} is unreadable ({exc}): restore it from a backup or re-add the "
-                                 "bays") from exc
+                raise InputError(
+                    f"{self.path} is unreadable ({exc}): restore it from a backup or re-add the bays"
+                ) from exc
             self._bays, self._stamp = dict(data.get("bays", {})), stamp
         return self._bays
 
@@ -58,15 +62,20 @@ class BayRegistry:
 
     # -- admin -----------------------------------------------------------------------------------------------
     def add(self, name: str) -> str:
-        """A new token for bay ``name`` (shown once). A revoked bay may be added again; an active one may not."""
+        """A new token for bay ``name`` (shown once). A revoked bay may be added again; an active one may
+        not."""
         if not NAME_PATTERN.match(name or ""):
-            raise InputError(f"bay name {name!r} is not usable: letters, digits, '.', '_' and '-', up to 64 "
-                             "characters, starting with a letter or digit")
+            raise InputError(
+                f"bay name {name!r} is not usable: letters, digits, '.', '_' and '-', up to 64 "
+                "characters, starting with a letter or digit"
+            )
         with self._lock:
             bays = dict(self._load())
             if name in bays and not bays[name].get("revoked"):
-                raise InputError(f"bay {name!r} already has a token: revoke it first (captionbridge cluster "
-                                 f"revoke-bay {name}) to issue a new one")
+                raise InputError(
+                    f"bay {name!r} already has a token: revoke it first (captionbridge cluster "
+                    f"revoke-bay {name}) to issue a new one"
+                )
             token = TOKEN_PREFIX + secrets.token_urlsafe(32)
             bays[name] = {"token_sha256": _digest(token), "created": time.time(), "revoked": None}
             self._save(bays)
@@ -87,8 +96,10 @@ class BayRegistry:
 
     def list(self) -> list[dict]:
         with self._lock:
-            return [{"name": n, "created": b.get("created"), "revoked": b.get("revoked")}
-                    for n, b in sorted(self._load().items())]
+            return [
+                {"name": n, "created": b.get("created"), "revoked": b.get("revoked")}
+                for n, b in sorted(self._load().items())
+            ]
 
     # -- ingress ---------------------------------------------------------------------------------------------
     def authenticate(self, token: str | None) -> str | None:

@@ -1,11 +1,17 @@
-"""The bay's side of the facility cluster: a speech backend (``core.speech.remote``) that sends each source span to
+"""The bay's side of the facility cluster: a speech backend (``core.speech.remote``) that sends each source
+span to
 the cluster once.
 
-Per job: ask the cluster for the spans it already has transcripts of (shared cache, keyed by the audio's content
-hash + source range + the cluster's model + settings; nothing is decoded or uploaded for those); for the rest, decode
-the span, compress it (16 kHz mono FLAC), ask whether the cluster already has that audio, upload it only if not,
-queue a job, and poll it. Requests are idempotent (each job carries a request id), so a retry after a lost answer
-never queues the same span twice. A cluster that cannot be reached raises ``RemoteUnavailable`` (the engine then
+Per job: ask the cluster for the spans it already has transcripts of (shared cache, keyed by the audio's
+content
+hash + source range + the cluster's model + settings; nothing is decoded or uploaded for those); for the rest,
+decode
+the span, compress it (16 kHz mono FLAC), ask whether the cluster already has that audio, upload it only if
+not,
+queue a job, and poll it. Requests are idempotent (each job carries a request id), so a retry after a lost
+answer
+never queues the same span twice. A cluster that cannot be reached raises ``RemoteUnavailable`` (the engine
+then
 transcribes locally) or, with ``on_unreachable = "wait"``, is waited for.
 """
 
@@ -29,9 +35,21 @@ from .wire import encode_flac
 log = logging.getLogger(__name__)
 
 # What changes a transcript, sent with every job (the cluster adds its own model and compute type).
-WIRE_SETTINGS = ("language", "beam_size", "vad", "vad_threshold", "simplified_chinese", "initial_prompt", "hotwords",
-                 "no_speech_threshold", "log_prob_threshold", "compression_ratio_threshold", "temperature",
-                 "refine_timing", "language_windows")
+WIRE_SETTINGS = (
+    "language",
+    "beam_size",
+    "vad",
+    "vad_threshold",
+    "simplified_chinese",
+    "initial_prompt",
+    "hotwords",
+    "no_speech_threshold",
+    "log_prob_threshold",
+    "compression_ratio_threshold",
+    "temperature",
+    "refine_timing",
+    "language_windows",
+)
 
 
 class ClusterRefused(CaptionBridgeError):
@@ -51,7 +69,8 @@ class ClusterUnreachable(CaptionBridgeError):
 
 
 class _Rejected(Exception):
-    """The cluster answered but would not do it (HTTP 400-class other than 401/403): version skew, a bad span."""
+    """The cluster answered but would not do it (HTTP 400-class other than 401/403): version skew, a bad
+    span."""
 
 
 class _Down(Exception):
@@ -70,11 +89,16 @@ class ClusterBackend:
         self.last_stats: dict = {}
         self._context = None
         if config.url.startswith("https://"):
-            self._context = ssl.create_default_context(cafile=config.ca_cert) if config.ca_cert else \
-                ssl.create_default_context()
+            self._context = (
+                ssl.create_default_context(cafile=config.ca_cert)
+                if config.ca_cert
+                else ssl.create_default_context()
+            )
 
     # -- HTTP ------------------------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: dict | None = None, data: bytes | None = None) -> tuple[int, dict]:
+    def _call(
+        self, method: str, path: str, body: dict | None = None, data: bytes | None = None
+    ) -> tuple[int, dict]:
         headers = {"Authorization": f"Bearer {self.config.token}", "Accept": "application/json"}
         if body is not None:
             data = json.dumps(body).encode("utf-8")
@@ -83,14 +107,18 @@ class ClusterBackend:
             headers["Content-Type"] = "audio/flac"
         request = urllib.request.Request(self.config.url + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.config.request_timeout_s, context=self._context) as r:
+            with urllib.request.urlopen(
+                request, timeout=self.config.request_timeout_s, context=self._context
+            ) as r:
                 return r.status, json.loads(r.read() or b"{}")
         except urllib.error.HTTPError as exc:
             payload = _json_or_text(exc)
             if exc.code in (401, 403):
-                raise ClusterRefused(f"the facility cluster at {self.config.url} refused this bay "
-                                     f"({_message(payload)}): ask the facility admin for a new token "
-                                     "(captionbridge cluster add-bay NAME) and put it in the facility config") from None
+                raise ClusterRefused(
+                    f"the facility cluster at {self.config.url} refused this bay "
+                    f"({_message(payload)}): ask the facility admin for a new token "
+                    "(captionbridge cluster add-bay NAME) and put it in the facility config"
+                ) from None
             if exc.code >= 500:
                 raise _Down(f"HTTP {exc.code} {_message(payload)}") from None
             return exc.code, payload
@@ -103,7 +131,9 @@ class ClusterBackend:
 
     def _expect(self, status: int, payload: dict, what: str) -> dict:
         if status >= 400:
-            raise _Rejected(f"the facility cluster at {self.config.url} rejected {what} ({_message(payload)})")
+            raise _Rejected(
+                f"the facility cluster at {self.config.url} rejected {what} ({_message(payload)})"
+            )
         return payload
 
     def info(self) -> dict:
@@ -111,7 +141,9 @@ class ClusterBackend:
         return self._expect(*self._call("GET", "/v1/info"), "a status request")
 
     def _reach(self) -> dict:
-        deadline = time.monotonic() + (self.config.wait_timeout_s if self.config.on_unreachable == "wait" else 0)
+        deadline = time.monotonic() + (
+            self.config.wait_timeout_s if self.config.on_unreachable == "wait" else 0
+        )
         announced = False
         while True:
             try:
@@ -123,29 +155,49 @@ class ClusterBackend:
                     if self.config.on_unreachable == "wait":
                         raise ClusterUnreachable(
                             f"the facility cluster at {self.config.url} stayed unreachable for "
-                            f"{self.config.wait_timeout_s:.0f} s ({exc}); the job was not transcribed. Start the "
-                            "cluster, or set on_unreachable = \"fallback\" to transcribe locally") from None
+                            f"{self.config.wait_timeout_s:.0f} s ({exc}); the job was not transcribed. Start "
+                            "the "
+                            'cluster, or set on_unreachable = "fallback" to transcribe locally'
+                        ) from None
                     raise RemoteUnavailable(
-                        f"facility cluster at {self.config.url} unreachable ({exc}): transcribed on this machine "
-                        "instead (slower); set on_unreachable = \"wait\" in the facility config to wait for the "
-                        "cluster") from None
+                        f"facility cluster at {self.config.url} unreachable ({exc}): transcribed on this "
+                        "machine "
+                        'instead (slower); set on_unreachable = "wait" in the facility config to wait for '
+                        "the "
+                        "cluster"
+                    ) from None
                 if not announced:
-                    log.warning("facility cluster at %s unreachable (%s): waiting up to %.0f s", self.config.url,
-                                exc, self.config.wait_timeout_s)
+                    log.warning(
+                        "facility cluster at %s unreachable (%s): waiting up to %.0f s",
+                        self.config.url,
+                        exc,
+                        self.config.wait_timeout_s,
+                    )
                     announced = True
                 time.sleep(min(5.0, max(0.1, deadline - time.monotonic())))
 
-    # -- the backend -------------------------------------------------------------------------------------------
+    # -- the backend
+    # -------------------------------------------------------------------------------------------
     def transcribe_spans(self, requests: list[SpanRequest], options, report: Callable[[float], None]) -> dict:
         started = time.monotonic()
-        stats = {"cluster": self.config.url, "cache_hits": 0, "uploaded_bytes": 0, "uploads_skipped": 0,
-                 "jobs": 0, "resubmitted": 0, "replica_seconds": 0.0, "warnings": []}
+        stats = {
+            "cluster": self.config.url,
+            "cache_hits": 0,
+            "uploaded_bytes": 0,
+            "uploads_skipped": 0,
+            "jobs": 0,
+            "resubmitted": 0,
+            "replica_seconds": 0.0,
+            "warnings": [],
+        }
         self.last_stats = stats
         info = self._reach()
         asked = str(options.model or "auto")
         if asked != "auto" and info.get("model_name") not in (asked, Path(asked).name):
-            stats["warnings"].append(f"model {options.model!r} was asked for; the facility cluster transcribes with "
-                                     f"{info.get('model_name')!r}")
+            stats["warnings"].append(
+                f"model {options.model!r} was asked for; the facility cluster transcribes with "
+                f"{info.get('model_name')!r}"
+            )
         settings = wire_settings(options)
         total = sum(r.seconds for r in requests) or 1.0
         done: dict[int, dict] = {}
@@ -163,8 +215,16 @@ class ClusterBackend:
                     identities[r.index] = "pcm:" + audio[r.index][1]
                 else:
                     identities[r.index] = r.identity
-            found = self._retrying(lambda: self._expect(*self._call("POST", "/v1/lookup", {
-                "settings": settings, "identities": [identities[r.index] for r in requests]}), "a cache lookup"))
+            found = self._retrying(
+                lambda: self._expect(
+                    *self._call(
+                        "POST",
+                        "/v1/lookup",
+                        {"settings": settings, "identities": [identities[r.index] for r in requests]},
+                    ),
+                    "a cache lookup",
+                )
+            )
             for r, hit in zip(requests, found.get("results", [])):
                 if hit is not None:
                     done[r.index] = hit
@@ -184,33 +244,47 @@ class ClusterBackend:
                     if status == 404:  # the cluster lost it (ingress restarted): queue it again, once more
                         stats["resubmitted"] += 1
                         del jobs[job_id]
-                        jobs[self._submit(requests_by[index], identities[index], settings, audio, stats)] = index
+                        jobs[self._submit(requests_by[index], identities[index], settings, audio, stats)] = (
+                            index
+                        )
                         continue
                     payload = self._expect(status, payload, f"job {job_id}")
                     if payload.get("state") == "done":
                         done[index] = payload["result"]
-                        stats["replica_seconds"] += float((payload["result"].get("replica") or {}).get("seconds", 0))
+                        stats["replica_seconds"] += float(
+                            (payload["result"].get("replica") or {}).get("seconds", 0)
+                        )
                         del jobs[job_id]
                         progress()
                     elif payload.get("state") == "failed":
-                        raise RemoteUnavailable(f"the facility cluster could not transcribe a span "
-                                                f"({payload.get('error')}): transcribed on this machine instead",
-                                                partial=done)
+                        raise RemoteUnavailable(
+                            f"the facility cluster could not transcribe a span "
+                            f"({payload.get('error')}): transcribed on this machine instead",
+                            partial=done,
+                        )
                 if jobs:
                     time.sleep(self.config.poll_interval_s)
         except _Rejected as exc:  # the editor still gets captions; the admin gets a reason to look into
-            raise RemoteUnavailable(f"{exc}: the remaining {len(requests) - len(done)} span(s) were transcribed on "
-                                    "this machine instead; tell the facility admin (are the cluster and this bay on "
-                                    "the same CaptionBridge version?)", partial=done) from None
+            raise RemoteUnavailable(
+                f"{exc}: the remaining {len(requests) - len(done)} span(s) were transcribed on "
+                "this machine instead; tell the facility admin (are the cluster and this bay on "
+                "the same CaptionBridge version?)",
+                partial=done,
+            ) from None
         except _Down as exc:
             if self.config.on_unreachable == "wait":
-                raise ClusterUnreachable(f"the facility cluster at {self.config.url} went away during the job and "
-                                         f"stayed away for {self.config.wait_timeout_s:.0f} s ({exc}); the job was "
-                                         "not finished. Start the cluster and run it again (spans already done are "
-                                         "in the cluster's cache), or set on_unreachable = \"fallback\"") from None
-            raise RemoteUnavailable(f"facility cluster at {self.config.url} went away during the job ({exc}): "
-                                    f"the remaining {len(requests) - len(done)} span(s) were transcribed on this "
-                                    "machine instead", partial=done) from None
+                raise ClusterUnreachable(
+                    f"the facility cluster at {self.config.url} went away during the job and "
+                    f"stayed away for {self.config.wait_timeout_s:.0f} s ({exc}); the job was "
+                    "not finished. Start the cluster and run it again (spans already done are "
+                    'in the cluster\'s cache), or set on_unreachable = "fallback"'
+                ) from None
+            raise RemoteUnavailable(
+                f"facility cluster at {self.config.url} went away during the job ({exc}): "
+                f"the remaining {len(requests) - len(done)} span(s) were transcribed on this "
+                "machine instead",
+                partial=done,
+            ) from None
         finally:
             stats["seconds"] = round(time.monotonic() - started, 3)
         return done
@@ -219,24 +293,37 @@ class ClusterBackend:
         if r.index not in audio:
             audio[r.index] = encode_flac(r.audio())
         flac, digest = audio[r.index]
-        missing = self._retrying(lambda: self._expect(*self._call("POST", "/v1/audio/missing", {
-            "hashes": [digest]}), "an audio check"))
+        missing = self._retrying(
+            lambda: self._expect(
+                *self._call("POST", "/v1/audio/missing", {"hashes": [digest]}), "an audio check"
+            )
+        )
         if digest in missing.get("missing", []):
-            self._retrying(lambda: self._expect(*self._call("PUT", f"/v1/audio/{digest}", data=flac),
-                                                "an audio upload"))
+            self._retrying(
+                lambda: self._expect(*self._call("PUT", f"/v1/audio/{digest}", data=flac), "an audio upload")
+            )
             stats["uploaded_bytes"] += len(flac)
         else:
             stats["uploads_skipped"] += 1
-        body = {"request_id": uuid.uuid4().hex, "identity": identity, "audio": digest, "settings": settings,
-                "seconds": r.seconds}
+        body = {
+            "request_id": uuid.uuid4().hex,
+            "identity": identity,
+            "audio": digest,
+            "settings": settings,
+            "seconds": r.seconds,
+        }
         created = self._retrying(lambda: self._expect(*self._call("POST", "/v1/jobs", body), "a job"))
         stats["jobs"] += 1
         return created["id"]
 
     def _retrying(self, call):
-        """``call()`` again while the cluster is briefly away (a proxy restarting, a node failing over); the requests
-        are idempotent. Gives up with ``_Down`` after ``retry_window_s`` (``wait_timeout_s`` when told to wait)."""
-        window = self.config.wait_timeout_s if self.config.on_unreachable == "wait" else self.config.retry_window_s
+        """``call()`` again while the cluster is briefly away (a proxy restarting, a node failing over); the
+        requests
+        are idempotent. Gives up with ``_Down`` after ``retry_window_s`` (``wait_timeout_s`` when told to
+        wait)."""
+        window = (
+            self.config.wait_timeout_s if self.config.on_unreachable == "wait" else self.config.retry_window_s
+        )
         deadline = time.monotonic() + max(window, self.config.retry_window_s)
         while True:
             try:
@@ -259,4 +346,6 @@ def _message(payload: dict) -> str:
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict):
         return error.get("message") or error.get("code") or "no reason given"
-    return str(error or payload.get("detail") or "no reason given") if isinstance(payload, dict) else "no reason"
+    return (
+        str(error or payload.get("detail") or "no reason given") if isinstance(payload, dict) else "no reason"
+    )

@@ -1,8 +1,12 @@
-"""The cluster's front desk, without Ray: bays, the shared transcript cache, the audio store, jobs and fair share.
+"""The cluster's front desk, without Ray: bays, the shared transcript cache, the audio store, jobs and fair
+share.
 
-The Ray Serve ingress (``plugin/cluster/app.py``) owns one ``Hub`` and gives it ``runner``, a coroutine that runs one
-span on a model replica. Everything a bay can do goes through a method that takes the bay's name first, and a bay
-only ever sees its own jobs. Jobs are queued per bay and dispatched round robin, at most ``max_inflight`` at once
+The Ray Serve ingress (``plugin/cluster/app.py``) owns one ``Hub`` and gives it ``runner``, a coroutine that
+runs one
+span on a model replica. Everything a bay can do goes through a method that takes the bay's name first, and a
+bay
+only ever sees its own jobs. Jobs are queued per bay and dispatched round robin, at most ``max_inflight`` at
+once
 (the replicas' capacity), so a long job from one bay never starves the others. A replica that dies mid-span
 (``ReplicaLost``) costs one retry on another replica; the span's result is stored once, under its cache key.
 """
@@ -53,8 +57,15 @@ Runner = Callable[[bytes, str, dict], Awaitable[dict]]
 
 
 class Hub:
-    def __init__(self, data_dir: Path, runner: Runner, model: dict, max_inflight: int = 1,
-                 max_upload_bytes: int = 512 * 1024 * 1024, audio_ttl_s: float = AUDIO_TTL_S):
+    def __init__(
+        self,
+        data_dir: Path,
+        runner: Runner,
+        model: dict,
+        max_inflight: int = 1,
+        max_upload_bytes: int = 512 * 1024 * 1024,
+        audio_ttl_s: float = AUDIO_TTL_S,
+    ):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.bays = BayRegistry(self.data_dir)
@@ -72,19 +83,26 @@ class Hub:
         self.inflight = 0
         self.counters: Counter = Counter()
         self.per_bay: dict[str, Counter] = defaultdict(Counter)
-        self.transcribed: Counter = Counter()  # cache key -> spans transcribed (exactly once, barring a new model)
+        self.transcribed: Counter = (
+            Counter()
+        )  # cache key -> spans transcribed (exactly once, barring a new model)
         self._running: dict[str, asyncio.Future] = {}  # cache key -> the span being transcribed for it
         self._wake: asyncio.Event | None = None
         self._access = self.data_dir / "access.log"
 
-    # -- auth and audit -------------------------------------------------------------------------------------------
+    # -- auth and audit
+    # -------------------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> str:
-        token = (authorization or "")[7:].strip() if (authorization or "").lower().startswith("bearer ") else None
+        token = (
+            (authorization or "")[7:].strip() if (authorization or "").lower().startswith("bearer ") else None
+        )
         bay = self.bays.authenticate(token)
         if bay is None:
             self.counters["refused"] += 1
-            raise Unauthorized("unknown or revoked bay token: ask the facility admin for one "
-                               "(captionbridge cluster add-bay NAME)")
+            raise Unauthorized(
+                "unknown or revoked bay token: ask the facility admin for one "
+                "(captionbridge cluster add-bay NAME)"
+            )
         return bay
 
     def audit(self, bay: str, action: str, **fields) -> None:
@@ -96,7 +114,8 @@ class Hub:
         except OSError:
             pass
 
-    # -- cache ----------------------------------------------------------------------------------------------------
+    # -- cache
+    # ----------------------------------------------------------------------------------------------------
     def _options(self, settings: dict) -> TranscribeOptions:
         if not isinstance(settings, dict):
             raise InputError("settings must be an object")
@@ -112,9 +131,14 @@ class Hub:
         options = self._options(settings)
         if not isinstance(identity, str) or not identity or len(identity) > 200:
             raise InputError("each span needs an identity (its content hash and range)")
-        return cache_key(identity=identity, model=self.model["model_id"], compute=self.model["compute"],
-                         settings={**options.settings_key(), "language_windows": options.language_windows},
-                         algorithm=ALGORITHM_VERSION, timing=self.model.get("timing"))
+        return cache_key(
+            identity=identity,
+            model=self.model["model_id"],
+            compute=self.model["compute"],
+            settings={**options.settings_key(), "language_windows": options.language_windows},
+            algorithm=ALGORITHM_VERSION,
+            timing=self.model.get("timing"),
+        )
 
     def lookup(self, bay: str, settings: dict, identities: list) -> list:
         if not isinstance(identities, list) or len(identities) > 100000:
@@ -131,7 +155,8 @@ class Hub:
         self.audit(bay, "lookup", spans=len(identities), hits=sum(r is not None for r in results))
         return results
 
-    # -- audio ----------------------------------------------------------------------------------------------------
+    # -- audio
+    # ----------------------------------------------------------------------------------------------------
     def _audio_path(self, digest: str) -> Path:
         if not HASH.match(digest or ""):
             raise InputError("an audio hash is 64 lowercase hex digits (sha256 of the 16-bit PCM)")
@@ -153,7 +178,9 @@ class Hub:
     def put_audio(self, bay: str, digest: str, data: bytes) -> None:
         path = self._audio_path(digest)
         if len(data) > self.max_upload_bytes:
-            raise InputError(f"audio of {len(data)} bytes is over the cluster's limit of {self.max_upload_bytes}")
+            raise InputError(
+                f"audio of {len(data)} bytes is over the cluster's limit of {self.max_upload_bytes}"
+            )
         decode_flac(data, digest)  # refuses anything that is not the 16 kHz mono audio it claims to be
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,22 +190,37 @@ class Hub:
         self.per_bay[bay]["uploaded_bytes"] += len(data)
         self.audit(bay, "audio-upload", audio=digest, bytes=len(data))
 
-    # -- jobs -----------------------------------------------------------------------------------------------------
+    # -- jobs
+    # -----------------------------------------------------------------------------------------------------
     def submit(self, bay: str, body: dict) -> dict:
         if not isinstance(body, dict):
             raise InputError("a job is a JSON object")
         request_id = str(body.get("request_id") or "")
         if not re.match(r"^[A-Za-z0-9_-]{8,64}$", request_id):
-            raise InputError("request_id must be 8-64 letters, digits, '_' or '-' (it makes a retried submit safe)")
+            raise InputError(
+                "request_id must be 8-64 letters, digits, '_' or '-' (it makes a retried submit safe)"
+            )
         known = self.by_request.get((bay, request_id))
         if known in self.jobs:
             return self.view(bay, known)  # the same submit again (its answer was lost): the same job
         key = self.key(body.get("identity"), body.get("settings"))
         digest = body.get("audio")
         seconds = float(body.get("seconds") or 0.0)
-        job = {"id": secrets.token_hex(12), "bay": bay, "request_id": request_id, "key": key, "audio": digest,
-               "settings": body.get("settings"), "seconds": seconds, "state": "queued", "attempts": 0,
-               "error": None, "result": None, "created": time.time(), "finished": None}
+        job = {
+            "id": secrets.token_hex(12),
+            "bay": bay,
+            "request_id": request_id,
+            "key": key,
+            "audio": digest,
+            "settings": body.get("settings"),
+            "seconds": seconds,
+            "state": "queued",
+            "attempts": 0,
+            "error": None,
+            "result": None,
+            "created": time.time(),
+            "finished": None,
+        }
         hit = self.cache.get(key)
         if hit is not None:
             job.update(state="done", result=hit, finished=time.time())
@@ -186,7 +228,9 @@ class Hub:
                 counter["lookups"] += 1
                 counter["hits"] += 1
         elif not self._audio_path(digest).is_file():
-            raise InputError(f"audio {digest} is not on the cluster: upload it first (PUT /v1/audio/{digest})")
+            raise InputError(
+                f"audio {digest} is not on the cluster: upload it first (PUT /v1/audio/{digest})"
+            )
         self.jobs[job["id"]] = job
         self.by_request[(bay, request_id)] = job["id"]
         self.counters["jobs"] += 1
@@ -219,7 +263,8 @@ class Hub:
                 return n
         return None
 
-    # -- dispatch -------------------------------------------------------------------------------------------------
+    # -- dispatch
+    # -------------------------------------------------------------------------------------------------
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
@@ -247,8 +292,12 @@ class Hub:
     async def _run(self, job: dict) -> None:
         owner = None
         try:
-            hit = self.cache.get(job["key"])  # another bay's job for the same span may have finished meanwhile
-            if hit is None and job["key"] in self._running:  # or be running now: share it, do not run it twice
+            hit = self.cache.get(
+                job["key"]
+            )  # another bay's job for the same span may have finished meanwhile
+            if (
+                hit is None and job["key"] in self._running
+            ):  # or be running now: share it, do not run it twice
                 job["state"] = "running"
                 hit = await asyncio.shield(self._running[job["key"]])
             if hit is not None:
@@ -264,7 +313,9 @@ class Hub:
                     result = await self.runner(data, job["audio"], job["settings"])
                 except ReplicaLost as exc:
                     self.counters["replica_lost"] += 1
-                    self.audit(job["bay"], "replica-lost", job=job["id"], attempt=attempt, error=str(exc)[:200])
+                    self.audit(
+                        job["bay"], "replica-lost", job=job["id"], attempt=attempt, error=str(exc)[:200]
+                    )
                     if attempt == ATTEMPTS:
                         raise
                     continue
@@ -314,7 +365,8 @@ class Hub:
                 del self.jobs[job_id]
                 self.by_request.pop((job["bay"], job["request_id"]), None)
 
-    # -- status ---------------------------------------------------------------------------------------------------
+    # -- status
+    # ---------------------------------------------------------------------------------------------------
     def stats(self) -> dict:
         states = Counter(j["state"] for j in self.jobs.values())
         lookups = self.counters["lookups"]
@@ -322,14 +374,29 @@ class Hub:
         bays = {}
         for bay in sorted(set(self.per_bay) | set(self.queue.depth()) | set(running)):
             c = self.per_bay[bay]
-            bays[bay] = {"queued": self.queue.depth().get(bay, 0), "running": running.get(bay, 0),
-                         "jobs": c["jobs"], "lookups": c["lookups"], "cache_hits": c["hits"],
-                         "uploaded_bytes": c["uploaded_bytes"], "seconds_asked": round(c["seconds_asked"], 3)}
-        return {"model": self.model, "inflight": self.inflight, "max_inflight": self.max_inflight,
-                "jobs": dict(states), "bays": bays,
-                "cache": {"lookups": lookups, "hits": self.counters["hits"],
-                          "hit_rate": round(self.counters["hits"] / lookups, 4) if lookups else None},
-                "transcribed_spans": self.counters["transcribed"],
-                "max_transcriptions_per_span": max(self.transcribed.values(), default=0),
-                "replicas_lost": self.counters["replica_lost"], "failed": self.counters["failed"],
-                "refused": self.counters["refused"]}
+            bays[bay] = {
+                "queued": self.queue.depth().get(bay, 0),
+                "running": running.get(bay, 0),
+                "jobs": c["jobs"],
+                "lookups": c["lookups"],
+                "cache_hits": c["hits"],
+                "uploaded_bytes": c["uploaded_bytes"],
+                "seconds_asked": round(c["seconds_asked"], 3),
+            }
+        return {
+            "model": self.model,
+            "inflight": self.inflight,
+            "max_inflight": self.max_inflight,
+            "jobs": dict(states),
+            "bays": bays,
+            "cache": {
+                "lookups": lookups,
+                "hits": self.counters["hits"],
+                "hit_rate": round(self.counters["hits"] / lookups, 4) if lookups else None,
+            },
+            "transcribed_spans": self.counters["transcribed"],
+            "max_transcriptions_per_span": max(self.transcribed.values(), default=0),
+            "replicas_lost": self.counters["replica_lost"],
+            "failed": self.counters["failed"],
+            "refused": self.counters["refused"],
+        }

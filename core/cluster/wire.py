@@ -1,4 +1,5 @@
-"""Audio on the wire: 16 kHz mono, 16-bit FLAC, named by the sha256 of its PCM (the same audio rendered in two bays
+"""Audio on the wire: 16 kHz mono, 16-bit FLAC, named by the sha256 of its PCM (the same audio rendered in two
+bays
 has one name, whatever FLAC encoder either bay has)."""
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from ..speech.transcribe import SAMPLE_RATE
 
 
 def to_pcm16(samples: np.ndarray) -> np.ndarray:
-    """Float samples in [-1, 1] -> int16, the way the engine's decoder made them (x 32768, rounded, clipped)."""
+    """Float samples in [-1, 1] -> int16, the way the engine's decoder made them (x 32768, rounded,
+    clipped)."""
     data = np.asarray(samples, dtype=np.float32)
     return np.clip(np.round(data * 32768.0), -32768, 32767).astype(np.int16)
 
@@ -38,8 +40,12 @@ def decode_flac(data: bytes, expected_hash: str | None = None) -> np.ndarray:
     except Exception as exc:  # libsndfile raises its own error types
         raise InputError(f"the uploaded audio is not a readable FLAC file: {exc}") from exc
     if rate != SAMPLE_RATE or pcm.ndim != 1:
-        raise InputError(f"the uploaded audio must be 16 kHz mono FLAC, got {rate} Hz with "
-                         f"{1 if pcm.ndim == 1 else pcm.shape[1]} channel(s)")
+        raise InputError(
+            f"the uploaded audio must be 16 kHz mono FLAC, got {rate} Hz with "
+            f"{1 if pcm.ndim == 1 else pcm.shape[1]} channel(s)"
+        )
     if expected_hash is not None and pcm_hash(pcm) != expected_hash:
-        raise InputError("the uploaded audio does not match the hash it was sent under (corrupted on the way?)")
+        raise InputError(
+            "the uploaded audio does not match the hash it was sent under (corrupted on the way?)"
+        )
     return pcm.astype(np.float32) / 32768.0

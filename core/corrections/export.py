@@ -1,4 +1,5 @@
-"""Corrections as a dataset: JSON Lines, or a Hugging Face ``audiofolder`` that ``datasets.load_dataset`` reads."""
+"""Corrections as a dataset: JSON Lines, or a Hugging Face ``audiofolder`` that ``datasets.load_dataset``
+reads."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ FORMATS = ("jsonl", "hf")
 
 
 def export(store: CorrectionStore, out: str | Path, fmt: str = "jsonl") -> Path:
-    """Write every record with its audio. ``jsonl``: ``corrections.jsonl`` + ``audio/``; ``hf``: an audiofolder
+    """Write every record with its audio. ``jsonl``: ``corrections.jsonl`` + ``audio/``; ``hf``: an
+    audiofolder
     (``metadata.jsonl`` with ``file_name`` + ``text`` + metadata, FLAC files beside it) for
     ``datasets.load_dataset("audiofolder", data_dir=out)``."""
     if fmt not in FORMATS:
@@ -34,10 +36,19 @@ def export(store: CorrectionStore, out: str | Path, fmt: str = "jsonl") -> Path:
         row = asdict(record)
         text = record.corrected_text
         if fmt == "hf":
-            meta = {"file_name": f"data/{name}", "text": text, "model_text": record.model_text,
-                    "language": record.language, "model": record.model, "job_id": record.job_id,
-                    "timeline": record.timeline, "start": record.start, "end": record.end,
-                    "timing_only": record.timing_only, "words": json.dumps(record.corrected_words)}
+            meta = {
+                "file_name": f"data/{name}",
+                "text": text,
+                "model_text": record.model_text,
+                "language": record.language,
+                "model": record.model,
+                "job_id": record.job_id,
+                "timeline": record.timeline,
+                "start": record.start,
+                "end": record.end,
+                "timing_only": record.timing_only,
+                "words": json.dumps(record.corrected_words),
+            }
             lines.append(json.dumps(meta, ensure_ascii=False))
         else:
             row["audio"] = f"audio/{name}"

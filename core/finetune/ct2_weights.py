@@ -1,11 +1,15 @@
 """Read a CTranslate2 ``model.bin`` back into named numpy arrays.
 
 The layout is the one ``ctranslate2.specs.ModelSpec._serialize`` writes (binary version 6 and earlier, little
-endian): ``uint32`` binary version; from version 2 the spec name (``uint16`` length including a trailing NUL, the
-bytes) and a ``uint32`` spec revision; a ``uint32`` variable count, then per variable its name, a ``uint8`` rank,
-``rank`` ``uint32`` dimensions, the data type (``uint8``: from version 4 an id into float32, int8, int16, int32,
+endian): ``uint32`` binary version; from version 2 the spec name (``uint16`` length including a trailing NUL,
+the
+bytes) and a ``uint32`` spec revision; a ``uint32`` variable count, then per variable its name, a ``uint8``
+rank,
+``rank`` ``uint32`` dimensions, the data type (``uint8``: from version 4 an id into float32, int8, int16,
+int32,
 float16, bfloat16; before that the item size), a ``uint32`` byte count and the raw bytes; from version 3 a
-``uint32`` alias count and (alias, variable) name pairs. This is what lets the packaged Whisper model, which ships
+``uint32`` alias count and (alias, variable) name pairs. This is what lets the packaged Whisper model, which
+ships
 only in CTranslate2 form, be turned back into trainable weights offline.
 """
 
@@ -47,7 +51,7 @@ class _Reader:
     def take(self, size: int) -> memoryview:
         if self.pos + size > len(self.data):
             raise InputError(f"{self.source}: the CTranslate2 model file is truncated (at byte {self.pos})")
-        chunk = self.data[self.pos:self.pos + size]
+        chunk = self.data[self.pos : self.pos + size]
         self.pos += size
         return chunk
 

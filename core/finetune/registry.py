@@ -1,8 +1,10 @@
 """Fine-tuned models by name: where they live, what they came from, and which one the engine runs.
 
-A registered model is a CTranslate2 folder under ``<cache>/models/tuned/<name>/`` with a ``captionbridge_model.json``
+A registered model is a CTranslate2 folder under ``<cache>/models/tuned/<name>/`` with a
+``captionbridge_model.json``
 (base model, the data it saw, held-out WER of base and tuned model, when). ``activate`` makes it the engine's
-default model (``resolve_model("auto")``) and keeps the previous choice for ``rollback``; a model whose held-out
+default model (``resolve_model("auto")``) and keeps the previous choice for ``rollback``; a model whose
+held-out
 WER is worse than its base's is refused.
 """
 
@@ -28,8 +30,13 @@ def model_folder(name: str) -> Path:
 
 def register(name: str, folder: Path, base: str, data: dict, scores: dict) -> dict:
     """Write the model card of ``folder`` (which must be ``model_folder(name)``) and return it."""
-    card = {"name": name, "base": base, "data": data, "scores": scores,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    card = {
+        "name": name,
+        "base": base,
+        "data": data,
+        "scores": scores,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     (Path(folder) / MODEL_CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
     return card
 
@@ -75,11 +82,14 @@ def activate(name: str) -> dict:
     scores = info.get("scores") or {}
     base_wer, tuned_wer = scores.get("held_out_wer_base"), scores.get("held_out_wer_tuned")
     if base_wer is None or tuned_wer is None:
-        raise InputError(f"{name} has no held-out scores, so it cannot be activated: fine-tune it again with "
-                         "held-out data")
+        raise InputError(
+            f"{name} has no held-out scores, so it cannot be activated: fine-tune it again with held-out data"
+        )
     if tuned_wer > base_wer:
-        raise InputError(f"{name} is worse than its base on held-out speech (WER {tuned_wer:.1%} against "
-                         f"{base_wer:.1%}): not activated")
+        raise InputError(
+            f"{name} is worse than its base on held-out speech (WER {tuned_wer:.1%} against "
+            f"{base_wer:.1%}): not activated"
+        )
     state = active()
     if state.get("active") != name:
         state = {"active": name, "previous": state.get("active")}

@@ -1,22 +1,29 @@
 """English word timing from an acoustic model: Whisper's words re-timed by forced alignment with pocketsphinx.
 
-Whisper's cross-attention places word boundaries to ~0.1 s; a phone-level acoustic model forced through the known
-words places them to ~20 ms. ``pocketsphinx`` (BSD, a default dependency) ships CMU's en-us acoustic model and the
+Whisper's cross-attention places word boundaries to ~0.1 s; a phone-level acoustic model forced through the
+known
+words places them to ~20 ms. ``pocketsphinx`` (BSD, a default dependency) ships CMU's en-us acoustic model and
+the
 CMU pronouncing dictionary in its wheel, so this works offline with nothing to download.
 
 How it is used (``transcribe`` and ``align``): one Whisper segment (or script window) at a time, the words are
-prepared for the dictionary (``prepare_words``), the segment's audio (16 kHz, a little padding) is decoded against
-exactly that word sequence, and each word gets the span of its dictionary words. The result is checked: the words
+prepared for the dictionary (``prepare_words``), the segment's audio (16 kHz, a little padding) is decoded
+against
+exactly that word sequence, and each word gets the span of its dictionary words. The result is checked: the
+words
 that come back must be the words sent, or the segment keeps the times it had (and is counted as a fallback).
-The pause rules of ``word_timing`` (a word after a pause starts on the speech onset, a word before one ends where
-the speech does) still run afterwards: the aligner counts a stop consonant's silent closure as part of the word.
+The pause rules of ``word_timing`` (a word after a pause starts on the speech onset, a word before one ends
+where
+the speech does) still run afterwards: the aligner counts a stop consonant's silent closure as part of the
+word.
 
 What makes or breaks it (measured on espeak-ng speech, see ``benchmarks/bench_transcribe.py``):
 
 * ``bestpath=False`` and wide beams: the default beams silently fail on a few percent of sentences;
 * ``silprob=1.0``: with the default, pauses inside a segment are swallowed by the next word;
 * no language model (``lm=None``): the search is the forced word sequence only;
-* ``topn=32`` Gaussians per frame instead of 4: boundaries ~4 ms closer, 92.8 instead of 89.5 % within 50 ms on
+* ``topn=32`` Gaussians per frame instead of 4: boundaries ~4 ms closer, 92.8 instead of 89.5 % within 50 ms
+on
   the calibration corpora, for a few milliseconds per second of audio;
 * 0.4 s of padding (``PAD``) rather than 0.25 s: a little better on the same corpora;
 * audio at the decoder's own rate (16 kHz): other rates give seconds of error without any warning, so they are
@@ -37,7 +44,9 @@ SAMPLE_RATE = 16000
 FRAME = 0.01  # seconds per decoder frame (pocketsphinx's default frate of 100)
 PAD = 0.4  # seconds of audio around a segment's words, so the first and last word can move
 LANGUAGES = ("en",)
-DECODER_SETTINGS = dict(lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=32)
+DECODER_SETTINGS = dict(
+    lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=32
+)
 _NOISE = ("<sil>", "<s>", "</s>", "[NOISE]", "++NOISE++")
 
 
@@ -83,19 +92,48 @@ def available() -> bool:
     return bool(model_files())
 
 
-# -- text for the dictionary --------------------------------------------------------------------------------------
-_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-         "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+# -- text for the dictionary
+# --------------------------------------------------------------------------------------
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 _TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_SCALES = [(10 ** 12, "trillion"), (10 ** 9, "billion"), (10 ** 6, "million"), (1000, "thousand")]
-_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
-            "twelve": "twelfth"}
+_SCALES = [(10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand")]
+_ORDINAL = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
 _SYMBOLS = {"%": "percent", "&": "and", "+": "plus", "@": "at", "=": "equals", "°": "degrees"}
 _CURRENCY = {"$": "dollars", "£": "pounds", "€": "euros", "¥": "yen"}
 
 
 def number_words(n: int) -> list[str]:
-    """An integer in English words: 4000 -> ["four", "thousand"], 1984 read as a number (see ``_year_words``)."""
+    """An integer in English words: 4000 -> ["four", "thousand"], 1984 read as a number (see
+    ``_year_words``)."""
     if n < 0:
         return ["minus", *number_words(-n)]
     if n < 20:
@@ -146,16 +184,22 @@ def _spell_piece(piece: str) -> list[str]:
     currency = next((_CURRENCY[c] for c in piece if c in _CURRENCY), None)
     m = re.search(r"\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th|s)?", piece)
     if m:
-        before = _spell_piece(piece[:m.start()]) if m.start() else []
-        after = _spell_piece(piece[m.end():]) if m.end() < len(piece) else []
+        before = _spell_piece(piece[: m.start()]) if m.start() else []
+        after = _spell_piece(piece[m.end() :]) if m.end() < len(piece) else []
         num = m.group(0)
         suffix = re.search(r"(st|nd|rd|th|s)$", num)
         digits = num[: suffix.start()] if suffix else num
         whole, _, frac = digits.replace(",", "").partition(".")
         words: list[str] = []
         value = int(whole) if whole else 0
-        plain_year = (not suffix or suffix.group(1) == "s") and "," not in digits and not frac and len(whole) == 4 \
-            and 1100 <= value <= 2099 and not currency
+        plain_year = (
+            (not suffix or suffix.group(1) == "s")
+            and "," not in digits
+            and not frac
+            and len(whole) == 4
+            and 1100 <= value <= 2099
+            and not currency
+        )
         words = _year_words(value) if plain_year else number_words(value)
         if frac:
             words += ["point"] + [_ONES[int(d)] for d in frac]
@@ -171,16 +215,25 @@ def _spell_piece(piece: str) -> list[str]:
 
 
 def glue_pieces(texts: list[str]) -> list[list[int]]:
-    """Group Whisper's word indices into written tokens: a piece that does not begin a new word (",000" after " 4",
+    """Group Whisper's word indices into written tokens: a piece that does not begin a new word (",000" after
+    " 4",
     ".5" after "3", "'s" after a name, "%" after a number) joins the one before it."""
     groups: list[list[int]] = []
     for i, text in enumerate(texts):
         t = text.strip()
-        joins = bool(groups) and bool(t) and (
-            re.match(r"^[,.]\d", t) is not None
-            or (re.match(r"^['\u2019](s|d|ll|re|ve|m|t)\b", t.lower()) is not None)
-            or (t in ("%",) and bool(re.search(r"\d$", texts[groups[-1][-1]].strip())))
-            or (re.match(r"^\d", t) is not None and bool(re.search(r"\d[,.]$", texts[groups[-1][-1]].strip()))))
+        joins = (
+            bool(groups)
+            and bool(t)
+            and (
+                re.match(r"^[,.]\d", t) is not None
+                or (re.match(r"^['\u2019](s|d|ll|re|ve|m|t)\b", t.lower()) is not None)
+                or (t in ("%",) and bool(re.search(r"\d$", texts[groups[-1][-1]].strip())))
+                or (
+                    re.match(r"^\d", t) is not None
+                    and bool(re.search(r"\d[,.]$", texts[groups[-1][-1]].strip()))
+                )
+            )
+        )
         if joins:
             groups[-1].append(i)
         else:
@@ -188,21 +241,77 @@ def glue_pieces(texts: list[str]) -> list[list[int]]:
     return groups
 
 
-# -- pronunciations for words the dictionary lacks --------------------------------------------------------------
-_DIGRAPHS = [("tch", ["CH"]), ("sch", ["S", "K"]), ("ough", ["AO"]), ("igh", ["AY"]), ("eigh", ["EY"]),
-             ("th", ["TH"]), ("sh", ["SH"]), ("ch", ["CH"]), ("ph", ["F"]), ("wh", ["W"]), ("ck", ["K"]),
-             ("ng", ["NG"]), ("qu", ["K", "W"]), ("gh", ["G"]), ("kn", ["N"]), ("wr", ["R"]), ("ee", ["IY"]),
-             ("ea", ["IY"]), ("oo", ["UW"]), ("ou", ["AW"]), ("ow", ["OW"]), ("oi", ["OY"]), ("oy", ["OY"]),
-             ("ai", ["EY"]), ("ay", ["EY"]), ("au", ["AO"]), ("aw", ["AO"]), ("ie", ["IY"]), ("ei", ["EY"]),
-             ("er", ["ER"]), ("ir", ["ER"]), ("ur", ["ER"]), ("ar", ["AA", "R"]), ("or", ["AO", "R"])]
-_LETTERS = {"a": ["AE"], "b": ["B"], "c": ["K"], "d": ["D"], "e": ["EH"], "f": ["F"], "g": ["G"], "h": ["HH"],
-            "i": ["IH"], "j": ["JH"], "k": ["K"], "l": ["L"], "m": ["M"], "n": ["N"], "o": ["AA"], "p": ["P"],
-            "q": ["K"], "r": ["R"], "s": ["S"], "t": ["T"], "u": ["AH"], "v": ["V"], "w": ["W"], "x": ["K", "S"],
-            "y": ["Y"], "z": ["Z"]}
+# -- pronunciations for words the dictionary lacks
+# --------------------------------------------------------------
+_DIGRAPHS = [
+    ("tch", ["CH"]),
+    ("sch", ["S", "K"]),
+    ("ough", ["AO"]),
+    ("igh", ["AY"]),
+    ("eigh", ["EY"]),
+    ("th", ["TH"]),
+    ("sh", ["SH"]),
+    ("ch", ["CH"]),
+    ("ph", ["F"]),
+    ("wh", ["W"]),
+    ("ck", ["K"]),
+    ("ng", ["NG"]),
+    ("qu", ["K", "W"]),
+    ("gh", ["G"]),
+    ("kn", ["N"]),
+    ("wr", ["R"]),
+    ("ee", ["IY"]),
+    ("ea", ["IY"]),
+    ("oo", ["UW"]),
+    ("ou", ["AW"]),
+    ("ow", ["OW"]),
+    ("oi", ["OY"]),
+    ("oy", ["OY"]),
+    ("ai", ["EY"]),
+    ("ay", ["EY"]),
+    ("au", ["AO"]),
+    ("aw", ["AO"]),
+    ("ie", ["IY"]),
+    ("ei", ["EY"]),
+    ("er", ["ER"]),
+    ("ir", ["ER"]),
+    ("ur", ["ER"]),
+    ("ar", ["AA", "R"]),
+    ("or", ["AO", "R"]),
+]
+_LETTERS = {
+    "a": ["AE"],
+    "b": ["B"],
+    "c": ["K"],
+    "d": ["D"],
+    "e": ["EH"],
+    "f": ["F"],
+    "g": ["G"],
+    "h": ["HH"],
+    "i": ["IH"],
+    "j": ["JH"],
+    "k": ["K"],
+    "l": ["L"],
+    "m": ["M"],
+    "n": ["N"],
+    "o": ["AA"],
+    "p": ["P"],
+    "q": ["K"],
+    "r": ["R"],
+    "s": ["S"],
+    "t": ["T"],
+    "u": ["AH"],
+    "v": ["V"],
+    "w": ["W"],
+    "x": ["K", "S"],
+    "y": ["Y"],
+    "z": ["Z"],
+}
 
 
 def letter_to_sound(word: str) -> list[str]:
-    """A rough pronunciation from spelling (digraphs, then letters; a final silent e dropped, soft c/g before e/i/y).
+    """A rough pronunciation from spelling (digraphs, then letters; a final silent e dropped, soft c/g before
+    e/i/y).
     Good enough to hold a name's place in a forced alignment; never empty for a word with letters."""
     w = re.sub(r"[^a-z]", "", word.lower())
     if len(w) > 2 and w.endswith("e") and w[-2] not in "aeiouy":
@@ -230,10 +339,12 @@ def letter_to_sound(word: str) -> list[str]:
     return phones or ["AH"]
 
 
-# -- the aligner ------------------------------------------------------------------------------------------------
+# -- the aligner
+# ------------------------------------------------------------------------------------------------
 @dataclass
 class SegmentResult:
-    """Times for one segment's words (seconds in the caller's audio), or None where the alignment was refused."""
+    """Times for one segment's words (seconds in the caller's audio), or None where the alignment was
+    refused."""
 
     times: list[tuple[float, float]] | None
     reason: str = ""
@@ -249,23 +360,33 @@ class AlignStats:
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"segments": self.segments, "aligned": self.aligned, "fallback": self.fallback,
-                "moved": self.moved, "seconds": round(self.seconds, 3)}
+        return {
+            "segments": self.segments,
+            "aligned": self.aligned,
+            "fallback": self.fallback,
+            "moved": self.moved,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class EnglishAligner:
-    """A pocketsphinx decoder set up for forced alignment of English (one per transcription or script: decoders
+    """A pocketsphinx decoder set up for forced alignment of English (one per transcription or script:
+    decoders
     are not shared between threads, and one keeps state from the audio it aligned)."""
 
     def __init__(self) -> None:
         try:
             from pocketsphinx import Decoder
         except ImportError as exc:  # a broken install: the caller falls back and says so
-            raise AcousticTimingUnavailable(f"pocketsphinx is not installed ({exc}): pip install pocketsphinx") from exc
+            raise AcousticTimingUnavailable(
+                f"pocketsphinx is not installed ({exc}): pip install pocketsphinx"
+            ) from exc
         self.decoder = Decoder(loglevel="FATAL", **DECODER_SETTINGS)
         rate = int(self.decoder.config["samprate"])
         if rate != SAMPLE_RATE:
-            raise AcousticTimingUnavailable(f"the acoustic model expects {rate} Hz audio, not {SAMPLE_RATE} Hz")
+            raise AcousticTimingUnavailable(
+                f"the acoustic model expects {rate} Hz audio, not {SAMPLE_RATE} Hz"
+            )
         self._known: dict[str, bool] = {}
 
     def _ensure_word(self, word: str) -> None:
@@ -277,11 +398,19 @@ class EnglishAligner:
         self._known[word] = True
 
     def _pronounce(self, word: str) -> list[str]:
-        """A word not in the dictionary: a possessive/contraction of a known word, a compound of known words, or
+        """A word not in the dictionary: a possessive/contraction of a known word, a compound of known words,
+        or
         letter-to-sound rules."""
         lookup = self.decoder.lookup_word
-        for ending, extra in (("'s", ["Z"]), ("s'", ["Z"]), ("'d", ["D"]), ("'ll", ["L"]), ("'re", ["R"]),
-                              ("'ve", ["V"]), ("s", ["Z"])):
+        for ending, extra in (
+            ("'s", ["Z"]),
+            ("s'", ["Z"]),
+            ("'d", ["D"]),
+            ("'ll", ["L"]),
+            ("'re", ["R"]),
+            ("'ve", ["V"]),
+            ("s", ["Z"]),
+        ):
             if word.endswith(ending) and len(word) > len(ending) + 1:
                 base = lookup(word[: -len(ending)])
                 if base:
@@ -292,10 +421,11 @@ class EnglishAligner:
         return letter_to_sound(word)
 
     def _compound(self, word: str) -> list[str] | None:
-        """Fewest dictionary pieces (of 3+ letters) spelling the word, as phones (e.g. timeline, whiteboard)."""
+        """Fewest dictionary pieces (of 3+ letters) spelling the word, as phones (e.g. timeline,
+        whiteboard)."""
         n = len(word)
         best: list[list[str] | None] = [None] * (n + 1)
-        count = [10 ** 6] * (n + 1)
+        count = [10**6] * (n + 1)
         best[0], count[0] = [], 0
         for i in range(n):
             if best[i] is None:
@@ -306,9 +436,11 @@ class EnglishAligner:
                     best[j], count[j] = best[i] + phones.split(), count[i] + 1
         return best[n] if n and best[n] is not None and count[n] <= 3 else None
 
-    def align(self, samples: np.ndarray, words: list[list[str]], sample_rate: int = SAMPLE_RATE,
-              offset: float = 0.0) -> SegmentResult:
-        """Times for each entry of ``words`` (each a list of dictionary words; an empty entry gets no sound of its
+    def align(
+        self, samples: np.ndarray, words: list[list[str]], sample_rate: int = SAMPLE_RATE, offset: float = 0.0
+    ) -> SegmentResult:
+        """Times for each entry of ``words`` (each a list of dictionary words; an empty entry gets no sound of
+        its
         own and is placed at its neighbour's edge) in ``samples`` (mono float), as seconds + ``offset``."""
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"acoustic alignment needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
@@ -344,7 +476,8 @@ class EnglishAligner:
                 k += len(entry)
             else:
                 out.append(None)
-        # entries with no speakable words (a lone symbol) sit at the end of the word before (or start of the next)
+        # entries with no speakable words (a lone symbol) sit at the end of the word before (or start of the
+        # next)
         for i, t in enumerate(out):
             if t is None:
                 prev = next((out[j] for j in range(i - 1, -1, -1) if out[j] is not None), None)
@@ -357,9 +490,16 @@ class EnglishAligner:
 STRANDED_GAP = 1.0  # seconds of Whisper's own gap after a piece's last word for it to be a candidate to move
 
 
-def _stranded(aligner: EnglishAligner, entries: list[list[str]], aligned: list[tuple[float, float]],
-              groups: list[list[int]], next_index: int, times: list[tuple[float, float]]) -> bool:
-    """Whether a piece's last word was squeezed to the aligner's minimum length (3 frames per phone) while the next
+def _stranded(
+    aligner: EnglishAligner,
+    entries: list[list[str]],
+    aligned: list[tuple[float, float]],
+    groups: list[list[int]],
+    next_index: int,
+    times: list[tuple[float, float]],
+) -> bool:
+    """Whether a piece's last word was squeezed to the aligner's minimum length (3 frames per phone) while the
+    next
     piece starts after a long gap: the word's sound is not in this piece."""
     if next_index >= len(groups) or not entries or not entries[-1]:
         return False
@@ -371,13 +511,22 @@ def _stranded(aligner: EnglishAligner, entries: list[list[str]], aligned: list[t
     return e - s <= phones * 3 * FRAME + FRAME / 2
 
 
-def retime_words(texts: list[str], times: list[tuple[float, float]], groups: list[list[int]],
-                 samples: np.ndarray, sample_rate: int = SAMPLE_RATE, bounds: tuple[float, float] | None = None,
-                 aligner: EnglishAligner | None = None) -> tuple[list[tuple[float, float]], list[bool], AlignStats]:
-    """Re-time words (``texts``/``times`` in the audio's seconds) one group (a Whisper segment, a script window) at
-    a time. Returns (times, aligned flags, stats): a group whose alignment fails keeps its times (flags False).
+def retime_words(
+    texts: list[str],
+    times: list[tuple[float, float]],
+    groups: list[list[int]],
+    samples: np.ndarray,
+    sample_rate: int = SAMPLE_RATE,
+    bounds: tuple[float, float] | None = None,
+    aligner: EnglishAligner | None = None,
+) -> tuple[list[tuple[float, float]], list[bool], AlignStats]:
+    """Re-time words (``texts``/``times`` in the audio's seconds) one group (a Whisper segment, a script
+    window) at
+    a time. Returns (times, aligned flags, stats): a group whose alignment fails keeps its times (flags
+    False).
 
-    Each group's audio runs from its first word's start to its last word's end, padded by ``PAD`` but never past
+    Each group's audio runs from its first word's start to its last word's end, padded by ``PAD`` but never
+    past
     the neighbouring groups' words (nor ``bounds``).
     """
     import time
@@ -388,7 +537,8 @@ def retime_words(texts: list[str], times: list[tuple[float, float]], groups: lis
     flags = [False] * len(texts)
     if not texts:
         return out, flags, stats
-    # a fresh decoder per call (85 ms): pocketsphinx's front end keeps a running noise estimate across utterances,
+    # a fresh decoder per call (85 ms): pocketsphinx's front end keeps a running noise estimate across
+    # utterances,
     # so a shared one made the same audio time differently depending on what it aligned before
     aligner = aligner or EnglishAligner()
     duration = len(samples) / sample_rate
@@ -411,12 +561,17 @@ def retime_words(texts: list[str], times: list[tuple[float, float]], groups: lis
         # written tokens (Whisper's split pieces glued back) -> dictionary words
         tokens = glue_pieces([texts[i] for i in group])
         entries = [spell_token("".join(texts[group[k]].strip() for k in tok)) for tok in tokens]
-        result = aligner.align(samples[a:b], entries, sample_rate, a / sample_rate) if b > a else \
-            SegmentResult(None, "empty segment")
+        result = (
+            aligner.align(samples[a:b], entries, sample_rate, a / sample_rate)
+            if b > a
+            else SegmentResult(None, "empty segment")
+        )
         gi += 1
         if result.times is not None and _stranded(aligner, entries, result.times, groups, gi, times):
-            # Whisper put the first word after a pause at the end of the segment before it: the aligner could only
-            # squeeze it in at its shortest. It opens the next piece instead; this piece is aligned again without it
+            # Whisper put the first word after a pause at the end of the segment before it: the aligner could
+            # only
+            # squeeze it in at its shortest. It opens the next piece instead; this piece is aligned again
+            # without it
             move = [group[k] for k in tokens[-1]]
             groups[gi] = move + groups[gi]
             stats.moved += len(move)

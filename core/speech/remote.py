@@ -1,9 +1,12 @@
 """Transcription somewhere else: the hook through which the engine hands its spans to a remote speech backend.
 
-The engine (``transcribe.py``) stays the same for the editor: it reads the timeline, renders each source span's
+The engine (``transcribe.py``) stays the same for the editor: it reads the timeline, renders each source
+span's
 audio and maps words back onto the timeline. When a backend is installed (``set_speech_backend``; the facility
-cluster client in ``core/cluster`` is one), the spans that are not in the local cache go to the backend instead of
-the local model. A backend that cannot be reached raises ``RemoteUnavailable``; the engine then transcribes what is
+cluster client in ``core/cluster`` is one), the spans that are not in the local cache go to the backend
+instead of
+the local model. A backend that cannot be reached raises ``RemoteUnavailable``; the engine then transcribes
+what is
 left locally and says so in the job's warnings.
 """
 
@@ -35,7 +38,8 @@ class SpanRequest:
 
 
 class RemoteUnavailable(CaptionBridgeError):
-    """The remote backend cannot be used now. ``partial`` holds the span results it did finish (index -> result)."""
+    """The remote backend cannot be used now. ``partial`` holds the span results it did finish (index ->
+    result)."""
 
     code = "cluster_unavailable"
     http_status = 503
@@ -55,7 +59,8 @@ _backend: SpeechBackend | None = None
 
 
 def set_speech_backend(backend: SpeechBackend | None) -> SpeechBackend | None:
-    """Install ``backend`` for every transcription in this process (None: local again). Returns the previous one."""
+    """Install ``backend`` for every transcription in this process (None: local again). Returns the previous
+    one."""
     global _backend
     with _lock:
         previous, _backend = _backend, backend

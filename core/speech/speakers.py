@@ -1,26 +1,35 @@
 """Who said what: speaker diarization over the words already timed, offline.
 
 The voice model is resemblyzer's pretrained speaker encoder (a 3-layer LSTM over 40 mel bands, 256-dimensional
-L2-normed embeddings, Apache-2.0). Its 17 MB ``pretrained.pt`` ships inside the ``resemblyzer`` wheel, so nothing is
+L2-normed embeddings, Apache-2.0). Its 17 MB ``pretrained.pt`` ships inside the ``resemblyzer`` wheel, so
+nothing is
 downloaded. Only the weights are taken from the package: the network is rebuilt here with torch and the mel
 spectrogram computed with numpy exactly as resemblyzer's ``wav_to_mel_spectrogram`` does (librosa's slaney mel
-filters, 25 ms Hann window, 10 ms hop), so neither librosa, webrtcvad nor resemblyzer's own audio code (which breaks
-on numpy 2) is imported. Install it with ``pip install --no-deps resemblyzer==0.1.4``: its declared dependencies
+filters, 25 ms Hann window, 10 ms hop), so neither librosa, webrtcvad nor resemblyzer's own audio code (which
+breaks
+on numpy 2) is imported. Install it with ``pip install --no-deps resemblyzer==0.1.4``: its declared
+dependencies
 would build ``webrtcvad`` from source and install the obsolete ``typing`` backport, neither of which is used.
 
 Steps (``diarize``):
 
-1. speech windows from the word timings: runs of words cut at pauses, long runs cut at word boundaries into windows
+1. speech windows from the word timings: runs of words cut at pauses, long runs cut at word boundaries into
+windows
    of about 1.5 s (a window never splits a word, so a speaker turn never does either);
-2. one embedding per window (partials of 1.6 s averaged, as resemblyzer does; shorter windows are embedded whole);
+2. one embedding per window (partials of 1.6 s averaged, as resemblyzer does; shorter windows are embedded
+whole);
 3. clustering: average-linkage agglomerative clustering on cosine distance of the windows at least
-   ``RELIABLE_SECONDS`` long, cut at ``N`` clusters (``speakers=N``) or at the distance ``AUTO_THRESHOLD`` (auto;
-   clusters with too little speech are merged into their nearest one), then centroids refined and every window,
+   ``RELIABLE_SECONDS`` long, cut at ``N`` clusters (``speakers=N``) or at the distance ``AUTO_THRESHOLD``
+   (auto;
+   clusters with too little speech are merged into their nearest one), then centroids refined and every
+   window,
    short ones included, assigned to the nearest centroid;
 4. smoothing: a short window between two windows of one other speaker, with no pause either side and little
    evidence for its own speaker, takes theirs;
-5. ids ``S1``, ``S2`` ... in order of first speech, or the ids of a previous run's voices (``previous``) when a
-   cluster matches one (cosine similarity >= ``MATCH_SIMILARITY``), so a re-caption of the same media keeps them.
+5. ids ``S1``, ``S2`` ... in order of first speech, or the ids of a previous run's voices (``previous``) when
+a
+   cluster matches one (cosine similarity >= ``MATCH_SIMILARITY``), so a re-caption of the same media keeps
+   them.
 """
 
 from __future__ import annotations
@@ -49,8 +58,12 @@ WINDOW_TARGET = 1.5  # seconds of speech per embedding window
 WINDOW_MAX = 2.4
 PAUSE_SPLIT = 0.1  # a pause this long always ends a window (quick exchanges leave ~0.1 s between turns)
 RELIABLE_SECONDS = 1.0  # windows at least this long are clustered; shorter ones are assigned afterwards
-AUTO_THRESHOLD = 0.30  # cosine distance where auto clustering stops merging (tuned on seeds 101-106, bench_speakers.py)
-MIN_SPEAKER_SHARE = 0.04  # auto: a cluster with less of the speech (and under MIN_SPEAKER_SECONDS) is merged away
+AUTO_THRESHOLD = (
+    0.30  # cosine distance where auto clustering stops merging (tuned on seeds 101-106, bench_speakers.py)
+)
+MIN_SPEAKER_SHARE = (
+    0.04  # auto: a cluster with less of the speech (and under MIN_SPEAKER_SECONDS) is merged away
+)
 MIN_SPEAKER_SECONDS = 3.0
 MAX_AUTO_SPEAKERS = 12
 MATCH_SIMILARITY = 0.75  # a new voice is a previous run's speaker from this cosine similarity up
@@ -64,19 +77,25 @@ class SpeakerModelMissing(ModelNotAvailableError):
 
 
 def encoder_weights_path() -> Path:
-    """Where resemblyzer's ``pretrained.pt`` is, without importing resemblyzer (whose imports need librosa)."""
+    """Where resemblyzer's ``pretrained.pt`` is, without importing resemblyzer (whose imports need
+    librosa)."""
     spec = importlib.util.find_spec("resemblyzer")
     if spec is None or not spec.submodule_search_locations:
-        raise SpeakerModelMissing("speaker labels need the offline voice model: pip install --no-deps "
-                                  "resemblyzer==0.1.4 (17 MB, no download at run time), or run without --speakers")
+        raise SpeakerModelMissing(
+            "speaker labels need the offline voice model: pip install --no-deps "
+            "resemblyzer==0.1.4 (17 MB, no download at run time), or run without --speakers"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
     if not path.is_file():
-        raise SpeakerModelMissing(f"resemblyzer is installed but its voice model {path} is missing: reinstall it "
-                                  "with pip install --force-reinstall --no-deps resemblyzer==0.1.4")
+        raise SpeakerModelMissing(
+            f"resemblyzer is installed but its voice model {path} is missing: reinstall it "
+            "with pip install --force-reinstall --no-deps resemblyzer==0.1.4"
+        )
     return path
 
 
-# -- mel spectrogram (resemblyzer's, in numpy) --------------------------------------------------------------------
+# -- mel spectrogram (resemblyzer's, in numpy)
+# --------------------------------------------------------------------
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
     """Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above."""
     f = np.asarray(f, dtype=np.float64)
@@ -108,7 +127,7 @@ def mel_filters(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS)
         lower = -ramps[i] / fdiff[i]
         upper = ramps[i + 2] / fdiff[i + 1]
         weights[i] = np.maximum(0, np.minimum(lower, upper))
-    enorm = 2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels])
+    enorm = 2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels])
     return (weights * enorm[:, None]).astype(np.float32)
 
 
@@ -132,7 +151,8 @@ def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
     return (spec.astype(np.float32) @ _MEL.T).astype(np.float32)
 
 
-# -- the encoder --------------------------------------------------------------------------------------------------
+# -- the encoder
+# --------------------------------------------------------------------------------------------------
 class SpeakerEncoder:
     """resemblyzer's voice encoder on CPU or CUDA; ``embed`` takes windows of 16 kHz samples."""
 
@@ -151,8 +171,10 @@ class SpeakerEncoder:
             self.lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
             self.linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
         except (OSError, KeyError, RuntimeError) as exc:
-            raise SpeakerModelMissing(f"the voice model {path} could not be loaded ({exc}): reinstall it with pip "
-                                      "install --force-reinstall --no-deps resemblyzer==0.1.4") from exc
+            raise SpeakerModelMissing(
+                f"the voice model {path} could not be loaded ({exc}): reinstall it with pip "
+                "install --force-reinstall --no-deps resemblyzer==0.1.4"
+            ) from exc
         self.lstm.to(self.device).eval()
         self.linear.to(self.device).eval()
         self._torch = torch
@@ -165,7 +187,7 @@ class SpeakerEncoder:
         out = []
         with torch.no_grad():
             for a in range(0, len(mels), 256):
-                batch = [torch.from_numpy(m) for m in mels[a:a + 256]]
+                batch = [torch.from_numpy(m) for m in mels[a : a + 256]]
                 packed = pack_sequence(batch, enforce_sorted=False).to(self.device)
                 _, (hidden, _) = self.lstm(packed)
                 raw = torch.relu(self.linear(hidden[-1]))
@@ -189,7 +211,7 @@ class SpeakerEncoder:
             if last - starts[-1] > PARTIAL_STEP // 2:
                 starts.append(last)
             for s in starts:
-                partials.append(np.ascontiguousarray(mel[s:s + PARTIAL_FRAMES]))
+                partials.append(np.ascontiguousarray(mel[s : s + PARTIAL_FRAMES]))
                 owner.append(k)
         emb = self._forward(partials)
         out = np.zeros((len(windows), EMBED_DIM), dtype=np.float32)
@@ -212,7 +234,8 @@ def load_encoder(device: str = "auto") -> SpeakerEncoder:
     return _ENCODERS[device]
 
 
-# -- windows ------------------------------------------------------------------------------------------------------
+# -- windows
+# ------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Window:
     """Words ``first``..``last`` (inclusive indices into the word list) and the seconds they span."""
@@ -227,8 +250,12 @@ class Window:
         return self.end - self.start
 
 
-def speech_windows(words: Sequence[Word], target: float = WINDOW_TARGET, longest: float = WINDOW_MAX,
-                   pause: float = PAUSE_SPLIT) -> list[Window]:
+def speech_windows(
+    words: Sequence[Word],
+    target: float = WINDOW_TARGET,
+    longest: float = WINDOW_MAX,
+    pause: float = PAUSE_SPLIT,
+) -> list[Window]:
     """Words grouped into embedding windows: a pause of ``pause`` s ends one; a longer run is cut at word
     boundaries into windows of about ``target`` s (never over ``longest`` unless one word is), at its widest
     gaps. Every word is in exactly one window."""
@@ -266,13 +293,16 @@ def speech_windows(words: Sequence[Word], target: float = WINDOW_TARGET, longest
     return out
 
 
-def window_audio(samples: np.ndarray, window: Window, sample_rate: int = SAMPLE_RATE, pad: float = 0.05) -> np.ndarray:
+def window_audio(
+    samples: np.ndarray, window: Window, sample_rate: int = SAMPLE_RATE, pad: float = 0.05
+) -> np.ndarray:
     a = max(0, int((window.start - pad) * sample_rate))
     b = min(len(samples), int(math.ceil((window.end + pad) * sample_rate)))
-    return samples[a:max(a, b)]
+    return samples[a : max(a, b)]
 
 
-# -- clustering ---------------------------------------------------------------------------------------------------
+# -- clustering
+# ---------------------------------------------------------------------------------------------------
 def _average_linkage(emb: np.ndarray, n_clusters: int | None, threshold: float | None) -> np.ndarray:
     """Labels 0..k-1 from average-linkage agglomerative clustering on cosine distance (scipy)."""
     n = len(emb)
@@ -306,14 +336,24 @@ class Diarization:
 
     words: list[Word]
     speakers: list[str]  # ids in order of first speech
-    voices: dict[str, list[float]] = field(default_factory=dict)  # id -> centroid embedding (for the next run)
+    voices: dict[str, list[float]] = field(
+        default_factory=dict
+    )  # id -> centroid embedding (for the next run)
     seconds: dict[str, float] = field(default_factory=dict)  # id -> seconds of speech
     windows: int = 0
 
     def profile(self) -> dict:
         """What a later run needs to keep the same ids (stored with the transcript cache)."""
-        return {"speakers": [{"id": s, "voice": [round(float(x), 5) for x in self.voices[s]],
-                              "seconds": round(self.seconds.get(s, 0.0), 2)} for s in self.speakers]}
+        return {
+            "speakers": [
+                {
+                    "id": s,
+                    "voice": [round(float(x), 5) for x in self.voices[s]],
+                    "seconds": round(self.seconds.get(s, 0.0), 2),
+                }
+                for s in self.speakers
+            ]
+        }
 
 
 def parse_speakers(value: str | int | None) -> int | str | None:
@@ -331,8 +371,10 @@ def parse_speakers(value: str | int | None) -> int | str | None:
         try:
             number = int(text)
         except ValueError:
-            raise InputError(f"--speakers {value!r} is not understood: use auto, off, or a number of speakers "
-                             f"from 1 to {MAX_AUTO_SPEAKERS}") from None
+            raise InputError(
+                f"--speakers {value!r} is not understood: use auto, off, or a number of speakers "
+                f"from 1 to {MAX_AUTO_SPEAKERS}"
+            ) from None
     if not 1 <= number <= MAX_AUTO_SPEAKERS:
         raise InputError(f"--speakers {number}: give 1 to {MAX_AUTO_SPEAKERS} speakers, or auto")
     return number
@@ -344,19 +386,29 @@ def parse_speaker_names(value: str | Sequence[str] | None) -> list[str]:
         return []
     names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value)]
     if any(not n for n in names):
-        raise InputError(f"--speaker-names {value!r} has an empty name: give names separated by commas, "
-                         "e.g. \"Ana,Ben\"")
+        raise InputError(
+            f'--speaker-names {value!r} has an empty name: give names separated by commas, e.g. "Ana,Ben"'
+        )
     if len({n.casefold() for n in names}) != len(names):
         raise InputError(f"--speaker-names {value!r} gives one name twice: each speaker needs its own name")
     return names
 
 
-def diarize(samples: np.ndarray, words: Sequence[Word], speakers: int | str = "auto", *,
-            encoder: SpeakerEncoder | None = None, device: str = "auto", previous: dict | None = None,
-            sample_rate: int = SAMPLE_RATE, threshold: float = AUTO_THRESHOLD) -> Diarization:
+def diarize(
+    samples: np.ndarray,
+    words: Sequence[Word],
+    speakers: int | str = "auto",
+    *,
+    encoder: SpeakerEncoder | None = None,
+    device: str = "auto",
+    previous: dict | None = None,
+    sample_rate: int = SAMPLE_RATE,
+    threshold: float = AUTO_THRESHOLD,
+) -> Diarization:
     """Speaker ids for ``words`` (timed in the seconds of ``samples``, 16 kHz mono).
 
-    ``speakers`` is a number of speakers or "auto"; ``previous`` is an earlier run's ``Diarization.profile()``.
+    ``speakers`` is a number of speakers or "auto"; ``previous`` is an earlier run's
+    ``Diarization.profile()``.
     """
     if sample_rate != SAMPLE_RATE:
         raise ValueError("diarize expects 16 kHz samples")
@@ -426,7 +478,9 @@ def _merge_small(labels: np.ndarray, emb: np.ndarray, durations: np.ndarray) -> 
         if k <= 1:
             return labels
         amount = np.array([durations[labels == c].sum() for c in range(k)])
-        small = [c for c in range(k) if amount[c] < MIN_SPEAKER_SECONDS or amount[c] < MIN_SPEAKER_SHARE * total]
+        small = [
+            c for c in range(k) if amount[c] < MIN_SPEAKER_SECONDS or amount[c] < MIN_SPEAKER_SHARE * total
+        ]
         if not small or len(small) == k:
             return labels
         c = min(small, key=lambda c: amount[c])
@@ -439,7 +493,8 @@ def _merge_small(labels: np.ndarray, emb: np.ndarray, durations: np.ndarray) -> 
 
 
 def _smooth(labels: np.ndarray, windows: list[Window], emb: np.ndarray, durations: np.ndarray) -> np.ndarray:
-    """A short window between two windows of one other speaker, joined to both without a pause and barely closer
+    """A short window between two windows of one other speaker, joined to both without a pause and barely
+    closer
     to its own speaker than to theirs, takes their speaker (a turn is never shorter than its evidence)."""
     labels = labels.copy()
     k = int(labels.max()) + 1
@@ -451,15 +506,18 @@ def _smooth(labels: np.ndarray, windows: list[Window], emb: np.ndarray, duration
         a, b = labels[i - 1], labels[i + 1]
         if a != b or labels[i] == a or durations[i] >= SMOOTH_SECONDS:
             continue
-        joined = (windows[i].start - windows[i - 1].end < SMOOTH_PAUSE and
-                  windows[i + 1].start - windows[i].end < SMOOTH_PAUSE)
+        joined = (
+            windows[i].start - windows[i - 1].end < SMOOTH_PAUSE
+            and windows[i + 1].start - windows[i].end < SMOOTH_PAUSE
+        )
         if joined and sims[i, labels[i]] - sims[i, a] < SMOOTH_MARGIN:
             labels[i] = a
     return np.unique(labels, return_inverse=True)[1]
 
 
 def _name_clusters(labels: np.ndarray, cent: np.ndarray, previous: dict | None) -> list[str]:
-    """Cluster index -> id: a previous run's id where the voice matches, otherwise S<n> in order of first speech."""
+    """Cluster index -> id: a previous run's id where the voice matches, otherwise S<n> in order of first
+    speech."""
     k = len(cent)
     first = []
     for c in labels:
@@ -498,7 +556,8 @@ def _name_clusters(labels: np.ndarray, cent: np.ndarray, previous: dict | None) 
     return [ids[c] for c in range(k)]
 
 
-# -- the pipeline's speaker stage ---------------------------------------------------------------------------------
+# -- the pipeline's speaker stage
+# ---------------------------------------------------------------------------------
 PROFILE_VERSION = 1
 
 
@@ -515,10 +574,18 @@ def profile_key(regions: Sequence) -> str | None:
     return cache_key(speaker_profile=PROFILE_VERSION, media=sorted(prints)) if prints else None
 
 
-def label_speakers(regions: Sequence, duration_frames: int, timebase, words: Sequence[Word],
-                   speakers: int | str = "auto", names: Sequence[str] | None = None, device: str = "auto",
-                   cache=None) -> tuple[list[Word], list[dict], list[str]]:
-    """The speaker stage of a caption job: the timeline's mix at 16 kHz, ``diarize``, ids kept from the last run
+def label_speakers(
+    regions: Sequence,
+    duration_frames: int,
+    timebase,
+    words: Sequence[Word],
+    speakers: int | str = "auto",
+    names: Sequence[str] | None = None,
+    device: str = "auto",
+    cache=None,
+) -> tuple[list[Word], list[dict], list[str]]:
+    """The speaker stage of a caption job: the timeline's mix at 16 kHz, ``diarize``, ids kept from the last
+    run
     on the same media (voices cached with the transcripts) and names applied (given names win, then the names
     the last run was given). Returns (words with speakers, [{"id", "name"?}], warnings)."""
     from ..timeline.render_audio import render_audio
@@ -533,9 +600,11 @@ def label_speakers(regions: Sequence, duration_frames: int, timebase, words: Seq
     old_names = {str(e.get("id")): e["name"] for e in (previous or {}).get("speakers", []) if e.get("name")}
     given = dict(zip(sorted(result.speakers, key=_id_order), names or []))
     if names and len(names) > len(result.speakers):
-        warnings.append(f"{len(names)} speaker names were given but {len(result.speakers)} speaker(s) were heard: "
-                        f"{', '.join(names[len(result.speakers):])} not used (pass --speakers {len(names)} if "
-                        "that many people speak)")
+        warnings.append(
+            f"{len(names)} speaker names were given but {len(result.speakers)} speaker(s) were heard: "
+            f"{', '.join(names[len(result.speakers) :])} not used (pass --speakers {len(names)} if "
+            "that many people speak)"
+        )
     listing = []
     for sid in sorted(result.speakers, key=_id_order):
         entry = {"id": sid}
@@ -557,4 +626,8 @@ def label_speakers(regions: Sequence, duration_frames: int, timebase, words: Seq
 
 
 def _id_order(speaker_id: str) -> tuple:
-    return (0, int(speaker_id[1:]), "") if speaker_id[:1] == "S" and speaker_id[1:].isdigit() else (1, 0, speaker_id)
+    return (
+        (0, int(speaker_id[1:]), "")
+        if speaker_id[:1] == "S" and speaker_id[1:].isdigit()
+        else (1, 0, speaker_id)
+    )

@@ -4,11 +4,14 @@ Per source span (adjacent regions of one source merged when contiguous):
 
 1. decode 16 kHz mono; look the span up in the transcript cache (media content hash + source range + model +
    settings) and skip everything below on a hit;
-2. Silero VAD finds speech; speech chunks are joined with short silences and only that is decoded, so nothing is
+2. Silero VAD finds speech; speech chunks are joined with short silences and only that is decoded, so nothing
+is
    emitted inside silence, music or noise (hallucination guard #1);
-3. faster-whisper with ``condition_on_previous_text=False``, no-speech / log-probability / compression gates and
+3. faster-whisper with ``condition_on_previous_text=False``, no-speech / log-probability / compression gates
+and
    word timestamps; known silence phrases in low-confidence segments and repetition loops are removed;
-4. words are mapped back from the joined audio to the span (each to the speech chunk holding most of it), their
+4. words are mapped back from the joined audio to the span (each to the speech chunk holding most of it),
+their
    boundaries refined on the audio (``word_timing``), Chinese normalised (``chinese_text``);
 5. words are clipped to the region's visible range and mapped to the timeline through the region.
 
@@ -41,9 +44,21 @@ SAMPLE_RATE = 16000
 ALGORITHM_VERSION = "transcribe-6"  # bump when output for the same input changes (cache key)
 _JOIN_GAP = 0.3  # seconds of silence between joined speech chunks
 _HALLUCINATIONS = (
-    "thank you for watching", "thanks for watching", "please subscribe", "subtitles by", "subscribe to",
-    "like and subscribe", "see you next time", "transcribed by", "字幕", "请不吝点赞", "請不吝點贊", "订阅", "訂閱",
-    "明镜与点点", "amara.org",
+    "thank you for watching",
+    "thanks for watching",
+    "please subscribe",
+    "subtitles by",
+    "subscribe to",
+    "like and subscribe",
+    "see you next time",
+    "transcribed by",
+    "字幕",
+    "请不吝点赞",
+    "請不吝點贊",
+    "订阅",
+    "訂閱",
+    "明镜与点点",
+    "amara.org",
 )
 
 RawWord = tuple[str, float, float, float]  # text, start, end, probability (seconds in the audio's own time)
@@ -54,7 +69,9 @@ class TranscribeOptions:
     """How to transcribe. Defaults are the guarded, offline, professional settings."""
 
     language: str = "auto"  # "auto" or a Whisper code (en, zh, ...)
-    model: str | None = None  # None/"auto": packaged model; a folder; or a hub name (tiny ... large-v3, turbo)
+    model: str | None = (
+        None  # None/"auto": packaged model; a folder; or a hub name (tiny ... large-v3, turbo)
+    )
     device: str = "auto"  # auto | cpu | cuda
     device_index: int = 0  # which GPU (the service runs one worker per GPU)
     compute_type: str = "auto"  # auto: float16 on CUDA, int8 on CPU
@@ -80,14 +97,31 @@ class TranscribeOptions:
             raise InputError(f"beam size must be at least 1, got {self.beam_size}")
         if self.hotwords is not None and not isinstance(self.hotwords, str):
             object.__setattr__(self, "hotwords", " ".join(self.hotwords))
-        object.__setattr__(self, "temperature", tuple(self.temperature) if isinstance(
-            self.temperature, (list, tuple)) else (float(self.temperature),))
+        object.__setattr__(
+            self,
+            "temperature",
+            tuple(self.temperature)
+            if isinstance(self.temperature, (list, tuple))
+            else (float(self.temperature),),
+        )
 
     def settings_key(self) -> dict:
         """What changes the transcript (for the cache); device/threads only via compute type."""
-        fields = ("language", "beam_size", "vad", "vad_threshold", "simplified_chinese", "initial_prompt",
-                  "hotwords", "no_speech_threshold", "log_prob_threshold", "compression_ratio_threshold",
-                  "temperature", "refine_timing", "acoustic_timing")
+        fields = (
+            "language",
+            "beam_size",
+            "vad",
+            "vad_threshold",
+            "simplified_chinese",
+            "initial_prompt",
+            "hotwords",
+            "no_speech_threshold",
+            "log_prob_threshold",
+            "compression_ratio_threshold",
+            "temperature",
+            "refine_timing",
+            "acoustic_timing",
+        )
         return {name: getattr(self, name) for name in fields}
 
 
@@ -129,27 +163,43 @@ def _speed(region) -> Fraction:
 def _merge_regions(regions: Sequence, timebase: Timebase) -> list[_Span]:
     spans: list[_Span] = []
     # per track, in time: contiguous pieces of one source on one track become one span
-    for region in sorted(regions, key=lambda r: (getattr(r, "track_index", 0) or 0, r.timeline_start_frame,
-                                                 str(getattr(r, "source_path", "")))):
+    for region in sorted(
+        regions,
+        key=lambda r: (
+            getattr(r, "track_index", 0) or 0,
+            r.timeline_start_frame,
+            str(getattr(r, "source_path", "")),
+        ),
+    ):
         speed = _speed(region)
         if speed <= 0:
-            raise InputError(f"clip {getattr(region, 'name', '')!r} plays at speed {speed}: reverse or frozen audio "
-                             "cannot be transcribed; render it to a file first")
-        # exact edges where a region has them (a clip after one trimmed on audio samples starts between frames)
+            raise InputError(
+                f"clip {getattr(region, 'name', '')!r} plays at speed {speed}: reverse or frozen audio "
+                "cannot be transcribed; render it to a file first"
+            )
+        # exact edges where a region has them (a clip after one trimmed on audio samples starts between
+        # frames)
         tl_start = getattr(region, "start_seconds", None)
         tl_start = timebase.seconds(region.timeline_start_frame) if tl_start is None else Fraction(tl_start)
         tl_end = getattr(region, "end_seconds", None)
-        tl_dur = (timebase.seconds(region.timeline_end_frame) if tl_end is None else Fraction(tl_end)) - tl_start
+        tl_dur = (
+            timebase.seconds(region.timeline_end_frame) if tl_end is None else Fraction(tl_end)
+        ) - tl_start
         if tl_dur <= 0:
             continue
         src = Fraction(getattr(region, "source_offset", 0) or 0)
         path = getattr(region, "source_path", None)
         last = spans[-1] if spans else None
-        if (last is not None and path is not None and last.source_path == str(path) and last.speed == speed
-                and getattr(last.region, "channels", None) == getattr(region, "channels", None)
-                and getattr(last.region, "gain", 1.0) == getattr(region, "gain", 1.0)
-                and last.timeline_start + last.source_duration / speed == tl_start
-                and last.source_start + last.source_duration == src):
+        if (
+            last is not None
+            and path is not None
+            and last.source_path == str(path)
+            and last.speed == speed
+            and getattr(last.region, "channels", None) == getattr(region, "channels", None)
+            and getattr(last.region, "gain", 1.0) == getattr(region, "gain", 1.0)
+            and last.timeline_start + last.source_duration / speed == tl_start
+            and last.source_start + last.source_duration == src
+        ):
             changes = {"timeline_end_frame": region.timeline_end_frame}
             if hasattr(region, "end_exact"):
                 changes["end_exact"] = region.end_exact
@@ -184,7 +234,8 @@ def _default_decode(region, sample_rate: int) -> np.ndarray:
 
 
 def _span_audio(span: _Span, decode: Callable) -> tuple[np.ndarray, Fraction]:
-    """Samples of the span and how many source seconds one second of those samples is (1, or the speed when the
+    """Samples of the span and how many source seconds one second of those samples is (1, or the speed when
+    the
     decoder returned timeline-rate audio)."""
     samples = np.asarray(decode(span.region, SAMPLE_RATE), dtype=np.float32)
     if samples.ndim > 1:
@@ -197,27 +248,42 @@ def _span_audio(span: _Span, decode: Callable) -> tuple[np.ndarray, Fraction]:
     return samples, Fraction(1)
 
 
-# -- the public entry points -----------------------------------------------------------------------------------
-def transcribe_regions(regions: Iterable, timebase: Timebase, options: TranscribeOptions | None = None,
-                       progress: Progress | None = None, decode: Callable | None = None,
-                       model=None, cache: TranscriptCache | None = None, backend=None) -> Transcript:
+# -- the public entry points
+# -----------------------------------------------------------------------------------
+def transcribe_regions(
+    regions: Iterable,
+    timebase: Timebase,
+    options: TranscribeOptions | None = None,
+    progress: Progress | None = None,
+    decode: Callable | None = None,
+    model=None,
+    cache: TranscriptCache | None = None,
+    backend=None,
+) -> Transcript:
     """Timed words of the timeline's audio regions, in timeline time (``Word.at``, frames from frame 0).
 
     ``decode(region, sample_rate) -> np.ndarray`` (mono float32) defaults to ``render_audio.decode_region``.
     ``model`` (a loaded ``WhisperModel``) overrides ``options.model``. ``backend`` (default: the process's
-    ``remote.speech_backend()``, unless a model object is given) transcribes the spans elsewhere (a facility cluster).
+    ``remote.speech_backend()``, unless a model object is given) transcribes the spans elsewhere (a facility
+    cluster).
     """
     options = options or TranscribeOptions()
     decode = decode or _default_decode
     spans = _merge_regions(list(regions), timebase)
-    engine = _Engine(options, model, cache, backend if backend is not None or model is not None
-                     else speech_backend())
+    engine = _Engine(
+        options, model, cache, backend if backend is not None or model is not None else speech_backend()
+    )
     return engine.run(spans, timebase, decode, progress)
 
 
-def transcribe_audio(audio: np.ndarray | str | Path, options: TranscribeOptions | None = None,
-                     progress: Progress | None = None, timebase: Timebase | None = None, model=None,
-                     cache: TranscriptCache | None = None) -> Transcript:
+def transcribe_audio(
+    audio: np.ndarray | str | Path,
+    options: TranscribeOptions | None = None,
+    progress: Progress | None = None,
+    timebase: Timebase | None = None,
+    model=None,
+    cache: TranscriptCache | None = None,
+) -> Transcript:
     """Timed words of a bare audio file (any format PyAV reads) or 16 kHz mono samples; time 0 = its start."""
     options = options or TranscribeOptions()
     timebase = timebase or Timebase(25)
@@ -236,13 +302,20 @@ def transcribe_audio(audio: np.ndarray | str | Path, options: TranscribeOptions 
     duration = Fraction(len(samples), SAMPLE_RATE)
     span = _Span(region, source, Fraction(0), duration, Fraction(0), Fraction(1))
     engine = _Engine(options, model, cache)
-    return engine.run([span], timebase, lambda r, sr: r.samples, progress, fingerprints={id(region): (
-        media_fingerprint(source) if source else samples_fingerprint(samples))})
+    return engine.run(
+        [span],
+        timebase,
+        lambda r, sr: r.samples,
+        progress,
+        fingerprints={id(region): (media_fingerprint(source) if source else samples_fingerprint(samples))},
+    )
 
 
 def transcribe_span_samples(samples: np.ndarray, options: TranscribeOptions, model=None) -> dict:
-    """One span's 16 kHz mono samples -> the engine's span result (what a remote replica runs): the language is
-    detected on this span when ``options.language`` is auto, then the guarded transcription and word timing."""
+    """One span's 16 kHz mono samples -> the engine's span result (what a remote replica runs): the language
+    is
+    detected on this span when ``options.language`` is auto, then the guarded transcription and word
+    timing."""
     engine = _Engine(options, model, TranscriptCache(enabled=False))
     samples = np.asarray(samples, dtype=np.float32)
     language, probability = options.language, 1.0
@@ -272,8 +345,9 @@ def _decode_file(path: Path) -> np.ndarray:
 
 # -- the engine ---------------------------------------------------------------------------------------------
 class _Engine:
-    def __init__(self, options: TranscribeOptions, model=None, cache: TranscriptCache | None = None,
-                 backend=None):
+    def __init__(
+        self, options: TranscribeOptions, model=None, cache: TranscriptCache | None = None, backend=None
+    ):
         self.options = options
         self._model = model
         self.backend = backend
@@ -287,8 +361,13 @@ class _Engine:
         if self._model is None:
             from .models import load_whisper
 
-            self._model = load_whisper(self.options.model, self.options.device, self.options.compute_type,
-                                       self.options.cpu_threads, self.options.device_index)
+            self._model = load_whisper(
+                self.options.model,
+                self.options.device,
+                self.options.compute_type,
+                self.options.cpu_threads,
+                self.options.device_index,
+            )
         return self._model
 
     def _resolved(self):
@@ -310,8 +389,11 @@ class _Engine:
         """The word-timing calibration of the model in use (none for a model object of unknown origin)."""
         if self._lag is None:
             resolved = self._resolved()
-            self._lag = lag_model_for(None) if resolved is None else lag_model_for(
-                resolved.name, resolved.path if Path(resolved.path).is_dir() else None)
+            self._lag = (
+                lag_model_for(None)
+                if resolved is None
+                else lag_model_for(resolved.name, resolved.path if Path(resolved.path).is_dir() else None)
+            )
         return self._lag
 
     def _compute_id(self) -> str:
@@ -321,8 +403,14 @@ class _Engine:
             return "external"
         return ":".join(resolve_device(self.options.device, self.options.compute_type))
 
-    def run(self, spans: list[_Span], timebase: Timebase, decode: Callable, progress: Progress | None,
-            fingerprints: dict | None = None) -> Transcript:
+    def run(
+        self,
+        spans: list[_Span],
+        timebase: Timebase,
+        decode: Callable,
+        progress: Progress | None,
+        fingerprints: dict | None = None,
+    ) -> Transcript:
         opts = self.options
         total = float(sum(s.source_duration for s in spans)) or 1.0
         report = (lambda f: progress.update("transcribe", f)) if progress else (lambda f: None)
@@ -334,8 +422,12 @@ class _Engine:
         if len(results) < len(spans):  # local work left (no backend, or it fell back): the local cache first
             model_id, compute_id = self._model_id(), self._compute_id()
             # everything that decides the word times: the model's lag calibration and the acoustic aligner
-            timing = {**dataclasses.asdict(self.lag_model()),
-                      "acoustic": acoustic_timing.identity() if opts.acoustic_timing and opts.refine_timing else None}
+            timing = {
+                **dataclasses.asdict(self.lag_model()),
+                "acoustic": acoustic_timing.identity()
+                if opts.acoustic_timing and opts.refine_timing
+                else None,
+            }
         for i, span in enumerate(spans):
             if i in results:
                 keys.append((None, None))
@@ -346,23 +438,45 @@ class _Engine:
                 media = media_fingerprint(span.source_path)
             else:
                 media = None  # no file to hash (generated audio): never cached
-            family = None if media is None else cache_key(
-                media=media, model=model_id, compute=compute_id, settings=opts.settings_key(),
-                algorithm=ALGORITHM_VERSION, timing=timing)
+            family = (
+                None
+                if media is None
+                else cache_key(
+                    media=media,
+                    model=model_id,
+                    compute=compute_id,
+                    settings=opts.settings_key(),
+                    algorithm=ALGORITHM_VERSION,
+                    timing=timing,
+                )
+            )
             if family is not None:  # which channels at what level: different audio from the same file
                 channels = getattr(span.region, "channels", None)
-                family = cache_key(family=family, channels=None if channels is None else list(channels),
-                                   gain=round(float(getattr(span.region, "gain", 1.0) or 1.0), 4))
-            key = None if family is None else cache_key(family=family, start=str(span.source_start),
-                                                         duration=str(span.source_duration))
+                family = cache_key(
+                    family=family,
+                    channels=None if channels is None else list(channels),
+                    gain=round(float(getattr(span.region, "gain", 1.0) or 1.0), 4),
+                )
+            key = (
+                None
+                if family is None
+                else cache_key(
+                    family=family, start=str(span.source_start), duration=str(span.source_duration)
+                )
+            )
             keys.append((key, family))
             hit = self.cache.get(key) if key else None
-            if hit is None and family is not None:  # a trimmed clip: reuse a transcript of a range containing it
+            if (
+                hit is None and family is not None
+            ):  # a trimmed clip: reuse a transcript of a range containing it
                 covering = self.cache.find_covering(family, span.source_start, span.source_duration)
                 if covering is not None:
                     value, shift = covering
                     shift_s = float(shift)
-                    hit = {**value, "words": [[t, s - shift_s, e - shift_s, p] for t, s, e, p in value["words"]]}
+                    hit = {
+                        **value,
+                        "words": [[t, s - shift_s, e - shift_s, p] for t, s, e, p in value["words"]],
+                    }
             if hit is not None:
                 results[i] = hit
         misses = [i for i in range(len(spans)) if i not in results]
@@ -371,15 +485,18 @@ class _Engine:
             # several spans spread over the job (decoded again below: memory stays one span at a time)
             step = max(1, len(misses) // max(1, opts.language_windows))
             picked = misses[::step][: max(1, opts.language_windows)]
-            language, language_probability = self.detect_language([_span_audio(spans[i], decode)[0]
-                                                                   for i in picked])
+            language, language_probability = self.detect_language(
+                [_span_audio(spans[i], decode)[0] for i in picked]
+            )
         done = float(sum(spans[i].source_duration for i in results))
         report(done / total)
         for i in misses:
             samples, rate = _span_audio(spans[i], decode)
             span_len = float(spans[i].source_duration)
 
-            def on_progress(seconds: float, base=done, scale=span_len / max(len(samples) / SAMPLE_RATE, 1e-9)):
+            def on_progress(
+                seconds: float, base=done, scale=span_len / max(len(samples) / SAMPLE_RATE, 1e-9)
+            ):
                 report(min(1.0, (base + seconds * scale) / total))
 
             result = self.transcribe_samples(samples, language, on_progress)
@@ -406,22 +523,43 @@ class _Engine:
         tagged.sort(key=lambda item: (item[0].start, item[0].end))
         words, duplicates = _drop_cross_track_duplicates(tagged)
         if duplicates:
-            self.warnings.append(f"{duplicates} word(s) heard on more than one audio track at the same time were "
-                                 "kept once (dual-mono or doubled microphones)")
-        final_language = max(seconds_by_language, key=seconds_by_language.get) if seconds_by_language else (
-            language if language not in ("auto", "", None) else "und")
+            self.warnings.append(
+                f"{duplicates} word(s) heard on more than one audio track at the same time were "
+                "kept once (dual-mono or doubled microphones)"
+            )
+        final_language = (
+            max(seconds_by_language, key=seconds_by_language.get)
+            if seconds_by_language
+            else (language if language not in ("auto", "", None) else "und")
+        )
         report(1.0)
-        return Transcript(words, final_language, probs.get(final_language, language_probability),
-                          _dedupe(self.warnings),
-                          {"spans": len(spans), "cached_spans": len(spans) - len(misses) - len(remote_done),
-                           "transcribed_seconds": float(sum(spans[i].source_duration for i in misses)),
-                           "audio_seconds": total, "acoustic_timing": _sum_timing_stats(
-                               results[i].get("acoustic_timing") for i in misses),
-                           **({"remote": {**self.remote_stats, "spans": len(remote_done)}}
-                              if self.backend is not None else {})})
+        return Transcript(
+            words,
+            final_language,
+            probs.get(final_language, language_probability),
+            _dedupe(self.warnings),
+            {
+                "spans": len(spans),
+                "cached_spans": len(spans) - len(misses) - len(remote_done),
+                "transcribed_seconds": float(sum(spans[i].source_duration for i in misses)),
+                "audio_seconds": total,
+                "acoustic_timing": _sum_timing_stats(results[i].get("acoustic_timing") for i in misses),
+                **(
+                    {"remote": {**self.remote_stats, "spans": len(remote_done)}}
+                    if self.backend is not None
+                    else {}
+                ),
+            },
+        )
 
-    def _run_remote(self, spans: list[_Span], decode: Callable, report: Callable[[float], None], total: float,
-                    fingerprints: dict | None) -> dict:
+    def _run_remote(
+        self,
+        spans: list[_Span],
+        decode: Callable,
+        report: Callable[[float], None],
+        total: float,
+        fingerprints: dict | None,
+    ) -> dict:
         """Span results from the backend (index -> result, times in source seconds). What it could not do is
         left out, with its message among the warnings, and is transcribed locally by the caller."""
         rates: dict[int, Fraction] = {}
@@ -434,15 +572,26 @@ class _Engine:
             else:
                 media = None
             channels = getattr(span.region, "channels", None)
-            identity = None if media is None else cache_key(
-                media=media, channels=None if channels is None else list(channels),
-                gain=round(float(getattr(span.region, "gain", 1.0) or 1.0), 4), start=str(span.source_start),
-                duration=str(span.source_duration), speed=str(span.speed))
+            identity = (
+                None
+                if media is None
+                else cache_key(
+                    media=media,
+                    channels=None if channels is None else list(channels),
+                    gain=round(float(getattr(span.region, "gain", 1.0) or 1.0), 4),
+                    start=str(span.source_start),
+                    duration=str(span.source_duration),
+                    speed=str(span.speed),
+                )
+            )
             eager = None
             if span.speed != 1:  # the decoder decides the time scale of the samples: find it out now
                 eager, rates[i] = _span_audio(span, decode)
-            requests.append(SpanRequest(i, float(span.source_duration), identity,
-                                        functools.partial(_decoded, span, decode, eager)))
+            requests.append(
+                SpanRequest(
+                    i, float(span.source_duration), identity, functools.partial(_decoded, span, decode, eager)
+                )
+            )
         try:
             done = self.backend.transcribe_spans(requests, self.options, lambda f: report(min(1.0, f)))
         except RemoteUnavailable as exc:
@@ -454,8 +603,10 @@ class _Engine:
         for i, result in done.items():
             rate = rates.get(i, Fraction(1))
             if rate != 1:
-                result = {**result, "words": [[t, s * float(rate), e * float(rate), p]
-                                              for t, s, e, p in result["words"]]}
+                result = {
+                    **result,
+                    "words": [[t, s * float(rate), e * float(rate), p] for t, s, e, p in result["words"]],
+                }
             out[i] = result
         return out
 
@@ -472,8 +623,16 @@ class _Engine:
             length = max(end - start, 1e-9)
             if visible_end <= visible_start or (visible_end - visible_start) / length < 0.5:
                 continue  # mostly outside what the timeline plays: cut away by the edit
-            out.append(Word.at(text, origin + Fraction(visible_start / speed),
-                               origin + Fraction(visible_end / speed), timebase, prob, language))
+            out.append(
+                Word.at(
+                    text,
+                    origin + Fraction(visible_start / speed),
+                    origin + Fraction(visible_end / speed),
+                    timebase,
+                    prob,
+                    language,
+                )
+            )
         return out
 
     # -- language --------------------------------------------------------------------------------------------
@@ -492,13 +651,16 @@ class _Engine:
         for samples in chunks:
             if len(samples) > excerpt * per_chunk:
                 starts = np.linspace(0, len(samples) - excerpt, per_chunk).astype(int)
-                pieces = [samples[a:a + excerpt] for a in starts]
+                pieces = [samples[a : a + excerpt] for a in starts]
             else:
                 pieces = [samples]
             for piece in pieces:
-                stamps = get_speech_timestamps(piece, VadOptions(threshold=self.options.vad_threshold)) \
-                    if self.options.vad else [{"start": 0, "end": len(piece)}]
-                speech.extend(piece[s["start"]:s["end"]] for s in stamps)
+                stamps = (
+                    get_speech_timestamps(piece, VadOptions(threshold=self.options.vad_threshold))
+                    if self.options.vad
+                    else [{"start": 0, "end": len(piece)}]
+                )
+                speech.extend(piece[s["start"] : s["end"]] for s in stamps)
         if not speech:
             return "en", 0.0
         joined = np.concatenate(speech)
@@ -508,7 +670,7 @@ class _Engine:
         scores: dict[str, float] = {}
         weight_total = 0.0
         for start in starts:
-            piece = joined[start:start + window]
+            piece = joined[start : start + window]
             weight = len(piece) / window
             features = model.feature_extractor(piece)
             encoder_output = model.encode(pad_or_trim(features))
@@ -519,29 +681,46 @@ class _Engine:
         best = max(scores, key=scores.get)
         return best, scores[best] / (weight_total or 1.0)
 
-    # -- one stretch of audio ----------------------------------------------------------------------------------
-    def transcribe_samples(self, samples: np.ndarray, language: str | None,
-                           on_progress: Callable[[float], None] = lambda s: None) -> dict:
-        """Words of 16 kHz samples in their own seconds: {"words": [[text, start, end, prob]], "language", ...}."""
+    # -- one stretch of audio
+    # ----------------------------------------------------------------------------------
+    def transcribe_samples(
+        self, samples: np.ndarray, language: str | None, on_progress: Callable[[float], None] = lambda s: None
+    ) -> dict:
+        """Words of 16 kHz samples in their own seconds: {"words": [[text, start, end, prob]], "language",
+        ...}."""
         opts = self.options
         warnings: list[str] = []
         duration = len(samples) / SAMPLE_RATE
         if len(samples) < SAMPLE_RATE // 10:
-            return {"words": [], "language": language if language not in ("auto", None) else "und",
-                    "warnings": []}
+            return {
+                "words": [],
+                "language": language if language not in ("auto", None) else "und",
+                "warnings": [],
+            }
         chunks = _speech_chunks(samples, opts) if opts.vad else [(0, len(samples))]
         if not chunks:
-            return {"words": [], "language": language if language not in ("auto", None) else "und",
-                    "warnings": []}
+            return {
+                "words": [],
+                "language": language if language not in ("auto", None) else "und",
+                "warnings": [],
+            }
         model = self.model
         batch = opts.batch_size or (8 if str(getattr(model.model, "device", "cpu")) == "cuda" else 0)
         lang = None if language in ("auto", "", None) else language
-        kwargs = dict(language=lang, task="transcribe", beam_size=opts.beam_size, word_timestamps=True,
-                      condition_on_previous_text=False, no_speech_threshold=opts.no_speech_threshold,
-                      log_prob_threshold=opts.log_prob_threshold,
-                      compression_ratio_threshold=opts.compression_ratio_threshold,
-                      temperature=list(opts.temperature), initial_prompt=opts.initial_prompt,
-                      hotwords=opts.hotwords, vad_filter=False)
+        kwargs = dict(
+            language=lang,
+            task="transcribe",
+            beam_size=opts.beam_size,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            no_speech_threshold=opts.no_speech_threshold,
+            log_prob_threshold=opts.log_prob_threshold,
+            compression_ratio_threshold=opts.compression_ratio_threshold,
+            temperature=list(opts.temperature),
+            initial_prompt=opts.initial_prompt,
+            hotwords=opts.hotwords,
+            vad_filter=False,
+        )
         if batch > 1:
             # GPU: speech chunks (<= 28 s each) decoded side by side in batches, timestamps stay in our time
             from faster_whisper import BatchedInferencePipeline
@@ -554,8 +733,9 @@ class _Engine:
             chunk_map = _ChunkMap([(a / SAMPLE_RATE, b / SAMPLE_RATE, a / SAMPLE_RATE) for a, b in chunks])
             kwargs.pop("condition_on_previous_text")  # batched decoding never conditions on previous text
             clips = [{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in chunks]
-            segments, info = BatchedInferencePipeline(model).transcribe(samples, batch_size=batch,
-                                                                        clip_timestamps=clips, **kwargs)
+            segments, info = BatchedInferencePipeline(model).transcribe(
+                samples, batch_size=batch, clip_timestamps=clips, **kwargs
+            )
         else:
             joined, chunk_map = _join(samples, chunks)
             segments, info = model.transcribe(joined, **kwargs)
@@ -589,8 +769,15 @@ class _Engine:
                 times, trusted, timing_stats, problem = _acoustic(words, times, groups, samples)
                 if problem:
                     warnings.append(problem)
-            refined = refine_word_times(times, samples, SAMPLE_RATE, activity, texts=[t for t, *_ in words],
-                                        lag=self.lag_model(), trusted=trusted)
+            refined = refine_word_times(
+                times,
+                samples,
+                SAMPLE_RATE,
+                activity,
+                texts=[t for t, *_ in words],
+                lag=self.lag_model(),
+                trusted=trusted,
+            )
             words = [(t, s, e, p) for (t, _, _, p), (s, e) in zip(words, refined)]
         words, outside = _drop_outside_speech(words, chunks, activity)
         if outside:
@@ -598,8 +785,12 @@ class _Engine:
         if language in CJK_LANGUAGES[:2]:
             words = normalise_chinese(words, simplified=opts.simplified_chinese)
         words = [(t, max(0.0, s), min(duration, e), p) for t, s, e, p in words]
-        out = {"words": [list(w) for w in words], "language": language,
-               "language_probability": float(info.language_probability), "warnings": warnings}
+        out = {
+            "words": [list(w) for w in words],
+            "language": language,
+            "language_probability": float(info.language_probability),
+            "warnings": warnings,
+        }
         if timing_stats is not None:
             out["acoustic_timing"] = timing_stats
         return out
@@ -607,12 +798,15 @@ class _Engine:
 
 # -- helpers -------------------------------------------------------------------------------------------------
 _GROUP_GAP = 1.0  # seconds: a Whisper segment is aligned in pieces split at pauses this long
-_GROUP_MAX = 8.0  # seconds: a longer piece is split at its widest gap between words (the aligner's search, with
+_GROUP_MAX = (
+    8.0  # seconds: a longer piece is split at its widest gap between words (the aligner's search, with
+)
 # its wide beams, costs frames x words: short pieces are much cheaper and as accurate)
 
 
 def _segment_groups(words: list) -> list[list[int]]:
-    """Word indices per alignment unit: one Whisper segment, split where its words are a long pause apart (a segment
+    """Word indices per alignment unit: one Whisper segment, split where its words are a long pause apart (a
+    segment
     spanning two speech chunks), and pieces longer than ``_GROUP_MAX`` split at their widest gap."""
     groups: list[list[int]] = []
     for i, w in enumerate(words):
@@ -643,25 +837,33 @@ def _sum_timing_stats(items) -> dict:
     return total
 
 
-def _acoustic(words: list, times: list, groups: list[list[int]],
-              samples: np.ndarray) -> tuple[list, list[bool] | None, dict | None, str | None]:
+def _acoustic(
+    words: list, times: list, groups: list[list[int]], samples: np.ndarray
+) -> tuple[list, list[bool] | None, dict | None, str | None]:
     """English words re-timed by the acoustic aligner, per group; (times, trusted flags, stats, warning)."""
     try:
-        new, flags, stats = acoustic_timing.retime_words([t for t, *_ in words], times, groups, samples,
-                                                         SAMPLE_RATE)
+        new, flags, stats = acoustic_timing.retime_words(
+            [t for t, *_ in words], times, groups, samples, SAMPLE_RATE
+        )
     except acoustic_timing.AcousticTimingUnavailable as exc:
         return times, None, None, f"English word timing from Whisper only: {exc}"
     problem = None
     if stats.fallback:
-        problem = (f"{stats.fallback} of {stats.segments} speech segment(s) kept Whisper's word times: the acoustic "
-                   f"aligner could not match their words to the audio")
+        problem = (
+            f"{stats.fallback} of {stats.segments} speech segment(s) kept Whisper's word times: the acoustic "
+            f"aligner could not match their words to the audio"
+        )
     return new, flags, stats.as_dict(), problem
 
 
-def _drop_cross_track_duplicates(tagged: list[tuple[Word, int]], tolerance: float = 0.3) -> tuple[list[Word], int]:
-    """The same speech on two tracks (dual-mono interviews, boom + lav, camera + recorder) is recognised twice:
+def _drop_cross_track_duplicates(
+    tagged: list[tuple[Word, int]], tolerance: float = 0.3
+) -> tuple[list[Word], int]:
+    """The same speech on two tracks (dual-mono interviews, boom + lav, camera + recorder) is recognised
+    twice:
     keep one copy of a word that another span also produced at (about) the same time, the more confident one.
-    Matching is one to one: a kept word absorbs at most one copy from each other span (a repeated word stays)."""
+    Matching is one to one: a kept word absorbs at most one copy from each other span (a repeated word
+    stays)."""
     kept: list[list] = []  # [word, spans that produced it]
     dropped = 0
     for word, span in tagged:
@@ -688,13 +890,21 @@ def _dedupe(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _speech_chunks(samples: np.ndarray, opts: TranscribeOptions,
-                   max_seconds: float = float("inf")) -> list[tuple[int, int]]:
+def _speech_chunks(
+    samples: np.ndarray, opts: TranscribeOptions, max_seconds: float = float("inf")
+) -> list[tuple[int, int]]:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    stamps = get_speech_timestamps(samples, VadOptions(threshold=opts.vad_threshold, min_silence_duration_ms=500,
-                                                       speech_pad_ms=200, min_speech_duration_ms=120,
-                                                       max_speech_duration_s=max_seconds))
+    stamps = get_speech_timestamps(
+        samples,
+        VadOptions(
+            threshold=opts.vad_threshold,
+            min_silence_duration_ms=500,
+            speech_pad_ms=200,
+            min_speech_duration_ms=120,
+            max_speech_duration_s=max_seconds,
+        ),
+    )
     return [(int(s["start"]), int(s["end"])) for s in stamps]
 
 
@@ -712,8 +922,10 @@ class _ChunkMap:
         return ss + (je - js)
 
     def map_words(self, words: list[RawWord], activity=None) -> list[RawWord]:
-        """Source times of words: each goes to the chunk holding most of it, clipped to that chunk. A word left
-        on silence at the end of a chunk while the next word opens the next chunk, which has unclaimed speech before
+        """Source times of words: each goes to the chunk holding most of it, clipped to that chunk. A word
+        left
+        on silence at the end of a chunk while the next word opens the next chunk, which has unclaimed speech
+        before
         that word, is moved there (Whisper often puts the first word after a pause at the end of the previous
         speech)."""
         assigned: list[int] = []
@@ -726,8 +938,10 @@ class _ChunkMap:
                     best, overlap = k, ov
             if overlap <= 0:  # entirely in an inserted gap: the nearest chunk
                 mid = (start + end) / 2
-                best = min(range(len(self.spans)), key=lambda k: min(abs(mid - self.spans[k][0]),
-                                                                      abs(mid - self.spans[k][1])))
+                best = min(
+                    range(len(self.spans)),
+                    key=lambda k: min(abs(mid - self.spans[k][0]), abs(mid - self.spans[k][1])),
+                )
             js, je, ss = self.spans[best]
             s, e = min(max(start, js), je), min(max(end, js), je)
             assigned.append(best)
@@ -777,7 +991,8 @@ def _is_hallucination(segment) -> bool:
 
 
 def _remove_repetition_loops(words: list[RawWord], max_ngram: int = 8) -> tuple[list[RawWord], int]:
-    """Collapse an n-gram repeated back to back (4+ times for single words, 3+ for longer) to one occurrence."""
+    """Collapse an n-gram repeated back to back (4+ times for single words, 3+ for longer) to one
+    occurrence."""
     keys = [_norm(w[0]) for w in words]
     keep = [True] * len(words)
     removed = 0
@@ -785,11 +1000,11 @@ def _remove_repetition_loops(words: list[RawWord], max_ngram: int = 8) -> tuple[
     while i < len(words):
         advanced = False
         for n in range(1, max_ngram + 1):
-            gram = keys[i:i + n]
+            gram = keys[i : i + n]
             if len(gram) < n or not all(gram):
                 break
             reps = 1
-            while keys[i + reps * n:i + (reps + 1) * n] == gram:
+            while keys[i + reps * n : i + (reps + 1) * n] == gram:
                 reps += 1
             if reps >= (4 if n == 1 else 3):
                 for j in range(i + n, i + reps * n):
@@ -803,7 +1018,9 @@ def _remove_repetition_loops(words: list[RawWord], max_ngram: int = 8) -> tuple[
     return [w for w, k in zip(words, keep) if k], removed
 
 
-def _drop_outside_speech(words: list[RawWord], chunks: list[tuple[int, int]], activity) -> tuple[list[RawWord], int]:
+def _drop_outside_speech(
+    words: list[RawWord], chunks: list[tuple[int, int]], activity
+) -> tuple[list[RawWord], int]:
     """Words with no speech under them: not inside any VAD chunk and no audible energy."""
     out, dropped = [], 0
     spans = [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in chunks]

@@ -36,13 +36,14 @@ def _write_atomic(path: Path, text: str) -> None:
     note_cache_file(path)
 
 
-FULL_HASH_LIMIT = 2 * 1024 ** 3  # files above this are fingerprinted from sampled blocks
+FULL_HASH_LIMIT = 2 * 1024**3  # files above this are fingerprinted from sampled blocks
 _SAMPLE_BLOCK = 1 << 20
 _SAMPLES = 256
 
 
 def _content_digest(path: Path, size: int) -> str:
-    """Full sha256 up to ``FULL_HASH_LIMIT``; above it (camera originals of tens of GB), sha256 over the size, the
+    """Full sha256 up to ``FULL_HASH_LIMIT``; above it (camera originals of tens of GB), sha256 over the size,
+    the
     first and last 16 MiB and 256 evenly spaced 1 MiB blocks, so a first run never spends minutes hashing."""
     if size <= FULL_HASH_LIMIT:
         return sha256_file(path)
@@ -62,7 +63,11 @@ def media_fingerprint(path: str | os.PathLike, root: Path | None = None) -> str:
     """sha256 of a media file's content (sampled above 2 GiB), computed once per (path, size, mtime)."""
     path = Path(path).resolve()
     st = path.stat()
-    index = Path(root or cache_root()) / "media-index" / (hashlib.sha256(str(path).encode()).hexdigest() + ".json")
+    index = (
+        Path(root or cache_root())
+        / "media-index"
+        / (hashlib.sha256(str(path).encode()).hexdigest() + ".json")
+    )
     try:
         known = json.loads(index.read_text(encoding="utf-8"))
         if known.get("size") == st.st_size and known.get("mtime_ns") == st.st_mtime_ns:
@@ -72,8 +77,10 @@ def media_fingerprint(path: str | os.PathLike, root: Path | None = None) -> str:
         pass
     digest = _content_digest(path, st.st_size)
     try:
-        _write_atomic(index, json.dumps({"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                                         "sha256": digest}))
+        _write_atomic(
+            index,
+            json.dumps({"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}),
+        )
     except OSError:
         pass  # a read-only cache only costs speed
     return digest
@@ -103,9 +110,16 @@ class TranscriptCache:
         note_cache_file(self._path(key))
         return data
 
-    def put(self, key: str, value: dict, family: str | None = None, start: str | None = None,
-            duration: str | None = None) -> None:
-        """Store ``value``; with ``family`` (media + model + settings), also record its source range so a later
+    def put(
+        self,
+        key: str,
+        value: dict,
+        family: str | None = None,
+        start: str | None = None,
+        duration: str | None = None,
+    ) -> None:
+        """Store ``value``; with ``family`` (media + model + settings), also record its source range so a
+        later
         sub-range (a trimmed clip) can reuse it (``find_covering``)."""
         if not self.enabled:
             return

@@ -1,29 +1,40 @@
 """Word boundary refinement: put Whisper's word times on the speech they belong to.
 
 Whisper's cross-attention word times are good to ~0.1 s but fail in known ways: the first word after a long
-silence starts early (inside the silence), a word before a pause ends early or is stretched into the pause, and
+silence starts early (inside the silence), a word before a pause ends early or is stretched into the pause,
+and
 boundaries in running speech are quantised to 20 ms. We fix those against the audio itself:
 
-* an energy-based activity mask (10 ms frames, threshold adapted to the chunk's own noise floor and peak) finds
+* an energy-based activity mask (10 ms frames, threshold adapted to the chunk's own noise floor and peak)
+finds
   pauses; a pause is at least ``min_pause`` long so stop closures inside words are not mistaken for pauses;
 * a word start that lies in a pause moves to the next speech onset; a word that is the first of its speech run
   starts at the run's onset (when that onset is near); the mirror rules hold for ends;
 * a boundary between two words in running speech is placed on the audio near where Whisper's boundary really
   points. Each model's cross-attention has its own habit, calibrated per model (``LagModel``, fitted by
-  ``benchmarks/calibrate_word_timing.py``): Whisper base's boundaries come early, by an amount that grows with the
-  length of the word before (about 30 ms after a 1-3 letter word, 140-160 ms after 6 or more) and with how long
+  ``benchmarks/calibrate_word_timing.py``): Whisper base's boundaries come early, by an amount that grows with
+  the
+  length of the word before (about 30 ms after a 1-3 letter word, 140-160 ms after 6 or more) and with how
+  long
   Whisper made the word after (its start is pulled early, its end much less); tiny.en's come ~90 ms late. The
-  calibrated lag gives the corrected point (a model nobody calibrated is searched around its own boundary). The
+  calibrated lag gives the corrected point (a model nobody calibrated is searched around its own boundary).
+  The
   search runs from 80 ms before to 60 ms after that point:
-  - a quiet run there (a stop closure or a short pause, >= 35 dB under the loudest frame near it) separates the
-    words: the first ends where it falls quiet, the second starts where sound returns (its speech onset, as for a
+  - a quiet run there (a stop closure or a short pause, >= 35 dB under the loudest frame near it) separates
+  the
+    words: the first ends where it falls quiet, the second starts where sound returns (its speech onset, as
+    for a
     caption). Of several, the one ending nearest the corrected point is taken; when the
-    first word ends in a stop and the second starts with one (two closures in a row, "quick brown"), the later of
+    first word ends in a stop and the second starts with one (two closures in a row, "quick brown"), the later
+    of
     the two nearest, since the first closure is the first word's own;
-  - when the first word ends in a stop and the second does not ("left at"), a quiet run shorter than 150 ms is the
-    first word's own closure: the boundary is after its release burst, at the strongest rise in level within 80 ms;
+  - when the first word ends in a stop and the second does not ("left at"), a quiet run shorter than 150 ms is
+  the
+    first word's own closure: the boundary is after its release burst, at the strongest rise in level within
+    80 ms;
   - otherwise the deepest energy dip (>= 6 dB) in the window, and with no dip, the corrected point itself.
-  Which words open or close with a stop is read from their spelling (English letters; other scripts have no stop
+  Which words open or close with a stop is read from their spelling (English letters; other scripts have no
+  stop
   hints and use the quiet-run and dip rules only);
 * words never overlap and never get shorter than ``min_word``.
 
@@ -64,8 +75,14 @@ class Activity:
         return float(self.active[a:b].sum()) * HOP if b > a else 0.0
 
 
-def speech_activity(samples: np.ndarray, sample_rate: int = 16000, min_pause: float = 0.12,
-                    min_speech: float = 0.03, floor_margin_db: float = 15.0, peak_range_db: float = 42.0) -> Activity:
+def speech_activity(
+    samples: np.ndarray,
+    sample_rate: int = 16000,
+    min_pause: float = 0.12,
+    min_speech: float = 0.03,
+    floor_margin_db: float = 15.0,
+    peak_range_db: float = 42.0,
+) -> Activity:
     """Energy activity with an adaptive threshold: above both (noise floor + margin) and (peak - range).
 
     Short gaps (< ``min_pause``) are filled and blips (< ``min_speech``) removed, so the result is speech runs
@@ -76,7 +93,7 @@ def speech_activity(samples: np.ndarray, sample_rate: int = 16000, min_pause: fl
     if n == 0:
         return Activity(np.zeros(0, bool), np.zeros(0))
     frames = samples[: n * hop].astype(np.float64).reshape(n, hop)
-    energy = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    energy = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
     peak = np.percentile(energy, 99.5)
     floor = np.percentile(energy, 10)
     threshold = max(floor + floor_margin_db, peak - peak_range_db)
@@ -96,18 +113,30 @@ def _close_gaps(mask: np.ndarray, max_len: int, value: bool) -> np.ndarray:
     return out
 
 
-def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sample_rate: int = 16000,
-                      activity: Activity | None = None, max_shift: float = 0.6, dip_before: float = 0.08,
-                      dip_after: float = 0.06, dip_db: float = 6.0,
-                      min_word: float = 0.04, min_dip_word: float = 0.08,
-                      texts: list[str] | None = None, lag: LagModel | None = None,
-                      trusted: list[bool] | None = None) -> list[tuple[float, float]]:
+def refine_word_times(
+    times: list[tuple[float, float]],
+    samples: np.ndarray,
+    sample_rate: int = 16000,
+    activity: Activity | None = None,
+    max_shift: float = 0.6,
+    dip_before: float = 0.08,
+    dip_after: float = 0.06,
+    dip_db: float = 6.0,
+    min_word: float = 0.04,
+    min_dip_word: float = 0.08,
+    texts: list[str] | None = None,
+    lag: LagModel | None = None,
+    trusted: list[bool] | None = None,
+) -> list[tuple[float, float]]:
     """Refined (start, end) for each word, in the chunk's seconds. Order and count are kept.
 
-    ``texts`` are the words (stop consonants and the lag read from spelling); ``lag`` is the model's calibration
+    ``texts`` are the words (stop consonants and the lag read from spelling); ``lag`` is the model's
+    calibration
     (``lag_model_for``); without one, boundaries in running speech are searched around Whisper's own.
-    ``trusted`` marks words already timed by the acoustic model (``acoustic_timing``): only the pause rules apply
-    to them (onset after a pause, end before one); a boundary between two trusted words in running speech stays.
+    ``trusted`` marks words already timed by the acoustic model (``acoustic_timing``): only the pause rules
+    apply
+    to them (onset after a pause, end before one); a boundary between two trusted words in running speech
+    stays.
     """
     if not times:
         return []
@@ -148,7 +177,11 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
         k = run_at(s)
         if k is None:  # starts in a pause: speech begins at the next onset (if it is inside the word)
             onset = next_onset(s)
-            if onset is not None and onset < max(e, s + min_word) + 0.1 and (not aligned or onset - s <= shift):
+            if (
+                onset is not None
+                and onset < max(e, s + min_word) + 0.1
+                and (not aligned or onset - s <= shift)
+            ):
                 s = onset
         else:
             onset = float(run_starts[k])
@@ -181,10 +214,21 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
         if trusted is not None and trusted[i] and trusted[i + 1]:
             continue
 
-        placed = _running_boundary(db, floor, out[i], out[i + 1], (a_end + b_start) / 2, dip_before, dip_after,
-                                   dip_db, min_dip_word, texts[i] if texts else None,
-                                   texts[i + 1] if texts else None, times[i + 1][1] - times[i + 1][0],
-                                   lag or UNCALIBRATED)
+        placed = _running_boundary(
+            db,
+            floor,
+            out[i],
+            out[i + 1],
+            (a_end + b_start) / 2,
+            dip_before,
+            dip_after,
+            dip_db,
+            min_dip_word,
+            texts[i] if texts else None,
+            texts[i + 1] if texts else None,
+            times[i + 1][1] - times[i + 1][0],
+            lag or UNCALIBRATED,
+        )
         if placed is not None:
             out[i][1], out[i + 1][0] = placed
 
@@ -198,17 +242,24 @@ def refine_word_times(times: list[tuple[float, float]], samples: np.ndarray, sam
     return [(float(s), float(e)) for s, e in out]
 
 
-NOISY_RANGE_DB = 28.0  # loudest frames less than this over the noise floor: pause rules leave aligned words alone
+NOISY_RANGE_DB = (
+    28.0  # loudest frames less than this over the noise floor: pause rules leave aligned words alone
+)
 TRUSTED_SHIFT = 0.08  # seconds: the most the pause rules move an acoustically aligned word's start or end
 TAIL_DB = 40.0  # a word's sound lasts while its level is within this of the loudest frame near it
-MAX_ALIGNER_GAP = 0.5  # seconds: a longer silence the aligner put between two words is a pause (the pause rules)
+MAX_ALIGNER_GAP = (
+    0.5  # seconds: a longer silence the aligner put between two words is a pause (the pause rules)
+)
 
 
 def _close_aligner_gaps(out: list, db: np.ndarray, floor: float, trusted: list[bool]) -> None:
-    """Between two acoustically aligned words the aligner often puts a short silence where the first word's sound is
-    still dying away (a nasal, a final stop's release): the first word ends where the last quiet run before the next
+    """Between two acoustically aligned words the aligner often puts a short silence where the first word's
+    sound is
+    still dying away (a nasal, a final stop's release): the first word ends where the last quiet run before
+    the next
     word begins (quiet: ``TAIL_DB`` under the loudest frame within 0.5 s), so its own final stop (closure and
-    burst) stays in it and the next word's closure does not; with no quiet frame, where the next word starts."""
+    burst) stays in it and the next word's closure does not; with no quiet frame, where the next word
+    starts."""
     for i in range(len(out) - 1):
         if not (trusted[i] and trusted[i + 1]):
             continue
@@ -218,9 +269,9 @@ def _close_aligner_gaps(out: list, db: np.ndarray, floor: float, trusted: list[b
         lo, hi = int(a_end / HOP), int(np.ceil(b_start / HOP))
         if hi <= lo or lo >= len(db):
             continue
-        near = db[max(0, lo - 50):min(len(db), hi + 50)]
+        near = db[max(0, lo - 50) : min(len(db), hi + 50)]
         level = max(floor + 6.0, float(near.max()) - TAIL_DB)
-        runs = _true_runs(db[lo:min(hi, len(db))] < level)
+        runs = _true_runs(db[lo : min(hi, len(db))] < level)
         # no quiet frame: the sound runs on into the next word; else up to the last quiet run before it
         end = b_start if not runs else (lo + runs[-1][0]) * HOP
         out[i][1] = float(min(b_start, max(a_end, end)))
@@ -230,8 +281,10 @@ def _close_aligner_gaps(out: list, db: np.ndarray, floor: float, trusted: list[b
 class LagModel:
     """How much later than a Whisper model's boundary between two words in running speech the real one is.
 
-    Each model's cross-attention has its own habit (base comes early, tiny.en late), so the lag is calibrated per
-    model with ``benchmarks/calibrate_word_timing.py``: a least-squares fit on both words' letters and the second
+    Each model's cross-attention has its own habit (base comes early, tiny.en late), so the lag is calibrated
+    per
+    model with ``benchmarks/calibrate_word_timing.py``: a least-squares fit on both words' letters and the
+    second
     word's Whisper length, for English words; ``average`` for words not in Latin script.
     """
 
@@ -255,16 +308,34 @@ class LagModel:
         return cls(**{k: float(data[k]) for k in cls.__dataclass_fields__ if k in data})
 
 
-# Fitted by benchmarks/calibrate_word_timing.py (espeak-ng calibration corpora: three voices, two sentence sets,
-# 140-190 words per minute; CPU int8). Measured on the unseen corpora, refined word boundaries: base 22.7 ms mean
-# error, 82.9 % within 50 ms (uncalibrated 67.0 ms, 57.6 %); tiny.en 126 ms, 64.8 % (uncalibrated 170 ms, 45.3 %).
+# Fitted by benchmarks/calibrate_word_timing.py (espeak-ng calibration corpora: three voices, two sentence
+# sets,
+# 140-190 words per minute; CPU int8). Measured on the unseen corpora, refined word boundaries: base 22.7 ms
+# mean
+# error, 82.9 % within 50 ms (uncalibrated 67.0 ms, 57.6 %); tiny.en 126 ms, 64.8 % (uncalibrated 170 ms, 45.3
+# %).
 LAG_MODELS = {
-    "base": LagModel(average=0.0803, base=-0.0211, per_letter_a=0.01147, per_letter_b=-0.02122, per_second_b=0.4848,
-                     low=-0.038, high=0.33),
-    "tiny.en": LagModel(average=-0.093, base=-0.193, per_letter_a=0.02008, per_letter_b=-0.01284,
-                        per_second_b=0.2311, low=-0.248, high=0.125),
+    "base": LagModel(
+        average=0.0803,
+        base=-0.0211,
+        per_letter_a=0.01147,
+        per_letter_b=-0.02122,
+        per_second_b=0.4848,
+        low=-0.038,
+        high=0.33,
+    ),
+    "tiny.en": LagModel(
+        average=-0.093,
+        base=-0.193,
+        per_letter_a=0.02008,
+        per_letter_b=-0.01284,
+        per_second_b=0.2311,
+        low=-0.248,
+        high=0.125,
+    ),
 }
-# A model folder is recognised by its config.json's cross-attention alignment heads, which OpenAI published per
+# A model folder is recognised by its config.json's cross-attention alignment heads, which OpenAI published
+# per
 # checkpoint: a renamed or re-converted base is still base.
 ALIGNMENT_HEADS = {
     "base": [[3, 1], [4, 2], [4, 3], [4, 7], [5, 1], [5, 2], [5, 4], [5, 6]],
@@ -275,7 +346,8 @@ CALIBRATION_FILE = "captionbridge_word_timing.json"  # a calibration beside a mo
 
 
 def lag_model_for(name: str | None, folder: str | None = None) -> LagModel:
-    """The calibration for a model: a ``captionbridge_word_timing.json`` in its folder, else the table entry for its
+    """The calibration for a model: a ``captionbridge_word_timing.json`` in its folder, else the table entry
+    for its
     name, else for the checkpoint its folder's alignment heads identify, else none."""
     import json
     from pathlib import Path
@@ -308,11 +380,23 @@ MAX_CLOSURE = 0.15  # seconds: a longer quiet run is a pause, not a stop closure
 RELEASE = 0.08  # seconds after a final stop's closure in which its release burst gives way to the next word
 
 
-def _running_boundary(db: np.ndarray, floor: float, a: list, b: list, centre: float, before: float, after: float,
-                      dip_db: float, min_word: float, a_text: str | None,
-                      b_text: str | None, b_duration: float,
-                      lag_model: LagModel) -> tuple[float, float] | None:
-    """(end of a, start of b) for two words in running speech whose shared boundary Whisper put at ``centre``."""
+def _running_boundary(
+    db: np.ndarray,
+    floor: float,
+    a: list,
+    b: list,
+    centre: float,
+    before: float,
+    after: float,
+    dip_db: float,
+    min_word: float,
+    a_text: str | None,
+    b_text: str | None,
+    b_duration: float,
+    lag_model: LagModel,
+) -> tuple[float, float] | None:
+    """(end of a, start of b) for two words in running speech whose shared boundary Whisper put at
+    ``centre``."""
     # each word keeps a plausible length: at least min_word and half of what it had
     keep_a = max(min_word, 0.5 * (centre - a[0]))
     keep_b = max(min_word, 0.5 * (b[1] - centre))
@@ -321,7 +405,7 @@ def _running_boundary(db: np.ndarray, floor: float, a: list, b: list, centre: fl
     hi = min(int((prior + after) / HOP), int((b[1] - keep_b) / HOP), len(db) - 1)
     if hi - lo < 2:
         return None
-    window = db[lo:hi + 1]
+    window = db[lo : hi + 1]
     level = max(floor + 6.0, float(window.max()) - GAP_DB)
     runs = [_grow_run(db, lo + x, lo + y, level) for x, y in _true_runs(window < level)]
     # a quiet run that would leave either word too short is not their boundary (Whisper put a word in a pause)
@@ -333,7 +417,9 @@ def _running_boundary(db: np.ndarray, floor: float, a: list, b: list, centre: fl
         else:
             gap = min(runs, key=lambda r: abs(r[1] * HOP - prior))
         closure = (gap[1] - gap[0]) * HOP <= MAX_CLOSURE  # longer is a pause, which ends a and nothing else
-        if a_stop and not b_stop and closure:  # a's own closure: a ends after its release, where b's sound rises
+        if (
+            a_stop and not b_stop and closure
+        ):  # a's own closure: a ends after its release, where b's sound rises
             rise_at = _strongest_rise(db, gap[1], int(RELEASE / HOP))
             if rise_at is not None and (rise_at + 0.5) * HOP < b[1] - min_word:
                 t = (rise_at + 0.5) * HOP
@@ -369,12 +455,13 @@ def _strongest_rise(db: np.ndarray, start: int, span: int, min_rise_db: float = 
     stop = min(len(db) - 2, start + span)
     if stop - start < 3:
         return None
-    rise = db[start + 2:stop + 2] - db[start:stop]
+    rise = db[start + 2 : stop + 2] - db[start:stop]
     k = int(np.argmax(rise))
     return start + k if rise[k] >= min_rise_db else None
 
 
-# -- which words open or close with a stop consonant (p t k b d g, and the affricates), from English spelling -------
+# -- which words open or close with a stop consonant (p t k b d g, and the affricates), from English spelling
+# -------
 _NOT_STOP_ONSETS = ("th", "ph", "kn", "gn", "ps", "pn", "wh", "ce", "ci", "cy")
 _STOP_ONSETS = ("p", "t", "k", "b", "d", "g", "q", "j", "ch", "c")
 _STOP_CODAS = ("p", "t", "k", "b", "d", "g", "ck", "ch", "dg")
@@ -391,7 +478,8 @@ def starts_with_stop(word: str) -> bool:
 
 
 def ends_with_stop(word: str) -> bool:
-    """Whether an English word closes with a stop or affricate ("quick", "left", "made", "bridge"; not "sing")."""
+    """Whether an English word closes with a stop or affricate ("quick", "left", "made", "bridge"; not
+    "sing")."""
     w = _letters(word)
     if len(w) > 3 and w.endswith("e") and w[-2] not in "aeiouy":  # silent e: "made", "bridge", "like"
         w = w[:-1]

@@ -1,4 +1,5 @@
-"""Media references as local paths: the URL forms Premiere, OTIO and Resolve write, Windows paths, relative paths."""
+"""Media references as local paths: the URL forms Premiere, OTIO and Resolve write, Windows paths, relative
+paths."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ _DRIVE = re.compile(r"^/?([A-Za-z]):[/\\]")
 
 
 def media_path_from_url(target_url: str, media_root: Path | None = None) -> Path:
-    """A media reference's ``target_url`` as a local path: ``file://localhost/...`` (percent-encoded, Premiere),
-    ``file:///...`` (OTIO), bare POSIX or Windows paths (Resolve), or paths relative to the timeline's folder."""
+    """A media reference's ``target_url`` as a local path: ``file://localhost/...`` (percent-encoded,
+    Premiere),
+    ``file:///...`` (OTIO), bare POSIX or Windows paths (Resolve), or paths relative to the timeline's
+    folder."""
     url = (target_url or "").strip()
     if url.lower().startswith("file:"):
         parsed = urlparse(url)
@@ -36,6 +39,8 @@ def media_path_from_url(target_url: str, media_root: Path | None = None) -> Path
         path = media_root / path
     owner = protected_owner(path)
     if owner is not None:
-        raise InputError(f"media {path} lies inside {owner}: CaptionBridge never reads its own files as media; "
-                         "relink the clip to its real media file")
+        raise InputError(
+            f"media {path} lies inside {owner}: CaptionBridge never reads its own files as media; "
+            "relink the clip to its real media file"
+        )
     return path

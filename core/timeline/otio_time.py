@@ -1,4 +1,5 @@
-"""OTIO RationalTime <-> exact fractions: OTIO stores rates as doubles; CaptionBridge works in exact frames."""
+"""OTIO RationalTime <-> exact fractions: OTIO stores rates as doubles; CaptionBridge works in exact
+frames."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ _RATE_CACHE: dict[float, Fraction] = {}
 
 
 def exact_rate(rate: float) -> Fraction:
-    """An OTIO RationalTime rate (a double) as an exact fraction: NTSC doubles snap to n*1000/1001; sample rates
+    """An OTIO RationalTime rate (a double) as an exact fraction: NTSC doubles snap to n*1000/1001; sample
+    rates
     (48000) and other integer rates stay integers."""
     found = _RATE_CACHE.get(rate)
     if found is not None:
@@ -30,7 +32,8 @@ def exact_rate(rate: float) -> Fraction:
 
 
 def to_frames(t: otio.opentime.RationalTime, rate: Fraction) -> int:
-    """A RationalTime as a whole number of frames at ``rate`` (nearest frame; OTIO values are exact frame counts)."""
+    """A RationalTime as a whole number of frames at ``rate`` (nearest frame; OTIO values are exact frame
+    counts)."""
     value = t.value
     own = exact_rate(t.rate)
     if own == rate:

@@ -1,7 +1,9 @@
 """Timeline -> audio regions: which part of which file sounds at which timeline frames.
 
-Every region is in integer frames from the timeline's first frame. Source offsets are exact seconds into the file
-with the media's own timecode removed. Clips inside nested sequences are clamped to the nest's trim. Ranges come from
+Every region is in integer frames from the timeline's first frame. Source offsets are exact seconds into the
+file
+with the media's own timecode removed. Clips inside nested sequences are clamped to the nest's trim. Ranges
+come from
 ``Track.range_of_all_children()`` (one pass per track, never a per-clip ``transformed_time_range`` walk).
 """
 
@@ -30,13 +32,18 @@ class AudioRegion:
     """One audible stretch of one clip on one audio track.
 
     ``timeline_start_frame``/``timeline_end_frame``: [start, end) in frames from the timeline's first frame.
-    ``source_offset``: exact seconds into ``source_path`` (media timecode removed) heard at ``timeline_start_frame``.
-    ``speed``: constant playback speed (2 = twice as fast: the region consumes ``duration * speed`` of source).
+    ``source_offset``: exact seconds into ``source_path`` (media timecode removed) heard at
+    ``timeline_start_frame``.
+    ``speed``: constant playback speed (2 = twice as fast: the region consumes ``duration * speed`` of
+    source).
     ``channels``: 0-based source channels to mix (None: all channels, averaged). ``gain``: linear clip level.
     ``source_path`` is None when the clip has no media reference at all (counted as missing media).
-    ``start_exact``/``end_exact``: exact seconds from the timeline's first frame where the clip really starts/ends,
-    when that is not on a frame boundary (a clip after one trimmed on audio samples, ranges at rate 48000); None
-    when it is. ``start_seconds``/``end_seconds`` (and ``source_offset``, heard at ``start_seconds``) use them, so a
+    ``start_exact``/``end_exact``: exact seconds from the timeline's first frame where the clip really
+    starts/ends,
+    when that is not on a frame boundary (a clip after one trimmed on audio samples, ranges at rate 48000);
+    None
+    when it is. ``start_seconds``/``end_seconds`` (and ``source_offset``, heard at ``start_seconds``) use
+    them, so a
     sample-exact render places every clip at the exact rational sum of the OTIO ranges.
     """
 
@@ -89,14 +96,20 @@ class AudioRegion:
 
     def to_dict(self) -> dict:
         return {
-            "clip": self.clip_name, "track": self.track_label, "track_name": self.track_name,
-            "start_frame": self.timeline_start_frame, "end_frame": self.timeline_end_frame,
+            "clip": self.clip_name,
+            "track": self.track_label,
+            "track_name": self.track_name,
+            "start_frame": self.timeline_start_frame,
+            "end_frame": self.timeline_end_frame,
             "start_timecode": self.start_timecode,
             "source": str(self.source_path) if self.source_path else None,
             "source_offset": float(self.source_offset),
             "source_offset_exact": f"{self.source_offset.numerator}/{self.source_offset.denominator}",
-            "speed": float(self.speed), "channels": list(self.channels) if self.channels is not None else None,
-            "gain": self.gain, "nested_in": list(self.nest_path), "warnings": list(self.warnings),
+            "speed": float(self.speed),
+            "channels": list(self.channels) if self.channels is not None else None,
+            "gain": self.gain,
+            "nested_in": list(self.nest_path),
+            "warnings": list(self.warnings),
         }
 
 
@@ -110,14 +123,18 @@ class SkippedClip:
     reason: str
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 # track selection
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
+
 
 def audio_tracks(loaded: LoadedTimeline) -> list[tuple[int, otio.schema.Track]]:
     """(1-based audio track number as the editor shows it, track) for the top-level audio tracks, in order.
 
-    Premiere writes a stereo track to xmeml as an exploded pair (one mono track per channel); both halves keep the
+    Premiere writes a stereo track to xmeml as an exploded pair (one mono track per channel); both halves keep
+    the
     editor's number, so ``--tracks A2`` means the user's second track, both channels."""
     out = []
     number = 0
@@ -132,12 +149,15 @@ def audio_tracks(loaded: LoadedTimeline) -> list[tuple[int, otio.schema.Track]]:
 
 
 def video_tracks(loaded: LoadedTimeline) -> list[otio.schema.Track]:
-    return [t for t in loaded.timeline.tracks
-            if isinstance(t, otio.schema.Track) and t.kind == otio.schema.TrackKind.Video]
+    return [
+        t
+        for t in loaded.timeline.tracks
+        if isinstance(t, otio.schema.Track) and t.kind == otio.schema.TrackKind.Video
+    ]
 
 
 def parse_track_selection(selection: str | Iterable[str] | None, loaded: LoadedTimeline) -> set[int] | None:
-    """"A1,A2" (or track names as the editor shows them) -> set of audio track indexes. None selects all."""
+    """ "A1,A2" (or track names as the editor shows them) -> set of audio track indexes. None selects all."""
     if selection is None:
         return None
     items = [s.strip() for s in (selection.split(",") if isinstance(selection, str) else selection)]
@@ -160,21 +180,28 @@ def parse_track_selection(selection: str | Iterable[str] | None, loaded: LoadedT
         if key in by_name:
             chosen.add(by_name[key])
             continue
-        labels = dict.fromkeys(f"A{i}" + (f" ({t.name})" if t.name and t.name != f"A{i}" else "") for i, t in tracks)
+        labels = dict.fromkeys(
+            f"A{i}" + (f" ({t.name})" if t.name and t.name != f"A{i}" else "") for i, t in tracks
+        )
         available = ", ".join(labels)
-        raise TimelineError(f"no audio track {item!r} in this timeline; it has: {available or 'no audio tracks'}")
+        raise TimelineError(
+            f"no audio track {item!r} in this timeline; it has: {available or 'no audio tracks'}"
+        )
     return chosen
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 # media timecode origin
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 
 _TC_CACHE: dict[tuple, Fraction | None] = {}
 
 
 def media_timecode_seconds(path: Path) -> Fraction | None:
-    """The start timecode a media file carries, as seconds since midnight: a WAV's BWF ``time_reference`` (samples)
+    """The start timecode a media file carries, as seconds since midnight: a WAV's BWF ``time_reference``
+    (samples)
     or a ``timecode`` tag (QuickTime/MXF, counted at the video rate). None when the file says nothing."""
     try:
         st = path.stat()
@@ -203,7 +230,8 @@ def media_timecode_seconds(path: Path) -> Fraction | None:
                 if tc and rate:
                     drop = ";" in tc
                     frames = Timebase(rate, 0, drop and rate.denominator == 1001).frame_from_timecode(
-                        tc, absolute=False)
+                        tc, absolute=False
+                    )
                     result = Fraction(frames) / rate
     except Exception:  # unreadable files are reported when rendering; no timecode here
         result = None
@@ -211,9 +239,12 @@ def media_timecode_seconds(path: Path) -> Fraction | None:
     return result
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 # regions
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
+
 
 @dataclass
 class _Walk:
@@ -222,9 +253,11 @@ class _Walk:
     regions: list[AudioRegion] = field(default_factory=list)
     skipped: list[SkippedClip] = field(default_factory=list)
     seen_nests: set = field(default_factory=set)
-    paths: dict = field(default_factory=dict)     # target_url -> Path
-    origins: dict = field(default_factory=dict)   # (path, start value, start rate) -> media origin seconds
-    exact: tuple[Fraction, Fraction] | None = None  # exact [start, end) seconds of the item on_clip is called for
+    paths: dict = field(default_factory=dict)  # target_url -> Path
+    origins: dict = field(default_factory=dict)  # (path, start value, start rate) -> media origin seconds
+    exact: tuple[Fraction, Fraction] | None = (
+        None  # exact [start, end) seconds of the item on_clip is called for
+    )
 
 
 _ONE = Fraction(1)
@@ -271,7 +304,8 @@ def _speed_of(item, meta=None) -> tuple[Fraction, list[str], str | None]:
     name = item.name or "clip"
     for effect in effects:
         if isinstance(effect, otio.schema.FreezeFrame) or (
-                isinstance(effect, otio.schema.LinearTimeWarp) and effect.time_scalar == 0):
+            isinstance(effect, otio.schema.LinearTimeWarp) and effect.time_scalar == 0
+        ):
             return speed, warnings, "freeze frame (no audio)"
         if isinstance(effect, otio.schema.LinearTimeWarp):
             scalar = Fraction(effect.time_scalar).limit_denominator(100000)
@@ -279,8 +313,10 @@ def _speed_of(item, meta=None) -> tuple[Fraction, list[str], str | None]:
                 return speed, warnings, "reversed playback is not supported"
             speed *= scalar
         elif isinstance(effect, otio.schema.TimeEffect):
-            warnings.append(f"clip {name!r}: time effect {effect.effect_name or effect.name!r} is not constant "
-                            "speed; its audio plays at its base speed")
+            warnings.append(
+                f"clip {name!r}: time effect {effect.effect_name or effect.name!r} is not constant "
+                "speed; its audio plays at its base speed"
+            )
     return speed, warnings, None
 
 
@@ -299,15 +335,27 @@ def _media_origin(ref, path: Path | None, clip_start: Fraction) -> tuple[Fractio
     return tc, []
 
 
-def _clip_region(walk: _Walk, clip: otio.schema.Clip, track_index: int, track_name: str, start: int, end: int,
-                 cs: int, ce: int, nest_path: tuple[str, ...], speed: Fraction,
-                 outer_warnings: list[str]) -> None:
+def _clip_region(
+    walk: _Walk,
+    clip: otio.schema.Clip,
+    track_index: int,
+    track_name: str,
+    start: int,
+    end: int,
+    cs: int,
+    ce: int,
+    nest_path: tuple[str, ...],
+    speed: Fraction,
+    outer_warnings: list[str],
+) -> None:
     name = clip.name or "clip"
     meta = _ns_meta(clip, walk.loaded.annotated)
     clip_speed, warnings, problem = _speed_of(clip, meta)
     if problem:
         walk.skipped.append(SkippedClip(name, f"A{track_index}", cs, problem))
-        walk.loaded.warnings.append(f"clip {name!r} at {walk.loaded.timebase.timecode(cs)}: {problem}; left silent")
+        walk.loaded.warnings.append(
+            f"clip {name!r} at {walk.loaded.timebase.timecode(cs)}: {problem}; left silent"
+        )
         return
     if clip_speed != 1:
         speed = speed * clip_speed
@@ -340,23 +388,50 @@ def _clip_region(walk: _Walk, clip: otio.schema.Clip, track_index: int, track_na
         if ce == end and walk.exact[1] != Fraction(ce) / walk.rate:
             end_exact = walk.exact[1]
     if offset < 0:
-        warnings.append(f"clip {name!r}: its source starts {float(-offset):.3f} s before the media; "
-                        "that part is silent")
+        warnings.append(
+            f"clip {name!r}: its source starts {float(-offset):.3f} s before the media; that part is silent"
+        )
     if meta and meta.get("warnings"):
         warnings = [str(w) for w in meta["warnings"]] + warnings
     channels = meta.get("channels") if meta else None
     gain = meta.get("gain", 1.0) if meta else 1.0
-    walk.regions.append(AudioRegion(
-        clip_name=name, track_name=track_name, track_index=track_index,
-        timeline_start_frame=cs, timeline_end_frame=ce, source_path=path, source_offset=offset,
-        timebase=walk.loaded.timebase, speed=speed,
-        channels=tuple(int(c) for c in channels) if channels is not None else None,
-        gain=float(gain), source_url=url, media_start=origin, nest_path=nest_path,
-        warnings=tuple(outer_warnings + warnings), start_exact=start_exact, end_exact=end_exact))
+    walk.regions.append(
+        AudioRegion(
+            clip_name=name,
+            track_name=track_name,
+            track_index=track_index,
+            timeline_start_frame=cs,
+            timeline_end_frame=ce,
+            source_path=path,
+            source_offset=offset,
+            timebase=walk.loaded.timebase,
+            speed=speed,
+            channels=tuple(int(c) for c in channels) if channels is not None else None,
+            gain=float(gain),
+            source_url=url,
+            media_start=origin,
+            nest_path=nest_path,
+            warnings=tuple(outer_warnings + warnings),
+            start_exact=start_exact,
+            end_exact=end_exact,
+        )
+    )
 
 
-def _walk_track(walk: _Walk, track, kind: str, track_index: int, track_name: str, shift: int, lo: int, hi: int,
-                nest_path: tuple[str, ...], speed: Fraction, warnings: list[str], on_clip) -> None:
+def _walk_track(
+    walk: _Walk,
+    track,
+    kind: str,
+    track_index: int,
+    track_name: str,
+    shift: int,
+    lo: int,
+    hi: int,
+    nest_path: tuple[str, ...],
+    speed: Fraction,
+    warnings: list[str],
+    on_clip,
+) -> None:
     if not track.enabled:
         return
     ranges = track.range_of_all_children()
@@ -378,18 +453,30 @@ def _walk_track(walk: _Walk, track, kind: str, track_index: int, track_name: str
         if isinstance(child, otio.schema.Clip):
             on_clip(child, track_index, track_name, start, end, cs, ce, nest_path, speed, warnings)
         elif isinstance(child, (otio.schema.Stack, otio.schema.Track)):
-            _walk_nest(walk, child, kind, track_index, track_name, start, cs, ce, nest_path, speed, warnings,
-                       on_clip)
+            _walk_nest(
+                walk, child, kind, track_index, track_name, start, cs, ce, nest_path, speed, warnings, on_clip
+            )
 
 
-def _walk_nest(walk: _Walk, nest, kind: str, track_index: int, track_name: str, start: int, cs: int, ce: int,
-               nest_path: tuple[str, ...], speed: Fraction, warnings: list[str], on_clip) -> None:
+def _walk_nest(
+    walk: _Walk,
+    nest,
+    kind: str,
+    track_index: int,
+    track_name: str,
+    start: int,
+    cs: int,
+    ce: int,
+    nest_path: tuple[str, ...],
+    speed: Fraction,
+    warnings: list[str],
+    on_clip,
+) -> None:
     name = nest.name or "nested sequence"
     meta = nest.metadata.get(NS, {}) if nest.metadata else {}
     if kind == "Audio" and hasattr(meta, "get") and meta.get("nest_output_channel") is not None:
         # xmeml: a stereo nest sits on two outer tracks (one per output channel); mixed to mono it plays once.
-        key = (name, to_frames(nest.trimmed_range().start_time, walk.rate),
-               start, ce - cs)
+        key = (name, to_frames(nest.trimmed_range().start_time, walk.rate), start, ce - cs)
         if key in walk.seen_nests:
             return
         walk.seen_nests.add(key)
@@ -401,34 +488,54 @@ def _walk_nest(walk: _Walk, nest, kind: str, track_index: int, track_name: str, 
         more.append(f"nested sequence {name!r}: speed changes on a nest are not supported; played at 100 %")
     trim_start = to_frames(nest.trimmed_range().start_time, walk.rate)
     inner_shift = start - trim_start
-    tracks = [nest] if isinstance(nest, otio.schema.Track) else [
-        t for t in nest if isinstance(t, otio.schema.Track) and t.kind == kind]
+    tracks = (
+        [nest]
+        if isinstance(nest, otio.schema.Track)
+        else [t for t in nest if isinstance(t, otio.schema.Track) and t.kind == kind]
+    )
     for t in tracks:
-        _walk_track(walk, t, kind, track_index, track_name, inner_shift, cs, ce, nest_path + (name,), speed,
-                    warnings + more, on_clip)
+        _walk_track(
+            walk,
+            t,
+            kind,
+            track_index,
+            track_name,
+            inner_shift,
+            cs,
+            ce,
+            nest_path + (name,),
+            speed,
+            warnings + more,
+            on_clip,
+        )
 
 
-def audio_regions(loaded: LoadedTimeline, tracks: str | Iterable[str] | None = None, *,
-                  require_audio: bool = False) -> list[AudioRegion]:
-    """Every enabled, audible audio clip on the selected tracks (``"A1,A2"``; None: all) as AudioRegions, sorted by
+def audio_regions(
+    loaded: LoadedTimeline, tracks: str | Iterable[str] | None = None, *, require_audio: bool = False
+) -> list[AudioRegion]:
+    """Every enabled, audible audio clip on the selected tracks (``"A1,A2"``; None: all) as AudioRegions,
+    sorted by
     timeline position. Disabled clips, muted tracks and clips that cannot play are left out (see
     ``skipped_clips``). ``require_audio`` raises TimelineError when nothing is audible."""
     return regions_and_skipped(loaded, tracks, require_audio=require_audio)[0]
 
 
-def regions_and_skipped(loaded: LoadedTimeline, tracks: str | Iterable[str] | None = None, *,
-                        require_audio: bool = False) -> tuple[list[AudioRegion], list[SkippedClip]]:
+def regions_and_skipped(
+    loaded: LoadedTimeline, tracks: str | Iterable[str] | None = None, *, require_audio: bool = False
+) -> tuple[list[AudioRegion], list[SkippedClip]]:
     """``audio_regions`` and ``skipped_clips`` from one walk of the timeline."""
     regions, skipped = _collect(loaded, tracks)
     if require_audio and not regions:
         which = f" on tracks {tracks}" if tracks else ""
-        raise TimelineError(f"{loaded.path.name}: no audible audio clips{which} (all tracks empty, muted or "
-                            "disabled)")
+        raise TimelineError(
+            f"{loaded.path.name}: no audible audio clips{which} (all tracks empty, muted or disabled)"
+        )
     return regions, skipped
 
 
 def skipped_clips(loaded: LoadedTimeline, tracks: str | Iterable[str] | None = None) -> list[SkippedClip]:
-    """Clips on the selected audio tracks that make no sound, with the reason (for ``inspect`` and reports)."""
+    """Clips on the selected audio tracks that make no sound, with the reason (for ``inspect`` and
+    reports)."""
     return _collect(loaded, tracks)[1]
 
 
@@ -443,19 +550,26 @@ def _collect(loaded: LoadedTimeline, tracks) -> tuple[list[AudioRegion], list[Sk
         if selected is not None and index not in selected:
             continue
         if not track.enabled:
-            walk.skipped.extend(SkippedClip(c.name or "clip", f"A{index}", 0, "track muted")
-                                for c in track if isinstance(c, (otio.schema.Clip, otio.schema.Stack)))
+            walk.skipped.extend(
+                SkippedClip(c.name or "clip", f"A{index}", 0, "track muted")
+                for c in track
+                if isinstance(c, (otio.schema.Clip, otio.schema.Stack))
+            )
             continue
-        _walk_track(walk, track, "Audio", index, track.name or f"A{index}", 0, 0, _INF, (), Fraction(1), [],
-                    on_clip)
+        _walk_track(
+            walk, track, "Audio", index, track.name or f"A{index}", 0, 0, _INF, (), Fraction(1), [], on_clip
+        )
     walk.regions.sort(key=lambda r: (r.timeline_start_frame, r.track_index, r.timeline_end_frame))
     return walk.regions, walk.skipped
 
 
 def video_cut_points(loaded: LoadedTimeline) -> list[int]:
-    """Frames (from the timeline's first frame) where the picture cuts: every boundary between enabled video items
-    (clip/clip, clip/gap) on enabled video tracks, nests expanded and clamped to their trims. Excludes frame 0 and
-    the timeline's end. Text and title generators (captions burnt in as titles, e.g. our own xmeml title tracks) are
+    """Frames (from the timeline's first frame) where the picture cuts: every boundary between enabled video
+    items
+    (clip/clip, clip/gap) on enabled video tracks, nests expanded and clamped to their trims. Excludes frame 0
+    and
+    the timeline's end. Text and title generators (captions burnt in as titles, e.g. our own xmeml title
+    tracks) are
     overlays, not shot changes, and are left out."""
     walk = _Walk(loaded, loaded.timebase.rate)
     points: set[int] = set()
@@ -463,7 +577,8 @@ def video_cut_points(loaded: LoadedTimeline) -> list[int]:
     def on_clip(clip, index, tname, start, end, cs, ce, nest_path, speed, warnings):
         ref = clip.media_reference
         if isinstance(ref, otio.schema.GeneratorReference) and any(
-                word in (ref.generator_kind or "").lower() for word in ("text", "title", "caption", "subtitle")):
+            word in (ref.generator_kind or "").lower() for word in ("text", "title", "caption", "subtitle")
+        ):
             return
         points.add(cs)
         points.add(ce)
@@ -475,7 +590,8 @@ def video_cut_points(loaded: LoadedTimeline) -> list[int]:
 
 
 def missing_media(regions: Iterable[AudioRegion]) -> list[dict]:
-    """Regions whose media is not on disk: one entry per clip use, with clip name, path, track and timecode."""
+    """Regions whose media is not on disk: one entry per clip use, with clip name, path, track and
+    timecode."""
     out = []
     exists: dict[Path, bool] = {}
     for r in regions:
@@ -484,14 +600,22 @@ def missing_media(regions: Iterable[AudioRegion]) -> list[dict]:
                 exists[r.source_path] = r.source_path.is_file()
             if exists[r.source_path]:
                 continue
-        out.append({"clip": r.clip_name, "path": str(r.source_path) if r.source_path else None,
-                    "url": r.source_url, "track": r.track_label, "start_frame": r.timeline_start_frame,
-                    "timecode": r.start_timecode})
+        out.append(
+            {
+                "clip": r.clip_name,
+                "path": str(r.source_path) if r.source_path else None,
+                "url": r.source_url,
+                "track": r.track_label,
+                "start_frame": r.timeline_start_frame,
+                "timecode": r.start_timecode,
+            }
+        )
     return out
 
 
 def describe_missing(missing: list[dict], limit: int = 20, advice: bool = True) -> str:
-    """One line naming every missing file (clip, track, timecode), e.g. for MissingMediaError. ``advice=False``
+    """One line naming every missing file (clip, track, timecode), e.g. for MissingMediaError.
+    ``advice=False``
     leaves out the closing "Relink ... or pass --allow-missing" for callers that give their own."""
     by_path: dict[str | None, list[dict]] = {}
     for m in missing:
@@ -506,13 +630,27 @@ def describe_missing(missing: list[dict], limit: int = 20, advice: bool = True) 
     if len(by_path) > limit:
         parts.append(f"... and {len(by_path) - limit} more files")
     files = len(by_path)
-    return (f"{files} media file{'s are' if files != 1 else ' is'} missing: " + "; ".join(parts)
-            + (". Relink or copy the media, or pass --allow-missing to render silence for them" if advice else ""))
+    return (
+        f"{files} media file{'s are' if files != 1 else ' is'} missing: "
+        + "; ".join(parts)
+        + (". Relink or copy the media, or pass --allow-missing to render silence for them" if advice else "")
+    )
 
 
 def timeline_duration_frames(loaded: LoadedTimeline) -> int:
     return loaded.duration_frames
 
 
-__all__ = ["AudioRegion", "SkippedClip", "audio_regions", "regions_and_skipped", "skipped_clips", "video_cut_points",
-           "missing_media", "describe_missing", "parse_track_selection", "audio_tracks", "media_timecode_seconds"]
+__all__ = [
+    "AudioRegion",
+    "SkippedClip",
+    "audio_regions",
+    "regions_and_skipped",
+    "skipped_clips",
+    "video_cut_points",
+    "missing_media",
+    "describe_missing",
+    "parse_track_selection",
+    "audio_tracks",
+    "media_timecode_seconds",
+]

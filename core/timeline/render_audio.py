@@ -1,10 +1,15 @@
 """Audio regions -> one mono float32 signal whose sample 0 is the timeline's first frame.
 
-Each source file is decoded once, in order, with PyAV (FFmpeg), resampled to the output rate and streamed through in
-blocks: only the parts regions use are decoded (forward seeks skip the rest) and nothing holds a whole file. Every
-region lands at its exact sample position: output sample ``k`` is timeline time ``k / sample_rate``; a region starting
-at frame ``f`` covers samples from ``ceil(f * sample_rate / rate)`` (rational arithmetic, no float accumulation), and
-one that starts between frames (after a clip trimmed on audio samples) from ``ceil(start_seconds * sample_rate)``.
+Each source file is decoded once, in order, with PyAV (FFmpeg), resampled to the output rate and streamed
+through in
+blocks: only the parts regions use are decoded (forward seeks skip the rest) and nothing holds a whole file.
+Every
+region lands at its exact sample position: output sample ``k`` is timeline time ``k / sample_rate``; a region
+starting
+at frame ``f`` covers samples from ``ceil(f * sample_rate / rate)`` (rational arithmetic, no float
+accumulation), and
+one that starts between frames (after a clip trimmed on audio samples) from ``ceil(start_seconds *
+sample_rate)``.
 Contributions are summed in float32 without clipping. Writing to a file streams through a float32 WAV on disk
 (read-add-write per block), so memory stays flat however long the timeline is.
 """
@@ -26,8 +31,8 @@ from ..progress import Progress
 from .regions import AudioRegion, describe_missing, missing_media
 from .timebase import Timebase
 
-BLOCK_SECONDS = 8              # decoded audio handled per step (at the output rate)
-SEEK_GAP_SECONDS = 20          # skip (seek over) unused source stretches longer than this
+BLOCK_SECONDS = 8  # decoded audio handled per step (at the output rate)
+SEEK_GAP_SECONDS = 20  # skip (seek over) unused source stretches longer than this
 MAX_WAV_BYTES = 0xFFFFFFFF - 64
 
 
@@ -50,9 +55,12 @@ class RenderResult:
         return self.num_samples / self.sample_rate
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 # sample positions
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
+
 
 def sample_of_frame(frame: int, timebase: Timebase, sample_rate: int) -> int:
     """First output sample at or after the start of ``frame`` (exact: ceil(frame * sr / rate))."""
@@ -68,10 +76,10 @@ class _Placement:
     region: AudioRegion
     k0: int
     k1: int
-    p: Fraction          # exact output sample position of the region start
-    s: Fraction          # exact source sample position at the region start
+    p: Fraction  # exact output sample position of the region start
+    s: Fraction  # exact source sample position at the region start
     speed: Fraction
-    shift: int = 0       # speed 1: j = k + shift
+    shift: int = 0  # speed 1: j = k + shift
     channels: tuple[int, ...] | None = None  # channels within the audio stream that carries them
 
     def source_window(self) -> tuple[int, int]:
@@ -102,9 +110,12 @@ def _placement(region: AudioRegion, sample_rate: int, lo: int, hi: int) -> _Plac
     return _Placement(region, k0, k1, p, s, speed, shift, region.channels)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 # output sinks
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
+
 
 class _ArraySink:
     def __init__(self, n: int, offset: int = 0):
@@ -113,7 +124,7 @@ class _ArraySink:
 
     def add(self, k: int, values: np.ndarray) -> None:
         i = k - self.offset
-        self.data[i:i + len(values)] += values
+        self.data[i : i + len(values)] += values
 
     def close(self) -> float:
         return float(np.max(np.abs(self.data))) if len(self.data) else 0.0
@@ -123,9 +134,19 @@ def _wav_header(num_samples: int, sample_rate: int) -> bytes:
     data_bytes = num_samples * 4
     fmt = struct.pack("<HHIIHH", 3, 1, sample_rate, sample_rate * 4, 4, 32)  # IEEE float, mono
     fact = struct.pack("<I", num_samples)
-    return (b"RIFF" + struct.pack("<I", 4 + (8 + len(fmt)) + (8 + len(fact)) + 8 + data_bytes) + b"WAVE"
-            + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"fact" + struct.pack("<I", len(fact)) + fact
-            + b"data" + struct.pack("<I", data_bytes))
+    return (
+        b"RIFF"
+        + struct.pack("<I", 4 + (8 + len(fmt)) + (8 + len(fact)) + 8 + data_bytes)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"fact"
+        + struct.pack("<I", len(fact))
+        + fact
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
 
 
 class _WavSink:
@@ -133,8 +154,10 @@ class _WavSink:
 
     def __init__(self, path: Path, n: int, sample_rate: int):
         if n * 4 > MAX_WAV_BYTES:
-            raise InputError(f"{n / sample_rate / 3600:.1f} hours at {sample_rate} Hz is over the 4 GiB WAV limit; "
-                             "use a lower --sample-rate")
+            raise InputError(
+                f"{n / sample_rate / 3600:.1f} hours at {sample_rate} Hz is over the 4 GiB WAV limit; "
+                "use a lower --sample-rate"
+            )
         self.path = path
         self.n = n
         self.tmp = path.with_name(path.name + ".part")
@@ -175,9 +198,12 @@ class _WavSink:
                 self.tmp.unlink()
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 # decoding
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
+
 
 def _open_audio(path: Path, clip: str):
     """(container, [audio streams]) or InputError naming the file and the clip."""
@@ -194,8 +220,11 @@ def _open_audio(path: Path, clip: str):
     return container, streams
 
 
-def _route(channels: tuple[int, ...] | None, layout: list[int]) -> tuple[int, tuple[int, ...] | None, str | None]:
-    """Source channels (numbered across all audio streams, as editors number a file's audio tracks: a camera file
+def _route(
+    channels: tuple[int, ...] | None, layout: list[int]
+) -> tuple[int, tuple[int, ...] | None, str | None]:
+    """Source channels (numbered across all audio streams, as editors number a file's audio tracks: a camera
+    file
     with four mono streams has channels 1-4) -> (stream index, channels within that stream, warning)."""
     if channels is None or len(layout) == 1:
         return 0, channels, None
@@ -213,8 +242,10 @@ def _route(channels: tuple[int, ...] | None, layout: list[int]) -> tuple[int, tu
     local = tuple(c - starts[first] for c in channels if stream_of(c) == first)
     warning = None
     if len(local) != len(channels):
-        warning = (f"channels {[c + 1 for c in channels]} come from different audio streams; only those of stream "
-                   f"{first + 1} are mixed")
+        warning = (
+            f"channels {[c + 1 for c in channels]} come from different audio streams; only those of stream "
+            f"{first + 1} are mixed"
+        )
     return first, local, warning
 
 
@@ -228,12 +259,15 @@ def _merge_spans(windows: list[tuple[int, int]], gap: int) -> list[tuple[int, in
     return [(lo, hi) for lo, hi in spans]
 
 
-def _decode_blocks(path: Path, sample_rate: int, spans: list[tuple[int, int]], clip: str, stream_index: int = 0,
-                   opened=None) -> Iterator[tuple[int, np.ndarray]]:
+def _decode_blocks(
+    path: Path, sample_rate: int, spans: list[tuple[int, int]], clip: str, stream_index: int = 0, opened=None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (first source sample index at ``sample_rate``, float32 array (channels, n)) covering ``spans``.
 
-    Source sample index j is time j / sample_rate from the media's time 0 (its pts 0; AAC priming and edit lists
-    are honoured through the decoder's pts). Each part of the file is decoded at most once; stretches between spans
+    Source sample index j is time j / sample_rate from the media's time 0 (its pts 0; AAC priming and edit
+    lists
+    are honoured through the decoder's pts). Each part of the file is decoded at most once; stretches between
+    spans
     longer than SEEK_GAP_SECONDS are skipped by seeking forward.
     """
     import av
@@ -250,8 +284,12 @@ def _decode_blocks(path: Path, sample_rate: int, spans: list[tuple[int, int]], c
             if not first or lo > 2 * sample_rate:
                 target = max(0, lo - sample_rate)  # a second early: seeks land on packet boundaries
                 try:
-                    container.seek(int(Fraction(target, sample_rate) / stream.time_base), stream=stream,
-                                   backward=True, any_frame=False)
+                    container.seek(
+                        int(Fraction(target, sample_rate) / stream.time_base),
+                        stream=stream,
+                        backward=True,
+                        any_frame=False,
+                    )
                 except av.error.FFmpegError:
                     if not first:
                         raise InputError(f"{path}: cannot seek in the media of clip {clip!r}")
@@ -266,8 +304,9 @@ def _decode_blocks(path: Path, sample_rate: int, spans: list[tuple[int, int]], c
                 for frame in container.decode(stream):
                     if position is None:
                         if frame.pts is not None and frame.time_base is not None:
-                            position = math.floor(Fraction(frame.pts) * Fraction(frame.time_base) * sample_rate
-                                                  + Fraction(1, 2))
+                            position = math.floor(
+                                Fraction(frame.pts) * Fraction(frame.time_base) * sample_rate + Fraction(1, 2)
+                            )
                         else:
                             position = 0
                         pending_start = position
@@ -313,8 +352,9 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(fixed, axis=1).astype(np.float32, copy=False)
 
 
-def _mono(block: np.ndarray, channels: tuple[int, ...] | None, cache: dict, warn: list[str], clip: str,
-          path: Path) -> np.ndarray:
+def _mono(
+    block: np.ndarray, channels: tuple[int, ...] | None, cache: dict, warn: list[str], clip: str, path: Path
+) -> np.ndarray:
     key = channels
     if key in cache:
         return cache[key]
@@ -324,8 +364,10 @@ def _mono(block: np.ndarray, channels: tuple[int, ...] | None, cache: dict, warn
     else:
         valid = [c for c in channels if 0 <= c < count]
         if len(valid) != len(channels):
-            message = (f"clip {clip!r}: channel(s) {[c + 1 for c in channels]} requested but {path.name} has "
-                       f"{count}; using " + ("the available ones" if valid else "all channels"))
+            message = (
+                f"clip {clip!r}: channel(s) {[c + 1 for c in channels]} requested but {path.name} has "
+                f"{count}; using " + ("the available ones" if valid else "all channels")
+            )
             if message not in warn:
                 warn.append(message)
         if not valid:
@@ -338,12 +380,16 @@ def _mono(block: np.ndarray, channels: tuple[int, ...] | None, cache: dict, warn
     return mono
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 # mixing
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
+# ---
 
-def _mix_source(path: Path, placements: list[_Placement], sample_rate: int, sink, warnings: list[str],
-                progress_cb=None) -> None:
+
+def _mix_source(
+    path: Path, placements: list[_Placement], sample_rate: int, sink, warnings: list[str], progress_cb=None
+) -> None:
     """Mix every placement of one file. Each audio stream the placements use is decoded once (one pass)."""
     clip = placements[0].region.clip_name
     container, streams = _open_audio(path, clip)
@@ -358,16 +404,26 @@ def _mix_source(path: Path, placements: list[_Placement], sample_rate: int, sink
     opened = (container, streams)
     try:
         for n, (index, group) in enumerate(sorted(groups.items())):
+
             def tick(fraction: float, n: int = n) -> None:
                 if progress_cb is not None:
                     progress_cb((n + fraction) / len(groups))
+
             _mix_stream(path, group, sample_rate, sink, warnings, tick, index, opened if n == 0 else None)
     finally:
         container.close()
 
 
-def _mix_stream(path: Path, placements: list[_Placement], sample_rate: int, sink, warnings: list[str],
-                progress_cb, stream_index: int, opened) -> None:
+def _mix_stream(
+    path: Path,
+    placements: list[_Placement],
+    sample_rate: int,
+    sink,
+    warnings: list[str],
+    progress_cb,
+    stream_index: int,
+    opened,
+) -> None:
     windows = [pl.source_window() for pl in placements]
     spans = _merge_spans([(max(lo, 0), hi) for lo, hi in windows if hi > 0], SEEK_GAP_SECONDS * sample_rate)
     if not spans:
@@ -393,7 +449,7 @@ def _mix_stream(path: Path, placements: list[_Placement], sample_rate: int, sink
                 k_hi = min(pl.k1, end - pl.shift)
                 if k_hi <= k_lo:
                     continue
-                values = mono[k_lo + pl.shift - start:k_hi + pl.shift - start]
+                values = mono[k_lo + pl.shift - start : k_hi + pl.shift - start]
             else:
                 prev = None
                 if tail is not None and tail_index == start - 1:
@@ -410,7 +466,9 @@ def _mix_stream(path: Path, placements: list[_Placement], sample_rate: int, sink
             progress_cb(min(1.0, (end - spans[0][0]) / max(1, spans[-1][1] - spans[0][0])))
 
 
-def _interpolated(pl: _Placement, mono: np.ndarray, start: int, end: int, prev) -> tuple[np.ndarray | None, int]:
+def _interpolated(
+    pl: _Placement, mono: np.ndarray, start: int, end: int, prev
+) -> tuple[np.ndarray | None, int]:
     """Samples of a speed-changed region whose source positions fall in this block (linear interpolation).
     ``prev`` is the previous block's last mono sample (source index start - 1) or None."""
     if prev is not None:
@@ -433,8 +491,16 @@ def _interpolated(pl: _Placement, mono: np.ndarray, start: int, end: int, prev) 
     return values.astype(np.float32, copy=False), k_lo
 
 
-def _render(regions: list[AudioRegion], sample_rate: int, lo: int, hi: int, sink, warnings: list[str],
-            progress: Progress | None = None, stage: str = "render") -> tuple[int, int]:
+def _render(
+    regions: list[AudioRegion],
+    sample_rate: int,
+    lo: int,
+    hi: int,
+    sink,
+    warnings: list[str],
+    progress: Progress | None = None,
+    stage: str = "render",
+) -> tuple[int, int]:
     by_source: dict[Path, list[_Placement]] = {}
     for region in regions:
         if region.source_path is None:
@@ -450,8 +516,10 @@ def _render(regions: list[AudioRegion], sample_rate: int, lo: int, hi: int, sink
     for index, (path, placements) in enumerate(by_source.items()):
         tick = None
         if progress is not None:
+
             def tick(fraction: float, index: int = index) -> None:  # also where a cancel request lands
                 progress.update(stage, (index + fraction) / count)
+
             tick(0.0)
         _mix_source(path, placements, sample_rate, sink, warnings, tick)
         rendered += len(placements)
@@ -460,15 +528,25 @@ def _render(regions: list[AudioRegion], sample_rate: int, lo: int, hi: int, sink
     return rendered, count
 
 
-def render_audio(regions: Iterable[AudioRegion], duration_frames: int, timebase: Timebase,
-                 sample_rate: int = 16000, out: str | os.PathLike | None = None, allow_missing: bool = False,
-                 progress: Progress | None = None, progress_stage: str = "render") -> RenderResult:
+def render_audio(
+    regions: Iterable[AudioRegion],
+    duration_frames: int,
+    timebase: Timebase,
+    sample_rate: int = 16000,
+    out: str | os.PathLike | None = None,
+    allow_missing: bool = False,
+    progress: Progress | None = None,
+    progress_stage: str = "render",
+) -> RenderResult:
     """Mix ``regions`` into one mono float32 signal of ``duration_frames`` timeline frames at ``sample_rate``.
 
-    Sample 0 is the timeline's first frame. ``out=None`` returns the samples in ``RenderResult.samples``; a path
-    writes a mono float32 WAV there (streamed, bounded memory). Missing media raises MissingMediaError listing every
+    Sample 0 is the timeline's first frame. ``out=None`` returns the samples in ``RenderResult.samples``; a
+    path
+    writes a mono float32 WAV there (streamed, bounded memory). Missing media raises MissingMediaError listing
+    every
     missing file with clip name and timecode, unless ``allow_missing`` (their regions are silent and listed in
-    ``RenderResult.missing``). ``progress`` gets ``progress_stage`` updates per decoded block (a cancel request
+    ``RenderResult.missing``). ``progress`` gets ``progress_stage`` updates per decoded block (a cancel
+    request
     raises ``Cancelled`` there and a partly written WAV is removed).
     """
     regions = list(regions)
@@ -484,8 +562,10 @@ def render_audio(regions: Iterable[AudioRegion], duration_frames: int, timebase:
     n = sample_of_frame(duration_frames, timebase, sample_rate)
     warnings: list[str] = []
     if missing:
-        warnings.append("rendered silence for missing media: " + describe_missing(missing).split(": ", 1)[1]
-                        .split(". Relink")[0])
+        warnings.append(
+            "rendered silence for missing media: "
+            + describe_missing(missing).split(": ", 1)[1].split(". Relink")[0]
+        )
     if out is None:
         sink = _ArraySink(n)
         rendered, sources = _render(playable, sample_rate, 0, n, sink, warnings, progress, progress_stage)
@@ -510,8 +590,10 @@ def region_sample_range(region: AudioRegion, sample_rate: int) -> tuple[int, int
 
 
 def decode_region(region: AudioRegion, sample_rate: int = 16000) -> np.ndarray:
-    """One region's audio alone: mono float32, sample 0 = timeline sample ``region_sample_range(...)[0]`` (the first
-    output sample at or after the region's start frame), same placement and gain as ``render_audio``. Decodes only the
+    """One region's audio alone: mono float32, sample 0 = timeline sample ``region_sample_range(...)[0]`` (the
+    first
+    output sample at or after the region's start frame), same placement and gain as ``render_audio``. Decodes
+    only the
     part of the file the region plays (seeks to it). Raises MissingMediaError / InputError."""
     missing = missing_media([region])
     if missing:

@@ -1,9 +1,13 @@
-"""The review copy of a timeline's mix: a compressed Ogg Vorbis file and a waveform peak file, per caption job.
+"""The review copy of a timeline's mix: a compressed Ogg Vorbis file and a waveform peak file, per caption
+job.
 
 The review page plays the engine's own render of the timeline (sample 0 is the timeline's first frame, exactly
-what the words were timed on), so a cue played there is what the recogniser heard. The mix is rendered streamed
-to a temporary WAV (bounded memory, as ``render_audio``), then encoded block by block; the peaks are the minimum
-and maximum of every ``PEAK_SECONDS`` of audio as signed bytes, which the page draws at any zoom without decoding
+what the words were timed on), so a cue played there is what the recogniser heard. The mix is rendered
+streamed
+to a temporary WAV (bounded memory, as ``render_audio``), then encoded block by block; the peaks are the
+minimum
+and maximum of every ``PEAK_SECONDS`` of audio as signed bytes, which the page draws at any zoom without
+decoding
 the audio.
 """
 
@@ -46,8 +50,13 @@ class ReviewMedia:
         return self.folder / PEAKS_NAME
 
     def to_dict(self) -> dict:
-        return {"sample_rate": self.sample_rate, "samples": self.samples, "peaks_per_second": self.peaks_per_second,
-                "duration": self.samples / self.sample_rate, "peak": round(self.peak, 4)}
+        return {
+            "sample_rate": self.sample_rate,
+            "samples": self.samples,
+            "peaks_per_second": self.peaks_per_second,
+            "duration": self.samples / self.sample_rate,
+            "peak": round(self.peak, 4),
+        }
 
 
 def read_review_media(folder: Path) -> ReviewMedia | None:
@@ -59,12 +68,24 @@ def read_review_media(folder: Path) -> ReviewMedia | None:
         return None
     if not (folder / AUDIO_NAME).is_file() or not (folder / PEAKS_NAME).is_file():
         return None
-    return ReviewMedia(folder, int(info["sample_rate"]), int(info["samples"]), int(info["peaks_per_second"]),
-                       float(info.get("peak", 0.0)))
+    return ReviewMedia(
+        folder,
+        int(info["sample_rate"]),
+        int(info["samples"]),
+        int(info["peaks_per_second"]),
+        float(info.get("peak", 0.0)),
+    )
 
 
-def write_review_media(regions, duration_frames: int, timebase: Timebase, folder: Path, *,
-                       sample_rate: int = REVIEW_SAMPLE_RATE, progress=None) -> ReviewMedia:
+def write_review_media(
+    regions,
+    duration_frames: int,
+    timebase: Timebase,
+    folder: Path,
+    *,
+    sample_rate: int = REVIEW_SAMPLE_RATE,
+    progress=None,
+) -> ReviewMedia:
     """Render ``regions`` (missing media is silent) and write ``mix.ogg``, ``peaks.i8`` and ``media.json``.
 
     The three files appear together or not at all (written under temporary names, then renamed; ``media.json``
@@ -81,13 +102,25 @@ def write_review_media(regions, duration_frames: int, timebase: Timebase, folder
     wav = Path(wav_name)
     ogg_tmp, peaks_tmp = folder / f".{AUDIO_NAME}.part", folder / f".{PEAKS_NAME}.part"
     try:
-        result = render_audio(regions, duration_frames, timebase, sample_rate, out=wav, allow_missing=True,
-                              progress=progress, progress_stage="render")
+        result = render_audio(
+            regions,
+            duration_frames,
+            timebase,
+            sample_rate,
+            out=wav,
+            allow_missing=True,
+            progress=progress,
+            progress_stage="render",
+        )
         bucket = sample_rate // PEAKS_PER_SECOND
         peak = 0.0
-        with sf.SoundFile(str(wav)) as src, \
-                sf.SoundFile(str(ogg_tmp), "w", sample_rate, 1, format="OGG", subtype="VORBIS",
-                             compression_level=0.9) as dst, peaks_tmp.open("wb") as peaks:
+        with (
+            sf.SoundFile(str(wav)) as src,
+            sf.SoundFile(
+                str(ogg_tmp), "w", sample_rate, 1, format="OGG", subtype="VORBIS", compression_level=0.9
+            ) as dst,
+            peaks_tmp.open("wb") as peaks,
+        ):
             block = bucket * PEAKS_PER_SECOND * _BLOCK_SECONDS
             while True:
                 data = src.read(block, dtype="float32", always_2d=False)
@@ -119,5 +152,6 @@ def write_timeline_review_media(loaded, folder: Path, tracks=None, progress=None
     """The review media of a loaded timeline (the same tracks the caption job heard)."""
     from .regions import audio_regions
 
-    return write_review_media(audio_regions(loaded, tracks), loaded.duration_frames, loaded.timebase, folder,
-                              progress=progress)
+    return write_review_media(
+        audio_regions(loaded, tracks), loaded.duration_frames, loaded.timebase, folder, progress=progress
+    )

@@ -1,4 +1,5 @@
-"""Exact time: a timeline's rate as a fraction, its start timecode as a frame number, drop-frame as a display format.
+"""Exact time: a timeline's rate as a fraction, its start timecode as a frame number, drop-frame as a display
+format.
 
 Everything downstream counts integer frames from the timeline's first frame (frame 0 = the start timecode).
 Seconds are exact ``Fraction``s; timecode strings come from ``opentimelineio.opentime`` with drop-frame passed
@@ -25,8 +26,10 @@ MAX_RATE = 240
 def parse_rate(value: object) -> Fraction:
     """Return a timeline rate as an exact fraction.
 
-    Accepts ``Fraction``/int, strings like ``"24000/1001"``, ``"23.976"``, ``"29.97 DF"``, ``"25"`` and floats such as
-    OTIO's ``23.976023976023978``. NTSC approximations snap to n*1000/1001; anything else must be (close to) an integer
+    Accepts ``Fraction``/int, strings like ``"24000/1001"``, ``"23.976"``, ``"29.97 DF"``, ``"25"`` and floats
+    such as
+    OTIO's ``23.976023976023978``. NTSC approximations snap to n*1000/1001; anything else must be (close to)
+    an integer
     or an exact fraction.
     """
     raw = value
@@ -37,7 +40,9 @@ def parse_rate(value: object) -> Fraction:
         try:
             value = Fraction(text)
         except (ValueError, ZeroDivisionError):
-            raise TimelineError(f"unreadable frame rate {raw!r}: use a number like 25 or a fraction like 24000/1001")
+            raise TimelineError(
+                f"unreadable frame rate {raw!r}: use a number like 25 or a fraction like 24000/1001"
+            )
     if isinstance(value, Rational):
         rate = Fraction(value)
     elif isinstance(value, float):
@@ -47,7 +52,9 @@ def parse_rate(value: object) -> Fraction:
     else:
         raise TimelineError(f"frame rate {raw!r} is not a number")
     if rate <= 0 or rate > MAX_RATE:
-        raise TimelineError(f"unsupported frame rate {raw!r}: expected between 1 and {MAX_RATE} frames per second")
+        raise TimelineError(
+            f"unsupported frame rate {raw!r}: expected between 1 and {MAX_RATE} frames per second"
+        )
     for base in _NTSC_BASES:
         ntsc = Fraction(base * 1000, 1001)
         if rate == ntsc or abs(rate - ntsc) < Fraction(1, 100):
@@ -122,7 +129,8 @@ class Timebase:
 
     # -- milliseconds (SRT/VTT) -----------------------------------------------------------------
     def ms_ceil(self, frame: int, quantum_ms: int = 1) -> int:
-        """A frame's exact start rounded **up** to the millisecond (or to ``quantum_ms``: 10 for ASS centiseconds):
+        """A frame's exact start rounded **up** to the millisecond (or to ``quantum_ms``: 10 for ASS
+        centiseconds):
         editors that floor land on ``frame``. The one rounding every writer and the validator use."""
         units = ceil_div(frame * 1000 * self.rate.denominator, self.rate.numerator * quantum_ms)
         return units * quantum_ms
@@ -137,7 +145,8 @@ class Timebase:
 
     # -- samples ----------------------------------------------------------------------------------
     def sample_at(self, frame: int, sample_rate: int) -> Fraction:
-        """Exact sample position of a frame's start (not always whole: a 23.976 frame is 667.33 samples at 16 kHz)."""
+        """Exact sample position of a frame's start (not always whole: a 23.976 frame is 667.33 samples at 16
+        kHz)."""
         return Fraction(frame) * sample_rate / self.rate
 
     # -- timecode ---------------------------------------------------------------------------------
@@ -172,8 +181,10 @@ class Timebase:
         if self.drop_frame:
             dropped = 2 * (self.nominal_fps // 30)
             if parts[2] == 0 and parts[1] % 10 != 0 and parts[3] < dropped:
-                raise TimelineError(f"timecode {timecode!r} does not exist in drop-frame (frames 0-{dropped - 1} "
-                                    "are skipped at the start of every minute except each tenth)")
+                raise TimelineError(
+                    f"timecode {timecode!r} does not exist in drop-frame (frames 0-{dropped - 1} "
+                    "are skipped at the start of every minute except each tenth)"
+                )
         rate = float(self.rate)
         total = round(otio.opentime.from_timecode(text, rate).value)
         return total - (self.start_frame if absolute else 0)
@@ -186,8 +197,11 @@ class Timebase:
         return f"{rate_label(self.rate, self.drop_frame)} fps, starting {self.start_timecode}"
 
     def to_dict(self) -> dict:
-        return {"rate": rate_to_string(self.rate), "start_timecode": self.start_timecode,
-                "drop_frame": self.drop_frame}
+        return {
+            "rate": rate_to_string(self.rate),
+            "start_timecode": self.start_timecode,
+            "drop_frame": self.drop_frame,
+        }
 
     @classmethod
     def from_start_timecode(cls, rate: object, start_timecode: str, drop_frame: bool) -> "Timebase":

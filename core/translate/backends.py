@@ -1,14 +1,18 @@
-"""Machine translation backends and where their models come from: offline folders first, hub names when online.
+"""Machine translation backends and where their models come from: offline folders first, hub names when
+online.
 
 Two ways to run the same models (MarianMT ``Helsinki-NLP/opus-mt-*`` and NLLB-200 ``facebook/nllb-200-*``):
 
 * **CTranslate2** (fast; int8 on CPU, float16 on GPU): a folder converted with ``ct2-transformers-converter``
   (``model.bin`` + ``config.json`` + vocabulary) plus the SentencePiece files copied beside it;
-* **transformers + torch** (``pip install 'captionbridge[translate]'``): a Hugging Face model folder or hub name.
+* **transformers + torch** (``pip install 'captionbridge[translate]'``): a Hugging Face model folder or hub
+name.
 
-Resolution (``resolve_translator``): an explicit folder; else a folder under ``CAPTIONBRIDGE_TRANSLATION_MODELS``
+Resolution (``resolve_translator``): an explicit folder; else a folder under
+``CAPTIONBRIDGE_TRANSLATION_MODELS``
 or ``<cache>/translation`` that translates the requested direction (CTranslate2 preferred); else an
-already-downloaded hub copy; else -- only with a network -- the hub name. With nothing, ``ModelNotAvailableError``
+already-downloaded hub copy; else -- only with a network -- the hub name. With nothing,
+``ModelNotAvailableError``
 says exactly what to pass or download. There is never a silent fallback to untranslated text.
 """
 
@@ -33,14 +37,36 @@ INSTALL_HINT = "pip install 'captionbridge[translate]' (CPU: pip install torch==
 
 # Default hub models per direction, best first. NLLB covers both directions (and more languages).
 HUB_MODELS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("zh", "en"): ("Helsinki-NLP/opus-mt-zh-en", "facebook/nllb-200-distilled-600M", "facebook/nllb-200-distilled-1.3B"),
-    ("en", "zh"): ("Helsinki-NLP/opus-mt-en-zh", "facebook/nllb-200-distilled-600M", "facebook/nllb-200-distilled-1.3B"),
+    ("zh", "en"): (
+        "Helsinki-NLP/opus-mt-zh-en",
+        "facebook/nllb-200-distilled-600M",
+        "facebook/nllb-200-distilled-1.3B",
+    ),
+    ("en", "zh"): (
+        "Helsinki-NLP/opus-mt-en-zh",
+        "facebook/nllb-200-distilled-600M",
+        "facebook/nllb-200-distilled-1.3B",
+    ),
 }
-KNOWN_HUB_MODELS = ("Helsinki-NLP/opus-mt-zh-en", "Helsinki-NLP/opus-mt-en-zh", "facebook/nllb-200-distilled-600M",
-                    "facebook/nllb-200-distilled-1.3B")
-NLLB_CODES = {"en": "eng_Latn", "zh": "zho_Hans", "zh-hant": "zho_Hant", "ja": "jpn_Jpan", "ko": "kor_Hang",
-              "fr": "fra_Latn", "de": "deu_Latn", "es": "spa_Latn", "it": "ita_Latn", "pt": "por_Latn",
-              "ru": "rus_Cyrl"}
+KNOWN_HUB_MODELS = (
+    "Helsinki-NLP/opus-mt-zh-en",
+    "Helsinki-NLP/opus-mt-en-zh",
+    "facebook/nllb-200-distilled-600M",
+    "facebook/nllb-200-distilled-1.3B",
+)
+NLLB_CODES = {
+    "en": "eng_Latn",
+    "zh": "zho_Hans",
+    "zh-hant": "zho_Hant",
+    "ja": "jpn_Jpan",
+    "ko": "kor_Hang",
+    "fr": "fra_Latn",
+    "de": "deu_Latn",
+    "es": "spa_Latn",
+    "it": "ita_Latn",
+    "pt": "por_Latn",
+    "ru": "rus_Cyrl",
+}
 # opus-mt models with several target languages need a ">>id<<" token first (opus-mt-en-zh: >>cmn_Hans<<).
 MARIAN_TARGET_TOKENS = {"zh": (">>cmn_Hans<<", ">>zho_Hans<<", ">>cmn<<", ">>zho<<"), "en": (">>eng<<",)}
 _LANG_CODES = {"zho": "zh", "cmn": "zh", "chi": "zh", "eng": "en"}
@@ -55,13 +81,20 @@ class Translator(Protocol):
 
     def supports(self, source_lang: str, target_lang: str) -> bool: ...
 
-    def translate(self, texts: list[str], source_lang: str, target_lang: str, num_hypotheses: int = 1,
-                  batch_size: int = 16) -> list[list[str]]:
+    def translate(
+        self,
+        texts: list[str],
+        source_lang: str,
+        target_lang: str,
+        num_hypotheses: int = 1,
+        batch_size: int = 16,
+    ) -> list[list[str]]:
         """For each text, ``num_hypotheses`` translations, best first."""
         ...
 
 
-# -- folder inspection --------------------------------------------------------------------------------------------
+# -- folder inspection
+# --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelFolder:
     """A translation model on disk: its format, family and (when known) its language pair."""
@@ -78,11 +111,16 @@ class ModelFolder:
 
     def supports(self, source_lang: str, target_lang: str) -> bool:
         if self.family == "nllb":
-            return normalize_language(source_lang) in NLLB_CODES and normalize_language(target_lang) in NLLB_CODES
+            return (
+                normalize_language(source_lang) in NLLB_CODES
+                and normalize_language(target_lang) in NLLB_CODES
+            )
         if self.source_lang is None or self.target_lang is None:
             return True  # the user named it; trust them
-        return (self.source_lang, self.target_lang) == (normalize_language(source_lang),
-                                                        normalize_language(target_lang))
+        return (self.source_lang, self.target_lang) == (
+            normalize_language(source_lang),
+            normalize_language(target_lang),
+        )
 
     @property
     def languages(self) -> str:
@@ -117,7 +155,9 @@ def inspect_folder(path: str | Path) -> ModelFolder | None:
         nllb = (path / "sentencepiece.bpe.model").is_file() or '"zho_Hans"' in vocab_text
         family = "nllb" if nllb else "marian"
     elif config.get("model_type") in ("marian", "m2m_100", "nllb-moe") and any(
-            (path / f).is_file() for f in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")):
+        (path / f).is_file()
+        for f in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+    ):
         fmt = "transformers"
         family = "marian" if config["model_type"] == "marian" else "nllb"
     else:
@@ -133,7 +173,8 @@ def inspect_folder(path: str | Path) -> ModelFolder | None:
     return ModelFolder(path, fmt, family, src, tgt)
 
 
-# -- backends -----------------------------------------------------------------------------------------------------
+# -- backends
+# -----------------------------------------------------------------------------------------------------
 def _cuda_available_ct2() -> bool:
     try:
         import ctranslate2
@@ -166,8 +207,10 @@ class _SentencePieceCodec:
             raw = "source.spm target.spm" if folder.family == "marian" else "sentencepiece.bpe.model"
             raise ModelNotAvailableError(
                 f"translation model folder {path} has no tokenizer files: reconvert it with "
-                f"ct2-transformers-converter ... --copy_files {raw} tokenizer_config.json, or copy them beside "
-                "model.bin")
+                f"ct2-transformers-converter ... --copy_files {raw} tokenizer_config.json, or copy them "
+                "beside "
+                "model.bin"
+            )
 
     def encode(self, text: str, prefix: list[str]) -> list[str]:
         if self.hf is not None:
@@ -191,8 +234,9 @@ class CTranslate2Translator:
 
     backend = "ctranslate2"
 
-    def __init__(self, folder: ModelFolder, device: str = "auto", compute_type: str | None = None,
-                 threads: int = 0):
+    def __init__(
+        self, folder: ModelFolder, device: str = "auto", compute_type: str | None = None, threads: int = 0
+    ):
         import ctranslate2
 
         self.folder = folder
@@ -200,10 +244,13 @@ class CTranslate2Translator:
         self.device = ("cuda" if _cuda_available_ct2() else "cpu") if device == "auto" else device
         self.compute_type = compute_type or ("float16" if self.device == "cuda" else "int8")
         try:
-            self.model = ctranslate2.Translator(str(folder.path), device=self.device, compute_type=self.compute_type,
-                                                intra_threads=threads)
+            self.model = ctranslate2.Translator(
+                str(folder.path), device=self.device, compute_type=self.compute_type, intra_threads=threads
+            )
         except (RuntimeError, ValueError) as exc:
-            raise ModelNotAvailableError(f"cannot load translation model {folder.path} on {self.device}: {exc}")
+            raise ModelNotAvailableError(
+                f"cannot load translation model {folder.path} on {self.device}: {exc}"
+            )
         self.codec = _SentencePieceCodec(folder)
         self._vocab = _ct2_vocabulary(folder.path)
 
@@ -217,8 +264,14 @@ class CTranslate2Translator:
         token = next((t for t in MARIAN_TARGET_TOKENS.get(lang, ()) if t in self._vocab), None)
         return ([token] if token else []), None
 
-    def translate(self, texts: list[str], source_lang: str, target_lang: str, num_hypotheses: int = 1,
-                  batch_size: int = 16) -> list[list[str]]:
+    def translate(
+        self,
+        texts: list[str],
+        source_lang: str,
+        target_lang: str,
+        num_hypotheses: int = 1,
+        batch_size: int = 16,
+    ) -> list[list[str]]:
         if not texts:
             return []
         source_prefix, target_prefix = self._prefixes(target_lang)
@@ -230,12 +283,17 @@ class CTranslate2Translator:
         order = sorted(range(len(texts)), key=lambda i: (len(tokens[i]), texts[i]))
         out: list[list[str]] = [[] for _ in texts]
         for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+            chunk = order[start : start + batch_size]
             batch = [tokens[i] for i in chunk]
             results = self.model.translate_batch(
-                batch, target_prefix=[target_prefix] * len(batch) if target_prefix else None,
-                beam_size=max(4, num_hypotheses), num_hypotheses=num_hypotheses, max_batch_size=batch_size,
-                max_decoding_length=min(512, 2 * max(len(b) for b in batch) + 16), return_scores=True)
+                batch,
+                target_prefix=[target_prefix] * len(batch) if target_prefix else None,
+                beam_size=max(4, num_hypotheses),
+                num_hypotheses=num_hypotheses,
+                max_batch_size=batch_size,
+                max_decoding_length=min(512, 2 * max(len(b) for b in batch) + 16),
+                return_scores=True,
+            )
             for i, result in zip(chunk, results):
                 out[i] = [self.codec.decode(h) for h in result.hypotheses]
         return out
@@ -262,8 +320,10 @@ def _import_transformers():
         import transformers
     except ImportError as exc:
         raise ModelNotAvailableError(
-            f"this translation model needs transformers and torch ({exc.name} is not installed): {INSTALL_HINT}; "
-            "or convert the model to CTranslate2 with ct2-transformers-converter and pass that folder")
+            f"this translation model needs transformers and torch ({exc.name} is not installed): "
+            f"{INSTALL_HINT}; "
+            "or convert the model to CTranslate2 with ct2-transformers-converter and pass that folder"
+        )
     transformers.logging.set_verbosity_error()
     return transformers
 
@@ -273,8 +333,15 @@ class TransformersTranslator:
 
     backend = "transformers"
 
-    def __init__(self, name_or_path: str, family: str, device: str = "auto", local_files_only: bool = True,
-                 source_lang: str | None = None, target_lang: str | None = None):
+    def __init__(
+        self,
+        name_or_path: str,
+        family: str,
+        device: str = "auto",
+        local_files_only: bool = True,
+        source_lang: str | None = None,
+        target_lang: str | None = None,
+    ):
         transformers = _import_transformers()
         import torch
 
@@ -283,13 +350,17 @@ class TransformersTranslator:
         self.languages = (source_lang, target_lang)
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(name_or_path,
-                                                                        local_files_only=local_files_only)
-            self.model = transformers.AutoModelForSeq2SeqLM.from_pretrained(name_or_path,
-                                                                            local_files_only=local_files_only)
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+                name_or_path, local_files_only=local_files_only
+            )
+            self.model = transformers.AutoModelForSeq2SeqLM.from_pretrained(
+                name_or_path, local_files_only=local_files_only
+            )
         except OSError as exc:
-            raise ModelNotAvailableError(f"cannot load translation model {name_or_path}: {exc}. "
-                                         + _how_to_get(source_lang or "zh", target_lang or "en", "--model"))
+            raise ModelNotAvailableError(
+                f"cannot load translation model {name_or_path}: {exc}. "
+                + _how_to_get(source_lang or "zh", target_lang or "en", "--model")
+            )
         if self.device == "cuda":
             self.model = self.model.half()
         self.model.to(self.device).eval()
@@ -297,13 +368,25 @@ class TransformersTranslator:
 
     def supports(self, source_lang: str, target_lang: str) -> bool:
         if self.family == "nllb":
-            return normalize_language(source_lang) in NLLB_CODES and normalize_language(target_lang) in NLLB_CODES
+            return (
+                normalize_language(source_lang) in NLLB_CODES
+                and normalize_language(target_lang) in NLLB_CODES
+            )
         src, tgt = self.languages
-        return src is None or tgt is None or (src, tgt) == (normalize_language(source_lang),
-                                                          normalize_language(target_lang))
+        return (
+            src is None
+            or tgt is None
+            or (src, tgt) == (normalize_language(source_lang), normalize_language(target_lang))
+        )
 
-    def translate(self, texts: list[str], source_lang: str, target_lang: str, num_hypotheses: int = 1,
-                  batch_size: int = 16) -> list[list[str]]:
+    def translate(
+        self,
+        texts: list[str],
+        source_lang: str,
+        target_lang: str,
+        num_hypotheses: int = 1,
+        batch_size: int = 16,
+    ) -> list[list[str]]:
         tgt = normalize_language(target_lang)
         kwargs: dict = {}
         prefix = ""
@@ -317,21 +400,27 @@ class TransformersTranslator:
         out: list[list[str]] = [[] for _ in texts]
         order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), texts[i]))  # similar lengths together
         for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            enc = self.tokenizer([prefix + texts[i] for i in chunk], return_tensors="pt", padding=True,
-                                 truncation=True).to(self.device)
+            chunk = order[start : start + batch_size]
+            enc = self.tokenizer(
+                [prefix + texts[i] for i in chunk], return_tensors="pt", padding=True, truncation=True
+            ).to(self.device)
             longest = int(enc["input_ids"].shape[1])
             with self._torch.inference_mode():
-                generated = self.model.generate(**enc, num_beams=max(4, num_hypotheses),
-                                                num_return_sequences=num_hypotheses,
-                                                max_new_tokens=min(512, 2 * longest + 16), **kwargs)
+                generated = self.model.generate(
+                    **enc,
+                    num_beams=max(4, num_hypotheses),
+                    num_return_sequences=num_hypotheses,
+                    max_new_tokens=min(512, 2 * longest + 16),
+                    **kwargs,
+                )
             decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
             for n, i in enumerate(chunk):
-                out[i] = [d.strip() for d in decoded[n * num_hypotheses:(n + 1) * num_hypotheses]]
+                out[i] = [d.strip() for d in decoded[n * num_hypotheses : (n + 1) * num_hypotheses]]
         return out
 
 
-# -- resolution ---------------------------------------------------------------------------------------------------
+# -- resolution
+# ---------------------------------------------------------------------------------------------------
 _WARM: dict[tuple, Translator] = {}
 _WARM_LOCK = threading.Lock()
 _ONLINE: dict[str, bool] = {}
@@ -344,7 +433,8 @@ def model_dirs() -> list[Path]:
 
 
 def is_online(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
-    """False when told to stay offline (CAPTIONBRIDGE_OFFLINE/HF_HUB_OFFLINE) or when the hub cannot be reached."""
+    """False when told to stay offline (CAPTIONBRIDGE_OFFLINE/HF_HUB_OFFLINE) or when the hub cannot be
+    reached."""
     if is_offline() or os.environ.get("TRANSFORMERS_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         return False
     endpoint = os.environ.get("HF_ENDPOINT", "")
@@ -388,19 +478,29 @@ def _how_to_get(source_lang: str, target_lang: str, flag: str) -> str:
     hub = HUB_MODELS.get((s, t), ("facebook/nllb-200-distilled-600M",))[0]
     short = hub.split("/")[-1]
     target_dir = cache_root() / "translation" / f"{short}-ct2"
-    return (f"With a network, pass {flag} {hub} (downloaded once; NLLB also works: {flag} "
-            f"facebook/nllb-200-distilled-600M; needs {INSTALL_HINT}). Offline, pass {flag} /path/to/folder "
-            f"(a Hugging Face MarianMT/NLLB folder, or a CTranslate2 conversion of one), or put the folder in "
-            f"{cache_root() / 'translation'} (or a folder listed in {MODELS_ENV}). To make the fast CTranslate2 "
-            f"copy on a machine with a network: ct2-transformers-converter --model {hub} --output_dir "
-            f"{target_dir} --quantization int8 --copy_files "
-            + ("source.spm target.spm tokenizer_config.json vocab.json" if "opus-mt" in hub
-               else "sentencepiece.bpe.model tokenizer_config.json special_tokens_map.json tokenizer.json"))
+    return (
+        f"With a network, pass {flag} {hub} (downloaded once; NLLB also works: {flag} "
+        f"facebook/nllb-200-distilled-600M; needs {INSTALL_HINT}). Offline, pass {flag} /path/to/folder "
+        f"(a Hugging Face MarianMT/NLLB folder, or a CTranslate2 conversion of one), or put the folder in "
+        f"{cache_root() / 'translation'} (or a folder listed in {MODELS_ENV}). To make the fast CTranslate2 "
+        f"copy on a machine with a network: ct2-transformers-converter --model {hub} --output_dir "
+        f"{target_dir} --quantization int8 --copy_files "
+        + (
+            "source.spm target.spm tokenizer_config.json vocab.json"
+            if "opus-mt" in hub
+            else "sentencepiece.bpe.model tokenizer_config.json special_tokens_map.json tokenizer.json"
+        )
+    )
 
 
 def _looks_like_path(name: str) -> bool:
-    return (os.path.isabs(name) or name.startswith((".", "~")) or "\\" in name or name.count("/") > 1
-            or Path(name).expanduser().exists())
+    return (
+        os.path.isabs(name)
+        or name.startswith((".", "~"))
+        or "\\" in name
+        or name.count("/") > 1
+        or Path(name).expanduser().exists()
+    )
 
 
 def load_folder(folder: ModelFolder, device: str = "auto") -> Translator:
@@ -411,18 +511,27 @@ def load_folder(folder: ModelFolder, device: str = "auto") -> Translator:
     if folder.fmt == "ctranslate2":
         translator: Translator = CTranslate2Translator(folder, device)
     else:
-        translator = TransformersTranslator(str(folder.path), folder.family, device, True,
-                                            folder.source_lang, folder.target_lang)
+        translator = TransformersTranslator(
+            str(folder.path), folder.family, device, True, folder.source_lang, folder.target_lang
+        )
     with _WARM_LOCK:
         _WARM[key] = translator
     return translator
 
 
-def resolve_translator(source_lang: str, target_lang: str, model: str | os.PathLike | None = None,
-                       device: str = "auto", *, offline: bool | None = None, flag: str = "--model") -> Translator:
+def resolve_translator(
+    source_lang: str,
+    target_lang: str,
+    model: str | os.PathLike | None = None,
+    device: str = "auto",
+    *,
+    offline: bool | None = None,
+    flag: str = "--model",
+) -> Translator:
     """The translator to use for ``source_lang`` -> ``target_lang`` (see the module docstring for the order).
 
-    ``model`` is a folder, a hub name (``Helsinki-NLP/opus-mt-zh-en``, ``facebook/nllb-200-distilled-600M``) or
+    ``model`` is a folder, a hub name (``Helsinki-NLP/opus-mt-zh-en``, ``facebook/nllb-200-distilled-600M``)
+    or
     None. ``flag`` is how the caller's command line spells the option (for error messages).
     """
     src, tgt = normalize_language(source_lang), normalize_language(target_lang)
@@ -433,21 +542,27 @@ def resolve_translator(source_lang: str, target_lang: str, model: str | os.PathL
     def check(t: Translator | ModelFolder, label: str) -> None:
         if not t.supports(src, tgt):
             pair = t.languages if isinstance(t, ModelFolder) else "another direction"
-            raise InputError(f"translation model {label} translates {pair}, not {src}->{tgt}: "
-                             + _how_to_get(src, tgt, flag))
+            raise InputError(
+                f"translation model {label} translates {pair}, not {src}->{tgt}: "
+                + _how_to_get(src, tgt, flag)
+            )
 
     if model is not None and os.fspath(model).strip():
         name = os.fspath(model).strip()
         if _looks_like_path(name):
             path = Path(name).expanduser()
             if not path.is_dir():
-                raise InputError(f"translation model folder {path} does not exist. " + _how_to_get(src, tgt, flag))
+                raise InputError(
+                    f"translation model folder {path} does not exist. " + _how_to_get(src, tgt, flag)
+                )
             folder = inspect_folder(path)
             if folder is None:
                 raise InputError(
                     f"{path} is not a translation model folder: expected a Hugging Face MarianMT/NLLB folder "
-                    "(config.json + model.safetensors or pytorch_model.bin + tokenizer files) or a CTranslate2 "
-                    "conversion (model.bin + config.json + shared_vocabulary.json + source.spm/target.spm)")
+                    "(config.json + model.safetensors or pytorch_model.bin + tokenizer files) or a "
+                    "CTranslate2 "
+                    "conversion (model.bin + config.json + shared_vocabulary.json + source.spm/target.spm)"
+                )
             check(folder, str(path))
             return load_folder(folder, device)
         _check_hub_direction(name, src, tgt, flag)
@@ -466,7 +581,9 @@ def resolve_translator(source_lang: str, target_lang: str, model: str | os.PathL
         if not online:
             raise ModelNotAvailableError(
                 f"translation model {name} is not downloaded and there is no network to download it. "
-                + _how_to_get(src, tgt, flag), details={"model": name})
+                + _how_to_get(src, tgt, flag),
+                details={"model": name},
+            )
         return _load_hub(name, src, tgt, device, flag)
     for folder in local_models():
         if folder.supports(src, tgt) and (folder.family == "nllb" or folder.source_lang is not None):
@@ -478,20 +595,24 @@ def resolve_translator(source_lang: str, target_lang: str, model: str | os.PathL
     if online is None:
         online = is_online()
     if online:
-        return _load_hub(HUB_MODELS.get((src, tgt), ("facebook/nllb-200-distilled-600M",))[0], src, tgt, device,
-                         flag)
-    raise ModelNotAvailableError(f"no {src}->{tgt} translation model is available offline. "
-                                 + _how_to_get(src, tgt, flag),
-                                 details={"source_lang": src, "target_lang": tgt,
-                                          "searched": [str(d) for d in model_dirs()]})
+        return _load_hub(
+            HUB_MODELS.get((src, tgt), ("facebook/nllb-200-distilled-600M",))[0], src, tgt, device, flag
+        )
+    raise ModelNotAvailableError(
+        f"no {src}->{tgt} translation model is available offline. " + _how_to_get(src, tgt, flag),
+        details={"source_lang": src, "target_lang": tgt, "searched": [str(d) for d in model_dirs()]},
+    )
 
 
 def _check_hub_direction(name: str, src: str, tgt: str, flag: str) -> None:
-    """An opus-mt hub name says its direction (``opus-mt-zh-en``): refuse the wrong one before any download."""
+    """An opus-mt hub name says its direction (``opus-mt-zh-en``): refuse the wrong one before any
+    download."""
     match = re.search(r"opus-mt-(?:tc-big-)?([a-z]{2,3})-([a-z]{2,3})$", name.lower())
     if match and (_lang(match.group(1)), _lang(match.group(2))) != (src, tgt):
-        raise InputError(f"translation model {name} translates {_lang(match.group(1))}->{_lang(match.group(2))}, "
-                         f"not {src}->{tgt}: " + _how_to_get(src, tgt, flag))
+        raise InputError(
+            f"translation model {name} translates {_lang(match.group(1))}->{_lang(match.group(2))}, "
+            f"not {src}->{tgt}: " + _how_to_get(src, tgt, flag)
+        )
 
 
 def _load_hub(name: str, src: str, tgt: str, device: str, flag: str) -> Translator:
@@ -500,8 +621,9 @@ def _load_hub(name: str, src: str, tgt: str, device: str, flag: str) -> Translat
     with _WARM_LOCK:
         if key in _WARM:
             return _WARM[key]
-    translator = TransformersTranslator(name, family, device, local_files_only=False, source_lang=None,
-                                        target_lang=None)
+    translator = TransformersTranslator(
+        name, family, device, local_files_only=False, source_lang=None, target_lang=None
+    )
     with _WARM_LOCK:
         _WARM[key] = translator
     return translator
@@ -512,32 +634,66 @@ def clear_translator_cache() -> None:
         _WARM.clear()
 
 
-# -- listing (captionbridge models) ----------------------------------------------------------------------------
+# -- listing (captionbridge models)
+# ----------------------------------------------------------------------------
 def _folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def translation_models() -> list[dict]:
-    """Translation models for ``captionbridge models``: local folders, downloaded hub copies, and what to get."""
+    """Translation models for ``captionbridge models``: local folders, downloaded hub copies, and what to
+    get."""
     out: list[dict] = []
     for folder in local_models():
-        out.append({"name": folder.name, "kind": "translation", "source": "folder", "backend": folder.fmt,
-                    "family": folder.family, "languages": folder.languages, "where": str(folder.path),
-                    "size": _folder_size(folder.path), "verified": None, "status": "ready"})
+        out.append(
+            {
+                "name": folder.name,
+                "kind": "translation",
+                "source": "folder",
+                "backend": folder.fmt,
+                "family": folder.family,
+                "languages": folder.languages,
+                "where": str(folder.path),
+                "size": _folder_size(folder.path),
+                "verified": None,
+                "status": "ready",
+            }
+        )
     for hub in KNOWN_HUB_MODELS:
         cached = _hub_cached(hub)
         folder = inspect_folder(cached) if cached else None
         if folder is not None:
-            out.append({"name": hub, "kind": "translation", "source": "hub", "backend": "transformers",
-                        "family": folder.family, "languages": folder.languages, "where": str(cached),
-                        "size": _folder_size(cached), "verified": None, "status": "downloaded"})
-    if not out:
-        out.append({"name": "(none)", "kind": "translation", "source": "", "backend": "", "family": "",
-                    "languages": "zh<->en", "where": str(cache_root() / "translation"), "size": 0,
+            out.append(
+                {
+                    "name": hub,
+                    "kind": "translation",
+                    "source": "hub",
+                    "backend": "transformers",
+                    "family": folder.family,
+                    "languages": folder.languages,
+                    "where": str(cached),
+                    "size": _folder_size(cached),
                     "verified": None,
-                    "status": "no translation model installed: pass Helsinki-NLP/opus-mt-zh-en (with a network) "
-                              "as caption --translation-model or translate --model, or put a MarianMT/NLLB folder "
-                              "(or its CTranslate2 conversion) here"})
+                    "status": "downloaded",
+                }
+            )
+    if not out:
+        out.append(
+            {
+                "name": "(none)",
+                "kind": "translation",
+                "source": "",
+                "backend": "",
+                "family": "",
+                "languages": "zh<->en",
+                "where": str(cache_root() / "translation"),
+                "size": 0,
+                "verified": None,
+                "status": "no translation model installed: pass Helsinki-NLP/opus-mt-zh-en (with a network) "
+                "as caption --translation-model or translate --model, or put a MarianMT/NLLB folder "
+                "(or its CTranslate2 conversion) here",
+            }
+        )
     return out
 
 

@@ -1,12 +1,18 @@
-"""Fitting a translated sentence onto the cues its source spans: split it, lay it out in lines, check the limits.
+"""Fitting a translated sentence onto the cues its source spans: split it, lay it out in lines, check the
+limits.
 
-``distribute`` cuts a translation into one contiguous piece per source fragment, in order (so no cue shows half a
-clause out of place), choosing cut points by (a) how much of the sentence each fragment carries in screen time and
-source length, (b) the line-breaking rules (never inside a Chinese word -- jieba decides -- nor between article and
+``distribute`` cuts a translation into one contiguous piece per source fragment, in order (so no cue shows
+half a
+clause out of place), choosing cut points by (a) how much of the sentence each fragment carries in screen time
+and
+source length, (b) the line-breaking rules (never inside a Chinese word -- jieba decides -- nor between
+article and
 noun...), and (c) what each cue can hold at the target's characters-per-line and reading speed.
 
-``relieve_reading_speed`` is the last resort before reporting: it lends a cue frames from the silence after it (up to
-the preset's trail, keeping gaps either chained at the minimum or longer than the chaining threshold) or from a
+``relieve_reading_speed`` is the last resort before reporting: it lends a cue frames from the silence after it
+(up to
+the preset's trail, keeping gaps either chained at the minimum or longer than the chaining threshold) or from
+a
 neighbour of the same sentence that has time to spare in every language.
 """
 
@@ -28,13 +34,51 @@ _ATTACH_LEFT = SENTENCE_END | CLAUSE_END | set("\"'”’»」』）)]】%")
 _ATTACH_RIGHT = set("\"'“‘«「『（([【")
 
 
-# Where a cut between cues is worse than the line-breaking rules alone say (a cue boundary is read as a pause):
-# localisers and postpositions close the phrase before them (在星期五|之前), measure words and degree/time adverbs
-# open the phrase after them (十二个|不同的, 已经快|二十年).
-ZH_CLOSE_LEFT = {"之前", "之后", "以前", "以后", "以来", "为止", "时", "时候", "的时候", "里", "上", "下", "中", "内", "外",
-                 "左右", "之间", "一样", "似的"}
-ZH_OPEN_RIGHT = {"快", "已经", "正在", "刚", "刚刚", "曾经", "将", "将要", "马上", "立刻", "一直", "总是", "没法", "无法",
-                 "能够", "必须", "需要", "可能"}
+# Where a cut between cues is worse than the line-breaking rules alone say (a cue boundary is read as a
+# pause):
+# localisers and postpositions close the phrase before them (在星期五|之前), measure words and degree/time
+# adverbs open the phrase after them (十二个|不同的, 已经快|二十年).
+ZH_CLOSE_LEFT = {
+    "之前",
+    "之后",
+    "以前",
+    "以后",
+    "以来",
+    "为止",
+    "时",
+    "时候",
+    "的时候",
+    "里",
+    "上",
+    "下",
+    "中",
+    "内",
+    "外",
+    "左右",
+    "之间",
+    "一样",
+    "似的",
+}
+ZH_OPEN_RIGHT = {
+    "快",
+    "已经",
+    "正在",
+    "刚",
+    "刚刚",
+    "曾经",
+    "将",
+    "将要",
+    "马上",
+    "立刻",
+    "一直",
+    "总是",
+    "没法",
+    "无法",
+    "能够",
+    "必须",
+    "需要",
+    "可能",
+}
 ZH_MEASURE_END = set("个位部台套把张条只件次种些份本支家场")
 EXTRA_COST = 30
 
@@ -47,8 +91,11 @@ def _extra_cut_cost(atoms: list[str], k: int, language: str) -> int:
     left, right = atoms[k - 1].strip(punctuation), atoms[k].strip(punctuation)
     if right in ZH_CLOSE_LEFT or left in ZH_OPEN_RIGHT:
         return EXTRA_COST
-    if len(left) > 1 and left[-1] in ZH_MEASURE_END and any(ch in "一二两三四五六七八九十百千万几每这那0123456789"
-                                                            for ch in left[:-1]):
+    if (
+        len(left) > 1
+        and left[-1] in ZH_MEASURE_END
+        and any(ch in "一二两三四五六七八九十百千万几每这那0123456789" for ch in left[:-1])
+    ):
         return EXTRA_COST
     return 0
 
@@ -79,8 +126,11 @@ def join_atoms(atoms: list[str], language: str) -> str:
     return "".join(atoms).strip()
 
 
-def distribute(text: str, weights: list[float], capacities: list[float], language: str) -> tuple[list[str], float]:
-    """Cut ``text`` into ``len(weights)`` contiguous pieces; returns the pieces and the characters that overflow
+def distribute(
+    text: str, weights: list[float], capacities: list[float], language: str
+) -> tuple[list[str], float]:
+    """Cut ``text`` into ``len(weights)`` contiguous pieces; returns the pieces and the characters that
+    overflow
     their capacity in total (0 when every piece fits)."""
     k = len(weights)
     atoms = target_atoms(text, language)
@@ -156,7 +206,8 @@ class CueFit:
 
 
 def lay_out(text: str, language: str, preset: CaptionPreset) -> tuple[list[str], bool]:
-    """Lines for ``text`` within the preset if possible (True), else the most balanced lines it allows (False)."""
+    """Lines for ``text`` within the preset if possible (True), else the most balanced lines it allows
+    (False)."""
     atoms = [a.strip() for a in target_atoms(text, language) if a.strip()]
     if not atoms:
         return [""], True
@@ -199,8 +250,14 @@ def fit_cue(text: str, frames: int, language: str, preset: CaptionPreset, rate: 
     return CueFit(display, tuple(problems))
 
 
-def relieve_reading_speed(spans: list[list[int]], chars: list[dict[str, int]], presets: dict[str, CaptionPreset],
-                          sentence_of: list[set[int]], original_end: list[int], rate: Fraction) -> list[int]:
+def relieve_reading_speed(
+    spans: list[list[int]],
+    chars: list[dict[str, int]],
+    presets: dict[str, CaptionPreset],
+    sentence_of: list[set[int]],
+    original_end: list[int],
+    rate: Fraction,
+) -> list[int]:
     """Lengthen cues that read too fast (in any language) by borrowing frames; ``spans`` is changed in place.
 
     Returns the indices of cues whose timing changed (a neighbour that lent frames counts too).

@@ -2,14 +2,18 @@
 
 A glossary file is either
 
-* TSV (``.tsv``/``.txt``): one term per line, two columns separated by a tab. An optional first row of language
-  codes (``zh<TAB>en``) names the columns; without it each cell's script decides (Chinese characters -> ``zh``,
+* TSV (``.tsv``/``.txt``): one term per line, two columns separated by a tab. An optional first row of
+language
+  codes (``zh<TAB>en``) names the columns; without it each cell's script decides (Chinese characters ->
+  ``zh``,
   otherwise ``en``). ``#`` starts a comment line; blank lines are ignored.
 * JSON (``.json``): ``[{"zh": "张伟", "en": "Zhang Wei"}, ...]``, or ``{"terms": [...same...]}``, or a flat
   ``{"张伟": "Zhang Wei"}`` mapping (languages from the script again).
 
-Before translation each source term is replaced by a placeholder the model copies through (``protect``); after it
-the placeholder becomes the fixed target term (``restore``). The same terms feed transcription as hotwords / an
+Before translation each source term is replaced by a placeholder the model copies through (``protect``); after
+it
+the placeholder becomes the fixed target term (``restore``). The same terms feed transcription as hotwords /
+an
 initial prompt (``hotwords``), so the recogniser spells the names the glossary expects.
 """
 
@@ -25,12 +29,25 @@ from pathlib import Path
 from ..captions.line_breaking import has_cjk
 from ..errors import InputError
 
-_LANG_ALIASES = {"zh": "zh", "zh-hans": "zh", "zh-cn": "zh", "zh-sg": "zh", "cmn": "zh", "zho": "zh",
-                 "chinese": "zh", "en": "en", "en-us": "en", "en-gb": "en", "eng": "en", "english": "en"}
+_LANG_ALIASES = {
+    "zh": "zh",
+    "zh-hans": "zh",
+    "zh-cn": "zh",
+    "zh-sg": "zh",
+    "cmn": "zh",
+    "zho": "zh",
+    "chinese": "zh",
+    "en": "en",
+    "en-us": "en",
+    "en-gb": "en",
+    "eng": "en",
+    "english": "en",
+}
 
 
 def normalize_language(code: str) -> str:
-    """``zh-Hans``/``cmn``/``zho`` -> ``zh``, ``en-US``/``eng`` -> ``en``; other codes lower-cased as given."""
+    """``zh-Hans``/``cmn``/``zho`` -> ``zh``, ``en-US``/``eng`` -> ``en``; other codes lower-cased as
+    given."""
     key = (code or "").strip().lower().replace("_", "-")
     return _LANG_ALIASES.get(key, key)
 
@@ -84,26 +101,38 @@ class Glossary:
         else:
             glossary = cls._from_tsv(text, path)
         if not glossary.entries:
-            raise InputError(f"glossary file {path} has no terms: expected lines 'source<TAB>target' "
-                             "(optionally a first line such as 'zh<TAB>en') or JSON like "
-                             '[{"zh": "张伟", "en": "Zhang Wei"}]')
+            raise InputError(
+                f"glossary file {path} has no terms: expected lines 'source<TAB>target' "
+                "(optionally a first line such as 'zh<TAB>en') or JSON like "
+                '[{"zh": "张伟", "en": "Zhang Wei"}]'
+            )
         return glossary
 
     @classmethod
     def _from_tsv(cls, text: str, path: Path) -> Glossary:
-        rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text), delimiter="\t"), start=1)
-                if row and any(c.strip() for c in row) and not row[0].lstrip().startswith("#")]
+        rows = [
+            (n, row)
+            for n, row in enumerate(csv.reader(io.StringIO(text), delimiter="\t"), start=1)
+            if row and any(c.strip() for c in row) and not row[0].lstrip().startswith("#")
+        ]
         columns: list[str] | None = None
-        if rows and all(normalize_language(c) in ("zh", "en") or re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]+)?", c.strip())
-                        for c in rows[0][1]) and len(rows[0][1]) >= 2:
+        if (
+            rows
+            and all(
+                normalize_language(c) in ("zh", "en") or re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]+)?", c.strip())
+                for c in rows[0][1]
+            )
+            and len(rows[0][1]) >= 2
+        ):
             columns = [normalize_language(c) for c in rows[0][1]]
             rows = rows[1:]
         glossary = cls(source=str(path))
         for line_no, row in rows:
             cells = [c.strip() for c in row]
             if len(cells) < 2 or not cells[0] or not cells[1]:
-                raise InputError(f"glossary {path}, line {line_no}: expected two columns separated by a tab, "
-                                 f"got {row!r}")
+                raise InputError(
+                    f"glossary {path}, line {line_no}: expected two columns separated by a tab, got {row!r}"
+                )
             if columns:
                 glossary.add(dict(zip(columns, cells)))
             else:
@@ -125,19 +154,25 @@ class Glossary:
         elif isinstance(data, list):
             for i, item in enumerate(data, start=1):
                 if not isinstance(item, dict) or len(item) < 2:
-                    raise InputError(f"glossary {path}, term {i}: expected an object with two languages such as "
-                                     f'{{"zh": "张伟", "en": "Zhang Wei"}}, got {item!r}')
+                    raise InputError(
+                        f"glossary {path}, term {i}: expected an object with two languages such as "
+                        f'{{"zh": "张伟", "en": "Zhang Wei"}}, got {item!r}'
+                    )
                 glossary.add({str(k): str(v) for k, v in item.items()})
         else:
-            raise InputError(f"glossary {path}: expected a list of terms or an object, got {type(data).__name__}")
+            raise InputError(
+                f"glossary {path}: expected a list of terms or an object, got {type(data).__name__}"
+            )
         return glossary
 
     @staticmethod
     def _by_script(a: str, b: str, path: Path, where: int) -> dict[str, str]:
         la, lb = _script_language(a), _script_language(b)
         if la == lb:
-            raise InputError(f"glossary {path}, term {where}: cannot tell the languages of {a!r} and {b!r}; "
-                             "add a first line naming the columns, e.g. 'en<TAB>zh'")
+            raise InputError(
+                f"glossary {path}, term {where}: cannot tell the languages of {a!r} and {b!r}; "
+                "add a first line naming the columns, e.g. 'en<TAB>zh'"
+            )
         return {la: a, lb: b}
 
     # -- use -------------------------------------------------------------------------------------------------
@@ -156,7 +191,8 @@ class Glossary:
         return seen
 
     def hotwords(self, language: str) -> str:
-        """The glossary's terms in ``language`` as one string for faster-whisper's ``hotwords``/``initial_prompt``."""
+        """The glossary's terms in ``language`` as one string for faster-whisper's
+        ``hotwords``/``initial_prompt``."""
         sep = "，" if normalize_language(language) == "zh" else ", "
         return sep.join(self.terms(language))
 
@@ -167,7 +203,9 @@ class Glossary:
             return Protected(text, ())
         cjk = normalize_language(source_lang) == "zh"
         alternatives = "|".join(re.escape(s) for s, _ in pairs)
-        pattern = re.compile(alternatives if cjk else rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+        pattern = re.compile(
+            alternatives if cjk else rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE
+        )
         lookup = {s.lower(): t for s, t in pairs}
         terms: list[tuple[str, str, str]] = []
 
@@ -183,12 +221,14 @@ class Glossary:
 
 
 def placeholder_for(index: int) -> str:
-    # Upper-case Latin letters with a digit: tokenizers of both languages keep them whole and models copy them.
+    # Upper-case Latin letters with a digit: tokenizers of both languages keep them whole and models copy
+    # them.
     return f"XQ{index}Z"
 
 
 def restore(translation: str, protected: Protected) -> str | None:
-    """The translation with every placeholder replaced by its fixed term, or None if one got lost or doubled."""
+    """The translation with every placeholder replaced by its fixed term, or None if one got lost or
+    doubled."""
     out = translation
     for placeholder, _, target in protected.terms:
         # Models sometimes insert spaces inside the placeholder ("XQ 0 Z"): accept that, nothing looser.

@@ -1,8 +1,11 @@
 """Cues -> sentences: what a translator should see at once.
 
-Caption cues cut sentences wherever lines fill up; translating each cue alone reorders or garbles clauses. Here each
-cue's source text is split at sentence ends into *fragments*, and consecutive fragments are grouped into sentences:
-a sentence ends at sentence punctuation, at a real pause between cues (Chinese captions show no full stops, so a
+Caption cues cut sentences wherever lines fill up; translating each cue alone reorders or garbles clauses.
+Here each
+cue's source text is split at sentence ends into *fragments*, and consecutive fragments are grouped into
+sentences:
+a sentence ends at sentence punctuation, at a real pause between cues (Chinese captions show no full stops, so
+a
 pause is the usual sign there), or when it grows past a size a translation model handles well.
 """
 
@@ -19,7 +22,23 @@ from ..model import Cue
 from ..timeline.timebase import Timebase
 from .glossary import normalize_language
 
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "jr", "sr", "prof", "no", "e.g", "i.e", "u.s", "mt"}
+_ABBREVIATIONS = {
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "vs",
+    "etc",
+    "jr",
+    "sr",
+    "prof",
+    "no",
+    "e.g",
+    "i.e",
+    "u.s",
+    "mt",
+}
 _CLOSERS = "\"'”’»」』）)]】"
 MAX_SENTENCE_CUES = 5
 MAX_SENTENCE_CHARS = {"en": 240, "zh": 90}
@@ -27,7 +46,8 @@ MAX_SENTENCE_CHARS = {"en": 240, "zh": 90}
 
 @dataclass(frozen=True)
 class Fragment:
-    """A piece of one cue's source text that belongs to one sentence. ``weight`` is its share of the sentence."""
+    """A piece of one cue's source text that belongs to one sentence. ``weight`` is its share of the
+    sentence."""
 
     cue: int
     text: str
@@ -69,9 +89,11 @@ def source_text(cue: Cue, language: str, index: int, timebase: Timebase) -> str:
         if len(others) == 1 and others[0] in ("und", ""):
             text = cue.text[others[0]]
         else:
-            raise InputError(f"cue {index + 1} at {timebase.timecode(cue.start_frame)} has no {language} text "
-                             f"(it has: {', '.join(sorted(cue.text)) or 'nothing'}); set the document's "
-                             "source_language to the language the cues are written in")
+            raise InputError(
+                f"cue {index + 1} at {timebase.timecode(cue.start_frame)} has no {language} text "
+                f"(it has: {', '.join(sorted(cue.text)) or 'nothing'}); set the document's "
+                "source_language to the language the cues are written in"
+            )
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if language_family(language) == "zh":
         joined = ""
@@ -92,11 +114,11 @@ def split_sentences_in(text: str, language: str) -> list[str]:
     pieces: list[str] = []
     start = 0
     for match in re.finditer(rf"[.!?…][{re.escape(_CLOSERS)}]*\s+(?=[\"'“‘(\[]?[A-Z0-9])", text):
-        words = text[start:match.start() + 1].split()
+        words = text[start : match.start() + 1].split()
         last = words[-1].lower().rstrip(".!?…") if words else ""
         if text[match.start()] == "." and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())):
             continue  # "Mr. Smith", "J. Smith"
-        pieces.append(text[start:match.end()].strip())
+        pieces.append(text[start : match.end()].strip())
         start = match.end()
     pieces.append(text[start:].strip())
     return [p for p in pieces if p]
@@ -107,8 +129,9 @@ def _ends_sentence(text: str) -> bool:
     return bool(stripped) and stripped[-1] in SENTENCE_END
 
 
-def group_sentences(cues: list[Cue], language: str, timebase: Timebase,
-                    pause: Fraction | None = None) -> list[Sentence]:
+def group_sentences(
+    cues: list[Cue], language: str, timebase: Timebase, pause: Fraction | None = None
+) -> list[Sentence]:
     """Sentences over ``cues`` in order; every character of every cue lands in exactly one fragment."""
     family = language_family(language)
     if pause is None:
@@ -126,9 +149,14 @@ def group_sentences(cues: list[Cue], language: str, timebase: Timebase,
             current.fragments.append(Fragment(index, part, frames))
             last_part = n == len(parts) - 1
             nxt = cues[index + 1] if index + 1 < len(cues) else None
-            end = (not last_part or _ends_sentence(part) or nxt is None
-                   or nxt.start_frame - cue.end_frame > pause_frames
-                   or len(current.cues) >= MAX_SENTENCE_CUES or len(current.text) >= limit)
+            end = (
+                not last_part
+                or _ends_sentence(part)
+                or nxt is None
+                or nxt.start_frame - cue.end_frame > pause_frames
+                or len(current.cues) >= MAX_SENTENCE_CUES
+                or len(current.text) >= limit
+            )
             if end:
                 sentences.append(_weighted(current))
                 current = Sentence(language=language)
@@ -141,6 +169,8 @@ def _weighted(sentence: Sentence) -> Sentence:
     """Give each fragment its share of the sentence: half by screen time, half by source length."""
     frames = sum(f.frames for f in sentence.fragments) or 1.0
     chars = sum(len(f.text) for f in sentence.fragments) or 1
-    sentence.fragments = [Fragment(f.cue, f.text, f.frames, 0.5 * f.frames / frames + 0.5 * len(f.text) / chars)
-                          for f in sentence.fragments]
+    sentence.fragments = [
+        Fragment(f.cue, f.text, f.frames, 0.5 * f.frames / frames + 0.5 * len(f.text) / chars)
+        for f in sentence.fragments
+    ]
     return sentence

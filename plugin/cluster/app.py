@@ -1,7 +1,11 @@
-"""The Ray Serve application: ``Transcriber`` replicas holding a warm Whisper model (one per GPU, or CPU replicas),
-autoscaled between a minimum and a maximum, behind ``Ingress``, the facility's HTTP front door (FastAPI on Serve's
-proxy, HTTPS when it listens beyond loopback). The ingress runs on the head node, where the cluster's data folder
-(bay tokens, shared transcript cache, audio store, access log) lives; its state and rules are ``core.cluster.hub``.
+"""The Ray Serve application: ``Transcriber`` replicas holding a warm Whisper model (one per GPU, or CPU
+replicas),
+autoscaled between a minimum and a maximum, behind ``Ingress``, the facility's HTTP front door (FastAPI on
+Serve's
+proxy, HTTPS when it listens beyond loopback). The ingress runs on the head node, where the cluster's data
+folder
+(bay tokens, shared transcript cache, audio store, access log) lives; its state and rules are
+``core.cluster.hub``.
 """
 
 import asyncio
@@ -23,7 +27,8 @@ api = FastAPI(title="CaptionBridge facility cluster", docs_url=None, redoc_url=N
 
 @serve.deployment(max_ongoing_requests=1, health_check_period_s=5, graceful_shutdown_timeout_s=5)
 class Transcriber:
-    """One warm model. One span at a time per replica (CTranslate2 already uses the replica's cores or its GPU);
+    """One warm model. One span at a time per replica (CTranslate2 already uses the replica's cores or its
+    GPU);
     on a GPU, a span's speech chunks are decoded in batches (faster-whisper's batched pipeline)."""
 
     def __init__(self, model: str | None, device: str, compute_type: str, cpu_threads: int):
@@ -43,10 +48,17 @@ class Transcriber:
 
         from ...core.speech.word_timing import lag_model_for
 
-        lag = lag_model_for(self.resolved.name, self.resolved.path if os.path.isdir(self.resolved.path) else None)
-        return {"model_id": self.resolved.cache_key, "model_name": self.resolved.name, "compute": self.compute,
-                "timing": dataclasses.asdict(lag), "pid": os.getpid(),
-                "node": ray.get_runtime_context().get_node_id()}
+        lag = lag_model_for(
+            self.resolved.name, self.resolved.path if os.path.isdir(self.resolved.path) else None
+        )
+        return {
+            "model_id": self.resolved.cache_key,
+            "model_name": self.resolved.name,
+            "compute": self.compute,
+            "timing": dataclasses.asdict(lag),
+            "pid": os.getpid(),
+            "node": ray.get_runtime_context().get_node_id(),
+        }
 
     def transcribe(self, flac: bytes, audio_hash: str, settings: dict) -> dict:
         import ctranslate2
@@ -55,14 +67,19 @@ class Transcriber:
         from ...core.speech.transcribe import TranscribeOptions, transcribe_span_samples
 
         started = time.perf_counter()
-        # a span's words must not depend on which spans this replica decoded before (temperature fallback samples)
+        # a span's words must not depend on which spans this replica decoded before (temperature fallback
+        # samples)
         ctranslate2.set_random_seed(0)
         samples = decode_flac(flac, audio_hash)
-        options = TranscribeOptions(**settings, model=self.model_name, device=self.device,
-                                    compute_type=self.compute_type, cache=False)
+        options = TranscribeOptions(
+            **settings, model=self.model_name, device=self.device, compute_type=self.compute_type, cache=False
+        )
         result = transcribe_span_samples(samples, options, self.model)
-        result["replica"] = {"seconds": round(time.perf_counter() - started, 3), "audio_seconds":
-                             round(len(samples) / 16000, 3), "compute": self.compute}
+        result["replica"] = {
+            "seconds": round(time.perf_counter() - started, 3),
+            "audio_seconds": round(len(samples) / 16000, 3),
+            "compute": self.compute,
+        }
         return result
 
 
@@ -86,19 +103,32 @@ class Ingress:
             if self._hub is None:
                 model = await self.transcriber.describe.remote()
                 model = {k: model[k] for k in ("model_id", "model_name", "compute", "timing")}
-                self._hub = Hub(self.data_dir, self._run_on_replica, model, self.max_inflight, self.max_upload_bytes)
+                self._hub = Hub(
+                    self.data_dir, self._run_on_replica, model, self.max_inflight, self.max_upload_bytes
+                )
                 asyncio.get_running_loop().create_task(self._hub.run_forever())
         return self._hub
 
     async def _run_on_replica(self, flac: bytes, audio_hash: str, settings: dict) -> dict:
         import ray.exceptions as rex
 
-        lost = tuple(getattr(rex, name) for name in ("RayActorError", "ActorDiedError", "ActorUnavailableError",
-                                                      "NodeDiedError", "WorkerCrashedError") if hasattr(rex, name))
+        lost = tuple(
+            getattr(rex, name)
+            for name in (
+                "RayActorError",
+                "ActorDiedError",
+                "ActorUnavailableError",
+                "NodeDiedError",
+                "WorkerCrashedError",
+            )
+            if hasattr(rex, name)
+        )
         try:
             return await self.transcriber.transcribe.remote(flac, audio_hash, settings)
         except lost as exc:
-            raise ReplicaLost(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+            raise ReplicaLost(
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from None
 
     async def _bay(self, request: Request) -> tuple[Hub, str]:
         hub = await self.hub()
@@ -110,15 +140,22 @@ class Ingress:
         except ValueError:
             raise CaptionBridgeError("the request body is not JSON") from None
 
-    # -- routes ---------------------------------------------------------------------------------------------------
+    # -- routes
+    # ---------------------------------------------------------------------------------------------------
     @api.get("/v1/info")
     async def info(self, request: Request):
         try:
             hub, bay = await self._bay(request)
         except CaptionBridgeError as exc:
             return _error(exc)
-        return {"bay": bay, "model": hub.model["model_id"], "model_name": hub.model["model_name"],
-                "compute": hub.model["compute"], "queued": len(hub.queue), "inflight": hub.inflight}
+        return {
+            "bay": bay,
+            "model": hub.model["model_id"],
+            "model_name": hub.model["model_name"],
+            "compute": hub.model["compute"],
+            "queued": len(hub.queue),
+            "inflight": hub.inflight,
+        }
 
     @api.post("/v1/lookup")
     async def lookup(self, request: Request):
@@ -167,23 +204,43 @@ class Ingress:
         except CaptionBridgeError as exc:
             return _error(exc)
 
-    # -- for `captionbridge cluster status` (through a Serve handle, not HTTP) ------------------------------------
+    # -- for `captionbridge cluster status` (through a Serve handle, not HTTP)
+    # ------------------------------------
     async def stats(self) -> dict:
         return (await self.hub()).stats()
 
 
-def build_app(model: str | None, device: str, data_dir: str, min_replicas: int, max_replicas: int,
-              cpus_per_replica: float, max_upload_bytes: int):
+def build_app(
+    model: str | None,
+    device: str,
+    data_dir: str,
+    min_replicas: int,
+    max_replicas: int,
+    cpus_per_replica: float,
+    max_upload_bytes: int,
+):
     """The bound application ``serve.run`` deploys."""
     compute_type = "auto"
     actor = {"num_cpus": cpus_per_replica}
     if device == "cuda":
         actor = {"num_cpus": 1, "num_gpus": 1}
-    scaling = ({"num_replicas": min_replicas} if min_replicas == max_replicas else
-               {"autoscaling_config": {"min_replicas": min_replicas, "max_replicas": max_replicas,
-                                       "target_ongoing_requests": 1, "upscale_delay_s": 5,
-                                       "downscale_delay_s": 600}})
+    scaling = (
+        {"num_replicas": min_replicas}
+        if min_replicas == max_replicas
+        else {
+            "autoscaling_config": {
+                "min_replicas": min_replicas,
+                "max_replicas": max_replicas,
+                "target_ongoing_requests": 1,
+                "upscale_delay_s": 5,
+                "downscale_delay_s": 600,
+            }
+        }
+    )
     transcriber = Transcriber.options(ray_actor_options=actor, **scaling).bind(
-        model, device, compute_type, max(1, int(cpus_per_replica)) if device != "cuda" else 0)
-    ingress = Ingress.options(ray_actor_options={"num_cpus": 0, "resources": {"node:__internal_head__": 0.001}})
+        model, device, compute_type, max(1, int(cpus_per_replica)) if device != "cuda" else 0
+    )
+    ingress = Ingress.options(
+        ray_actor_options={"num_cpus": 0, "resources": {"node:__internal_head__": 0.001}}
+    )
     return ingress.bind(transcriber, data_dir, max_replicas, max_upload_bytes)

@@ -1,4 +1,5 @@
-"""Deploying the Serve application onto a running Ray cluster, and reading the cluster's state for ``status``."""
+"""Deploying the Serve application onto a running Ray cluster, and reading the cluster's state for
+``status``."""
 
 from __future__ import annotations
 
@@ -30,14 +31,23 @@ def connect(address: str | None) -> None:
         try:
             socket.create_connection((host, int(port)), timeout=5).close()
         except OSError as exc:
-            raise ClusterNotRunning(f"no Ray cluster at {address} ({exc.strerror or exc}): start one with `ray start "
-                                    "--head` on the GPU head node, or fix --address / RAY_ADDRESS") from None
+            raise ClusterNotRunning(
+                f"no Ray cluster at {address} ({exc.strerror or exc}): start one with `ray start "
+                "--head` on the GPU head node, or fix --address / RAY_ADDRESS"
+            ) from None
     try:
-        ray.init(address=address, namespace=NAMESPACE,
-                 logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
+        ray.init(
+            address=address,
+            namespace=NAMESPACE,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            include_dashboard=False,
+        )
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ClusterNotRunning(f"no Ray cluster at {address or 'this machine'} ({str(exc).splitlines()[0]}): "
-                                "start one with `ray start --head` on the GPU head node, or pass --address") from None
+        raise ClusterNotRunning(
+            f"no Ray cluster at {address or 'this machine'} ({str(exc).splitlines()[0]}): "
+            "start one with `ray start --head` on the GPU head node, or pass --address"
+        ) from None
 
 
 def check_listen(host: str, tls_cert: str | None, tls_key: str | None) -> None:
@@ -45,16 +55,31 @@ def check_listen(host: str, tls_cert: str | None, tls_key: str | None) -> None:
     if bool(tls_cert) != bool(tls_key):
         raise InputError("pass both --tls-cert and --tls-key (or neither, on loopback only)")
     if not is_loopback_host(host) and not tls_cert:
-        raise InputError(f"the cluster would listen on {host}, beyond loopback, without TLS: bays' tokens and "
-                         "audio would cross the network in the clear. Pass --tls-cert and --tls-key")
+        raise InputError(
+            f"the cluster would listen on {host}, beyond loopback, without TLS: bays' tokens and "
+            "audio would cross the network in the clear. Pass --tls-cert and --tls-key"
+        )
     for path in (tls_cert, tls_key):
         if path and not Path(path).is_file():
-            raise InputError(f"{path} does not exist: pass the PEM files of the cluster's certificate and key")
+            raise InputError(
+                f"{path} does not exist: pass the PEM files of the cluster's certificate and key"
+            )
 
 
-def deploy(address: str | None, data_dir: Path, model: str | None, device: str, min_replicas: int,
-           max_replicas: int, cpus_per_replica: float, host: str, port: int, tls_cert: str | None,
-           tls_key: str | None, max_upload_mb: float) -> dict:
+def deploy(
+    address: str | None,
+    data_dir: Path,
+    model: str | None,
+    device: str,
+    min_replicas: int,
+    max_replicas: int,
+    cpus_per_replica: float,
+    host: str,
+    port: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    max_upload_mb: float,
+) -> dict:
     from ray import serve
 
     from .app import APP_NAME, build_app
@@ -63,7 +88,9 @@ def deploy(address: str | None, data_dir: Path, model: str | None, device: str, 
         raise InputError(f"--min-replicas {min_replicas} is more than --max-replicas {max_replicas}")
     check_listen(host, tls_cert, tls_key)
     if model and os.sep in model and not Path(model).is_dir():
-        raise InputError(f"model folder {model} does not exist (it must exist at that path on every GPU node)")
+        raise InputError(
+            f"model folder {model} does not exist (it must exist at that path on every GPU node)"
+        )
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
@@ -73,12 +100,23 @@ def deploy(address: str | None, data_dir: Path, model: str | None, device: str, 
     if tls_cert:
         http.update(ssl_certfile=str(Path(tls_cert).resolve()), ssl_keyfile=str(Path(tls_key).resolve()))
     serve.start(http_options=http)
-    app = build_app(model, device, str(data_dir), min_replicas, max_replicas, cpus_per_replica,
-                    int(max_upload_mb * 1024 * 1024))
+    app = build_app(
+        model,
+        device,
+        str(data_dir),
+        min_replicas,
+        max_replicas,
+        cpus_per_replica,
+        int(max_upload_mb * 1024 * 1024),
+    )
     serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
     scheme = "https" if tls_cert else "http"
-    return {"url": f"{scheme}://{host}:{port}", "data_dir": str(data_dir), "app": APP_NAME,
-            "serve_was_running": was_running}
+    return {
+        "url": f"{scheme}://{host}:{port}",
+        "data_dir": str(data_dir),
+        "app": APP_NAME,
+        "serve_was_running": was_running,
+    }
 
 
 def shutdown(address: str | None) -> None:
@@ -98,33 +136,59 @@ def status(address: str | None) -> dict:
     from .app import APP_NAME
 
     connect(address)
-    nodes = [{"id": n["NodeID"][:12], "address": n.get("NodeManagerAddress"), "alive": n.get("Alive"),
-              "cpus": n.get("Resources", {}).get("CPU", 0), "gpus": n.get("Resources", {}).get("GPU", 0)}
-             for n in ray.nodes()]
+    nodes = [
+        {
+            "id": n["NodeID"][:12],
+            "address": n.get("NodeManagerAddress"),
+            "alive": n.get("Alive"),
+            "cpus": n.get("Resources", {}).get("CPU", 0),
+            "gpus": n.get("Resources", {}).get("GPU", 0),
+        }
+        for n in ray.nodes()
+    ]
     try:
         serve_status = serve.status()
     except Exception as exc:  # Serve not started on this cluster
-        raise ClusterNotRunning(f"Serve is not running on this Ray cluster ({exc}): run captionbridge cluster "
-                                "deploy first") from None
+        raise ClusterNotRunning(
+            f"Serve is not running on this Ray cluster ({exc}): run captionbridge cluster deploy first"
+        ) from None
     app = serve_status.applications.get(APP_NAME)
     if app is None:
-        raise ClusterNotRunning("the captionbridge application is not deployed on this cluster: run captionbridge "
-                                "cluster deploy")
-    deployments = {name: {"status": str(getattr(d.status, "value", d.status)),
-                          "replicas": {str(getattr(k, "value", k)): v for k, v in d.replica_states.items()}}
-                   for name, d in app.deployments.items()}
+        raise ClusterNotRunning(
+            "the captionbridge application is not deployed on this cluster: run captionbridge cluster deploy"
+        )
+    deployments = {
+        name: {
+            "status": str(getattr(d.status, "value", d.status)),
+            "replicas": {str(getattr(k, "value", k)): v for k, v in d.replica_states.items()},
+        }
+        for name, d in app.deployments.items()
+    }
     replicas = []
     try:
         from ray.util.state import list_actors
 
-        for actor in list_actors(filters=[("state", "=", "ALIVE")], detail=True, limit=10000, raise_on_missing_output=False):
+        for actor in list_actors(
+            filters=[("state", "=", "ALIVE")], detail=True, limit=10000, raise_on_missing_output=False
+        ):
             cls = actor.get("class_name", "") if isinstance(actor, dict) else getattr(actor, "class_name", "")
             if cls.startswith("ServeReplica:") and "Transcriber" in cls:
-                get = (lambda k: actor.get(k)) if isinstance(actor, dict) else (lambda k: getattr(actor, k, None))
+                get = (
+                    (lambda k: actor.get(k))
+                    if isinstance(actor, dict)
+                    else (lambda k: getattr(actor, k, None))
+                )
                 replicas.append({"pid": get("pid"), "node": (get("node_id") or "")[:12], "name": get("name")})
     except Exception as exc:  # the state API needs the dashboard; the rest of the status does not
         replicas = [{"error": f"replica list unavailable ({type(exc).__name__})"}]
     hub = serve.get_app_handle(APP_NAME).stats.remote().result(timeout_s=30)
     resources = ray.cluster_resources()
-    return {"app": str(getattr(app.status, "value", app.status)), "nodes": nodes, "deployments": deployments,
-            "replicas": replicas, "gpus": resources.get("GPU", 0), "cpus": resources.get("CPU", 0), **hub}
+    return {
+        "app": str(getattr(app.status, "value", app.status)),
+        "nodes": nodes,
+        "deployments": deployments,
+        "replicas": replicas,
+        "gpus": resources.get("GPU", 0),
+        "cpus": resources.get("CPU", 0),
+        **hub,
+    }

@@ -1,7 +1,8 @@
 """The HTTP API of the local engine (FastAPI). ``create_app`` wires the routes to a ``JobService``.
 
 Security, in front of every route (``LocalGuard``): the Host must be the loopback name the service answers on
-(defeats DNS rebinding), a browser's cross-origin ``Origin`` is refused with 403 (no CORS headers are ever sent),
+(defeats DNS rebinding), a browser's cross-origin ``Origin`` is refused with 403 (no CORS headers are ever
+sent),
 ``Authorization: Bearer <token>`` is required (401), and request bodies are capped (413).
 """
 
@@ -44,7 +45,8 @@ API_TITLE = "CaptionBridge local engine"
 class GuardSettings:
     token: str
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
-    # Host names the service answers to; None = any (only when the user bound a non-loopback address on purpose).
+    # Host names the service answers to; None = any (only when the user bound a non-loopback address on
+    # purpose).
     allowed_hosts: frozenset[str] | None = field(default=LOOPBACK_HOSTS)
 
 
@@ -95,8 +97,9 @@ class LocalGuard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise PayloadTooLarge(f"request body over the {limit}-byte upload limit",
-                                          details={"limit_bytes": limit})
+                    raise PayloadTooLarge(
+                        f"request body over the {limit}-byte upload limit", details={"limit_bytes": limit}
+                    )
             return message
 
         return await self.app(scope, limited_receive, send)
@@ -105,8 +108,12 @@ class LocalGuard:
         allowed = self.settings.allowed_hosts
         host = headers.get("host", "")
         if allowed is not None and _host_name(host) not in allowed:
-            return (403, "forbidden_host",
-                    f"requests must address the engine as {', '.join(sorted(allowed))}, not {shown(host, 80)}", ())
+            return (
+                403,
+                "forbidden_host",
+                f"requests must address the engine as {', '.join(sorted(allowed))}, not {shown(host, 80)}",
+                (),
+            )
         return None
 
     def _check(self, headers: dict[str, str]):
@@ -114,22 +121,40 @@ class LocalGuard:
         if host_problem is not None:
             return host_problem
         origin = headers.get("origin")
-        # The token API is for scripts, not pages, so every Origin is foreign here, "null" too (sandboxed iframes and
-        # data: pages send it); the Premiere panel talks through Node's http module, which sends no Origin at all.
+        # The token API is for scripts, not pages, so every Origin is foreign here, "null" too (sandboxed
+        # iframes and
+        # data: pages send it); the Premiere panel talks through Node's http module, which sends no Origin at
+        # all.
         # Our own review page lives under /review with its own session and Origin checks (review.ReviewGate).
         if origin is not None:
-            return (403, "forbidden_origin",
-                    "browser pages may not use the CaptionBridge engine (cross-origin request refused)", ())
+            return (
+                403,
+                "forbidden_origin",
+                "browser pages may not use the CaptionBridge engine (cross-origin request refused)",
+                (),
+            )
         auth = headers.get("authorization", "")
         scheme, _, supplied = auth.partition(" ")
         if scheme.lower() != "bearer" or not supplied.strip():
-            return (401, "unauthorized", ("missing token: send 'Authorization: Bearer <token>' with the token "
-                                          "from the CaptionBridge config folder's 'token' file"),
-                    ((b"www-authenticate", b"Bearer"),))
+            return (
+                401,
+                "unauthorized",
+                (
+                    "missing token: send 'Authorization: Bearer <token>' with the token "
+                    "from the CaptionBridge config folder's 'token' file"
+                ),
+                ((b"www-authenticate", b"Bearer"),),
+            )
         if not hmac.compare_digest(supplied.strip().encode(), self.settings.token.encode()):
-            return (401, "unauthorized", ("wrong token: read it again from the CaptionBridge config folder's "
-                                          "'token' file (it changes when the file is deleted)"),
-                    ((b"www-authenticate", b"Bearer"),))
+            return (
+                401,
+                "unauthorized",
+                (
+                    "wrong token: read it again from the CaptionBridge config folder's "
+                    "'token' file (it changes when the file is deleted)"
+                ),
+                ((b"www-authenticate", b"Bearer"),),
+            )
         length = headers.get("content-length")
         if length is not None:
             try:
@@ -137,8 +162,12 @@ class LocalGuard:
             except ValueError:
                 return (400, "bad_request", "unreadable Content-Length header", ())
             if too_big:
-                return (413, "payload_too_large",
-                        f"request body of {length} bytes is over the {self.settings.max_upload_bytes}-byte limit", ())
+                return (
+                    413,
+                    "payload_too_large",
+                    f"request body of {length} bytes is over the {self.settings.max_upload_bytes}-byte limit",
+                    (),
+                )
         return None
 
 
@@ -147,6 +176,7 @@ def _headers_only(send):
         if message["type"] == "http.response.body":
             message = {**message, "body": b""}
         await send(message)
+
     return send_headers
 
 
@@ -166,20 +196,45 @@ def _capped(value: Any, limit: int = MAX_MESSAGE) -> Any:
 
 async def _send_json(send, status: int, body: dict, extra_headers=()) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            *extra_headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *extra_headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
-               415: "unsupported_media_type", 422: "bad_request", 500: "internal_error", 503: "unavailable"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "bad_request",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
 def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
-    app = FastAPI(title=API_TITLE, version=__version__, docs_url=None, redoc_url=None,
-                  description=schemas.API_DESCRIPTION, openapi_url="/openapi.json")
+    app = FastAPI(
+        title=API_TITLE,
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        description=schemas.API_DESCRIPTION,
+        openapi_url="/openapi.json",
+    )
     app.state.service = service
 
     @app.exception_handler(CaptionBridgeError)
@@ -204,38 +259,69 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
         errors = exc.errors()
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse(error_body("bad_request", _capped(f"{where}: {first.get('msg', 'invalid request')}")),
-                            status_code=422)
+        return JSONResponse(
+            error_body("bad_request", _capped(f"{where}: {first.get('msg', 'invalid request')}")),
+            status_code=422,
+        )
 
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception):
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", f"internal error ({type(exc).__name__}) on {request.method} "
-                                       f"{request.url.path[:200]}: a CaptionBridge bug, the engine log has the details"),
-                            status_code=500)
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                f"internal error ({type(exc).__name__}) on {request.method} "
+                f"{request.url.path[:200]}: a CaptionBridge bug, the engine log has the details",
+            ),
+            status_code=500,
+        )
 
-    @app.get("/v1/health", tags=["service"], operation_id="health", summary="Is the engine up", responses=schemas.responses(schemas.Health))
+    @app.get(
+        "/v1/health",
+        tags=["service"],
+        operation_id="health",
+        summary="Is the engine up",
+        responses=schemas.responses(schemas.Health),
+    )
     def health():
         if not service.store.check():
             raise EngineUnavailable(f"the engine takes no new jobs: {service.store.broken}")
         return {"status": "ok", "version": __version__, **service.stats(), "warm_models": warm_models()}
 
-    @app.get("/v1/models", tags=["service"], operation_id="listModels", summary="Models the engine can use",
-             responses=schemas.responses(schemas.ModelList))
+    @app.get(
+        "/v1/models",
+        tags=["service"],
+        operation_id="listModels",
+        summary="Models the engine can use",
+        responses=schemas.responses(schemas.ModelList),
+    )
     def models():
         return list_models()
 
-    @app.post("/v1/models/reload", tags=["service"], operation_id="reloadModels",
-              summary="Switch new jobs to the active fine-tuned model", responses=schemas.responses(schemas.ActiveModel))
+    @app.post(
+        "/v1/models/reload",
+        tags=["service"],
+        operation_id="reloadModels",
+        summary="Switch new jobs to the active fine-tuned model",
+        responses=schemas.responses(schemas.ActiveModel),
+    )
     def reload_models():
-        """Jobs resolve their model once when they start, so a running job keeps the model it began with; new jobs
-        take the model ``captionbridge finetune activate`` chose. Warm copies of other models are let go, except
+        """Jobs resolve their model once when they start, so a running job keeps the model it began with; new
+        jobs
+        take the model ``captionbridge finetune activate`` chose. Warm copies of other models are let go,
+        except
         the previous one (kept for a rollback)."""
         return reload_active_model()
 
-    @app.post("/v1/jobs", tags=["jobs"], operation_id="submitJob", status_code=202, summary="Submit a timeline for captioning",
-              responses=schemas.responses(schemas.JobStatus, 202, 400, 413, 415, 422, 503),
-              openapi_extra=schemas.submit_request_body(OPTIONS_SCHEMA))
+    @app.post(
+        "/v1/jobs",
+        tags=["jobs"],
+        operation_id="submitJob",
+        status_code=202,
+        summary="Submit a timeline for captioning",
+        responses=schemas.responses(schemas.JobStatus, 202, 400, 413, 415, 422, 503),
+        openapi_extra=schemas.submit_request_body(OPTIONS_SCHEMA),
+    )
     async def submit(request: Request):
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype == "application/json":
@@ -243,8 +329,10 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
         elif ctype == "multipart/form-data":
             job = await _submit_upload(request)
         else:
-            raise UnsupportedMediaType("send the job as application/json {\"timeline_path\", \"options\"} or as "
-                                       "multipart/form-data with a 'timeline' file and an 'options' JSON field")
+            raise UnsupportedMediaType(
+                'send the job as application/json {"timeline_path", "options"} or as '
+                "multipart/form-data with a 'timeline' file and an 'options' JSON field"
+            )
         return JSONResponse(job.status(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
     async def _submit_json(request: Request):
@@ -252,15 +340,19 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
         try:
             data = json.loads(body or b"null")
         except RecursionError:
-            raise BadRequest("request body nests JSON too deeply: a job is {\"timeline_path\", \"options\"}") from None
+            raise BadRequest(
+                'request body nests JSON too deeply: a job is {"timeline_path", "options"}'
+            ) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
-            raise BadRequest("request body must be a JSON object {\"timeline_path\": ..., \"options\": {...}}")
+            raise BadRequest('request body must be a JSON object {"timeline_path": ..., "options": {...}}')
         unknown = sorted(set(data) - {"timeline_path", "options"})
         if unknown:
-            raise BadRequest(f"unknown field {shown(unknown[0])}: a job is {{\"timeline_path\", \"options\"}}",
-                             details={"field": shown(unknown[0], 200)})
+            raise BadRequest(
+                f'unknown field {shown(unknown[0])}: a job is {{"timeline_path", "options"}}',
+                details={"field": shown(unknown[0], 200)},
+            )
         if "timeline_path" not in data:
             raise BadRequest("timeline_path is required (or upload the timeline as multipart/form-data)")
         options = validate_options(data.get("options"))
@@ -278,8 +370,10 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
         try:
             unknown = sorted(set(form.keys()) - {"timeline", "options"})
             if unknown:
-                raise BadRequest(f"unknown form field {shown(unknown[0])}: send 'timeline' (file) and 'options' "
-                                 "(JSON)", details={"field": shown(unknown[0], 200)})
+                raise BadRequest(
+                    f"unknown form field {shown(unknown[0])}: send 'timeline' (file) and 'options' (JSON)",
+                    details={"field": shown(unknown[0], 200)},
+                )
             upload = form.get("timeline")
             if not isinstance(upload, UploadFile):
                 raise BadRequest("form field 'timeline' must be the timeline file")
@@ -289,7 +383,9 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
             try:
                 parsed = json.loads(raw_options) if raw_options not in (None, "") else None
             except RecursionError:
-                raise BadOption("form field 'options' nests JSON too deeply: send a flat options object") from None
+                raise BadOption(
+                    "form field 'options' nests JSON too deeply: send a flat options object"
+                ) from None
             except ValueError as exc:
                 raise BadOption(f"form field 'options' is not valid JSON: {exc}") from None
             options = validate_options(parsed)
@@ -306,20 +402,34 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
         finally:
             await form.close()
 
-    @app.get("/v1/jobs", tags=["jobs"], operation_id="listJobs", summary="All jobs the engine keeps, oldest first",
-             responses=schemas.responses(schemas.JobList))
+    @app.get(
+        "/v1/jobs",
+        tags=["jobs"],
+        operation_id="listJobs",
+        summary="All jobs the engine keeps, oldest first",
+        responses=schemas.responses(schemas.JobList),
+    )
     def list_jobs():
         return {"jobs": [job.status() for job in service.store.list()]}
 
-    @app.get("/v1/jobs/{job_id}", tags=["jobs"], operation_id="getJob", summary="State, stage, progress and ETA of a job",
-             responses=schemas.responses(schemas.JobStatus, 200, 404))
+    @app.get(
+        "/v1/jobs/{job_id}",
+        tags=["jobs"],
+        operation_id="getJob",
+        summary="State, stage, progress and ETA of a job",
+        responses=schemas.responses(schemas.JobStatus, 200, 404),
+    )
     def job_status(job_id: str):
         return service.get(job_id).status()
 
-    @app.delete("/v1/jobs/{job_id}", tags=["jobs"], operation_id="cancelJob",
-                summary="Cancel a job (a running job stops at its next progress check); ?purge=true removes a "
-                        "finished job and its files",
-                responses=schemas.responses(schemas.JobStatus, 200, 404, 409))
+    @app.delete(
+        "/v1/jobs/{job_id}",
+        tags=["jobs"],
+        operation_id="cancelJob",
+        summary="Cancel a job (a running job stops at its next progress check); ?purge=true removes a "
+        "finished job and its files",
+        responses=schemas.responses(schemas.JobStatus, 200, 404, 409),
+    )
     def cancel_job(job_id: str, purge: bool = False):
         if purge:
             job = service.get(job_id)
@@ -329,14 +439,23 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
                 return status
         return service.cancel(job_id).status()
 
-    @app.get("/v1/jobs/{job_id}/result", tags=["jobs"], operation_id="getResult",
-             summary="The captions (JSON contract) of a finished job, and the names of its files",
-             responses=schemas.responses(schemas.CaptionResult, 200, 404, 409, 422, 500, 503))
+    @app.get(
+        "/v1/jobs/{job_id}/result",
+        tags=["jobs"],
+        operation_id="getResult",
+        summary="The captions (JSON contract) of a finished job, and the names of its files",
+        responses=schemas.responses(schemas.CaptionResult, 200, 404, 409, 422, 500, 503),
+    )
     def job_result(job_id: str):
         return service.result(job_id)
 
-    @app.get("/v1/jobs/{job_id}/files/{name}", tags=["jobs"], operation_id="getFile", summary="One file the job wrote (SRT, VTT, ...)",
-             responses=schemas.file_responses())
+    @app.get(
+        "/v1/jobs/{job_id}/files/{name}",
+        tags=["jobs"],
+        operation_id="getFile",
+        summary="One file the job wrote (SRT, VTT, ...)",
+        responses=schemas.file_responses(),
+    )
     def job_file(job_id: str, name: str):
         path = service.file_path(job_id, name)
         return FileResponse(path, media_type=schemas.media_type(name), filename=name)
@@ -368,12 +487,15 @@ def _save_upload(upload: UploadFile, path: Path, limit: int) -> None:
         while chunk := src.read(1024 * 1024):
             written += len(chunk)
             if written > limit:
-                raise PayloadTooLarge(f"timeline upload over the {limit}-byte limit", details={"limit_bytes": limit})
+                raise PayloadTooLarge(
+                    f"timeline upload over the {limit}-byte limit", details={"limit_bytes": limit}
+                )
             dst.write(chunk)
 
 
 def warm_models() -> list[str]:
-    """Model folders this engine process holds loaded (``core.speech.models``' warm cache), as "path (device, type)"."""
+    """Model folders this engine process holds loaded (``core.speech.models``' warm cache), as "path (device,
+    type)"."""
     try:
         from ...core.speech.models import warm_models as cached
     except ImportError:
@@ -395,8 +517,13 @@ def reload_active_model() -> dict[str, Any]:
     if previous:
         keep.add(str(speech_models.tuned_root() / previous))
     released = speech_models.release_warm_models(keep)
-    return {"model": resolved.name, "path": resolved.path, "source": resolved.source, "previous": previous,
-            "released": released}
+    return {
+        "model": resolved.name,
+        "path": resolved.path,
+        "source": resolved.source,
+        "previous": previous,
+        "released": released,
+    }
 
 
 def list_models() -> dict[str, Any]:
@@ -409,6 +536,7 @@ def list_models() -> dict[str, Any]:
 
 def _jsonable(item: Any) -> dict[str, Any]:
     import dataclasses
+
     if hasattr(item, "to_dict"):
         item = item.to_dict()
     elif dataclasses.is_dataclass(item) and not isinstance(item, type):

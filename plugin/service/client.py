@@ -34,12 +34,14 @@ class EngineError(Exception):
 
 def _config_dir() -> Path:
     from .paths import config_dir  # stdlib-only module
+
     return config_dir()
 
 
 def _form_filename(name: str) -> str:
-    """A file name as browsers put it in multipart/form-data (HTML's rule): UTF-8, only quote, CR and LF escaped."""
-    return name.replace("\"", "%22").replace("\r", "%0D").replace("\n", "%0A")
+    """A file name as browsers put it in multipart/form-data (HTML's rule): UTF-8, only quote, CR and LF
+    escaped."""
+    return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
 class EngineClient:
@@ -50,15 +52,19 @@ class EngineClient:
 
     @classmethod
     def discover(cls, config: Path | None = None, timeout: float = 30.0) -> EngineClient:
-        """The running engine advertised in ``<config>/service.json``, with the token from ``<config>/token``."""
+        """The running engine advertised in ``<config>/service.json``, with the token from
+        ``<config>/token``."""
         config = Path(config) if config else _config_dir()
         try:
             info = json.loads((config / "service.json").read_text(encoding="utf-8"))
             token = (config / "token").read_text(encoding="ascii").strip()
         except (OSError, ValueError) as exc:
-            raise EngineError(0, "engine_not_running",
-                              f"no CaptionBridge engine is running (nothing in {config}: {exc}); "
-                              "start one with `captionbridge serve`") from None
+            raise EngineError(
+                0,
+                "engine_not_running",
+                f"no CaptionBridge engine is running (nothing in {config}: {exc}); "
+                "start one with `captionbridge serve`",
+            ) from None
         host = info.get("host", "127.0.0.1")
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
@@ -66,9 +72,18 @@ class EngineClient:
             host = f"[{host}]"
         return cls(f"http://{host}:{int(info['port'])}", token, timeout)
 
-    # ---- HTTP --------------------------------------------------------------------------------------------------
-    def request(self, method: str, path: str, *, body: bytes | None = None, content_type: str | None = None,
-                headers: dict[str, str] | None = None, raw: bool = False) -> Any:
+    # ---- HTTP
+    # --------------------------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bool = False,
+    ) -> Any:
         req = urllib.request.Request(self.base_url + path, data=body, method=method)
         req.add_header("Authorization", f"Bearer {self.token}")
         req.add_header("Accept", "application/json")
@@ -83,14 +98,19 @@ class EngineClient:
             payload = exc.read()
             try:
                 err = json.loads(payload)["error"]
-                raise EngineError(exc.code, err.get("code", "error"), err.get("message", ""), err.get("details"))
+                raise EngineError(
+                    exc.code, err.get("code", "error"), err.get("message", ""), err.get("details")
+                )
             except (ValueError, KeyError, TypeError):
                 raise EngineError(exc.code, "http_error", payload[:200].decode("utf-8", "replace")) from None
         except urllib.error.URLError as exc:
-            raise EngineError(0, "engine_unreachable", f"cannot reach the engine at {self.base_url}: {exc.reason}")
+            raise EngineError(
+                0, "engine_unreachable", f"cannot reach the engine at {self.base_url}: {exc.reason}"
+            )
         return data if raw else json.loads(data or b"null")
 
-    # ---- API ---------------------------------------------------------------------------------------------------
+    # ---- API
+    # ---------------------------------------------------------------------------------------------------
     def health(self) -> dict:
         return self.request("GET", "/v1/health")
 
@@ -99,11 +119,14 @@ class EngineClient:
 
     def submit(self, timeline_path: str | os.PathLike, options: dict | None = None) -> dict:
         """Queue a timeline that lies on this machine (the engine reads it in place)."""
-        body = json.dumps({"timeline_path": os.path.abspath(timeline_path), "options": options or {}}).encode()
+        body = json.dumps(
+            {"timeline_path": os.path.abspath(timeline_path), "options": options or {}}
+        ).encode()
         return self.request("POST", "/v1/jobs", body=body, content_type="application/json")
 
-    def upload(self, timeline: str | os.PathLike | bytes, options: dict | None = None,
-               filename: str | None = None) -> dict:
+    def upload(
+        self, timeline: str | os.PathLike | bytes, options: dict | None = None, filename: str | None = None
+    ) -> dict:
         """Queue a timeline by uploading it (multipart/form-data)."""
         if isinstance(timeline, bytes):
             data, name = timeline, filename or "timeline.otio"
@@ -112,14 +135,16 @@ class EngineClient:
         boundary = "captionbridge-" + secrets.token_hex(12)
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
         parts = [
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"options\"\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="options"\r\n'
             f"Content-Type: application/json\r\n\r\n{json.dumps(options or {})}\r\n".encode(),
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"timeline\"; "
-            f"filename=\"{_form_filename(name)}\"\r\nContent-Type: {ctype}\r\n\r\n".encode(),
-            data, f"\r\n--{boundary}--\r\n".encode(),
+            f'--{boundary}\r\nContent-Disposition: form-data; name="timeline"; '
+            f'filename="{_form_filename(name)}"\r\nContent-Type: {ctype}\r\n\r\n'.encode(),
+            data,
+            f"\r\n--{boundary}--\r\n".encode(),
         ]
-        return self.request("POST", "/v1/jobs", body=b"".join(parts),
-                            content_type=f"multipart/form-data; boundary={boundary}")
+        return self.request(
+            "POST", "/v1/jobs", body=b"".join(parts), content_type=f"multipart/form-data; boundary={boundary}"
+        )
 
     def status(self, job_id: str) -> dict:
         return self.request("GET", f"/v1/jobs/{urllib.parse.quote(job_id, safe='')}")
@@ -137,11 +162,19 @@ class EngineClient:
         return self.request("GET", f"/v1/jobs/{urllib.parse.quote(job_id, safe='')}/result")
 
     def file(self, job_id: str, name: str) -> bytes:
-        return self.request("GET", f"/v1/jobs/{urllib.parse.quote(job_id, safe='')}/files/"
-                                   f"{urllib.parse.quote(name, safe='')}", raw=True)
+        return self.request(
+            "GET",
+            f"/v1/jobs/{urllib.parse.quote(job_id, safe='')}/files/{urllib.parse.quote(name, safe='')}",
+            raw=True,
+        )
 
-    def wait(self, job_id: str, timeout: float | None = None, interval: float = 0.25,
-             on_progress: Callable[[dict], None] | None = None) -> dict:
+    def wait(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        interval: float = 0.25,
+        on_progress: Callable[[dict], None] | None = None,
+    ) -> dict:
         """Poll until the job has finished; returns its last status."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -151,5 +184,7 @@ class EngineClient:
             if status["state"] in FINISHED:
                 return status
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {status['state']} ({status['stage']}) after {timeout} s")
+                raise TimeoutError(
+                    f"job {job_id} still {status['state']} ({status['stage']}) after {timeout} s"
+                )
             time.sleep(interval)

@@ -1,6 +1,7 @@
 """Every error the engine service answers with: one table of stable codes and HTTP statuses.
 
-Each is a ``CaptionBridgeError`` (so the CLI and the service show the same one-line message); the service turns it
+Each is a ``CaptionBridgeError`` (so the CLI and the service show the same one-line message); the service
+turns it
 into ``{"error": {"code", "message", "details"}}`` with the status given here.
 """
 
@@ -10,7 +11,8 @@ from ...core.errors import CaptionBridgeError, InputError, TimelineError
 
 
 def service_error(code: str, http_status: int, base: type[CaptionBridgeError] = CaptionBridgeError) -> type:
-    """A ``base`` subclass answering ``http_status`` with ``code`` (its class name is the code in CamelCase)."""
+    """A ``base`` subclass answering ``http_status`` with ``code`` (its class name is the code in
+    CamelCase)."""
     name = "".join(part.title() for part in code.split("_"))
     return type(name, (base,), {"code": code, "http_status": http_status, "__module__": __name__})
 

@@ -1,4 +1,5 @@
-"""What a job may start from: an existing timeline file that is really a timeline, checked before it is queued.
+"""What a job may start from: an existing timeline file that is really a timeline, checked before it is
+queued.
 
 This is a quick structural check (is it OTIO JSON, an .otioz bundle, FCP7 xmeml, FCPXML or an EDL at all, and
 complete), so a truncated upload or a wrong file is refused at once with ``bad_timeline`` instead of failing
@@ -36,21 +37,29 @@ MAX_NAME_BYTES = 255
 
 
 def check_path_text(raw: str, what: str, error: type = TimelineNotFound) -> None:
-    """Refuse a path no file system can hold, before any system call sees it (those would raise, not answer)."""
+    """Refuse a path no file system can hold, before any system call sees it (those would raise, not
+    answer)."""
     if "\0" in raw:
         raise error(f"{what} contains a NUL character", details={"option": what})
     try:
         encoded = raw.encode("utf-8")
     except UnicodeEncodeError:
-        raise error(f"{what} is not valid Unicode text (it holds a lone surrogate): send the path as UTF-8",
-                    details={"option": what}) from None
+        raise error(
+            f"{what} is not valid Unicode text (it holds a lone surrogate): send the path as UTF-8",
+            details={"option": what},
+        ) from None
     if len(encoded) > MAX_PATH_BYTES:
-        raise error(f"{what} is {len(encoded)} bytes long, over the {MAX_PATH_BYTES}-byte limit of a path",
-                    details={"option": what})
+        raise error(
+            f"{what} is {len(encoded)} bytes long, over the {MAX_PATH_BYTES}-byte limit of a path",
+            details={"option": what},
+        )
     for part in raw.replace("\\", "/").split("/"):
         if len(part.encode("utf-8")) > MAX_NAME_BYTES:
-            raise error(f"{what} has a file or folder name of {len(part.encode('utf-8'))} bytes, over the "
-                        f"{MAX_NAME_BYTES}-byte limit of a name: {shown(part, 60)}", details={"option": what})
+            raise error(
+                f"{what} has a file or folder name of {len(part.encode('utf-8'))} bytes, over the "
+                f"{MAX_NAME_BYTES}-byte limit of a name: {shown(part, 60)}",
+                details={"option": what},
+            )
 
 
 def resolve_timeline_path(raw: object) -> Path:
@@ -59,23 +68,33 @@ def resolve_timeline_path(raw: object) -> Path:
     check_path_text(raw, "timeline_path")
     path = Path(raw.strip()).expanduser()
     if not path.is_absolute():
-        raise TimelineNotFound(f"timeline_path {shown(raw)} must be absolute (the engine does not share your "
-                               "working folder)", details={"timeline_path": shown(raw, 300)})
+        raise TimelineNotFound(
+            f"timeline_path {shown(raw)} must be absolute (the engine does not share your working folder)",
+            details={"timeline_path": shown(raw, 300)},
+        )
     owner = protected_owner(path)  # before anything opens it: see core.storage
     if owner is not None:
-        raise TimelineNotFound(f"timeline {shown(str(path))} lies inside {owner}: the engine never reads its own "
-                               "files as a timeline; export the timeline to a folder of your own",
-                               details={"timeline_path": shown(str(path), 300)})
+        raise TimelineNotFound(
+            f"timeline {shown(str(path))} lies inside {owner}: the engine never reads its own "
+            "files as a timeline; export the timeline to a folder of your own",
+            details={"timeline_path": shown(str(path), 300)},
+        )
     try:
         exists, is_dir = path.exists(), path.is_dir()
     except (OSError, ValueError) as exc:
-        raise TimelineNotFound(f"cannot look at timeline {shown(str(path))}: {getattr(exc, 'strerror', None) or exc}",
-                               details={"timeline_path": shown(str(path), 300)}) from None
+        raise TimelineNotFound(
+            f"cannot look at timeline {shown(str(path))}: {getattr(exc, 'strerror', None) or exc}",
+            details={"timeline_path": shown(str(path), 300)},
+        ) from None
     if not exists:
-        raise TimelineNotFound(f"timeline {path} does not exist: export the timeline again or check the path",
-                               details={"timeline_path": str(path)})
+        raise TimelineNotFound(
+            f"timeline {path} does not exist: export the timeline again or check the path",
+            details={"timeline_path": str(path)},
+        )
     if is_dir and path.suffix.lower() != ".fcpxmld":
-        raise TimelineNotFound(f"timeline {path} is a folder, not a timeline file", details={"timeline_path": str(path)})
+        raise TimelineNotFound(
+            f"timeline {path} is a folder, not a timeline file", details={"timeline_path": str(path)}
+        )
     return path
 
 
@@ -113,8 +132,9 @@ def check_timeline(path: Path, *, max_bytes: int | None = None) -> None:
             except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes anything
                 raise CorruptTimeline(f"EDL {name} is not text") from None
     else:
-        raise CorruptTimeline(f"{name} is not a timeline: expected OTIO (.otio/.otioz), Premiere/FCP7 XML, "
-                              "FCPXML or an EDL")
+        raise CorruptTimeline(
+            f"{name} is not a timeline: expected OTIO (.otio/.otioz), Premiere/FCP7 XML, FCPXML or an EDL"
+        )
 
 
 def _check_otio_json(path: Path) -> None:
@@ -122,12 +142,16 @@ def _check_otio_json(path: Path) -> None:
 
 
 def _check_otio_text(raw: bytes, name: str) -> None:
-    # json.loads stops past about a thousand levels with RecursionError; OpenTimelineIO's own reader would crash
-    # the engine on such a document (a segfault at 100,000 levels), so this check must run before a job reads it.
+    # json.loads stops past about a thousand levels with RecursionError; OpenTimelineIO's own reader would
+    # crash
+    # the engine on such a document (a segfault at 100,000 levels), so this check must run before a job reads
+    # it.
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except RecursionError:
-        raise CorruptTimeline(f"timeline {name} nests JSON too deeply to be an OpenTimelineIO document") from None
+        raise CorruptTimeline(
+            f"timeline {name} nests JSON too deeply to be an OpenTimelineIO document"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptTimeline(f"timeline {name} is not complete JSON ({exc}): export it again") from None
     if not isinstance(data, dict) or "OTIO_SCHEMA" not in data:
@@ -138,10 +162,14 @@ def _check_xml(path: Path) -> None:
     try:
         root = ElementTree.parse(path).getroot()
     except ElementTree.ParseError as exc:
-        raise CorruptTimeline(f"timeline {path.name} is not well-formed XML ({exc}): export it again") from None
+        raise CorruptTimeline(
+            f"timeline {path.name} is not well-formed XML ({exc}): export it again"
+        ) from None
     tag = root.tag.rsplit("}", 1)[-1].lower()
     if tag not in ("xmeml", "fcpxml"):
-        raise CorruptTimeline(f"{path.name} is XML but not a timeline (root <{tag}>, expected <xmeml> or <fcpxml>)")
+        raise CorruptTimeline(
+            f"{path.name} is XML but not a timeline (root <{tag}>, expected <xmeml> or <fcpxml>)"
+        )
 
 
 def _check_otioz(path: Path) -> None:
@@ -154,8 +182,10 @@ def _check_otioz(path: Path) -> None:
             stated = sum(info.file_size for info in zf.infolist())
             cap = unpack_cap(size)
             if stated > cap:  # a zip bomb: refused before a single byte is inflated
-                raise CorruptTimeline(f"timeline bundle {path.name} would unpack to {stated} bytes, over the "
-                                      f"{cap}-byte limit ({MAX_UNPACK_RATIO}x its size): not an editor's .otioz")
+                raise CorruptTimeline(
+                    f"timeline bundle {path.name} would unpack to {stated} bytes, over the "
+                    f"{cap}-byte limit ({MAX_UNPACK_RATIO}x its size): not an editor's .otioz"
+                )
             # CRC-check small bundles completely; a big one (media inside) is checked by its directory only.
             bad = zf.testzip() if size <= 64 * 1024 * 1024 else None
     except (zipfile.BadZipFile, OSError) as exc:
@@ -168,12 +198,16 @@ def _check_otioz(path: Path) -> None:
         with zipfile.ZipFile(path) as zf:
             info = zf.getinfo("content.otio")
             if info.file_size > MAX_CONTENT_BYTES:
-                raise CorruptTimeline(f"{path.name}: its content.otio states {info.file_size} bytes, over the "
-                                      f"{MAX_CONTENT_BYTES}-byte limit of a timeline document")
+                raise CorruptTimeline(
+                    f"{path.name}: its content.otio states {info.file_size} bytes, over the "
+                    f"{MAX_CONTENT_BYTES}-byte limit of a timeline document"
+                )
             with zf.open(info) as member:
                 content = member.read(MAX_CONTENT_BYTES + 1)
     except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
         raise CorruptTimeline(f"timeline bundle {path.name} is not a readable .otioz ({exc})") from None
     if len(content) > MAX_CONTENT_BYTES:
-        raise CorruptTimeline(f"{path.name}: its content.otio unpacks past the {MAX_CONTENT_BYTES}-byte limit")
+        raise CorruptTimeline(
+            f"{path.name}: its content.otio unpacks past the {MAX_CONTENT_BYTES}-byte limit"
+        )
     _check_otio_text(content, f"{path.name}/content.otio")

@@ -1,8 +1,10 @@
 """The job queue: workers that run caption jobs one at a time each, with progress, cancel and crash recovery.
 
-Workers are threads of the service process, so the model cache of ``captionbridge.core.speech.models`` stays warm across
+Workers are threads of the service process, so the model cache of ``captionbridge.core.speech.models`` stays
+warm across
 jobs. A job writes into ``<data>/jobs/<id>/out.partial``; only a job that succeeded is renamed to ``out/`` and
-published, so a failed, cancelled or interrupted job leaves nothing half-written. On start, jobs that were queued
+published, so a failed, cancelled or interrupted job leaves nothing half-written. On start, jobs that were
+queued
 resume in order, and a job that was running when the process died is retried once (``max_attempts``) or marked
 failed with the reason.
 """
@@ -35,14 +37,17 @@ JobFunction = Callable[[Path, Path, dict, Progress], dict]
 DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
 PROGRESS_PERSIST_INTERVAL = 0.5
 STORE_CHECK_INTERVAL = 1.0
-RECORD = "job.json"  # in each job's folder: the job as submitted and how it ended, so a lost row can be restored
+RECORD = (
+    "job.json"  # in each job's folder: the job as submitted and how it ended, so a lost row can be restored
+)
 RESULT = "result.json"
 SCRATCH = "scratch"  # where the job unpacks a bundle; removed after the job and at every start
 REVIEW_MEDIA_DIR = ".review"  # inside a job's out/: the review page's audio and peaks
 
 
 def default_job_function(timeline_path: Path, out_dir: Path, options: dict, progress: Progress) -> dict:
-    """Run ``captionbridge.plugin.caption_job.run_caption_job`` (the CLI's ``caption`` command, as a function)."""
+    """Run ``captionbridge.plugin.caption_job.run_caption_job`` (the CLI's ``caption`` command, as a
+    function)."""
     run = _caption_job()
     # the review page's copy of the mix, published with out/ (never listed as a job file)
     return run(timeline_path, out_dir, options, progress, review_dir=out_dir / REVIEW_MEDIA_DIR)
@@ -53,8 +58,10 @@ def _caption_job() -> JobFunction:
         from ..caption_job import run_caption_job
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("captionbridge.plugin.caption_job"):
-            raise EngineUnavailable("this build of CaptionBridge has no caption engine "
-                                    "(captionbridge.plugin.caption_job is missing): reinstall captionbridge")
+            raise EngineUnavailable(
+                "this build of CaptionBridge has no caption engine "
+                "(captionbridge.plugin.caption_job is missing): reinstall captionbridge"
+            )
         raise
     return run_caption_job
 
@@ -62,13 +69,17 @@ def _caption_job() -> JobFunction:
 def job_stages(job_function: JobFunction) -> dict[str, float] | None:
     """Stage weights of a job function, so progress is a percentage of the whole job.
 
-    A job function may carry them as ``fn.stages``; the default job takes ``STAGES`` from the caption job module.
+    A job function may carry them as ``fn.stages``; the default job takes ``STAGES`` from the caption job
+    module.
     """
     stages = getattr(job_function, "stages", None)
     if stages is None and job_function is default_job_function:
         try:
             from .. import caption_job
-            stages = getattr(caption_job, "STAGES", None) or getattr(caption_job.run_caption_job, "stages", None)
+
+            stages = getattr(caption_job, "STAGES", None) or getattr(
+                caption_job.run_caption_job, "stages", None
+            )
         except ImportError:
             stages = None
     return dict(stages) if stages else None
@@ -77,6 +88,7 @@ def job_stages(job_function: JobFunction) -> dict[str, float] | None:
 def cuda_device_count() -> int:
     try:
         import ctranslate2
+
         return int(ctranslate2.get_cuda_device_count())
     except Exception:
         return 0
@@ -103,9 +115,17 @@ class _Running:
 class JobService:
     """The queue, its workers and the janitor that expires old results."""
 
-    def __init__(self, data_dir: Path, *, job_function: JobFunction | None = None, workers: int | None = None,
-                 result_ttl: float = DEFAULT_RESULT_TTL, max_attempts: int = 2, cancel_wait: float = 5.0,
-                 unpack_limit: int | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        job_function: JobFunction | None = None,
+        workers: int | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+        max_attempts: int = 2,
+        cancel_wait: float = 5.0,
+        unpack_limit: int | None = None,
+    ):
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -125,12 +145,15 @@ class JobService:
         self._threads: list[threading.Thread] = []
         self._records = threading.RLock()  # a job's folder and row go away together (purge, expiry, restore)
 
-    # ---- lifecycle -------------------------------------------------------------------------------------------
+    # ---- lifecycle
+    # -------------------------------------------------------------------------------------------
     def start(self) -> None:
         self.recover()
         self.expire()
         for index in range(self.workers):
-            t = threading.Thread(target=self._worker, args=(index,), name=f"captionbridge-worker-{index}", daemon=True)
+            t = threading.Thread(
+                target=self._worker, args=(index,), name=f"captionbridge-worker-{index}", daemon=True
+            )
             t.start()
             self._threads.append(t)
         janitor = threading.Thread(target=self._janitor, name="captionbridge-janitor", daemon=True)
@@ -151,7 +174,8 @@ class JobService:
         self.store.close()
 
     def recover(self) -> None:
-        """Put back jobs a dead process left running: retried while attempts remain, else failed with the reason.
+        """Put back jobs a dead process left running: retried while attempts remain, else failed with the
+        reason.
 
         Also restores jobs whose folder holds a record but whose row the database lost, and removes what jobs
         unpacked into their scratch folders (a process killed mid-job leaves it)."""
@@ -166,14 +190,22 @@ class JobService:
                 self.store.requeue(job.id, "queued (retry after the service stopped mid-job)")
             else:
                 log.warning("job %s was interrupted %d times; marked failed", job.id, job.attempts)
-                self.store.finish(job.id, "failed", error_status=500, error={
-                    "code": "interrupted",
-                    "message": f"the service stopped while this job was running ({job.attempts} attempts, "
-                               f"the last at stage {job.stage!r}); the job may crash the engine: check the "
-                               "timeline and its media, then submit it again"})
+                self.store.finish(
+                    job.id,
+                    "failed",
+                    error_status=500,
+                    error={
+                        "code": "interrupted",
+                        "message": f"the service stopped while this job was running ({job.attempts} "
+                        "attempts, "
+                        f"the last at stage {job.stage!r}); the job may crash the engine: check the "
+                        "timeline and its media, then submit it again",
+                    },
+                )
                 self._save_record(job.id)
 
-    # ---- public operations -------------------------------------------------------------------------------------
+    # ---- public operations
+    # -------------------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
 
@@ -198,12 +230,21 @@ class JobService:
     def get(self, job_id: str) -> Job:
         job = self.store.get(job_id) if _looks_like_id(job_id) else None
         if job is None:
-            raise JobNotFound(f"no job {shown(job_id)}: unknown, or its results expired "
-                              f"(results are kept {self.result_ttl:g} s)", details={"id": shown(job_id, 200)})
+            raise JobNotFound(
+                f"no job {shown(job_id)}: unknown, or its results expired "
+                f"(results are kept {self.result_ttl:g} s)",
+                details={"id": shown(job_id, 200)},
+            )
         running = self._running.get(job_id)
-        if running is not None and job.state == "running":  # live progress, newer than the last write to SQLite
+        if (
+            running is not None and job.state == "running"
+        ):  # live progress, newer than the last write to SQLite
             job.stage, job.progress, job.eta_seconds, job.updated_at = (
-                running.stage, running.progress * 100.0, running.eta, running.updated_at)
+                running.stage,
+                running.progress * 100.0,
+                running.eta,
+                running.updated_at,
+            )
         return job
 
     def cancel(self, job_id: str) -> Job:
@@ -212,7 +253,9 @@ class JobService:
         with self._cond:  # workers claim and register a job under the same lock: no job slips between
             job = self.get(job_id)
             if job.state == "queued":
-                self.store.cancel_if_queued(job_id, Cancelled("cancelled by the user before it started").to_dict())
+                self.store.cancel_if_queued(
+                    job_id, Cancelled("cancelled by the user before it started").to_dict()
+                )
                 self._clear_partial(job_id)
                 self._save_record(job_id)
                 return self.get(job_id)
@@ -222,8 +265,11 @@ class JobService:
                     running.stage = "cancelling"
                     running.cancel_event.set()
             elif job.finished:
-                raise JobFinished(f"job {job_id} already {job.state}; nothing to cancel "
-                                  "(DELETE with ?purge=true removes its results)", details={"state": job.state})
+                raise JobFinished(
+                    f"job {job_id} already {job.state}; nothing to cancel "
+                    "(DELETE with ?purge=true removes its results)",
+                    details={"state": job.state},
+                )
         if running is not None:
             running.done.wait(self.cancel_wait)
         # A job function that checks for cancellation rarely may still be "running" (stage "cancelling") here.
@@ -233,7 +279,9 @@ class JobService:
         """Remove a finished job and its files."""
         job = self.get(job_id)
         if not job.finished:
-            raise JobNotFinished(f"job {job_id} is {job.state}: cancel it before purging it", details={"state": job.state})
+            raise JobNotFinished(
+                f"job {job_id} is {job.state}: cancel it before purging it", details={"state": job.state}
+            )
         with self._records:
             cache_files = self._read_record(self.job_dir(job_id)).get("cache_files") or []
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
@@ -246,31 +294,43 @@ class JobService:
             document = self.store.document(job_id) or {}
             return {**document, "files": list(job.files)}
         if job.state in ("failed", "cancelled") and job.error:
-            exc = CaptionBridgeError(job.error.get("message", f"job {job.state}"), details=job.error.get("details"))
+            exc = CaptionBridgeError(
+                job.error.get("message", f"job {job.state}"), details=job.error.get("details")
+            )
             exc.code = job.error.get("code", "job_failed")
             exc.http_status = 409 if job.state == "cancelled" else (job.error_status or 500)
             raise exc
-        raise JobNotFinished(f"job {job_id} is {job.state} ({job.stage}, {job.progress:.0f}%): poll "
-                             f"GET /v1/jobs/{job_id} until it has finished", details={"state": job.state})
+        raise JobNotFinished(
+            f"job {job_id} is {job.state} ({job.stage}, {job.progress:.0f}%): poll "
+            f"GET /v1/jobs/{job_id} until it has finished",
+            details={"state": job.state},
+        )
 
     def file_path(self, job_id: str, name: str) -> Path:
         job = self.get(job_id)
         if job.state != "succeeded":
-            raise JobNotFinished(f"job {job_id} is {job.state}: it has no files", details={"state": job.state})
+            raise JobNotFinished(
+                f"job {job_id} is {job.state}: it has no files", details={"state": job.state}
+            )
         # Only names the job published are served; the resolved path must stay inside the job's out folder.
         out = (self.job_dir(job_id) / "out").resolve()
         if name not in job.files or _unsafe_name(name):
-            raise ResultFileNotFound(f"job {job_id} has no file {shown(name)}; its files are {', '.join(job.files) or 'none'}",
-                                     details={"files": list(job.files)})
+            raise ResultFileNotFound(
+                f"job {job_id} has no file {shown(name)}; its files are {', '.join(job.files) or 'none'}",
+                details={"files": list(job.files)},
+            )
         path = (out / name).resolve()
         if path.parent != out or not path.is_file():
-            raise ResultFileNotFound(f"file {name!r} of job {job_id} is gone from disk", details={"files": job.files})
+            raise ResultFileNotFound(
+                f"file {name!r} of job {job_id} is gone from disk", details={"files": job.files}
+            )
         return path
 
     def stats(self) -> dict[str, Any]:
         return {"workers": self.workers, "jobs": self.store.counts()}
 
-    # ---- the record in each job's folder ---------------------------------------------------------------------
+    # ---- the record in each job's folder
+    # ---------------------------------------------------------------------
     def _save_record(self, job_id: str, **extra: Any) -> None:
         """Write ``<job>/job.json`` from the job's row (and ``result.json`` once it succeeded)."""
         with self._records:
@@ -282,11 +342,23 @@ class JobService:
         if job is None or not folder.is_dir():
             return
         previous = self._read_record(folder)
-        record = {"id": job.id, "seq": self.store.seq_of(job_id), "state": job.state, "timeline_path": job.timeline_path,
-                  "uploaded": job.uploaded, "options": job.options, "attempts": job.attempts,
-                  "created_at": job.created_at, "finished_at": job.finished_at, "error": job.error,
-                  "error_status": job.error_status, "files": job.files,
-                  "cache_files": sorted(set(previous.get("cache_files") or []) | set(extra.get("cache_files") or []))}
+        record = {
+            "id": job.id,
+            "seq": self.store.seq_of(job_id),
+            "state": job.state,
+            "timeline_path": job.timeline_path,
+            "uploaded": job.uploaded,
+            "options": job.options,
+            "attempts": job.attempts,
+            "created_at": job.created_at,
+            "finished_at": job.finished_at,
+            "error": job.error,
+            "error_status": job.error_status,
+            "files": job.files,
+            "cache_files": sorted(
+                set(previous.get("cache_files") or []) | set(extra.get("cache_files") or [])
+            ),
+        }
         try:
             if job.state == "succeeded":
                 write_private(folder / RESULT, json.dumps(self.store.document(job_id) or {}))
@@ -314,8 +386,12 @@ class JobService:
             except (OSError, ValueError):
                 document = None
         job = self.store.restore(record, document)
-        log.warning("job %s: its row was missing from the job database; restored from %s as %s", folder.name,
-                    folder / RECORD, job.state)
+        log.warning(
+            "job %s: its row was missing from the job database; restored from %s as %s",
+            folder.name,
+            folder / RECORD,
+            job.state,
+        )
         self._save_record(job.id)
         return True
 
@@ -338,13 +414,17 @@ class JobService:
                     continue
                 # An upload whose job row was never written (the process died in between) has no record and no
                 # results; anything else without a row is kept for the user to look at.
-                if ((folder / RECORD).exists() or (folder / "out").exists()
-                        or time.time() - folder.stat().st_mtime <= 60):
+                if (
+                    (folder / RECORD).exists()
+                    or (folder / "out").exists()
+                    or time.time() - folder.stat().st_mtime <= 60
+                ):
                     continue
                 shutil.rmtree(folder, ignore_errors=True)
         return removed
 
-    # ---- workers -----------------------------------------------------------------------------------------------
+    # ---- workers
+    # -----------------------------------------------------------------------------------------------
     def _worker(self, index: int) -> None:
         while not self._stopping.is_set():
             with self._cond:
@@ -378,11 +458,17 @@ class JobService:
     def _listener(self, running: _Running) -> Callable[[str, float, float | None], None]:
         def listen(stage: str, fraction: float, eta: float | None) -> None:
             changed = stage != running.stage
-            running.stage, running.progress, running.eta, running.updated_at = stage, fraction, eta, time.time()
+            running.stage, running.progress, running.eta, running.updated_at = (
+                stage,
+                fraction,
+                eta,
+                time.time(),
+            )
             now = time.monotonic()
             if changed or now - running.persisted_at >= PROGRESS_PERSIST_INTERVAL:
                 running.persisted_at = now
                 self.store.set_progress(running.job_id, stage, fraction * 100.0, eta)
+
         return listen
 
     def _clear_partial(self, job_id: str) -> None:
@@ -397,19 +483,22 @@ class JobService:
         options = dict(job.options)
         if "vocabulary" not in options:  # words people corrected more than once in review: decoder hotwords
             language = options.get("language")
-            vocabulary = CorrectionStore(self.data_dir).vocabulary(language=None if language in (None, "auto")
-                                                                   else language)
+            vocabulary = CorrectionStore(self.data_dir).vocabulary(
+                language=None if language in (None, "auto") else language
+            )
             if vocabulary:
                 options["vocabulary"] = vocabulary
         if self._gpus > 1 and options.get("device", "auto") in ("auto", "cuda"):
             options["device_index"] = index % self._gpus  # one worker per GPU: each keeps its own warm model
-        progress = Progress(job_stages(self.job_function), listener=self._listener(running),
-                            cancel_event=running.cancel_event)
+        progress = Progress(
+            job_stages(self.job_function), listener=self._listener(running), cancel_event=running.cancel_event
+        )
         started = time.monotonic()
         log.info("job %s: started (attempt %d) on worker %d", job.id, job.attempts, index)
         self._save_record(job.id)  # attempts count, should the database lose the row while it runs
-        scope_cm = job_scope(job_dir, scratch=job_dir / SCRATCH,
-                             unpack_limit=self.unpack_limit if job.uploaded else None)
+        scope_cm = job_scope(
+            job_dir, scratch=job_dir / SCRATCH, unpack_limit=self.unpack_limit if job.uploaded else None
+        )
         scope = scope_cm.__enter__()
         try:
             try:
@@ -432,17 +521,31 @@ class JobService:
                 self.store.finish(job.id, "cancelled", error=exc.to_dict(), error_status=409)
                 log.info("job %s: cancelled after %.1f s", job.id, time.monotonic() - started)
         except CaptionBridgeError as exc:
-            self.store.finish(job.id, "failed", error=exc.to_dict(), error_status=exc.http_status,
-                              stage=f"failed at {running.stage}")
+            self.store.finish(
+                job.id,
+                "failed",
+                error=exc.to_dict(),
+                error_status=exc.http_status,
+                stage=f"failed at {running.stage}",
+            )
             log.info("job %s: failed: %s: %s", job.id, exc.code, exc.message)
         except Exception as exc:
             log.exception("job %s: internal error", job.id)
-            self.store.finish(job.id, "failed", error_status=500, stage=f"failed at {running.stage}", error={
-                "code": "internal_error",
-                "message": f"{type(exc).__name__}: {exc} (a CaptionBridge bug: please report it with the timeline)"})
+            self.store.finish(
+                job.id,
+                "failed",
+                error_status=500,
+                stage=f"failed at {running.stage}",
+                error={
+                    "code": "internal_error",
+                    "message": f"{type(exc).__name__}: {exc} (a CaptionBridge bug: please report it with the "
+                    "timeline)",
+                },
+            )
         finally:
             shutil.rmtree(partial, ignore_errors=True)
-            # drop the job's audio and arrays before the next job (the model stays warm), and the LoadedTimeline of
+            # drop the job's audio and arrays before the next job (the model stays warm), and the
+            # LoadedTimeline of
             # an unpacked bundle, whose finalizer removes its folder
             gc.collect()
             shutil.rmtree(job_dir / SCRATCH, ignore_errors=True)
@@ -450,7 +553,8 @@ class JobService:
 
 
 def remove_cache_files(paths: list[str]) -> None:
-    """Remove shared-cache files a purged job used (transcripts, media index entries): only inside the cache."""
+    """Remove shared-cache files a purged job used (transcripts, media index entries): only inside the
+    cache."""
     root = Path(os.path.realpath(cache_root()))
     for name in paths:
         path = Path(os.path.realpath(name))
@@ -474,8 +578,15 @@ def _check_result(result: Any, out_dir: Path) -> tuple[dict, list[str]]:
 
 
 def _unsafe_name(name: str) -> bool:
-    return (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or ":" in name
-            or name.startswith("."))
+    return (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or ":" in name
+        or name.startswith(".")
+    )
 
 
 def _looks_like_id(job_id: str) -> bool:

@@ -2,7 +2,8 @@
 
 The editors' scripts find the service the same way: read ``<config>/token`` and ``<config>/service.json``.
 
-Config folder: ``$CAPTIONBRIDGE_CONFIG_DIR``, else Linux ``$XDG_CONFIG_HOME/captionbridge`` (``~/.config/captionbridge``),
+Config folder: ``$CAPTIONBRIDGE_CONFIG_DIR``, else Linux ``$XDG_CONFIG_HOME/captionbridge``
+(``~/.config/captionbridge``),
 macOS ``~/Library/Application Support/CaptionBridge``, Windows ``%APPDATA%\\CaptionBridge``.
 """
 
@@ -74,21 +75,24 @@ def load_or_create_token(config: Path) -> str:
         except FileNotFoundError:
             raw = None
         except OSError as exc:
-            raise CaptionBridgeError(f"cannot read the service token {path}: {exc.strerror or exc}; delete it to "
-                                     "make a new one") from None
+            raise CaptionBridgeError(
+                f"cannot read the service token {path}: {exc.strerror or exc}; delete it to make a new one"
+            ) from None
         if raw is not None:
             try:
                 token = raw.decode("ascii").strip()
             except UnicodeDecodeError:
-                raise CaptionBridgeError(f"the service token {path} is not plain text: delete it to make a new "
-                                         "one") from None
+                raise CaptionBridgeError(
+                    f"the service token {path} is not plain text: delete it to make a new one"
+                ) from None
             if token and not any(c.isspace() for c in token):
                 if os.name == "posix" and path.stat().st_mode & 0o077:
                     os.chmod(path, 0o600)  # tighten a token file someone loosened
                 return token
             if token:
-                raise CaptionBridgeError(f"the service token {path} holds spaces or several lines: delete it to "
-                                         "make a new one")
+                raise CaptionBridgeError(
+                    f"the service token {path} holds spaces or several lines: delete it to make a new one"
+                )
             if time.time() - path.stat().st_mtime < 2:  # maybe a first run racing us, still writing it
                 time.sleep(0.2)
                 continue
@@ -97,7 +101,8 @@ def load_or_create_token(config: Path) -> str:
             write_private(path, token + "\n")
             return token
         token = secrets.token_urlsafe(32)
-        # O_EXCL + 0600 so the token is never readable by others, not even for a moment; a second process racing
+        # O_EXCL + 0600 so the token is never readable by others, not even for a moment; a second process
+        # racing
         # us on first run loses the race and reads the winner's token.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

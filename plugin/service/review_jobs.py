@@ -7,7 +7,8 @@ Everything lives in the job's own folder, next to what the job wrote::
     <data>/jobs/<id>/review/draft.json  the autosaved draft
     <data>/jobs/<id>/review/versions/<n>/  version.json and every output format of approved version n
 
-An approved version is the job's document with the reviewed cues, written again in every format the job was asked
+An approved version is the job's document with the reviewed cues, written again in every format the job was
+asked
 for, with the caption job's own writers (``plugin.caption_job.write_outputs``) and the same frame rules; the
 validator's hard rules must pass first.
 """
@@ -35,12 +36,23 @@ from .errors import BadRequest, JobNotFinished, ResultFileNotFound, service_erro
 from .jobs import REVIEW_MEDIA_DIR, JobService, _unsafe_name
 from .store import Job, iso
 
-# The same threshold that makes the editors' review markers (resolve_scripts' LOW_CONFIDENCE; a test keeps them equal).
+# The same threshold that makes the editors' review markers (resolve_scripts' LOW_CONFIDENCE; a test keeps
+# them equal).
 LOW_CONFIDENCE = 0.5
 MAX_DRAFT_CUES = 100_000
 # rules about a cue's frames, not its text: shared by every language of a bilingual cue
-TIMING_RULES = frozenset({"overlap", "gap", "chaining", "min-duration", "max-duration", "off-frame",
-                          "shot-change-in", "shot-change-out"})
+TIMING_RULES = frozenset(
+    {
+        "overlap",
+        "gap",
+        "chaining",
+        "min-duration",
+        "max-duration",
+        "off-frame",
+        "shot-change-in",
+        "shot-change-out",
+    }
+)
 
 ApprovalRefused = service_error("validation_failed", 422)
 NoReviewAudio = service_error("no_review_audio", 404)
@@ -69,7 +81,8 @@ class ReviewJobs:
         with self._guard:
             return self._locks.setdefault(job_id, threading.Lock())
 
-    # ---- folders ------------------------------------------------------------------------------------------------
+    # ---- folders
+    # ------------------------------------------------------------------------------------------------
     def review_dir(self, job_id: str) -> Path:
         return self.service.job_dir(job_id) / "review"
 
@@ -79,32 +92,46 @@ class ReviewJobs:
     def finished_job(self, job_id: str) -> Job:
         job = self.service.get(job_id)
         if job.state != "succeeded":
-            raise JobNotFinished(f"job {job_id} is {job.state}: only a finished caption job can be reviewed",
-                                 details={"state": job.state})
+            raise JobNotFinished(
+                f"job {job_id} is {job.state}: only a finished caption job can be reviewed",
+                details={"state": job.state},
+            )
         return job
 
-    # ---- the job list ---------------------------------------------------------------------------------------------
+    # ---- the job list
+    # ---------------------------------------------------------------------------------------------
     def job_list(self) -> list[dict]:
         """Every job, newest first: state, timeline, language, low-confidence words, versions."""
         out = []
         for job in reversed(self.service.store.list()):
-            item = {"id": job.id, "state": job.state, "stage": job.stage, "created_at": iso(job.created_at),
-                    "timeline": Path(job.timeline_path).name, "languages": [], "low_confidence_words": None,
-                    "cues": None, "versions": 0, "draft": False}
+            item = {
+                "id": job.id,
+                "state": job.state,
+                "stage": job.stage,
+                "created_at": iso(job.created_at),
+                "timeline": Path(job.timeline_path).name,
+                "languages": [],
+                "low_confidence_words": None,
+                "cues": None,
+                "versions": 0,
+                "draft": False,
+            }
             if job.state == "succeeded":
                 doc = self.service.store.document(job.id) or {}
                 item["timeline"] = (doc.get("timeline") or {}).get("name") or item["timeline"]
                 item["languages"] = list(doc.get("languages") or [doc.get("source_language", "und")])
                 item["cues"] = len(doc.get("cues") or [])
                 item["low_confidence_words"] = sum(
-                    1 for w in doc.get("words") or () if float(w.get("confidence", 1.0)) < LOW_CONFIDENCE)
+                    1 for w in doc.get("words") or () if float(w.get("confidence", 1.0)) < LOW_CONFIDENCE
+                )
                 item["versions"] = len(self._version_numbers(job.id))
                 item["draft"] = (self.review_dir(job.id) / "draft.json").is_file()
             out.append(item)
         return out
 
     def queue(self, threshold: float = LOW_CONFIDENCE, limit: int = 500) -> dict:
-        """The review queue across jobs: every cue of a finished job whose least sure word is below ``threshold``,
+        """The review queue across jobs: every cue of a finished job whose least sure word is below
+        ``threshold``,
         least sure first (ties: newest job first), with whether the job already has an approved version."""
         from ...core.corrections.store import review_queue
 
@@ -123,14 +150,22 @@ class ReviewJobs:
                 inside = [float(w.get("confidence", 1.0)) for w in words[lo:hi]]
                 if not inside:
                     continue
-                items.append({"job": job.id, "timeline": (doc.get("timeline") or {}).get("name") or
-                              Path(job.timeline_path).name, "cue": index, "start_timecode": cue.get("start_timecode"),
-                              "confidence": round(min(inside), 3), "text": (cue.get("text") or {}).get(language, ""),
-                              "reviewed": reviewed})
+                items.append(
+                    {
+                        "job": job.id,
+                        "timeline": (doc.get("timeline") or {}).get("name") or Path(job.timeline_path).name,
+                        "cue": index,
+                        "start_timecode": cue.get("start_timecode"),
+                        "confidence": round(min(inside), 3),
+                        "text": (cue.get("text") or {}).get(language, ""),
+                        "reviewed": reviewed,
+                    }
+                )
         ranked = review_queue(items, threshold)
         return {"threshold": threshold, "total": len(ranked), "items": ranked[:limit]}
 
-    # ---- one job ----------------------------------------------------------------------------------------------------
+    # ---- one job
+    # ----------------------------------------------------------------------------------------------------
     def base_document(self, job: Job) -> dict:
         doc = self.service.store.document(job.id)
         if not doc:
@@ -155,22 +190,36 @@ class ReviewJobs:
         languages = list(base.get("languages") or [base.get("source_language", "und")])
         media = self.media(job, create=False)
         return {
-            "id": job.id, "timeline": base.get("timeline", {}), "source_language": base.get("source_language"),
-            "languages": languages, "words": base.get("words", []),
-            "cues": [{"start_frame": c["start_frame"], "end_frame": c["end_frame"], "text": c["text"]} for c in cues],
+            "id": job.id,
+            "timeline": base.get("timeline", {}),
+            "source_language": base.get("source_language"),
+            "languages": languages,
+            "words": base.get("words", []),
+            "cues": [
+                {"start_frame": c["start_frame"], "end_frame": c["end_frame"], "text": c["text"]}
+                for c in cues
+            ],
             "engine_cues": len(base.get("cues", [])),
-            "version": number, "versions": self.versions(job_id),
-            "draft": {"saved_at": draft["saved_at"], "base_version": draft.get("base_version", 0)} if draft else None,
+            "version": number,
+            "versions": self.versions(job_id),
+            "draft": {"saved_at": draft["saved_at"], "base_version": draft.get("base_version", 0)}
+            if draft
+            else None,
             "limits": {lang: self._limits(job, lang) for lang in languages},
             "low_confidence": LOW_CONFIDENCE,
             "findings": self.findings(job, cues),
             "audio": media.to_dict() if media else None,
             "audio_available": media is not None or self._can_render(job),
-            "audio_note": None if media is not None or self._can_render(job) else (
+            "audio_note": None
+            if media is not None or self._can_render(job)
+            else (
                 "no audio for these captions: open them with 'captionbridge review CAPTIONS.json --timeline "
-                "TIMELINE' to hear them" if job.options.get("review_import") else
-                f"no audio for this job: its timeline {Path(job.timeline_path).name} is gone"),
-            "formats": self._formats(job), "warnings": base.get("warnings", []),
+                "TIMELINE' to hear them"
+                if job.options.get("review_import")
+                else f"no audio for this job: its timeline {Path(job.timeline_path).name} is gone"
+            ),
+            "formats": self._formats(job),
+            "warnings": base.get("warnings", []),
         }
 
     def _formats(self, job: Job) -> list[str]:
@@ -178,35 +227,47 @@ class ReviewJobs:
         if isinstance(formats, str):
             formats = formats.split(",")
         formats = [f.strip().lower() for f in formats if f.strip().lower() in ALL_FORMATS]
-        return (["json"] + [f for f in formats if f != "json"])
+        return ["json"] + [f for f in formats if f != "json"]
 
-    # ---- rules ------------------------------------------------------------------------------------------------------
+    # ---- rules
+    # ------------------------------------------------------------------------------------------------------
     def _preset_name(self, job: Job, language: str) -> str:
         preset = job.options.get("preset")
         base = self.service.store.document(job.id) or {}
-        if preset and (preset in STYLE_PRESETS or language_family(language) == language_family(
-                base.get("source_language") or language)):
+        if preset and (
+            preset in STYLE_PRESETS
+            or language_family(language) == language_family(base.get("source_language") or language)
+        ):
             return preset
         return default_preset(language)
 
     def _overrides(self, job: Job) -> dict:
-        return {k: job.options[k] for k in ("max_chars_per_line", "max_lines", "max_chars_per_second")
-                if job.options.get(k) is not None}
+        return {
+            k: job.options[k]
+            for k in ("max_chars_per_line", "max_lines", "max_chars_per_second")
+            if job.options.get(k) is not None
+        }
 
     def _limits(self, job: Job, language: str) -> dict:
         preset = resolve_preset(self._preset_name(job, language), language, **self._overrides(job))
         base = self.service.store.document(job.id) or {}
         rate = parse_rate((base.get("timeline") or {}).get("rate", 25))
-        return {"preset": self._preset_name(job, language), "max_chars_per_line": preset.max_chars_per_line,
-                "max_lines": preset.max_lines, "min_gap_frames": preset.min_gap_frames,
-                "min_frames": preset.min_frames(rate), "max_frames": preset.max_frames(rate),
-                "max_chars_per_second": preset.max_chars_per_second}
+        return {
+            "preset": self._preset_name(job, language),
+            "max_chars_per_line": preset.max_chars_per_line,
+            "max_lines": preset.max_lines,
+            "min_gap_frames": preset.min_gap_frames,
+            "min_frames": preset.min_frames(rate),
+            "max_frames": preset.max_frames(rate),
+            "max_chars_per_second": preset.max_chars_per_second,
+        }
 
     def _cut_points(self, job: Job) -> list[int]:
         if job.id not in self._cuts:
             cuts: list[int] = []
             try:
                 from ...core.timeline.regions import video_cut_points
+
                 loaded = self._load_timeline(job)
                 if loaded is not None:
                     cuts = list(video_cut_points(loaded))
@@ -216,20 +277,35 @@ class ReviewJobs:
         return self._cuts[job.id]
 
     def findings(self, job: Job, cue_dicts: list[dict]) -> list[dict]:
-        """Every caption-rule finding of ``cue_dicts``, per language: {cue, language, rule, severity, message}."""
+        """Every caption-rule finding of ``cue_dicts``, per language: {cue, language, rule, severity,
+        message}."""
         base = self.service.store.document(job.id) or {}
         doc = CaptionDocument.from_dict({**base, "cues": [], "words": []})
         cues = self.parse_cues(cue_dicts, doc.languages or [doc.source_language])
         cuts = self._cut_points(job)
         out, seen = [], set()
         for language in doc.languages or [doc.source_language]:
-            for v in validate_cues(cues, doc.timebase, self._preset_name(job, language), language, cut_points=cuts,
-                                   **self._overrides(job)):
+            for v in validate_cues(
+                cues,
+                doc.timebase,
+                self._preset_name(job, language),
+                language,
+                cut_points=cuts,
+                **self._overrides(job),
+            ):
                 if (v.cue, v.rule, v.message) in seen:  # a timing rule both languages share: once is enough
                     continue
                 seen.add((v.cue, v.rule, v.message))
-                out.append({"cue": v.cue, "language": language, "rule": v.rule, "severity": v.severity,
-                            "message": v.message, "timing": v.rule in TIMING_RULES})
+                out.append(
+                    {
+                        "cue": v.cue,
+                        "language": language,
+                        "rule": v.rule,
+                        "severity": v.severity,
+                        "message": v.message,
+                        "timing": v.rule in TIMING_RULES,
+                    }
+                )
         return out
 
     @staticmethod
@@ -247,17 +323,21 @@ class ReviewJobs:
                 raise BadDraft(f"cue {n}: start_frame and end_frame must be whole frames (>= 0)")
             if end <= start:
                 raise BadDraft(f"cue {n} ends at frame {end}, not after its start at frame {start}")
-            if not isinstance(text, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                     for k, v in text.items()):
+            if not isinstance(text, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in text.items()
+            ):
                 raise BadDraft(f"cue {n}: text must map a language to a string")
             unknown = sorted(set(text) - set(languages))
             if unknown:
-                raise BadDraft(f"cue {n} has text in {unknown[0]!r}, which this job does not carry "
-                               f"({', '.join(languages)})")
+                raise BadDraft(
+                    f"cue {n} has text in {unknown[0]!r}, which this job does not carry "
+                    f"({', '.join(languages)})"
+                )
             cues.append(Cue(start, end, {lang: text.get(lang, "") for lang in languages}))
         return cues
 
-    # ---- drafts -----------------------------------------------------------------------------------------------------
+    # ---- drafts
+    # -----------------------------------------------------------------------------------------------------
     def read_draft(self, job_id: str) -> dict | None:
         try:
             return json.loads((self.review_dir(job_id) / "draft.json").read_text(encoding="utf-8"))
@@ -267,14 +347,17 @@ class ReviewJobs:
     def save_draft(self, job_id: str, body: Any) -> dict:
         job = self.finished_job(job_id)
         if not isinstance(body, dict) or "cues" not in body:
-            raise BadDraft("a draft is {\"cues\": [...], \"base_version\": n}")
+            raise BadDraft('a draft is {"cues": [...], "base_version": n}')
         base = self.base_document(job)
         languages = list(base.get("languages") or [base.get("source_language", "und")])
         cues = self.parse_cues(body["cues"], languages)
         cue_dicts = [{"start_frame": c.start_frame, "end_frame": c.end_frame, "text": c.text} for c in cues]
         with self._lock(job_id):
-            draft = {"saved_at": iso(time.time()), "base_version": int(body.get("base_version") or 0),
-                     "cues": cue_dicts}
+            draft = {
+                "saved_at": iso(time.time()),
+                "base_version": int(body.get("base_version") or 0),
+                "cues": cue_dicts,
+            }
             _write_json_atomic(self.review_dir(job_id) / "draft.json", draft)
         return {"saved_at": draft["saved_at"], "findings": self.findings(job, cue_dicts)}
 
@@ -286,20 +369,27 @@ class ReviewJobs:
             except FileNotFoundError:
                 pass
 
-    # ---- versions ---------------------------------------------------------------------------------------------------
+    # ---- versions
+    # ---------------------------------------------------------------------------------------------------
     def _version_numbers(self, job_id: str) -> list[int]:
         folder = self.versions_dir(job_id)
         if not folder.is_dir():
             return []
-        return sorted(int(p.name) for p in folder.iterdir()
-                      if p.name.isdigit() and (p / "version.json").is_file())
+        return sorted(
+            int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / "version.json").is_file()
+        )
 
     def versions(self, job_id: str) -> list[dict]:
         out = []
         for n in self._version_numbers(job_id):
             info = self.version(job_id, n)
-            out.append({k: info[k] for k in ("version", "approved_at", "files", "cues", "exported_to", "warnings")
-                        if k in info})
+            out.append(
+                {
+                    k: info[k]
+                    for k in ("version", "approved_at", "files", "cues", "exported_to", "warnings")
+                    if k in info
+                }
+            )
         return out
 
     def version(self, job_id: str, number: int | str) -> dict:
@@ -307,36 +397,47 @@ class ReviewJobs:
         numbers = self._version_numbers(job_id)
         if number == "latest":
             if not numbers:
-                raise VersionNotFound(f"job {job_id} has no approved version yet: review it and approve a draft",
-                                      details={"versions": []})
+                raise VersionNotFound(
+                    f"job {job_id} has no approved version yet: review it and approve a draft",
+                    details={"versions": []},
+                )
             number = numbers[-1]
         try:
             number = int(number)
         except (TypeError, ValueError):
             number = -1
         if number not in numbers:
-            raise VersionNotFound(f"job {job_id} has no version {number}; its versions are "
-                                  f"{', '.join(map(str, numbers)) or 'none (nothing approved yet)'}",
-                                  details={"versions": numbers})
-        return json.loads((self.versions_dir(job_id) / str(number) / "version.json").read_text(encoding="utf-8"))
+            raise VersionNotFound(
+                f"job {job_id} has no version {number}; its versions are "
+                f"{', '.join(map(str, numbers)) or 'none (nothing approved yet)'}",
+                details={"versions": numbers},
+            )
+        return json.loads(
+            (self.versions_dir(job_id) / str(number) / "version.json").read_text(encoding="utf-8")
+        )
 
     def version_file(self, job_id: str, number: int | str, name: str) -> Path:
         info = self.version(job_id, number)
         folder = (self.versions_dir(job_id) / str(info["version"])).resolve()
         if name not in info["files"] or _unsafe_name(name):
-            raise ResultFileNotFound(f"version {info['version']} of job {job_id} has no file {name!r}; its files "
-                                     f"are {', '.join(info['files'])}", details={"files": info["files"]})
+            raise ResultFileNotFound(
+                f"version {info['version']} of job {job_id} has no file {name!r}; its files "
+                f"are {', '.join(info['files'])}",
+                details={"files": info["files"]},
+            )
         path = (folder / name).resolve()
         if path.parent != folder or not path.is_file():
-            raise ResultFileNotFound(f"file {name!r} of version {info['version']} is gone from disk",
-                                     details={"files": info["files"]})
+            raise ResultFileNotFound(
+                f"file {name!r} of version {info['version']} is gone from disk",
+                details={"files": info["files"]},
+            )
         return path
 
     def approve(self, job_id: str, body: Any) -> dict:
         """Validate the draft's cues (hard rules must pass), then write version n+1 in every format."""
         job = self.finished_job(job_id)
         if not isinstance(body, dict) or "cues" not in body:
-            raise BadDraft("approve with {\"cues\": [...]} (the draft to approve)")
+            raise BadDraft('approve with {"cues": [...]} (the draft to approve)')
         base = self.base_document(job)
         languages = list(base.get("languages") or [base.get("source_language", "und")])
         cues = self.parse_cues(body["cues"], languages)
@@ -345,9 +446,12 @@ class ReviewJobs:
         hard = [f for f in findings if f["severity"] == HARD]
         if hard:
             first = hard[0]
-            raise ApprovalRefused(f"{len(hard)} caption-rule violation(s) must be fixed before approval; first: "
-                                  f"cue {first['cue'] + 1} ({first['language']}) {first['rule']}: "
-                                  f"{first['message']}", details={"findings": hard})
+            raise ApprovalRefused(
+                f"{len(hard)} caption-rule violation(s) must be fixed before approval; first: "
+                f"cue {first['cue'] + 1} ({first['language']}) {first['rule']}: "
+                f"{first['message']}",
+                details={"findings": hard},
+            )
         with self._lock(job_id):
             numbers = self._version_numbers(job_id)
             number = (numbers[-1] if numbers else 0) + 1
@@ -364,36 +468,57 @@ class ReviewJobs:
             folder = self.versions_dir(job_id) / str(number)
             staging = self.versions_dir(job_id) / f".{number}.partial"
             shutil.rmtree(staging, ignore_errors=True)
-            files = write_outputs(doc, staging, stem, formats, loaded, bool(job.options.get("absolute_times")))
+            files = write_outputs(
+                doc, staging, stem, formats, loaded, bool(job.options.get("absolute_times"))
+            )
             exported = None
             target = job.options.get("review_export_dir")
             if target:  # an imported captions file: the version also lands beside it
                 try:
-                    write_outputs(doc, Path(target), f"{stem}.v{number}", formats, loaded,
-                                  bool(job.options.get("absolute_times")))
+                    write_outputs(
+                        doc,
+                        Path(target),
+                        f"{stem}.v{number}",
+                        formats,
+                        loaded,
+                        bool(job.options.get("absolute_times")),
+                    )
                     exported = str(target)
                 except (OSError, CaptionBridgeError) as exc:
                     warnings.append(f"could not also write version {number} into {target}: {exc}")
-            info = {"job": job_id, "version": number, "approved_at": iso(time.time()), "files": files,
-                    "cues": len(cues), "based_on": int(body.get("base_version") or 0), "exported_to": exported,
-                    "warnings": warnings, "document": doc.to_dict()}
+            info = {
+                "job": job_id,
+                "version": number,
+                "approved_at": iso(time.time()),
+                "files": files,
+                "cues": len(cues),
+                "based_on": int(body.get("base_version") or 0),
+                "exported_to": exported,
+                "warnings": warnings,
+                "document": doc.to_dict(),
+            }
             _write_json_atomic(staging / "version.json", info)
             os.replace(staging, folder)
             try:
                 (self.review_dir(job_id) / "draft.json").unlink()
             except FileNotFoundError:
                 pass
-        info["corrections"] = self._capture(job, base, [Cue.from_dict(c) for c in previous], cues, info["warnings"])
+        info["corrections"] = self._capture(
+            job, base, [Cue.from_dict(c) for c in previous], cues, info["warnings"]
+        )
         return {k: v for k, v in info.items() if k != "document"}
 
-    def _capture(self, job: Job, base: dict, before: list[Cue], approved: list[Cue], warnings: list[str]) -> int:
+    def _capture(
+        self, job: Job, base: dict, before: list[Cue], approved: list[Cue], warnings: list[str]
+    ) -> int:
         """Keep what this approval corrected as training data (``captionbridge corrections``); never fails the
         approval itself."""
         from ...core.corrections.capture import corrections_from_approval, span_audio
         from ...core.corrections.store import CorrectionStore
 
-        records = corrections_from_approval(base, before, approved, job_id=job.id,
-                                            model=str(job.options.get("model") or "default"))
+        records = corrections_from_approval(
+            base, before, approved, job_id=job.id, model=str(job.options.get("model") or "default")
+        )
         if not records:
             return 0
         try:
@@ -406,7 +531,8 @@ class ReviewJobs:
             return 0
         return len(records)
 
-    # ---- the timeline and its audio ----------------------------------------------------------------------------
+    # ---- the timeline and its audio
+    # ----------------------------------------------------------------------------
     def _load_timeline(self, job: Job):
         from ...adapters.media_timeline import is_media_file, load_media_as_timeline
         from ...adapters.timeline_read import load_timeline
@@ -417,8 +543,12 @@ class ReviewJobs:
         if not path.exists():
             return None
         if is_media_file(path):
-            return load_media_as_timeline(path, job.options.get("rate"), job.options.get("start_timecode"),
-                                          job.options.get("drop_frame"))
+            return load_media_as_timeline(
+                path,
+                job.options.get("rate"),
+                job.options.get("start_timecode"),
+                job.options.get("drop_frame"),
+            )
         return load_timeline(path, drop_frame=job.options.get("drop_frame"))
 
     def _load_for_writing(self, job: Job):
@@ -430,21 +560,30 @@ class ReviewJobs:
             loaded = self._load_timeline(job)
         except CaptionBridgeError as exc:
             loaded = None
-            warnings.append(f"the timeline {job.timeline_path} no longer reads ({exc.message}): the "
-                            f"{', '.join(sorted(needs))} files hold the captions without the edit")
+            warnings.append(
+                f"the timeline {job.timeline_path} no longer reads ({exc.message}): the "
+                f"{', '.join(sorted(needs))} files hold the captions without the edit"
+            )
         else:
             if loaded is None and not job.options.get("review_import"):
-                warnings.append(f"the timeline {job.timeline_path} is gone: the {', '.join(sorted(needs))} files "
-                                "hold the captions without the edit")
+                warnings.append(
+                    f"the timeline {job.timeline_path} is gone: the {', '.join(sorted(needs))} files "
+                    "hold the captions without the edit"
+                )
         return loaded, warnings
 
     def _can_render(self, job: Job) -> bool:
-        path = job.options.get("review_timeline") or (None if job.options.get("review_import") else job.timeline_path)
+        path = job.options.get("review_timeline") or (
+            None if job.options.get("review_import") else job.timeline_path
+        )
         return bool(path) and Path(path).exists()
 
     def media(self, job: Job, create: bool = True):
         """The job's review audio; made from its timeline on first use when the job did not write it."""
-        for folder in (self.service.job_dir(job.id) / "out" / REVIEW_MEDIA_DIR, self.review_dir(job.id) / "media"):
+        for folder in (
+            self.service.job_dir(job.id) / "out" / REVIEW_MEDIA_DIR,
+            self.review_dir(job.id) / "media",
+        ):
             media = read_review_media(folder)
             if media is not None:
                 return media
@@ -458,21 +597,28 @@ class ReviewJobs:
             try:
                 loaded = self._load_timeline(job)
             except CaptionBridgeError as exc:
-                raise NoReviewAudio(f"no audio to review job {job.id} with: its timeline does not read "
-                                    f"({exc.message})") from None
+                raise NoReviewAudio(
+                    f"no audio to review job {job.id} with: its timeline does not read ({exc.message})"
+                ) from None
             if loaded is None:
-                raise NoReviewAudio(f"no audio to review job {job.id} with: its timeline {job.timeline_path} is gone"
-                                    if not job.options.get("review_import") else
-                                    "no audio for these captions: run 'captionbridge review CAPTIONS.json "
-                                    "--timeline TIMELINE' to hear them")
+                raise NoReviewAudio(
+                    f"no audio to review job {job.id} with: its timeline {job.timeline_path} is gone"
+                    if not job.options.get("review_import")
+                    else "no audio for these captions: run 'captionbridge review CAPTIONS.json "
+                    "--timeline TIMELINE' to hear them"
+                )
             tracks = job.options.get("tracks")
             return write_timeline_review_media(loaded, folder, tracks)
 
-    # ---- captions files from elsewhere ------------------------------------------------------------------------
+    # ---- captions files from elsewhere
+    # ------------------------------------------------------------------------
     def import_document(self, document: Any, source: str | None, timeline: str | None) -> Job:
         """A finished job made from a captions JSON (``captionbridge review CAPTIONS.json``)."""
-        if not isinstance(document, dict) or not isinstance(document.get("timeline"), dict) or \
-                not isinstance(document.get("cues"), list):
+        if (
+            not isinstance(document, dict)
+            or not isinstance(document.get("timeline"), dict)
+            or not isinstance(document.get("cues"), list)
+        ):
             raise BadRequest("'document' must be a CaptionBridge captions JSON (with 'timeline' and 'cues')")
         try:
             doc = CaptionDocument.from_dict(document)
@@ -513,12 +659,20 @@ def _sibling_formats(source: Path) -> list[str]:
         siblings = [p.name for p in folder.iterdir()] if folder.is_dir() else []
     except OSError:
         siblings = []
-    for fmt, pattern in (("srt", ".srt"), ("vtt", ".vtt"), ("ass", ".ass"), ("ttml", ".ttml"),
-                         ("otio", ".captions.otio"), ("fcpxml", ".captions.fcpxml"), ("xmeml", ".titles.xml")):
-        if any(s.startswith(stem + ".") and s.endswith(pattern) and ".v" not in s[len(stem):-len(pattern)]
-               for s in siblings):
+    for fmt, pattern in (
+        ("srt", ".srt"),
+        ("vtt", ".vtt"),
+        ("ass", ".ass"),
+        ("ttml", ".ttml"),
+        ("otio", ".captions.otio"),
+        ("fcpxml", ".captions.fcpxml"),
+        ("xmeml", ".titles.xml"),
+    ):
+        if any(
+            s.startswith(stem + ".") and s.endswith(pattern) and ".v" not in s[len(stem) : -len(pattern)]
+            for s in siblings
+        ):
             formats.append(fmt)
     if len(formats) == 1:
         formats.append("srt")
     return formats
-

@@ -9,17 +9,17 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
 API_DESCRIPTION = """\
-The local CaptionBridge engine. Editors' scripts (Resolve, Premiere) submit a timeline, poll the job, and fetch
-the captions.
+The local CaptionBridge engine. Editors' scripts (Resolve, Premiere) submit a timeline, poll the job, and
+fetch the captions.
 
 **Finding it.** The config folder is `$CAPTIONBRIDGE_CONFIG_DIR`, else `$XDG_CONFIG_HOME/captionbridge` or
-`~/.config/captionbridge` (Linux), `~/Library/Application Support/CaptionBridge` (macOS), `%APPDATA%\\CaptionBridge`
-(Windows). `<config>/token` holds the token (created on first run, owner-only); while the engine runs,
-`<config>/service.json` holds `{"host", "port", "pid", "version"}`.
+`~/.config/captionbridge` (Linux), `~/Library/Application Support/CaptionBridge` (macOS),
+`%APPDATA%\\CaptionBridge` (Windows). `<config>/token` holds the token (created on first run, owner-only);
+while the engine runs, `<config>/service.json` holds `{"host", "port", "pid", "version"}`.
 
-**Every request** needs `Authorization: Bearer <token>` (401 otherwise). Requests from browser pages (any `Origin`
-header, `null` included) are refused with 403, and so are requests addressed to a host name other than the
-loopback address the engine listens on. No CORS headers are sent.
+**Every request** needs `Authorization: Bearer <token>` (401 otherwise). Requests from browser pages (any
+`Origin` header, `null` included) are refused with 403, and so are requests addressed to a host name other
+than the loopback address the engine listens on. No CORS headers are sent.
 
 **Errors** are always `{"error": {"code", "message", "details"?}}` with a fitting status. Stable codes:
 `unauthorized` 401, `forbidden_origin`/`forbidden_host` 403, `bad_request` 400/422, `bad_option` 422,
@@ -50,14 +50,17 @@ class JobStatus(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[0-9a-f]{32}$")
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    stage: str = Field(description="what the job is doing: queued, starting, a pipeline stage, succeeded, ...")
+    stage: str = Field(
+        description="what the job is doing: queued, starting, a pipeline stage, succeeded, ..."
+    )
     progress: float = Field(ge=0, le=100, description="percent of the whole job")
     eta_seconds: float | None = Field(ge=0, description="estimated seconds left, null while unknown")
     error: ErrorDetail | None
     created_at: str = Field(description="ISO 8601 UTC")
     updated_at: str = Field(description="ISO 8601 UTC")
-    files: list[str] = Field(description="names of the files the job wrote (GET .../files/{name}); empty until "
-                                         "it succeeded")
+    files: list[str] = Field(
+        description="names of the files the job wrote (GET .../files/{name}); empty until it succeeded"
+    )
 
 
 class JobList(BaseModel):
@@ -90,19 +93,28 @@ class CaptionResult(BaseModel):
     """The JSON contract (`<stem>.captions.json`) plus the job's file names."""
 
     model_config = ConfigDict(extra="allow")
-    timeline: dict[str, Any] = Field(description="{name, rate: \"24000/1001\", start_timecode, drop_frame}")
+    timeline: dict[str, Any] = Field(description='{name, rate: "24000/1001", start_timecode, drop_frame}')
     source_language: str
     languages: list[str]
     words: list[dict[str, Any]] = Field(description="{text, start_frame, end_frame, start, end, confidence}")
-    cues: list[dict[str, Any]] = Field(description="{start_frame, end_frame, start_timecode, end_timecode, "
-                                                   "text: {lang: text}}")
+    cues: list[dict[str, Any]] = Field(
+        description="{start_frame, end_frame, start_timecode, end_timecode, text: {lang: text}}"
+    )
     files: list[str]
 
 
-_ERROR_TEXT = {400: "malformed request", 401: "missing or wrong token", 403: "browser origin or foreign host",
-               404: "no such job or file", 409: "the job is not in a state that allows this", 413: "upload too large",
-               415: "unsupported content type", 422: "bad option, timeline or input",
-               500: "internal error, or the job was interrupted twice", 503: "engine unavailable"}
+_ERROR_TEXT = {
+    400: "malformed request",
+    401: "missing or wrong token",
+    403: "browser origin or foreign host",
+    404: "no such job or file",
+    409: "the job is not in a state that allows this",
+    413: "upload too large",
+    415: "unsupported content type",
+    422: "bad option, timeline or input",
+    500: "internal error, or the job was interrupted twice",
+    503: "engine unavailable",
+}
 
 
 def responses(model: type[BaseModel], ok: int = 200, *errors: int) -> dict[int | str, dict[str, Any]]:
@@ -114,14 +126,24 @@ def responses(model: type[BaseModel], ok: int = 200, *errors: int) -> dict[int |
 
 def file_responses() -> dict[int | str, dict[str, Any]]:
     out = responses(ErrorResponse, 200, 404, 409)
-    out[200] = {"description": "the file's bytes",
-                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    out[200] = {
+        "description": "the file's bytes",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
     return out
 
 
-_MEDIA_TYPES = {".srt": "application/x-subrip", ".vtt": "text/vtt", ".ass": "text/x-ssa",
-                ".ttml": "application/ttml+xml", ".json": "application/json", ".otio": "application/json",
-                ".fcpxml": "application/xml", ".xml": "application/xml", ".txt": "text/plain"}
+_MEDIA_TYPES = {
+    ".srt": "application/x-subrip",
+    ".vtt": "text/vtt",
+    ".ass": "text/x-ssa",
+    ".ttml": "application/ttml+xml",
+    ".json": "application/json",
+    ".otio": "application/json",
+    ".fcpxml": "application/xml",
+    ".xml": "application/xml",
+    ".txt": "text/plain",
+}
 
 
 def media_type(name: str) -> str:
@@ -130,20 +152,46 @@ def media_type(name: str) -> str:
 
 
 def submit_request_body(options_schema: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {
-            "type": "object", "additionalProperties": False, "required": ["timeline_path"],
-            "properties": {
-                "timeline_path": {"type": "string", "description": "absolute path of a timeline on this machine "
-                                                                   "(.otio, .otioz, FCP7 .xml, .fcpxml, .fcpxmld)"},
-                "options": options_schema}}},
-        "multipart/form-data": {"schema": {
-            "type": "object", "required": ["timeline"],
-            "properties": {
-                "timeline": {"type": "string", "format": "binary", "description": "the exported timeline file"},
-                "options": {"type": "string", "description": "the options object as a JSON string",
-                            "contentMediaType": "application/json"}}}},
-    }}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["timeline_path"],
+                        "properties": {
+                            "timeline_path": {
+                                "type": "string",
+                                "description": "absolute path of a timeline on this machine "
+                                "(.otio, .otioz, FCP7 .xml, .fcpxml, .fcpxmld)",
+                            },
+                            "options": options_schema,
+                        },
+                    }
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["timeline"],
+                        "properties": {
+                            "timeline": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "the exported timeline file",
+                            },
+                            "options": {
+                                "type": "string",
+                                "description": "the options object as a JSON string",
+                                "contentMediaType": "application/json",
+                            },
+                        },
+                    }
+                },
+            },
+        }
+    }
 
 
 def finish_openapi(app: FastAPI) -> dict[str, Any]:
@@ -153,7 +201,10 @@ def finish_openapi(app: FastAPI) -> dict[str, Any]:
     spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     components = spec.setdefault("components", {})
     components.setdefault("securitySchemes", {})["bearerToken"] = {
-        "type": "http", "scheme": "bearer", "description": "the contents of <config>/token"}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the contents of <config>/token",
+    }
     spec["security"] = [{"bearerToken": []}]
     spec["servers"] = [{"url": "http://127.0.0.1:8765", "description": "default local engine"}]
     # FastAPI documents its own 422 body for operations with parameters; ours answer every error the same way.
@@ -166,7 +217,9 @@ def finish_openapi(app: FastAPI) -> dict[str, Any]:
                 if resp.get("description") == "Validation Error":
                     resp["description"] = _ERROR_TEXT[422]
     schemas = components.get("schemas", {})
-    schemas.setdefault("ErrorResponse", ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}"))
+    schemas.setdefault(
+        "ErrorResponse", ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     app.openapi_schema = spec

@@ -1,4 +1,5 @@
-"""Run the engine: token, job service, HTTP server on a socket we bind ourselves, and ``service.json`` for discovery."""
+"""Run the engine: token, job service, HTTP server on a socket we bind ourselves, and ``service.json`` for
+discovery."""
 
 from __future__ import annotations
 
@@ -55,9 +56,11 @@ class ServeOptions:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     config: Path | None = None
     log_level: str = "info"
-    # Host names (Host header) a non-loopback engine answers to, besides the loopback names and the bound address.
+    # Host names (Host header) a non-loopback engine answers to, besides the loopback names and the bound
+    # address.
     allow_hosts: tuple[str, ...] = ()
-    # Fetch a model named by its hub name when a job asks for one not yet on disk. Off: a client can never make
+    # Fetch a model named by its hub name when a job asks for one not yet on disk. Off: a client can never
+    # make
     # the engine contact the network; the user turns it on for the engine with ``serve --allow-downloads``.
     allow_downloads: bool = False
 
@@ -73,7 +76,8 @@ def is_loopback(host: str) -> bool:
 
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they are TCP, and
+    # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they are TCP,
+    # and
     # without it every request on a kept-alive connection waited ~40 ms for the client's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets on Linux
@@ -84,8 +88,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ServiceStartError(f"port {port} on {host} is already in use (another captionbridge serve?): "
-                                    "stop it or pass --port") from None
+            raise ServiceStartError(
+                f"port {port} on {host} is already in use (another captionbridge serve?): "
+                "stop it or pass --port"
+            ) from None
         raise ServiceStartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(128)
     sock.set_inheritable(True)
@@ -93,7 +99,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def lock_data_dir(data: Path):
-    """Hold an exclusive lock on the data folder for the life of the process (released by the OS on any exit)."""
+    """Hold an exclusive lock on the data folder for the life of the process (released by the OS on any
+    exit)."""
     handle = os.fdopen(os.open(data / "engine.lock", os.O_RDWR | os.O_CREAT, 0o600), "a+")
     if os.name == "posix":
         os.chmod(data / "engine.lock", 0o600)
@@ -105,8 +112,10 @@ def lock_data_dir(data: Path):
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise ServiceStartError(f"another CaptionBridge engine already uses the data folder {data}: stop it, "
-                                "or pass a different --data-dir") from None
+        raise ServiceStartError(
+            f"another CaptionBridge engine already uses the data folder {data}: stop it, "
+            "or pass a different --data-dir"
+        ) from None
     return handle
 
 
@@ -127,8 +136,10 @@ STALE_UNPACK_AGE = 24 * 3600.0
 
 
 def remove_stale_unpacks(folder: Path | None = None, max_age: float = STALE_UNPACK_AGE) -> int:
-    """Remove ``captionbridge-otioz-*`` folders a killed process left in the temp folder (older versions unpacked
-    bundles there; the CLI still does). Only this user's, and only old ones: a CLI run may be using a fresh one."""
+    """Remove ``captionbridge-otioz-*`` folders a killed process left in the temp folder (older versions
+    unpacked
+    bundles there; the CLI still does). Only this user's, and only old ones: a CLI run may be using a fresh
+    one."""
     import shutil
     import tempfile
     import time
@@ -138,8 +149,12 @@ def remove_stale_unpacks(folder: Path | None = None, max_age: float = STALE_UNPA
     for path in folder.glob("captionbridge-otioz-*"):
         try:
             st = path.lstat()
-            if (path.is_dir() and not path.is_symlink() and (os.name != "posix" or st.st_uid == os.getuid())
-                    and time.time() - st.st_mtime > max_age):
+            if (
+                path.is_dir()
+                and not path.is_symlink()
+                and (os.name != "posix" or st.st_uid == os.getuid())
+                and time.time() - st.st_mtime > max_age
+            ):
                 shutil.rmtree(path, ignore_errors=True)
                 removed += 1
         except OSError:
@@ -147,28 +162,43 @@ def remove_stale_unpacks(folder: Path | None = None, max_age: float = STALE_UNPA
     return removed
 
 
-def build_service(opts: ServeOptions, job_function: JobFunction | None = None) -> tuple[JobService, GuardSettings, Path]:
+def build_service(
+    opts: ServeOptions, job_function: JobFunction | None = None
+) -> tuple[JobService, GuardSettings, Path]:
     config = ensure_private_dir(opts.config or config_dir())
     token = load_or_create_token(config)
     problem = weak_token(token)
     if problem:
-        log.warning("the service token in %s is weak (%s): delete the file and restart the engine to get a strong "
-                    "one", config / "token", problem)
+        log.warning(
+            "the service token in %s is weak (%s): delete the file and restart the engine to get a strong "
+            "one",
+            config / "token",
+            problem,
+        )
     data = ensure_private_dir(opts.data_dir or config)
     _locks.append(lock_data_dir(data))
     protect_folder(config, f"the engine's config folder {config}")
     protect_folder(cache_root(), f"CaptionBridge's cache folder {cache_root()}")
-    service = JobService(data, job_function=job_function, workers=opts.workers, result_ttl=opts.result_ttl,
-                         unpack_limit=UNPACK_PER_UPLOAD_BYTE * opts.max_upload_bytes)
+    service = JobService(
+        data,
+        job_function=job_function,
+        workers=opts.workers,
+        result_ttl=opts.result_ttl,
+        unpack_limit=UNPACK_PER_UPLOAD_BYTE * opts.max_upload_bytes,
+    )
     if remove_stale_unpacks():
         log.info("removed bundles a killed CaptionBridge process had left unpacked in the temp folder")
-    settings = GuardSettings(token=token, max_upload_bytes=opts.max_upload_bytes,
-                             allowed_hosts=allowed_host_names(opts))
+    settings = GuardSettings(
+        token=token, max_upload_bytes=opts.max_upload_bytes, allowed_hosts=allowed_host_names(opts)
+    )
     return service, settings, config
 
 
-def serve(opts: ServeOptions, job_function: JobFunction | None = None,
-          on_ready: Callable[[dict], None] | None = None) -> None:
+def serve(
+    opts: ServeOptions,
+    job_function: JobFunction | None = None,
+    on_ready: Callable[[dict], None] | None = None,
+) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM); queued and running jobs survive for the next start."""
     config = opts.config or config_dir()
     if os.name == "posix":  # everything the engine writes (job folders, results, caches) is owner-only
@@ -178,22 +208,36 @@ def serve(opts: ServeOptions, job_function: JobFunction | None = None,
             os.environ[name] = "1"
     existing = read_service_file(config)
     if existing and _pid_alive(existing.get("pid")) and existing.get("pid") != os.getpid():
-        log.warning("service.json says another engine (pid %s) serves %s:%s", existing.get("pid"),
-                    existing.get("host"), existing.get("port"))
+        log.warning(
+            "service.json says another engine (pid %s) serves %s:%s",
+            existing.get("pid"),
+            existing.get("host"),
+            existing.get("port"),
+        )
     sock = bind_socket(opts.host, opts.port)
     service, settings, config = build_service(opts, job_function)
     port = sock.getsockname()[1]
     app = create_app(service, settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=opts.log_level, access_log=False, lifespan="off",
-                                           timeout_graceful_shutdown=5))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, log_level=opts.log_level, access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        )
+    )
     info = {"host": opts.host, "port": port, "pid": os.getpid(), "version": __version__}
     service_file = config / SERVICE_FILE
     service.start()
     try:
         with _stop_signals(server):  # from here on a stop signal ends the server, however early it comes
             write_json_atomic(service_file, info)
-            log.info("CaptionBridge engine %s on http://%s:%d (%d worker%s, data in %s)", __version__, opts.host,
-                     port, service.workers, "" if service.workers == 1 else "s", service.data_dir)
+            log.info(
+                "CaptionBridge engine %s on http://%s:%d (%d worker%s, data in %s)",
+                __version__,
+                opts.host,
+                port,
+                service.workers,
+                "" if service.workers == 1 else "s",
+                service.data_dir,
+            )
             if on_ready:
                 on_ready(info)
             server.run(sockets=[sock])
@@ -210,8 +254,10 @@ def serve(opts: ServeOptions, job_function: JobFunction | None = None,
 
 @contextlib.contextmanager
 def _stop_signals(server: uvicorn.Server):
-    """SIGINT/SIGTERM ask the server to stop, also before uvicorn has put its own handlers in (a signal in that
-    window used to be swallowed and the engine ran on). uvicorn re-raises the signal after its graceful shutdown,
+    """SIGINT/SIGTERM ask the server to stop, also before uvicorn has put its own handlers in (a signal in
+    that
+    window used to be swallowed and the engine ran on). uvicorn re-raises the signal after its graceful
+    shutdown,
     which lands here again as a no-op, so our cleanup runs."""
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -94,17 +94,45 @@ class Job:
         }
 
 
-_COLUMNS = ("id", "state", "stage", "progress", "eta_seconds", "error", "error_status", "timeline_path", "uploaded",
-            "options", "attempts", "created_at", "updated_at", "started_at", "finished_at", "files")
+_COLUMNS = (
+    "id",
+    "state",
+    "stage",
+    "progress",
+    "eta_seconds",
+    "error",
+    "error_status",
+    "timeline_path",
+    "uploaded",
+    "options",
+    "attempts",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "files",
+)
 
 
 def _row_to_job(row: sqlite3.Row) -> Job:
-    return Job(id=row["id"], state=row["state"], stage=row["stage"], progress=row["progress"],
-               eta_seconds=row["eta_seconds"], error=json.loads(row["error"]) if row["error"] else None,
-               error_status=row["error_status"], timeline_path=row["timeline_path"], uploaded=bool(row["uploaded"]),
-               options=json.loads(row["options"]), attempts=row["attempts"], created_at=row["created_at"],
-               updated_at=row["updated_at"], started_at=row["started_at"], finished_at=row["finished_at"],
-               files=json.loads(row["files"] or "[]"))
+    return Job(
+        id=row["id"],
+        state=row["state"],
+        stage=row["stage"],
+        progress=row["progress"],
+        eta_seconds=row["eta_seconds"],
+        error=json.loads(row["error"]) if row["error"] else None,
+        error_status=row["error_status"],
+        timeline_path=row["timeline_path"],
+        uploaded=bool(row["uploaded"]),
+        options=json.loads(row["options"]),
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        files=json.loads(row["files"] or "[]"),
+    )
 
 
 class JobStore:
@@ -161,8 +189,12 @@ class JobStore:
             if self._file_ids() == self._ids:
                 return True
             self.incidents += 1
-            log.error("the job database's write-ahead log %s-wal was deleted or replaced by another program "
-                      "while the engine was using it; saving what it held into %s", self.db_path, self.db_path)
+            log.error(
+                "the job database's write-ahead log %s-wal was deleted or replaced by another program "
+                "while the engine was using it; saving what it held into %s",
+                self.db_path,
+                self.db_path,
+            )
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 self._db.close()
@@ -170,8 +202,10 @@ class JobStore:
                 self._ids = self._file_ids()
                 self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()
             except (sqlite3.Error, OSError) as exc:
-                self.broken = (f"the job database {self.db_path} lost its write-ahead log to another program and "
-                               f"could not be repaired ({exc}): restart the engine")
+                self.broken = (
+                    f"the job database {self.db_path} lost its write-ahead log to another program and "
+                    f"could not be repaired ({exc}): restart the engine"
+                )
                 log.error("%s", self.broken)
                 return False
             log.warning("job database repaired: every commit is back in %s", self.db_path)
@@ -204,9 +238,12 @@ class JobStore:
         now = time.time()
         with self._lock:
             self._write(
-                "INSERT INTO jobs (id, seq, state, stage, timeline_path, uploaded, options, created_at, updated_at)"
-                " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), 'queued', 'queued', ?, ?, ?, ?, ?)",
-                (job_id, timeline_path, int(uploaded), json.dumps(options), now, now))
+                "INSERT INTO jobs"
+                " (id, seq, state, stage, timeline_path, uploaded, options, created_at, updated_at)"
+                " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), 'queued', 'queued',"
+                " ?, ?, ?, ?, ?)",
+                (job_id, timeline_path, int(uploaded), json.dumps(options), now, now),
+            )
         return self.get(job_id)  # type: ignore[return-value]
 
     def get(self, job_id: str) -> Job | None:
@@ -228,11 +265,16 @@ class JobStore:
             self.check()
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute("SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1").fetchone()
+                row = self._db.execute(
+                    "SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1"
+                ).fetchone()
                 if row is not None:
                     self._db.execute(
-                        "UPDATE jobs SET state = 'running', stage = 'starting', progress = 0, eta_seconds = NULL,"
-                        " attempts = attempts + 1, started_at = ?, updated_at = ? WHERE id = ?", (now, now, row[0]))
+                        "UPDATE jobs SET state = 'running', stage = 'starting', progress = 0, eta_seconds = "
+                        "NULL,"
+                        " attempts = attempts + 1, started_at = ?, updated_at = ? WHERE id = ?",
+                        (now, now, row[0]),
+                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -241,20 +283,44 @@ class JobStore:
 
     def set_progress(self, job_id: str, stage: str, progress: float, eta: float | None) -> None:
         with self._lock:
-            self._write("UPDATE jobs SET stage = ?, progress = ?, eta_seconds = ?, updated_at = ?"
-                             " WHERE id = ? AND state = 'running'", (stage, progress, eta, time.time(), job_id))
+            self._write(
+                "UPDATE jobs SET stage = ?, progress = ?, eta_seconds = ?, updated_at = ?"
+                " WHERE id = ? AND state = 'running'",
+                (stage, progress, eta, time.time(), job_id),
+            )
 
-    def finish(self, job_id: str, state: str, *, error: dict | None = None, error_status: int | None = None,
-               document: dict | None = None, files: list[str] | None = None, stage: str | None = None) -> None:
+    def finish(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        error: dict | None = None,
+        error_status: int | None = None,
+        document: dict | None = None,
+        files: list[str] | None = None,
+        stage: str | None = None,
+    ) -> None:
         assert state in FINISHED
         now = time.time()
         with self._lock:
             self._write(
-                "UPDATE jobs SET state = ?, stage = ?, progress = CASE WHEN ? = 'succeeded' THEN 100 ELSE progress END,"
+                "UPDATE jobs SET state = ?, stage = ?, progress = CASE WHEN ? = 'succeeded' THEN 100 ELSE "
+                "progress END,"
                 " eta_seconds = NULL, error = ?, error_status = ?, document = ?, files = ?, finished_at = ?,"
                 " updated_at = ? WHERE id = ?",
-                (state, stage or state, state, json.dumps(error) if error else None, error_status,
-                 json.dumps(document) if document is not None else None, json.dumps(files or []), now, now, job_id))
+                (
+                    state,
+                    stage or state,
+                    state,
+                    json.dumps(error) if error else None,
+                    error_status,
+                    json.dumps(document) if document is not None else None,
+                    json.dumps(files or []),
+                    now,
+                    now,
+                    job_id,
+                ),
+            )
 
     def cancel_if_queued(self, job_id: str, error: dict) -> bool:
         now = time.time()
@@ -262,15 +328,18 @@ class JobStore:
             cur = self._write(
                 "UPDATE jobs SET state = 'cancelled', stage = 'cancelled', error = ?, error_status = 409,"
                 " finished_at = ?, updated_at = ? WHERE id = ? AND state = 'queued'",
-                (json.dumps(error), now, now, job_id))
+                (json.dumps(error), now, now, job_id),
+            )
             return cur.rowcount == 1
 
     def requeue(self, job_id: str, stage: str, *, count_attempt: bool = True) -> None:
         with self._lock:
             self._write(
-                "UPDATE jobs SET state = 'queued', stage = ?, progress = 0, eta_seconds = NULL, started_at = NULL,"
+                "UPDATE jobs SET state = 'queued', stage = ?, progress = 0, eta_seconds = NULL, started_at = "
+                "NULL,"
                 " attempts = attempts - ?, updated_at = ? WHERE id = ?",
-                (stage, 0 if count_attempt else 1, time.time(), job_id))
+                (stage, 0 if count_attempt else 1, time.time(), job_id),
+            )
 
     def delete(self, job_id: str) -> None:
         with self._lock:
@@ -278,8 +347,10 @@ class JobStore:
 
     def expired(self, before: float) -> Iterator[str]:
         with self._lock:
-            rows = self._db.execute("SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled')"
-                                    " AND finished_at < ?", (before,)).fetchall()
+            rows = self._db.execute(
+                "SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at < ?",
+                (before,),
+            ).fetchall()
         return iter([r[0] for r in rows])
 
     def counts(self) -> dict[str, int]:
@@ -293,22 +364,40 @@ class JobStore:
         state = record.get("state") if record.get("state") in FINISHED else "queued"
         error = record.get("error") if state in ("failed", "cancelled") else None
         if state == "succeeded" and document is None:
-            state, error = "failed", {"code": "interrupted", "message": "the job's result was lost with the job "
-                                      "database (restored from its folder): submit the job again"}
+            state, error = (
+                "failed",
+                {
+                    "code": "interrupted",
+                    "message": "the job's result was lost with the job "
+                    "database (restored from its folder): submit the job again",
+                },
+            )
         with self._lock:
             self._write(
-                "INSERT OR IGNORE INTO jobs (id, seq, state, stage, timeline_path, uploaded, options, attempts,"
+                "INSERT OR IGNORE INTO jobs (id, seq, state, stage, timeline_path, uploaded, options, "
+                "attempts,"
                 " created_at, updated_at, finished_at, error, error_status, document, files)"
-                " VALUES (?, COALESCE(?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)), ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " VALUES (?, COALESCE(?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)), ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?,"
                 " ?, ?, ?, ?)",
-                (record["id"], record.get("seq"), state,
-                 state if state != "queued" else "queued (restored after the job database lost it)",
-                 record["timeline_path"], int(bool(record.get("uploaded"))), json.dumps(record.get("options") or {}),
-                 int(record.get("attempts") or 0), float(record.get("created_at") or now), now,
-                 (record.get("finished_at") or now) if state in FINISHED else None,
-                 json.dumps(error) if error else None, record.get("error_status") if error else None,
-                 json.dumps(document) if document is not None and state == "succeeded" else None,
-                 json.dumps((record.get("files") or []) if state == "succeeded" else [])))
+                (
+                    record["id"],
+                    record.get("seq"),
+                    state,
+                    state if state != "queued" else "queued (restored after the job database lost it)",
+                    record["timeline_path"],
+                    int(bool(record.get("uploaded"))),
+                    json.dumps(record.get("options") or {}),
+                    int(record.get("attempts") or 0),
+                    float(record.get("created_at") or now),
+                    now,
+                    (record.get("finished_at") or now) if state in FINISHED else None,
+                    json.dumps(error) if error else None,
+                    record.get("error_status") if error else None,
+                    json.dumps(document) if document is not None and state == "succeeded" else None,
+                    json.dumps((record.get("files") or []) if state == "succeeded" else []),
+                ),
+            )
         return self.get(record["id"])  # type: ignore[return-value]
 
     def seq_of(self, job_id: str) -> int | None:

@@ -29,11 +29,22 @@ from fixtures.exact_time import exact_ms_up, stamps_ms
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-EN_TEXT = ("Good evening, and welcome to the programme. Tonight we travel to the mountains of Yunnan, "
-           "where farmers have grown tea for more than a thousand years. The work begins before dawn, "
-           "when the air is still cold and the leaves are wet with dew. Nobody here is in a hurry.")
-ZH_LINES = ["晚上好 欢迎收看本节目", "今晚我们前往云南的群山", "那里的农民种茶已有千年", "工作在黎明前开始",
-            "空气依然寒冷", "茶叶上还带着露水", "这里没有人着急", "一切都慢慢来", "再见"]
+EN_TEXT = (
+    "Good evening, and welcome to the programme. Tonight we travel to the mountains of Yunnan, "
+    "where farmers have grown tea for more than a thousand years. The work begins before dawn, "
+    "when the air is still cold and the leaves are wet with dew. Nobody here is in a hurry."
+)
+ZH_LINES = [
+    "晚上好 欢迎收看本节目",
+    "今晚我们前往云南的群山",
+    "那里的农民种茶已有千年",
+    "工作在黎明前开始",
+    "空气依然寒冷",
+    "茶叶上还带着露水",
+    "这里没有人着急",
+    "一切都慢慢来",
+    "再见",
+]
 
 
 def bilingual_doc(timebase: Timebase) -> CaptionDocument:
@@ -68,14 +79,30 @@ def test_every_format_round_trips_to_identical_frames(tmp_path, label):
     doc = bilingual_doc(tb)
     paths = write_captions(doc, tmp_path, "tea", ["json", "srt", "vtt", "ass", "ttml"])
     names = sorted(p.name for p in paths)
-    assert names == sorted(["tea.captions.json", "tea.en.srt", "tea.zh.srt", "tea.en.vtt", "tea.zh.vtt",
-                            "tea.en.ass", "tea.zh.ass", "tea.en.ttml", "tea.zh.ttml", "tea.bilingual.srt",
-                            "tea.bilingual.ass"])
+    assert names == sorted(
+        [
+            "tea.captions.json",
+            "tea.en.srt",
+            "tea.zh.srt",
+            "tea.en.vtt",
+            "tea.zh.vtt",
+            "tea.en.ass",
+            "tea.zh.ass",
+            "tea.en.ttml",
+            "tea.zh.ttml",
+            "tea.bilingual.srt",
+            "tea.bilingual.ass",
+        ]
+    )
     want = frames(doc.cues)
     for path in paths:
         cues = read_captions(path, tb)
         assert frames(cues) == want, path.name
-        langs = ["en", "zh"] if path.name.startswith(("tea.captions", "tea.bilingual")) else [path.name.split(".")[1]]
+        langs = (
+            ["en", "zh"]
+            if path.name.startswith(("tea.captions", "tea.bilingual"))
+            else [path.name.split(".")[1]]
+        )
         for lang in langs:
             assert [c.text[lang] for c in cues] == [c.text[lang] for c in doc.cues], (path.name, lang)
     # pysubs2 itself, independent of our reader: floor(ms) -> frame gives the same frames
@@ -83,8 +110,13 @@ def test_every_format_round_trips_to_identical_frames(tmp_path, label):
         ssa = pysubs2.load(str(path))
         assert [(tb.frame_from_ms(e.start), tb.frame_from_ms(e.end)) for e in ssa] == want
     # FFmpeg's own subtitle demuxers/decoders (what editors built on FFmpeg read)
-    for path in [tmp_path / "tea.en.srt", tmp_path / "tea.en.vtt", tmp_path / "tea.en.ass",
-                 tmp_path / "tea.bilingual.srt", tmp_path / "tea.bilingual.ass"]:
+    for path in [
+        tmp_path / "tea.en.srt",
+        tmp_path / "tea.en.vtt",
+        tmp_path / "tea.en.ass",
+        tmp_path / "tea.bilingual.srt",
+        tmp_path / "tea.bilingual.ass",
+    ]:
         decoded = decode_with_ffmpeg(path, tb)
         assert [(a, b) for a, b, _ in decoded] == want, path.name
     bilingual = decode_with_ffmpeg(tmp_path / "tea.bilingual.srt", tb)
@@ -94,7 +126,8 @@ def test_every_format_round_trips_to_identical_frames(tmp_path, label):
 @pytest.mark.parametrize("label", [r[0] for r in EDITOR_RATES])
 @pytest.mark.parametrize("absolute", [False, True])
 def test_written_times_are_exact_frame_starts_rounded_up(tmp_path, label, absolute):
-    """The times in the files' own text equal ceil(frame / rate) at the format's resolution, computed here with
+    """The times in the files' own text equal ceil(frame / rate) at the format's resolution, computed here
+    with
     exact fractions (not with the writer's or the validator's rounding)."""
     tb = editor_timebase(label)
     doc = bilingual_doc(tb)
@@ -104,7 +137,7 @@ def test_written_times_are_exact_frame_starts_rounded_up(tmp_path, label, absolu
     for path in write_captions(doc, tmp_path, "t", formats, languages=["en"], absolute=absolute):
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".ass":
-            text = text[text.index("[Events]"):]
+            text = text[text.index("[Events]") :]
         quantum = 10 if path.suffix == ".ass" else 1
         assert stamps_ms(text) == [exact_ms_up(f, tb.rate, quantum) for f in edges], path.name
 
@@ -145,7 +178,8 @@ def test_bilingual_ass_has_two_styles_chinese_above_english(tmp_path):
     (ass,) = write_captions(doc, tmp_path, "tea", ["bilingual-ass"])
     ssa = pysubs2.load(str(ass))
     assert {"ZH", "EN"} <= set(ssa.styles)
-    # Chinese in a CJK font; English in a Latin font (a CJK font's Latin glyphs look wrong in English captions)
+    # Chinese in a CJK font; English in a Latin font (a CJK font's Latin glyphs look wrong in English
+    # captions)
     assert ssa.styles["ZH"].fontname == CJK_FONT and ssa.styles["EN"].fontname == LATIN_FONT
     first = ssa.events[0].text
     assert first.index("{\\rZH}") < first.index("{\\rEN}")
@@ -191,8 +225,9 @@ def test_every_written_file_passes_validation(tmp_path):
 
 def test_missing_translation_is_an_error_not_a_gap(tmp_path):
     tb = Timebase(25)
-    doc = CaptionDocument("x", tb, "en", cues=[Cue(0, 30, {"en": "One."}), Cue(40, 80, {"en": "Two."})],
-                          languages=["en", "zh"])
+    doc = CaptionDocument(
+        "x", tb, "en", cues=[Cue(0, 30, {"en": "One."}), Cue(40, 80, {"en": "Two."})], languages=["en", "zh"]
+    )
     with pytest.raises(InputError, match="2 cue\\(s\\) have no 'zh' text"):
         write_captions(doc, tmp_path, "x", ["srt"])
 
@@ -234,9 +269,11 @@ def test_reader_errors_are_clear(tmp_path):
 
 
 @settings(max_examples=25, deadline=None)
-@given(label=st.sampled_from([r[0] for r in EDITOR_RATES]),
-       starts=st.lists(st.integers(0, 10 * 3600 * 60), min_size=1, max_size=12, unique=True),
-       absolute=st.booleans())
+@given(
+    label=st.sampled_from([r[0] for r in EDITOR_RATES]),
+    starts=st.lists(st.integers(0, 10 * 3600 * 60), min_size=1, max_size=12, unique=True),
+    absolute=st.booleans(),
+)
 def test_any_frames_round_trip_through_pysubs2_and_ffmpeg(tmp_path_factory, label, starts, absolute):
     """Random frames up to 10 hours at every rate: SRT/VTT/ASS -> pysubs2 and FFmpeg -> the same frames."""
     tb = editor_timebase(label)
@@ -245,12 +282,15 @@ def test_any_frames_round_trip_through_pysubs2_and_ffmpeg(tmp_path_factory, labe
         if frames_in and start < frames_in[-1][1] + 2:
             continue
         frames_in.append((start, start + 1 + start % 97))
-    doc = CaptionDocument("p", tb, "en", cues=[Cue(a, b, {"en": f"cue {a}"}) for a, b in frames_in],
-                          languages=["en"])
+    doc = CaptionDocument(
+        "p", tb, "en", cues=[Cue(a, b, {"en": f"cue {a}"}) for a, b in frames_in], languages=["en"]
+    )
     out = tmp_path_factory.mktemp("rt")
     offset = tb.start_frame if absolute else 0
     formats = ["srt", "vtt", "ass"]
-    if tb.ms_ceil(frames_in[-1][1] + offset) > 35_999_990:  # ASS stops at 9:59:59.99: a clear error, no clamping
+    if (
+        tb.ms_ceil(frames_in[-1][1] + offset) > 35_999_990
+    ):  # ASS stops at 9:59:59.99: a clear error, no clamping
         with pytest.raises(InputError, match="later than ASS can store"):
             write_captions(doc, out, "p", ["ass"], absolute=absolute)
         formats.remove("ass")

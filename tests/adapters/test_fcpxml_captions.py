@@ -1,4 +1,5 @@
-"""FCPXML <caption> and FCP7 Text-generator output: rates, start timecodes and every cue's frame, parsed back."""
+"""FCPXML <caption> and FCP7 Text-generator output: rates, start timecodes and every cue's frame, parsed
+back."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from captionbridge.core.timeline.timebase import Timebase
 from fixtures.editor_roundtrip import make_document
 
 EXPECTED = {  # clock -> (frameDuration, tcStart, tcFormat)
-    "23.976@01h": ("1001/24000s", "86486400/24000s", "NDF"),     # 86400 frames = 3603.6 s
-    "29.97DF@01h": ("1001/30000s", "107999892/30000s", "DF"),     # 107892 frames = 3599.9964 s
+    "23.976@01h": ("1001/24000s", "86486400/24000s", "NDF"),  # 86400 frames = 3603.6 s
+    "29.97DF@01h": ("1001/30000s", "107999892/30000s", "DF"),  # 107892 frames = 3599.9964 s
     "25@01h": ("1/25s", "3600s", "NDF"),
     "50@10h": ("1/50s", "36000s", "NDF"),
     "59.94DF@00h59": ("1001/60000s", None, "DF"),
@@ -59,8 +60,9 @@ def test_fcpxml_round_trip(tmp_path, editor_clock, version):
     assert parsed["tc_start_frames"] == doc.timebase.start_frame
     for lang, role_lang in (("en", "en"), ("zh", "zh-Hans")):
         caps = [c for c in parsed["captions"] if c["language"] == role_lang]
-        assert [(c["start_frame"], c["end_frame"], c["text"]) for c in caps] == \
-            [(c.start_frame, c.end_frame, c.text[lang]) for c in doc.cues]
+        assert [(c["start_frame"], c["end_frame"], c["text"]) for c in caps] == [
+            (c.start_frame, c.end_frame, c.text[lang]) for c in doc.cues
+        ]
         assert len({c["lane"] for c in caps}) == 1
     roles = {c.get("role") for c in root.iter("caption")}
     assert roles == {"iTT?captionFormat=ITT.en", "iTT?captionFormat=ITT.zh-Hans"}
@@ -74,13 +76,21 @@ def test_fcpxml_round_trip(tmp_path, editor_clock, version):
 
 def test_fcpxml_language_subset_bundle_and_overlap(tmp_path):
     tb = Timebase.from_start_timecode(25, "01:00:00:00", False)
-    doc = CaptionDocument("o", tb, "en", [], [Cue(0, 50, {"en": "one", "zh": "一"}),
-                                              Cue(40, 90, {"en": "two", "zh": "二"})], ["en", "zh"])
+    doc = CaptionDocument(
+        "o",
+        tb,
+        "en",
+        [],
+        [Cue(0, 50, {"en": "one", "zh": "一"}), Cue(40, 90, {"en": "two", "zh": "二"})],
+        ["en", "zh"],
+    )
     out = write_fcpxml_captions(doc, tmp_path / "o.fcpxmld", languages=["zh"])
     assert (out / "Info.fcpxml").is_file()
     parsed = read_fcpxml_captions(out)
     assert [(c["start_frame"], c["end_frame"], c["text"], c["lane"]) for c in parsed["captions"]] == [
-        (0, 50, "一", 1), (40, 90, "二", 2)]
+        (0, 50, "一", 1),
+        (40, 90, "二", 2),
+    ]
     with pytest.raises(InputError, match="no fr text"):
         write_fcpxml_captions(doc, tmp_path / "x.fcpxml", languages=["fr"])
     with pytest.raises(InputError, match="version"):
@@ -114,8 +124,9 @@ def test_xmeml_titles_read_back_by_otio_fcp_xml(tmp_path, editor_clock):
     for track, lang in zip(video, ("en", "zh")):
         ranges = track.range_of_all_children()
         clips = [c for c in track if isinstance(c, otio.schema.Clip)]
-        assert [(round(ranges[c].start_time.value), round(ranges[c].end_time_exclusive().value)) for c in clips] == \
-            [(c.start_frame, c.end_frame) for c in doc.cues]
+        assert [
+            (round(ranges[c].start_time.value), round(ranges[c].end_time_exclusive().value)) for c in clips
+        ] == [(c.start_frame, c.end_frame) for c in doc.cues]
         assert all(isinstance(c.media_reference, otio.schema.GeneratorReference) for c in clips)
     texts = [g.find("effect/parameter[parameterid='str']/value").text for g in root.iter("generatoritem")]
     assert texts[: len(doc.cues)] == [c.text["en"].replace("\n", "\r") for c in doc.cues]
@@ -140,8 +151,13 @@ def test_xmeml_titles_added_on_top_of_the_source_edit(tmp_path, click_wav):
     from fixtures.timelines import ClipSpec, SequenceSpec, write_xmeml
 
     wav = click_wav("take 1.wav", 20.0, [1.0])
-    seq = SequenceSpec.at("Reel 3", "30000/1001", "01:00:00;00",
-                          [ClipSpec(0, 300, wav.path, track="A1"), ClipSpec(0, 300, wav.path, track="V1")], True)
+    seq = SequenceSpec.at(
+        "Reel 3",
+        "30000/1001",
+        "01:00:00;00",
+        [ClipSpec(0, 300, wav.path, track="A1"), ClipSpec(0, 300, wav.path, track="V1")],
+        True,
+    )
     source = write_xmeml(tmp_path / "reel 3.xml", seq)
     doc = document_for(seq.timebase, 10, "Reel 3")
     out = write_xmeml_titles(doc, tmp_path / "reel 3.titles.xml", source=source)
@@ -154,44 +170,101 @@ def test_xmeml_titles_added_on_top_of_the_source_edit(tmp_path, click_wav):
     audio = lambda tl: [t for t in tl.tracks if t.kind == otio.schema.TrackKind.Audio]  # noqa: E731
     assert len(video_after) == len(video_before) + 2
     assert [t.to_json_string() for t in audio(after)] == [t.to_json_string() for t in audio(before)]
-    assert [t.to_json_string() for t in video_after[: len(video_before)]] == \
-        [t.to_json_string() for t in video_before]
-    for track in video_after[len(video_before):]:
+    assert [t.to_json_string() for t in video_after[: len(video_before)]] == [
+        t.to_json_string() for t in video_before
+    ]
+    for track in video_after[len(video_before) :]:
         ranges = track.range_of_all_children()
         clips = [c for c in track if isinstance(c, otio.schema.Clip)]
-        assert [(round(ranges[c].start_time.value), round(ranges[c].end_time_exclusive().value)) for c in clips] == \
-            [(c.start_frame, c.end_frame) for c in doc.cues]
+        assert [
+            (round(ranges[c].start_time.value), round(ranges[c].end_time_exclusive().value)) for c in clips
+        ] == [(c.start_frame, c.end_frame) for c in doc.cues]
 
     other = document_for(Timebase("25", 0), 3)
     with pytest.raises(InputError, match="caption this sequence again"):
         write_xmeml_titles(other, tmp_path / "x.xml", source=source)
 
 
-# The parts of Apple's FCPXML 1.10 DTD for the elements we write: allowed attributes, required attributes, and the
+# The parts of Apple's FCPXML 1.10 DTD for the elements we write: allowed attributes, required attributes, and
+# the
 # order children may come in (a regular expression over child tag names).
 DTD = {
     "fcpxml": ({"version"}, {"version"}, r"(resources )?(library )?"),
     "resources": (set(), set(), r"((asset|effect|format|media|locator) )*"),
-    "format": ({"id", "name", "frameDuration", "fieldOrder", "width", "height", "paspH", "paspV", "colorSpace",
-                "projection", "stereoscopic"}, {"id"}, r""),
+    "format": (
+        {
+            "id",
+            "name",
+            "frameDuration",
+            "fieldOrder",
+            "width",
+            "height",
+            "paspH",
+            "paspV",
+            "colorSpace",
+            "projection",
+            "stereoscopic",
+        },
+        {"id"},
+        r"",
+    ),
     "library": ({"location", "colorProcessing"}, set(), r"((event|smart-collection) )*"),
     "event": ({"name", "uid"}, set(), r"((clip|audition|mc-clip|ref-clip|sync-clip|asset-clip|project) )*"),
     "project": ({"name", "uid", "id", "modDate"}, set(), r"sequence "),
-    "sequence": ({"format", "duration", "tcStart", "tcFormat", "audioLayout", "audioRate", "renderFormat",
-                  "keywords"}, {"format"}, r"(note )?spine (metadata )?"),
-    "spine": ({"lane", "offset", "name", "format"}, set(), r"((audio|video|clip|title|mc-clip|ref-clip|sync-clip|"
-                                                           r"asset-clip|audition|gap|transition) )*"),
-    "gap": ({"name", "offset", "start", "duration", "enabled"}, {"duration"},
-            r"(note )?((audio|video|clip|title|caption|mc-clip|ref-clip|sync-clip|asset-clip|audition|spine) )*"
-            r"((marker|chapter-marker|rating|keyword|analysis-marker) )*(metadata )?"),
-    "caption": ({"lane", "offset", "name", "start", "duration", "enabled", "role"}, {"duration"},
-                r"(text )*(text-style-def )*(note )?"),
-    "text": ({"display-style", "roll-up-height", "position", "placement", "alignment"}, set(), r"(text-style )*"),
+    "sequence": (
+        {"format", "duration", "tcStart", "tcFormat", "audioLayout", "audioRate", "renderFormat", "keywords"},
+        {"format"},
+        r"(note )?spine (metadata )?",
+    ),
+    "spine": (
+        {"lane", "offset", "name", "format"},
+        set(),
+        r"((audio|video|clip|title|mc-clip|ref-clip|sync-clip|"
+        r"asset-clip|audition|gap|transition) )*",
+    ),
+    "gap": (
+        {"name", "offset", "start", "duration", "enabled"},
+        {"duration"},
+        r"(note )?((audio|video|clip|title|caption|mc-clip|ref-clip|sync-clip|asset-clip|audition|spine) )*"
+        r"((marker|chapter-marker|rating|keyword|analysis-marker) )*(metadata )?",
+    ),
+    "caption": (
+        {"lane", "offset", "name", "start", "duration", "enabled", "role"},
+        {"duration"},
+        r"(text )*(text-style-def )*(note )?",
+    ),
+    "text": (
+        {"display-style", "roll-up-height", "position", "placement", "alignment"},
+        set(),
+        r"(text-style )*",
+    ),
     "text-style-def": ({"id", "name"}, {"id"}, r"text-style "),
-    "text-style": ({"ref", "font", "fontSize", "fontFace", "fontColor", "backgroundColor", "bold", "italic",
-                    "strokeColor", "strokeWidth", "baseline", "shadowColor", "shadowOffset", "shadowBlurRadius",
-                    "kerning", "alignment", "lineSpacing", "tabStops", "baselineOffset", "underline"}, set(),
-                   r"(param )*"),
+    "text-style": (
+        {
+            "ref",
+            "font",
+            "fontSize",
+            "fontFace",
+            "fontColor",
+            "backgroundColor",
+            "bold",
+            "italic",
+            "strokeColor",
+            "strokeWidth",
+            "baseline",
+            "shadowColor",
+            "shadowOffset",
+            "shadowBlurRadius",
+            "kerning",
+            "alignment",
+            "lineSpacing",
+            "tabStops",
+            "baselineOffset",
+            "underline",
+        },
+        set(),
+        r"(param )*",
+    ),
     "marker": ({"start", "duration", "value", "completed", "note"}, {"start", "value"}, r""),
 }
 
@@ -212,7 +285,9 @@ def test_fcpxml_follows_the_dtd(tmp_path, version):
         for ref in ("ref", "format"):
             if el.get(ref) and el.tag != "format":
                 assert el.get(ref) in ids, (el.tag, ref)
-    assert len({el.get("id") for el in root.iter() if el.get("id")}) == len([e for e in root.iter() if e.get("id")])
+    assert len({el.get("id") for el in root.iter() if el.get("id")}) == len(
+        [e for e in root.iter() if e.get("id")]
+    )
 
 
 def test_fcpxml_low_confidence_markers(tmp_path):
@@ -222,7 +297,8 @@ def test_fcpxml_low_confidence_markers(tmp_path):
     for w in doc.words:
         if w.confidence < 0.5:
             low.setdefault(w.start_frame, w)
-    assert [(m["start_frame"], m["end_frame"], m["value"]) for m in parsed["markers"]] == \
-        [(f, w.end_frame, f"check: {w.text}") for f, w in low.items()]
+    assert [(m["start_frame"], m["end_frame"], m["value"]) for m in parsed["markers"]] == [
+        (f, w.end_frame, f"check: {w.text}") for f, w in low.items()
+    ]
     none = read_fcpxml_captions(write_fcpxml_captions(doc, tmp_path / "n.fcpxml", markers=False))
     assert none["markers"] == []

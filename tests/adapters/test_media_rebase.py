@@ -1,4 +1,5 @@
-"""Relative media references in the timelines we write become absolute URLs the readers resolve to the same files;
+"""Relative media references in the timelines we write become absolute URLs the readers resolve to the same
+files;
 references that are already absolute stay exactly as the editor wrote them (issue 14)."""
 
 from __future__ import annotations
@@ -17,11 +18,22 @@ from captionbridge.adapters.media_rebase import (
 from captionbridge.core.timeline.media_paths import media_path_from_url
 
 
-@pytest.mark.parametrize("url, relative", [
-    ("media/a.flac", True), ("../shared/b c.wav", True), ("素材/对白 1.wav", True), ("a%20b.wav", True),
-    ("/abs/a.wav", False), ("file:///abs/a.wav", False), ("file://localhost/Volumes/x/a.wav", False),
-    ("C:\\Media\\a.wav", False), ("D:/Media/a.wav", False), ("\\\\server\\share\\a.wav", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "url, relative",
+    [
+        ("media/a.flac", True),
+        ("../shared/b c.wav", True),
+        ("素材/对白 1.wav", True),
+        ("a%20b.wav", True),
+        ("/abs/a.wav", False),
+        ("file:///abs/a.wav", False),
+        ("file://localhost/Volumes/x/a.wav", False),
+        ("C:\\Media\\a.wav", False),
+        ("D:/Media/a.wav", False),
+        ("\\\\server\\share\\a.wav", False),
+        ("", False),
+    ],
+)
 def test_which_references_are_relative(url, relative):
     assert is_relative_reference(url) is relative
 
@@ -53,12 +65,17 @@ def test_otio_media_everywhere_in_the_timeline(tmp_path):
 
 
 def test_xmeml_pathurls(tmp_path):
-    root = ET.fromstring("<xmeml><sequence><media><audio><track><clipitem><file id='f1'>"
-                         "<pathurl>media/a.flac</pathurl></file></clipitem><clipitem><file id='f2'>"
-                         "<pathurl>file://localhost/Volumes/Media/b.wav</pathurl></file></clipitem></track></audio>"
-                         "</media></sequence></xmeml>")
+    root = ET.fromstring(
+        "<xmeml><sequence><media><audio><track><clipitem><file id='f1'>"
+        "<pathurl>media/a.flac</pathurl></file></clipitem><clipitem><file id='f2'>"
+        "<pathurl>file://localhost/Volumes/Media/b.wav</pathurl></file></clipitem></track></audio>"
+        "</media></sequence></xmeml>"
+    )
     assert rebase_xmeml_pathurls(root, tmp_path) == 1
     first, second = [e.text for e in root.iter("pathurl")]
-    assert first.startswith("file://localhost/") and media_path_from_url(first) == (tmp_path / "media/a.flac").resolve()
+    assert (
+        first.startswith("file://localhost/")
+        and media_path_from_url(first) == (tmp_path / "media/a.flac").resolve()
+    )
     assert second == "file://localhost/Volumes/Media/b.wav"
     assert Path(media_path_from_url(first)).is_absolute()

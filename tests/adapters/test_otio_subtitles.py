@@ -1,4 +1,5 @@
-"""OTIO round trip: subtitle tracks appended to an untouched timeline, read back on every frame; our OTIO plugin."""
+"""OTIO round trip: subtitle tracks appended to an untouched timeline, read back on every frame; our OTIO
+plugin."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def test_write_keeps_input_and_adds_one_track_per_language(tmp_path, editor_cloc
     assert back.global_start_time == timeline.global_start_time
     tracks = subs.subtitle_tracks(back)
     assert [(t.name, t.kind, t.metadata["captionbridge"]["language"]) for t in tracks] == [
-        ("Subtitles (en)", "Subtitle", "en"), ("Subtitles (zh)", "Subtitle", "zh")]
+        ("Subtitles (en)", "Subtitle", "en"),
+        ("Subtitles (zh)", "Subtitle", "zh"),
+    ]
 
     for track in tracks:
         lang = track.metadata["captionbridge"]["language"]
@@ -46,15 +49,23 @@ def test_write_keeps_input_and_adds_one_track_per_language(tmp_path, editor_cloc
             assert meta["start_timecode"] == doc.timebase.timecode(cue.start_frame)
             # the timecode OTIO computes from global start + track position agrees with ours
             absolute = back.global_start_time + rng.start_time
-            assert otio.opentime.to_timecode(absolute, absolute.rate, doc.timebase.drop_frame) == \
-                meta["start_timecode"]
+            assert (
+                otio.opentime.to_timecode(absolute, absolute.rate, doc.timebase.drop_frame)
+                == meta["start_timecode"]
+            )
         # gaps only between cues
         assert all(isinstance(c, (otio.schema.Clip, otio.schema.Gap)) for c in track)
 
-    src_words = [w for c in subs.subtitle_tracks(back, "en")[0] if isinstance(c, otio.schema.Clip)
-                 for w in c.metadata["captionbridge"]["words"]]
+    src_words = [
+        w
+        for c in subs.subtitle_tracks(back, "en")[0]
+        if isinstance(c, otio.schema.Clip)
+        for w in c.metadata["captionbridge"]["words"]
+    ]
     assert [w["text"] for w in src_words] == [w.text for w in doc.words]
-    assert all("words" not in c.metadata["captionbridge"] for c in tracks[1] if isinstance(c, otio.schema.Clip))
+    assert all(
+        "words" not in c.metadata["captionbridge"] for c in tracks[1] if isinstance(c, otio.schema.Clip)
+    )
 
 
 def test_read_back_document_equals_written(tmp_path, editor_clock):
@@ -62,10 +73,12 @@ def test_read_back_document_equals_written(tmp_path, editor_clock):
     out = subs.write_otio_with_subtitles(make_timeline(doc), doc, tmp_path / "r.otio")
     again = subs.document_from_otio(otio.adapters.read_from_file(str(out)))
     assert again.timebase == doc.timebase
-    assert [(c.start_frame, c.end_frame, c.text) for c in again.cues] == \
-        [(c.start_frame, c.end_frame, c.text) for c in doc.cues]
-    assert [(w.text, w.start_frame, w.end_frame) for w in again.words] == \
-        [(w.text, w.start_frame, w.end_frame) for w in doc.words]
+    assert [(c.start_frame, c.end_frame, c.text) for c in again.cues] == [
+        (c.start_frame, c.end_frame, c.text) for c in doc.cues
+    ]
+    assert [(w.text, w.start_frame, w.end_frame) for w in again.words] == [
+        (w.text, w.start_frame, w.end_frame) for w in doc.words
+    ]
     assert again.source_language == "en" and again.languages == ["en", "zh"]
 
 
@@ -73,15 +86,18 @@ def test_low_confidence_words_become_stack_markers(tmp_path):
     doc = make_document("23.976@01h")
     low = [w for w in doc.words if w.confidence < 0.5]
     assert low, "fixture must contain low-confidence words"
-    back = otio.adapters.read_from_file(str(subs.write_otio_with_subtitles(make_timeline(doc), doc,
-                                                                       tmp_path / "m.otio")))
+    back = otio.adapters.read_from_file(
+        str(subs.write_otio_with_subtitles(make_timeline(doc), doc, tmp_path / "m.otio"))
+    )
     markers = subs.low_confidence_markers(back)
-    assert [(m.marked_range.start_time.value, m.marked_range.end_time_exclusive().value, m.name)
-            for m in markers] == [(w.start_frame, w.end_frame, f"check: {w.text}") for w in low]
+    assert [
+        (m.marked_range.start_time.value, m.marked_range.end_time_exclusive().value, m.name) for m in markers
+    ] == [(w.start_frame, w.end_frame, f"check: {w.text}") for w in low]
     assert all(m.color == otio.schema.MarkerColor.RED for m in markers)
     assert [m.name for m in back.tracks.markers][0] == "editor note"
-    none = otio.adapters.read_from_file(str(subs.write_otio_with_subtitles(
-        make_timeline(doc), doc, tmp_path / "n.otio", markers=False)))
+    none = otio.adapters.read_from_file(
+        str(subs.write_otio_with_subtitles(make_timeline(doc), doc, tmp_path / "n.otio", markers=False))
+    )
     assert subs.low_confidence_markers(none) == []
 
 
@@ -95,7 +111,10 @@ def test_overlapping_cues_of_a_language_go_to_a_second_lane_not_dropped(tmp_path
     assert [t.metadata["captionbridge"]["lane"] for t in tracks] == [0, 1]
     again = subs.document_from_otio(back)
     assert [(c.start_frame, c.end_frame, c.text["en"]) for c in again.cues] == [
-        (0, 50, "one"), (40, 90, "two overlaps"), (90, 100, "three")]
+        (0, 50, "one"),
+        (40, 90, "two overlaps"),
+        (90, 100, "three"),
+    ]
 
 
 @pytest.mark.parametrize("rate,start,message", [(24, 86400, "24 fps"), (25, 0, "starts at frame 0")])
@@ -112,7 +131,7 @@ def test_timeline_without_global_start_time_is_left_without_one():
     timeline.global_start_time = None
     out = subs.add_subtitles(timeline, doc)
     assert out.global_start_time is None and len(subs.subtitle_tracks(out)) == 2
-    again = subs.document_from_otio(out)   # the clock comes from the tracks' metadata
+    again = subs.document_from_otio(out)  # the clock comes from the tracks' metadata
     assert again.timebase == doc.timebase
 
 
@@ -131,16 +150,19 @@ def test_otioz_output(tmp_path):
         for clip in track.find_clips():
             media = tmp_path / clip.name
             media.write_bytes(b"\0")
-            clip.media_reference = otio.schema.ExternalReference(target_url=otio.url_utils.url_from_filepath(
-                str(media)))
+            clip.media_reference = otio.schema.ExternalReference(
+                target_url=otio.url_utils.url_from_filepath(str(media))
+            )
     out = subs.write_otio_with_subtitles(timeline, doc, tmp_path / "r.otioz")
     back = otio.adapters.read_from_file(str(out))
     assert len(subs.subtitle_tracks(back)) == 2
-    assert [(c.start_frame, c.end_frame, c.text) for c in subs.document_from_otio(back).cues] == \
-        [(c.start_frame, c.end_frame, c.text) for c in doc.cues]
+    assert [(c.start_frame, c.end_frame, c.text) for c in subs.document_from_otio(back).cues] == [
+        (c.start_frame, c.end_frame, c.text) for c in doc.cues
+    ]
 
 
-# -- the plugin: registered through the entry point ---------------------------------------------------------------
+# -- the plugin: registered through the entry point
+# ---------------------------------------------------------------
 def test_manifest_registers_our_adapters():
     manifest = otio.plugins.ActiveManifest(force_reload=True)
     names = {a.name: a for a in manifest.adapters}
@@ -164,12 +186,14 @@ def test_srt_adapter_round_trips_every_frame(tmp_path, clock_name, suffix):
     text = srt.read_text()
     assert text.startswith("1\n" if suffix == "srt" else "WEBVTT") and "-->" in text
     tb = doc.timebase
-    back = otio.adapters.read_from_file(str(srt), rate=str(tb.rate), start_timecode=tb.start_timecode,
-                                        drop_frame=tb.drop_frame, language="en")
+    back = otio.adapters.read_from_file(
+        str(srt), rate=str(tb.rate), start_timecode=tb.start_timecode, drop_frame=tb.drop_frame, language="en"
+    )
     assert back.global_start_time.value == tb.start_frame
     again = subs.document_from_otio(back)
-    assert [(c.start_frame, c.end_frame, c.text["en"]) for c in again.cues] == \
-        [(c.start_frame, c.end_frame, c.text["en"]) for c in doc.cues]
+    assert [(c.start_frame, c.end_frame, c.text["en"]) for c in again.cues] == [
+        (c.start_frame, c.end_frame, c.text["en"]) for c in doc.cues
+    ]
 
 
 def test_srt_adapter_picks_language_and_reports_missing(tmp_path):
@@ -191,20 +215,41 @@ def test_bad_srt_is_a_clear_error(tmp_path):
 def test_otioconvert_uses_the_plugin(tmp_path):
     doc = make_document("25@01h", 6)
     srt = tmp_path / "in.srt"
-    srt.write_text(otio.adapters.write_to_string(subs.timeline_from_document(doc, ["en"]), "captionbridge_srt"))
+    srt.write_text(
+        otio.adapters.write_to_string(subs.timeline_from_document(doc, ["en"]), "captionbridge_srt")
+    )
     out = tmp_path / "out.otio"
-    run = subprocess.run([sys.executable, "-m", "opentimelineio.console.otioconvert", "-i", str(srt), "-o",
-                          str(out), "-a", "rate=25", "-a", "start_timecode=01:00:00:00", "-a", "language=en"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "opentimelineio.console.otioconvert",
+            "-i",
+            str(srt),
+            "-o",
+            str(out),
+            "-a",
+            "rate=25",
+            "-a",
+            "start_timecode=01:00:00:00",
+            "-a",
+            "language=en",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     again = subs.document_from_otio(otio.adapters.read_from_file(str(out)))
     assert again.timebase.start_frame == 90000
-    assert [(c.start_frame, c.end_frame) for c in again.cues] == [(c.start_frame, c.end_frame) for c in doc.cues]
+    assert [(c.start_frame, c.end_frame) for c in again.cues] == [
+        (c.start_frame, c.end_frame) for c in doc.cues
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["xmeml", "otio", "resolve", "fcpxml"])
 def test_with_timelines_as_the_reader_loads_them(tmp_path, fmt, click_wav, timeline_factory):
-    """``captionbridge caption T --formats otio`` path: the reader's timeline + subtitle tracks, input untouched."""
+    """``captionbridge caption T --formats otio`` path: the reader's timeline + subtitle tracks, input
+    untouched."""
     from captionbridge.adapters.timeline_read import load_timeline
     from fixtures.editor_roundtrip import document_for
     from fixtures.timelines import ClipSpec, SequenceSpec
@@ -219,7 +264,9 @@ def test_with_timelines_as_the_reader_loads_them(tmp_path, fmt, click_wav, timel
     assert subs.strip_subtitles(back).to_json_string() == before
     again = subs.document_from_otio(back)
     assert again.timebase == loaded.timebase == doc.timebase
-    assert [(c.start_frame, c.end_frame) for c in again.cues] == [(c.start_frame, c.end_frame) for c in doc.cues]
+    assert [(c.start_frame, c.end_frame) for c in again.cues] == [
+        (c.start_frame, c.end_frame) for c in doc.cues
+    ]
     # the caption file is itself a timeline the reader accepts, on the same clock
     reloaded = load_timeline(out)
     assert reloaded.timebase == loaded.timebase
@@ -229,14 +276,29 @@ def test_otioconvert_writes_one_language_of_a_captioned_timeline(tmp_path):
     doc = make_document("29.97DF@01h", 8)
     src = subs.write_otio_with_subtitles(make_timeline(doc), doc, tmp_path / "reel.captions.otio")
     out = tmp_path / "reel.zh.srt"
-    run = subprocess.run([sys.executable, "-m", "opentimelineio.console.otioconvert", "-i", str(src), "-o", str(out),
-                          "-A", "language=zh"], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "opentimelineio.console.otioconvert",
+            "-i",
+            str(src),
+            "-o",
+            str(out),
+            "-A",
+            "language=zh",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
-    back = otio.adapters.read_from_file(str(out), rate="30000/1001", start_timecode="01:00:00;00", drop_frame=True,
-                                        language="zh")
+    back = otio.adapters.read_from_file(
+        str(out), rate="30000/1001", start_timecode="01:00:00;00", drop_frame=True, language="zh"
+    )
     again = subs.document_from_otio(back)
-    assert [(c.start_frame, c.end_frame, c.text["zh"]) for c in again.cues] == \
-        [(c.start_frame, c.end_frame, c.text["zh"]) for c in doc.cues]
+    assert [(c.start_frame, c.end_frame, c.text["zh"]) for c in again.cues] == [
+        (c.start_frame, c.end_frame, c.text["zh"]) for c in doc.cues
+    ]
 
 
 def test_foreign_subtitle_tracks_are_read_too():

@@ -1,4 +1,5 @@
-""".otioz bundles are unpacked streaming, with a cap on size and ratio, into the running job's own scratch folder."""
+""".otioz bundles are unpacked streaming, with a cap on size and ratio, into the running job's own scratch
+folder."""
 
 from __future__ import annotations
 
@@ -19,9 +20,15 @@ from fixtures.service import write_wav
 def _bundle(path, media: bytes | None = None, zeros: int = 0):
     tl = otio.schema.Timeline(name="b", global_start_time=otio.opentime.RationalTime(0, 25))
     track = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
-    track.append(otio.schema.Clip(name="c", media_reference=otio.schema.ExternalReference(target_url="media/a.wav"),
-                                  source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, 25),
-                                                                       otio.opentime.RationalTime(25, 25))))
+    track.append(
+        otio.schema.Clip(
+            name="c",
+            media_reference=otio.schema.ExternalReference(target_url="media/a.wav"),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(25, 25)
+            ),
+        )
+    )
     tl.tracks.append(track)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("content.otio", otio.adapters.write_to_string(tl, "otio_json"))
@@ -63,7 +70,9 @@ def test_bomb_is_refused_before_and_while_unpacking(tmp_path):
 
 
 def test_scope_limit_caps_an_upload(tmp_path):
-    bundle = _bundle(tmp_path / "big.otioz", media=os.urandom(3 * 1024 * 1024))  # incompressible: ratio about 1
+    bundle = _bundle(
+        tmp_path / "big.otioz", media=os.urandom(3 * 1024 * 1024)
+    )  # incompressible: ratio about 1
     with job_scope(tmp_path, scratch=tmp_path / "s", unpack_limit=1024 * 1024), pytest.raises(InputError):
         load_timeline(bundle)
     with job_scope(tmp_path, scratch=tmp_path / "s2", unpack_limit=16 * 1024 * 1024):

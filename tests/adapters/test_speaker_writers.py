@@ -1,4 +1,5 @@
-"""Speakers in every format: JSON ids and names, VTT voices, ASS styles, TTML agents, SRT marks, OTIO metadata."""
+"""Speakers in every format: JSON ids and names, VTT voices, ASS styles, TTML agents, SRT marks, OTIO
+metadata."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from captionbridge.core.model import CaptionDocument, Word
 from captionbridge.core.timeline.timebase import Timebase
 
 TB = Timebase.from_start_timecode(25, "10:00:00:00", False)
-SCRIPT = [("S1", "Did you finish the edit before the screening on Friday?"), ("S2", "Yes."),
-          ("S1", "Good. Then we can send the final cut to the network tonight."),
-          ("S2", "No problem, I will export it after lunch and check the audio.")]
+SCRIPT = [
+    ("S1", "Did you finish the edit before the screening on Friday?"),
+    ("S2", "Yes."),
+    ("S1", "Good. Then we can send the final cut to the network tonight."),
+    ("S2", "No problem, I will export it after lunch and check the audio."),
+]
 
 
 def document(preset="netflix-en", names=(("S1", "Ana"), ("S2", "Ben & Co, Jr"))) -> CaptionDocument:
@@ -27,8 +31,15 @@ def document(preset="netflix-en", names=(("S1", "Ana"), ("S2", "Ben & Co, Jr")))
         t += 0.15
     names = dict(names)
     cues = compose_cues(words, TB, preset, "en", speaker_names=names)
-    return CaptionDocument("talk", TB, "en", words, cues, ["en"],
-                           speakers=[{"id": sid, "name": name} for sid, name in names.items()])
+    return CaptionDocument(
+        "talk",
+        TB,
+        "en",
+        words,
+        cues,
+        ["en"],
+        speakers=[{"id": sid, "name": name} for sid, name in names.items()],
+    )
 
 
 def test_json_carries_speakers_and_older_json_still_reads(tmp_path):
@@ -75,8 +86,10 @@ def test_ttml_declares_agents_and_each_paragraph_names_its_speakers():
     doc = document()
     root = ET.fromstring(captions_string(doc, "ttml", ["en"]).split("?>", 1)[1])
     ttm = "{http://www.w3.org/ns/ttml#metadata}"
-    agents = {a.get("{http://www.w3.org/XML/1998/namespace}id"): a.find(f"{ttm}name").text
-              for a in root.iter(f"{ttm}agent")}
+    agents = {
+        a.get("{http://www.w3.org/XML/1998/namespace}id"): a.find(f"{ttm}name").text
+        for a in root.iter(f"{ttm}agent")
+    }
     assert agents == {"S1": "Ana", "S2": "Ben & Co, Jr"}
     paragraphs = [p.get(f"{ttm}agent") for p in root.iter("{http://www.w3.org/ns/ttml}p")]
     assert paragraphs == [" ".join(c.speakers) for c in doc.cues]

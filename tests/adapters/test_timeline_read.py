@@ -1,4 +1,5 @@
-"""adapters.timeline_read: format detection, exact clocks from each format, the adapters' gaps fixed, clear errors."""
+"""adapters.timeline_read: format detection, exact clocks from each format, the adapters' gaps fixed, clear
+errors."""
 
 import zipfile
 from fractions import Fraction
@@ -38,11 +39,17 @@ def media(tmp_path):
 
 
 def _seq(rate, tc, drop, wav, name="Seq 1"):
-    return SequenceSpec.at(name, rate, tc, [
-        ClipSpec(0, 48, wav.path, source_in=5, track="A1"),
-        ClipSpec(60, 100, wav.path, source_in=0, track="A1"),
-        ClipSpec(0, 100, wav.path, track="V1"),
-    ], drop_frame=drop)
+    return SequenceSpec.at(
+        name,
+        rate,
+        tc,
+        [
+            ClipSpec(0, 48, wav.path, source_in=5, track="A1"),
+            ClipSpec(60, 100, wav.path, source_in=0, track="A1"),
+            ClipSpec(0, 100, wav.path, track="V1"),
+        ],
+        drop_frame=drop,
+    )
 
 
 @pytest.mark.parametrize("rate,tc,drop,start", CASES, ids=[f"{c[0]}@{c[1]}" for c in CASES])
@@ -64,8 +71,17 @@ def test_clock_from_every_format(tmp_path, media, rate, tc, drop, start, fmt):
     assert loaded.timebase.start_timecode == tc
     assert loaded.duration_frames == 100
     assert loaded.name == "Seq 1"
-    assert loaded.format == {"xmeml": "fcp_xml", "xmeml4": "fcp_xml", "otio": "otio_json", "resolve": "otio_json",
-                             "fcpxml": "fcpx_xml", "fcpxmld": "fcpx_xml"}[fmt]
+    assert (
+        loaded.format
+        == {
+            "xmeml": "fcp_xml",
+            "xmeml4": "fcp_xml",
+            "otio": "otio_json",
+            "resolve": "otio_json",
+            "fcpxml": "fcpx_xml",
+            "fcpxmld": "fcpx_xml",
+        }[fmt]
+    )
 
 
 def test_detection_by_content_not_suffix(tmp_path, media):
@@ -105,17 +121,20 @@ def test_otioz_bundle(tmp_path, media):
     assert not folder.exists()
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "empty"),
-    (b"   \n", "empty"),
-    (b"<xmeml version='5'><sequence><name>x</name>", "not well-formed"),
-    (b"<?xml version='1.0'?><html><body/></html>", "root <html>"),
-    (b'{"hello": 1}', "not an OpenTimelineIO"),
-    (b'{"OTIO_SCHEMA": "Timeline.1", "tracks": ', "damaged"),
-    (b"\x00\x01\x02garbage" * 10, "its content is not"),
-    (b"PK\x03\x04garbage", "damaged zip"),
-    (b"<xmeml version='5'><bin><name>b</name></bin></xmeml>", "no <sequence>"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "empty"),
+        (b"   \n", "empty"),
+        (b"<xmeml version='5'><sequence><name>x</name>", "not well-formed"),
+        (b"<?xml version='1.0'?><html><body/></html>", "root <html>"),
+        (b'{"hello": 1}', "not an OpenTimelineIO"),
+        (b'{"OTIO_SCHEMA": "Timeline.1", "tracks": ', "damaged"),
+        (b"\x00\x01\x02garbage" * 10, "its content is not"),
+        (b"PK\x03\x04garbage", "damaged zip"),
+        (b"<xmeml version='5'><bin><name>b</name></bin></xmeml>", "no <sequence>"),
+    ],
+)
 def test_corrupt_or_unknown_files_fail_with_one_line(tmp_path, content, message):
     path = tmp_path / "bad.otio"
     path.write_bytes(content)
@@ -175,20 +194,31 @@ def test_xmeml_without_displayformat_uses_its_own_label(tmp_path, media):
 
 def test_xmeml_fixes(tmp_path, media):
     stereo = write_click_wav(tmp_path / "st.wav", 6, [1.0], channels=2)
-    nest = SequenceSpec.at("Nest", "25", "00:00:00:00", [
-        ClipSpec(0, 50, media.path, track="A1", name="inner a"),
-        ClipSpec(50, 100, media.path, source_in=10, track="A1", name="inner b"),
-        ClipSpec(0, 100, media.path, track="V1", name="inner v"),
-    ])
-    seq = SequenceSpec.at("Fixes", "25", "01:00:00:00", [
-        ClipSpec(0, 25, media.path, track="A1", name="off", enabled=False),
-        ClipSpec(25, 75, media.path, track="A1", name="fast", speed=2.0, source_in=20),
-        ClipSpec(0, 60, nest=nest, source_in=20, track="A2", name="nested"),
-        ClipSpec(0, 60, nest=nest, source_in=20, track="V1", name="nested"),
-        ClipSpec(0, 50, stereo.path, track="A3", channel=1, channels=2, name="L"),
-        ClipSpec(0, 50, stereo.path, track="A4", channel=2, channels=2, name="R"),
-        ClipSpec(80, 90, media.path, track="A1", name="quiet", gain=0.5),
-    ], muted_tracks=["A4"])
+    nest = SequenceSpec.at(
+        "Nest",
+        "25",
+        "00:00:00:00",
+        [
+            ClipSpec(0, 50, media.path, track="A1", name="inner a"),
+            ClipSpec(50, 100, media.path, source_in=10, track="A1", name="inner b"),
+            ClipSpec(0, 100, media.path, track="V1", name="inner v"),
+        ],
+    )
+    seq = SequenceSpec.at(
+        "Fixes",
+        "25",
+        "01:00:00:00",
+        [
+            ClipSpec(0, 25, media.path, track="A1", name="off", enabled=False),
+            ClipSpec(25, 75, media.path, track="A1", name="fast", speed=2.0, source_in=20),
+            ClipSpec(0, 60, nest=nest, source_in=20, track="A2", name="nested"),
+            ClipSpec(0, 60, nest=nest, source_in=20, track="V1", name="nested"),
+            ClipSpec(0, 50, stereo.path, track="A3", channel=1, channels=2, name="L"),
+            ClipSpec(0, 50, stereo.path, track="A4", channel=2, channels=2, name="R"),
+            ClipSpec(80, 90, media.path, track="A1", name="quiet", gain=0.5),
+        ],
+        muted_tracks=["A4"],
+    )
     path = write_xmeml(tmp_path / "fixes.xml", seq)
     released = otio.adapters.read_from_file(str(path), adapter_name="fcp_xml")
     fixed = load_timeline(path).timeline
@@ -217,7 +247,9 @@ def test_xmeml_fixes(tmp_path, media):
 
 def test_fixed_reader_matches_released_on_plain_sequences(tmp_path, media):
     """The memoised context and shared media references change speed, not results."""
-    clips = [ClipSpec(i * 12, i * 12 + 10, media.path, source_in=i % 7, track=f"A{1 + i % 3}") for i in range(60)]
+    clips = [
+        ClipSpec(i * 12, i * 12 + 10, media.path, source_in=i % 7, track=f"A{1 + i % 3}") for i in range(60)
+    ]
     seq = SequenceSpec.at("plain", "24000/1001", "01:00:00:00", clips)
     text = xmeml_string(seq)
     released = otio.adapters.read_from_string(text, adapter_name="fcp_xml")
@@ -243,8 +275,9 @@ def test_fcpxml_exact_rates_and_start(tmp_path, media):
 
 
 def test_media_urls(tmp_path):
-    assert media_path_from_url("file://localhost/Volumes/My%20Drive/%E7%B4%A0%E6%9D%90.wav") == \
-        Path("/Volumes/My Drive/素材.wav")
+    assert media_path_from_url("file://localhost/Volumes/My%20Drive/%E7%B4%A0%E6%9D%90.wav") == Path(
+        "/Volumes/My Drive/素材.wav"
+    )
     assert media_path_from_url("file:///tmp/a%20b.wav") == Path("/tmp/a b.wav")
     assert media_path_from_url("/bare/path with space.wav") == Path("/bare/path with space.wav")
     assert media_path_from_url("media/x.wav", tmp_path) == tmp_path / "media/x.wav"
@@ -255,10 +288,13 @@ def test_media_urls(tmp_path):
 def test_xmeml_with_several_sequences_uses_the_first_and_says_so(tmp_path, media):
     one = xmeml_string(_seq("25", "01:00:00:00", False, media, name="First"))
     two = xmeml_string(_seq("25", "02:00:00:00", False, media, name="Second"))
-    body = lambda text: text[text.index("<sequence"):text.rindex("</xmeml>")]  # noqa: E731
-    both = ('<?xml version="1.0"?><xmeml version="5"><bin><name>Bin</name><children>'
-            + body(one) + body(two).replace('id="sequence-1"', 'id="sequence-9"').replace('file-1', 'file-9')
-            + "</children></bin></xmeml>")
+    body = lambda text: text[text.index("<sequence") : text.rindex("</xmeml>")]  # noqa: E731
+    both = (
+        '<?xml version="1.0"?><xmeml version="5"><bin><name>Bin</name><children>'
+        + body(one)
+        + body(two).replace('id="sequence-1"', 'id="sequence-9"').replace("file-1", "file-9")
+        + "</children></bin></xmeml>"
+    )
     path = tmp_path / "bin.xml"
     path.write_text(both, encoding="utf-8")
     loaded = load_timeline(path)
@@ -284,8 +320,12 @@ def test_editor_drop_frame_setting_overrides_a_silent_document(tmp_path, media):
     otio.adapters.write_to_file(tl, str(path))
     assert load_timeline(path).timebase.start_timecode == "00:59:56:12"  # frame 107892 read as NDF
     loaded = load_timeline(path, drop_frame=True)
-    assert loaded.timebase.drop_frame and loaded.timebase.start_timecode == "01:00:00;00" and not loaded.warnings
+    assert (
+        loaded.timebase.drop_frame and loaded.timebase.start_timecode == "01:00:00;00" and not loaded.warnings
+    )
     xml = write_xmeml(tmp_path / "df.xml", seq)
     assert any("editor's setting" in w for w in load_timeline(xml, drop_frame=False).warnings)
     with pytest.raises(TimelineError, match="drop-frame does not exist"):
-        load_timeline(write_xmeml(tmp_path / "25.xml", _seq("25", "01:00:00:00", False, media)), drop_frame=True)
+        load_timeline(
+            write_xmeml(tmp_path / "25.xml", _seq("25", "01:00:00:00", False, media)), drop_frame=True
+        )

@@ -1,4 +1,5 @@
-"""The line-break benchmark (benchmarks/bench_line_breaks.py): the frozen sets stay frozen and unseen, and a break
+"""The line-break benchmark (benchmarks/bench_line_breaks.py): the frozen sets stay frozen and unseen, and a
+break
 after punctuation counts as preferred only where the rules put one."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from fixtures.paths import REPO
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("captionbridge_bench_line_breaks",
-                                                  REPO / "benchmarks" / "bench_line_breaks.py")
+    spec = importlib.util.spec_from_file_location(
+        "captionbridge_bench_line_breaks", REPO / "benchmarks" / "bench_line_breaks.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -24,7 +26,9 @@ def test_frozen_files_are_unchanged(bench):
     """Editing a frozen set (text or marks) after it was scored would make its score meaningless."""
     for name, pinned in bench.FROZEN.values():
         assert hashlib.sha256((REPO / "benchmarks" / "data" / name).read_bytes()).hexdigest() == pinned, name
-    assert not {name for name, _ in bench.FROZEN.values()} & {f for _, _, f in bench.SETS}  # never in the seen sets
+    assert not {name for name, _ in bench.FROZEN.values()} & {
+        f for _, _, f in bench.SETS
+    }  # never in the seen sets
 
 
 def test_every_data_file_says_what_it_was_used_for():
@@ -33,16 +37,19 @@ def test_every_data_file_says_what_it_was_used_for():
         assert any("USED FOR" in ln or "FROZEN" in ln or "冻结" in ln for ln in header), path.name
 
 
-@pytest.mark.parametrize("text,pos,expected", [
-    ("It rained. We left", 9, True),       # after a full stop (positions count non-space characters)
-    ("It rained, so we left", 9, True),    # after a comma
-    ('He said "stop." Then', 13, True),    # after a full stop inside closing quotes
-    ('the word "stop" and', 13, False),    # a closing quote alone is not punctuation the rules break after
-    ("it cost 3.14 euros", 8, False),      # a decimal point
-    ("about 1,000 people", 7, False),      # a thousands separator
-    ("下雨了，我们走了", 4, True),            # Chinese comma
-    ("the (old) house", 8, False),         # a closing bracket alone
-])
+@pytest.mark.parametrize(
+    "text,pos,expected",
+    [
+        ("It rained. We left", 9, True),  # after a full stop (positions count non-space characters)
+        ("It rained, so we left", 9, True),  # after a comma
+        ('He said "stop." Then', 13, True),  # after a full stop inside closing quotes
+        ('the word "stop" and', 13, False),  # a closing quote alone is not punctuation the rules break after
+        ("it cost 3.14 euros", 8, False),  # a decimal point
+        ("about 1,000 people", 7, False),  # a thousands separator
+        ("下雨了，我们走了", 4, True),  # Chinese comma
+        ("the (old) house", 8, False),  # a closing bracket alone
+    ],
+)
 def test_after_punctuation_follows_the_rules(bench, text, pos, expected):
     para = bench._core(text)
     assert bench.after_punctuation(para, pos) is expected, (para[:pos], para[pos:])

@@ -1,5 +1,7 @@
-"""The service benchmark's per-job isolation check (benchmarks/bench_service.py) on a real engine process: every
-concurrent job's result carries its own marker (timeline name, file names), and the check does fail when results
+"""The service benchmark's per-job isolation check (benchmarks/bench_service.py) on a real engine process:
+every
+concurrent job's result carries its own marker (timeline name, file names), and the check does fail when
+results
 are paired with the wrong jobs."""
 
 from __future__ import annotations
@@ -42,5 +44,7 @@ def test_marker_needs_the_name_and_every_file(bench_service, tmp_path):
     good = {"timeline": {"name": "report_03"}, "files": ["report_03.captions.json", "report_03.en.srt"]}
     assert bench_service.carries_own_marker(good, path)
     assert not bench_service.carries_own_marker({**good, "timeline": {"name": "report_04"}}, path)
-    assert not bench_service.carries_own_marker({**good, "files": ["report_03.en.srt", "report_04.en.srt"]}, path)
+    assert not bench_service.carries_own_marker(
+        {**good, "files": ["report_03.en.srt", "report_04.en.srt"]}, path
+    )
     assert not bench_service.carries_own_marker({**good, "files": []}, path)

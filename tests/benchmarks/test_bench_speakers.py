@@ -14,8 +14,9 @@ from fixtures.paths import REPO
 @pytest.fixture(scope="module")
 def bench(conversations_module):
     sys.modules.setdefault("conversations", conversations_module)  # the benchmark imports it by this name
-    spec = importlib.util.spec_from_file_location("captionbridge_bench_speakers", REPO / "benchmarks" /
-                                                  "bench_speakers.py")
+    spec = importlib.util.spec_from_file_location(
+        "captionbridge_bench_speakers", REPO / "benchmarks" / "bench_speakers.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -30,14 +31,19 @@ def test_der_ignores_label_names_and_counts_confusion(bench):
 
 
 def test_turns_join_runs_of_one_speaker(bench):
-    words = [replace(Word("a", 0, 1), speaker="S1"), replace(Word("b", 1.1, 2), speaker="S1"),
-             replace(Word("c", 2.5, 3), speaker="S2")]
+    words = [
+        replace(Word("a", 0, 1), speaker="S1"),
+        replace(Word("b", 1.1, 2), speaker="S1"),
+        replace(Word("c", 2.5, 3), speaker="S2"),
+    ]
     assert bench.turns_of(words, lambda w: w.speaker) == [(0, 2, "S1"), (2.5, 3, "S2")]
 
 
 def test_wrongly_mixed_cues(bench):
-    w = [replace(Word(t, k, k + 0.5), speaker=s) for k, (t, s) in enumerate([("Yes.", "S2"), ("Good.", "S1"),
-                                                                             ("Fine", "S1"), ("then.", "S2")])]
+    w = [
+        replace(Word(t, k, k + 0.5), speaker=s)
+        for k, (t, s) in enumerate([("Yes.", "S2"), ("Good.", "S1"), ("Fine", "S1"), ("then.", "S2")])
+    ]
     truth = {id(x): x.speaker for x in w}
     right = Cue(0, 50, {"en": "- Yes.\n- Good."}, tuple(w[:2]), ("S2", "S1"))
     single = Cue(60, 80, {"en": "Fine"}, (w[2],), ("S1",))

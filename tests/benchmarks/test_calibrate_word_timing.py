@@ -1,4 +1,5 @@
-"""The per-model word-timing calibration (benchmarks/calibrate_word_timing.py): the fit recovers a known lag."""
+"""The per-model word-timing calibration (benchmarks/calibrate_word_timing.py): the fit recovers a known
+lag."""
 
 from __future__ import annotations
 
@@ -39,9 +40,12 @@ def test_fit_recovers_a_known_lag(calibrate):
 
 def test_boundary_rows_are_running_speech_only(calibrate, speech_corpus_module):
     corpus = speech_corpus_module.make_corpus("en", sentences=2, pauses=(1.0,), noise_seconds=0.0)
-    # Whisper-like words: the reference shifted 50 ms early, the first word of each sentence left out of the rows
+    # Whisper-like words: the reference shifted 50 ms early, the first word of each sentence left out of the
+    # rows
     words = [calibrate._W(w.text, w.start - 0.05, w.end - 0.05) for w in corpus.words]
     rows = calibrate.boundary_rows(corpus, words)
     exact = [w for w in corpus.words if w.start_exact]
     assert 0 < len(rows) <= len(exact) - 2
-    assert all(abs(r[0] - 0.05) < 0.03 for r in rows)  # real minus Whisper's boundary: +50 ms (minus the gaps)
+    assert all(
+        abs(r[0] - 0.05) < 0.03 for r in rows
+    )  # real minus Whisper's boundary: +50 ms (minus the gaps)

@@ -1,4 +1,5 @@
-"""benchmarks/readme_table.py: the README's Measured table comes from one run, and says what each row was measured on."""
+"""benchmarks/readme_table.py: the README's Measured table comes from one run, and says what each row was
+measured on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from fixtures.paths import REPO
 
 @pytest.fixture(scope="module")
 def table():
-    spec = importlib.util.spec_from_file_location("captionbridge_readme_table", REPO / "benchmarks" / "readme_table.py")
+    spec = importlib.util.spec_from_file_location(
+        "captionbridge_readme_table", REPO / "benchmarks" / "readme_table.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -19,20 +22,45 @@ def table():
 
 def one_run(date="2026-12-06 04:00 UTC"):
     spread = {"median": 1, "min": 0.9, "max": 1.2}
-    return {"date": date, "quick": False, "command": "python benchmarks/run_all.py",
-            "machine": {"cpus": 2, "cpu_model": "AMD EPYC", "memory_gib": 23.5, "cuda_devices": 0},
-            "load_average_start": [0.5, 0.4, 0.3],
-            "benchmarks": {
-                "end_to_end": {"date": date, "timeline_minutes": 20.4, "recordings": 17, "x_real_time": 9.1,
-                               "bare_x_real_time": 10.2, "speed_runs_per_side": 3, "overhead_pct_vs_bare": 12.1,
-                               "speed_runs": {"pipeline_wall_s": spread, "bare_wall_s": spread,
-                                              "overhead_pct_per_pair": {"min": 9.0, "max": 15.5}},
-                               "word_timing_measured_on": "the calibration sentences", "word_mae_ms": 20.0,
-                               "within_50ms_pct": 86.0, "within_100ms_pct": 94.0, "f1_200ms": 0.96},
-                "captions": {"date": date, "line_break_preferred_pct": 95.2,
-                             "frozen": {"all_pct": 87.5, "en": {"preferred": 40, "line_breaks": 46},
-                                        "zh": {"preferred": 16, "line_breaks": 18}, "rules": "abc", "date": date}},
-            }}
+    return {
+        "date": date,
+        "quick": False,
+        "command": "python benchmarks/run_all.py",
+        "machine": {"cpus": 2, "cpu_model": "AMD EPYC", "memory_gib": 23.5, "cuda_devices": 0},
+        "load_average_start": [0.5, 0.4, 0.3],
+        "benchmarks": {
+            "end_to_end": {
+                "date": date,
+                "timeline_minutes": 20.4,
+                "recordings": 17,
+                "x_real_time": 9.1,
+                "bare_x_real_time": 10.2,
+                "speed_runs_per_side": 3,
+                "overhead_pct_vs_bare": 12.1,
+                "speed_runs": {
+                    "pipeline_wall_s": spread,
+                    "bare_wall_s": spread,
+                    "overhead_pct_per_pair": {"min": 9.0, "max": 15.5},
+                },
+                "word_timing_measured_on": "the calibration sentences",
+                "word_mae_ms": 20.0,
+                "within_50ms_pct": 86.0,
+                "within_100ms_pct": 94.0,
+                "f1_200ms": 0.96,
+            },
+            "captions": {
+                "date": date,
+                "line_break_preferred_pct": 95.2,
+                "frozen": {
+                    "all_pct": 87.5,
+                    "en": {"preferred": 40, "line_breaks": 46},
+                    "zh": {"preferred": 16, "line_breaks": 18},
+                    "rules": "abc",
+                    "date": date,
+                },
+            },
+        },
+    }
 
 
 def test_rows_come_from_the_run_and_say_what_they_were_measured_on(table):

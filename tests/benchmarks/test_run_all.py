@@ -1,4 +1,5 @@
-"""benchmarks/run_all.py: one run per report with its machine, date and command; partial runs never merge silently."""
+"""benchmarks/run_all.py: one run per report with its machine, date and command; partial runs never merge
+silently."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ def test_explicit_merge_lists_every_run_and_labels_each_row(run_all, tmp_path):
     assert run_all.main(["--only", "two", "--merge-into", "report.json"]) == 0
     merged = json.loads((tmp_path / "report.json").read_text())
     assert [r["command"] for r in merged["runs"]] == [
-        "python benchmarks/run_all.py", "python benchmarks/run_all.py --only two --merge-into report.json"]
+        "python benchmarks/run_all.py",
+        "python benchmarks/run_all.py --only two --merge-into report.json",
+    ]
     assert merged["benchmarks"]["one"]["run"] == 1 and merged["benchmarks"]["two"]["run"] == 2
     text = (tmp_path / "report.md").read_text()
     assert "Merged from several runs" in text and "(run 1)" in text and "(run 2)" in text

@@ -1,10 +1,15 @@
-"""The facility cluster end to end on this machine: a local Ray cluster (head + a second node process), the Ray
+"""The facility cluster end to end on this machine: a local Ray cluster (head + a second node process), the
+Ray
 Serve application deployed by `captionbridge cluster deploy` (TLS on loopback) with two CPU replicas of the
-packaged Whisper base model, and bay engines (`captionbridge caption --cluster`, real processes) against it over loopback.
+packaged Whisper base model, and bay engines (`captionbridge caption --cluster`, real processes) against it
+over loopback.
 
-Covers: two bays at once with the same outputs as a local engine, the shared cache from a second bay (no upload,
-no second transcription), a replica killed mid-request (the span completes, once), a bay asking for another bay's
-job (refused), a revoked bay (refused), `cluster status`, and the whole cluster stopped (local fallback). Everything
+Covers: two bays at once with the same outputs as a local engine, the shared cache from a second bay (no
+upload,
+no second transcription), a replica killed mid-request (the span completes, once), a bay asking for another
+bay's
+job (refused), a revoked bay (refused), `cluster status`, and the whole cluster stopped (local fallback).
+Everything
 started here is stopped by the fixtures.
 """
 
@@ -49,10 +54,14 @@ def words_of(out_dir: Path) -> list[tuple]:
 
 
 def assert_same_words(got: list[tuple], expected: list[tuple]) -> None:
-    """What a local engine makes of the same audio: the same words on the same frames. Not bit-exact: CPU decoding
-    on this shared machine is not deterministic from run to run even locally (near-ties in the beam went either way
-    between two local runs, e.g. 'most' / 'motorcycle', and word timing follows the words around them), so: at least
-    85 % of the words match in order, at least 80 % of those sit on exactly the same frames, and none is more than
+    """What a local engine makes of the same audio: the same words on the same frames. Not bit-exact: CPU
+    decoding
+    on this shared machine is not deterministic from run to run even locally (near-ties in the beam went
+    either way
+    between two local runs, e.g. 'most' / 'motorcycle', and word timing follows the words around them), so: at
+    least
+    85 % of the words match in order, at least 80 % of those sit on exactly the same frames, and none is more
+    than
     3 frames (120 ms) off. A span mapped to the wrong place, or another bay's span, fails all three."""
     import difflib
 
@@ -91,11 +100,29 @@ class Facility:
         return self.tokens[name].read_text(encoding="utf-8").strip()
 
     def caption_args(self, media: Path, out: Path, bay: str | None, *extra: str) -> list[str]:
-        args = ["caption", str(media), "--rate", "25", "--out", str(out), "--language", "en", "--model",
-                str(self.model), "-q", *extra]
+        args = [
+            "caption",
+            str(media),
+            "--rate",
+            "25",
+            "--out",
+            str(out),
+            "--language",
+            "en",
+            "--model",
+            str(self.model),
+            "-q",
+            *extra,
+        ]
         if bay is not None:
-            args += ["--cluster", self.url, "--cluster-token-file", str(self.tokens[bay]), "--cluster-ca-cert",
-                     str(self.cert)]
+            args += [
+                "--cluster",
+                self.url,
+                "--cluster-token-file",
+                str(self.tokens[bay]),
+                "--cluster-ca-cert",
+                str(self.cert),
+            ]
         return args
 
     def caption(self, media: Path, out: Path, bay: str | None, *extra: str, timeout: float = 180):
@@ -124,9 +151,29 @@ def facility(ray_cluster, base_whisper_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("facility")
     ray_cluster.env["CAPTIONBRIDGE_CACHE_DIR"] = str(root / "bay-cache")
     f = Facility(ray_cluster, root, base_whisper_model)
-    result = f.cli("cluster", "deploy", "--address", ray_cluster.address, "--data-dir", str(f.data), "--model",
-                   str(base_whisper_model), "--device", "cpu", "--min-replicas", "2", "--max-replicas", "2",
-                   "--port", str(f.port), "--tls-cert", str(f.cert), "--tls-key", str(f.key), timeout=240)
+    result = f.cli(
+        "cluster",
+        "deploy",
+        "--address",
+        ray_cluster.address,
+        "--data-dir",
+        str(f.data),
+        "--model",
+        str(base_whisper_model),
+        "--device",
+        "cpu",
+        "--min-replicas",
+        "2",
+        "--max-replicas",
+        "2",
+        "--port",
+        str(f.port),
+        "--tls-cert",
+        str(f.cert),
+        "--tls-key",
+        str(f.key),
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     f.add_bay("bay-a")
     f.add_bay("bay-b")
@@ -151,9 +198,17 @@ def test_two_bays_at_once_get_what_a_local_engine_gets(facility, local_words, tm
     procs = {}
     for bay, name in (("bay-a", "one"), ("bay-b", "two")):
         procs[bay] = subprocess.Popen(
-            [os.fspath(Path(os.sys.executable)), "-m", "captionbridge.plugin.cli",
-             *facility.caption_args(facility.media[name], tmp_path / bay, bay)],
-            env=facility.cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                os.fspath(Path(os.sys.executable)),
+                "-m",
+                "captionbridge.plugin.cli",
+                *facility.caption_args(facility.media[name], tmp_path / bay, bay),
+            ],
+            env=facility.cluster.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     for bay, proc in procs.items():
         out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
@@ -179,13 +234,19 @@ def test_second_bay_gets_the_first_bays_transcript_from_the_shared_cache(facilit
     assert words_of(tmp_path / "out") == facility.outputs["one"]  # bay a's transcript, exactly
     after = facility.status()
     assert after["bays"]["bay-b"]["cache_hits"] == before["bays"]["bay-b"]["cache_hits"] + 1
-    assert after["bays"]["bay-b"]["uploaded_bytes"] == before["bays"]["bay-b"]["uploaded_bytes"]  # nothing sent
+    assert (
+        after["bays"]["bay-b"]["uploaded_bytes"] == before["bays"]["bay-b"]["uploaded_bytes"]
+    )  # nothing sent
     assert after["transcribed_spans"] == before["transcribed_spans"]  # nothing transcribed again
     assert after["cache"]["hit_rate"] > 0
     text = facility.cli("cluster", "status", "--address", facility.cluster.address, timeout=90)
     assert text.returncode == 0, text.stderr
-    assert "nodes: 2 alive of 2" in text.stdout and "deployment Transcriber: healthy; replicas: running 2" in \
-        text.stdout and "bay bay-b:" in text.stdout and "cache hit rate" in text.stdout
+    assert (
+        "nodes: 2 alive of 2" in text.stdout
+        and "deployment Transcriber: healthy; replicas: running 2" in text.stdout
+        and "bay bay-b:" in text.stdout
+        and "cache hit rate" in text.stdout
+    )
 
 
 def _upload_and_submit(facility, bay: str, media: Path) -> dict:
@@ -202,9 +263,18 @@ def _upload_and_submit(facility, bay: str, media: Path) -> dict:
     assert status == 200
     if missing["missing"]:
         assert facility.http("PUT", f"/v1/audio/{digest}", token, data=flac)[0] == 201
-    status, job = facility.http("POST", "/v1/jobs", token, {
-        "request_id": uuid.uuid4().hex, "identity": f"test:{uuid.uuid4().hex}", "audio": digest,
-        "settings": wire_settings(TranscribeOptions(language="en")), "seconds": len(samples) / rate})
+    status, job = facility.http(
+        "POST",
+        "/v1/jobs",
+        token,
+        {
+            "request_id": uuid.uuid4().hex,
+            "identity": f"test:{uuid.uuid4().hex}",
+            "audio": digest,
+            "settings": wire_settings(TranscribeOptions(language="en")),
+            "seconds": len(samples) / rate,
+        },
+    )
     assert status == 201, job
     return job
 
@@ -225,7 +295,9 @@ def test_the_ingress_speaks_only_tls_and_a_bay_checks_the_certificate(facility, 
         urllib.request.urlopen(plain, timeout=10).read()
     args = [a for a in facility.caption_args(facility.media["one"], tmp_path / "out", "bay-a")]
     cut = args.index("--cluster-ca-cert")
-    unverified = facility.cli(*(args[:cut] + args[cut + 2:]))  # no CA: the self-signed certificate is not trusted
+    unverified = facility.cli(
+        *(args[:cut] + args[cut + 2 :])
+    )  # no CA: the self-signed certificate is not trusted
     assert unverified.returncode == 0, unverified.stderr
     assert "TLS failed" in unverified.stderr and "check ca_cert" in unverified.stderr
     assert "transcribed on this machine instead" in unverified.stderr
@@ -247,7 +319,8 @@ def test_a_revoked_bay_is_refused(facility, tmp_path):
 
 
 def test_a_bays_engine_service_sends_its_jobs_to_the_cluster(facility, tmp_path):
-    """`captionbridge serve --cluster` (the engine the editors' scripts talk to) transcribes through the cluster."""
+    """`captionbridge serve --cluster` (the engine the editors' scripts talk to) transcribes through the
+    cluster."""
     from fractions import Fraction
 
     import soundfile as sf
@@ -257,21 +330,47 @@ def test_a_bays_engine_service_sends_its_jobs_to_the_cluster(facility, tmp_path)
     facility.add_bay("bay-d")
     media = speech(tmp_path / "three.wav", "The ferry to the island leaves at noon, weather permitting.")
     frames = int(sf.info(str(media)).duration * 25)
-    timeline = write_timeline(tmp_path / "edit.otio", ["interview"], media=media, rate=Fraction(25),
-                              start_tc="10:00:00:00", clip_frames=frames)
+    timeline = write_timeline(
+        tmp_path / "edit.otio",
+        ["interview"],
+        media=media,
+        rate=Fraction(25),
+        start_tc="10:00:00:00",
+        clip_frames=frames,
+    )
     config = tmp_path / "engine-config"
     env = {**facility.cluster.env, "CAPTIONBRIDGE_CONFIG_DIR": str(config)}
-    engine = subprocess.Popen([os.sys.executable, "-m", "captionbridge.plugin.cli", "serve", "--port", "0",
-                               "--cluster", facility.url, "--cluster-token-file", str(facility.tokens["bay-d"]),
-                               "--cluster-ca-cert", str(facility.cert), "--log-level", "warning"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    engine = subprocess.Popen(
+        [
+            os.sys.executable,
+            "-m",
+            "captionbridge.plugin.cli",
+            "serve",
+            "--port",
+            "0",
+            "--cluster",
+            facility.url,
+            "--cluster-token-file",
+            str(facility.tokens["bay-d"]),
+            "--cluster-ca-cert",
+            str(facility.cert),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (config / "service.json").exists():
             assert engine.poll() is None and time.monotonic() < deadline, engine.stderr.read()
             time.sleep(0.1)
         client = EngineClient.discover(config, timeout=30)
-        job = client.submit(timeline, {"model": str(facility.model), "language": "en", "formats": ["json", "srt"]})
+        job = client.submit(
+            timeline, {"model": str(facility.model), "language": "en", "formats": ["json", "srt"]}
+        )
         status = client.wait(job["id"], timeout=120, interval=0.2)
         assert status["state"] == "succeeded", status
         document = client.result(job["id"])
@@ -309,9 +408,18 @@ def _cpu_ticks(pid: int) -> int:
 def test_a_replica_killed_mid_request_costs_a_retry_not_the_job(facility, tmp_path):
     before = facility.status()
     media = speech(tmp_path / "long.wav", " ".join(SENTENCES), repeat=3)  # about 40 seconds
-    proc = subprocess.Popen([os.fspath(Path(os.sys.executable)), "-m", "captionbridge.plugin.cli",
-                             *facility.caption_args(media, tmp_path / "out", "bay-a")],
-                            env=facility.cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            os.fspath(Path(os.sys.executable)),
+            "-m",
+            "captionbridge.plugin.cli",
+            *facility.caption_args(media, tmp_path / "out", "bay-a"),
+        ],
+        env=facility.cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         replicas = _replica_pids(facility)
         assert len(replicas) == 2, replicas
@@ -340,24 +448,42 @@ def test_a_replica_killed_mid_request_costs_a_retry_not_the_job(facility, tmp_pa
 
 
 def test_the_front_door_restarting_mid_job_loses_nothing(facility, tmp_path):
-    """The ingress replica (the cluster's front desk, with the queue in memory) is killed while a bay waits for a
+    """The ingress replica (the cluster's front desk, with the queue in memory) is killed while a bay waits
+    for a
     span: Serve restarts it, the bay's engine sees its job gone and queues the span again, and finishes on the
     cluster."""
     media = speech(tmp_path / "long.wav", SENTENCES[1], repeat=4)  # about 25 s
-    proc = subprocess.Popen([os.fspath(Path(os.sys.executable)), "-m", "captionbridge.plugin.cli",
-                             *facility.caption_args(media, tmp_path / "out", "bay-b")],
-                            env=facility.cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            os.fspath(Path(os.sys.executable)),
+            "-m",
+            "captionbridge.plugin.cli",
+            *facility.caption_args(media, tmp_path / "out", "bay-b"),
+        ],
+        env=facility.cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     log = facility.data / "access.log"
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
-            jobs = [json.loads(line) for line in log.read_text().splitlines()
-                    if '"action": "job"' in line and '"bay": "bay-b"' in line]
+            jobs = [
+                json.loads(line)
+                for line in log.read_text().splitlines()
+                if '"action": "job"' in line and '"bay": "bay-b"' in line
+            ]
             if any(j["seconds"] > 15 for j in jobs):  # the long span is queued or running
                 break
             time.sleep(0.2)
-        [ingress] = [pid for pid in facility.cluster._our_pids() if Path(f"/proc/{pid}/cmdline").read_bytes()
-                     .startswith(b"ray::ServeReplica:captionbridge:Ingress")]
+        [ingress] = [
+            pid
+            for pid in facility.cluster._our_pids()
+            if Path(f"/proc/{pid}/cmdline")
+            .read_bytes()
+            .startswith(b"ray::ServeReplica:captionbridge:Ingress")
+        ]
         assert proc.poll() is None, "the bay finished before the front desk could be killed"
         os.kill(ingress, signal.SIGKILL)
         out, err = proc.communicate(timeout=240)
@@ -368,8 +494,11 @@ def test_the_front_door_restarting_mid_job_loses_nothing(facility, tmp_path):
     assert proc.returncode == 0, err
     assert "transcribed on this machine" not in err
     assert words_of(tmp_path / "out")
-    long_jobs = [json.loads(line) for line in log.read_text().splitlines()
-                 if '"action": "job"' in line and '"bay": "bay-b"' in line and json.loads(line)["seconds"] > 15]
+    long_jobs = [
+        json.loads(line)
+        for line in log.read_text().splitlines()
+        if '"action": "job"' in line and '"bay": "bay-b"' in line and json.loads(line)["seconds"] > 15
+    ]
     assert len(long_jobs) == 2  # queued once, and once more after the front desk came back
 
 
@@ -380,12 +509,20 @@ def test_the_cluster_stopped_means_local_transcription_with_a_clear_message(faci
     assert f"facility cluster at {facility.url} unreachable" in result.stderr
     assert "transcribed on this machine instead" in result.stderr
     assert_same_words(words_of(tmp_path / "out"), local_words["two"])
-    config = tmp_path / "facility.toml"  # told to wait (briefly): the job fails, saying why, and nothing is written
-    config.write_text(f'[cluster]\nurl = "{facility.url}"\ntoken_file = "{facility.tokens["bay-a"]}"\n'
-                      f'ca_cert = "{facility.cert}"\non_unreachable = "wait"\nwait_timeout_s = 2\n',
-                      encoding="utf-8")
-    waiting = facility.cli(*facility.caption_args(facility.media["two"], tmp_path / "wait", None,
-                                                  "--facility-config", str(config)), timeout=90)
+    config = (
+        tmp_path / "facility.toml"
+    )  # told to wait (briefly): the job fails, saying why, and nothing is written
+    config.write_text(
+        f'[cluster]\nurl = "{facility.url}"\ntoken_file = "{facility.tokens["bay-a"]}"\n'
+        f'ca_cert = "{facility.cert}"\non_unreachable = "wait"\nwait_timeout_s = 2\n',
+        encoding="utf-8",
+    )
+    waiting = facility.cli(
+        *facility.caption_args(
+            facility.media["two"], tmp_path / "wait", None, "--facility-config", str(config)
+        ),
+        timeout=90,
+    )
     assert waiting.returncode == 1 and "Traceback" not in waiting.stderr
     assert "stayed unreachable for 2 s" in waiting.stderr and "the job was not transcribed" in waiting.stderr
     assert not list((tmp_path / "wait").glob("*.srt"))

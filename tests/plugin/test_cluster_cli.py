@@ -1,4 +1,5 @@
-"""The cluster commands' and bay options' refusals, without a Ray cluster: one clear line and an exit code each."""
+"""The cluster commands' and bay options' refusals, without a Ray cluster: one clear line and an exit code
+each."""
 
 from __future__ import annotations
 
@@ -36,8 +37,16 @@ def test_deploy_refuses_to_listen_beyond_loopback_without_tls(tmp_path):
 def test_a_bay_refuses_unusable_cluster_settings_before_any_work(tmp_path):
     media = tmp_path / "x.wav"
     media.write_bytes(b"")
-    plain = run("caption", str(media), "--out", str(tmp_path / "o"), "--cluster", "http://gpu-head:8443",
-                "--cluster-token-file", str(tmp_path / "none"))
+    plain = run(
+        "caption",
+        str(media),
+        "--out",
+        str(tmp_path / "o"),
+        "--cluster",
+        "http://gpu-head:8443",
+        "--cluster-token-file",
+        str(tmp_path / "none"),
+    )
     assert plain.exit_code == 3 and "cannot read the bay token" in plain.stderr
     token = tmp_path / "token"
     token.write_text("cbb_abc\n")

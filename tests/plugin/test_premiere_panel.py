@@ -34,19 +34,34 @@ def _needs_node():
 CLOCKS = {
     "25@01h": dict(rate="25", start_frame=90000, start_tc="01:00:00:00", df=False, display_format=101),
     "25@10h": dict(rate="25", start_frame=900000, start_tc="10:00:00:00", df=False, display_format=101),
-    "29.97DF@01h": dict(rate="30000/1001", start_frame=107892, start_tc="01:00:00;00", df=True, display_format=102),
-    "23.976@01h": dict(rate="24000/1001", start_frame=86400, start_tc="01:00:00:00", df=False, display_format=110),
-    "59.94DF@00h": dict(rate="60000/1001", start_frame=0, start_tc="00:00:00;00", df=True, display_format=106),
+    "29.97DF@01h": dict(
+        rate="30000/1001", start_frame=107892, start_tc="01:00:00;00", df=True, display_format=102
+    ),
+    "23.976@01h": dict(
+        rate="24000/1001", start_frame=86400, start_tc="01:00:00:00", df=False, display_format=110
+    ),
+    "59.94DF@00h": dict(
+        rate="60000/1001", start_frame=0, start_tc="00:00:00;00", df=True, display_format=106
+    ),
 }
 
 
 def run_panel(tmp_path, engine, **cfg):
     cfg.setdefault("output_dir", str(tmp_path / "out"))
-    temp = tmp_path / "tmp"  # the panel's os.tmpdir(): every captionbridge-* folder it makes must be gone after
+    temp = (
+        tmp_path / "tmp"
+    )  # the panel's os.tmpdir(): every captionbridge-* folder it makes must be gone after
     temp.mkdir(exist_ok=True)
-    env = dict(os.environ, CAPTIONBRIDGE_CONFIG_DIR=str(engine.config if engine else tmp_path / "nowhere"),
-               TMPDIR=str(temp), TMP=str(temp), TEMP=str(temp))
-    run = subprocess.run([NODE, str(HARNESS), json.dumps(cfg)], capture_output=True, text=True, timeout=120, env=env)
+    env = dict(
+        os.environ,
+        CAPTIONBRIDGE_CONFIG_DIR=str(engine.config if engine else tmp_path / "nowhere"),
+        TMPDIR=str(temp),
+        TMP=str(temp),
+        TEMP=str(temp),
+    )
+    run = subprocess.run(
+        [NODE, str(HARNESS), json.dumps(cfg)], capture_output=True, text=True, timeout=120, env=env
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["temp_left"] == [], "the temporary export folder was left behind"
@@ -58,7 +73,9 @@ def run_panel(tmp_path, engine, **cfg):
 def test_generate_captions_end_to_end(tmp_path, clock, es3):
     c = CLOCKS[clock]
     with LoopbackEngine(tmp_path, drop_frame=c["df"]) as engine:
-        out = run_panel(tmp_path, engine, es3_no_json=es3, options={"language": "en", "translate_to": "zh"}, **c)
+        out = run_panel(
+            tmp_path, engine, es3_no_json=es3, options={"language": "en", "translate_to": "zh"}, **c
+        )
         job = next(iter(engine.jobs.values()))
     assert "error" not in out, out
     result, calls, info = out["result"], out["calls"], out["info"]
@@ -76,15 +93,20 @@ def test_generate_captions_end_to_end(tmp_path, clock, es3):
     assert result["ok"] and result["verified"], result
     job_name = f"Sequence 01 {job['id'][:8]}"  # the job id tells this run's tracks from an earlier run's
     assert [(t["sequence"], t["name"], t["start"], t["format"]) for t in calls["captionTracks"]] == [
-        ("seq-1", f"{job_name}.en.srt", 0, 6), ("seq-1", f"{job_name}.zh.srt", 0, 6)]
+        ("seq-1", f"{job_name}.en.srt", 0, 6),
+        ("seq-1", f"{job_name}.zh.srt", 0, 6),
+    ]
     # ... and read back from exports of that sequence before and after
     assert [e["sequence"] for e in calls["projectExports"]] == ["seq-1", "seq-1"]
     for track, lang in zip(calls["captionTracks"], ("en", "zh")):
         assert srt_frames(track["path"], rate) == [(cue.start_frame, cue.end_frame) for cue in doc.cues]
         body = Path(track["path"]).read_text(encoding="utf-8")
         assert doc.cues[0].text[lang] in body
-    assert "English: 30 captions, Chinese: 30 captions added as caption tracks to \u201cSequence 01\u201d and read " \
+    assert (
+        "English: 30 captions, Chinese: 30 captions added as caption tracks to \u201cSequence 01\u201d and "
+        "read "
         "back from Premiere" in result["message"]
+    )
     assert out["progress"][-1] == ["adding caption tracks", 100]
     # the engine's access token is in no file the panel wrote
     written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
@@ -106,7 +128,9 @@ def test_cancel_stops_the_job_and_changes_nothing(tmp_path):
         out = run_panel(tmp_path, engine, cancel=True, **CLOCKS["25@01h"])
         job = next(iter(engine.jobs.values()))
     assert out["result"] == {"ok": False, "cancelled": True, "message": "Cancelled; nothing changed."}
-    assert job["state"] == "cancelled" and out["calls"]["captionTracks"] == [] and out["calls"]["imports"] == []
+    assert (
+        job["state"] == "cancelled" and out["calls"]["captionTracks"] == [] and out["calls"]["imports"] == []
+    )
     assert any(method == "DELETE" for method, _, _ in engine.requests)
 
 
@@ -163,11 +187,13 @@ def test_panel_against_the_real_service(tmp_path, real_service):
     assert len(frames) == 30 and all(e > s for s, e in frames)
 
 
-# -- defects of issue 20 -----------------------------------------------------------------------------------------
+# -- defects of issue 20
+# -----------------------------------------------------------------------------------------
 
 
 def _assert_hand_import(result, text):
-    """A failure after the SRT files exist: not ok, says why, and gives every file with the hand-import steps."""
+    """A failure after the SRT files exist: not ok, says why, and gives every file with the hand-import
+    steps."""
     assert not result["ok"], result
     assert text in result["message"], result["message"]
     assert "File > Import" in result["message"] and "first frame" in result["message"]
@@ -177,7 +203,8 @@ def _assert_hand_import(result, text):
 
 
 def test_a_throwing_create_caption_track_gives_the_files_to_import_by_hand(tmp_path):
-    """Premiere throwing in createCaptionTrack reached the panel as CEP's "EvalScript error." and the user saw a JSON
+    """Premiere throwing in createCaptionTrack reached the panel as CEP's "EvalScript error." and the user saw
+    a JSON
     parse error; now the host catches it and the panel gives the SRT files to import by hand."""
     with LoopbackEngine(tmp_path) as engine:
         out = run_panel(tmp_path, engine, throw_on_caption=True, **CLOCKS["25@01h"])
@@ -195,12 +222,18 @@ def test_a_non_json_answer_from_premiere_is_a_failure_with_the_files(tmp_path):
     _assert_hand_import(out["result"], "Premiere's scripting host failed while adding the caption tracks")
     with LoopbackEngine(tmp_path / "e2") as engine:
         out = run_panel(tmp_path, engine, host_not_loaded=True, **CLOCKS["25@01h"])
-    assert out["error"]["user"] and "scripting host failed while reading the sequence" in out["error"]["message"]
+    assert (
+        out["error"]["user"] and "scripting host failed while reading the sequence" in out["error"]["message"]
+    )
 
 
-HOST_CALLS = ['cb_sequenceInfo()', 'cb_exportSequence("seq-1", "/tmp/x.xml")',
-              'cb_importCaptions(\'{"sequence_id": "seq-1", "clock": {}, "items": []}\')',
-              'cb_importCaptions("not json")', 'cb_exportSequenceProject("seq-1", "/tmp/x.prproj")']
+HOST_CALLS = [
+    "cb_sequenceInfo()",
+    'cb_exportSequence("seq-1", "/tmp/x.xml")',
+    'cb_importCaptions(\'{"sequence_id": "seq-1", "clock": {}, "items": []}\')',
+    'cb_importCaptions("not json")',
+    'cb_exportSequenceProject("seq-1", "/tmp/x.prproj")',
+]
 
 
 @pytest.mark.parametrize("es3", [False, True], ids=["json", "es3-no-json"])
@@ -210,12 +243,14 @@ def test_every_host_function_answers_json_whatever_premiere_throws(es3):
 const fs = require("fs"), vm = require("vm");
 const boom = () => { throw new Error("Premiere exploded"); };
 const seq = { sequenceID: "seq-1", name: "S", get timebase() { boom(); }, zeroPoint: "0",
-              exportAsFinalCutProXML: boom, exportAsProject: boom, createCaptionTrack: boom, getSettings: boom };
+              exportAsFinalCutProXML: boom, exportAsProject: boom, createCaptionTrack: boom,
+              getSettings: boom };
 const sequences = [seq]; sequences.numSequences = 1;
 const variants = [
   { get project() { boom(); } },
   { project: { get activeSequence() { boom(); }, get sequences() { boom(); } } },
-  { project: { activeSequence: seq, sequences, rootItem: { children: [] }, importFiles: boom, openSequence: boom } },
+  { project: { activeSequence: seq, sequences, rootItem: { children: [] }, importFiles: boom,
+               openSequence: boom } },
 ];
 const out = [];
 for (const app of variants) {
@@ -231,8 +266,12 @@ for (const app of variants) {
 process.stdout.write(JSON.stringify(out));
 """
     host = ROOT / "plugin" / "premiere" / "jsx" / "host.jsx"
-    run = subprocess.run([NODE, "-e", script, str(host), "es3" if es3 else "json", json.dumps(HOST_CALLS)],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [NODE, "-e", script, str(host), "es3" if es3 else "json", json.dumps(HOST_CALLS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     answers = json.loads(run.stdout)
     assert len(answers) == 3 * len(HOST_CALLS)
@@ -242,7 +281,8 @@ process.stdout.write(JSON.stringify(out));
 
 
 def test_captions_go_to_the_exported_sequence_when_the_user_switches_sequences(tmp_path):
-    """The user opened another (25 fps) sequence while the engine worked: the 23.976 captions go to the sequence
+    """The user opened another (25 fps) sequence while the engine worked: the 23.976 captions go to the
+    sequence
     that was exported, which is opened again, and nothing lands on the other one."""
     c = CLOCKS["23.976@01h"]
     with LoopbackEngine(tmp_path) as engine:
@@ -257,10 +297,16 @@ def test_captions_go_to_the_exported_sequence_when_the_user_switches_sequences(t
     assert frames == [(cue.start_frame, cue.end_frame) for cue in doc.cues]
 
 
-@pytest.mark.parametrize("change, text", [
-    ("delete", "\u201cSequence 01\u201d is no longer in the project"),
-    ("change_rate", "changed while captions were made (it was 23.976 fps starting at frame 86400, now 29.97 fps"),
-])
+@pytest.mark.parametrize(
+    "change, text",
+    [
+        ("delete", "\u201cSequence 01\u201d is no longer in the project"),
+        (
+            "change_rate",
+            "changed while captions were made (it was 23.976 fps starting at frame 86400, now 29.97 fps",
+        ),
+    ],
+)
 def test_refuses_when_the_exported_sequence_is_gone_or_changed(tmp_path, change, text):
     with LoopbackEngine(tmp_path) as engine:
         out = run_panel(tmp_path, engine, during_job=change, **CLOCKS["23.976@01h"])
@@ -299,7 +345,8 @@ def test_a_stuck_engine_is_reported_within_seconds_not_a_minute(tmp_path):
 
 
 class _HangingEngine:
-    """Answers health and job submission, then never answers a poll (or a DELETE): an engine that hangs mid-job."""
+    """Answers health and job submission, then never answers a poll (or a DELETE): an engine that hangs
+    mid-job."""
 
     def __init__(self):
         self.release = threading.Event()
@@ -346,12 +393,20 @@ class _HangingEngine:
 def test_an_engine_hanging_mid_job_is_reported_and_every_request_is_bounded(tmp_path):
     engine = _HangingEngine()
     try:
-        out = run_panel(tmp_path, _config_for(tmp_path, engine.server.server_address[1]),
-                        timeouts={"poll": 400, "cancel": 400}, **CLOCKS["25@01h"])
+        out = run_panel(
+            tmp_path,
+            _config_for(tmp_path, engine.server.server_address[1]),
+            timeouts={"poll": 400, "cancel": 400},
+            **CLOCKS["25@01h"],
+        )
     finally:
         engine.close()
-    assert out["error"]["user"] and "did not answer GET /v1/jobs/job-1 within 0.4 s" in out["error"]["message"]
-    assert [r for r in engine.requests if r[0] == "GET" and r[1] != "/v1/health"] == [("GET", "/v1/jobs/job-1")] * 3
+    assert (
+        out["error"]["user"] and "did not answer GET /v1/jobs/job-1 within 0.4 s" in out["error"]["message"]
+    )
+    assert [r for r in engine.requests if r[0] == "GET" and r[1] != "/v1/health"] == [
+        ("GET", "/v1/jobs/job-1")
+    ] * 3
     assert ("DELETE", "/v1/jobs/job-1") in engine.requests  # the panel gave up: the job is not left running
     assert out["calls"]["captionTracks"] == []
 
@@ -365,16 +420,26 @@ def test_cancel_works_while_the_engine_hangs(tmp_path, stage):
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         try:
-            out = run_panel(tmp_path, _config_for(tmp_path, silent.getsockname()[1]), cancel_after_ms=300,
-                            timeouts=long, **CLOCKS["25@01h"])
+            out = run_panel(
+                tmp_path,
+                _config_for(tmp_path, silent.getsockname()[1]),
+                cancel_after_ms=300,
+                timeouts=long,
+                **CLOCKS["25@01h"],
+            )
         finally:
             silent.close()
         assert out["calls"]["exports"] == []
     else:
         engine = _HangingEngine()
         try:
-            out = run_panel(tmp_path, _config_for(tmp_path, engine.server.server_address[1]), cancel_after_ms=600,
-                            timeouts=long, **CLOCKS["25@01h"])
+            out = run_panel(
+                tmp_path,
+                _config_for(tmp_path, engine.server.server_address[1]),
+                cancel_after_ms=600,
+                timeouts=long,
+                **CLOCKS["25@01h"],
+            )
         finally:
             engine.close()
         assert ("DELETE", "/v1/jobs/job-1") in engine.requests  # the job is cancelled on the engine (bounded)
@@ -390,10 +455,13 @@ def test_a_track_premiere_did_not_really_make_is_caught_by_the_read_back(tmp_pat
 
 
 def test_an_earlier_run_on_the_same_sequence_does_not_pass_for_a_missing_track(tmp_path):
-    """Captioned twice; the second time Premiere says it made the tracks but did not: the first run's tracks (same
+    """Captioned twice; the second time Premiere says it made the tracks but did not: the first run's tracks
+    (same
     texts) must not make the second look verified."""
     with LoopbackEngine(tmp_path) as engine:
-        out = run_panel(tmp_path, engine, runs=[{}, {"caption_track_silently_missing": True}], **CLOCKS["25@01h"])
+        out = run_panel(
+            tmp_path, engine, runs=[{}, {"caption_track_silently_missing": True}], **CLOCKS["25@01h"]
+        )
     first, second = out["runs"]
     assert first["result"]["ok"] and first["result"]["verified"], first
     _assert_hand_import(second["result"], "back does not show them")
@@ -410,17 +478,33 @@ def test_without_a_read_back_the_panel_says_so_instead_of_added(tmp_path):
 
 
 def _panel_ui(tmp_path, config_dir, **cfg):
-    cfg.setdefault("sequence_info", {"ok": True, "sequence_id": "seq-1", "name": "Sequence 01", "rate": "25",
-                                     "rate_num": 25, "rate_den": 1, "start_frame": 90000})
+    cfg.setdefault(
+        "sequence_info",
+        {
+            "ok": True,
+            "sequence_id": "seq-1",
+            "name": "Sequence 01",
+            "rate": "25",
+            "rate_num": 25,
+            "rate_den": 1,
+            "start_frame": 90000,
+        },
+    )
     env = dict(os.environ, CAPTIONBRIDGE_CONFIG_DIR=str(config_dir))
-    run = subprocess.run([NODE, str(ROOT / "tests" / "premiere" / "panel_ui.js"), json.dumps(cfg)],
-                         capture_output=True, text=True, timeout=120, env=env)
+    run = subprocess.run(
+        [NODE, str(ROOT / "tests" / "premiere" / "panel_ui.js"), json.dumps(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
 
 def test_the_panel_page_cancel_button_stops_a_stuck_engine(tmp_path):
-    """index.html's scripts wired as CEP loads them: Generate disables itself and enables Cancel; Cancel while the
+    """index.html's scripts wired as CEP loads them: Generate disables itself and enables Cancel; Cancel while
+    the
     engine hangs ends the run at once with the buttons back."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -444,15 +528,29 @@ def test_the_panel_page_shows_an_engine_that_is_not_running(tmp_path):
 
 
 def test_panel_srt_milliseconds_are_exact_frame_starts_rounded_up():
-    """The panel writes its own SRT (no Python in Premiere): its times must equal ceil(frame / rate) in ms, computed
+    """The panel writes its own SRT (no Python in Premiere): its times must equal ceil(frame / rate) in ms,
+    computed
     here with exact fractions."""
     frames = list(range(0, 3000, 7)) + [17982, 107892, 123456, 863136]
     rates = [(24000, 1001), (30000, 1001), (60000, 1001), (25, 1)]
-    script = ("const p = require(process.argv[1]); const frames = JSON.parse(process.argv[2]);"
-              "const rates = JSON.parse(process.argv[3]);"
-              "console.log(JSON.stringify(rates.map(([n, d]) => frames.map(f => p.frameMsCeil(f, n, d)))));")
-    run = subprocess.run([NODE, "-e", script, str(ROOT / "plugin" / "premiere" / "js" / "core.js"),
-                          json.dumps(frames), json.dumps(rates)], capture_output=True, text=True, timeout=60)
+    script = (
+        "const p = require(process.argv[1]); const frames = JSON.parse(process.argv[2]);"
+        "const rates = JSON.parse(process.argv[3]);"
+        "console.log(JSON.stringify(rates.map(([n, d]) => frames.map(f => p.frameMsCeil(f, n, d)))));"
+    )
+    run = subprocess.run(
+        [
+            NODE,
+            "-e",
+            script,
+            str(ROOT / "plugin" / "premiere" / "js" / "core.js"),
+            json.dumps(frames),
+            json.dumps(rates),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     got = json.loads(run.stdout)
     for (num, den), row in zip(rates, got):

@@ -1,5 +1,6 @@
 """The Premiere panel's Review captions and Update captions (js/review.js + jsx/review.jsx, with the real
-jsx/host.jsx, under Node with a fake `app`) against a real engine: the sequence's job is found, the review page
+jsx/host.jsx, under Node with a fake `app`) against a real engine: the sequence's job is found, the review
+page
 opens on it, and the approved version becomes new caption tracks whose SRT lands every cue on its frame."""
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ CLOCK = dict(rate="24000/1001", start_frame=86400, display_format=110, name="Seq
 def panel(tmp_path, config, **cfg):
     cfg = {"output_dir": str(tmp_path / "out"), **CLOCK, **cfg}
     env = dict(os.environ, CAPTIONBRIDGE_CONFIG_DIR=str(config))
-    run = subprocess.run([NODE, str(HARNESS), json.dumps(cfg)], capture_output=True, text=True, timeout=120, env=env)
+    run = subprocess.run(
+        [NODE, str(HARNESS), json.dumps(cfg)], capture_output=True, text=True, timeout=120, env=env
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -51,8 +54,9 @@ def test_review_then_update_in_premiere(engine_factory, tmp_path):
     view = json.loads(page.request("GET", f"/review/api/jobs/{job_id}")[2])
     cues = view["cues"][:4]
     cues[1]["text"]["en"] = "where the editor checks every word"
-    status, _, body = page.request("POST", f"/review/api/jobs/{job_id}/approve", {"cues": cues},
-                                   headers={"Origin": page.base})
+    status, _, body = page.request(
+        "POST", f"/review/api/jobs/{job_id}/approve", {"cues": cues}, headers={"Origin": page.base}
+    )
     assert status == 201, body
 
     out = panel(tmp_path, eng.config, action="update")
@@ -60,7 +64,9 @@ def test_review_then_update_in_premiere(engine_factory, tmp_path):
     assert result["ok"] and result["version"] == 1, out
     [track] = out["calls"]["captionTracks"]
     assert (track["start"], track["format"]) == (0, 6)
-    assert srt_frames(track["path"], Fraction(24000, 1001)) == [(c["start_frame"], c["end_frame"]) for c in cues]
+    assert srt_frames(track["path"], Fraction(24000, 1001)) == [
+        (c["start_frame"], c["end_frame"]) for c in cues
+    ]
     assert "where the editor checks every word" in open(track["path"], encoding="utf-8").read()
     assert "CaptionBridge v1 English" in out["items"]
     assert "delete the caption track" in result["message"]
@@ -69,7 +75,9 @@ def test_review_then_update_in_premiere(engine_factory, tmp_path):
     assert out["result"]["ok"] and "already has version 1" in out["result"]["message"]
     assert out["calls"]["captionTracks"] == []
     # Premiere refusing the track: reported with the files to import by hand
-    page.request("POST", f"/review/api/jobs/{job_id}/approve", {"cues": cues[:3]}, headers={"Origin": page.base})
+    page.request(
+        "POST", f"/review/api/jobs/{job_id}/approve", {"cues": cues[:3]}, headers={"Origin": page.base}
+    )
     out = panel(tmp_path, eng.config, action="update", refuse_captions=True)
     assert not out["result"]["ok"] and "File > Import" in out["result"]["message"]
 

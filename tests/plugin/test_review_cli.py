@@ -1,4 +1,5 @@
-"""`captionbridge review`, imports of a captions JSON, approval refused by the validator, and the review audio,
+"""`captionbridge review`, imports of a captions JSON, approval refused by the validator, and the review
+audio,
 against a real engine process."""
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from fixtures.review import PageClient, mint_link, script_document, write_review
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, CAPTIONBRIDGE_CONFIG_DIR=str(config))
-    return subprocess.run([sys.executable, "-m", "captionbridge.plugin.cli", "review", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "captionbridge.plugin.cli", "review", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def open_page(client, url: str) -> PageClient:
@@ -34,7 +40,9 @@ def test_review_a_job_id_prints_a_working_one_time_link(review_engine):
     done = run_cli(eng.config, job_id, "--no-open")
     assert done.returncode == 0, done.stderr
     url = done.stdout.strip()
-    assert url.startswith(client.base_url + "/review/open?code=") and eng.token not in done.stdout + done.stderr
+    assert (
+        url.startswith(client.base_url + "/review/open?code=") and eng.token not in done.stdout + done.stderr
+    )
     page = open_page(client, url)
     assert page.request("GET", f"/review/api/jobs/{job_id}")[0] == 200
     assert PageClient(client.base_url).open_link(url)[0] == 403  # once only
@@ -65,14 +73,17 @@ def test_review_a_captions_json_imports_it_and_writes_versions_beside_it(review_
     assert status == 200 and len(peaks) == 2 * int(np.ceil(info.duration * 100))
     cues = view["cues"]
     cues[0]["text"]["en"] = "Every deliverable goes through review"
-    status, _, body = page.request("POST", f"/review/api/jobs/{job_id}/approve", {"cues": cues},
-                                   headers={"Origin": page.base})
+    status, _, body = page.request(
+        "POST", f"/review/api/jobs/{job_id}/approve", {"cues": cues}, headers={"Origin": page.base}
+    )
     assert status == 201, body
     assert json.loads(body)["exported_to"] == str(out)
     srt = (out / "reel2.v1.en.srt").read_text(encoding="utf-8")
     assert "Every deliverable goes through review" in srt
     assert (out / "reel2.v1.en.vtt").is_file() and (out / "reel2.v1.captions.json").is_file()
-    assert "Every caption deliverable" in (out / "reel2.en.srt").read_text(encoding="utf-8")  # the original stays
+    assert "Every caption deliverable" in (out / "reel2.en.srt").read_text(
+        encoding="utf-8"
+    )  # the original stays
 
 
 def test_approval_is_refused_while_a_hard_rule_fails(review_engine):
@@ -81,7 +92,7 @@ def test_approval_is_refused_while_a_hard_rule_fails(review_engine):
     view = json.loads(page.request("GET", f"/review/api/jobs/{job_id}")[2])
     cues = view["cues"]
     cues[2]["start_frame"] = cues[1]["end_frame"]  # no gap: a hard rule
-    cues[3]["text"]["en"] = ""                    # empty: another
+    cues[3]["text"]["en"] = ""  # empty: another
     own = {"Origin": page.base}
     status, _, body = page.request("PUT", f"/review/api/jobs/{job_id}/draft", {"cues": cues}, headers=own)
     assert status == 200

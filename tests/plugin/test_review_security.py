@@ -1,4 +1,5 @@
-"""The review page's security, with real requests to a real engine: one-time links, the session cookie, foreign
+"""The review page's security, with real requests to a real engine: one-time links, the session cookie,
+foreign
 origins, the CSP, and file names that try to leave the job's folder."""
 
 from __future__ import annotations
@@ -41,17 +42,25 @@ def test_link_sets_a_strict_session_cookie_and_works_once(review_engine):
 
 def test_page_and_api_need_the_cookie(page):
     _, client, job_id, browser = page
-    for path in ("/review/", "/review/static/review.js", "/review/api/jobs", f"/review/api/jobs/{job_id}",
-                 f"/review/api/jobs/{job_id}/audio"):
+    for path in (
+        "/review/",
+        "/review/static/review.js",
+        "/review/api/jobs",
+        f"/review/api/jobs/{job_id}",
+        f"/review/api/jobs/{job_id}/audio",
+    ):
         status, _, body = browser.request("GET", path, cookie=False)
         assert status == 401, path
         assert "new link" in json.loads(body)["error"]["message"]
     # the engine token is no key to the page
-    status, _, _ = browser.request("GET", "/review/api/jobs", cookie=False,
-                                   headers={"Authorization": f"Bearer {client.token}"})
+    status, _, _ = browser.request(
+        "GET", "/review/api/jobs", cookie=False, headers={"Authorization": f"Bearer {client.token}"}
+    )
     assert status == 401
     # a made-up session is no key either
-    status, _, _ = browser.request("GET", "/review/api/jobs", cookie=False, headers={"Cookie": "cb_review=forged"})
+    status, _, _ = browser.request(
+        "GET", "/review/api/jobs", cookie=False, headers={"Cookie": "cb_review=forged"}
+    )
     assert status == 401
 
 
@@ -60,7 +69,12 @@ def test_foreign_origins_are_refused(page):
     draft = {"cues": [], "base_version": 0}
     own = browser.base
     # writes need the page's own Origin, exactly
-    for headers in ({}, {"Origin": "http://evil.example"}, {"Origin": "null"}, {"Origin": own.replace("127.0.0.1", "localhost")}):
+    for headers in (
+        {},
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Origin": own.replace("127.0.0.1", "localhost")},
+    ):
         status, _, _ = browser.request("PUT", f"/review/api/jobs/{job_id}/draft", draft, headers=headers)
         assert status == 403, headers
         status, _, _ = browser.request("POST", f"/review/api/jobs/{job_id}/approve", draft, headers=headers)
@@ -74,7 +88,9 @@ def test_foreign_origins_are_refused(page):
     status, _, _ = browser.request("POST", "/v1/review/links", {}, headers={"Origin": own}, cookie=True)
     assert status == 403
     # with its own Origin the write goes through
-    status, _, body = browser.request("PUT", f"/review/api/jobs/{job_id}/draft", draft, headers={"Origin": own})
+    status, _, body = browser.request(
+        "PUT", f"/review/api/jobs/{job_id}/draft", draft, headers={"Origin": own}
+    )
     assert status == 200, body
 
 
@@ -88,7 +104,9 @@ def test_every_page_response_carries_a_strict_csp(page):
         assert "frame-ancestors 'none'" in csp
         assert headers["x-content-type-options"] == "nosniff"
     html = browser.request("GET", "/review/")[2].decode()
-    assert "<script>" not in html and "http://" not in html and "https://" not in html  # no inline, nothing remote
+    assert (
+        "<script>" not in html and "http://" not in html and "https://" not in html
+    )  # no inline, nothing remote
     assert not re.search(r"\son[a-z]+\s*=", html)  # no inline event handlers
 
 
@@ -96,12 +114,22 @@ def test_files_come_only_from_the_job_folder(page, tmp_path):
     eng, client, job_id, browser = page
     own = {"Origin": browser.base}
     view = json.loads(browser.request("GET", f"/review/api/jobs/{job_id}")[2])
-    status, _, body = browser.request("POST", f"/review/api/jobs/{job_id}/approve", {"cues": view["cues"]}, headers=own)
+    status, _, body = browser.request(
+        "POST", f"/review/api/jobs/{job_id}/approve", {"cues": view["cues"]}, headers=own
+    )
     assert status == 201, body
     version = json.loads(body)
     secret = eng.config / "token"
-    for name in ("../../../token", "..%2F..%2F..%2Ftoken", "%2e%2e%2f%2e%2e%2ftoken", ".review", "..",
-                 "/etc/passwd", "%2Fetc%2Fpasswd", "version.json"):
+    for name in (
+        "../../../token",
+        "..%2F..%2F..%2Ftoken",
+        "%2e%2e%2f%2e%2e%2ftoken",
+        ".review",
+        "..",
+        "/etc/passwd",
+        "%2Fetc%2Fpasswd",
+        "version.json",
+    ):
         status, _, body = browser.request("GET", f"/review/api/jobs/{job_id}/versions/1/files/{name}")
         assert status in (404, 400), (name, status)
         assert secret.read_text().strip().encode() not in body
@@ -114,13 +142,16 @@ def test_files_come_only_from_the_job_folder(page, tmp_path):
         status, _, _ = browser.request("GET", f"/review/api/jobs/{bad_id}/audio")
         assert status in (404, 400), bad_id
     assert version["files"]
-    status, _, body = browser.request("GET", f"/review/api/jobs/{job_id}/versions/1/files/{version['files'][0]}")
+    status, _, body = browser.request(
+        "GET", f"/review/api/jobs/{job_id}/versions/1/files/{version['files'][0]}"
+    )
     assert status == 200 and body
 
 
 def client_get(client, path):
     import urllib.error
     import urllib.request
+
     req = urllib.request.Request(client.base_url + path, headers={"Authorization": f"Bearer {client.token}"})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
@@ -135,6 +166,7 @@ def test_minting_a_link_needs_the_token(review_engine):
     status, _, _ = anon.request("POST", "/v1/review/links", {"job_id": job_id})
     assert status == 401
     from captionbridge.plugin.service.client import EngineError
+
     with pytest.raises(EngineError) as err:
         mint_link(client, "f" * 32)
     assert err.value.status == 404
@@ -155,7 +187,7 @@ def test_a_link_followed_from_another_web_page_is_refused_and_stays_unused(revie
     _, client, job_id, _ = review_engine
     url = mint_link(client, job_id)
     browser = PageClient(client.base_url)
-    path = url[len(client.base_url):]
+    path = url[len(client.base_url) :]
     status, _, body = browser.request("GET", path, cookie=False, headers={"Sec-Fetch-Site": "cross-site"})
     assert status == 403 and "address bar" in json.loads(body)["error"]["message"]
     assert browser.open_link(url)[0] == 303  # refused before it was used: the user can still open it

@@ -1,4 +1,5 @@
-"""The engine service end to end over HTTP: a real `serve` process on loopback, submit, poll, fetch, cancel."""
+"""The engine service end to end over HTTP: a real `serve` process on loopback, submit, poll, fetch,
+cancel."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def test_submit_poll_fetch(shared_engine, tmp_path):
     assert all(0 <= s["progress"] <= 100 for s in seen)
     result = client.result(job["id"])
     assert result["files"] == status["files"]
-    assert result["timeline"]["rate"] == "24000/1001" and result["timeline"]["start_timecode"] == "01:00:00:00"
+    assert (
+        result["timeline"]["rate"] == "24000/1001" and result["timeline"]["start_timecode"] == "01:00:00:00"
+    )
     assert [c["text"]["en"] for c in result["cues"]] == ["hello there", "second line", "third"]
     assert [(c["start_frame"], c["end_frame"]) for c in result["cues"]] == [(0, 48), (48, 96), (96, 144)]
     assert result["cues"][1]["start_timecode"] == "01:00:02:00"
@@ -46,8 +49,10 @@ def test_upload_timeline_multipart(shared_engine, tmp_path):
 
 def test_concurrent_submissions_all_complete(shared_engine, tmp_path):
     client = shared_engine.client
-    timelines = [write_timeline(tmp_path / f"t{i}.otio", [f"job {i} clip {k}" for k in range(3)], delay=0.02)
-                 for i in range(10)]
+    timelines = [
+        write_timeline(tmp_path / f"t{i}.otio", [f"job {i} clip {k}" for k in range(3)], delay=0.02)
+        for i in range(10)
+    ]
     with concurrent.futures.ThreadPoolExecutor(10) as pool:
         jobs = list(pool.map(lambda t: client.submit(t, {"formats": ["json"]}), timelines))
     assert len({j["id"] for j in jobs}) == 10
@@ -55,8 +60,12 @@ def test_concurrent_submissions_all_complete(shared_engine, tmp_path):
         status = client.wait(job["id"], timeout=60, interval=0.05)
         assert status["state"] == "succeeded", status
         result = client.result(job["id"])
-        assert [c["text"]["en"] for c in result["cues"]] == [f"job {i} clip {k}" for k in range(3)]  # no crossing
-        assert result["timeline"]["name"] == f"t{i}" and result["files"] == [f"t{i}.captions.json"]  # its marker
+        assert [c["text"]["en"] for c in result["cues"]] == [
+            f"job {i} clip {k}" for k in range(3)
+        ]  # no crossing
+        assert result["timeline"]["name"] == f"t{i}" and result["files"] == [
+            f"t{i}.captions.json"
+        ]  # its marker
 
 
 def test_cancel_running_job_stops_promptly(shared_engine, tmp_path):
@@ -118,7 +127,12 @@ def test_service_json_and_token_file(engine_factory):
     eng = engine_factory("discovery")
     client = eng.start()
     info = json.loads((eng.config / "service.json").read_text())
-    assert info == {"host": "127.0.0.1", "port": info["port"], "pid": eng.proc.pid, "version": client.health()["version"]}
+    assert info == {
+        "host": "127.0.0.1",
+        "port": info["port"],
+        "pid": eng.proc.pid,
+        "version": client.health()["version"],
+    }
     token_file = eng.config / "token"
     assert token_file.stat().st_mode & 0o777 == 0o600
     assert len(eng.token) >= 40

@@ -1,4 +1,5 @@
-"""The engine service running the real caption job (`run_caption_job`) on a real timeline with generated speech."""
+"""The engine service running the real caption job (`run_caption_job`) on a real timeline with generated
+speech."""
 
 from __future__ import annotations
 
@@ -30,8 +31,12 @@ def speech_wav(tmp_path_factory):
 def real_engine(tmp_path_factory):
     """The engine with its default job function (the real pipeline), its caches in a temporary folder."""
     root = tmp_path_factory.mktemp("real-engine")
-    eng = EngineProcess(root / "config", job="default:run_caption_job", workers=1,
-                        env={"CAPTIONBRIDGE_CACHE_DIR": str(root / "cache")})
+    eng = EngineProcess(
+        root / "config",
+        job="default:run_caption_job",
+        workers=1,
+        env={"CAPTIONBRIDGE_CACHE_DIR": str(root / "cache")},
+    )
     eng.start(timeout=60)
     yield eng
     eng.stop()
@@ -39,16 +44,32 @@ def real_engine(tmp_path_factory):
 
 def speech_timeline(tmp_path, wav, **kw):
     frames = int(sf.info(str(wav)).duration * 25) + 1
-    return write_timeline(tmp_path / "speech edit.otio", ["speech"], media=wav, rate=Fraction(25),
-                          start_tc="10:00:00:00", clip_frames=frames, **kw)
+    return write_timeline(
+        tmp_path / "speech edit.otio",
+        ["speech"],
+        media=wav,
+        rate=Fraction(25),
+        start_tc="10:00:00:00",
+        clip_frames=frames,
+        **kw,
+    )
 
 
-@pytest.mark.slow  # the random-weight model decodes noise to the token limit at every fallback temperature (~40 s)
+# the random-weight model decodes noise to the token limit at every fallback temperature (~40 s)
+@pytest.mark.slow
 def test_real_job_with_tiny_model(real_engine, tiny_whisper_model, speech_wav, tmp_path):
     client = real_engine.client
     timeline = speech_timeline(tmp_path, speech_wav)
-    job = client.submit(timeline, {"model": str(tiny_whisper_model), "language": "en", "tracks": ["A1"],
-                                   "formats": ["json", "srt", "vtt", "otio"], "device": "cpu"})
+    job = client.submit(
+        timeline,
+        {
+            "model": str(tiny_whisper_model),
+            "language": "en",
+            "tracks": ["A1"],
+            "formats": ["json", "srt", "vtt", "otio"],
+            "device": "cpu",
+        },
+    )
     stages = set()
     status = client.wait(job["id"], timeout=120, interval=0.1, on_progress=lambda s: stages.add(s["stage"]))
     assert status["state"] == "succeeded", status
@@ -56,7 +77,9 @@ def test_real_job_with_tiny_model(real_engine, tiny_whisper_model, speech_wav, t
     assert result["timeline"]["rate"] == "25" and result["timeline"]["start_timecode"] == "10:00:00:00"
     assert result["source_language"] == "en"
     assert set(result["files"]) == set(status["files"])
-    assert any(f.endswith(".srt") for f in result["files"]) and any(f.endswith(".otio") for f in result["files"])
+    assert any(f.endswith(".srt") for f in result["files"]) and any(
+        f.endswith(".otio") for f in result["files"]
+    )
     for cue in result["cues"]:  # random weights: structure, not words
         assert 0 <= cue["start_frame"] < cue["end_frame"]
     json_name = next(f for f in result["files"] if f.endswith(".json"))
@@ -66,9 +89,12 @@ def test_real_job_with_tiny_model(real_engine, tiny_whisper_model, speech_wav, t
 
 def test_real_job_errors(real_engine, tiny_whisper_model, speech_wav, tmp_path):
     client = real_engine.client
-    no_model = client.submit(speech_timeline(tmp_path / "a", speech_wav), {"model": "large-v3", "language": "en"})
-    missing = client.submit(speech_timeline(tmp_path / "b", speech_wav, missing=True),
-                            {"model": str(tiny_whisper_model)})
+    no_model = client.submit(
+        speech_timeline(tmp_path / "a", speech_wav), {"model": "large-v3", "language": "en"}
+    )
+    missing = client.submit(
+        speech_timeline(tmp_path / "b", speech_wav, missing=True), {"model": str(tiny_whisper_model)}
+    )
     broken = tmp_path / "broken.otio"
     broken.write_text(json.dumps({"OTIO_SCHEMA": "Timeline.1", "name": "x", "tracks": 5}))
     broken_job = client.submit(broken, {"model": str(tiny_whisper_model)})
@@ -92,11 +118,15 @@ def test_real_job_errors(real_engine, tiny_whisper_model, speech_wav, tmp_path):
 
 def test_real_job_with_base_model_transcribes(real_engine, base_whisper_model, speech_wav, tmp_path):
     client = real_engine.client
-    job = client.submit(speech_timeline(tmp_path, speech_wav),
-                        {"model": str(base_whisper_model), "language": "en", "formats": ["srt"]})
+    job = client.submit(
+        speech_timeline(tmp_path, speech_wav),
+        {"model": str(base_whisper_model), "language": "en", "formats": ["srt"]},
+    )
     status = client.wait(job["id"], timeout=180, interval=0.2)
     assert status["state"] == "succeeded", status
-    assert any(str(base_whisper_model) in m for m in client.health()["warm_models"])  # kept warm for the next job
+    assert any(
+        str(base_whisper_model) in m for m in client.health()["warm_models"]
+    )  # kept warm for the next job
     text = " ".join(c["text"]["en"] for c in client.result(job["id"])["cues"]).lower()
     assert "country" in text and "ask" in text
     srt = client.file(job["id"], next(f for f in status["files"] if f.endswith(".srt"))).decode()

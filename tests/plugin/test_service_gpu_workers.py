@@ -1,4 +1,5 @@
-"""One worker per GPU: each worker's jobs run on its own GPU (device_index), so every GPU keeps a warm model."""
+"""One worker per GPU: each worker's jobs run on its own GPU (device_index), so every GPU keeps a warm
+model."""
 
 from __future__ import annotations
 

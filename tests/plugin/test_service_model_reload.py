@@ -1,4 +1,5 @@
-"""POST /v1/models/reload on a real engine: new jobs take the model `finetune activate` chose, a rollback goes back,
+"""POST /v1/models/reload on a real engine: new jobs take the model `finetune activate` chose, a rollback goes
+back,
 and a model worse than its base never becomes active."""
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ def _register(name, base_wer, tuned_wer):
     folder = registry.model_folder(name)
     folder.mkdir(parents=True)
     build_tiny_whisper(folder, word_like=False)
-    registry.register(name, folder, "tiny", {}, {"held_out_wer_base": base_wer, "held_out_wer_tuned": tuned_wer})
+    registry.register(
+        name, folder, "tiny", {}, {"held_out_wer_base": base_wer, "held_out_wer_tuned": tuned_wer}
+    )
     return folder
 
 
@@ -21,7 +24,9 @@ def test_reload_switches_new_jobs_and_rolls_back(engine_factory, tmp_path, monke
     monkeypatch.setenv("CAPTIONBRIDGE_CACHE_DIR", str(cache))
     v1 = _register("harbour-v1", 0.30, 0.20)
     v2 = _register("harbour-v2", 0.30, 0.10)
-    engine = engine_factory("engine", env={"CAPTIONBRIDGE_CACHE_DIR": str(cache), "CAPTIONBRIDGE_OFFLINE": "1"})
+    engine = engine_factory(
+        "engine", env={"CAPTIONBRIDGE_CACHE_DIR": str(cache), "CAPTIONBRIDGE_OFFLINE": "1"}
+    )
     client = engine.start()
     try:
         registry.activate("harbour-v1")

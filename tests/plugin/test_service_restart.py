@@ -1,4 +1,5 @@
-"""A restart loses nothing: queued jobs resume, an interrupted job is retried once, then failed with its reason."""
+"""A restart loses nothing: queued jobs resume, an interrupted job is retried once, then failed with its
+reason."""
 
 from __future__ import annotations
 
@@ -21,8 +22,13 @@ def test_sigkill_mid_job_then_restart_loses_nothing(engine_factory, tmp_path):
     eng = engine_factory("restart", workers=1)
     client = eng.start()
     names = [[f"job{i} clip{k}" for k in range(4)] for i in range(4)]
-    jobs = [client.submit(write_timeline(tmp_path / f"r{i}.otio", names[i], delay=0.3 if i == 0 else 0.02),
-                          {"formats": ["srt", "json"]}) for i in range(4)]
+    jobs = [
+        client.submit(
+            write_timeline(tmp_path / f"r{i}.otio", names[i], delay=0.3 if i == 0 else 0.02),
+            {"formats": ["srt", "json"]},
+        )
+        for i in range(4)
+    ]
     wait_for(lambda: client.status(jobs[0]["id"])["progress"] > 0, what="first job running")
     assert [client.status(j["id"])["state"] for j in jobs[1:]] == ["queued"] * 3
     eng.kill()  # SIGKILL: no cleanup at all

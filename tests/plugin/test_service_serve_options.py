@@ -1,4 +1,5 @@
-"""`serve` start-up: the token file, the Host check on non-loopback addresses, and TCP_NODELAY on the socket."""
+"""`serve` start-up: the token file, the Host check on non-loopback addresses, and TCP_NODELAY on the
+socket."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ def test_empty_token_file_is_replaced(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("")
     import os
+
     os.utime(token_file, (0, 0))  # not one a racing first run is writing right now
     token = load_or_create_token(tmp_path)
     assert len(token) >= 40 and token_file.read_text().strip() == token
@@ -42,6 +44,7 @@ def test_engine_starts_with_empty_token_file_and_warns_about_a_weak_one(engine_f
     eng.config.mkdir(parents=True)
     (eng.config / "token").write_text("\n")
     import os
+
     os.utime(eng.config / "token", (0, 0))
     client = eng.start()
     assert len(client.token) >= 40 and client.health()["status"] == "ok"
@@ -66,8 +69,9 @@ def test_host_check_stays_on_for_every_bind_address(host):
 def test_build_service_keeps_the_host_check_on_a_wildcard_address(tmp_path):
     from captionbridge.plugin.service.server import build_service
 
-    service, settings, _ = build_service(ServeOptions(host="0.0.0.0", config=tmp_path / "c",
-                                                      allow_hosts=("edit-bay-3",)))
+    service, settings, _ = build_service(
+        ServeOptions(host="0.0.0.0", config=tmp_path / "c", allow_hosts=("edit-bay-3",))
+    )
     try:
         assert settings.allowed_hosts is not None and "edit-bay-3" in settings.allowed_hosts
     finally:
@@ -83,7 +87,8 @@ def test_serve_help_names_allow_host_and_downloads():
 
 
 def test_listening_socket_is_tcp_with_nodelay():
-    """asyncio turns Nagle off only on sockets whose proto is TCP; without it kept-alive requests took ~44 ms."""
+    """asyncio turns Nagle off only on sockets whose proto is TCP; without it kept-alive requests took ~44
+    ms."""
     sock = bind_socket("127.0.0.1", 0)
     try:
         assert sock.proto == socket.IPPROTO_TCP
@@ -130,5 +135,9 @@ def test_serve_on_all_interfaces_warns_and_names_the_allowed_hosts(monkeypatch, 
     monkeypatch.setenv("CAPTIONBRIDGE_CONFIG_DIR", str(tmp_path))
     result = CliRunner().invoke(serve_cmd, ["--host", "0.0.0.0", "--allow-host", "edit-bay-3.local"])
     assert result.exit_code == 0, result.output
-    assert "edit-bay-3.local" in result.output and "--allow-host" in result.output and "127.0.0.1" in result.output
+    assert (
+        "edit-bay-3.local" in result.output
+        and "--allow-host" in result.output
+        and "127.0.0.1" in result.output
+    )
     assert seen["opts"].allow_hosts == ("edit-bay-3.local",) and seen["opts"].allow_downloads is False

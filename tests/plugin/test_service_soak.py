@@ -1,4 +1,5 @@
-"""A bounded soak: jobs submitted (by path and by upload) while the engine is killed with SIGKILL and restarted
+"""A bounded soak: jobs submitted (by path and by upload) while the engine is killed with SIGKILL and
+restarted
 several times, with an outside program reading the job database all along. At the end every accepted job is
 either done or failed with a clear reason, none is missing, and nothing lies outside the job folders."""
 
@@ -14,7 +15,15 @@ from fixtures.service import write_timeline
 
 ROUNDS = 4
 JOBS_PER_ROUND = 6
-ENGINE_FILES = {"token", "service.json", "jobs.sqlite3", "jobs.sqlite3-wal", "jobs.sqlite3-shm", "engine.lock", "jobs"}
+ENGINE_FILES = {
+    "token",
+    "service.json",
+    "jobs.sqlite3",
+    "jobs.sqlite3-wal",
+    "jobs.sqlite3-shm",
+    "engine.lock",
+    "jobs",
+}
 
 
 class OutsideReader(threading.Thread):
@@ -62,7 +71,9 @@ def test_kill_restart_soak_loses_no_job(engine_factory, tmp_path):
             assert with_own_db == 422
             for k in range(JOBS_PER_ROUND):
                 clips = [f"r{round_no} j{k} c{n}" for n in range(rng.randint(1, 4))]
-                timeline = write_timeline(tmp_path / f"r{round_no}_{k}.otio", clips, delay=rng.choice([0, 0.05, 0.2]))
+                timeline = write_timeline(
+                    tmp_path / f"r{round_no}_{k}.otio", clips, delay=rng.choice([0, 0.05, 0.2])
+                )
                 job = client.upload(timeline, {"formats": ["json"]}) if k % 2 else client.submit(timeline, {})
                 accepted[job["id"]] = " ".join(clips)
                 if k == JOBS_PER_ROUND // 2:
@@ -87,7 +98,8 @@ def test_kill_restart_soak_loses_no_job(engine_factory, tmp_path):
             assert status["error"]["code"] == "interrupted" and status["error"]["message"], status
     succeeded = [j for j, s in final.items() if s["state"] == "succeeded"]
     assert len(succeeded) >= len(final) // 2
-    # nothing outside the job folders: the config folder holds the engine's own files, jobs/ one folder per job
+    # nothing outside the job folders: the config folder holds the engine's own files, jobs/ one folder per
+    # job
     assert {p.name for p in eng.config.iterdir()} <= ENGINE_FILES
     assert {p.name for p in (eng.config / "jobs").iterdir()} <= set(accepted)
     for folder in (eng.config / "jobs").iterdir():

@@ -1,9 +1,13 @@
-"""No job record is lost: the engine never opens its own files as input, the store notices and repairs a deleted
+"""No job record is lost: the engine never opens its own files as input, the store notices and repairs a
+deleted
 write-ahead log, and a job folder whose row is gone is restored, never deleted.
 
-Background (issue 13): closing any descriptor of a SQLite file drops every POSIX lock the process holds on it. The
-engine used to open its own ``jobs.sqlite3`` when a client named it as ``timeline_path``; the next outside opener
-(a backup, ``sqlite3 ... 'pragma integrity_check'``) then deleted the live ``-wal``, and every later commit went
+Background (issue 13): closing any descriptor of a SQLite file drops every POSIX lock the process holds on it.
+The
+engine used to open its own ``jobs.sqlite3`` when a client named it as ``timeline_path``; the next outside
+opener
+(a backup, ``sqlite3 ... 'pragma integrity_check'``) then deleted the live ``-wal``, and every later commit
+went
 into a deleted file, lost at the next crash.
 """
 
@@ -23,30 +27,44 @@ from captionbridge.plugin.service.jobs import JobService
 from captionbridge.plugin.service.store import JobStore
 from fixtures.service import demo_job, write_timeline
 
-OUTSIDE_OPENER = ("import sqlite3, sys\n"
-                  "db = sqlite3.connect(sys.argv[1])\n"
-                  "assert db.execute('pragma integrity_check').fetchone()[0] == 'ok'\n"
-                  "print(db.execute('select count(*) from jobs').fetchone()[0])\n"
-                  "db.close()\n")
+OUTSIDE_OPENER = (
+    "import sqlite3, sys\n"
+    "db = sqlite3.connect(sys.argv[1])\n"
+    "assert db.execute('pragma integrity_check').fetchone()[0] == 'ok'\n"
+    "print(db.execute('select count(*) from jobs').fetchone()[0])\n"
+    "db.close()\n"
+)
 
 
 def outside_open(db: Path) -> int:
-    """What a backup tool or ``sqlite3 db 'pragma integrity_check'`` does: open, read, close (another process)."""
-    done = subprocess.run([sys.executable, "-c", OUTSIDE_OPENER, str(db)], capture_output=True, text=True,
-                          timeout=30, check=True)
+    """What a backup tool or ``sqlite3 db 'pragma integrity_check'`` does: open, read, close (another
+    process)."""
+    done = subprocess.run(
+        [sys.executable, "-c", OUTSIDE_OPENER, str(db)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return int(done.stdout.strip())
 
 
 def outside_ids(db: Path) -> set[str]:
-    code = ("import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\n"
-            "print('\\n'.join(r[0] for r in db.execute('select id from jobs')))\ndb.close()\n")
-    done = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=30,
-                          check=True)
+    code = (
+        "import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\n"
+        "print('\\n'.join(r[0] for r in db.execute('select id from jobs')))\ndb.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=30, check=True
+    )
     return set(done.stdout.split())
 
 
-def test_engine_refuses_its_own_files_then_an_outside_opener_and_a_crash_lose_no_job(engine_factory, tmp_path):
-    """The issue's reproduction: POST the engine's own database, open it from outside, submit, kill -9, restart."""
+def test_engine_refuses_its_own_files_then_an_outside_opener_and_a_crash_lose_no_job(
+    engine_factory, tmp_path
+):
+    """The issue's reproduction: POST the engine's own database, open it from outside, submit, kill -9,
+    restart."""
     eng = engine_factory("own-files", workers=1)
     client = eng.start()
     db = eng.config / "jobs.sqlite3"
@@ -54,8 +72,13 @@ def test_engine_refuses_its_own_files_then_an_outside_opener_and_a_crash_lose_no
         client.submit(db, {})
     assert err.value.status == 422
     assert outside_open(db) == 0  # the outside opener that used to delete the live -wal
-    jobs = [client.submit(write_timeline(tmp_path / f"j{i}.otio", [f"j{i} a", f"j{i} b"], delay=0.4 if i == 0 else 0),
-                          {"formats": ["json"]}) for i in range(3)]
+    jobs = [
+        client.submit(
+            write_timeline(tmp_path / f"j{i}.otio", [f"j{i} a", f"j{i} b"], delay=0.4 if i == 0 else 0),
+            {"formats": ["json"]},
+        )
+        for i in range(3)
+    ]
     eng.kill()
     client = eng.start()
     for job in jobs:
@@ -74,7 +97,8 @@ def test_engine_refuses_its_own_files_then_an_outside_opener_and_a_crash_lose_no
 
 
 def test_media_inside_the_engine_folders_is_refused(engine_factory, tmp_path):
-    """A timeline whose clip points at the engine's database fails with a clear reason; the database is untouched."""
+    """A timeline whose clip points at the engine's database fails with a clear reason; the database is
+    untouched."""
     eng = engine_factory("own-media", workers=1, job="default:run")
     client = eng.start()
     db = eng.config / "jobs.sqlite3"
@@ -82,7 +106,9 @@ def test_media_inside_the_engine_folders_is_refused(engine_factory, tmp_path):
     job = client.submit(timeline, {"formats": ["json"]})
     status = client.wait(job["id"], timeout=120, interval=0.1)
     assert status["state"] == "failed", status
-    assert status["error"]["code"] == "bad_input" and "never reads its own files" in status["error"]["message"]
+    assert (
+        status["error"]["code"] == "bad_input" and "never reads its own files" in status["error"]["message"]
+    )
     outside_open(db)
     again = client.submit(write_timeline(tmp_path / "after.otio", ["x"]), {"formats": ["json"]})
     eng.kill()
@@ -91,7 +117,8 @@ def test_media_inside_the_engine_folders_is_refused(engine_factory, tmp_path):
 
 
 def test_store_repairs_a_deleted_write_ahead_log(tmp_path):
-    """Even when something in the process drops the locks, the store notices the deleted log and saves every commit."""
+    """Even when something in the process drops the locks, the store notices the deleted log and saves every
+    commit."""
     db = tmp_path / "jobs.sqlite3"
     store = JobStore(db)
     try:
@@ -120,6 +147,7 @@ def test_store_that_cannot_repair_itself_takes_no_more_work(tmp_path, monkeypatc
 
         def refuse():
             raise sqlite3.OperationalError("disk I/O error")
+
         monkeypatch.setattr(service.store, "_connect", refuse)
         with pytest.raises(Exception) as err:
             service.submit(JobStore.new_id(), write_timeline(tmp_path / "t.otio", ["a"]), {}, uploaded=False)
@@ -133,7 +161,9 @@ def test_janitor_restores_a_job_whose_row_was_lost_instead_of_deleting_it(tmp_pa
     service = JobService(tmp_path / "data", job_function=demo_job, workers=1, result_ttl=3600)
     service.start()
     try:
-        done = service.submit(JobStore.new_id(), write_timeline(tmp_path / "d.otio", ["a", "b"]), {}, uploaded=False)
+        done = service.submit(
+            JobStore.new_id(), write_timeline(tmp_path / "d.otio", ["a", "b"]), {}, uploaded=False
+        )
         queued_id = JobStore.new_id()
         deadline = time.monotonic() + 30
         while service.get(done.id).state != "succeeded":
@@ -166,7 +196,9 @@ def test_job_folder_records_how_the_job_ended(tmp_path):
     service = JobService(tmp_path / "data", job_function=demo_job, workers=1)
     service.start()
     try:
-        job = service.submit(JobStore.new_id(), write_timeline(tmp_path / "r.otio", ["a"]), {}, uploaded=False)
+        job = service.submit(
+            JobStore.new_id(), write_timeline(tmp_path / "r.otio", ["a"]), {}, uploaded=False
+        )
         deadline = time.monotonic() + 30
         while service.get(job.id).state != "succeeded":
             assert time.monotonic() < deadline
@@ -202,7 +234,9 @@ def test_purge_removes_what_the_job_put_in_the_shared_cache(tmp_path, monkeypatc
     service = JobService(tmp_path / "data", job_function=caching_job, workers=1)
     service.start()
     try:
-        job = service.submit(JobStore.new_id(), write_timeline(tmp_path / "c.otio", ["a"]), {}, uploaded=False)
+        job = service.submit(
+            JobStore.new_id(), write_timeline(tmp_path / "c.otio", ["a"]), {}, uploaded=False
+        )
         deadline = time.monotonic() + 30
         while service.get(job.id).state != "succeeded":
             assert time.monotonic() < deadline

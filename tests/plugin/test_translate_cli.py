@@ -12,27 +12,51 @@ from click.testing import CliRunner
 @pytest.fixture
 def captions_json(tmp_path, offline_env):
     tb = Timebase.from_start_timecode("30000/1001", "01:00:00;00", True)
-    cues = [Cue(0, 45, {"zh": "我们今天去公园"}), Cue(47, 100, {"zh": "然后一起吃午饭"}),
-            Cue(160, 220, {"zh": "张伟在字幕桥工作"})]
+    cues = [
+        Cue(0, 45, {"zh": "我们今天去公园"}),
+        Cue(47, 100, {"zh": "然后一起吃午饭"}),
+        Cue(160, 220, {"zh": "张伟在字幕桥工作"}),
+    ]
     doc = CaptionDocument("interview", tb, "zh", [], cues, ["zh"])
     path = tmp_path / "interview.captions.json"
     path.write_text(json.dumps(doc.to_dict(), ensure_ascii=False), encoding="utf-8")
     return path
 
 
-def test_translate_writes_a_bilingual_document_beside_the_input_without_overwriting_it(tiny_marian, captions_json):
+def test_translate_writes_a_bilingual_document_beside_the_input_without_overwriting_it(
+    tiny_marian, captions_json
+):
     before = captions_json.read_text(encoding="utf-8")
     glossary = captions_json.parent / "terms.tsv"
     glossary.write_text("张伟\tZhang Wei\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["translate", str(captions_json), "--to", "en", "--model",
-                                      str(tiny_marian["zh-en-ct2"]), "--glossary", str(glossary), "--formats",
-                                      "json,srt", "--report", str(captions_json.parent / "report.json"), "-q"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "translate",
+            str(captions_json),
+            "--to",
+            "en",
+            "--model",
+            str(tiny_marian["zh-en-ct2"]),
+            "--glossary",
+            str(glossary),
+            "--formats",
+            "json,srt",
+            "--report",
+            str(captions_json.parent / "report.json"),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert captions_json.read_text(encoding="utf-8") == before
     out = json.loads((captions_json.parent / "interview-en.captions.json").read_text(encoding="utf-8"))
     assert out["languages"] == ["zh", "en"]
-    assert out["timeline"] == {"name": "interview", "rate": "30000/1001", "start_timecode": "01:00:00;00",
-                               "drop_frame": True}
+    assert out["timeline"] == {
+        "name": "interview",
+        "rate": "30000/1001",
+        "start_timecode": "01:00:00;00",
+        "drop_frame": True,
+    }
     assert len(out["cues"]) == 3 and all(set(c["text"]) == {"zh", "en"} for c in out["cues"])
     assert "Zhang Wei" in out["cues"][2]["text"]["en"].replace("\n", " ")
     report = json.loads((captions_json.parent / "report.json").read_text(encoding="utf-8"))
@@ -47,8 +71,20 @@ def test_translate_writes_a_bilingual_document_beside_the_input_without_overwrit
 
 
 def test_translate_to_another_folder_keeps_the_stem(tiny_marian, captions_json, tmp_path):
-    result = CliRunner().invoke(cli, ["translate", str(captions_json), "--to", "en", "--model",
-                                      str(tiny_marian["zh-en-ct2"]), "--out", str(tmp_path / "out"), "-q"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "translate",
+            str(captions_json),
+            "--to",
+            "en",
+            "--model",
+            str(tiny_marian["zh-en-ct2"]),
+            "--out",
+            str(tmp_path / "out"),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "interview.captions.json").is_file()
 
@@ -61,12 +97,15 @@ def test_offline_without_a_model_fails_with_instructions(captions_json):
     assert not (captions_json.parent / "interview-en.captions.json").exists()  # nothing untranslated written
 
 
-@pytest.mark.parametrize("content,needle", [
-    ("{not json", "is not a captions JSON file"),
-    ('{"cues": []}', "does not follow the captions JSON contract"),
-    ('{"timeline": {"rate": "25"}, "cues": []}', "has no cues"),
-    ('{"timeline": {"rate": "fast"}, "cues": []}', "unreadable frame rate"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("{not json", "is not a captions JSON file"),
+        ('{"cues": []}', "does not follow the captions JSON contract"),
+        ('{"timeline": {"rate": "25"}, "cues": []}', "has no cues"),
+        ('{"timeline": {"rate": "fast"}, "cues": []}', "unreadable frame rate"),
+    ],
+)
 def test_bad_input_files_are_named(tmp_path, content, needle):
     path = tmp_path / "bad.captions.json"
     path.write_text(content, encoding="utf-8")
@@ -85,7 +124,13 @@ def test_translate_document_for_the_caption_pipeline(tiny_marian, captions_json)
     from captionbridge.core.translate.cues import translate_document
 
     tb = Timebase(25)
-    doc = CaptionDocument("t", tb, "zh-Hans", [], [Cue(0, 50, {"zh-Hans": "请关上门坐下。"}), Cue(80, 130, {"zh-Hans": "谢谢。"})])
+    doc = CaptionDocument(
+        "t",
+        tb,
+        "zh-Hans",
+        [],
+        [Cue(0, 50, {"zh-Hans": "请关上门坐下。"}), Cue(80, 130, {"zh-Hans": "谢谢。"})],
+    )
     seen = []
     progress = Progress({"compose": 1.0, "translate": 1.0}, lambda stage, fraction, eta: seen.append(stage))
     out = translate_document(doc, "en", model=tiny_marian["zh-en-ct2"], progress=progress)

@@ -1,4 +1,5 @@
-"""Both Resolve scripts against one behaviour table (``fixtures/resolve_behaviours.py``): the Python script and its
+"""Both Resolve scripts against one behaviour table (``fixtures/resolve_behaviours.py``): the Python script
+and its
 Lua twin must find, start, or give up on the engine the same way, within the same time."""
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from fixtures.resolve_behaviours import (
     write_engine_launcher,
 )
 
-SCRIPTS = ["python", pytest.param("lua", marks=pytest.mark.skipif(not LUA, reason="lua5.4 is not installed "
-                                                                                  "(Debian: apt-get install lua5.4)"))]
+SCRIPTS = [
+    "python",
+    pytest.param(
+        "lua",
+        marks=pytest.mark.skipif(not LUA, reason="lua5.4 is not installed (Debian: apt-get install lua5.4)"),
+    ),
+]
 
 
 def check(expect: dict, out: dict, tmpdir):
@@ -56,8 +62,9 @@ def test_stale_service_json_starts_the_engine(script, tmp_path, tmpdir_):
     config = tmp_path / "config"
     write_engine_launcher(config, tmp_path / "bin")
     (config / "token").write_text("left-by-the-killed-engine-0123456789abcdef")
-    (config / "service.json").write_text(json.dumps({"host": "127.0.0.1", "port": closed_port(), "pid": dead_pid(),
-                                                     "version": "old"}))
+    (config / "service.json").write_text(
+        json.dumps({"host": "127.0.0.1", "port": closed_port(), "pid": dead_pid(), "version": "old"})
+    )
     try:
         out = run_script(script, config, tmpdir_)
         check(BEHAVIOURS["stale_service_json"], out, tmpdir_)

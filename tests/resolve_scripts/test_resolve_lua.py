@@ -1,4 +1,5 @@
-"""``Generate Captions.lua``: syntax-checked with luac5.4 and run with lua5.4 against a Lua fake Resolve, talking to
+"""``Generate Captions.lua``: syntax-checked with luac5.4 and run with lua5.4 against a Lua fake Resolve,
+talking to
 a loopback engine through the real curl."""
 
 from __future__ import annotations
@@ -47,14 +48,17 @@ io.write(M.json.encode({ report = report, state = Fake.dump(app), messages = ui.
 
 
 def run_lua(tmp_path, resolve_cfg, engine=None, options=None, env=None):
-    cfg = {"resolve": resolve_cfg, "options": dict({"output_dir": str(tmp_path / "out"), "poll": 0.01},
-                                                    **(options or {})),
-           "engine_config": str(engine.config) if engine else None}
+    cfg = {
+        "resolve": resolve_cfg,
+        "options": dict({"output_dir": str(tmp_path / "out"), "poll": 0.01}, **(options or {})),
+        "engine_config": str(engine.config) if engine else None,
+    }
     (tmp_path / "out").mkdir(exist_ok=True)
     driver = tmp_path / "driver.lua"
     driver.write_text(DRIVER % {"fake_dir": str(FAKE_DIR), "script": str(SCRIPT), "cfg": json.dumps(cfg)})
-    run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, **(env or {})))
+    run = subprocess.run(
+        [LUA, str(driver)], capture_output=True, text=True, timeout=120, env=dict(os.environ, **(env or {}))
+    )
     assert run.returncode == 0, run.stderr + run.stdout
     return json.loads(run.stdout)
 
@@ -69,17 +73,21 @@ def test_syntax():
 def test_lua_51_compatible_source():
     """Fusion's Lua is LuaJIT (5.1): no integer division, goto or bitwise operators."""
     import re
+
     source = re.sub(r"--\[\[.*?\]\]", "", SCRIPT.read_text(), flags=re.S)
     code = "\n".join(line.split("--", 1)[0] for line in source.splitlines())
     assert "//" not in code.replace("://", "")
     assert "goto " not in code and "<<" not in code and ">>" not in code and "utf8." not in code
 
 
-@pytest.mark.parametrize("clock", [
-    {"rate": "25", "start_frame": 90000, "start_tc": "01:00:00:00", "df": False},
-    {"rate": "29.97", "start_frame": 107892, "start_tc": "01:00:00;00", "df": True},
-    {"rate": "23.976", "start_frame": 86400, "start_tc": "01:00:00:00", "df": False},
-])
+@pytest.mark.parametrize(
+    "clock",
+    [
+        {"rate": "25", "start_frame": 90000, "start_tc": "01:00:00:00", "df": False},
+        {"rate": "29.97", "start_frame": 107892, "start_tc": "01:00:00;00", "df": True},
+        {"rate": "23.976", "start_frame": 86400, "start_tc": "01:00:00:00", "df": False},
+    ],
+)
 def test_lua_places_every_cue_on_its_frame(tmp_path, clock):
     with LoopbackEngine(tmp_path, drop_frame=clock["df"]) as engine:
         out = run_lua(tmp_path, dict(clock, studio=False, version=[21, 1, 0]), engine)
@@ -88,15 +96,19 @@ def test_lua_places_every_cue_on_its_frame(tmp_path, clock):
     report, state = out["report"], out["state"]
     assert report["ok"], out["messages"]
     assert job["timeline_path"].endswith(".otio")
-    assert job["options"]["drop_frame"] is clock["df"], "the timeline's own drop-frame setting goes to the engine"
+    assert job["options"]["drop_frame"] is clock["df"], (
+        "the timeline's own drop-frame setting goes to the engine"
+    )
     assert doc.timebase.start_frame == clock["start_frame"] and doc.timebase.drop_frame == clock["df"]
     assert [t["name"] for t in state["subtitle"]] == ["English (CaptionBridge)", "Chinese (CaptionBridge)"]
     for track, lang in zip(state["subtitle"], ("en", "zh")):
-        assert [(s, e) for s, e, _ in track["items"]] == \
-            [(clock["start_frame"] + c.start_frame, clock["start_frame"] + c.end_frame) for c in doc.cues]
+        assert [(s, e) for s, e, _ in track["items"]] == [
+            (clock["start_frame"] + c.start_frame, clock["start_frame"] + c.end_frame) for c in doc.cues
+        ]
         assert [t for _, _, t in track["items"]] == [c.text[lang] for c in doc.cues]
-        assert srt_frames(report["languages"][lang]["srt"], doc.timebase.rate) == \
-            [(c.start_frame, c.end_frame) for c in doc.cues]
+        assert srt_frames(report["languages"][lang]["srt"], doc.timebase.rate) == [
+            (c.start_frame, c.end_frame) for c in doc.cues
+        ]
     assert state["markers"] == sorted({w.start_frame for w in doc.words if w.confidence < 0.5})
     # free edition: no Studio-only call, no upsell dialog; user state restored
     assert state["upsell_dialogs"] == 0 and not state["called_studio_only"]
@@ -105,7 +117,10 @@ def test_lua_places_every_cue_on_its_frame(tmp_path, clock):
     assert state["track_states"] == [[True, False], [True, False], [False, True]]
     assert out["messages"][-1][0] == "Captions added" and out["progress_calls"] >= 2
     # the token went in a header, never as a URL or Origin
-    assert all("Origin" not in h and h.get("Authorization") == f"Bearer {engine.token}" for _, _, h in engine.requests)
+    assert all(
+        "Origin" not in h and h.get("Authorization") == f"Bearer {engine.token}"
+        for _, _, h in engine.requests
+    )
 
 
 def test_lua_sidecar_fallback_tells_user(tmp_path):
@@ -151,7 +166,9 @@ def test_lua_time_helpers_match_timebase(tmp_path):
 CAPTIONBRIDGE_NO_MAIN = true
 local M = dofile([==[%(script)s]==])
 local out = {}
-for _, spec in ipairs({ {30000, 1001, 30, true}, {60000, 1001, 60, true}, {25, 1, 25, false}, {24000, 1001, 24, false} }) do
+local specs = { {30000, 1001, 30, true}, {60000, 1001, 60, true}, {25, 1, 25, false},
+                {24000, 1001, 24, false} }
+for _, spec in ipairs(specs) do
   local row = {}
   for _, f in ipairs(%(frames)s) do
     local tc = M.frames_to_timecode(f, spec[3], spec[4])
@@ -169,8 +186,9 @@ io.write(M.json.encode(out))
     run = subprocess.run([LUA, str(driver)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
-    for row, (rate, df) in zip(rows, (("30000/1001", True), ("60000/1001", True), ("25", False),
-                                      ("24000/1001", False))):
+    for row, (rate, df) in zip(
+        rows, (("30000/1001", True), ("60000/1001", True), ("25", False), ("24000/1001", False))
+    ):
         tb = Timebase(rate, 0, df)
         assert row == [[tb.timecode(f), f, exact_ms_up(f, tb.rate)] for f in frames]
     assert rows[-1] == [24000, 1001, 30000, 1001, "中文"]
@@ -195,8 +213,10 @@ def test_lua_starts_the_engine_recorded_by_the_installer(tmp_path):
     cli.chmod(0o755)
     (tmp_path / "install.json").write_text(json.dumps({"cli": str(cli)}))
     driver = tmp_path / "s.lua"
-    driver.write_text("CAPTIONBRIDGE_NO_MAIN = true\nlocal M = dofile([==[%s]==])\n"
-                      "io.write(tostring(M.start_engine([==[%s]==])))" % (SCRIPT, tmp_path))
+    driver.write_text(
+        "CAPTIONBRIDGE_NO_MAIN = true\nlocal M = dofile([==[%s]==])\n"
+        "io.write(tostring(M.start_engine([==[%s]==])))" % (SCRIPT, tmp_path)
+    )
     env = {k: v for k, v in os.environ.items() if k != "CAPTIONBRIDGE_CLI"}
     run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, env=env, timeout=30)
     assert run.stdout == "true", run.stderr
@@ -227,9 +247,11 @@ def test_lua_token_file_is_private_and_removed_after_every_request(tmp_path):
     tmpdir.mkdir()
     seen = tmp_path / "seen.txt"
     curl = tmp_path / "curl"
-    curl.write_text("#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in @*h.txt) f=\"${a#@}\";"
-                    f" echo \"$f $(stat -c %a \"$f\") $(stat -c %a \"$(dirname \"$f\")\")\" >> '{seen}';; esac; done\n"
-                    f"exec '{shutil.which('curl')}' \"$@\"\n")
+    curl.write_text(
+        '#!/bin/sh\nfor a in "$@"; do case "$a" in @*h.txt) f="${a#@}";'
+        f' echo "$f $(stat -c %a "$f") $(stat -c %a "$(dirname "$f")")" >> \'{seen}\';; esac; done\n'
+        f"exec '{shutil.which('curl')}' \"$@\"\n"
+    )
     curl.chmod(0o755)
     env = {"TMPDIR": str(tmpdir), "CAPTIONBRIDGE_CURL": str(curl)}
     with LoopbackEngine(tmp_path) as engine:
@@ -254,11 +276,13 @@ def test_lua_refuses_a_folder_someone_made_first(tmp_path):
     taken = tmp_path / "captionbridge-taken"
     taken.mkdir(mode=0o777)
     driver = tmp_path / "p.lua"
-    driver.write_text("CAPTIONBRIDGE_NO_MAIN = true\nlocal M = dofile([==[%s]==])\n"
-                      "local a, err = M.make_private_dir([==[%s]==], {'h.txt'})\n"
-                      "local b = M.make_private_dir([==[%s]==], {'h.txt'})\n"
-                      "io.write(tostring(a) .. '|' .. tostring(err) .. '|' .. tostring(b) .. '|' .. M.random_name()"
-                      " .. '|' .. M.random_name())" % (SCRIPT, taken, tmp_path / "fresh"))
+    driver.write_text(
+        "CAPTIONBRIDGE_NO_MAIN = true\nlocal M = dofile([==[%s]==])\n"
+        "local a, err = M.make_private_dir([==[%s]==], {'h.txt'})\n"
+        "local b = M.make_private_dir([==[%s]==], {'h.txt'})\n"
+        "io.write(tostring(a) .. '|' .. tostring(err) .. '|' .. tostring(b) .. '|' .. M.random_name()"
+        " .. '|' .. M.random_name())" % (SCRIPT, taken, tmp_path / "fresh")
+    )
     run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, timeout=30)
     assert run.returncode == 0, run.stderr
     made, err, fresh, r1, r2 = run.stdout.split("|")

@@ -1,5 +1,7 @@
-"""Review Captions and Update Captions in the Resolve script, against a fake Resolve and a real engine: the job a
-timeline was captioned by is recorded, the review page opens on it, and the approved version replaces its tracks
+"""Review Captions and Update Captions in the Resolve script, against a fake Resolve and a real engine: the
+job a
+timeline was captioned by is recorded, the review page opens on it, and the approved version replaces its
+tracks
 (verified by read-back; a failed placement leaves the previous captions)."""
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ SCRIPTS = REPO / "resolve_scripts"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("generate_captions_resolve_review", SCRIPTS / "Generate Captions.py")
+    spec = importlib.util.spec_from_file_location(
+        "generate_captions_resolve_review", SCRIPTS / "Generate Captions.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -46,7 +50,8 @@ class RecordingUI:
 
 @pytest.fixture
 def captioned(engine_factory, tmp_path):
-    """A fake Resolve whose timeline was captioned through a real engine: (script module, resolve, engine, report)."""
+    """A fake Resolve whose timeline was captioned through a real engine: (script module, resolve, engine,
+    report)."""
     eng = engine_factory("resolve-review", job="fixtures.review:review_job")
     eng.start()
     gc = load_script()
@@ -66,14 +71,17 @@ def approve(eng, client, job_id, change):
     assert page.open_link(link)[0] == 303
     view = json.loads(page.request("GET", f"/review/api/jobs/{job_id}")[2])
     cues = change(view["cues"])
-    status, _, body = page.request("POST", f"/review/api/jobs/{job_id}/approve", {"cues": cues},
-                                   headers={"Origin": page.base})
+    status, _, body = page.request(
+        "POST", f"/review/api/jobs/{job_id}/approve", {"cues": cues}, headers={"Origin": page.base}
+    )
     assert status == 201, body
     return cues
 
 
 def items(resolve, index):
-    return [(i.GetStart(), i.GetEnd(), i._text) for i in resolve.timeline.GetItemListInTrack("subtitle", index)]
+    return [
+        (i.GetStart(), i.GetEnd(), i._text) for i in resolve.timeline.GetItemListInTrack("subtitle", index)
+    ]
 
 
 def test_review_opens_the_page_on_the_timelines_job(captioned):
@@ -102,8 +110,14 @@ def test_update_replaces_the_track_with_the_approved_version(captioned):
     def change(cues):
         cues[0]["text"]["en"] = "Every deliverable goes through review"
         cues[2]["start_frame"] += 5
-        return cues[:4] + [{**cues[4], "end_frame": cues[5]["end_frame"],
-                            "text": {"en": cues[4]["text"]["en"] + "\n" + cues[5]["text"]["en"]}}]
+        return cues[:4] + [
+            {
+                **cues[4],
+                "end_frame": cues[5]["end_frame"],
+                "text": {"en": cues[4]["text"]["en"] + "\n" + cues[5]["text"]["en"]},
+            }
+        ]
+
     cues = approve(eng, client, job_id, change)
     ui = RecordingUI()
     result = gc.update(resolve, ui=ui, engine=client)
@@ -112,8 +126,9 @@ def test_update_replaces_the_track_with_the_approved_version(captioned):
     tl = resolve.timeline
     assert tl.GetTrackCount("subtitle") == 1, "the old track is gone, the new one took its place"
     assert tl.GetTrackName("subtitle", 1) == "English (CaptionBridge)"
-    assert items(resolve, 1) == [(tb.start_frame + c["start_frame"], tb.start_frame + c["end_frame"], c["text"]["en"])
-                                 for c in cues]
+    assert items(resolve, 1) == [
+        (tb.start_frame + c["start_frame"], tb.start_frame + c["end_frame"], c["text"]["en"]) for c in cues
+    ]
     # the record now says version 1: running it again changes nothing and says so
     record = gc.find_job(client, resolve._project, tl)
     assert record["job"] == job_id and record["version"] == 1

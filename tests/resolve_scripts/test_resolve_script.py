@@ -1,4 +1,5 @@
-"""The real ``resolve_scripts/Generate Captions.py`` run end to end against a fake Resolve and an engine on loopback."""
+"""The real ``resolve_scripts/Generate Captions.py`` run end to end against a fake Resolve and an engine on
+loopback."""
 
 from __future__ import annotations
 
@@ -49,14 +50,26 @@ class RecordingUI:
 
 
 CLOCKS = {  # name -> FakeResolve kwargs, Timebase
-    "25@01h": (dict(rate_setting="25", start_timecode="01:00:00:00", start_frame=90000), ("25", "01:00:00:00", False)),
-    "23.976@01h": (dict(rate_setting="23.976", start_timecode="01:00:00:00", start_frame=86400),
-                   ("24000/1001", "01:00:00:00", False)),
-    "29.97DF@01h": (dict(rate_setting="29.97", start_timecode="01:00:00;00", start_frame=107892,
-                         drop_frame_setting="1"), ("30000/1001", "01:00:00;00", True)),
-    "50@00h": (dict(rate_setting="50", start_timecode="00:00:00:00", start_frame=0), ("50", "00:00:00:00", False)),
-    "59.94DF@01h": (dict(rate_setting="59.94", start_timecode="01:00:00;00", start_frame=215784,
-                         drop_frame_setting="1"), ("60000/1001", "01:00:00;00", True)),
+    "25@01h": (
+        dict(rate_setting="25", start_timecode="01:00:00:00", start_frame=90000),
+        ("25", "01:00:00:00", False),
+    ),
+    "23.976@01h": (
+        dict(rate_setting="23.976", start_timecode="01:00:00:00", start_frame=86400),
+        ("24000/1001", "01:00:00:00", False),
+    ),
+    "29.97DF@01h": (
+        dict(rate_setting="29.97", start_timecode="01:00:00;00", start_frame=107892, drop_frame_setting="1"),
+        ("30000/1001", "01:00:00;00", True),
+    ),
+    "50@00h": (
+        dict(rate_setting="50", start_timecode="00:00:00:00", start_frame=0),
+        ("50", "00:00:00:00", False),
+    ),
+    "59.94DF@01h": (
+        dict(rate_setting="59.94", start_timecode="01:00:00;00", start_frame=215784, drop_frame_setting="1"),
+        ("60000/1001", "01:00:00;00", True),
+    ),
 }
 
 
@@ -70,9 +83,14 @@ def run_script(tmp_path, engine, resolve, options=None):
 
 def snapshot_state(resolve):
     tl = resolve.timeline
-    return (resolve._page, tl._playhead, json.dumps(tl._marks, sort_keys=True),
-            [(t["enabled"], t["locked"]) for k in ("video", "audio") for t in tl._tracks[k]],
-            resolve._project._current is tl, resolve._project._media_pool._current.GetName())
+    return (
+        resolve._page,
+        tl._playhead,
+        json.dumps(tl._marks, sort_keys=True),
+        [(t["enabled"], t["locked"]) for k in ("video", "audio") for t in tl._tracks[k]],
+        resolve._project._current is tl,
+        resolve._project._media_pool._current.GetName(),
+    )
 
 
 @pytest.mark.parametrize("clock", sorted(CLOCKS))
@@ -90,14 +108,20 @@ def test_every_cue_lands_on_its_frame(tmp_path, clock):
     tl = resolve.timeline
     assert tl.GetTrackCount("subtitle") == 2
     for index, lang in ((1, "en"), (2, "zh")):
-        assert tl.GetTrackName("subtitle", index) == {"en": "English", "zh": "Chinese"}[lang] + " (CaptionBridge)"
+        assert (
+            tl.GetTrackName("subtitle", index)
+            == {"en": "English", "zh": "Chinese"}[lang] + " (CaptionBridge)"
+        )
         items = tl.GetItemListInTrack("subtitle", index)
-        assert [(i.GetStart(), i.GetEnd()) for i in items] == \
-            [(tb.start_frame + c.start_frame, tb.start_frame + c.end_frame) for c in doc.cues]
+        assert [(i.GetStart(), i.GetEnd()) for i in items] == [
+            (tb.start_frame + c.start_frame, tb.start_frame + c.end_frame) for c in doc.cues
+        ]
         assert [i._text for i in items] == [c.text[lang] for c in doc.cues]
         assert report["languages"][lang]["method"] == "subtitle_track"
         # the SRT it imported is frame-exact when floored like an editor
-        assert srt_frames(report["languages"][lang]["srt"], tb.rate) == [(c.start_frame, c.end_frame) for c in doc.cues]
+        assert srt_frames(report["languages"][lang]["srt"], tb.rate) == [
+            (c.start_frame, c.end_frame) for c in doc.cues
+        ]
     # low-confidence words are markers relative to the timeline start
     low = sorted({w.start_frame for w in doc.words if w.confidence < 0.5})
     assert sorted(tl.GetMarkers()) == low and low
@@ -141,7 +165,10 @@ def test_free_edition_never_calls_studio_only_functions(tmp_path):
     assert not called & gc.STUDIO_ONLY
     # the guard itself refuses on free
     ctx = {"product": gc.product_info(resolve)}
-    assert gc.studio_call(ctx, resolve.timeline, "CreateSubtitlesFromAudio") is None and resolve.upsell_dialogs == 0
+    assert (
+        gc.studio_call(ctx, resolve.timeline, "CreateSubtitlesFromAudio") is None
+        and resolve.upsell_dialogs == 0
+    )
 
 
 def test_whole_file_strategy_when_per_cue_places_nothing(tmp_path):
@@ -169,8 +196,9 @@ def test_append_places_nothing_falls_back_to_fcpxml_timeline_and_tells_user(tmp_
     imported = resolve._project._timelines[1]
     assert imported.GetName() == "Reel 1 captions"
     for index in (1, 2):
-        assert [i.GetStart() for i in imported.GetItemListInTrack("subtitle", index)] == \
-            [90000 + c.start_frame for c in doc.cues]
+        assert [i.GetStart() for i in imported.GetItemListInTrack("subtitle", index)] == [
+            90000 + c.start_frame for c in doc.cues
+        ]
     title, text, error = ui.messages[-1]
     assert error and "Reel 1 captions" in text and "01:00:00:00" in text and "0 of 30" in text
 
@@ -182,16 +210,23 @@ def test_one_language_failing_goes_to_the_fcpxml_timeline_the_other_stays(tmp_pa
         doc = next(iter(engine.jobs.values()))["document"]
     assert report["languages"]["en"]["method"] == "subtitle_track"
     assert report["languages"]["zh"]["method"] == "fcpxml_timeline"
-    assert [i.GetStart() for i in resolve.timeline.GetItemListInTrack("subtitle", 1)] == \
-        [90000 + c.start_frame for c in doc.cues]
+    assert [i.GetStart() for i in resolve.timeline.GetItemListInTrack("subtitle", 1)] == [
+        90000 + c.start_frame for c in doc.cues
+    ]
     assert resolve._project._current is resolve.timeline
     title, text, error = ui.messages[-1]
     assert error and "did not add a subtitle track" in text and "Reel 1 captions" in text
 
 
 def test_when_everything_fails_the_sidecar_is_kept_and_user_told_what_to_drag_where(tmp_path):
-    resolve = FakeResolve(placement="nothing", fcpxml_import=False, rate_setting="29.97",
-                          start_timecode="01:00:00;00", start_frame=107892, drop_frame_setting="1")
+    resolve = FakeResolve(
+        placement="nothing",
+        fcpxml_import=False,
+        rate_setting="29.97",
+        start_timecode="01:00:00;00",
+        start_frame=107892,
+        drop_frame_setting="1",
+    )
     with LoopbackEngine(tmp_path, drop_frame=True) as engine:
         _, ui, report = run_script(tmp_path, engine, resolve)
         doc = next(iter(engine.jobs.values()))["document"]
@@ -272,11 +307,13 @@ def test_config_dir_rules():
     assert gc.config_dir({"HOME": "/h"}, "linux") == "/h/.config/captionbridge"
     assert gc.config_dir({"HOME": "/h"}, "darwin") == "/h/Library/Application Support/CaptionBridge"
     assert gc.config_dir({"APPDATA": "C:\\U\\AppData\\Roaming", "USERPROFILE": "C:\\U"}, "win32").endswith(
-        "CaptionBridge")
+        "CaptionBridge"
+    )
 
 
 def test_script_is_standard_library_only():
     import ast
+
     tree = ast.parse(SCRIPT.read_text())
     mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     mods |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
@@ -295,8 +332,9 @@ def test_against_the_real_service(tmp_path, real_service):
     assert result["timeline"]["start_timecode"] == "01:00:00:00" and result["timeline"]["rate"] == "25"
     for index, lang in ((1, "en"), (2, "zh")):
         items = resolve.timeline.GetItemListInTrack("subtitle", index)
-        assert [(i.GetStart(), i.GetEnd(), i._text) for i in items] == \
-            [(90000 + c["start_frame"], 90000 + c["end_frame"], c["text"][lang]) for c in result["cues"]]
+        assert [(i.GetStart(), i.GetEnd(), i._text) for i in items] == [
+            (90000 + c["start_frame"], 90000 + c["end_frame"], c["text"][lang]) for c in result["cues"]
+        ]
 
 
 def test_start_engine_uses_the_cli_recorded_by_the_installer(tmp_path):
@@ -343,6 +381,10 @@ def test_runs_when_resolve_injects_its_globals(tmp_path):
     """Resolve executes the menu script with ``resolve``/``fusion``/``bmd`` globals; it must run then."""
     resolve = FakeResolve(has_timeline=False)
     printed = []
-    namespace = {"__name__": "resolve_menu_script", "resolve": resolve, "print": lambda *a, **k: printed.append(a)}
+    namespace = {
+        "__name__": "resolve_menu_script",
+        "resolve": resolve,
+        "print": lambda *a, **k: printed.append(a),
+    }
     exec(compile(SCRIPT.read_text(), str(SCRIPT), "exec"), namespace)
     assert any("Open a project and a timeline" in " ".join(map(str, a)) for a in printed)

@@ -19,10 +19,13 @@ NETFLIX = resolve_preset("netflix-en", "en")
 
 
 def w(text: str, start_frame: int, end_frame: int, tb: Timebase = TB24) -> Word:
-    return Word(text, float(tb.seconds(start_frame)), float(tb.seconds(end_frame)), 1.0, start_frame, end_frame)
+    return Word(
+        text, float(tb.seconds(start_frame)), float(tb.seconds(end_frame)), 1.0, start_frame, end_frame
+    )
 
 
-# -- timing --------------------------------------------------------------------------------------------------------
+# -- timing
+# --------------------------------------------------------------------------------------------------------
 def test_in_time_on_first_frame_and_out_time_twelve_frames_after_speech():
     cues = compose_cues([w("Hello", 100, 110), w("there,", 111, 120), w("friend.", 121, 140)], TB24)
     assert [(c.start_frame, c.end_frame) for c in cues] == [(100, 152)]
@@ -46,7 +49,9 @@ def test_gaps_of_twelve_frames_or_fewer_are_closed_to_two(gap, expected_out):
     # first cue's speech ends at 48; its trail would end at 60; next cue starts 48 + 12 + gap
     nxt = 60 + gap
     times = time_cues([Span(0, 48, 10), Span(nxt, nxt + 30, 10)], Fraction(24), NETFLIX)
-    assert times[0][1] == expected_out  # chained: 2 frames before the next cue; 13 frames: the trail's own end
+    assert (
+        times[0][1] == expected_out
+    )  # chained: 2 frames before the next cue; 13 frames: the trail's own end
     assert times[1][0] == nxt
     assert times[1][0] - times[0][1] == (2 if gap <= 12 else gap)
 
@@ -71,17 +76,21 @@ def test_reading_speed_lingers_into_silence_but_not_past_linger_limit():
     assert times == [(0, 36)]  # 30 characters need 36 frames
 
 
-# -- shot changes ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("before,expected", [(1, 200), (8, 200), (9, 188), (11, 188), (12, 188), (13, 187),
-                                             (0, 200)])
+# -- shot changes
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "before,expected", [(1, 200), (8, 200), (9, 188), (11, 188), (12, 188), (13, 187), (0, 200)]
+)
 def test_in_times_near_a_cut(before, expected):
     start = 200 - before
     times = time_cues([Span(start, start + 40, 10)], Fraction(24), NETFLIX, cut_points=[200])
     assert times[0][0] == expected
 
 
-@pytest.mark.parametrize("speech_end,expected_out", [(300 - 25, 287), (300 - 14, 298), (300 - 5, 298),
-                                                     (300 - 2, 298), (300 + 5, 317)])
+@pytest.mark.parametrize(
+    "speech_end,expected_out",
+    [(300 - 25, 287), (300 - 14, 298), (300 - 5, 298), (300 - 2, 298), (300 + 5, 317)],
+)
 def test_out_times_near_a_cut_end_two_frames_before_it(speech_end, expected_out):
     # natural out-time is speech end + 12; cut at 300
     times = time_cues([Span(200, speech_end, 10)], Fraction(24), NETFLIX, cut_points=[300])
@@ -100,7 +109,8 @@ def test_compose_uses_cut_points_end_to_end():
     assert cues[0].end_frame == 148  # out-time 142 is 8 frames before the next cut: 2 frames before it
 
 
-# -- splitting ---------------------------------------------------------------------------------------------------
+# -- splitting
+# ---------------------------------------------------------------------------------------------------
 def test_one_line_when_it_fits_two_when_not():
     short = words_from_text("This fits on one line.", TB24)
     assert compose_cues(short, TB24)[0].text["en"] == "This fits on one line."
@@ -116,9 +126,11 @@ def test_long_pause_splits_cues():
 
 
 def test_sentences_split_before_length_and_no_cue_exceeds_seven_seconds():
-    text = ("I went to the station this morning to meet my sister who was coming back from Paris. "
-            "The train was late again and we waited for almost an hour on the cold platform. "
-            "When she finally arrived she had lost her ticket and her phone.")
+    text = (
+        "I went to the station this morning to meet my sister who was coming back from Paris. "
+        "The train was late again and we waited for almost an hour on the cold platform. "
+        "When she finally arrived she had lost her ticket and her phone."
+    )
     words = words_from_text(text, TB24)
     cues = compose_cues(words, TB24)
     for cue in cues:
@@ -130,8 +142,14 @@ def test_sentences_split_before_length_and_no_cue_exceeds_seven_seconds():
 
 
 def test_never_drops_words_even_odd_ones():
-    words = [w("  ", 0, 1), w("second", 30, 20), w("first", 5, 9), w("x" * 100, 40, 48), w("", 50, 51),
-             w("end.", 60, 61)]
+    words = [
+        w("  ", 0, 1),
+        w("second", 30, 20),
+        w("first", 5, 9),
+        w("x" * 100, 40, 48),
+        w("", 50, 51),
+        w("end.", 60, 61),
+    ]
     cues = compose_cues(words, TB24)
     shown = "".join(x.text for c in cues for x in c.words)
     assert shown == "firstsecond" + "x" * 100 + "end."
@@ -142,9 +160,12 @@ def test_empty_input_gives_no_cues():
     assert compose_cues([], TB24) == []
 
 
-# -- Chinese -----------------------------------------------------------------------------------------------------
-ZH_TEXT = ("今天早上我去了市场，卖苹果的老人告诉我，张三终于把他的房子卖掉了。我简直不敢相信。"
-           "他说新房主下个星期就要搬进来，因为他们想在街角开一家小面包店。")
+# -- Chinese
+# -----------------------------------------------------------------------------------------------------
+ZH_TEXT = (
+    "今天早上我去了市场，卖苹果的老人告诉我，张三终于把他的房子卖掉了。我简直不敢相信。"
+    "他说新房主下个星期就要搬进来，因为他们想在街角开一家小面包店。"
+)
 
 
 def test_chinese_per_character_words_never_split_inside_a_jieba_word():
@@ -170,7 +191,8 @@ def test_chinese_punctuation_becomes_space_inside_a_line():
     assert cue.text["zh"] == "好的 我们走吧"
 
 
-# -- presets -----------------------------------------------------------------------------------------------------
+# -- presets
+# -----------------------------------------------------------------------------------------------------
 def test_presets_and_overrides():
     assert resolve_preset("netflix", "zh").max_chars_per_line == 16
     assert resolve_preset("netflix", "en").max_chars_per_line == 42
@@ -203,9 +225,13 @@ def test_a_cue_pushed_late_near_a_cut_is_moved_clear_of_it():
 
 def test_golden_paragraphs():
     tb = Timebase(25)
-    en = ("Good evening, and welcome to the programme. Tonight we travel to the mountains of Yunnan, where farmers "
-          "have grown tea for more than a thousand years. The work begins before dawn, when the air is still cold "
-          "and the leaves are wet with dew. Nobody here is in a hurry.")
+    en = (
+        "Good evening, and welcome to the programme. Tonight we travel to the mountains of Yunnan, where "
+        "farmers "
+        "have grown tea for more than a thousand years. The work begins before dawn, when the air is still "
+        "cold "
+        "and the leaves are wet with dew. Nobody here is in a hurry."
+    )
     assert [c.text["en"] for c in compose_cues(words_from_text(en, tb), tb)] == [
         "Good evening,\nand welcome to the programme.",
         "Tonight we travel\nto the mountains of Yunnan,",
@@ -213,12 +239,19 @@ def test_golden_paragraphs():
         "The work begins before dawn,\nwhen the air is still cold",
         "and the leaves are wet with dew.\nNobody here is in a hurry.",
     ]
-    zh = ("晚上好，欢迎收看本节目。今晚我们前往云南的群山，那里的农民种茶已有一千多年的历史。"
-          "工作在黎明前就开始了，那时空气依然寒冷，茶叶上还带着露水。这里没有人着急。")
+    zh = (
+        "晚上好，欢迎收看本节目。今晚我们前往云南的群山，那里的农民种茶已有一千多年的历史。"
+        "工作在黎明前就开始了，那时空气依然寒冷，茶叶上还带着露水。这里没有人着急。"
+    )
     cues = compose_cues(words_from_text(zh, tb, per_char=0.15), tb, "netflix-zh", "zh")
     assert [c.text["zh"] for c in cues] == [
-        "晚上好 欢迎收看本节目", "今晚我们前往云南的群山", "那里的农民种茶已有一千多年的历史", "工作在黎明前就开始了",
-        "那时空气依然寒冷\n茶叶上还带着露水", "这里没有人着急"]
+        "晚上好 欢迎收看本节目",
+        "今晚我们前往云南的群山",
+        "那里的农民种茶已有一千多年的历史",
+        "工作在黎明前就开始了",
+        "那时空气依然寒冷\n茶叶上还带着露水",
+        "这里没有人着急",
+    ]
 
 
 def test_a_stream_of_chinese_punctuation_still_shows_text():

@@ -1,4 +1,5 @@
-"""Property tests: whatever the words, composed cues obey every hard rule at every editor rate and lose no word."""
+"""Property tests: whatever the words, composed cues obey every hard rule at every editor rate and lose no
+word."""
 
 from __future__ import annotations
 
@@ -12,21 +13,24 @@ from fixtures.captions import EDITOR_RATES, editor_timebase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-EN_WORDS = ("the a I you she they we it is was not never go went house market morning John Smith very old new "
-            "because and but or in on at with without to from extraordinarily internationalisation "
-            "supercalifragilisticexpialidocious-and-then-some OK 1,000 3.14 don't can't , . ? — “ ” ( ) ...").split()
+EN_WORDS = (
+    "the a I you she they we it is was not never go went house market morning John Smith very old new "
+    "because and but or in on at with without to from extraordinarily internationalisation "
+    "supercalifragilisticexpialidocious-and-then-some OK 1,000 3.14 don't can't , . ? — “ ” ( ) ..."
+).split()
 EN_WORDS += ["two\nlines", " padded  "]
 ZH_CHARS = list("我们今天去市场买了一些苹果但是老人说房子已经卖掉的了吗呢因为在北京上海，。“”")
 PUNCT = ["", "", "", "", ",", ".", "?", "!", "，", "。"]
 
 rates = st.sampled_from([r[0] for r in EDITOR_RATES])
 
-# The published limits, written here from the style guides (not read from core.captions.presets): the oracle must
+# The published limits, written here from the style guides (not read from core.captions.presets): the oracle
+# must
 # not share the code's numbers. (chars per line, lines, min seconds, max seconds, min gap frames)
 STYLE_GUIDE = {
     ("netflix-en", "en"): (42, 2, Fraction(5, 6), Fraction(7), 2),  # Netflix English Timed Text Style Guide
     ("netflix-zh", "zh"): (16, 2, Fraction(5, 6), Fraction(7), 2),  # Netflix Simplified Chinese guide
-    ("broadcast", "en"): (37, 2, Fraction(1), Fraction(7), 2),      # BBC subtitle guidelines
+    ("broadcast", "en"): (37, 2, Fraction(1), Fraction(7), 2),  # BBC subtitle guidelines
     ("social", "en"): (28, 1, Fraction(5, 6), Fraction(4), 2),
     ("social", "zh"): (12, 1, Fraction(5, 6), Fraction(4), 2),
 }
@@ -82,10 +86,13 @@ def _check(cues, words, timebase, preset, language, cuts=(), limits=None):
     # no lost words: every word's text, in order, in exactly one cue
     # (a word longer than a line is shown as pieces, each a Word of its own)
     shown = [w for cue in cues for w in cue.words]
-    assert re.sub(r"\s", "", "".join(w.text for w in shown)) == re.sub(r"\s", "", "".join(w.text for w in words))
+    assert re.sub(r"\s", "", "".join(w.text for w in shown)) == re.sub(
+        r"\s", "", "".join(w.text for w in words)
+    )
     for cue in cues:
         assert _strip("".join(w.text for w in cue.words)) == _strip(cue.text[language]), cue
-    # speech is never anticipated: a cue starts at or after its first word (cuts may move it 1-3 frames earlier)
+    # speech is never anticipated: a cue starts at or after its first word (cuts may move it 1-3 frames
+    # earlier)
     for cue in cues:
         assert cue.start_frame >= cue.words[0].start_frame - (3 if cuts else 0)
 
@@ -118,15 +125,26 @@ def test_shot_changes_never_break_hard_rules(rate, items, cuts):
 
 
 @settings(max_examples=25, deadline=None)
-@given(rate=rates, items=word_streams("en"),
-       cpl=st.integers(12, 60), lines=st.integers(1, 3), cps=st.floats(8, 30))
+@given(
+    rate=rates,
+    items=word_streams("en"),
+    cpl=st.integers(12, 60),
+    lines=st.integers(1, 3),
+    cps=st.floats(8, 30),
+)
 def test_overridden_limits_hold(rate, items, cpl, lines, cps):
     tb = editor_timebase(rate)
     words = _words(items, tb)
-    cues = compose_cues(words, tb, "netflix-en", "en", max_chars_per_line=cpl, max_lines=lines,
-                        max_chars_per_second=cps)
-    hard = [v for v in validate_cues(cues, tb, "netflix-en", "en", max_chars_per_line=cpl, max_lines=lines,
-                                     max_chars_per_second=cps) if v.severity == HARD]
+    cues = compose_cues(
+        words, tb, "netflix-en", "en", max_chars_per_line=cpl, max_lines=lines, max_chars_per_second=cps
+    )
+    hard = [
+        v
+        for v in validate_cues(
+            cues, tb, "netflix-en", "en", max_chars_per_line=cpl, max_lines=lines, max_chars_per_second=cps
+        )
+        if v.severity == HARD
+    ]
     assert hard == []
     assert cues
     for cue in cues:  # the overridden numbers, checked here

@@ -13,9 +13,12 @@ from captionbridge.core.timeline.timebase import Timebase
 
 TB = Timebase(25)
 
-EXCHANGE = [("S1", "Did you finish the edit before the screening on Friday?"), ("S2", "Yes."),
-            ("S1", "Good. Then we can send the final cut to the network tonight."),
-            ("S2", "No problem, I will export it after lunch and check the audio.")]
+EXCHANGE = [
+    ("S1", "Did you finish the edit before the screening on Friday?"),
+    ("S2", "Yes."),
+    ("S1", "Good. Then we can send the final cut to the network tonight."),
+    ("S2", "No problem, I will export it after lunch and check the audio."),
+]
 
 
 def spoken(script, gap_between_turns=0.15, per_word=0.32, language=None) -> list[Word]:
@@ -23,7 +26,9 @@ def spoken(script, gap_between_turns=0.15, per_word=0.32, language=None) -> list
     for speaker, text in script:
         tokens = list(text) if language == "zh" else text.split()
         for tok in tokens:
-            words.append(replace(Word.at(tok, t, t + per_word - 0.02, TB, language=language), speaker=speaker))
+            words.append(
+                replace(Word.at(tok, t, t + per_word - 0.02, TB, language=language), speaker=speaker)
+            )
             t += per_word
         t += gap_between_turns
     return words
@@ -36,7 +41,9 @@ def speakers_of(cue: Cue) -> list[str]:
 @pytest.mark.parametrize("preset", ["netflix-en", "broadcast", "social"])
 def test_no_cue_mixes_speakers_except_the_two_speaker_form(preset):
     cues = compose_cues(spoken(EXCHANGE), TB, preset, "en", speaker_names={"S1": "Ana"})
-    assert " ".join(w.text for c in cues for w in c.words) == " ".join(t for _, x in EXCHANGE for t in x.split())
+    assert " ".join(w.text for c in cues for w in c.words) == " ".join(
+        t for _, x in EXCHANGE for t in x.split()
+    )
     for cue in cues:
         who = speakers_of(cue)
         assert tuple(who) == cue.speakers
@@ -69,8 +76,10 @@ def test_labels_start_each_turn_in_the_label_preset():
 
 
 def test_a_speaker_change_is_a_cue_boundary_even_without_a_pause():
-    script = [("S1", "We need permission from the city before we can film on that street"),
-              ("S2", "The committee will announce its decision early next week")]
+    script = [
+        ("S1", "We need permission from the city before we can film on that street"),
+        ("S2", "The committee will announce its decision early next week"),
+    ]
     words = spoken(script, gap_between_turns=0.0)
     cues = compose_cues(words, TB, "netflix-en", "en")
     assert all(len(c.speakers) == 1 for c in cues)
@@ -100,9 +109,11 @@ def test_validator_checks_the_two_speaker_form():
     no_dash = Cue(120, 170, {"en": "- Yes.\nGood."}, speakers=("S2", "S1"))
     three = Cue(180, 230, {"en": "- Yes.\n- Good."}, speakers=("S1", "S2", "S3"))
     plain = Cue(240, 290, {"en": "- Yes. Good."})  # a file without speaker data: a lone dash line
-    found = {(v.cue, v.rule, v.severity) for v in validate_cues([ok, one_line, no_dash, three, plain], TB,
-                                                                  "netflix-en", "en")}
-    assert not any(c == 0 for c, _, _ in found if _ .startswith("speaker"))
+    found = {
+        (v.cue, v.rule, v.severity)
+        for v in validate_cues([ok, one_line, no_dash, three, plain], TB, "netflix-en", "en")
+    }
+    assert not any(c == 0 for c, _, _ in found if _.startswith("speaker"))
     assert (1, "speaker-form", "hard") in found
     assert (2, "speaker-form", "hard") in found
     assert (3, "speaker-mix", "hard") in found
@@ -121,5 +132,7 @@ def test_long_names_in_narrow_presets_never_overflow_or_fail():
         for marks in ("label", "dash"):
             cues = compose_cues(words, TB, preset, "zh", speaker_names=names, speaker_marks=marks)
             assert "".join(w.text for c in cues for w in c.words) == "".join(t for _, t in script)
-            hard = [v for v in validate_cues(cues, TB, preset, "zh", speaker_marks=marks) if v.severity == "hard"]
+            hard = [
+                v for v in validate_cues(cues, TB, preset, "zh", speaker_marks=marks) if v.severity == "hard"
+            ]
             assert hard == [], hard

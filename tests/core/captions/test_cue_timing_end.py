@@ -17,7 +17,8 @@ NETFLIX = resolve_preset("netflix-en", "en")
 
 
 def test_last_cue_is_cut_at_the_timeline_end_and_keeps_its_minimum_duration():
-    # speech ends 5 frames before the end: the 12-frame trail would run 7 frames past it (the example: 1417/1415)
+    # speech ends 5 frames before the end: the 12-frame trail would run 7 frames past it (the example:
+    # 1417/1415)
     spans = [Span(0, 60, 30), Span(1300, 1410, 40)]
     assert time_cues(spans, TB.rate, NETFLIX)[-1][1] > 1415  # what the end clamp is for
     times = time_cues(spans, TB.rate, NETFLIX, end_frame=1415)
@@ -38,8 +39,9 @@ def test_end_clamp_never_overlaps_the_cue_before():
 @pytest.mark.parametrize("rate", ["24000/1001", "25", "30000/1001", "60"])
 def test_composed_cues_and_words_stay_inside_the_timeline(rate):
     tb = Timebase(rate)
-    words = words_from_text("We went down to the harbour at dawn, and the boats were already leaving for the day.",
-                            tb, start=0.4)
+    words = words_from_text(
+        "We went down to the harbour at dawn, and the boats were already leaving for the day.", tb, start=0.4
+    )
     end_frame = words[-1].end_frame + 1  # the timeline ends one frame after the last word
     settled = settle_word_frames(words, end_frame)
     cues = compose_cues(settled, tb, end_frame=end_frame)
@@ -49,9 +51,14 @@ def test_composed_cues_and_words_stay_inside_the_timeline(rate):
 
 
 def test_words_that_meet_inside_a_frame_do_not_overlap():
-    # at 23.976 a frame is 41.7 ms: words meeting mid-frame both claimed that frame (25 of 129 pairs in the example)
-    words = [Word.at("back", 0.0, 0.15, TB), Word.at("to", 0.15, 0.23, TB), Word.at("the", 0.23, 0.31, TB),
-             Word.at("harbor.", 0.31, 0.72, TB)]
+    # at 23.976 a frame is 41.7 ms: words meeting mid-frame both claimed that frame (25 of 129 pairs in the
+    # example)
+    words = [
+        Word.at("back", 0.0, 0.15, TB),
+        Word.at("to", 0.15, 0.23, TB),
+        Word.at("the", 0.23, 0.31, TB),
+        Word.at("harbor.", 0.31, 0.72, TB),
+    ]
     assert any(a.end_frame > b.start_frame for a, b in zip(words, words[1:]))  # the defect, before settling
     settled = settle_word_frames(words)
     assert all(a.end_frame <= b.start_frame for a, b in zip(settled, settled[1:]))
@@ -70,14 +77,43 @@ def test_words_in_one_frame_each_keep_a_frame_and_none_passes_the_end():
     assert (past[0].start_frame, past[0].end_frame) == (199, 200)
 
 
-# -- segmentation (issue 14): word frames as Whisper base + word timing gave them on the bundled example ---------
-SOLAR = [("Today,", 494, 508), ("most", 513, 524), ("of", 524, 528), ("the", 529, 533), ("crews", 535, 545),
-         ("rely", 546, 557), ("on", 557, 563), ("solar", 564, 576), ("and", 580, 587), ("satellite", 587, 603),
-         ("weather", 603, 617), ("reports.", 617, 630)]
-MARKET = [("The", 832, 837), ("market", 837, 851), ("opens", 851, 863), ("at", 864, 871), ("six.", 871, 883),
-          ("By", 892, 898), ("seven,", 899, 912), ("the", 918, 923), ("best", 924, 935), ("fish", 935, 942),
-          ("have", 943, 950), ("already", 951, 962), ("been", 963, 969), ("sold", 970, 981), ("to", 982, 987),
-          ("restaurants", 987, 1004), ("in", 1004, 1010), ("the", 1010, 1014), ("city.", 1015, 1025)]
+# -- segmentation (issue 14): word frames as Whisper base + word timing gave them on the bundled example
+# ---------
+SOLAR = [
+    ("Today,", 494, 508),
+    ("most", 513, 524),
+    ("of", 524, 528),
+    ("the", 529, 533),
+    ("crews", 535, 545),
+    ("rely", 546, 557),
+    ("on", 557, 563),
+    ("solar", 564, 576),
+    ("and", 580, 587),
+    ("satellite", 587, 603),
+    ("weather", 603, 617),
+    ("reports.", 617, 630),
+]
+MARKET = [
+    ("The", 832, 837),
+    ("market", 837, 851),
+    ("opens", 851, 863),
+    ("at", 864, 871),
+    ("six.", 871, 883),
+    ("By", 892, 898),
+    ("seven,", 899, 912),
+    ("the", 918, 923),
+    ("best", 924, 935),
+    ("fish", 935, 942),
+    ("have", 943, 950),
+    ("already", 951, 962),
+    ("been", 963, 969),
+    ("sold", 970, 981),
+    ("to", 982, 987),
+    ("restaurants", 987, 1004),
+    ("in", 1004, 1010),
+    ("the", 1010, 1014),
+    ("city.", 1015, 1025),
+]
 
 
 def _words(spec):
@@ -85,13 +121,15 @@ def _words(spec):
 
 
 def test_a_sentence_that_fits_one_two_line_cue_is_not_split():
-    """"...rely on solar" | "and satellite weather reports." read worse than one two-line cue."""
+    """ "...rely on solar" | "and satellite weather reports." read worse than one two-line cue."""
     cues = compose_cues(_words(SOLAR), TB)
-    assert [c.text["en"] for c in cues] == ["Today, most of the crews rely on solar\nand satellite weather reports."]
+    assert [c.text["en"] for c in cues] == [
+        "Today, most of the crews rely on solar\nand satellite weather reports."
+    ]
 
 
 def test_no_one_second_fragment_before_the_rest_of_its_sentence():
-    """"By seven," stood alone for one second before the rest of its sentence."""
+    """ "By seven," stood alone for one second before the rest of its sentence."""
     cues = compose_cues(_words(MARKET), TB)
     texts = [c.text["en"] for c in cues]
     assert "By seven," not in texts

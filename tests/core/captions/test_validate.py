@@ -28,15 +28,18 @@ def test_clean_cues_pass():
     assert validate_cues(cues, TB) == []
 
 
-@pytest.mark.parametrize("cues,expected", [
-    ([cue(0, 48, "One."), cue(40, 100, "Two.")], (1, "overlap")),
-    ([cue(0, 48, "One."), cue(49, 100, "Two.")], (1, "gap")),
-    ([cue(0, 48, "One\ntwo\nthree")], (0, "max-lines")),
-    ([cue(0, 48, "x" * 43)], (0, "chars-per-line")),
-    ([cue(0, 19, "Hi.")], (0, "min-duration")),
-    ([cue(0, 169, "A long time.")], (0, "max-duration")),
-    ([cue(0, 48, "  ")], (0, "empty")),
-])
+@pytest.mark.parametrize(
+    "cues,expected",
+    [
+        ([cue(0, 48, "One."), cue(40, 100, "Two.")], (1, "overlap")),
+        ([cue(0, 48, "One."), cue(49, 100, "Two.")], (1, "gap")),
+        ([cue(0, 48, "One\ntwo\nthree")], (0, "max-lines")),
+        ([cue(0, 48, "x" * 43)], (0, "chars-per-line")),
+        ([cue(0, 19, "Hi.")], (0, "min-duration")),
+        ([cue(0, 169, "A long time.")], (0, "max-duration")),
+        ([cue(0, 48, "  ")], (0, "empty")),
+    ],
+)
 def test_hard_rules(cues, expected):
     found = validate_cues(cues, TB)
     assert expected in rules(found, HARD)
@@ -53,7 +56,9 @@ def test_off_frame_millisecond_times():
     cues = [cue(3, 72, "Hello.")]
     good = SourceTimes([(TB.ms_ceil(3), TB.ms_ceil(72))])
     assert validate_cues(cues, TB, source_times=good) == []
-    rounded = SourceTimes([(round(3 * 1001 / 24), TB.ms_ceil(72))])  # frame 3 = 125.125 ms: 125 floors to frame 2
+    rounded = SourceTimes(
+        [(round(3 * 1001 / 24), TB.ms_ceil(72))]
+    )  # frame 3 = 125.125 ms: 125 floors to frame 2
     assert rounded.times[0][0] == 125 and TB.frame_from_ms(125) == 2
     found = validate_cues(cues, TB, source_times=rounded)
     # reported, with what editors do with it, but a rounding convention does not make a file undeliverable
@@ -75,9 +80,14 @@ def test_whole_second_times_from_other_tools_are_not_hard():
 
 
 def test_reading_speed_is_flagged_for_every_preset_and_rate():
-    """Issue 14: a cue too fast for the preset's reading speed must be a soft finding (exactly at the limit: none)."""
-    for preset, language, cps in (("netflix-en", "en", 20), ("broadcast", "en", 17), ("social", "en", 22),
-                                  ("netflix-zh", "zh", 9)):
+    """Issue 14: a cue too fast for the preset's reading speed must be a soft finding (exactly at the limit:
+    none)."""
+    for preset, language, cps in (
+        ("netflix-en", "en", 20),
+        ("broadcast", "en", 17),
+        ("social", "en", 22),
+        ("netflix-zh", "zh", 9),
+    ):
         for rate in (Fraction(24000, 1001), Fraction(25), Fraction(30000, 1001), Fraction(50)):
             tb = Timebase(rate)
             frames = int(2 * rate)  # about two seconds on screen
@@ -87,27 +97,40 @@ def test_reading_speed_is_flagged_for_every_preset_and_rate():
             limits = {"max_chars_per_line": 200, "max_lines": 2}
             fine = validate_cues([cue(0, frames, text, language)], tb, preset, language, **limits)
             assert "reading-speed" not in [v.rule for v in fine], (preset, rate)
-            fast = validate_cues([cue(0, frames, text + ("x" if language == "zh" else "aa"), language)], tb,
-                                 preset, language, **limits)
-            assert [(v.rule, v.severity) for v in fast if v.rule == "reading-speed"] == [("reading-speed", SOFT)], \
-                (preset, rate)
+            fast = validate_cues(
+                [cue(0, frames, text + ("x" if language == "zh" else "aa"), language)],
+                tb,
+                preset,
+                language,
+                **limits,
+            )
+            assert [(v.rule, v.severity) for v in fast if v.rule == "reading-speed"] == [
+                ("reading-speed", SOFT)
+            ], (preset, rate)
 
 
 def test_off_frame_in_centiseconds_and_absolute_times():
     tb = Timebase.from_start_timecode(Fraction(24000, 1001), "01:00:00:00", False)
     cues = [cue(24, 72, "Hello.")]
     rate = tb.rate
-    times = SourceTimes([(exact_ms_up(24 + tb.start_frame, rate, 10), exact_ms_up(72 + tb.start_frame, rate, 10))],
-                        quantum_ms=10, offset_frames=tb.start_frame)
+    times = SourceTimes(
+        [(exact_ms_up(24 + tb.start_frame, rate, 10), exact_ms_up(72 + tb.start_frame, rate, 10))],
+        quantum_ms=10,
+        offset_frames=tb.start_frame,
+    )
     assert validate_cues(cues, tb, source_times=times) == []
-    late = SourceTimes([(times.times[0][0] + 10, times.times[0][1])], quantum_ms=10, offset_frames=tb.start_frame)
+    late = SourceTimes(
+        [(times.times[0][0] + 10, times.times[0][1])], quantum_ms=10, offset_frames=tb.start_frame
+    )
     assert rules(validate_cues(cues, tb, source_times=late)) == [(0, "off-frame")]
 
 
-@pytest.mark.parametrize("rate", [Fraction(24000, 1001), Fraction(25), Fraction(30000, 1001),
-                                  Fraction(60000, 1001)])
+@pytest.mark.parametrize(
+    "rate", [Fraction(24000, 1001), Fraction(25), Fraction(30000, 1001), Fraction(60000, 1001)]
+)
 def test_off_frame_check_agrees_with_exact_fractions(rate):
-    """The validator accepts exactly the oracle's rounded-up times and refuses the neighbouring millisecond."""
+    """The validator accepts exactly the oracle's rounded-up times and refuses the neighbouring
+    millisecond."""
     tb = Timebase(rate)
     for frame in range(0, 20000, 37):
         want = exact_ms_up(frame, rate)
@@ -120,13 +143,16 @@ def test_off_frame_check_agrees_with_exact_fractions(rate):
 
 
 def test_soft_rules():
-    cues = [cue(0, 24, "Far too much text to read in one second"),  # reading speed
-            cue(30, 80, "I saw the\nhouse on the hill"),  # short enough for one line; "the | house" split
-            cue(82, 140, "谢谢。")]
+    cues = [
+        cue(0, 24, "Far too much text to read in one second"),  # reading speed
+        cue(30, 80, "I saw the\nhouse on the hill"),  # short enough for one line; "the | house" split
+        cue(82, 140, "谢谢。"),
+    ]
     found = validate_cues(cues, TB)
     assert not has_hard(found)
     assert {(0, "reading-speed"), (0, "chaining"), (1, "one-line-fits"), (1, "break-quality")} <= set(
-        rules(found, SOFT))
+        rules(found, SOFT)
+    )
 
 
 def test_chinese_rules():
@@ -137,8 +163,11 @@ def test_chinese_rules():
 
 
 def test_shot_change_rules():
-    cues = [cue(95, 150, "Starts five frames before a cut."), cue(190, 250, "Clean."),
-            cue(300, 345, "Ends three frames before a cut.")]
+    cues = [
+        cue(95, 150, "Starts five frames before a cut."),
+        cue(190, 250, "Clean."),
+        cue(300, 345, "Ends three frames before a cut."),
+    ]
     found = validate_cues(cues, TB, cut_points=[100, 348])
     assert (0, "shot-change-in") in rules(found, SOFT)
     assert (2, "shot-change-out") in rules(found, SOFT)
@@ -147,12 +176,16 @@ def test_shot_change_rules():
 
 
 def test_overrides_change_limits():
-    assert (0, "chars-per-line") not in rules(validate_cues([cue(0, 100, "x" * 43)], TB, max_chars_per_line=50))
+    assert (0, "chars-per-line") not in rules(
+        validate_cues([cue(0, 100, "x" * 43)], TB, max_chars_per_line=50)
+    )
 
 
 def test_composed_captions_have_no_hard_violations():
-    text = ("Ladies and gentlemen, thank you for coming tonight. We have a long programme ahead of us, "
-            "so let me be brief. First, the results of the annual survey, which surprised everyone.")
+    text = (
+        "Ladies and gentlemen, thank you for coming tonight. We have a long programme ahead of us, "
+        "so let me be brief. First, the results of the annual survey, which surprised everyone."
+    )
     words = words_from_text(text, TB)
     cues = compose_cues(words, TB, cut_points=[60, 200])
     assert not has_hard(validate_cues(cues, TB, cut_points=[60, 200]))

@@ -1,4 +1,5 @@
-"""The bay's engine with a remote speech backend: the same words as a local run when the backend does the work,
+"""The bay's engine with a remote speech backend: the same words as a local run when the backend does the
+work,
 local transcription with a clear warning for whatever it could not do, and waiting when told to."""
 
 from __future__ import annotations
@@ -27,14 +28,25 @@ def tiny(tiny_whisper_model):
 
 def regions(path, tb):
     """Two clips of the same recording, cut apart on the timeline: two spans."""
+
     def clip(name, start, end, offset):
-        return AudioRegion(clip_name=name, track_name="A1", track_index=1, timeline_start_frame=start,
-                           timeline_end_frame=end, source_path=path, source_offset=Fraction(offset), timebase=tb)
+        return AudioRegion(
+            clip_name=name,
+            track_name="A1",
+            track_index=1,
+            timeline_start_frame=start,
+            timeline_end_frame=end,
+            source_path=path,
+            source_offset=Fraction(offset),
+            timebase=tb,
+        )
+
     return [clip("one", 0, 250, 0), clip("two", 300, 550, 12)]
 
 
 class ReplicaInProcess:
-    """A backend that runs what a cluster replica runs (``transcribe_span_samples``) here, and can give up after
+    """A backend that runs what a cluster replica runs (``transcribe_span_samples``) here, and can give up
+    after
     ``give_up_after`` spans the way a cluster that goes away does."""
 
     def __init__(self, model, give_up_after: int | None = None):
@@ -44,8 +56,9 @@ class ReplicaInProcess:
         done = {}
         for r in requests:
             if self.give_up_after is not None and len(done) >= self.give_up_after:
-                raise RemoteUnavailable("facility cluster went away during the job: transcribed here instead",
-                                        partial=done)
+                raise RemoteUnavailable(
+                    "facility cluster went away during the job: transcribed here instead", partial=done
+                )
             self.seen.append(r.identity)
             done[r.index] = tr.transcribe_span_samples(r.audio(), options, self.model)
         return done
@@ -57,8 +70,9 @@ def dead_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"  # closed again: connection refused
 
 
-def test_a_remote_backend_gives_the_local_words_and_a_partial_one_is_completed_here(tiny, espeak_english,
-                                                                                   tmp_path):
+def test_a_remote_backend_gives_the_local_words_and_a_partial_one_is_completed_here(
+    tiny, espeak_english, tmp_path
+):
     tb = Timebase(25)
     options = tr.TranscribeOptions(**FAST)
     local = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny)
@@ -69,23 +83,40 @@ def test_a_remote_backend_gives_the_local_words_and_a_partial_one_is_completed_h
         via = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options)
     finally:
         set_speech_backend(previous)
-    assert [(w.text, w.start_frame, w.end_frame) for w in via.words] == \
-        [(w.text, w.start_frame, w.end_frame) for w in local.words]
-    assert len(remote.seen) == 2 and all(i and len(i) == 64 for i in remote.seen) and len(set(remote.seen)) == 2
+    assert [(w.text, w.start_frame, w.end_frame) for w in via.words] == [
+        (w.text, w.start_frame, w.end_frame) for w in local.words
+    ]
+    assert (
+        len(remote.seen) == 2 and all(i and len(i) == 64 for i in remote.seen) and len(set(remote.seen)) == 2
+    )
     assert via.stats["remote"]["spans"] == 2
 
-    half = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
-                                 backend=ReplicaInProcess(tiny, give_up_after=1))
+    half = tr.transcribe_regions(
+        regions(espeak_english.path, tb),
+        tb,
+        options,
+        model=tiny,
+        backend=ReplicaInProcess(tiny, give_up_after=1),
+    )
     assert [w.text for w in half.words] == [w.text for w in local.words]
     assert "facility cluster went away during the job: transcribed here instead" in half.warnings
     assert half.stats["remote"]["spans"] == 1 and half.stats["cached_spans"] == 0
 
     cache = TranscriptCache(tmp_path / "cache")  # the bay's own cache knows the second span from a local run
     tr.transcribe_regions(regions(espeak_english.path, tb)[1:], tb, options, model=tiny, cache=cache)
-    mixed = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny, cache=cache,
-                                  backend=ReplicaInProcess(tiny, give_up_after=1))
-    assert (mixed.stats["remote"]["spans"], mixed.stats["cached_spans"], mixed.stats["transcribed_seconds"]) == \
-        (1, 1, 0.0)
+    mixed = tr.transcribe_regions(
+        regions(espeak_english.path, tb),
+        tb,
+        options,
+        model=tiny,
+        cache=cache,
+        backend=ReplicaInProcess(tiny, give_up_after=1),
+    )
+    assert (
+        mixed.stats["remote"]["spans"],
+        mixed.stats["cached_spans"],
+        mixed.stats["transcribed_seconds"],
+    ) == (1, 1, 0.0)
 
 
 def test_an_unreachable_cluster_means_local_transcription_with_a_clear_warning(tiny, espeak_english):
@@ -106,8 +137,13 @@ def test_told_to_wait_a_bay_waits_then_fails_without_transcribing(tiny, espeak_e
     config = ClusterConfig(url=dead_url(), token="cbb_test", on_unreachable="wait", wait_timeout_s=1.5)
     started = time.monotonic()
     with pytest.raises(ClusterUnreachable, match=r"stayed unreachable for 2 s .*the job was not transcribed"):
-        tr.transcribe_regions(regions(espeak_english.path, tb), tb, tr.TranscribeOptions(**FAST), model=tiny,
-                              backend=ClusterBackend(config))
+        tr.transcribe_regions(
+            regions(espeak_english.path, tb),
+            tb,
+            tr.TranscribeOptions(**FAST),
+            model=tiny,
+            backend=ClusterBackend(config),
+        )
     assert 1.4 <= time.monotonic() - started < 10
 
 
@@ -124,7 +160,9 @@ class _Answers:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self):
-                if info_ok and self.path == "/v1/info":  # up for the first question, then gone (502 from a proxy)
+                if (
+                    info_ok and self.path == "/v1/info"
+                ):  # up for the first question, then gone (502 from a proxy)
                     data = json.dumps({"model_name": "base"}).encode()
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(data)))
@@ -155,21 +193,35 @@ class _Answers:
 
 
 def test_a_cluster_that_rejects_the_request_means_local_work_and_one_that_refuses_the_bay_stops_it(
-        tiny, espeak_english):
+    tiny, espeak_english
+):
     from captionbridge.core.cluster.client import ClusterRefused
 
     tb = Timebase(25)
     options = tr.TranscribeOptions(**FAST)
     with _Answers(400, "unknown transcription setting(s): language_windows") as cluster:
-        result = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
-                                       backend=ClusterBackend(ClusterConfig(url=cluster.url, token="cbb_test")))
+        result = tr.transcribe_regions(
+            regions(espeak_english.path, tb),
+            tb,
+            options,
+            model=tiny,
+            backend=ClusterBackend(ClusterConfig(url=cluster.url, token="cbb_test")),
+        )
     assert result.words
-    assert any("rejected a status request (unknown transcription setting(s): language_windows): transcribed on "
-               "this machine instead" in w for w in result.warnings), result.warnings
+    assert any(
+        "rejected a status request (unknown transcription setting(s): language_windows): transcribed on "
+        "this machine instead" in w
+        for w in result.warnings
+    ), result.warnings
     with _Answers(401, "unknown or revoked bay token") as cluster:
         with pytest.raises(ClusterRefused, match="refused this bay \\(unknown or revoked bay token\\): ask"):
-            tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
-                                  backend=ClusterBackend(ClusterConfig(url=cluster.url, token="cbb_test")))
+            tr.transcribe_regions(
+                regions(espeak_english.path, tb),
+                tb,
+                options,
+                model=tiny,
+                backend=ClusterBackend(ClusterConfig(url=cluster.url, token="cbb_test")),
+            )
 
 
 def test_a_cluster_lost_mid_job_falls_back_or_is_waited_for_as_configured(tiny, espeak_english):
@@ -177,14 +229,20 @@ def test_a_cluster_lost_mid_job_falls_back_or_is_waited_for_as_configured(tiny, 
     options = tr.TranscribeOptions(**FAST)
     with _Answers(502, "no healthy upstream", info_ok=True) as cluster:
         fallback = ClusterConfig(url=cluster.url, token="cbb_test", retry_window_s=0.5)
-        result = tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
-                                       backend=ClusterBackend(fallback))
-        assert result.words and any("went away during the job (HTTP 502 no healthy upstream): the remaining 2 "
-                                    "span(s) were transcribed on this machine instead" in w for w in result.warnings)
-        wait = ClusterConfig(url=cluster.url, token="cbb_test", retry_window_s=0.5, on_unreachable="wait",
-                             wait_timeout_s=1.5)
+        result = tr.transcribe_regions(
+            regions(espeak_english.path, tb), tb, options, model=tiny, backend=ClusterBackend(fallback)
+        )
+        assert result.words and any(
+            "went away during the job (HTTP 502 no healthy upstream): the remaining 2 "
+            "span(s) were transcribed on this machine instead" in w
+            for w in result.warnings
+        )
+        wait = ClusterConfig(
+            url=cluster.url, token="cbb_test", retry_window_s=0.5, on_unreachable="wait", wait_timeout_s=1.5
+        )
         started = time.monotonic()
         with pytest.raises(ClusterUnreachable, match="went away during the job and stayed away for 2 s"):
-            tr.transcribe_regions(regions(espeak_english.path, tb), tb, options, model=tiny,
-                                  backend=ClusterBackend(wait))
+            tr.transcribe_regions(
+                regions(espeak_english.path, tb), tb, options, model=tiny, backend=ClusterBackend(wait)
+            )
         assert time.monotonic() - started >= 1.4

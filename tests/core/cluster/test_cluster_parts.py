@@ -20,7 +20,9 @@ def test_flac_round_trip_is_exact_at_16_bits_and_named_by_its_pcm():
     rng = np.random.default_rng(1)
     samples = (rng.standard_normal(16000) * 0.1).astype(np.float32)
     flac, digest = encode_flac(samples)
-    assert flac[:4] == b"fLaC" and len(flac) < samples.nbytes / 2  # compressed below 16-bit PCM... of noise even
+    assert (
+        flac[:4] == b"fLaC" and len(flac) < samples.nbytes / 2
+    )  # compressed below 16-bit PCM... of noise even
     back = decode_flac(flac, digest)
     assert np.array_equal(to_pcm16(back), to_pcm16(samples))
     assert np.max(np.abs(back - samples)) <= 1 / 32768 + 1e-7
@@ -83,13 +85,21 @@ def test_bay_config_refuses_unsafe_or_incomplete_settings(tmp_path, monkeypatch)
     token = tmp_path / "token"
     token.write_text("cbb_secret\n")
     config = tmp_path / "facility.toml"
-    config.write_text(f'[cluster]\nurl = "https://gpu-head:8443/"\ntoken_file = "{token}"\non_unreachable = "wait"\n')
+    config.write_text(
+        f'[cluster]\nurl = "https://gpu-head:8443/"\ntoken_file = "{token}"\non_unreachable = "wait"\n'
+    )
     loaded = ClusterConfig.load(config)
-    assert (loaded.url, loaded.token, loaded.on_unreachable) == ("https://gpu-head:8443", "cbb_secret", "wait")
+    assert (loaded.url, loaded.token, loaded.on_unreachable) == (
+        "https://gpu-head:8443",
+        "cbb_secret",
+        "wait",
+    )
     assert ClusterConfig.load(config, on_unreachable="fallback").on_unreachable == "fallback"
     config.write_text('[cluster]\nurl = "https://gpu-head:8443"\ntoken = "cbb_x"\nretries = 3\n')
     with pytest.raises(InputError, match="unknown key.*retries"):
         ClusterConfig.load(config)
     with pytest.raises(InputError, match="does not exist"):
         ClusterConfig.load(tmp_path / "nope.toml")
-    assert ClusterConfig(url="http://127.0.0.1:8443", token="cbb_x").url == "http://127.0.0.1:8443"  # loopback
+    assert (
+        ClusterConfig(url="http://127.0.0.1:8443", token="cbb_x").url == "http://127.0.0.1:8443"
+    )  # loopback

@@ -1,4 +1,5 @@
-"""The cluster's front desk (``core.cluster.hub``) with its replicas replaced by a coroutine: isolation between bays,
+"""The cluster's front desk (``core.cluster.hub``) with its replicas replaced by a coroutine: isolation
+between bays,
 the shared cache, idempotent submits, fair share, and a replica lost mid-span. The same rules run on Ray in
 ``tests/plugin/test_cluster.py``."""
 
@@ -32,8 +33,13 @@ class Replicas:
         await asyncio.sleep(0.01)
         if len(self.calls) in self.die_on:
             raise ReplicaLost("ActorDiedError: the replica's process was killed")
-        return {"words": [["word", 0.1, 0.4, 0.9]], "language": "en", "language_probability": 1.0,
-                "warnings": [], "audio": digest}
+        return {
+            "words": [["word", 0.1, 0.4, 0.9]],
+            "language": "en",
+            "language_probability": 1.0,
+            "warnings": [],
+            "audio": digest,
+        }
 
 
 def audio(seed: int) -> tuple[bytes, str]:
@@ -44,8 +50,16 @@ def job(hub: Hub, bay: str, seed: int, identity: str | None = None, request_id: 
     flac, digest = audio(seed)
     if hub.missing_audio(bay, [digest]):
         hub.put_audio(bay, digest, flac)
-    return hub.submit(bay, {"request_id": request_id or f"req-{bay}-{seed}-{identity}", "identity": identity or
-                            f"media-{seed}", "audio": digest, "settings": SETTINGS, "seconds": 0.1})
+    return hub.submit(
+        bay,
+        {
+            "request_id": request_id or f"req-{bay}-{seed}-{identity}",
+            "identity": identity or f"media-{seed}",
+            "audio": digest,
+            "settings": SETTINGS,
+            "seconds": 0.1,
+        },
+    )
 
 
 async def drain(hub: Hub, timeout: float = 10.0) -> None:
@@ -86,11 +100,20 @@ def test_a_resent_submit_is_the_same_job_and_unknown_audio_is_refused(hub):
     again = job(hub, "a", 1, request_id="same-request-1")
     assert first["id"] == again["id"] and len(hub.jobs) == 1
     with pytest.raises(InputError, match="upload it first"):
-        hub.submit("a", {"request_id": "req-unknown-audio", "identity": "x", "audio": "ab" * 32,
-                         "settings": SETTINGS})
+        hub.submit(
+            "a",
+            {"request_id": "req-unknown-audio", "identity": "x", "audio": "ab" * 32, "settings": SETTINGS},
+        )
     with pytest.raises(InputError, match="unknown transcription setting"):
-        hub.submit("a", {"request_id": "req-bad-settings", "identity": "x", "audio": "ab" * 32,
-                         "settings": {**SETTINGS, "model": "large-v3"}})
+        hub.submit(
+            "a",
+            {
+                "request_id": "req-bad-settings",
+                "identity": "x",
+                "audio": "ab" * 32,
+                "settings": {**SETTINGS, "model": "large-v3"},
+            },
+        )
 
 
 def test_a_span_done_for_one_bay_is_free_for_another(hub):

@@ -14,26 +14,41 @@ TB = Timebase(Fraction(25))
 
 
 def model_doc():
-    words = [Word.at(t, s, e, TB, c, "en") for t, s, e, c in [
-        ("the", 1.0, 1.2, 0.9), ("harbor", 1.2, 1.6, 0.3), ("master", 1.6, 2.0, 0.8),
-        ("came", 3.0, 3.3, 0.95), ("home", 3.3, 3.7, 0.9)]]
+    words = [
+        Word.at(t, s, e, TB, c, "en")
+        for t, s, e, c in [
+            ("the", 1.0, 1.2, 0.9),
+            ("harbor", 1.2, 1.6, 0.3),
+            ("master", 1.6, 2.0, 0.8),
+            ("came", 3.0, 3.3, 0.95),
+            ("home", 3.3, 3.7, 0.9),
+        ]
+    ]
     cues = [Cue(25, 52, {"en": "the harbor master"}), Cue(75, 95, {"en": "came home"})]
-    return CaptionDocument(name="harbour", timebase=TB, source_language="en", words=words, cues=cues,
-                           languages=["en"]).to_dict()
+    return CaptionDocument(
+        name="harbour", timebase=TB, source_language="en", words=words, cues=cues, languages=["en"]
+    ).to_dict()
 
 
 def test_text_timing_and_untouched_cues():
     doc = model_doc()
     before = [Cue.from_dict(c) for c in doc["cues"]]
-    approved = [Cue(25, 52, {"en": "the Harbour\nmaster"}), Cue(75, 92, {"en": "came home"}),
-                Cue(120, 140, {"en": "(music)"})]
+    approved = [
+        Cue(25, 52, {"en": "the Harbour\nmaster"}),
+        Cue(75, 92, {"en": "came home"}),
+        Cue(120, 140, {"en": "(music)"}),
+    ]
     records = corrections_from_approval(doc, before, approved, job_id="j1", model="base")
-    assert [(r.corrected_text, r.timing_only) for r in records] == [("the Harbour master", False),
-                                                                      ("came home", True)]
+    assert [(r.corrected_text, r.timing_only) for r in records] == [
+        ("the Harbour master", False),
+        ("came home", True),
+    ]
     text = records[0]
     assert [w["text"] for w in text.model_words] == ["the", "harbor", "master"]
     assert text.model_words[1]["confidence"] == 0.3 and (text.start, text.end) == (1.0, 52 / 25)
-    assert corrections_from_approval(doc, approved, approved, job_id="j1") == []  # approved again: nothing new
+    assert (
+        corrections_from_approval(doc, approved, approved, job_id="j1") == []
+    )  # approved again: nothing new
 
 
 def test_span_audio_is_cut_from_the_mix_at_16k(tmp_path):

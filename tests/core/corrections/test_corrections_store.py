@@ -13,11 +13,23 @@ from captionbridge.core.errors import InputError
 
 
 def record(job="job1", heard=("the", "harbor", "master"), text="the Harbour master", timing_only=False):
-    words = [{"text": w, "start": 1.0 + i * 0.3, "end": 1.25 + i * 0.3, "confidence": 0.9 - 0.3 * (w == "harbor")}
-             for i, w in enumerate(heard)]
-    return CorrectionRecord(id="", language="en", model="base", calibration="calibrated", timeline="harbour.xml",
-                            job_id=job, start=1.0, end=2.0, model_words=words, corrected_text=text,
-                            timing_only=timing_only)
+    words = [
+        {"text": w, "start": 1.0 + i * 0.3, "end": 1.25 + i * 0.3, "confidence": 0.9 - 0.3 * (w == "harbor")}
+        for i, w in enumerate(heard)
+    ]
+    return CorrectionRecord(
+        id="",
+        language="en",
+        model="base",
+        calibration="calibrated",
+        timeline="harbour.xml",
+        job_id=job,
+        start=1.0,
+        end=2.0,
+        model_words=words,
+        corrected_text=text,
+        timing_only=timing_only,
+    )
 
 
 def tone(seconds=1.0):

@@ -1,4 +1,5 @@
-"""The corrections vocabulary reaches the decoder: from the pipeline's option, from the CLI's engine store, and in
+"""The corrections vocabulary reaches the decoder: from the pipeline's option, from the CLI's engine store,
+and in
 engine jobs (issue 17, 'use it at once, without training')."""
 
 from __future__ import annotations
@@ -17,10 +18,21 @@ from fixtures.service import write_timeline
 
 def _teach(store: CorrectionStore, times: int = 2) -> None:
     for job in range(times):
-        store.add(CorrectionRecord(id="", language="en", model="base", calibration="", timeline="t", job_id=f"j{job}",
-                                   start=0.0, end=1.0, model_words=[{"text": "dolby", "start": 0.1, "end": 0.5,
-                                                                     "confidence": 0.4}],
-                                   corrected_text="Dalby"), np.zeros(16000, np.float32))
+        store.add(
+            CorrectionRecord(
+                id="",
+                language="en",
+                model="base",
+                calibration="",
+                timeline="t",
+                job_id=f"j{job}",
+                start=0.0,
+                end=1.0,
+                model_words=[{"text": "dolby", "start": 0.1, "end": 0.5, "confidence": 0.4}],
+                corrected_text="Dalby",
+            ),
+            np.zeros(16000, np.float32),
+        )
 
 
 def _capture_hotwords(monkeypatch) -> list:

@@ -25,14 +25,23 @@ def _transcribe(folder, audio):
     from faster_whisper import WhisperModel
 
     model = WhisperModel(str(folder), device="cpu", compute_type="float32")
-    segments, _ = model.transcribe(audio, language="en", beam_size=1, temperature=0.0, vad_filter=False,
-                                   without_timestamps=True, max_new_tokens=20)
+    segments, _ = model.transcribe(
+        audio,
+        language="en",
+        beam_size=1,
+        temperature=0.0,
+        vad_filter=False,
+        without_timestamps=True,
+        max_new_tokens=20,
+    )
     return [tuple(s.tokens) for s in segments]
 
 
 def test_every_variable_survives_the_round_trip(tiny_plain, tmp_path):
     model, tokenizer = load_as_transformers(tiny_plain)
-    assert model.config.d_model == 64 and model.config.encoder_layers == 2 and model.config.decoder_layers == 2
+    assert (
+        model.config.d_model == 64 and model.config.encoder_layers == 2 and model.config.decoder_layers == 2
+    )
     assert model.config.encoder_attention_heads == 2 and model.config.num_mel_bins == 80
     back = save_as_ct2(model, tokenizer, tiny_plain, tmp_path / "back", quantization="float32")
     original, again = read_ct2_weights(tiny_plain), read_ct2_weights(back)
@@ -63,14 +72,22 @@ def test_mapping_moves_a_perturbed_weight_to_the_same_place(tiny_plain, tmp_path
         model.model.decoder.layers[0].encoder_attn.v_proj.bias[7] += 2.0
     back = read_ct2_weights(save_as_ct2(model, tokenizer, tiny_plain, tmp_path / "b", quantization="float32"))
     original = read_ct2_weights(tiny_plain)
-    changed = [n for n in set(original.variables) | set(original.aliases)
-               if not np.array_equal(original.get(n), back.get(n))]
-    assert sorted(changed) == ["decoder/layer_0/attention/linear_1/bias", "decoder/layer_1/self_attention/linear_0/weight"]
+    changed = [
+        n
+        for n in set(original.variables) | set(original.aliases)
+        if not np.array_equal(original.get(n), back.get(n))
+    ]
+    assert sorted(changed) == [
+        "decoder/layer_0/attention/linear_1/bias",
+        "decoder/layer_1/self_attention/linear_0/weight",
+    ]
     delta = back.get("decoder/layer_1/self_attention/linear_0/weight") - original.get(
-        "decoder/layer_1/self_attention/linear_0/weight")
+        "decoder/layer_1/self_attention/linear_0/weight"
+    )
     assert delta[3, 5] == pytest.approx(1.0) and np.count_nonzero(delta) == 1
     bias_delta = back.get("decoder/layer_0/attention/linear_1/bias") - original.get(
-        "decoder/layer_0/attention/linear_1/bias")
+        "decoder/layer_0/attention/linear_1/bias"
+    )
     assert bias_delta[64 + 7] == pytest.approx(2.0) and np.count_nonzero(bias_delta) == 1
 
 

@@ -1,4 +1,5 @@
-"""English word timing from pocketsphinx forced alignment (``core/speech/acoustic_timing.py``), on espeak-ng speech
+"""English word timing from pocketsphinx forced alignment (``core/speech/acoustic_timing.py``), on espeak-ng
+speech
 with exact word times; the Whisper-based figures are on speech never used for tuning (``UNSEEN_SET``)."""
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def test_text_is_prepared_for_the_dictionary():
     assert at.spell_token("...") == []
     # Whisper's split pieces glued back before spelling: " 4" ",000", " John" "'s", " 3" ".5", " 50" "%"
     assert at.glue_pieces([" 4", ",000", " people", " John", "'s", " 3", ".5", " 50", "%"]) == [
-        [0, 1], [2], [3, 4], [5, 6], [7, 8]]
+        [0, 1],
+        [2],
+        [3, 4],
+        [5, 6],
+        [7, 8],
+    ]
 
 
 def test_words_missing_from_the_dictionary_get_a_pronunciation(aligner):
@@ -77,7 +83,9 @@ def test_a_segment_that_cannot_be_matched_keeps_its_times_and_is_counted(speech_
     # twenty words cannot fit into the half second of silence before the sentence: the aligner finds no path
     audio = np.concatenate([np.zeros(int(0.5 * SR), np.float32), samples])
     texts = ["word"] * 20 + [t for t, *_ in ref]
-    times = [(0.10 + 0.015 * i, 0.11 + 0.015 * i) for i in range(20)] + [(s + 0.5, e + 0.5) for _, s, e, _ in ref]
+    times = [(0.10 + 0.015 * i, 0.11 + 0.015 * i) for i in range(20)] + [
+        (s + 0.5, e + 0.5) for _, s, e, _ in ref
+    ]
     groups = [list(range(20)), list(range(20, len(texts)))]
     new, flags, stats = at.retime_words(texts, times, groups, audio, SR)
     assert stats.segments == 2 and stats.fallback == 1 and stats.aligned == 1
@@ -85,26 +93,34 @@ def test_a_segment_that_cannot_be_matched_keeps_its_times_and_is_counted(speech_
 
 
 def test_a_stop_after_a_pause_starts_on_the_onset_not_in_the_closure(speech_corpus_module):
-    """The aligner counts a word-initial stop's silent closure as part of the word: after a pause the pause rule
+    """The aligner counts a word-initial stop's silent closure as part of the word: after a pause the pause
+    rule
     puts the start where sound begins."""
     samples, ref = _sentence(speech_corpus_module, "Take the blue cup to the kitchen.")
     aligner = at.EnglishAligner()
     result = aligner.align(samples, [at.spell_token(t) for t, *_ in ref])
     assert result.times is not None
-    refined = refine_word_times(result.times, samples, SR, speech_activity(samples, SR),
-                                texts=[t for t, *_ in ref], trusted=[True] * len(ref))
+    refined = refine_word_times(
+        result.times,
+        samples,
+        SR,
+        speech_activity(samples, SR),
+        texts=[t for t, *_ in ref],
+        trusted=[True] * len(ref),
+    )
     onset = ref[0][1]
     assert abs(refined[0][0] - onset) <= 0.015, (result.times[0], refined[0], onset)
     assert refined[0][0] >= result.times[0][0] - 1e-6
 
 
 def test_an_aligner_gap_inside_running_speech_goes_to_the_word_still_sounding():
-    """Between two aligned words with a short silence the aligner made up, the first word ends where the last quiet
+    """Between two aligned words with a short silence the aligner made up, the first word ends where the last
+    quiet
     run before the next word begins (its own fading sound stays in it)."""
     t = np.arange(int(1.4 * SR)) / SR
     audio = np.zeros_like(t, dtype=np.float32)
-    audio[int(0.2 * SR):int(0.62 * SR)] = 0.3 * np.sin(2 * np.pi * 220 * t[int(0.2 * SR):int(0.62 * SR)])
-    audio[int(0.66 * SR):int(1.1 * SR)] = 0.3 * np.sin(2 * np.pi * 330 * t[int(0.66 * SR):int(1.1 * SR)])
+    audio[int(0.2 * SR) : int(0.62 * SR)] = 0.3 * np.sin(2 * np.pi * 220 * t[int(0.2 * SR) : int(0.62 * SR)])
+    audio[int(0.66 * SR) : int(1.1 * SR)] = 0.3 * np.sin(2 * np.pi * 330 * t[int(0.66 * SR) : int(1.1 * SR)])
     times = [(0.2, 0.5), (0.66, 1.1)]  # the aligner ended the first word 120 ms early
     out = refine_word_times(times, audio, SR, texts=["one", "two"], trusted=[True, True])
     assert abs(out[0][1] - 0.62) <= 0.015 and abs(out[1][0] - 0.66) <= 0.015
@@ -125,14 +141,24 @@ def test_english_words_on_unseen_speech(base_whisper_model, speech_corpus_module
     from captionbridge.core.speech.transcribe import TranscribeOptions, transcribe_audio
 
     model = models.load_whisper(str(base_whisper_model), "cpu", "int8")
-    corpus = speech_corpus_module.make_corpus("en", texts=speech_corpus_module.ENGLISH_UNSEEN[:8], seed=12,
-                                              voice="en-us+f2", words_per_minute=175, noise_seconds=3.0)
+    corpus = speech_corpus_module.make_corpus(
+        "en",
+        texts=speech_corpus_module.ENGLISH_UNSEEN[:8],
+        seed=12,
+        voice="en-us+f2",
+        words_per_minute=175,
+        noise_seconds=3.0,
+    )
     errors = {}
     for acoustic in (True, False):
-        # greedy only: the temperature fallback samples from a random state that earlier tests in the same process
+        # greedy only: the temperature fallback samples from a random state that earlier tests in the same
+        # process
         # have advanced, which made the transcript (and so the figure) depend on test order
-        result = transcribe_audio(corpus.samples, TranscribeOptions(language="en", cache=False, temperature=(0.0,),
-                                                                    acoustic_timing=acoustic), model=model)
+        result = transcribe_audio(
+            corpus.samples,
+            TranscribeOptions(language="en", cache=False, temperature=(0.0,), acoustic_timing=acoustic),
+            model=model,
+        )
         starts, ends = speech_corpus_module.timing_errors(corpus.words, result.words)
         assert len(starts) >= 0.85 * len(corpus.words)
         assert speech_corpus_module.words_in_non_speech(corpus, result.words) == []
@@ -141,17 +167,21 @@ def test_english_words_on_unseen_speech(base_whisper_model, speech_corpus_module
             assert result.stats["acoustic_timing"]["aligned"] >= 7
     starts, ends = errors[True]
     both = np.concatenate([starts, ends])
-    print(f"acoustic: start {starts.mean() * 1000:.1f} ms, end {ends.mean() * 1000:.1f} ms, "
-          f"{(both <= 0.05).mean() * 100:.1f} % within 50 ms; whisper refined "
-          f"{np.concatenate(errors[False]).mean() * 1000:.1f} ms")
-    # the issue's targets (README: ~13 ms start / ~16 ms end MAE on the unseen set); measured here 13 / 10 ms, 96 %
+    print(
+        f"acoustic: start {starts.mean() * 1000:.1f} ms, end {ends.mean() * 1000:.1f} ms, "
+        f"{(both <= 0.05).mean() * 100:.1f} % within 50 ms; whisper refined "
+        f"{np.concatenate(errors[False]).mean() * 1000:.1f} ms"
+    )
+    # the issue's targets (README: ~13 ms start / ~16 ms end MAE on the unseen set); measured here 13 / 10 ms,
+    # 96 %
     assert starts.mean() <= 0.02 and ends.mean() <= 0.02
     assert (starts <= 0.05).mean() >= 0.92 and (ends <= 0.05).mean() >= 0.92
     assert both.mean() < np.concatenate(errors[False]).mean()
 
 
 def test_in_strong_noise_the_pause_rules_leave_aligned_words_alone():
-    """At 10 dB SNR the energy mask is too coarse: moving aligned words onto it made them ~60 ms late on average
+    """At 10 dB SNR the energy mask is too coarse: moving aligned words onto it made them ~60 ms late on
+    average
     (measured on espeak speech in pink noise), so aligned words keep the aligner's times there."""
     rng = np.random.default_rng(3)
     t = np.arange(int(2.0 * SR)) / SR
@@ -168,8 +198,9 @@ def test_in_strong_noise_the_pause_rules_leave_aligned_words_alone():
     assert abs(clean[1][0] - 0.90) <= 0.011
 
 
-def test_the_timing_stage_is_part_of_the_transcript_cache_key(tiny_whisper_model, espeak_english, tmp_path,
-                                                              monkeypatch):
+def test_the_timing_stage_is_part_of_the_transcript_cache_key(
+    tiny_whisper_model, espeak_english, tmp_path, monkeypatch
+):
     from captionbridge.core.speech import models
     from captionbridge.core.speech import transcribe as tr
     from captionbridge.core.speech.transcript_cache import TranscriptCache
@@ -179,22 +210,38 @@ def test_the_timing_stage_is_part_of_the_transcript_cache_key(tiny_whisper_model
     options = tr.TranscribeOptions(temperature=(0.0,), beam_size=1, language="en")
     first = tr.transcribe_audio(espeak_english.path, options, model=tiny, cache=cache)
     assert first.stats["cached_spans"] == 0
-    assert tr.transcribe_audio(espeak_english.path, options, model=tiny, cache=cache).stats["cached_spans"] == 1
-    # another aligner (a new pocketsphinx, other settings) or the stage switched off: not served from the cache
+    assert (
+        tr.transcribe_audio(espeak_english.path, options, model=tiny, cache=cache).stats["cached_spans"] == 1
+    )
+    # another aligner (a new pocketsphinx, other settings) or the stage switched off: not served from the
+    # cache
     monkeypatch.setattr(at, "identity", lambda: "pocketsphinx-9.9:other")
-    assert tr.transcribe_audio(espeak_english.path, options, model=tiny, cache=cache).stats["cached_spans"] == 0
+    assert (
+        tr.transcribe_audio(espeak_english.path, options, model=tiny, cache=cache).stats["cached_spans"] == 0
+    )
     off = tr.TranscribeOptions(temperature=(0.0,), beam_size=1, language="en", acoustic_timing=False)
     assert tr.transcribe_audio(espeak_english.path, off, model=tiny, cache=cache).stats["cached_spans"] == 0
 
 
 def test_a_word_whisper_put_before_a_pause_moves_to_the_speech_after_it(speech_corpus_module):
-    """Whisper sometimes ends a segment with the first word of the next sentence, seconds before it is spoken. The
-    aligner can only squeeze it in at its shortest there; it is moved to the next piece and found where it is."""
-    a_audio, a_words = speech_corpus_module.synth_sentence("The committee will announce its decision.", "en-us")
+    """Whisper sometimes ends a segment with the first word of the next sentence, seconds before it is spoken.
+    The
+    aligner can only squeeze it in at its shortest there; it is moved to the next piece and found where it
+    is."""
+    a_audio, a_words = speech_corpus_module.synth_sentence(
+        "The committee will announce its decision.", "en-us"
+    )
     b_audio, b_words = speech_corpus_module.synth_sentence("Our budget was small.", "en-us")
     lead, gap = 0.5, 3.0
-    audio = np.concatenate([np.zeros(int(lead * SR), np.float32), a_audio, np.zeros(int(gap * SR), np.float32),
-                            b_audio, np.zeros(int(0.5 * SR), np.float32)])
+    audio = np.concatenate(
+        [
+            np.zeros(int(lead * SR), np.float32),
+            a_audio,
+            np.zeros(int(gap * SR), np.float32),
+            b_audio,
+            np.zeros(int(0.5 * SR), np.float32),
+        ]
+    )
     b_at = lead + len(a_audio) / SR + gap
     a_ref = [(w.text, w.start + lead, w.end + lead) for w in a_words]
     b_ref = [(w.text, w.start + b_at, w.end + b_at) for w in b_words]

@@ -1,4 +1,5 @@
-"""Model resolution: folders, packaged models (assembled + sha256-checked), hub names, offline errors, warm cache."""
+"""Model resolution: folders, packaged models (assembled + sha256-checked), hub names, offline errors, warm
+cache."""
 
 from __future__ import annotations
 
@@ -92,10 +93,14 @@ def _fake_package(tmp_path, monkeypatch, corrupt: bool = False) -> models.Packag
     for name in ("config.json", "tokenizer.json"):
         (site / "fakepart1/data" / name).write_text("{}")
     return models.PackagedModel(
-        key="fake-base", name="fake", packages=("fakepart1", "fakepart2"),
+        key="fake-base",
+        name="fake",
+        packages=("fakepart1", "fakepart2"),
         parts=(("fakepart1", "data/model.bin.part1"), ("fakepart2", "data/model.bin.part2")),
         files=(("fakepart1", "data/config.json"), ("fakepart1", "data/tokenizer.json")),
-        sha256=hashlib.sha256(blob).hexdigest(), size=len(blob))
+        sha256=hashlib.sha256(blob).hexdigest(),
+        size=len(blob),
+    )
 
 
 def test_packaged_model_is_assembled_once_and_verified(tmp_path, monkeypatch):
@@ -128,8 +133,10 @@ def test_list_models_and_registered_sources(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "PACKAGED_MODELS", (packaged,))
     monkeypatch.setattr(models, "_EXTRA_SOURCES", [])
     listed = models.list_models()
-    assert [(m["name"], m["kind"], m["verified"]) for m in listed] == [("fake", "whisper", False),
-                                                                      ("en-us", "aligner", None)]
+    assert [(m["name"], m["kind"], m["verified"]) for m in listed] == [
+        ("fake", "whisper", False),
+        ("en-us", "aligner", None),
+    ]
     aligner = listed[1]  # the English word-timing aligner and its model files (pocketsphinx)
     assert aligner["status"] == "ready" and aligner["languages"] == ["en"] and "Mandarin" in aligner["note"]
     assert {"cmudict-en-us.dict", "en-us/means"} <= {f["name"] for f in aligner["files"]}
@@ -142,7 +149,10 @@ def test_list_models_and_registered_sources(tmp_path, monkeypatch):
     models.register_model_source(translation_models)  # twice is harmless
     listed = models.list_models()
     assert [(m["name"], m["kind"], m["verified"]) for m in listed] == [
-        ("fake", "whisper", True), ("en-us", "aligner", None), ("opus-mt-zh-en", "translation", None)]
+        ("fake", "whisper", True),
+        ("en-us", "aligner", None),
+        ("opus-mt-zh-en", "translation", None),
+    ]
     for item in listed:
         assert {"name", "kind", "where", "size", "verified"} <= set(item)
 
@@ -154,7 +164,9 @@ def test_list_models_and_registered_sources(tmp_path, monkeypatch):
     assert "sha256 ok" in text.output and "fake" in text.output
     assert "cmudict-en-us.dict" in text.output and "aligner" in text.output
     # "fake" is no model anyone calibrated word timing for: the listing says so and how to fix it
-    assert data["models"][0]["word_timing"].startswith("uncalibrated") and "calibrate_word_timing" in text.output
+    assert (
+        data["models"][0]["word_timing"].startswith("uncalibrated") and "calibrate_word_timing" in text.output
+    )
 
 
 def test_models_cli_without_models_says_what_to_install(monkeypatch):

@@ -1,4 +1,5 @@
-"""Speaker diarization on real (generated) speech with exact turns, and the voice model against resemblyzer's own."""
+"""Speaker diarization on real (generated) speech with exact turns, and the voice model against resemblyzer's
+own."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def test_mel_and_embeddings_match_resemblyzer(two_voices, encoder):
     import torch
     from resemblyzer import VoiceEncoder, wav_to_mel_spectrogram
 
-    wav = two_voices.samples[:16000 * 4]
+    wav = two_voices.samples[: 16000 * 4]
     ref = wav_to_mel_spectrogram(wav)
     mine = sp.mel_spectrogram(wav)
     assert mine.shape == ref.shape
@@ -46,7 +47,7 @@ def test_mel_and_embeddings_match_resemblyzer(two_voices, encoder):
     theirs = VoiceEncoder("cpu", verbose=False)
     with torch.no_grad():
         expected = theirs(torch.from_numpy(ref[None, :160])).numpy()[0]
-    got = encoder.embed([wav[:160 * 160 - 1]])[0]
+    got = encoder.embed([wav[: 160 * 160 - 1]])[0]
     assert float(expected @ got) > 0.9999
 
 
@@ -79,12 +80,14 @@ def test_one_voice_is_one_speaker(conversations_module, encoder):
 
 @pytest.mark.slow
 def test_jfk_is_one_speaker(encoder, base_whisper_model):
-    """Real speech, one speaker, a crowd behind him: auto must not invent a second (words from Whisper base)."""
+    """Real speech, one speaker, a crowd behind him: auto must not invent a second (words from Whisper
+    base)."""
     from captionbridge.core.speech.transcribe import TranscribeOptions, _decode_file, transcribe_audio
 
     samples = _decode_file(shared_file("jfk.flac"))
-    words = transcribe_audio(samples, TranscribeOptions(model=str(base_whisper_model), language="en",
-                                                        cache=False)).words
+    words = transcribe_audio(
+        samples, TranscribeOptions(model=str(base_whisper_model), language="en", cache=False)
+    ).words
     assert len(words) > 15
     result = sp.diarize(samples, words, "auto", encoder=encoder)
     assert result.speakers == ["S1"]
@@ -116,7 +119,9 @@ def test_speakers_option(value, expected):
     assert sp.parse_speakers(value) == expected
 
 
-@pytest.mark.parametrize("value, needle", [("many", "not understood"), ("0x", "not understood"), ("40", "1 to 12")])
+@pytest.mark.parametrize(
+    "value, needle", [("many", "not understood"), ("0x", "not understood"), ("40", "1 to 12")]
+)
 def test_bad_speakers_option_is_one_clear_line(value, needle):
     with pytest.raises(InputError, match=needle):
         sp.parse_speakers(value)
@@ -134,7 +139,9 @@ def test_missing_voice_model_says_what_to_install(monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "resemblyzer" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "resemblyzer" else real(name, *a)
+    )
     with pytest.raises(sp.SpeakerModelMissing, match="pip install --no-deps resemblyzer"):
         sp.encoder_weights_path()
 

@@ -1,6 +1,7 @@
 """Transcription plumbing with the tiny random Whisper: regions -> timeline words, cache, progress, guards.
 
-The tiny model's text is noise, so these tests assert structure and mapping; real text is tested with the packaged
+The tiny model's text is noise, so these tests assert structure and mapping; real text is tested with the
+packaged
 base model in test_transcribe_base.py.
 """
 
@@ -35,9 +36,17 @@ def cache(tmp_path):
 
 
 def region(path, start_frame, end_frame, offset, timebase, name="clip", speed=Fraction(1)):
-    return AudioRegion(clip_name=name, track_name="A1", track_index=1, timeline_start_frame=start_frame,
-                       timeline_end_frame=end_frame, source_path=path, source_offset=Fraction(offset),
-                       timebase=timebase, speed=speed)
+    return AudioRegion(
+        clip_name=name,
+        track_name="A1",
+        track_index=1,
+        timeline_start_frame=start_frame,
+        timeline_end_frame=end_frame,
+        source_path=path,
+        source_offset=Fraction(offset),
+        timebase=timebase,
+        speed=speed,
+    )
 
 
 def check_words(words, timebase):
@@ -78,7 +87,8 @@ def test_regions_map_to_timeline_frames(base_whisper_model, espeak_english, cach
     """Two cuts of one file at 23.976 with a 01:00:00:00 start: words land inside what each region plays.
 
     Real speech and the packaged model: which noise words the tiny random model emits in a region flips with
-    floating-point details (it changed once torch had been imported into the process), so it cannot show that both
+    floating-point details (it changed once torch had been imported into the process), so it cannot show that
+    both
     regions were heard."""
     tb = Timebase.from_start_timecode("24000/1001", "01:00:00:00", False)
     a = region(espeak_english.path, 0, 200, Fraction(1), tb, "A")  # source 1 s .. 9.34 s
@@ -88,8 +98,12 @@ def test_regions_map_to_timeline_frames(base_whisper_model, espeak_english, cach
     check_words(result.words, tb)
     assert result.stats["spans"] == 2
     for w in result.words:
-        inside = [r for r in (a, b) if tb.seconds(r.timeline_start_frame) - 1e-6 <= w.start
-                  and w.end <= tb.seconds(r.timeline_end_frame) + 1e-6]
+        inside = [
+            r
+            for r in (a, b)
+            if tb.seconds(r.timeline_start_frame) - 1e-6 <= w.start
+            and w.end <= tb.seconds(r.timeline_end_frame) + 1e-6
+        ]
         assert inside, f"{w} is outside every region"
     assert any(w.start_frame >= 400 for w in result.words) and any(w.start_frame < 200 for w in result.words)
 
@@ -102,7 +116,10 @@ def test_contiguous_regions_of_one_source_are_merged():
     d = region("/other.wav", 150, 175, Fraction(0), tb)
     spans = tr._merge_regions([c, a, d, b], tb)
     assert [(s.source_start, s.source_duration, s.timeline_start) for s in spans] == [
-        (10, 4, 0), (30, 2, 4), (0, 1, 6)]
+        (10, 4, 0),
+        (30, 2, 4),
+        (0, 1, 6),
+    ]
     assert spans[0].region.timeline_end_frame == 100
 
 
@@ -135,39 +152,59 @@ def test_cache_hit_and_recut_only_transcribes_changed_media(tiny, espeak_english
     assert calls == [] and again.stats["cached_spans"] == 2
     assert [w.to_dict() for w in again.words] == [w.to_dict() for w in first.words]
     # trim: the first clip loses its first second (a sub-range of what was transcribed): reused, not re-run
-    trimmed = tr.transcribe_regions([region(espeak_english.path, 25, 200, 2, tb)], tb, options,
-                                    decode=counting_decode, model=tiny, cache=cache)
+    trimmed = tr.transcribe_regions(
+        [region(espeak_english.path, 25, 200, 2, tb)],
+        tb,
+        options,
+        decode=counting_decode,
+        model=tiny,
+        cache=cache,
+    )
     assert calls == [] and trimmed.stats["cached_spans"] == 1
-    assert [w.to_dict() for w in trimmed.words] == [w.to_dict() for w in first.words
-                                                    if w.start >= 1.0 and w.end <= 8.0]
+    assert [w.to_dict() for w in trimmed.words] == [
+        w.to_dict() for w in first.words if w.start >= 1.0 and w.end <= 8.0
+    ]
     # re-cut: the second clip moves later on the timeline (same media, same range): still cached
     moved = [regions[0], region(other, 300, 500, 0, tb)]
     shifted = tr.transcribe_regions(moved, tb, options, decode=counting_decode, model=tiny, cache=cache)
     assert calls == []
-    assert [round(w.start - 2.0, 6) for w in shifted.words if w.start >= 10] == \
-        [round(w.start, 6) for w in first.words if w.start >= 10]
+    assert [round(w.start - 2.0, 6) for w in shifted.words if w.start >= 10] == [
+        round(w.start, 6) for w in first.words if w.start >= 10
+    ]
     # the other file's content changes: only it is transcribed again
-    soundfile.write(other, samples[rate: rate * 10], rate)
+    soundfile.write(other, samples[rate : rate * 10], rate)
     tr.transcribe_regions(moved, tb, options, decode=counting_decode, model=tiny, cache=cache)
     assert calls == [str(other)]
     # other settings are other cache entries
-    tr.transcribe_regions(moved[1:], tb, tr.TranscribeOptions(**{**FAST, "beam_size": 2}), decode=counting_decode,
-                          model=tiny, cache=cache)
+    tr.transcribe_regions(
+        moved[1:],
+        tb,
+        tr.TranscribeOptions(**{**FAST, "beam_size": 2}),
+        decode=counting_decode,
+        model=tiny,
+        cache=cache,
+    )
     assert len(calls) == 2
 
 
 def test_progress_reports_and_cancel_stops(tiny, espeak_english, cache):
     seen = []
     progress = Progress({"transcribe": 1.0}, listener=lambda stage, f, eta: seen.append((stage, f)))
-    tr.transcribe_audio(espeak_english.path, tr.TranscribeOptions(**FAST), progress=progress, model=tiny,
-                        cache=cache)
+    tr.transcribe_audio(
+        espeak_english.path, tr.TranscribeOptions(**FAST), progress=progress, model=tiny, cache=cache
+    )
     assert seen[0] == ("transcribe", 0.0) and seen[-1][1] == pytest.approx(1.0)
     assert all(b[1] >= a[1] for a, b in zip(seen, seen[1:]))
     cancelled = Progress({"transcribe": 1.0})
     cancelled.cancel()
     with pytest.raises(Cancelled):
-        tr.transcribe_audio(espeak_english.path, tr.TranscribeOptions(**FAST), progress=cancelled, model=tiny,
-                            cache=TranscriptCache(enabled=False))
+        tr.transcribe_audio(
+            espeak_english.path,
+            tr.TranscribeOptions(**FAST),
+            progress=cancelled,
+            model=tiny,
+            cache=TranscriptCache(enabled=False),
+        )
 
 
 def test_no_model_offline_is_a_clear_error(monkeypatch, tmp_path, espeak_english):
@@ -190,10 +227,34 @@ def test_bad_inputs_are_clear_errors(tiny, tmp_path):
         tr.TranscribeOptions(beam_size=0)
 
 
-# -- guards, unit level -----------------------------------------------------------------------------------------
+# -- guards, unit level
+# -----------------------------------------------------------------------------------------
 def test_repetition_loops_are_collapsed():
-    words = [(t, i * 0.1, i * 0.1 + 0.1, 0.9) for i, t in enumerate(
-        ["so", "we", "go", "thank", "you", "thank", "you", "thank", "you", "thank", "you", "and", "no", "no", "no", "no", "no", "end"])]
+    words = [
+        (t, i * 0.1, i * 0.1 + 0.1, 0.9)
+        for i, t in enumerate(
+            [
+                "so",
+                "we",
+                "go",
+                "thank",
+                "you",
+                "thank",
+                "you",
+                "thank",
+                "you",
+                "thank",
+                "you",
+                "and",
+                "no",
+                "no",
+                "no",
+                "no",
+                "no",
+                "end",
+            ]
+        )
+    ]
     kept, removed = tr._remove_repetition_loops(words)
     assert [w[0] for w in kept] == ["so", "we", "go", "thank", "you", "and", "no", "end"]
     assert removed == 10
@@ -207,7 +268,9 @@ Seg = namedtuple("Seg", "text no_speech_prob avg_logprob compression_ratio")
 def test_silence_phrases_are_dropped_only_when_the_model_was_unsure():
     assert tr._is_hallucination(Seg(" Thank you for watching!", 0.5, -0.4, 1.2))
     assert not tr._is_hallucination(Seg(" Thank you for watching!", 0.01, -0.2, 1.2))
-    assert not tr._is_hallucination(Seg(" Thank you for watching the whole film with us tonight", 0.5, -0.9, 1.2))
+    assert not tr._is_hallucination(
+        Seg(" Thank you for watching the whole film with us tonight", 0.5, -0.9, 1.2)
+    )
     assert tr._is_hallucination(Seg(" ♪ ♪", 0.1, -0.2, 1.0))
     assert tr._is_hallucination(Seg(" la la la la la la la la la la la", 0.1, -0.9, 4.0))
 
@@ -240,8 +303,9 @@ def test_batched_decoding_keeps_times_in_the_audio(tiny, espeak_english, cache, 
         return real(self, audio, *args, **kwargs)
 
     monkeypatch.setattr(faster_whisper.BatchedInferencePipeline, "transcribe", observed)
-    result = tr.transcribe_audio(espeak_english.path, tr.TranscribeOptions(**FAST, batch_size=2, cache=False),
-                                 model=tiny)
+    result = tr.transcribe_audio(
+        espeak_english.path, tr.TranscribeOptions(**FAST, batch_size=2, cache=False), model=tiny
+    )
     assert len(calls) == 1 and calls[0][0] == 2 and calls[0][1] >= 1, calls
     assert result.words, "batched decoding returned no words"
     check_words(result.words, Timebase(25))
@@ -268,8 +332,17 @@ def test_the_same_speech_on_two_tracks_is_captioned_once(tiny, espeak_english, c
     """Dual-mono: one file on A1 and A2 at the same place. Each word comes out once."""
     tb = Timebase(25)
     a1 = region(espeak_english.path, 0, 200, 1, tb, "A1")
-    a2 = AudioRegion(clip_name="A2", track_name="A2", track_index=2, timeline_start_frame=0, timeline_end_frame=200,
-                     source_path=espeak_english.path, source_offset=Fraction(1), timebase=tb, channels=(0,))
+    a2 = AudioRegion(
+        clip_name="A2",
+        track_name="A2",
+        track_index=2,
+        timeline_start_frame=0,
+        timeline_end_frame=200,
+        source_path=espeak_english.path,
+        source_offset=Fraction(1),
+        timebase=tb,
+        channels=(0,),
+    )
     single = tr.transcribe_regions([a1], tb, tr.TranscribeOptions(**FAST), model=tiny, cache=cache)
     both = tr.transcribe_regions([a1, a2], tb, tr.TranscribeOptions(**FAST), model=tiny, cache=cache)
     assert [w.text for w in both.words] == [w.text for w in single.words]
@@ -278,6 +351,15 @@ def test_the_same_speech_on_two_tracks_is_captioned_once(tiny, espeak_english, c
 def test_cross_track_duplicates_keep_the_more_confident_copy():
     tb = Timebase(25)
     w = lambda text, start, conf: tr.Word.at(text, start, start + 0.3, tb, conf)  # noqa: E731
-    tagged = [(w("Hello", 1.0, 0.6), 0), (w("hello,", 1.1, 0.9), 1), (w("hello", 1.2, 0.8), 0), (w("again", 2.0, 0.5), 1)]
+    tagged = [
+        (w("Hello", 1.0, 0.6), 0),
+        (w("hello,", 1.1, 0.9), 1),
+        (w("hello", 1.2, 0.8), 0),
+        (w("again", 2.0, 0.5), 1),
+    ]
     words, dropped = tr._drop_cross_track_duplicates(tagged)
-    assert dropped == 1 and [(x.text, x.confidence) for x in words] == [("hello,", 0.9), ("hello", 0.8), ("again", 0.5)]
+    assert dropped == 1 and [(x.text, x.confidence) for x in words] == [
+        ("hello,", 0.9),
+        ("hello", 0.8),
+        ("again", 0.5),
+    ]

@@ -30,8 +30,15 @@ def test_words_split_into_characters_sharing_the_time():
 
 
 def test_pauses_get_clause_and_sentence_marks():
-    units = [("今", 0.0, 0.2, 1), ("天", 0.2, 0.4, 1), ("好", 0.4, 0.6, 1), ("吗", 0.6, 0.8, 1),
-             ("我", 1.1, 1.3, 1), ("们", 1.3, 1.5, 1), ("走", 2.5, 2.7, 1)]
+    units = [
+        ("今", 0.0, 0.2, 1),
+        ("天", 0.2, 0.4, 1),
+        ("好", 0.4, 0.6, 1),
+        ("吗", 0.6, 0.8, 1),
+        ("我", 1.1, 1.3, 1),
+        ("们", 1.3, 1.5, 1),
+        ("走", 2.5, 2.7, 1),
+    ]
     text = "".join(u[0] for u in punctuate(units))
     assert text == "今天好吗，我们。走。"
 

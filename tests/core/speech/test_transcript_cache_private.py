@@ -1,4 +1,5 @@
-"""The transcript cache and the media index hold word-level transcripts and source paths: owner-only on disk."""
+"""The transcript cache and the media index hold word-level transcripts and source paths: owner-only on
+disk."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Word boundary refinement: on synthetic bursts (exact answers) and on espeak-ng speech with the base model."""
+"""Word boundary refinement: on synthetic bursts (exact answers) and on espeak-ng speech with the base
+model."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ def bursts(spans, total, level=0.3, noise=0.0, seed=0):
     audio = (rng.standard_normal(int(total * SR)) * noise).astype(np.float32)
     for a, b in spans:
         t = np.arange(int(a * SR), int(b * SR)) / SR
-        audio[int(a * SR):int(b * SR)] += level * sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 6))
+        audio[int(a * SR) : int(b * SR)] += level * sum(
+            np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 6)
+        )
     return audio
 
 
@@ -53,13 +56,14 @@ def test_end_is_not_stretched_into_the_pause_and_not_cut_short():
 
 def test_boundary_in_running_speech_moves_to_the_energy_dip():
     audio = bursts([(1.0, 1.5), (1.5, 2.0)], 3.0)
-    audio[int(1.5 * SR):int(1.53 * SR)] *= 0.2  # a 14 dB dip between two words, no silence
+    audio[int(1.5 * SR) : int(1.53 * SR)] *= 0.2  # a 14 dB dip between two words, no silence
     refined = refine_word_times([(1.0, 1.45), (1.45, 2.0)], audio, SR)
     assert refined[0][1] == pytest.approx(1.515, abs=0.02) and refined[1][0] == refined[0][1]
 
 
 def test_a_quiet_closure_between_words_belongs_to_neither():
-    # a 40 ms closure between two words, Whisper's boundary 30 ms early: the first word ends where it falls quiet,
+    # a 40 ms closure between two words, Whisper's boundary 30 ms early: the first word ends where it falls
+    # quiet,
     # the second starts on its own sound (its onset), not at the closure
     audio = bursts([(1.0, 1.5), (1.54, 1.8)], 3.0)
     refined = refine_word_times([(1.0, 1.47), (1.47, 1.8)], audio, SR, texts=["when", "the"], lag=BASE)
@@ -68,7 +72,8 @@ def test_a_quiet_closure_between_words_belongs_to_neither():
 
 
 def test_two_closures_in_a_row_the_second_is_the_boundary():
-    # "quick brown": quick's own final closure and release, then brown's closure; Whisper put the boundary on the
+    # "quick brown": quick's own final closure and release, then brown's closure; Whisper put the boundary on
+    # the
     # first closure. The boundary is brown's closure: quick keeps its release
     audio = bursts([(1.0, 1.30), (1.42, 1.75)], 2.5) + bursts([(1.34, 1.38)], 2.5, level=0.03)
     refined = refine_word_times([(1.0, 1.31), (1.31, 1.75)], audio, SR, texts=["quick", "brown"], lag=BASE)
@@ -90,10 +95,14 @@ def test_lag_is_calibrated_per_model():
     from captionbridge.core.speech.word_timing import UNCALIBRATED, lag_model_for
 
     base = lag_model_for("base")
-    assert base.lag("the", "store", 0.3) < base.lag("documentary", "store", 0.3)  # base: early after long words
+    assert base.lag("the", "store", 0.3) < base.lag(
+        "documentary", "store", 0.3
+    )  # base: early after long words
     assert base.lag("the", "store", 0.2) < base.lag("the", "store", 0.4)
     assert base.lag("你好", "世界", 0.3) == base.average  # no spelling to go by: the model's average
-    assert base.low <= base.lag("a", "extraordinarily", 0.0) and base.lag("documentary", "a", 3.0) <= base.high
+    assert (
+        base.low <= base.lag("a", "extraordinarily", 0.0) and base.lag("documentary", "a", 3.0) <= base.high
+    )
     assert lag_model_for("tiny.en").average < 0 < base.average  # tiny.en's boundaries come late, base's early
     assert lag_model_for("large-v3") == UNCALIBRATED and UNCALIBRATED.lag("the", "store", 0.3) == 0.0
 
@@ -103,7 +112,9 @@ def test_a_calibration_file_beside_the_model_wins(tmp_path):
 
     from captionbridge.core.speech.word_timing import CALIBRATION_FILE, LagModel, lag_model_for
 
-    (tmp_path / CALIBRATION_FILE).write_text(json.dumps({"average": -0.02, "base": 0.01, "per_letter_a": 0.003}))
+    (tmp_path / CALIBRATION_FILE).write_text(
+        json.dumps({"average": -0.02, "base": 0.01, "per_letter_a": 0.003})
+    )
     assert lag_model_for("base", str(tmp_path)) == LagModel(average=-0.02, base=0.01, per_letter_a=0.003)
     (tmp_path / CALIBRATION_FILE).write_text("{not json")
     assert lag_model_for("base", str(tmp_path)) == lag_model_for("base")  # damaged: ignored, not fatal
@@ -130,7 +141,7 @@ def test_an_uncalibrated_model_is_searched_around_its_own_boundary():
 def test_stops_read_from_spelling():
     from captionbridge.core.speech.word_timing import ends_with_stop, starts_with_stop
 
-    assert all(starts_with_stop(w) for w in ["brown", "Cut", "just", "church", "Quick", "\"Tell"])
+    assert all(starts_with_stop(w) for w in ["brown", "Cut", "just", "church", "Quick", '"Tell'])
     assert not any(starts_with_stop(w) for w in ["city", "thin", "phone", "know", "over", "and", "你好", ""])
     assert all(ends_with_stop(w) for w in ["quick", "left.", "made", "bridge", "dog,", "worked", "which"])
     assert not any(ends_with_stop(w) for w in ["sing", "through", "these", "fox", "mountains.", "谢谢", ""])
@@ -157,13 +168,20 @@ def test_word_times_on_espeak_speech(base_whisper_model, espeak_english, speech_
     from captionbridge.core.timeline.timebase import Timebase
 
     model = models.load_whisper(str(base_whisper_model), "cpu", "int8")
-    raw = transcribe_audio(espeak_english.path, TranscribeOptions(language="en", refine_timing=False, cache=False),
-                           model=model).words
+    raw = transcribe_audio(
+        espeak_english.path, TranscribeOptions(language="en", refine_timing=False, cache=False), model=model
+    ).words
     samples, _ = soundfile.read(espeak_english.path, dtype="float32")
     # the same step the pipeline runs when refine_timing is on
-    refined = [Word.at(w.text, s, e, Timebase(25), w.confidence)
-               for w, (s, e) in zip(raw, refine_word_times([(w.start, w.end) for w in raw], samples, SR,
-                                                      texts=[w.text for w in raw], lag=BASE))]
+    refined = [
+        Word.at(w.text, s, e, Timebase(25), w.confidence)
+        for w, (s, e) in zip(
+            raw,
+            refine_word_times(
+                [(w.start, w.end) for w in raw], samples, SR, texts=[w.text for w in raw], lag=BASE
+            ),
+        )
+    ]
     errors = {}
     for name, words in (("raw", raw), ("refined", refined)):
         starts, ends = speech_corpus_module.timing_errors(espeak_english.words, words)

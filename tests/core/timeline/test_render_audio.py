@@ -1,5 +1,7 @@
-"""core.timeline.render_audio: every click marker lands within one sample at 16 kHz and 48 kHz, at every editor rate, from
-xmeml, OTIO and Resolve-style OTIO; speed, channels, gain, nests, mutes, missing media, WAV output, decode_region."""
+"""core.timeline.render_audio: every click marker lands within one sample at 16 kHz and 48 kHz, at every
+editor rate, from
+xmeml, OTIO and Resolve-style OTIO; speed, channels, gain, nests, mutes, missing media, WAV output,
+decode_region."""
 
 from fractions import Fraction
 from pathlib import Path
@@ -34,10 +36,23 @@ RATES = [
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
     folder = tmp_path_factory.mktemp("render") / "Media 素材 with spaces"
-    a = write_click_wav(folder / "dialogue 对白.wav", 10, [0.5, 1.25, 2.0, 3.3, 4.9, 6.1, 7.77, 9.2],
-                        sample_rate=48000, noise=0.002, seed=1)
-    b = write_click_wav(folder / "room tone.wav", 10, [0.8, 2.6, 5.5, 8.05], sample_rate=44100, channels=2,
-                        noise=0.002, seed=2)
+    a = write_click_wav(
+        folder / "dialogue 对白.wav",
+        10,
+        [0.5, 1.25, 2.0, 3.3, 4.9, 6.1, 7.77, 9.2],
+        sample_rate=48000,
+        noise=0.002,
+        seed=1,
+    )
+    b = write_click_wav(
+        folder / "room tone.wav",
+        10,
+        [0.8, 2.6, 5.5, 8.05],
+        sample_rate=44100,
+        channels=2,
+        noise=0.002,
+        seed=2,
+    )
     c = write_click_wav(folder / "foley.wav", 10, [1.1, 4.4, 6.6], sample_rate=32000)
     return {w.path: w for w in (a, b, c)}
 
@@ -49,14 +64,20 @@ def _edit(rate, tc, drop, media):
     def f(seconds):
         return int(seconds * r)
 
-    return SequenceSpec.at("Render", rate, tc, [
-        ClipSpec(0, f(2.1), a, source_in=f(0.3), track="A1"),              # trimmed head
-        ClipSpec(f(2.6), f(5.0), a, source_in=f(3.0), track="A1"),         # after a gap
-        ClipSpec(f(5.0), f(6.0), c, source_in=f(5.5), track="A1", enabled=False),  # disabled: silent
-        ClipSpec(f(6.0), f(9.0), b, source_in=f(4.0), track="A2"),
-        ClipSpec(f(0.2), f(2.0), c, source_in=f(3.9), track="A3"),
-        ClipSpec(0, f(9.0), a, track="V1"),
-    ], drop_frame=drop)
+    return SequenceSpec.at(
+        "Render",
+        rate,
+        tc,
+        [
+            ClipSpec(0, f(2.1), a, source_in=f(0.3), track="A1"),  # trimmed head
+            ClipSpec(f(2.6), f(5.0), a, source_in=f(3.0), track="A1"),  # after a gap
+            ClipSpec(f(5.0), f(6.0), c, source_in=f(5.5), track="A1", enabled=False),  # disabled: silent
+            ClipSpec(f(6.0), f(9.0), b, source_in=f(4.0), track="A2"),
+            ClipSpec(f(0.2), f(2.0), c, source_in=f(3.9), track="A3"),
+            ClipSpec(0, f(9.0), a, track="V1"),
+        ],
+        drop_frame=drop,
+    )
 
 
 def _assert_clicks(signal, expected, sample_rate):
@@ -70,9 +91,11 @@ def _assert_clicks(signal, expected, sample_rate):
 @pytest.mark.parametrize("fmt", ["xmeml", "otio", "resolve"])
 def test_click_markers_land_within_one_sample(tmp_path, media, rate, tc, drop, fmt):
     seq = _edit(rate, tc, drop, media)
-    path = {"xmeml": lambda: write_xmeml(tmp_path / "t.xml", seq),
-            "otio": lambda: write_otio(tmp_path / "t.otio", seq),
-            "resolve": lambda: write_otio(tmp_path / "t.otio", seq, resolve_style=True)}[fmt]()
+    path = {
+        "xmeml": lambda: write_xmeml(tmp_path / "t.xml", seq),
+        "otio": lambda: write_otio(tmp_path / "t.otio", seq),
+        "resolve": lambda: write_otio(tmp_path / "t.otio", seq, resolve_style=True),
+    }[fmt]()
     loaded = load_timeline(path)
     regions = audio_regions(loaded)
     assert len(regions) == 4
@@ -96,20 +119,30 @@ def test_fcpxml_render(tmp_path, media):
 def test_nested_sequence_audio_lands(tmp_path, media):
     a = list(media)[0]
     wav = media[a]
-    nest = SequenceSpec.at("Nest", "25", "00:00:00:00", [
-        ClipSpec(0, 100, a, source_in=0, track="A1"),          # nest frames 0-100 = source 0-4 s
-        ClipSpec(100, 200, a, source_in=150, track="A1"),      # nest frames 100-200 = source 6-10 s
-        ClipSpec(0, 200, a, track="V1"),
-    ])
-    seq = SequenceSpec.at("Outer", "25", "01:00:00:00", [
-        ClipSpec(50, 150, nest=nest, source_in=25, track="A1"),  # shows nest frames 25-125
-        ClipSpec(50, 150, nest=nest, source_in=25, track="V1"),
-    ])
+    nest = SequenceSpec.at(
+        "Nest",
+        "25",
+        "00:00:00:00",
+        [
+            ClipSpec(0, 100, a, source_in=0, track="A1"),  # nest frames 0-100 = source 0-4 s
+            ClipSpec(100, 200, a, source_in=150, track="A1"),  # nest frames 100-200 = source 6-10 s
+            ClipSpec(0, 200, a, track="V1"),
+        ],
+    )
+    seq = SequenceSpec.at(
+        "Outer",
+        "25",
+        "01:00:00:00",
+        [
+            ClipSpec(50, 150, nest=nest, source_in=25, track="A1"),  # shows nest frames 25-125
+            ClipSpec(50, 150, nest=nest, source_in=25, track="V1"),
+        ],
+    )
     expected = []
     for click in wav.click_seconds():
-        if Fraction(1) <= click < 4:            # nest frames 25..100 -> outer 50..125
+        if Fraction(1) <= click < 4:  # nest frames 25..100 -> outer 50..125
             expected.append((2 + (click - 1)) * 16000)
-        if Fraction(6) <= click < 7:            # nest frames 100..125 -> outer 125..150
+        if Fraction(6) <= click < 7:  # nest frames 100..125 -> outer 125..150
             expected.append((5 + (click - 6)) * 16000)
     for path in (write_xmeml(tmp_path / "n.xml", seq), write_otio(tmp_path / "n.otio", seq)):
         loaded = load_timeline(path)
@@ -119,9 +152,16 @@ def test_nested_sequence_audio_lands(tmp_path, media):
 
 def test_speed_change_places_clicks(tmp_path, media):
     a = list(media)[0]
-    seq = SequenceSpec.at("Speed", "25", "00:00:00:00", [
-        ClipSpec(0, 100, a, source_in=50, speed=2.0, track="A1"),  # 4 s at 2x from source 2 s: source 2..10 s
-    ])
+    seq = SequenceSpec.at(
+        "Speed",
+        "25",
+        "00:00:00:00",
+        [
+            ClipSpec(
+                0, 100, a, source_in=50, speed=2.0, track="A1"
+            ),  # 4 s at 2x from source 2 s: source 2..10 s
+        ],
+    )
     expected = [(c - 2) / 2 * 16000 for c in media[a].click_seconds() if 2 <= c < 10]
     for path in (write_xmeml(tmp_path / "s.xml", seq), write_otio(tmp_path / "s.otio", seq)):
         loaded = load_timeline(path)
@@ -137,17 +177,27 @@ def test_exploded_channels_gain_and_mute(tmp_path):
     left_only = write_click_wav(tmp_path / "stereo.wav", 4, [1.0, 3.0], channels=2, click_channel=0)
     right_only = write_click_wav(tmp_path / "stereo2.wav", 4, [2.0], channels=2, click_channel=1)
     # Premiere's stereo tracks as exploded pairs: A1+A2 (xmeml) = editor track A1, A3+A4 = A2; A5 (mono) = A3
-    seq = SequenceSpec.at("Chan", "25", "00:00:00:00", [
-        ClipSpec(0, 100, left_only.path, track="A1", channel=1, channels=2, gain=0.5),
-        ClipSpec(0, 100, left_only.path, track="A2", channel=2, channels=2),
-        ClipSpec(0, 100, right_only.path, track="A3", channel=1, channels=2),
-        ClipSpec(0, 100, right_only.path, track="A4", channel=2, channels=2),
-        ClipSpec(0, 100, right_only.path, track="A5", channel=2, channels=2),
-    ], muted_tracks=["A5"])
+    seq = SequenceSpec.at(
+        "Chan",
+        "25",
+        "00:00:00:00",
+        [
+            ClipSpec(0, 100, left_only.path, track="A1", channel=1, channels=2, gain=0.5),
+            ClipSpec(0, 100, left_only.path, track="A2", channel=2, channels=2),
+            ClipSpec(0, 100, right_only.path, track="A3", channel=1, channels=2),
+            ClipSpec(0, 100, right_only.path, track="A4", channel=2, channels=2),
+            ClipSpec(0, 100, right_only.path, track="A5", channel=2, channels=2),
+        ],
+        muted_tracks=["A5"],
+    )
     loaded = load_timeline(write_xmeml(tmp_path / "c.xml", seq))
     regions = audio_regions(loaded)
-    assert [(r.track_label, r.channels) for r in regions] == [("A1", (0,)), ("A1", (1,)), ("A2", (0,)),
-                                                              ("A2", (1,))]
+    assert [(r.track_label, r.channels) for r in regions] == [
+        ("A1", (0,)),
+        ("A1", (1,)),
+        ("A2", (0,)),
+        ("A2", (1,)),
+    ]
     out = render_audio(regions, loaded.duration_frames, loaded.timebase, 48000).samples
     # left clicks once, at half level (gain 0.5 on channel 1; channel 2 is silent there); right click once
     assert out[48000] == pytest.approx(0.4, abs=1e-4) and out[3 * 48000] == pytest.approx(0.4, abs=1e-4)
@@ -160,9 +210,15 @@ def test_exploded_channels_gain_and_mute(tmp_path):
 
 def test_sum_does_not_clip_and_wav_matches_memory(tmp_path):
     loud = write_click_wav(tmp_path / "loud.wav", 2, [1.0])
-    seq = SequenceSpec.at("Sum", "25", "00:00:00:00", [
-        ClipSpec(0, 50, loud.path, track="A1"), ClipSpec(0, 50, loud.path, track="A2"),
-    ])
+    seq = SequenceSpec.at(
+        "Sum",
+        "25",
+        "00:00:00:00",
+        [
+            ClipSpec(0, 50, loud.path, track="A1"),
+            ClipSpec(0, 50, loud.path, track="A2"),
+        ],
+    )
     loaded = load_timeline(write_otio(tmp_path / "s.otio", seq))
     regions = audio_regions(loaded)
     mem = render_audio(regions, loaded.duration_frames, loaded.timebase, 48000)
@@ -192,11 +248,17 @@ def test_decode_region_matches_the_full_render(tmp_path, media):
 def test_missing_media_error_and_allow_missing(tmp_path, media):
     a = list(media)[0]
     gone = tmp_path / "offline 离线.wav"
-    seq = SequenceSpec.at("Miss", "30000/1001", "01:00:00;00", [
-        ClipSpec(0, 60, a, track="A1", name="here"),
-        ClipSpec(60, 120, gone, track="A1", name="away"),
-        ClipSpec(1800, 1860, tmp_path / "other.wav", track="A2", name="also away"),
-    ], drop_frame=True)
+    seq = SequenceSpec.at(
+        "Miss",
+        "30000/1001",
+        "01:00:00;00",
+        [
+            ClipSpec(0, 60, a, track="A1", name="here"),
+            ClipSpec(60, 120, gone, track="A1", name="away"),
+            ClipSpec(1800, 1860, tmp_path / "other.wav", track="A2", name="also away"),
+        ],
+        drop_frame=True,
+    )
     loaded = load_timeline(write_xmeml(tmp_path / "m.xml", seq))
     regions = audio_regions(loaded)
     with pytest.raises(MissingMediaError) as err:
@@ -223,7 +285,8 @@ def test_undecodable_media_names_file_and_clip(tmp_path):
 
 
 def test_compressed_sources_flac_and_aac(tmp_path):
-    """FLAC and AAC in MP4 (encoder priming, edit list) land within one sample too: placement follows the pts."""
+    """FLAC and AAC in MP4 (encoder priming, edit list) land within one sample too: placement follows the
+    pts."""
     import av
 
     flac = write_click_wav(tmp_path / "clicks.flac", 6, [1.0, 2.5, 4.0], subtype="PCM_16")
@@ -234,7 +297,7 @@ def test_compressed_sources_flac_and_aac(tmp_path):
         stream = out.add_stream("aac", rate=sr)
         stream.layout = "mono"
         for i in range(0, len(data), 1024):
-            frame = av.AudioFrame.from_ndarray(data[None, i:i + 1024], format="fltp", layout="mono")
+            frame = av.AudioFrame.from_ndarray(data[None, i : i + 1024], format="fltp", layout="mono")
             frame.sample_rate = sr
             frame.pts = i
             for packet in stream.encode(frame):
@@ -256,8 +319,10 @@ def test_each_source_is_opened_once(tmp_path, media, monkeypatch):
 
     seq = _edit("25", "01:00:00:00", False, media)
     # many more uses of the same files than files
-    extra = [ClipSpec(300 + i * 5, 305 + i * 5, list(media)[i % 3], source_in=i * 3 % 200, track="A4")
-             for i in range(40)]
+    extra = [
+        ClipSpec(300 + i * 5, 305 + i * 5, list(media)[i % 3], source_in=i * 3 % 200, track="A4")
+        for i in range(40)
+    ]
     seq.clips.extend(extra)
     loaded = load_timeline(write_xmeml(tmp_path / "once.xml", seq))
     regions = audio_regions(loaded)
@@ -295,9 +360,14 @@ def test_progress_and_cancel_remove_the_partial_wav(tmp_path, media):
 
 def test_fcpxml_constant_retime_is_honoured(tmp_path, media):
     a = list(media)[0]
-    seq = SequenceSpec.at("Retime", "25", "00:00:00:00", [
-        ClipSpec(0, 100, a, source_in=50, speed=2.0, track="A1"),  # 4 s at 2x from source 2 s
-    ])
+    seq = SequenceSpec.at(
+        "Retime",
+        "25",
+        "00:00:00:00",
+        [
+            ClipSpec(0, 100, a, source_in=50, speed=2.0, track="A1"),  # 4 s at 2x from source 2 s
+        ],
+    )
     path = write_fcpxml(tmp_path / "r.fcpxml", seq, "1.10")
     loaded = load_timeline(path)
     (region,) = audio_regions(loaded)
@@ -307,8 +377,9 @@ def test_fcpxml_constant_retime_is_honoured(tmp_path, media):
     found = find_clicks(out, threshold=0.1, min_gap=800)
     assert len(found) == len(expected) and all(abs(g - w) <= 1 for g, w in zip(found, expected))
     # a variable retime is reported on the clip, not silently mis-timed
-    text = path.read_text(encoding="utf-8").replace('interp="linear"/></timeMap>',
-                                                    'interp="linear"/><timept time="9s" value="30s"/></timeMap>')
+    text = path.read_text(encoding="utf-8").replace(
+        'interp="linear"/></timeMap>', 'interp="linear"/><timept time="9s" value="30s"/></timeMap>'
+    )
     path.write_text(text, encoding="utf-8")
     loaded = load_timeline(path)
     (region,) = audio_regions(loaded)
@@ -317,14 +388,20 @@ def test_fcpxml_constant_retime_is_honoured(tmp_path, media):
 
 
 def test_resolve_camera_file_counted_from_its_timecode(tmp_path):
-    """Resolve OTIO without available_range on a camera .mov starting at 01:00:00:00: the source range counts from
+    """Resolve OTIO without available_range on a camera .mov starting at 01:00:00:00: the source range counts
+    from
     the file's timecode origin (90000 at 25 fps); the reader finds that origin in the file's tmcd track."""
     from fixtures.timelines import write_camera_mov
 
     cam = write_camera_mov(tmp_path / "A001 camera 摄影.mov", 3, [1.0, 2.0], timecode="01:00:00:00", fps=25)
-    seq = SequenceSpec.at("Cam", "25", "01:00:00:00", [
-        ClipSpec(0, 50, cam.path, source_in=12, media_tc_frame=90000, track="A1"),
-    ])
+    seq = SequenceSpec.at(
+        "Cam",
+        "25",
+        "01:00:00:00",
+        [
+            ClipSpec(0, 50, cam.path, source_in=12, media_tc_frame=90000, track="A1"),
+        ],
+    )
     loaded = load_timeline(write_otio(tmp_path / "cam.otio", seq, resolve_style=True, available_range=False))
     (region,) = audio_regions(loaded)
     assert region.media_start == 3600 and region.source_offset == Fraction(12, 25)
@@ -335,14 +412,20 @@ def test_resolve_camera_file_counted_from_its_timecode(tmp_path):
 
 
 def test_channels_across_audio_streams(tmp_path):
-    """A camera file with one mono stream per input: channel 2 is the second stream (Premiere's sourcetrack 2)."""
+    """A camera file with one mono stream per input: channel 2 is the second stream (Premiere's sourcetrack
+    2)."""
     from fixtures.timelines import write_camera_mov
 
     cam = write_camera_mov(tmp_path / "two mics.mov", 3, [1.0], extra_streams=[[2.0]])
-    seq = SequenceSpec.at("Mics", "25", "00:00:00:00", [
-        ClipSpec(0, 75, cam.path, track="A1", channel=1),
-        ClipSpec(0, 75, cam.path, track="A2", channel=2),
-    ])
+    seq = SequenceSpec.at(
+        "Mics",
+        "25",
+        "00:00:00:00",
+        [
+            ClipSpec(0, 75, cam.path, track="A1", channel=1),
+            ClipSpec(0, 75, cam.path, track="A2", channel=2),
+        ],
+    )
     loaded = load_timeline(write_xmeml(tmp_path / "mics.xml", seq))
     first, second = audio_regions(loaded)
     assert (first.channels, second.channels) == ((0,), (1,))
@@ -353,8 +436,10 @@ def test_channels_across_audio_streams(tmp_path):
 
 @pytest.mark.parametrize("sample_rate", [16000, 48000])
 def test_clips_after_a_sample_trimmed_clip_stay_sample_exact(tmp_path, sample_rate):
-    """Issue 14: after a clip whose OTIO range is not a whole number of frames (audio trimmed on samples, range at
-    rate 48000), later clips were rendered about a sub-frame early (positions rounded to frames). Positions are the
+    """Issue 14: after a clip whose OTIO range is not a whole number of frames (audio trimmed on samples,
+    range at
+    rate 48000), later clips were rendered about a sub-frame early (positions rounded to frames). Positions
+    are the
     exact rational sums of the OTIO ranges; only the output sample is rounded."""
     import opentimelineio as otio
 
@@ -365,12 +450,24 @@ def test_clips_after_a_sample_trimmed_clip_stay_sample_exact(tmp_path, sample_ra
     track = otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio)
     # 100,003 samples = 2.083396 s = 49.95 frames at 23.976: the next clip starts between frames
     trimmed = Fraction(100003, 48000)
-    track.append(otio.schema.Clip("sample trim", otio.schema.ExternalReference(first.path.as_uri()),
-                                  otio.opentime.TimeRange(otio.opentime.RationalTime(0, 48000),
-                                                          otio.opentime.RationalTime(100003, 48000))))
-    track.append(otio.schema.Clip("after", otio.schema.ExternalReference(second.path.as_uri()),
-                                  otio.opentime.TimeRange(otio.opentime.RationalTime(0, float(rate)),
-                                                          otio.opentime.RationalTime(48, float(rate)))))
+    track.append(
+        otio.schema.Clip(
+            "sample trim",
+            otio.schema.ExternalReference(first.path.as_uri()),
+            otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, 48000), otio.opentime.RationalTime(100003, 48000)
+            ),
+        )
+    )
+    track.append(
+        otio.schema.Clip(
+            "after",
+            otio.schema.ExternalReference(second.path.as_uri()),
+            otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, float(rate)), otio.opentime.RationalTime(48, float(rate))
+            ),
+        )
+    )
     tl.tracks.append(track)
     path = tmp_path / "samples.otio"
     otio.adapters.write_to_file(tl, str(path))

@@ -24,16 +24,30 @@ def timeline_with_click(tmp_path, gap_frames=24, click_at=1.0):
     rate = Fraction(24000, 1001)
     sr = 48000
     media = np.zeros(int(3 * sr), np.float32)
-    media[int(click_at * sr): int(click_at * sr) + 240] = 0.9
+    media[int(click_at * sr) : int(click_at * sr) + 240] = 0.9
     wav = tmp_path / "click.wav"
     sf.write(str(wav), media, sr)
-    tl = otio.schema.Timeline(name="clicks", global_start_time=otio.opentime.from_timecode("01:00:00:00", float(rate)))
+    tl = otio.schema.Timeline(
+        name="clicks", global_start_time=otio.opentime.from_timecode("01:00:00:00", float(rate))
+    )
     track = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
-    track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(
-        otio.opentime.RationalTime(0, float(rate)), otio.opentime.RationalTime(gap_frames, float(rate)))))
-    track.append(otio.schema.Clip(name="click", media_reference=otio.schema.ExternalReference(
-        target_url=wav.resolve().as_uri()), source_range=otio.opentime.TimeRange(
-        otio.opentime.RationalTime(0, float(rate)), otio.opentime.RationalTime(72, float(rate)))))
+    track.append(
+        otio.schema.Gap(
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, float(rate)),
+                otio.opentime.RationalTime(gap_frames, float(rate)),
+            )
+        )
+    )
+    track.append(
+        otio.schema.Clip(
+            name="click",
+            media_reference=otio.schema.ExternalReference(target_url=wav.resolve().as_uri()),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, float(rate)), otio.opentime.RationalTime(72, float(rate))
+            ),
+        )
+    )
     tl.tracks.append(track)
     path = tmp_path / "clicks.otio"
     otio.adapters.write_to_file(tl, str(path))
@@ -48,7 +62,8 @@ def test_the_review_mix_is_on_the_timelines_clock(tmp_path):
     audio, sr = sf.read(str(media.audio), dtype="float32")
     assert sr == media.sample_rate and media.audio.read_bytes()[:4] == b"OggS"
     assert abs(len(audio) - loaded.duration_frames * sr / rate) <= 1
-    # the click sits 24 frames (the gap) + 1 s into the timeline, within a couple of milliseconds after encoding
+    # the click sits 24 frames (the gap) + 1 s into the timeline, within a couple of milliseconds after
+    # encoding
     expected = float(Fraction(24) / rate) + 1.0
     onset = np.argmax(np.abs(audio) > 0.3) / sr
     assert abs(onset - expected) < 0.003

@@ -91,12 +91,15 @@ def test_float_seconds_via_otio_round_to_the_same_frame():
         assert int(t.value) == frame
 
 
-@pytest.mark.parametrize("rate,tc,frame", [
-    ("24000/1001", "01:00:00:00", 86400),
-    ("25", "01:00:00:00", 90000),
-    ("50", "01:00:00:00", 180000),
-    ("60000/1001", "01:00:00:00", 216000),
-])
+@pytest.mark.parametrize(
+    "rate,tc,frame",
+    [
+        ("24000/1001", "01:00:00:00", 86400),
+        ("25", "01:00:00:00", 90000),
+        ("50", "01:00:00:00", 180000),
+        ("60000/1001", "01:00:00:00", 216000),
+    ],
+)
 def test_start_timecodes_non_drop(rate, tc, frame):
     tb = Timebase.from_start_timecode(rate, tc, False)
     assert tb.start_frame == frame
@@ -160,7 +163,8 @@ def test_samples_per_frame_exact():
 
 @pytest.mark.parametrize("rate,nominal,dropped", [("29.97", 30, 2), ("59.94", 60, 4)])
 def test_drop_frame_refuses_every_skipped_label(rate, nominal, dropped):
-    """At 29.97 DF labels ;00-;01 and at 59.94 DF labels ;00-;03 of every minute except each tenth do not exist.
+    """At 29.97 DF labels ;00-;01 and at 59.94 DF labels ;00-;03 of every minute except each tenth do not
+    exist.
     The first label that does exist follows the minute's last frame directly (frame numbers computed here)."""
     tb = Timebase.from_start_timecode(rate, "00:00:00;00", True)
     per_min = nominal * 60 - dropped
@@ -175,7 +179,9 @@ def test_drop_frame_refuses_every_skipped_label(rate, nominal, dropped):
                     continue
                 tens, m = divmod(hour * 60 + minute, 10)
                 # frame of hh:mm:00;ff: whole ten-minute blocks, the block's first minute, later minutes
-                frame = tens * per_10min + (m and nominal * 60 + (m - 1) * per_min) + ff - (dropped if m else 0)
+                frame = (
+                    tens * per_10min + (m and nominal * 60 + (m - 1) * per_min) + ff - (dropped if m else 0)
+                )
                 assert tb.frame_from_timecode(label) == frame, label
                 assert tb.timecode(frame) == label
     # the label just past a minute's last frame is the first that exists
@@ -188,8 +194,14 @@ def test_frame_at_off_grid_times(rate, drop):
     tb = Timebase(rate, 0, drop)
     for frame in sample_frames(rate)[::7]:
         start = Fraction(frame) / rate
-        for part in (Fraction(1, 10**6), Fraction(1, 4), Fraction(49, 100), Fraction(51, 100),
-                     Fraction(3, 4), Fraction(999_999, 10**6)):
+        for part in (
+            Fraction(1, 10**6),
+            Fraction(1, 4),
+            Fraction(49, 100),
+            Fraction(51, 100),
+            Fraction(3, 4),
+            Fraction(999_999, 10**6),
+        ):
             t = start + part / rate
             assert tb.frame_at(t) == frame, (frame, part)
             assert tb.frame_at(float(t)) == frame, (frame, part)  # words arrive as float seconds

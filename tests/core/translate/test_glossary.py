@@ -12,8 +12,11 @@ def write(tmp_path, name, text):
 
 
 def test_tsv_with_language_header_and_comments(tmp_path):
-    g = Glossary.load(write(tmp_path, "terms.tsv", "# people and products\nen\tzh\nZhang Wei\t张伟\n\n"
-                                                   "CaptionBridge\t字幕桥\n"))
+    g = Glossary.load(
+        write(
+            tmp_path, "terms.tsv", "# people and products\nen\tzh\nZhang Wei\t张伟\n\nCaptionBridge\t字幕桥\n"
+        )
+    )
     assert len(g) == 2
     assert g.pairs("zh", "en") == [("字幕桥", "CaptionBridge"), ("张伟", "Zhang Wei")]
     assert g.pairs("en", "zh")[0] == ("CaptionBridge", "字幕桥")  # longest first
@@ -25,23 +28,29 @@ def test_tsv_without_header_reads_languages_from_the_script(tmp_path):
     assert {"en": "DaVinci Resolve", "zh": "达芬奇"} in g.entries
 
 
-@pytest.mark.parametrize("data", [
-    [{"zh": "张伟", "en": "Zhang Wei"}],
-    {"terms": [{"zh-Hans": "张伟", "en-US": "Zhang Wei"}]},
-    {"张伟": "Zhang Wei"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        [{"zh": "张伟", "en": "Zhang Wei"}],
+        {"terms": [{"zh-Hans": "张伟", "en-US": "Zhang Wei"}]},
+        {"张伟": "Zhang Wei"},
+    ],
+)
 def test_json_forms(tmp_path, data):
     g = Glossary.load(write(tmp_path, "g.json", json.dumps(data, ensure_ascii=False)))
     assert g.pairs("zh", "en") == [("张伟", "Zhang Wei")]
 
 
-@pytest.mark.parametrize("name,text,needle", [
-    ("g.tsv", "", "has no terms"),
-    ("g.tsv", "zh\ten\n张伟\n", "line 2"),
-    ("g.tsv", "Alpha\tBeta\n", "cannot tell the languages"),
-    ("g.json", "{not json", "not valid JSON"),
-    ("g.json", '[["a", "b"]]', "term 1"),
-])
+@pytest.mark.parametrize(
+    "name,text,needle",
+    [
+        ("g.tsv", "", "has no terms"),
+        ("g.tsv", "zh\ten\n张伟\n", "line 2"),
+        ("g.tsv", "Alpha\tBeta\n", "cannot tell the languages"),
+        ("g.json", "{not json", "not valid JSON"),
+        ("g.json", '[["a", "b"]]', "term 1"),
+    ],
+)
 def test_bad_files_name_the_file_and_the_fix(tmp_path, name, text, needle):
     path = write(tmp_path, name, text)
     with pytest.raises(InputError) as err:
@@ -55,7 +64,13 @@ def test_missing_file(tmp_path):
 
 
 def test_protect_and_restore_are_deterministic():
-    g = Glossary([{"en": "Zhang Wei", "zh": "张伟"}, {"en": "Wei", "zh": "伟"}, {"en": "CaptionBridge", "zh": "字幕桥"}])
+    g = Glossary(
+        [
+            {"en": "Zhang Wei", "zh": "张伟"},
+            {"en": "Wei", "zh": "伟"},
+            {"en": "CaptionBridge", "zh": "字幕桥"},
+        ]
+    )
     prot = g.protect("zhang wei met Wei at CaptionBridge; CaptionBridgeX is not a term.", "en", "zh")
     # longest term wins, case-insensitive for English, whole words only
     assert prot.text == "XQ0Z met XQ1Z at XQ2Z; CaptionBridgeX is not a term."

@@ -1,4 +1,5 @@
-"""Translation backends and model resolution, with the tiny Marian model (real loading code, random weights)."""
+"""Translation backends and model resolution, with the tiny Marian model (real loading code, random
+weights)."""
 
 import shutil
 
@@ -13,8 +14,15 @@ from captionbridge.core.translate.backends import (
     translation_models,
 )
 
-TEXTS = ["会议明天早上九点开始。", "我们今天去公园。", "感谢您观看这个视频。", "张伟在上海的字幕桥工作。", "请关上门坐下。",
-         "这台相机多少钱？", "我觉得我们应该在星期五之前完成剪辑。"]
+TEXTS = [
+    "会议明天早上九点开始。",
+    "我们今天去公园。",
+    "感谢您观看这个视频。",
+    "张伟在上海的字幕桥工作。",
+    "请关上门坐下。",
+    "这台相机多少钱？",
+    "我觉得我们应该在星期五之前完成剪辑。",
+]
 
 
 def test_folders_are_recognised(tiny_marian, tmp_path):
@@ -46,8 +54,13 @@ def test_ctranslate2_batches_and_returns_n_best(tiny_marian):
 def test_transformers_backend_loads_the_same_kind_of_folder(tiny_marian):
     translator = load_folder(inspect_folder(tiny_marian["en-zh"]), "cpu")
     assert isinstance(translator, TransformersTranslator) and translator.device == "cpu"
-    out = translator.translate(["Thank you for watching this video.", "Please close the door."], "en", "zh",
-                               num_hypotheses=2, batch_size=1)
+    out = translator.translate(
+        ["Thank you for watching this video.", "Please close the door."],
+        "en",
+        "zh",
+        num_hypotheses=2,
+        batch_size=1,
+    )
     assert len(out) == 2 and all(len(h) == 2 for h in out)
     assert translator.supports("en", "zh") and not translator.supports("zh", "en")
 
@@ -73,8 +86,11 @@ def test_models_in_the_model_folder_are_found_without_being_named(tiny_marian, o
     # a hub name resolves to a local copy named after it, without a network
     assert resolve_translator("zh", "en", "Helsinki-NLP/opus-mt-zh-en").backend == "ctranslate2"
     listed = {(m["name"], m["backend"], m["languages"]) for m in translation_models()}
-    assert {("opus-mt-zh-en-ct2", "ctranslate2", "zh->en"), ("opus-mt-zh-en", "transformers", "zh->en"),
-            ("opus-mt-en-zh", "transformers", "en->zh")} <= listed
+    assert {
+        ("opus-mt-zh-en-ct2", "ctranslate2", "zh->en"),
+        ("opus-mt-zh-en", "transformers", "zh->en"),
+        ("opus-mt-en-zh", "transformers", "en->zh"),
+    } <= listed
     assert all(m["kind"] == "translation" and m["size"] > 0 for m in translation_models())
 
 
@@ -121,4 +137,6 @@ def test_captionbridge_models_lists_translation_models(tiny_marian, offline_env)
     result = CliRunner().invoke(cli, ["models", "--json"])
     assert result.exit_code == 0, result.output
     listed = [m for m in json.loads(result.output)["models"] if m["kind"] == "translation"]
-    assert [(m["name"], m["languages"], m["status"]) for m in listed] == [("opus-mt-zh-en-ct2", "zh->en", "ready")]
+    assert [(m["name"], m["languages"], m["status"]) for m in listed] == [
+        ("opus-mt-zh-en-ct2", "zh->en", "ready")
+    ]

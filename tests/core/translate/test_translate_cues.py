@@ -16,7 +16,11 @@ from captionbridge.core.translate.glossary import Glossary
 from captionbridge.core.translate.sentences import group_sentences
 
 TB = Timebase(24)
-WALK_ZH = [Cue(0, 40, {"zh": "我们今天下午"}), Cue(42, 90, {"zh": "先去公园散步"}), Cue(92, 150, {"zh": "然后一起吃午饭"})]
+WALK_ZH = [
+    Cue(0, 40, {"zh": "我们今天下午"}),
+    Cue(42, 90, {"zh": "先去公园散步"}),
+    Cue(92, 150, {"zh": "然后一起吃午饭"}),
+]
 WALK_EN = "This afternoon we will take a walk in the park first and then have lunch together."
 
 
@@ -72,8 +76,13 @@ def test_a_cue_holding_two_sentences_sends_each_whole(reference_translator):
 
 
 def test_sentences_end_at_punctuation_or_a_pause():
-    cues = [Cue(0, 40, {"zh": "第一句没有标点"}), Cue(42, 80, {"zh": "还在说"}), Cue(200, 240, {"zh": "停顿以后"}),
-            Cue(242, 280, {"zh": "新的一句。"}), Cue(282, 320, {"zh": "再来"})]
+    cues = [
+        Cue(0, 40, {"zh": "第一句没有标点"}),
+        Cue(42, 80, {"zh": "还在说"}),
+        Cue(200, 240, {"zh": "停顿以后"}),
+        Cue(242, 280, {"zh": "新的一句。"}),
+        Cue(282, 320, {"zh": "再来"}),
+    ]
     sentences = group_sentences(cues, "zh", TB)
     assert [s.cues for s in sentences] == [[0, 1], [2, 3], [4]]
     assert sentences[0].text == "第一句没有标点还在说"
@@ -82,8 +91,9 @@ def test_sentences_end_at_punctuation_or_a_pause():
 
 def test_a_shorter_candidate_is_used_when_the_best_does_not_fit(reference_translator):
     cues = [Cue(0, 30, {"zh": "感谢观看。"})]
-    ref = reference_translator({"感谢观看。": ["Thank you very much for watching this video today.",
-                                            "Thanks for watching."]})
+    ref = reference_translator(
+        {"感谢观看。": ["Thank you very much for watching this video today.", "Thanks for watching."]}
+    )
     out, report = translate_cues(cues, "zh", "en", ref, TB, num_hypotheses=2)
     assert out[0].text["en"] == "Thanks for watching."
     assert report.other_candidate_cues == [0] and not report.unfit
@@ -93,7 +103,8 @@ def test_retiming_lends_a_cue_the_silence_after_it(reference_translator):
     cues = [Cue(0, 40, {"zh": "我们今天去公园。"}), Cue(200, 240, {"zh": "谢谢。"})]
     table = {"我们今天去公园。": "We are going to the park today, my friend.", "谢谢。": "Thank you."}
     out, report = translate_cues(cues, "zh", "en", reference_translator(table), TB)
-    # 42 characters at 20 characters/s need 51 frames at 24 fps; the trail allows 12 past the original out-time
+    # 42 characters at 20 characters/s need 51 frames at 24 fps; the trail allows 12 past the original
+    # out-time
     assert (out[0].start_frame, out[0].end_frame) == (0, 51)
     assert report.retimed == [{"cue": 0, "from": [0, 40], "to": [0, 51]}]
     assert not report.unfit
@@ -105,20 +116,34 @@ def test_retiming_lends_a_cue_the_silence_after_it(reference_translator):
 def test_retiming_borrows_from_a_neighbour_of_the_same_sentence_only_what_it_can_spare():
     spans = [[0, 30], [32, 150]]
     presets = {"en": resolve_preset("netflix", "en"), "zh": resolve_preset("netflix", "zh")}
-    changed = relieve_reading_speed(spans, [{"en": 40, "zh": 4}, {"en": 10, "zh": 10}], presets,
-                                    [{0, 1}, {0, 1}], [30, 150], Fraction(24))
+    changed = relieve_reading_speed(
+        spans, [{"en": 40, "zh": 4}, {"en": 10, "zh": 10}], presets, [{0, 1}, {0, 1}], [30, 150], Fraction(24)
+    )
     assert spans == [[0, 48], [50, 150]] and changed == [0, 1]
     spans = [[0, 30], [32, 59]]  # the neighbour needs all 27 frames for 10 Chinese characters
-    assert relieve_reading_speed(spans, [{"en": 40, "zh": 4}, {"en": 10, "zh": 10}], presets,
-                                 [{0, 1}, {0, 1}], [30, 59], Fraction(24)) == []
+    assert (
+        relieve_reading_speed(
+            spans,
+            [{"en": 40, "zh": 4}, {"en": 10, "zh": 10}],
+            presets,
+            [{0, 1}, {0, 1}],
+            [30, 59],
+            Fraction(24),
+        )
+        == []
+    )
     assert spans == [[0, 30], [32, 59]]
 
 
 def test_what_cannot_fit_is_kept_whole_and_reported(reference_translator):
-    long = ("This sentence is far too long to ever fit into a single caption of two lines at forty-two "
-            "characters per line, however it is cut.")
+    long = (
+        "This sentence is far too long to ever fit into a single caption of two lines at forty-two "
+        "characters per line, however it is cut."
+    )
     cues = [Cue(0, 24, {"zh": "太长了。"}), Cue(26, 40, {"zh": "好。"})]
-    out, report = translate_cues(cues, "zh", "en", reference_translator({"太长了。": long, "好。": "OK."}), TB)
+    out, report = translate_cues(
+        cues, "zh", "en", reference_translator({"太长了。": long, "好。": "OK."}), TB
+    )
     assert out[0].text["en"].split() == long.split()  # every word kept
     problems = {(u["cue"], u["problem"]) for u in report.unfit}
     assert (0, "chars_per_line") in problems and (0, "reading_speed") in problems
@@ -128,7 +153,9 @@ def test_what_cannot_fit_is_kept_whole_and_reported(reference_translator):
 def test_glossary_placeholders_come_back_as_the_fixed_terms(reference_translator):
     glossary = Glossary([{"zh": "张伟", "en": "Zhang Wei"}, {"zh": "字幕桥", "en": "CaptionBridge"}])
     ref = reference_translator({"XQ0Z在XQ1Z工作。": ["XQ1Z employs XQ0Z.", "XQ0Z works at XQ1Z."]})
-    out, report = translate_cues([Cue(0, 60, {"zh": "张伟在字幕桥工作。"})], "zh", "en", ref, TB, glossary=glossary)
+    out, report = translate_cues(
+        [Cue(0, 60, {"zh": "张伟在字幕桥工作。"})], "zh", "en", ref, TB, glossary=glossary
+    )
     assert out[0].text["en"] == "CaptionBridge employs Zhang Wei."
     assert report.glossary_terms == {"Zhang Wei": 1, "CaptionBridge": 1} and report.glossary_piecewise == 0
 
@@ -152,28 +179,43 @@ def test_bilingual_files_share_timing_and_pass_check(reference_translator, tmp_p
     from captionbridge.plugin.cli import cli
     from click.testing import CliRunner
 
-    doc = CaptionDocument("walk", Timebase.from_start_timecode(24, "01:00:00:00", False), "zh", [], list(WALK_ZH),
-                          ["zh"])
+    doc = CaptionDocument(
+        "walk", Timebase.from_start_timecode(24, "01:00:00:00", False), "zh", [], list(WALK_ZH), ["zh"]
+    )
     ref = reference_translator({"我们今天下午先去公园散步然后一起吃午饭": WALK_EN})
     bilingual, report = translate_document_with_report(doc, "en", translator=ref)
     assert bilingual.languages == ["zh", "en"] and not report.unfit
     assert all(set(c.text) == {"zh", "en"} for c in bilingual.cues)
     files = {p.name: p for p in write_captions(bilingual, tmp_path, "walk", ["srt", "ass"])}
     assert {"walk.zh.srt", "walk.en.srt", "walk.bilingual.srt", "walk.bilingual.ass"} <= set(files)
-    times = [[line for line in files[f"walk.{lang}.srt"].read_text().splitlines() if "-->" in line]
-             for lang in ("zh", "en")]
+    times = [
+        [line for line in files[f"walk.{lang}.srt"].read_text().splitlines() if "-->" in line]
+        for lang in ("zh", "en")
+    ]
     assert times[0] == times[1] and len(times[0]) == 3
     runner = CliRunner()
     for name in ("walk.bilingual.srt", "walk.bilingual.ass", "walk.en.srt"):
-        result = runner.invoke(cli, ["check", str(files[name]), "--rate", "24", "--start-timecode", "01:00:00:00"])
+        result = runner.invoke(
+            cli, ["check", str(files[name]), "--rate", "24", "--start-timecode", "01:00:00:00"]
+        )
         assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("key", ["zh-en-ct2", "zh-en"])
 def test_tiny_model_end_to_end_pairs_every_cue_and_reports_what_the_validator_finds(tiny_marian, key):
     translator = load_folder(inspect_folder(tiny_marian[key]))
-    texts = ["会议明天早上九点开始。", "我们今天去公园", "然后一起吃午饭。", "感谢您观看这个视频。", "张伟在上海的字幕桥工作。",
-             "请关上门坐下。", "这台相机多少钱？", "我觉得我们应该", "在星期五之前完成剪辑。", "好的。"]
+    texts = [
+        "会议明天早上九点开始。",
+        "我们今天去公园",
+        "然后一起吃午饭。",
+        "感谢您观看这个视频。",
+        "张伟在上海的字幕桥工作。",
+        "请关上门坐下。",
+        "这台相机多少钱？",
+        "我觉得我们应该",
+        "在星期五之前完成剪辑。",
+        "好的。",
+    ]
     cues = []
     frame = 0
     for n, text in enumerate(texts):
@@ -186,8 +228,11 @@ def test_tiny_model_end_to_end_pairs_every_cue_and_reports_what_the_validator_fi
         assert c.start_frame <= src.start_frame + 48 and c.end_frame <= src.end_frame + 48
     for a, b in itertools.pairwise(out):
         assert b.start_frame - a.end_frame >= 2
-    found = {v.cue for v in validate_cues(out, TB, "netflix", "en") if v.rule == "chars-per-line" and
-             v.severity == HARD}
+    found = {
+        v.cue
+        for v in validate_cues(out, TB, "netflix", "en")
+        if v.rule == "chars-per-line" and v.severity == HARD
+    }
     assert found == {u["cue"] for u in report.unfit if u["problem"] == "chars_per_line"}
     empty = {i for i, c in enumerate(out) if not c.text["en"].strip()}
     assert empty == {u["cue"] for u in report.unfit if u["problem"] == "empty"}
