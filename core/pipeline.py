@@ -233,6 +233,10 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
 
     if options.translate_to and options.translate_to != language_family(language):
         from .translate.cues import translate_document
+        from .translate.glossary import with_kept_terms
+
+        # names and jargon people corrected in review stay as they spelled them
+        glossary = with_kept_terms(glossary, options.vocabulary, language, options.translate_to)
 
         doc = translate_document(
             doc,

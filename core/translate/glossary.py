@@ -239,6 +239,21 @@ def restore(translation: str, protected: Protected) -> str | None:
     return out
 
 
+def with_kept_terms(glossary: Glossary | None, terms, source: str, target: str) -> Glossary | None:
+    """``glossary`` plus each Latin-script term (a name or jargon people corrected in review) kept exactly as
+    spelled in the translation, so the model cannot mistranslate it; terms the glossary already has keep their
+    entry. None when there is nothing to add to no glossary."""
+    source, target = normalize_language(source), normalize_language(target)
+    known = {e.get(source) for e in glossary.entries} if glossary else set()
+    kept = [t for t in terms or () if t and not has_cjk(t) and t not in known]
+    if not kept:
+        return glossary
+    out = Glossary(list(glossary.entries) if glossary else [], source=glossary.source if glossary else "")
+    for term in kept:
+        out.add({source: term, target: term})
+    return out
+
+
 def load_glossary(value: str | Path | Glossary | None) -> Glossary | None:
     """A ``Glossary`` from a path (or one already loaded, or None)."""
     if value is None or isinstance(value, Glossary):

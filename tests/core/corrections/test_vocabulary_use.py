@@ -90,3 +90,19 @@ def test_engine_jobs_get_the_vocabulary(tmp_path):
     finally:
         service.stop()
     assert seen == [["Dalby"]]
+
+
+def test_translation_keeps_the_corrected_names(monkeypatch, tmp_path):
+    from captionbridge.adapters.timeline_read import load_timeline
+    from captionbridge.core.translate import cues as translate_cues
+
+    _capture_hotwords(monkeypatch)
+    given = []
+    monkeypatch.setattr(
+        translate_cues, "translate_document", lambda doc, target, **kw: given.append(kw) or doc
+    )
+    wav = tmp_path / "a.wav"
+    sf.write(str(wav), np.zeros(16000, np.float32), 16000)
+    loaded = load_timeline(write_timeline(tmp_path / "t.otio", ["x"], media=wav))
+    caption_timeline(loaded, CaptionOptions(language="en", translate_to="zh", vocabulary=["Dalby"]))
+    assert given[0]["glossary"].entries == [{"en": "Dalby", "zh": "Dalby"}]

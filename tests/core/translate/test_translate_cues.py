@@ -257,3 +257,19 @@ def test_text_without_words_is_kept_not_sent_to_the_model(reference_translator):
     out, report = translate_cues(cues, "en", "zh", ref, TB)
     assert ref.calls == [["Thank you."]]
     assert [c.text["zh"].replace(" ", "") for c in out] == ["♪♪", "谢谢"]
+
+
+def test_corrected_names_are_kept_as_spelled_in_the_translation(reference_translator):
+    """Issue 17: the corrections vocabulary also goes into the translation glossary (Latin-script terms kept)."""
+    from captionbridge.core.translate.glossary import with_kept_terms
+
+    glossary = with_kept_terms(None, ["Oyelaran", "测试"], "en", "zh")
+    assert [e for e in glossary.entries] == [{"en": "Oyelaran", "zh": "Oyelaran"}]
+    assert with_kept_terms(None, [], "en", "zh") is None
+    given = Glossary([{"en": "Oyelaran", "zh": "奥耶拉兰"}])
+    assert with_kept_terms(given, ["Oyelaran"], "en", "zh") is given  # the user's own entry wins
+    ref = reference_translator({"Captain XQ0Z docked.": "XQ0Z船长靠岸了。"})
+    out, report = translate_cues(
+        [Cue(0, 60, {"en": "Captain Oyelaran docked."})], "en", "zh", ref, TB, glossary=glossary
+    )
+    assert out[0].text["zh"] == "Oyelaran船长靠岸了" and report.glossary_terms == {"Oyelaran": 1}
