@@ -260,7 +260,8 @@ def test_text_without_words_is_kept_not_sent_to_the_model(reference_translator):
 
 
 def test_corrected_names_are_kept_as_spelled_in_the_translation(reference_translator):
-    """Issue 17: the corrections vocabulary also goes into the translation glossary (Latin-script terms kept)."""
+    """Issue 17: the corrections vocabulary also goes into the translation glossary (Latin-script terms kept
+    as spelled)."""
     from captionbridge.core.translate.glossary import with_kept_terms
 
     glossary = with_kept_terms(None, ["Oyelaran", "测试"], "en", "zh")
