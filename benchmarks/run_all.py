@@ -39,6 +39,7 @@ BENCHMARKS = {
     "service": "bench_service",
     "end_to_end": "bench_end_to_end",
     "review": "bench_review",
+    "word_timing": "bench_word_timing",
 }
 
 
