@@ -2,51 +2,41 @@
 frames.
 
 One registry from format name to writer (``WRITERS``) and from file extension to reader (``READERS``); every
-writer
-has the same signature ``writer(doc, out_dir, stem, languages, absolute) -> list[Path]``. Add a format with
-``register_writer``.
+writer has the same signature ``writer(doc, out_dir, stem, languages, absolute) -> list[Path]``. Add a format
+with ``register_writer``.
 
 Times
 -----
 Cue times are integer frames from the timeline's first frame. Millisecond formats (SRT, VTT) store each
-frame's exact
-start rounded **up** to the millisecond (``Timebase.ms_ceil``); ASS stores centiseconds, rounded up the same
-way.
-Editors floor a time to the frame that contains it, so every cue lands on its own frame. TTML stores frames.
+frame's exact start rounded **up** to the millisecond (``Timebase.ms_ceil``); ASS stores centiseconds, rounded
+up the same way. Editors floor a time to the frame that contains it, so every cue lands on its own frame. TTML
+stores frames.
 
 By default times are **relative to the timeline's first frame** (00:00:00,000 = first frame, whatever the
-start
-timecode). What this relies on (from /work/shared/reference/editors.md; neither editor runs here):
+start timecode). What this relies on (from /work/shared/reference/editors.md; neither editor runs here):
 
 * Premiere: ``sequence.createCaptionTrack(item, startAtSeconds, Sequence.CAPTION_FORMAT_SUBTITLE)`` places the
   file's time zero at ``startAtSeconds``; the panel passes the sequence start, so the file must be relative.
   **Verify** whether Premiere counts ``startAtSeconds`` from the sequence's zero point (``seq.zeroPoint``) or
   0.
 * Resolve: no scripting call imports an SRT (File > Import > Subtitle is UI-only); a user drags the sidecar
-onto the
-  timeline. The reference lists "captions one hour late on 01:00:00:00 timelines" as a known failure of
-  another
-  Resolve caption tool, which is what absolute times would do if Resolve counts SRT time from the timeline
-  start.
-  We assume it does. **Verify in a real Resolve** (import an SRT on a 01:00:00:00 timeline, check the first
-  cue).
-  The engine's own placement into Resolve does not depend on this: it uses frames (``recordFrame`` is
-  absolute).
+  onto the timeline. The reference lists "captions one hour late on 01:00:00:00 timelines" as a known failure
+  of another Resolve caption tool, which is what absolute times would do if Resolve counts SRT time from the
+  timeline start. We assume it does. **Verify in a real Resolve** (import an SRT on a 01:00:00:00 timeline,
+  check the first cue). The engine's own placement into Resolve does not depend on this: it uses frames
+  (``recordFrame`` is absolute).
 
 ``absolute=True`` adds the start timecode (01:00:00:00 at 23.976 = frame 86400 = 3603.6 s) for tools that
-place
-captions by record timecode; with drop-frame the file holds real time, so 01:00:00;00 at 29.97 DF is
-00:59:59,997
-(exact, but surprising to read). Readers detect absolute times (every cue at or after the start timecode on a
-timeline that does not start at zero) unless told.
+place captions by record timecode; with drop-frame the file holds real time, so 01:00:00;00 at 29.97 DF is
+00:59:59,997 (exact, but surprising to read). Readers detect absolute times (every cue at or after the start
+timecode on a timeline that does not start at zero) unless told.
 
 Files
 -----
 ``<stem>.captions.json`` (the JSON contract, every language), ``<stem>.<lang>.srt|vtt|ass|ttml`` (one per
 language), ``<stem>.bilingual.srt|ass`` (Chinese line over English in one cue; written for ``srt``/``ass``
-when two
-or more languages are asked for, or explicitly as ``bilingual-srt``/``bilingual-ass``). All share identical
-timing.
+when two or more languages are asked for, or explicitly as ``bilingual-srt``/``bilingual-ass``). All share
+identical timing.
 """
 
 from __future__ import annotations
@@ -262,8 +252,8 @@ def ass_style_name(language: str) -> str:
 
 def ass_string(doc: CaptionDocument, order: list[str], per_lang: list[list[str]], absolute: bool) -> str:
     """ASS with one style per language; a bilingual event switches style per line
-    (``{\\rZH}中文\\N{\\rEN}...``),
-    so the Chinese line always sits directly above the English one, in any player and at any line count."""
+    (``{\\rZH}中文\\N{\\rEN}...``), so the Chinese line always sits directly above the English one, in any
+    player and at any line count."""
     from ..core.captions.presets import language_family
 
     ssa = _ms_events(doc, [""] * len(doc.cues), absolute, quantum_ms=10, fmt="ass")
@@ -323,8 +313,7 @@ WRITERS: dict[str, Writer] = {
     "bilingual-ass": _bilingual("ass"),
 }
 # Formats that are written by their own adapters (they need the timeline, not just the cues); write_captions
-# leaves
-# them to the caller unless someone registers a writer for them here.
+# leaves them to the caller unless someone registers a writer for them here.
 HANDLED_ELSEWHERE = {
     "otio": "captionbridge.adapters.otio_subtitles.write_otio_with_subtitles",
     "fcpxml": "captionbridge.adapters.fcpxml_captions.write_fcpxml_captions",
@@ -352,8 +341,8 @@ def write_captions(
     """Write ``doc`` in each of ``formats``; returns the files written.
 
     ``languages`` defaults to the document's languages. With two or more languages, ``srt`` and ``ass`` also
-    write
-    the bilingual file. ``otio``/``fcpxml`` are skipped here (see ``HANDLED_ELSEWHERE``) unless registered.
+    write the bilingual file. ``otio``/``fcpxml`` are skipped here (see ``HANDLED_ELSEWHERE``) unless
+    registered.
     """
     out = Path(out_dir)
     langs = list(dict.fromkeys(languages or doc.languages or [doc.source_language]))

@@ -1,10 +1,9 @@
 """TTML (IMSC 1 text profile) with frame-exact times.
 
 Times are written as offset frames (``begin="1234f"``) under ``ttp:timeBase="media"`` with the timeline's
-exact
-rate as ``ttp:frameRate`` and ``ttp:frameRateMultiplier`` ("24" and "1000 1001" for 23.976), so no rounding
-happens anywhere: frame N is N frames. pysubs2's TTML writer uses milliseconds, which is why this one is ours.
-One ``<div xml:lang>`` per file (one file per language, like the other formats).
+exact rate as ``ttp:frameRate`` and ``ttp:frameRateMultiplier`` ("24" and "1000 1001" for 23.976), so no
+rounding happens anywhere: frame N is N frames. pysubs2's TTML writer uses milliseconds, which is why this one
+is ours. One ``<div xml:lang>`` per file (one file per language, like the other formats).
 """
 
 from __future__ import annotations

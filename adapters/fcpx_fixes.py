@@ -1,19 +1,13 @@
 """FCPXML 1.8-1.10 (``.fcpxml`` files and Resolve's ``.fcpxmld`` bundles) through the fcpx_xml adapter, fixed.
 
 The released adapter (otio-fcpx-xml-adapter 1.0.0) truncates rates to integers (23.976 becomes 23 fps, so
-every
-NTSC timeline drifts), truncates times to whole frames with ``int()``, ignores the sequence's ``tcStart`` (a
-1-hour
-gap appears before the first clip and the start timecode is lost), ignores ``tcFormat`` (drop-frame), cannot
-find
-media in FCPXML 1.9+/1.10 (``<media-rep src>`` instead of ``asset src``), ignores ``enabled="0"`` and puts the
-audio
-of video clips on video tracks. ``read_fcpxml`` fixes these: times are exact rationals at the format's exact
-rate,
-clips start from the timeline's first frame, the start timecode and drop-frame come from the sequence, and
-every
-clip whose asset has audio also sits on an audio track. A constant-speed ``timeMap`` becomes a LinearTimeWarp;
-variable or reversed retimes are reported per clip.
+every NTSC timeline drifts), truncates times to whole frames with ``int()``, ignores the sequence's
+``tcStart`` (a 1-hour gap appears before the first clip and the start timecode is lost), ignores ``tcFormat``
+(drop-frame), cannot find media in FCPXML 1.9+/1.10 (``<media-rep src>`` instead of ``asset src``), ignores
+``enabled="0"`` and puts the audio of video clips on video tracks. ``read_fcpxml`` fixes these: times are
+exact rationals at the format's exact rate, clips start from the timeline's first frame, the start timecode
+and drop-frame come from the sequence, and every clip whose asset has audio also sits on an audio track. A
+constant-speed ``timeMap`` becomes a LinearTimeWarp; variable or reversed retimes are reported per clip.
 """
 
 from __future__ import annotations
@@ -208,8 +202,7 @@ if _fcpx is not None:
         @staticmethod
         def _add_audio_tracks(stack) -> None:
             """FCPXML keeps a clip's audio with its video: give every video lane holding clips with audio an
-            audio
-            track of the same clips (gaps elsewhere)."""
+            audio track of the same clips (gaps elsewhere)."""
             new_tracks = []
             for track in list(stack):
                 if not isinstance(track, otio.schema.Track) or track.kind != otio.schema.TrackKind.Video:

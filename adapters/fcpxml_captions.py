@@ -1,8 +1,7 @@
 """FCPXML 1.9/1.10 with ``<caption>`` elements, for Final Cut Pro and Resolve (File > Import > Timeline).
 
 Neither OTIO adapter writes captions (the fcpx_xml adapter ignores ``<caption>`` and loses tcStart), so this
-module
-writes the document with ElementTree. Layout::
+module writes the document with ElementTree. Layout::
 
     <fcpxml version="1.10">
       <resources><format id="r1" frameDuration="1001/24000s" .../></resources>
@@ -17,15 +16,12 @@ writes the document with ElementTree. Layout::
               </caption> ...
 
 Every time is an exact multiple of the frame duration, written as ``<frames * num>/<den>s`` (``0s`` for zero),
-so
-23.976 stays 1001/24000 and 29.97 drop-frame stays 1001/30000 with ``tcFormat="DF"``. Anchored items' offsets
-are in
-the parent gap's time, which starts at tcStart: a cue at timeline frame ``f`` sits at ``tcStart + f`` frames.
-Each language gets its own caption role (``ITT.<lang>``) and lane; cues of one language that overlap go to a
-further
-lane instead of being dropped. Low-confidence words become ``<marker value="check: word">`` elements on the
-gap, after
-the captions (the DTD's order), for review. The element order and attributes follow Apple's FCPXML 1.10 DTD.
+so 23.976 stays 1001/24000 and 29.97 drop-frame stays 1001/30000 with ``tcFormat="DF"``. Anchored items'
+offsets are in the parent gap's time, which starts at tcStart: a cue at timeline frame ``f`` sits at ``tcStart
++ f`` frames. Each language gets its own caption role (``ITT.<lang>``) and lane; cues of one language that
+overlap go to a further lane instead of being dropped. Low-confidence words become ``<marker value="check:
+word">`` elements on the gap, after the captions (the DTD's order), for review. The element order and
+attributes follow Apple's FCPXML 1.10 DTD.
 """
 
 from __future__ import annotations
@@ -243,8 +239,7 @@ def write_fcpxml_captions(
     (Info.fcpxml).
 
     ``version`` "1.9" or "1.10"; ``duration_frames`` extends the sequence to the edit's length; ``markers``
-    adds a
-    marker per low-confidence word (for review).
+    adds a marker per low-confidence word (for review).
     """
     path = Path(out_path)
     tree = build_fcpxml(doc, languages, version, duration_frames=duration_frames, markers=markers)
@@ -263,12 +258,10 @@ def write_fcpxml_captions(
 def read_fcpxml_captions(path: str | os.PathLike) -> dict:
     """Parse an FCPXML written by any tool back to ``{"frame_duration", "tc_start_frames", "tc_format",
     "captions": [{"language", "lane", "start_frame", "end_frame", "text"}], "markers": [{"start_frame",
-    "end_frame",
-    "value", "note"}]}`` with frames from the sequence start.
+    "end_frame", "value", "note"}]}`` with frames from the sequence start.
 
     Used to verify our output (and by the Resolve script's FCPXML fallback tests); anchored offsets are
-    resolved
-    through the parent gap/clip (parent offset + child offset - parent start).
+    resolved through the parent gap/clip (parent offset + child offset - parent start).
     """
     path = Path(path)
     if path.is_dir():

@@ -1,12 +1,10 @@
 """Media references in timelines we write, re-based so each written file opens from wherever it was written.
 
 A timeline read from ``project/edit.xml`` may name its media relative to its own folder (``media/a.flac``).
-Written
-unchanged into ``out/``, those paths would point at ``out/media/a.flac``, which does not exist. Every relative
-reference is therefore made absolute against the folder the timeline was read from (the same rule the readers
-use,
-``core.timeline.media_paths.media_path_from_url``). References that are already absolute (a Windows path from
-another machine, a UNC share, a ``file://`` URL) are kept exactly as the editor wrote them.
+Written unchanged into ``out/``, those paths would point at ``out/media/a.flac``, which does not exist. Every
+relative reference is therefore made absolute against the folder the timeline was read from (the same rule the
+readers use, ``core.timeline.media_paths.media_path_from_url``). References that are already absolute (a
+Windows path from another machine, a UNC share, a ``file://`` URL) are kept exactly as the editor wrote them.
 """
 
 from __future__ import annotations
@@ -54,8 +52,7 @@ def rebase_otio_media(timeline: otio.schema.Timeline, media_root: Path) -> int:
     """Make every relative media reference in ``timeline`` (changed in place) an absolute ``file://`` URL.
 
     Covers every clip at any depth, each of a clip's media references (OTIO's multi-reference clips), and
-    image
-    sequences' ``target_url_base``. Returns how many references were changed.
+    image sequences' ``target_url_base``. Returns how many references were changed.
     """
     changed = 0
     for clip in timeline.find_clips():

@@ -1,14 +1,10 @@
 """A bare media file (a recording, a camera clip, a finished programme) as a one-clip timeline.
 
 Batch work often starts from files, not edits: ``captionbridge caption interview.wav --rate 25`` captions a
-file as
-if it sat alone on a timeline. The clock comes from the caller (``rate``, ``start_timecode``), else from the
-file: a
-video stream's frame rate and a timecode the file carries (BWF ``time_reference``, QuickTime/MXF
-``timecode``).
-An audio-only file has no frame rate, so it must be given: captions are frames, and guessing one would put
-them on
-the wrong frames in the editor that later opens them.
+file as if it sat alone on a timeline. The clock comes from the caller (``rate``, ``start_timecode``), else
+from the file: a video stream's frame rate and a timecode the file carries (BWF ``time_reference``,
+QuickTime/MXF ``timecode``). An audio-only file has no frame rate, so it must be given: captions are frames,
+and guessing one would put them on the wrong frames in the editor that later opens them.
 """
 
 from __future__ import annotations
@@ -90,8 +86,7 @@ def load_media_as_timeline(
     drop_frame: bool | None = None,
 ) -> LoadedTimeline:
     """One audio clip on A1 covering the whole file, at ``rate`` (or the video's rate), from
-    ``start_timecode``
-    (or the file's own timecode, else 00:00:00:00)."""
+    ``start_timecode`` (or the file's own timecode, else 00:00:00:00)."""
     path = Path(path).expanduser().resolve()
     duration, video_rate = _probe(path)
     if rate is None:

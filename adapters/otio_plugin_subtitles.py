@@ -2,21 +2,17 @@
 ``captionbridge_vtt``).
 
 OTIO loads adapter modules by file path under the name ``opentimelineio.adapters.<name>``, so adapter modules
-use
-absolute imports. A subtitle file becomes a timeline holding one ``Subtitle`` track in the representation
-documented
-in :mod:`captionbridge.adapters.otio_subtitles`.
+use absolute imports. A subtitle file becomes a timeline holding one ``Subtitle`` track in the representation
+documented in :mod:`captionbridge.adapters.otio_subtitles`.
 
 Subtitle files have no frame rate and count from 00:00:00,000 = the timeline's first frame. Adapter arguments
-(Python
-``read_from_file(path, rate=...)``, otioconvert ``-a rate=24000/1001``):
+(Python ``read_from_file(path, rate=...)``, otioconvert ``-a rate=24000/1001``):
 
 * ``rate``: the timeline rate (default 24); ``start_timecode``: the timeline's start (default 00:00:00:00);
   ``drop_frame``: drop-frame display (29.97/59.94 only); ``language``: the text's language (default "und").
 
 Reading maps each time to the frame an editor shows for it (editors floor milliseconds to frames); writing
-rounds a
-frame's exact start *up* to the millisecond, so reading back lands every cue on its frame.
+rounds a frame's exact start *up* to the millisecond, so reading back lands every cue on its frame.
 """
 
 from __future__ import annotations

@@ -1,14 +1,12 @@
 """Captions as OpenTimelineIO subtitle tracks, and back.
 
 OTIO has no subtitle schema (issue #62), so CaptionBridge documents its own representation. It uses only core
-OTIO
-objects and survives ``otio_json``/``otioz``/``otiod`` unchanged.
+OTIO objects and survives ``otio_json``/``otioz``/``otiod`` unchanged.
 
 Representation (``metadata["captionbridge"]["schema"] == "captionbridge.subtitles.1"``)
 --------------------------------------------------------------------------------------------
 * One ``otio.schema.Track`` per language with ``kind = "Subtitle"`` and ``name = "Subtitles (<lang>)"``,
-appended after
-  the timeline's own tracks. Track metadata ``captionbridge``::
+  appended after the timeline's own tracks. Track metadata ``captionbridge``::
 
       {"schema": "captionbridge.subtitles.1", "language": "en", "lane": 0,
        "rate": "24000/1001", "start_timecode": "01:00:00:00", "drop_frame": false, "source_language": "en"}
@@ -19,12 +17,10 @@ appended after
   extra track of the same language with lane 1, 2, ... (never dropped).
 * Track time 0 is the timeline's first frame (the start timecode is ``timeline.global_start_time``, as OTIO
   defines it). Every item's time is whole frames at the timeline's rate.
-* Each cue is an ``otio.schema.Clip`` (no media: ``MissingReference``) whose ``source_range`` is
-  ``[0, cue duration)``; ``otio.schema.Gap`` items fill the time between cues, so the clip's position in the
-  track
+* Each cue is an ``otio.schema.Clip`` (no media: ``MissingReference``) whose ``source_range`` is ``[0, cue
+  duration)``; ``otio.schema.Gap`` items fill the time between cues, so the clip's position in the track
   (``track.range_of_child_at_index``) is exactly ``[cue.start_frame, cue.end_frame)``. Clip ``name`` is the
-  cue text on one
-  line (for editors' UIs); clip metadata ``captionbridge``::
+  cue text on one line (for editors' UIs); clip metadata ``captionbridge``::
 
       {"schema": "captionbridge.cue.1", "language": "en", "text": "Line one\\nLine two",
        "start_frame": 120, "end_frame": 168, "start_timecode": "01:00:05:00", "end_timecode": "01:00:07:00",
@@ -33,17 +29,13 @@ appended after
 
   ``text`` is authoritative (``name`` is a display copy). Words are listed on the source-language track only.
 * Low-confidence words (below ``confidence_threshold``) become ``otio.schema.Marker`` objects on the
-timeline's
-  top-level stack (``timeline.tracks.markers``), colour ``RED``, ``marked_range`` = the word's frames, name
-  ``"check: <word>"``, metadata ``captionbridge`` = ``{"schema": "captionbridge.low_confidence.1", "word":
-  ...,
-  "confidence": ..., "start_frame": ..., "end_frame": ...}``. Stack markers are what ``fcp_xml`` keeps and
-  what
-  Resolve's OTIO import turns into timeline markers.
+  timeline's top-level stack (``timeline.tracks.markers``), colour ``RED``, ``marked_range`` = the word's
+  frames, name ``"check: <word>"``, metadata ``captionbridge`` = ``{"schema":
+  "captionbridge.low_confidence.1", "word": ..., "confidence": ..., "start_frame": ..., "end_frame": ...}``.
+  Stack markers are what ``fcp_xml`` keeps and what Resolve's OTIO import turns into timeline markers.
 
 Nothing else in the input timeline is changed: ``write_otio_with_subtitles`` deep-copies it and only appends
-tracks
-and markers; ``strip_subtitles`` removes exactly those again.
+tracks and markers; ``strip_subtitles`` removes exactly those again.
 """
 
 from __future__ import annotations
@@ -96,8 +88,7 @@ def _one_line(text: str) -> str:
 
 def assign_words(doc: CaptionDocument) -> list[list[Word]]:
     """Words per cue (same order as ``doc.cues``): a cue's own words, else every document word goes to the cue
-    it
-    overlaps most, or the nearest cue when it overlaps none, so no word is lost."""
+    it overlaps most, or the nearest cue when it overlaps none, so no word is lost."""
     result: list[list[Word]] = [list(c.words) for c in doc.cues]
     if any(result) or not doc.cues:
         return result
@@ -346,8 +337,7 @@ def write_otio_with_subtitles(
     (.otio/.otioz/.otiod).
 
     ``media_root``: the folder the timeline was read from. Relative media references are then written as
-    absolute
-    ``file://`` URLs, so the written timeline finds its media wherever it is opened from.
+    absolute ``file://`` URLs, so the written timeline finds its media wherever it is opened from.
     """
     out = add_subtitles(timeline, doc, languages, markers, confidence_threshold)
     if media_root is not None:
@@ -425,8 +415,7 @@ def document_from_otio(timeline: otio.schema.Timeline, timebase: Timebase | None
     frames.
 
     Positions come from the track layout (not the metadata copy), so edits made in another OTIO tool are
-    honoured.
-    Tracks of kind "Subtitle" without our metadata are read too (language "und", text = clip name).
+    honoured. Tracks of kind "Subtitle" without our metadata are read too (language "und", text = clip name).
     """
     tracks = [t for t in timeline.tracks if isinstance(t, otio.schema.Track) and t.kind == SUBTITLE_KIND]
     if not tracks:

@@ -1,16 +1,13 @@
 """Read any editor's timeline into OTIO plus its exact clock.
 
 ``load_timeline(path)`` detects the format by content (then suffix): OTIO JSON (``.otio``, including Resolve
-18.5+'s
-``Clip.2`` flavour), ``.otioz`` / ``.otiod`` bundles, Premiere/FCP7 xmeml (v4/v5, through OTIO's fcp_xml
-adapter with
-our fixes) and FCPXML 1.8-1.10 (``.fcpxml`` or a ``.fcpxmld`` folder, through the fcpx_xml adapter with our
-fixes).
+18.5+'s ``Clip.2`` flavour), ``.otioz`` / ``.otiod`` bundles, Premiere/FCP7 xmeml (v4/v5, through OTIO's
+fcp_xml adapter with our fixes) and FCPXML 1.8-1.10 (``.fcpxml`` or a ``.fcpxmld`` folder, through the
+fcpx_xml adapter with our fixes).
 
 The clock (``Timebase``) comes from the document: the exact rate, the start timecode as a frame number and the
 drop-frame display format (xmeml ``<displayformat>``, FCPXML ``tcFormat``, Resolve's "29.97 DF", OTIO
-metadata).
-Nothing is guessed: a document that does not say drop-frame is non-drop-frame.
+metadata). Nothing is guessed: a document that does not say drop-frame is non-drop-frame.
 """
 
 from __future__ import annotations
@@ -39,10 +36,8 @@ FORMATS = ("otio_json", "otioz", "otiod", "fcp_xml", "fcpx_xml")
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # detection
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 def detect_format(path: Path) -> str:
@@ -100,10 +95,8 @@ def detect_format(path: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # loading
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 def load_timeline(path: str | os.PathLike, drop_frame: bool | None = None) -> LoadedTimeline:
@@ -111,9 +104,8 @@ def load_timeline(path: str | os.PathLike, drop_frame: bool | None = None) -> Lo
 
     ``drop_frame``: the editor's own display-format setting when the caller has it (Resolve's
     ``timelineDropFrameTimecode`` / "29.97 DF", Premiere's ``videoDisplayFormat``), for exports that do not
-    carry
-    it (Resolve's OTIO). It overrides what the document says, with a warning when the two disagree. None: the
-    document decides; a document that says nothing is non-drop-frame.
+    carry it (Resolve's OTIO). It overrides what the document says, with a warning when the two disagree.
+    None: the document decides; a document that says nothing is non-drop-frame.
     """
     path = Path(path).expanduser()
     if not path.exists():

@@ -3,20 +3,17 @@
 The released parser (otio-fcp-adapter 1.0.0) loses things that change what a timeline sounds like:
 
 * nested sequences come through as an empty Stack (it parses the ``<sequence>`` instead of its ``<media>``):
-their
-  audio silently disappears;
+  their audio silently disappears;
 * ``<enabled>FALSE</enabled>`` on a clip or a track is only kept as metadata; ``Item.enabled`` stays True;
 * a constant speed change (Time Remap) is a generic Effect and the source range ignores it (in/out of a
-retimed
-  clipitem count *retimed* frames: source frame = in x speed);
+  retimed clipitem count *retimed* frames: source frame = in x speed);
 * exploded multichannel audio keeps only the track of channel index 0;
 * reading is super-linear in the number of clipitems.
 
 ``read_xmeml`` subclasses the adapter's parser and fixes all of these. What it adds lives in each object's
 ``metadata["captionbridge"]``: ``channels`` (0-based source channels), ``gain`` (linear clip level), ``speed``
 (constant speed factor, also a real ``LinearTimeWarp`` effect) and ``warnings`` (what could not be
-represented, per
-clip, e.g. variable speed or reversed clips).
+represented, per clip, e.g. variable speed or reversed clips).
 """
 
 from __future__ import annotations
@@ -73,10 +70,8 @@ if _fcp is not None:
         """The adapter's inherited-value context with memoised look-ups.
 
         The released context runs ``element.find("./rate/timebase")`` on every ancestor for every clipitem; on
-        a
-        track or sequence element that scans all its children, so reading was quadratic in the clip count
-        (10,000
-        clipitems: ~11 s). Look-ups on big elements are cached per parse.
+        a track or sequence element that scans all its children, so reading was quadratic in the clip count
+        (10,000 clipitems: ~11 s). Look-ups on big elements are cached per parse.
         """
 
         def __init__(self, element=None, parent_elements=None, cache=None):
@@ -207,8 +202,7 @@ if _fcp is not None:
                     return
                 if channel >= 0:
                     # xmeml audio tracks are mono: each clipitem plays one channel of its file (a stereo clip
-                    # is
-                    # an exploded pair of tracks, channel 1 on the first, channel 2 on the second).
+                    # is an exploded pair of tracks, channel 1 on the first, channel 2 on the second).
                     self._ours(item)["channels"] = [channel]
 
         def _apply_filters(self, item, clipitem_element) -> None:

@@ -1,17 +1,13 @@
 """FCP7 XML (xmeml) with captions as Text generator items: the fallback for editors without a caption import.
 
 xmeml has no caption element. This writes a sequence at the timeline's clock (``<rate><timebase>/<ntsc>``, the
-start
-timecode with ``<frame>`` and ``<displayformat>`` DF/NDF) whose video tracks hold one Text generator per cue,
-one
-track per language (plus a further track where cues of one language overlap). ``<start>``/``<end>`` are record
-frames from the sequence start, so a cue at timeline frame ``f`` sits at ``f``. Premiere, Resolve and FCP7
-import it
-as a timeline whose titles can be copied onto the edit at its first frame.
+start timecode with ``<frame>`` and ``<displayformat>`` DF/NDF) whose video tracks hold one Text generator per
+cue, one track per language (plus a further track where cues of one language overlap). ``<start>``/``<end>``
+are record frames from the sequence start, so a cue at timeline frame ``f`` sits at ``f``. Premiere, Resolve
+and FCP7 import it as a timeline whose titles can be copied onto the edit at its first frame.
 
 With ``source`` (the xmeml the captions were made from), the title tracks are added on top of that edit's
-video
-tracks instead, so importing the file gives the whole edit with its titles.
+video tracks instead, so importing the file gives the whole edit with its titles.
 """
 
 from __future__ import annotations
@@ -218,10 +214,8 @@ def add_titles_to_xmeml(
     tracks.
 
     Everything else is kept as ElementTree reads it, except relative media ``<pathurl>``s, which become
-    absolute
-    (against the source's folder) so the written file finds its media from wherever it is written. Refuses a
-    source
-    whose clock differs from the captions'.
+    absolute (against the source's folder) so the written file finds its media from wherever it is written.
+    Refuses a source whose clock differs from the captions'.
     """
     from .media_rebase import rebase_xmeml_pathurls
 
@@ -257,8 +251,7 @@ def write_xmeml_titles(
     """Write FCP7 XML with one Text generator per cue on new video tracks (one per language).
 
     Without ``source``: a new sequence holding only the titles, at the captions' clock. With ``source`` (the
-    xmeml
-    the timeline was read from): that edit with the title tracks added on top of its video tracks.
+    xmeml the timeline was read from): that edit with the title tracks added on top of its video tracks.
     """
     path = Path(out_path)
     body = add_titles_to_xmeml(doc, source, languages) if source else build_xmeml(doc, languages)

@@ -14,8 +14,7 @@ def parse_xml(
 ) -> ET.Element:
     """The root element of ``data`` (text, bytes, or a path to read). ``source`` names the file in errors and
     ``what`` the kind of document expected ("FCPXML", "Premiere/FCP7 XML"); with ``root_tag`` any other root
-    is
-    refused too."""
+    is refused too."""
     try:
         if isinstance(data, (str, bytes)):
             root = ET.fromstring(data)

@@ -1,16 +1,13 @@
 """The facility cluster on this machine: a local Ray cluster (one node), the Serve application with CPU
-replicas of
-the packaged Whisper base model (one CPU thread each), and bay engines in this process (the real bay code:
-``transcribe_regions`` with the cluster backend, over loopback HTTP).
+replicas of the packaged Whisper base model (one CPU thread each), and bay engines in this process (the real
+bay code: ``transcribe_regions`` with the cluster backend, over loopback HTTP).
 
     python benchmarks/bench_cluster.py [--quick]
 
 Measures:
 - overhead of the cluster path against a local engine for the same span: local = the same model with one CPU
-thread
-  in this process (what one replica has), warm; cluster = bay -> lookup, FLAC, upload, queue, replica, poll.
-  Runs
-  alternate local / cluster per span, so a shared machine's changing load favours neither;
+  thread in this process (what one replica has), warm; cluster = bay -> lookup, FLAC, upload, queue, replica,
+  poll. Runs alternate local / cluster per span, so a shared machine's changing load favours neither;
 - cache hit cost from a second bay: the same spans asked for by another bay (a lookup; nothing decoded or
 sent);
 - throughput with 1 and with 2 replicas: 4 new spans submitted at once by 2 bays;
@@ -56,12 +53,10 @@ TOPICS = [
     "monastery",
 ]
 # Assumption for the paper estimate (not measured here): faster-whisper large-v3, float16, batched pipeline on
-# one
-# H100 SXM. faster-whisper's own README measures large-v2 fp16 batch 16 on an RTX 3070 Ti at 13 min of audio
-# in
-# 17 s (46x real time); an H100 has roughly 3-4x that card's fp16 throughput. We take 100x real time (RTF
-# 0.01),
-# and 40x (RTF 0.025) as the pessimistic case (long-form audio with VAD gaps, beam 5, our word-timing pass).
+# one H100 SXM. faster-whisper's own README measures large-v2 fp16 batch 16 on an RTX 3070 Ti at 13 min of
+# audio in 17 s (46x real time); an H100 has roughly 3-4x that card's fp16 throughput. We take 100x real time
+# (RTF 0.01), and 40x (RTF 0.025) as the pessimistic case (long-form audio with VAD gaps, beam 5, our
+# word-timing pass).
 H100_LARGE_V3_X_REALTIME = {"assumed": 100.0, "pessimistic": 40.0}
 
 
@@ -301,8 +296,7 @@ def estimate(result: dict, overhead_s: float) -> dict:
         "assumption": "large-v3 fp16 batched on one H100: 100x real time (pessimistic 40x); not measured here"
     }
     # A bay's demand: an editor ingests new interview/rushes audio; assume 4 hours of new audio per 8-hour
-    # shift
-    # per bay (a heavy documentary bay), i.e. 0.5 audio-hours per wall-hour; re-cuts are cache hits.
+    # shift per bay (a heavy documentary bay), i.e. 0.5 audio-hours per wall-hour; re-cuts are cache hits.
     demand = 0.5
     for case, x in H100_LARGE_V3_X_REALTIME.items():
         out[f"bays one H100 replica serves at 0.5 audio-h per bay-hour ({case} {x:g}x)"] = round(

@@ -3,10 +3,8 @@
     python benchmarks/bench_editor_outputs.py [cues ...]
 
 Prints CPU seconds per step for a bilingual document (default 2,000 and 5,000 cues per language, 8 words per
-cue)
-on a 23.976 timeline starting at 01:00:00:00. Target: a 2-hour feature (about 2,000 cues) in under 2 CPU
-seconds
-per output on one core.
+cue) on a 23.976 timeline starting at 01:00:00:00. Target: a 2-hour feature (about 2,000 cues) in under 2 CPU
+seconds per output on one core.
 """
 
 from __future__ import annotations
@@ -19,10 +17,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import opentimelineio as otio  # noqa: E402
+from fixtures.editor_roundtrip import make_document, make_timeline  # noqa: E402
+
 from captionbridge.adapters import otio_subtitles as subs  # noqa: E402
 from captionbridge.adapters.fcpxml_captions import read_fcpxml_captions, write_fcpxml_captions  # noqa: E402
 from captionbridge.adapters.xmeml_titles import write_xmeml_titles  # noqa: E402
-from fixtures.editor_roundtrip import make_document, make_timeline  # noqa: E402
 
 
 def cpu(label: str, fn, *args):

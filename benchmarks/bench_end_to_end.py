@@ -2,29 +2,22 @@
 
 Builds an OTIO timeline at 23.976 fps starting 01:00:00:00 from espeak-ng speech with exact word times
 (``speech_corpus.py``: several distinct recordings, pauses 0.3-8 s, a noise stretch each), gaps between clips
-and
-picture cuts on V1, then measures:
+and picture cuts on V1, then measures:
 
 * end-to-end real-time factor on CPU (Whisper base, int8) and our overhead over bare faster-whisper. Both
-sides are
-  timed the same way: a whole process from start to exit, from the same timeline file to words, with the same
-  stages (read the timeline, render its audio, load the model, VAD, decode) and the same model, beam,
-  temperature
-  fallback and Silero VAD parameters (``VAD_PARAMETERS``, the pipeline's own); the runs alternate (pipeline
-  first,
-  then bare first, ...), each pipeline run with an empty transcript cache, and the figure is the median of at
-  least
-  three runs per side with its spread (min-max) and the per-pair ratios;
+  sides are timed the same way: a whole process from start to exit, from the same timeline file to words, with
+  the same stages (read the timeline, render its audio, load the model, VAD, decode) and the same model, beam,
+  temperature fallback and Silero VAD parameters (``VAD_PARAMETERS``, the pipeline's own); the runs alternate
+  (pipeline first, then bare first, ...), each pipeline run with an empty transcript cache, and the figure is
+  the median of at least three runs per side with its spread (min-max) and the per-pair ratios;
 * word timing against the ground truth mapped to timeline time: MAE, % within 50/100 ms, F1 at a 200 ms
-collar,
-  and drift (mean signed start error in the first vs the last tenth of the timeline);
+  collar, and drift (mean signed start error in the first vs the last tenth of the timeline);
 * words emitted in non-speech (pauses, noise, gaps between clips);
 * caption-rule conformance through ``captionbridge check`` on the SRT we wrote;
 * a cached re-run after a re-edit (one clip re-trimmed) as a fraction of the first run;
 * peak memory against timeline length (each run in its own process).
 
-    python benchmarks/bench_end_to_end.py [--quick] [--repeats N]   # quick: ~2.4 min of timeline; full: ~20
-    min
+    python benchmarks/bench_end_to_end.py [--quick] [--repeats N]   # quick: ~2.4 min timeline; full: ~20 min
 
 Word timing here is measured on ``speech_corpus.py``'s default sentences and voices, which the word-timing lag
 calibration was fitted on: the results say so (``word_timing_measured_on``); speech never used for tuning is
@@ -55,8 +48,8 @@ GAP_FRAMES = 48
 RESULTS = HERE / "results"
 MIN_REPEATS = 3
 # The pipeline's Silero VAD settings (core.speech.transcribe._speech_chunks); the bare side is given the same
-# ones
-# (faster-whisper's own defaults differ: 2 s minimum silence, 400 ms padding), so both decode the same speech.
+# ones (faster-whisper's own defaults differ: 2 s minimum silence, 400 ms padding), so both decode the same
+# speech.
 VAD_PARAMETERS = {
     "threshold": 0.5,
     "min_silence_duration_ms": 500,
@@ -150,8 +143,7 @@ def ground_truth(corpora: list[sc.Corpus], frames: list[int]):
 
 
 # Peak memory is the process's own high-water mark (VmHWM): ru_maxrss of an exec'd child on Linux also counts
-# the
-# parent's resident size at fork time, which would charge the benchmark's own memory to the caption job.
+# the parent's resident size at fork time, which would charge the benchmark's own memory to the caption job.
 RUNNER = r"""
 import json, resource, sys, time
 from captionbridge.plugin.caption_job import run_caption_job
@@ -231,8 +223,7 @@ def spread(values: list[float]) -> dict:
 
 def timed_pairs(timeline: Path, model_path: str, options: dict, tmp: Path, repeats: int) -> dict:
     """Pipeline and bare, alternated (P,B then B,P ...), ``repeats`` times each; each pipeline run starts with
-    an
-    empty transcript cache. Returns both sides' wall times, the median overhead and the per-pair ratios."""
+    an empty transcript cache. Returns both sides' wall times, the median overhead and the per-pair ratios."""
     if repeats < MIN_REPEATS:
         raise ValueError(f"at least {MIN_REPEATS} runs per side, got {repeats}")
     pipeline, bare, first = [], [], None

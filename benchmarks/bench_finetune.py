@@ -4,16 +4,12 @@ general WER before and after; time and peak memory of fine-tuning.
     python benchmarks/bench_finetune.py [--quick] [--epochs N]
 
 Data (``benchmarks/data/finetune_domain.json``, written for this benchmark, nothing tuned on it): domain
-sentences
-with invented names and jargon, spoken by espeak-ng training voices (corrections) and by test voices never
-heard in
-training; a general set (no rare words) by the test voices. The corrections are made the way the engine makes
-them:
-Whisper base transcribes the training utterances, the truth is the approved text, the store's vocabulary is
-the
-words corrected more than once. Fine-tuning mixes in general speech by the training voices. WER is
-faster-whisper
-(CPU int8, beam 5) on the test voices. Results: ``benchmarks/results/finetune{,-quick}.{json,md}``.
+sentences with invented names and jargon, spoken by espeak-ng training voices (corrections) and by test voices
+never heard in training; a general set (no rare words) by the test voices. The corrections are made the way
+the engine makes them: Whisper base transcribes the training utterances, the truth is the approved text, the
+store's vocabulary is the words corrected more than once. Fine-tuning mixes in general speech by the training
+voices. WER is faster-whisper (CPU int8, beam 5) on the test voices. Results:
+``benchmarks/results/finetune{,-quick}.{json,md}``.
 """
 
 from __future__ import annotations

@@ -4,37 +4,29 @@ text.
     python benchmarks/bench_line_breaks.py [--quick]
 
 Data: benchmarks/data/line_breaks_en.txt and line_breaks_zh.txt, one paragraph per line, "|" marking every
-point
-where a subtitler would accept a break (annotated by hand, before the composer ran; see the files' headers).
-Each
-paragraph gets synthetic word timing (duration by length, pauses after punctuation; Chinese one character per
-word
-as Whisper gives it) and is composed at 23.976 and 25 fps with the Netflix preset of its language.
+point where a subtitler would accept a break (annotated by hand, before the composer ran; see the files'
+headers). Each paragraph gets synthetic word timing (duration by length, pauses after punctuation; Chinese one
+character per word as Whisper gives it) and is composed at 23.976 and 25 fps with the Netflix preset of its
+language.
 
 Measures
 - preferred line breaks: % of line breaks inside cues at a marked point or after sentence/clause punctuation
-where
-  the rules allow a break there (``after_punctuation``: the text before the break, closing quotes stripped,
-  ends in
-  . ? ! … , ; : — and the like; not a closing quote alone, not a decimal point or thousands separator) (target
-  >= 95 %);
+  where the rules allow a break there (``after_punctuation``: the text before the break, closing quotes
+  stripped, ends in . ? ! … , ; : — and the like; not a closing quote alone, not a decimal point or thousands
+  separator) (target >= 95 %);
 - preferred cue breaks: the same for boundaries between cues inside a paragraph;
 - hard-rule conformance: % of cues with no hard violation from ``validate_cues`` (target 100 %);
 - split sentences: sentences that the composer lays out as one cue on their own (they fit the preset's lines,
   characters and duration) but that the paragraph's composition splits across cues (issue 14: "...rely on
-  solar" |
-  "and satellite weather reports."); fragments: cues shorter than 1.5 s that are not a whole sentence ("By
-  seven,");
+  solar" | "and satellite weather reports."); fragments: cues shorter than 1.5 s that are not a whole sentence
+  ("By seven,");
 - composer speed: words per second on a long stream (all paragraphs repeated).
 
 Sets and what each was used for (every data file's header says the same): dev, held-out, test, fresh and
-unseen
-have all been seen and most were tuned on; the FROZEN sets (line_breaks_*_frozen.txt) are the honest figure.
-They
-are scored once per change of the rules (the composer's source files are hashed: ``rules_fingerprint``), each
-score
-is appended to results/line_breaks_frozen_log.json, and only counts are reported: their misses are never
-printed.
+unseen have all been seen and most were tuned on; the FROZEN sets (line_breaks_*_frozen.txt) are the honest
+figure. They are scored once per change of the rules (the composer's source files are hashed:
+``rules_fingerprint``), each score is appended to results/line_breaks_frozen_log.json, and only counts are
+reported: their misses are never printed.
 
 Writes benchmarks/results/line_breaks[-quick].json and .md.
 """
@@ -62,8 +54,7 @@ from captionbridge.core.timeline.timebase import Timebase  # noqa: E402
 PUNCT = set(".,;:!?…。，；：！？、—")
 CLOSERS = set("\"'”’»」』）)]")
 # Where the rules (Netflix/BBC, and the composer's docstring) put a break after punctuation: after the end of
-# a
-# sentence or of a clause. Written here, not imported, so the benchmark does not agree with the code by
+# a sentence or of a clause. Written here, not imported, so the benchmark does not agree with the code by
 # construction.
 SENTENCE_PUNCT = set(".?!…。？！")
 CLAUSE_PUNCT = set(",;:，；：、—–")
@@ -177,10 +168,8 @@ def break_positions(cues, text: str, language: str) -> tuple[list[int], list[int
 
 def after_punctuation(para: list[str], pos: int) -> bool:
     """True where the rules accept a break after punctuation: the characters before ``pos``, closing quotes
-    and
-    brackets stripped, end a sentence or a clause. A closing quote alone does not; neither does a "." or ","
-    with
-    digits on both sides (3.14, 1,000)."""
+    and brackets stripped, end a sentence or a clause. A closing quote alone does not; neither does a "." or
+    "," with digits on both sides (3.14, 1,000)."""
     k = pos - 1
     while k >= 0 and para[k] in CLOSERS:
         k -= 1
@@ -209,8 +198,7 @@ def rules_fingerprint() -> str:
 
 def score_frozen() -> dict:
     """Counts on the frozen sets (never the misses), scored once per version of the rules: a version already
-    in
-    the log is answered from the log. Refuses to score an edited frozen file."""
+    in the log is answered from the log. Refuses to score an edited frozen file."""
     for language, (name, pinned) in FROZEN.items():
         if file_sha256(name) != pinned:
             raise RuntimeError(

@@ -3,23 +3,20 @@
     python benchmarks/bench_review.py [--quick]
 
 A synthetic job of a 2-hour timeline (23.976 fps at 01:00:00:00; 120 one-minute clips of a tone-burst signal
-on
-A1) with 1,500 cues and 12,000 words (8 per cue, one in ten under the 0.5 confidence threshold) is made by the
-caption job's own writers (json + srt) and review-media writer, served by the real engine app (uvicorn on
+on A1) with 1,500 cues and 12,000 words (8 per cue, one in ten under the 0.5 confidence threshold) is made by
+the caption job's own writers (json + srt) and review-media writer, served by the real engine app (uvicorn on
 loopback, in this process) and opened in headless Debian Chromium through a one-time link (Selenium).
 
 Measured in the page (``window.__cbPerf``):
 - time to first render: from the job view's request to the cue list, confidence colours, findings and the
   waveform's first draw being in the DOM, and from navigation start to the same point (what a user waits);
 - per-edit latency: from the key press's handler to the next frame after the DOM update, for in/out-point
-nudges
-  (Alt+Arrow), split (S), merge (M), undo (Ctrl+Z) spread over the whole list;
+  nudges (Alt+Arrow), split (S), merge (M), undo (Ctrl+Z) spread over the whole list;
 - scrolling: frame intervals while the cue list is scrolled 120 px a frame for 240 frames (a mouse wheel), and
-  from top to bottom in 60 frames (dragging the scrollbar), with long tasks (PerformanceObserver 'longtask',
-  > 50 ms) during each.
-Also the engine side: writing the review media (mix.ogg + peaks) for the 2 hours, and the job view's JSON
-size.
-Writes benchmarks/results/review.json and review.md. ``--quick`` uses a 20-minute job (250 cues).
+  from top to bottom in 60 frames (dragging the scrollbar), with long tasks (PerformanceObserver 'longtask', >
+  50 ms) during each. Also the engine side: writing the review media (mix.ogg + peaks) for the 2 hours, and
+  the job view's JSON size. Writes benchmarks/results/review.json and review.md. ``--quick`` uses a 20-minute
+  job (250 cues).
 """
 
 from __future__ import annotations
@@ -114,6 +111,7 @@ def free_port() -> int:
 
 def run(quick: bool = True) -> dict:
     import uvicorn
+
     from captionbridge.adapters.timeline_read import load_timeline
     from captionbridge.core.timeline.review_audio import write_timeline_review_media
     from captionbridge.plugin.caption_job import write_outputs

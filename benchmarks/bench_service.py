@@ -4,18 +4,13 @@
 
 Measures, with the real pipeline and the packaged Whisper base model on CPU:
 - 20 jobs submitted at once (20 client threads): all complete, none lost, and each result is its own job's.
-Two
-  checks: a marker that does not depend on recognition (the result's timeline name and file names are the
-  job's
-  own: ``carries_own_marker``), and the word each job speaks. A job whose word is missing is run again alone
-  on
-  the same warm engine: the same text alone means the model misheard it; a different text would mean results
-  went to the wrong job;
+  Two checks: a marker that does not depend on recognition (the result's timeline name and file names are the
+  job's own: ``carries_own_marker``), and the word each job speaks. A job whose word is missing is run again
+  alone on the same warm engine: the same text alone means the model misheard it; a different text would mean
+  results went to the wrong job;
 - throughput: the 20 concurrent jobs versus the same jobs run one by one, alternately on the warm service and
-as a
-  cold process per job (what a shell loop over the CLI does: imports and model load every time); alternating
-  job by
-  job keeps a shared machine's changing load from favouring either;
+  as a cold process per job (what a shell loop over the CLI does: imports and model load every time);
+  alternating job by job keeps a shared machine's changing load from favouring either;
 - memory of the warm service process (RSS idle, after the first job, after all 20; peak).
 - keep-alive latency: 200 ``GET /v1/health`` one after another on one kept-alive HTTP/1.1 connection (what the
   editors' scripts do while polling); ``--keepalive-only`` runs just this and updates the saved results.
@@ -207,8 +202,7 @@ def timeline_name(path: Path) -> str:
 
 def carries_own_marker(result: dict, path: Path) -> bool:
     """Per-job isolation independent of speech recognition: the result describes the submitted timeline (its
-    name)
-    and every file it lists is named after that timeline's file."""
+    name) and every file it lists is named after that timeline's file."""
     files = result.get("files") or []
     return (
         result.get("timeline", {}).get("name") == timeline_name(path)
@@ -341,8 +335,8 @@ def cold_job(root: Path, i: int, path: Path, word: str, options: dict) -> tuple[
 
 def one_by_one_phase(root: Path, jobs, options: dict) -> dict:
     """The same jobs one at a time, alternating a cold process and the warm service job by job, so that the
-    load
-    of a shared machine falls on both alike. The warm service's first job (model load) is reported apart."""
+    load of a shared machine falls on both alike. The warm service's first job (model load) is reported
+    apart."""
     engine = Engine(root / "engine", 1)
     try:
         warm, cold, warm_ok, cold_ok = [], [], 0, 0

@@ -2,21 +2,17 @@
 transcription.
 
 Data: espeak-ng conversations from ``benchmarks/conversations.py`` with exact speaker turns (2-4 voices,
-same-gender
-pairs included, turns from a one-word reply under 1 s to ~20 s, gaps between turns 0.1-0.9 s). The thresholds
-in
-``core/speech/speakers.py`` were tuned on seeds 101-112; this benchmark measures seeds 201-220 (never used for
-tuning) and ../shared/data/jfk.flac (real speech, one speaker).
+same-gender pairs included, turns from a one-word reply under 1 s to ~20 s, gaps between turns 0.1-0.9 s). The
+thresholds in ``core/speech/speakers.py`` were tuned on seeds 101-112; this benchmark measures seeds 201-220
+(never used for tuning) and ../shared/data/jfk.flac (real speech, one speaker).
 
 * DER: ``pyannote.metrics`` DiarizationErrorRate, collar 0.25 s (pyannote's collar: the total width removed
-around
-  each reference boundary), no overlap in these conversations. Hypothesis and reference turns are runs of one
-  speaker's words. The diarization gets the reference word times (the stage is measured on its own); the
-  ``whisper`` row runs the whole path (Whisper base words, then speakers) on the conversations it times.
+  around each reference boundary), no overlap in these conversations. Hypothesis and reference turns are runs
+  of one speaker's words. The diarization gets the reference word times (the stage is measured on its own);
+  the ``whisper`` row runs the whole path (Whisper base words, then speakers) on the conversations it times.
 * speaker count: ``--speakers auto`` finds the true number.
 * wrongly mixed cues: cues composed (netflix-en) from the diarized words whose words have two true speakers
-and are
-  not exactly the two-speaker form split at the true turn (or have three speakers).
+  and are not exactly the two-speaker form split at the true turn (or have three speakers).
 * cost: wall time and peak RSS of the speaker stage (model load included and excluded) against Whisper base
   transcription of the same audio (CPU int8, beam 5), each in its own process.
 
@@ -39,10 +35,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
+from conversations import make_conversation  # noqa: E402
+
 from captionbridge.core.model import Word  # noqa: E402
 from captionbridge.core.speech import speakers as sp  # noqa: E402
 from captionbridge.core.timeline.timebase import Timebase  # noqa: E402
-from conversations import make_conversation  # noqa: E402
 
 # (voices, seed, same gender): measured set, never used for tuning
 FULL_SET = (
@@ -168,9 +165,8 @@ json.dump({"seconds": elapsed, "load_seconds": load, "peak_rss_mb": peak, "words
 
 def cost(conv, model_dir: str, repeats: int = 3) -> dict:
     """Transcription and speaker stage of one conversation, each in a fresh process (time, peak RSS),
-    alternated
-    ``repeats`` times; the fastest run of each counts (the machine is shared: slower runs measure the
-    neighbours)."""
+    alternated ``repeats`` times; the fastest run of each counts (the machine is shared: slower runs measure
+    the neighbours)."""
     import soundfile
 
     runs = {"transcribe": [], "speakers": []}

@@ -1,7 +1,6 @@
 """Timeline engine benchmark: read a 10,000-clip xmeml and OTIO, render 2 hours of timeline audio.
 
-    python benchmarks/bench_timeline.py            # full: 10,000 clips, 2 h render, memory at 15/30/60/120
-    min
+    python benchmarks/bench_timeline.py            # full: 10,000 clips, 2 h render, memory at 15-120 min
     python benchmarks/bench_timeline.py --quick    # 2,000 clips, short renders (a minute or two)
 
 Every measurement runs in a fresh subprocess, so its peak memory (ru_maxrss) is its own. Writes
@@ -39,10 +38,8 @@ def _peak_mb() -> float:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # inputs
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 def make_sources(folder: Path, count: int, seconds: float) -> list[Path]:
@@ -73,8 +70,7 @@ def make_sources(folder: Path, count: int, seconds: float) -> list[Path]:
 
 def timeline_spec(sources: list[Path], clips: int):
     """A1: ``clips`` dialogue clips cycling through the sources, each source read in order; A2: one long clip
-    per
-    source under them (a second mic on the same recordings); V1: picture cuts every 4 clips."""
+    per source under them (a second mic on the same recordings); V1: picture cuts every 4 clips."""
     sys.path.insert(0, str(ROOT / "tests"))
     from fixtures.timelines import ClipSpec, SequenceSpec
 
@@ -125,10 +121,8 @@ def timeline_spec(sources: list[Path], clips: int):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # workers (each runs in its own process)
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 def worker_read(path: str, repeats: int = 3) -> dict:
@@ -223,10 +217,8 @@ def _spawn(*args: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # the benchmark
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 def run(quick: bool = False) -> dict:

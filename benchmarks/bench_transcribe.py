@@ -2,27 +2,22 @@
 cache.
 
 On espeak-ng speech with exact word times (``speech_corpus.py``): English (en-us) and Mandarin
-(cmn-latn-pinyin),
-pauses 0.3-8 s, a noise stretch (and in the full run a tone "music" bed). For each language:
+(cmn-latn-pinyin), pauses 0.3-8 s, a noise stretch (and in the full run a tone "music" bed). For each
+language:
 
 * ours: ``captionbridge.core.speech.transcribe.transcribe_audio`` with default (guarded) options, language
 forced;
 * bare: ``WhisperModel.transcribe(audio, language, word_timestamps=True, vad_filter=True)`` on the same audio
-and
-  the same loaded model (beam 5 both), i.e. what you get from faster-whisper without CaptionBridge (the
-  Mandarin
-  speed comparison is dominated by random temperature fallback on barely recognisable speech: see
+  and the same loaded model (beam 5 both), i.e. what you get from faster-whisper without CaptionBridge (the
+  Mandarin speed comparison is dominated by random temperature fallback on barely recognisable speech: see
   ``bench_language``).
 
 Measures WER (en) / CER (zh), word start/end mean absolute error against espeak's word events, % of boundaries
 within 50 and 100 ms, words emitted inside non-speech, real-time factor (audio seconds per second of work) and
-our
-overhead over bare, peak RSS, and the time of a cached re-run relative to the first run. The full run adds
-English
-word timing on the calibration corpora (which tuned the refinement and fitted base's lag) and on the unseen
-corpora
-(``speech_corpus.UNSEEN_SET``: a third sentence set and other voices, never used for tuning) - the honest
-figure.
+our overhead over bare, peak RSS, and the time of a cached re-run relative to the first run. The full run adds
+English word timing on the calibration corpora (which tuned the refinement and fitted base's lag) and on the
+unseen corpora (``speech_corpus.UNSEEN_SET``: a third sentence set and other voices, never used for tuning) -
+the honest figure.
 
     python benchmarks/bench_transcribe.py [--quick]     # writes
     benchmarks/results/transcribe[-quick].{json,md}
@@ -109,12 +104,9 @@ def bench_language(model, corpus: sc.Corpus, folder: Path, repeats: int) -> dict
     path = corpus.save(folder, f"corpus-{corpus.language}")
     samples = corpus.samples
     # Mandarin from espeak is barely recognisable to base (CER ~0.9): the temperature fallback then re-decodes
-    # with
-    # random sampling, and its luck, not the pipeline, decides the time (measured -50 % to +470 % between
-    # runs, on
-    # either side; at temperature 0 alone ours decodes a 300-word loop that only the fallback would have
-    # stopped).
-    # The Mandarin speed figure is reported but is not a measure of overhead; English is.
+    # with random sampling, and its luck, not the pipeline, decides the time (measured -50 % to +470 % between
+    # runs, on either side; at temperature 0 alone ours decodes a 300-word loop that only the fallback would
+    # have stopped). The Mandarin speed figure is reported but is not a measure of overhead; English is.
     options = TranscribeOptions(language=corpus.language)
     ours_times, bare_times, cached_times = [], [], []
     ours = bare_words = bare_text = None
@@ -165,8 +157,7 @@ def bench_language(model, corpus: sc.Corpus, folder: Path, repeats: int) -> dict
 
 def bench_timing_sets(model) -> dict:
     """Word timing (English) on the calibration corpora (which tuned the refinement and fitted the model's
-    lag) and
-    on the unseen ones (never used for tuning): per corpus and pooled per set."""
+    lag) and on the unseen ones (never used for tuning): per corpus and pooled per set."""
     from captionbridge.core.speech.transcribe import TranscribeOptions, transcribe_audio
 
     out = {}

@@ -3,20 +3,16 @@
     python benchmarks/bench_translate.py [--quick]
 
 1. Throughput (cues per second) of ``translate_cues`` -- sentence grouping, batched n-best translation,
-distribution,
-   line layout, fitting -- with the tiny random Marian model built as in the tests (no real zh<->en model
-   ships in
-   any package here): CTranslate2 int8 on CPU at batch 16 and batch 1, transformers on CPU, and CTranslate2
-   float16
-   / transformers on a GPU when one is present. A random model never stops early: it decodes up to the length
-   limit (2 x source tokens + 16), so these are upper bounds on decoding work per sentence, not real-model
-   speeds.
+   distribution, line layout, fitting -- with the tiny random Marian model built as in the tests (no real
+   zh<->en model ships in any package here): CTranslate2 int8 on CPU at batch 16 and batch 1, transformers on
+   CPU, and CTranslate2 float16 / transformers on a GPU when one is present. A random model never stops early:
+   it decodes up to the length limit (2 x source tokens + 16), so these are upper bounds on decoding work per
+   sentence, not real-model speeds.
 2. Sentence distribution on a hand-written zh/en set (``data/translate_distribution.json``): each multi-cue
    sentence gets its reference translation (best first, then shorter alternatives as n-best), and we count how
    often the cut matches a subtitler's (exactly, and in characters off per cut), how many cues needed a
-   shorter
-   candidate or re-split timing, and how many still break a limit.
-Writes benchmarks/results/translate.json and translate.md.
+   shorter candidate or re-split timing, and how many still break a limit. Writes
+   benchmarks/results/translate.json and translate.md.
 """
 
 from __future__ import annotations
@@ -150,6 +146,8 @@ def _cues_for_throughput(count: int):
 def throughput(quick: bool) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     import ctranslate2
+    from fixtures.tiny_marian import build_tiny_marian, convert_to_ct2
+
     from captionbridge.core.timeline.timebase import Timebase
     from captionbridge.core.translate.backends import (
         CTranslate2Translator,
@@ -157,7 +155,6 @@ def throughput(quick: bool) -> dict:
         inspect_folder,
     )
     from captionbridge.core.translate.cues import translate_cues
-    from fixtures.tiny_marian import build_tiny_marian, convert_to_ct2
 
     count = 120 if quick else 600
     cues = _cues_for_throughput(count)

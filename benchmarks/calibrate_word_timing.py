@@ -2,25 +2,21 @@
 ones.
 
 Each model's cross-attention has its own habit (base puts the boundary after a long word 140-160 ms early,
-tiny.en
-puts boundaries ~140 ms late), so ``core.speech.word_timing`` corrects Whisper's boundary by a per-model
-``LagModel``
-before looking at the audio. This fits one:
+tiny.en puts boundaries ~140 ms late), so ``core.speech.word_timing`` corrects Whisper's boundary by a
+per-model ``LagModel`` before looking at the audio. This fits one:
 
 1. the calibration corpora (``speech_corpus.CALIBRATION_SET``: espeak-ng speech with exact word times, three
-voices,
-   two sentence sets, 140-190 words per minute) are transcribed with the model, boundary refinement off;
+   voices, two sentence sets, 140-190 words per minute) are transcribed with the model, boundary refinement
+   off;
 2. for every boundary between two matched words in running speech, the real boundary minus Whisper's is fitted
-by
-   least squares on the two words' letters and the second word's Whisper length;
+   by least squares on the two words' letters and the second word's Whisper length;
 3. the result is measured on the unseen corpora (``speech_corpus.UNSEEN_SET``, never used for any tuning):
    refined word timing with the new calibration against no calibration.
 
     python benchmarks/calibrate_word_timing.py [--model NAME_OR_FOLDER] [--write]
 
 ``--write`` saves the calibration as ``captionbridge_word_timing.json`` in the model's folder, where the
-engine picks
-it up (``core.speech.word_timing.lag_model_for``). Built-in calibrations live in
+engine picks it up (``core.speech.word_timing.lag_model_for``). Built-in calibrations live in
 ``core.speech.word_timing.LAG_MODELS``.
 """
 
@@ -54,8 +50,7 @@ def raw_words(model, corpus: sc.Corpus) -> list[_W]:
 
 def boundary_rows(corpus: sc.Corpus, words: list[_W]) -> list[tuple[float, int, int, float]]:
     """(real minus Whisper boundary, letters of the word before, letters of the word after, Whisper length of
-    the
-    word after) for each matched word that starts inside running speech."""
+    the word after) for each matched word that starts inside running speech."""
     from captionbridge.core.speech.word_timing import _letters  # counted exactly as the lag model counts them
 
     index = {id(w): i for i, w in enumerate(words)}

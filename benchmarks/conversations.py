@@ -1,11 +1,9 @@
 """Multi-voice conversations made with espeak-ng, with exact speaker turns and word times.
 
 Each conversation has 2 to 4 voices (espeak-ng voice variants: male and female, and same-gender pairs), turns
-from a
-short reply under one second ("Yes.", "Really?") to about 20 s of several sentences, and gaps between turns
-from
-0.1 s (a quick exchange) to 0.9 s. Every word keeps its speaker, so the reference turns are exact: a turn is
-[first word start, last word end] of one speaker's run.
+from a short reply under one second ("Yes.", "Really?") to about 20 s of several sentences, and gaps between
+turns from 0.1 s (a quick exchange) to 0.9 s. Every word keeps its speaker, so the reference turns are exact:
+a turn is [first word start, last word end] of one speaker's run.
 
     python benchmarks/conversations.py OUT_DIR [--seed 1 --voices 3]
 """
@@ -55,8 +53,7 @@ MORE_SENTENCES = [
 
 # (voice, gender): espeak-ng voice variants; same-gender pairs are the hard cases. Left out: variants that are
 # the same voice to the speaker encoder (centroid cosine >= 0.93 on three sentences: m1~m3, f2~f5,
-# f3~f4~linda,
-# m2~m5~m6), which no listener would call different people either.
+# f3~f4~linda, m2~m5~m6), which no listener would call different people either.
 VOICES = [
     ("en-us+m3", "m"),
     ("en-us+f2", "f"),

@@ -1,16 +1,13 @@
 """The README's "Measured" table, generated from ONE benchmark report, each row saying what it was measured
 on.
 
-    python benchmarks/run_all.py                    # one full run: benchmarks/results/report.json
-    python benchmarks/readme_table.py               # prints the paragraph and table to paste under "##
-    Measured"
+    python benchmarks/run_all.py            # one full run: benchmarks/results/report.json
+    python benchmarks/readme_table.py       # prints the paragraph and table to paste under "## Measured"
     python benchmarks/readme_table.py --report results/report-quick.json --allow-quick
 
 Refuses a report merged from several runs (``run_all.py --merge-into``) and, unless ``--allow-quick``, a quick
-one:
-the README's figures come from one full run. A figure a benchmark did not produce is written as "not measured
-in
-this run", never carried over from an older report.
+one: the README's figures come from one full run. A figure a benchmark did not produce is written as "not
+measured in this run", never carried over from an older report.
 """
 
 from __future__ import annotations

@@ -7,11 +7,10 @@ report.
     python benchmarks/run_all.py --only service --merge-into report.json  # replaces rows, says so per row
 
 Writes benchmarks/results/report.md and report.json from ONE run, with the machine, the date and the exact
-command.
-A partial run (``--only``) never rewrites the full report: it writes its own ``report-partial`` files, unless
-``--merge-into`` names a report to merge into; then the merged report lists every run it holds (date, machine,
-command) and each benchmark says which run it came from, and merging refuses a report from another machine or
-another mode (quick/full).
+command. A partial run (``--only``) never rewrites the full report: it writes its own ``report-partial``
+files, unless ``--merge-into`` names a report to merge into; then the merged report lists every run it holds
+(date, machine, command) and each benchmark says which run it came from, and merging refuses a report from
+another machine or another mode (quick/full).
 """
 
 from __future__ import annotations
@@ -117,8 +116,7 @@ class MergeRefused(Exception):
 
 def merge(old: dict, new: dict) -> dict:
     """``new`` (a partial run) merged into ``old``: refused across machines or modes; every run is listed and
-    every
-    benchmark keeps the number of the run it came from."""
+    every benchmark keeps the number of the run it came from."""
     if old.get("quick") != new["quick"]:
         raise MergeRefused(
             f"cannot merge a {'quick' if new['quick'] else 'full'} run into a "

@@ -2,26 +2,19 @@
 benchmarks.
 
 Each sentence is synthesised in one ``espeak_Synth`` call so words are coarticulated as espeak speaks them;
-the
-library's WORD events give each word's start sample. Ground truth per word:
+the library's WORD events give each word's start sample. Ground truth per word:
 
 * ``start``: the first audible sample at or after the word event (a stop closure before the burst is silence,
-so
-  this is where speech energy begins, i.e. where a caption should come in);
+  so this is where speech energy begins, i.e. where a caption should come in);
 * ``end``: the last audible sample before the next word's start (or the sentence end), so a pause after a word
-is
-  never counted as part of it.
+  is never counted as part of it.
 
 "Audible" is a 5 ms RMS window above -40 dB relative to the sentence's peak window, refined to the sample (a 1
-ms
-peak envelope). espeak crossfades a word into the next over a few milliseconds, so the previous word's last
-sound can
-spill a millisecond or two past the next word's event; a fragment that short (< 8 ms) followed by silence is
-the
-previous word's tail, not the next word's onset, and is skipped. Without that, a word opening with a stop
-started
-at its silent closure or at its burst depending on a 1 ms accident. Sentences are joined by
-pauses from 0.3 s to 8 s, and a stretch of noise (and a tone "music" bed) with no speech is inserted, so a
+ms peak envelope). espeak crossfades a word into the next over a few milliseconds, so the previous word's last
+sound can spill a millisecond or two past the next word's event; a fragment that short (< 8 ms) followed by
+silence is the previous word's tail, not the next word's onset, and is skipped. Without that, a word opening
+with a stop started at its silent closure or at its burst depending on a 1 ms accident. Sentences are joined
+by pauses from 0.3 s to 8 s, and a stretch of noise (and a tone "music" bed) with no speech is inserted, so a
 recogniser that emits words in non-speech is caught. English uses ``en-us``; Mandarin uses ``cmn-latn-pinyin``
 (tone-numbered pinyin in, one Chinese character per syllable as the reference text).
 
@@ -58,8 +51,7 @@ ENGLISH = [
 ]
 
 # A second English set, for the word-timing calibration corpora below (with other voices and speaking rates),
-# so
-# the calibration is not fitted to one recording.
+# so the calibration is not fitted to one recording.
 ENGLISH_HELD_OUT = [
     "The producer asked for a new version of the trailer by Monday morning.",
     "My grandmother planted tomatoes and peppers behind the garden shed.",
@@ -94,10 +86,8 @@ ENGLISH_UNSEEN = [
 
 # English corpora (make_corpus keyword arguments) for word timing: the calibration set fits each model's lag
 # (benchmarks/calibrate_word_timing.py) and tuned the refinement and the acoustic timing stage's settings; the
-# unseen
-# set is only ever measured (one exception, said in every report: the "unseen sentences" corpus was looked at
-# while
-# the acoustic stage's gap rule was first written, issue 15).
+# unseen set is only ever measured (one exception, said in every report: the "unseen sentences" corpus was
+# looked at while the acoustic stage's gap rule was first written, issue 15).
 CALIBRATION_SET = {
     "main sentences": dict(seed=1),
     "held-out sentences": dict(texts=ENGLISH_HELD_OUT, seed=3),
@@ -195,8 +185,7 @@ class Espeak:
             ev = events[i]
             if ev.type == _EV_WORD:
                 # audio_position is in ms from the start of this synthesis; it is exact to the sample at 22050
-                # Hz
-                # only via ms, so use the event's sample-accurate position derived from the buffer instead.
+                # Hz only via ms, so use the event's sample-accurate position derived from the buffer instead.
                 self._words.append(
                     (int(round(ev.audio_position * self.rate / 1000)), ev.text_position, ev.length)
                 )
@@ -318,8 +307,7 @@ def _fine_audible(samples: np.ndarray, rate: int, floor_db: float = -40.0) -> np
 
 def _own_onset(audible: np.ndarray, begin: int, finish: int, tail: float = 0.008, gap: float = 0.005) -> int:
     """The first sample of a word's own sound at or after ``begin``: a short audible fragment (< ``tail``)
-    followed by
-    at least ``gap`` of silence is the previous word's crossfade tail and is skipped."""
+    followed by at least ``gap`` of silence is the previous word's crossfade tail and is skipped."""
     n_tail, n_gap = int(tail * SAMPLE_RATE), int(gap * SAMPLE_RATE)
     cursor = begin
     while cursor < finish and not audible[cursor]:

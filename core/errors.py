@@ -2,8 +2,8 @@
 status.
 
 The CLI prints ``error: <message>`` and exits with ``exit_code``; the service returns ``{"error": {"code",
-"message"}}``
-with ``http_status``. Anything that is not a CaptionBridgeError is a bug in CaptionBridge, not a user mistake.
+"message"}}`` with ``http_status``. Anything that is not a CaptionBridgeError is a bug in CaptionBridge, not a
+user mistake.
 """
 
 from __future__ import annotations

@@ -2,9 +2,8 @@
 them.
 
 Like pysubs2's SSAFile of SSAEvents, but in integer frames at the timeline's exact rate. Words keep measured
-seconds
-(float, from the recognizer) *and* frames; cue in/out are frames only. ``CaptionDocument.to_dict`` is the JSON
-contract written to ``<stem>.captions.json``.
+seconds (float, from the recognizer) *and* frames; cue in/out are frames only. ``CaptionDocument.to_dict`` is
+the JSON contract written to ``<stem>.captions.json``.
 """
 
 from __future__ import annotations
@@ -24,12 +23,10 @@ class Word:
     """One recognised (or aligned) word in timeline time.
 
     ``start``/``end`` are seconds from the timeline's first frame; ``start_frame`` is the frame containing
-    ``start``
-    and ``end_frame`` the first frame at or after ``end`` (exclusive), so a word always spans at least one
-    frame.
-    The caption pipeline then settles them (``captions.cue_timing.settle_word_frames``): a word ends where the
-    next
-    begins, so consecutive words never share a frame, and none runs past the timeline's end.
+    ``start`` and ``end_frame`` the first frame at or after ``end`` (exclusive), so a word always spans at
+    least one frame. The caption pipeline then settles them (``captions.cue_timing.settle_word_frames``): a
+    word ends where the next begins, so consecutive words never share a frame, and none runs past the
+    timeline's end.
     """
 
     text: str
@@ -236,8 +233,7 @@ class LoadedTimeline:
     media_root: Path
     warnings: list[str] = field(default_factory=list)
     # whether items may carry metadata["captionbridge"] (our readers' fixes, or a document we wrote); lets
-    # bulk
-    # walks skip metadata look-ups, which are slow on OTIO's AnyDictionary when the key is absent
+    # bulk walks skip metadata look-ups, which are slow on OTIO's AnyDictionary when the key is absent
     annotated: bool = True
 
     @property

@@ -2,8 +2,7 @@
 CaptionDocument.
 
 No files are written here and nothing editor-specific happens: reading the timeline and writing caption files
-are
-adapters' work (``plugin/caption_job.py`` ties the three together for the CLI and the service).
+are adapters' work (``plugin/caption_job.py`` ties the three together for the CLI and the service).
 """
 
 from __future__ import annotations
@@ -22,9 +21,8 @@ from .timeline.regions import describe_missing, missing_media, regions_and_skipp
 STAGES = {"read": 1.0, "transcribe": 80.0, "speakers": 6.0, "compose": 2.0, "translate": 12.0, "write": 1.0}
 LANGUAGES = ("en", "zh")
 # Spoken languages CaptionBridge captions: word joining, line breaking and presets exist for these only
-# (Whisper
-# recognises ~100, but e.g. French through this pipeline came out as "j 'ai"). Anything else is refused (exit
-# 3).
+# (Whisper recognises ~100, but e.g. French through this pipeline came out as "j 'ai"). Anything else is
+# refused (exit 3).
 SOURCE_LANGUAGES = ("auto",) + LANGUAGES
 STYLE_PRESETS = ("broadcast", "social")  # language-neutral styles that also apply to the translated language
 
@@ -263,8 +261,7 @@ def align_document(
     progress=None,
 ):
     """Align ``script`` to a loaded timeline (its own clock, audio rendered from its regions) or to an audio
-    file
-    (time 0 = its start, frames at ``rate``). Returns (CaptionDocument with words and composed cues,
+    file (time 0 = its start, frames at ``rate``). Returns (CaptionDocument with words and composed cues,
     Alignment)."""
     from pathlib import Path
 

@@ -1,8 +1,7 @@
 """Progress and cancellation for long work, shared by the CLI (progress bars) and the service (job state).
 
 A stage reports a fraction of its own work; ``Progress`` maps it onto the whole job by stage weights, computes
-an
-ETA, and raises ``Cancelled`` at the next check once cancellation was asked for. No globals: one object per
+an ETA, and raises ``Cancelled`` at the next check once cancellation was asked for. No globals: one object per
 job.
 """
 
@@ -48,8 +47,7 @@ class Progress:
 
     def eta(self) -> float | None:
         """Seconds left, extrapolated from the pace so far; None until there is a pace to go by (the first
-        second
-        of a job, or under 1 % done), so a fast first stage never shows "0 s left" for a long job."""
+        second of a job, or under 1 % done), so a fast first stage never shows "0 s left" for a long job."""
         elapsed = time.monotonic() - self._started
         if self.fraction <= 0.01 or elapsed < 1.0:
             return None

@@ -1,8 +1,7 @@
 """Where CaptionBridge keeps files on this machine, and whether it may reach a model hub.
 
 Shared by every stage that caches or downloads (speech models, transcripts, translation models): the user
-cache
-folder, the offline switches, and a streaming sha256 for integrity checks.
+cache folder, the offline switches, and a streaming sha256 for integrity checks.
 """
 
 from __future__ import annotations
@@ -37,8 +36,7 @@ def writable_folder_problem(folder: Path) -> str | None:
     """Why files cannot be written into ``folder`` (created when missing), or None when they can.
 
     Tries it for real (creates the folder, writes and removes a probe file), so permissions, read-only mounts,
-    a
-    file in the way and a path under a file are all caught before any long work starts.
+    a file in the way and a path under a file are all caught before any long work starts.
     """
     folder = Path(folder)
     for parent in [folder, *folder.parents]:
@@ -77,11 +75,9 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 # ---- folders a process owns and never reads as user input
 # -----------------------------------------------------
 # The engine service registers its config, data and cache folders here. Opening (and closing) one of its own
-# files
-# as a "timeline" or "media" is not harmless: closing any descriptor of a SQLite database drops every POSIX
-# lock
-# the process holds on it, after which another program may delete the live write-ahead log. A job's own folder
-# (its uploaded timeline and unpacked bundle) is exempted for the thread that runs that job.
+# files as a "timeline" or "media" is not harmless: closing any descriptor of a SQLite database drops every
+# POSIX lock the process holds on it, after which another program may delete the live write-ahead log. A job's
+# own folder (its uploaded timeline and unpacked bundle) is exempted for the thread that runs that job.
 
 _PROTECTED: list[tuple[Path, str]] = []
 _LOCAL = threading.local()
@@ -108,9 +104,9 @@ class JobScope:
     """What one job (run on the current thread) may use and what it left behind.
 
     ``folder``: the job's own folder, readable as input although it lies in a protected folder; ``scratch``:
-    where
-    bundles are unpacked (else the system temp folder); ``unpack_limit``: most bytes one bundle may unpack to;
-    ``cache_files``: the shared-cache files the job read or wrote (so purging the job can remove them)."""
+    where bundles are unpacked (else the system temp folder); ``unpack_limit``: most bytes one bundle may
+    unpack to; ``cache_files``: the shared-cache files the job read or wrote (so purging the job can remove
+    them)."""
 
     folder: Path | None = None
     scratch: Path | None = None

@@ -1,10 +1,8 @@
 """Regenerate the bundled example (run once by a maintainer; its output is committed).
 
 Makes two short interview recordings with espeak-ng (en-us, two voices), a small picture track, and the same
-edit
-as a Premiere-style FCP7 XML (xmeml) and an OTIO timeline: 23.976 fps, start 01:00:00:00, source trims, a gap,
-a
-music bed on A2, and picture cuts on V1.
+edit as a Premiere-style FCP7 XML (xmeml) and an OTIO timeline: 23.976 fps, start 01:00:00:00, source trims, a
+gap, a music bed on A2, and picture cuts on V1.
 
     python examples/make_example.py      # needs espeak-ng and sox (Debian packages)
 """

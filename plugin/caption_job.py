@@ -3,8 +3,7 @@
 Files are written into a private staging folder inside ``out_dir`` and moved into place only when every one of
 them is complete, so a failed or cancelled job leaves nothing half-written. Whether ``out_dir`` (and the cache
 folder) can be written is checked before the timeline is transcribed, and a run that found no speech writes
-only
-files that are not there yet: it never replaces an earlier run's captions with empty ones.
+only files that are not there yet: it never replaces an earlier run's captions with empty ones.
 """
 
 from __future__ import annotations
@@ -72,8 +71,7 @@ def write_outputs(
     """Write every requested format for ``doc``; returns the file names written into ``out_dir``.
 
     When ``doc`` has no cues (no speech was found), files already in ``out_dir`` are left as they are; their
-    names
-    are appended to ``kept`` when it is given.
+    names are appended to ``kept`` when it is given.
     """
     from ..adapters.caption_formats import write_captions
 

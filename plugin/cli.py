@@ -1,10 +1,8 @@
 """The `captionbridge` command line.
 
 Subcommands live in their own modules (``plugin/cmd_*.py``) and are imported only when run, so `--help` stays
-fast
-and a model library is never loaded to print a version. Errors a user can act on (``CaptionBridgeError``)
-print one
-line and exit with their code; nothing a user does wrong ends in a traceback.
+fast and a model library is never loaded to print a version. Errors a user can act on (``CaptionBridgeError``)
+print one line and exit with their code; nothing a user does wrong ends in a traceback.
 """
 
 from __future__ import annotations

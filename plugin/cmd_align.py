@@ -1,6 +1,5 @@
 """`captionbridge align`: time a known script against audio or a timeline (English with the acoustic aligner,
-other
-languages with the Whisper model itself) and write every format `caption` writes."""
+other languages with the Whisper model itself) and write every format `caption` writes."""
 
 from __future__ import annotations
 
@@ -60,8 +59,7 @@ def align_cmd(
     absolute_times: bool,
 ) -> None:
     """Align SCRIPT to AUDIO_OR_TIMELINE; write OUT/<stem>.captions.json (words, cues, alignment report) and
-    the
-    other --formats, as `caption` does.
+    the other --formats, as `caption` does.
 
     Every script word is kept: words that could not be placed get times between their neighbours with
     confidence 0 and are listed, as are low-confidence spans.

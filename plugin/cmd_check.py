@@ -1,8 +1,7 @@
 """`captionbridge check`: validate a caption file against a caption preset, cue by cue.
 
 Exit status: 0 when no hard rule is broken (soft findings are reported), 5 (``ValidationFailed``) when one is,
-3 for
-a file that cannot be read. ``--strict`` also fails on soft findings.
+3 for a file that cannot be read. ``--strict`` also fails on soft findings.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 Serve).
 
 Run these on the cluster's head node (where its data folder is). Bays then point ``captionbridge serve
---cluster``
-(or ``caption --cluster``) at the URL ``deploy`` prints, each with the token ``add-bay`` printed for it.
+--cluster`` (or ``caption --cluster``) at the URL ``deploy`` prints, each with the token ``add-bay`` printed
+for it.
 """
 
 from __future__ import annotations

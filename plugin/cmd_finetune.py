@@ -1,14 +1,10 @@
 """`captionbridge finetune` and `captionbridge corrections`: learn from approved corrections.
 
 ``finetune --base MODEL --name NAME`` trains LoRA adapters on the corrections store (plus a slice of general
-speech
-so the model does not forget), merges and converts the result to CTranslate2, measures held-out WER of base
-and
-new model with faster-whisper, and registers it. ``finetune activate NAME`` makes it the engine's default
-(refused
-when it is worse than its base on held-out speech), ``finetune rollback`` goes back. ``corrections
-list|export|
-purge|vocabulary`` look after the store itself.
+speech so the model does not forget), merges and converts the result to CTranslate2, measures held-out WER of
+base and new model with faster-whisper, and registers it. ``finetune activate NAME`` makes it the engine's
+default (refused when it is worse than its base on held-out speech), ``finetune rollback`` goes back.
+``corrections list|export| purge|vocabulary`` look after the store itself.
 """
 
 from __future__ import annotations
@@ -31,8 +27,7 @@ def _data_dir(data_dir: Path | None) -> Path:
 
 def _load_examples(path: Path):
     """Examples from a JSON Lines file: {"audio": path (relative to the file), "text", "language"} per line
-    (the
-    ``corrections export --format jsonl`` layout also fits: its ``corrected_text`` is the text)."""
+    (the ``corrections export --format jsonl`` layout also fits: its ``corrected_text`` is the text)."""
     import soundfile as sf
 
     from ..core.finetune.lora import SAMPLE_RATE, Example

@@ -3,10 +3,8 @@ link.
 
 The link is minted with the engine's token (read from the config folder, as every client does) and works once;
 the page then runs on its own session cookie and never sees the token. A captions JSON from a CLI run is
-handed to
-the engine as a finished job first; ``--timeline`` gives it the audio, and approved versions are also written
-beside
-the JSON (``<stem>.v<N>.<format>``).
+handed to the engine as a finished job first; ``--timeline`` gives it the audio, and approved versions are
+also written beside the JSON (``<stem>.v<N>.<format>``).
 """
 
 from __future__ import annotations

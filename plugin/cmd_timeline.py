@@ -104,8 +104,7 @@ def inspect_data(loaded, tracks: str | None = None) -> dict:
     track_rows = []
     video_index = 0
     # audio_tracks lists the audio tracks in timeline order: match them by position (OTIO's Python wrappers
-    # are
-    # new objects on every access, so their id() cannot be a key)
+    # are new objects on every access, so their id() cannot be a key)
     audio_numbers = iter([n for n, _ in audio_tracks(loaded)])
     for track in loaded.timeline.tracks:
         if not isinstance(track, otio.schema.Track):

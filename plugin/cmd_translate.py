@@ -2,9 +2,8 @@
 
 Reads ``<stem>.captions.json``, translates it sentence by sentence (``core.translate.cues``), and writes the
 bilingual ``<stem>.captions.json`` to ``--out`` (beside the input it becomes ``<stem>-<lang>.captions.json``:
-the
-person's file is never overwritten) plus any caption formats asked for -- with two languages, ``srt``/``ass``
-also produce the bilingual files.
+the person's file is never overwritten) plus any caption formats asked for -- with two languages,
+``srt``/``ass`` also produce the bilingual files.
 """
 
 from __future__ import annotations

@@ -1,15 +1,14 @@
 """Put the editor entry points where the editors look for them, and take them away again.
 
 * Resolve: ``Generate Captions.py`` (Studio) and ``Generate Captions.lua`` (free edition: since 21.1 it runs
-only Lua
-  menu scripts) into ``Fusion/Scripts/Utility`` so the item shows on every page (Workspace > Scripts).
+  only Lua menu scripts) into ``Fusion/Scripts/Utility`` so the item shows on every page (Workspace >
+  Scripts).
 * Premiere: the CEP extension folder ``com.captionbridge.premiere`` (CSXS/manifest.xml, panel HTML/JS,
-ExtendScript
-  host) into the CEP ``extensions`` folder. It is unsigned: the user enables PlayerDebugMode once.
+  ExtendScript host) into the CEP ``extensions`` folder. It is unsigned: the user enables PlayerDebugMode
+  once.
 
 Both also record where the ``captionbridge`` CLI lives (``<config>/install.json``) so an editor script can
-start the
-engine when it is not running.
+start the engine when it is not running.
 """
 
 from __future__ import annotations

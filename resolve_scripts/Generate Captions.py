@@ -1,39 +1,29 @@
 """Generate Captions - CaptionBridge for DaVinci Resolve (Workspace > Scripts > Utility > Generate Captions).
 
 Runs inside Resolve (Studio; the free edition runs only Lua menu scripts since 21.1: use "Generate
-Captions.lua").
-Standard library only: it talks to the local CaptionBridge engine over HTTP (``captionbridge serve``).
+Captions.lua"). Standard library only: it talks to the local CaptionBridge engine over HTTP
+(``captionbridge serve``).
 
 Flow
   1. Check product and version. Studio-only functions are never called on the free edition (there they return
-  False
-     and open an upsell dialog that blocks later calls until a person closes it).
+     False and open an upsell dialog that blocks later calls until a person closes it).
   2. Export the current timeline: OTIO (18.5+), else FCP7 XML. Read its start frame, rate and drop-frame.
   3. Ask for options (a Fusion UI dialog where available; defaults otherwise), submit to the engine, show
-  progress.
+     progress.
   4. Per language: add a subtitle track, name it, import an SRT of that language written from the engine's
-  frames,
-     place each cue with ``recordFrame = timeline start frame + cue frame`` (record frames are absolute: a 25
-     fps
-     timeline at 01:00:00:00 starts at frame 90000), then **read back** ``GetItemListInTrack("subtitle", n)``
-     and
-     compare count and frames. ``AppendToTimeline`` may return True and place nothing; overlapping placements
-     are
-     dropped silently - so nothing is trusted until read back.
+     frames, place each cue with ``recordFrame = timeline start frame + cue frame`` (record frames are
+     absolute: a 25 fps timeline at 01:00:00:00 starts at frame 90000), then **read back**
+     ``GetItemListInTrack("subtitle", n)`` and compare count and frames. ``AppendToTimeline`` may return True
+     and place nothing; overlapping placements are dropped silently - so nothing is trusted until read back.
   5. When placement fails: remove what was partly placed, then fall back in order: (a) import the engine's
-  FCPXML
-     (``<caption>`` elements on the same timecodes) as a new timeline and verify it; (b) keep the sidecar SRT
-     and tell
-     the user exactly what to drag where. Text+ titles are not used: no documented call sets a title's
-     duration or
-     target track, so they cannot be placed frame-accurately without a person.
+     FCPXML (``<caption>`` elements on the same timecodes) as a new timeline and verify it; (b) keep the
+     sidecar SRT and tell the user exactly what to drag where. Text+ titles are not used: no documented call
+     sets a title's duration or target track, so they cannot be placed frame-accurately without a person.
   6. Low-confidence words become timeline markers (``AddMarker``) for review.
   7. Restore the user's page, current timeline, playhead, marks, track enables/locks and media pool folder.
-  8. Record which job captioned this timeline and on which tracks (``<config>/editor-jobs.json``), for
-     "Review Captions" (opens the engine's review page on that job) and "Update Captions" (replaces those
-     tracks
-     with the latest approved version, verified by read-back; the old track goes only once the new one is
-     right).
+  8. Record which job captioned this timeline and on which tracks (``<config>/editor-jobs.json``), for "Review
+     Captions" (opens the engine's review page on that job) and "Update Captions" (replaces those tracks with
+     the latest approved version, verified by read-back; the old track goes only once the new one is right).
 
 Everything is in importable functions (``run(resolve, options, ui, engine)``) so tests can drive it against a
 fake.
@@ -111,10 +101,8 @@ class EngineUnreachable(EngineError):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ----
 # Engine (HTTP, standard library only)
 # ------------------------------------------------------------------------------------------------------------
-# ----
 def config_dir(env=None, platform=None):
     """Where the engine keeps its token and service.json (same rules as the engine)."""
     env = os.environ if env is None else env
@@ -201,8 +189,7 @@ class Engine(object):
 
     def check(self):
         """("ok" | "hung" | "down", detail): a service.json whose process is dead or whose port does not
-        answer
-        is stale ("down"); one whose live process accepts but does not answer in time is "hung"."""
+        answer is stale ("down"); one whose live process accepts but does not answer in time is "hung"."""
         try:
             if self.alive():
                 return "ok", None
@@ -321,8 +308,7 @@ def _quote(name):
 
 def start_engine(config):
     """Start ``captionbridge serve`` in the background (path from ``install.json`` written by the installer,
-    or
-    PATH). Returns True when a process was started."""
+    or PATH). Returns True when a process was started."""
     install = _read_json(os.path.join(config, "install.json")) or {}
     exe = os.environ.get("CAPTIONBRIDGE_CLI") or install.get("cli") or shutil.which("captionbridge")
     if not exe or not os.path.exists(exe):
@@ -340,10 +326,8 @@ def start_engine(config):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ----
 # Time
 # ------------------------------------------------------------------------------------------------------------
-# ----
 def parse_rate(text):
     """Resolve's "23.976", "29.97 DF", "25", "59.94" -> exact (num, den)."""
     cleaned = re.sub(r"[^0-9./]", "", str(text or "").upper().replace("NDF", "").replace("DF", ""))
@@ -432,10 +416,8 @@ def write_srt(cues, language, num, den, path):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ----
 # Resolve helpers
 # ------------------------------------------------------------------------------------------------------------
-# ----
 def _call(obj, name, *args, **kwargs):
     """Call an API method that may not exist in this Resolve version; None when it is missing or raises."""
     default = kwargs.pop("default", None)
@@ -586,10 +568,8 @@ def caption_bin(media_pool):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ----
 # Placement and verification
 # ------------------------------------------------------------------------------------------------------------
-# ----
 def subtitle_items(timeline, track_index):
     return list(_call(timeline, "GetItemListInTrack", "subtitle", track_index, default=[]) or [])
 
@@ -759,10 +739,8 @@ def add_review_markers(ctx, words):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ----
 # User interface
 # ------------------------------------------------------------------------------------------------------------
-# ----
 class ConsoleUI(object):
     """Prints to Resolve's Console (Workspace > Console); defaults for options."""
 
@@ -903,10 +881,8 @@ class FusionUI(ConsoleUI):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ----
 # The whole flow
 # ------------------------------------------------------------------------------------------------------------
-# ----
 def engine_options(options, clock=None):
     out = {}
     for key in ("language", "translate_to", "preset", "tracks", "formats", "model", "device"):
@@ -1144,10 +1120,8 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ----
 # Review and update: the job each timeline was captioned by is recorded in <config>/editor-jobs.json
 # ------------------------------------------------------------------------------------------------------------
-# ----
 RECORD_FILE = "editor-jobs.json"
 
 
@@ -1427,7 +1401,6 @@ def main():
 
 
 # Resolve runs menu scripts with `resolve`, `fusion` and `bmd` injected as globals; the module name is not
-# always
-# "__main__". Tests import this file without those globals, so nothing runs on import there.
+# always "__main__". Tests import this file without those globals, so nothing runs on import there.
 if __name__ == "__main__" or "resolve" in globals() or "bmd" in globals():
     main()

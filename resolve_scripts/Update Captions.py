@@ -1,8 +1,7 @@
 """Update Captions - CaptionBridge for DaVinci Resolve (Workspace > Scripts > Utility > Update Captions).
 
 Replaces the subtitle tracks that Generate Captions put on the current timeline with the latest version
-approved
-on the review page, verified by read-back (the old track is removed only once the new one is right).
+approved on the review page, verified by read-back (the old track is removed only once the new one is right).
 Standard library only; the work is done by "Generate Captions.py" from the same folder (installed together).
 """
 

@@ -12,8 +12,7 @@ pytest_plugins = sorted(
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI (``CI=true``, set by ``.ci/run``) a skip is a failure: everything the tests need is installed
-    there, so
-    a test that skips is a test that did not run. Elsewhere ``fixtures.paths.absent()`` may skip."""
+    there, so a test that skips is a test that did not run. Elsewhere ``fixtures.paths.absent()`` may skip."""
     from fixtures.paths import in_ci
 
     outcome = yield

@@ -1,8 +1,6 @@
 """The house rules, checked on the source: imports run plugin -> adapters -> core, never back up, and inside
-core
-the stages run timeline -> speech -> captions -> translate (a room imports only earlier rooms and core's
-shared
-modules). Reads the files with ``ast``, so a lazy import inside a function counts as much as one at the
+core the stages run timeline -> speech -> captions -> translate (a room imports only earlier rooms and core's
+shared modules). Reads the files with ``ast``, so a lazy import inside a function counts as much as one at the
 top."""
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Words with times -> cues on exact frames, by professional caption rules.
 
 ``compose_cues`` is the one entry point. It never drops a word: every word's text appears in exactly one cue,
-in
-order. Steps (each in its own module):
+in order. Steps (each in its own module):
 
 1. words -> units that may not be split (``line_breaking.build_units``; jieba words in Chinese);
 2. units -> cues by dynamic programming over cue boundaries: each cue must lay out in the preset's lines and
@@ -60,20 +59,16 @@ def compose_cues(
     """Compose caption cues from timed words.
 
     ``words`` are in timeline time (frame 0 = the timeline's first frame); ``cut_points`` are the video
-    track's
-    cut frames in the same time. ``overrides`` change any preset limit (``max_chars_per_line=37``,
+    track's cut frames in the same time. ``overrides`` change any preset limit (``max_chars_per_line=37``,
     ``max_lines=1``, ``max_chars_per_second=17``, ``min_duration=1``, ...). Each cue's text is stored under
     ``language``; its ``words`` are the words it shows. ``end_frame`` (the timeline's length in frames): no
-    cue
-    ends after it.
+    cue ends after it.
 
     When words carry speakers (``Word.speaker``), a change of speaker is a preferred cue boundary and a cue
-    never
-    mixes speakers, except in the two-speaker form when the preset's ``speaker_marks`` is "dash" (one line per
-    speaker, each starting with "- ", "-" in Chinese) or "label" (each line starting with the speaker's
-    label);
-    with "label" a turn's first cue starts with the label ("ANA: "). ``speaker_names`` maps ids to names for
-    labels ("Speaker 2" for "S2" otherwise). Each cue's ``speakers`` lists who speaks in it.
+    never mixes speakers, except in the two-speaker form when the preset's ``speaker_marks`` is "dash" (one
+    line per speaker, each starting with "- ", "-" in Chinese) or "label" (each line starting with the
+    speaker's label); with "label" a turn's first cue starts with the label ("ANA: "). ``speaker_names`` maps
+    ids to names for labels ("Speaker 2" for "S2" otherwise). Each cue's ``speakers`` lists who speaks in it.
     """
     limits = resolve_preset(preset, language, **overrides)
     words = _clean_words(words, limits, language)
@@ -132,8 +127,7 @@ def speaker_dash(language: str) -> str:
 
 def _word_speakers(words: list[Word]) -> list[str] | None:
     """Each word's speaker, or None when no word has one. A word without a speaker among labelled ones takes
-    the
-    speaker before it (or the first one known)."""
+    the speaker before it (or the first one known)."""
     if not any(w.speaker for w in words):
         return None
     known = [w.speaker for w in words if w.speaker]
@@ -147,8 +141,7 @@ def _word_speakers(words: list[Word]) -> list[str] | None:
 
 def _split_mixed_units(units, words, by_word):
     """Units and each unit's speaker; a unit whose words have two speakers (jieba joining across a turn) is
-    split
-    back into its words."""
+    split back into its words."""
     from .line_breaking import Unit
 
     out_units, out_speakers = [], []
@@ -167,8 +160,8 @@ def _label_turns(
     texts: list[str], speakers: list[str], names: Mapping[str, str], language: str, max_chars_per_line: int
 ) -> list[str]:
     """ "label" marks: the first unit of every turn starts with the speaker's label (when label and unit fit
-    one
-    line: a long name before a long word in a narrow preset is left off rather than overflowing the line)."""
+    one line: a long name before a long word in a narrow preset is left off rather than overflowing the
+    line)."""
     out = []
     for k, (t, spk) in enumerate(zip(texts, speakers)):
         if k == 0 or speakers[k - 1] != spk:
@@ -274,8 +267,7 @@ def _segment(
     """Split units into cues: ``[(first_unit, end_unit_exclusive, layout), ...]``.
 
     With ``speakers`` (one per unit), a speaker change is a free boundary and a cue holds one change at most,
-    in
-    the two-speaker form."""
+    in the two-speaker form."""
     n = len(texts)
     max_f = preset.max_frames(rate)
     min_f = preset.min_frames(rate)
@@ -299,8 +291,7 @@ def _segment(
         if speakers is not None and speakers[k] != speakers[k - 1]:
             boundary[k] = 0.0  # a change of speaker is the best place for a new cue
     # a sentence that fits one cue (a two-line cue if need be) should not be split across two: "... rely on
-    # solar" |
-    # "and satellite weather reports." read worse than one two-line cue
+    # solar" | "and satellite weather reports." read worse than one two-line cue
     for a, b in _sentences(texts):
         if b - a < 2 or max(ends[a:b]) - starts[a] > max_f or any(gaps[k] >= force for k in range(a + 1, b)):
             continue

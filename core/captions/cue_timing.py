@@ -1,24 +1,20 @@
 """Cue in/out times in integer frames: speech-synchronous, readable, chained, and clear of shot changes.
 
 Given each cue's speech span (first word's first frame, last word's end frame) and its character count, the
-rules
-are applied in this order:
+rules are applied in this order:
 
 1. in-time on the first frame of speech, moved by the shot-change rules (snap to a cut 1-8 frames later, or to
-12
-   frames before a cut 9-11 frames later);
+   12 frames before a cut 9-11 frames later);
 2. out-time up to ``max_trail_frames`` after the end of speech, where the next cue leaves room;
 3. minimum duration extended into the silence after the cue; reading speed extended the same way, up to
    ``max_linger`` past speech;
 4. gaps of ``chain_gap_frames`` or fewer closed to exactly ``min_gap_frames`` ("chaining");
 5. out-times near a cut moved to 2 frames before it, when the cue keeps its minimum duration;
 6. a final forward pass that *guarantees* the hard rules: no overlap, gap >= ``min_gap_frames``, duration
-within
-   bounds. When speech is too dense for that, a cue starts late rather than overlapping its neighbour;
+   within bounds. When speech is too dense for that, a cue starts late rather than overlapping its neighbour;
 7. with ``end_frame`` (the timeline's or the audio's last frame, exclusive), a backward pass so that no cue
-ends
-   after it: the last cue is cut there and starts earlier, into the silence before it, to keep its minimum
-   duration where it can.
+   ends after it: the last cue is cut there and starts earlier, into the silence before it, to keep its
+   minimum duration where it can.
 
 ``settle_word_frames`` does the same for words: frames in time order that never overlap and never pass the
 end.
@@ -54,10 +50,9 @@ def settle_word_frames(words: Sequence[Word], end_frame: int | None = None) -> l
     """Words in time order whose frames never overlap and never pass ``end_frame`` (exclusive).
 
     ``Word.at`` gives each word the frame holding its start and the first frame at or after its end, so two
-    words
-    that meet inside a frame share it. Here a word ends where the next one starts (it keeps at least one
-    frame; a
-    following word that started in the same frame then starts one frame later). Seconds are left as measured.
+    words that meet inside a frame share it. Here a word ends where the next one starts (it keeps at least one
+    frame; a following word that started in the same frame then starts one frame later). Seconds are left as
+    measured.
     """
     from dataclasses import replace
 
@@ -186,8 +181,7 @@ def time_cues(
 
 def _clamp_to_end(result: list[tuple[int, int]], end_frame: int, gap: int, min_f: int) -> None:
     """Backward pass (in place): no cue ends after ``end_frame``; a cue cut short starts earlier, into the
-    silence
-    before it, to keep ``min_f`` frames where the cue before leaves room (never overlapping it)."""
+    silence before it, to keep ``min_f`` frames where the cue before leaves room (never overlapping it)."""
     limit = end_frame
     for i in range(len(result) - 1, -1, -1):
         start, end = result[i]

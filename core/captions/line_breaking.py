@@ -2,20 +2,15 @@
 
 English follows the Netflix/BBC rules: break after punctuation and before conjunctions and prepositions; never
 split article+noun, adjective+noun, first+last name, pronoun+verb, verb+auxiliary/negation. Chinese never
-breaks
-inside a word (jieba decides what a word is, even when the recogniser gives one character at a time), breaks
-after
-punctuation and before conjunctions/prepositions, keeps particles with the word before them, and shows no
-commas or
-full stops inside a line (a space instead; none at a line's end). Chinese costs also use jieba's
-part-of-speech
-tags (posseg dictionary): adjective/noun/measure word + noun, adverb + verb and verb + complement stay
-together;
-subject | predicate and verb | classifier-led object are good points; conjunctions are found by tag as well.
+breaks inside a word (jieba decides what a word is, even when the recogniser gives one character at a time),
+breaks after punctuation and before conjunctions/prepositions, keeps particles with the word before them, and
+shows no commas or full stops inside a line (a space instead; none at a line's end). Chinese costs also use
+jieba's part-of-speech tags (posseg dictionary): adjective/noun/measure word + noun, adverb + verb and verb +
+complement stay together; subject | predicate and verb | classifier-led object are good points; conjunctions
+are found by tag as well.
 
 A *unit* is the smallest piece a break may not enter: one English word, or the recogniser words that make up
-one
-Chinese word. Costs are small for preferred points (0 after a full stop, 1 after a comma, 2-3 before a
+one Chinese word. Costs are small for preferred points (0 after a full stop, 1 after a comma, 2-3 before a
 conjunction/preposition), ``NEUTRAL`` elsewhere and ``POOR`` or more where a rule says never.
 """
 
@@ -171,8 +166,7 @@ _ZH_FULL_WIDTH = {"?": "？", "!": "！", ":": "：", ";": "；"}
 @lru_cache(maxsize=1 << 16)
 def zh_tags(word: str) -> tuple[str, str]:
     """(first, last) part-of-speech tags of a Chinese word from jieba's dictionary (posseg) - "n", "v", "a",
-    "d", "m",
-    "q", "r", "p", "c", "u", "f", "t", "nr", ... - or ("", "") for punctuation and Latin text."""
+    "d", "m", "q", "r", "p", "c", "u", "f", "t", "nr", ... - or ("", "") for punctuation and Latin text."""
     if not word or not has_cjk(word):
         return ("", "")
     from jieba import posseg
@@ -307,8 +301,7 @@ def build_units(texts: list[str], language: str) -> list[Unit]:
 
 def _merge_bare_punctuation(units: list[Unit], texts: list[str], language: str) -> list[Unit]:
     """A Chinese unit of punctuation alone (a stream starting with "。") shows nothing once commas and full
-    stops
-    are dropped: it joins the next unit (the last one joins the one before)."""
+    stops are dropped: it joins the next unit (the last one joins the one before)."""
     out: list[Unit] = []
     carry: Unit | None = None
     for u in units:
@@ -609,8 +602,7 @@ def layout_lines(
     """Best layout of one cue's units into at most ``preset.max_lines`` lines, or None if it cannot fit.
 
     One line whenever it fits; otherwise the fewest lines, choosing breaks by rule cost and balance (a
-    slightly
-    longer bottom line is preferred, an orphan word on a line is penalised).
+    slightly longer bottom line is preferred, an orphan word on a line is penalised).
     """
     n = len(unit_texts)
     cpl = preset.max_chars_per_line

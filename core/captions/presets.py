@@ -44,8 +44,8 @@ class CaptionPreset:
     force_split_pause: Fraction = Fraction(3, 2)  # a cue never spans a silence this long
     shot_changes: bool = True
     # how a change of speaker shows: "dash" (Netflix: two speakers in one cue, one line each, each starting
-    # with
-    # "- "/"-"), "label" ("ANA: " where a speaker's turn starts), or "none" (a cue never holds two speakers)
+    # with "- "/"-"), "label" ("ANA: " where a speaker's turn starts), or "none" (a cue never holds two
+    # speakers)
     speaker_marks: str = "dash"
 
     def __post_init__(self) -> None:

@@ -1,17 +1,12 @@
 """Check cues against a caption preset: every violation, per cue, hard or soft.
 
 Hard rules (a file that breaks one is not deliverable): overlap, empty cues, more lines than allowed,
-characters per
-line, duration bounds, gaps under ``min_gap_frames``.
-Soft rules (craft): off-frame times (a millisecond time that is not what a frame-accurate writer stores for a
-frame:
-reported with the frame an editor lands on, and whether editors that floor and editors that round disagree;
-other
-tools' whole-millisecond conventions are not an error), reading speed, break quality (a line break where a
-rule says never, two lines where one fits,
-an orphan word), chaining (gaps of 3-12 frames should be closed to 2), Chinese punctuation inside a line, and
-the
-shot-change rules when the timeline's cut points are known.
+characters per line, duration bounds, gaps under ``min_gap_frames``. Soft rules (craft): off-frame times (a
+millisecond time that is not what a frame-accurate writer stores for a frame: reported with the frame an
+editor lands on, and whether editors that floor and editors that round disagree; other tools'
+whole-millisecond conventions are not an error), reading speed, break quality (a line break where a rule says
+never, two lines where one fits, an orphan word), chaining (gaps of 3-12 frames should be closed to 2),
+Chinese punctuation inside a line, and the shot-change rules when the timeline's cut points are known.
 """
 
 from __future__ import annotations
@@ -212,10 +207,9 @@ def speaker_issues(
     cue: Cue, lines: list[str], preset: CaptionPreset, language: str
 ) -> list[tuple[str, str, str]]:
     """The two-speaker form (Netflix): a cue holds two speakers only as two lines, one per speaker, each
-    starting
-    with "- " ("-" in Chinese, no space) or each with its speaker's label; never three speakers. Hard when the
-    cue
-    knows its speakers; from the text alone (a file without speaker data) a malformed dash form is soft."""
+    starting with "- " ("-" in Chinese, no space) or each with its speaker's label; never three speakers. Hard
+    when the cue knows its speakers; from the text alone (a file without speaker data) a malformed dash form
+    is soft."""
     zh = language_family(language) == "zh"
     dash = "-" if zh else "- "
     issues: list[tuple[str, str, str]] = []

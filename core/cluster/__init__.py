@@ -2,6 +2,5 @@
 client.
 
 The bay's engine renders audio and maps words exactly as before; only transcription goes to the cluster (a Ray
-Serve
-application, ``plugin/cluster``). Nothing here imports Ray or knows an editor.
+Serve application, ``plugin/cluster``). Nothing here imports Ray or knows an editor.
 """

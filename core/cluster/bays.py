@@ -1,9 +1,7 @@
 """Per-bay credentials of the facility cluster: ``captionbridge cluster add-bay NAME`` issues a token,
-``revoke-bay``
-withdraws it. Only sha256 digests of tokens are kept (``bays.json`` in the cluster's data folder, mode 600);
-the
-ingress rereads the file when it changes, so a revocation holds from the next request on, without a
-redeploy."""
+``revoke-bay`` withdraws it. Only sha256 digests of tokens are kept (``bays.json`` in the cluster's data
+folder, mode 600); the ingress rereads the file when it changes, so a revocation holds from the next request
+on, without a redeploy."""
 
 from __future__ import annotations
 

@@ -1,18 +1,13 @@
 """The bay's side of the facility cluster: a speech backend (``core.speech.remote``) that sends each source
-span to
-the cluster once.
+span to the cluster once.
 
 Per job: ask the cluster for the spans it already has transcripts of (shared cache, keyed by the audio's
-content
-hash + source range + the cluster's model + settings; nothing is decoded or uploaded for those); for the rest,
-decode
-the span, compress it (16 kHz mono FLAC), ask whether the cluster already has that audio, upload it only if
-not,
-queue a job, and poll it. Requests are idempotent (each job carries a request id), so a retry after a lost
-answer
-never queues the same span twice. A cluster that cannot be reached raises ``RemoteUnavailable`` (the engine
-then
-transcribes locally) or, with ``on_unreachable = "wait"``, is waited for.
+content hash + source range + the cluster's model + settings; nothing is decoded or uploaded for those); for
+the rest, decode the span, compress it (16 kHz mono FLAC), ask whether the cluster already has that audio,
+upload it only if not, queue a job, and poll it. Requests are idempotent (each job carries a request id), so a
+retry after a lost answer never queues the same span twice. A cluster that cannot be reached raises
+``RemoteUnavailable`` (the engine then transcribes locally) or, with ``on_unreachable = "wait"``, is waited
+for.
 """
 
 from __future__ import annotations
@@ -318,9 +313,8 @@ class ClusterBackend:
 
     def _retrying(self, call):
         """``call()`` again while the cluster is briefly away (a proxy restarting, a node failing over); the
-        requests
-        are idempotent. Gives up with ``_Down`` after ``retry_window_s`` (``wait_timeout_s`` when told to
-        wait)."""
+        requests are idempotent. Gives up with ``_Down`` after ``retry_window_s`` (``wait_timeout_s`` when
+        told to wait)."""
         window = (
             self.config.wait_timeout_s if self.config.on_unreachable == "wait" else self.config.retry_window_s
         )

@@ -1,10 +1,8 @@
 """How a bay reaches the facility cluster: ``serve --cluster URL`` or a facility config file (TOML)::
 
-[cluster]
-url = "https://gpu-head.facility.lan:8443"
-token_file = "/etc/captionbridge/bay-token"   # or token = "cbb_..."; or CAPTIONBRIDGE_CLUSTER_TOKEN
-ca_cert = "/etc/captionbridge/facility-ca.pem" # the CA that signed the cluster's certificate
-on_unreachable = "fallback"                   # or "wait": hold jobs until the cluster is back
+[cluster] url = "https://gpu-head.facility.lan:8443" token_file = "/etc/captionbridge/bay-token" # or token =
+"cbb_..."; or CAPTIONBRIDGE_CLUSTER_TOKEN ca_cert = "/etc/captionbridge/facility-ca.pem" # the CA that signed
+the cluster's certificate on_unreachable = "fallback" # or "wait": hold jobs until the cluster is back
 wait_timeout_s = 900
 """
 

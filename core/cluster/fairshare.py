@@ -1,6 +1,5 @@
 """Fair share between bays: one queue per bay, served round robin, so one bay's three-hour feature waits its
-turn
-span by span instead of holding every replica until it is done."""
+turn span by span instead of holding every replica until it is done."""
 
 from __future__ import annotations
 
@@ -10,8 +9,7 @@ from typing import Any
 
 class FairQueue:
     """Per-bay FIFO queues; ``pop`` takes the next bay in turn that has work (a bay that just got a slot goes
-    to
-    the back of the line)."""
+    to the back of the line)."""
 
     def __init__(self) -> None:
         self._queues: OrderedDict[str, deque] = OrderedDict()

@@ -2,13 +2,11 @@
 share.
 
 The Ray Serve ingress (``plugin/cluster/app.py``) owns one ``Hub`` and gives it ``runner``, a coroutine that
-runs one
-span on a model replica. Everything a bay can do goes through a method that takes the bay's name first, and a
-bay
-only ever sees its own jobs. Jobs are queued per bay and dispatched round robin, at most ``max_inflight`` at
-once
-(the replicas' capacity), so a long job from one bay never starves the others. A replica that dies mid-span
-(``ReplicaLost``) costs one retry on another replica; the span's result is stored once, under its cache key.
+runs one span on a model replica. Everything a bay can do goes through a method that takes the bay's name
+first, and a bay only ever sees its own jobs. Jobs are queued per bay and dispatched round robin, at most
+``max_inflight`` at once (the replicas' capacity), so a long job from one bay never starves the others. A
+replica that dies mid-span (``ReplicaLost``) costs one retry on another replica; the span's result is stored
+once, under its cache key.
 """
 
 from __future__ import annotations

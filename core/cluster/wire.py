@@ -1,6 +1,5 @@
 """Audio on the wire: 16 kHz mono, 16-bit FLAC, named by the sha256 of its PCM (the same audio rendered in two
-bays
-has one name, whatever FLAC encoder either bay has)."""
+bays has one name, whatever FLAC encoder either bay has)."""
 
 from __future__ import annotations
 

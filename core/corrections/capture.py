@@ -1,12 +1,10 @@
 """What an approval corrected: the cues whose text (or only timing) a person changed, with the model's words.
 
 ``corrections_from_approval`` compares the approved cues with the ones before (the previous approved version,
-or
-the model's own cues) and returns one ``CorrectionRecord`` per changed cue, carrying the model's words that
-fall in
-it (with their confidences) and the approved text; a cue whose text is unchanged but whose in or out moved is
-a
-timing-only record. ``span_audio`` cuts the span out of the job's review mix at 16 kHz for the store.
+or the model's own cues) and returns one ``CorrectionRecord`` per changed cue, carrying the model's words that
+fall in it (with their confidences) and the approved text; a cue whose text is unchanged but whose in or out
+moved is a timing-only record. ``span_audio`` cuts the span out of the job's review mix at 16 kHz for the
+store.
 """
 
 from __future__ import annotations

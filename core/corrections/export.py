@@ -16,8 +16,7 @@ FORMATS = ("jsonl", "hf")
 
 def export(store: CorrectionStore, out: str | Path, fmt: str = "jsonl") -> Path:
     """Write every record with its audio. ``jsonl``: ``corrections.jsonl`` + ``audio/``; ``hf``: an
-    audiofolder
-    (``metadata.jsonl`` with ``file_name`` + ``text`` + metadata, FLAC files beside it) for
+    audiofolder (``metadata.jsonl`` with ``file_name`` + ``text`` + metadata, FLAC files beside it) for
     ``datasets.load_dataset("audiofolder", data_dir=out)``."""
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")

@@ -3,8 +3,7 @@
 Layout: ``<root>/corrections/<id>.json`` (the record) beside ``<id>.flac`` (the audio span, 16 kHz mono), both
 private to the user (0700 folder, 0600 files), written atomically. A record holds the model's words with their
 confidences, the corrected text, language, model name and timing calibration, timeline and job, and whether
-only
-the timing changed (ground truth for word timing). Nothing is recorded unless a person approved it.
+only the timing changed (ground truth for word timing). Nothing is recorded unless a person approved it.
 """
 
 from __future__ import annotations
@@ -109,8 +108,7 @@ class CorrectionStore:
 
     def vocabulary(self, min_count: int = 2, language: str | None = None) -> list[str]:
         """Words people corrected more than once (names, jargon), most frequent first: hotwords for the
-        decoder
-        and terms for the translation glossary."""
+        decoder and terms for the translation glossary."""
         counts: Counter[str] = Counter()
         for record in self.records():
             if record.timing_only or (language and record.language != language):
@@ -125,8 +123,7 @@ class CorrectionStore:
 
 def review_queue(items: list[dict], threshold: float) -> list[dict]:
     """Spans to review across jobs, most uncertain first: ``items`` are dicts with a ``confidence`` (the
-    lowest
-    word confidence of the span); those at or above ``threshold`` are left out."""
+    lowest word confidence of the span); those at or above ``threshold`` are left out."""
     return sorted(
         (i for i in items if float(i["confidence"]) < threshold), key=lambda i: float(i["confidence"])
     )

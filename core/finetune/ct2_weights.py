@@ -2,15 +2,11 @@
 
 The layout is the one ``ctranslate2.specs.ModelSpec._serialize`` writes (binary version 6 and earlier, little
 endian): ``uint32`` binary version; from version 2 the spec name (``uint16`` length including a trailing NUL,
-the
-bytes) and a ``uint32`` spec revision; a ``uint32`` variable count, then per variable its name, a ``uint8``
-rank,
-``rank`` ``uint32`` dimensions, the data type (``uint8``: from version 4 an id into float32, int8, int16,
-int32,
-float16, bfloat16; before that the item size), a ``uint32`` byte count and the raw bytes; from version 3 a
-``uint32`` alias count and (alias, variable) name pairs. This is what lets the packaged Whisper model, which
-ships
-only in CTranslate2 form, be turned back into trainable weights offline.
+the bytes) and a ``uint32`` spec revision; a ``uint32`` variable count, then per variable its name, a
+``uint8`` rank, ``rank`` ``uint32`` dimensions, the data type (``uint8``: from version 4 an id into float32,
+int8, int16, int32, float16, bfloat16; before that the item size), a ``uint32`` byte count and the raw bytes;
+from version 3 a ``uint32`` alias count and (alias, variable) name pairs. This is what lets the packaged
+Whisper model, which ships only in CTranslate2 form, be turned back into trainable weights offline.
 """
 
 from __future__ import annotations

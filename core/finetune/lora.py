@@ -1,13 +1,10 @@
 """LoRA fine-tuning of a Whisper model on corrected speech, merged and converted back for faster-whisper.
 
 ``finetune(base_folder, train, replay, held_out, out_folder)``: the CTranslate2 base is read back into
-transformers
-weights (``whisper_weights``), LoRA adapters (``peft``) are trained on the decoder's and encoder's attention
-projections with the corrections mixed with a slice of general speech (``replay``) so the model does not
-forget,
-then merged into the weights and converted to CTranslate2. Held-out WER is measured with faster-whisper on
-both the
-base and the new model, so what is reported is what the engine will run.
+transformers weights (``whisper_weights``), LoRA adapters (``peft``) are trained on the decoder's and
+encoder's attention projections with the corrections mixed with a slice of general speech (``replay``) so the
+model does not forget, then merged into the weights and converted to CTranslate2. Held-out WER is measured
+with faster-whisper on both the base and the new model, so what is reported is what the engine will run.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Fine-tuned models by name: where they live, what they came from, and which one the engine runs.
 
 A registered model is a CTranslate2 folder under ``<cache>/models/tuned/<name>/`` with a
-``captionbridge_model.json``
-(base model, the data it saw, held-out WER of base and tuned model, when). ``activate`` makes it the engine's
-default model (``resolve_model("auto")``) and keeps the previous choice for ``rollback``; a model whose
-held-out
-WER is worse than its base's is refused.
+``captionbridge_model.json`` (base model, the data it saw, held-out WER of base and tuned model, when).
+``activate`` makes it the engine's default model (``resolve_model("auto")``) and keeps the previous choice for
+``rollback``; a model whose held-out WER is worse than its base's is refused.
 """
 
 from __future__ import annotations

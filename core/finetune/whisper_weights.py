@@ -3,11 +3,10 @@
 The default offline model ships only in CTranslate2 form. ``load_as_transformers`` reads its ``model.bin``
 (``ct2_weights``), undoes CTranslate2's layer fusion (self-attention q/k/v are one matrix, cross-attention k/v
 another; Whisper's k projections have no bias, so CTranslate2 stored zeros there) and fills a transformers
-model of
-the same shape, with a generation config taken from the folder's ``config.json`` (suppressed tokens, language
-ids,
-alignment heads) and a fast tokenizer from its ``tokenizer.json``. ``save_as_ct2`` goes the other way through
-CTranslate2's own ``TransformersConverter``, so a fine-tuned model runs in faster-whisper like any other.
+model of the same shape, with a generation config taken from the folder's ``config.json`` (suppressed tokens,
+language ids, alignment heads) and a fast tokenizer from its ``tokenizer.json``. ``save_as_ct2`` goes the
+other way through CTranslate2's own ``TransformersConverter``, so a fine-tuned model runs in faster-whisper
+like any other.
 """
 
 from __future__ import annotations
@@ -184,8 +183,7 @@ def save_as_ct2(
     model, tokenizer, source_folder: str | Path, out_folder: str | Path, quantization: str = "float16"
 ) -> Path:
     """Convert a transformers Whisper (e.g. a merged fine-tune) with CTranslate2's ``TransformersConverter``
-    into
-    ``out_folder``; the tokenizer and preprocessor files come from ``source_folder`` unchanged."""
+    into ``out_folder``; the tokenizer and preprocessor files come from ``source_folder`` unchanged."""
     from ctranslate2.converters import TransformersConverter
 
     source_folder, out_folder = Path(source_folder), Path(out_folder)
@@ -204,8 +202,8 @@ def save_as_ct2(
         )
     shutil.copy2(source_folder / "tokenizer.json", out_folder / "tokenizer.json")
     # Fine-tuning does not change the vocabulary: keep the source's exactly (the converter rebuilds it from
-    # the
-    # tokenizer, and e.g. renames the empty entry 50256 by which CTranslate2 recognises a multilingual model).
+    # the tokenizer, and e.g. renames the empty entry 50256 by which CTranslate2 recognises a multilingual
+    # model).
     source_vocab = [f for f in ("vocabulary.json", "vocabulary.txt") if (source_folder / f).is_file()]
     if source_vocab:
         for name in ("vocabulary.json", "vocabulary.txt"):

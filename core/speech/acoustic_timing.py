@@ -1,21 +1,16 @@
 """English word timing from an acoustic model: Whisper's words re-timed by forced alignment with pocketsphinx.
 
 Whisper's cross-attention places word boundaries to ~0.1 s; a phone-level acoustic model forced through the
-known
-words places them to ~20 ms. ``pocketsphinx`` (BSD, a default dependency) ships CMU's en-us acoustic model and
-the
-CMU pronouncing dictionary in its wheel, so this works offline with nothing to download.
+known words places them to ~20 ms. ``pocketsphinx`` (BSD, a default dependency) ships CMU's en-us acoustic
+model and the CMU pronouncing dictionary in its wheel, so this works offline with nothing to download.
 
 How it is used (``transcribe`` and ``align``): one Whisper segment (or script window) at a time, the words are
 prepared for the dictionary (``prepare_words``), the segment's audio (16 kHz, a little padding) is decoded
-against
-exactly that word sequence, and each word gets the span of its dictionary words. The result is checked: the
-words
-that come back must be the words sent, or the segment keeps the times it had (and is counted as a fallback).
-The pause rules of ``word_timing`` (a word after a pause starts on the speech onset, a word before one ends
-where
-the speech does) still run afterwards: the aligner counts a stop consonant's silent closure as part of the
-word.
+against exactly that word sequence, and each word gets the span of its dictionary words. The result is
+checked: the words that come back must be the words sent, or the segment keeps the times it had (and is
+counted as a fallback). The pause rules of ``word_timing`` (a word after a pause starts on the speech onset, a
+word before one ends where the speech does) still run afterwards: the aligner counts a stop consonant's silent
+closure as part of the word.
 
 What makes or breaks it (measured on espeak-ng speech, see ``benchmarks/bench_transcribe.py``):
 
@@ -23,8 +18,7 @@ What makes or breaks it (measured on espeak-ng speech, see ``benchmarks/bench_tr
 * ``silprob=1.0``: with the default, pauses inside a segment are swallowed by the next word;
 * no language model (``lm=None``): the search is the forced word sequence only;
 * ``topn=32`` Gaussians per frame instead of 4: boundaries ~4 ms closer, 92.8 instead of 89.5 % within 50 ms
-on
-  the calibration corpora, for a few milliseconds per second of audio;
+  on the calibration corpora, for a few milliseconds per second of audio;
 * 0.4 s of padding (``PAD``) rather than 0.25 s: a little better on the same corpora;
 * audio at the decoder's own rate (16 kHz): other rates give seconds of error without any warning, so they are
   refused here.
@@ -216,8 +210,7 @@ def _spell_piece(piece: str) -> list[str]:
 
 def glue_pieces(texts: list[str]) -> list[list[int]]:
     """Group Whisper's word indices into written tokens: a piece that does not begin a new word (",000" after
-    " 4",
-    ".5" after "3", "'s" after a name, "%" after a number) joins the one before it."""
+    " 4", ".5" after "3", "'s" after a name, "%" after a number) joins the one before it."""
     groups: list[list[int]] = []
     for i, text in enumerate(texts):
         t = text.strip()
@@ -311,8 +304,7 @@ _LETTERS = {
 
 def letter_to_sound(word: str) -> list[str]:
     """A rough pronunciation from spelling (digraphs, then letters; a final silent e dropped, soft c/g before
-    e/i/y).
-    Good enough to hold a name's place in a forced alignment; never empty for a word with letters."""
+    e/i/y). Good enough to hold a name's place in a forced alignment; never empty for a word with letters."""
     w = re.sub(r"[^a-z]", "", word.lower())
     if len(w) > 2 and w.endswith("e") and w[-2] not in "aeiouy":
         w = w[:-1]
@@ -371,8 +363,7 @@ class AlignStats:
 
 class EnglishAligner:
     """A pocketsphinx decoder set up for forced alignment of English (one per transcription or script:
-    decoders
-    are not shared between threads, and one keeps state from the audio it aligned)."""
+    decoders are not shared between threads, and one keeps state from the audio it aligned)."""
 
     def __init__(self) -> None:
         try:
@@ -399,8 +390,7 @@ class EnglishAligner:
 
     def _pronounce(self, word: str) -> list[str]:
         """A word not in the dictionary: a possessive/contraction of a known word, a compound of known words,
-        or
-        letter-to-sound rules."""
+        or letter-to-sound rules."""
         lookup = self.decoder.lookup_word
         for ending, extra in (
             ("'s", ["Z"]),
@@ -440,8 +430,8 @@ class EnglishAligner:
         self, samples: np.ndarray, words: list[list[str]], sample_rate: int = SAMPLE_RATE, offset: float = 0.0
     ) -> SegmentResult:
         """Times for each entry of ``words`` (each a list of dictionary words; an empty entry gets no sound of
-        its
-        own and is placed at its neighbour's edge) in ``samples`` (mono float), as seconds + ``offset``."""
+        its own and is placed at its neighbour's edge) in ``samples`` (mono float), as seconds +
+        ``offset``."""
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"acoustic alignment needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
         flat = [w for entry in words for w in entry]
@@ -499,8 +489,7 @@ def _stranded(
     times: list[tuple[float, float]],
 ) -> bool:
     """Whether a piece's last word was squeezed to the aligner's minimum length (3 frames per phone) while the
-    next
-    piece starts after a long gap: the word's sound is not in this piece."""
+    next piece starts after a long gap: the word's sound is not in this piece."""
     if next_index >= len(groups) or not entries or not entries[-1]:
         return False
     this_end = times[groups[next_index - 1][-1]][1]
@@ -521,13 +510,11 @@ def retime_words(
     aligner: EnglishAligner | None = None,
 ) -> tuple[list[tuple[float, float]], list[bool], AlignStats]:
     """Re-time words (``texts``/``times`` in the audio's seconds) one group (a Whisper segment, a script
-    window) at
-    a time. Returns (times, aligned flags, stats): a group whose alignment fails keeps its times (flags
-    False).
+    window) at a time. Returns (times, aligned flags, stats): a group whose alignment fails keeps its times
+    (flags False).
 
     Each group's audio runs from its first word's start to its last word's end, padded by ``PAD`` but never
-    past
-    the neighbouring groups' words (nor ``bounds``).
+    past the neighbouring groups' words (nor ``bounds``).
     """
     import time
 
@@ -538,8 +525,7 @@ def retime_words(
     if not texts:
         return out, flags, stats
     # a fresh decoder per call (85 ms): pocketsphinx's front end keeps a running noise estimate across
-    # utterances,
-    # so a shared one made the same audio time differently depending on what it aligned before
+    # utterances, so a shared one made the same audio time differently depending on what it aligned before
     aligner = aligner or EnglishAligner()
     duration = len(samples) / sample_rate
     lo_bound, hi_bound = bounds if bounds else (0.0, duration)
@@ -569,8 +555,7 @@ def retime_words(
         gi += 1
         if result.times is not None and _stranded(aligner, entries, result.times, groups, gi, times):
             # Whisper put the first word after a pause at the end of the segment before it: the aligner could
-            # only
-            # squeeze it in at its shortest. It opens the next piece instead; this piece is aligned again
+            # only squeeze it in at its shortest. It opens the next piece instead; this piece is aligned again
             # without it
             move = [group[k] for k in tokens[-1]]
             groups[gi] = move + groups[gi]

@@ -1,27 +1,22 @@
 """Align a known script to audio: English with the acoustic aligner (``acoustic_timing``), other languages
-with
-the Whisper model itself.
+with the Whisper model itself.
 
 1. Silero VAD cuts the audio into speech windows of at most ~28 s (one Whisper encoder pass each), so a long
    recording never drifts: every window is timed on its own. On a timeline, no window spans two clips
-   (``breaks``):
-   each clip's audio is timed on its own.
+   (``breaks``): each clip's audio is timed on its own.
 2. The audio is recognised once (the guarded transcription path) and the recognised words are matched to the
    script (difflib on normalised words); matches anchor script words to windows. Script words that differ from
-   what
-   was heard (a 'replace' run) go to the windows of the recognised words they stand against, in order, so a
-   clip
-   gets as many script words as were heard in it even when recognition is poor (espeak Mandarin); script words
-   with nothing heard against them are shared between the windows around them by the speech time left there.
+   what was heard (a 'replace' run) go to the windows of the recognised words they stand against, in order, so
+   a clip gets as many script words as were heard in it even when recognition is poor (espeak Mandarin);
+   script words with nothing heard against them are shared between the windows around them by the speech time
+   left there.
 3. Each window's script words are timed. English: forced alignment with pocketsphinx's acoustic model
    (``acoustic_timing``); a window it cannot match falls back to Whisper. Otherwise: their tokens go to
    ``model.model.align`` (the cross-attention DTW that faster-whisper's word timestamps use) and each script
-   word
-   gets the span and mean token probability of its tokens. Boundaries are then refined on the audio like
+   word gets the span and mean token probability of its tokens. Boundaries are then refined on the audio like
    transcribed words.
 4. Nothing is dropped: a word that could not be placed (no window, failed alignment) is given a time between
-its
-   neighbours, confidence 0, and listed in ``unplaced``; runs of low-probability words are listed as
+   its neighbours, confidence 0, and listed in ``unplaced``; runs of low-probability words are listed as
    ``low_confidence`` spans.
 """
 
@@ -151,8 +146,7 @@ def align_script(
     breaks: list[float] | None = None,
 ) -> Alignment:
     """Time every unit of ``script`` in ``samples`` (16 kHz mono); seconds are the samples' own. ``breaks``:
-    seconds
-    where the audio changes clip (a timeline's region edges): no speech window spans one."""
+    seconds where the audio changes clip (a timeline's region edges): no speech window spans one."""
     samples = np.asarray(samples, dtype=np.float32)
     units = script_units(script)
     if not units:
@@ -353,11 +347,9 @@ def align_script(
 
 def _fill_unanchored(assigned: list, anchor_time: dict, windows: list, n: int) -> None:
     """Give unmatched script units a window: between two placed units in one window, that window; across
-    windows,
-    split by each window's speech time (only the part after/before a neighbour's anchor in the neighbours'
-    windows); before the first or after the last placed unit, over the windows from the start / to the end;
-    with
-    nothing placed at all, by length over the whole speech."""
+    windows, split by each window's speech time (only the part after/before a neighbour's anchor in the
+    neighbours' windows); before the first or after the last placed unit, over the windows from the start / to
+    the end; with nothing placed at all, by length over the whole speech."""
     lengths = [b - a for a, b in windows]
     if all(a is None for a in assigned):
         total = sum(lengths)
@@ -438,8 +430,8 @@ def _low_confidence_spans(
     words: list[AlignedWord], threshold: float = LOW_CONFIDENCE, min_words: int = MIN_LOW_RUN
 ) -> list[dict]:
     """Runs of ``min_words``+ consecutive words the model found unlikely where they were forced: the script
-    and
-    the audio probably disagree there (a single short function word is often improbable even when right)."""
+    and the audio probably disagree there (a single short function word is often improbable even when
+    right)."""
     spans, run = [], []
     for w in words + [None]:
         if w is not None and w.placed and w.confidence < threshold:

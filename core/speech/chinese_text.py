@@ -2,9 +2,8 @@
 on.
 
 Whisper often returns Traditional characters for Mandarin, and little or no punctuation. Captions need
-Simplified
-(when asked), one timed unit per character (CJK has no spaces to break on), and sentence/clause marks at the
-places the speaker pauses, so the caption composer can break there.
+Simplified (when asked), one timed unit per character (CJK has no spaces to break on), and sentence/clause
+marks at the places the speaker pauses, so the caption composer can break there.
 """
 
 from __future__ import annotations

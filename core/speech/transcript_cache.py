@@ -43,8 +43,8 @@ _SAMPLES = 256
 
 def _content_digest(path: Path, size: int) -> str:
     """Full sha256 up to ``FULL_HASH_LIMIT``; above it (camera originals of tens of GB), sha256 over the size,
-    the
-    first and last 16 MiB and 256 evenly spaced 1 MiB blocks, so a first run never spends minutes hashing."""
+    the first and last 16 MiB and 256 evenly spaced 1 MiB blocks, so a first run never spends minutes
+    hashing."""
     if size <= FULL_HASH_LIMIT:
         return sha256_file(path)
     digest = hashlib.sha256(f"sampled:{size}".encode())
@@ -119,8 +119,7 @@ class TranscriptCache:
         duration: str | None = None,
     ) -> None:
         """Store ``value``; with ``family`` (media + model + settings), also record its source range so a
-        later
-        sub-range (a trimmed clip) can reuse it (``find_covering``)."""
+        later sub-range (a trimmed clip) can reuse it (``find_covering``)."""
         if not self.enabled:
             return
         try:

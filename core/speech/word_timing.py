@@ -2,40 +2,29 @@
 
 Whisper's cross-attention word times are good to ~0.1 s but fail in known ways: the first word after a long
 silence starts early (inside the silence), a word before a pause ends early or is stretched into the pause,
-and
-boundaries in running speech are quantised to 20 ms. We fix those against the audio itself:
+and boundaries in running speech are quantised to 20 ms. We fix those against the audio itself:
 
 * an energy-based activity mask (10 ms frames, threshold adapted to the chunk's own noise floor and peak)
-finds
-  pauses; a pause is at least ``min_pause`` long so stop closures inside words are not mistaken for pauses;
+  finds pauses; a pause is at least ``min_pause`` long so stop closures inside words are not mistaken for
+  pauses;
 * a word start that lies in a pause moves to the next speech onset; a word that is the first of its speech run
   starts at the run's onset (when that onset is near); the mirror rules hold for ends;
 * a boundary between two words in running speech is placed on the audio near where Whisper's boundary really
   points. Each model's cross-attention has its own habit, calibrated per model (``LagModel``, fitted by
   ``benchmarks/calibrate_word_timing.py``): Whisper base's boundaries come early, by an amount that grows with
-  the
-  length of the word before (about 30 ms after a 1-3 letter word, 140-160 ms after 6 or more) and with how
-  long
-  Whisper made the word after (its start is pulled early, its end much less); tiny.en's come ~90 ms late. The
-  calibrated lag gives the corrected point (a model nobody calibrated is searched around its own boundary).
-  The
-  search runs from 80 ms before to 60 ms after that point:
-  - a quiet run there (a stop closure or a short pause, >= 35 dB under the loudest frame near it) separates
-  the
-    words: the first ends where it falls quiet, the second starts where sound returns (its speech onset, as
-    for a
-    caption). Of several, the one ending nearest the corrected point is taken; when the
-    first word ends in a stop and the second starts with one (two closures in a row, "quick brown"), the later
-    of
-    the two nearest, since the first closure is the first word's own;
-  - when the first word ends in a stop and the second does not ("left at"), a quiet run shorter than 150 ms is
-  the
-    first word's own closure: the boundary is after its release burst, at the strongest rise in level within
-    80 ms;
-  - otherwise the deepest energy dip (>= 6 dB) in the window, and with no dip, the corrected point itself.
-  Which words open or close with a stop is read from their spelling (English letters; other scripts have no
-  stop
-  hints and use the quiet-run and dip rules only);
+  the length of the word before (about 30 ms after a 1-3 letter word, 140-160 ms after 6 or more) and with how
+  long Whisper made the word after (its start is pulled early, its end much less); tiny.en's come ~90 ms late.
+  The calibrated lag gives the corrected point (a model nobody calibrated is searched around its own
+  boundary). The search runs from 80 ms before to 60 ms after that point: - a quiet run there (a stop closure
+  or a short pause, >= 35 dB under the loudest frame near it) separates the words: the first ends where it
+  falls quiet, the second starts where sound returns (its speech onset, as for a caption). Of several, the one
+  ending nearest the corrected point is taken; when the first word ends in a stop and the second starts with
+  one (two closures in a row, "quick brown"), the later of the two nearest, since the first closure is the
+  first word's own; - when the first word ends in a stop and the second does not ("left at"), a quiet run
+  shorter than 150 ms is the first word's own closure: the boundary is after its release burst, at the
+  strongest rise in level within 80 ms; - otherwise the deepest energy dip (>= 6 dB) in the window, and with
+  no dip, the corrected point itself. Which words open or close with a stop is read from their spelling
+  (English letters; other scripts have no stop hints and use the quiet-run and dip rules only);
 * words never overlap and never get shorter than ``min_word``.
 
 Everything here is measured by ``benchmarks/bench_transcribe.py`` against espeak-ng ground truth.
@@ -131,12 +120,10 @@ def refine_word_times(
     """Refined (start, end) for each word, in the chunk's seconds. Order and count are kept.
 
     ``texts`` are the words (stop consonants and the lag read from spelling); ``lag`` is the model's
-    calibration
-    (``lag_model_for``); without one, boundaries in running speech are searched around Whisper's own.
-    ``trusted`` marks words already timed by the acoustic model (``acoustic_timing``): only the pause rules
-    apply
-    to them (onset after a pause, end before one); a boundary between two trusted words in running speech
-    stays.
+    calibration (``lag_model_for``); without one, boundaries in running speech are searched around Whisper's
+    own. ``trusted`` marks words already timed by the acoustic model (``acoustic_timing``): only the pause
+    rules apply to them (onset after a pause, end before one); a boundary between two trusted words in running
+    speech stays.
     """
     if not times:
         return []
@@ -254,12 +241,10 @@ MAX_ALIGNER_GAP = (
 
 def _close_aligner_gaps(out: list, db: np.ndarray, floor: float, trusted: list[bool]) -> None:
     """Between two acoustically aligned words the aligner often puts a short silence where the first word's
-    sound is
-    still dying away (a nasal, a final stop's release): the first word ends where the last quiet run before
-    the next
-    word begins (quiet: ``TAIL_DB`` under the loudest frame within 0.5 s), so its own final stop (closure and
-    burst) stays in it and the next word's closure does not; with no quiet frame, where the next word
-    starts."""
+    sound is still dying away (a nasal, a final stop's release): the first word ends where the last quiet run
+    before the next word begins (quiet: ``TAIL_DB`` under the loudest frame within 0.5 s), so its own final
+    stop (closure and burst) stays in it and the next word's closure does not; with no quiet frame, where the
+    next word starts."""
     for i in range(len(out) - 1):
         if not (trusted[i] and trusted[i + 1]):
             continue
@@ -282,10 +267,8 @@ class LagModel:
     """How much later than a Whisper model's boundary between two words in running speech the real one is.
 
     Each model's cross-attention has its own habit (base comes early, tiny.en late), so the lag is calibrated
-    per
-    model with ``benchmarks/calibrate_word_timing.py``: a least-squares fit on both words' letters and the
-    second
-    word's Whisper length, for English words; ``average`` for words not in Latin script.
+    per model with ``benchmarks/calibrate_word_timing.py``: a least-squares fit on both words' letters and the
+    second word's Whisper length, for English words; ``average`` for words not in Latin script.
     """
 
     average: float = 0.0
@@ -309,11 +292,9 @@ class LagModel:
 
 
 # Fitted by benchmarks/calibrate_word_timing.py (espeak-ng calibration corpora: three voices, two sentence
-# sets,
-# 140-190 words per minute; CPU int8). Measured on the unseen corpora, refined word boundaries: base 22.7 ms
-# mean
-# error, 82.9 % within 50 ms (uncalibrated 67.0 ms, 57.6 %); tiny.en 126 ms, 64.8 % (uncalibrated 170 ms, 45.3
-# %).
+# sets, 140-190 words per minute; CPU int8). Measured on the unseen corpora, refined word boundaries: base
+# 22.7 ms mean error, 82.9 % within 50 ms (uncalibrated 67.0 ms, 57.6 %); tiny.en 126 ms, 64.8 % (uncalibrated
+# 170 ms, 45.3 %).
 LAG_MODELS = {
     "base": LagModel(
         average=0.0803,
@@ -335,8 +316,7 @@ LAG_MODELS = {
     ),
 }
 # A model folder is recognised by its config.json's cross-attention alignment heads, which OpenAI published
-# per
-# checkpoint: a renamed or re-converted base is still base.
+# per checkpoint: a renamed or re-converted base is still base.
 ALIGNMENT_HEADS = {
     "base": [[3, 1], [4, 2], [4, 3], [4, 7], [5, 1], [5, 2], [5, 4], [5, 6]],
     "tiny.en": [[1, 0], [2, 0], [2, 5], [3, 0], [3, 1], [3, 2], [3, 3], [3, 4]],
@@ -347,8 +327,7 @@ CALIBRATION_FILE = "captionbridge_word_timing.json"  # a calibration beside a mo
 
 def lag_model_for(name: str | None, folder: str | None = None) -> LagModel:
     """The calibration for a model: a ``captionbridge_word_timing.json`` in its folder, else the table entry
-    for its
-    name, else for the checkpoint its folder's alignment heads identify, else none."""
+    for its name, else for the checkpoint its folder's alignment heads identify, else none."""
     import json
     from pathlib import Path
 

@@ -16,9 +16,8 @@ _DRIVE = re.compile(r"^/?([A-Za-z]):[/\\]")
 
 def media_path_from_url(target_url: str, media_root: Path | None = None) -> Path:
     """A media reference's ``target_url`` as a local path: ``file://localhost/...`` (percent-encoded,
-    Premiere),
-    ``file:///...`` (OTIO), bare POSIX or Windows paths (Resolve), or paths relative to the timeline's
-    folder."""
+    Premiere), ``file:///...`` (OTIO), bare POSIX or Windows paths (Resolve), or paths relative to the
+    timeline's folder."""
     url = (target_url or "").strip()
     if url.lower().startswith("file:"):
         parsed = urlparse(url)

@@ -15,8 +15,7 @@ _RATE_CACHE: dict[float, Fraction] = {}
 
 def exact_rate(rate: float) -> Fraction:
     """An OTIO RationalTime rate (a double) as an exact fraction: NTSC doubles snap to n*1000/1001; sample
-    rates
-    (48000) and other integer rates stay integers."""
+    rates (48000) and other integer rates stay integers."""
     found = _RATE_CACHE.get(rate)
     if found is not None:
         return found

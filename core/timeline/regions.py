@@ -1,10 +1,9 @@
 """Timeline -> audio regions: which part of which file sounds at which timeline frames.
 
 Every region is in integer frames from the timeline's first frame. Source offsets are exact seconds into the
-file
-with the media's own timecode removed. Clips inside nested sequences are clamped to the nest's trim. Ranges
-come from
-``Track.range_of_all_children()`` (one pass per track, never a per-clip ``transformed_time_range`` walk).
+file with the media's own timecode removed. Clips inside nested sequences are clamped to the nest's trim.
+Ranges come from ``Track.range_of_all_children()`` (one pass per track, never a per-clip
+``transformed_time_range`` walk).
 """
 
 from __future__ import annotations
@@ -33,18 +32,14 @@ class AudioRegion:
 
     ``timeline_start_frame``/``timeline_end_frame``: [start, end) in frames from the timeline's first frame.
     ``source_offset``: exact seconds into ``source_path`` (media timecode removed) heard at
-    ``timeline_start_frame``.
-    ``speed``: constant playback speed (2 = twice as fast: the region consumes ``duration * speed`` of
-    source).
-    ``channels``: 0-based source channels to mix (None: all channels, averaged). ``gain``: linear clip level.
-    ``source_path`` is None when the clip has no media reference at all (counted as missing media).
-    ``start_exact``/``end_exact``: exact seconds from the timeline's first frame where the clip really
-    starts/ends,
-    when that is not on a frame boundary (a clip after one trimmed on audio samples, ranges at rate 48000);
-    None
-    when it is. ``start_seconds``/``end_seconds`` (and ``source_offset``, heard at ``start_seconds``) use
-    them, so a
-    sample-exact render places every clip at the exact rational sum of the OTIO ranges.
+    ``timeline_start_frame``. ``speed``: constant playback speed (2 = twice as fast: the region consumes
+    ``duration * speed`` of source). ``channels``: 0-based source channels to mix (None: all channels,
+    averaged). ``gain``: linear clip level. ``source_path`` is None when the clip has no media reference at
+    all (counted as missing media). ``start_exact``/``end_exact``: exact seconds from the timeline's first
+    frame where the clip really starts/ends, when that is not on a frame boundary (a clip after one trimmed on
+    audio samples, ranges at rate 48000); None when it is. ``start_seconds``/``end_seconds`` (and
+    ``source_offset``, heard at ``start_seconds``) use them, so a sample-exact render places every clip at the
+    exact rational sum of the OTIO ranges.
     """
 
     clip_name: str
@@ -124,18 +119,15 @@ class SkippedClip:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # track selection
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 def audio_tracks(loaded: LoadedTimeline) -> list[tuple[int, otio.schema.Track]]:
     """(1-based audio track number as the editor shows it, track) for the top-level audio tracks, in order.
 
     Premiere writes a stereo track to xmeml as an exploded pair (one mono track per channel); both halves keep
-    the
-    editor's number, so ``--tracks A2`` means the user's second track, both channels."""
+    the editor's number, so ``--tracks A2`` means the user's second track, both channels."""
     out = []
     number = 0
     for track in loaded.timeline.tracks:
@@ -191,18 +183,16 @@ def parse_track_selection(selection: str | Iterable[str] | None, loaded: LoadedT
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # media timecode origin
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 _TC_CACHE: dict[tuple, Fraction | None] = {}
 
 
 def media_timecode_seconds(path: Path) -> Fraction | None:
     """The start timecode a media file carries, as seconds since midnight: a WAV's BWF ``time_reference``
-    (samples)
-    or a ``timecode`` tag (QuickTime/MXF, counted at the video rate). None when the file says nothing."""
+    (samples) or a ``timecode`` tag (QuickTime/MXF, counted at the video rate). None when the file says
+    nothing."""
     try:
         st = path.stat()
     except OSError:
@@ -240,10 +230,8 @@ def media_timecode_seconds(path: Path) -> Fraction | None:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # regions
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 @dataclass
@@ -514,8 +502,7 @@ def audio_regions(
     loaded: LoadedTimeline, tracks: str | Iterable[str] | None = None, *, require_audio: bool = False
 ) -> list[AudioRegion]:
     """Every enabled, audible audio clip on the selected tracks (``"A1,A2"``; None: all) as AudioRegions,
-    sorted by
-    timeline position. Disabled clips, muted tracks and clips that cannot play are left out (see
+    sorted by timeline position. Disabled clips, muted tracks and clips that cannot play are left out (see
     ``skipped_clips``). ``require_audio`` raises TimelineError when nothing is audible."""
     return regions_and_skipped(loaded, tracks, require_audio=require_audio)[0]
 
@@ -565,12 +552,9 @@ def _collect(loaded: LoadedTimeline, tracks) -> tuple[list[AudioRegion], list[Sk
 
 def video_cut_points(loaded: LoadedTimeline) -> list[int]:
     """Frames (from the timeline's first frame) where the picture cuts: every boundary between enabled video
-    items
-    (clip/clip, clip/gap) on enabled video tracks, nests expanded and clamped to their trims. Excludes frame 0
-    and
-    the timeline's end. Text and title generators (captions burnt in as titles, e.g. our own xmeml title
-    tracks) are
-    overlays, not shot changes, and are left out."""
+    items (clip/clip, clip/gap) on enabled video tracks, nests expanded and clamped to their trims. Excludes
+    frame 0 and the timeline's end. Text and title generators (captions burnt in as titles, e.g. our own xmeml
+    title tracks) are overlays, not shot changes, and are left out."""
     walk = _Walk(loaded, loaded.timebase.rate)
     points: set[int] = set()
 
@@ -615,8 +599,8 @@ def missing_media(regions: Iterable[AudioRegion]) -> list[dict]:
 
 def describe_missing(missing: list[dict], limit: int = 20, advice: bool = True) -> str:
     """One line naming every missing file (clip, track, timecode), e.g. for MissingMediaError.
-    ``advice=False``
-    leaves out the closing "Relink ... or pass --allow-missing" for callers that give their own."""
+    ``advice=False`` leaves out the closing "Relink ... or pass --allow-missing" for callers that give their
+    own."""
     by_path: dict[str | None, list[dict]] = {}
     for m in missing:
         by_path.setdefault(m["path"], []).append(m)

@@ -1,17 +1,13 @@
 """Audio regions -> one mono float32 signal whose sample 0 is the timeline's first frame.
 
 Each source file is decoded once, in order, with PyAV (FFmpeg), resampled to the output rate and streamed
-through in
-blocks: only the parts regions use are decoded (forward seeks skip the rest) and nothing holds a whole file.
-Every
-region lands at its exact sample position: output sample ``k`` is timeline time ``k / sample_rate``; a region
-starting
-at frame ``f`` covers samples from ``ceil(f * sample_rate / rate)`` (rational arithmetic, no float
-accumulation), and
-one that starts between frames (after a clip trimmed on audio samples) from ``ceil(start_seconds *
-sample_rate)``.
-Contributions are summed in float32 without clipping. Writing to a file streams through a float32 WAV on disk
-(read-add-write per block), so memory stays flat however long the timeline is.
+through in blocks: only the parts regions use are decoded (forward seeks skip the rest) and nothing holds a
+whole file. Every region lands at its exact sample position: output sample ``k`` is timeline time ``k /
+sample_rate``; a region starting at frame ``f`` covers samples from ``ceil(f * sample_rate / rate)`` (rational
+arithmetic, no float accumulation), and one that starts between frames (after a clip trimmed on audio samples)
+from ``ceil(start_seconds * sample_rate)``. Contributions are summed in float32 without clipping. Writing to a
+file streams through a float32 WAV on disk (read-add-write per block), so memory stays flat however long the
+timeline is.
 """
 
 from __future__ import annotations
@@ -56,10 +52,8 @@ class RenderResult:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # sample positions
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 def sample_of_frame(frame: int, timebase: Timebase, sample_rate: int) -> int:
@@ -111,10 +105,8 @@ def _placement(region: AudioRegion, sample_rate: int, lo: int, hi: int) -> _Plac
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # output sinks
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 class _ArraySink:
@@ -199,10 +191,8 @@ class _WavSink:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # decoding
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 def _open_audio(path: Path, clip: str):
@@ -224,8 +214,7 @@ def _route(
     channels: tuple[int, ...] | None, layout: list[int]
 ) -> tuple[int, tuple[int, ...] | None, str | None]:
     """Source channels (numbered across all audio streams, as editors number a file's audio tracks: a camera
-    file
-    with four mono streams has channels 1-4) -> (stream index, channels within that stream, warning)."""
+    file with four mono streams has channels 1-4) -> (stream index, channels within that stream, warning)."""
     if channels is None or len(layout) == 1:
         return 0, channels, None
     starts = [sum(layout[:i]) for i in range(len(layout))]
@@ -265,10 +254,8 @@ def _decode_blocks(
     """Yield (first source sample index at ``sample_rate``, float32 array (channels, n)) covering ``spans``.
 
     Source sample index j is time j / sample_rate from the media's time 0 (its pts 0; AAC priming and edit
-    lists
-    are honoured through the decoder's pts). Each part of the file is decoded at most once; stretches between
-    spans
-    longer than SEEK_GAP_SECONDS are skipped by seeking forward.
+    lists are honoured through the decoder's pts). Each part of the file is decoded at most once; stretches
+    between spans longer than SEEK_GAP_SECONDS are skipped by seeking forward.
     """
     import av
 
@@ -381,10 +368,8 @@ def _mono(
 
 
 # ------------------------------------------------------------------------------------------------------------
-# ---
 # mixing
 # ------------------------------------------------------------------------------------------------------------
-# ---
 
 
 def _mix_source(
@@ -541,13 +526,10 @@ def render_audio(
     """Mix ``regions`` into one mono float32 signal of ``duration_frames`` timeline frames at ``sample_rate``.
 
     Sample 0 is the timeline's first frame. ``out=None`` returns the samples in ``RenderResult.samples``; a
-    path
-    writes a mono float32 WAV there (streamed, bounded memory). Missing media raises MissingMediaError listing
-    every
-    missing file with clip name and timecode, unless ``allow_missing`` (their regions are silent and listed in
-    ``RenderResult.missing``). ``progress`` gets ``progress_stage`` updates per decoded block (a cancel
-    request
-    raises ``Cancelled`` there and a partly written WAV is removed).
+    path writes a mono float32 WAV there (streamed, bounded memory). Missing media raises MissingMediaError
+    listing every missing file with clip name and timecode, unless ``allow_missing`` (their regions are silent
+    and listed in ``RenderResult.missing``). ``progress`` gets ``progress_stage`` updates per decoded block (a
+    cancel request raises ``Cancelled`` there and a partly written WAV is removed).
     """
     regions = list(regions)
     if sample_rate < 1000 or sample_rate > 384000:
@@ -591,10 +573,9 @@ def region_sample_range(region: AudioRegion, sample_rate: int) -> tuple[int, int
 
 def decode_region(region: AudioRegion, sample_rate: int = 16000) -> np.ndarray:
     """One region's audio alone: mono float32, sample 0 = timeline sample ``region_sample_range(...)[0]`` (the
-    first
-    output sample at or after the region's start frame), same placement and gain as ``render_audio``. Decodes
-    only the
-    part of the file the region plays (seeks to it). Raises MissingMediaError / InputError."""
+    first output sample at or after the region's start frame), same placement and gain as ``render_audio``.
+    Decodes only the part of the file the region plays (seeks to it). Raises MissingMediaError /
+    InputError."""
     missing = missing_media([region])
     if missing:
         raise MissingMediaError(describe_missing(missing), missing)

@@ -3,12 +3,9 @@ job.
 
 The review page plays the engine's own render of the timeline (sample 0 is the timeline's first frame, exactly
 what the words were timed on), so a cue played there is what the recogniser heard. The mix is rendered
-streamed
-to a temporary WAV (bounded memory, as ``render_audio``), then encoded block by block; the peaks are the
-minimum
-and maximum of every ``PEAK_SECONDS`` of audio as signed bytes, which the page draws at any zoom without
-decoding
-the audio.
+streamed to a temporary WAV (bounded memory, as ``render_audio``), then encoded block by block; the peaks are
+the minimum and maximum of every ``PEAK_SECONDS`` of audio as signed bytes, which the page draws at any zoom
+without decoding the audio.
 """
 
 from __future__ import annotations

@@ -27,10 +27,8 @@ def parse_rate(value: object) -> Fraction:
     """Return a timeline rate as an exact fraction.
 
     Accepts ``Fraction``/int, strings like ``"24000/1001"``, ``"23.976"``, ``"29.97 DF"``, ``"25"`` and floats
-    such as
-    OTIO's ``23.976023976023978``. NTSC approximations snap to n*1000/1001; anything else must be (close to)
-    an integer
-    or an exact fraction.
+    such as OTIO's ``23.976023976023978``. NTSC approximations snap to n*1000/1001; anything else must be
+    (close to) an integer or an exact fraction.
     """
     raw = value
     if isinstance(value, str):
@@ -130,8 +128,8 @@ class Timebase:
     # -- milliseconds (SRT/VTT) -----------------------------------------------------------------
     def ms_ceil(self, frame: int, quantum_ms: int = 1) -> int:
         """A frame's exact start rounded **up** to the millisecond (or to ``quantum_ms``: 10 for ASS
-        centiseconds):
-        editors that floor land on ``frame``. The one rounding every writer and the validator use."""
+        centiseconds): editors that floor land on ``frame``. The one rounding every writer and the validator
+        use."""
         units = ceil_div(frame * 1000 * self.rate.denominator, self.rate.numerator * quantum_ms)
         return units * quantum_ms
 

@@ -9,11 +9,10 @@ Two ways to run the same models (MarianMT ``Helsinki-NLP/opus-mt-*`` and NLLB-20
 name.
 
 Resolution (``resolve_translator``): an explicit folder; else a folder under
-``CAPTIONBRIDGE_TRANSLATION_MODELS``
-or ``<cache>/translation`` that translates the requested direction (CTranslate2 preferred); else an
-already-downloaded hub copy; else -- only with a network -- the hub name. With nothing,
-``ModelNotAvailableError``
-says exactly what to pass or download. There is never a silent fallback to untranslated text.
+``CAPTIONBRIDGE_TRANSLATION_MODELS`` or ``<cache>/translation`` that translates the requested direction
+(CTranslate2 preferred); else an already-downloaded hub copy; else -- only with a network -- the hub name.
+With nothing, ``ModelNotAvailableError`` says exactly what to pass or download. There is never a silent
+fallback to untranslated text.
 """
 
 from __future__ import annotations
@@ -531,8 +530,7 @@ def resolve_translator(
     """The translator to use for ``source_lang`` -> ``target_lang`` (see the module docstring for the order).
 
     ``model`` is a folder, a hub name (``Helsinki-NLP/opus-mt-zh-en``, ``facebook/nllb-200-distilled-600M``)
-    or
-    None. ``flag`` is how the caller's command line spells the option (for error messages).
+    or None. ``flag`` is how the caller's command line spells the option (for error messages).
     """
     src, tgt = normalize_language(source_lang), normalize_language(target_lang)
     if src == tgt:

@@ -1,8 +1,7 @@
 """Translate caption cues sentence by sentence and pair the result with the source cues (identical timing).
 
 ``translate_cues`` groups cues into sentences (``translate_sentences``), protects glossary terms, translates
-every
-sentence once in batches with n-best candidates, cuts each translation over the cues its sentence spans
+every sentence once in batches with n-best candidates, cuts each translation over the cues its sentence spans
 (``translate_fit.distribute``), lays it out in lines, and checks characters per line and reading speed. When a
 translation does not fit it tries the other candidates (shortest that fits first), then lends the cue frames
 (``relieve_reading_speed``); whatever still does not fit is listed in the report, never hidden or dropped.
@@ -132,8 +131,7 @@ def translate_cues(
     """Add ``text[target_lang]`` to every cue; returns new cues (same order, same count) and a report.
 
     Timing is shared by both languages: when ``retime`` lends a cue frames to meet reading speed, the cue
-    moves for
-    both (listed in ``report.retimed``).
+    moves for both (listed in ``report.retimed``).
     """
     src, tgt = normalize_language(source_lang), normalize_language(target_lang)
     if src == tgt:
@@ -385,8 +383,7 @@ def translate_document(
 
     ``model``: a folder or hub name (None: resolve offline first, see ``translate_backends``). Raises
     ``ModelNotAvailableError`` when no model can be had -- never returns untranslated text. ``flag`` is how
-    the
-    caller's command line spells the model option, for that error's instructions.
+    the caller's command line spells the model option, for that error's instructions.
     """
     return translate_document_with_report(
         doc,

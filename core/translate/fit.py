@@ -2,18 +2,14 @@
 limits.
 
 ``distribute`` cuts a translation into one contiguous piece per source fragment, in order (so no cue shows
-half a
-clause out of place), choosing cut points by (a) how much of the sentence each fragment carries in screen time
-and
-source length, (b) the line-breaking rules (never inside a Chinese word -- jieba decides -- nor between
-article and
-noun...), and (c) what each cue can hold at the target's characters-per-line and reading speed.
+half a clause out of place), choosing cut points by (a) how much of the sentence each fragment carries in
+screen time and source length, (b) the line-breaking rules (never inside a Chinese word -- jieba decides --
+nor between article and noun...), and (c) what each cue can hold at the target's characters-per-line and
+reading speed.
 
 ``relieve_reading_speed`` is the last resort before reporting: it lends a cue frames from the silence after it
-(up to
-the preset's trail, keeping gaps either chained at the minimum or longer than the chaining threshold) or from
-a
-neighbour of the same sentence that has time to spare in every language.
+(up to the preset's trail, keeping gaps either chained at the minimum or longer than the chaining threshold)
+or from a neighbour of the same sentence that has time to spare in every language.
 """
 
 from __future__ import annotations
@@ -130,8 +126,7 @@ def distribute(
     text: str, weights: list[float], capacities: list[float], language: str
 ) -> tuple[list[str], float]:
     """Cut ``text`` into ``len(weights)`` contiguous pieces; returns the pieces and the characters that
-    overflow
-    their capacity in total (0 when every piece fits)."""
+    overflow their capacity in total (0 when every piece fits)."""
     k = len(weights)
     atoms = target_atoms(text, language)
     if k == 1:

@@ -3,18 +3,14 @@
 A glossary file is either
 
 * TSV (``.tsv``/``.txt``): one term per line, two columns separated by a tab. An optional first row of
-language
-  codes (``zh<TAB>en``) names the columns; without it each cell's script decides (Chinese characters ->
-  ``zh``,
-  otherwise ``en``). ``#`` starts a comment line; blank lines are ignored.
+  language codes (``zh<TAB>en``) names the columns; without it each cell's script decides (Chinese characters
+  -> ``zh``, otherwise ``en``). ``#`` starts a comment line; blank lines are ignored.
 * JSON (``.json``): ``[{"zh": "张伟", "en": "Zhang Wei"}, ...]``, or ``{"terms": [...same...]}``, or a flat
   ``{"张伟": "Zhang Wei"}`` mapping (languages from the script again).
 
 Before translation each source term is replaced by a placeholder the model copies through (``protect``); after
-it
-the placeholder becomes the fixed target term (``restore``). The same terms feed transcription as hotwords /
-an
-initial prompt (``hotwords``), so the recogniser spells the names the glossary expects.
+it the placeholder becomes the fixed target term (``restore``). The same terms feed transcription as hotwords
+/ an initial prompt (``hotwords``), so the recogniser spells the names the glossary expects.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """Cues -> sentences: what a translator should see at once.
 
 Caption cues cut sentences wherever lines fill up; translating each cue alone reorders or garbles clauses.
-Here each
-cue's source text is split at sentence ends into *fragments*, and consecutive fragments are grouped into
-sentences:
-a sentence ends at sentence punctuation, at a real pause between cues (Chinese captions show no full stops, so
-a
-pause is the usual sign there), or when it grows past a size a translation model handles well.
+Here each cue's source text is split at sentence ends into *fragments*, and consecutive fragments are grouped
+into sentences: a sentence ends at sentence punctuation, at a real pause between cues (Chinese captions show
+no full stops, so a pause is the usual sign there), or when it grows past a size a translation model handles
+well.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """The Ray Serve application: ``Transcriber`` replicas holding a warm Whisper model (one per GPU, or CPU
-replicas),
-autoscaled between a minimum and a maximum, behind ``Ingress``, the facility's HTTP front door (FastAPI on
-Serve's
-proxy, HTTPS when it listens beyond loopback). The ingress runs on the head node, where the cluster's data
-folder
-(bay tokens, shared transcript cache, audio store, access log) lives; its state and rules are
-``core.cluster.hub``.
+replicas), autoscaled between a minimum and a maximum, behind ``Ingress``, the facility's HTTP front door
+(FastAPI on Serve's proxy, HTTPS when it listens beyond loopback). The ingress runs on the head node, where
+the cluster's data folder (bay tokens, shared transcript cache, audio store, access log) lives; its state and
+rules are ``core.cluster.hub``.
 """
 
 import asyncio
@@ -28,8 +25,7 @@ api = FastAPI(title="CaptionBridge facility cluster", docs_url=None, redoc_url=N
 @serve.deployment(max_ongoing_requests=1, health_check_period_s=5, graceful_shutdown_timeout_s=5)
 class Transcriber:
     """One warm model. One span at a time per replica (CTranslate2 already uses the replica's cores or its
-    GPU);
-    on a GPU, a span's speech chunks are decoded in batches (faster-whisper's batched pipeline)."""
+    GPU); on a GPU, a span's speech chunks are decoded in batches (faster-whisper's batched pipeline)."""
 
     def __init__(self, model: str | None, device: str, compute_type: str, cpu_threads: int):
         from ...core.speech.models import load_whisper, resolve_device, resolve_model

@@ -2,8 +2,7 @@
 
 Security, in front of every route (``LocalGuard``): the Host must be the loopback name the service answers on
 (defeats DNS rebinding), a browser's cross-origin ``Origin`` is refused with 403 (no CORS headers are ever
-sent),
-``Authorization: Bearer <token>`` is required (401), and request bodies are capped (413).
+sent), ``Authorization: Bearer <token>`` is required (401), and request bodies are capped (413).
 """
 
 from __future__ import annotations
@@ -122,10 +121,9 @@ class LocalGuard:
             return host_problem
         origin = headers.get("origin")
         # The token API is for scripts, not pages, so every Origin is foreign here, "null" too (sandboxed
-        # iframes and
-        # data: pages send it); the Premiere panel talks through Node's http module, which sends no Origin at
-        # all.
-        # Our own review page lives under /review with its own session and Origin checks (review.ReviewGate).
+        # iframes and data: pages send it); the Premiere panel talks through Node's http module, which sends
+        # no Origin at all. Our own review page lives under /review with its own session and Origin checks
+        # (review.ReviewGate).
         if origin is not None:
             return (
                 403,
@@ -307,10 +305,8 @@ def create_app(service: JobService, settings: GuardSettings) -> FastAPI:
     )
     def reload_models():
         """Jobs resolve their model once when they start, so a running job keeps the model it began with; new
-        jobs
-        take the model ``captionbridge finetune activate`` chose. Warm copies of other models are let go,
-        except
-        the previous one (kept for a rollback)."""
+        jobs take the model ``captionbridge finetune activate`` chose. Warm copies of other models are let go,
+        except the previous one (kept for a rollback)."""
         return reload_active_model()
 
     @app.post(

@@ -1,8 +1,7 @@
 """Every error the engine service answers with: one table of stable codes and HTTP statuses.
 
 Each is a ``CaptionBridgeError`` (so the CLI and the service show the same one-line message); the service
-turns it
-into ``{"error": {"code", "message", "details"}}`` with the status given here.
+turns it into ``{"error": {"code", "message", "details"}}`` with the status given here.
 """
 
 from __future__ import annotations

@@ -143,9 +143,8 @@ def _check_otio_json(path: Path) -> None:
 
 def _check_otio_text(raw: bytes, name: str) -> None:
     # json.loads stops past about a thousand levels with RecursionError; OpenTimelineIO's own reader would
-    # crash
-    # the engine on such a document (a segfault at 100,000 levels), so this check must run before a job reads
-    # it.
+    # crash the engine on such a document (a segfault at 100,000 levels), so this check must run before a job
+    # reads it.
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except RecursionError:

@@ -1,12 +1,10 @@
 """The job queue: workers that run caption jobs one at a time each, with progress, cancel and crash recovery.
 
 Workers are threads of the service process, so the model cache of ``captionbridge.core.speech.models`` stays
-warm across
-jobs. A job writes into ``<data>/jobs/<id>/out.partial``; only a job that succeeded is renamed to ``out/`` and
-published, so a failed, cancelled or interrupted job leaves nothing half-written. On start, jobs that were
-queued
-resume in order, and a job that was running when the process died is retried once (``max_attempts``) or marked
-failed with the reason.
+warm across jobs. A job writes into ``<data>/jobs/<id>/out.partial``; only a job that succeeded is renamed to
+``out/`` and published, so a failed, cancelled or interrupted job leaves nothing half-written. On start, jobs
+that were queued resume in order, and a job that was running when the process died is retried once
+(``max_attempts``) or marked failed with the reason.
 """
 
 from __future__ import annotations
@@ -545,8 +543,7 @@ class JobService:
         finally:
             shutil.rmtree(partial, ignore_errors=True)
             # drop the job's audio and arrays before the next job (the model stays warm), and the
-            # LoadedTimeline of
-            # an unpacked bundle, whose finalizer removes its folder
+            # LoadedTimeline of an unpacked bundle, whose finalizer removes its folder
             gc.collect()
             shutil.rmtree(job_dir / SCRATCH, ignore_errors=True)
             self._save_record(job.id)

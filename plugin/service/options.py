@@ -11,15 +11,12 @@ Options (all optional; the caption job applies its own defaults for what is left
 - ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"``
 
 and the caption job's finer controls: ``allow_missing`` (caption the rest when media is missing; those clips
-are
-reported in the result's warnings), ``absolute_times`` (SRT/VTT times include the start timecode),
+are reported in the result's warnings), ``absolute_times`` (SRT/VTT times include the start timecode),
 ``simplified_chinese``, ``translation_model``, ``max_chars_per_line``, ``max_lines``,
-``max_chars_per_second``,
-and speaker labels: ``speakers`` (``"auto"``, ``"off"``/null or a number 1-12), ``speaker_names`` (names for
-S1,
-S2, ... as a list or "Ana,Ben"), ``speaker_marks`` (``dash``, ``label`` or ``none``; default: the preset's).
-A glossary file is not accepted through the service: a job reads only its timeline and the media it
-references.
+``max_chars_per_second``, and speaker labels: ``speakers`` (``"auto"``, ``"off"``/null or a number 1-12),
+``speaker_names`` (names for S1, S2, ... as a list or "Ana,Ben"), ``speaker_marks`` (``dash``, ``label`` or
+``none``; default: the preset's). A glossary file is not accepted through the service: a job reads only its
+timeline and the media it references.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The editors' scripts find the service the same way: read ``<config>/token`` and ``<config>/service.json``.
 
 Config folder: ``$CAPTIONBRIDGE_CONFIG_DIR``, else Linux ``$XDG_CONFIG_HOME/captionbridge``
-(``~/.config/captionbridge``),
-macOS ``~/Library/Application Support/CaptionBridge``, Windows ``%APPDATA%\\CaptionBridge``.
+(``~/.config/captionbridge``), macOS ``~/Library/Application Support/CaptionBridge``, Windows
+``%APPDATA%\\CaptionBridge``.
 """
 
 from __future__ import annotations
@@ -102,8 +102,7 @@ def load_or_create_token(config: Path) -> str:
             return token
         token = secrets.token_urlsafe(32)
         # O_EXCL + 0600 so the token is never readable by others, not even for a moment; a second process
-        # racing
-        # us on first run loses the race and reads the winner's token.
+        # racing us on first run loses the race and reads the winner's token.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

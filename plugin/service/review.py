@@ -3,16 +3,13 @@
 Who may see it (``ReviewGate``, run by ``LocalGuard`` for every path under ``/review``):
 
 - A client holding the engine token mints a one-time link (``POST /v1/review/links``):
-``/review/open?code=...``.
-  Opening it once sets an ``HttpOnly; SameSite=Strict`` session cookie for the host it was opened on
-  (127.0.0.1,
-  no Domain attribute), and redirects to the page. A second use of the same link is refused. The token itself
-  never reaches the page.
+  ``/review/open?code=...``. Opening it once sets an ``HttpOnly; SameSite=Strict`` session cookie for the host
+  it was opened on (127.0.0.1, no Domain attribute), and redirects to the page. A second use of the same link
+  is refused. The token itself never reaches the page.
 - Every other ``/review`` request needs that cookie. A browser request from another web origin is refused (its
   ``Origin`` or ``Sec-Fetch-Site`` says so); writes must carry the page's own ``Origin``.
 - Every ``/review`` response carries a strict Content-Security-Policy (scripts and styles only from the page's
-own
-  files, no inline script, nothing remote), ``nosniff``, ``no-referrer`` and no caching.
+  own files, no inline script, nothing remote), ``nosniff``, ``no-referrer`` and no caching.
 - Media and files are served only from the job's own folder, by names the job or version published.
 """
 

@@ -8,9 +8,8 @@ Everything lives in the job's own folder, next to what the job wrote::
     <data>/jobs/<id>/review/versions/<n>/  version.json and every output format of approved version n
 
 An approved version is the job's document with the reviewed cues, written again in every format the job was
-asked
-for, with the caption job's own writers (``plugin.caption_job.write_outputs``) and the same frame rules; the
-validator's hard rules must pass first.
+asked for, with the caption job's own writers (``plugin.caption_job.write_outputs``) and the same frame rules;
+the validator's hard rules must pass first.
 """
 
 from __future__ import annotations
@@ -131,8 +130,8 @@ class ReviewJobs:
 
     def queue(self, threshold: float = LOW_CONFIDENCE, limit: int = 500) -> dict:
         """The review queue across jobs: every cue of a finished job whose least sure word is below
-        ``threshold``,
-        least sure first (ties: newest job first), with whether the job already has an approved version."""
+        ``threshold``, least sure first (ties: newest job first), with whether the job already has an approved
+        version."""
         from ...core.corrections.store import review_queue
 
         items = []

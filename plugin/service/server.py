@@ -60,8 +60,8 @@ class ServeOptions:
     # address.
     allow_hosts: tuple[str, ...] = ()
     # Fetch a model named by its hub name when a job asks for one not yet on disk. Off: a client can never
-    # make
-    # the engine contact the network; the user turns it on for the engine with ``serve --allow-downloads``.
+    # make the engine contact the network; the user turns it on for the engine with ``serve
+    # --allow-downloads``.
     allow_downloads: bool = False
 
 
@@ -77,8 +77,7 @@ def is_loopback(host: str) -> bool:
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they are TCP,
-    # and
-    # without it every request on a kept-alive connection waited ~40 ms for the client's delayed ACK.
+    # and without it every request on a kept-alive connection waited ~40 ms for the client's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets on Linux
     if os.name == "posix":
@@ -137,9 +136,8 @@ STALE_UNPACK_AGE = 24 * 3600.0
 
 def remove_stale_unpacks(folder: Path | None = None, max_age: float = STALE_UNPACK_AGE) -> int:
     """Remove ``captionbridge-otioz-*`` folders a killed process left in the temp folder (older versions
-    unpacked
-    bundles there; the CLI still does). Only this user's, and only old ones: a CLI run may be using a fresh
-    one."""
+    unpacked bundles there; the CLI still does). Only this user's, and only old ones: a CLI run may be using a
+    fresh one."""
     import shutil
     import tempfile
     import time
@@ -255,10 +253,8 @@ def serve(
 @contextlib.contextmanager
 def _stop_signals(server: uvicorn.Server):
     """SIGINT/SIGTERM ask the server to stop, also before uvicorn has put its own handlers in (a signal in
-    that
-    window used to be swallowed and the engine ran on). uvicorn re-raises the signal after its graceful
-    shutdown,
-    which lands here again as a no-op, so our cleanup runs."""
+    that window used to be swallowed and the engine ran on). uvicorn re-raises the signal after its graceful
+    shutdown, which lands here again as a no-op, so our cleanup runs."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -1,8 +1,7 @@
 """The engine's OpenAPI spec without running it: ``python -m captionbridge.plugin.service.spec [OUT.json]``.
 
 The same document is served at ``GET /openapi.json``; a copy is kept in ``plugin/service/openapi.json`` for
-the
-editors' scripts and panels.
+the editors' scripts and panels.
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@ from pathlib import Path
 import av
 import pysubs2
 import pytest
+from fixtures.captions import EDITOR_RATES, editor_timebase, words_from_text
+from fixtures.exact_time import exact_ms_up, stamps_ms
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from captionbridge.adapters.caption_formats import (
     CJK_FONT,
     LATIN_FONT,
@@ -24,10 +29,6 @@ from captionbridge.core.captions.validate import has_hard, validate_cues
 from captionbridge.core.errors import InputError
 from captionbridge.core.model import CaptionDocument, Cue
 from captionbridge.core.timeline.timebase import Timebase
-from fixtures.captions import EDITOR_RATES, editor_timebase, words_from_text
-from fixtures.exact_time import exact_ms_up, stamps_ms
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 EN_TEXT = (
     "Good evening, and welcome to the programme. Tonight we travel to the mountains of Yunnan, "
@@ -127,8 +128,7 @@ def test_every_format_round_trips_to_identical_frames(tmp_path, label):
 @pytest.mark.parametrize("absolute", [False, True])
 def test_written_times_are_exact_frame_starts_rounded_up(tmp_path, label, absolute):
     """The times in the files' own text equal ceil(frame / rate) at the format's resolution, computed here
-    with
-    exact fractions (not with the writer's or the validator's rounding)."""
+    with exact fractions (not with the writer's or the validator's rounding)."""
     tb = editor_timebase(label)
     doc = bilingual_doc(tb)
     offset = tb.start_frame if absolute else 0

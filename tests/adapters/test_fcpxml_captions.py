@@ -8,6 +8,8 @@ from fractions import Fraction
 
 import opentimelineio as otio
 import pytest
+from fixtures.editor_roundtrip import make_document
+
 from captionbridge.adapters.fcpxml_captions import (
     caption_role,
     fcp_time,
@@ -18,7 +20,6 @@ from captionbridge.adapters.xmeml_titles import write_xmeml_titles
 from captionbridge.core.errors import InputError
 from captionbridge.core.model import CaptionDocument, Cue
 from captionbridge.core.timeline.timebase import Timebase
-from fixtures.editor_roundtrip import make_document
 
 EXPECTED = {  # clock -> (frameDuration, tcStart, tcFormat)
     "23.976@01h": ("1001/24000s", "86486400/24000s", "NDF"),  # 86400 frames = 3603.6 s
@@ -186,8 +187,7 @@ def test_xmeml_titles_added_on_top_of_the_source_edit(tmp_path, click_wav):
 
 
 # The parts of Apple's FCPXML 1.10 DTD for the elements we write: allowed attributes, required attributes, and
-# the
-# order children may come in (a regular expression over child tag names).
+# the order children may come in (a regular expression over child tag names).
 DTD = {
     "fcpxml": ({"version"}, {"version"}, r"(resources )?(library )?"),
     "resources": (set(), set(), r"((asset|effect|format|media|locator) )*"),

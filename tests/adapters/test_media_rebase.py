@@ -1,6 +1,5 @@
 """Relative media references in the timelines we write become absolute URLs the readers resolve to the same
-files;
-references that are already absolute stay exactly as the editor wrote them (issue 14)."""
+files; references that are already absolute stay exactly as the editor wrote them (issue 14)."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
+
 from captionbridge.adapters.media_rebase import (
     file_url,
     is_relative_reference,

@@ -9,11 +9,12 @@ import sys
 
 import opentimelineio as otio
 import pytest
+from fixtures.editor_roundtrip import make_document, make_timeline
+
 from captionbridge.adapters import otio_subtitles as subs
 from captionbridge.core.errors import CaptionBridgeError, TimelineError
 from captionbridge.core.model import CaptionDocument, Cue
 from captionbridge.core.timeline.timebase import Timebase
-from fixtures.editor_roundtrip import make_document, make_timeline
 
 
 def test_write_keeps_input_and_adds_one_track_per_language(tmp_path, editor_clock):
@@ -250,9 +251,10 @@ def test_otioconvert_uses_the_plugin(tmp_path):
 def test_with_timelines_as_the_reader_loads_them(tmp_path, fmt, click_wav, timeline_factory):
     """``captionbridge caption T --formats otio`` path: the reader's timeline + subtitle tracks, input
     untouched."""
-    from captionbridge.adapters.timeline_read import load_timeline
     from fixtures.editor_roundtrip import document_for
     from fixtures.timelines import ClipSpec, SequenceSpec
+
+    from captionbridge.adapters.timeline_read import load_timeline
 
     wav = click_wav("a b.wav", 20.0, [1.0])
     seq = SequenceSpec.at("Reel 2", "30000/1001", "01:00:00;00", [ClipSpec(0, 500, wav.path)], True)

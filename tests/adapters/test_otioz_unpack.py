@@ -11,10 +11,11 @@ import zipfile
 
 import opentimelineio as otio
 import pytest
+from fixtures.service import write_wav
+
 from captionbridge.adapters.timeline_read import MAX_UNPACK_RATIO, load_timeline, unpack_bundle
 from captionbridge.core.errors import InputError
 from captionbridge.core.storage import job_scope
-from fixtures.service import write_wav
 
 
 def _bundle(path, media: bytes | None = None, zeros: int = 0):

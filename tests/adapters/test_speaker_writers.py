@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 
 import pysubs2
+
 from captionbridge.adapters.caption_formats import captions_string, read_captions, write_captions
 from captionbridge.core.captions.compose import compose_cues
 from captionbridge.core.model import CaptionDocument, Word

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
-from captionbridge.adapters.timeline_read import detect_format, load_timeline, media_path_from_url
-from captionbridge.adapters.xmeml_fixes import read_xmeml
-from captionbridge.core.errors import InputError, TimelineError
 from fixtures.timelines import (
     ClipSpec,
     SequenceSpec,
@@ -21,6 +18,10 @@ from fixtures.timelines import (
     write_xmeml,
     xmeml_string,
 )
+
+from captionbridge.adapters.timeline_read import detect_format, load_timeline, media_path_from_url
+from captionbridge.adapters.xmeml_fixes import read_xmeml
+from captionbridge.core.errors import InputError, TimelineError
 
 CASES = [
     ("24000/1001", "01:00:00:00", False, 86400),

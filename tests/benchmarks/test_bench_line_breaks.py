@@ -1,6 +1,5 @@
 """The line-break benchmark (benchmarks/bench_line_breaks.py): the frozen sets stay frozen and unseen, and a
-break
-after punctuation counts as preferred only where the rules put one."""
+break after punctuation counts as preferred only where the rules put one."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """The service benchmark's per-job isolation check (benchmarks/bench_service.py) on a real engine process:
-every
-concurrent job's result carries its own marker (timeline name, file names), and the check does fail when
-results
-are paired with the wrong jobs."""
+every concurrent job's result carries its own marker (timeline name, file names), and the check does fail when
+results are paired with the wrong jobs."""
 
 from __future__ import annotations
 

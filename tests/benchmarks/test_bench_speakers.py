@@ -7,8 +7,9 @@ import sys
 from dataclasses import replace
 
 import pytest
-from captionbridge.core.model import Cue, Word
 from fixtures.paths import REPO
+
+from captionbridge.core.model import Cue, Word
 
 
 @pytest.fixture(scope="module")

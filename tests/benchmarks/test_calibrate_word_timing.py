@@ -8,8 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-from captionbridge.core.speech.word_timing import LagModel
 from fixtures.paths import REPO
+
+from captionbridge.core.speech.word_timing import LagModel
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pysubs2
 import pytest
+from fixtures.paths import REPO, SHARED_DATA, shared_file
+
 from captionbridge.core.captions.presets import resolve_preset
 from captionbridge.core.captions.validate import validate_cues
 from captionbridge.core.model import CaptionDocument
 from captionbridge.core.pipeline import CaptionOptions
 from captionbridge.plugin.caption_job import run_caption_job
-from fixtures.paths import REPO, SHARED_DATA, shared_file
 
 EXAMPLE = REPO / "examples"
 SCRIPT_WORDS = set(
@@ -35,8 +36,7 @@ SCRIPT_WORDS = set(
 @pytest.fixture(scope="module", autouse=True)
 def example_cache(tmp_path_factory):
     """One transcript cache for this module: the example's media is transcribed once by the base model, and
-    the
-    CLI runs below reuse it (as an editor's re-runs would)."""
+    the CLI runs below reuse it (as an editor's re-runs would)."""
     import os
 
     old = os.environ.get("CAPTIONBRIDGE_CACHE_DIR")

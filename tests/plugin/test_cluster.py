@@ -1,16 +1,12 @@
 """The facility cluster end to end on this machine: a local Ray cluster (head + a second node process), the
-Ray
-Serve application deployed by `captionbridge cluster deploy` (TLS on loopback) with two CPU replicas of the
-packaged Whisper base model, and bay engines (`captionbridge caption --cluster`, real processes) against it
-over loopback.
+Ray Serve application deployed by `captionbridge cluster deploy` (TLS on loopback) with two CPU replicas of
+the packaged Whisper base model, and bay engines (`captionbridge caption --cluster`, real processes) against
+it over loopback.
 
 Covers: two bays at once with the same outputs as a local engine, the shared cache from a second bay (no
-upload,
-no second transcription), a replica killed mid-request (the span completes, once), a bay asking for another
-bay's
-job (refused), a revoked bay (refused), `cluster status`, and the whole cluster stopped (local fallback).
-Everything
-started here is stopped by the fixtures.
+upload, no second transcription), a replica killed mid-request (the span completes, once), a bay asking for
+another bay's job (refused), a revoked bay (refused), `cluster status`, and the whole cluster stopped (local
+fallback). Everything started here is stopped by the fixtures.
 """
 
 from __future__ import annotations
@@ -55,14 +51,11 @@ def words_of(out_dir: Path) -> list[tuple]:
 
 def assert_same_words(got: list[tuple], expected: list[tuple]) -> None:
     """What a local engine makes of the same audio: the same words on the same frames. Not bit-exact: CPU
-    decoding
-    on this shared machine is not deterministic from run to run even locally (near-ties in the beam went
-    either way
-    between two local runs, e.g. 'most' / 'motorcycle', and word timing follows the words around them), so: at
-    least
-    85 % of the words match in order, at least 80 % of those sit on exactly the same frames, and none is more
-    than
-    3 frames (120 ms) off. A span mapped to the wrong place, or another bay's span, fails all three."""
+    decoding on this shared machine is not deterministic from run to run even locally (near-ties in the beam
+    went either way between two local runs, e.g. 'most' / 'motorcycle', and word timing follows the words
+    around them), so: at least 85 % of the words match in order, at least 80 % of those sit on exactly the
+    same frames, and none is more than 3 frames (120 ms) off. A span mapped to the wrong place, or another
+    bay's span, fails all three."""
     import difflib
 
     a, b = [w[0].lower().strip(".,") for w in got], [w[0].lower().strip(".,") for w in expected]
@@ -251,6 +244,7 @@ def test_second_bay_gets_the_first_bays_transcript_from_the_shared_cache(facilit
 
 def _upload_and_submit(facility, bay: str, media: Path) -> dict:
     import soundfile as sf
+
     from captionbridge.core.cluster.client import wire_settings
     from captionbridge.core.cluster.wire import encode_flac
     from captionbridge.core.speech.transcribe import TranscribeOptions
@@ -324,8 +318,9 @@ def test_a_bays_engine_service_sends_its_jobs_to_the_cluster(facility, tmp_path)
     from fractions import Fraction
 
     import soundfile as sf
-    from captionbridge.plugin.service.client import EngineClient
     from fixtures.service import write_timeline
+
+    from captionbridge.plugin.service.client import EngineClient
 
     facility.add_bay("bay-d")
     media = speech(tmp_path / "three.wav", "The ferry to the island leaves at noon, weather permitting.")
@@ -449,9 +444,8 @@ def test_a_replica_killed_mid_request_costs_a_retry_not_the_job(facility, tmp_pa
 
 def test_the_front_door_restarting_mid_job_loses_nothing(facility, tmp_path):
     """The ingress replica (the cluster's front desk, with the queue in memory) is killed while a bay waits
-    for a
-    span: Serve restarts it, the bay's engine sees its job gone and queues the span again, and finishes on the
-    cluster."""
+    for a span: Serve restarts it, the bay's engine sees its job gone and queues the span again, and finishes
+    on the cluster."""
     media = speech(tmp_path / "long.wav", SENTENCES[1], repeat=4)  # about 25 s
     proc = subprocess.Popen(
         [

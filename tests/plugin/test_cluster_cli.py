@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from captionbridge.plugin.cli import cli
 from click.testing import CliRunner
+
+from captionbridge.plugin.cli import cli
 
 
 def run(*args, env=None):

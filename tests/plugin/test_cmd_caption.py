@@ -1,8 +1,6 @@
 """`captionbridge caption`, `render-audio` and `inspect` as a new user meets them (issue 14): user and
-environment
-mistakes are exit 3 with a sentence saying what to do, checked before any transcription; written timelines
-open
-from where they were written; a failed or empty run never replaces earlier outputs."""
+environment mistakes are exit 3 with a sentence saying what to do, checked before any transcription; written
+timelines open from where they were written; a failed or empty run never replaces earlier outputs."""
 
 from __future__ import annotations
 
@@ -40,8 +38,8 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture
 def unwritable_dir(tmp_path):
     """A real folder nobody can write into: permissions for a normal user; for root (who ignores them) the
-    folder is
-    made immutable, and where even that is not allowed, a folder under /sys (read-only for everyone)."""
+    folder is made immutable, and where even that is not allowed, a folder under /sys (read-only for
+    everyone)."""
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o555)
@@ -77,8 +75,7 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 @pytest.mark.parametrize("where", ["file", "under-file", "unwritable"])
 def test_out_that_cannot_be_written_is_exit_3_before_anything_else(tmp_path, unwritable_dir, where):
     """Issue 14: these were exit 70 ("a CaptionBridge bug"), raised after transcription. Passing a model that
-    does
-    not exist shows the order: the --out problem is reported, so nothing was loaded or transcribed before
+    does not exist shows the order: the --out problem is reported, so nothing was loaded or transcribed before
     it."""
     afile = tmp_path / "captions.srt"
     afile.write_text("earlier work\n")
@@ -131,8 +128,8 @@ def test_render_audio_output_that_cannot_be_written_is_exit_3(tmp_path, unwritab
 @pytest.mark.parametrize("language", ["fr", "xx", "de"])
 def test_languages_the_pipeline_cannot_caption_are_refused_up_front(tmp_path, language):
     """Issue 14: --language fr was accepted (French came out as "j 'ai"), --language xx failed with exit 70
-    after
-    the model had loaded. Both are exit 3 before anything is loaded (the missing model is never reached)."""
+    after the model had loaded. Both are exit 3 before anything is loaded (the missing model is never
+    reached)."""
     result = cli(
         "caption",
         EXAMPLE / "harbour_interview.xml",
@@ -224,8 +221,7 @@ def test_progress_bar_stays_off_a_pipe(first_run):
 @pytest.mark.slow
 def test_nothing_ends_after_the_timeline_and_words_never_overlap(first_run):
     """Issue 14: the last cue ended at 1417 on a 1415-frame edit (OTIO subtitle track, FCPXML and xmeml came
-    out
-    longer than the edit), and 25 of 129 adjacent word pairs overlapped in frames."""
+    out longer than the edit), and 25 of 129 adjacent word pairs overlapped in frames."""
     import opentimelineio as otio
 
     out, _ = first_run
@@ -253,9 +249,8 @@ def test_written_timelines_open_from_where_they_were_written(
     first_run, cache_dir, base_whisper_model, tmp_path
 ):
     """Issue 14: the OTIO and xmeml kept relative media/... paths, so opened from --out their media was
-    missing
-    (inspect said "Missing media: 3" and captioning them again exited 3). Caption our own outputs: same
-    cues."""
+    missing (inspect said "Missing media: 3" and captioning them again exited 3). Caption our own outputs:
+    same cues."""
     out, _ = first_run
     first = json.loads((out / "harbour_interview.captions.json").read_text())["cues"]
     moved = tmp_path / "elsewhere"
@@ -294,8 +289,7 @@ def test_missing_media_advice_once_and_all_missing_is_exit_3_keeping_earlier_out
     first_run, cache_dir, base_whisper_model, tmp_path
 ):
     """Issue 14: with --allow-missing and every clip missing, the run exited 0, wrote an empty .und.srt and
-    replaced
-    the earlier captions.json; the advice was printed twice and still suggested --allow-missing."""
+    replaced the earlier captions.json; the advice was printed twice and still suggested --allow-missing."""
     out, _ = first_run
     earlier = {p.name: p.read_bytes() for p in out.iterdir()}
     work = tmp_path / "proj"
@@ -449,8 +443,7 @@ def test_a_folder_in_the_way_of_one_output_replaces_nothing(
 @pytest.mark.slow
 def test_speech_detected_in_a_language_we_do_not_caption_is_exit_3(tmp_path, cache_dir, base_whisper_model):
     """With --language auto, French speech used to come out as French captions joined the English way ("j
-    'ai",
-    "Qu 'est -ce"). It is refused with a sentence saying what to do, and nothing is written."""
+    'ai", "Qu 'est -ce"). It is refused with a sentence saying what to do, and nothing is written."""
     wav = tmp_path / "bonjour.wav"
     subprocess.run(
         [

@@ -7,14 +7,15 @@ import json
 from fractions import Fraction
 
 import pytest
+from click.testing import CliRunner
+from fixtures.captions import words_from_text
+
 from captionbridge.adapters.caption_formats import write_captions
 from captionbridge.core.captions.compose import compose_cues
 from captionbridge.core.errors import ValidationFailed
 from captionbridge.core.model import CaptionDocument, Cue
 from captionbridge.core.timeline.timebase import Timebase
 from captionbridge.plugin.cli import cli
-from click.testing import CliRunner
-from fixtures.captions import words_from_text
 
 TB = Timebase.from_start_timecode(Fraction(24000, 1001), "01:00:00:00", False)
 
@@ -145,8 +146,8 @@ def test_timeline_cuts_drive_shot_change_rules(tmp_path):
 @pytest.mark.parametrize("with_language", [True, False])
 def test_a_file_without_any_cue_is_bad_input(tmp_path, content, with_language):
     """Issue 14: a garbage or empty SRT passed ("0 cue(s) ... no violations", exit 0) once --language was
-    given, and
-    without it the message asked for a language instead of saying the file is not a subtitle file."""
+    given, and without it the message asked for a language instead of saying the file is not a subtitle
+    file."""
     srt = tmp_path / "junk.srt"
     srt.write_text(content, encoding="utf-8")
     result = run(srt, "--rate", "25", *(["--language", "en"] if with_language else []))
@@ -190,8 +191,7 @@ def test_too_fast_caption_is_flagged(tmp_path):
 
 def test_caption_and_check_name_the_limits_the_same_way():
     """Issue 14: check said --max-chars/--max-cps, caption --max-chars-per-line/--max-chars-per-second
-    (without
-    help or defaults). One vocabulary, each option with help that shows the presets' defaults."""
+    (without help or defaults). One vocabulary, each option with help that shows the presets' defaults."""
     check_help = CliRunner().invoke(cli, ["check", "--help"], terminal_width=200).output
     caption_help = CliRunner().invoke(cli, ["caption", "--help"], terminal_width=200).output
     for option, default in (

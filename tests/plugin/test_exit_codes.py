@@ -1,6 +1,5 @@
 """The README's exit-code table is the code's (``core.errors.EXIT_CODES``), and each code is what the CLI
-really
-exits with (issue 14: the README said unknown options exit 3, click exits 2)."""
+really exits with (issue 14: the README said unknown options exit 3, click exits 2)."""
 
 from __future__ import annotations
 
@@ -9,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from fixtures.paths import REPO
+
 from captionbridge.core import errors
 from captionbridge.core.errors import EXIT_CODES, CaptionBridgeError, exit_code_table
-from fixtures.paths import REPO
 
 EXAMPLE = REPO / "examples" / "harbour_interview.otio"
 

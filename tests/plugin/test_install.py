@@ -9,10 +9,11 @@ import sys
 import zipfile
 
 import pytest
-from captionbridge.plugin import installers
-from captionbridge.plugin.cli import cli
 from click.testing import CliRunner
 from fixtures.paths import REPO, absent
+
+from captionbridge.plugin import installers
+from captionbridge.plugin.cli import cli
 
 ROOT = REPO
 

@@ -204,8 +204,7 @@ def _assert_hand_import(result, text):
 
 def test_a_throwing_create_caption_track_gives_the_files_to_import_by_hand(tmp_path):
     """Premiere throwing in createCaptionTrack reached the panel as CEP's "EvalScript error." and the user saw
-    a JSON
-    parse error; now the host catches it and the panel gives the SRT files to import by hand."""
+    a JSON parse error; now the host catches it and the panel gives the SRT files to import by hand."""
     with LoopbackEngine(tmp_path) as engine:
         out = run_panel(tmp_path, engine, throw_on_caption=True, **CLOCKS["25@01h"])
     assert "error" not in out, out
@@ -282,8 +281,7 @@ process.stdout.write(JSON.stringify(out));
 
 def test_captions_go_to_the_exported_sequence_when_the_user_switches_sequences(tmp_path):
     """The user opened another (25 fps) sequence while the engine worked: the 23.976 captions go to the
-    sequence
-    that was exported, which is opened again, and nothing lands on the other one."""
+    sequence that was exported, which is opened again, and nothing lands on the other one."""
     c = CLOCKS["23.976@01h"]
     with LoopbackEngine(tmp_path) as engine:
         out = run_panel(tmp_path, engine, during_job="switch", **c)
@@ -456,8 +454,7 @@ def test_a_track_premiere_did_not_really_make_is_caught_by_the_read_back(tmp_pat
 
 def test_an_earlier_run_on_the_same_sequence_does_not_pass_for_a_missing_track(tmp_path):
     """Captioned twice; the second time Premiere says it made the tracks but did not: the first run's tracks
-    (same
-    texts) must not make the second look verified."""
+    (same texts) must not make the second look verified."""
     with LoopbackEngine(tmp_path) as engine:
         out = run_panel(
             tmp_path, engine, runs=[{}, {"caption_track_silently_missing": True}], **CLOCKS["25@01h"]
@@ -504,8 +501,7 @@ def _panel_ui(tmp_path, config_dir, **cfg):
 
 def test_the_panel_page_cancel_button_stops_a_stuck_engine(tmp_path):
     """index.html's scripts wired as CEP loads them: Generate disables itself and enables Cancel; Cancel while
-    the
-    engine hangs ends the run at once with the buttons back."""
+    the engine hangs ends the run at once with the buttons back."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
@@ -529,8 +525,7 @@ def test_the_panel_page_shows_an_engine_that_is_not_running(tmp_path):
 
 def test_panel_srt_milliseconds_are_exact_frame_starts_rounded_up():
     """The panel writes its own SRT (no Python in Premiere): its times must equal ceil(frame / rate) in ms,
-    computed
-    here with exact fractions."""
+    computed here with exact fractions."""
     frames = list(range(0, 3000, 7)) + [17982, 107892, 123456, 863136]
     rates = [(24000, 1001), (30000, 1001), (60000, 1001), (25, 1)]
     script = (

@@ -1,7 +1,7 @@
 """The Premiere panel's Review captions and Update captions (js/review.js + jsx/review.jsx, with the real
 jsx/host.jsx, under Node with a fake `app`) against a real engine: the sequence's job is found, the review
-page
-opens on it, and the approved version becomes new caption tracks whose SRT lands every cue on its frame."""
+page opens on it, and the approved version becomes new caption tracks whose SRT lands every cue on its
+frame."""
 
 from __future__ import annotations
 

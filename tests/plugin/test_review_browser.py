@@ -1,10 +1,7 @@
 """The review page in a real browser (Debian's chromium + chromium-driver, headless, through Selenium): open a
-job
-from a one-time link, play a cue, move cue edges by drag and by keyboard, edit, split, merge, undo, approve,
-and
-find the approved version in the written SRT and OTIO. Screenshots of the job view at two window sizes are
-kept in
-the test's folder (and in CAPTIONBRIDGE_SCREENSHOTS when set)."""
+job from a one-time link, play a cue, move cue edges by drag and by keyboard, edit, split, merge, undo,
+approve, and find the approved version in the written SRT and OTIO. Screenshots of the job view at two window
+sizes are kept in the test's folder (and in CAPTIONBRIDGE_SCREENSHOTS when set)."""
 
 from __future__ import annotations
 
@@ -16,8 +13,9 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
-from captionbridge.core.timeline.timebase import Timebase
 from fixtures.review import SCRIPT, PageClient, mint_link
+
+from captionbridge.core.timeline.timebase import Timebase
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

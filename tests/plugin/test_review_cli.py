@@ -1,6 +1,5 @@
 """`captionbridge review`, imports of a captions JSON, approval refused by the validator, and the review
-audio,
-against a real engine process."""
+audio, against a real engine process."""
 
 from __future__ import annotations
 
@@ -12,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from fixtures.review import PageClient, mint_link, script_document, write_review_timeline
+
 from captionbridge.adapters.timeline_read import load_timeline
 from captionbridge.plugin.caption_job import write_outputs
-from fixtures.review import PageClient, mint_link, script_document, write_review_timeline
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """The review page on a job of the real caption pipeline (Whisper base, packaged): the job keeps the review
-copy
-of its mix, the page shows the recognised words with their confidences, and an approved version is written."""
+copy of its mix, the page shows the recognised words with their confidences, and an approved version is
+written."""
 
 from __future__ import annotations
 
@@ -71,8 +71,7 @@ def test_a_real_job_is_reviewed(real_review_engine, base_whisper_model, tmp_path
     srt = client.request("GET", f"/v1/jobs/{job['id']}/versions/1/files/{srt_name}", raw=True).decode()
     assert srt.startswith("1\n") and "And so, my fellow Americans," in srt
     # the approval kept what it corrected as training data (issue 17): the model's words, the approved text
-    # and
-    # the span's audio at 16 kHz, in the engine's own data folder
+    # and the span's audio at 16 kHz, in the engine's own data folder
     from captionbridge.core.corrections.store import CorrectionStore
 
     store = CorrectionStore(real_review_engine.config)

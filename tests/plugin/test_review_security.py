@@ -1,6 +1,5 @@
 """The review page's security, with real requests to a real engine: one-time links, the session cookie,
-foreign
-origins, the CSP, and file names that try to leave the job's folder."""
+foreign origins, the CSP, and file names that try to leave the job's folder."""
 
 from __future__ import annotations
 

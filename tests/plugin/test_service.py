@@ -8,8 +8,9 @@ import json
 import time
 
 import pytest
-from captionbridge.plugin.service.client import EngineError
 from fixtures.service import write_timeline
+
+from captionbridge.plugin.service.client import EngineError
 
 
 def test_submit_poll_fetch(shared_engine, tmp_path):

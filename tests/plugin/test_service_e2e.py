@@ -10,10 +10,11 @@ from fractions import Fraction
 
 import pytest
 import soundfile as sf
-from captionbridge.plugin.caption_job import run_caption_job  # noqa: F401  (a broken import is a red run)
-from captionbridge.plugin.service.client import EngineError
 from fixtures.paths import absent
 from fixtures.service import EngineProcess, write_timeline
+
+from captionbridge.plugin.caption_job import run_caption_job  # noqa: F401  (a broken import is a red run)
+from captionbridge.plugin.service.client import EngineError
 
 SPEECH = "And so, my fellow Americans, ask not what your country can do for you."
 

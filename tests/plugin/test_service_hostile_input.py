@@ -12,8 +12,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from captionbridge.plugin.service.client import EngineClient, EngineError
 from fixtures.service import write_timeline
+
+from captionbridge.plugin.service.client import EngineClient, EngineError
 
 DEEP = 970  # nesting that used to raise RecursionError inside the request handler (a 500)
 

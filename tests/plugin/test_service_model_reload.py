@@ -1,12 +1,12 @@
 """POST /v1/models/reload on a real engine: new jobs take the model `finetune activate` chose, a rollback goes
-back,
-and a model worse than its base never becomes active."""
+back, and a model worse than its base never becomes active."""
 
 from __future__ import annotations
 
 import pytest
-from captionbridge.core.finetune import registry
 from fixtures.tiny_whisper import build_tiny_whisper
+
+from captionbridge.core.finetune import registry
 
 
 def _register(name, base_wer, tuned_wer):

@@ -6,17 +6,18 @@ from __future__ import annotations
 import json
 
 import schemathesis
-from captionbridge.plugin.service.spec import openapi_spec
 from fixtures.paths import REPO
 from hypothesis import HealthCheck, settings
+
+from captionbridge.plugin.service.spec import openapi_spec
 
 SPEC_FILE = REPO / "plugin" / "service" / "openapi.json"
 
 
 # The engine is checked against the published spec file (what the editors' scripts and panels are written
 # against), not against the function that builds the served one: a change to the API that is not published
-# fails
-# here. schemathesis's lazy fixture loader does not run under pytest 9, so the schema is loaded at import.
+# fails here. schemathesis's lazy fixture loader does not run under pytest 9, so the schema is loaded at
+# import.
 schema = schemathesis.openapi.from_dict(json.loads(SPEC_FILE.read_text(encoding="utf-8")))
 
 
@@ -25,9 +26,9 @@ schema = schemathesis.openapi.from_dict(json.loads(SPEC_FILE.read_text(encoding=
 def test_api_conforms_to_its_spec(case, shared_engine):
     client = shared_engine.client
     # positive_data_acceptance is left out on purpose: whether a request is acceptable depends on the file
-    # system
-    # (the timeline must exist and be a timeline), which no schema can say; every other check runs, including
-    # negative_data_rejection, response schema, status code, content type and Allow header conformance.
+    # system (the timeline must exist and be a timeline), which no schema can say; every other check runs,
+    # including negative_data_rejection, response schema, status code, content type and Allow header
+    # conformance.
     case.call_and_validate(
         base_url=client.base_url,
         headers={"Authorization": f"Bearer {client.token}"},

@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
+from fixtures.service import write_timeline
+
 from captionbridge.plugin.service.client import EngineClient, EngineError
 from captionbridge.plugin.service.paths import config_dir, load_or_create_token
-from fixtures.service import write_timeline
 
 
 def raw(client: EngineClient, method: str, path: str, headers: dict | None = None, body: bytes | None = None):
@@ -359,8 +360,7 @@ def test_other_files_never_leak(shared_engine, tmp_path):
 
 def test_a_stop_signal_before_uvicorn_is_up_still_stops_the_server():
     """A SIGTERM between service.json appearing and uvicorn installing its handlers used to be swallowed (the
-    engine
-    then ran on); now it asks the server to stop, and uvicorn checks that flag before serving."""
+    engine then ran on); now it asks the server to stop, and uvicorn checks that flag before serving."""
     import signal
     import types
 

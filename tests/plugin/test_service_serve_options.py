@@ -7,6 +7,7 @@ import socket
 import stat
 
 import pytest
+
 from captionbridge.core.errors import CaptionBridgeError
 from captionbridge.plugin.service.paths import load_or_create_token, weak_token
 from captionbridge.plugin.service.server import ServeOptions, allowed_host_names, bind_socket
@@ -79,8 +80,9 @@ def test_build_service_keeps_the_host_check_on_a_wildcard_address(tmp_path):
 
 
 def test_serve_help_names_allow_host_and_downloads():
-    from captionbridge.plugin.cmd_serve import serve_cmd
     from click.testing import CliRunner
+
+    from captionbridge.plugin.cmd_serve import serve_cmd
 
     out = CliRunner().invoke(serve_cmd, ["--help"]).output
     assert "--allow-host" in out and "--allow-downloads" in out
@@ -126,9 +128,10 @@ def test_stale_unpacked_bundles_in_tmp_are_removed(tmp_path):
 
 
 def test_serve_on_all_interfaces_warns_and_names_the_allowed_hosts(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
     from captionbridge.plugin.cmd_serve import serve_cmd
     from captionbridge.plugin.service import server
-    from click.testing import CliRunner
 
     seen = {}
     monkeypatch.setattr(server, "serve", lambda opts, on_ready=None: seen.setdefault("opts", opts))

@@ -1,7 +1,7 @@
 """A bounded soak: jobs submitted (by path and by upload) while the engine is killed with SIGKILL and
-restarted
-several times, with an outside program reading the job database all along. At the end every accepted job is
-either done or failed with a clear reason, none is missing, and nothing lies outside the job folders."""
+restarted several times, with an outside program reading the job database all along. At the end every accepted
+job is either done or failed with a clear reason, none is missing, and nothing lies outside the job
+folders."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import sqlite3
 import threading
 import time
 
-from captionbridge.plugin.service.client import EngineError
 from fixtures.service import write_timeline
+
+from captionbridge.plugin.service.client import EngineError
 
 ROUNDS = 4
 JOBS_PER_ROUND = 6

@@ -1,14 +1,10 @@
 """No job record is lost: the engine never opens its own files as input, the store notices and repairs a
-deleted
-write-ahead log, and a job folder whose row is gone is restored, never deleted.
+deleted write-ahead log, and a job folder whose row is gone is restored, never deleted.
 
 Background (issue 13): closing any descriptor of a SQLite file drops every POSIX lock the process holds on it.
-The
-engine used to open its own ``jobs.sqlite3`` when a client named it as ``timeline_path``; the next outside
-opener
-(a backup, ``sqlite3 ... 'pragma integrity_check'``) then deleted the live ``-wal``, and every later commit
-went
-into a deleted file, lost at the next crash.
+The engine used to open its own ``jobs.sqlite3`` when a client named it as ``timeline_path``; the next outside
+opener (a backup, ``sqlite3 ... 'pragma integrity_check'``) then deleted the live ``-wal``, and every later
+commit went into a deleted file, lost at the next crash.
 """
 
 from __future__ import annotations
@@ -22,10 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.service import demo_job, write_timeline
+
 from captionbridge.plugin.service.client import EngineError
 from captionbridge.plugin.service.jobs import JobService
 from captionbridge.plugin.service.store import JobStore
-from fixtures.service import demo_job, write_timeline
 
 OUTSIDE_OPENER = (
     "import sqlite3, sys\n"

@@ -3,10 +3,11 @@
 import json
 
 import pytest
+from click.testing import CliRunner
+
 from captionbridge.core.model import CaptionDocument, Cue
 from captionbridge.core.timeline.timebase import Timebase
 from captionbridge.plugin.cli import cli
-from click.testing import CliRunner
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Both Resolve scripts against one behaviour table (``fixtures/resolve_behaviours.py``): the Python script
-and its
-Lua twin must find, start, or give up on the engine the same way, within the same time."""
+and its Lua twin must find, start, or give up on the engine the same way, within the same time."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """``Generate Captions.lua``: syntax-checked with luac5.4 and run with lua5.4 against a Lua fake Resolve,
-talking to
-a loopback engine through the real curl."""
+talking to a loopback engine through the real curl."""
 
 from __future__ import annotations
 

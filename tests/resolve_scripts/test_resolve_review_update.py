@@ -1,8 +1,6 @@
 """Review Captions and Update Captions in the Resolve script, against a fake Resolve and a real engine: the
-job a
-timeline was captioned by is recorded, the review page opens on it, and the approved version replaces its
-tracks
-(verified by read-back; a failed placement leaves the previous captions)."""
+job a timeline was captioned by is recorded, the review page opens on it, and the approved version replaces
+its tracks (verified by read-back; a failed placement leaves the previous captions)."""
 
 from __future__ import annotations
 
@@ -10,10 +8,11 @@ import importlib.util
 import json
 
 import pytest
-from captionbridge.core.timeline.timebase import Timebase
 from fixtures.fake_resolve import FakeResolve
 from fixtures.paths import REPO
 from fixtures.review import PageClient
+
+from captionbridge.core.timeline.timebase import Timebase
 
 SCRIPTS = REPO / "resolve_scripts"
 

@@ -10,11 +10,12 @@ import sys
 from fractions import Fraction
 
 import pytest
-from captionbridge.core.timeline.timebase import Timebase
 from fixtures.exact_time import exact_ms_up
 from fixtures.fake_resolve import FakeResolve, srt_frames
 from fixtures.loopback_engine import LoopbackEngine
 from fixtures.paths import REPO
+
+from captionbridge.core.timeline.timebase import Timebase
 
 SCRIPT = REPO / "resolve_scripts" / "Generate Captions.py"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+from fixtures.captions import words_from_text
+
 from captionbridge.core.captions.compose import compose_cues
 from captionbridge.core.captions.cue_timing import Span, time_cues
 from captionbridge.core.captions.line_breaking import _jieba
@@ -12,7 +14,6 @@ from captionbridge.core.captions.presets import resolve_preset
 from captionbridge.core.errors import InputError
 from captionbridge.core.model import Word
 from captionbridge.core.timeline.timebase import Timebase
-from fixtures.captions import words_from_text
 
 TB24 = Timebase(24)
 NETFLIX = resolve_preset("netflix-en", "en")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from captionbridge.core.captions.compose import compose_cues
-from captionbridge.core.captions.validate import HARD, validate_cues
-from captionbridge.core.model import Word
 from fixtures.captions import EDITOR_RATES, editor_timebase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from captionbridge.core.captions.compose import compose_cues
+from captionbridge.core.captions.validate import HARD, validate_cues
+from captionbridge.core.model import Word
 
 EN_WORDS = (
     "the a I you she they we it is was not never go went house market morning John Smith very old new "
@@ -25,8 +26,7 @@ PUNCT = ["", "", "", "", ",", ".", "?", "!", "，", "。"]
 rates = st.sampled_from([r[0] for r in EDITOR_RATES])
 
 # The published limits, written here from the style guides (not read from core.captions.presets): the oracle
-# must
-# not share the code's numbers. (chars per line, lines, min seconds, max seconds, min gap frames)
+# must not share the code's numbers. (chars per line, lines, min seconds, max seconds, min gap frames)
 STYLE_GUIDE = {
     ("netflix-en", "en"): (42, 2, Fraction(5, 6), Fraction(7), 2),  # Netflix English Timed Text Style Guide
     ("netflix-zh", "zh"): (16, 2, Fraction(5, 6), Fraction(7), 2),  # Netflix Simplified Chinese guide

@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 
 import pytest
+
 from captionbridge.core.captions.compose import compose_cues
 from captionbridge.core.captions.validate import validate_cues
 from captionbridge.core.model import Cue, Word

@@ -5,12 +5,13 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+from fixtures.captions import words_from_text
+
 from captionbridge.core.captions.compose import compose_cues
 from captionbridge.core.captions.cue_timing import Span, settle_word_frames, time_cues
 from captionbridge.core.captions.presets import resolve_preset
 from captionbridge.core.model import Word
 from captionbridge.core.timeline.timebase import Timebase
-from fixtures.captions import words_from_text
 
 TB = Timebase(Fraction(24000, 1001))
 NETFLIX = resolve_preset("netflix-en", "en")

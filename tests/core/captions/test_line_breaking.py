@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from captionbridge.core.captions.line_breaking import (
     NEUTRAL,
     POOR,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+from fixtures.captions import words_from_text
+from fixtures.exact_time import exact_ms_up
+
 from captionbridge.core.captions.compose import compose_cues
 from captionbridge.core.captions.validate import HARD, SOFT, SourceTimes, has_hard, validate_cues
 from captionbridge.core.model import Cue
 from captionbridge.core.timeline.timebase import Timebase
-from fixtures.captions import words_from_text
-from fixtures.exact_time import exact_ms_up
 
 TB = Timebase(Fraction(24000, 1001))
 

@@ -1,6 +1,5 @@
 """The bay's engine with a remote speech backend: the same words as a local run when the backend does the
-work,
-local transcription with a clear warning for whatever it could not do, and waiting when told to."""
+work, local transcription with a clear warning for whatever it could not do, and waiting when told to."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import time
 from fractions import Fraction
 
 import pytest
+
 from captionbridge.core.cluster.client import ClusterBackend, ClusterUnreachable
 from captionbridge.core.cluster.facility import ClusterConfig
 from captionbridge.core.speech import models
@@ -46,8 +46,7 @@ def regions(path, tb):
 
 class ReplicaInProcess:
     """A backend that runs what a cluster replica runs (``transcribe_span_samples``) here, and can give up
-    after
-    ``give_up_after`` spans the way a cluster that goes away does."""
+    after ``give_up_after`` spans the way a cluster that goes away does."""
 
     def __init__(self, model, give_up_after: int | None = None):
         self.model, self.give_up_after, self.seen = model, give_up_after, []

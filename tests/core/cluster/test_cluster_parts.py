@@ -9,6 +9,7 @@ import stat
 import numpy as np
 import pytest
 import soundfile as sf
+
 from captionbridge.core.cluster.bays import BayRegistry
 from captionbridge.core.cluster.facility import ClusterConfig
 from captionbridge.core.cluster.fairshare import FairQueue

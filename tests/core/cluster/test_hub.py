@@ -1,7 +1,6 @@
 """The cluster's front desk (``core.cluster.hub``) with its replicas replaced by a coroutine: isolation
-between bays,
-the shared cache, idempotent submits, fair share, and a replica lost mid-span. The same rules run on Ray in
-``tests/plugin/test_cluster.py``."""
+between bays, the shared cache, idempotent submits, fair share, and a replica lost mid-span. The same rules
+run on Ray in ``tests/plugin/test_cluster.py``."""
 
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+
 from captionbridge.core.cluster.client import wire_settings
 from captionbridge.core.cluster.hub import Hub, NotFound, ReplicaLost, Unauthorized
 from captionbridge.core.cluster.wire import encode_flac

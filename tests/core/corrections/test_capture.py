@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import soundfile as sf
+
 from captionbridge.core.corrections.capture import corrections_from_approval, span_audio
 from captionbridge.core.model import CaptionDocument, Cue, Word
 from captionbridge.core.timeline.timebase import Timebase

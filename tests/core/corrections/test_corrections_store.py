@@ -7,6 +7,7 @@ import stat
 
 import numpy as np
 import pytest
+
 from captionbridge.core.corrections.export import export
 from captionbridge.core.corrections.store import CorrectionRecord, CorrectionStore, review_queue
 from captionbridge.core.errors import InputError

@@ -1,6 +1,5 @@
 """The corrections vocabulary reaches the decoder: from the pipeline's option, from the CLI's engine store,
-and in
-engine jobs (issue 17, 'use it at once, without training')."""
+and in engine jobs (issue 17, 'use it at once, without training')."""
 
 from __future__ import annotations
 
@@ -8,12 +7,13 @@ import time
 
 import numpy as np
 import soundfile as sf
+from click.testing import CliRunner
+from fixtures.service import write_timeline
+
 from captionbridge.core.corrections.store import CorrectionRecord, CorrectionStore
 from captionbridge.core.pipeline import CaptionOptions, caption_timeline
 from captionbridge.core.speech import transcribe
 from captionbridge.plugin.service.jobs import JobService
-from click.testing import CliRunner
-from fixtures.service import write_timeline
 
 
 def _teach(store: CorrectionStore, times: int = 2) -> None:

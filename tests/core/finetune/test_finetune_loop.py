@@ -8,13 +8,14 @@ import json
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
+from fixtures.tiny_whisper import build_tiny_whisper
+
 from captionbridge.core.corrections.store import CorrectionRecord, CorrectionStore
 from captionbridge.core.finetune import registry
 from captionbridge.core.finetune.ct2_weights import read_ct2_weights
 from captionbridge.core.speech.models import resolve_model
 from captionbridge.plugin.cli import cli
-from click.testing import CliRunner
-from fixtures.tiny_whisper import build_tiny_whisper
 
 
 @pytest.fixture

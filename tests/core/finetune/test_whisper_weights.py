@@ -6,11 +6,12 @@ import struct
 
 import numpy as np
 import pytest
+from fixtures.paths import shared_file
+from fixtures.tiny_whisper import build_tiny_whisper
+
 from captionbridge.core.errors import InputError
 from captionbridge.core.finetune.ct2_weights import read_ct2_weights
 from captionbridge.core.finetune.whisper_weights import load_as_transformers, save_as_ct2
-from fixtures.paths import shared_file
-from fixtures.tiny_whisper import build_tiny_whisper
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
 """English word timing from pocketsphinx forced alignment (``core/speech/acoustic_timing.py``), on espeak-ng
-speech
-with exact word times; the Whisper-based figures are on speech never used for tuning (``UNSEEN_SET``)."""
+speech with exact word times; the Whisper-based figures are on speech never used for tuning
+(``UNSEEN_SET``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from captionbridge.core.speech import acoustic_timing as at
 from captionbridge.core.speech.word_timing import refine_word_times, speech_activity
 
@@ -94,8 +95,7 @@ def test_a_segment_that_cannot_be_matched_keeps_its_times_and_is_counted(speech_
 
 def test_a_stop_after_a_pause_starts_on_the_onset_not_in_the_closure(speech_corpus_module):
     """The aligner counts a word-initial stop's silent closure as part of the word: after a pause the pause
-    rule
-    puts the start where sound begins."""
+    rule puts the start where sound begins."""
     samples, ref = _sentence(speech_corpus_module, "Take the blue cup to the kitchen.")
     aligner = at.EnglishAligner()
     result = aligner.align(samples, [at.spell_token(t) for t, *_ in ref])
@@ -115,8 +115,7 @@ def test_a_stop_after_a_pause_starts_on_the_onset_not_in_the_closure(speech_corp
 
 def test_an_aligner_gap_inside_running_speech_goes_to_the_word_still_sounding():
     """Between two aligned words with a short silence the aligner made up, the first word ends where the last
-    quiet
-    run before the next word begins (its own fading sound stays in it)."""
+    quiet run before the next word begins (its own fading sound stays in it)."""
     t = np.arange(int(1.4 * SR)) / SR
     audio = np.zeros_like(t, dtype=np.float32)
     audio[int(0.2 * SR) : int(0.62 * SR)] = 0.3 * np.sin(2 * np.pi * 220 * t[int(0.2 * SR) : int(0.62 * SR)])
@@ -152,8 +151,7 @@ def test_english_words_on_unseen_speech(base_whisper_model, speech_corpus_module
     errors = {}
     for acoustic in (True, False):
         # greedy only: the temperature fallback samples from a random state that earlier tests in the same
-        # process
-        # have advanced, which made the transcript (and so the figure) depend on test order
+        # process have advanced, which made the transcript (and so the figure) depend on test order
         result = transcribe_audio(
             corpus.samples,
             TranscribeOptions(language="en", cache=False, temperature=(0.0,), acoustic_timing=acoustic),
@@ -181,8 +179,7 @@ def test_english_words_on_unseen_speech(base_whisper_model, speech_corpus_module
 
 def test_in_strong_noise_the_pause_rules_leave_aligned_words_alone():
     """At 10 dB SNR the energy mask is too coarse: moving aligned words onto it made them ~60 ms late on
-    average
-    (measured on espeak speech in pink noise), so aligned words keep the aligner's times there."""
+    average (measured on espeak speech in pink noise), so aligned words keep the aligner's times there."""
     rng = np.random.default_rng(3)
     t = np.arange(int(2.0 * SR)) / SR
     audio = np.zeros_like(t, dtype=np.float32)
@@ -225,8 +222,7 @@ def test_the_timing_stage_is_part_of_the_transcript_cache_key(
 
 def test_a_word_whisper_put_before_a_pause_moves_to_the_speech_after_it(speech_corpus_module):
     """Whisper sometimes ends a segment with the first word of the next sentence, seconds before it is spoken.
-    The
-    aligner can only squeeze it in at its shortest there; it is moved to the next piece and found where it
+    The aligner can only squeeze it in at its shortest there; it is moved to the next piece and found where it
     is."""
     a_audio, a_words = speech_corpus_module.synth_sentence(
         "The committee will announce its decision.", "en-us"

@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 import soundfile
+from click.testing import CliRunner
+
 from captionbridge.core.errors import InputError
 from captionbridge.core.speech import models
 from captionbridge.core.speech.align import (
@@ -20,7 +22,6 @@ from captionbridge.core.speech.align import (
 )
 from captionbridge.core.speech.transcribe import TranscribeOptions
 from captionbridge.plugin.cli import cli
-from click.testing import CliRunner
 
 FAST = dict(temperature=(0.0,), beam_size=1, cache=False)
 
@@ -170,14 +171,13 @@ def test_speech_windows_never_span_a_clip_edge():
 @pytest.mark.slow
 def test_mandarin_on_a_timeline_of_clips_and_gaps(base_whisper_model, speech_corpus_module, tmp_path):
     """Regression: a Mandarin narration cut into clips with gaps on a 25 fps OTIO timeline was aligned seconds
-    off
-    (script characters given to the wrong clip; windows spanning gaps). Each clip now gets the characters
-    heard in
-    it, and no window spans a clip edge."""
+    off (script characters given to the wrong clip; windows spanning gaps). Each clip now gets the characters
+    heard in it, and no window spans a clip edge."""
     import soundfile as sf
+    from fixtures.timelines import ClipSpec, SequenceSpec, write_otio
+
     from captionbridge.adapters.timeline_read import load_timeline
     from captionbridge.core.pipeline import align_document
-    from fixtures.timelines import ClipSpec, SequenceSpec, write_otio
 
     corpus = speech_corpus_module.make_corpus("zh", sentences=4, seed=2, pauses=(0.6,), noise_seconds=0)
     model = models.load_whisper(str(base_whisper_model), "cpu", "int8")
@@ -219,8 +219,7 @@ def test_align_cli_on_a_timeline_writes_the_timeline_formats(
     base_whisper_model, espeak_english, speech_corpus_module, tmp_path
 ):
     """English script on a two-clip OTIO timeline with a gap: every format caption writes, words on the
-    timeline's
-    clock within 50 ms nine times in ten."""
+    timeline's clock within 50 ms nine times in ten."""
     from fixtures.timelines import ClipSpec, SequenceSpec, write_otio
 
     samples, rate = soundfile.read(espeak_english.path, dtype="float32")

@@ -7,11 +7,12 @@ import json
 import shutil
 
 import pytest
+from click.testing import CliRunner
+from fixtures.paths import absent
+
 from captionbridge.core.errors import InputError, ModelNotAvailableError
 from captionbridge.core.speech import models
 from captionbridge.plugin.cli import cli
-from click.testing import CliRunner
-from fixtures.paths import absent
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fixtures.paths import shared_file
+
 from captionbridge.core.errors import InputError
 from captionbridge.core.model import Word
 from captionbridge.core.speech import speakers as sp
-from fixtures.paths import shared_file
 
 
 @pytest.fixture(scope="module")

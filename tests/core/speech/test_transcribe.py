@@ -1,8 +1,7 @@
 """Transcription plumbing with the tiny random Whisper: regions -> timeline words, cache, progress, guards.
 
 The tiny model's text is noise, so these tests assert structure and mapping; real text is tested with the
-packaged
-base model in test_transcribe_base.py.
+packaged base model in test_transcribe_base.py.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import soundfile
+
 from captionbridge.core.errors import Cancelled, InputError, ModelNotAvailableError
 from captionbridge.core.progress import Progress
 from captionbridge.core.speech import models
@@ -88,8 +88,7 @@ def test_regions_map_to_timeline_frames(base_whisper_model, espeak_english, cach
 
     Real speech and the packaged model: which noise words the tiny random model emits in a region flips with
     floating-point details (it changed once torch had been imported into the process), so it cannot show that
-    both
-    regions were heard."""
+    both regions were heard."""
     tb = Timebase.from_start_timecode("24000/1001", "01:00:00:00", False)
     a = region(espeak_english.path, 0, 200, Fraction(1), tb, "A")  # source 1 s .. 9.34 s
     b = region(espeak_english.path, 400, 700, Fraction(14), tb, "B")  # source 14 s .. 26.5 s (past the end)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+from fixtures.paths import SHARED_DATA, shared_file
+
 from captionbridge.core.speech import models
 from captionbridge.core.speech.chinese_text import is_cjk, to_simplified
 from captionbridge.core.speech.transcribe import TranscribeOptions, transcribe_audio, transcribe_regions
 from captionbridge.core.speech.transcript_cache import TranscriptCache
 from captionbridge.core.timeline.regions import AudioRegion
 from captionbridge.core.timeline.timebase import Timebase
-from fixtures.paths import SHARED_DATA, shared_file
 
 JFK = SHARED_DATA / "jfk.flac"
 JFK_REFERENCE = (

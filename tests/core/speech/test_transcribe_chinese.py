@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from captionbridge.core.speech.chinese_text import (
     fullwidth_punctuation,
     normalise_chinese,

@@ -7,6 +7,7 @@ import os
 import stat
 
 import pytest
+
 from captionbridge.core.speech.transcript_cache import TranscriptCache, media_fingerprint
 from captionbridge.core.storage import job_scope
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from captionbridge.core.speech.word_timing import HOP, LAG_MODELS, refine_word_times, speech_activity
 
 BASE = LAG_MODELS["base"]
@@ -63,8 +64,7 @@ def test_boundary_in_running_speech_moves_to_the_energy_dip():
 
 def test_a_quiet_closure_between_words_belongs_to_neither():
     # a 40 ms closure between two words, Whisper's boundary 30 ms early: the first word ends where it falls
-    # quiet,
-    # the second starts on its own sound (its onset), not at the closure
+    # quiet, the second starts on its own sound (its onset), not at the closure
     audio = bursts([(1.0, 1.5), (1.54, 1.8)], 3.0)
     refined = refine_word_times([(1.0, 1.47), (1.47, 1.8)], audio, SR, texts=["when", "the"], lag=BASE)
     assert refined[0][1] == pytest.approx(1.5, abs=0.011)
@@ -73,8 +73,7 @@ def test_a_quiet_closure_between_words_belongs_to_neither():
 
 def test_two_closures_in_a_row_the_second_is_the_boundary():
     # "quick brown": quick's own final closure and release, then brown's closure; Whisper put the boundary on
-    # the
-    # first closure. The boundary is brown's closure: quick keeps its release
+    # the first closure. The boundary is brown's closure: quick keeps its release
     audio = bursts([(1.0, 1.30), (1.42, 1.75)], 2.5) + bursts([(1.34, 1.38)], 2.5, level=0.03)
     refined = refine_word_times([(1.0, 1.31), (1.31, 1.75)], audio, SR, texts=["quick", "brown"], lag=BASE)
     assert refined[0][1] == pytest.approx(1.38, abs=0.011)
@@ -162,6 +161,7 @@ def test_order_count_and_no_overlap_are_kept():
 def test_word_times_on_espeak_speech(base_whisper_model, espeak_english, speech_corpus_module):
     """Against espeak-ng's exact word times: refinement must beat raw Whisper, and stay within bounds."""
     import soundfile
+
     from captionbridge.core.model import Word
     from captionbridge.core.speech import models
     from captionbridge.core.speech.transcribe import TranscribeOptions, transcribe_audio

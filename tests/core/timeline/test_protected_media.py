@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from captionbridge.core.errors import InputError
 from captionbridge.core.storage import clear_protected, job_scope, protect_folder, protected_owner
 from captionbridge.core.timeline.media_paths import media_path_from_url

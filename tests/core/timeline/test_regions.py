@@ -1,20 +1,10 @@
 """core.timeline.regions: timeline -> audio regions (trims, gaps, disabled, muted, nests, speed, channels,
-gain), cut points,
-missing media."""
+gain), cut points, missing media."""
 
 from fractions import Fraction
 
 import opentimelineio as otio
 import pytest
-from captionbridge.adapters.timeline_read import load_timeline
-from captionbridge.core.errors import TimelineError
-from captionbridge.core.timeline.regions import (
-    audio_regions,
-    describe_missing,
-    missing_media,
-    skipped_clips,
-    video_cut_points,
-)
 from fixtures.timelines import (
     ClipSpec,
     SequenceSpec,
@@ -23,6 +13,16 @@ from fixtures.timelines import (
     write_fcpxml,
     write_otio,
     write_xmeml,
+)
+
+from captionbridge.adapters.timeline_read import load_timeline
+from captionbridge.core.errors import TimelineError
+from captionbridge.core.timeline.regions import (
+    audio_regions,
+    describe_missing,
+    missing_media,
+    skipped_clips,
+    video_cut_points,
 )
 
 
@@ -196,8 +196,7 @@ def test_reversed_and_variable_speed_are_reported_per_clip(tmp_path, wavs):
 
 def test_resolve_source_counted_from_media_timecode(tmp_path, wavs):
     """Resolve counts source frames from the media's timecode origin; with no available_range the reader takes
-    the
-    origin from the file itself (BWF time_reference)."""
+    the origin from the file itself (BWF time_reference)."""
     a, _ = wavs
     tc_wav = write_click_wav(tmp_path / "tc.wav", 12, [3.0])
     add_bwf_timecode(tc_wav.path, 3600)  # the recording starts at 01:00:00:00
@@ -353,8 +352,7 @@ def test_xmeml_transition_cuts_at_its_centre(tmp_path, wavs):
 @pytest.mark.parametrize("fmt", ["xmeml", "otio", "resolve"])
 def test_sped_up_clip_inside_a_head_trimmed_nest(tmp_path, wavs, fmt):
     """A 2x clip in a nest whose head is trimmed by 25 frames: the cut-off head consumed 25 frames x 2 = 2 s
-    of
-    source, so the region starts 2 s (not 1 s) after the clip's own source in."""
+    of source, so the region starts 2 s (not 1 s) after the clip's own source in."""
     a, b = wavs
     nest = SequenceSpec.at(
         "Fast nest",

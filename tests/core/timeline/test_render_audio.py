@@ -1,7 +1,6 @@
 """core.timeline.render_audio: every click marker lands within one sample at 16 kHz and 48 kHz, at every
-editor rate, from
-xmeml, OTIO and Resolve-style OTIO; speed, channels, gain, nests, mutes, missing media, WAV output,
-decode_region."""
+editor rate, from xmeml, OTIO and Resolve-style OTIO; speed, channels, gain, nests, mutes, missing media, WAV
+output, decode_region."""
 
 from fractions import Fraction
 from pathlib import Path
@@ -9,10 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from captionbridge.adapters.timeline_read import load_timeline
-from captionbridge.core.errors import InputError, MissingMediaError
-from captionbridge.core.timeline.regions import audio_regions
-from captionbridge.core.timeline.render_audio import decode_region, region_sample_range, render_audio
 from fixtures.timelines import (
     ClipSpec,
     SequenceSpec,
@@ -23,6 +18,11 @@ from fixtures.timelines import (
     write_otio,
     write_xmeml,
 )
+
+from captionbridge.adapters.timeline_read import load_timeline
+from captionbridge.core.errors import InputError, MissingMediaError
+from captionbridge.core.timeline.regions import audio_regions
+from captionbridge.core.timeline.render_audio import decode_region, region_sample_range, render_audio
 
 RATES = [
     ("24000/1001", "01:00:00:00", False),
@@ -389,8 +389,8 @@ def test_fcpxml_constant_retime_is_honoured(tmp_path, media):
 
 def test_resolve_camera_file_counted_from_its_timecode(tmp_path):
     """Resolve OTIO without available_range on a camera .mov starting at 01:00:00:00: the source range counts
-    from
-    the file's timecode origin (90000 at 25 fps); the reader finds that origin in the file's tmcd track."""
+    from the file's timecode origin (90000 at 25 fps); the reader finds that origin in the file's tmcd
+    track."""
     from fixtures.timelines import write_camera_mov
 
     cam = write_camera_mov(tmp_path / "A001 camera 摄影.mov", 3, [1.0, 2.0], timecode="01:00:00:00", fps=25)
@@ -437,10 +437,8 @@ def test_channels_across_audio_streams(tmp_path):
 @pytest.mark.parametrize("sample_rate", [16000, 48000])
 def test_clips_after_a_sample_trimmed_clip_stay_sample_exact(tmp_path, sample_rate):
     """Issue 14: after a clip whose OTIO range is not a whole number of frames (audio trimmed on samples,
-    range at
-    rate 48000), later clips were rendered about a sub-frame early (positions rounded to frames). Positions
-    are the
-    exact rational sums of the OTIO ranges; only the output sample is rounded."""
+    range at rate 48000), later clips were rendered about a sub-frame early (positions rounded to frames).
+    Positions are the exact rational sums of the OTIO ranges; only the output sample is rounded."""
     import opentimelineio as otio
 
     rate = Fraction(24000, 1001)

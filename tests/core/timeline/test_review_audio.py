@@ -8,6 +8,7 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 import soundfile as sf
+
 from captionbridge.adapters.timeline_read import load_timeline
 from captionbridge.core.errors import InputError
 from captionbridge.core.timeline.review_audio import (

@@ -4,9 +4,10 @@ from fractions import Fraction
 
 import opentimelineio as otio
 import pytest
+from fixtures.exact_time import exact_ms_up
+
 from captionbridge.core.errors import TimelineError
 from captionbridge.core.timeline.timebase import Timebase, parse_rate, rate_label
-from fixtures.exact_time import exact_ms_up
 
 TWO_HOURS = 2 * 3600
 
@@ -164,8 +165,8 @@ def test_samples_per_frame_exact():
 @pytest.mark.parametrize("rate,nominal,dropped", [("29.97", 30, 2), ("59.94", 60, 4)])
 def test_drop_frame_refuses_every_skipped_label(rate, nominal, dropped):
     """At 29.97 DF labels ;00-;01 and at 59.94 DF labels ;00-;03 of every minute except each tenth do not
-    exist.
-    The first label that does exist follows the minute's last frame directly (frame numbers computed here)."""
+    exist. The first label that does exist follows the minute's last frame directly (frame numbers computed
+    here)."""
     tb = Timebase.from_start_timecode(rate, "00:00:00;00", True)
     per_min = nominal * 60 - dropped
     per_10min = nominal * 600 - 9 * dropped

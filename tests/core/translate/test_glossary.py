@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from captionbridge.core.errors import InputError
 from captionbridge.core.translate.glossary import Glossary, restore
 

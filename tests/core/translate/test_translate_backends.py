@@ -4,6 +4,7 @@ weights)."""
 import shutil
 
 import pytest
+
 from captionbridge.core.errors import InputError, ModelNotAvailableError
 from captionbridge.core.translate.backends import (
     CTranslate2Translator,
@@ -130,8 +131,9 @@ def test_same_language_is_refused(offline_env):
 def test_captionbridge_models_lists_translation_models(tiny_marian, offline_env):
     import json
 
-    from captionbridge.plugin.cli import cli
     from click.testing import CliRunner
+
+    from captionbridge.plugin.cli import cli
 
     shutil.copytree(tiny_marian["zh-en-ct2"], offline_env / "models" / "opus-mt-zh-en-ct2")
     result = CliRunner().invoke(cli, ["models", "--json"])

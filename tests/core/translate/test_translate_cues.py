@@ -5,6 +5,7 @@ from fractions import Fraction
 
 import jieba
 import pytest
+
 from captionbridge.core.captions.presets import resolve_preset
 from captionbridge.core.captions.validate import HARD, validate_cues
 from captionbridge.core.model import CaptionDocument, Cue
@@ -175,9 +176,10 @@ def test_glossary_terms_appear_even_when_a_model_loses_the_placeholders(tiny_mar
 
 
 def test_bilingual_files_share_timing_and_pass_check(reference_translator, tmp_path):
+    from click.testing import CliRunner
+
     from captionbridge.adapters.caption_formats import write_captions
     from captionbridge.plugin.cli import cli
-    from click.testing import CliRunner
 
     doc = CaptionDocument(
         "walk", Timebase.from_start_timecode(24, "01:00:00:00", False), "zh", [], list(WALK_ZH), ["zh"]
