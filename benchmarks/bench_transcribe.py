@@ -19,8 +19,9 @@ English word timing on the calibration corpora (which tuned the refinement and f
 unseen corpora (``speech_corpus.UNSEEN_SET``: a third sentence set and other voices, never used for tuning) -
 the honest figure.
 
-    python benchmarks/bench_transcribe.py [--quick]     # writes
-    benchmarks/results/transcribe[-quick].{json,md}
+    python benchmarks/bench_transcribe.py [--quick]
+
+writes benchmarks/results/transcribe[-quick].{json,md}.
 """
 
 from __future__ import annotations

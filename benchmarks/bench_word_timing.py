@@ -11,8 +11,9 @@ reported on its own row as well as in the pool. JFK (``shared/data/jfk.flac``, r
 ground truth: each word after a pause is compared with where the energy rises (the first 5 ms window 10 dB
 over the pause's own level).
 
-    python benchmarks/bench_word_timing.py [--quick]   # writes
-    benchmarks/results/word_timing[-quick].{json,md}
+    python benchmarks/bench_word_timing.py [--quick]
+
+writes benchmarks/results/word_timing[-quick].{json,md}.
 """
 
 from __future__ import annotations
