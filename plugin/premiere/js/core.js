@@ -77,7 +77,7 @@
             throw UserError("The CaptionBridge engine is not running. Open a terminal, run `captionbridge serve` " +
                             "and leave it open, then click Generate captions again. (Looked in " + dir + ".)");
         }
-        return { host: info.host || "127.0.0.1", port: info.port || 8765, token: token };
+        return { host: info.host || "127.0.0.1", port: info.port || 8765, token: token, config: dir };
     }
 
     /*
@@ -141,7 +141,10 @@
             }
             if (res.status >= 400) {
                 var msg = parsed && parsed.error && parsed.error.message ? parsed.error.message : res.body.toString();
-                throw UserError("The engine refused " + method + " " + pathname + " (" + res.status + "): " + msg);
+                var refused = UserError("The engine refused " + method + " " + pathname + " (" + res.status + "): " +
+                                        msg);
+                refused.status = res.status;
+                throw refused;
             }
             if (parsed === null) throw UserError("The engine answered something that is not JSON on " + pathname);
             return parsed;

@@ -10,119 +10,17 @@
  *
  * The job of a sequence is the newest finished engine job whose files include "<sequence name>.captions.json"
  * (the panel exports the sequence as "<sequence name>.xml" and asks for JSON), remembered per sequence id in
- * <config>/editor-jobs.json once found. Self-contained (Node's http, no browser fetch: the engine refuses web
- * origins), so it sits beside the panel's own scripts without depending on them.
+ * <config>/editor-jobs.json once found. Talks to the engine through the panel's shared core (js/core.js: Node's
+ * http, no browser fetch, since the engine refuses web origins).
  */
 (function (root) {
     "use strict";
 
-    var LANGUAGE_NAMES = { en: "English", zh: "Chinese", und: "Captions" };
-
-    function UserError(message) {
-        var e = new Error(message);
-        e.user = true;
-        return e;
-    }
-
-    function configDir(env, platform, home, pathMod) {
-        if (env.CAPTIONBRIDGE_CONFIG_DIR) return env.CAPTIONBRIDGE_CONFIG_DIR;
-        if (platform === "win32") {
-            return pathMod.join(env.APPDATA || pathMod.join(home, "AppData", "Roaming"), "CaptionBridge");
-        }
-        if (platform === "darwin") return pathMod.join(home, "Library", "Application Support", "CaptionBridge");
-        return pathMod.join(env.XDG_CONFIG_HOME || pathMod.join(home, ".config"), "captionbridge");
-    }
-
-    function readEngine(deps) {
-        var dir = configDir(deps.env, deps.platform, deps.os.homedir(), deps.path);
-        try {
-            var info = JSON.parse(deps.fs.readFileSync(deps.path.join(dir, "service.json"), "utf8"));
-            var token = deps.fs.readFileSync(deps.path.join(dir, "token"), "utf8").trim();
-            return { host: info.host || "127.0.0.1", port: info.port || 8765, token: token, config: dir };
-        } catch (e) {
-            throw UserError("The CaptionBridge engine is not running. Open a terminal, run `captionbridge serve` " +
-                            "and leave it open, then try again. (Looked in " + dir + ".)");
-        }
-    }
-
-    function request(deps, engine, method, pathname, body) {
-        return new Promise(function (resolve, reject) {
-            var data = body === undefined ? null : Buffer.from(JSON.stringify(body), "utf8");
-            var headers = { Authorization: "Bearer " + engine.token, Accept: "application/json" };
-            if (data) {
-                headers["Content-Type"] = "application/json";
-                headers["Content-Length"] = data.length;
-            }
-            var req = deps.http.request({ host: engine.host, port: engine.port, method: method, path: pathname,
-                                          headers: headers, timeout: 30000 }, function (res) {
-                var chunks = [];
-                res.on("data", function (c) { chunks.push(c); });
-                res.on("end", function () {
-                    var text = Buffer.concat(chunks).toString("utf8"), parsed = null;
-                    try { parsed = JSON.parse(text || "null"); } catch (e) { parsed = null; }
-                    resolve({ status: res.statusCode, json: parsed, text: text });
-                });
-            });
-            req.on("timeout", function () { req.destroy(new Error("the engine did not answer in 30 s")); });
-            req.on("error", function (err) {
-                reject(UserError("Cannot reach the CaptionBridge engine at " + engine.host + ":" + engine.port +
-                                 " (" + err.message + "). Is `captionbridge serve` running?"));
-            });
-            if (data) req.write(data);
-            req.end();
-        });
-    }
-
-    async function requestJson(deps, engine, method, pathname, body) {
-        var res = await request(deps, engine, method, pathname, body);
-        if (res.status === 401 || res.status === 403) {
-            throw UserError("The CaptionBridge engine refused this computer's access token (" + res.status + "). " +
-                            "Restart `captionbridge serve` so that it and Premiere use the same token file.");
-        }
-        if (res.status >= 400 || res.json === null) {
-            var msg = res.json && res.json.error ? res.json.error.message : res.text.slice(0, 200);
-            var e = UserError("The engine refused " + method + " " + pathname + " (" + res.status + "): " + msg);
-            e.status = res.status;
-            throw e;
-        }
-        return res.json;
-    }
-
-    // floor(a / b) for integers below 2^53, exact
-    function idiv(a, b) {
-        var q = Math.floor(a / b);
-        while (q * b > a) q -= 1;
-        while ((q + 1) * b <= a) q += 1;
-        return q;
-    }
-
-    function frameMsCeil(frame, num, den) { return -idiv(-frame * 1000 * den, num); }
-
-    function pad(n, width) { var s = String(n); while (s.length < width) s = "0" + s; return s; }
-
-    function srtTime(ms) {
-        var h = idiv(ms, 3600000); ms -= h * 3600000;
-        var m = idiv(ms, 60000); ms -= m * 60000;
-        var s = idiv(ms, 1000); ms -= s * 1000;
-        return pad(h, 2) + ":" + pad(m, 2) + ":" + pad(s, 2) + "," + pad(ms, 3);
-    }
-
-    function srtText(cues, language, num, den) {
-        var out = [], n = 0;
-        cues.forEach(function (cue) {
-            var text = cue.text && cue.text[language];
-            if (!text || !String(text).trim()) return;
-            n += 1;
-            out.push(n + "\n" + srtTime(frameMsCeil(cue.start_frame, num, den)) + " --> " +
-                     srtTime(frameMsCeil(cue.end_frame, num, den)) + "\n" + String(text).trim() + "\n");
-        });
-        return { text: out.join("\n"), count: n };
-    }
-
-    function safeName(text) {
-        var s = String(text || "sequence").replace(/[^A-Za-z0-9._ -]+/g, "_").replace(/^[ .]+|[ .]+$/g, "");
-        return (s || "sequence").slice(0, 80);
-    }
+    // The engine client, SRT writing and messages are the panel's shared core (js/core.js, loaded first in
+    // index.html): a health check with a short timeout first, then bounded requests, so a stuck engine cannot
+    // freeze Premiere here either.
+    var core = root.CaptionBridgeCore || require("./core.js");
+    var UserError = core.UserError, requestJson = core.requestJson, srtText = core.srtText, safeName = core.safeName;
 
     function hostAnswer(text, what) {
         var parsed = null;
@@ -167,7 +65,7 @@
     /* Open the review page on the active sequence's job (on the job list when none is found). */
     async function reviewCaptions(deps) {
         var info = await sequenceInfo(deps);
-        var engine = readEngine(deps);
+        var engine = await core.engine(deps);
         var jobId = await findJob(deps, engine, info);
         var link = await requestJson(deps, engine, "POST", "/v1/review/links", jobId ? { job_id: jobId } : {});
         deps.openUrl(link.url);
@@ -180,7 +78,7 @@
     async function updateCaptions(deps, options) {
         options = options || {};
         var info = await sequenceInfo(deps);
-        var engine = readEngine(deps);
+        var engine = await core.engine(deps);
         var jobId = await findJob(deps, engine, info);
         if (!jobId) {
             throw UserError("No CaptionBridge job was found for '" + info.name + "': click Generate captions " +
@@ -219,7 +117,7 @@
             var file = deps.path.join(outDir, name);
             deps.fs.writeFileSync(file, srt.text, "utf8");
             files.push({ language: lang, path: file, name: name, count: srt.count,
-                         label: "CaptionBridge v" + version.version + " " + (LANGUAGE_NAMES[lang] || lang) });
+                         label: "CaptionBridge v" + version.version + " " + core.languageName(lang) });
         });
         if (deps.loadHost) await deps.loadHost();
         var made = hostAnswer(await deps.evalScript("cb_updateCaptions(" + JSON.stringify(JSON.stringify(files)) +
@@ -228,7 +126,7 @@
         if (!made.results || failed.length) {
             return { ok: false, files: files, message: "Version " + version.version + " could not be added as " +
                 "caption tracks for " + failed.map(function (r) {
-                    return (LANGUAGE_NAMES[r.language] || r.language) + " (" + r.error + ")";
+                    return core.languageName(r.language) + " (" + r.error + ")";
                 }).join(", ") + ". The files are in " + outDir + ": import each with File > Import and drag it " +
                 "to the very start of the sequence." };
         }
