@@ -205,5 +205,5 @@ def _corrections_vocabulary(language: str) -> list[str] | None:
     from ..core.corrections.store import CorrectionStore
     from .service.paths import config_dir
 
-    words = CorrectionStore(config_dir()).vocabulary(language=None if language == "auto" else language)
+    words = CorrectionStore(config_dir()).vocabulary(language=language)
     return words or None

@@ -108,7 +108,8 @@ class CorrectionStore:
 
     def vocabulary(self, min_count: int = 2, language: str | None = None) -> list[str]:
         """Words people corrected more than once (names, jargon), most frequent first: hotwords for the
-        decoder and terms for the translation glossary."""
+        decoder and terms for the translation glossary. ``language`` None or "auto": every language."""
+        language = None if language in (None, "", "auto") else language
         counts: Counter[str] = Counter()
         for record in self.records():
             if record.timing_only or (language and record.language != language):

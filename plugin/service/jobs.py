@@ -480,10 +480,7 @@ class JobService:
         partial.mkdir(parents=True, mode=0o700)
         options = dict(job.options)
         if "vocabulary" not in options:  # words people corrected more than once in review: decoder hotwords
-            language = options.get("language")
-            vocabulary = CorrectionStore(self.data_dir).vocabulary(
-                language=None if language in (None, "auto") else language
-            )
+            vocabulary = CorrectionStore(self.data_dir).vocabulary(language=options.get("language"))
             if vocabulary:
                 options["vocabulary"] = vocabulary
         if self._gpus > 1 and options.get("device", "auto") in ("auto", "cuda"):

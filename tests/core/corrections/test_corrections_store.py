@@ -94,6 +94,8 @@ def test_vocabulary_keeps_words_corrected_more_than_once(tmp_path):
     store.add(record(job="job4", text="the Harbour master", timing_only=True), tone())
     assert store.vocabulary() == ["Harbour"]  # "Dalby" once; timing-only edits are not word corrections
     assert store.vocabulary(min_count=1) == ["Harbour", "Dalby"]
+    assert store.vocabulary(language="auto") == store.vocabulary(language="en") == ["Harbour"]
+    assert store.vocabulary(language="zh") == []
 
 
 def test_purge_removes_records_and_audio(tmp_path):
