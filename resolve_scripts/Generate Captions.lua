@@ -55,7 +55,23 @@ end
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
                   ["\r"] = "\\r", ["\t"] = "\\t" }
 
-function json.encode(v)
+-- A UTF-8 sequence as JSON's \u escapes (a surrogate pair above U+FFFF); a malformed one is left as it is.
+local function utf8_escape(seq)
+  local c = seq:byte(1)
+  local n, cp = 2, c - 192
+  if c >= 240 then n, cp = 4, c - 240 elseif c >= 224 then n, cp = 3, c - 224 end
+  if #seq ~= n then return seq end
+  for i = 2, n do cp = cp * 64 + (seq:byte(i) - 128) end
+  if cp >= 65536 then
+    cp = cp - 65536
+    return string.format("\\u%04x\\u%04x", 55296 + math.floor(cp / 1024), 56320 + cp % 1024)
+  end
+  return string.format("\\u%04x", cp)
+end
+
+-- `ascii`: every character past ASCII as \u escapes, as Python's json writes by default (files both scripts
+-- share stay plain ASCII, whatever encoding the other side reads them with).
+function json.encode(v, ascii)
   local t = type(v)
   if v == nil or v == json.null then return "null" end
   if t == "boolean" then return v and "true" or "false" end
@@ -64,22 +80,24 @@ function json.encode(v)
     return string.format("%.17g", v)
   end
   if t == "string" then
-    return '"' .. v:gsub('[%c"\\]', function(c)
+    local out = v:gsub('[%c"\\]', function(c)
       return escapes[c] or string.format("\\u%04x", c:byte())
-    end) .. '"'
+    end)
+    if ascii then out = out:gsub("[\192-\247][\128-\191]*", utf8_escape) end
+    return '"' .. out .. '"'
   end
   if t == "table" then
     local arr, n = is_array(v)
     local parts = {}
     if arr and (n > 0 or next(v) == nil and getmetatable(v) == json.array_mt) then
-      for i = 1, n do parts[#parts + 1] = json.encode(v[i]) end
+      for i = 1, n do parts[#parts + 1] = json.encode(v[i], ascii) end
       return "[" .. table.concat(parts, ",") .. "]"
     end
     if arr and n == 0 then return "{}" end
     local keys = {}
     for k in pairs(v) do keys[#keys + 1] = tostring(k) end
     table.sort(keys)
-    for _, k in ipairs(keys) do parts[#parts + 1] = json.encode(k) .. ":" .. json.encode(v[k]) end
+    for _, k in ipairs(keys) do parts[#parts + 1] = json.encode(k, ascii) .. ":" .. json.encode(v[k], ascii) end
     return "{" .. table.concat(parts, ",") .. "}"
   end
   error("cannot encode " .. t .. " as JSON")
@@ -354,7 +372,9 @@ local function from_config(config)
   local host = nn(info.host) or "127.0.0.1"
   if host == "0.0.0.0" or host == "::" then host = "127.0.0.1" end
   if host:find(":") then host = "[" .. host .. "]" end
-  return Engine.new("http://" .. host .. ":" .. tostring(nn(info.port) or 8765), token, nn(info.pid))
+  local eng = Engine.new("http://" .. host .. ":" .. tostring(nn(info.port) or 8765), token, nn(info.pid))
+  eng.config = config  -- the config folder it was found through (where editor-jobs.json lives)
+  return eng
 end
 
 local HOW_TO_START = "Open a terminal, run `captionbridge serve` and leave it open, then run Workspace > Scripts > " ..
@@ -458,17 +478,20 @@ function Engine:request(method, path, body, out_file, timeout)
   return status, data, timed_out
 end
 
+-- The decoded answer; or nil, a message for the user, the HTTP status and the engine's error code (a refusal).
 function Engine:json(method, path, body)
   local status, data = self:request(method, path, body)
   if not status then return nil, data end
   local decoded = json.decode(data ~= "" and data or "{}")
   if status >= 400 then
-    local message = type(decoded) == "table" and type(decoded.error) == "table" and nn(decoded.error.message) or data
+    local err = type(decoded) == "table" and type(decoded.error) == "table" and decoded.error or {}
+    local message = nn(err.message) or data
     if status == 401 or status == 403 then
       return nil, "The CaptionBridge engine at " .. self.base_url .. " refused this computer's access token (" ..
-        status .. "). Restart `captionbridge serve` so that it and Resolve use the same token file."
+        status .. "). Restart `captionbridge serve` so that it and Resolve use the same token file.", status
     end
-    return nil, "The engine refused " .. method .. " " .. path .. " (" .. status .. "): " .. tostring(message)
+    return nil, "The engine refused " .. method .. " " .. path .. " (" .. status .. "): " .. tostring(message), status,
+      nn(err.code)
   end
   if decoded == nil then return nil, "The engine answered something that is not JSON on " .. path end
   return decoded
@@ -943,6 +966,72 @@ end
 function FusionUI:close() if self.window then self.window:Hide() end end
 
 -- ------------------------------------------------------------------------------------------------------------
+-- The job each timeline was captioned by: <config>/editor-jobs.json, shared with "Generate Captions.py" (same
+-- keys, same record), so Review Captions and Update Captions find it whichever script made the captions.
+-- ------------------------------------------------------------------------------------------------------------
+M.RECORD_FILE = "editor-jobs.json"
+local unpack_ = table.unpack or unpack
+
+-- A call to an API method this Resolve version may not have: nil when it is missing or fails.
+local function try_call(obj, name, ...)
+  if obj == nil then return nil end
+  local args, n = { ... }, select("#", ...)
+  local ok, result = pcall(function() return obj[name](obj, unpack_(args, 1, n)) end)
+  if ok then return result end
+  return nil
+end
+
+function M.timeline_key(project, timeline)
+  local uid = try_call(timeline, "GetUniqueId")
+  if uid ~= nil and tostring(uid) ~= "" then return "resolve:uid:" .. tostring(uid) end
+  return "resolve:" .. tostring(try_call(project, "GetName") or "") .. "/" ..
+    tostring(try_call(timeline, "GetName") or "")
+end
+
+local function records_path(engine)
+  return join((engine and engine.config) or M.config_dir(), M.RECORD_FILE)
+end
+
+function M.find_job(engine, project, timeline)
+  local records = json.decode(read_file(records_path(engine)) or "")
+  if type(records) ~= "table" then return nil end
+  local record = records[M.timeline_key(project, timeline)]
+  if type(record) ~= "table" or type(nn(record.job)) ~= "string" then return nil end
+  if type(nn(record.tracks)) ~= "table" then record.tracks = {} end
+  return record
+end
+
+-- Written next to the file and renamed over it, so a crash never leaves half a file; a failure only means
+-- Update Captions will not find this job (the captions are placed).
+function M.record_job(engine, project, timeline, record)
+  local path = records_path(engine)
+  local records = json.decode(read_file(path) or "")
+  if type(records) ~= "table" or records[1] ~= nil then records = {} end
+  records[M.timeline_key(project, timeline)] = record
+  local tmp = path .. ".part"
+  if not write_file(tmp, json.encode(records, true)) then return false end
+  if not os.rename(tmp, path) then  -- Windows renames onto no existing file
+    os.remove(path)
+    if not os.rename(tmp, path) then os.remove(tmp); return false end
+  end
+  return true
+end
+
+-- The engine's frame rate and start timecode must be Resolve's: nil when they are, else what to tell the user.
+function M.check_result_clock(result, clock)
+  local tl = type(result.timeline) == "table" and result.timeline or {}
+  if tostring(nn(tl.rate)) ~= clock.rate then
+    return "The engine read the timeline at " .. tostring(nn(tl.rate)) .. " fps but Resolve says " .. clock.rate ..
+      ": captions would drift, so none were placed. Check the timeline frame rate in Timeline Settings."
+  end
+  if nn(tl.start_timecode) and tl.start_timecode:gsub(";", ":") ~= clock.start_timecode:gsub(";", ":") then
+    return "The engine read a start timecode of " .. tl.start_timecode .. " but the timeline starts at " ..
+      clock.start_timecode .. ": captions would land on the wrong frames, so none were placed."
+  end
+  return nil
+end
+
+-- ------------------------------------------------------------------------------------------------------------
 -- The whole flow
 -- ------------------------------------------------------------------------------------------------------------
 M.DEFAULT_OPTIONS = { language = "auto", formats = { "srt", "fcpxml", "json" }, device = "auto",
@@ -1020,15 +1109,8 @@ function M.run(resolve, options, ui, engine)
     ui:progress("fetching the captions", 100, nil)
     local result, rerr = eng:result(id)
     if not result then error({ user = rerr }) end
-    local tl = result.timeline or {}
-    if tostring(nn(tl.rate)) ~= clock.rate then
-      error({ user = "The engine read the timeline at " .. tostring(nn(tl.rate)) .. " fps but Resolve says " ..
-        clock.rate .. ": captions would drift, so none were placed." })
-    end
-    if nn(tl.start_timecode) and tl.start_timecode:gsub(";", ":") ~= clock.start_timecode:gsub(";", ":") then
-      error({ user = "The engine read a start timecode of " .. tl.start_timecode .. " but the timeline starts at " ..
-        clock.start_timecode .. ": captions would land on the wrong frames, so none were placed." })
-    end
+    local clock_problem = M.check_result_clock(result, clock)
+    if clock_problem then error({ user = clock_problem }) end
     local folder = chosen.output_dir or join(os.getenv("HOME") or os.getenv("USERPROFILE") or temp_base(), "Documents",
                                              "CaptionBridge")
     folder = join(folder, M.safe_name(name) .. " " .. os.date("%Y-%m-%d %H%M%S"))
@@ -1067,6 +1149,17 @@ function M.run(resolve, options, ui, engine)
     for _, lang in ipairs(failed) do
       for _, p in ipairs(report.languages[lang].problems) do problems[#problems + 1] = p end
     end
+    local placed, tracks = {}, {}
+    for _, lang in ipairs(languages) do
+      if report.languages[lang].method == "subtitle_track" then
+        placed[#placed + 1] = lang
+        tracks[lang] = report.languages[lang].track_name
+      end
+    end
+    if #placed > 0 then  -- what Update Captions replaces later: this job's tracks on this timeline
+      M.record_job(eng, project, timeline, { job = id, version = 0, timeline = name,
+                                             at = os.date("%Y-%m-%d %H:%M:%S"), tracks = tracks })
+    end
     if #failed > 0 then
       local imported = M.fallback_fcpxml(ctx, fcpxml, failed, cues)
       if imported then
@@ -1101,6 +1194,8 @@ function M.run(resolve, options, ui, engine)
       if report.markers and report.markers.added > 0 then
         extra = string.format("\n%d yellow markers show words to check.", report.markers.added)
       end
+      extra = extra .. "\nTo check them against the sound and correct them: Workspace > Scripts > Review " ..
+        "Captions; then Update Captions puts the approved version here."
       tell("Captions added", table.concat(parts, ", ") .. ". Files: " .. folder .. extra)
     end
   end)
@@ -1117,19 +1212,257 @@ function M.run(resolve, options, ui, engine)
   return report
 end
 
-function M.main()
-  local app = resolve or (Resolve and Resolve()) or (bmd and bmd.scriptapp("Resolve"))
-  if not app then
-    print("Generate Captions must run inside DaVinci Resolve (Workspace > Scripts > Generate Captions).")
-    return
+-- ------------------------------------------------------------------------------------------------------------
+-- Review Captions and Update Captions (menu entries of their own; the same flow as "Generate Captions.py")
+-- ------------------------------------------------------------------------------------------------------------
+local function current_timeline(resolve)
+  local pm = try_call(resolve, "GetProjectManager")
+  local project = try_call(pm, "GetCurrentProject")
+  return project, try_call(project, "GetCurrentTimeline")
+end
+
+-- Opens a web address in the user's browser: Fusion's own bmd.openurl, else the operating system's opener.
+function M.open_url(url)
+  if bmd and bmd.openurl then return bmd.openurl(url) end
+  if IS_WINDOWS then return os.execute('start "" "' .. url .. '"') end
+  if exists("/System/Library/CoreServices/SystemVersion.plist") then
+    return os.execute("open " .. quote(url) .. " >/dev/null 2>&1")
   end
+  return os.execute("xdg-open " .. quote(url) .. " >/dev/null 2>&1 &")
+end
+
+-- Open the engine's review page on the job that captioned the current timeline (the job list otherwise).
+function M.review(resolve, ui, engine, open_url)
+  ui = ui or ConsoleUI.new()
+  local report = { ok = false, messages = {} }
+  local function tell(text, is_error)
+    report.messages[#report.messages + 1] = { title = "Review Captions", text = text, error = is_error or false }
+    ui:message("Review Captions", text, is_error)
+  end
+  local ok, err = pcall(function()
+    local project, timeline = current_timeline(resolve)
+    local eng, eerr = engine, nil
+    if not eng then eng, eerr = Engine.discover(nil, true, ui) end
+    if not eng then error({ user = eerr }) end
+    local record = timeline and M.find_job(eng, project, timeline) or nil
+    local link, lerr, status = eng:json("POST", "/v1/review/links", record and { job_id = record.job } or {})
+    if not link and record and status == 404 then  -- the job expired on the engine: show the list instead
+      record = nil
+      link, lerr = eng:json("POST", "/v1/review/links", {})
+    end
+    if not link then error({ user = lerr }) end
+    report.url, report.job = link.url, record and record.job or nil
+    local opener = open_url or M.open_url
+    opener(link.url)
+    if record then
+      tell("The review page is open in your browser (" .. link.url .. "). Correct the captions, Approve, then " ..
+        "run Workspace > Scripts > Update Captions.")
+    else
+      tell("No CaptionBridge job is recorded for this timeline: the review page shows every job (" .. link.url ..
+        ").")
+    end
+    report.ok = true
+  end)
+  if not ok then
+    tell(type(err) == "table" and err.user or "CaptionBridge script error (please report it): " .. tostring(err), true)
+  end
+  ui:close()
+  return report
+end
+
+local function track_indices_named(timeline, name, exclude)
+  local out = {}
+  for i = 1, (tonumber(timeline:GetTrackCount("subtitle")) or 0) do
+    if i ~= exclude and timeline:GetTrackName("subtitle", i) == name then out[#out + 1] = i end
+  end
+  return out
+end
+
+local function language_list(names)
+  local out = {}
+  for _, lang in ipairs(names) do out[#out + 1] = M.LANGUAGE_NAMES[lang] or lang end
+  return table.concat(out, ", ")
+end
+
+-- Replace the subtitle tracks a job put on the current timeline with its latest approved version. The new version
+-- goes on a new track first and is verified by read-back; only then is the old track of that language removed
+-- (a failed placement leaves the previous captions as they were).
+function M.update(resolve, ui, engine)
+  ui = ui or ConsoleUI.new()
+  local report = { ok = false, languages = {}, messages = {}, notes = {} }
+  local function tell(text, is_error)
+    report.messages[#report.messages + 1] = { title = "Update Captions", text = text, error = is_error or false }
+    ui:message("Update Captions", text, is_error)
+  end
+  local project, timeline = current_timeline(resolve)
+  if not timeline then
+    tell("Open the timeline that was captioned first (Edit page), then run Update Captions.", true)
+    ui:close()
+    return report
+  end
+  local media_pool = project:GetMediaPool()
+  local state = M.save_state(resolve, project, timeline, media_pool)
+  local ctx = { resolve = resolve, project = project, timeline = timeline, media_pool = media_pool,
+                product = M.product_info(resolve) }
+  local work = nil
+  local ok, err = pcall(function()
+    local clock, cerr = M.timeline_clock(timeline)
+    if not clock then error({ user = cerr }) end
+    ctx.clock = clock
+    local name = timeline:GetName() or "Timeline"
+    local eng, eerr = engine, nil
+    if not eng then eng, eerr = Engine.discover(nil, true, ui) end
+    if not eng then error({ user = eerr }) end
+    local record = M.find_job(eng, project, timeline)
+    if not record then
+      error({ user = "No CaptionBridge job is recorded for '" .. name .. "': run Generate Captions on it first " ..
+        "(then Review Captions and Approve)." })
+    end
+    local version, verr, _, code = eng:json("GET", "/v1/jobs/" .. record.job .. "/versions/latest")
+    if not version then
+      if code == "version_not_found" then
+        error({ user = "No approved version of these captions yet: run Review Captions, correct them, press " ..
+          "Approve, then run Update Captions again. (" .. verr .. ")" })
+      elseif code == "job_not_found" then
+        error({ user = "The engine no longer has job " .. record.job .. ", which captioned '" .. name .. "' (it " ..
+          "was deleted, or the engine keeps its jobs in another folder now). Nothing was changed: run Generate " ..
+          "Captions again to caption this timeline anew. (" .. verr .. ")" })
+      end
+      error({ user = verr })
+    end
+    report.version = nn(version.version)
+    local clock_problem = M.check_result_clock(version, clock)
+    if clock_problem then error({ user = clock_problem }) end
+    local cues = list(version.cues or {})
+    local languages = {}
+    for _, lang in ipairs(list(version.languages or {})) do
+      if record.tracks[lang] then languages[#languages + 1] = lang end
+    end
+    if #languages == 0 then
+      for lang in pairs(record.tracks) do languages[#languages + 1] = lang end
+      table.sort(languages)
+    end
+    local werr
+    work, werr = M.temp_dir()
+    if not work then error({ user = "Cannot create a private temporary folder: " .. tostring(werr) }) end
+    local bin = M.caption_bin(media_pool)
+    if bin then media_pool:SetCurrentFolder(bin) end
+    local failed, missing = {}, {}
+    for _, lang in ipairs(languages) do
+      local old_name = record.tracks[lang]
+      local srt = join(work, M.safe_name(name) .. ".v" .. tostring(report.version) .. "." .. lang .. ".srt")
+      local n, serr = M.write_srt(cues, lang, clock.num, clock.den, srt)
+      if not n then error({ user = "Cannot write " .. srt .. ": " .. tostring(serr) }) end
+      local r = M.place_language(ctx, lang, cues, srt)
+      report.languages[lang] = r
+      if not r.method then
+        failed[#failed + 1] = lang
+      else
+        local new_index = r.track
+        local old = track_indices_named(timeline, old_name, new_index)
+        if #old == 0 then missing[#missing + 1] = lang end
+        for k = #old, 1, -1 do
+          clear_track(timeline, old[k])
+          if timeline:DeleteTrack("subtitle", old[k]) and old[k] < new_index then new_index = new_index - 1 end
+        end
+        timeline:SetTrackName("subtitle", new_index, old_name)
+        r.track, r.track_name = new_index, old_name
+        local start, expected = clock.start_frame, {}
+        for _, c in ipairs(cues) do
+          if cue_text(c, lang) then expected[#expected + 1] = { start + c.start_frame, start + c.end_frame } end
+        end
+        local check = M.verify_track(timeline, new_index, expected)  -- once more, after the old track went
+        r.placed = check.count
+        if not check.ok then
+          for _, p in ipairs(check.problems) do r.problems[#r.problems + 1] = p end
+          failed[#failed + 1] = lang
+        end
+      end
+    end
+    local v = tostring(report.version)
+    if #failed > 0 then
+      local problems = {}
+      for _, lang in ipairs(failed) do
+        for _, p in ipairs(report.languages[lang].problems) do problems[#problems + 1] = p end
+      end
+      tell("Version " .. v .. " could not be placed for " .. language_list(failed) .. " (" ..
+        table.concat(problems, "; ") .. "); the previous captions of " ..
+        (#failed == 1 and "that language" or "those languages") .. " were left as they were.", true)
+    end
+    local done = {}
+    for _, lang in ipairs(languages) do
+      local bad = false
+      for _, f in ipairs(failed) do if f == lang then bad = true end end
+      if not bad then done[#done + 1] = lang end
+    end
+    if #done > 0 then
+      record.version = report.version
+      M.record_job(eng, project, timeline, record)
+    end
+    for _, lang in ipairs(missing) do
+      report.notes[#report.notes + 1] = "There was no subtitle track named '" .. record.tracks[lang] .. "' on '" ..
+        name .. "' any more (renamed or deleted), so nothing old was removed for " ..
+        (M.LANGUAGE_NAMES[lang] or lang) .. ": if you renamed it, delete that track yourself."
+    end
+    if #done > 0 and #failed == 0 then
+      report.ok = true
+      local parts = {}
+      for _, lang in ipairs(done) do
+        parts[#parts + 1] = string.format("%s: %d captions on subtitle track %d", M.LANGUAGE_NAMES[lang] or lang,
+                                          report.languages[lang].placed, report.languages[lang].track)
+      end
+      local text = "Captions updated to version " .. v .. ": " .. table.concat(parts, ", ") .. "."
+      if #report.notes > 0 then text = text .. "\n" .. table.concat(report.notes, "\n") end
+      tell(text)
+    end
+  end)
+  if not ok then
+    tell(type(err) == "table" and err.user or "CaptionBridge script error (please report it): " .. tostring(err), true)
+  end
+  M.restore_state(resolve, project, media_pool, state)
+  if work then M.remove_tree(work) end
+  ui:close()
+  return report
+end
+
+-- The Resolve app and a dialog UI inside Resolve (nil app outside it).
+local function app_and_ui()
+  local app = resolve or (Resolve and Resolve()) or (bmd and bmd.scriptapp("Resolve"))
+  if not app then return nil end
   local ui
   local fusion_app = fu or fusion or (app.Fusion and app:Fusion())
   if fusion_app and bmd and fusion_app.UIManager then
     local ok, made = pcall(FusionUI.new, fusion_app, bmd)
     if ok then ui = made end
   end
-  M.run(app, nil, ui or ConsoleUI.new())
+  return app, ui or ConsoleUI.new()
+end
+
+function M.main()
+  local app, ui = app_and_ui()
+  if not app then
+    print("Generate Captions must run inside DaVinci Resolve (Workspace > Scripts > Generate Captions).")
+    return
+  end
+  return M.run(app, nil, ui)
+end
+
+function M.main_review()
+  local app, ui = app_and_ui()
+  if not app then
+    print("Review Captions must run inside DaVinci Resolve (Workspace > Scripts > Review Captions).")
+    return
+  end
+  return M.review(app, ui)
+end
+
+function M.main_update()
+  local app, ui = app_and_ui()
+  if not app then
+    print("Update Captions must run inside DaVinci Resolve (Workspace > Scripts > Update Captions).")
+    return
+  end
+  return M.update(app, ui)
 end
 
 if CAPTIONBRIDGE_NO_MAIN then

@@ -94,6 +94,7 @@ class CaptionBridgeScriptError(Exception):
 
 class EngineError(CaptionBridgeScriptError):
     status = None
+    code = None  # the engine's error code ("job_not_found", "version_not_found", ...) when it refused
 
 
 class EngineUnreachable(EngineError):
@@ -226,6 +227,7 @@ class Engine(object):
             payload = response.read()
         except _urlerror.HTTPError as exc:
             text = exc.read().decode("utf-8", "replace")
+            err = {}
             try:
                 err = json.loads(text).get("error") or {}
                 message = err.get("message") or text
@@ -233,6 +235,7 @@ class Engine(object):
                 message = text or exc.reason
             error = EngineError("The engine refused %s %s (%s): %s" % (method, path, exc.code, message))
             error.status = exc.code
+            error.code = err.get("code") if isinstance(err, dict) else None
             raise error from None
         except (_urlerror.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -1252,6 +1255,14 @@ def update(resolve, ui=None, engine=None, work_dir=None):
         try:
             version = engine.request("GET", "/v1/jobs/%s/versions/latest" % record["job"])
         except EngineError as exc:
+            if exc.status == 404 and exc.code == "job_not_found":
+                tell(
+                    "The engine no longer has job %s, which captioned '%s' (it was deleted, or the engine "
+                    "keeps its jobs in another folder now). Nothing was changed: run Generate Captions again "
+                    "to caption this timeline anew. (%s)" % (record["job"], name, exc),
+                    error=True,
+                )
+                return report
             if exc.status == 404:
                 tell(
                     "No approved version of these captions yet: run Review Captions, correct them, press "
@@ -1269,7 +1280,7 @@ def update(resolve, ui=None, engine=None, work_dir=None):
         bin_folder = caption_bin(media_pool)
         if bin_folder is not None:
             _call(media_pool, "SetCurrentFolder", bin_folder)
-        failed = []
+        failed, notes = [], []
         for language in languages:
             old_name = record["tracks"][language]
             srt = os.path.join(temp, "%s.v%s.%s.srt" % (safe_name(name), version.get("version"), language))
@@ -1280,7 +1291,14 @@ def update(resolve, ui=None, engine=None, work_dir=None):
                 failed.append(language)
                 continue
             new_index = lang_report["track"]
-            for index in sorted(_track_indices_named(timeline, old_name, exclude=new_index), reverse=True):
+            old_tracks = _track_indices_named(timeline, old_name, exclude=new_index)
+            if not old_tracks:  # the user renamed or deleted it: nothing of theirs is removed
+                notes.append(
+                    "There was no subtitle track named '%s' on '%s' any more (renamed or deleted), so "
+                    "nothing old was removed for %s: if you renamed it, delete that track yourself."
+                    % (old_name, name, LANGUAGE_NAMES.get(language, language))
+                )
+            for index in sorted(old_tracks, reverse=True):
                 _clear_track(timeline, index)
                 if _call(timeline, "DeleteTrack", "subtitle", index) and index < new_index:
                     new_index -= 1
@@ -1331,6 +1349,7 @@ def update(resolve, ui=None, engine=None, work_dir=None):
                         for x in done
                     ),
                 )
+                + "".join("\n" + note for note in notes)
             )
         return report
     except CaptionBridgeScriptError as exc:

@@ -223,6 +223,7 @@ function MediaPool.ImportTimelineFromFile(self, path, options)
 end
 function MediaPool.DeleteTimelines() return true end
 
+function Project.GetName(self) return rawget(self, "name") or "Project" end
 function Project.GetCurrentTimeline(self) return self.current end
 function Project.SetCurrentTimeline(self, tl) self.current = tl; return true end
 function Project.GetMediaPool(self) return self.media_pool end

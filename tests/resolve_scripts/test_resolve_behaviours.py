@@ -10,13 +10,16 @@ from fixtures.loopback_engine import LoopbackEngine
 from fixtures.resolve_behaviours import (
     BEHAVIOURS,
     LUA,
+    REVIEW_BEHAVIOURS,
     HungEngine,
+    ScriptSession,
     closed_port,
     dead_pid,
     run_script,
     stop_engine_in,
     write_engine_launcher,
 )
+from fixtures.review import PageClient, mint_link
 
 SCRIPTS = [
     "python",
@@ -91,3 +94,196 @@ def test_live_engine(script, tmp_path, tmpdir_):
 def test_every_behaviour_has_a_test():
     tested = {"no_engine", "hung_engine", "stale_service_json", "token_refused", "live_engine"}
     assert tested == set(BEHAVIOURS)
+    assert set(REVIEW_CASES) == set(REVIEW_BEHAVIOURS)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Review Captions and Update Captions (REVIEW_BEHAVIOURS), against a real engine running the review job
+# ------------------------------------------------------------------------------------------------------------
+START = 90000  # both fakes: 25 fps from 01:00:00:00
+TRACK = "English (CaptionBridge)"
+
+
+@pytest.fixture
+def review_setup(engine_factory, tmp_path, tmpdir_):
+    eng = engine_factory("review-behaviours", job="fixtures.review:review_job")
+    client = eng.start()
+    sessions = []
+
+    def session(script):
+        s = ScriptSession(script, eng.config, tmpdir_)
+        sessions.append(s)
+        return s
+
+    yield (
+        eng,
+        client,
+        session,
+        {"output_dir": str(tmp_path / "out"), "poll": 0.05, "formats": ["srt", "json"]},
+    )
+    for s in sessions:
+        s.close()
+
+
+def approve(client, job_id, change):
+    """Approve a corrected version through the review page, as the browser does; returns its cues."""
+    page = PageClient(client.base_url)
+    assert page.open_link(mint_link(client, job_id))[0] == 303
+    view = json.loads(page.request("GET", f"/review/api/jobs/{job_id}")[2])
+    cues = change(view["cues"])
+    status, _, body = page.request(
+        "POST", f"/review/api/jobs/{job_id}/approve", {"cues": cues}, headers={"Origin": page.base}
+    )
+    assert status == 201, body
+    return cues
+
+
+def corrected(cues):
+    cues[0]["text"]["en"] = "Every deliverable goes through review"
+    cues[2]["start_frame"] += 5
+    return cues[:4] + [
+        {
+            **cues[4],
+            "end_frame": cues[5]["end_frame"],
+            "text": {"en": cues[4]["text"]["en"] + "\n" + cues[5]["text"]["en"]},
+        }
+    ]
+
+
+def on_track(cues):
+    return [[START + c["start_frame"], START + c["end_frame"], c["text"]["en"]] for c in cues]
+
+
+def tracks(out):
+    return out["state"]["subtitle"] or []  # Lua encodes an empty list as {}
+
+
+def check_review(name, out, before=None):
+    expect = REVIEW_BEHAVIOURS[name]
+    assert out["ok"] is expect["ok"], out["messages"]
+    title, text, is_error = out["messages"][-1]
+    assert is_error is (not expect["ok"]), out["messages"]
+    for words in expect["says"]:
+        assert words in text, (words, text)
+    if expect.get("unchanged"):
+        assert tracks(out) == before
+    if "tracks" in expect:
+        assert len(tracks(out)) == expect["tracks"], tracks(out)
+
+
+def case_review_opens_the_job(s, eng, client, options):
+    job = s.step("generate", options=options)["job"]
+    out = s.step("review")
+    check_review("review_opens_the_job", out)
+    assert out["job"] == job and out["opened"] == [out["url"]]
+    status, headers, _ = PageClient(client.base_url).open_link(out["url"])
+    assert status == 303 and headers["location"].endswith(f"#job={job}")
+
+
+def case_review_without_a_job(s, eng, client, options):
+    out = s.step("review")
+    check_review("review_without_a_job", out)
+    assert out.get("job") is None and out["opened"] == [out["url"]]
+    status, headers, _ = PageClient(client.base_url).open_link(out["url"])
+    assert status == 303 and "#job=" not in headers["location"]
+
+
+def case_update_replaces(s, eng, client, options):
+    job = s.step("generate", options=options)["job"]
+    cues = approve(client, job, corrected)
+    out = s.step("update")
+    check_review("update_replaces", out)
+    assert out["version"] == 1
+    assert tracks(out) == [{"name": TRACK, "items": on_track(cues)}]
+
+
+def case_update_twice(s, eng, client, options):
+    job = s.step("generate", options=options)["job"]
+    cues = approve(client, job, corrected)
+    assert s.step("update")["ok"]
+    out = s.step("update")
+    check_review("update_twice", out)
+    assert tracks(out) == [{"name": TRACK, "items": on_track(cues)}]
+
+
+def case_update_not_approved(s, eng, client, options):
+    before = tracks(s.step("generate", options=options))
+    check_review("update_not_approved", s.step("update"), before)
+
+
+def case_update_without_a_job(s, eng, client, options):
+    check_review("update_without_a_job", s.step("update"), [])
+
+
+def case_update_engine_down(s, eng, client, options):
+    job = s.step("generate", options=options)["job"]
+    approve(client, job, corrected)
+    before = tracks(s.step("state"))
+    eng.stop()
+    check_review("update_engine_down", s.step("update"), before)
+
+
+def case_update_job_unknown(s, eng, client, options):
+    generated = s.step("generate", options=options)
+    records = eng.config / "editor-jobs.json"
+    recorded = json.loads(records.read_text())
+    (key,) = recorded
+    assert recorded[key]["job"] == generated["job"] and recorded[key]["tracks"] == {"en": TRACK}
+    recorded[key]["job"] = "0123456789abcdef0123456789abcdef"
+    records.write_text(json.dumps(recorded))
+    check_review("update_job_unknown", s.step("update"), tracks(generated))
+
+
+def case_update_placement_fails(s, eng, client, options):
+    generated = s.step("generate", options=options)
+    approve(client, generated["job"], lambda cues: cues[:3])
+    # Resolve's reported bug: AppendToTimeline answers True and places nothing
+    s.step("placement", mode="nothing")
+    check_review("update_placement_fails", s.step("update"), tracks(generated))
+
+
+def case_update_track_renamed(s, eng, client, options):
+    generated = s.step("generate", options=options)
+    cues = approve(client, generated["job"], corrected)
+    s.step("rename_track", index=1, name="EN final")
+    out = s.step("update")
+    check_review("update_track_renamed", out)
+    assert tracks(out) == [
+        {"name": "EN final", "items": tracks(generated)[0]["items"]},
+        {"name": TRACK, "items": on_track(cues)},
+    ]
+
+
+def case_update_track_deleted(s, eng, client, options):
+    job = s.step("generate", options=options)["job"]
+    cues = approve(client, job, corrected)
+    s.step("delete_track", index=1)
+    out = s.step("update")
+    check_review("update_track_deleted", out)
+    assert tracks(out) == [{"name": TRACK, "items": on_track(cues)}]
+
+
+REVIEW_CASES = {name[len("case_") :]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+@pytest.mark.parametrize("case", sorted(REVIEW_BEHAVIOURS))
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_review_and_update(script, case, review_setup):
+    eng, client, session, options = review_setup
+    REVIEW_CASES[case](session(script), eng, client, options)
+
+
+@pytest.mark.skipif(not LUA, reason="lua5.4 is not installed (Debian: apt-get install lua5.4)")
+def test_the_two_scripts_share_the_job_record(review_setup):
+    """Captions made by the Lua script (free edition) are found by the Python one (Studio) and back: the same
+    record file, the same keys, plain ASCII whatever the timeline is called."""
+    eng, client, session, options = review_setup
+    lua = session("lua")
+    job = lua.step("generate", options=options)["job"]
+    python = session("python")
+    assert python.step("review")["job"] == job
+    approve(client, job, corrected)
+    assert python.step("update")["version"] == 1
+    assert lua.step("review")["job"] == job
+    raw = (eng.config / "editor-jobs.json").read_bytes()
+    assert raw.isascii() and json.loads(raw)["resolve:Project/Reel 1"]["version"] == 1
