@@ -2,7 +2,8 @@
 
 * Resolve: ``Generate Captions.py`` (Studio) and ``Generate Captions.lua`` (free edition: since 21.1 it runs
   only Lua menu scripts) into ``Fusion/Scripts/Utility`` so the item shows on every page (Workspace >
-  Scripts).
+  Scripts), with the "Review Captions" and "Update Captions" entries of both languages written from one
+  template each (``resolve_scripts/menu_entry.{py,lua}.template``).
 * Premiere: the CEP extension folder ``com.captionbridge.premiere`` (CSXS/manifest.xml, panel HTML/JS,
   ExtendScript host) into the CEP ``extensions`` folder. It is unsigned: the user enables PlayerDebugMode
   once.
@@ -22,11 +23,25 @@ from pathlib import Path
 
 from ..core.errors import CaptionBridgeError, InputError
 
-RESOLVE_SCRIPTS = (
-    "Generate Captions.py",
-    "Generate Captions.lua",
-    "Review Captions.py",
-    "Update Captions.py",
+RESOLVE_MAIN_SCRIPTS = ("Generate Captions.py", "Generate Captions.lua")
+# Menu entries of their own, written by the installer from one template per language
+# (resolve_scripts/menu_entry.{py,lua}.template): title -> (the main script's function, what it does).
+RESOLVE_MENU_ENTRIES = {
+    "Review Captions": (
+        "main_review",
+        "Opens the CaptionBridge review page (served by the local engine) on the job that captioned the\n"
+        "current timeline, through a one-time link: check the words against the sound, correct them, and\n"
+        "Approve a new version.",
+    ),
+    "Update Captions": (
+        "main_update",
+        "Replaces the subtitle tracks that Generate Captions put on the current timeline with the latest\n"
+        "version approved on the review page, verified by read-back (the old track is removed only once the\n"
+        "new one is right).",
+    ),
+}
+RESOLVE_SCRIPTS = RESOLVE_MAIN_SCRIPTS + tuple(
+    f"{title}.{ext}" for title in RESOLVE_MENU_ENTRIES for ext in ("py", "lua")
 )
 PREMIERE_EXTENSION_ID = "com.captionbridge.premiere"
 MARKER = "CaptionBridge"  # every file we install contains this word; uninstall removes only such files
@@ -166,6 +181,31 @@ def _config_dir_fallback() -> Path:
     return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "captionbridge"
 
 
+def render_menu_entry(title: str, ext: str, folder: str | os.PathLike) -> str:
+    """The menu entry ``<title>.<ext>`` ("py" or "lua") for scripts installed in ``folder``: the template with
+    its title, description, entry function and folder filled in."""
+    entry, about = RESOLVE_MENU_ENTRIES[title]
+    template = _package_dir("resolve_scripts") / f"menu_entry.{ext}.template"
+    if not template.is_file():
+        raise InstallError(
+            f"{template} is missing from this CaptionBridge installation: reinstall captionbridge"
+        )
+    folder = str(folder)
+    if ext == "py":
+        folder_text = json.dumps(folder)[1:-1]  # inside a "..." literal: backslashes and quotes escaped
+    elif "]==]" in folder:
+        raise InstallError(f"cannot install into {folder}: a folder name with ']==]' in it; pass --dest DIR")
+    else:
+        folder_text = folder  # inside a [==[...]==] literal: as it is
+    return (
+        template.read_text(encoding="utf-8")
+        .replace("{{TITLE}}", title)
+        .replace("{{ABOUT}}", about)
+        .replace("{{ENTRY}}", entry)
+        .replace("{{FOLDER}}", folder_text)
+    )
+
+
 def install_resolve(
     all_users: bool = False,
     dest: str | os.PathLike | None = None,
@@ -180,7 +220,7 @@ def install_resolve(
     fresh = not dest and not fusion.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for name in RESOLVE_SCRIPTS:
+        for name in RESOLVE_MAIN_SCRIPTS:
             src = source / name
             if not src.is_file():
                 raise InstallError(
@@ -189,6 +229,11 @@ def install_resolve(
             target = folder / name
             shutil.copyfile(src, target)
             result.installed.append(target)
+        for title in RESOLVE_MENU_ENTRIES:
+            for ext in ("py", "lua"):
+                target = folder / f"{title}.{ext}"
+                target.write_text(render_menu_entry(title, ext, folder.resolve()), encoding="utf-8")
+                result.installed.append(target)
     except PermissionError:
         raise InstallError(_permission_hint(folder, all_users)) from None
     except OSError as exc:
@@ -205,7 +250,7 @@ def install_resolve(
         ),
         "Restart DaVinci Resolve, then choose Workspace > Scripts > Generate Captions (on every page).",
         "Review Captions opens the review page on that job; Update Captions puts the approved version back.",
-        "Studio runs 'Generate Captions.py'; the free edition (21.1+) lists only 'Generate Captions.lua'.",
+        "Studio runs the .py entries; the free edition (21.1+) lists only the .lua ones (same behaviour).",
         "Python in Studio needs a Python 3 install Resolve can find (Help > Documentation > Developer).",
         "The script talks to the engine: keep `captionbridge serve` running"
         + (f" (or it starts {json.loads(recorded.read_text())['cli']} serve)." if recorded else "."),

@@ -76,8 +76,13 @@ def test_install_and_uninstall_resolve_cli(tmp_path, monkeypatch):
     runner = CliRunner()
     res = runner.invoke(cli, ["install", "resolve", "--dest", str(dest)])
     assert res.exit_code == 0, res.output
-    for name in installers.RESOLVE_SCRIPTS:
+    for name in installers.RESOLVE_MAIN_SCRIPTS:
         assert (dest / name).read_bytes() == (ROOT / "resolve_scripts" / name).read_bytes()
+    for title in installers.RESOLVE_MENU_ENTRIES:  # written from the templates, for this folder
+        for ext in ("py", "lua"):
+            text = (dest / f"{title}.{ext}").read_text(encoding="utf-8")
+            assert text == installers.render_menu_entry(title, ext, dest.resolve())
+            assert "{{" not in text and str(dest.resolve()) in text and "CaptionBridge" in text
     assert "Workspace > Scripts > Generate Captions" in res.output and "free edition" in res.output
     recorded = json.loads((tmp_path / "config" / "install.json").read_text())
     assert recorded["python"] == sys.executable and recorded["cli"].endswith("captionbridge")

@@ -69,11 +69,12 @@ def test_syntax():
     assert out.returncode == 0, out.stderr
 
 
-def test_lua_51_compatible_source():
+@pytest.mark.parametrize("path", [SCRIPT, ROOT / "resolve_scripts" / "menu_entry.lua.template"])
+def test_lua_51_compatible_source(path):
     """Fusion's Lua is LuaJIT (5.1): no integer division, goto or bitwise operators."""
     import re
 
-    source = re.sub(r"--\[\[.*?\]\]", "", SCRIPT.read_text(), flags=re.S)
+    source = re.sub(r"--\[\[.*?\]\]", "", path.read_text(), flags=re.S)
     code = "\n".join(line.split("--", 1)[0] for line in source.splitlines())
     assert "//" not in code.replace("://", "")
     assert "goto " not in code and "<<" not in code and ">>" not in code and "utf8." not in code
@@ -290,3 +291,68 @@ def test_lua_refuses_a_folder_someone_made_first(tmp_path):
     assert fresh == str(tmp_path / "fresh") and oct((tmp_path / "fresh").stat().st_mode & 0o777) == "0o700"
     assert oct((tmp_path / "fresh" / "h.txt").stat().st_mode & 0o777) == "0o600"
     assert r1 != r2 and len(r1) == 32 and all(c in "0123456789abcdef" for c in r1)
+
+
+STUB_DRIVER = r"""
+package.path = [==[%(fake_dir)s]==] .. "/?.lua;" .. package.path
+local Fake = require("fake_resolve")
+resolve = Fake.new({ studio = false, version = { 21, 1, 0 } })  -- the globals Resolve gives a menu script
+fu = {}  -- a Fusion without UIManager: messages go to the console
+local opened = {}
+bmd = { openurl = function(url) opened[#opened + 1] = url end }
+dofile([==[%(stub)s]==])
+io.write("\nOPENED " .. table.concat(opened, " ") .. "\n")
+"""
+
+
+def run_stub(tmp_path, stub, config):
+    driver = tmp_path / "stub-driver.lua"
+    driver.write_text(STUB_DRIVER % {"fake_dir": str(FAKE_DIR), "stub": str(stub)})
+    env = {k: v for k, v in os.environ.items() if k != "CAPTIONBRIDGE_CLI"}
+    env.update(CAPTIONBRIDGE_CONFIG_DIR=str(config), HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path))
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if not os.path.exists(p + "/captionbridge")
+    )
+    run = subprocess.run([LUA, str(driver)], capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 0, run.stderr + run.stdout
+    return run.stdout
+
+
+def test_lua_menu_entries_run_review_and_update(tmp_path, engine_factory):
+    """The installer writes "Review Captions.lua" and "Update Captions.lua" from one template: each runs its
+    function of "Generate Captions.lua" from its own folder (else the folder it was installed in), as the free
+    edition's Workspace > Scripts menu does, with Resolve's globals."""
+    from fixtures.review import PageClient
+
+    from captionbridge.plugin import installers
+
+    eng = engine_factory("lua-menu", job="fixtures.review:review_job")
+    client = eng.start()
+    folder = tmp_path / "Utility"
+    folder.mkdir()
+    shutil.copyfile(SCRIPT, folder / "Generate Captions.lua")
+    stubs = {}
+    for title in installers.RESOLVE_MENU_ENTRIES:
+        stubs[title] = folder / f"{title}.lua"
+        stubs[title].write_text(installers.render_menu_entry(title, "lua", folder))
+        if LUAC:
+            check = subprocess.run([LUAC, "-p", str(stubs[title])], capture_output=True, text=True)
+            assert check.returncode == 0, check.stderr
+    out = run_stub(tmp_path, stubs["Review Captions"], eng.config)
+    assert "Review Captions: No CaptionBridge job is recorded for this timeline" in out
+    url = out.rsplit("OPENED ", 1)[1].strip()
+    assert url in out and PageClient(client.base_url).open_link(url)[0] == 303
+    out = run_stub(tmp_path, stubs["Update Captions"], eng.config)
+    assert "ERROR Update Captions: No CaptionBridge job is recorded for 'Reel 1'" in out
+    # a copy run from elsewhere finds the scripts where the installer put them
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copyfile(stubs["Update Captions"], elsewhere / "Update Captions.lua")
+    assert "Generate Captions on it first" in run_stub(
+        tmp_path, elsewhere / "Update Captions.lua", eng.config
+    )
+    # and without the main script anywhere: what to do, not a Lua error
+    (folder / "Generate Captions.lua").unlink()
+    out = run_stub(tmp_path, stubs["Review Captions"], eng.config)
+    assert "'Generate Captions.lua' was not found next to this script" in out
+    assert "captionbridge install resolve" in out

@@ -13,6 +13,7 @@ from fixtures.paths import REPO
 from fixtures.review import PageClient
 
 from captionbridge.core.timeline.timebase import Timebase
+from captionbridge.plugin import installers
 
 SCRIPTS = REPO / "resolve_scripts"
 
@@ -155,14 +156,40 @@ def test_update_without_a_recorded_job_says_generate_first(tmp_path, engine_fact
     assert not result["ok"] and "Generate Captions on it first" in ui.messages[-1][1]
 
 
-@pytest.mark.parametrize("name", ["Review Captions.py", "Update Captions.py"])
-def test_menu_entries_load_the_main_script_from_their_folder(name, tmp_path, monkeypatch):
-    for script in ("Generate Captions.py", name):
-        (tmp_path / script).write_text((SCRIPTS / script).read_text())
-    spec = importlib.util.spec_from_file_location("menu_entry", tmp_path / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # no Resolve globals: nothing runs on import
+@pytest.mark.parametrize("title", sorted(installers.RESOLVE_MENU_ENTRIES))
+def test_menu_entries_load_the_main_script(title, tmp_path, monkeypatch):
+    """The installer writes each Python menu entry from one template: it loads "Generate Captions.py" from its
+    own folder, else from the folder it was installed in, and runs that entry's function."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no real Resolve install is found by accident
+    folder = tmp_path / "Utility"
+    folder.mkdir()
+    (folder / "Generate Captions.py").write_text((SCRIPTS / "Generate Captions.py").read_text())
+    stub = folder / f"{title}.py"
+    stub.write_text(installers.render_menu_entry(title, "py", folder))
+
+    def load(path):
+        spec = importlib.util.spec_from_file_location("menu_entry", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # no Resolve globals: nothing runs on import
+        return module
+
+    module = load(stub)
+    assert module.ENTRY == installers.RESOLVE_MENU_ENTRIES[title][0] and title in module.__doc__
     main = module.load_main()
-    assert main.__file__ == str(tmp_path / "Generate Captions.py")
-    assert callable(main.main_review) and callable(main.main_update)
-    assert "CaptionBridge" in (SCRIPTS / name).read_text()  # the installer's uninstall marker
+    assert main.__file__ == str(folder / "Generate Captions.py") and callable(getattr(main, module.ENTRY))
+    elsewhere = tmp_path / "copied elsewhere"  # run from a copy: the folder it was installed in still works
+    elsewhere.mkdir()
+    (elsewhere / stub.name).write_text(stub.read_text())
+    assert load(elsewhere / stub.name).load_main().__file__ == str(folder / "Generate Captions.py")
+    (folder / "Generate Captions.py").unlink()
+    with pytest.raises(SystemExit, match="captionbridge install resolve"):
+        load(stub).load_main()
+
+
+def test_menu_entry_folder_names_are_quoted(tmp_path):
+    odd = tmp_path / 'it\'s "odd" \\ here'
+    module_globals = {}
+    exec(
+        compile(installers.render_menu_entry("Update Captions", "py", odd), "stub.py", "exec"), module_globals
+    )
+    assert module_globals["INSTALLED_IN"] == str(odd) and module_globals["ENTRY"] == "main_update"
