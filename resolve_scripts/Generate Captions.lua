@@ -1246,15 +1246,19 @@ function M.review(resolve, ui, engine, open_url)
     if not eng then error({ user = eerr }) end
     local record = timeline and M.find_job(eng, project, timeline) or nil
     local link, lerr, status = eng:json("POST", "/v1/review/links", record and { job_id = record.job } or {})
+    local lost = nil
     if not link and record and status == 404 then  -- the job expired on the engine: show the list instead
-      record = nil
+      lost, record = record.job, nil
       link, lerr = eng:json("POST", "/v1/review/links", {})
     end
     if not link then error({ user = lerr }) end
     report.url, report.job = link.url, record and record.job or nil
     local opener = open_url or M.open_url
     opener(link.url)
-    if record then
+    if lost then
+      tell("The engine no longer has job " .. lost .. ", which captioned this timeline (deleted, or its results " ..
+        "expired): the review page shows every job (" .. link.url .. ").")
+    elseif record then
       tell("The review page is open in your browser (" .. link.url .. "). Correct the captions, Approve, then " ..
         "run Workspace > Scripts > Update Captions.")
     else

@@ -1174,11 +1174,13 @@ def review(resolve, ui=None, engine=None, open_url=None):
         engine = engine or Engine.discover()
         record = find_job(engine, project, timeline) if timeline is not None else None
         body = {"job_id": record["job"]} if record else {}
+        lost = None
         try:
             link = engine.request("POST", "/v1/review/links", body)
         except EngineError as exc:
             if record and exc.status == 404:  # the job expired on the engine: show the list instead
-                record, link = None, engine.request("POST", "/v1/review/links", {})
+                lost, record = record["job"], None
+                link = engine.request("POST", "/v1/review/links", {})
             else:
                 raise
         report["url"], report["job"] = link["url"], record["job"] if record else None
@@ -1194,6 +1196,11 @@ def review(resolve, ui=None, engine=None, open_url=None):
                 % link["url"]
             )
         )
+        if lost:
+            text = (
+                "The engine no longer has job %s, which captioned this timeline (deleted, or its results "
+                "expired): the review page shows every job (%s)." % (lost, link["url"])
+            )
         report["messages"].append({"title": "Review Captions", "text": text, "error": False})
         ui.message("Review Captions", text)
         report["ok"] = True

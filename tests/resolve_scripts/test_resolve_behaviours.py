@@ -188,6 +188,24 @@ def case_review_without_a_job(s, eng, client, options):
     assert status == 303 and "#job=" not in headers["location"]
 
 
+def forget_job(eng, generated):
+    """The engine lost the recorded job (deleted, expired): the record names a job it does not know."""
+    records = eng.config / "editor-jobs.json"
+    recorded = json.loads(records.read_text())
+    (key,) = recorded
+    assert recorded[key]["job"] == generated["job"] and recorded[key]["tracks"] == {"en": TRACK}
+    recorded[key]["job"] = "0123456789abcdef0123456789abcdef"
+    records.write_text(json.dumps(recorded))
+
+
+def case_review_job_unknown(s, eng, client, options):
+    forget_job(eng, s.step("generate", options=options))
+    out = s.step("review")
+    check_review("review_job_unknown", out)
+    assert out.get("job") is None and out["opened"] == [out["url"]]
+    assert "0123456789abcdef0123456789abcdef" in out["messages"][-1][1]
+
+
 def case_update_replaces(s, eng, client, options):
     job = s.step("generate", options=options)["job"]
     cues = approve(client, job, corrected)
@@ -225,12 +243,7 @@ def case_update_engine_down(s, eng, client, options):
 
 def case_update_job_unknown(s, eng, client, options):
     generated = s.step("generate", options=options)
-    records = eng.config / "editor-jobs.json"
-    recorded = json.loads(records.read_text())
-    (key,) = recorded
-    assert recorded[key]["job"] == generated["job"] and recorded[key]["tracks"] == {"en": TRACK}
-    recorded[key]["job"] = "0123456789abcdef0123456789abcdef"
-    records.write_text(json.dumps(recorded))
+    forget_job(eng, generated)
     check_review("update_job_unknown", s.step("update"), tracks(generated))
 
 
