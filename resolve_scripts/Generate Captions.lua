@@ -899,6 +899,8 @@ function ConsoleUI:progress(stage, percent, eta)
 end
 function ConsoleUI:cancelled() return false end
 function ConsoleUI:message(title, text, is_error) print((is_error and "ERROR " or "") .. title .. ": " .. text) end
+-- A message with a button for a next step (`action`); true when it was chosen.
+function ConsoleUI:offer(title, text, action) self:message(title, text); return false end
 function ConsoleUI:close() end
 
 local FusionUI = setmetatable({}, { __index = ConsoleUI })
@@ -961,6 +963,19 @@ function FusionUI:message(title, text, is_error)
   function win.On.OK.Clicked(ev) disp:ExitLoop() end
   function win.On.CaptionBridgeMessage.Close(ev) disp:ExitLoop() end
   win:Show(); disp:RunLoop(); win:Hide()
+end
+
+function FusionUI:offer(title, text, action)
+  ConsoleUI.message(self, title, text)
+  local ui, disp, chosen = self.ui, self.disp, false
+  local win = disp:AddWindow({ ID = "CaptionBridgeOffer", WindowTitle = title, Geometry = { 300, 300, 560, 260 } },
+    ui:VGroup({ ui:TextEdit({ ID = "Text", Text = text, ReadOnly = true }),
+                ui:HGroup({ ui:Button({ ID = "OK", Text = "Close" }), ui:Button({ ID = "Action", Text = action }) }) }))
+  function win.On.Action.Clicked(ev) chosen = true; disp:ExitLoop() end
+  function win.On.OK.Clicked(ev) disp:ExitLoop() end
+  function win.On.CaptionBridgeOffer.Close(ev) disp:ExitLoop() end
+  win:Show(); disp:RunLoop(); win:Hide()
+  return chosen
 end
 
 function FusionUI:close() if self.window then self.window:Hide() end end
@@ -1196,7 +1211,13 @@ function M.run(resolve, options, ui, engine)
       end
       extra = extra .. "\nTo check them against the sound and correct them: Workspace > Scripts > Review " ..
         "Captions; then Update Captions puts the approved version here."
-      tell("Captions added", table.concat(parts, ", ") .. ". Files: " .. folder .. extra)
+      local text = table.concat(parts, ", ") .. ". Files: " .. folder .. extra
+      if not ui.offer then
+        tell("Captions added", text)
+      else  -- the dialog's own button opens the review page on these captions now
+        report.messages[#report.messages + 1] = { title = "Captions added", text = text, error = false }
+        if ui:offer("Captions added", text, "Review Captions") then report.review = M.review(resolve, ui, eng) end
+      end
     end
   end)
   if not ok then

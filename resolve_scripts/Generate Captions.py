@@ -760,6 +760,11 @@ class ConsoleUI(object):
     def message(self, title, text, error=False):
         print("%s%s: %s" % ("ERROR " if error else "", title, text))
 
+    def offer(self, title, text, action):
+        """A message with a button for a next step (``action``); True when it was chosen."""
+        self.message(title, text)
+        return False
+
     def close(self):
         pass
 
@@ -877,6 +882,37 @@ class FusionUI(ConsoleUI):
         win.Show()
         disp.RunLoop()
         win.Hide()
+
+    def offer(self, title, text, action):
+        ConsoleUI.message(self, title, text)
+        ui, disp = self.ui, self.disp
+        chosen = []
+        win = disp.AddWindow(
+            {"ID": "CaptionBridgeOffer", "WindowTitle": title, "Geometry": [300, 300, 560, 260]},
+            ui.VGroup(
+                [
+                    ui.TextEdit({"ID": "Text", "Text": text, "ReadOnly": True}),
+                    ui.HGroup(
+                        [
+                            ui.Button({"ID": "OK", "Text": "Close"}),
+                            ui.Button({"ID": "Action", "Text": action}),
+                        ]
+                    ),
+                ]
+            ),
+        )
+
+        def on_action(ev):
+            chosen.append(True)
+            disp.ExitLoop()
+
+        win.On.Action.Clicked = on_action
+        win.On.OK.Clicked = lambda ev: disp.ExitLoop()
+        win.On.CaptionBridgeOffer.Close = lambda ev: disp.ExitLoop()
+        win.Show()
+        disp.RunLoop()
+        win.Hide()
+        return bool(chosen)
 
     def close(self):
         if self.window is not None:
@@ -1108,7 +1144,13 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
                 "\nTo check them against the sound and correct them: Workspace > Scripts > Review Captions; "
                 "then Update Captions puts the approved version here."
             )
-            tell("Captions added", "%s. Files: %s%s" % (summary, folder, extra))
+            text = "%s. Files: %s%s" % (summary, folder, extra)
+            if getattr(ui, "offer", None) is None:
+                tell("Captions added", text)
+            else:  # the dialog's own button opens the review page on these captions now
+                report["messages"].append({"title": "Captions added", "text": text, "error": False})
+                if ui.offer("Captions added", text, "Review Captions"):
+                    report["review"] = review(resolve, ui=ui, engine=engine)
         return report
     except CaptionBridgeScriptError as exc:
         tell("Generate Captions", str(exc), error=True)

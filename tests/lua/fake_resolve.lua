@@ -296,6 +296,11 @@ function Fake.recording_ui()
   function ui:progress() self.progress_calls = self.progress_calls + 1 end
   function ui:cancelled() return false end
   function ui:message(title, text, is_error) self.messages[#self.messages + 1] = { title, text, is_error or false } end
+  function ui:offer(title, text, action)  -- the dialog's next-step button: taken when accept_offer is set
+    self:message(title, text)
+    self.offered = action
+    return self.accept_offer or false
+  end
   function ui:close() end
   return ui
 end

@@ -171,8 +171,19 @@ def check_review(name, out, before=None):
         assert len(tracks(out)) == expect["tracks"], tracks(out)
 
 
+def case_review_after_generate(s, eng, client, options):
+    out = s.step("generate", options=options, accept_review=True)
+    check_review("review_after_generate", out)
+    assert out["messages"][-2][0] == "Captions added" and out["review_job"] == out["job"]
+    (url,) = out["opened"]
+    status, headers, _ = PageClient(client.base_url).open_link(url)
+    assert status == 303 and headers["location"].endswith(f"#job={out['job']}")
+
+
 def case_review_opens_the_job(s, eng, client, options):
-    job = s.step("generate", options=options)["job"]
+    generated = s.step("generate", options=options)
+    assert generated["opened"] == [] and generated["messages"][-1][0] == "Captions added"
+    job = generated["job"]
     out = s.step("review")
     check_review("review_opens_the_job", out)
     assert out["job"] == job and out["opened"] == [out["url"]]
