@@ -25,12 +25,15 @@ CLOCK = dict(rate="24000/1001", start_frame=86400, display_format=110, name="Seq
 
 def panel(tmp_path, config, **cfg):
     cfg = {"output_dir": str(tmp_path / "out"), **CLOCK, **cfg}
-    env = dict(os.environ, CAPTIONBRIDGE_CONFIG_DIR=str(config))
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env = dict(os.environ, CAPTIONBRIDGE_CONFIG_DIR=str(config), TMPDIR=str(tmp_path / "tmp"))
     run = subprocess.run(
         [NODE, str(HARNESS), json.dumps(cfg)], capture_output=True, text=True, timeout=120, env=env
     )
     assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
+    out = json.loads(run.stdout)
+    assert out["leftovers"] == [], "the read-back's temporary folder is removed"
+    return out
 
 
 def test_review_then_update_in_premiere(engine_factory, tmp_path):
@@ -70,6 +73,9 @@ def test_review_then_update_in_premiere(engine_factory, tmp_path):
     assert "where the editor checks every word" in open(track["path"], encoding="utf-8").read()
     assert "CaptionBridge v1 English" in out["items"]
     assert "delete the caption track" in result["message"]
+    # read back as Generate captions' tracks are: the sequence exported alone before and after
+    assert result["verified"] and "read back from Premiere" in result["message"]
+    assert len(out["calls"]["projectExports"]) == 2
     # again: already there, nothing added
     out = panel(tmp_path, eng.config, action="update")
     assert out["result"]["ok"] and "already has version 1" in out["result"]["message"]
@@ -80,6 +86,17 @@ def test_review_then_update_in_premiere(engine_factory, tmp_path):
     )
     out = panel(tmp_path, eng.config, action="update", refuse_captions=True)
     assert not out["result"]["ok"] and "File > Import" in out["result"]["message"]
+    # Premiere saying it made the track while the sequence does not hold it: not "added", and not recorded
+    out = panel(tmp_path, eng.config, action="update", caption_track_silently_missing=True)
+    result = out["result"]
+    assert not result["ok"] and "reading the sequence back does not show them" in result["message"]
+    assert "v2.en.srt" in result["message"] and "File > Import" in result["message"]
+    # a Premiere without Sequence.exportAsProject: added as Premiere reports, and said to be unchecked
+    out = panel(tmp_path, eng.config, action="update", no_export_as_project=True)
+    result = out["result"]
+    assert result["ok"] and result["version"] == 2 and not result["verified"]
+    assert "no way to read them back" in result["message"]
+    assert "read back from Premiere" not in result["message"]
 
 
 def test_review_jsx_is_es3():

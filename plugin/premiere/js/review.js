@@ -5,8 +5,9 @@
  * browser) on the job that captioned the active sequence. Update captions fetches that job's latest approved
  * version (GET /v1/jobs/{id}/versions/latest), writes one SRT per language from its frames (each frame's exact
  * start rounded up to the millisecond: Premiere floors) and makes them new caption tracks through
- * cb_updateCaptions (jsx/review.jsx). Premiere's scripting has no call that removes a caption track, so the
- * panel names the older tracks for the user to delete.
+ * cb_updateCaptions (jsx/review.jsx), read back like Generate captions' tracks (the sequence exported alone as a
+ * project before and after). Premiere's scripting has no call that removes a caption track (see README.md), so
+ * the panel names the older tracks for the user to delete.
  *
  * The job of a sequence is the newest finished engine job whose files include "<sequence name>.captions.json"
  * (the panel exports the sequence as "<sequence name>.xml" and asks for JSON), remembered per sequence id in
@@ -21,6 +22,15 @@
     // freeze Premiere here either.
     var core = root.CaptionBridgeCore || require("./core.js");
     var UserError = core.UserError, requestJson = core.requestJson, srtText = core.srtText, safeName = core.safeName;
+
+    // The host's answer as it is (a refusal included), for calls whose failure is a result, not an error.
+    function lenientAnswer(text) {
+        try {
+            var parsed = JSON.parse(text);
+            if (parsed && typeof parsed === "object") return parsed;
+        } catch (e) { /* below */ }
+        return { ok: false, error: "Premiere's scripting host answered: " + String(text).slice(0, 120) };
+    }
 
     function hostAnswer(text, what) {
         var parsed = null;
@@ -116,26 +126,52 @@
             var name = safeName(info.name) + " " + jobId.slice(0, 8) + ".v" + version.version + "." + lang + ".srt";
             var file = deps.path.join(outDir, name);
             deps.fs.writeFileSync(file, srt.text, "utf8");
-            files.push({ language: lang, path: file, name: name, count: srt.count,
+            files.push({ language: lang, path: file, name: name, count: srt.count, texts: srt.texts,
                          label: "CaptionBridge v" + version.version + " " + core.languageName(lang) });
         });
         if (deps.loadHost) await deps.loadHost();
-        var made = hostAnswer(await deps.evalScript("cb_updateCaptions(" + JSON.stringify(JSON.stringify(files)) +
-                                                    ")"), "adding the caption tracks");
-        var failed = (made.results || []).filter(function (r) { return !r.ok; });
-        if (!made.results || failed.length) {
-            return { ok: false, files: files, message: "Version " + version.version + " could not be added as " +
-                "caption tracks for " + failed.map(function (r) {
-                    return core.languageName(r.language) + " (" + r.error + ")";
-                }).join(", ") + ". The files are in " + outDir + ": import each with File > Import and drag it " +
-                "to the very start of the sequence." };
+        // Read back as Generate captions does (js/core.js): the sequence exported alone as a project before and
+        // after, each new SRT looked for in it. The snapshots go to a private temporary folder, always removed.
+        var work = deps.fs.mkdtempSync(deps.path.join(deps.os.tmpdir(), "captionbridge-"));
+        try {
+            var readDeps = Object.assign({}, deps, { host: { exportSequenceProject: function (id, file) {
+                return deps.evalScript("cb_exportSequenceProject(" + JSON.stringify(id) + "," + JSON.stringify(file) +
+                                       ")").then(lenientAnswer);
+            } } });
+            var before = await core.snapshot(readDeps, info.sequence_id, work, "before");
+            var made = hostAnswer(await deps.evalScript("cb_updateCaptions(" + JSON.stringify(JSON.stringify(files)) +
+                                                        ")"), "adding the caption tracks");
+            var failed = (made.results || []).filter(function (r) { return !r.ok; });
+            if (!made.results || failed.length) {
+                return { ok: false, files: files, message: "Version " + version.version + " could not be added as " +
+                    "caption tracks for " + failed.map(function (r) {
+                        return core.languageName(r.language) + " (" + r.error + ")";
+                    }).join(", ") + ". The files are in " + outDir + ": import each with File > Import and drag " +
+                    "it to the very start of the sequence." };
+            }
+            var back = core.readBack(before, await core.snapshot(readDeps, info.sequence_id, work, "after"), files);
+        } finally {
+            if (deps.fs.rmSync) deps.fs.rmSync(work, { recursive: true, force: true });
+        }
+        var missing = back.supported ? files.filter(function (f) { return !back.placed[f.path]; }) : [];
+        if (missing.length) {  // the earlier captions are still the sequence's: the record keeps them
+            return { ok: false, verified: true, files: files, message: "Premiere said it made the caption tracks " +
+                "of version " + version.version + ", but reading the sequence back does not show them. Check the " +
+                "caption tracks in the timeline; for any that are missing:\n" + core.handImportHelp(
+                    missing.map(function (f) {
+                        return { language: f.language, path: f.path, error: "not found in the sequence" };
+                    })) };
         }
         var previous = record.version ? "version " + record.version : "the earlier captions";
         writeRecord(engine, deps, key, { job: jobId, version: version.version, sequence: info.name });
-        return { ok: true, files: files, version: version.version, message: "Version " + version.version +
-            " added as new caption tracks (" + files.map(function (f) { return f.label + ": " + f.count +
-            " captions"; }).join(", ") + "). Premiere does not let scripts remove caption tracks: delete the " +
-            "caption track(s) of " + previous + " in the Timeline. Files: " + outDir };
+        var added = files.map(function (f) { return f.label + ": " + f.count + " captions"; }).join(", ");
+        var checked = back.supported ? " and read back from Premiere" : ", as Premiere reports, but this Premiere " +
+            "version gives the panel no way to read them back" + (back.reason ? " (" + back.reason + ")" : "") +
+            ": check them in the timeline";
+        return { ok: true, verified: back.supported, files: files, version: version.version, message: "Version " +
+            version.version + " added as new caption tracks (" + added + ")" + checked + ". Premiere does not " +
+            "let scripts remove caption tracks: delete the caption track(s) of " + previous + " in the Timeline. " +
+            "Files: " + outDir };
     }
 
     var api = { reviewCaptions: reviewCaptions, updateCaptions: updateCaptions, findJob: findJob, srtText: srtText };
@@ -152,7 +188,7 @@
         var pathMod = nodeRequire("path");
         var deps = {
             evalScript: evalScript, fs: nodeRequire("fs"), path: pathMod, os: nodeRequire("os"),
-            http: nodeRequire("http"), env: proc.env, platform: proc.platform,
+            http: nodeRequire("http"), zlib: nodeRequire("zlib"), env: proc.env, platform: proc.platform,
             openUrl: function (url) { window.cep.util.openURLInDefaultBrowser(url); },
             loadHost: async function () {  // jsx/review.jsx beside the panel's own host file
                 if (await evalScript("typeof cb_updateCaptions") === "function") return;
