@@ -377,9 +377,11 @@ local function from_config(config)
   return eng
 end
 
-local HOW_TO_START = "Open a terminal, run `captionbridge serve` and leave it open, then run Workspace > Scripts > " ..
-  "Generate Captions again. (Looked for "
-local NOT_RUNNING = "The CaptionBridge engine is not running. " .. HOW_TO_START
+-- What to do when the engine is not there; `script` is the menu entry to run again once it is.
+local function how_to_start(script)
+  return "Open a terminal, run `captionbridge serve` and leave it open, then run Workspace > Scripts > " ..
+    (script or "Generate Captions") .. " again. (Looked for "
+end
 
 -- "ok", "refused" (token), "hung" (answers no request in time) or "down" (nothing listens, or a dead process).
 function Engine:check()
@@ -393,7 +395,7 @@ end
 -- The running engine (service.json + token, checked with a 3 s health request). A service.json whose process is
 -- dead or whose port does not answer is stale: the engine is started from install.json, as the README promises,
 -- with progress shown while it starts. Returns the engine, or nil and a message for the user.
-function Engine.discover(config, start, ui)
+function Engine.discover(config, start, ui, script)
   config = config or M.config_dir()
   local looked = join(config, "service.json") .. ".)"
   local eng = from_config(config)
@@ -408,14 +410,14 @@ function Engine.discover(config, start, ui)
     return nil, "The CaptionBridge engine at " .. eng.base_url .. " (process " .. tostring(eng.pid) .. ") accepts " ..
       "connections but does not answer within " .. M.HEALTH_TIMEOUT .. " s (" .. tostring(detail) .. "): it is " ..
       "stuck or overloaded. Stop it (Ctrl-C in its terminal, or end the process), start `captionbridge serve` " ..
-      "again, then run Generate Captions again."
+      "again, then run " .. (script or "Generate Captions") .. " again."
   end
   if not (start and M.start_engine(config)) then
     if eng then
       return nil, "Cannot reach the CaptionBridge engine at " .. eng.base_url .. " (" .. tostring(detail) ..
-        "): it is not running any more. " .. HOW_TO_START .. looked
+        "): it is not running any more. " .. how_to_start(script) .. looked
     end
-    return nil, NOT_RUNNING .. looked
+    return nil, "The CaptionBridge engine is not running. " .. how_to_start(script) .. looked
   end
   local started = os.time()
   local waited = 0
@@ -427,7 +429,7 @@ function Engine.discover(config, start, ui)
     waited = math.max(waited + 0.5, os.time() - started)
   end
   return nil, "Started `captionbridge serve`, but it did not answer within " .. M.START_WAIT .. " s. " ..
-    HOW_TO_START .. looked
+    how_to_start(script) .. looked
 end
 
 -- One request through curl. Returns status, body (string); or nil, a message, and whether it timed out.
@@ -1263,7 +1265,7 @@ function M.review(resolve, ui, engine, open_url)
   local ok, err = pcall(function()
     local project, timeline = current_timeline(resolve)
     local eng, eerr = engine, nil
-    if not eng then eng, eerr = Engine.discover(nil, true, ui) end
+    if not eng then eng, eerr = Engine.discover(nil, true, ui, "Review Captions") end
     if not eng then error({ user = eerr }) end
     local record = timeline and M.find_job(eng, project, timeline) or nil
     local link, lerr, status = eng:json("POST", "/v1/review/links", record and { job_id = record.job } or {})
@@ -1336,7 +1338,7 @@ function M.update(resolve, ui, engine)
     ctx.clock = clock
     local name = timeline:GetName() or "Timeline"
     local eng, eerr = engine, nil
-    if not eng then eng, eerr = Engine.discover(nil, true, ui) end
+    if not eng then eng, eerr = Engine.discover(nil, true, ui, "Update Captions") end
     if not eng then error({ user = eerr }) end
     local record = M.find_job(eng, project, timeline)
     if not record then

@@ -141,9 +141,9 @@ class Engine(object):
         self._opener = _urlrequest.build_opener(_urlrequest.ProxyHandler({}))
 
     @classmethod
-    def discover(cls, config=None, start=True, wait=30.0):
+    def discover(cls, config=None, start=True, wait=30.0, script="Generate Captions"):
         """Find the running engine (service.json + token); start ``captionbridge serve`` if it is not
-        running."""
+        running. ``script``: the menu entry the user runs again once the engine is there."""
         config = config or config_dir()
         engine = cls._from_config(config)
         if engine is not None:
@@ -155,7 +155,7 @@ class Engine(object):
                     "The CaptionBridge engine at %s (process %s) accepts connections but does not "
                     "answer within %d s (%s): it is stuck or overloaded. Stop it (Ctrl-C in its "
                     "terminal, or end the process), start `captionbridge serve` again, then run "
-                    "Generate Captions again." % (engine.base_url, engine.pid, HEALTH_TIMEOUT, detail)
+                    "%s again." % (engine.base_url, engine.pid, HEALTH_TIMEOUT, detail, script)
                 )
         if start and start_engine(config):
             deadline = time.time() + wait
@@ -166,8 +166,8 @@ class Engine(object):
                 time.sleep(0.5)
         raise EngineError(
             "The CaptionBridge engine is not running. Open a terminal, run `captionbridge serve` and "
-            "leave it open, then run Workspace > Scripts > Generate Captions again. (Looked for "
-            "%s.)" % os.path.join(config, "service.json")
+            "leave it open, then run Workspace > Scripts > %s again. (Looked for "
+            "%s.)" % (script, os.path.join(config, "service.json"))
         )
 
     @classmethod
@@ -1213,7 +1213,7 @@ def review(resolve, ui=None, engine=None, open_url=None):
         project_manager = _call(resolve, "GetProjectManager")
         project = _call(project_manager, "GetCurrentProject") if project_manager else None
         timeline = _call(project, "GetCurrentTimeline") if project else None
-        engine = engine or Engine.discover()
+        engine = engine or Engine.discover(script="Review Captions")
         record = find_job(engine, project, timeline) if timeline is not None else None
         body = {"job_id": record["job"]} if record else {}
         lost = None
@@ -1292,7 +1292,7 @@ def update(resolve, ui=None, engine=None, work_dir=None):
         clock = timeline_clock(timeline)
         ctx["clock"] = clock
         name = _call(timeline, "GetName") or "Timeline"
-        engine = engine or Engine.discover()
+        engine = engine or Engine.discover(script="Update Captions")
         record = find_job(engine, project, timeline)
         if not record:
             tell(

@@ -191,6 +191,14 @@ def case_review_opens_the_job(s, eng, client, options):
     assert status == 303 and headers["location"].endswith(f"#job={job}")
 
 
+def case_review_engine_down(s, eng, client, options):
+    s.step("generate", options=options)
+    eng.stop()
+    out = s.step("review")
+    check_review("review_engine_down", out)
+    assert out["opened"] == []
+
+
 def case_review_without_a_job(s, eng, client, options):
     out = s.step("review")
     check_review("review_without_a_job", out)
