@@ -8,6 +8,10 @@ Studio-only), and Studio runs it too. Same flow as "Generate Captions.py":
   subtitle track per language, each cue at recordFrame = timeline start frame + cue frame -> read back
   GetItemListInTrack("subtitle", n) and compare -> fallbacks (FCPXML timeline import, then the sidecar SRT with
   exact instructions) -> review markers -> restore page, timeline, playhead, marks and track states.
+Then it records the job on the timeline (<config>/editor-jobs.json, shared with the Python script) for the menu
+entries "Review Captions" (M.review: the engine's review page on that job, through a one-time link; also the
+"Captions added" dialog's button) and "Update Captions" (M.update: the latest approved version on a new track,
+read back, and only then the job's old track removed), written by the installer from menu_entry.lua.template.
 
 HTTP: Lua in Resolve has no sockets, so requests go through `curl` via io.popen. curl ships with macOS, with
 Windows 10 1803+ (C:\Windows\System32\curl.exe) and with every desktop Linux, so one code path works on all three
