@@ -108,6 +108,9 @@ def test_generate_captions_end_to_end(tmp_path, clock, es3):
         "back from Premiere" in result["message"]
     )
     assert out["progress"][-1] == ["adding caption tracks", 100]
+    # the job is recorded for the sequence (by its id): Review and Update captions work on it
+    records = json.loads((engine.config / "editor-jobs.json").read_text(encoding="utf-8"))
+    assert records["premiere:seq-1"] == {"job": job["id"], "version": 0, "sequence": "Sequence 01"}
     # the engine's access token is in no file the panel wrote
     written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
     assert written and not any(engine.token in p.read_text(encoding="utf-8") for p in written)

@@ -99,6 +99,37 @@ def test_review_then_update_in_premiere(engine_factory, tmp_path):
     assert "read back from Premiere" not in result["message"]
 
 
+def test_the_job_generate_recorded_is_the_sequences_job(engine_factory, tmp_path):
+    """Generate captions records its job per sequence id: Review and Update work on that one, not on the
+    newest job from a sequence of the same name; a recorded job the engine no longer has is said so."""
+    eng = engine_factory("premiere-recorded", job="fixtures.review:review_job")
+    client = eng.start()
+    timeline = write_review_timeline(tmp_path / "export" / "Sequence 01.otio")
+    jobs = []
+    for _ in range(2):  # the same sequence name twice (another project's "Sequence 01", say)
+        jobs.append(client.submit(timeline, {"formats": ["srt", "json"]})["id"])
+        assert client.wait(jobs[-1], timeout=60)["state"] == "succeeded"
+    records = eng.config / "editor-jobs.json"
+    records.write_text(
+        json.dumps({"premiere:seq-1": {"job": jobs[0], "version": 0, "sequence": "Sequence 01"}})
+    )
+    out = panel(tmp_path, eng.config, action="review")
+    assert out["result"]["job"] == jobs[0], "the recorded job, not the newest of that name"
+    records.write_text(
+        json.dumps({"premiere:seq-1": {"job": "0" * 32, "version": 0, "sequence": "Sequence 01"}})
+    )
+    out = panel(tmp_path, eng.config, action="review")
+    assert (
+        out["result"]["ok"]
+        and out["result"]["job"] is None
+        and "no longer has job" in out["result"]["message"]
+    )
+    assert out["calls"]["opened"] == [out["result"]["url"]]
+    out = panel(tmp_path, eng.config, action="update")
+    assert out["error"]["user"] and "no longer has job" in out["error"]["message"]
+    assert "Generate captions" in out["error"]["message"] and out["calls"]["captionTracks"] == []
+
+
 def test_review_jsx_is_es3():
     code = (REPO / "plugin" / "premiere" / "jsx" / "review.jsx").read_text()
     assert "=>" not in code and "`" not in code and ".indexOf(" not in code and "let " not in code

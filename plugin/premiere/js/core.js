@@ -144,6 +144,7 @@
                 var refused = UserError("The engine refused " + method + " " + pathname + " (" + res.status + "): " +
                                         msg);
                 refused.status = res.status;
+                refused.code = parsed && parsed.error ? parsed.error.code : undefined;  // "job_not_found", ...
                 throw refused;
             }
             if (parsed === null) throw UserError("The engine answered something that is not JSON on " + pathname);
@@ -389,6 +390,26 @@
             summary + " added as caption tracks to " + seqName + " and read back from Premiere. Files: " + outDir };
     }
 
+    /*
+     * Which job captioned each sequence: <config>/editor-jobs.json (the Resolve scripts keep theirs in the same
+     * file), "premiere:<sequence id>" -> {job, version, sequence}. Update captions finds the job by it.
+     */
+    function jobRecords(deps, eng) {
+        try {
+            return JSON.parse(deps.fs.readFileSync(deps.path.join(eng.config, "editor-jobs.json"), "utf8")) || {};
+        } catch (e) { return {}; }
+    }
+
+    function recordJob(deps, eng, key, record) {
+        var file = deps.path.join(eng.config, "editor-jobs.json");
+        var records = jobRecords(deps, eng);
+        records[key] = record;
+        try {
+            deps.fs.writeFileSync(file + ".part", JSON.stringify(records, null, 1), "utf8");
+            deps.fs.renameSync(file + ".part", file);
+        } catch (e) { /* the captions are placed; Update captions then looks the job up by the sequence's name */ }
+    }
+
     function hostOk(answer, fallback) {
         if (!answer || !answer.ok) throw UserError((answer && answer.error) || fallback);
         return answer;
@@ -442,7 +463,12 @@
             cancel.check();
             // From here Premiere is being changed: Cancel no longer applies.
             onProgress("adding caption tracks", 100, null);
-            return await placeCaptions(deps, info, files, work, outDir);
+            var placed = await placeCaptions(deps, info, files, work, outDir);
+            if (placed.ok) {  // what Review captions and Update captions work on for this sequence
+                recordJob(deps, eng, "premiere:" + info.sequence_id, { job: ran.job.id, version: 0,
+                                                                      sequence: info.name });
+            }
+            return placed;
         } catch (e) {
             if (e.cancelled) return cancelledResult;
             throw e;
@@ -460,7 +486,8 @@
                 readEngine: readEngine, engine: engine, request: request, requestJson: requestJson, runJob: runJob,
                 frameMsCeil: frameMsCeil, srtText: srtText, safeName: safeName, writeSrtFiles: writeSrtFiles,
                 handImportHelp: handImportHelp, snapshot: snapshot, readBack: readBack, placeCaptions: placeCaptions,
-                generateCaptions: generateCaptions, languageName: languageName };
+                generateCaptions: generateCaptions, languageName: languageName, jobRecords: jobRecords,
+                recordJob: recordJob };
 
     if (typeof module !== "undefined" && module.exports) module.exports = api;
     root.CaptionBridgeCore = api;

@@ -9,9 +9,9 @@
  * project before and after). Premiere's scripting has no call that removes a caption track (see README.md), so
  * the panel names the older tracks for the user to delete.
  *
- * The job of a sequence is the newest finished engine job whose files include "<sequence name>.captions.json"
- * (the panel exports the sequence as "<sequence name>.xml" and asks for JSON), remembered per sequence id in
- * <config>/editor-jobs.json once found. Talks to the engine through the panel's shared core (js/core.js: Node's
+ * The job of a sequence is the one Generate captions recorded for its sequence id in <config>/editor-jobs.json
+ * (js/core.js); for a sequence captioned before that, the newest finished engine job whose files include
+ * "<sequence name>.captions.json" (the panel exports the sequence as "<sequence name>.xml" and asks for JSON). Talks to the engine through the panel's shared core (js/core.js: Node's
  * http, no browser fetch, since the engine refuses web origins).
  */
 (function (root) {
@@ -44,22 +44,15 @@
     }
 
     // ---- the sequence's job ------------------------------------------------------------------------------------
-    function recordsFile(engine, deps) { return deps.path.join(engine.config, "editor-jobs.json"); }
+    function readRecords(engine, deps) { return core.jobRecords(deps, engine); }
 
-    function readRecords(engine, deps) {
-        try { return JSON.parse(deps.fs.readFileSync(recordsFile(engine, deps), "utf8")) || {}; } catch (e) { return {}; }
-    }
+    function writeRecord(engine, deps, key, record) { core.recordJob(deps, engine, key, record); }
 
-    function writeRecord(engine, deps, key, record) {
-        var records = readRecords(engine, deps);
-        records[key] = record;
-        try {
-            deps.fs.writeFileSync(recordsFile(engine, deps) + ".part", JSON.stringify(records, null, 1), "utf8");
-            deps.fs.renameSync(recordsFile(engine, deps) + ".part", recordsFile(engine, deps));
-        } catch (e) { /* only the "already up to date" check is lost */ }
-    }
-
+    /* The job Generate captions recorded for this sequence (by its id); for a sequence captioned before jobs were
+     * recorded, the newest finished job made from a sequence of its name. */
     async function findJob(deps, engine, info) {
+        var record = readRecords(engine, deps)["premiere:" + info.sequence_id];
+        if (record && typeof record.job === "string") return record.job;
         var want = safeName(info.name) + ".captions.json";
         var jobs = (await requestJson(deps, engine, "GET", "/v1/jobs")).jobs || [];
         for (var i = jobs.length - 1; i >= 0; i--) {  // oldest first from the engine: newest wins
@@ -76,10 +69,19 @@
     async function reviewCaptions(deps) {
         var info = await sequenceInfo(deps);
         var engine = await core.engine(deps);
-        var jobId = await findJob(deps, engine, info);
-        var link = await requestJson(deps, engine, "POST", "/v1/review/links", jobId ? { job_id: jobId } : {});
+        var jobId = await findJob(deps, engine, info), lost = null, link;
+        try {
+            link = await requestJson(deps, engine, "POST", "/v1/review/links", jobId ? { job_id: jobId } : {});
+        } catch (e) {
+            if (!jobId || e.status !== 404) throw e;
+            lost = jobId;  // the engine no longer has it (deleted, expired): the job list instead
+            jobId = null;
+            link = await requestJson(deps, engine, "POST", "/v1/review/links", {});
+        }
         deps.openUrl(link.url);
-        return { ok: true, url: link.url, job: jobId, message: jobId ?
+        return { ok: true, url: link.url, job: jobId, message: lost ?
+            "The engine no longer has job " + lost + ", which captioned '" + info.name + "' (deleted, or its " +
+            "results expired): the review page lists every job." : jobId ?
             "The review page is open in your browser. Correct the captions, Approve, then click Update captions." :
             "No CaptionBridge job was found for '" + info.name + "': the review page lists every job." };
     }
@@ -98,6 +100,11 @@
         try {
             version = await requestJson(deps, engine, "GET", "/v1/jobs/" + jobId + "/versions/latest");
         } catch (e) {
+            if (e.status === 404 && e.code === "job_not_found") {
+                throw UserError("The engine no longer has job " + jobId + ", which captioned '" + info.name + "' " +
+                                "(it was deleted, or the engine keeps its jobs in another folder now). Nothing was " +
+                                "changed: click Generate captions to caption this sequence anew.");
+            }
             if (e.status === 404) {
                 throw UserError("No approved version of these captions yet: click Review captions, correct them, " +
                                 "press Approve, then Update captions.");
