@@ -100,13 +100,17 @@ def test_every_behaviour_has_a_test():
 # ------------------------------------------------------------------------------------------------------------
 # Review Captions and Update Captions (REVIEW_BEHAVIOURS), against a real engine running the review job
 # ------------------------------------------------------------------------------------------------------------
+REVIEW_JOB = "fixtures.review:review_job"
 START = 90000  # both fakes: 25 fps from 01:00:00:00
 TRACK = "English (CaptionBridge)"
 
 
 @pytest.fixture
-def review_setup(engine_factory, tmp_path, tmpdir_):
-    eng = engine_factory("review-behaviours", job="fixtures.review:review_job")
+def review_setup(request, engine_factory, tmp_path, tmpdir_):
+    # the engine's job: the review fixture's English script, or (a case's "job") another
+    callspec = getattr(request.node, "callspec", None)
+    case = callspec.params.get("case") if callspec else None
+    eng = engine_factory("review-behaviours", job=REVIEW_BEHAVIOURS.get(case, {}).get("job", REVIEW_JOB))
     client = eng.start()
     sessions = []
 
@@ -232,6 +236,28 @@ def case_update_replaces(s, eng, client, options):
     check_review("update_replaces", out)
     assert out["version"] == 1
     assert tracks(out) == [{"name": TRACK, "items": on_track(cues)}]
+
+
+def case_update_every_language(s, eng, client, options):
+    generated = s.step("generate", options=options)
+    assert [t["name"] for t in tracks(generated)] == [TRACK, "Chinese (CaptionBridge)"]
+
+    def change(cues):
+        cues[0]["text"]["en"] = "Every deliverable goes through review"
+        cues[1]["text"]["zh"] = "改过的字幕"
+        cues[3]["end_frame"] -= 10
+        return cues
+
+    cues = approve(client, generated["job"], change)
+    out = s.step("update")
+    check_review("update_every_language", out)
+    assert tracks(out) == [
+        {"name": TRACK, "items": on_track(cues)},
+        {
+            "name": "Chinese (CaptionBridge)",
+            "items": [[START + c["start_frame"], START + c["end_frame"], c["text"]["zh"]] for c in cues],
+        },
+    ]
 
 
 def case_update_twice(s, eng, client, options):
