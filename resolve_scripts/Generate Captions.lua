@@ -1013,9 +1013,25 @@ local function records_path(engine)
   return join((engine and engine.config) or M.config_dir(), M.RECORD_FILE)
 end
 
+-- The records, or nil and what to tell the user when the file is there but is not a JSON object (it is then left
+-- as it is: the Premiere panel and the other script keep their jobs in it too).
+local function read_records(engine)
+  local path = records_path(engine)
+  local data = read_file(path)
+  if data == nil then return {} end
+  local records, why = json.decode(data)
+  if type(records) ~= "table" or records[1] ~= nil then
+    return nil, "CaptionBridge's record of which job captioned which timeline (" .. path .. ") cannot be read (" ..
+      tostring(why or "not a JSON object") .. "). Move it away or repair it, then run this again; it is left as " ..
+      "it is until then."
+  end
+  return records
+end
+
+-- The job recorded for this timeline (nil when none); raises the user's message when the records are unreadable.
 function M.find_job(engine, project, timeline)
-  local records = json.decode(read_file(records_path(engine)) or "")
-  if type(records) ~= "table" then return nil end
+  local records, problem = read_records(engine)
+  if not records then error({ user = problem }) end
   local record = records[M.timeline_key(project, timeline)]
   if type(record) ~= "table" or type(nn(record.job)) ~= "string" then return nil end
   if type(nn(record.tracks)) ~= "table" then record.tracks = {} end
@@ -1026,8 +1042,8 @@ end
 -- Update Captions will not find this job (the captions are placed).
 function M.record_job(engine, project, timeline, record)
   local path = records_path(engine)
-  local records = json.decode(read_file(path) or "")
-  if type(records) ~= "table" or records[1] ~= nil then records = {} end
+  local records = read_records(engine)
+  if not records then return false end  -- never overwrite what cannot be read
   records[M.timeline_key(project, timeline)] = record
   local tmp = path .. ".part"
   if not write_file(tmp, json.encode(records, true)) then return false end

@@ -1181,9 +1181,32 @@ def _records_path(engine):
     return os.path.join(getattr(engine, "config", None) or config_dir(), RECORD_FILE)
 
 
+def _read_records(engine):
+    """(records, None), or (None, what to tell the user) when the file is there but is not a JSON object (it
+    is then left as it is: the Premiere panel and the other script keep their jobs in it too)."""
+    path = _records_path(engine)
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            records = json.load(handle)
+    except FileNotFoundError:
+        return {}, None
+    except (IOError, OSError, ValueError) as exc:
+        records, why = None, str(exc)
+    else:
+        why = "not a JSON object"
+    if isinstance(records, dict):
+        return records, None
+    return None, (
+        "CaptionBridge's record of which job captioned which timeline (%s) cannot be read (%s). Move it "
+        "away or repair it, then run this again; it is left as it is until then." % (path, why)
+    )
+
+
 def record_job(engine, project, timeline, record):
     path = _records_path(engine)
-    records = _read_json(path) or {}
+    records, problem = _read_records(engine)
+    if problem:
+        return  # never overwrite what cannot be read; only Update Captions will not find this job
     records[timeline_key(project, timeline)] = record
     tmp = path + ".part"
     try:
@@ -1195,7 +1218,10 @@ def record_job(engine, project, timeline, record):
 
 
 def find_job(engine, project, timeline):
-    return (_read_json(_records_path(engine)) or {}).get(timeline_key(project, timeline))
+    records, problem = _read_records(engine)
+    if problem:
+        raise CaptionBridgeScriptError(problem)
+    return records.get(timeline_key(project, timeline))
 
 
 def _open_url(url):

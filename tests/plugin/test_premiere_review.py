@@ -128,6 +128,11 @@ def test_the_job_generate_recorded_is_the_sequences_job(engine_factory, tmp_path
     out = panel(tmp_path, eng.config, action="update")
     assert out["error"]["user"] and "no longer has job" in out["error"]["message"]
     assert "Generate captions" in out["error"]["message"] and out["calls"]["captionTracks"] == []
+    # a record file that is not JSON is said so, and left as it is (the Resolve scripts keep jobs in it too)
+    records.write_text('{"resolve:Project/Reel 1": {"job"')
+    out = panel(tmp_path, eng.config, action="review")
+    assert out["error"]["user"] and "cannot be read" in out["error"]["message"]
+    assert records.read_text() == '{"resolve:Project/Reel 1": {"job"'
 
 
 def test_review_jsx_is_es3():

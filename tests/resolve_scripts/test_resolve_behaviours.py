@@ -292,6 +292,17 @@ def case_update_job_unknown(s, eng, client, options):
     check_review("update_job_unknown", s.step("update"), tracks(generated))
 
 
+def case_records_unreadable(s, eng, client, options):
+    records = eng.config / "editor-jobs.json"
+    records.write_text('{"premiere:seq-1": {"job": "cut short')
+    generated = s.step("generate", options=options)
+    assert generated["ok"] and tracks(generated), "the captions are placed all the same"
+    assert records.read_text() == '{"premiere:seq-1": {"job": "cut short', "nobody's records overwritten"
+    check_review("records_unreadable", s.step("update"), tracks(generated))
+    out = s.step("review")
+    assert not out["ok"] and "cannot be read" in out["messages"][-1][1]
+
+
 def case_update_placement_fails(s, eng, client, options):
     generated = s.step("generate", options=options)
     approve(client, generated["job"], lambda cues: cues[:3])

@@ -395,17 +395,28 @@
      * file), "premiere:<sequence id>" -> {job, version, sequence}. Update captions finds the job by it.
      */
     function jobRecords(deps, eng) {
-        try {
-            return JSON.parse(deps.fs.readFileSync(deps.path.join(eng.config, "editor-jobs.json"), "utf8")) || {};
-        } catch (e) { return {}; }
+        var file = deps.path.join(eng.config, "editor-jobs.json"), text, records = null;
+        try { text = deps.fs.readFileSync(file, "utf8"); } catch (e) { return {}; }  // none yet
+        try { records = JSON.parse(text); } catch (e) { records = null; }
+        if (!records || typeof records !== "object" || Array.isArray(records)) {
+            // left as it is: the Resolve scripts keep their jobs in it too
+            throw UserError("CaptionBridge's record of which job captioned which sequence (" + file + ") cannot " +
+                            "be read (not a JSON object). Move it away or repair it, then try again; it is left " +
+                            "as it is until then.");
+        }
+        return records;
     }
 
     function recordJob(deps, eng, key, record) {
-        var file = deps.path.join(eng.config, "editor-jobs.json");
-        var records = jobRecords(deps, eng);
+        var file = deps.path.join(eng.config, "editor-jobs.json"), records;
+        try { records = jobRecords(deps, eng); } catch (e) { return; }  // never overwrite what cannot be read
         records[key] = record;
+        // plain ASCII, as the Python and Lua scripts write it, whatever encoding another reader assumes
+        var text = JSON.stringify(records, null, 1).replace(/[\u007f-\uffff]/g, function (c) {
+            return "\\u" + ("000" + c.charCodeAt(0).toString(16)).slice(-4);
+        });
         try {
-            deps.fs.writeFileSync(file + ".part", JSON.stringify(records, null, 1), "utf8");
+            deps.fs.writeFileSync(file + ".part", text, "utf8");
             deps.fs.renameSync(file + ".part", file);
         } catch (e) { /* the captions are placed; Update captions then looks the job up by the sequence's name */ }
     }
