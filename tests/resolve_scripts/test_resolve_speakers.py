@@ -256,3 +256,104 @@ def test_update_moves_a_reassigned_cue_to_its_new_speakers_track(tmp_path, engin
     assert record["version"] == 1
     assert record["speaker_tracks"]["en"] == {"S1": "Ana (CaptionBridge)", "S2": "Bernard (CaptionBridge)"}
     assert json.dumps(record)  # still a plain JSON record
+
+
+class FakeFusionUI:
+    """Fusion's UIManager and UIDispatcher as scripts use them (``ui.VGroup([...])``, ``ui.ComboBox({"ID":
+    ...})``, ``disp.AddWindow(props, layout)``, ``win.GetItems()[id]`` with ``AddItem``, ``CurrentIndex``,
+    ``Text``, ``Checked``, ``Enabled``, handlers set as ``win.On.<ID>.<Event> = fn(ev)``, ``disp.RunLoop()`` /
+    ``ExitLoop()``). ``user(items, fire)`` plays the person at the dialog during ``RunLoop``."""
+
+    class Element:
+        def __init__(self, kind, props=None, children=()):
+            self.kind, self.children = kind, list(children)
+            self.ID = (props or {}).get("ID")
+            self.Text = (props or {}).get("Text", "")
+            self.Checked = (props or {}).get("Checked", False)
+            self.Enabled = (props or {}).get("Enabled", True)
+            self.CurrentIndex = 0
+            self.items = []
+
+        def AddItem(self, label):
+            self.items.append(label)
+
+    class Handlers:
+        def __init__(self):
+            object.__setattr__(self, "by_id", {})
+
+        def __getattr__(self, element_id):
+            return self.by_id.setdefault(element_id, type("On", (), {})())
+
+    def __init__(self, user):
+        self.user = user
+        self.windows = []
+
+    def __getattr__(self, kind):  # ui.VGroup, ui.Label, ui.ComboBox, ...
+        def make(arg=None):
+            if kind in ("VGroup", "HGroup"):
+                return FakeFusionUI.Element(kind, None, arg or [])
+            return FakeFusionUI.Element(kind, arg)
+
+        return make
+
+    # bmd.UIDispatcher(ui) is this object too
+    def AddWindow(self, props, layout):
+        items = {}
+
+        def walk(e):
+            if e.ID:
+                items[e.ID] = e
+            for c in e.children:
+                walk(c)
+
+        walk(layout)
+        win = type("Window", (), {})()
+        win.props, win.items, win.On = props, items, FakeFusionUI.Handlers()
+        win.GetItems = lambda: items
+        win.Show = win.Hide = lambda: None
+        self.windows.append(win)
+        return win
+
+    def RunLoop(self):
+        win = self.windows[-1]
+
+        def fire(element_id, event):
+            handler = getattr(getattr(win.On, element_id), event, None)
+            if handler is not None:
+                handler({"who": element_id})
+
+        self.user(win.items, fire)
+
+    def ExitLoop(self):
+        pass
+
+
+def test_the_dialog_offers_one_track_per_speaker_only_with_speakers():
+    gc = load_script()
+    seen = {}
+
+    def user(items, fire):
+        assert items["Speakers"].items == ["Off", "Detect", "2", "3", "4", "5", "6"]
+        seen["initially"] = items["SpeakerTracks"].Enabled
+        items["Speakers"].CurrentIndex = 1  # Detect
+        fire("Speakers", "CurrentIndexChanged")
+        seen["with_detect"] = items["SpeakerTracks"].Enabled
+        items["SpeakerTracks"].Checked = True
+        items["Speakers"].CurrentIndex = 0  # Off again: the option goes off with it
+        fire("Speakers", "CurrentIndexChanged")
+        seen["off_again"] = (items["SpeakerTracks"].Enabled, items["SpeakerTracks"].Checked)
+        items["SpeakerNames"].Text = "Ana, Ben"  # names alone turn speakers on
+        fire("SpeakerNames", "TextChanged")
+        seen["with_names"] = items["SpeakerTracks"].Enabled
+        items["SpeakerTracks"].Checked = True
+        fire("OK", "Clicked")
+
+    fake = FakeFusionUI(user)
+    ui = gc.FusionUI.__new__(gc.FusionUI)
+    ui.ui, ui.disp, ui.window, ui._cancel = fake, fake, None, False
+    options = ui.ask_options(dict(gc.DEFAULT_OPTIONS), {"name": "Reel 1", "clock": "25 fps"})
+    assert seen == {"initially": False, "with_detect": True, "off_again": (False, False), "with_names": True}
+    assert options["speakers"] is None and options["speaker_names"] == ["Ana", "Ben"]
+    assert options["speaker_tracks"] is True
+    assert gc.engine_options(options)["speakers"] == "auto"
+    gc.check_speaker_options(options)  # allowed: names turn speakers on
