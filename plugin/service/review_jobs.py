@@ -193,6 +193,10 @@ class ReviewJobs:
         cues = draft["cues"] if draft else current.get("cues", [])
         languages = list(base.get("languages") or [base.get("source_language", "und")])
         speakers = draft["speakers"] if draft and "speakers" in draft else current.get("speakers", [])
+        if not speakers:  # labelled cues without the list (an older captions JSON): their ids, default names
+            speakers = [
+                {"id": sid} for sid in dict.fromkeys(x for c in cues for x in c.get("speakers") or ())
+            ]
         word_speakers = (
             draft.get("word_speakers", {}) if draft else _word_speaker_changes(base, current.get("words"))
         )
@@ -445,8 +449,11 @@ class ReviewJobs:
         """A draft's (or approval's) cues, speakers list and word speaker changes, checked against the
         job."""
         languages = list(base.get("languages") or [base.get("source_language", "und")])
-        current, _ = self.current(job)
-        speakers = self.parse_speakers(body.get("speakers"), current.get("speakers") or [])
+        fallback: list[dict] = []
+        ids = dict.fromkeys(sid for c in base.get("cues") or () for sid in c.get("speakers") or ())
+        if body.get("speakers") is None and (base.get("speakers") or ids):  # (a job without speakers: no I/O)
+            fallback = self.current(job)[0].get("speakers") or [{"id": sid} for sid in ids]
+        speakers = self.parse_speakers(body.get("speakers"), fallback)
         ids = {s["id"] for s in speakers}
         cues = self.parse_cues(body["cues"], languages, ids)
         word_speakers = self.parse_word_speakers(body.get("word_speakers"), base.get("words") or [], ids)

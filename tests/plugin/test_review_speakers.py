@@ -182,3 +182,21 @@ def test_a_relabelled_cue_is_not_a_transcription_correction(label_job):
     cues[2]["text"]["en"] = cues[2]["text"]["en"].replace("model", "modal")
     status, res = send(page, "POST", f"/review/api/jobs/{job_id}/approve", body_of(view, cues=cues))
     assert status == 201 and res["corrections"] == 1
+
+
+def test_labelled_cues_without_a_speakers_list_are_reviewable(dash_job):
+    """A captions JSON whose cues carry speaker ids but no top-level list (imported for review): the page gets
+    the ids with default names, and an approval that sends only cues keeps them."""
+    _, client, job_id, page = dash_job
+    doc = client.request("GET", f"/v1/jobs/{job_id}/result")
+    doc.pop("speakers")
+    body = json.dumps({"document": doc}).encode()
+    imported = client.request("POST", "/v1/review/imports", body=body, content_type="application/json")
+    page = PageClient(client.base_url)
+    assert page.open_link(mint_link(client, imported["id"]))[0] == 303
+    view = get(page, f"/review/api/jobs/{imported['id']}")
+    assert view["speakers"] == [{"id": "S1"}, {"id": "S2"}]
+    status, res = send(page, "POST", f"/review/api/jobs/{imported['id']}/approve", {"cues": view["cues"]})
+    assert status == 201, res
+    version = client.request("GET", f"/v1/jobs/{imported['id']}/versions/latest")
+    assert [c["speakers"] for c in version["cues"]] == [c["speakers"] for c in view["cues"]]
