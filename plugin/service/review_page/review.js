@@ -1129,6 +1129,13 @@ function onKey(ev) {
   else if (ctrl && (key === "y" || key === "Y")) redo();
   else if (ctrl) handled = false;
   else if (ev.altKey && (key === "ArrowLeft" || key === "ArrowRight")) nudge(ev.shiftKey ? "end" : "start", key === "ArrowLeft" ? -1 : 1);
+  else if (/^Digit[1-9]$/.test(ev.code || "") && speakers.length && !ev.altKey) {
+    // 1-9: the selected cue to speaker n; Shift+1-9: the selected word
+    const who = speakers[Number(ev.code.slice(5)) - 1];
+    if (!who) status(`there is no speaker ${ev.code.slice(5)} (${speakers.length} speakers)`, "error");
+    else if (ev.shiftKey) { if (selectedWord >= 0) reassignWord(selectedWord, who.id); else status("select a word first"); }
+    else if (selected >= 0) reassignCue(selected, who.id);
+  }
   else if (key === " ") togglePlay();
   else if (key === "Enter") playCue();
   else if (key === "ArrowDown") select(Math.min(cues.length - 1, selected + 1), { seek: true });
