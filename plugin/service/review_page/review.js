@@ -286,7 +286,7 @@ function rowFor(i) {
   dur.textContent = `${c.end_frame - c.start_frame}f`;
   meta.append(num, tin, tout, dur);
   if (speakers.length) {
-    meta.append(speakerSelect(c, i));
+    meta.append(speakerChip(c, i));
     row.dataset.speaker = c.speakers.length === 1 ? speakerIndex(c.speakers[0]) : "mixed";
   }
   row.append(meta);
@@ -804,6 +804,30 @@ function speakerIndex(id) {
   return String(Math.max(0, speakers.findIndex((x) => x.id === id)) % 6);
 }
 
+// each row shows its speaker as a button (cheap for thousands of rows); a click makes it the speaker menu
+function speakerChip(c, i) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "speaker";
+  b.dataset.value = c.speakers.length === 1 ? c.speakers[0] : "__mixed";
+  b.textContent = c.speakers.length ? c.speakers.map(speakerName).join(" + ") : "no speaker";
+  b.title = "Who speaks this cue: click to give it to another speaker (or press 1-9)";
+  b.setAttribute("aria-label", `cue ${i + 1} speaker: ${b.textContent}`);
+  return b;
+}
+
+function openSpeakerMenu(button) {
+  const row = button.closest(".cue");
+  const i = Number(row.dataset.i);
+  const sel = speakerSelect(cues[i], i);
+  button.replaceWith(sel);
+  sel.focus();
+  try { sel.showPicker(); } catch { /* older browsers: the focused menu opens with a click or Alt+Down */ }
+  sel.addEventListener("blur", () => {
+    if (sel.isConnected) sel.replaceWith(speakerChip(cues[Number(row.dataset.i)], Number(row.dataset.i)));
+  });
+}
+
 function speakerSelect(c, i) {
   const sel = document.createElement("select");
   sel.className = "speaker";
@@ -1243,6 +1267,11 @@ function init() {
   list.addEventListener("click", (ev) => {
     const row = ev.target.closest(".cue");
     if (!row || ev.target.tagName === "TEXTAREA" || ev.target.tagName === "SELECT") return;
+    const chip = ev.target.closest("button.speaker");
+    if (chip) {
+      if (Number(row.dataset.i) !== selected) select(Number(row.dataset.i), { scroll: false });
+      return openSpeakerMenu(chip);
+    }
     const i = Number(row.dataset.i);
     const span = ev.target.closest(".w");
     if (span) {
