@@ -131,6 +131,13 @@ def test_reassign_and_rename_speakers_in_the_browser(speaker_engine, browser, tm
         "the two-speaker finding",
     )
     assert "hard" in driver.execute_script(row3 + ".className")
+    # split before that word (S): each half is spoken by its own words' speaker
+    driver.execute_script("document.activeElement.blur()")  # (the Word speaker menu had the keyboard)
+    press(driver, "s")
+    s = state(driver)
+    assert len(s["cues"]) == 7 and s["cues"][3]["speakers"] == ["S1"] and s["cues"][4]["speakers"] == ["S2"]
+    undo(driver)  # the split
+    assert len(state(driver)["cues"]) == 6
     driver.find_element(By.ID, "cues").click()
     undo(driver)  # back to Ana's alone
     s = state(driver)
