@@ -160,6 +160,18 @@ def test_reassign_and_rename_speakers_in_the_browser(speaker_engine, browser, tm
     assert not any("BEN: " in c["text"]["en"] for c in s["cues"])
     assert shown_speaker(driver, 2) == ("S2", "Bernard")
 
+    # a new speaker for one cue: "Speaker 3" joins the list; one undo takes both back
+    speaker_select(driver, 4).select_by_value("__new")
+    s = state(driver)
+    assert s["cues"][4]["speakers"] == ["S3"] and [x["id"] for x in s["speakers"]] == ["S1", "S2", "S3"]
+    assert shown_speaker(driver, 4) == ("S3", "Speaker 3")
+    fields = driver.find_elements(By.CSS_SELECTOR, "#speakers input[data-speaker]")
+    assert fields[2].get_attribute("placeholder") == "Speaker 3"
+    driver.find_element(By.ID, "cues").click()
+    undo(driver)
+    s = state(driver)
+    assert s["cues"][4]["speakers"] == ["S2"] and len(s["speakers"]) == 2
+
     # by keyboard: 1 gives the selected cue to the first speaker, Ctrl+Z takes it back
     driver.find_elements(By.CSS_SELECTOR, "#cues .cue")[5].click()
     press(driver, "1")
