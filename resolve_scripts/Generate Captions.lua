@@ -786,7 +786,7 @@ local function clear_track(timeline, index)
   if #items > 0 then timeline:DeleteClips(items, false) end
 end
 
-function M.place_language(ctx, language, cues, srt_path)
+function M.place_language(ctx, language, cues, srt_path, track_name)
   local timeline, media_pool, clock = ctx.timeline, ctx.media_pool, ctx.clock
   local start = clock.start_frame
   local mine, expected = {}, {}
@@ -797,7 +797,7 @@ function M.place_language(ctx, language, cues, srt_path)
     end
   end
   local report = { language = language, expected = #mine, placed = 0, problems = {}, srt = srt_path }
-  local name = (M.LANGUAGE_NAMES[language] or language) .. " (CaptionBridge)"
+  local name = track_name or (M.LANGUAGE_NAMES[language] or language) .. " (CaptionBridge)"
   local before = tonumber(timeline:GetTrackCount("subtitle")) or 0
   if not timeline:AddTrack("subtitle") or (tonumber(timeline:GetTrackCount("subtitle")) or 0) ~= before + 1 then
     report.problems[#report.problems + 1] = "Resolve did not add a subtitle track"
@@ -891,6 +891,188 @@ function M.add_review_markers(ctx, words)
 end
 
 -- ------------------------------------------------------------------------------------------------------------
+-- One subtitle track per speaker (the "One subtitle track per speaker" option; needs speakers)
+-- ------------------------------------------------------------------------------------------------------------
+local function default_speaker_name(id)
+  local n = tostring(id):match("^S(%d+)$")
+  if n then return "Speaker " .. tonumber(n) end
+  return tostring(id)
+end
+
+-- {names = {id -> name}, order = {id...}}: the engine's speakers list, then ids found only on cues
+function M.speaker_names(result)
+  local names, order = {}, {}
+  for _, s in ipairs(list(nn(result.speakers) or {})) do
+    local id = type(s) == "table" and nn(s.id)
+    if id and not names[id] then
+      names[id] = nn(s.name) or default_speaker_name(id)
+      order[#order + 1] = id
+    end
+  end
+  for _, c in ipairs(list(nn(result.cues) or {})) do
+    for _, id in ipairs(list(nn(c.speakers) or {})) do
+      if not names[id] then names[id] = default_speaker_name(id); order[#order + 1] = id end
+    end
+  end
+  return { names = names, order = order }
+end
+
+function M.has_speakers(result)
+  for _, c in ipairs(list(nn(result.cues) or {})) do
+    if #list(nn(c.speakers) or {}) > 0 then return true end
+  end
+  return false
+end
+
+-- {{id, cues}...} for one language: every cue with text in exactly one group, the group of the speaker who starts
+-- it (a two-speaker cue keeps its dashed lines on its first speaker's track); "" = no speaker, last
+function M.speaker_groups(cues, language, who)
+  local groups, order = {}, {}
+  for _, c in ipairs(cues) do
+    if cue_text(c, language) then
+      local owner = list(nn(c.speakers) or {})[1] or ""
+      groups[owner] = groups[owner] or {}
+      table.insert(groups[owner], c)
+    end
+  end
+  for _, id in ipairs(who.order) do if groups[id] then order[#order + 1] = { id, groups[id] } end end
+  if groups[""] then order[#order + 1] = { "", groups[""] } end
+  return order
+end
+
+function M.speaker_track_name(id, who, language, languages)
+  local name = id ~= "" and (who.names[id] or default_speaker_name(id)) or "No speaker"
+  name = name:gsub("[%c]+", " "):sub(1, 40)
+  if #languages > 1 then
+    return name .. " - " .. (M.LANGUAGE_NAMES[language] or language) .. " (CaptionBridge)"
+  end
+  return name .. " (CaptionBridge)"
+end
+
+local function frames_key(a, b) return string.format("%d:%d", a, b) end
+
+-- read back every speaker track of a language: each holds its own cues, together every cue of the language once
+function M.verify_speaker_tracks(timeline, tracks, cues, language, start)
+  local problems, got, wanted = {}, {}, {}
+  for _, t in ipairs(tracks) do
+    local mine, theirs = {}, {}
+    for _, e in ipairs(t.expected) do mine[#mine + 1] = frames_key(e[1], e[2]) end
+    for _, it in ipairs(list(timeline:GetItemListInTrack("subtitle", t.track))) do
+      local k = frames_key(tonumber(it:GetStart()), tonumber(it:GetEnd()))
+      theirs[#theirs + 1] = k
+      got[#got + 1] = k
+    end
+    table.sort(mine); table.sort(theirs)
+    if table.concat(mine, ",") ~= table.concat(theirs, ",") then
+      problems[#problems + 1] = string.format("%d captions of %d expected are on %s", #theirs, #mine, t.name)
+    end
+  end
+  for _, c in ipairs(cues) do
+    if cue_text(c, language) then wanted[#wanted + 1] = frames_key(start + c.start_frame, start + c.end_frame) end
+  end
+  table.sort(got); table.sort(wanted)
+  if table.concat(got, ",") ~= table.concat(wanted, ",") then
+    problems[#problems + 1] = string.format("the speaker tracks hold %d captions, the language has %d", #got, #wanted)
+  end
+  return { ok = #problems == 0, count = #got, problems = problems }
+end
+
+local function delete_tracks(timeline, tracks)
+  local indices = {}
+  for _, t in ipairs(tracks) do if t.track then indices[#indices + 1] = t.track end end
+  table.sort(indices, function(a, b) return a > b end)
+  for _, i in ipairs(indices) do clear_track(timeline, i); timeline:DeleteTrack("subtitle", i) end
+  for _, t in ipairs(tracks) do t.track = nil end
+end
+
+-- one new subtitle track per speaker for one language, each verified, then all together; on any failure every
+-- track made here is removed again and the report's method stays nil (the caller's fallbacks take over)
+function M.place_speakers(ctx, language, cues, folder, stem, who, languages)
+  local start = ctx.clock.start_frame
+  local report = { language = language, placed = 0, problems = {}, speakers = {}, two_speaker_cues = 0 }
+  for _, c in ipairs(cues) do
+    if cue_text(c, language) and #list(nn(c.speakers) or {}) > 1 then
+      report.two_speaker_cues = report.two_speaker_cues + 1
+    end
+  end
+  for _, g in ipairs(M.speaker_groups(cues, language, who)) do
+    local id, group = g[1], g[2]
+    local name = M.speaker_track_name(id, who, language, languages)
+    local srt = join(folder, stem .. "." .. language .. "." .. M.safe_name(id ~= "" and id or "no-speaker") .. ".srt")
+    local n, werr = M.write_srt(group, language, ctx.clock.num, ctx.clock.den, srt)
+    if not n then error({ user = "Cannot write " .. srt .. ": " .. tostring(werr) }) end
+    local one = M.place_language(ctx, language, group, srt, name)
+    local entry = { speaker = id ~= "" and id or nil, name = name, track = one.track, placed = one.placed, srt = srt,
+                    expected = {} }
+    for _, c in ipairs(group) do entry.expected[#entry.expected + 1] = { start + c.start_frame, start + c.end_frame } end
+    report.speakers[#report.speakers + 1] = entry
+    if not one.method then
+      report.problems[#report.problems + 1] = name .. ": " .. table.concat(one.problems, "; ")
+      delete_tracks(ctx.timeline, report.speakers)
+      return report
+    end
+    report.strategy = report.strategy or one.strategy
+  end
+  local check = M.verify_speaker_tracks(ctx.timeline, report.speakers, cues, language, start)
+  if not check.ok then
+    for _, p in ipairs(check.problems) do report.problems[#report.problems + 1] = p end
+    delete_tracks(ctx.timeline, report.speakers)
+    return report
+  end
+  report.method, report.placed = "subtitle_track", check.count
+  report.track = report.speakers[1] and report.speakers[1].track
+  report.track_name = report.speakers[1] and report.speakers[1].name
+  return report
+end
+
+-- nil, or the message refusing "One subtitle track per speaker" with speakers off (before anything is exported)
+function M.check_speaker_options(o)
+  local on = (o.speakers ~= nil and o.speakers ~= "" and o.speakers ~= "off") or
+    (type(o.speaker_names) == "string" and o.speaker_names:match("%S") ~= nil)
+  if o.speaker_tracks and not on then
+    return "One subtitle track per speaker needs speaker labels: set Speakers to Detect or a number of speakers " ..
+      "(or give their names), or untick One subtitle track per speaker."
+  end
+  return nil
+end
+
+-- the speaker options for the engine
+function M.speaker_engine_options(o, out)
+  if o.speakers ~= nil and o.speakers ~= "" and o.speakers ~= "off" then out.speakers = o.speakers end
+  if type(o.speaker_names) == "string" and o.speaker_names:match("%S") then
+    local names = {}
+    for n in o.speaker_names:gmatch("[^,]+") do
+      n = n:gsub("^%s+", ""):gsub("%s+$", "")
+      if n ~= "" then names[#names + 1] = n end
+    end
+    if #names > 0 then out.speaker_names = json.array(names); out.speakers = out.speakers or "auto" end
+  end
+  return out
+end
+
+-- place one language as the options say: per speaker (when chosen and the result has speakers) or one track
+function M.place_for_options(ctx, chosen, result, lang, cues, srt, folder, name, languages)
+  if chosen.speaker_tracks and M.has_speakers(result) then
+    local r = M.place_speakers(ctx, lang, cues, folder, M.safe_name(name), M.speaker_names(result), languages)
+    r.srt = srt  -- the whole language, for the fallbacks
+    return r
+  end
+  return M.place_language(ctx, lang, cues, srt)
+end
+
+function M.placed_summary(lang, r)
+  if r.speakers and #r.speakers > 0 then
+    local parts = {}
+    for _, e in ipairs(r.speakers) do
+      parts[#parts + 1] = string.format("%s: %d on track %d", (e.name:gsub(" %(CaptionBridge%)$", "")), e.placed, e.track)
+    end
+    return string.format("%s: %d captions on %d speaker tracks (%s)", M.LANGUAGE_NAMES[lang] or lang, r.placed,
+                         #r.speakers, table.concat(parts, ", "))
+  end
+  return string.format("%s: %d captions on subtitle track %d", M.LANGUAGE_NAMES[lang] or lang, r.placed, r.track)
+end
+
+-- ------------------------------------------------------------------------------------------------------------
 -- User interface
 -- ------------------------------------------------------------------------------------------------------------
 local ConsoleUI = {}
@@ -923,10 +1105,13 @@ end
 function FusionUI:ask_options(defaults, context)
   local ui, disp = self.ui, self.disp
   local win = disp:AddWindow({ ID = "CaptionBridgeOptions", WindowTitle = "Generate Captions",
-                               Geometry = { 300, 300, 460, 220 } }, ui:VGroup({
+                               Geometry = { 300, 300, 480, 300 } }, ui:VGroup({
     ui:Label({ Text = "Timeline: " .. context.name .. " (" .. context.clock .. ")" }),
     ui:HGroup({ ui:Label({ Text = "Spoken language" }), ui:ComboBox({ ID = "Language" }) }),
     ui:HGroup({ ui:Label({ Text = "Translation" }), ui:ComboBox({ ID = "Translate" }) }),
+    ui:HGroup({ ui:Label({ Text = "Speakers" }), ui:ComboBox({ ID = "Speakers" }) }),
+    ui:HGroup({ ui:Label({ Text = "Speaker names (e.g. Ana,Ben; optional)" }), ui:LineEdit({ ID = "SpeakerNames" }) }),
+    ui:CheckBox({ ID = "SpeakerTracks", Text = "One subtitle track per speaker", Checked = false, Enabled = false }),
     ui:CheckBox({ ID = "Markers", Text = "Mark words to review", Checked = true }),
     ui:HGroup({ ui:Button({ ID = "Cancel", Text = "Cancel" }), ui:Button({ ID = "OK", Text = "Generate" }) }) }))
   local items = win:GetItems()
@@ -934,6 +1119,18 @@ function FusionUI:ask_options(defaults, context)
   local trans = { { nil, "No translation" }, { "en", "Add English" }, { "zh", "Add Chinese" } }
   for _, l in ipairs(langs) do items.Language:AddItem(l[2]) end
   for _, t in ipairs(trans) do items.Translate:AddItem(t[2]) end
+  local speaker_choices = { { nil, "Off" }, { "auto", "Detect" }, { 2, "2" }, { 3, "3" }, { 4, "4" }, { 5, "5" },
+                            { 6, "6" } }
+  for _, c in ipairs(speaker_choices) do items.Speakers:AddItem(c[2]) end
+  local function speakers_on()  -- one track per speaker is offered only while speakers are on
+    return (items.Speakers.CurrentIndex or 0) > 0 or tostring(items.SpeakerNames.Text or ""):match("%S") ~= nil
+  end
+  local function on_speakers(ev)
+    items.SpeakerTracks.Enabled = speakers_on()
+    if not speakers_on() then items.SpeakerTracks.Checked = false end
+  end
+  win.On.Speakers.CurrentIndexChanged = on_speakers
+  win.On.SpeakerNames.TextChanged = on_speakers
   local ok = false
   function win.On.OK.Clicked(ev) ok = true; disp:ExitLoop() end
   function win.On.Cancel.Clicked(ev) disp:ExitLoop() end
@@ -945,6 +1142,9 @@ function FusionUI:ask_options(defaults, context)
   options.language = langs[(items.Language.CurrentIndex or 0) + 1][1]
   options.translate_to = trans[(items.Translate.CurrentIndex or 0) + 1][1]
   options.review_markers = items.Markers.Checked and true or false
+  options.speakers = speaker_choices[(items.Speakers.CurrentIndex or 0) + 1][1]
+  options.speaker_names = tostring(items.SpeakerNames.Text or "")
+  options.speaker_tracks = (items.SpeakerTracks.Checked and speakers_on()) and true or false
   return options
 end
 
@@ -1079,6 +1279,7 @@ local function engine_options(o, clock)
   for _, k in ipairs({ "language", "translate_to", "preset", "tracks", "formats", "model", "device" }) do
     if o[k] ~= nil and o[k] ~= "" then out[k] = o[k] end
   end
+  M.speaker_engine_options(o, out)
   -- Resolve's OTIO export may not say drop-frame: the timeline's own setting decides.
   if clock ~= nil then out.drop_frame = clock.drop_frame and true or false end
   return out
@@ -1118,6 +1319,8 @@ function M.run(resolve, options, ui, engine)
       (clock.drop_frame and " DF" or "") .. " fps, starts " .. clock.start_timecode
     local chosen = ui:ask_options(opts, { name = name, clock = label })
     if not chosen then report.cancelled = true; return end
+    local speaker_refusal = M.check_speaker_options(chosen)
+    if speaker_refusal then error({ user = speaker_refusal }) end
     local eng, eerr = engine, nil
     if not eng then eng, eerr = Engine.discover(nil, true, ui) end
     if not eng then error({ user = eerr }) end
@@ -1175,7 +1378,7 @@ function M.run(resolve, options, ui, engine)
       local srt = join(folder, M.safe_name(name) .. "." .. lang .. ".srt")
       local n, werr2 = M.write_srt(cues, lang, clock.num, clock.den, srt)
       if not n then error({ user = "Cannot write " .. srt .. ": " .. tostring(werr2) }) end
-      local r = M.place_language(ctx, lang, cues, srt)
+      local r = M.place_for_options(ctx, chosen, result, lang, cues, srt, folder, name, languages)
       report.languages[lang] = r
       if not r.method then failed[#failed + 1] = lang end
     end
@@ -1224,8 +1427,7 @@ function M.run(resolve, options, ui, engine)
       local parts = {}
       for _, lang in ipairs(languages) do
         local r = report.languages[lang]
-        parts[#parts + 1] = string.format("%s: %d captions on subtitle track %d", M.LANGUAGE_NAMES[lang] or lang,
-                                          r.placed, r.track)
+        parts[#parts + 1] = M.placed_summary(lang, r)
       end
       local extra = ""
       if report.markers and report.markers.added > 0 then

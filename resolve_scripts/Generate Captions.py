@@ -85,7 +85,13 @@ DEFAULT_OPTIONS = {
     "device": "auto",
     "review_markers": True,
     "output_dir": None,
+    # who speaks: None/"off", "auto" or a number of speakers; names for S1, S2, ... ("Ana,Ben")
+    "speakers": None,
+    "speaker_names": None,
+    # one subtitle track per speaker (needs speakers): each cue on the track of the speaker who starts it
+    "speaker_tracks": False,
 }
+SPEAKER_CHOICES = [(None, "Off"), ("auto", "Detect"), (2, "2"), (3, "3"), (4, "4"), (5, "5"), (6, "6")]
 
 
 class CaptionBridgeScriptError(Exception):
@@ -613,7 +619,7 @@ def _add_subtitle_track(timeline, name):
     return after
 
 
-def place_language(ctx, language, cues, srt_path):
+def place_language(ctx, language, cues, srt_path, track_name=None):
     """Put one language's cues on a new, named subtitle track; verified. Returns a report dict."""
     timeline, media_pool, clock = ctx["timeline"], ctx["media_pool"], ctx["clock"]
     start = clock["start_frame"]
@@ -628,7 +634,7 @@ def place_language(ctx, language, cues, srt_path):
         "problems": [],
         "srt": srt_path,
     }
-    name = "%s (CaptionBridge)" % LANGUAGE_NAMES.get(language, language)
+    name = track_name or "%s (CaptionBridge)" % LANGUAGE_NAMES.get(language, language)
     track = _add_subtitle_track(timeline, name)
     if track is None:
         report["problems"].append("Resolve did not add a subtitle track")
@@ -712,6 +718,154 @@ def fallback_fcpxml(ctx, fcpxml_path, languages, cues):
     return {"timeline_name": _call(new, "GetName") or name, "tracks": total}
 
 
+# ------------------------------------------------------------------------------------------------------------
+# One subtitle track per speaker
+# ------------------------------------------------------------------------------------------------------------
+NO_SPEAKER = ""  # the group of cues the engine gave no speaker
+
+
+def speaker_display_names(result):
+    """Speaker id -> the name to show: the engine's speakers list (a given name, else "Speaker N" for "SN"),
+    then any id found only on cues."""
+    names = {}
+    for entry in result.get("speakers") or []:
+        if isinstance(entry, dict) and entry.get("id"):
+            names[str(entry["id"])] = str(entry.get("name") or _default_speaker_name(str(entry["id"])))
+    for cue in result.get("cues") or []:
+        for sid in cue.get("speakers") or []:
+            names.setdefault(str(sid), _default_speaker_name(str(sid)))
+    return names
+
+
+def _default_speaker_name(speaker_id):
+    if speaker_id[:1] == "S" and speaker_id[1:].isdigit():
+        return "Speaker %d" % int(speaker_id[1:])
+    return speaker_id
+
+
+def has_speakers(result):
+    return any(cue.get("speakers") for cue in result.get("cues") or [])
+
+
+def speaker_groups(cues, language, names):
+    """[(speaker id, [cues])] for one language, every cue with text in exactly one group: the group of the
+    speaker who starts it (a two-speaker cue keeps its dash/label lines on its first speaker's track; a cue
+    without a speaker goes to the NO_SPEAKER group). Speakers in the order of ``names`` (the engine's list),
+    groups without a cue left out."""
+    groups = {}
+    for cue in cues:
+        if not (cue["text"].get(language) or "").strip():
+            continue
+        owner = str((cue.get("speakers") or [NO_SPEAKER])[0])
+        groups.setdefault(owner, []).append(cue)
+    order = [sid for sid in names if sid in groups] + sorted(
+        sid for sid in groups if sid not in names and sid != NO_SPEAKER
+    )
+    if NO_SPEAKER in groups:
+        order.append(NO_SPEAKER)
+    return [(sid, groups[sid]) for sid in order]
+
+
+def speaker_track_name(speaker_id, names, language, languages):
+    """ "Ana (CaptionBridge)"; with several languages "Ana - Chinese (CaptionBridge)"."""
+    who = names.get(speaker_id) or (_default_speaker_name(speaker_id) if speaker_id else "No speaker")
+    who = re.sub(r"[\x00-\x1f]+", " ", who).strip()[:40] or "Speaker"
+    if len(languages) > 1:
+        return "%s - %s (CaptionBridge)" % (who, LANGUAGE_NAMES.get(language, language))
+    return "%s (CaptionBridge)" % who
+
+
+def _delete_tracks(timeline, indices):
+    for index in sorted(set(i for i in indices if i), reverse=True):
+        _clear_track(timeline, index)
+        _call(timeline, "DeleteTrack", "subtitle", index)
+
+
+def verify_speaker_tracks(timeline, tracks, cues, language, start):
+    """Read back every speaker track of one language: each has exactly its own cues, and together they hold
+    every cue of the language once (nothing lost, nothing twice)."""
+    problems = []
+    got = []
+    for entry in tracks:
+        items = subtitle_items(timeline, entry["track"])
+        frames = sorted(
+            (int(_call(i, "GetStart", default=-1)), int(_call(i, "GetEnd", default=-1))) for i in items
+        )
+        if frames != sorted(entry["expected"]):
+            problems.append(
+                "%d of %d captions of %s are on their track"
+                % (len(set(frames) & set(entry["expected"])), len(entry["expected"]), entry["name"])
+            )
+        got.extend(frames)
+    wanted = sorted(
+        (start + c["start_frame"], start + c["end_frame"])
+        for c in cues
+        if (c["text"].get(language) or "").strip()
+    )
+    if sorted(got) != wanted:
+        problems.append("the speaker tracks hold %d captions, the language has %d" % (len(got), len(wanted)))
+    return {"ok": not problems, "count": len(got), "problems": problems}
+
+
+def place_speakers(ctx, language, cues, folder, stem, names, languages):
+    """One new subtitle track per speaker for one language, each named after its speaker and verified by
+    read-back, then all of them together against the language's cues. On any failure every track made here
+    is removed again (nothing half placed) and the report's method stays None."""
+    timeline, start = ctx["timeline"], ctx["clock"]["start_frame"]
+    clock = ctx["clock"]
+    report = {
+        "language": language,
+        "expected": len([c for c in cues if (c["text"].get(language) or "").strip()]),
+        "placed": 0,
+        "method": None,
+        "track": None,
+        "problems": [],
+        "srt": None,
+        "speakers": [],
+        "two_speaker_cues": len(
+            [c for c in cues if len(c.get("speakers") or []) > 1 and (c["text"].get(language) or "").strip()]
+        ),
+    }
+    placed = []
+    for speaker_id, group in speaker_groups(cues, language, names):
+        name = speaker_track_name(speaker_id, names, language, languages)
+        srt = os.path.join(
+            folder, "%s.%s.%s.srt" % (stem, language, safe_name(speaker_id or "no-speaker").replace(" ", "_"))
+        )
+        write_srt(group, language, clock["num"], clock["den"], srt)
+        one = place_language(ctx, language, group, srt, track_name=name)
+        entry = {
+            "speaker": speaker_id or None,
+            "name": name,
+            "track": one["track"],
+            "placed": one["placed"],
+            "srt": srt,
+            "expected": [(start + c["start_frame"], start + c["end_frame"]) for c in group],
+        }
+        if one["method"] is None:
+            report["problems"].append("%s: %s" % (name, "; ".join(one["problems"])))
+            _delete_tracks(timeline, [e["track"] for e in placed])
+            report["speakers"] = placed + [entry]
+            for e in report["speakers"]:
+                e["track"] = None
+            return report
+        report.setdefault("strategy", one.get("strategy"))
+        placed.append(entry)
+    check = verify_speaker_tracks(timeline, placed, cues, language, start)
+    report["speakers"] = placed
+    if not check["ok"]:
+        report["problems"].extend(check["problems"])
+        _delete_tracks(timeline, [e["track"] for e in placed])
+        for e in placed:
+            e["track"] = None
+        return report
+    report.update(method="subtitle_track", placed=check["count"])
+    report["track"] = placed[0]["track"] if placed else None
+    report["track_name"] = placed[0]["name"] if placed else None
+    report["srt"] = placed[0]["srt"] if placed else None
+    return report
+
+
 def add_review_markers(ctx, words):
     """Low-confidence words -> timeline markers (frames relative to the timeline start), one per frame."""
     timeline = ctx["timeline"]
@@ -787,7 +941,7 @@ class FusionUI(ConsoleUI):
             {
                 "ID": "CaptionBridgeOptions",
                 "WindowTitle": "Generate Captions",
-                "Geometry": [300, 300, 460, 270],
+                "Geometry": [300, 300, 480, 340],
             },
             ui.VGroup(
                 [
@@ -806,6 +960,21 @@ class FusionUI(ConsoleUI):
                             ui.LineEdit({"ID": "Preset", "Text": defaults.get("preset") or ""}),
                         ]
                     ),
+                    ui.HGroup([ui.Label({"Text": "Speakers"}), ui.ComboBox({"ID": "Speakers"})]),
+                    ui.HGroup(
+                        [
+                            ui.Label({"Text": "Speaker names (e.g. Ana,Ben; optional)"}),
+                            ui.LineEdit({"ID": "SpeakerNames", "Text": ""}),
+                        ]
+                    ),
+                    ui.CheckBox(
+                        {
+                            "ID": "SpeakerTracks",
+                            "Text": "One subtitle track per speaker",
+                            "Checked": False,
+                            "Enabled": False,
+                        }
+                    ),
                     ui.CheckBox({"ID": "Markers", "Text": "Mark words to review", "Checked": True}),
                     ui.HGroup(
                         [
@@ -821,6 +990,18 @@ class FusionUI(ConsoleUI):
             items["Language"].AddItem(label)
         for _, label in self.TRANSLATIONS:
             items["Translate"].AddItem(label)
+        for _, label in SPEAKER_CHOICES:
+            items["Speakers"].AddItem(label)
+
+        def speakers_on():
+            named = bool(str(items["SpeakerNames"].Text or "").strip())
+            return int(items["Speakers"].CurrentIndex) > 0 or named
+
+        def on_speakers(ev):  # one track per speaker is offered only while speakers are on
+            items["SpeakerTracks"].Enabled = speakers_on()
+            if not speakers_on():
+                items["SpeakerTracks"].Checked = False
+
         answer = {}
 
         def on_ok(ev):
@@ -833,6 +1014,8 @@ class FusionUI(ConsoleUI):
         win.On.OK.Clicked = on_ok
         win.On.Cancel.Clicked = on_cancel
         win.On.CaptionBridgeOptions.Close = on_cancel
+        win.On.Speakers.CurrentIndexChanged = on_speakers
+        win.On.SpeakerNames.TextChanged = on_speakers
         win.Show()
         disp.RunLoop()
         win.Hide()
@@ -845,6 +1028,10 @@ class FusionUI(ConsoleUI):
         options["tracks"] = tracks or None
         options["preset"] = str(items["Preset"].Text or "").strip() or None
         options["review_markers"] = bool(items["Markers"].Checked)
+        options["speakers"] = SPEAKER_CHOICES[int(items["Speakers"].CurrentIndex)][0]
+        names = [n.strip() for n in str(items["SpeakerNames"].Text or "").split(",") if n.strip()]
+        options["speaker_names"] = names or None
+        options["speaker_tracks"] = bool(items["SpeakerTracks"].Checked) and speakers_on()
         return options
 
     def progress(self, stage, percent, eta):
@@ -928,10 +1115,29 @@ def engine_options(options, clock=None):
         value = options.get(key)
         if value not in (None, "", []):
             out[key] = value
+    speakers = options.get("speakers")
+    if speakers not in (None, "", "off", "Off", 0):
+        out["speakers"] = speakers
+    names = options.get("speaker_names")
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",")]
+    if names and any(names):
+        out["speaker_names"] = [n for n in names if n]
+        out.setdefault("speakers", "auto")  # names imply labelling, as on the command line
     if clock is not None:
         # Resolve's OTIO export may not say drop-frame: the timeline's own setting decides.
         out["drop_frame"] = bool(clock["drop_frame"])
     return out
+
+
+def check_speaker_options(options):
+    """One track per speaker needs speaker labels: refused (before anything is exported) when they are
+    off."""
+    if options.get("speaker_tracks") and "speakers" not in engine_options(options):
+        raise CaptionBridgeScriptError(
+            "One subtitle track per speaker needs speaker labels: set Speakers to Detect or a number of "
+            "speakers (or give their names), or untick One subtitle track per speaker."
+        )
 
 
 def output_folder(options, timeline_name):
@@ -961,6 +1167,24 @@ def _check_result_clock(result, clock):
             "the wrong "
             "frames, so none were placed." % (tl.get("start_timecode"), clock["start_timecode"])
         )
+
+
+def _placed_summary(language, lang_report):
+    if lang_report.get("speakers"):
+        return "%s: %d captions on %d speaker tracks (%s)" % (
+            LANGUAGE_NAMES.get(language, language),
+            lang_report["placed"],
+            len(lang_report["speakers"]),
+            ", ".join(
+                "%s: %d on track %d" % (e["name"].replace(" (CaptionBridge)", ""), e["placed"], e["track"])
+                for e in lang_report["speakers"]
+            ),
+        )
+    return "%s: %d captions on subtitle track %d" % (
+        LANGUAGE_NAMES.get(language, language),
+        lang_report["placed"],
+        lang_report["track"],
+    )
 
 
 def run(resolve, options=None, ui=None, engine=None, work_dir=None):
@@ -1012,6 +1236,7 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
         if chosen is None:
             report["messages"].append({"title": "Generate Captions", "text": "cancelled", "error": False})
             return report
+        check_speaker_options(chosen)
         engine = engine or Engine.discover()
         path, kind = export_timeline(resolve, timeline, temp, product)
         report["export"] = {"path": path, "kind": kind}
@@ -1053,10 +1278,19 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
         if bin_folder is not None:
             _call(media_pool, "SetCurrentFolder", bin_folder)
         failed = []
+        by_speaker = bool(chosen.get("speaker_tracks"))
+        names = speaker_display_names(result)
+        if by_speaker and not has_speakers(result):
+            by_speaker = False
+            report["speaker_tracks"] = "no speakers in the result"
         for language in languages:
             srt = os.path.join(folder, "%s.%s.srt" % (safe_name(name), language))
             write_srt(cues, language, clock["num"], clock["den"], srt)
-            lang_report = place_language(ctx, language, cues, srt)
+            if by_speaker:
+                lang_report = place_speakers(ctx, language, cues, folder, safe_name(name), names, languages)
+                lang_report["srt"] = srt  # the whole language, for the fallbacks below
+            else:
+                lang_report = place_language(ctx, language, cues, srt)
             report["languages"][language] = lang_report
             if lang_report["method"] is None:
                 failed.append(language)
@@ -1124,22 +1358,31 @@ def run(resolve, options=None, ui=None, engine=None, work_dir=None):
                     "timeline": name,
                     "at": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "tracks": dict((lang, report["languages"][lang]["track_name"]) for lang in placed),
+                    # one track per speaker: language -> {speaker id ("" = none) -> track name}
+                    "speaker_tracks": dict(
+                        (lang, dict((e["speaker"] or NO_SPEAKER, e["name"]) for e in rep["speakers"]))
+                        for lang, rep in ((x, report["languages"][x]) for x in placed)
+                        if rep.get("speakers")
+                    ),
                 },
             )
         if placed and not failed:
             report["ok"] = True
-            summary = ", ".join(
-                "%s: %d captions on subtitle track %d"
-                % (
-                    LANGUAGE_NAMES.get(lang, lang),
-                    report["languages"][lang]["placed"],
-                    report["languages"][lang]["track"],
-                )
-                for lang in placed
-            )
+            summary = ", ".join(_placed_summary(lang, report["languages"][lang]) for lang in placed)
             extra = ""
+            if report.get("speaker_tracks"):
+                extra += (
+                    "\nNo speakers were found in these captions (Speakers was %s), so each language is on "
+                    "one track." % (chosen.get("speakers") or "off")
+                )
+            two = sum(report["languages"][lang].get("two_speaker_cues", 0) for lang in placed)
+            if two:
+                extra += (
+                    "\n%d two-speaker captions (one dashed line per speaker) are on the track of the speaker "
+                    "who starts them." % two
+                )
             if report["markers"] and report["markers"]["added"]:
-                extra = "\n%d yellow markers show words to check." % report["markers"]["added"]
+                extra += "\n%d yellow markers show words to check." % report["markers"]["added"]
             extra += (
                 "\nTo check them against the sound and correct them: Workspace > Scripts > Review Captions; "
                 "then Update Captions puts the approved version here."
@@ -1289,6 +1532,48 @@ def _track_indices_named(timeline, name, exclude=None):
     ]
 
 
+def _update_speaker_tracks(ctx, record, language, version, cues, folder, stem, languages):
+    """Update Captions for a language placed one track per speaker: the approved version (its speakers as
+    reviewed: a cue moved to another speaker moves track, a new speaker gets a track) goes on new speaker
+    tracks, verified; only then are the old speaker tracks of that language removed, and the record says which
+    tracks are the job's now. A failed placement removes the new tracks and leaves the old ones as they
+    were."""
+    timeline = ctx["timeline"]
+    names = speaker_display_names(version)
+    if not has_speakers(version):  # an approved version without speakers: one track, the job's old name
+        names = {}
+    lang_report = place_speakers(
+        ctx, language, cues, folder, "%s.v%s" % (stem, version.get("version")), names, languages
+    )
+    if lang_report["method"] is None:
+        return lang_report
+    old_names = set(record["speaker_tracks"][language].values())
+    new_tracks = [e["track"] for e in lang_report["speakers"]]
+    old_indices = [
+        i
+        for i in range(1, int(_call(timeline, "GetTrackCount", "subtitle", default=0) or 0) + 1)
+        if i not in new_tracks and _call(timeline, "GetTrackName", "subtitle", i) in old_names
+    ]
+    for index in sorted(old_indices, reverse=True):
+        _clear_track(timeline, index)
+        if _call(timeline, "DeleteTrack", "subtitle", index):
+            for e in lang_report["speakers"]:
+                if index < e["track"]:
+                    e["track"] -= 1
+    for e in lang_report["speakers"]:
+        _call(timeline, "SetTrackName", "subtitle", e["track"], e["name"])
+    start = ctx["clock"]["start_frame"]
+    check = verify_speaker_tracks(timeline, lang_report["speakers"], cues, language, start)
+    lang_report["placed"] = check["count"]
+    lang_report["problems"].extend(check["problems"])
+    lang_report["track"] = lang_report["speakers"][0]["track"]
+    record["speaker_tracks"][language] = dict(
+        (e["speaker"] or NO_SPEAKER, e["name"]) for e in lang_report["speakers"]
+    )
+    record["tracks"][language] = lang_report["speakers"][0]["name"]
+    return lang_report
+
+
 def update(resolve, ui=None, engine=None, work_dir=None):
     """Replace the subtitle tracks a job put on the current timeline with its latest approved version.
 
@@ -1356,7 +1641,16 @@ def update(resolve, ui=None, engine=None, work_dir=None):
         if bin_folder is not None:
             _call(media_pool, "SetCurrentFolder", bin_folder)
         failed, notes = [], []
+        speaker_records = record.get("speaker_tracks") or {}
         for language in languages:
+            if speaker_records.get(language):
+                lang_report = _update_speaker_tracks(
+                    ctx, record, language, version, cues, temp, safe_name(name), languages
+                )
+                report["languages"][language] = lang_report
+                if lang_report["method"] is None or lang_report["problems"]:
+                    failed.append(language)
+                continue
             old_name = record["tracks"][language]
             srt = os.path.join(temp, "%s.v%s.%s.srt" % (safe_name(name), version.get("version"), language))
             write_srt(cues, language, clock["num"], clock["den"], srt)
@@ -1414,15 +1708,7 @@ def update(resolve, ui=None, engine=None, work_dir=None):
                 "Captions updated to version %s: %s."
                 % (
                     version.get("version"),
-                    ", ".join(
-                        "%s: %d captions on subtitle track %d"
-                        % (
-                            LANGUAGE_NAMES.get(x, x),
-                            report["languages"][x]["placed"],
-                            report["languages"][x]["track"],
-                        )
-                        for x in done
-                    ),
+                    ", ".join(_placed_summary(x, report["languages"][x]) for x in done),
                 )
                 + "".join("\n" + note for note in notes)
             )

@@ -17,9 +17,11 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import re
 import shutil
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,9 @@ TIMING_RULES = frozenset(
         "shot-change-out",
     }
 )
+
+MAX_SPEAKERS = 64
+_SPEAKER_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
 ApprovalRefused = service_error("validation_failed", 422)
 NoReviewAudio = service_error("no_review_audio", 404)
@@ -187,6 +192,14 @@ class ReviewJobs:
         draft = self.read_draft(job_id)
         cues = draft["cues"] if draft else current.get("cues", [])
         languages = list(base.get("languages") or [base.get("source_language", "und")])
+        speakers = draft["speakers"] if draft and "speakers" in draft else current.get("speakers", [])
+        if not speakers:  # labelled cues without the list (an older captions JSON): their ids, default names
+            speakers = [
+                {"id": sid} for sid in dict.fromkeys(x for c in cues for x in c.get("speakers") or ())
+            ]
+        word_speakers = (
+            draft.get("word_speakers", {}) if draft else _word_speaker_changes(base, current.get("words"))
+        )
         media = self.media(job, create=False)
         return {
             "id": job.id,
@@ -195,9 +208,18 @@ class ReviewJobs:
             "languages": languages,
             "words": base.get("words", []),
             "cues": [
-                {"start_frame": c["start_frame"], "end_frame": c["end_frame"], "text": c["text"]}
+                {
+                    "start_frame": c["start_frame"],
+                    "end_frame": c["end_frame"],
+                    "text": c["text"],
+                    "speakers": list(c.get("speakers") or []),
+                }
                 for c in cues
             ],
+            # who speaks: [{id, name}] (empty: the job has no speaker labels); word_speakers: word index (in
+            # "words", whose "speaker" is the engine's) -> the speaker a person gave it instead
+            "speakers": speakers,
+            "word_speakers": {str(k): v for k, v in word_speakers.items()},
             "engine_cues": len(base.get("cues", [])),
             "version": number,
             "versions": self.versions(job_id),
@@ -243,7 +265,7 @@ class ReviewJobs:
     def _overrides(self, job: Job) -> dict:
         return {
             k: job.options[k]
-            for k in ("max_chars_per_line", "max_lines", "max_chars_per_second")
+            for k in ("max_chars_per_line", "max_lines", "max_chars_per_second", "speaker_marks")
             if job.options.get(k) is not None
         }
 
@@ -259,6 +281,7 @@ class ReviewJobs:
             "min_frames": preset.min_frames(rate),
             "max_frames": preset.max_frames(rate),
             "max_chars_per_second": preset.max_chars_per_second,
+            "speaker_marks": preset.speaker_marks,
         }
 
     def _cut_points(self, job: Job) -> list[int]:
@@ -308,7 +331,9 @@ class ReviewJobs:
         return out
 
     @staticmethod
-    def parse_cues(cue_dicts: Any, languages: list[str]) -> list[Cue]:
+    def parse_cues(cue_dicts: Any, languages: list[str], speaker_ids: set[str] | None = None) -> list[Cue]:
+        """The draft's cues; a cue's ``speakers`` (ids, in speaking order) must be among ``speaker_ids``
+        when that is given (a job without speakers takes none)."""
         if not isinstance(cue_dicts, list):
             raise BadDraft("'cues' must be a list of {start_frame, end_frame, text}")
         if len(cue_dicts) > MAX_DRAFT_CUES:
@@ -332,8 +357,67 @@ class ReviewJobs:
                     f"cue {n} has text in {unknown[0]!r}, which this job does not carry "
                     f"({', '.join(languages)})"
                 )
-            cues.append(Cue(start, end, {lang: text.get(lang, "") for lang in languages}))
+            speakers = item.get("speakers") or []
+            if not isinstance(speakers, list) or not all(isinstance(x, str) for x in speakers):
+                raise BadDraft(f"cue {n}: speakers must be a list of speaker ids")
+            if len(set(speakers)) != len(speakers):
+                raise BadDraft(f"cue {n} names speaker {speakers[0]!r} twice")
+            unknown_ids = [x for x in speakers if speaker_ids is not None and x not in speaker_ids]
+            if unknown_ids:
+                raise BadDraft(
+                    f"cue {n} is given to speaker {unknown_ids[0]!r}, who is not in the job's speakers "
+                    f"({', '.join(sorted(speaker_ids or ())) or 'none'})"
+                )
+            cues.append(
+                Cue(start, end, {lang: text.get(lang, "") for lang in languages}, (), tuple(speakers))
+            )
         return cues
+
+    @staticmethod
+    def parse_speakers(value: Any, fallback: list[dict]) -> list[dict]:
+        """The draft's speakers list [{id, name}] (``fallback``, the current one, when absent): ids unique,
+        short and plain; a name one line of at most 60 characters (empty: the default "Speaker N")."""
+        if value is None:
+            return [dict(s) for s in fallback]
+        if not isinstance(value, list) or len(value) > MAX_SPEAKERS:
+            raise BadDraft(f"'speakers' must be a list of at most {MAX_SPEAKERS} {{id, name}}")
+        out, seen = [], set()
+        for n, item in enumerate(value, 1):
+            sid = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(sid, str) or not _SPEAKER_ID.fullmatch(sid):
+                raise BadDraft(f"speaker {n}: id must be 1-24 letters, digits, '_' or '-'")
+            if sid in seen:
+                raise BadDraft(f"speaker id {sid!r} is listed twice")
+            seen.add(sid)
+            name = item.get("name")
+            if name is not None and not isinstance(name, str):
+                raise BadDraft(f"speaker {sid}: name must be text")
+            name = " ".join((name or "").split())
+            if len(name) > 60 or any(ord(ch) < 32 for ch in name):
+                raise BadDraft(f"speaker {sid}: a name is one line of at most 60 characters")
+            out.append({"id": sid, "name": name} if name else {"id": sid})
+        return out
+
+    @staticmethod
+    def parse_word_speakers(value: Any, words: list[dict], speaker_ids: set[str]) -> dict[int, str]:
+        """Word index (in the engine's words) -> speaker id, for words given to another speaker."""
+        if value in (None, {}):
+            return {}
+        if not isinstance(value, dict):
+            raise BadDraft("'word_speakers' must map a word's index to a speaker id")
+        out = {}
+        for key, sid in value.items():
+            try:
+                index = int(key)
+            except (TypeError, ValueError):
+                raise BadDraft(f"word_speakers: {key!r} is not a word index") from None
+            if not 0 <= index < len(words):
+                raise BadDraft(f"word_speakers: the job has no word {index} (it has {len(words)})")
+            if sid not in speaker_ids:
+                raise BadDraft(f"word {index} is given to speaker {sid!r}, who is not in the job's speakers")
+            if sid != words[index].get("speaker"):
+                out[index] = sid
+        return out
 
     # ---- drafts
     # -----------------------------------------------------------------------------------------------------
@@ -348,17 +432,32 @@ class ReviewJobs:
         if not isinstance(body, dict) or "cues" not in body:
             raise BadDraft('a draft is {"cues": [...], "base_version": n}')
         base = self.base_document(job)
-        languages = list(base.get("languages") or [base.get("source_language", "und")])
-        cues = self.parse_cues(body["cues"], languages)
-        cue_dicts = [{"start_frame": c.start_frame, "end_frame": c.end_frame, "text": c.text} for c in cues]
+        cues, speakers, word_speakers = self.parse_body(job, base, body)
+        cue_dicts = [_cue_dict(c) for c in cues]
         with self._lock(job_id):
             draft = {
                 "saved_at": iso(time.time()),
                 "base_version": int(body.get("base_version") or 0),
                 "cues": cue_dicts,
+                "speakers": speakers,
+                "word_speakers": {str(k): v for k, v in word_speakers.items()},
             }
             _write_json_atomic(self.review_dir(job_id) / "draft.json", draft)
         return {"saved_at": draft["saved_at"], "findings": self.findings(job, cue_dicts)}
+
+    def parse_body(self, job: Job, base: dict, body: dict) -> tuple[list[Cue], list[dict], dict[int, str]]:
+        """A draft's (or approval's) cues, speakers list and word speaker changes, checked against the
+        job."""
+        languages = list(base.get("languages") or [base.get("source_language", "und")])
+        fallback: list[dict] = []
+        ids = dict.fromkeys(sid for c in base.get("cues") or () for sid in c.get("speakers") or ())
+        if body.get("speakers") is None and (base.get("speakers") or ids):  # (a job without speakers: no I/O)
+            fallback = self.current(job)[0].get("speakers") or [{"id": sid} for sid in ids]
+        speakers = self.parse_speakers(body.get("speakers"), fallback)
+        ids = {s["id"] for s in speakers}
+        cues = self.parse_cues(body["cues"], languages, ids)
+        word_speakers = self.parse_word_speakers(body.get("word_speakers"), base.get("words") or [], ids)
+        return cues, speakers, word_speakers
 
     def discard_draft(self, job_id: str) -> None:
         self.finished_job(job_id)
@@ -438,9 +537,8 @@ class ReviewJobs:
         if not isinstance(body, dict) or "cues" not in body:
             raise BadDraft('approve with {"cues": [...]} (the draft to approve)')
         base = self.base_document(job)
-        languages = list(base.get("languages") or [base.get("source_language", "und")])
-        cues = self.parse_cues(body["cues"], languages)
-        cue_dicts = [{"start_frame": c.start_frame, "end_frame": c.end_frame, "text": c.text} for c in cues]
+        cues, speakers, word_speakers = self.parse_body(job, base, body)
+        cue_dicts = [_cue_dict(c) for c in cues]
         findings = self.findings(job, cue_dicts)
         hard = [f for f in findings if f["severity"] == HARD]
         if hard:
@@ -454,9 +552,17 @@ class ReviewJobs:
         with self._lock(job_id):
             numbers = self._version_numbers(job_id)
             number = (numbers[-1] if numbers else 0) + 1
-            previous = (self.version(job_id, numbers[-1])["document"] if numbers else base)["cues"]
+            previous_doc = self.version(job_id, numbers[-1])["document"] if numbers else base
+            previous = previous_doc["cues"]
             doc = CaptionDocument.from_dict(base)
             doc.cues = cues
+            if speakers or doc.speakers:
+                doc.speakers = speakers
+            doc.words = [
+                replace(w, speaker=word_speakers[k]) if k in word_speakers else w
+                for k, w in enumerate(doc.words)
+            ]
+            speaker_changes = _speaker_changes(previous_doc, doc.to_dict())
             loaded, warnings = self._load_for_writing(job)
             formats = self._formats(job)
             stem = output_stem(Path(job.timeline_path))
@@ -494,6 +600,7 @@ class ReviewJobs:
                 "based_on": int(body.get("base_version") or 0),
                 "exported_to": exported,
                 "warnings": warnings,
+                "speaker_changes": speaker_changes,
                 "document": doc.to_dict(),
             }
             _write_json_atomic(staging / "version.json", info)
@@ -502,8 +609,15 @@ class ReviewJobs:
                 (self.review_dir(job_id) / "draft.json").unlink()
             except FileNotFoundError:
                 pass
+        # speaker marks are layout, not words: a cue given to another speaker (its label rewritten) is no
+        # transcription correction, and the dash/label never reaches the training data
+        names = {s["id"]: s.get("name") for s in (previous_doc.get("speakers") or []) + speakers}
         info["corrections"] = self._capture(
-            job, base, [Cue.from_dict(c) for c in previous], cues, info["warnings"]
+            job,
+            base,
+            _without_speaker_marks([Cue.from_dict(c) for c in previous], names),
+            _without_speaker_marks(cues, names),
+            info["warnings"],
         )
         return {k: v for k, v in info.items() if k != "document"}
 
@@ -646,6 +760,81 @@ class ReviewJobs:
             service.store.add(job_id, str(source_path or out / name), options, uploaded=False)
             service.store.finish(job_id, "succeeded", document=doc.to_dict(), files=[name], stage="imported")
         return service.get(job_id)
+
+
+def _cue_dict(cue: Cue) -> dict:
+    out = {"start_frame": cue.start_frame, "end_frame": cue.end_frame, "text": cue.text}
+    if cue.speakers:
+        out["speakers"] = list(cue.speakers)
+    return out
+
+
+def _without_speaker_marks(cues: list[Cue], names: dict[str, str | None]) -> list[Cue]:
+    """The cues with every line's leading speaker dash or speaker label (of a known speaker) taken off."""
+    from ...core.captions.compose import speaker_label
+
+    if not names and not any(c.speakers for c in cues):
+        return cues
+    labels = set()
+    for sid, name in names.items():
+        for language in ("en", "zh"):
+            labels.add(speaker_label(sid, {sid: name} if name else {}, language).strip())
+    pattern = re.compile(
+        r"^(?:-\s?|(?:%s)\s*)" % "|".join(re.escape(x) for x in sorted(labels, key=len, reverse=True))
+        if labels
+        else r"^-\s?"
+    )
+    out = []
+    for cue in cues:
+        text = {
+            lang: "\n".join(pattern.sub("", line, count=1) for line in value.split("\n"))
+            for lang, value in cue.text.items()
+        }
+        out.append(replace(cue, text=text))
+    return out
+
+
+def _word_speaker_changes(base: dict, words: list[dict] | None) -> dict[int, str]:
+    """Word index -> speaker, where ``words`` (an approved version's) differ from the engine's."""
+    engine_words = base.get("words") or []
+    if not words or len(words) != len(engine_words):
+        return {}
+    return {
+        k: w["speaker"]
+        for k, (w, e) in enumerate(zip(words, engine_words))
+        if w.get("speaker") and w.get("speaker") != e.get("speaker")
+    }
+
+
+def _speaker_changes(before: dict, after: dict) -> dict:
+    """What an approval changed about who speaks (kept in the version, beside its corrections): cues on the
+    same frames whose speakers changed, words given to another speaker, and renamed or added speakers."""
+    old_cues = {
+        (c["start_frame"], c["end_frame"]): list(c.get("speakers") or []) for c in before.get("cues", [])
+    }
+    cues = [
+        {
+            "start_frame": c["start_frame"],
+            "end_frame": c["end_frame"],
+            "from": old_cues[(c["start_frame"], c["end_frame"])],
+            "to": list(c.get("speakers") or []),
+        }
+        for c in after.get("cues", [])
+        if (c["start_frame"], c["end_frame"]) in old_cues
+        and old_cues[(c["start_frame"], c["end_frame"])] != list(c.get("speakers") or [])
+    ]
+    words = [
+        {"word": k, "text": w.get("text"), "from": b.get("speaker"), "to": w.get("speaker")}
+        for k, (w, b) in enumerate(zip(after.get("words") or [], before.get("words") or []))
+        if w.get("speaker") != b.get("speaker")
+    ]
+    old_names = {s["id"]: s.get("name") for s in before.get("speakers") or []}
+    names = [
+        {"id": s["id"], "from": old_names.get(s["id"]), "to": s.get("name")}
+        for s in after.get("speakers") or []
+        if s["id"] not in old_names or old_names[s["id"]] != s.get("name")
+    ]
+    return {"cues": cues, "words": words, "speakers": names}
 
 
 def _sibling_formats(source: Path) -> list[str]:

@@ -17,6 +17,7 @@ function element(id) {
     id, value: "", textContent: "", className: "", disabled: /id="cancel" disabled/.test(html) && id === "cancel",
     addEventListener(type, fn) { (listeners[type] = listeners[type] || []).push(fn); },
     click() { if (!this.disabled) (listeners.click || []).forEach((fn) => fn({})); },
+    fire(type) { (listeners[type] || []).forEach((fn) => fn({})); },
   };
 }
 
@@ -47,6 +48,20 @@ for (const src of scripts) {
   vm.runInContext(fs.readFileSync(path.join(root, "plugin", "premiere", src), "utf8"), context, { filename: src });
 }
 (docListeners.DOMContentLoaded || []).forEach((fn) => fn());
+
+if (cfg.speaker_steps) {  // the speaker layout is offered only while speakers are on
+  const layout = [];
+  for (const [speakers, names] of cfg.speaker_steps) {
+    elements.speakers.value = speakers;
+    elements["speaker-names"].value = names;
+    elements.speakers.fire("change");
+    elements["speaker-names"].fire("input");
+    layout.push(elements["speaker-layout"].disabled);
+  }
+  process.stdout.write(JSON.stringify({ layout_disabled: layout,
+                                        initially_disabled: /id="speaker-layout" disabled/.test(html) }));
+  process.exit(0);
+}
 
 const seen = [];
 const started = Date.now();

@@ -71,7 +71,8 @@ const deps = {
   fs, path, os, http, zlib, env: process.env, platform: process.platform,
   openUrl: (url) => calls.opened.push(url),
 };
-const run = cfg.action === "review" ? review.reviewCaptions(deps) : review.updateCaptions(deps, { output_dir: cfg.output_dir });
+const run = cfg.action === "review" ? review.reviewCaptions(deps) : review.updateCaptions(deps, { output_dir: cfg.output_dir,
+                                                           speaker_layout: cfg.speaker_layout });
 run.then((result) => ({ result }), (err) => ({ error: { message: err.message, user: !!err.user } }))
   .then((out) => {
     out.calls = calls;

@@ -268,10 +268,108 @@
 
     function languageName(lang) { return LANGUAGE_NAMES[lang] || lang; }
 
+    /* What a caption file holds, for the user: "English", or "English, Ana" when it is one speaker's. */
+    function fileLabel(f) {
+        return languageName(f.language) + (f.speaker_name ? ", " + f.speaker_name : "");
+    }
+
+    // ---- speakers ------------------------------------------------------------------------------------------
+    // speaker_layout: "tracks" (one caption track per speaker and language) or "labels" (one track per language,
+    // each turn starting with the speaker's name label, as the engine writes it with speaker_marks "label")
+    var SPEAKER_LAYOUTS = { tracks: true, labels: true };
+
+    function defaultSpeakerName(id) {
+        var m = /^S(\d+)$/.exec(String(id));
+        return m ? "Speaker " + Number(m[1]) : String(id);
+    }
+
+    /* Speaker id -> name: the engine's speakers list, then any id found only on cues. */
+    function speakerNames(result) {
+        var names = {}, order = [];
+        (result.speakers || []).forEach(function (s) {
+            if (s && s.id && !names.hasOwnProperty(s.id)) { names[s.id] = s.name || defaultSpeakerName(s.id); order.push(s.id); }
+        });
+        (result.cues || []).forEach(function (c) {
+            (c.speakers || []).forEach(function (id) {
+                if (!names.hasOwnProperty(id)) { names[id] = defaultSpeakerName(id); order.push(id); }
+            });
+        });
+        return { names: names, order: order };
+    }
+
+    function hasSpeakers(result) {
+        return (result.cues || []).some(function (c) { return c.speakers && c.speakers.length; });
+    }
+
+    /* The engine options for the speaker choices; a UserError when a layout is asked for with speakers off. */
+    function speakerOptions(options) {
+        var out = {}, names = options.speaker_names;
+        if (typeof names === "string") names = names.split(",");
+        names = (names || []).map(function (n) { return String(n).trim(); }).filter(Boolean);
+        var speakers = options.speakers;
+        if (speakers !== undefined && speakers !== null && speakers !== "" && speakers !== "off") out.speakers = speakers;
+        if (names.length) {
+            out.speaker_names = names;
+            if (out.speakers === undefined) out.speakers = "auto"; // naming speakers asks for them
+        }
+        var layout = options.speaker_layout;
+        if (layout) {
+            if (!SPEAKER_LAYOUTS[layout]) throw UserError("Unknown speaker layout " + JSON.stringify(layout) +
+                                                          ": use one track per speaker or labels.");
+            if (out.speakers === undefined) {
+                throw UserError("One caption track per speaker, or name labels, needs speakers: set Speakers to " +
+                                "Detect or a number of speakers (or give their names), or choose No speaker marks.");
+            }
+            if (layout === "labels") out.speaker_marks = "label";
+        }
+        return out;
+    }
+
+    /*
+     * One SRT per language and speaker (the speaker who starts a cue owns it: a two-speaker cue keeps its dashed
+     * lines on its first speaker's track; a cue without a speaker goes to "No speaker"), each cue in exactly one
+     * file. Returns [{language, speaker, speaker_name, path, name, count, texts}].
+     */
+    function writeSpeakerSrtFiles(deps, result, clock, outDir, baseName) {
+        var cues = result.cues || [];
+        var languages = result.languages && result.languages.length ? result.languages : [result.source_language];
+        var who = speakerNames(result);
+        var files = [];
+        deps.fs.mkdirSync(outDir, { recursive: true });
+        languages.forEach(function (lang) {
+            var groups = {}, order = who.order.slice();
+            cues.forEach(function (c) {
+                var text = c.text && c.text[lang];
+                if (!text || !String(text).trim()) return;
+                var owner = c.speakers && c.speakers.length ? c.speakers[0] : "";
+                if (!groups[owner]) groups[owner] = [];
+                groups[owner].push(c);
+            });
+            if (groups[""]) order.push("");
+            var total = 0;
+            order.forEach(function (id) {
+                if (!groups[id]) return;
+                var srt = srtText(groups[id], lang, clock.rate_num, clock.rate_den);
+                var speakerName = id ? who.names[id] : "No speaker";
+                var name = baseName + "." + lang + "." + safeName(speakerName) + ".srt";
+                var file = deps.path.join(outDir, name);
+                deps.fs.writeFileSync(file, srt.text, "utf8");
+                total += srt.count;
+                files.push({ language: lang, speaker: id || null, speaker_name: speakerName, path: file, name: name,
+                             count: srt.count, texts: srt.texts });
+            });
+            var all = srtText(cues, lang, clock.rate_num, clock.rate_den).count;
+            if (total !== all) {  // every cue in one file: a bug here would lose captions silently
+                throw new Error("speaker files hold " + total + " of " + all + " " + languageName(lang) + " captions");
+            }
+        });
+        return files;
+    }
+
     /* The instructions to place the SRT files by hand; every failure after the files exist ends with them. */
     function handImportHelp(files) {
         return files.map(function (f) {
-            return "- " + languageName(f.language) + ": " + f.path + (f.error ? " (" + f.error + ")" : "");
+            return "- " + fileLabel(f) + ": " + f.path + (f.error ? " (" + f.error + ")" : "");
         }).join("\n") + "\n\nImport each file with File > Import, then drag it into the sequence at its very start " +
             "(the first frame), or use Window > Text > Captions > Import captions from file.";
     }
@@ -368,7 +466,7 @@
                 "Some caption tracks could not be created on " + seqName + ":\n" + handImportHelp(failed) };
         }
         var back = readBack(before, await snapshot(deps, info.sequence_id, workDir, "after"), files);
-        var summary = files.map(function (f) { return languageName(f.language) + ": " + f.count + " captions"; })
+        var summary = files.map(function (f) { return fileLabel(f) + ": " + f.count + " captions"; })
             .join(", ");
         if (!back.supported) {
             return { ok: true, verified: false, files: files, results: results, message:
@@ -383,7 +481,8 @@
                 "Premiere said it made the caption tracks, but reading " + seqName + " back does not show them. " +
                 "Check the caption tracks in the timeline; for any that are missing:\n" +
                 handImportHelp(missing.map(function (f) {
-                    return { language: f.language, path: f.path, error: "not found in the sequence" };
+                    return { language: f.language, speaker_name: f.speaker_name, path: f.path,
+                             error: "not found in the sequence" };
                 })) };
         }
         return { ok: true, verified: true, files: files, results: results, message:
@@ -429,7 +528,9 @@
     /*
      * "Generate captions": sequence clock -> engine health -> export the sequence (by id) -> engine job ->
      * SRT files -> caption tracks on the same sequence -> read back. The temporary folder is always removed.
-     * options: { language, translate_to, preset, tracks, model, device, output_dir, poll_ms, timeouts, cancel }
+     * options: { language, translate_to, preset, tracks, model, device, output_dir, poll_ms, timeouts, cancel,
+     *            speakers ("auto" | n | null), speaker_names ("Ana,Ben" | [..]), speaker_layout ("tracks" |
+     *            "labels" | null) }
      * onProgress(stage, percent, eta)
      */
     async function generateCaptions(deps, options, onProgress) {
@@ -440,6 +541,7 @@
         var cancelledResult = { ok: false, cancelled: true, message: "Cancelled; nothing changed." };
         var work = null;
         try {
+            var speakerEngineOptions = speakerOptions(options);  // refused before anything is exported
             var info = hostOk(await deps.host.sequenceInfo(), "Premiere did not describe the active sequence.");
             onProgress("checking the engine", 0, null);
             var eng = await engine(deps, opts);
@@ -455,6 +557,7 @@
             ["language", "translate_to", "preset", "tracks", "model", "device"].forEach(function (k) {
                 if (options[k] !== undefined && options[k] !== null && options[k] !== "") engineOptions[k] = options[k];
             });
+            Object.assign(engineOptions, speakerEngineOptions);
             var ran = await runJob(deps, eng, xmlPath, engineOptions, opts, onProgress);
             if (ran.cancelled) return cancelledResult;
             var result = ran.result;
@@ -470,7 +573,10 @@
                                                                               "CaptionBridge"),
                                         safeName(info.name) + " " + ran.job.id.slice(0, 8));
             // the job id in the names tells this run's caption tracks from an earlier run's on the same sequence
-            var files = writeSrtFiles(deps, result, info, outDir, safeName(info.name) + " " + ran.job.id.slice(0, 8));
+            var base = safeName(info.name) + " " + ran.job.id.slice(0, 8);
+            var bySpeaker = options.speaker_layout === "tracks" && hasSpeakers(result);
+            var files = bySpeaker ? writeSpeakerSrtFiles(deps, result, info, outDir, base) :
+                writeSrtFiles(deps, result, info, outDir, base);
             cancel.check();
             // From here Premiere is being changed: Cancel no longer applies.
             onProgress("adding caption tracks", 100, null);
@@ -478,6 +584,10 @@
             if (placed.ok) {  // what Review captions and Update captions work on for this sequence
                 recordJob(deps, eng, "premiere:" + info.sequence_id, { job: ran.job.id, version: 0,
                                                                       sequence: info.name });
+            }
+            if (options.speaker_layout && !hasSpeakers(result)) {
+                placed.message += "\nNo speakers were found in these captions, so each language is on one track " +
+                    "without speaker marks.";
             }
             return placed;
         } catch (e) {
@@ -498,7 +608,8 @@
                 frameMsCeil: frameMsCeil, srtText: srtText, safeName: safeName, writeSrtFiles: writeSrtFiles,
                 handImportHelp: handImportHelp, snapshot: snapshot, readBack: readBack, placeCaptions: placeCaptions,
                 generateCaptions: generateCaptions, languageName: languageName, jobRecords: jobRecords,
-                recordJob: recordJob };
+                recordJob: recordJob, fileLabel: fileLabel, speakerOptions: speakerOptions,
+                speakerNames: speakerNames, hasSpeakers: hasSpeakers, writeSpeakerSrtFiles: writeSpeakerSrtFiles };
 
     if (typeof module !== "undefined" && module.exports) module.exports = api;
     root.CaptionBridgeCore = api;

@@ -77,6 +77,17 @@
             var bar = document.getElementById("progress");
             var cancelButton = document.getElementById("cancel");
             var current = null;
+            var speakers = document.getElementById("speakers");
+            var speakerNames = document.getElementById("speaker-names");
+            var layout = document.getElementById("speaker-layout");
+            // the speaker layout is offered only while speakers are on (Detect, a number, or names)
+            function speakersOn() { return !!(speakers && (speakers.value || String(speakerNames.value || "").trim())); }
+            function syncLayout() { if (layout) layout.disabled = !speakersOn(); }
+            if (speakers) {
+                speakers.addEventListener("change", syncLayout);
+                speakerNames.addEventListener("input", syncLayout);
+                syncLayout();
+            }
             cancelButton.addEventListener("click", function () {
                 if (!current) return;
                 current.cancel();
@@ -92,6 +103,10 @@
                 core.generateCaptions(deps, {
                     language: document.getElementById("language").value,
                     translate_to: document.getElementById("translate").value || null,
+                    speakers: speakers && speakers.value ? (/^\d+$/.test(speakers.value) ? Number(speakers.value) :
+                                                            speakers.value) : null,
+                    speaker_names: speakerNames ? speakerNames.value : null,
+                    speaker_layout: layout && speakersOn() ? layout.value || null : null,
                     cancel: current
                 }, function (stage, percent, eta) {
                     if (stage === "adding caption tracks") cancelButton.disabled = true; // Premiere is changing now

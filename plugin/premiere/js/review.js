@@ -127,7 +127,13 @@
         deps.fs.mkdirSync(outDir, { recursive: true });
         var languages = version.languages && version.languages.length ? version.languages : [version.source_language];
         var files = [];
-        languages.forEach(function (lang) {
+        if (options.speaker_layout === "tracks" && core.hasSpeakers(version)) {
+            // one caption track per speaker, as reviewed (a cue given to another speaker moves track)
+            files = core.writeSpeakerSrtFiles(deps, version, info, outDir,
+                                              safeName(info.name) + " " + jobId.slice(0, 8) + ".v" + version.version);
+            files.forEach(function (f) { f.label = "CaptionBridge v" + version.version + " " + core.fileLabel(f); });
+        }
+        if (!files.length) languages.forEach(function (lang) {
             var srt = srtText(version.cues || [], lang, info.rate_num, info.rate_den);
             if (!srt.count) return;
             var name = safeName(info.name) + " " + jobId.slice(0, 8) + ".v" + version.version + "." + lang + ".srt";
@@ -152,7 +158,8 @@
             if (!made.results || failed.length) {
                 return { ok: false, files: files, message: "Version " + version.version + " could not be added as " +
                     "caption tracks for " + failed.map(function (r) {
-                        return core.languageName(r.language) + " (" + r.error + ")";
+                        var f = files.filter(function (x) { return x.path === r.path; })[0];
+                        return (f ? core.fileLabel(f) : core.languageName(r.language)) + " (" + r.error + ")";
                     }).join(", ") + ". The files are in " + outDir + ": import each with File > Import and drag " +
                     "it to the very start of the sequence." };
             }
@@ -215,7 +222,8 @@
                     el.disabled = true;
                     status.className = "";
                     status.textContent = "Working...";
-                    pair[1](deps, {}).then(function (res) {
+                    var layout = document.getElementById("speaker-layout");  // the panel's speaker choice
+                    pair[1](deps, { speaker_layout: layout ? layout.value || null : null }).then(function (res) {
                         status.className = res.ok ? "ok" : "error";
                         status.textContent = res.message;
                     }, function (err) {

@@ -13,7 +13,49 @@ export class History {
 }
 
 export function cloneCue(c) {
-  return { start_frame: c.start_frame, end_frame: c.end_frame, text: { ...c.text }, edited: Boolean(c.edited) };
+  return { start_frame: c.start_frame, end_frame: c.end_frame, text: { ...c.text }, edited: Boolean(c.edited),
+    speakers: [...(c.speakers || [])] };
+}
+
+// ---- speakers: ids "S1", names given by the engine or the user; marks as core/captions/compose.py writes them
+export function defaultSpeakerName(id) {
+  const m = /^S(\d+)$/.exec(id || "");
+  return m ? `Speaker ${Number(m[1])}` : id;
+}
+
+/** "ANA: " (Chinese "ANA：") for a speaker named Ana, as the engine writes labels. */
+export function speakerLabel(name, language) {
+  return name.toUpperCase() + (/^zh/.test(language || "") ? "：" : ": ");
+}
+
+/** Each line of `text` that starts with one of `fromLabels` starts with `toLabel` instead. */
+export function relabel(text, fromLabels, toLabel) {
+  return text.split("\n").map((line) => {
+    const hit = fromLabels.find((label) => label && line.startsWith(label));
+    return hit ? toLabel + line.slice(hit.length) : line;
+  }).join("\n");
+}
+
+/** The distinct speakers of `list` (word speakers in time order), in order of first appearance. */
+export function speakersInOrder(list) {
+  return [...new Set(list.filter(Boolean))];
+}
+
+/** A sticky RegExp of the marks a line may start with: a dash, or one of `labels` (then spaces). */
+export function markPattern(labels) {
+  const esc = (x) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const alts = labels.filter(Boolean).map((x) => esc(x.trim())).sort((a, b) => b.length - a.length);
+  return new RegExp(`(?:-\\s?${alts.length ? "|(?:" + alts.join("|") + ")\\s*" : ""})`, "y");
+}
+
+/** A speaker id not yet in `speakers`: S<n+1> after the highest "S<n>". */
+export function newSpeakerId(speakers) {
+  let n = 0;
+  for (const s of speakers) {
+    const m = /^S(\d+)$/.exec(s.id);
+    if (m) n = Math.max(n, Number(m[1]));
+  }
+  return `S${n + 1}`;
 }
 
 /** Replace `remove` cues at `index` with `insert`; returns the inverse splice. */
@@ -97,12 +139,21 @@ export function joinTexts(a, b, language) {
  * Map a cue's text onto its recognised words: [{w, from, to}] character offsets, or null when the text no longer
  * reads as those words (it was edited).
  */
-export function matchWords(text, words) {
+export function matchWords(text, words, marks = null) {
   const out = [];
   let pos = 0;
+  // a speaker mark (a dash or a name label) at the start of a line is not a word: skipped
+  const skipMark = () => {
+    if (!marks || !(pos === 0 || text[pos - 1] === "\n")) return;
+    marks.lastIndex = pos;
+    const m = marks.exec(text);
+    if (m) pos += m[0].length;
+  };
   for (const w of words) {
     const token = w.word.text.trim();
     if (!token) continue;
+    while (pos < text.length && /\s/.test(text[pos])) { pos++; skipMark(); }
+    skipMark();
     while (pos < text.length && /\s/.test(text[pos])) pos++;
     if (text.startsWith(token, pos)) {
       out.push({ w: w.index, from: pos, to: pos + token.length });

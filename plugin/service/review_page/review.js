@@ -1,7 +1,8 @@
 // The CaptionBridge review page: job list, and one job's waveform, cues, confidence, findings, edits and approval.
 // Plain modules, no third-party code; everything is fetched from the engine that served the page.
 import { makeClock, timecode, frameSeconds, frameAt, nearestFrame } from "./timecode.js";
-import { History, cloneCue, splice, clampEdge, rebreak, splitTextAt, joinTexts, matchWords, isCJK } from "./edits.js";
+import { History, cloneCue, splice, clampEdge, rebreak, splitTextAt, joinTexts, matchWords, isCJK,
+  defaultSpeakerName, speakerLabel, relabel, speakersInOrder, newSpeakerId, markPattern } from "./edits.js";
 import { Waveform } from "./waveform.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -26,6 +27,7 @@ let drag = null;
 let stopAt = null;
 let loopCue = -1;
 let generation = 0;
+let speakers = [];        // who speaks: [{id, name}] (empty: the job has no speaker labels)
 
 function status(text, kind = "") {
   const el = $("#status");
@@ -142,11 +144,13 @@ async function openJob(id) {
   if (mine !== generation) return;
   job = view;
   clock = makeClock(view.timeline);
-  words = view.words.map((w, index) => ({ ...w, index }));
+  words = view.words.map((w, index) => ({ ...w, index, orig: index, engineSpeaker: w.speaker || null }));
+  for (const [k, id] of Object.entries(view.word_speakers || {})) if (words[Number(k)]) words[Number(k)].speaker = id;
+  speakers = (view.speakers || []).map((x) => ({ ...x }));
   words.sort((a, b) => a.start_frame - b.start_frame || a.index - b.index);
   words.forEach((w, k) => (w.index = k));
   wordStarts = words.map((w) => w.start_frame);
-  cues = view.cues.map((c) => ({ ...c, text: { ...c.text }, edited: false }));
+  cues = view.cues.map((c) => ({ ...c, text: { ...c.text }, speakers: [...(c.speakers || [])], edited: false }));
   history = new History();
   selected = cues.length ? 0 : -1;
   selectedWord = -1;
@@ -161,6 +165,7 @@ async function openJob(id) {
     (view.draft ? " · draft" : "");
   document.title = `${name} – CaptionBridge review`;
   renderSummary();
+  renderSpeakers();
   renderCues();
   setupWave(view);
   $("#clock").textContent = timecode(0, clock);
@@ -217,7 +222,7 @@ function matchCue(text, c) {
   const ws = cueWords(c);
   for (let a = 0; a <= Math.min(2, ws.length); a++) {
     for (let b = 0; b <= Math.min(2, ws.length - a); b++) {
-      const m = matchWords(text, ws.slice(a, ws.length - b));
+      const m = matchWords(text, ws.slice(a, ws.length - b), speakerMarks());
       if (m) return m;
     }
   }
@@ -250,7 +255,8 @@ function renderText(el, text, c, language) {
     put(text.slice(pos, m.from));
     const span = document.createElement("span");
     const w = words[m.w];
-    span.className = confidenceClass(w.confidence) + (m.w === selectedWord ? " sel" : "");
+    span.className = confidenceClass(w.confidence) + (m.w === selectedWord ? " sel" : "") +
+      (speakers.length && w.speaker && c.speakers.length === 1 && w.speaker !== c.speakers[0] ? " other-speaker" : "");
     span.dataset.w = m.w;
     span.textContent = text.slice(m.from, m.to);
     el.append(span);
@@ -279,6 +285,10 @@ function rowFor(i) {
   dur.className = "dur";
   dur.textContent = `${c.end_frame - c.start_frame}f`;
   meta.append(num, tin, tout, dur);
+  if (speakers.length) {
+    meta.append(speakerChip(c, i));
+    row.dataset.speaker = c.speakers.length === 1 ? speakerIndex(c.speakers[0]) : "mixed";
+  }
   row.append(meta);
   const texts = document.createElement("div");
   texts.className = "texts" + (job.languages.length > 1 ? " bilingual" : "");
@@ -349,6 +359,7 @@ function selectWord(k) {
   selectedWord = k;
   const span = document.querySelector(`#cues .w[data-w="${k}"]`);
   if (span) span.classList.add("sel");
+  showWordSpeaker();
 }
 
 const audio = () => $("#audio");
@@ -544,12 +555,14 @@ function maxChars(lang) {
 }
 
 // ---- edits -----------------------------------------------------------------------------------------------------------
-function commit(index, remove, insert, label) {
+function commit(index, remove, insert, label, meta = null) {
   const t0 = performance.now();
   const op = splice(cues, index, remove, insert.map(cloneCue));
-  history.push({ ...op, label, selected });
+  if (meta) applyMeta(meta.after);
+  history.push({ ...op, label, selected, meta: meta && { before: meta.before, after: meta.after, all: meta.all } });
   afterSplice(index, remove, insert.length);
-  select(Math.min(index, cues.length - 1), { scroll: true });
+  if (meta && meta.all) refreshRows(0, cues.length);
+  select(meta && meta.keep && selected >= 0 ? selected : Math.min(index, cues.length - 1), { scroll: !(meta && meta.keep) });
   markDirty();
   requestAnimationFrame(() => setTimeout(() => perf.edits.push({ label, ms: performance.now() - t0 }), 0));
   status(label);
@@ -562,6 +575,7 @@ function afterSplice(index, removed, inserted) {
     if (k < index) shifted.set(k, list);
     else if (k >= index + removed) shifted.set(k + inserted - removed, list.map((f) => ({ ...f, cue: f.cue + inserted - removed })));
   }
+  if (speakers.length) renderSpeakers();
   findings = shifted;
   const box = $("#cues");
   for (let k = 0; k < removed; k++) box.children[index]?.remove();
@@ -582,8 +596,11 @@ function undo() {
   if (!op) return status("nothing to undo");
   const t0 = performance.now();
   const inverse = splice(cues, op.index, op.remove, op.insert);
-  history.redoStack.push({ ...inverse, label: op.label, selected: op.selected });
+  if (op.meta) applyMeta(op.meta.before);
+  history.redoStack.push({ ...inverse, label: op.label, selected: op.selected,
+    meta: op.meta && { before: op.meta.after, after: op.meta.before, all: op.meta.all } });
   afterSplice(op.index, op.remove, op.insert.length);
+  if (op.meta && op.meta.all) refreshRows(0, cues.length);
   select(Math.min(op.selected >= 0 ? op.selected : op.index, cues.length - 1), { scroll: true });
   markDirty();
   requestAnimationFrame(() => setTimeout(() => perf.edits.push({ label: "undo", ms: performance.now() - t0 }), 0));
@@ -594,8 +611,11 @@ function redo() {
   const op = history.redoStack.pop();
   if (!op) return status("nothing to redo");
   const inverse = splice(cues, op.index, op.remove, op.insert);
-  history.undoStack.push({ ...inverse, label: op.label, selected: op.selected });
+  if (op.meta) applyMeta(op.meta.before);
+  history.undoStack.push({ ...inverse, label: op.label, selected: op.selected,
+    meta: op.meta && { before: op.meta.after, after: op.meta.before, all: op.meta.all } });
   afterSplice(op.index, op.remove, op.insert.length);
+  if (op.meta && op.meta.all) refreshRows(0, cues.length);
   select(Math.min(op.index, cues.length - 1), { scroll: true });
   markDirty();
   status(`redid ${op.label}`);
@@ -667,6 +687,12 @@ function splitSelected() {
     a.edited = !matchCue(a.text[src], a);
     b.edited = !matchCue(b.text[src], b);
   }
+  if (speakers.length) {  // each half is spoken by its own words' speakers (a split at a change of speaker)
+    for (const half of [a, b]) {
+      const own = speakersInOrder(cueWords(half).map((x) => x.word.speaker));
+      if (own.length) half.speakers = own;
+    }
+  }
   commit(selected, 1, [a, b], "split");
 }
 
@@ -679,6 +705,7 @@ function mergeSelected() {
   for (const lang of job.languages) m.text[lang] = rebreak(joinTexts(a.text[lang] || "", b.text[lang] || "", lang), lang, maxChars(lang));
   m.edited = a.edited || b.edited;
   if (!m.edited) m.edited = !matchCue(m.text[job.source_language] || "", m);
+  m.speakers = speakersInOrder([...(a.speakers || []), ...(b.speakers || [])]);
   commit(selected, 2, [m], "merge");
 }
 
@@ -755,9 +782,248 @@ function applyThreshold(value) {
   renderSummary();
 }
 
+let marksCache = null;
+// what a line may start with besides words when the job has speakers: a dash, or a speaker's label
+function speakerMarks() {
+  if (!speakers.length) return null;
+  const key = speakers.map((x) => x.id + "=" + (x.name || "")).join("|");
+  if (!marksCache || marksCache.key !== key) {
+    const labels = speakers.flatMap((x) => job.languages.map((lang) => speakerLabel(speakerName(x.id), lang)));
+    marksCache = { key, re: markPattern(labels) };
+  }
+  return marksCache.re;
+}
+
+// ---- speakers: reassign a cue or a word, rename, add ------------------------------------------------------------------
+function speakerName(id) {
+  const s = speakers.find((x) => x.id === id);
+  return (s && s.name) || defaultSpeakerName(id);
+}
+
+function speakerIndex(id) {
+  return String(Math.max(0, speakers.findIndex((x) => x.id === id)) % 6);
+}
+
+// each row shows its speaker as a button (cheap for thousands of rows); a click makes it the speaker menu
+function speakerChip(c, i) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "speaker";
+  b.dataset.value = c.speakers.length === 1 ? c.speakers[0] : "__mixed";
+  b.textContent = c.speakers.length ? c.speakers.map(speakerName).join(" + ") : "no speaker";
+  b.title = "Who speaks this cue: click to give it to another speaker (or press 1-9)";
+  b.setAttribute("aria-label", `cue ${i + 1} speaker: ${b.textContent}`);
+  return b;
+}
+
+function openSpeakerMenu(button) {
+  const row = button.closest(".cue");
+  const i = Number(row.dataset.i);
+  const sel = speakerSelect(cues[i], i);
+  button.replaceWith(sel);
+  sel.focus();
+  try { sel.showPicker(); } catch { /* older browsers: the focused menu opens with a click or Alt+Down */ }
+  sel.addEventListener("blur", () => {
+    if (sel.isConnected) sel.replaceWith(speakerChip(cues[Number(row.dataset.i)], Number(row.dataset.i)));
+  });
+}
+
+function speakerSelect(c, i) {
+  const sel = document.createElement("select");
+  sel.className = "speaker";
+  sel.setAttribute("aria-label", `cue ${i + 1} speaker`);
+  sel.title = "Who speaks this cue (a two-speaker cue shows both)";
+  const add = (value, text) => {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = text;
+    sel.append(o);
+    return o;
+  };
+  if (c.speakers.length !== 1) add("__mixed", c.speakers.length ? c.speakers.map(speakerName).join(" + ") : "no speaker");
+  for (const s of speakers) add(s.id, speakerName(s.id));
+  add("__new", "New speaker…");
+  sel.value = c.speakers.length === 1 ? c.speakers[0] : "__mixed";
+  return sel;
+}
+
+function speakerState() {
+  return speakers.map((x) => ({ ...x }));
+}
+
+// a new speaker ("S<n>", unnamed: shown as "Speaker n") added to `speakers`; returns its id
+function addSpeakerMeta() {
+  const id = newSpeakerId(speakers);
+  speakers = [...speakers, { id }];
+  return id;
+}
+
+function wordState(list) {
+  const out = {};
+  for (const w of list) out[w.orig] = w.speaker;
+  return out;
+}
+
+function applyMeta(state) {
+  if (state.speakers) speakers = state.speakers.map((x) => ({ ...x }));
+  if (state.words) for (const [orig, id] of Object.entries(state.words)) {
+    const w = words.find((x) => x.orig === Number(orig));
+    if (w) w.speaker = id;
+  }
+  renderSpeakers();
+  showWordSpeaker();
+}
+
+function labelsOf(ids, lang) {
+  return ids.map((id) => speakerLabel(speakerName(id), lang));
+}
+
+/** Cue i (all of it, words included) to speaker `id`; null: a new speaker. Name labels follow. */
+function reassignCue(i, id) {
+  const before = { speakers: speakerState(), words: wordState(cueWords(cues[i]).map((x) => x.word)) };
+  if (id === null) id = addSpeakerMeta();
+  const c = cloneCue(cues[i]);
+  const old = c.speakers;
+  if (old.length === 1 && old[0] === id) return;
+  if (job.limits[job.source_language]?.speaker_marks === "label") {
+    for (const lang of job.languages) c.text[lang] = relabel(c.text[lang] || "", labelsOf(old, lang), speakerLabel(speakerName(id), lang));
+  }
+  c.speakers = [id];
+  const after = { speakers: speakerState(), words: {} };
+  for (const x of cueWords(c)) after.words[x.word.orig] = id;
+  speakers = before.speakers;  // commit applies `after`
+  commit(i, 1, [c], `cue ${i + 1} to ${speakerName(id) || id}`, { before, after });
+  status(`cue ${i + 1} is ${speakerNameIn(after.speakers, id)}'s`);
+}
+
+function speakerNameIn(list, id) {
+  const s = list.find((x) => x.id === id);
+  return (s && s.name) || defaultSpeakerName(id);
+}
+
+/** Word k to speaker `id`: its cue's speakers become its words' speakers (two in one cue must then take the
+ * two-speaker form or be split at the word, as the findings say). */
+function reassignWord(k, id) {
+  const w = words[k];
+  if (w.speaker === id) return status(`"${w.text.trim()}" is ${speakerName(id)}'s already`);
+  const i = cues.findIndex((c) => c.start_frame <= w.start_frame && w.start_frame < c.end_frame);
+  const before = { speakers: speakerState(), words: { [w.orig]: w.speaker } };
+  const afterSpeakers = speakerState();
+  if (!speakers.find((x) => x.id === id)) afterSpeakers.push({ id });
+  const after = { speakers: afterSpeakers, words: { [w.orig]: id } };
+  if (i < 0) return commit(0, 0, [], `word to ${id}`, { before, after, keep: true });
+  const c = cloneCue(cues[i]);
+  const own = speakersInOrder(cueWords(c).map((x) => (x.index === k ? id : x.word.speaker)));
+  if (own.length) c.speakers = own;
+  speakers = before.speakers;
+  commit(i, 1, [c], `word "${w.text.trim()}" to ${speakerNameIn(afterSpeakers, id)}`, { before, after });
+  selectWord(k);
+}
+
+/** Rename speaker `id`: the list, the selects and (with name labels) every label of that speaker. */
+function renameSpeaker(id, name) {
+  name = name.replace(/\s+/g, " ").trim().slice(0, 60);
+  const before = { speakers: speakerState() };
+  const oldName = speakerName(id);
+  const afterSpeakers = speakerState().map((x) => (x.id === id ? (name ? { id, name } : { id }) : x));
+  const after = { speakers: afterSpeakers };
+  const newName = speakerNameIn(afterSpeakers, id);
+  if (newName === oldName) return renderSpeakers();
+  let lo = -1;
+  let hi = -1;
+  const changed = [];
+  if (job.limits[job.source_language]?.speaker_marks === "label") {
+    cues.forEach((c, i) => {
+      if (!c.speakers.includes(id)) return;
+      const n = cloneCue(c);
+      for (const lang of job.languages) n.text[lang] = relabel(n.text[lang] || "", [speakerLabel(oldName, lang)], speakerLabel(newName, lang));
+      if (JSON.stringify(n.text) !== JSON.stringify(c.text)) {
+        if (lo < 0) lo = i;
+        hi = i;
+        changed.push([i, n]);
+      }
+    });
+  }
+  const insert = lo < 0 ? [] : cues.slice(lo, hi + 1).map(cloneCue);
+  for (const [i, n] of changed) insert[i - lo] = n;
+  // every row's select shows the new name (all), and the selection stays where it was (keep)
+  commit(lo < 0 ? 0 : lo, lo < 0 ? 0 : hi - lo + 1, insert, `${oldName} renamed ${newName}`,
+    { before, after, all: true, keep: true });
+}
+
+function renderSpeakers() {
+  const box = $("#speakers");
+  if (!job || !speakers.length) {
+    box.hidden = true;
+    $("#word-speaker-label").hidden = true;
+    return;
+  }
+  box.hidden = false;
+  $("#word-speaker-label").hidden = false;
+  const counts = new Map();
+  for (const c of cues) for (const id of c.speakers || []) counts.set(id, (counts.get(id) || 0) + 1);
+  const frag = document.createDocumentFragment();
+  const title = document.createElement("span");
+  title.className = "title";
+  title.textContent = "Speakers";
+  frag.append(title);
+  speakers.forEach((s, k) => {
+    const label = document.createElement("label");
+    label.className = "speaker-name";
+    label.dataset.speaker = String(k % 6);
+    const input = document.createElement("input");
+    input.type = "text";
+    input.value = s.name || "";
+    input.placeholder = defaultSpeakerName(s.id);
+    input.dataset.speaker = s.id;
+    input.maxLength = 60;
+    input.setAttribute("aria-label", `name of ${s.id}`);
+    const count = document.createElement("span");
+    count.className = "count";
+    count.textContent = `${counts.get(s.id) || 0} cues`;
+    label.append(input, count);
+    frag.append(label);
+  });
+  box.replaceChildren(frag);
+  const sel = $("#word-speaker");
+  const keep = sel.value;
+  sel.replaceChildren();
+  const none = document.createElement("option");
+  none.value = "";
+  none.textContent = "select a word";
+  sel.append(none);
+  for (const s of speakers) {
+    const o = document.createElement("option");
+    o.value = s.id;
+    o.textContent = speakerName(s.id);
+    sel.append(o);
+  }
+  const o = document.createElement("option");
+  o.value = "__new";
+  o.textContent = "New speaker…";
+  sel.append(o);
+  sel.value = keep;
+  showWordSpeaker();
+}
+
+function showWordSpeaker() {
+  const sel = $("#word-speaker");
+  if (!sel || !speakers.length) return;
+  const w = selectedWord >= 0 ? words[selectedWord] : null;
+  sel.disabled = !w;
+  sel.value = (w && w.speaker) || "";
+}
+
 // ---- draft autosave, findings, approval -------------------------------------------------------------------------------
 function draftBody() {
-  return { base_version: job.version, cues: cues.map((c) => ({ start_frame: c.start_frame, end_frame: c.end_frame, text: c.text })) };
+  const body = { base_version: job.version, cues: cues.map((c) => ({ start_frame: c.start_frame, end_frame: c.end_frame, text: c.text })) };
+  if (speakers.length) {
+    body.cues.forEach((c, i) => (c.speakers = cues[i].speakers));
+    body.speakers = speakers;
+    body.word_speakers = {};
+    for (const w of words) if (w.speaker && w.speaker !== w.engineSpeaker) body.word_speakers[w.orig] = w.speaker;
+  }
+  return body;
 }
 
 function markDirty() {
@@ -879,6 +1145,7 @@ function onKey(ev) {
   if (!job || $("#job-view").hidden || editing) return;
   const tag = (ev.target.tagName || "").toLowerCase();
   if (tag === "input" && ev.target.type !== "range" && ev.target.type !== "checkbox") return;
+  if (tag === "select") return;
   const key = ev.key;
   const ctrl = ev.ctrlKey || ev.metaKey;
   let handled = true;
@@ -886,6 +1153,13 @@ function onKey(ev) {
   else if (ctrl && (key === "y" || key === "Y")) redo();
   else if (ctrl) handled = false;
   else if (ev.altKey && (key === "ArrowLeft" || key === "ArrowRight")) nudge(ev.shiftKey ? "end" : "start", key === "ArrowLeft" ? -1 : 1);
+  else if (/^Digit[1-9]$/.test(ev.code || "") && speakers.length && !ev.altKey) {
+    // 1-9: the selected cue to speaker n; Shift+1-9: the selected word
+    const who = speakers[Number(ev.code.slice(5)) - 1];
+    if (!who) status(`there is no speaker ${ev.code.slice(5)} (${speakers.length} speakers)`, "error");
+    else if (ev.shiftKey) { if (selectedWord >= 0) reassignWord(selectedWord, who.id); else status("select a word first"); }
+    else if (selected >= 0) reassignCue(selected, who.id);
+  }
   else if (key === " ") togglePlay();
   else if (key === "Enter") playCue();
   else if (key === "ArrowDown") select(Math.min(cues.length - 1, selected + 1), { seek: true });
@@ -940,6 +1214,18 @@ function init() {
   $("#redo").addEventListener("click", redo);
   $("#next-low").addEventListener("click", () => nextLow(1));
   $("#approve").addEventListener("click", approve);
+  $("#word-speaker").addEventListener("change", (ev) => {
+    const value = ev.target.value;
+    if (selectedWord >= 0 && value) reassignWord(selectedWord, value === "__new" ? newSpeakerId(speakers) : value);
+  });
+  $("#speakers").addEventListener("change", (ev) => {
+    const input = ev.target.closest("input[data-speaker]");
+    if (input) renameSpeaker(input.dataset.speaker, input.value);
+  });
+  $("#speakers").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && ev.target.tagName === "INPUT") ev.target.blur();
+    ev.stopPropagation();
+  });
   $("#discard").addEventListener("click", discardDraft);
   $("#threshold").addEventListener("input", (ev) => applyThreshold(Number(ev.target.value)));
   $("#wave-scroll").addEventListener("input", (ev) => {
@@ -971,9 +1257,21 @@ function init() {
     }
   }, { passive: false });
   const list = $("#cues");
+  list.addEventListener("change", (ev) => {
+    const sel = ev.target.closest("select.speaker");
+    if (!sel) return;
+    const i = Number(sel.closest(".cue").dataset.i);
+    if (sel.value === "__new") reassignCue(i, null);
+    else if (!sel.value.startsWith("__")) reassignCue(i, sel.value);
+  });
   list.addEventListener("click", (ev) => {
     const row = ev.target.closest(".cue");
-    if (!row || ev.target.tagName === "TEXTAREA") return;
+    if (!row || ev.target.tagName === "TEXTAREA" || ev.target.tagName === "SELECT") return;
+    const chip = ev.target.closest("button.speaker");
+    if (chip) {
+      if (Number(row.dataset.i) !== selected) select(Number(row.dataset.i), { scroll: false });
+      return openSpeakerMenu(chip);
+    }
     const i = Number(row.dataset.i);
     const span = ev.target.closest(".w");
     if (span) {
@@ -1007,7 +1305,8 @@ function init() {
 // Exposed for tests and the benchmark: the page's own timecode function and state.
 window.__cbReview = {
   timecode: (f, tl) => timecode(f, makeClock(tl)),
-  state: () => ({ cues, selected, selectedWord, history: history.undoStack.length, dirty }),
+  state: () => ({ cues, selected, selectedWord, history: history.undoStack.length, dirty, speakers,
+    wordSpeakers: Object.fromEntries(words.filter((w) => w.speaker !== w.engineSpeaker).map((w) => [w.orig, w.speaker])) }),
   // where a cue's edge is drawn, in CSS pixels from the canvas' left, or null when off screen
   edgeX: (i, edge) => {
     if (!wave || !cues[i]) return null;
