@@ -96,10 +96,19 @@ class CaptionResult(BaseModel):
     timeline: dict[str, Any] = Field(description='{name, rate: "24000/1001", start_timecode, drop_frame}')
     source_language: str
     languages: list[str]
-    words: list[dict[str, Any]] = Field(description="{text, start_frame, end_frame, start, end, confidence}")
-    cues: list[dict[str, Any]] = Field(
-        description="{start_frame, end_frame, start_timecode, end_timecode, text: {lang: text}}"
+    words: list[dict[str, Any]] = Field(
+        description="{text, start_frame, end_frame, start, end, confidence, speaker (with speakers on)}"
     )
+    cues: list[dict[str, Any]] = Field(
+        description="{start_frame, end_frame, start_timecode, end_timecode, text: {lang: text}, "
+        "speakers: [id, ...] (with speakers on; two for the two-speaker dash form)}"
+    )
+    speakers: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="with speakers on: [{id, name (when one was given)}, ...] in order of first speech; "
+        "absent otherwise",
+    )
+    warnings: list[str] | None = Field(default=None, description="what the job noticed and could not fix")
     files: list[str]
 
 
