@@ -79,6 +79,12 @@ def deploy(
     tls_cert: str | None,
     tls_key: str | None,
     max_upload_mb: float,
+    stages: tuple = ("translate", "speakers"),
+    translation_models: tuple = (),
+    stage_replicas: int = 1,
+    stage_cpus: float = 1.0,
+    max_batch_size: int = 16,
+    batch_wait_ms: float = 20.0,
 ) -> dict:
     from ray import serve
 
@@ -87,6 +93,12 @@ def deploy(
     if min_replicas > max_replicas:
         raise InputError(f"--min-replicas {min_replicas} is more than --max-replicas {max_replicas}")
     check_listen(host, tls_cert, tls_key)
+    for folder in translation_models:
+        if not Path(folder).expanduser().is_dir():
+            raise InputError(
+                f"translation model folder {folder} does not exist (it must exist at that path on every node)"
+            )
+    translation_models = tuple(str(Path(f).expanduser().resolve()) for f in translation_models)
     if model and os.sep in model and not Path(model).is_dir():
         raise InputError(
             f"model folder {model} does not exist (it must exist at that path on every GPU node)"
@@ -108,6 +120,12 @@ def deploy(
         max_replicas,
         cpus_per_replica,
         int(max_upload_mb * 1024 * 1024),
+        tuple(stages),
+        translation_models,
+        stage_replicas,
+        stage_cpus,
+        max_batch_size,
+        batch_wait_ms / 1000.0,
     )
     serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
     scheme = "https" if tls_cert else "http"
