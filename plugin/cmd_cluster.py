@@ -274,7 +274,8 @@ def status_cmd(address, as_json) -> None:
         what = ", ".join(f"{d} {m}" for d, m in models.items()) if isinstance(models, dict) else models
         click.echo(
             f"stage {kind} ({what}): queued {row['queued']}, in flight "
-            f"{row['inflight']}/{row['max_inflight']}, jobs {row['jobs']}, cache hit rate {rate} ({row['hits']} of {row['lookups']})"
+            f"{row['inflight']}/{row['max_inflight']}, jobs {row['jobs']}, cache hit rate {rate} "
+            f"({row['hits']} of {row['lookups']})"
         )
     batches = (info.get("stage_replica") or {}).get("batches") or {}
     if batches.get("batches"):
