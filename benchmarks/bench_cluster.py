@@ -427,6 +427,7 @@ def run_batching(quick: bool = True) -> dict:
     try:
         model = base_model(tmp / "model-cache")
         translation = marian_at_opus_size(tmp / "mt")
+        model_level = merged_against_one_by_one(translation, bays_n * requests_per_bay, per_request)
         cluster = helper.LocalRayCluster(
             nodes=1, cpus_per_node=2, env={"CAPTIONBRIDGE_CACHE_DIR": str(tmp / "c")}
         )
@@ -477,7 +478,7 @@ def run_batching(quick: bool = True) -> dict:
             )
 
         def stages_for(name: str) -> ClusterStages:
-            config = ClusterConfig(url=f"http://127.0.0.1:{port}", token=tokens[name], poll_interval_s=0.05)
+            config = ClusterConfig(url=f"http://127.0.0.1:{port}", token=tokens[name])  # polls every 0.25 s
             return ClusterStages(ClusterBackend(config))
 
         def sentence(arm: str, bay: int, req: int, k: int) -> str:
@@ -511,6 +512,7 @@ def run_batching(quick: bool = True) -> dict:
             )
             texts = bays_n * requests_per_bay * per_request
             arms[arm] = {
+                "load_average_1min_after": round(os.getloadavg()[0], 2),
                 "batch_size": batch,
                 "sentences": texts,
                 "wall_s": round(wall, 2),
@@ -532,6 +534,42 @@ def run_batching(quick: bool = True) -> dict:
         "data": "generated English sentences, nothing tuned on them",
         "arms": arms,
         "speedup_batched_over_unbatched": round(arms["batched"]["sentences_per_s"] / unbatched, 2),
+        "model_level": model_level,
+    }
+
+
+def merged_against_one_by_one(folder: Path, requests: int, per_request: int) -> dict:
+    """The most batching can give on this CPU, without the cluster: the same model (one CPU thread, as the
+    stage replica has) translating the same requests one call each, then merged 16 requests to a call;
+    alternated twice so the machine's load favours neither."""
+    from captionbridge.core.translate.backends import CTranslate2Translator, inspect_folder
+
+    translator = CTranslate2Translator(inspect_folder(folder), "cpu", threads=1)
+    texts = [
+        [
+            f"Request {r} line {k}: the {TOPICS[(r + k) % len(TOPICS)]} crew waited for the light."
+            for k in range(per_request)
+        ]
+        for r in range(requests)
+    ]
+    translator.translate(texts[0], "en", "zh", 4, 16)  # warm
+    timings: dict[str, list[float]] = {"one_by_one": [], "merged_16": []}
+    for _ in range(2):
+        t0 = time.perf_counter()
+        for request in texts:
+            translator.translate(request, "en", "zh", 4, 16)
+        timings["one_by_one"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for start in range(0, requests, 16):
+            translator.translate([t for r in texts[start : start + 16] for t in r], "en", "zh", 4, 16)
+        timings["merged_16"].append(time.perf_counter() - t0)
+    sentences = requests * per_request
+    out = {k: round(sentences / min(v), 2) for k, v in timings.items()}  # sentences/s, best of two
+    return {
+        "sentences": sentences,
+        "sentences_per_s_one_by_one": out["one_by_one"],
+        "sentences_per_s_merged_16": out["merged_16"],
+        "speedup": round(out["merged_16"] / out["one_by_one"], 2),
     }
 
 
@@ -541,24 +579,32 @@ def render_batching(result: dict) -> str:
         f"{result['machine']['cpus']} CPUs, no GPU; the machine was shared with other engineers' jobs)",
         "",
         f"Command: `{result['command']}`. Workload: {result['workload']}. Model: {result['model']}. "
-        f"Data: {result['data']}.",
+        f"Data: {result['data']}. Load average (1 min) before: {result.get('load_average_1min_before')}.",
         "",
-        "| arm | serve.batch max size | sentences/s | request latency median / max (s) | replica batches |",
-        "| --- | --- | --- | --- | --- |",
+        "| arm | serve.batch max size | sentences/s | request latency median / max (s) | replica batches "
+        "| load (1 min) after |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for arm, row in result["arms"].items():
         b = row.get("replica_batches") or {}
         batches = (
-            f"{b.get('batches', '?')} for {b.get('requests', '?')} requests (largest {b.get('largest', '?')})"
+            f"{b.get('batches', '?')} for {b.get('requests', '?')} requests (largest {b.get('largest', '?')}); "
+            f"{b.get('busy_s', '?')} s in the model"
         )
         lines.append(
             f"| {arm} | {row['batch_size']} | {row['sentences_per_s']} | {row['request_latency_median_s']} / "
-            f"{row['request_latency_max_s']} | {batches} |"
+            f"{row['request_latency_max_s']} | {batches} | {row.get('load_average_1min_after')} |"
         )
     lines += [
         "",
         "Batched over unbatched (mean of the two unbatched runs): "
         f"**{result['speedup_batched_over_unbatched']}x** sentences per second.",
+        "",
+        f"Without the cluster (the same model, one CPU thread, the same {result['model_level']['sentences']} "
+        f"sentences; best of two alternated runs): one call per request "
+        f"{result['model_level']['sentences_per_s_one_by_one']} sentences/s, 16 requests merged per call "
+        f"{result['model_level']['sentences_per_s_merged_16']} sentences/s "
+        f"(**{result['model_level']['speedup']}x**): the most batching can give on these cores.",
         "",
         "Unbatched runs before and after the batched one bracket the machine's changing load. A caption job "
         "already sends its sentences in batches of 16 within one request; serve.batch matters when many bays "
@@ -578,7 +624,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batching", action="store_true", help="only the translation batching benchmark")
     args = parser.parse_args(argv)
     if args.batching:
+        load_before = round(os.getloadavg()[0], 2)
         result = run_batching(quick=args.quick)
+        result["load_average_1min_before"] = load_before
         result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         result["command"] = "python benchmarks/bench_cluster.py --batching" + (
             " --quick" if args.quick else ""

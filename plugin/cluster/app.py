@@ -186,6 +186,7 @@ class Stages:
             started = time.perf_counter()
             answers = await asyncio.to_thread(translator.translate, texts, source, target, hypotheses, 16)
             seconds = round(time.perf_counter() - started, 4)
+            self.batches["busy_s"] = round(self.batches["busy_s"] + seconds, 3)  # time in the model
             at = 0
             for n in members:
                 count = len(requests[n]["texts"])
