@@ -588,8 +588,8 @@ def render_batching(result: dict) -> str:
     for arm, row in result["arms"].items():
         b = row.get("replica_batches") or {}
         batches = (
-            f"{b.get('batches', '?')} for {b.get('requests', '?')} requests (largest {b.get('largest', '?')}); "
-            f"{b.get('busy_s', '?')} s in the model"
+            f"{b.get('batches', '?')} for {b.get('requests', '?')} requests "
+            f"(largest {b.get('largest', '?')}); {b.get('busy_s', '?')} s in the model"
         )
         lines.append(
             f"| {arm} | {row['batch_size']} | {row['sentences_per_s']} | {row['request_latency_median_s']} / "
@@ -605,6 +605,11 @@ def render_batching(result: dict) -> str:
         f"{result['model_level']['sentences_per_s_one_by_one']} sentences/s, 16 requests merged per call "
         f"{result['model_level']['sentences_per_s_merged_16']} sentences/s "
         f"(**{result['model_level']['speedup']}x**): the most batching can give on these cores.",
+        "",
+        "The replica's time in the model (warm-up requests included) is about each arm's wall time: the "
+        "stage replica is the bottleneck, so what serve.batch saves is what the model saves on merged calls "
+        "(the line above); on one CPU thread with 4-beam search (each sentence is already 4 rows wide) that "
+        "is little.",
         "",
         "Unbatched runs before and after the batched one bracket the machine's changing load. A caption job "
         "already sends its sentences in batches of 16 within one request; serve.batch matters when many bays "
@@ -637,6 +642,9 @@ def main(argv: list[str] | None = None) -> int:
         print(render_batching(result))
         return 0
     if args.render:
+        if args.batching:
+            print(render_batching(json.loads((RESULTS / "cluster_batching.json").read_text())))
+            return 0
         result = json.loads((RESULTS / "cluster.json").read_text())
         print(render(result))
         return 0
