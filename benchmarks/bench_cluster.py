@@ -625,9 +625,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--render", action="store_true", help="only rewrite cluster.md from cluster.json")
+    parser.add_argument("--render", action="store_true", help="only rewrite the .md from the .json")
     parser.add_argument("--batching", action="store_true", help="only the translation batching benchmark")
     args = parser.parse_args(argv)
+    if args.render:
+        if args.batching:
+            print(render_batching(json.loads((RESULTS / "cluster_batching.json").read_text())))
+            return 0
+        result = json.loads((RESULTS / "cluster.json").read_text())
+        print(render(result))
+        return 0
     if args.batching:
         load_before = round(os.getloadavg()[0], 2)
         result = run_batching(quick=args.quick)
@@ -640,13 +647,6 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "cluster_batching.json").write_text(json.dumps(result, indent=2) + "\n")
         print(render_batching(result))
-        return 0
-    if args.render:
-        if args.batching:
-            print(render_batching(json.loads((RESULTS / "cluster_batching.json").read_text())))
-            return 0
-        result = json.loads((RESULTS / "cluster.json").read_text())
-        print(render(result))
         return 0
     result = run(quick=args.quick)
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
