@@ -247,10 +247,12 @@ class Ingress:
         max_upload_bytes: int,
         stages=None,
         stage_inflight: int = 1,
+        speaker_inflight: int = 1,
     ):
         self.transcriber = transcriber
         self.stages = stages
         self.stage_inflight = stage_inflight
+        self.speaker_inflight = speaker_inflight
         self.data_dir = data_dir
         self.max_inflight = max_inflight
         self.max_upload_bytes = max_upload_bytes
@@ -277,7 +279,7 @@ class Ingress:
                         stages["speakers"] = {
                             "runner": self._diarize_on_replica,
                             "model": offered["speakers"],
-                            "max_inflight": self.stage_inflight,
+                            "max_inflight": self.speaker_inflight,
                         }
                 self._hub = Hub(
                     self.data_dir,
@@ -467,6 +469,9 @@ def build_app(
             max_batch_size,
             batch_wait_s,
         )
-    # enough translation requests in flight for whole batches on every stage replica
+    # enough translation requests in flight for whole batches on every stage replica; one mix per replica at
+    # a time for speakers (a feature's diarization holds its replica's cores, others queue fairly meanwhile)
     stage_inflight = max(2, stage_replicas * max(1, max_batch_size))
-    return ingress.bind(transcriber, data_dir, max_replicas, max_upload_bytes, helper, stage_inflight)
+    return ingress.bind(
+        transcriber, data_dir, max_replicas, max_upload_bytes, helper, stage_inflight, stage_replicas
+    )
