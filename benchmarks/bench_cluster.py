@@ -332,47 +332,37 @@ def estimate(result: dict, overhead_s: float) -> dict:
 NOTES = """## How to read this
 
 - **Overhead** is the bay's wall clock for a span minus the replica's own time for it (FLAC encode, lookup,
-  audio
-  check, upload, queue, dispatch, result, polling every 0.1 s). The local engine row is the same model with
-  one
-  CTranslate2 thread in the benchmark's own process; on this shared 2-core machine the replica (a Ray worker,
-  which
-  Ray starts with OMP_NUM_THREADS=1, so the VAD's onnxruntime runs single-threaded too) was as fast or faster,
-  so
-  "cluster against local" mostly measures that, not the cluster path. Both figures move with the machine's
-  load
-  (other engineers' jobs); the throughput rows are one run each.
-- **Throughput with 2 replicas** on 2 cores shared with other work cannot reach 2x; on a GPU node each replica
-  has
-  its own GPU.
+  audio check, upload, queue, dispatch, result, polling every 0.1 s). The local engine row is the same model
+  with one CTranslate2 thread in the benchmark's own process; on this shared 2-core machine the replica (a
+  Ray worker, which Ray starts with OMP_NUM_THREADS=1, so the VAD's onnxruntime runs single-threaded too)
+  was as fast or faster, so "cluster against local" mostly measures that, not the cluster path. Both figures
+  move with the machine's load (other engineers' jobs); the throughput rows are one run each.
+- **Throughput with 2 replicas** on 2 cores shared with other work cannot reach 2x; on a GPU node each
+  replica has its own GPU.
 - **One H100 replica, large-v3**: not measured (no GPU was lent to this task). Assumed 100x real time
-  (faster-whisper
-  large-v2 fp16 batch 16 does 46x on an RTX 3070 Ti by its README; an H100 has 3-4x that card's fp16
-  throughput),
-  40x pessimistic. A bay that ingests 4 new audio-hours per 8-hour shift asks 0.5 audio-hours per hour; at 80
-  %
-  target utilisation one replica serves 100 x 0.8 / 0.5 = 160 such bays (64 at 40x). Re-cuts of media already
-  transcribed cost a cache lookup (milliseconds), not GPU time.
+  (faster-whisper large-v2 fp16 batch 16 does 46x on an RTX 3070 Ti by its README; an H100 has 3-4x that
+  card's fp16 throughput), 40x pessimistic. A bay that ingests 4 new audio-hours per 8-hour shift asks 0.5
+  audio-hours per hour; at 80 % target utilisation one replica serves 100 x 0.8 / 0.5 = 160 such bays (64 at
+  40x). Re-cuts of media already transcribed cost a cache lookup (milliseconds), not GPU time.
 - **50 bays, 8 GPUs**: steady load is 25 audio-hours per hour against 8 x 100 = 800 audio-hours per hour of
-  capacity
-  (3 %), so queues are empty almost always; the worst burst (all 50 submit a one-hour timeline at once, 50
-  audio-hours) drains in under 4 minutes (9.4 at 40x). Fair share (per-bay queues, round robin, at most one
-  span
-  per replica in flight) means every bay's first span starts within the first 50/8 = 7 dispatch rounds instead
-  of
-  behind another bay's whole feature. Audio store: about 68 MB per audio-hour (3.4 TB a year at 4 audio-hours
-  per
-  bay-day if it were all kept; the cluster deletes uploaded audio unused for 14 days, the transcripts are what
-  is
-  reused). Transcript cache: about
-  half a MB per audio-hour (measured), kept indefinitely. Network: one audio-hour is 68 MB, under a second on
-  a bay's 1 GbE link; 50 at
-  once is 3.4 GB into the head node, about 3 s on 10 GbE. The single ingress replica only handles small JSON
-  and
-  FLAC bodies; polling at 4 requests/s per active span is the largest request load (about 200 requests/s with
-  every bay busy), which one FastAPI replica handles, but a long-poll or a slower poll interval is the first
-  thing
-  to change beyond that scale.
+  capacity (3 %), so queues are empty almost always; the worst burst (all 50 submit a one-hour timeline at
+  once, 50 audio-hours) drains in under 4 minutes (9.4 at 40x). Fair share (per-bay queues, round robin, at
+  most one span per replica in flight) means every bay's first span starts within the first 50/8 = 7
+  dispatch rounds instead of behind another bay's whole feature. Audio store: about 68 MB per audio-hour
+  (3.4 TB a year at 4 audio-hours per bay-day if it were all kept; the cluster deletes uploaded audio unused
+  for 14 days, the transcripts are what is reused). Transcript cache: about half a MB per audio-hour
+  (measured), kept indefinitely. Network: one audio-hour is 68 MB, under a second on a bay's 1 GbE link; 50
+  at once is 3.4 GB into the head node, about 3 s on 10 GbE. The single ingress replica only handles small
+  JSON and FLAC bodies; polling at 4 requests/s per active span is the largest request load (about 200
+  requests/s with every bay busy), which one FastAPI replica handles, but a long-poll or a slower poll
+  interval is the first thing to change beyond that scale.
+- **Translation and speakers on the cluster** (not in the figures above, which are transcription only): they
+  run on separate Stages replicas (0.25 GPU each on a GPU cluster) with their own per-bay queues.
+  Translation batching across bays is measured in `cluster_batching.md` (1.05x on these CPU cores, where the
+  model itself gains only 1.1x from merged calls; a GPU gains more from fuller batches, not measured here).
+  The speaker stage costs 10-44 % of base-model CPU transcription in `speakers.md` (noisy); against large-v3
+  on a GPU it is small, and the mix it needs (the timeline at 16 kHz, the same 68 MB per audio-hour) is
+  uploaded once per timeline version, then cached with the answer like a transcript.
 """
 
 
