@@ -5,14 +5,16 @@ encoder, and bay engines (`captionbridge caption --cluster ...`, real processes)
 
 Covers: a job with translation and speakers from a bay comes out exactly as a local engine makes it from the
 same words; a second bay gets the first bay's translation and speakers from the shared cache (nothing
-uploaded, nothing computed again) and cannot read the first bay's jobs; `cluster status` shows the stages;
-the whole cluster stopped means local translation and speakers with a clear message each. Everything started
-here is stopped by the fixtures.
+uploaded, nothing computed again) and cannot read the first bay's jobs; `cluster status` shows the stages; a
+stage replica killed mid-request costs a retry on the other one (done once, the job completes on the
+cluster); the whole cluster stopped means local translation and speakers with a clear message each.
+Everything started here is stopped by the fixtures.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,10 @@ def facility(ray_cluster, base_whisper_model, tiny_marian, conversations_module,
         "1",
         "--stages",
         "translate,speakers",
+        "--stage-replicas",
+        "2",
+        "--stage-cpus",
+        "0.5",
         "--translation-model",
         str(tiny_marian["en-zh-ct2"]),
         "--translation-model",
@@ -134,6 +140,79 @@ def test_a_second_bay_gets_translation_and_speakers_from_the_shared_cache(facili
     assert text.returncode == 0, text.stderr
     assert "deployment Stages: healthy" in text.stdout
     assert "stage translate (en-zh " in text.stdout and "stage speakers (resemblyzer)" in text.stdout
+
+
+def _stage_replica_pids(facility) -> list[int]:
+    pids = []
+    for pid in facility.cluster._our_pids():
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("ray::ServeReplica:captionbridge:Stages"):
+            pids.append(pid)
+    return pids
+
+
+def test_a_stage_replica_killed_mid_request_costs_a_retry_not_the_job(
+    facility, conversations_module, tmp_path
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_cluster import _cpu_ticks
+
+    before = facility.status()
+    talk = conversations_module.make_conversation(2, seed=11, turns=14, voices=["en-us+m3", "en-us+f2"])
+    media = talk.save(tmp_path / "media")
+    args = facility.caption_args(
+        media,
+        tmp_path / "out",
+        "bay-a",
+        "--speakers",
+        "2",
+        "--formats",
+        "json",
+        "--cluster-stages",
+        "speakers",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "captionbridge.plugin.cli", *args],
+        env={**facility.cluster.env, "CAPTIONBRIDGE_CACHE_DIR": str(tmp_path / "cache")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        replicas = _stage_replica_pids(facility)
+        assert len(replicas) == 2, replicas
+        victim = None
+        deadline = time.monotonic() + 240
+        while victim is None and time.monotonic() < deadline and proc.poll() is None:
+            ticks = {pid: _cpu_ticks(pid) for pid in replicas}
+            time.sleep(0.3)
+            busy = [
+                pid for pid in replicas if _cpu_ticks(pid) - ticks[pid] >= 12
+            ]  # >= 0.12 s of CPU in 0.3 s
+            if len(busy) == 1:
+                victim = busy[0]
+        assert victim is not None, "no stage replica was seen labelling the speakers"
+        os.kill(victim, signal.SIGKILL)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "on this machine instead" not in err  # finished on the cluster, on the other replica
+    doc = document(tmp_path / "out")
+    assert [s["id"] for s in doc["speakers"]] == ["S1", "S2"]
+    after = facility.status()
+    assert after["replicas_lost"] == before["replicas_lost"] + 1  # the kill did interrupt the request
+    assert after["stages"]["speakers"]["done"] == before["stages"]["speakers"]["done"] + 1  # done once
+    assert after["failed"] == before["failed"]
 
 
 def test_the_cluster_stopped_means_local_translation_and_speakers_with_a_clear_message(facility, tmp_path):
