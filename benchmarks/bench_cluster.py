@@ -3,6 +3,7 @@ replicas of the packaged Whisper base model (one CPU thread each), and bay engin
 bay code: ``transcribe_regions`` with the cluster backend, over loopback HTTP).
 
     python benchmarks/bench_cluster.py [--quick]
+    python benchmarks/bench_cluster.py --batching [--quick]   # translation batching (serve.batch) only
 
 Measures:
 - overhead of the cluster path against a local engine for the same span: local = the same model with one CPU
@@ -15,6 +16,10 @@ sent);
 Then the paper estimate for one H100 replica and for 50 bays on 8 GPUs, from these figures plus the stated
 assumption about large-v3's speed on an H100 (no GPU was measured here unless the result says so).
 Writes benchmarks/results/cluster.json and cluster.md.
+
+``--batching``: translation requests from several bays at once against the cluster's stage replica deployed
+with ``--batch-size 1`` (unbatched) and ``--batch-size 16`` (``serve.batch``), on a one-node local cluster;
+sentences per second and request latency for each. Writes benchmarks/results/cluster_batching.json and .md.
 """
 
 from __future__ import annotations
@@ -161,6 +166,8 @@ def run(quick: bool = True) -> dict:
                 str(replicas),
                 "--max-replicas",
                 str(replicas),
+                "--stages",
+                "none",
                 "--port",
                 str(port),
                 timeout=600,
@@ -325,48 +332,282 @@ def estimate(result: dict, overhead_s: float) -> dict:
 NOTES = """## How to read this
 
 - **Overhead** is the bay's wall clock for a span minus the replica's own time for it (FLAC encode, lookup,
-  audio
-  check, upload, queue, dispatch, result, polling every 0.1 s). The local engine row is the same model with
-  one
-  CTranslate2 thread in the benchmark's own process; on this shared 2-core machine the replica (a Ray worker,
-  which
-  Ray starts with OMP_NUM_THREADS=1, so the VAD's onnxruntime runs single-threaded too) was as fast or faster,
-  so
-  "cluster against local" mostly measures that, not the cluster path. Both figures move with the machine's
-  load
-  (other engineers' jobs); the throughput rows are one run each.
-- **Throughput with 2 replicas** on 2 cores shared with other work cannot reach 2x; on a GPU node each replica
-  has
-  its own GPU.
+  audio check, upload, queue, dispatch, result, polling every 0.1 s). The local engine row is the same model
+  with one CTranslate2 thread in the benchmark's own process; on this shared 2-core machine the replica (a
+  Ray worker, which Ray starts with OMP_NUM_THREADS=1, so the VAD's onnxruntime runs single-threaded too)
+  was as fast or faster, so "cluster against local" mostly measures that, not the cluster path. Both figures
+  move with the machine's load (other engineers' jobs); the throughput rows are one run each.
+- **Throughput with 2 replicas** on 2 cores shared with other work cannot reach 2x; on a GPU node each
+  replica has its own GPU.
 - **One H100 replica, large-v3**: not measured (no GPU was lent to this task). Assumed 100x real time
-  (faster-whisper
-  large-v2 fp16 batch 16 does 46x on an RTX 3070 Ti by its README; an H100 has 3-4x that card's fp16
-  throughput),
-  40x pessimistic. A bay that ingests 4 new audio-hours per 8-hour shift asks 0.5 audio-hours per hour; at 80
-  %
-  target utilisation one replica serves 100 x 0.8 / 0.5 = 160 such bays (64 at 40x). Re-cuts of media already
-  transcribed cost a cache lookup (milliseconds), not GPU time.
+  (faster-whisper large-v2 fp16 batch 16 does 46x on an RTX 3070 Ti by its README; an H100 has 3-4x that
+  card's fp16 throughput), 40x pessimistic. A bay that ingests 4 new audio-hours per 8-hour shift asks 0.5
+  audio-hours per hour; at 80 % target utilisation one replica serves 100 x 0.8 / 0.5 = 160 such bays (64 at
+  40x). Re-cuts of media already transcribed cost a cache lookup (milliseconds), not GPU time.
 - **50 bays, 8 GPUs**: steady load is 25 audio-hours per hour against 8 x 100 = 800 audio-hours per hour of
-  capacity
-  (3 %), so queues are empty almost always; the worst burst (all 50 submit a one-hour timeline at once, 50
-  audio-hours) drains in under 4 minutes (9.4 at 40x). Fair share (per-bay queues, round robin, at most one
-  span
-  per replica in flight) means every bay's first span starts within the first 50/8 = 7 dispatch rounds instead
-  of
-  behind another bay's whole feature. Audio store: about 68 MB per audio-hour (3.4 TB a year at 4 audio-hours
-  per
-  bay-day if it were all kept; the cluster deletes uploaded audio unused for 14 days, the transcripts are what
-  is
-  reused). Transcript cache: about
-  half a MB per audio-hour (measured), kept indefinitely. Network: one audio-hour is 68 MB, under a second on
-  a bay's 1 GbE link; 50 at
-  once is 3.4 GB into the head node, about 3 s on 10 GbE. The single ingress replica only handles small JSON
-  and
-  FLAC bodies; polling at 4 requests/s per active span is the largest request load (about 200 requests/s with
-  every bay busy), which one FastAPI replica handles, but a long-poll or a slower poll interval is the first
-  thing
-  to change beyond that scale.
+  capacity (3 %), so queues are empty almost always; the worst burst (all 50 submit a one-hour timeline at
+  once, 50 audio-hours) drains in under 4 minutes (9.4 at 40x). Fair share (per-bay queues, round robin, at
+  most one span per replica in flight) means every bay's first span starts within the first 50/8 = 7
+  dispatch rounds instead of behind another bay's whole feature. Audio store: about 68 MB per audio-hour
+  (3.4 TB a year at 4 audio-hours per bay-day if it were all kept; the cluster deletes uploaded audio unused
+  for 14 days, the transcripts are what is reused). Transcript cache: about half a MB per audio-hour
+  (measured), kept indefinitely. Network: one audio-hour is 68 MB, under a second on a bay's 1 GbE link; 50
+  at once is 3.4 GB into the head node, about 3 s on 10 GbE. The single ingress replica only handles small
+  JSON and FLAC bodies; polling at 4 requests/s per active span is the largest request load (about 200
+  requests/s with every bay busy), which one FastAPI replica handles, but a long-poll or a slower poll
+  interval is the first thing to change beyond that scale.
+- **Translation and speakers on the cluster** (not in the figures above, which are transcription only): they
+  run on separate Stages replicas (0.25 GPU each on a GPU cluster) with their own per-bay queues.
+  Translation batching across bays is measured in `cluster_batching.md` (1.05x on these CPU cores, where the
+  model itself gains only 1.1x from merged calls; a GPU gains more from fuller batches, not measured here).
+  The speaker stage costs 10-44 % of base-model CPU transcription in `speakers.md` (noisy); against large-v3
+  on a GPU it is small, and the mix it needs (the timeline at 16 kHz, the same 68 MB per audio-hour) is
+  uploaded once per timeline version, then cached with the answer like a transcript.
 """
+
+
+def marian_at_opus_size(folder: Path) -> Path:
+    """A MarianMT en->zh at opus-mt-en-zh's size (d_model 512, 6+6 layers, 8 heads, FFN 2048) with random
+    weights and the tests' small SentencePiece vocabulary, converted to CTranslate2 int8. No real translation
+    model can be fetched here; the compute per token is the real architecture's (bar the output layer: a
+    few hundred target pieces instead of 65,000), and random weights decode to the length cap, so
+    sentences/s is lower than a real model's while the batched/unbatched ratio is what is measured."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_tiny_marian", REPO / "tests" / "fixtures" / "tiny_marian.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import torch
+    from transformers import MarianConfig, MarianMTModel
+
+    hf = module.build_tiny_marian(folder / "hf", "en", "zh")
+    small = MarianConfig.from_pretrained(hf)
+    torch.manual_seed(0)
+    config = MarianConfig(
+        vocab_size=small.vocab_size,
+        d_model=512,
+        encoder_layers=6,
+        decoder_layers=6,
+        encoder_attention_heads=8,
+        decoder_attention_heads=8,
+        encoder_ffn_dim=2048,
+        decoder_ffn_dim=2048,
+        max_position_embeddings=512,
+        pad_token_id=small.pad_token_id,
+        eos_token_id=small.eos_token_id,
+        decoder_start_token_id=small.decoder_start_token_id,
+        forced_eos_token_id=small.forced_eos_token_id,
+    )
+    model = MarianMTModel(config)
+    model.generation_config._from_model_config = False
+    model.save_pretrained(hf)
+    return module.convert_to_ct2(hf, folder / "opus-mt-en-zh-size-ct2")
+
+
+def run_batching(quick: bool = True) -> dict:
+    """Translation throughput on one stage replica, unbatched against ``serve.batch``."""
+    from captionbridge.core.cluster.client import ClusterBackend, ClusterStages
+    from captionbridge.core.cluster.facility import ClusterConfig
+
+    helper = load_cluster_helper()
+    bays_n, requests_per_bay, per_request = (6, 3, 2) if quick else (8, 6, 2)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-batching-"))
+    cluster = None
+    arms = {}
+    try:
+        model = base_model(tmp / "model-cache")
+        translation = marian_at_opus_size(tmp / "mt")
+        model_level = merged_against_one_by_one(translation, bays_n * requests_per_bay, per_request)
+        cluster = helper.LocalRayCluster(
+            nodes=1, cpus_per_node=2, env={"CAPTIONBRIDGE_CACHE_DIR": str(tmp / "c")}
+        )
+        cluster.start()
+        port = helper.free_port()
+        data = tmp / "cluster-data"
+
+        def deploy(batch: int) -> None:
+            out = cluster.run_cli(
+                "cluster",
+                "deploy",
+                "--address",
+                cluster.address,
+                "--data-dir",
+                str(data),
+                "--model",
+                str(model),
+                "--device",
+                "cpu",
+                "--min-replicas",
+                "1",
+                "--max-replicas",
+                "1",
+                "--stages",
+                "translate",
+                "--translation-model",
+                str(translation),
+                "--stage-cpus",
+                "1",
+                "--batch-size",
+                str(batch),
+                "--batch-wait-ms",
+                "20",
+                "--port",
+                str(port),
+                timeout=600,
+            )
+            if out.returncode != 0:
+                raise RuntimeError(out.stdout + out.stderr)
+
+        tokens = {}
+        for k in range(bays_n):
+            name = f"bay-{k}"
+            tokens[name] = (
+                cluster.run_cli("cluster", "add-bay", name, "--data-dir", str(data))
+                .stdout.strip()
+                .splitlines()[0]
+            )
+
+        def stages_for(name: str) -> ClusterStages:
+            config = ClusterConfig(url=f"http://127.0.0.1:{port}", token=tokens[name])  # polls every 0.25 s
+            return ClusterStages(ClusterBackend(config))
+
+        def sentence(arm: str, bay: int, req: int, k: int) -> str:
+            topic = TOPICS[(bay + req + k) % len(TOPICS)]
+            return f"In take {req} of reel {bay} ({arm}) the {topic} crew waited {k + 2} hours for the light."
+
+        def bay_work(arm: str, bay: int) -> list[float]:
+            stages = stages_for(f"bay-{bay}")
+            latencies = []
+            for req in range(requests_per_bay):
+                texts = [sentence(arm, bay, req, k) for k in range(per_request)]
+                t0 = time.perf_counter()
+                answer = stages.translate(texts, "en", "zh", 4)  # 4 candidates, as caption translation asks
+                latencies.append(time.perf_counter() - t0)
+                assert len(answer) == len(texts)
+            return latencies
+
+        for arm, batch in (("unbatched", 1), ("batched", 16), ("unbatched-again", 1)):
+            deploy(batch)
+            bay_work(f"warm-{arm}", 0)  # the replica's first call (model pages) is not measured
+            t0 = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(bays_n) as pool:
+                latencies = [
+                    x for f in [pool.submit(bay_work, arm, b) for b in range(bays_n)] for x in f.result()
+                ]
+            wall = time.perf_counter() - t0
+            status = json.loads(
+                cluster.run_cli(
+                    "cluster", "status", "--address", cluster.address, "--json", timeout=120
+                ).stdout
+            )
+            texts = bays_n * requests_per_bay * per_request
+            arms[arm] = {
+                "load_average_1min_after": round(os.getloadavg()[0], 2),
+                "batch_size": batch,
+                "sentences": texts,
+                "wall_s": round(wall, 2),
+                "sentences_per_s": round(texts / wall, 2),
+                "request_latency_median_s": round(statistics.median(latencies), 3),
+                "request_latency_max_s": round(max(latencies), 3),
+                "replica_batches": (status.get("stage_replica") or {}).get("batches"),
+            }
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    unbatched = statistics.mean(arms[a]["sentences_per_s"] for a in ("unbatched", "unbatched-again"))
+    return {
+        "workload": f"{bays_n} bays at once, each {requests_per_bay} requests one after another of "
+        f"{per_request} new sentences (4 candidates each), en->zh",
+        "model": "MarianMT at opus-mt-en-zh size with random weights (see marian_at_opus_size), CTranslate2 "
+        "int8 on CPU, one stage replica with 1 CPU; Whisper replica idle beside it",
+        "data": "generated English sentences, nothing tuned on them",
+        "arms": arms,
+        "speedup_batched_over_unbatched": round(arms["batched"]["sentences_per_s"] / unbatched, 2),
+        "model_level": model_level,
+    }
+
+
+def merged_against_one_by_one(folder: Path, requests: int, per_request: int) -> dict:
+    """The most batching can give on this CPU, without the cluster: the same model (one CPU thread, as the
+    stage replica has) translating the same requests one call each, then merged 16 requests to a call;
+    alternated twice so the machine's load favours neither."""
+    from captionbridge.core.translate.backends import CTranslate2Translator, inspect_folder
+
+    translator = CTranslate2Translator(inspect_folder(folder), "cpu", threads=1)
+    texts = [
+        [
+            f"Request {r} line {k}: the {TOPICS[(r + k) % len(TOPICS)]} crew waited for the light."
+            for k in range(per_request)
+        ]
+        for r in range(requests)
+    ]
+    translator.translate(texts[0], "en", "zh", 4, 16)  # warm
+    timings: dict[str, list[float]] = {"one_by_one": [], "merged_16": []}
+    for _ in range(2):
+        t0 = time.perf_counter()
+        for request in texts:
+            translator.translate(request, "en", "zh", 4, 16)
+        timings["one_by_one"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for start in range(0, requests, 16):
+            translator.translate([t for r in texts[start : start + 16] for t in r], "en", "zh", 4, 16)
+        timings["merged_16"].append(time.perf_counter() - t0)
+    sentences = requests * per_request
+    out = {k: round(sentences / min(v), 2) for k, v in timings.items()}  # sentences/s, best of two
+    return {
+        "sentences": sentences,
+        "sentences_per_s_one_by_one": out["one_by_one"],
+        "sentences_per_s_merged_16": out["merged_16"],
+        "speedup": round(out["merged_16"] / out["one_by_one"], 2),
+    }
+
+
+def render_batching(result: dict) -> str:
+    lines = [
+        f"# Translation batching on the facility cluster ({result['date']}, "
+        f"{result['machine']['cpus']} CPUs, no GPU; the machine was shared with other engineers' jobs)",
+        "",
+        f"Command: `{result['command']}`. Workload: {result['workload']}. Model: {result['model']}. "
+        f"Data: {result['data']}. Load average (1 min) before: {result.get('load_average_1min_before')}.",
+        "",
+        "| arm | serve.batch max size | sentences/s | request latency median / max (s) | replica batches "
+        "| load (1 min) after |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for arm, row in result["arms"].items():
+        b = row.get("replica_batches") or {}
+        batches = (
+            f"{b.get('batches', '?')} for {b.get('requests', '?')} requests "
+            f"(largest {b.get('largest', '?')}); {b.get('busy_s', '?')} s in the model"
+        )
+        lines.append(
+            f"| {arm} | {row['batch_size']} | {row['sentences_per_s']} | {row['request_latency_median_s']} / "
+            f"{row['request_latency_max_s']} | {batches} | {row.get('load_average_1min_after')} |"
+        )
+    lines += [
+        "",
+        "Batched over unbatched (mean of the two unbatched runs): "
+        f"**{result['speedup_batched_over_unbatched']}x** sentences per second.",
+        "",
+        f"Without the cluster (the same model, one CPU thread, the same {result['model_level']['sentences']} "
+        f"sentences; best of two alternated runs): one call per request "
+        f"{result['model_level']['sentences_per_s_one_by_one']} sentences/s, 16 requests merged per call "
+        f"{result['model_level']['sentences_per_s_merged_16']} sentences/s "
+        f"(**{result['model_level']['speedup']}x**): the most batching can give on these cores.",
+        "",
+        "The replica's time in the model (warm-up requests included) is about each arm's wall time: the "
+        "stage replica is the bottleneck, so what serve.batch saves is what the model saves on merged calls "
+        "(the line above); on one CPU thread with 4-beam search (each sentence is already 4 rows wide) that "
+        "is little.",
+        "",
+        "Unbatched runs before and after the batched one bracket the machine's changing load. A caption job "
+        "already sends its sentences in batches of 16 within one request; serve.batch matters when many bays "
+        "send small requests at once (a few edited cues, review re-translations), which is this workload. On "
+        "a GPU replica the gain from fuller batches is larger than on these CPU cores.",
+    ]
+    (RESULTS / "cluster_batching.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,11 +615,28 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--render", action="store_true", help="only rewrite cluster.md from cluster.json")
+    parser.add_argument("--render", action="store_true", help="only rewrite the .md from the .json")
+    parser.add_argument("--batching", action="store_true", help="only the translation batching benchmark")
     args = parser.parse_args(argv)
     if args.render:
+        if args.batching:
+            print(render_batching(json.loads((RESULTS / "cluster_batching.json").read_text())))
+            return 0
         result = json.loads((RESULTS / "cluster.json").read_text())
         print(render(result))
+        return 0
+    if args.batching:
+        load_before = round(os.getloadavg()[0], 2)
+        result = run_batching(quick=args.quick)
+        result["load_average_1min_before"] = load_before
+        result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        result["command"] = "python benchmarks/bench_cluster.py --batching" + (
+            " --quick" if args.quick else ""
+        )
+        result["machine"] = {"cpus": os.cpu_count(), "platform": sys.platform, "gpu": None}
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "cluster_batching.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(render_batching(result))
         return 0
     result = run(quick=args.quick)
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

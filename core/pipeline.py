@@ -186,10 +186,10 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
 
     words, speaker_list, names = transcript.words, [], {}
     if options.speakers is not None and words:
-        from .speech.speakers import label_speakers
+        from .speech.remote import speaker_labeller  # label_speakers, or it with diarize on a cluster
 
         progress.update("speakers", 0.0)
-        words, speaker_list, speaker_warnings = label_speakers(
+        words, speaker_list, speaker_warnings = speaker_labeller()(
             regions,
             loaded.duration_frames,
             timebase,
@@ -230,13 +230,15 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
     progress.update("compose", 1.0)
 
     if options.translate_to and options.translate_to != language_family(language):
-        from .translate.cues import translate_document
+        from .translate.cues import translate_document_with_report
         from .translate.glossary import with_kept_terms
+        from .translate.remote import remote_translator
 
         # names and jargon people corrected in review stay as they spelled them
         glossary = with_kept_terms(glossary, options.vocabulary, language, options.translate_to)
 
-        doc = translate_document(
+        remote = remote_translator(options.translation_model, options.device, "--translation-model")
+        doc = translate_document_with_report(
             doc,
             options.translate_to,
             model=options.translation_model,
@@ -245,7 +247,11 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
             progress=progress,
             simplified_chinese=options.simplified_chinese,
             preset=options.preset if options.preset in STYLE_PRESETS else None,
-        )
+            translator=remote,  # None: the local model
+            flag="--translation-model",
+        )[0]
+        if remote is not None:
+            doc.warnings.extend(remote.warnings)
     return doc
 
 

@@ -94,6 +94,42 @@ def cluster_cmd() -> None:
     show_default=True,
     help="Largest audio span accepted (FLAC; about 2 MB per minute).",
 )
+@click.option(
+    "--stages",
+    default="translate,speakers",
+    show_default=True,
+    help="What the cluster runs besides transcription: translate, speakers, both, or none.",
+)
+@click.option(
+    "--translation-model",
+    "translation_models",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Offline translation model folder (repeatable, one per direction; the same path on every node) "
+    "[default: what the nodes find offline].",
+)
+@click.option("--stage-replicas", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option(
+    "--stage-cpus",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="CPU cores each translation/speakers replica holds.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="Translation requests from different bays merged into one model call (1: no batching).",
+)
+@click.option(
+    "--batch-wait-ms",
+    type=click.FloatRange(min=0, max=1000),
+    default=20.0,
+    show_default=True,
+    help="How long a batch waits for more requests.",
+)
 def deploy_cmd(
     address,
     data_dir,
@@ -107,11 +143,20 @@ def deploy_cmd(
     tls_cert,
     tls_key,
     max_upload_mb,
+    stages,
+    translation_models,
+    stage_replicas,
+    stage_cpus,
+    batch_size,
+    batch_wait_ms,
 ) -> None:
     """Deploy (or update) the transcription application on a running Ray cluster."""
     from .cluster.deploy import check_listen, connect, deploy
 
     check_listen(host, tls_cert, tls_key)  # before joining the cluster: a refusal costs nothing
+    extra = [x.strip() for x in (stages or "").split(",") if x.strip() and x.strip() != "none"]
+    if any(x not in ("translate", "speakers") for x in extra):
+        raise click.UsageError(f"--stages {stages!r}: use translate, speakers, translate,speakers or none")
     connect(address)
     import ray
 
@@ -133,6 +178,12 @@ def deploy_cmd(
         tls_cert,
         tls_key,
         max_upload_mb,
+        tuple(extra),
+        tuple(translation_models),
+        stage_replicas,
+        stage_cpus,
+        batch_size,
+        batch_wait_ms,
     )
     if info["serve_was_running"]:
         click.echo(
@@ -215,4 +266,20 @@ def status_cmd(address, as_json) -> None:
         click.echo(
             f"  bay {bay}: queued {row['queued']}, running {row['running']}, jobs {row['jobs']}, "
             f"cache hits {row['cache_hits']}/{row['lookups']}, uploaded {row['uploaded_bytes']} bytes"
+        )
+    offered = info.get("offered") or {}
+    for kind, row in (info.get("stages") or {}).items():
+        rate = "n/a" if row["hit_rate"] is None else f"{100 * row['hit_rate']:.1f} %"
+        models = offered.get(kind)
+        what = ", ".join(f"{d} {m}" for d, m in models.items()) if isinstance(models, dict) else models
+        click.echo(
+            f"stage {kind} ({what}): queued {row['queued']}, in flight "
+            f"{row['inflight']}/{row['max_inflight']}, jobs {row['jobs']}, cache hit rate {rate} "
+            f"({row['hits']} of {row['lookups']})"
+        )
+    batches = (info.get("stage_replica") or {}).get("batches") or {}
+    if batches.get("batches"):
+        click.echo(
+            f"translation batches on one stage replica: {batches['batches']} for {batches['requests']} "
+            f"requests (largest {batches['largest']})"
         )

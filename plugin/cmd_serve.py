@@ -89,8 +89,8 @@ def serve_cmd(
     facility = use_cluster(**cluster)
     if facility is not None:
         click.echo(
-            f"transcription goes to the facility cluster at {facility.url} (when it cannot be reached: "
-            f"{'transcribe locally' if facility.on_unreachable == 'fallback' else 'wait for it'})",
+            f"{', '.join(facility.stages)} go to the facility cluster at {facility.url} (when it cannot be "
+            f"reached: {'work locally' if facility.on_unreachable == 'fallback' else 'wait for it'})",
             err=True,
         )
     config = config_dir()

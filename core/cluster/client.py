@@ -1,5 +1,6 @@
 """The bay's side of the facility cluster: a speech backend (``core.speech.remote``) that sends each source
-span to the cluster once.
+span to the cluster once; and, when the cluster offers them, translation (``core.translate.remote``: the
+sentences) and speakers (``core.speech.remote``: a timeline's mix and its timed words), ``ClusterStages``.
 
 Per job: ask the cluster for the spans it already has transcripts of (shared cache, keyed by the audio's
 content hash + source range + the cluster's model + settings; nothing is decoded or uploaded for those); for
@@ -25,7 +26,8 @@ from pathlib import Path
 from ..errors import CaptionBridgeError
 from ..speech.remote import RemoteUnavailable, SpanRequest
 from .facility import ClusterConfig
-from .wire import encode_flac
+from .stages import SPEAKERS, TRANSLATE, direction
+from .wire import encode_flac, pcm_hash, to_pcm16
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,12 @@ class ClusterBackend:
         """The cluster's model and state (raises ``_Down`` when unreachable)."""
         return self._expect(*self._call("GET", "/v1/info"), "a status request")
 
-    def _reach(self) -> dict:
+    def _reach(self, what: str | None = None) -> dict:
+        """The cluster's ``/v1/info``; ``what`` names a stage other than transcription for the messages."""
+        here = (
+            f"the {what} was done on this machine instead" if what else "transcribed on this machine instead"
+        )
+        undone = f"the {what} was not done" if what else "the job was not transcribed"
         deadline = time.monotonic() + (
             self.config.wait_timeout_s if self.config.on_unreachable == "wait" else 0
         )
@@ -144,20 +151,19 @@ class ClusterBackend:
             try:
                 return self.info()
             except _Rejected as exc:
-                raise RemoteUnavailable(f"{exc}: transcribed on this machine instead") from None
+                raise RemoteUnavailable(f"{exc}: {here}") from None
             except _Down as exc:
                 if time.monotonic() >= deadline:
                     if self.config.on_unreachable == "wait":
                         raise ClusterUnreachable(
                             f"the facility cluster at {self.config.url} stayed unreachable for "
-                            f"{self.config.wait_timeout_s:.0f} s ({exc}); the job was not transcribed. Start "
+                            f"{self.config.wait_timeout_s:.0f} s ({exc}); {undone}. Start "
                             "the "
                             'cluster, or set on_unreachable = "fallback" to transcribe locally'
                         ) from None
                     raise RemoteUnavailable(
-                        f"facility cluster at {self.config.url} unreachable ({exc}): transcribed on this "
-                        "machine "
-                        'instead (slower); set on_unreachable = "wait" in the facility config to wait for '
+                        f"facility cluster at {self.config.url} unreachable ({exc}): {here} "
+                        '(slower); set on_unreachable = "wait" in the facility config to wait for '
                         "the "
                         "cluster"
                     ) from None
@@ -343,3 +349,153 @@ def _message(payload: dict) -> str:
     return (
         str(error or payload.get("detail") or "no reason given") if isinstance(payload, dict) else "no reason"
     )
+
+
+class StageUnavailable(RemoteUnavailable):
+    """The cluster is there but does not run this stage (or this direction): done on this machine."""
+
+
+class ClusterStages:
+    """Translation and speakers on the facility cluster, through the same front desk, token, retries and
+    fall back rules as transcription (``ClusterBackend``). Each call raises ``RemoteUnavailable`` when the
+    caller should do the work itself (the reason in its message), ``ClusterRefused`` when the bay is refused,
+    ``ClusterUnreachable`` when told to wait and the cluster stayed away."""
+
+    def __init__(self, backend: ClusterBackend):
+        self.backend = backend
+        self.config = backend.config
+        self.last_stats: dict = {}
+
+    # -- translation ---------------------------------------------------------------------------------------
+    def translate(self, texts: list[str], source: str, target: str, num_hypotheses: int) -> list[list[str]]:
+        info = self.backend._reach("translation")
+        offered = (info.get("stages") or {}).get(TRANSLATE) or {}
+        pair = direction(source, target)
+        if pair not in offered:
+            raise StageUnavailable(
+                f"the facility cluster at {self.config.url} has no {source}->{target} translation model: "
+                "translated on this machine instead"
+            )
+        stats = self.last_stats = {"cluster": self.config.url, "model": offered[pair], "texts": len(texts)}
+        body = {"kind": TRANSLATE, "source": source, "target": target, "num_hypotheses": num_hypotheses}
+        result = self._job(body | {"texts": list(texts)}, "translation", stats)
+        hypotheses = result.get("hypotheses")
+        if not isinstance(hypotheses, list) or len(hypotheses) != len(texts):
+            raise RemoteUnavailable(
+                f"the facility cluster at {self.config.url} answered {len(hypotheses or [])} translations "
+                f"for {len(texts)} sentences: translated on this machine instead; tell the facility admin"
+            )
+        return hypotheses
+
+    # -- speakers --------------------------------------------------------------------------------------------
+    def diarize(self, samples, words: list[list], speakers, previous: dict | None) -> dict:
+        """``words`` are [text, start, end] in seconds of ``samples`` (16 kHz mono); returns the replica's
+        result: speaker_of_word, speakers, voices, seconds, windows."""
+        info = self.backend._reach("speaker labelling")
+        if not (info.get("stages") or {}).get(SPEAKERS):
+            raise StageUnavailable(
+                f"the facility cluster at {self.config.url} does not label speakers: labelled on this "
+                "machine instead"
+            )
+        pcm = to_pcm16(samples)
+        digest = pcm_hash(pcm)
+        body = {
+            "kind": SPEAKERS,
+            "audio": digest,
+            "words": words,
+            "speakers": speakers,
+            "previous": previous,
+            "seconds": round(len(pcm) / 16000, 3),
+        }
+        stats = self.last_stats = {"cluster": self.config.url, "cache_hit": False, "uploaded_bytes": 0}
+        with self._failing("speaker labelling"):
+            hit = self.backend._retrying(
+                lambda: self.backend._expect(
+                    *self.backend._call("POST", "/v1/lookup", body | {"kind": SPEAKERS}), "a cache lookup"
+                )
+            )["results"][0]
+            if hit is not None:
+                stats["cache_hit"] = True
+                return hit
+            missing = self.backend._retrying(
+                lambda: self.backend._expect(
+                    *self.backend._call("POST", "/v1/audio/missing", {"hashes": [digest]}), "an audio check"
+                )
+            )
+            if digest in missing.get("missing", []):
+                flac, flac_digest = encode_flac(samples)
+                assert flac_digest == digest
+                self.backend._retrying(
+                    lambda: self.backend._expect(
+                        *self.backend._call("PUT", f"/v1/audio/{digest}", data=flac), "an audio upload"
+                    )
+                )
+                stats["uploaded_bytes"] = len(flac)
+        return self._job(body, "speaker labelling", stats)
+
+    # -- one job -------------------------------------------------------------------------------------------
+    def _job(self, body: dict, what: str, stats: dict) -> dict:
+        """Submit ``body`` (a fresh request id; the same one if the submit is resent) and wait for its
+        result; a job the cluster lost (its front desk restarted) is submitted again."""
+        started = time.monotonic()
+        with self._failing(what):
+            resubmitted = 0
+            while True:
+                created = self.backend._retrying(
+                    lambda: self.backend._expect(
+                        *self.backend._call("POST", "/v1/jobs", body | {"request_id": uuid.uuid4().hex}),
+                        f"a {what} job",
+                    )
+                )
+                job_id = created["id"]
+                payload = created
+                while payload.get("state") not in ("done", "failed"):
+                    time.sleep(self.config.poll_interval_s)
+                    status, payload = self.backend._retrying(
+                        lambda: self.backend._call("GET", f"/v1/jobs/{job_id}")
+                    )
+                    if status == 404:
+                        break
+                    payload = self.backend._expect(status, payload, f"job {job_id}")
+                if payload.get("state") == "done":
+                    stats.update(seconds=round(time.monotonic() - started, 3), resubmitted=resubmitted)
+                    return payload["result"]
+                if payload.get("state") == "failed":
+                    raise RemoteUnavailable(
+                        f"the facility cluster could not do the {what} ({payload.get('error')}): done on "
+                        "this machine instead"
+                    )
+                resubmitted += 1  # lost with the front desk: once more
+
+    def _failing(self, what: str):
+        return _StageErrors(self.config, what)
+
+
+class _StageErrors:
+    """Turns the cluster going away or rejecting a request into the bay's rule: local work with the reason,
+    or (told to wait) a clear failure."""
+
+    def __init__(self, config: ClusterConfig, what: str):
+        self.config, self.what = config, what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, _Rejected):
+            raise RemoteUnavailable(
+                f"{exc}: the {self.what} was done on this machine instead; tell the facility admin (are the "
+                "cluster and this bay on the same CaptionBridge version?)"
+            ) from None
+        if isinstance(exc, _Down):
+            if self.config.on_unreachable == "wait":
+                raise ClusterUnreachable(
+                    f"the facility cluster at {self.config.url} went away during the {self.what} and stayed "
+                    f"away for {self.config.wait_timeout_s:.0f} s ({exc}); the job was not finished. Start "
+                    'the cluster and run it again, or set on_unreachable = "fallback"'
+                ) from None
+            raise RemoteUnavailable(
+                f"facility cluster at {self.config.url} went away during the {self.what} ({exc}): done on "
+                "this machine instead"
+            ) from None
+        return False

@@ -1,16 +1,22 @@
 """How a bay reaches the facility cluster: ``serve --cluster URL`` or a facility config file (TOML)::
 
-[cluster] url = "https://gpu-head.facility.lan:8443" token_file = "/etc/captionbridge/bay-token" # or token =
-"cbb_..."; or CAPTIONBRIDGE_CLUSTER_TOKEN ca_cert = "/etc/captionbridge/facility-ca.pem" # the CA that signed
-the cluster's certificate on_unreachable = "fallback" # or "wait": hold jobs until the cluster is back
-wait_timeout_s = 900
+    [cluster]
+    url = "https://gpu-head.facility.lan:8443"
+    token_file = "/etc/captionbridge/bay-token"    # or token = "cbb_..."; or CAPTIONBRIDGE_CLUSTER_TOKEN
+    ca_cert = "/etc/captionbridge/facility-ca.pem"  # the CA that signed the cluster's certificate
+    on_unreachable = "fallback"                     # or "wait": hold jobs until the cluster is back
+    wait_timeout_s = 900
+    stages = ["transcribe", "translate", "speakers"]
+
+``stages`` (default: all three) names what the bay sends to the cluster; translation and speakers go only
+where the cluster runs them, and are done locally otherwise.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,6 +24,7 @@ from ..errors import InputError
 
 TOKEN_ENV = "CAPTIONBRIDGE_CLUSTER_TOKEN"
 POLICIES = ("fallback", "wait")
+STAGES = ("transcribe", "translate", "speakers")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -39,6 +46,7 @@ class ClusterConfig:
     request_timeout_s: float = 30.0
     retry_window_s: float = 20.0  # how long a cluster that goes away mid-job is retried before falling back
     poll_interval_s: float = 0.25
+    stages: list[str] = field(default_factory=lambda: list(STAGES))  # what this bay sends to the cluster
 
     def __post_init__(self) -> None:
         self.url = (self.url or "").rstrip("/")
@@ -61,6 +69,14 @@ class ClusterConfig:
             )
         if self.on_unreachable not in POLICIES:
             raise InputError(f"on_unreachable must be fallback or wait, not {self.on_unreachable!r}")
+        if isinstance(self.stages, str):
+            self.stages = [x.strip() for x in self.stages.split(",") if x.strip()]
+        unknown = [x for x in self.stages or [] if x not in STAGES]
+        if unknown or not self.stages:
+            raise InputError(
+                f"stages must name one or more of {', '.join(STAGES)} "
+                f"(got {', '.join(map(str, unknown)) or 'none'})"
+            )
         if self.ca_cert and not Path(self.ca_cert).is_file():
             raise InputError(
                 f"CA certificate {self.ca_cert} does not exist: fix ca_cert in the facility config"
@@ -74,6 +90,7 @@ class ClusterConfig:
         token_file: str | None = None,
         on_unreachable: str | None = None,
         ca_cert: str | None = None,
+        stages: str | None = None,
     ) -> "ClusterConfig":
         """From a facility config file and/or a URL; explicit arguments override the file."""
         data: dict = {}
@@ -105,6 +122,8 @@ class ClusterConfig:
             data["on_unreachable"] = on_unreachable
         if ca_cert:
             data["ca_cert"] = ca_cert
+        if stages:
+            data["stages"] = stages
         token_file = token_file or data.pop("token_file", None)
         token = data.pop("token", None) or os.environ.get(TOKEN_ENV)
         if token_file:

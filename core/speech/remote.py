@@ -66,3 +66,127 @@ def set_speech_backend(backend: SpeechBackend | None) -> SpeechBackend | None:
 
 def speech_backend() -> SpeechBackend | None:
     return _backend
+
+
+# -- speakers ------------------------------------------------------------------------------------------------
+class SpeakerBackend(Protocol):
+    def diarize(self, samples: np.ndarray, words: list[list], speakers, previous: dict | None) -> dict:
+        """``diarize`` done elsewhere: ``words`` are [text, start, end] in seconds of ``samples`` (16 kHz
+        mono); returns {"speaker_of_word": [id per word, in order], "speakers", "voices", "seconds",
+        "windows"}, or raises ``RemoteUnavailable``."""
+
+
+_speaker_backend: SpeakerBackend | None = None
+
+
+def set_speaker_backend(backend: SpeakerBackend | None) -> SpeakerBackend | None:
+    """Install ``backend`` for every speaker stage in this process (None: local again). Returns the previous
+    one."""
+    global _speaker_backend
+    with _lock:
+        previous, _speaker_backend = _speaker_backend, backend
+    return previous
+
+
+def speaker_backend() -> SpeakerBackend | None:
+    return _speaker_backend
+
+
+def speaker_labeller() -> Callable:
+    """What labels a caption job's speakers: ``speakers.label_speakers`` (the same arguments and answer),
+    with ``diarize`` on the installed speaker backend when there is one."""
+    from .speakers import label_speakers
+
+    backend = _speaker_backend
+    if backend is None:
+        return label_speakers
+
+    def labeller(*args, **kwargs):
+        return _label_speakers_remotely(backend, label_speakers, *args, **kwargs)
+
+    return labeller
+
+
+def _label_speakers_remotely(
+    backend: SpeakerBackend,
+    local,
+    regions,
+    duration_frames: int,
+    timebase,
+    words,
+    speakers="auto",
+    names=None,
+    device: str = "auto",
+    cache=None,
+):
+    """``speakers.label_speakers`` with its ``diarize`` run by ``backend``: the same mix (the timeline's
+    audio at 16 kHz), the same voices kept from the last run on the same media (sent along, so the ids
+    stay), the same naming. When the backend cannot do it, ``local`` (``label_speakers``) does, with the
+    reason in the warnings."""
+    from dataclasses import replace
+
+    from ..timeline.render_audio import render_audio
+    from .speakers import SAMPLE_RATE, Diarization, profile_key
+    from .transcript_cache import TranscriptCache
+
+    cache = cache if cache is not None else TranscriptCache()
+    samples = render_audio(regions, duration_frames, timebase, SAMPLE_RATE).samples
+    key = profile_key(regions)
+    previous = cache.get(key) if key else None
+    try:
+        answer = backend.diarize(
+            samples, [[w.text, float(w.start), float(w.end)] for w in words], speakers, previous
+        )
+        ids = answer["speaker_of_word"]
+        if len(ids) != len(words):
+            raise RemoteUnavailable(
+                f"the facility cluster labelled {len(ids)} words of {len(words)}: labelled on this "
+                "machine instead"
+            )
+    except RemoteUnavailable as exc:
+        out_words, listing, warnings = local(
+            regions, duration_frames, timebase, words, speakers, names, device=device, cache=cache
+        )
+        return out_words, listing, [str(exc)] + list(warnings)
+    result = Diarization(
+        [replace(w, speaker=s) for w, s in zip(words, ids)],
+        list(answer["speakers"]),
+        dict(answer.get("voices") or {}),
+        dict(answer.get("seconds") or {}),
+        int(answer.get("windows") or 0),
+    )
+    # from here on exactly what label_speakers does with its own diarize's answer
+    warnings = []
+    old_names = {str(e.get("id")): e["name"] for e in (previous or {}).get("speakers", []) if e.get("name")}
+    given = dict(zip(sorted(result.speakers, key=_id_order), names or []))
+    if names and len(names) > len(result.speakers):
+        warnings.append(
+            f"{len(names)} speaker names were given but {len(result.speakers)} speaker(s) were heard: "
+            f"{', '.join(names[len(result.speakers) :])} not used (pass --speakers {len(names)} if "
+            "that many people speak)"
+        )
+    listing = []
+    for sid in sorted(result.speakers, key=_id_order):
+        entry = {"id": sid}
+        name = given.get(sid) or old_names.get(sid)
+        if name:
+            entry["name"] = name
+        listing.append(entry)
+    if key:
+        profile = result.profile()
+        for entry in profile["speakers"]:
+            name = given.get(entry["id"]) or old_names.get(entry["id"])
+            if name:
+                entry["name"] = name
+        heard = {e["id"] for e in profile["speakers"]}
+        profile["speakers"] += [e for e in (previous or {}).get("speakers", []) if e.get("id") not in heard]
+        cache.put(key, profile)
+    return result.words, listing, warnings
+
+
+def _id_order(speaker_id: str) -> tuple:
+    return (
+        (0, int(speaker_id[1:]), "")
+        if speaker_id[:1] == "S" and speaker_id[1:].isdigit()
+        else (1, 0, speaker_id)
+    )

@@ -1,14 +1,16 @@
 """The Ray Serve application: ``Transcriber`` replicas holding a warm Whisper model (one per GPU, or CPU
-replicas), autoscaled between a minimum and a maximum, behind ``Ingress``, the facility's HTTP front door
-(FastAPI on Serve's proxy, HTTPS when it listens beyond loopback). The ingress runs on the head node, where
-the cluster's data folder (bay tokens, shared transcript cache, audio store, access log) lives; its state and
-rules are ``core.cluster.hub``.
+replicas), autoscaled between a minimum and a maximum, and ``Stages`` replicas holding the offline
+translation models and the voice encoder (translation requests from different bays batched into one model
+call with ``serve.batch``), behind ``Ingress``, the facility's HTTP front door (FastAPI on Serve's proxy,
+HTTPS when it listens beyond loopback). The ingress runs on the head node, where the cluster's data folder
+(bay tokens, shared cache, audio store, access log) lives; its state and rules are ``core.cluster.hub``.
 """
 
 import asyncio
 import logging
 import os
 import time
+from collections import Counter
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -79,6 +81,157 @@ class Transcriber:
         return result
 
 
+def _model_id(*parts, folder=None) -> str:
+    """A model's identity for the shared cache: what it is and how it runs, plus the content of its files."""
+    from ...core.speech.transcript_cache import cache_key, media_fingerprint
+
+    files = {}
+    if folder is not None and os.path.isdir(folder):
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                files[name] = media_fingerprint(path)
+    elif folder is not None and os.path.isfile(folder):
+        files[os.path.basename(folder)] = media_fingerprint(folder)
+    return cache_key(parts=[str(p) for p in parts], files=files)
+
+
+@serve.deployment(max_ongoing_requests=64, health_check_period_s=5, graceful_shutdown_timeout_s=5)
+class Stages:
+    """Translation and speakers. One warm translation model per direction it can find (the folders given at
+    deploy, else the ones ``resolve_translator`` finds offline on the node) and the voice encoder.
+
+    Translation requests that arrive together (from any bays) are batched: ``serve.batch`` gathers up to
+    ``max_batch_size`` of them (or what came within ``batch_wait_s``), and their sentences go to the model in
+    one call, sorted by length into the model's own batches. Speaker labelling runs ``diarize`` on the
+    request's mix and words."""
+
+    def __init__(
+        self,
+        translation_models: list,
+        translate: bool,
+        speakers: bool,
+        device: str,
+        max_batch_size: int,
+        batch_wait_s: float,
+    ):
+        from ...core.errors import CaptionBridgeError as Refusal
+        from ...core.translate.backends import resolve_translator
+
+        self.device = device
+        self.translators: dict = {}
+        self.translation_models: dict = {}
+        self.problems: list = []
+        for source, target in (("en", "zh"), ("zh", "en")) if translate else ():
+            for model in list(translation_models) or [None]:
+                try:
+                    translator = resolve_translator(source, target, model, device, offline=True)
+                except Refusal as exc:  # not this direction, or nothing offline
+                    self.problems.append(f"{source}->{target} {model or '(default)'}: {exc}")
+                    continue
+                folder = getattr(getattr(translator, "folder", None), "path", None) or getattr(
+                    translator, "path", None
+                )
+                self.translators[f"{source}-{target}"] = translator
+                self.translation_models[f"{source}-{target}"] = {
+                    "model_id": _model_id(
+                        translator.backend,
+                        translator.name,
+                        translator.device,
+                        getattr(translator, "compute_type", ""),
+                        folder=str(folder) if folder else None,
+                    ),
+                    "model_name": translator.name,
+                }
+                break
+        self.encoder = None
+        self.speaker_model = None
+        if speakers:
+            from ...core.speech.speakers import SpeakerEncoder, encoder_weights_path
+
+            try:
+                self.encoder = SpeakerEncoder(device)
+                self.speaker_model = {
+                    "model_id": _model_id(
+                        "resemblyzer", str(self.encoder.device), folder=str(encoder_weights_path())
+                    ),
+                    "model_name": "resemblyzer",
+                }
+            except (Refusal, ImportError) as exc:  # no voice model, or no torch on this node
+                self.problems.append(f"speakers: {exc}")
+        self.translate_batched.set_max_batch_size(max(1, int(max_batch_size)))
+        self.translate_batched.set_batch_wait_timeout_s(max(0.0, float(batch_wait_s)))
+        self.batches: Counter = Counter()
+
+    def describe(self) -> dict:
+        return {
+            "translate": self.translation_models,
+            "speakers": self.speaker_model,
+            "problems": self.problems,
+            "batches": dict(self.batches),
+            "pid": os.getpid(),
+        }
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.02)
+    async def translate_batched(self, requests: list) -> list:
+        groups: dict = {}
+        for n, request in enumerate(requests):
+            groups.setdefault((request["source"], request["target"], request["num_hypotheses"]), []).append(n)
+        out: list = [None] * len(requests)
+        for (source, target, hypotheses), members in groups.items():
+            translator = self.translators.get(f"{source}-{target}")
+            if translator is None:
+                raise RuntimeError(f"no {source}->{target} translation model on this replica")
+            texts = [t for n in members for t in requests[n]["texts"]]
+            started = time.perf_counter()
+            answers = await asyncio.to_thread(translator.translate, texts, source, target, hypotheses, 16)
+            seconds = round(time.perf_counter() - started, 4)
+            self.batches["busy_s"] = round(self.batches["busy_s"] + seconds, 3)  # time in the model
+            at = 0
+            for n in members:
+                count = len(requests[n]["texts"])
+                out[n] = {
+                    "hypotheses": answers[at : at + count],
+                    "replica": {"seconds": seconds, "batched_requests": len(members), "texts": len(texts)},
+                }
+                at += count
+        self.batches["batches"] += 1
+        self.batches["requests"] += len(requests)
+        self.batches["largest"] = max(self.batches["largest"], len(requests))
+        return out
+
+    async def translate(self, request: dict) -> dict:
+        return await self.translate_batched(request)
+
+    async def diarize(self, flac: bytes, audio_hash: str, request: dict) -> dict:
+        return await asyncio.to_thread(self._diarize, flac, audio_hash, request)
+
+    def _diarize(self, flac: bytes, audio_hash: str, request: dict) -> dict:
+        from ...core.cluster.wire import decode_flac
+        from ...core.model import Word
+        from ...core.speech.speakers import diarize
+
+        if self.encoder is None:
+            raise RuntimeError("this replica has no voice model")
+        started = time.perf_counter()
+        samples = decode_flac(flac, audio_hash)
+        words = [Word(text, start, end) for text, start, end in request["words"]]
+        result = diarize(
+            samples, words, request["speakers"], encoder=self.encoder, previous=request.get("previous")
+        )
+        return {
+            "speaker_of_word": [w.speaker for w in result.words],
+            "speakers": list(result.speakers),
+            "voices": result.voices,
+            "seconds": result.seconds,
+            "windows": result.windows,
+            "replica": {
+                "seconds": round(time.perf_counter() - started, 3),
+                "audio_seconds": round(len(samples) / 16000, 3),
+            },
+        }
+
+
 def _error(exc: CaptionBridgeError) -> JSONResponse:
     return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
 
@@ -86,8 +239,20 @@ def _error(exc: CaptionBridgeError) -> JSONResponse:
 @serve.deployment(max_ongoing_requests=10000, ray_actor_options={"num_cpus": 0})
 @serve.ingress(api)
 class Ingress:
-    def __init__(self, transcriber, data_dir: str, max_inflight: int, max_upload_bytes: int):
+    def __init__(
+        self,
+        transcriber,
+        data_dir: str,
+        max_inflight: int,
+        max_upload_bytes: int,
+        stages=None,
+        stage_inflight: int = 1,
+        speaker_inflight: int = 1,
+    ):
         self.transcriber = transcriber
+        self.stages = stages
+        self.stage_inflight = stage_inflight
+        self.speaker_inflight = speaker_inflight
         self.data_dir = data_dir
         self.max_inflight = max_inflight
         self.max_upload_bytes = max_upload_bytes
@@ -99,13 +264,45 @@ class Ingress:
             if self._hub is None:
                 model = await self.transcriber.describe.remote()
                 model = {k: model[k] for k in ("model_id", "model_name", "compute", "timing")}
+                stages = {}
+                if self.stages is not None:
+                    offered = await self.stages.describe.remote()
+                    for problem in offered["problems"]:
+                        log.warning("stage not offered: %s", problem)
+                    if offered["translate"]:
+                        stages["translate"] = {
+                            "runner": self._translate_on_replica,
+                            "models": offered["translate"],
+                            "max_inflight": self.stage_inflight,
+                        }
+                    if offered["speakers"]:
+                        stages["speakers"] = {
+                            "runner": self._diarize_on_replica,
+                            "model": offered["speakers"],
+                            "max_inflight": self.speaker_inflight,
+                        }
                 self._hub = Hub(
-                    self.data_dir, self._run_on_replica, model, self.max_inflight, self.max_upload_bytes
+                    self.data_dir,
+                    self._run_on_replica,
+                    model,
+                    self.max_inflight,
+                    self.max_upload_bytes,
+                    stages=stages,
                 )
                 asyncio.get_running_loop().create_task(self._hub.run_forever())
         return self._hub
 
     async def _run_on_replica(self, flac: bytes, audio_hash: str, settings: dict) -> dict:
+        return await self._on_replica(lambda: self.transcriber.transcribe.remote(flac, audio_hash, settings))
+
+    async def _translate_on_replica(self, request: dict) -> dict:
+        return await self._on_replica(lambda: self.stages.translate.remote(request))
+
+    async def _diarize_on_replica(self, flac: bytes, audio_hash: str, request: dict) -> dict:
+        return await self._on_replica(lambda: self.stages.diarize.remote(flac, audio_hash, request))
+
+    async def _on_replica(self, call) -> dict:
+        """``call()``'s answer; a replica (or its node) that died before answering is ``ReplicaLost``."""
         import ray.exceptions as rex
 
         lost = tuple(
@@ -120,7 +317,7 @@ class Ingress:
             if hasattr(rex, name)
         )
         try:
-            return await self.transcriber.transcribe.remote(flac, audio_hash, settings)
+            return await call()
         except lost as exc:
             raise ReplicaLost(
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -151,6 +348,7 @@ class Ingress:
             "compute": hub.model["compute"],
             "queued": len(hub.queue),
             "inflight": hub.inflight,
+            "stages": hub.offered(),
         }
 
     @api.post("/v1/lookup")
@@ -158,6 +356,8 @@ class Ingress:
         try:
             hub, bay = await self._bay(request)
             body = await self._json(request)
+            if body.get("kind") not in (None, "transcribe"):
+                return {"results": hub.lookup_stage(bay, body.get("kind"), body)}
             return {"results": hub.lookup(bay, body.get("settings"), body.get("identities"))}
         except CaptionBridgeError as exc:
             return _error(exc)
@@ -203,7 +403,14 @@ class Ingress:
     # -- for `captionbridge cluster status` (through a Serve handle, not HTTP)
     # ------------------------------------
     async def stats(self) -> dict:
-        return (await self.hub()).stats()
+        hub = await self.hub()
+        out = hub.stats()
+        if self.stages is not None and hub.stages:
+            try:
+                out["stage_replica"] = await asyncio.wait_for(self.stages.describe.remote(), 10)
+            except Exception as exc:  # a replica restarting: the rest of the status still counts
+                out["stage_replica"] = {"error": type(exc).__name__}
+        return out
 
 
 def build_app(
@@ -214,6 +421,12 @@ def build_app(
     max_replicas: int,
     cpus_per_replica: float,
     max_upload_bytes: int,
+    stages: tuple = ("translate", "speakers"),
+    translation_models: tuple = (),
+    stage_replicas: int = 1,
+    stage_cpus: float = 1.0,
+    max_batch_size: int = 16,
+    batch_wait_s: float = 0.02,
 ):
     """The bound application ``serve.run`` deploys."""
     compute_type = "auto"
@@ -239,4 +452,26 @@ def build_app(
     ingress = Ingress.options(
         ray_actor_options={"num_cpus": 0, "resources": {"node:__internal_head__": 0.001}}
     )
-    return ingress.bind(transcriber, data_dir, max_replicas, max_upload_bytes)
+    helper = None
+    if stages:
+        stage_actor = {"num_cpus": stage_cpus}
+        if device == "cuda":
+            stage_actor = {"num_cpus": 1, "num_gpus": 0.25}  # small models: a quarter of a GPU each
+        helper = Stages.options(
+            ray_actor_options=stage_actor,
+            num_replicas=stage_replicas,
+            max_ongoing_requests=max(4, 2 * max_batch_size),
+        ).bind(
+            list(translation_models),
+            "translate" in stages,
+            "speakers" in stages,
+            device,
+            max_batch_size,
+            batch_wait_s,
+        )
+    # enough translation requests in flight for whole batches on every stage replica; one mix per replica at
+    # a time for speakers (a feature's diarization holds its replica's cores, others queue fairly meanwhile)
+    stage_inflight = max(2, stage_replicas * max(1, max_batch_size))
+    return ingress.bind(
+        transcriber, data_dir, max_replicas, max_upload_bytes, helper, stage_inflight, stage_replicas
+    )

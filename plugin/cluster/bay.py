@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import click
 
-from ...core.cluster.client import ClusterBackend
+from ...core.cluster.client import ClusterBackend, ClusterStages
 from ...core.cluster.facility import ClusterConfig
-from ...core.speech.remote import set_speech_backend
+from ...core.speech.remote import set_speaker_backend, set_speech_backend
+from ...core.translate.remote import set_translation_backend
 
 
 def cluster_options(command):
     """``--cluster``, ``--facility-config``, ``--cluster-token-file``, ``--cluster-ca-cert``,
-    ``--on-cluster-unreachable``."""
+    ``--on-cluster-unreachable``, ``--cluster-stages``."""
     for option in reversed(
         [
             click.option(
@@ -48,6 +49,13 @@ def cluster_options(command):
                 default=None,
                 help="When the cluster cannot be reached: transcribe locally (fallback, default) or wait.",
             ),
+            click.option(
+                "--cluster-stages",
+                metavar="LIST",
+                default=None,
+                help="What goes to the cluster: any of transcribe,translate,speakers [default: all three; "
+                "translation and speakers only where the cluster runs them].",
+            ),
         ]
     ):
         command = option(command)
@@ -60,6 +68,7 @@ def use_cluster(
     cluster_token_file: str | None,
     cluster_ca_cert: str | None,
     on_cluster_unreachable: str | None,
+    cluster_stages: str | None = None,
 ) -> ClusterConfig | None:
     """Install the cluster backend for this process when asked to; returns its config (None: local)."""
     if not (cluster_url or facility_config):
@@ -70,6 +79,11 @@ def use_cluster(
         token_file=cluster_token_file,
         ca_cert=cluster_ca_cert,
         on_unreachable=on_cluster_unreachable,
+        stages=cluster_stages,
     )
-    set_speech_backend(ClusterBackend(config))
+    backend = ClusterBackend(config)
+    stages = ClusterStages(backend)
+    set_speech_backend(backend if "transcribe" in config.stages else None)
+    set_translation_backend(stages if "translate" in config.stages else None)
+    set_speaker_backend(stages if "speakers" in config.stages else None)
     return config

@@ -66,6 +66,40 @@ def check_listen(host: str, tls_cert: str | None, tls_key: str | None) -> None:
             )
 
 
+def check_fits(
+    resources: dict,
+    device: str,
+    min_replicas: int,
+    cpus_per_replica: float,
+    stages: tuple,
+    stage_replicas: int,
+    stage_cpus: float,
+) -> None:
+    """Refuse a deployment whose minimum the cluster cannot hold at all (Serve would wait for it forever)."""
+    cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
+    cuda = device == "cuda"
+    need_cpu = min_replicas * (1 if cuda else cpus_per_replica)
+    need_gpu = float(min_replicas) if cuda else 0.0
+    if stages:
+        need_cpu += stage_replicas * (1 if cuda else stage_cpus)
+        need_gpu += 0.25 * stage_replicas if cuda else 0.0
+    if need_cpu > cpus + 1e-9 or need_gpu > gpus + 1e-9:
+        stage_part = (
+            f" + {stage_replicas} Stages replica(s) x {1 if cuda else stage_cpus:g} CPU"
+            + (" and 0.25 GPU" if cuda else "")
+            if stages
+            else ""
+        )
+        raise InputError(
+            f"the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s); {min_replicas} Transcriber "
+            f"replica(s) x {1 if cuda else cpus_per_replica:g} CPU{' and 1 GPU' if cuda else ''}"
+            f"{stage_part} need "
+            f"{need_cpu:g} CPU(s){f' and {need_gpu:g} GPU(s)' if cuda else ''}: add nodes, lower "
+            "--min-replicas or --cpus-per-replica, or give translation and speakers fewer CPUs "
+            "(--stage-cpus 0 shares the nodes' CPUs; --stages none runs transcription only)"
+        )
+
+
 def deploy(
     address: str | None,
     data_dir: Path,
@@ -79,6 +113,12 @@ def deploy(
     tls_cert: str | None,
     tls_key: str | None,
     max_upload_mb: float,
+    stages: tuple = ("translate", "speakers"),
+    translation_models: tuple = (),
+    stage_replicas: int = 1,
+    stage_cpus: float = 1.0,
+    max_batch_size: int = 16,
+    batch_wait_ms: float = 20.0,
 ) -> dict:
     from ray import serve
 
@@ -87,6 +127,12 @@ def deploy(
     if min_replicas > max_replicas:
         raise InputError(f"--min-replicas {min_replicas} is more than --max-replicas {max_replicas}")
     check_listen(host, tls_cert, tls_key)
+    for folder in translation_models:
+        if not Path(folder).expanduser().is_dir():
+            raise InputError(
+                f"translation model folder {folder} does not exist (it must exist at that path on every node)"
+            )
+    translation_models = tuple(str(Path(f).expanduser().resolve()) for f in translation_models)
     if model and os.sep in model and not Path(model).is_dir():
         raise InputError(
             f"model folder {model} does not exist (it must exist at that path on every GPU node)"
@@ -95,6 +141,17 @@ def deploy(
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     connect(address)
+    import ray
+
+    check_fits(
+        ray.cluster_resources(),
+        device,
+        min_replicas,
+        cpus_per_replica,
+        tuple(stages),
+        stage_replicas,
+        stage_cpus,
+    )
     was_running = bool(serve.status().proxies)  # an empty status when Serve has not been started here
     http = {"host": host, "port": port}
     if tls_cert:
@@ -108,6 +165,12 @@ def deploy(
         max_replicas,
         cpus_per_replica,
         int(max_upload_mb * 1024 * 1024),
+        tuple(stages),
+        translation_models,
+        stage_replicas,
+        stage_cpus,
+        max_batch_size,
+        batch_wait_ms / 1000.0,
     )
     serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
     scheme = "https" if tls_cert else "http"

@@ -159,6 +159,8 @@ def facility(ray_cluster, base_whisper_model, tmp_path_factory):
         "2",
         "--max-replicas",
         "2",
+        "--stages",
+        "none",  # transcription only: translation and speakers are tests/plugin/test_cluster_stages.py
         "--port",
         str(f.port),
         "--tls-cert",

@@ -69,3 +69,38 @@ def test_status_and_deploy_say_at_once_when_there_is_no_cluster():
         result = run(*args)
         assert result.exit_code == 1 and f"no Ray cluster at {address}" in result.stderr, result.output
     assert time.monotonic() - started < 30
+
+
+def test_deploy_refuses_what_the_cluster_cannot_hold_instead_of_waiting_forever():
+    """Regression: two 1-CPU Whisper replicas and a 1-CPU stage replica on a 2-CPU cluster made `deploy`
+    wait for resources that never come (Serve keeps the replica pending)."""
+    import pytest
+
+    from captionbridge.core.errors import InputError
+    from captionbridge.plugin.cluster.deploy import check_fits
+
+    two_cpus = {"CPU": 2.0}
+    with pytest.raises(InputError, match=r"has 2 CPU\(s\) and 0 GPU\(s\).* need 3 CPU\(s\).*--stage-cpus 0"):
+        check_fits(two_cpus, "cpu", 2, 1.0, ("translate", "speakers"), 1, 1.0)
+    check_fits(two_cpus, "cpu", 2, 1.0, (), 1, 1.0)  # transcription only fits
+    check_fits(two_cpus, "cpu", 2, 1.0, ("translate",), 1, 0.0)  # a stage replica sharing the CPUs fits
+    check_fits(two_cpus, "cpu", 1, 1.0, ("speakers",), 1, 1.0)
+    with pytest.raises(InputError, match=r"need 6 CPU\(s\) and 4.5 GPU\(s\)"):
+        check_fits({"CPU": 64.0, "GPU": 4.0}, "cuda", 4, 1.0, ("translate",), 2, 1.0)
+    check_fits({"CPU": 64.0, "GPU": 8.0}, "cuda", 4, 1.0, ("translate", "speakers"), 2, 1.0)
+
+
+def test_stage_options_refuse_what_they_do_not_know(tmp_path):
+    bad = run("cluster", "deploy", "--stages", "translate,sing", "--data-dir", str(tmp_path))
+    assert bad.exit_code == 2 and "--stages 'translate,sing'" in bad.output
+    token = tmp_path / "token"
+    token.write_text("cbb_abc\n")
+    media = tmp_path / "x.wav"
+    media.write_bytes(b"")
+    args = ["--cluster", "https://gpu-head:8443", "--cluster-token-file", str(token)]
+    result = run(
+        "caption", str(media), "--out", str(tmp_path / "o"), *args, "--cluster-stages", "translate,dance"
+    )
+    assert result.exit_code == 3 and "stages must name one or more of transcribe, translate, speakers" in (
+        result.stderr
+    )
