@@ -1572,10 +1572,19 @@ local function update_speaker_tracks(ctx, record, lang, version, cues, folder, s
   local old_names, new_tracks = {}, {}
   for _, old in pairs(record.speaker_tracks[lang]) do old_names[old] = true end
   for _, e in ipairs(r.speakers) do new_tracks[e.track] = true end
-  local old = {}
+  local old, present = {}, {}
   for i = 1, (tonumber(timeline:GetTrackCount("subtitle")) or 0) do
-    if not new_tracks[i] and old_names[timeline:GetTrackName("subtitle", i)] then old[#old + 1] = i end
+    if not new_tracks[i] then
+      local track_name = timeline:GetTrackName("subtitle", i)
+      present[track_name] = true
+      if old_names[track_name] then old[#old + 1] = i end
+    end
   end
+  r.missing_tracks = {}  -- the user renamed or deleted these: nothing of theirs is removed, and Update says so
+  for old_name in pairs(old_names) do
+    if not present[old_name] then r.missing_tracks[#r.missing_tracks + 1] = old_name end
+  end
+  table.sort(r.missing_tracks)
   for k = #old, 1, -1 do
     clear_track(timeline, old[k])
     if timeline:DeleteTrack("subtitle", old[k]) then
@@ -1657,7 +1666,7 @@ function M.update(resolve, ui, engine)
     if not work then error({ user = "Cannot create a private temporary folder: " .. tostring(werr) }) end
     local bin = M.caption_bin(media_pool)
     if bin then media_pool:SetCurrentFolder(bin) end
-    local failed, missing = {}, {}
+    local failed, missing, missing_speaker_tracks = {}, {}, {}
     if type(nn(record.speaker_tracks)) ~= "table" then record.speaker_tracks = {} end
     for _, lang in ipairs(languages) do
       local old_name = record.tracks[lang]
@@ -1667,6 +1676,7 @@ function M.update(resolve, ui, engine)
                                   M.safe_name(name) .. ".v" .. tostring(report.version), languages)
         report.languages[lang] = r
         if not r.method or #r.problems > 0 then failed[#failed + 1] = lang end
+        for _, t in ipairs(r.missing_tracks or {}) do missing_speaker_tracks[#missing_speaker_tracks + 1] = t end
       else
         local srt = join(work, M.safe_name(name) .. ".v" .. tostring(report.version) .. "." .. lang .. ".srt")
         local n, serr = M.write_srt(cues, lang, clock.num, clock.den, srt)
@@ -1722,6 +1732,10 @@ function M.update(resolve, ui, engine)
       report.notes[#report.notes + 1] = "There was no subtitle track named '" .. record.tracks[lang] .. "' on '" ..
         name .. "' any more (renamed or deleted), so nothing old was removed for " ..
         (M.LANGUAGE_NAMES[lang] or lang) .. ": if you renamed it, delete that track yourself."
+    end
+    for _, t in ipairs(missing_speaker_tracks) do
+      report.notes[#report.notes + 1] = "There was no subtitle track named '" .. t .. "' on '" .. name .. "' any " ..
+        "more (renamed or deleted), so nothing old was removed for it: if you renamed it, delete that track yourself."
     end
     if #done > 0 and #failed == 0 then
       report.ok = true

@@ -444,6 +444,17 @@ def case_update_speaker_tracks(s, eng, client, options):
     assert again["ok"] and tracks(again) == speaker_tracks_of(cues), again["messages"]
 
 
+def case_update_speaker_track_renamed(s, eng, client, options):
+    generated = s.step("generate", options=dict(options, **SPEAKER_OPTIONS))
+    cues, _ = approve_speakers(client, generated["job"])
+    s.step("rename_track", index=2, name="Ben final")
+    out = s.step("update")
+    check_review("update_speaker_track_renamed", out)
+    theirs = {"name": "Ben final", "items": tracks(generated)[1]["items"]}
+    assert tracks(out) == [theirs] + speaker_tracks_of(cues)
+    assert "'Ana (CaptionBridge)'" not in out["messages"][-1][1], "Ana's old track was found and replaced"
+
+
 def case_update_speaker_tracks_placement_fails(s, eng, client, options):
     generated = s.step("generate", options=dict(options, **SPEAKER_OPTIONS))
     before = recorded(eng)
