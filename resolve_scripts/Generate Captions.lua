@@ -1455,9 +1455,18 @@ function M.run(resolve, options, ui, engine)
         local r = report.languages[lang]
         parts[#parts + 1] = M.placed_summary(lang, r)
       end
-      local extra = ""
+      local extra, two = "", 0
+      if chosen.speaker_tracks and not M.has_speakers(result) then
+        extra = extra .. "\nNo speakers were found in these captions (Speakers was " ..
+          tostring(chosen.speakers or "off") .. "), so each language is on one track."
+      end
+      for _, lang in ipairs(placed) do two = two + (report.languages[lang].two_speaker_cues or 0) end
+      if two > 0 then
+        extra = extra .. string.format("\n%d two-speaker captions (one dashed line per speaker) are on the track " ..
+          "of the speaker who starts them.", two)
+      end
       if report.markers and report.markers.added > 0 then
-        extra = string.format("\n%d yellow markers show words to check.", report.markers.added)
+        extra = extra .. string.format("\n%d yellow markers show words to check.", report.markers.added)
       end
       extra = extra .. "\nTo check them against the sound and correct them: Workspace > Scripts > Review " ..
         "Captions; then Update Captions puts the approved version here."

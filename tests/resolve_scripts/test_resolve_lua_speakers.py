@@ -37,6 +37,24 @@ def test_lua_one_track_per_speaker_every_cue_once(tmp_path):
     assert (
         title == "Captions added" and not error and "3 speaker tracks" in text and "Ana - English: " in text
     )
+    # the engine's two-speaker (dash) cue, once per language, on its first speaker's track: the user is told
+    assert "2 two-speaker captions (one dashed line per speaker)" in text
+
+
+def test_lua_a_result_without_speakers_goes_on_one_track_per_language_and_says_why(tmp_path, monkeypatch):
+    import fixtures.loopback_engine as loopback
+
+    monkeypatch.setattr(loopback, "label_speakers", lambda doc, options: doc)  # the engine found no voices
+    with LoopbackEngine(tmp_path) as engine:
+        out = run_lua(tmp_path, dict(CLOCK, studio=False, version=[21, 1, 0]), engine, OPTIONS)
+        doc = next(iter(engine.jobs.values()))["document"]
+    assert out["report"]["ok"], out["messages"]
+    tracks = {t["name"]: t["items"] for t in out["state"]["subtitle"]}
+    assert sorted(tracks) == ["Chinese (CaptionBridge)", "English (CaptionBridge)"]
+    assert len(tracks["English (CaptionBridge)"]) == len(doc.cues)
+    title, text, error = out["messages"][-1]
+    assert title == "Captions added"
+    assert "No speakers were found in these captions (Speakers was auto)" in text
 
 
 def test_lua_speaker_tracks_need_speakers(tmp_path):
