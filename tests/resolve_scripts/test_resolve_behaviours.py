@@ -444,6 +444,33 @@ def case_update_speaker_tracks(s, eng, client, options):
     assert again["ok"] and tracks(again) == speaker_tracks_of(cues), again["messages"]
 
 
+def case_update_speaker_tracks_every_language(s, eng, client, options):
+    generated = s.step("generate", options=dict(options, **SPEAKER_OPTIONS))
+    names = [f"{who} - {lang} (CaptionBridge)" for lang in ("English", "Chinese") for who in ("Ana", "Ben")]
+    assert [t["name"] for t in tracks(generated)] == names
+    cues, _ = approve_speakers(client, generated["job"])
+    out = s.step("update")
+    check_review("update_speaker_tracks_every_language", out)
+    assert tracks(out) == [
+        {
+            "name": f"{who} - {lang_name} (CaptionBridge)",
+            "items": [
+                [START + c["start_frame"], START + c["end_frame"], c["text"][lang]]
+                for c in cues
+                if c["speakers"][0] == sid
+            ],
+        }
+        for lang, lang_name in (("en", "English"), ("zh", "Chinese"))
+        for sid, who in (("S1", "Ana"), ("S2", "Bernard"))
+    ]
+    record = recorded(eng)
+    assert record["speaker_tracks"] == {
+        lang: {"S1": f"Ana - {name} (CaptionBridge)", "S2": f"Bernard - {name} (CaptionBridge)"}
+        for lang, name in (("en", "English"), ("zh", "Chinese"))
+    }
+    assert record["tracks"] == {"en": "Ana - English (CaptionBridge)", "zh": "Ana - Chinese (CaptionBridge)"}
+
+
 def case_update_speaker_track_renamed(s, eng, client, options):
     generated = s.step("generate", options=dict(options, **SPEAKER_OPTIONS))
     cues, _ = approve_speakers(client, generated["job"])
