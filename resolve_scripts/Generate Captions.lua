@@ -1577,6 +1577,10 @@ local function update_speaker_tracks(ctx, record, lang, version, cues, folder, s
   local timeline = ctx.timeline
   local who = M.has_speakers(version) and M.speaker_names(version) or { names = {}, order = {} }
   local r = M.place_speakers(ctx, lang, cues, folder, stem, who, languages)
+  if r.method and #r.speakers == 0 then  -- nothing to put in their place: the old tracks stay
+    r.method = nil
+    r.problems[#r.problems + 1] = "the approved version has no " .. (M.LANGUAGE_NAMES[lang] or lang) .. " captions"
+  end
   if not r.method then return r end
   local old_names, new_tracks = {}, {}
   for _, old in pairs(record.speaker_tracks[lang]) do old_names[old] = true end
@@ -1585,8 +1589,10 @@ local function update_speaker_tracks(ctx, record, lang, version, cues, folder, s
   for i = 1, (tonumber(timeline:GetTrackCount("subtitle")) or 0) do
     if not new_tracks[i] then
       local track_name = timeline:GetTrackName("subtitle", i)
-      present[track_name] = true
-      if old_names[track_name] then old[#old + 1] = i end
+      if track_name ~= nil then
+        present[track_name] = true
+        if old_names[track_name] then old[#old + 1] = i end
+      end
     end
   end
   r.missing_tracks = {}  -- the user renamed or deleted these: nothing of theirs is removed, and Update says so

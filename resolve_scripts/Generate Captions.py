@@ -1545,6 +1545,11 @@ def _update_speaker_tracks(ctx, record, language, version, cues, folder, stem, l
     lang_report = place_speakers(
         ctx, language, cues, folder, "%s.v%s" % (stem, version.get("version")), names, languages
     )
+    if lang_report["method"] is not None and not lang_report["speakers"]:  # nothing to put in their place
+        lang_report["method"] = None
+        lang_report["problems"].append(
+            "the approved version has no %s captions" % LANGUAGE_NAMES.get(language, language)
+        )
     if lang_report["method"] is None:
         return lang_report
     old_names = set(record["speaker_tracks"][language].values())
