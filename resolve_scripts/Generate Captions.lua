@@ -11,7 +11,8 @@ Studio-only), and Studio runs it too. Same flow as "Generate Captions.py":
 Then it records the job on the timeline (<config>/editor-jobs.json, shared with the Python script) for the menu
 entries "Review Captions" (M.review: the engine's review page on that job, through a one-time link; also the
 "Captions added" dialog's button) and "Update Captions" (M.update: the latest approved version on a new track,
-read back, and only then the job's old track removed), written by the installer from menu_entry.lua.template.
+read back, and only then the job's old track removed; a job placed one track per speaker gets new speaker tracks
+as reviewed, the same way), written by the installer from menu_entry.lua.template.
 
 HTTP: Lua in Resolve has no sockets, so requests go through `curl` via io.popen. curl ships with macOS, with
 Windows 10 1803+ (C:\Windows\System32\curl.exe) and with every desktop Linux, so one code path works on all three
@@ -940,9 +941,22 @@ function M.speaker_groups(cues, language, who)
   return order
 end
 
+-- the first n characters of a UTF-8 string (never half a character)
+local function utf8_prefix(text, n)
+  local out = {}
+  for ch in text:gmatch("[%z\1-\127\192-\255][\128-\191]*") do
+    if #out == n then break end
+    out[#out + 1] = ch
+  end
+  return table.concat(out)
+end
+
+-- as the Python script names them (the shared job record holds these names): control characters as spaces,
+-- trimmed, at most 40 characters
 function M.speaker_track_name(id, who, language, languages)
   local name = id ~= "" and (who.names[id] or default_speaker_name(id)) or "No speaker"
-  name = name:gsub("[%c]+", " "):sub(1, 40)
+  name = utf8_prefix(tostring(name):gsub("[%z\1-\31]+", " "):gsub("^%s+", ""):gsub("%s+$", ""), 40)
+  if name == "" then name = "Speaker" end
   if #languages > 1 then
     return name .. " - " .. (M.LANGUAGE_NAMES[language] or language) .. " (CaptionBridge)"
   end
@@ -1058,6 +1072,13 @@ function M.place_for_options(ctx, chosen, result, lang, cues, srt, folder, name,
     return r
   end
   return M.place_language(ctx, lang, cues, srt)
+end
+
+-- what the job record keeps of a language placed one track per speaker: {speaker id ("" = none) -> track name}
+function M.speaker_track_record(speakers)
+  local out = {}
+  for _, e in ipairs(speakers) do out[e.speaker or ""] = e.name end
+  return out
 end
 
 function M.placed_summary(lang, r)
@@ -1389,16 +1410,21 @@ function M.run(resolve, options, ui, engine)
     for _, lang in ipairs(failed) do
       for _, p in ipairs(report.languages[lang].problems) do problems[#problems + 1] = p end
     end
-    local placed, tracks = {}, {}
+    local placed, tracks, speaker_tracks = {}, {}, {}
     for _, lang in ipairs(languages) do
-      if report.languages[lang].method == "subtitle_track" then
+      local r = report.languages[lang]
+      if r.method == "subtitle_track" then
         placed[#placed + 1] = lang
-        tracks[lang] = report.languages[lang].track_name
+        tracks[lang] = r.track_name
+        if r.speakers and #r.speakers > 0 then speaker_tracks[lang] = M.speaker_track_record(r.speakers) end
       end
     end
     if #placed > 0 then  -- what Update Captions replaces later: this job's tracks on this timeline
+      -- speaker_tracks (one track per speaker): language -> {speaker id ("" = none) -> track name}, as the
+      -- Python script records it, so either script can update the other's job
       M.record_job(eng, project, timeline, { job = id, version = 0, timeline = name,
-                                             at = os.date("%Y-%m-%d %H:%M:%S"), tracks = tracks })
+                                             at = os.date("%Y-%m-%d %H:%M:%S"), tracks = tracks,
+                                             speaker_tracks = speaker_tracks })
     end
     if #failed > 0 then
       local imported = M.fallback_fcpxml(ctx, fcpxml, failed, cues)
@@ -1429,9 +1455,18 @@ function M.run(resolve, options, ui, engine)
         local r = report.languages[lang]
         parts[#parts + 1] = M.placed_summary(lang, r)
       end
-      local extra = ""
+      local extra, two = "", 0
+      if chosen.speaker_tracks and not M.has_speakers(result) then
+        extra = extra .. "\nNo speakers were found in these captions (Speakers was " ..
+          tostring(chosen.speakers or "off") .. "), so each language is on one track."
+      end
+      for _, lang in ipairs(placed) do two = two + (report.languages[lang].two_speaker_cues or 0) end
+      if two > 0 then
+        extra = extra .. string.format("\n%d two-speaker captions (one dashed line per speaker) are on the track " ..
+          "of the speaker who starts them.", two)
+      end
       if report.markers and report.markers.added > 0 then
-        extra = string.format("\n%d yellow markers show words to check.", report.markers.added)
+        extra = extra .. string.format("\n%d yellow markers show words to check.", report.markers.added)
       end
       extra = extra .. "\nTo check them against the sound and correct them: Workspace > Scripts > Review " ..
         "Captions; then Update Captions puts the approved version here."
@@ -1533,6 +1568,56 @@ local function language_list(names)
   return table.concat(out, ", ")
 end
 
+-- Update Captions for a language placed one track per speaker: the approved version, its speakers as reviewed (a cue
+-- given to another speaker moves track, a renamed speaker's track takes the new name, a new speaker gets a track),
+-- goes on new speaker tracks, each verified by read-back; only then are the language's old speaker tracks removed,
+-- and the record says which tracks are the job's now. A failed placement removes the new tracks and leaves the old
+-- ones as they were (the report's method stays nil).
+local function update_speaker_tracks(ctx, record, lang, version, cues, folder, stem, languages)
+  local timeline = ctx.timeline
+  local who = M.has_speakers(version) and M.speaker_names(version) or { names = {}, order = {} }
+  local r = M.place_speakers(ctx, lang, cues, folder, stem, who, languages)
+  if r.method and #r.speakers == 0 then  -- nothing to put in their place: the old tracks stay
+    r.method = nil
+    r.problems[#r.problems + 1] = "the approved version has no " .. (M.LANGUAGE_NAMES[lang] or lang) .. " captions"
+  end
+  if not r.method then return r end
+  local old_names, new_tracks = {}, {}
+  for _, old in pairs(record.speaker_tracks[lang]) do old_names[old] = true end
+  for _, e in ipairs(r.speakers) do new_tracks[e.track] = true end
+  local old, present = {}, {}
+  for i = 1, (tonumber(timeline:GetTrackCount("subtitle")) or 0) do
+    if not new_tracks[i] then
+      local track_name = timeline:GetTrackName("subtitle", i)
+      if track_name ~= nil then
+        present[track_name] = true
+        if old_names[track_name] then old[#old + 1] = i end
+      end
+    end
+  end
+  r.missing_tracks = {}  -- the user renamed or deleted these: nothing of theirs is removed, and Update says so
+  for old_name in pairs(old_names) do
+    if not present[old_name] then r.missing_tracks[#r.missing_tracks + 1] = old_name end
+  end
+  table.sort(r.missing_tracks)
+  for k = #old, 1, -1 do
+    clear_track(timeline, old[k])
+    if timeline:DeleteTrack("subtitle", old[k]) then
+      for _, e in ipairs(r.speakers) do
+        if old[k] < e.track then e.track = e.track - 1 end
+      end
+    end
+  end
+  for _, e in ipairs(r.speakers) do timeline:SetTrackName("subtitle", e.track, e.name) end
+  local check = M.verify_speaker_tracks(timeline, r.speakers, cues, lang, ctx.clock.start_frame)  -- once more
+  r.placed = check.count
+  for _, p in ipairs(check.problems) do r.problems[#r.problems + 1] = p end
+  r.track, r.track_name = r.speakers[1].track, r.speakers[1].name
+  record.speaker_tracks[lang] = M.speaker_track_record(r.speakers)
+  record.tracks[lang] = r.speakers[1].name
+  return r
+end
+
 -- Replace the subtitle tracks a job put on the current timeline with its latest approved version. The new version
 -- goes on a new track first and is verified by read-back; only then is the old track of that language removed
 -- (a failed placement leaves the previous captions as they were).
@@ -1596,35 +1681,45 @@ function M.update(resolve, ui, engine)
     if not work then error({ user = "Cannot create a private temporary folder: " .. tostring(werr) }) end
     local bin = M.caption_bin(media_pool)
     if bin then media_pool:SetCurrentFolder(bin) end
-    local failed, missing = {}, {}
+    local failed, missing, missing_speaker_tracks = {}, {}, {}
+    if type(nn(record.speaker_tracks)) ~= "table" then record.speaker_tracks = {} end
     for _, lang in ipairs(languages) do
       local old_name = record.tracks[lang]
-      local srt = join(work, M.safe_name(name) .. ".v" .. tostring(report.version) .. "." .. lang .. ".srt")
-      local n, serr = M.write_srt(cues, lang, clock.num, clock.den, srt)
-      if not n then error({ user = "Cannot write " .. srt .. ": " .. tostring(serr) }) end
-      local r = M.place_language(ctx, lang, cues, srt)
-      report.languages[lang] = r
-      if not r.method then
-        failed[#failed + 1] = lang
+      local r
+      if type(record.speaker_tracks[lang]) == "table" and next(record.speaker_tracks[lang]) ~= nil then
+        r = update_speaker_tracks(ctx, record, lang, version, cues, work,
+                                  M.safe_name(name) .. ".v" .. tostring(report.version), languages)
+        report.languages[lang] = r
+        if not r.method or #r.problems > 0 then failed[#failed + 1] = lang end
+        for _, t in ipairs(r.missing_tracks or {}) do missing_speaker_tracks[#missing_speaker_tracks + 1] = t end
       else
-        local new_index = r.track
-        local old = track_indices_named(timeline, old_name, new_index)
-        if #old == 0 then missing[#missing + 1] = lang end
-        for k = #old, 1, -1 do
-          clear_track(timeline, old[k])
-          if timeline:DeleteTrack("subtitle", old[k]) and old[k] < new_index then new_index = new_index - 1 end
-        end
-        timeline:SetTrackName("subtitle", new_index, old_name)
-        r.track, r.track_name = new_index, old_name
-        local start, expected = clock.start_frame, {}
-        for _, c in ipairs(cues) do
-          if cue_text(c, lang) then expected[#expected + 1] = { start + c.start_frame, start + c.end_frame } end
-        end
-        local check = M.verify_track(timeline, new_index, expected)  -- once more, after the old track went
-        r.placed = check.count
-        if not check.ok then
-          for _, p in ipairs(check.problems) do r.problems[#r.problems + 1] = p end
+        local srt = join(work, M.safe_name(name) .. ".v" .. tostring(report.version) .. "." .. lang .. ".srt")
+        local n, serr = M.write_srt(cues, lang, clock.num, clock.den, srt)
+        if not n then error({ user = "Cannot write " .. srt .. ": " .. tostring(serr) }) end
+        r = M.place_language(ctx, lang, cues, srt)
+        report.languages[lang] = r
+        if not r.method then
           failed[#failed + 1] = lang
+        else
+          local new_index = r.track
+          local old = track_indices_named(timeline, old_name, new_index)
+          if #old == 0 then missing[#missing + 1] = lang end
+          for k = #old, 1, -1 do
+            clear_track(timeline, old[k])
+            if timeline:DeleteTrack("subtitle", old[k]) and old[k] < new_index then new_index = new_index - 1 end
+          end
+          timeline:SetTrackName("subtitle", new_index, old_name)
+          r.track, r.track_name = new_index, old_name
+          local start, expected = clock.start_frame, {}
+          for _, c in ipairs(cues) do
+            if cue_text(c, lang) then expected[#expected + 1] = { start + c.start_frame, start + c.end_frame } end
+          end
+          local check = M.verify_track(timeline, new_index, expected)  -- once more, after the old track went
+          r.placed = check.count
+          if not check.ok then
+            for _, p in ipairs(check.problems) do r.problems[#r.problems + 1] = p end
+            failed[#failed + 1] = lang
+          end
         end
       end
     end
@@ -1653,13 +1748,14 @@ function M.update(resolve, ui, engine)
         name .. "' any more (renamed or deleted), so nothing old was removed for " ..
         (M.LANGUAGE_NAMES[lang] or lang) .. ": if you renamed it, delete that track yourself."
     end
+    for _, t in ipairs(missing_speaker_tracks) do
+      report.notes[#report.notes + 1] = "There was no subtitle track named '" .. t .. "' on '" .. name .. "' any " ..
+        "more (renamed or deleted), so nothing old was removed for it: if you renamed it, delete that track yourself."
+    end
     if #done > 0 and #failed == 0 then
       report.ok = true
       local parts = {}
-      for _, lang in ipairs(done) do
-        parts[#parts + 1] = string.format("%s: %d captions on subtitle track %d", M.LANGUAGE_NAMES[lang] or lang,
-                                          report.languages[lang].placed, report.languages[lang].track)
-      end
+      for _, lang in ipairs(done) do parts[#parts + 1] = M.placed_summary(lang, report.languages[lang]) end
       local text = "Captions updated to version " .. v .. ": " .. table.concat(parts, ", ") .. "."
       if #report.notes > 0 then text = text .. "\n" .. table.concat(report.notes, "\n") end
       tell(text)

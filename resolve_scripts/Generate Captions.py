@@ -1545,15 +1545,23 @@ def _update_speaker_tracks(ctx, record, language, version, cues, folder, stem, l
     lang_report = place_speakers(
         ctx, language, cues, folder, "%s.v%s" % (stem, version.get("version")), names, languages
     )
+    if lang_report["method"] is not None and not lang_report["speakers"]:  # nothing to put in their place
+        lang_report["method"] = None
+        lang_report["problems"].append(
+            "the approved version has no %s captions" % LANGUAGE_NAMES.get(language, language)
+        )
     if lang_report["method"] is None:
         return lang_report
     old_names = set(record["speaker_tracks"][language].values())
     new_tracks = [e["track"] for e in lang_report["speakers"]]
-    old_indices = [
-        i
+    others = dict(
+        (i, _call(timeline, "GetTrackName", "subtitle", i))
         for i in range(1, int(_call(timeline, "GetTrackCount", "subtitle", default=0) or 0) + 1)
-        if i not in new_tracks and _call(timeline, "GetTrackName", "subtitle", i) in old_names
-    ]
+        if i not in new_tracks
+    )
+    old_indices = [i for i, track_name in others.items() if track_name in old_names]
+    # the user renamed or deleted these: nothing of theirs is removed, and Update says so
+    lang_report["missing_tracks"] = sorted(n for n in old_names if n not in others.values())
     for index in sorted(old_indices, reverse=True):
         _clear_track(timeline, index)
         if _call(timeline, "DeleteTrack", "subtitle", index):
@@ -1650,6 +1658,12 @@ def update(resolve, ui=None, engine=None, work_dir=None):
                 report["languages"][language] = lang_report
                 if lang_report["method"] is None or lang_report["problems"]:
                     failed.append(language)
+                for missing in lang_report.get("missing_tracks") or []:
+                    notes.append(
+                        "There was no subtitle track named '%s' on '%s' any more (renamed or deleted), so "
+                        "nothing old was removed for it: if you renamed it, delete that track yourself."
+                        % (missing, name)
+                    )
                 continue
             old_name = record["tracks"][language]
             srt = os.path.join(temp, "%s.v%s.%s.srt" % (safe_name(name), version.get("version"), language))

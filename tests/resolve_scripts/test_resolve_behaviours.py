@@ -4,6 +4,7 @@ and its Lua twin must find, start, or give up on the engine the same way, within
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from fixtures.loopback_engine import LoopbackEngine
@@ -11,6 +12,7 @@ from fixtures.resolve_behaviours import (
     BEHAVIOURS,
     LUA,
     REVIEW_BEHAVIOURS,
+    SPEAKER_OPTIONS,
     HungEngine,
     ScriptSession,
     closed_port,
@@ -20,6 +22,7 @@ from fixtures.resolve_behaviours import (
     write_engine_launcher,
 )
 from fixtures.review import PageClient, mint_link
+from fixtures.service import EngineProcess
 
 SCRIPTS = [
     "python",
@@ -101,17 +104,53 @@ def test_every_behaviour_has_a_test():
 # Review Captions and Update Captions (REVIEW_BEHAVIOURS), against a real engine running the review job
 # ------------------------------------------------------------------------------------------------------------
 REVIEW_JOB = "fixtures.review:review_job"
+SPEAKER_JOB = "fixtures.review:speaker_review_job"
 START = 90000  # both fakes: 25 fps from 01:00:00:00
 TRACK = "English (CaptionBridge)"
 
 
-@pytest.fixture
-def review_setup(request, engine_factory, tmp_path, tmpdir_):
-    # the engine's job: the review fixture's English script, or (a case's "job") another
-    callspec = getattr(request.node, "callspec", None)
-    case = callspec.params.get("case") if callspec else None
-    eng = engine_factory("review-behaviours", job=REVIEW_BEHAVIOURS.get(case, {}).get("job", REVIEW_JOB))
-    client = eng.start()
+# the cases that stop their engine (it goes down under the script) get one of their own
+OWN_ENGINE = {"review_engine_down", "update_engine_down"}
+
+
+class CaseEngine:
+    """One case's view of a shared engine: its own config folder (the engine's service.json and token copied,
+    so the scripts find the shared engine there) holding its own editor-jobs.json; its jobs are its own."""
+
+    def __init__(self, shared, config):
+        self.config = config
+        config.mkdir(parents=True)
+        for name in ("service.json", "token"):
+            shutil.copy(shared.config / name, config / name)
+
+    def stop(self):
+        raise AssertionError("this case stops its engine: list it in OWN_ENGINE")
+
+
+@pytest.fixture(scope="module")
+def review_engines(tmp_path_factory):
+    """One real engine per job kind for the module's review/update cases (starting one per case cost ~3 s
+    each); each case stays isolated by its own config folder (record file), fake timeline and job."""
+    started = {}
+
+    def get(job):
+        if job not in started:
+            eng = EngineProcess(tmp_path_factory.mktemp("review-engine") / "config", job=job)
+            started[job] = (eng, eng.start())
+        return started[job]
+
+    yield get
+    for eng, _ in started.values():
+        eng.stop()
+
+
+def make_review_setup(job, own, engine_factory, review_engines, tmp_path, tmpdir_):
+    if own:
+        eng = engine_factory("review-behaviours", job=job)
+        client = eng.start()
+    else:
+        shared, client = review_engines(job)
+        eng = CaseEngine(shared, tmp_path / "config")
     sessions = []
 
     def session(script):
@@ -119,12 +158,29 @@ def review_setup(request, engine_factory, tmp_path, tmpdir_):
         sessions.append(s)
         return s
 
-    yield (
-        eng,
-        client,
-        session,
-        {"output_dir": str(tmp_path / "out"), "poll": 0.05, "formats": ["srt", "json"]},
+    options = {"output_dir": str(tmp_path / "out"), "poll": 0.05, "formats": ["srt", "json"]}
+    return (eng, client, session, options), sessions
+
+
+@pytest.fixture
+def review_setup(request, engine_factory, review_engines, tmp_path, tmpdir_):
+    # the engine's job: the review fixture's English script, or (a case's "job") another
+    callspec = getattr(request.node, "callspec", None)
+    case = callspec.params.get("case") if callspec else None
+    job = REVIEW_BEHAVIOURS.get(case, {}).get("job", REVIEW_JOB)
+    own = case in OWN_ENGINE
+    setup, sessions = make_review_setup(job, own, engine_factory, review_engines, tmp_path, tmpdir_)
+    yield setup
+    for s in sessions:
+        s.close()
+
+
+@pytest.fixture
+def speaker_setup(engine_factory, review_engines, tmp_path, tmpdir_):
+    setup, sessions = make_review_setup(
+        SPEAKER_JOB, False, engine_factory, review_engines, tmp_path, tmpdir_
     )
+    yield setup
     for s in sessions:
         s.close()
 
@@ -332,6 +388,110 @@ def case_update_track_deleted(s, eng, client, options):
     assert tracks(out) == [{"name": TRACK, "items": on_track(cues)}]
 
 
+SPEAKER_TRACKS = {"en": {"S1": "Ana (CaptionBridge)", "S2": "Ben (CaptionBridge)"}}
+
+
+def recorded(eng):
+    """The one record in the engine's editor-jobs.json."""
+    (record,) = json.loads((eng.config / "editor-jobs.json").read_text()).values()
+    return record
+
+
+def approve_speakers(client, job_id):
+    """Approve a version where Ana's first cue was Ben's and Ben is renamed Bernard, as the review page does
+    (cue speakers and the speakers list); returns the approved cues."""
+    page = PageClient(client.base_url)
+    assert page.open_link(mint_link(client, job_id))[0] == 303
+    view = json.loads(page.request("GET", f"/review/api/jobs/{job_id}")[2])
+    first_of_ana = next(c for c in view["cues"] if c["speakers"] == ["S1"])
+    first_of_ana["speakers"] = ["S2"]
+    speakers = [{"id": "S1", "name": "Ana"}, {"id": "S2", "name": "Bernard"}]
+    status, _, body = page.request(
+        "POST",
+        f"/review/api/jobs/{job_id}/approve",
+        {"cues": view["cues"], "speakers": speakers},
+        headers={"Origin": page.base},
+    )
+    assert status == 201, body
+    return view["cues"], first_of_ana
+
+
+def speaker_tracks_of(cues):
+    """What the timeline must hold after Update: Ana's and Bernard's tracks, each with its own cues."""
+    return [
+        {"name": "Ana (CaptionBridge)", "items": on_track([c for c in cues if c["speakers"][0] == "S1"])},
+        {"name": "Bernard (CaptionBridge)", "items": on_track([c for c in cues if c["speakers"][0] == "S2"])},
+    ]
+
+
+def case_update_speaker_tracks(s, eng, client, options):
+    generated = s.step("generate", options=dict(options, **SPEAKER_OPTIONS))
+    assert [t["name"] for t in tracks(generated)] == ["Ana (CaptionBridge)", "Ben (CaptionBridge)"]
+    record = recorded(eng)
+    assert record["speaker_tracks"] == SPEAKER_TRACKS and record["tracks"] == {"en": "Ana (CaptionBridge)"}
+    cues, moved = approve_speakers(client, generated["job"])
+    assert [START + moved["start_frame"], START + moved["end_frame"], moved["text"]["en"]] in tracks(
+        generated
+    )[0]["items"], "the moved cue was on Ana's track"
+    out = s.step("update")
+    check_review("update_speaker_tracks", out)
+    assert tracks(out) == speaker_tracks_of(cues)
+    record = recorded(eng)
+    assert record["version"] == 1 and record["job"] == generated["job"]
+    assert record["speaker_tracks"] == {"en": {"S1": "Ana (CaptionBridge)", "S2": "Bernard (CaptionBridge)"}}
+    assert record["tracks"] == {"en": "Ana (CaptionBridge)"}
+    again = s.step("update")  # the record names the new tracks: Update again replaces them, nothing piles up
+    assert again["ok"] and tracks(again) == speaker_tracks_of(cues), again["messages"]
+
+
+def case_update_speaker_tracks_every_language(s, eng, client, options):
+    generated = s.step("generate", options=dict(options, **SPEAKER_OPTIONS))
+    names = [f"{who} - {lang} (CaptionBridge)" for lang in ("English", "Chinese") for who in ("Ana", "Ben")]
+    assert [t["name"] for t in tracks(generated)] == names
+    cues, _ = approve_speakers(client, generated["job"])
+    out = s.step("update")
+    check_review("update_speaker_tracks_every_language", out)
+    assert tracks(out) == [
+        {
+            "name": f"{who} - {lang_name} (CaptionBridge)",
+            "items": [
+                [START + c["start_frame"], START + c["end_frame"], c["text"][lang]]
+                for c in cues
+                if c["speakers"][0] == sid
+            ],
+        }
+        for lang, lang_name in (("en", "English"), ("zh", "Chinese"))
+        for sid, who in (("S1", "Ana"), ("S2", "Bernard"))
+    ]
+    record = recorded(eng)
+    assert record["speaker_tracks"] == {
+        lang: {"S1": f"Ana - {name} (CaptionBridge)", "S2": f"Bernard - {name} (CaptionBridge)"}
+        for lang, name in (("en", "English"), ("zh", "Chinese"))
+    }
+    assert record["tracks"] == {"en": "Ana - English (CaptionBridge)", "zh": "Ana - Chinese (CaptionBridge)"}
+
+
+def case_update_speaker_track_renamed(s, eng, client, options):
+    generated = s.step("generate", options=dict(options, **SPEAKER_OPTIONS))
+    cues, _ = approve_speakers(client, generated["job"])
+    s.step("rename_track", index=2, name="Ben final")
+    out = s.step("update")
+    check_review("update_speaker_track_renamed", out)
+    theirs = {"name": "Ben final", "items": tracks(generated)[1]["items"]}
+    assert tracks(out) == [theirs] + speaker_tracks_of(cues)
+    assert "'Ana (CaptionBridge)'" not in out["messages"][-1][1], "Ana's old track was found and replaced"
+
+
+def case_update_speaker_tracks_placement_fails(s, eng, client, options):
+    generated = s.step("generate", options=dict(options, **SPEAKER_OPTIONS))
+    before = recorded(eng)
+    approve_speakers(client, generated["job"])
+    s.step("placement", mode="nothing")
+    out = s.step("update")
+    check_review("update_speaker_tracks_placement_fails", out, tracks(generated))
+    assert recorded(eng) == before, "the record still names the old speaker tracks"
+
+
 REVIEW_CASES = {name[len("case_") :]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -356,3 +516,29 @@ def test_the_two_scripts_share_the_job_record(review_setup):
     assert lua.step("review")["job"] == job
     raw = (eng.config / "editor-jobs.json").read_bytes()
     assert raw.isascii() and json.loads(raw)["resolve:Project/Reel 1"]["version"] == 1
+
+
+@pytest.mark.skipif(not LUA, reason="lua5.4 is not installed (Debian: apt-get install lua5.4)")
+@pytest.mark.parametrize("maker,updater", [("lua", "python"), ("python", "lua")])
+def test_the_two_scripts_share_a_speaker_job_record(maker, updater, speaker_setup):
+    """One track per speaker made by one script is updated by the other (free edition <-> Studio): both
+    record the speaker tracks alike, and each Update replaces the other's speaker tracks."""
+    eng, client, session, options = speaker_setup
+    options = dict(options, **SPEAKER_OPTIONS)
+    # the same timeline in the other edition: captioned there alike (same job script, same tracks)
+    other = session(updater)
+    assert other.step("generate", options=options)["ok"]
+    theirs = recorded(eng)
+    made = session(maker).step("generate", options=options)
+    ours = recorded(eng)  # the record file now names the maker's job, as when the project moves edition
+    assert ours["job"] == made["job"] != theirs["job"]
+    for record in (ours, theirs):
+        del record["job"], record["at"]
+    assert ours == theirs and ours["speaker_tracks"] == SPEAKER_TRACKS
+    cues, _ = approve_speakers(client, made["job"])
+    out = other.step("update")
+    assert out["ok"] and out["version"] == 1, out["messages"]
+    assert tracks(out) == speaker_tracks_of(cues)
+    record = recorded(eng)
+    assert record["job"] == made["job"] and record["version"] == 1
+    assert record["speaker_tracks"] == {"en": {"S1": "Ana (CaptionBridge)", "S2": "Bernard (CaptionBridge)"}}

@@ -37,6 +37,24 @@ def test_lua_one_track_per_speaker_every_cue_once(tmp_path):
     assert (
         title == "Captions added" and not error and "3 speaker tracks" in text and "Ana - English: " in text
     )
+    # the engine's two-speaker (dash) cue, once per language, on its first speaker's track: the user is told
+    assert "2 two-speaker captions (one dashed line per speaker)" in text
+
+
+def test_lua_a_result_without_speakers_goes_on_one_track_per_language_and_says_why(tmp_path, monkeypatch):
+    import fixtures.loopback_engine as loopback
+
+    monkeypatch.setattr(loopback, "label_speakers", lambda doc, options: doc)  # the engine found no voices
+    with LoopbackEngine(tmp_path) as engine:
+        out = run_lua(tmp_path, dict(CLOCK, studio=False, version=[21, 1, 0]), engine, OPTIONS)
+        doc = next(iter(engine.jobs.values()))["document"]
+    assert out["report"]["ok"], out["messages"]
+    tracks = {t["name"]: t["items"] for t in out["state"]["subtitle"]}
+    assert sorted(tracks) == ["Chinese (CaptionBridge)", "English (CaptionBridge)"]
+    assert len(tracks["English (CaptionBridge)"]) == len(doc.cues)
+    title, text, error = out["messages"][-1]
+    assert title == "Captions added"
+    assert "No speakers were found in these captions (Speakers was auto)" in text
 
 
 def test_lua_speaker_tracks_need_speakers(tmp_path):
@@ -146,3 +164,45 @@ def test_lua_dialog_offers_one_track_per_speaker_only_with_speakers(tmp_path):
     }
     assert out["speaker_tracks"] is True and out["speakers"] == "none"
     assert out["engine"] == {"speakers": "auto", "speaker_names": ["Ana", "Ben"]} and out["refused"] == "no"
+
+
+NAME_DRIVER = r"""
+CAPTIONBRIDGE_NO_MAIN = true
+local M = dofile(arg[1])
+local out = {}
+for _, case in ipairs(M.json.decode(io.read("a"))) do
+  local who = { names = { S1 = case[1] }, order = { "S1" } }
+  out[#out + 1] = M.speaker_track_name("S1", who, case[2], case[3])
+end
+io.write(M.json.encode(out))
+"""
+
+
+def test_lua_speaker_track_names_are_the_python_scripts(tmp_path):
+    """The shared job record holds speaker track names, so both scripts must name a track alike: trimmed,
+    control characters as spaces, at most 40 characters (never half a UTF-8 character)."""
+    import json
+    import subprocess
+
+    from test_resolve_lua import LUA, SCRIPT
+    from test_resolve_script import load_script
+
+    long_name = "Zoë Ångström-Bérénice de la Montagne-Sainte-Geneviève"
+    cases = [
+        ["Ana", "en", ["en"]],
+        ["  Bernard \t", "en", ["en"]],
+        ["Ben\nBenson", "zh", ["en", "zh"]],
+        [long_name, "en", ["en"]],
+        ["李" * 45, "en", ["en"]],
+        ["   ", "en", ["en"]],
+    ]
+    driver = tmp_path / "names.lua"
+    driver.write_text(NAME_DRIVER)
+    run = subprocess.run(
+        [LUA, str(driver), str(SCRIPT)], input=json.dumps(cases), capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr + run.stdout
+    gc = load_script()
+    python = [gc.speaker_track_name("S1", {"S1": name}, lang, langs) for name, lang, langs in cases]
+    assert json.loads(run.stdout) == python
+    assert python[3] == long_name[:40] + " (CaptionBridge)" and python[5] == "Speaker (CaptionBridge)"

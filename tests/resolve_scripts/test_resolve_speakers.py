@@ -357,3 +357,36 @@ def test_the_dialog_offers_one_track_per_speaker_only_with_speakers():
     assert options["speaker_tracks"] is True
     assert gc.engine_options(options)["speakers"] == "auto"
     gc.check_speaker_options(options)  # allowed: names turn speakers on
+
+
+def test_update_of_a_language_left_without_captions_keeps_its_speaker_tracks(tmp_path):
+    """A version with no text left in a language (the review page refuses to approve one; a hand-made version
+    could hold it) has nothing to put on that language's speaker tracks: they stay, and the reason is given,
+    instead of the script failing half way."""
+    resolve = FakeResolve()
+    with LoopbackEngine(tmp_path) as engine:
+        gc, ui, report = run_script(tmp_path, engine, resolve, SPEAKER_OPTIONS)
+        assert report["ok"], ui.messages
+        client = gc.Engine.discover(config=str(engine.config), start=False)
+        record = gc.find_job(client, resolve._project, resolve.timeline)
+        result = client.result(report["job"])
+    before = tracks_by_name(resolve.timeline)
+    timeline = resolve.timeline
+    ctx = {
+        "resolve": resolve,
+        "project": resolve._project,
+        "timeline": timeline,
+        "media_pool": resolve._project.GetMediaPool(),
+        "ui": RecordingUI(),
+        "clock": gc.timeline_clock(timeline),
+    }
+    cues = [dict(c, text=dict(c["text"], zh="")) for c in result["cues"]]
+    version = dict(result, cues=cues, version=1)
+    folder = tmp_path / "update"
+    folder.mkdir()
+    speakers_before = json.loads(json.dumps(record["speaker_tracks"]))
+    languages = ["en", "zh"]
+    lang_report = gc._update_speaker_tracks(ctx, record, "zh", version, cues, str(folder), "Reel", languages)
+    assert lang_report["method"] is None
+    assert lang_report["problems"] == ["the approved version has no Chinese captions"]
+    assert tracks_by_name(timeline) == before and record["speaker_tracks"] == speakers_before
