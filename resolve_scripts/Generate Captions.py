@@ -1540,7 +1540,7 @@ def _update_speaker_tracks(ctx, record, language, version, cues, folder, stem, l
     were."""
     timeline = ctx["timeline"]
     names = speaker_display_names(version)
-    if not has_speakers(version):  # an approved version without speakers: one track, the job's old name
+    if not has_speakers(version):  # a version without speakers: its cues on one "No speaker" track
         names = {}
     lang_report = place_speakers(
         ctx, language, cues, folder, "%s.v%s" % (stem, version.get("version")), names, languages
