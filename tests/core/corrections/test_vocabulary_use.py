@@ -98,8 +98,10 @@ def test_translation_keeps_the_corrected_names(monkeypatch, tmp_path):
 
     _capture_hotwords(monkeypatch)
     given = []
-    monkeypatch.setattr(
-        translate_cues, "translate_document", lambda doc, target, **kw: given.append(kw) or doc
+    monkeypatch.setattr(  # what the pipeline calls (with a translator: the cluster's, or None for local)
+        translate_cues,
+        "translate_document_with_report",
+        lambda doc, target, **kw: (given.append(kw) or doc, None),
     )
     wav = tmp_path / "a.wav"
     sf.write(str(wav), np.zeros(16000, np.float32), 16000)
