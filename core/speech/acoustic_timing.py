@@ -17,8 +17,10 @@ What makes or breaks it (measured on espeak-ng speech, see ``benchmarks/bench_tr
 * ``bestpath=False`` and wide beams: the default beams silently fail on a few percent of sentences;
 * ``silprob=1.0``: with the default, pauses inside a segment are swallowed by the next word;
 * no language model (``lm=None``): the search is the forced word sequence only;
-* ``topn=32`` Gaussians per frame instead of 4: boundaries ~4 ms closer, 92.8 instead of 89.5 % within 50 ms
-  on the calibration corpora, for a few milliseconds per second of audio;
+* ``topn=16`` Gaussians per frame instead of 4: boundaries ~4 ms closer, 92.3 instead of 89.5 % within 50 ms
+  on the calibration corpora. The stage's cost is per frame of audio (the Gaussian scores), not per word, so
+  topn is what it costs: 32 was a little more accurate (92.8 %) for half as much again (measured in
+  ``benchmarks/results/word_timing_settings.md``);
 * 0.4 s of padding (``PAD``) rather than 0.25 s: a little better on the same corpora;
 * audio at the decoder's own rate (16 kHz): other rates give seconds of error without any warning, so they are
   refused here.
@@ -29,6 +31,9 @@ No Mandarin (or other) acoustic model ships in a package: other languages keep `
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +44,7 @@ FRAME = 0.01  # seconds per decoder frame (pocketsphinx's default frate of 100)
 PAD = 0.4  # seconds of audio around a segment's words, so the first and last word can move
 LANGUAGES = ("en",)
 DECODER_SETTINGS = dict(
-    lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=32
+    lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=16
 )
 _NOISE = ("<sil>", "<s>", "</s>", "[NOISE]", "++NOISE++")
 
@@ -362,8 +367,9 @@ class AlignStats:
 
 
 class EnglishAligner:
-    """A pocketsphinx decoder set up for forced alignment of English (one per transcription or script:
-    decoders are not shared between threads, and one keeps state from the audio it aligned)."""
+    """A pocketsphinx decoder set up for forced alignment of English. Not for two threads at once (``borrow``
+    hands each thread its own); every alignment starts from the decoder's initial front-end state, so the
+    times of a piece of audio do not depend on what the decoder aligned before."""
 
     def __init__(self) -> None:
         try:
@@ -379,6 +385,18 @@ class EnglishAligner:
                 f"the acoustic model expects {rate} Hz audio, not {SAMPLE_RATE} Hz"
             )
         self._known: dict[str, bool] = {}
+        self._cmn_start = self.decoder.get_cmn(False)
+
+    def _reset(self) -> None:
+        """Back to the state of a new decoder: the front end's noise estimate (``start_stream``, deprecated in
+        pocketsphinx 5 but still what resets it) and the cepstral mean both carry over from one utterance to
+        the next; left alone, the same audio timed up to a frame differently by what came before it."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.decoder.start_stream()
+        self.decoder.set_cmn(self._cmn_start)
 
     def _ensure_word(self, word: str) -> None:
         if word in self._known:
@@ -444,6 +462,7 @@ class EnglishAligner:
         pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
         d = self.decoder
         try:
+            self._reset()
             d.set_align_text(" ".join(flat))
             d.start_utt()
             d.process_raw(pcm.tobytes(), no_search=False, full_utt=True)
@@ -477,6 +496,27 @@ class EnglishAligner:
         return SegmentResult([(float(s), float(e)) for s, e in out])
 
 
+_IDLE: list[EnglishAligner] = []  # decoders not in use (building one costs ~65 ms of CPU)
+_IDLE_LOCK = threading.Lock()
+_IDLE_MAX = 4
+
+
+@contextmanager
+def borrow() -> Iterator[EnglishAligner]:
+    """A decoder for this thread for the duration of the block, reused from earlier transcriptions when one is
+    idle (each alignment starts from a new decoder's state, see ``EnglishAligner._reset``)."""
+    with _IDLE_LOCK:
+        aligner = _IDLE.pop() if _IDLE else None
+    if aligner is None:
+        aligner = EnglishAligner()
+    try:
+        yield aligner
+    finally:
+        with _IDLE_LOCK:
+            if len(_IDLE) < _IDLE_MAX:
+                _IDLE.append(aligner)
+
+
 STRANDED_GAP = 1.0  # seconds of Whisper's own gap after a piece's last word for it to be a candidate to move
 
 
@@ -500,6 +540,57 @@ def _stranded(
     return e - s <= phones * 3 * FRAME + FRAME / 2
 
 
+_SENTENCE_END = re.compile(r"[.?!][\"'\u201d\u2019)\]]*$")
+OPENER_MAX_WORDS = 3  # the most words of a next sentence that can be left at the end of a piece
+
+
+def _move_sentence_openers(
+    texts: list[str], times: list[tuple[float, float]], groups: list[list[int]]
+) -> int:
+    """Whisper sometimes ends a segment with the first word(s) of the next sentence ("... last week. The"),
+    seconds before they are spoken. In clean audio the aligner notices (``_stranded``: the word is squeezed to
+    its shortest); in noise it finds "speech" for them in the noise and the words stay seconds early. So the
+    text decides too: words after a sentence end at the end of a piece, with no sentence end of their own,
+    followed after a pause (``STRANDED_GAP``) by a piece that continues in lower case, open that piece. Their
+    provisional times move to just before the next piece (so its audio window does not reach back over the
+    pause). Changes ``times`` and ``groups`` in place; returns how many words moved."""
+    moved = 0
+    for gi in range(len(groups) - 1):
+        group, nxt = groups[gi], groups[gi + 1]
+        ends = [k for k, i in enumerate(group) if _SENTENCE_END.search(texts[i].strip())]
+        if ends:
+            tail = group[ends[-1] + 1 :]
+        elif (  # the piece is only the opener, right after a sentence that ended in the piece before
+            gi
+            and groups[gi - 1]
+            and _SENTENCE_END.search(texts[groups[gi - 1][-1]].strip())
+            and times[group[0]][0] - times[groups[gi - 1][-1]][1] < STRANDED_GAP
+        ):
+            tail = list(group)
+        else:
+            continue
+        if not tail:
+            continue
+        first_next = texts[nxt[0]].strip()
+        if (
+            len(tail) > OPENER_MAX_WORDS
+            or not first_next[:1].islower()
+            or times[nxt[0]][0] - times[tail[-1]][1] < STRANDED_GAP
+            or not all(re.search(r"[A-Za-z]", texts[i]) for i in tail)
+        ):
+            continue
+        at = times[nxt[0]][0]
+        step = 0.01
+        for k, i in enumerate(tail):
+            s = at - step * (len(tail) - k)
+            times[i] = (s, s + step)
+        groups[gi + 1] = tail + nxt
+        groups[gi] = group[: len(group) - len(tail)]
+        moved += len(tail)
+    groups[:] = [g for g in groups if g]
+    return moved
+
+
 def retime_words(
     texts: list[str],
     times: list[tuple[float, float]],
@@ -518,18 +609,26 @@ def retime_words(
     """
     import time
 
+    if aligner is None and texts:
+        started = time.perf_counter()
+        with borrow() as own:
+            result = retime_words(texts, times, groups, samples, sample_rate, bounds, own)
+        result[2].seconds = time.perf_counter() - started  # a decoder built for this call counts too
+        return result
     started = time.perf_counter()
     stats = AlignStats()
     out = list(times)
     flags = [False] * len(texts)
     if not texts:
         return out, flags, stats
-    # a fresh decoder per call (85 ms): pocketsphinx's front end keeps a running noise estimate across
-    # utterances, so a shared one made the same audio time differently depending on what it aligned before
-    aligner = aligner or EnglishAligner()
     duration = len(samples) / sample_rate
     lo_bound, hi_bound = bounds if bounds else (0.0, duration)
     groups = [list(g) for g in groups if g]
+    times = list(times)
+    moved_early = _move_sentence_openers(texts, times, groups)
+    stats.moved += moved_early
+    for i in range(len(out)):  # a moved word's provisional time is its fallback too
+        out[i] = times[i]
     gi = 0
     while gi < len(groups):
         group = groups[gi]
