@@ -46,6 +46,7 @@ LANGUAGES = ("en",)
 DECODER_SETTINGS = dict(
     lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=16
 )
+RULES_VERSION = 2  # bump when ``retime_words`` times the same words differently (2: sentence openers moved)
 _NOISE = ("<sil>", "<s>", "</s>", "[NOISE]", "++NOISE++")
 
 
@@ -80,7 +81,8 @@ def identity() -> str:
         ver = version("pocketsphinx")
     except Exception:  # not installed: the stage does not run, and the key says so
         return "none"
-    return f"pocketsphinx-{ver}:en-us:{sorted((k, str(v)) for k, v in DECODER_SETTINGS.items())}:{PAD}"
+    settings = sorted((k, str(v)) for k, v in DECODER_SETTINGS.items())
+    return f"pocketsphinx-{ver}:en-us:{settings}:{PAD}:rules-{RULES_VERSION}"
 
 
 def available() -> bool:
@@ -354,7 +356,8 @@ class AlignStats:
     fallback: int = 0
     moved: int = 0  # words moved to the next piece (Whisper had put them before a pause)
     reasons: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock
+    cpu_seconds: float = 0.0  # this thread's CPU time (the stage runs in the caller's thread)
 
     def as_dict(self) -> dict:
         return {
@@ -363,6 +366,7 @@ class AlignStats:
             "fallback": self.fallback,
             "moved": self.moved,
             "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
         }
 
 
@@ -610,12 +614,13 @@ def retime_words(
     import time
 
     if aligner is None and texts:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         with borrow() as own:
             result = retime_words(texts, times, groups, samples, sample_rate, bounds, own)
-        result[2].seconds = time.perf_counter() - started  # a decoder built for this call counts too
+        # a decoder built for this call counts too
+        result[2].seconds, result[2].cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu
         return result
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     stats = AlignStats()
     out = list(times)
     flags = [False] * len(texts)
@@ -682,5 +687,5 @@ def retime_words(
             for j, i in enumerate(members):
                 out[i] = (float(edges[j]), float(edges[j + 1]))
                 flags[i] = True
-    stats.seconds = time.perf_counter() - started
+    stats.seconds, stats.cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu
     return out, flags, stats

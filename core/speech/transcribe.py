@@ -823,11 +823,12 @@ def _segment_groups(words: list) -> list[list[int]]:
 
 def _sum_timing_stats(items) -> dict:
     """The acoustic aligner's counts over the spans transcribed in this run."""
-    total = {"segments": 0, "aligned": 0, "fallback": 0, "moved": 0, "seconds": 0.0}
+    total = {"segments": 0, "aligned": 0, "fallback": 0, "moved": 0, "seconds": 0.0, "cpu_seconds": 0.0}
     for item in items:
         for k in total:
             total[k] += (item or {}).get(k, 0)
     total["seconds"] = round(total["seconds"], 3)
+    total["cpu_seconds"] = round(total["cpu_seconds"], 3)
     return total
 
 
