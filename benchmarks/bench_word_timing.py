@@ -418,6 +418,10 @@ def _markdown(r: dict) -> str:
             f"| {row['word']} | {row['onset']} | {row['ours_ms']} | {row['whisper_refined_ms']} | "
             f"{row['pocketsphinx_alone_ms']} |"
         )
+    lines += [
+        "",
+        "What the stage costs, where, and what was tried to make it cheaper: `word_timing_cost.md`.",
+    ]
     return "\n".join(lines) + "\n"
 
 
