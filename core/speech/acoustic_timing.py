@@ -502,7 +502,7 @@ class EnglishAligner:
 
 _IDLE: list[EnglishAligner] = []  # decoders not in use (building one costs ~65 ms of CPU)
 _IDLE_LOCK = threading.Lock()
-_IDLE_MAX = 4
+_IDLE_MAX = 4  # decoders kept idle (~28 MB each): as many as transcriptions a process runs at once, usually 1
 
 
 @contextmanager
