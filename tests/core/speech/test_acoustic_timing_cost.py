@@ -6,6 +6,7 @@ where it is spoken (``core/speech/acoustic_timing.py``)."""
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,6 @@ def test_a_reused_decoder_times_audio_as_a_new_one_does(speech_corpus_module):
 
 
 def test_borrowed_decoders_are_reused_and_one_per_thread():
-    import threading
-
     at._IDLE.clear()
     with at.borrow() as first:
         pass
@@ -126,3 +125,41 @@ def test_in_noise_a_sentence_opener_whisper_put_before_a_pause_is_found_where_it
     assert stats.fallback == 0 and all(flags)
     assert abs(the[0] - b_ref[0][1]) <= 0.05, (the, b_ref[0])
     assert abs(new[len(a_ref) - 1][1] - a_end) <= 0.1
+
+
+@pytest.mark.slow
+def test_pieces_aligned_beside_whisper_give_the_same_times(
+    base_whisper_model, speech_corpus_module, monkeypatch
+):
+    """The prefetcher aligns pieces on a worker thread while Whisper decodes the rest; the transcript must be
+    the same as when every piece is aligned afterwards, and most pieces must really have been done there."""
+    from captionbridge.core.speech import models
+    from captionbridge.core.speech import transcribe as tr
+
+    model = models.load_whisper(str(base_whisper_model), "cpu", "int8")
+    corpus = speech_corpus_module.make_corpus(
+        "en", texts=speech_corpus_module.ENGLISH_UNSEEN[:8], seed=11, voice="en-us+klatt", noise_seconds=2.0
+    )
+    options = tr.TranscribeOptions(language="en", cache=False, temperature=(0.0,))
+    out = {}
+    for prefetch in (True, False):
+        monkeypatch.setattr(tr, "PREFETCH", prefetch)
+        result = tr.transcribe_audio(corpus.samples, options, model=model)
+        out[prefetch] = ([(w.text, w.start, w.end, w.confidence) for w in result.words], result.stats)
+    assert out[True][0] == out[False][0] and out[True][0]
+    stats = out[True][1]["acoustic_timing"]
+    assert stats["segments"] >= 6 and stats["prefetched"] >= stats["segments"] // 2, stats
+    assert out[False][1]["acoustic_timing"]["prefetched"] == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("captionbridge-aligner")]
+
+
+def test_a_prefetched_piece_is_used_only_for_the_same_audio_and_words():
+    rng = np.random.default_rng(1)
+    samples = (0.01 * rng.standard_normal(SR * 2)).astype(np.float32)
+    with at.Prefetcher(samples) as prefetch:
+        prefetch.submit([(0, SR, [["hello"]])])
+        assert prefetch.take(0, SR + 1, [["hello"]]) is None  # other audio
+        assert prefetch.take(0, SR, [["yellow"]]) is None  # other words
+        result = prefetch.take(0, SR, [["hello"]])
+        assert result is not None and prefetch.take(0, SR, [["hello"]]) is None  # used once
+    assert prefetch.cpu_seconds > 0
