@@ -12,8 +12,9 @@ ground truth: each word after a pause is compared with where the energy rises (t
 over the pause's own level).
 
     python benchmarks/bench_word_timing.py [--quick]
+    python benchmarks/bench_word_timing.py --prefetch-ab 7   # the aligner beside Whisper vs after it, timed
 
-writes benchmarks/results/word_timing[-quick].{json,md}.
+writes benchmarks/results/word_timing[-quick].{json,md} (word_timing_prefetch.json).
 """
 
 from __future__ import annotations
@@ -428,12 +429,71 @@ def _markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def prefetch_ab(pairs: int = 7) -> dict:
+    """The English pieces aligned beside Whisper's decoding (``transcribe.PREFETCH``) against all of them
+    after it: ``transcribe_audio`` on two unseen corpora (90 s), alternating which goes first, wall and CPU
+    seconds. The transcripts are identical either way (``test_acoustic_timing_cost.py``); only time
+    differs."""
+    import os
+    import statistics
+
+    from captionbridge.core.speech import transcribe as tr
+    from captionbridge.core.speech.models import load_whisper, resolve_model
+
+    model = load_whisper(resolve_model(None), "auto", "auto")
+    corpora = [
+        sc.make_corpus("en", tone_seconds=4.0, **kwargs) for _, kwargs in list(sc.UNSEEN_SET.items())[1:3]
+    ]
+    options = tr.TranscribeOptions(language="en", cache=False)
+    tr.transcribe_audio(corpora[0].samples[: 5 * sc.SAMPLE_RATE], options, model=model)  # warm-up
+    runs: dict = {True: [], False: []}
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    try:
+        for k in range(pairs):
+            for prefetch in (True, False) if k % 2 == 0 else (False, True):
+                tr.PREFETCH = prefetch
+                started, cpu = time.perf_counter(), _cpu()
+                for corpus in corpora:
+                    tr.transcribe_audio(corpus.samples, options, model=model)
+                runs[prefetch].append((time.perf_counter() - started, _cpu() - cpu))
+    finally:
+        tr.PREFETCH = True
+    out = {
+        "machine": _machine(),
+        "date": date.today().isoformat(),
+        "pairs": pairs,
+        "audio": "UNSEEN_SET[1:3]",
+        "load_average_before_after": [load_before, [round(x, 2) for x in os.getloadavg()]],
+    }
+    for prefetch, label in ((True, "beside_whisper"), (False, "after_whisper")):
+        wall = [w for w, _ in runs[prefetch]]
+        cpu = [c for _, c in runs[prefetch]]
+        out[label] = {
+            "wall_median_s": round(statistics.median(wall), 2),
+            "wall_best_s": round(min(wall), 2),
+            "cpu_median_s": round(statistics.median(cpu), 2),
+        }
+    out["wall_ratio_per_pair"] = [round(a[0] / b[0], 2) for a, b in zip(runs[True], runs[False])]
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--prefetch-ab",
+        type=int,
+        metavar="PAIRS",
+        help="only time the aligner beside Whisper against after it (PAIRS alternating runs each)",
+    )
     args = parser.parse_args(argv)
+    if args.prefetch_ab:
+        ab = prefetch_ab(args.prefetch_ab)
+        (HERE / "results" / "word_timing_prefetch.json").write_text(json.dumps(ab, indent=2))
+        print(json.dumps(ab, indent=2))
+        return
     results = run(quick=args.quick)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
