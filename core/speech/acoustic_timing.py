@@ -17,8 +17,10 @@ What makes or breaks it (measured on espeak-ng speech, see ``benchmarks/bench_tr
 * ``bestpath=False`` and wide beams: the default beams silently fail on a few percent of sentences;
 * ``silprob=1.0``: with the default, pauses inside a segment are swallowed by the next word;
 * no language model (``lm=None``): the search is the forced word sequence only;
-* ``topn=32`` Gaussians per frame instead of 4: boundaries ~4 ms closer, 92.8 instead of 89.5 % within 50 ms
-  on the calibration corpora, for a few milliseconds per second of audio;
+* ``topn=16`` Gaussians per frame instead of 4: boundaries ~4 ms closer, 92.3 instead of 89.5 % within 50 ms
+  on the calibration corpora. The stage's cost is per frame of audio (the Gaussian scores), not per word, so
+  topn is what it costs: 32 was a little more accurate (92.8 %) for half as much again (measured in
+  ``benchmarks/results/word_timing_settings.md``);
 * 0.4 s of padding (``PAD``) rather than 0.25 s: a little better on the same corpora;
 * audio at the decoder's own rate (16 kHz): other rates give seconds of error without any warning, so they are
   refused here.
@@ -29,6 +31,9 @@ No Mandarin (or other) acoustic model ships in a package: other languages keep `
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +44,9 @@ FRAME = 0.01  # seconds per decoder frame (pocketsphinx's default frate of 100)
 PAD = 0.4  # seconds of audio around a segment's words, so the first and last word can move
 LANGUAGES = ("en",)
 DECODER_SETTINGS = dict(
-    lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=32
+    lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=16
 )
+RULES_VERSION = 2  # bump when ``retime_words`` times the same words differently (2: sentence openers moved)
 _NOISE = ("<sil>", "<s>", "</s>", "[NOISE]", "++NOISE++")
 
 
@@ -75,7 +81,8 @@ def identity() -> str:
         ver = version("pocketsphinx")
     except Exception:  # not installed: the stage does not run, and the key says so
         return "none"
-    return f"pocketsphinx-{ver}:en-us:{sorted((k, str(v)) for k, v in DECODER_SETTINGS.items())}:{PAD}"
+    settings = sorted((k, str(v)) for k, v in DECODER_SETTINGS.items())
+    return f"pocketsphinx-{ver}:en-us:{settings}:{PAD}:rules-{RULES_VERSION}"
 
 
 def available() -> bool:
@@ -348,8 +355,10 @@ class AlignStats:
     aligned: int = 0
     fallback: int = 0
     moved: int = 0  # words moved to the next piece (Whisper had put them before a pause)
+    prefetched: int = 0  # pieces aligned by a ``Prefetcher`` while Whisper was decoding
     reasons: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock
+    cpu_seconds: float = 0.0  # this thread's CPU time (the stage runs in the caller's thread)
 
     def as_dict(self) -> dict:
         return {
@@ -357,13 +366,16 @@ class AlignStats:
             "aligned": self.aligned,
             "fallback": self.fallback,
             "moved": self.moved,
+            "prefetched": self.prefetched,
             "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
         }
 
 
 class EnglishAligner:
-    """A pocketsphinx decoder set up for forced alignment of English (one per transcription or script:
-    decoders are not shared between threads, and one keeps state from the audio it aligned)."""
+    """A pocketsphinx decoder set up for forced alignment of English. Not for two threads at once (``borrow``
+    hands each thread its own); every alignment starts from the decoder's initial front-end state, so the
+    times of a piece of audio do not depend on what the decoder aligned before."""
 
     def __init__(self) -> None:
         try:
@@ -379,6 +391,18 @@ class EnglishAligner:
                 f"the acoustic model expects {rate} Hz audio, not {SAMPLE_RATE} Hz"
             )
         self._known: dict[str, bool] = {}
+        self._cmn_start = self.decoder.get_cmn(False)
+
+    def _reset(self) -> None:
+        """Back to the state of a new decoder: the front end's noise estimate (``start_stream``, deprecated in
+        pocketsphinx 5 but still what resets it) and the cepstral mean both carry over from one utterance to
+        the next; left alone, the same audio timed up to a frame differently by what came before it."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.decoder.start_stream()
+        self.decoder.set_cmn(self._cmn_start)
 
     def _ensure_word(self, word: str) -> None:
         if word in self._known:
@@ -444,6 +468,7 @@ class EnglishAligner:
         pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
         d = self.decoder
         try:
+            self._reset()
             d.set_align_text(" ".join(flat))
             d.start_utt()
             d.process_raw(pcm.tobytes(), no_search=False, full_utt=True)
@@ -477,6 +502,33 @@ class EnglishAligner:
         return SegmentResult([(float(s), float(e)) for s, e in out])
 
 
+_IDLE: list[EnglishAligner] = []  # decoders not in use (building one costs ~65 ms of CPU)
+_IDLE_LOCK = threading.Lock()
+_IDLE_MAX = 4  # decoders kept idle (~28 MB each): as many as transcriptions a process runs at once, usually 1
+
+
+@contextmanager
+def borrow() -> Iterator[EnglishAligner]:
+    """A decoder for this thread for the duration of the block, reused from earlier transcriptions when one is
+    idle (each alignment starts from a new decoder's state, see ``EnglishAligner._reset``)."""
+    aligner = _take_idle() or EnglishAligner()
+    try:
+        yield aligner
+    finally:
+        _give_back(aligner)
+
+
+def _take_idle() -> EnglishAligner | None:
+    with _IDLE_LOCK:
+        return _IDLE.pop() if _IDLE else None
+
+
+def _give_back(aligner: EnglishAligner) -> None:
+    with _IDLE_LOCK:
+        if len(_IDLE) < _IDLE_MAX:
+            _IDLE.append(aligner)
+
+
 STRANDED_GAP = 1.0  # seconds of Whisper's own gap after a piece's last word for it to be a candidate to move
 
 
@@ -500,6 +552,183 @@ def _stranded(
     return e - s <= phones * 3 * FRAME + FRAME / 2
 
 
+_SENTENCE_END = re.compile(r"[.?!][\"'\u201d\u2019)\]]*$")
+OPENER_MAX_WORDS = 3  # the most words of a next sentence that can be left at the end of a piece
+
+
+def _move_sentence_openers(
+    texts: list[str], times: list[tuple[float, float]], groups: list[list[int]]
+) -> int:
+    """Whisper sometimes ends a segment with the first word(s) of the next sentence ("... last week. The"),
+    seconds before they are spoken. In clean audio the aligner notices (``_stranded``: the word is squeezed to
+    its shortest); in noise it finds "speech" for them in the noise and the words stay seconds early. So the
+    text decides too: words after a sentence end at the end of a piece, with no sentence end of their own,
+    followed after a pause (``STRANDED_GAP``) by a piece that continues in lower case, open that piece. Their
+    provisional times move to just before the next piece (so its audio window does not reach back over the
+    pause). Changes ``times`` and ``groups`` in place; returns how many words moved."""
+    moved = 0
+    for gi in range(len(groups) - 1):
+        group, nxt = groups[gi], groups[gi + 1]
+        ends = [k for k, i in enumerate(group) if _SENTENCE_END.search(texts[i].strip())]
+        if ends:
+            tail = group[ends[-1] + 1 :]
+        elif (  # the piece is only the opener, right after a sentence that ended in the piece before
+            gi
+            and groups[gi - 1]
+            and _SENTENCE_END.search(texts[groups[gi - 1][-1]].strip())
+            and times[group[0]][0] - times[groups[gi - 1][-1]][1] < STRANDED_GAP
+        ):
+            tail = list(group)
+        else:
+            continue
+        if not tail:
+            continue
+        first_next = texts[nxt[0]].strip()
+        if (
+            len(tail) > OPENER_MAX_WORDS
+            or not first_next[:1].islower()
+            or times[nxt[0]][0] - times[tail[-1]][1] < STRANDED_GAP
+            or not all(re.search(r"[A-Za-z]", texts[i]) for i in tail)
+        ):
+            continue
+        at = times[nxt[0]][0]
+        step = 0.01
+        for k, i in enumerate(tail):
+            s = at - step * (len(tail) - k)
+            times[i] = (s, s + step)
+        groups[gi + 1] = tail + nxt
+        groups[gi] = group[: len(group) - len(tail)]
+        moved += len(tail)
+    groups[:] = [g for g in groups if g]
+    return moved
+
+
+def _piece(
+    texts: list[str],
+    times: list[tuple[float, float]],
+    groups: list[list[int]],
+    gi: int,
+    sample_rate: int,
+    bounds: tuple[float, float],
+    duration: float,
+) -> tuple[int, int, list[list[int]], list[list[str]]]:
+    """The audio (first and last sample) and words of piece ``gi``: from its first word's start to its last
+    word's end, padded by ``PAD`` but never past the neighbouring pieces' words (nor ``bounds``); its written
+    tokens (Whisper's split pieces glued back, as indices into the piece) and their dictionary words."""
+    group = groups[gi]
+    first, last = group[0], group[-1]
+    start = times[first][0] - PAD
+    end = times[last][1] + PAD
+    if gi > 0:
+        prev_end = max(times[i][1] for i in groups[gi - 1])
+        start = max(start, min(prev_end, times[first][0]))
+    if gi + 1 < len(groups):
+        next_start = min(times[i][0] for i in groups[gi + 1])
+        end = min(end, max(next_start, times[last][1]))
+    start, end = max(bounds[0], 0.0, start), min(bounds[1], duration, end)
+    a, b = int(round(start * sample_rate)), int(round(end * sample_rate))
+    tokens = glue_pieces([texts[i] for i in group])
+    entries = [spell_token("".join(texts[group[k]].strip() for k in tok)) for tok in tokens]
+    return a, b, tokens, entries
+
+
+def plan_pieces(
+    texts: list[str],
+    times: list[tuple[float, float]],
+    groups: list[list[int]],
+    n_samples: int,
+    sample_rate: int = SAMPLE_RATE,
+    settled: Callable[[list[int]], bool] | None = None,
+) -> list[tuple[int, int, list[list[str]]]]:
+    """The pieces ``retime_words`` will align first (before any piece is re-cut after its result), as (first
+    sample, last sample, dictionary words); with ``settled``, only the pieces (word indices) it accepts
+    (their words and their neighbours' are final): what a ``Prefetcher`` can align while Whisper is still
+    decoding."""
+    times = list(times)
+    groups = [list(g) for g in groups if g]
+    _move_sentence_openers(texts, times, groups)
+    duration = n_samples / sample_rate
+    out = []
+    for gi, group in enumerate(groups):
+        if settled is not None and not settled(group):
+            continue
+        a, b, _, entries = _piece(texts, times, groups, gi, sample_rate, (0.0, duration), duration)
+        if b > a:
+            out.append((a, b, entries))
+    return out
+
+
+def _piece_key(a: int, b: int, entries: list[list[str]]) -> tuple:
+    return (a, b, tuple(tuple(e) for e in entries))
+
+
+class Prefetcher:
+    """Aligns pieces on a worker thread while Whisper decodes the rest of the audio, so the stage adds little
+    wall time where there is a core to spare (CTranslate2 releases the GIL while it decodes; measured here:
+    Whisper alone 10.0-13.3 s, the same work with the aligner's 2.4-2.8 s beside it in a thread 10.3 s).
+    ``take`` gives ``retime_words`` a piece's result only for exactly the same audio and words, so the times
+    are the same as without it; a piece it does not have is aligned there as before."""
+
+    def __init__(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.samples = samples
+        self.sample_rate = sample_rate
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="captionbridge-aligner")
+        self._jobs: dict[tuple, object] = {}
+        self._aligner: EnglishAligner | None = None
+        self._lock = threading.Lock()
+        self.cpu_seconds = 0.0
+        self.submitted = 0
+        self.failed = False
+
+    def submit(self, pieces: list[tuple[int, int, list[list[str]]]]) -> None:
+        for a, b, entries in pieces:
+            key = _piece_key(a, b, entries)
+            if key in self._jobs or self.failed:
+                continue
+            self._jobs[key] = self._pool.submit(self._align, a, b, entries)
+            self.submitted += 1
+
+    def _align(self, a: int, b: int, entries: list[list[str]]) -> SegmentResult | None:
+        import time
+
+        started = time.thread_time()
+        try:
+            if self._aligner is None:
+                self._aligner = _take_idle() or EnglishAligner()
+            return self._aligner.align(self.samples[a:b], entries, self.sample_rate, a / self.sample_rate)
+        except AcousticTimingUnavailable:
+            self.failed = True
+            return None
+        finally:
+            with self._lock:
+                self.cpu_seconds += time.thread_time() - started
+
+    def take(self, a: int, b: int, entries: list[list[str]]) -> SegmentResult | None:
+        job = self._jobs.pop(_piece_key(a, b, entries), None)
+        try:
+            return None if job is None else job.result()
+        except Exception:  # whatever went wrong there, the piece is aligned again by the caller
+            return None
+
+    def close(self) -> None:
+        """Drops what was not asked for and stops the worker (always call it: ``with`` does)."""
+        for job in self._jobs.values():
+            job.cancel()
+        self._jobs.clear()
+        self._pool.shutdown(wait=True)
+        if self._aligner is not None:
+            _give_back(self._aligner)
+            self._aligner = None
+
+    def __enter__(self) -> "Prefetcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def retime_words(
     texts: list[str],
     times: list[tuple[float, float]],
@@ -508,6 +737,7 @@ def retime_words(
     sample_rate: int = SAMPLE_RATE,
     bounds: tuple[float, float] | None = None,
     aligner: EnglishAligner | None = None,
+    prefetched: Callable[[int, int, list[list[str]]], SegmentResult | None] | None = None,
 ) -> tuple[list[tuple[float, float]], list[bool], AlignStats]:
     """Re-time words (``texts``/``times`` in the audio's seconds) one group (a Whisper segment, a script
     window) at a time. Returns (times, aligned flags, stats): a group whose alignment fails keeps its times
@@ -518,37 +748,38 @@ def retime_words(
     """
     import time
 
-    started = time.perf_counter()
+    if aligner is None and texts:
+        started, cpu = time.perf_counter(), time.thread_time()
+        with borrow() as own:
+            result = retime_words(texts, times, groups, samples, sample_rate, bounds, own, prefetched)
+        # a decoder built for this call counts too
+        result[2].seconds, result[2].cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu
+        return result
+    started, cpu = time.perf_counter(), time.thread_time()
     stats = AlignStats()
     out = list(times)
     flags = [False] * len(texts)
     if not texts:
         return out, flags, stats
-    # a fresh decoder per call (85 ms): pocketsphinx's front end keeps a running noise estimate across
-    # utterances, so a shared one made the same audio time differently depending on what it aligned before
-    aligner = aligner or EnglishAligner()
     duration = len(samples) / sample_rate
     lo_bound, hi_bound = bounds if bounds else (0.0, duration)
     groups = [list(g) for g in groups if g]
+    times = list(times)
+    moved_early = _move_sentence_openers(texts, times, groups)
+    stats.moved += moved_early
+    for i in range(len(out)):  # a moved word's provisional time is its fallback too
+        out[i] = times[i]
     gi = 0
     while gi < len(groups):
         group = groups[gi]
-        first, last = group[0], group[-1]
-        start = times[first][0] - PAD
-        end = times[last][1] + PAD
-        if gi > 0:
-            prev_end = max(times[i][1] for i in groups[gi - 1])
-            start = max(start, min(prev_end, times[first][0]))
-        if gi + 1 < len(groups):
-            next_start = min(times[i][0] for i in groups[gi + 1])
-            end = min(end, max(next_start, times[last][1]))
-        start, end = max(lo_bound, 0.0, start), min(hi_bound, duration, end)
-        a, b = int(round(start * sample_rate)), int(round(end * sample_rate))
-        # written tokens (Whisper's split pieces glued back) -> dictionary words
-        tokens = glue_pieces([texts[i] for i in group])
-        entries = [spell_token("".join(texts[group[k]].strip() for k in tok)) for tok in tokens]
+        a, b, tokens, entries = _piece(texts, times, groups, gi, sample_rate, (lo_bound, hi_bound), duration)
+        ready = prefetched(a, b, entries) if prefetched is not None and b > a else None
+        if ready is not None:
+            stats.prefetched += 1
         result = (
-            aligner.align(samples[a:b], entries, sample_rate, a / sample_rate)
+            ready
+            if ready is not None
+            else aligner.align(samples[a:b], entries, sample_rate, a / sample_rate)
             if b > a
             else SegmentResult(None, "empty segment")
         )
@@ -583,5 +814,5 @@ def retime_words(
             for j, i in enumerate(members):
                 out[i] = (float(edges[j]), float(edges[j + 1]))
                 flags[i] = True
-    stats.seconds = time.perf_counter() - started
+    stats.seconds, stats.cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu
     return out, flags, stats

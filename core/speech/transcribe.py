@@ -40,6 +40,7 @@ from .word_timing import LagModel, lag_model_for, refine_word_times, speech_acti
 SAMPLE_RATE = 16000
 ALGORITHM_VERSION = "transcribe-6"  # bump when output for the same input changes (cache key)
 _JOIN_GAP = 0.3  # seconds of silence between joined speech chunks
+PREFETCH = True  # English pieces aligned beside Whisper's decoding (``acoustic_timing.Prefetcher``)
 _HALLUCINATIONS = (
     "thank you for watching",
     "thanks for watching",
@@ -684,8 +685,6 @@ class _Engine:
         """Words of 16 kHz samples in their own seconds: {"words": [[text, start, end, prob]], "language",
         ...}."""
         opts = self.options
-        warnings: list[str] = []
-        duration = len(samples) / SAMPLE_RATE
         if len(samples) < SAMPLE_RATE // 10:
             return {
                 "words": [],
@@ -737,19 +736,39 @@ class _Engine:
         raw: list[RawWord] = []
         segment_of: list[int] = []  # which Whisper segment each word came from (the aligner's unit)
         dropped_segments = 0
-        for n_segment, segment in enumerate(segments):
-            on_progress(chunk_map.to_source(segment.end))
-            if _is_hallucination(segment):
-                dropped_segments += 1
-                continue
-            for w in segment.words or []:
-                if w.word.strip():
-                    raw.append((w.word.strip(), float(w.start), float(w.end), float(w.probability)))
-                    segment_of.append(n_segment)
+        activity = speech_activity(samples, SAMPLE_RATE)
+        acoustic = opts.refine_timing and opts.acoustic_timing and acoustic_timing.supports(info.language)
+        # English pieces are aligned on a worker thread while Whisper decodes the rest (same times as without)
+        prefetch = acoustic_timing.Prefetcher(samples, SAMPLE_RATE) if acoustic and PREFETCH else None
+        try:
+            for n_segment, segment in enumerate(segments):
+                on_progress(chunk_map.to_source(segment.end))
+                if _is_hallucination(segment):
+                    dropped_segments += 1
+                    continue
+                for w in segment.words or []:
+                    if w.word.strip():
+                        raw.append((w.word.strip(), float(w.start), float(w.end), float(w.probability)))
+                        segment_of.append(n_segment)
+                if prefetch is not None:
+                    _prefetch_settled(prefetch, raw, segment_of, chunk_map, activity, len(samples))
+            return self._finish_samples(
+                samples, raw, segment_of, chunk_map, activity, chunks, info, dropped_segments, prefetch
+            )
+        finally:
+            if prefetch is not None:
+                prefetch.close()
+
+    def _finish_samples(
+        self, samples, raw, segment_of, chunk_map, activity, chunks, info, dropped_segments, prefetch
+    ) -> dict:
+        """Whisper's words -> mapped, timed, guarded words (the rest of ``transcribe_samples``)."""
+        opts = self.options
+        warnings: list[str] = []
+        duration = len(samples) / SAMPLE_RATE
         if dropped_segments:
             warnings.append(f"{dropped_segments} low-confidence segment(s) dropped as likely hallucination")
         language = info.language
-        activity = speech_activity(samples, SAMPLE_RATE)
         words = [(*w, n) for w, n in zip(chunk_map.map_words(raw, activity), segment_of)]
         words, loops = _remove_repetition_loops(words)
         if loops:
@@ -761,7 +780,7 @@ class _Engine:
             times = [(s, e) for _, s, e, _ in words]
             trusted = None
             if opts.acoustic_timing and acoustic_timing.supports(language):
-                times, trusted, timing_stats, problem = _acoustic(words, times, groups, samples)
+                times, trusted, timing_stats, problem = _acoustic(words, times, groups, samples, prefetch)
                 if problem:
                     warnings.append(problem)
             refined = refine_word_times(
@@ -823,24 +842,92 @@ def _segment_groups(words: list) -> list[list[int]]:
 
 def _sum_timing_stats(items) -> dict:
     """The acoustic aligner's counts over the spans transcribed in this run."""
-    total = {"segments": 0, "aligned": 0, "fallback": 0, "moved": 0, "seconds": 0.0}
+    total = {
+        "segments": 0,
+        "aligned": 0,
+        "fallback": 0,
+        "moved": 0,
+        "prefetched": 0,
+        "seconds": 0.0,
+        "cpu_seconds": 0.0,
+    }
     for item in items:
         for k in total:
             total[k] += (item or {}).get(k, 0)
     total["seconds"] = round(total["seconds"], 3)
+    total["cpu_seconds"] = round(total["cpu_seconds"], 3)
     return total
 
 
+def _prefetch_settled(
+    prefetch: acoustic_timing.Prefetcher,
+    raw: list[RawWord],
+    segment_of: list[int],
+    chunk_map: "_ChunkMap",
+    activity,
+    n_samples: int,
+    context: int = 4,
+) -> None:
+    """Hands the prefetcher the pieces whose words are final now that another segment has come: planned on the
+    last ``context`` segments' words only (mapping and grouping look at neighbours, not further), leaving out
+    the first of them (its first word's mapping looks back) and pieces in, or next to, the newest."""
+    if not segment_of:
+        return
+    newest = segment_of[-1]
+    first = len(segment_of)
+    seen = 0
+    while first > 0 and seen < context:
+        first -= 1
+        if first == 0 or segment_of[first - 1] != segment_of[first]:
+            seen += 1
+    if seen < 3:
+        return
+    oldest = segment_of[first]
+    # only the speech chunks around these words (mapping looks at a word's chunk and the next one)
+    lo = min(w[1] for w in raw[first:]) - 1.0
+    hi = max(w[2] for w in raw[first:]) + 1.0
+    near = [k for k, (js, je, _) in enumerate(chunk_map.spans) if je >= lo and js <= hi]
+    if not near:
+        return
+    local = _ChunkMap(chunk_map.spans[max(0, near[0] - 1) : near[-1] + 2])
+    words = [(*w, n) for w, n in zip(local.map_words(raw[first:], activity), segment_of[first:])]
+    words, _ = _remove_repetition_loops(words)
+    groups = _segment_groups(words)
+    follows = {tuple(g): (groups[k + 1] if k + 1 < len(groups) else None) for k, g in enumerate(groups)}
+
+    def settled(group: list[int]) -> bool:
+        nxt = follows.get(tuple(group))
+        return words[group[0]][4] != oldest and nxt is not None and words[nxt[0]][4] != newest
+
+    prefetch.submit(
+        acoustic_timing.plan_pieces(
+            [w[0] for w in words], [(w[1], w[2]) for w in words], groups, n_samples, SAMPLE_RATE, settled
+        )
+    )
+
+
 def _acoustic(
-    words: list, times: list, groups: list[list[int]], samples: np.ndarray
+    words: list,
+    times: list,
+    groups: list[list[int]],
+    samples: np.ndarray,
+    prefetch: acoustic_timing.Prefetcher | None = None,
 ) -> tuple[list, list[bool] | None, dict | None, str | None]:
     """English words re-timed by the acoustic aligner, per group; (times, trusted flags, stats, warning)."""
     try:
         new, flags, stats = acoustic_timing.retime_words(
-            [t for t, *_ in words], times, groups, samples, SAMPLE_RATE
+            [t for t, *_ in words],
+            times,
+            groups,
+            samples,
+            SAMPLE_RATE,
+            prefetched=prefetch.take if prefetch is not None else None,
         )
     except acoustic_timing.AcousticTimingUnavailable as exc:
         return times, None, None, f"English word timing from Whisper only: {exc}"
+    if prefetch is not None:
+        prefetch.close()  # what it aligned that was not used still cost CPU: counted
+        stats.cpu_seconds += prefetch.cpu_seconds
     problem = None
     if stats.fallback:
         problem = (
