@@ -65,8 +65,9 @@ MIN_SPEAKER_SHARE = (
 MIN_SPEAKER_SECONDS = 3.0
 MAX_AUTO_SPEAKERS = 12
 FINE_THRESHOLD = 0.25  # auto: average linkage stops here (pure clusters, some voices in two) ...
-BIC_PENALTY = 1.5  # ... then clusters merge while BIC finds one voice in two (see _bic_merge)
+BIC_PENALTY = 1.8  # ... then clusters merge while BIC finds one voice in two (see _bic_merge)
 BIC_MIN_FRAMES = 50
+BIC_APART_SECONDS = 15.0  # (see _bic_merge)
 CEPSTRA = 19
 LOUD_FRAMES = 6.0
 LOW_TALKER_LIKELIHOOD = -8.0  # auto: a window whose cepstra are this much less likely under every speaker's
@@ -382,22 +383,36 @@ def _logdet(frames: np.ndarray) -> float:
     return float(np.linalg.slogdet(cov)[1])
 
 
-def _bic_merge(labels: np.ndarray, feats: Sequence[np.ndarray]) -> np.ndarray:
+def _bic_merge(
+    labels: np.ndarray,
+    feats: Sequence[np.ndarray],
+    emb: np.ndarray,
+    durations: np.ndarray,
+    threshold: float = AUTO_THRESHOLD,
+) -> np.ndarray:
     """Auto mode: clusters merged pairwise, the most alike first, while one full-covariance Gaussian over
     their cepstral frames explains them as well as two by the Bayesian information criterion (the gain of two
-    models under BIC_PENALTY times BIC's parameter cost; Chen & Gopalakrishnan's test). Clusters with under
-    BIC_MIN_FRAMES frames are left as they are."""
+    models under BIC_PENALTY times BIC's parameter cost; Chen & Gopalakrishnan's test). Two clusters whose
+    voice embeddings average linkage would join at ``threshold`` are merged whatever BIC says when one has
+    under BIC_APART_SECONDS of speech: a few seconds of one voice can differ from the rest of it in
+    cepstra alone (what is said), and one person split in two is worse than two similar voices joined.
+    Clusters with under BIC_MIN_FRAMES frames are left as they are."""
     labels = labels.copy()
     d = CEPSTRA
     while int(labels.max()) >= 1:
         k = int(labels.max()) + 1
-        frames = [
-            np.concatenate([feats[i] for i in np.flatnonzero(labels == c)] or [np.zeros((0, d))])
-            for c in range(k)
-        ]
+        members = [np.flatnonzero(labels == c) for c in range(k)]
+        frames = [np.concatenate([feats[i] for i in m] or [np.zeros((0, d))]) for m in members]
         dets = [_logdet(f) if len(f) >= BIC_MIN_FRAMES else None for f in frames]
+        seconds = [float(durations[m].sum()) for m in members]
         best = None
         for a, b in itertools.combinations(range(k), 2):
+            if min(seconds[a], seconds[b]) < BIC_APART_SECONDS:
+                linkage = 1.0 - float((emb[members[a]] @ emb[members[b]].T).mean())
+                if linkage < threshold:
+                    ratio = -math.inf
+                    best = (ratio, a, b) if best is None or ratio < best[0] else best
+                    continue
             if dets[a] is None or dets[b] is None:
                 continue
             n1, n2 = len(frames[a]), len(frames[b])
@@ -575,7 +590,7 @@ def _cluster(
         if feats is not None:
             sub = _average_linkage(emb[idx], None, min(threshold, FINE_THRESHOLD))
             sub = _merge_small(sub, emb[idx], durations[idx])
-            sub = _bic_merge(sub, [feats[i] for i in idx])
+            sub = _bic_merge(sub, [feats[i] for i in idx], emb[idx], durations[idx], threshold)
         else:
             sub = _average_linkage(emb[idx], None, threshold)
         sub = _merge_small(sub, emb[idx], durations[idx])
