@@ -13,17 +13,24 @@ Steps (``diarize``):
 
 1. speech windows from the word timings: runs of words cut at pauses, long runs cut at word boundaries into
    windows of about 1.5 s (a window never splits a word, so a speaker turn never does either);
-2. one embedding per window (partials of 1.6 s averaged, as resemblyzer does; shorter windows are embedded
-whole);
-3. clustering: average-linkage agglomerative clustering on cosine distance of the windows at least
-   ``RELIABLE_SECONDS`` long, cut at ``N`` clusters (``speakers=N``) or at the distance ``AUTO_THRESHOLD``
-   (auto; clusters with too little speech are merged into their nearest one), then centroids refined and every
-   window, short ones included, assigned to the nearest centroid;
-4. smoothing: a short window between two windows of one other speaker, with no pause either side and little
-   evidence for its own speaker, takes theirs;
+2. per window, from one mel spectrogram: a voice embedding (partials of 1.6 s averaged, as resemblyzer does;
+   shorter windows are embedded whole; the LSTM on one CPU thread) and the cepstra of its loud frames; the
+   audio is read CHUNK_SECONDS at a time (``label_speakers`` renders only those spans of the timeline);
+3. clustering of the windows at least ``RELIABLE_SECONDS`` long: average linkage on cosine distance, cut at
+   ``N`` clusters (``speakers=N``); in auto mode cut finer (``FINE_THRESHOLD``), clusters with too little
+   speech merged into their nearest, then merged pairwise while BIC on full-covariance Gaussians of their
+   cepstra finds one voice (``_bic_merge``); centroids refined and every window assigned to the nearest;
+   auto mode then adds someone who only said short things when their windows are unexplained by every
+   speaker's Gaussian (``_add_low_talkers``), and windows under ``RELIABLE_SECONDS`` go to the speaker whose
+   Gaussian explains their frames best (``_assign_short``);
+4. smoothing: a short window cut from one run of speech (no pause either side) between two windows of one
+   other speaker, with little evidence for its own speaker, takes theirs;
 5. ids ``S1``, ``S2`` ... in order of first speech, or the ids of a previous run's voices (``previous``) when
    a cluster matches one (cosine similarity >= ``MATCH_SIMILARITY``), so a re-caption of the same media keeps
    them.
+
+Thresholds were tuned on benchmarks/conversations.py seeds 101-160 only (``bench_speakers.py --set tune``)
+and jfk.flac checked; bench_speakers.py measures seeds 201-224.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ WINDOW_MAX = 2.4
 PAUSE_SPLIT = 0.1  # a pause this long always ends a window (quick exchanges leave ~0.1 s between turns)
 RELIABLE_SECONDS = 1.0  # windows at least this long are clustered; shorter ones are assigned afterwards
 AUTO_THRESHOLD = (
-    0.30  # cosine distance where auto clustering stops merging (tuned on seeds 101-106, bench_speakers.py)
+    0.30  # cosine distance: clusters closer than this are one voice unless BIC parts them (see _bic_merge)
 )
 MIN_SPEAKER_SHARE = (
     0.04  # auto: a cluster with less of the speech (and under MIN_SPEAKER_SECONDS) is merged away
@@ -369,13 +376,18 @@ def cepstra(mel: np.ndarray) -> np.ndarray:
     within LOUD_FRAMES (natural log, about 26 dB) of its loudest: the voice's spectral envelope, for the BIC
     test between clusters."""
     if len(mel) == 0:
-        return np.zeros((0, CEPSTRA), dtype=np.float64)
-    from scipy.fft import dct
-
+        return np.zeros((0, CEPSTRA), dtype=np.float32)
     log = np.log(mel.astype(np.float64) + 1e-6)
     loud = log.max(axis=1)
-    frames = dct(log[loud > loud.max() - LOUD_FRAMES], type=2, norm="ortho", axis=1)[:, 1 : CEPSTRA + 1]
-    return frames.astype(np.float32)
+    return (log[loud > loud.max() - LOUD_FRAMES] @ _DCT).astype(np.float32)
+
+
+# orthonormal DCT-II rows 1..CEPSTRA over the mel bands (scipy.fft.dct(type=2, norm="ortho") without the 0.2 s
+# import of scipy.fft)
+_DCT = (
+    math.sqrt(2.0 / N_MELS)
+    * np.cos(np.pi * np.arange(1, CEPSTRA + 1)[None, :] * (2 * np.arange(N_MELS)[:, None] + 1) / (2 * N_MELS))
+).astype(np.float64)
 
 
 def _logdet(frames: np.ndarray) -> float:

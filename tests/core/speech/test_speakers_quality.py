@@ -168,3 +168,16 @@ def test_the_stage_reads_the_mix_a_chunk_at_a_time(tmp_path, two_voices, monkeyp
     expected = sp.diarize(whole, words, "auto", encoder=sp.load_encoder("cpu"))
     assert [w.speaker for w in labelled] == [w.speaker for w in expected.words]
     assert [s["id"] for s in listing] == ["S1", "S2"]
+
+
+def test_cepstra_are_the_orthonormal_dct_of_the_loud_frames():
+    from scipy.fft import dct
+
+    mel = np.abs(np.random.default_rng(0).normal(size=(300, sp.N_MELS))).astype(np.float32)
+    mel[::7] *= 1e-6  # quiet frames are left out
+    log = np.log(mel.astype(np.float64) + 1e-6)
+    loud = log.max(axis=1) > log.max() - sp.LOUD_FRAMES
+    expected = dct(log[loud], type=2, norm="ortho", axis=1)[:, 1 : sp.CEPSTRA + 1]
+    got = sp.cepstra(mel)
+    assert got.shape == expected.shape and loud.sum() < 300
+    np.testing.assert_allclose(got, expected, atol=1e-4)
