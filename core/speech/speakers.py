@@ -390,11 +390,6 @@ _DCT = (
 ).astype(np.float64)
 
 
-def _logdet(frames: np.ndarray) -> float:
-    cov = np.cov(frames.T.astype(np.float64)) + 1e-4 * np.eye(frames.shape[1])
-    return float(np.linalg.slogdet(cov)[1])
-
-
 def _bic_merge(
     labels: np.ndarray,
     feats: Sequence[np.ndarray],
@@ -411,11 +406,22 @@ def _bic_merge(
     Clusters with under BIC_MIN_FRAMES frames are left as they are."""
     labels = labels.copy()
     d = CEPSTRA
+    # per window: frame count, sum and sum of outer products (a cluster's Gaussian from these, without
+    # concatenating hours of frames for every pair)
+    wide = [f.astype(np.float64) for f in feats]
+    stats = [(len(f), f.sum(axis=0), f.T @ f) for f in wide]
     while int(labels.max()) >= 1:
         k = int(labels.max()) + 1
         members = [np.flatnonzero(labels == c) for c in range(k)]
-        frames = [np.concatenate([feats[i] for i in m] or [np.zeros((0, d))]) for m in members]
-        dets = [_logdet(f) if len(f) >= BIC_MIN_FRAMES else None for f in frames]
+        pooled = [
+            (
+                sum(stats[i][0] for i in m),
+                sum((stats[i][1] for i in m), np.zeros(d)),
+                sum((stats[i][2] for i in m), np.zeros((d, d))),
+            )
+            for m in members
+        ]
+        dets = [_logdet_of(*p) if p[0] >= BIC_MIN_FRAMES else None for p in pooled]
         seconds = [float(durations[m].sum()) for m in members]
         best = None
         for a, b in itertools.combinations(range(k), 2):
@@ -427,9 +433,9 @@ def _bic_merge(
                     continue
             if dets[a] is None or dets[b] is None:
                 continue
-            n1, n2 = len(frames[a]), len(frames[b])
+            (n1, s1, q1), (n2, s2, q2) = pooled[a], pooled[b]
             n = n1 + n2
-            gain = 0.5 * (n * _logdet(np.concatenate([frames[a], frames[b]])) - n1 * dets[a] - n2 * dets[b])
+            gain = 0.5 * (n * _logdet_of(n, s1 + s2, q1 + q2) - n1 * dets[a] - n2 * dets[b])
             ratio = gain / (0.5 * (d + d * (d + 1) / 2) * math.log(n))
             if best is None or ratio < best[0]:
                 best = (ratio, a, b)
@@ -438,6 +444,13 @@ def _bic_merge(
         labels = np.where(labels == best[2], best[1], labels)
         labels = np.unique(labels, return_inverse=True)[1]
     return labels
+
+
+def _logdet_of(n: int, total: np.ndarray, outer: np.ndarray) -> float:
+    """``_logdet`` of frames given by their count, sum and sum of outer products."""
+    mean = total / n
+    cov = (outer - n * np.outer(mean, mean)) / max(n - 1, 1) + 1e-4 * np.eye(len(total))
+    return float(np.linalg.slogdet(cov)[1])
 
 
 def _centroids(emb: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
