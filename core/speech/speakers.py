@@ -614,11 +614,16 @@ def _cluster(
     if speakers == "auto":
         if feats is not None:
             sub = _average_linkage(emb[idx], None, min(threshold, FINE_THRESHOLD))
+            if sub.max() + 1 > 4 * MAX_AUTO_SPEAKERS:
+                # windows all unlike each other (noise, music): keep the candidates, and BIC's work, bounded
+                sub = _average_linkage(emb[idx], 4 * MAX_AUTO_SPEAKERS, None)
             sub = _merge_small(sub, emb[idx], durations[idx])
             sub = _bic_merge(sub, [feats[i] for i in idx], emb[idx], durations[idx], threshold)
         else:
             sub = _average_linkage(emb[idx], None, threshold)
         sub = _merge_small(sub, emb[idx], durations[idx])
+        if sub.max() + 1 > MAX_AUTO_SPEAKERS:  # auto never reports more voices than --speakers accepts
+            sub = _average_linkage(emb[idx], MAX_AUTO_SPEAKERS, None)
     else:
         sub = _average_linkage(emb[idx], int(speakers), None)
     labels = _refine(emb, durations, idx, sub)

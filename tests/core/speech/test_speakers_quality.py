@@ -181,3 +181,22 @@ def test_cepstra_are_the_orthonormal_dct_of_the_loud_frames():
     got = sp.cepstra(mel)
     assert got.shape == expected.shape and loud.sum() < 300
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_auto_never_reports_more_speakers_than_it_accepts():
+    """Windows all unlike each other (noisy voices, music) left every window its own cluster: 400 windows were
+    400 speakers, and the BIC merges over them ran for minutes. Auto now bounds the candidates (4 x
+    MAX_AUTO_SPEAKERS) and never reports more than MAX_AUTO_SPEAKERS."""
+    rng = np.random.default_rng(0)
+    centers = sp._normed(rng.normal(size=(8, sp.EMBED_DIM)))
+    truth = rng.integers(0, 8, 400)
+    emb = sp._normed(centers[truth] + 0.9 * rng.normal(size=(400, sp.EMBED_DIM)) / 16)
+    means = rng.normal(size=(8, sp.CEPSTRA)) * 2
+    feats = [(means[t] + rng.normal(size=(150, sp.CEPSTRA))).astype(np.float32) for t in truth]
+    durations = np.full(400, 1.5)
+    assert sp._average_linkage(emb, None, sp.FINE_THRESHOLD).max() + 1 > 4 * sp.MAX_AUTO_SPEAKERS
+    for with_cepstra in (feats, None):
+        labels = sp._cluster(emb, durations, "auto", sp.AUTO_THRESHOLD, with_cepstra)
+        assert labels.max() + 1 <= sp.MAX_AUTO_SPEAKERS
+    labels = sp._cluster(emb, durations, "auto", sp.AUTO_THRESHOLD, feats)
+    assert labels.max() + 1 == 8  # and here BIC finds the eight cepstral voices
