@@ -566,6 +566,20 @@ def render_audio(
     return RenderResult(sample_rate, n, None, path, missing, rendered, sources, peak, warnings)
 
 
+def render_span(regions: Iterable[AudioRegion], lo: int, hi: int, sample_rate: int = 16000) -> np.ndarray:
+    """Samples ``lo``..``hi``-1 (timeline sample numbering) of the mix ``render_audio`` makes, decoding only
+    what that span needs: for a stage that reads a long timeline a piece at a time instead of holding all of
+    it. Missing media raises MissingMediaError."""
+    regions = list(regions)
+    missing = missing_media(regions)
+    if missing:
+        raise MissingMediaError(describe_missing(missing), missing)
+    hi = max(lo, hi)
+    sink = _ArraySink(hi - lo, lo)
+    _render([r for r in regions if r.source_path is not None], sample_rate, lo, hi, sink, [])
+    return sink.data
+
+
 def region_sample_range(region: AudioRegion, sample_rate: int) -> tuple[int, int]:
     """[first, end) output samples (timeline sample numbering) a region covers at ``sample_rate``."""
     return _first_sample(region.start_seconds, sample_rate), _first_sample(region.end_seconds, sample_rate)
