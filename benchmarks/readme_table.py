@@ -88,7 +88,7 @@ def rows(report: dict) -> list[tuple[str, str, str, str]]:
             "MAE ≤ 30 ms; ≥ 90 % within 50 ms",
         ),
         (
-            "word timing on speech never used for tuning",
+            "word timing on UNSEEN_SET (see its row below for what was chosen on it)",
             _fmt(
                 "{v} (MAE ms / % within 50 ms)",
                 v=_get(tr, "summary", "EN word MAE ms / % within 50 ms, unseen: all"),
