@@ -126,7 +126,7 @@ def _label_speakers_remotely(
     from dataclasses import replace
 
     from ..timeline.render_audio import render_audio
-    from .speakers import SAMPLE_RATE, Diarization, profile_key
+    from .speakers import SAMPLE_RATE, Diarization, name_and_remember, profile_key
     from .transcript_cache import TranscriptCache
 
     cache = cache if cache is not None else TranscriptCache()
@@ -155,38 +155,4 @@ def _label_speakers_remotely(
         dict(answer.get("seconds") or {}),
         int(answer.get("windows") or 0),
     )
-    # from here on exactly what label_speakers does with its own diarize's answer
-    warnings = []
-    old_names = {str(e.get("id")): e["name"] for e in (previous or {}).get("speakers", []) if e.get("name")}
-    given = dict(zip(sorted(result.speakers, key=_id_order), names or []))
-    if names and len(names) > len(result.speakers):
-        warnings.append(
-            f"{len(names)} speaker names were given but {len(result.speakers)} speaker(s) were heard: "
-            f"{', '.join(names[len(result.speakers) :])} not used (pass --speakers {len(names)} if "
-            "that many people speak)"
-        )
-    listing = []
-    for sid in sorted(result.speakers, key=_id_order):
-        entry = {"id": sid}
-        name = given.get(sid) or old_names.get(sid)
-        if name:
-            entry["name"] = name
-        listing.append(entry)
-    if key:
-        profile = result.profile()
-        for entry in profile["speakers"]:
-            name = given.get(entry["id"]) or old_names.get(entry["id"])
-            if name:
-                entry["name"] = name
-        heard = {e["id"] for e in profile["speakers"]}
-        profile["speakers"] += [e for e in (previous or {}).get("speakers", []) if e.get("id") not in heard]
-        cache.put(key, profile)
-    return result.words, listing, warnings
-
-
-def _id_order(speaker_id: str) -> tuple:
-    return (
-        (0, int(speaker_id[1:]), "")
-        if speaker_id[:1] == "S" and speaker_id[1:].isdigit()
-        else (1, 0, speaker_id)
-    )
+    return name_and_remember(result, names, previous, key, cache)

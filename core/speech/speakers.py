@@ -871,6 +871,16 @@ def label_speakers(
 
     total = sample_of_frame(duration_frames, timebase, SAMPLE_RATE)
     result = _diarize(audio, total, words, speakers, load_encoder(device), previous, AUTO_THRESHOLD)
+    return name_and_remember(result, names, previous, key, cache)
+
+
+def name_and_remember(
+    result: Diarization, names: Sequence[str] | None, previous: dict | None, key: str | None, cache
+) -> tuple[list[Word], list[dict], list[str]]:
+    """What the speaker stage does with ``diarize``'s answer, wherever it ran (here or on a facility
+    cluster): names applied (given names win, then the names the last run on the same media was given),
+    and the voices cached under ``key`` for the next run (voices of the last run not heard this time stay
+    known: a re-edit may drop a speaker). Returns (words with speakers, [{"id", "name"?}], warnings)."""
     warnings = []
     old_names = {str(e.get("id")): e["name"] for e in (previous or {}).get("speakers", []) if e.get("name")}
     given = dict(zip(sorted(result.speakers, key=_id_order), names or []))
@@ -893,7 +903,6 @@ def label_speakers(
             name = given.get(entry["id"]) or old_names.get(entry["id"])
             if name:
                 entry["name"] = name
-        # voices of the last run that were not heard this time stay known (a re-edit may drop a speaker)
         heard = {e["id"] for e in profile["speakers"]}
         profile["speakers"] += [e for e in (previous or {}).get("speakers", []) if e.get("id") not in heard]
         cache.put(key, profile)
