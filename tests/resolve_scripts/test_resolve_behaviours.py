@@ -177,9 +177,7 @@ def review_setup(request, engine_factory, review_engines, tmp_path, tmpdir_):
 
 @pytest.fixture
 def speaker_setup(engine_factory, review_engines, tmp_path, tmpdir_):
-    setup, sessions = make_review_setup(
-        SPEAKER_JOB, False, engine_factory, review_engines, tmp_path, tmpdir_
-    )
+    setup, sessions = make_review_setup(SPEAKER_JOB, False, engine_factory, review_engines, tmp_path, tmpdir_)
     yield setup
     for s in sessions:
         s.close()
