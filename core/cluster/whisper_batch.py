@@ -16,7 +16,8 @@ What batched decoding does differently (why it is opt-in): one decode per window
 with no fallback to higher temperatures when the compression-ratio or log-probability checks fail, and one
 segment per window (``without_timestamps``, as in the engine's GPU batched path). The engine's guards
 (hallucinated segments dropped, repetition loops removed, words outside speech dropped) and its word timing
-run on the result as usual.
+run on the result as usual. On a GPU replica, a span of one window decodes sequentially when it meets no
+partner (the replica sets its ``batch_size`` to 1), not through its own batched pipeline.
 """
 
 from __future__ import annotations

@@ -115,9 +115,11 @@ class Transcriber:
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.02)
     async def transcribe_batched(self, requests: list) -> list:
+        import dataclasses
+
         import ctranslate2
 
-        from ...core.cluster.whisper_batch import transcribe_together
+        from ...core.cluster.whisper_batch import WINDOW, transcribe_together
         from ...core.cluster.wire import decode_flac
         from ...core.speech.transcribe import TranscribeOptions
 
@@ -136,6 +138,10 @@ class Transcriber:
             except Exception as exc:  # this span's own failure, not its batch's
                 answers[n] = exc
                 continue
+            if options.batch_size == 0 and len(samples) <= WINDOW:
+                # one window: the sequential decode the batch stands in for (a GPU would otherwise decode the
+                # span's chunks in its own batched pipeline, alone)
+                options = dataclasses.replace(options, batch_size=1)
             spans.append((samples, options))
             slots.append(n)
         results, meeting = await asyncio.to_thread(
