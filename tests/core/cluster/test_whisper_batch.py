@@ -10,6 +10,7 @@ import difflib
 import subprocess
 import threading
 
+import ctranslate2
 import numpy as np
 import pytest
 import soundfile as sf
@@ -35,6 +36,17 @@ def speech(tmp_path, name: str, text: str, repeat: int = 1) -> np.ndarray:
     samples, rate = sf.read(str(wav), dtype="float32")
     assert rate == 16000
     return samples
+
+
+def reseed() -> None:
+    """What a replica does before each span (temperature fallback samples: same seed, same words)."""
+    ctranslate2.set_random_seed(0)
+
+
+def alone(samples, options, model) -> dict:
+    """The span transcribed on its own, as a replica without batching does it."""
+    reseed()
+    return transcribe_span_samples(samples, options, model)
 
 
 def texts(result: dict) -> list[str]:
@@ -63,24 +75,23 @@ def test_short_spans_are_decoded_together_and_get_what_each_gets_alone(base, bas
         (short[2], options),
         (short[0], other),  # other settings: alone in its group
     ]
-    results, meeting = transcribe_together(base, spans, threading.Lock())
+    results, meeting = transcribe_together(base, spans, threading.Lock(), reseed)
     assert not [r for r in results if isinstance(r, Exception)], results
     assert meeting.batched == [3] and meeting.failure is None  # the three short spans, nothing else
     assert results[3]["words"] == []
 
     for n in (1, 5):  # not batched: the engine's own sequential decode, so exactly what it gives alone
-        alone = transcribe_span_samples(spans[n][0], spans[n][1], base)
-        assert results[n]["words"] == alone["words"], n
+        assert results[n]["words"] == alone(spans[n][0], spans[n][1], base)["words"], n
     for n in (0, 2, 4):
-        alone = transcribe_span_samples(spans[n][0], options, base)
-        got, want = texts(results[n]), texts(alone)
+        single = alone(spans[n][0], options, base)
+        got, want = texts(results[n]), texts(single)
         assert len(want) >= 12, want  # real words: the comparison means something
         # one window decoded at the first temperature, without timestamp tokens: the same words here (clean
         # speech, nothing for the fallback to do); a span given another span's window would fail this
         matcher = difflib.SequenceMatcher(a=got, b=want, autojunk=False)
         assert matcher.ratio() >= 0.95, (got, want)
         pairs = [
-            (results[n]["words"][m.a + k], alone["words"][m.b + k])
+            (results[n]["words"][m.a + k], single["words"][m.b + k])
             for m in matcher.get_matching_blocks()
             for k in range(m.size)
         ]
@@ -95,6 +106,6 @@ def test_a_batch_of_one_is_todays_decode(base, base_whisper_model, tmp_path):
     """A span that meets nobody (a batch of one) is decoded exactly as a replica without batching does."""
     options = TranscribeOptions(language="en", model=str(base_whisper_model), device="cpu", cache=False)
     samples = speech(tmp_path, "one", SENTENCES[1])
-    results, meeting = transcribe_together(base, [(samples, options)], threading.Lock())
+    results, meeting = transcribe_together(base, [(samples, options)], threading.Lock(), reseed)
     assert meeting.batched == []
-    assert results[0]["words"] == transcribe_span_samples(samples, options, base)["words"]
+    assert results[0]["words"] == alone(samples, options, base)["words"]
