@@ -149,7 +149,7 @@ def test_two_bays_short_spans_are_decoded_in_one_batch(facility, base_whisper_mo
     results = _together(facility, [("bay-a", facility.media[0], {}), ("bay-b", facility.media[1], {})])
     for result in results:
         assert result["replica"]["batched_requests"] == 2 and result["replica"]["decoded_together"] == 2
-    model = models.load_whisper(str(base_whisper_model), "cpu", "int8")
+    model = models.load_whisper(str(base_whisper_model), "cpu", "auto", 1)  # as the replica loads it
     options = TranscribeOptions(language="en", model=str(base_whisper_model), device="cpu", cache=False)
     for result, media in zip(results, (facility.media[0], facility.media[1])):
         samples, _ = sf.read(str(media), dtype="float32")
@@ -157,7 +157,10 @@ def test_two_bays_short_spans_are_decoded_in_one_batch(facility, base_whisper_mo
         got, want = _texts(result["words"]), _texts(alone["words"])
         assert len(want) >= 12, want
         matcher = difflib.SequenceMatcher(a=got, b=want, autojunk=False)
-        assert matcher.ratio() >= 0.95, (got, want)  # each bay its own words (not the other bay's span)
+        # each bay its own words (the other bay's span would share almost none). Not all of them: a replica's
+        # decode in another process and thread count is not bit-exact with this one; near-ties in the beam go
+        # either way (seen here: 'the most that had' / 'the motorcycle had'), as test_cluster.py notes
+        assert matcher.ratio() >= 0.85, (got, want)
         pairs = [
             (result["words"][m.a + k], alone["words"][m.b + k])
             for m in matcher.get_matching_blocks()
@@ -170,12 +173,16 @@ def test_two_bays_short_spans_are_decoded_in_one_batch(facility, base_whisper_mo
 
 
 def test_a_long_span_and_other_settings_are_not_decoded_together(facility):
-    results = _together(
-        facility,
-        [("bay-a", facility.media["long"], {}), ("bay-b", facility.media[2], {"beam_size": 2})],
-    )
+    # the short default span could pair with the long one (same settings) or with the other short one (same
+    # length): neither may happen
+    jobs = [
+        ("bay-a", facility.media["long"], {}),
+        ("bay-b", facility.media[0], {}),
+        ("bay-a", facility.media[1], {"beam_size": 2}),
+    ]
+    results = _together(facility, jobs)
     for result in results:
-        assert result["replica"]["batched_requests"] == 2  # they met in one batch ...
+        assert result["replica"]["batched_requests"] == 3  # they met in one batch ...
         assert result["replica"]["decoded_together"] == 1  # ... and each was decoded on its own
         assert len(result["words"]) >= 12
 
