@@ -21,6 +21,10 @@ Writes benchmarks/results/cluster.json and cluster.md.
 ``--batching``: translation requests from several bays at once against the cluster's stage replica deployed
 with ``--batch-size 1`` (unbatched) and ``--batch-size 16`` (``serve.batch``), on a one-node local cluster;
 sentences per second and request latency for each. Writes benchmarks/results/cluster_batching.json and .md.
+
+``--whisper-batching``: short spans (one Whisper window each) from 4 bays at once against one CPU Whisper
+replica deployed with ``--whisper-batch-size 1`` (off) and ``4`` (on), alternated; x real time and span
+latency. Adds a ``whisper`` section to cluster_batching.json (the translation rows stay) and to the .md.
 """
 
 from __future__ import annotations
