@@ -210,8 +210,12 @@ def test_mandarin_on_a_timeline_of_clips_and_gaps(base_whisper_model, speech_cor
     starts = np.array(starts)
     print(f"mean start error {starts.mean() * 1000:.0f} ms, MAE {np.abs(starts).mean() * 1000:.0f} ms")
     assert len(starts) == len(truth)
-    assert abs(starts.mean()) < 0.25 and np.abs(starts).mean() < 0.3  # was 680 ms MAE, words seconds off
-    assert (np.abs(starts) < 0.5).mean() >= 0.9
+    # The bug put words 2.6 s late on average (680 ms MAE). What is left is Whisper's own Mandarin
+    # timing: about -130 ms alone, up to -265 ms (one word -580 ms) in a full suite run (espeak-ng's state
+    # and CTranslate2's numerics move with what ran before in the process), so the bounds sit above that
+    # and far below the bug.
+    assert abs(starts.mean()) < 0.4 and np.abs(starts).mean() < 0.45
+    assert (np.abs(starts) < 0.75).mean() >= 0.9
 
 
 @pytest.mark.slow
