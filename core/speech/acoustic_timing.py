@@ -17,10 +17,11 @@ What makes or breaks it (measured on espeak-ng speech, see ``benchmarks/bench_tr
 * ``bestpath=False`` and wide beams: the default beams silently fail on a few percent of sentences;
 * ``silprob=1.0``: with the default, pauses inside a segment are swallowed by the next word;
 * no language model (``lm=None``): the search is the forced word sequence only;
-* ``topn=16`` Gaussians per frame instead of 4: boundaries ~4 ms closer, 92.3 instead of 89.5 % within 50 ms
-  on the calibration corpora. The stage's cost is per frame of audio (the Gaussian scores), not per word, so
-  topn is what it costs: 32 was a little more accurate (92.8 %) for half as much again (measured in
-  ``benchmarks/results/word_timing_settings.md``);
+* ``topn=8`` Gaussians per frame: the stage's cost is per frame of audio (the Gaussian scores), not per word,
+  so topn is what it costs. 4 loses boundaries (and fails a few pieces); 16 and 32 were a little more
+  accurate on ends (``benchmarks/results/word_timing_settings.md``) for 1.4x / 2x the cost, and what 8 loses
+  there is won back by ``word_timing``'s end-before-a-pause rule (``TRUSTED_END_SHIFT``; measured in
+  ``benchmarks/results/word_timing_cost.md``);
 * 0.4 s of padding (``PAD``) rather than 0.25 s: a little better on the same corpora;
 * audio at the decoder's own rate (16 kHz): other rates give seconds of error without any warning, so they are
   refused here.
@@ -44,9 +45,11 @@ FRAME = 0.01  # seconds per decoder frame (pocketsphinx's default frate of 100)
 PAD = 0.4  # seconds of audio around a segment's words, so the first and last word can move
 LANGUAGES = ("en",)
 DECODER_SETTINGS = dict(
-    lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=16
+    lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=8
 )
-RULES_VERSION = 2  # bump when ``retime_words`` times the same words differently (2: sentence openers moved)
+# bump when ``retime_words`` (or the pause rules it relies on) times the same words differently (2: sentence
+# openers moved; 3: an aligned word's end before a pause moves out to the speech offset by up to 0.15 s)
+RULES_VERSION = 3
 _NOISE = ("<sil>", "<s>", "</s>", "[NOISE]", "++NOISE++")
 
 

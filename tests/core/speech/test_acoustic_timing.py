@@ -250,3 +250,25 @@ def test_a_word_whisper_put_before_a_pause_moves_to_the_speech_after_it(speech_c
     assert stats.moved == 1 and stats.fallback == 0 and all(flags)
     assert abs(our[0] - b_ref[0][1]) <= 0.05, (our, b_ref[0])
     assert abs(new[len(a_ref) - 1][1] - a_end) <= 0.1  # the sentence before still ends where it does
+
+
+@pytest.mark.parametrize("text", ["The jury gave its verdict.", "She bought a new jacket."])
+def test_the_last_word_before_a_pause_keeps_its_final_stop(speech_corpus_module, text):
+    """The aligner leaves a final stop's closure and release ("verdict", "jacket") out of the last word before
+    a pause, 100-130 ms of it: the end-before-a-pause rule moves an aligned word's end out to where the speech
+    stops (by up to ``TRUSTED_END_SHIFT``, more than the 80 ms the other pause rules may move it)."""
+    samples, ref = _sentence(speech_corpus_module, text)
+    aligner = at.EnglishAligner()
+    result = aligner.align(samples, [at.spell_token(t) for t, *_ in ref])
+    assert result.times is not None, result.reason
+    refined = refine_word_times(
+        result.times,
+        samples,
+        SR,
+        speech_activity(samples, SR),
+        texts=[t for t, *_ in ref],
+        trusted=[True] * len(ref),
+    )
+    end = ref[-1][2]
+    assert ref[-1][3]
+    assert abs(refined[-1][1] - end) <= 0.02, (result.times[-1], refined[-1], end)
