@@ -299,5 +299,6 @@ def status_cmd(address, as_json) -> None:
         click.echo(
             f"Whisper batches on one replica: {whisper['batches']} for {whisper['requests']} spans "
             f"(largest {whisper['largest']}; spans decoded together {whisper.get('decoded_together', 0)}, "
-            f"at most {whisper.get('largest_decoded_together', 0)} at once)"
+            f"at most {whisper.get('largest_decoded_together', 0)} at once; on their own "
+            f"{whisper.get('decoded_alone', 0)})"
         )

@@ -70,7 +70,13 @@ class Rendezvous:
         self._answers: dict[int, object] = {}
         self._ran = False
         self.batched: list[int] = []  # sizes of the groups decoded together
+        self.groups: list[list[int]] = []  # the slots of each group decoded together
+        self.alone: list[int] = []  # the slots decoded on their own (the sequential decode), in order
         self.failure: str | None = None
+
+    def together_with(self, slot: int) -> int:
+        """How many spans span ``slot`` was decoded with, itself included (1: on its own or not at all)."""
+        return next((len(group) for group in self.groups if slot in group), 1)
 
     def model_for(self, slot: int) -> _Model:
         return _Model(self.model, self, slot)
@@ -95,6 +101,7 @@ class Rendezvous:
         if answer is not None:
             return answer
         with self.lock:  # the sequential decode, as a replica without batching runs it
+            self.alone.append(slot)
             self.reseed()
             segments, info = self.model.transcribe(audio, **kwargs)
             return list(segments), info
@@ -117,6 +124,7 @@ class Rendezvous:
                 with self.lock:
                     answers.update(self._decode_together(members))
                 self.batched.append(len(members))
+                self.groups.append(sorted(members))
             except Exception as exc:  # the batch failed as a whole: each span decodes on its own instead
                 self.failure = f"{type(exc).__name__}: {exc}"
                 log.warning("batched Whisper decode failed (%s); decoding the spans one by one", self.failure)
@@ -165,7 +173,8 @@ def _shifted(segment, offset: float, duration: float):
 def transcribe_together(model, spans: list, lock: threading.Lock, reseed=None) -> tuple[list, Rendezvous]:
     """Each ``(samples, TranscribeOptions)`` of ``spans`` -> its span result (``transcribe_span_samples``'s)
     or the exception it raised, with the spans that can share a batch decoded together; and the rendezvous
-    (``batched``: the sizes of the groups decoded together)."""
+    (``batched``: the sizes of the groups decoded together, ``groups`` their slots, ``alone`` the slots
+    decoded on their own)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ..speech.transcribe import transcribe_span_samples

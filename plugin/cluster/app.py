@@ -148,8 +148,7 @@ class Transcriber:
             transcribe_together, self.model, spans, self.decode_lock, lambda: ctranslate2.set_random_seed(0)
         )
         seconds = round(time.perf_counter() - started, 3)
-        together = max(meeting.batched, default=1)
-        for n, (samples, _), result in zip(slots, spans, results):
+        for slot, (n, (samples, _), result) in enumerate(zip(slots, spans, results)):
             if isinstance(result, dict):
                 result["replica"] = {
                     "seconds": round(seconds / len(spans), 3),  # its share of the batch
@@ -157,13 +156,14 @@ class Transcriber:
                     "audio_seconds": round(len(samples) / 16000, 3),
                     "compute": self.compute,
                     "batched_requests": len(requests),
-                    "decoded_together": together,
+                    "decoded_together": meeting.together_with(slot),  # 1: decoded on its own
                 }
             answers[n] = result
         self.batches["batches"] += 1
         self.batches["requests"] += len(requests)
         self.batches["largest"] = max(self.batches["largest"], len(requests))
         self.batches["decoded_together"] += sum(meeting.batched)
+        self.batches["decoded_alone"] += len(meeting.alone)
         self.batches["largest_decoded_together"] = max(
             [self.batches["largest_decoded_together"], *meeting.batched]
         )
