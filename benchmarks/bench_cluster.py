@@ -669,7 +669,8 @@ def render_whisper_batching(result: dict) -> str:
         "the machine's changing load favours neither. One CT2 thread on a loaded 2-core CPU is where "
         "batching gains least: a batch of 4 windows is 4 times the encoder work; only the per-call overhead "
         "and the decoder's per-step cost are shared. A GPU replica (where a batch of windows fills the card) "
-        "was not measured here.",
+        "was not measured here (no GPU was lent to this task). Below 1.0 means no gain: on CPU replicas "
+        "leave Whisper batching off (the default); whether it pays on a GPU replica is still to measure.",
     ]
     return "\n".join(lines)
 
@@ -830,6 +831,9 @@ def render(result: dict) -> str:
     lines += [
         "",
         "## Paper estimate (from the figures above and the stated assumption)",
+        "",
+        "No GPU was lent to this task: the GPU replica's real-time factor below is an assumption, not a "
+        "measurement, and every GPU figure follows from it. Only the CPU figures above were measured.",
         "",
         "| estimate | value |",
         "| --- | --- |",
