@@ -42,7 +42,7 @@ def facility(ray_cluster, base_whisper_model, tmp_path_factory):
         min_replicas=1,
         max_replicas=1,
         whisper_batch_size=4,
-        batch_wait_ms=1500,  # this loaded 2-core machine: two HTTP submissions can be a few hundred ms apart
+        batch_wait_ms=1000,  # this loaded 2-core machine: two HTTP submissions can be a few hundred ms apart
         stages="none",
     )
     f.add_bay("bay-a")
