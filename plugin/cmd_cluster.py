@@ -128,7 +128,16 @@ def cluster_cmd() -> None:
     type=click.FloatRange(min=0, max=1000),
     default=20.0,
     show_default=True,
-    help="How long a batch waits for more requests.",
+    help="How long a batch (translation, or Whisper with --whisper-batch-size) waits for more requests.",
+)
+@click.option(
+    "--whisper-batch-size",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Spans from different bays that a Whisper replica decodes in one batch when each fits one 30 s "
+    "window and their settings match (1: off). Batched decoding uses the first temperature only, without "
+    "the fallback to higher temperatures.",
 )
 def deploy_cmd(
     address,
@@ -149,6 +158,7 @@ def deploy_cmd(
     stage_cpus,
     batch_size,
     batch_wait_ms,
+    whisper_batch_size,
 ) -> None:
     """Deploy (or update) the transcription application on a running Ray cluster."""
     from .cluster.deploy import check_listen, connect, deploy
@@ -184,6 +194,7 @@ def deploy_cmd(
         stage_cpus,
         batch_size,
         batch_wait_ms,
+        whisper_batch_size,
     )
     if info["serve_was_running"]:
         click.echo(
@@ -282,4 +293,12 @@ def status_cmd(address, as_json) -> None:
         click.echo(
             f"translation batches on one stage replica: {batches['batches']} for {batches['requests']} "
             f"requests (largest {batches['largest']})"
+        )
+    whisper = (info.get("transcriber_replica") or {}).get("batches") or {}
+    if whisper.get("batches"):
+        click.echo(
+            f"Whisper batches on one replica: {whisper['batches']} for {whisper['requests']} spans "
+            f"(largest {whisper['largest']}; spans decoded together {whisper.get('decoded_together', 0)}, "
+            f"at most {whisper.get('largest_decoded_together', 0)} at once; on their own "
+            f"{whisper.get('decoded_alone', 0)})"
         )

@@ -27,9 +27,24 @@ api = FastAPI(title="CaptionBridge facility cluster", docs_url=None, redoc_url=N
 @serve.deployment(max_ongoing_requests=1, health_check_period_s=5, graceful_shutdown_timeout_s=5)
 class Transcriber:
     """One warm model. One span at a time per replica (CTranslate2 already uses the replica's cores or its
-    GPU); on a GPU, a span's speech chunks are decoded in batches (faster-whisper's batched pipeline)."""
+    GPU); on a GPU, a span's speech chunks are decoded in batches (faster-whisper's batched pipeline).
 
-    def __init__(self, model: str | None, device: str, compute_type: str, cpu_threads: int):
+    With ``whisper_batch`` above 1 (opt-in, ``cluster deploy --whisper-batch-size``), spans that arrive
+    together are gathered by ``serve.batch`` (up to that many, or what came within ``batch_wait_s``) and
+    those with one window of speech and the same settings are decoded in one batch
+    (``core.cluster.whisper_batch``: first temperature only, no fallback)."""
+
+    def __init__(
+        self,
+        model: str | None,
+        device: str,
+        compute_type: str,
+        cpu_threads: int,
+        whisper_batch: int = 1,
+        batch_wait_s: float = 0.02,
+    ):
+        import threading
+
         from ...core.speech.models import load_whisper, resolve_device, resolve_model
 
         self.model_name = model
@@ -38,6 +53,14 @@ class Transcriber:
         self.resolved = resolve_model(model)
         self.model = load_whisper(model, device, compute_type, cpu_threads)
         self.compute = ":".join(resolve_device(device, compute_type))
+        self.whisper_batch = max(1, int(whisper_batch))
+        if self.whisper_batch > 1:
+            # batched decodes are not today's decodes: the shared cache keeps their transcripts apart
+            self.compute += "+whisper-batch"
+        self.transcribe_batched.set_max_batch_size(self.whisper_batch)
+        self.transcribe_batched.set_batch_wait_timeout_s(max(0.0, float(batch_wait_s)))
+        self.decode_lock = threading.Lock()
+        self.batches: Counter = Counter()
 
     def describe(self) -> dict:
         import dataclasses
@@ -56,6 +79,8 @@ class Transcriber:
             "timing": dataclasses.asdict(lag),
             "pid": os.getpid(),
             "node": ray.get_runtime_context().get_node_id(),
+            "whisper_batch": self.whisper_batch,
+            "batches": dict(self.batches),
         }
 
     def transcribe(self, flac: bytes, audio_hash: str, settings: dict) -> dict:
@@ -79,6 +104,71 @@ class Transcriber:
             "compute": self.compute,
         }
         return result
+
+    # -- batched (opt-in)
+    async def transcribe_in_batch(self, flac: bytes, audio_hash: str, settings: dict) -> dict:
+        """``transcribe``, through the batch (what the ingress calls when Whisper batching is on)."""
+        answer = await self.transcribe_batched({"flac": flac, "audio_hash": audio_hash, "settings": settings})
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.02)
+    async def transcribe_batched(self, requests: list) -> list:
+        import dataclasses
+
+        import ctranslate2
+
+        from ...core.cluster.whisper_batch import WINDOW, transcribe_together
+        from ...core.cluster.wire import decode_flac
+        from ...core.speech.transcribe import TranscribeOptions
+
+        started = time.perf_counter()
+        spans, answers, slots = [], [None] * len(requests), []
+        for n, request in enumerate(requests):
+            try:
+                samples = await asyncio.to_thread(decode_flac, request["flac"], request["audio_hash"])
+                options = TranscribeOptions(
+                    **request["settings"],
+                    model=self.model_name,
+                    device=self.device,
+                    compute_type=self.compute_type,
+                    cache=False,
+                )
+            except Exception as exc:  # this span's own failure, not its batch's
+                answers[n] = exc
+                continue
+            if options.batch_size == 0 and len(samples) <= WINDOW:
+                # one window: the sequential decode the batch stands in for (a GPU would otherwise decode the
+                # span's chunks in its own batched pipeline, alone)
+                options = dataclasses.replace(options, batch_size=1)
+            spans.append((samples, options))
+            slots.append(n)
+        results, meeting = await asyncio.to_thread(
+            transcribe_together, self.model, spans, self.decode_lock, lambda: ctranslate2.set_random_seed(0)
+        )
+        seconds = round(time.perf_counter() - started, 3)
+        for slot, (n, (samples, _), result) in enumerate(zip(slots, spans, results)):
+            if isinstance(result, dict):
+                result["replica"] = {
+                    "seconds": round(seconds / len(spans), 3),  # its share of the batch
+                    "batch_seconds": seconds,
+                    "audio_seconds": round(len(samples) / 16000, 3),
+                    "compute": self.compute,
+                    "batched_requests": len(requests),
+                    "decoded_together": meeting.together_with(slot),  # 1: decoded on its own
+                }
+            answers[n] = result
+        self.batches["batches"] += 1
+        self.batches["requests"] += len(requests)
+        self.batches["largest"] = max(self.batches["largest"], len(requests))
+        self.batches["decoded_together"] += sum(meeting.batched)
+        self.batches["decoded_alone"] += len(meeting.alone)
+        self.batches["largest_decoded_together"] = max(
+            [self.batches["largest_decoded_together"], *meeting.batched]
+        )
+        self.batches["failed_batches"] += 1 if meeting.failure else 0
+        return answers
 
 
 def _model_id(*parts, folder=None) -> str:
@@ -248,8 +338,10 @@ class Ingress:
         stages=None,
         stage_inflight: int = 1,
         speaker_inflight: int = 1,
+        whisper_batch: int = 1,
     ):
         self.transcriber = transcriber
+        self.whisper_batch = max(1, int(whisper_batch))
         self.stages = stages
         self.stage_inflight = stage_inflight
         self.speaker_inflight = speaker_inflight
@@ -293,7 +385,9 @@ class Ingress:
         return self._hub
 
     async def _run_on_replica(self, flac: bytes, audio_hash: str, settings: dict) -> dict:
-        return await self._on_replica(lambda: self.transcriber.transcribe.remote(flac, audio_hash, settings))
+        t = self.transcriber
+        method = t.transcribe_in_batch if self.whisper_batch > 1 else t.transcribe
+        return await self._on_replica(lambda: method.remote(flac, audio_hash, settings))
 
     async def _translate_on_replica(self, request: dict) -> dict:
         return await self._on_replica(lambda: self.stages.translate.remote(request))
@@ -405,6 +499,11 @@ class Ingress:
     async def stats(self) -> dict:
         hub = await self.hub()
         out = hub.stats()
+        if self.whisper_batch > 1:
+            try:
+                out["transcriber_replica"] = await asyncio.wait_for(self.transcriber.describe.remote(), 10)
+            except Exception as exc:  # a replica restarting: the rest of the status still counts
+                out["transcriber_replica"] = {"error": type(exc).__name__}
         if self.stages is not None and hub.stages:
             try:
                 out["stage_replica"] = await asyncio.wait_for(self.stages.describe.remote(), 10)
@@ -427,8 +526,10 @@ def build_app(
     stage_cpus: float = 1.0,
     max_batch_size: int = 16,
     batch_wait_s: float = 0.02,
+    whisper_batch: int = 1,
 ):
     """The bound application ``serve.run`` deploys."""
+    whisper_batch = max(1, int(whisper_batch))
     compute_type = "auto"
     actor = {"num_cpus": cpus_per_replica}
     if device == "cuda":
@@ -440,14 +541,21 @@ def build_app(
             "autoscaling_config": {
                 "min_replicas": min_replicas,
                 "max_replicas": max_replicas,
-                "target_ongoing_requests": 1,
+                "target_ongoing_requests": whisper_batch,
                 "upscale_delay_s": 5,
                 "downscale_delay_s": 600,
             }
         }
     )
-    transcriber = Transcriber.options(ray_actor_options=actor, **scaling).bind(
-        model, device, compute_type, max(1, int(cpus_per_replica)) if device != "cuda" else 0
+    transcriber = Transcriber.options(
+        ray_actor_options=actor, max_ongoing_requests=whisper_batch, **scaling
+    ).bind(
+        model,
+        device,
+        compute_type,
+        max(1, int(cpus_per_replica)) if device != "cuda" else 0,
+        whisper_batch,
+        batch_wait_s,
     )
     ingress = Ingress.options(
         ray_actor_options={"num_cpus": 0, "resources": {"node:__internal_head__": 0.001}}
@@ -472,6 +580,14 @@ def build_app(
     # enough translation requests in flight for whole batches on every stage replica; one mix per replica at
     # a time for speakers (a feature's diarization holds its replica's cores, others queue fairly meanwhile)
     stage_inflight = max(2, stage_replicas * max(1, max_batch_size))
+    # with Whisper batching, enough spans in flight to fill every replica's batch
     return ingress.bind(
-        transcriber, data_dir, max_replicas, max_upload_bytes, helper, stage_inflight, stage_replicas
+        transcriber,
+        data_dir,
+        max_replicas * whisper_batch,
+        max_upload_bytes,
+        helper,
+        stage_inflight,
+        stage_replicas,
+        whisper_batch,
     )

@@ -119,6 +119,7 @@ def deploy(
     stage_cpus: float = 1.0,
     max_batch_size: int = 16,
     batch_wait_ms: float = 20.0,
+    whisper_batch_size: int = 1,
 ) -> dict:
     from ray import serve
 
@@ -171,6 +172,7 @@ def deploy(
         stage_cpus,
         max_batch_size,
         batch_wait_ms / 1000.0,
+        whisper_batch_size,
     )
     serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
     scheme = "https" if tls_cert else "http"

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import ssl
 import subprocess
 import time
 import urllib.error
@@ -24,7 +23,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from fixtures.ray_cluster import free_port, self_signed_certificate
+from fixtures.ray_cluster import Facility, cpu_ticks, replica_pids, speech
 
 pytestmark = pytest.mark.slow
 
@@ -32,16 +31,6 @@ SENTENCES = [
     "The harbour master walked along the quay at dawn, counting the boats that had come in overnight.",
     "Nobody in the village had expected the storm to pass so quickly, or the sea to be so calm afterwards.",
 ]
-
-
-def speech(path: Path, text: str, repeat: int = 1) -> Path:
-    """espeak-ng speech as a 16 kHz mono 16-bit WAV (``repeat`` times, with a pause between)."""
-    raw = path.with_suffix(".22k.wav")
-    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, timeout=60)
-    args = ["sox", str(raw)] + ([str(raw)] * (repeat - 1)) + ["-r", "16000", "-c", "1", "-b", "16", str(path)]
-    subprocess.run(args, check=True, timeout=60)
-    raw.unlink()
-    return path
 
 
 def words_of(out_dir: Path) -> list[tuple]:
@@ -66,110 +55,13 @@ def assert_same_words(got: list[tuple], expected: list[tuple]) -> None:
     assert sum(g[1:] == e[1:] for g, e in pairs) >= 0.8 * len(pairs), pairs
 
 
-class Facility:
-    def __init__(self, cluster, root: Path, model: Path):
-        self.cluster, self.root, self.model = cluster, root, model
-        self.data = root / "cluster-data"
-        self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"  # TLS even on loopback: the path bays on a network take
-        self.cert, self.key = self_signed_certificate(root / "tls")
-        self.tls = ssl.create_default_context(cafile=str(self.cert))
-        self.tokens: dict[str, Path] = {}
-        self.outputs: dict[str, list] = {}
-
-    def cli(self, *args, **kw):
-        return self.cluster.run_cli(*args, **kw)
-
-    def add_bay(self, name: str) -> Path:
-        result = self.cli("cluster", "add-bay", name, "--data-dir", str(self.data), "--url", self.url)
-        assert result.returncode == 0, result.stderr
-        path = self.root / f"{name}.token"
-        path.write_text(result.stdout.strip().splitlines()[0], encoding="utf-8")
-        os.chmod(path, 0o600)
-        self.tokens[name] = path
-        return path
-
-    def token(self, name: str) -> str:
-        return self.tokens[name].read_text(encoding="utf-8").strip()
-
-    def caption_args(self, media: Path, out: Path, bay: str | None, *extra: str) -> list[str]:
-        args = [
-            "caption",
-            str(media),
-            "--rate",
-            "25",
-            "--out",
-            str(out),
-            "--language",
-            "en",
-            "--model",
-            str(self.model),
-            "-q",
-            *extra,
-        ]
-        if bay is not None:
-            args += [
-                "--cluster",
-                self.url,
-                "--cluster-token-file",
-                str(self.tokens[bay]),
-                "--cluster-ca-cert",
-                str(self.cert),
-            ]
-        return args
-
-    def caption(self, media: Path, out: Path, bay: str | None, *extra: str, timeout: float = 180):
-        return self.cli(*self.caption_args(media, out, bay, *extra), timeout=timeout)
-
-    def http(self, method: str, path: str, token: str, body: dict | None = None, data: bytes | None = None):
-        headers = {"Authorization": f"Bearer {token}"}
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30, context=self.tls) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
-
-    def status(self) -> dict:
-        result = self.cli("cluster", "status", "--address", self.cluster.address, "--json", timeout=90)
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
-
-
 @pytest.fixture(scope="module")
 def facility(ray_cluster, base_whisper_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("facility")
     ray_cluster.env["CAPTIONBRIDGE_CACHE_DIR"] = str(root / "bay-cache")
     f = Facility(ray_cluster, root, base_whisper_model)
-    result = f.cli(
-        "cluster",
-        "deploy",
-        "--address",
-        ray_cluster.address,
-        "--data-dir",
-        str(f.data),
-        "--model",
-        str(base_whisper_model),
-        "--device",
-        "cpu",
-        "--min-replicas",
-        "2",
-        "--max-replicas",
-        "2",
-        "--stages",
-        "none",  # transcription only: translation and speakers are tests/plugin/test_cluster_stages.py
-        "--port",
-        str(f.port),
-        "--tls-cert",
-        str(f.cert),
-        "--tls-key",
-        str(f.key),
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    # transcription only: translation and speakers are tests/plugin/test_cluster_stages.py
+    f.deploy(min_replicas=2, max_replicas=2, stages="none")
     f.add_bay("bay-a")
     f.add_bay("bay-b")
     f.media = {name: speech(root / f"{name}.wav", text) for name, text in zip(("one", "two"), SENTENCES)}
@@ -385,23 +277,6 @@ def test_a_bays_engine_service_sends_its_jobs_to_the_cluster(facility, tmp_path)
     assert facility.status()["bays"]["bay-d"]["jobs"] == 1
 
 
-def _replica_pids(facility) -> list[int]:
-    pids = []
-    for pid in facility.cluster._our_pids():
-        try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if title.startswith("ray::ServeReplica:captionbridge:Transcriber"):
-            pids.append(pid)
-    return pids
-
-
-def _cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
 def test_a_replica_killed_mid_request_costs_a_retry_not_the_job(facility, tmp_path):
     before = facility.status()
     media = speech(tmp_path / "long.wav", " ".join(SENTENCES), repeat=3)  # about 40 seconds
@@ -418,14 +293,14 @@ def test_a_replica_killed_mid_request_costs_a_retry_not_the_job(facility, tmp_pa
         text=True,
     )
     try:
-        replicas = _replica_pids(facility)
+        replicas = replica_pids(facility)
         assert len(replicas) == 2, replicas
         victim = None
         deadline = time.monotonic() + 90
         while victim is None and time.monotonic() < deadline and proc.poll() is None:
-            ticks = {pid: _cpu_ticks(pid) for pid in replicas}
+            ticks = {pid: cpu_ticks(pid) for pid in replicas}
             time.sleep(0.5)
-            busy = [pid for pid in replicas if _cpu_ticks(pid) - ticks[pid] >= 20]  # >= 0.2 s of CPU in 0.5 s
+            busy = [pid for pid in replicas if cpu_ticks(pid) - ticks[pid] >= 20]  # >= 0.2 s of CPU in 0.5 s
             if len(busy) == 1:
                 victim = busy[0]
         assert victim is not None, "no replica was seen working on the span"

@@ -104,3 +104,8 @@ def test_stage_options_refuse_what_they_do_not_know(tmp_path):
     assert result.exit_code == 3 and "stages must name one or more of transcribe, translate, speakers" in (
         result.stderr
     )
+
+
+def test_whisper_batch_size_is_refused_below_one(tmp_path):
+    bad = run("cluster", "deploy", "--whisper-batch-size", "0", "--data-dir", str(tmp_path))
+    assert bad.exit_code == 2 and "--whisper-batch-size" in bad.output

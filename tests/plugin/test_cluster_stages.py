@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cluster import Facility
+from fixtures.ray_cluster import Facility, cpu_ticks, replica_pids
 
 pytestmark = pytest.mark.slow
 
@@ -35,40 +35,14 @@ def document(out_dir: Path) -> dict:
 def facility(ray_cluster, base_whisper_model, tiny_marian, conversations_module, tmp_path_factory):
     root = tmp_path_factory.mktemp("facility-stages")
     f = Facility(ray_cluster, root, base_whisper_model)
-    result = f.cli(
-        "cluster",
-        "deploy",
-        "--address",
-        ray_cluster.address,
-        "--data-dir",
-        str(f.data),
-        "--model",
-        str(base_whisper_model),
-        "--device",
-        "cpu",
-        "--min-replicas",
-        "1",
-        "--max-replicas",
-        "1",
-        "--stages",
-        "translate,speakers",
-        "--stage-replicas",
-        "2",
-        "--stage-cpus",
-        "0.5",
-        "--translation-model",
-        str(tiny_marian["en-zh-ct2"]),
-        "--translation-model",
-        str(tiny_marian["zh-en-ct2"]),
-        "--port",
-        str(f.port),
-        "--tls-cert",
-        str(f.cert),
-        "--tls-key",
-        str(f.key),
-        timeout=240,
+    f.deploy(
+        min_replicas=1,
+        max_replicas=1,
+        stages="translate,speakers",
+        stage_replicas=2,
+        stage_cpus=0.5,
+        translation_model=[tiny_marian["en-zh-ct2"], tiny_marian["zh-en-ct2"]],
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     f.add_bay("bay-a")
     f.add_bay("bay-b")
     talk = conversations_module.make_conversation(2, seed=7, turns=4, voices=["en-us+m3", "en-us+f2"])
@@ -142,18 +116,6 @@ def test_a_second_bay_gets_translation_and_speakers_from_the_shared_cache(facili
     assert "stage translate (en-zh " in text.stdout and "stage speakers (resemblyzer)" in text.stdout
 
 
-def _stage_replica_pids(facility) -> list[int]:
-    pids = []
-    for pid in facility.cluster._our_pids():
-        try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if title.startswith("ray::ServeReplica:captionbridge:Stages"):
-            pids.append(pid)
-    return pids
-
-
 def test_a_stage_replica_killed_mid_request_costs_a_retry_not_the_job(
     facility, conversations_module, tmp_path
 ):
@@ -162,7 +124,6 @@ def test_a_stage_replica_killed_mid_request_costs_a_retry_not_the_job(
     import subprocess
     import sys
 
-    from test_cluster import _cpu_ticks
 
     before = facility.status()
     talk = conversations_module.make_conversation(2, seed=11, turns=14, voices=["en-us+m3", "en-us+f2"])
@@ -186,15 +147,15 @@ def test_a_stage_replica_killed_mid_request_costs_a_retry_not_the_job(
         text=True,
     )
     try:
-        replicas = _stage_replica_pids(facility)
+        replicas = replica_pids(facility, "Stages")
         assert len(replicas) == 2, replicas
         victim = None
         deadline = time.monotonic() + 240
         while victim is None and time.monotonic() < deadline and proc.poll() is None:
-            ticks = {pid: _cpu_ticks(pid) for pid in replicas}
+            ticks = {pid: cpu_ticks(pid) for pid in replicas}
             time.sleep(0.3)
             busy = [
-                pid for pid in replicas if _cpu_ticks(pid) - ticks[pid] >= 12
+                pid for pid in replicas if cpu_ticks(pid) - ticks[pid] >= 12
             ]  # >= 0.12 s of CPU in 0.3 s
             if len(busy) == 1:
                 victim = busy[0]
