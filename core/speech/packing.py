@@ -20,6 +20,7 @@ import numpy as np
 
 WINDOW = 29.0  # seconds of joined audio per pack (a Whisper window is 30 s; a little slack for its seek)
 SPAN_GAP = 0.6  # seconds of silence between two spans' speech in a pack
+WITHOUT_TIMESTAMPS = False  # decode packs without Whisper's timestamp tokens (the aligner times the words)
 SPAN_MAX = 60.0  # seconds: a longer span is never packed (its samples are held while its pack fills)
 
 
@@ -44,6 +45,11 @@ class Pack:
 
     def __len__(self) -> int:
         return len(self.members)
+
+
+def decoding_id() -> str:
+    """How packs are decoded (part of a packed span's transcript-cache key)."""
+    return "packed" + (":without_timestamps" if WITHOUT_TIMESTAMPS else "")
 
 
 def joined_seconds(chunks: list[tuple[int, int]], sample_rate: int, join_gap: float) -> float:

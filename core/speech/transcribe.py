@@ -224,7 +224,7 @@ def _replace_region(region, **changes):
 
 def _packed_family(family: str) -> str:
     """The transcript-cache family of spans decoded in a shared window (``packing``)."""
-    return cache_key(family=family, decoding="packed")
+    return cache_key(family=family, decoding=packing.decoding_id())
 
 
 def _span_key(family: str, span: "_Span") -> str:
@@ -511,7 +511,7 @@ class _Engine:
             if rate != 1:  # decoder gave timeline-rate audio: express times in source seconds
                 result["words"] = [[t, s * float(rate), e * float(rate), p] for t, s, e, p in result["words"]]
             key, family = keys[i]
-            if key and result.get("decoding") == "packed":
+            if key and result.get("decoding", "").startswith("packed"):
                 family = _packed_family(family)
                 key = _span_key(family, spans[i])
             if key:
@@ -834,7 +834,10 @@ class _Engine:
         in order, each exactly what ``transcribe_samples`` gives: words in the member's own seconds, mapped
         back only within its own speech, then timed (the aligner and the pause rules) on its own audio."""
         joined, pieces = packing.layout(pack, SAMPLE_RATE, _JOIN_GAP)
-        segments, info = self.model.transcribe(joined, **self._decode_kwargs(language))
+        kwargs = self._decode_kwargs(language)
+        if packing.WITHOUT_TIMESTAMPS:
+            kwargs["without_timestamps"] = True
+        segments, info = self.model.transcribe(joined, **kwargs)
         members = len(pack)
         raw: list[list[RawWord]] = [[] for _ in range(members)]
         segment_of: list[list[int]] = [[] for _ in range(members)]
@@ -859,7 +862,7 @@ class _Engine:
             result = self._finish_samples(
                 samples, raw[m], segment_of[m], chunk_map, activity, chunks, info, dropped[m], None
             )
-            result["decoding"] = "packed"
+            result["decoding"] = packing.decoding_id()
             results.append(result)
         return results
 
