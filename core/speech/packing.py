@@ -22,6 +22,9 @@ WINDOW = 29.0  # seconds of joined audio per pack (a Whisper window is 30 s; a l
 SPAN_GAP = 0.6  # seconds of silence between two spans' speech in a pack
 WITHOUT_TIMESTAMPS = False  # decode packs without Whisper's timestamp tokens (the aligner times the words)
 SPAN_MAX = 60.0  # seconds: a longer span is never packed (its samples are held while its pack fills)
+HOLD_MAX = 300.0  # seconds of span audio one pack may hold while it fills (memory stays bounded)
+OPEN_PACKS = 4  # packs filled at once: a span goes to the first one it fits (first fit), the fullest is
+# decoded when none has room
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Pack:
     samples: list = field(default_factory=list)  # np.ndarray per member (16 kHz mono)
     chunks: list = field(default_factory=list)  # [(start, end) samples] per member
     seconds: float = 0.0  # joined length so far
+    held: float = 0.0  # seconds of span audio held
 
     def __len__(self) -> int:
         return len(self.members)
@@ -64,15 +68,30 @@ def packable(span_seconds: float, speech_seconds: float) -> bool:
     return 0.0 < speech_seconds <= WINDOW and span_seconds <= SPAN_MAX
 
 
-def fits(pack: Pack, speech_seconds: float) -> bool:
-    """Whether a span of this much joined speech still fits the pack's window."""
+def fits(pack: Pack, speech_seconds: float, span_seconds: float = 0.0) -> bool:
+    """Whether a span of this much joined speech (and this long) still fits the pack."""
     if not pack.members:
         return speech_seconds <= WINDOW
-    return pack.seconds + SPAN_GAP + speech_seconds <= WINDOW
+    return pack.seconds + SPAN_GAP + speech_seconds <= WINDOW and pack.held + span_seconds <= HOLD_MAX
+
+
+def place(packs: list[Pack], speech_seconds: float, span_seconds: float) -> tuple[Pack, Pack | None]:
+    """First fit: the open pack a span goes into (a new one when none has room), and the pack to decode
+    now to keep at most ``OPEN_PACKS`` open (the fullest; None when there is room). ``packs`` is updated."""
+    for pack in packs:
+        if fits(pack, speech_seconds, span_seconds):
+            return pack, None
+    full = None
+    if len(packs) >= OPEN_PACKS:
+        full = max(packs, key=lambda p: p.seconds)
+        packs.remove(full)
+    packs.append(Pack())
+    return packs[-1], full
 
 
 def add(pack: Pack, member, samples: np.ndarray, chunks: list[tuple[int, int]], speech_seconds: float):
     pack.seconds += (SPAN_GAP if pack.members else 0.0) + speech_seconds
+    pack.held += len(samples) / 16000
     pack.members.append(member)
     pack.samples.append(samples)
     pack.chunks.append(chunks)

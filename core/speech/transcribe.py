@@ -502,7 +502,7 @@ class _Engine:
             )
         done = float(sum(spans[i].source_duration for i in results))
         report(done / total)
-        pack = packing.Pack()
+        open_packs: list[packing.Pack] = []
         packed_spans = packs = 0
 
         def store(i: int, rate: Fraction, result: dict) -> None:
@@ -530,11 +530,10 @@ class _Engine:
 
             store(i, rate, self.transcribe_samples(samples, language, on_progress, chunks))
 
-        def flush() -> None:
-            nonlocal pack, packed_spans, packs
+        def flush(pack: packing.Pack) -> None:
+            nonlocal packed_spans, packs
             if len(pack) == 1:  # a pack of one is a span decoded alone (the same audio, the same key)
                 (i, rate), samples, chunks = pack.members[0], pack.samples[0], pack.chunks[0]
-                pack = packing.Pack()
                 alone(i, samples, rate, chunks)
             elif len(pack) > 1:
                 span_len = float(sum(spans[i].source_duration for i, _ in pack.members))
@@ -543,7 +542,6 @@ class _Engine:
                     report(min(1.0, (base + seconds * scale) / total))
 
                 members, decoded = pack.members, self.transcribe_pack(pack, language, on_progress)
-                pack = packing.Pack()
                 packed_spans, packs = packed_spans + len(members), packs + 1
                 for (i, rate), result in zip(members, decoded):
                     store(i, rate, result)
@@ -558,10 +556,12 @@ class _Engine:
             if not packing.packable(len(samples) / SAMPLE_RATE, speech):
                 alone(i, samples, rate, chunks)  # long (or silent): decoded on its own, as it always was
                 continue
-            if not packing.fits(pack, speech):
-                flush()
+            pack, full = packing.place(open_packs, speech, len(samples) / SAMPLE_RATE)
+            if full is not None:
+                flush(full)
             packing.add(pack, (i, rate), samples, chunks, speech)
-        flush()
+        for pack in open_packs:
+            flush(pack)
 
         tagged: list[tuple[Word, int]] = []
         seconds_by_language: dict[str, float] = {}

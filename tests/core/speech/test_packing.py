@@ -214,3 +214,29 @@ def test_a_word_straddling_a_join_goes_to_the_span_holding_most_of_it():
     assert not packing.fits(pack, packing.WINDOW - pack.seconds)
     assert not packing.packable(10.0, packing.WINDOW + 0.1)
     assert not packing.packable(packing.SPAN_MAX + 1, 5.0)
+
+
+def test_first_fit_over_a_few_open_packs_and_bounded_memory():
+    packs: list[packing.Pack] = []
+    short = np.zeros(16000 * 4, np.float32)
+    first, full = packing.place(packs, 20.0, 4.0)
+    assert full is None and packs == [first]
+    packing.add(first, 0, short, [(0, 16000 * 4)], 20.0)
+    second, full = packing.place(packs, 10.0, 4.0)  # 20 + gap + 10 > window: a new pack
+    assert full is None and second is not first
+    packing.add(second, 1, short, [(0, 16000 * 4)], 10.0)
+    back, _ = packing.place(packs, 5.0, 4.0)  # fits the first again: first fit, not next fit
+    assert back is first
+    for k in range(packing.OPEN_PACKS - 2):
+        pack, full = packing.place(packs, 25.0, 4.0)
+        assert full is None
+        packing.add(pack, 2 + k, short, [(0, 16000 * 4)], 25.0)
+    pack, full = packing.place(packs, 25.0, 4.0)  # none has room and all are open: the fullest is decoded
+    assert full is not None and full.seconds == 25.0 and full not in packs
+    assert len(packs) == packing.OPEN_PACKS and pack is packs[-1] and not pack.members
+    # a pack holds at most HOLD_MAX seconds of span audio, however little speech the spans have
+    held = packing.Pack()
+    long_quiet = np.zeros(int(16000 * packing.SPAN_MAX), np.float32)
+    while packing.fits(held, 0.5, packing.SPAN_MAX):
+        packing.add(held, len(held), long_quiet, [(0, 8000)], 0.5)
+    assert held.held <= packing.HOLD_MAX and held.seconds < packing.WINDOW
