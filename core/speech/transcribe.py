@@ -15,9 +15,9 @@ Per source span (adjacent regions of one source merged when contiguous):
 Language is forced, or detected once per job from several speech windows spread over all of the audio.
 
 Short spans (cache misses of one job, up to ``packing.SPAN_MAX`` long, whose joined speech fits a window)
-share Whisper windows: their speech is joined into stretches of up to ``packing.WINDOW`` seconds and decoded once
-(step 3); each word goes back to the span holding most of it (step 4 within that span only), and steps 4-5 run
-per span as above. ``TranscribeOptions.pack`` turns it off; a packed span's cache key says so.
+share Whisper windows: their speech is joined into stretches of up to ``packing.WINDOW`` seconds and decoded
+once (step 3); each word goes back to the span holding most of it (step 4 within that span only), and steps
+4-5 run per span as above. ``TranscribeOptions.pack`` turns it off; a packed span's cache key says so.
 """
 
 from __future__ import annotations
