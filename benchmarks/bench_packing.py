@@ -295,9 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="24 clips (full: 60)")
     parser.add_argument("--clips", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3, help="rounds (each runs every side once)")
-    parser.add_argument(
-        "--sides", default=",".join(SIDES), help=f"of {', '.join([*SETTINGS, 'bare'])}"
-    )
+    parser.add_argument("--sides", default=",".join(SIDES), help=f"of {', '.join([*SETTINGS, 'bare'])}")
     parser.add_argument("--out", default=None, help="results file stem (default: packing / packing-quick)")
     args = parser.parse_args(argv)
     from run_all import machine

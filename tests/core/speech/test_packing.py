@@ -151,9 +151,7 @@ def _file_regions(paths, gap=1.5):
     for k, path in enumerate(paths):
         start = TB.frame_at(Fraction(cursor).limit_denominator(1000), "ceil")
         frames = TB.frame_at(Fraction(soundfile.info(str(path)).frames, 16000), "floor")
-        regions.append(
-            AudioRegion(f"zh{k}", "A1", 1, start, start + frames, path, Fraction(0), TB)
-        )
+        regions.append(AudioRegion(f"zh{k}", "A1", 1, start, start + frames, path, Fraction(0), TB))
         ranges.append((float(TB.seconds(start)), float(TB.seconds(start + frames))))
         cursor = ranges[-1][1] + gap
     return regions, ranges
@@ -171,9 +169,7 @@ def test_auto_language_real_mandarin_clips_packed_stay_chinese_and_their_own(bas
     assert result.language == "zh" and result.stats["packed_spans"] == 2 and result.stats["packs"] == 1
     clips, outside = _per_clip(result.words, ranges)
     assert outside == []
-    alone = [
-        "".join(w.text for w in transcribe_regions([r], TB, options, model=base).words) for r in regions
-    ]
+    alone = ["".join(w.text for w in transcribe_regions([r], TB, options, model=base).words) for r in regions]
     for k, words in enumerate(clips):
         assert words and all(w.language == "zh" for w in words), k
         text = "".join(w.text for w in words)
