@@ -126,6 +126,17 @@ def test_cache_is_per_span_and_says_packed(base, english, tmp_path):
         regions, TB, TranscribeOptions(language="en", pack=False), model=base, cache=cache
     )
     assert off.stats["cached_spans"] == 0 and off.stats["packs"] == 0
+    # packing on takes either kind: with both in the cache, nothing is decoded
+    on = transcribe_regions(regions, TB, TranscribeOptions(language="en"), model=base, cache=cache)
+    assert on.stats["cached_spans"] == len(regions) and on.stats["transcribed_seconds"] == 0
+    # and a span decoded alone is found by a packing run (a fresh cache holding only what `off` wrote)
+    alone_only = TranscriptCache(tmp_path / "alone")
+    transcribe_regions(
+        regions[:2], TB, TranscribeOptions(language="en", pack=False), model=base, cache=alone_only
+    )
+    on_options = TranscribeOptions(language="en")
+    mixed = transcribe_regions(regions[:3], TB, on_options, model=base, cache=alone_only)
+    assert mixed.stats["cached_spans"] == 2 and mixed.stats["packs"] == 0  # the third decoded alone
 
 
 def test_option_off_decodes_each_clip_alone(base, english, speech_corpus_module):
