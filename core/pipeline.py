@@ -68,6 +68,7 @@ class CaptionOptions:
     speakers: str | int | None = None  # label speakers: "auto", a number, or None/"off"
     speaker_names: list[str] | None = None  # names for S1, S2, ... ("Ana,Ben")
     speaker_marks: str | None = None  # dash | label | none; None: the preset's
+    packing: bool = True  # short clips' speech decoded together in shared 30 s Whisper windows
 
     @classmethod
     def from_dict(cls, data: dict) -> "CaptionOptions":
@@ -176,6 +177,7 @@ def caption_timeline(loaded, options: CaptionOptions, progress: Progress | None 
         device=options.device,
         device_index=options.device_index,
         simplified_chinese=options.simplified_chinese,
+        pack=options.packing,
         hotwords=" ".join(h for h in hotwords if h) or None,
     )
     transcript = transcribe_regions(regions, timebase, topts, progress=progress)

@@ -94,6 +94,11 @@ from .cluster.bay import cluster_options, use_cluster
 )
 @click.option("--traditional", is_flag=True, help="Keep Chinese in Traditional characters.")
 @click.option(
+    "--no-packing",
+    is_flag=True,
+    help="Decode each clip on its own (default: short clips share 30 s Whisper windows).",
+)
+@click.option(
     "--speakers",
     "speakers",
     default=None,
@@ -135,6 +140,7 @@ def caption_cmd(
     start_timecode: str | None,
     drop_frame: bool | None,
     traditional: bool,
+    no_packing: bool,
     speakers: str | None,
     speaker_names: str | None,
     speaker_marks: str | None,
@@ -174,6 +180,7 @@ def caption_cmd(
         speakers=speakers,
         speaker_names=speaker_names,
         speaker_marks=speaker_marks,
+        packing=not no_packing,
         vocabulary=_corrections_vocabulary(language) if corrections_vocabulary else None,
     )
     options.validate()

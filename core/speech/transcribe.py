@@ -13,6 +13,11 @@ Per source span (adjacent regions of one source merged when contiguous):
 5. words are clipped to the region's visible range and mapped to the timeline through the region.
 
 Language is forced, or detected once per job from several speech windows spread over all of the audio.
+
+Short spans (cache misses of one job, up to ``packing.SPAN_MAX`` long, whose joined speech fits a window)
+share Whisper windows: their speech is joined into stretches of up to ``packing.WINDOW`` seconds and decoded
+once (step 3); each word goes back to the span holding most of it (step 4 within that span only), and steps
+4-5 run per span as above. ``TranscribeOptions.pack`` turns it off; a packed span's cache key says so.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from ..errors import InputError
 from ..model import Word
 from ..progress import Progress
 from ..timeline.timebase import Timebase
-from . import acoustic_timing
+from . import acoustic_timing, packing
 from .chinese_text import CJK_LANGUAGES, normalise_chinese
 from .remote import RemoteUnavailable, SpanRequest, speech_backend
 from .transcript_cache import TranscriptCache, cache_key, media_fingerprint, samples_fingerprint
@@ -89,6 +94,7 @@ class TranscribeOptions:
     acoustic_timing: bool = True  # English words re-timed by the acoustic aligner (``acoustic_timing``)
     language_windows: int = 5  # speech windows used for language detection
     cache: bool = True
+    pack: bool = True  # short spans' speech decoded together in shared 30 s windows (``packing``)
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
@@ -219,6 +225,15 @@ def _replace_region(region, **changes):
         for k, v in changes.items():
             object.__setattr__(clone, k, v)
         return clone
+
+
+def _packed_family(family: str) -> str:
+    """The transcript-cache family of spans decoded in a shared window (``packing``)."""
+    return cache_key(family=family, decoding=packing.decoding_id())
+
+
+def _span_key(family: str, span: "_Span") -> str:
+    return cache_key(family=family, start=str(span.source_start), duration=str(span.source_duration))
 
 
 def _decoded(span: "_Span", decode: Callable, ready: np.ndarray | None = None) -> np.ndarray:
@@ -461,11 +476,16 @@ class _Engine:
                 )
             )
             keys.append((key, family))
-            hit = self.cache.get(key) if key else None
-            if (
-                hit is None and family is not None
-            ):  # a trimmed clip: reuse a transcript of a range containing it
-                covering = self.cache.find_covering(family, span.source_start, span.source_duration)
+            # a span decoded alone, or (when packing is on) in a shared window: both are kept under keys that
+            # say which; a run with packing off only takes what was decoded alone
+            families = [] if family is None else [family] + ([_packed_family(family)] if opts.pack else [])
+            hit = None
+            for fam in families:
+                hit = self.cache.get(_span_key(fam, span))
+                if hit is not None:
+                    break
+            for fam in families if hit is None else ():  # a trimmed clip: a transcript of a range holding it
+                covering = self.cache.find_covering(fam, span.source_start, span.source_duration)
                 if covering is not None:
                     value, shift = covering
                     shift_s = float(shift)
@@ -473,6 +493,7 @@ class _Engine:
                         **value,
                         "words": [[t, s - shift_s, e - shift_s, p] for t, s, e, p in value["words"]],
                     }
+                    break
             if hit is not None:
                 results[i] = hit
         misses = [i for i in range(len(spans)) if i not in results]
@@ -486,8 +507,25 @@ class _Engine:
             )
         done = float(sum(spans[i].source_duration for i in results))
         report(done / total)
-        for i in misses:
-            samples, rate = _span_audio(spans[i], decode)
+        open_packs: list[packing.Pack] = []
+        packed_spans = packs = 0
+
+        def store(i: int, rate: Fraction, result: dict) -> None:
+            nonlocal done
+            result["language_probability"] = language_probability
+            if rate != 1:  # decoder gave timeline-rate audio: express times in source seconds
+                result["words"] = [[t, s * float(rate), e * float(rate), p] for t, s, e, p in result["words"]]
+            key, family = keys[i]
+            if key and result.get("decoding", "").startswith("packed"):
+                family = _packed_family(family)
+                key = _span_key(family, spans[i])
+            if key:
+                self.cache.put(key, result, family, str(spans[i].source_start), str(spans[i].source_duration))
+            results[i] = result
+            done += float(spans[i].source_duration)
+            report(done / total)
+
+        def alone(i: int, samples: np.ndarray, rate: Fraction, chunks=None) -> None:
             span_len = float(spans[i].source_duration)
 
             def on_progress(
@@ -495,16 +533,40 @@ class _Engine:
             ):
                 report(min(1.0, (base + seconds * scale) / total))
 
-            result = self.transcribe_samples(samples, language, on_progress)
-            result["language_probability"] = language_probability
-            if rate != 1:  # decoder gave timeline-rate audio: express times in source seconds
-                result["words"] = [[t, s * float(rate), e * float(rate), p] for t, s, e, p in result["words"]]
-            key, family = keys[i]
-            if key:
-                self.cache.put(key, result, family, str(spans[i].source_start), str(spans[i].source_duration))
-            results[i] = result
-            done += span_len
-            report(done / total)
+            store(i, rate, self.transcribe_samples(samples, language, on_progress, chunks))
+
+        def flush(pack: packing.Pack) -> None:
+            nonlocal packed_spans, packs
+            if len(pack) == 1:  # a pack of one is a span decoded alone (the same audio, the same key)
+                (i, rate), samples, chunks = pack.members[0], pack.samples[0], pack.chunks[0]
+                alone(i, samples, rate, chunks)
+            elif len(pack) > 1:
+                span_len = float(sum(spans[i].source_duration for i, _ in pack.members))
+
+                def on_progress(seconds: float, base=done, scale=span_len / max(pack.seconds, 1e-9)):
+                    report(min(1.0, (base + seconds * scale) / total))
+
+                members, decoded = pack.members, self.transcribe_pack(pack, language, on_progress)
+                packed_spans, packs = packed_spans + len(members), packs + 1
+                for (i, rate), result in zip(members, decoded):
+                    store(i, rate, result)
+
+        for i in misses:
+            samples, rate = _span_audio(spans[i], decode)
+            if not (opts.pack and opts.vad) or len(samples) < SAMPLE_RATE // 10:
+                alone(i, samples, rate)
+                continue
+            chunks = _speech_chunks(samples, opts)
+            speech = packing.joined_seconds(chunks, SAMPLE_RATE, _JOIN_GAP)
+            if not packing.packable(len(samples) / SAMPLE_RATE, speech):
+                alone(i, samples, rate, chunks)  # long (or silent): decoded on its own, as it always was
+                continue
+            pack, full = packing.place(open_packs, speech, len(samples) / SAMPLE_RATE)
+            if full is not None:
+                flush(full)
+            packing.add(pack, (i, rate), samples, chunks, speech)
+        for pack in open_packs:
+            flush(pack)
 
         tagged: list[tuple[Word, int]] = []
         seconds_by_language: dict[str, float] = {}
@@ -538,6 +600,8 @@ class _Engine:
                 "spans": len(spans),
                 "cached_spans": len(spans) - len(misses) - len(remote_done),
                 "transcribed_seconds": float(sum(spans[i].source_duration for i in misses)),
+                "packed_spans": packed_spans,
+                "packs": packs,
                 "audio_seconds": total,
                 "acoustic_timing": _sum_timing_stats(results[i].get("acoustic_timing") for i in misses),
                 **(
@@ -677,32 +741,11 @@ class _Engine:
         best = max(scores, key=scores.get)
         return best, scores[best] / (weight_total or 1.0)
 
-    # -- one stretch of audio
-    # ----------------------------------------------------------------------------------
-    def transcribe_samples(
-        self, samples: np.ndarray, language: str | None, on_progress: Callable[[float], None] = lambda s: None
-    ) -> dict:
-        """Words of 16 kHz samples in their own seconds: {"words": [[text, start, end, prob]], "language",
-        ...}."""
+    def _decode_kwargs(self, language: str | None) -> dict:
+        """faster-whisper's settings for this job's guarded decoding."""
         opts = self.options
-        if len(samples) < SAMPLE_RATE // 10:
-            return {
-                "words": [],
-                "language": language if language not in ("auto", None) else "und",
-                "warnings": [],
-            }
-        chunks = _speech_chunks(samples, opts) if opts.vad else [(0, len(samples))]
-        if not chunks:
-            return {
-                "words": [],
-                "language": language if language not in ("auto", None) else "und",
-                "warnings": [],
-            }
-        model = self.model
-        batch = opts.batch_size or (8 if str(getattr(model.model, "device", "cpu")) == "cuda" else 0)
-        lang = None if language in ("auto", "", None) else language
-        kwargs = dict(
-            language=lang,
+        return dict(
+            language=None if language in ("auto", "", None) else language,
             task="transcribe",
             beam_size=opts.beam_size,
             word_timestamps=True,
@@ -715,6 +758,36 @@ class _Engine:
             hotwords=opts.hotwords,
             vad_filter=False,
         )
+
+    # -- one stretch of audio
+    # ----------------------------------------------------------------------------------
+    def transcribe_samples(
+        self,
+        samples: np.ndarray,
+        language: str | None,
+        on_progress: Callable[[float], None] = lambda s: None,
+        chunks: list[tuple[int, int]] | None = None,
+    ) -> dict:
+        """Words of 16 kHz samples in their own seconds: {"words": [[text, start, end, prob]], "language",
+        ...}. ``chunks``: the samples' speech chunks when already found (``_speech_chunks``)."""
+        opts = self.options
+        if len(samples) < SAMPLE_RATE // 10:
+            return {
+                "words": [],
+                "language": language if language not in ("auto", None) else "und",
+                "warnings": [],
+            }
+        if chunks is None:
+            chunks = _speech_chunks(samples, opts) if opts.vad else [(0, len(samples))]
+        if not chunks:
+            return {
+                "words": [],
+                "language": language if language not in ("auto", None) else "und",
+                "warnings": [],
+            }
+        model = self.model
+        batch = opts.batch_size or (8 if str(getattr(model.model, "device", "cpu")) == "cuda" else 0)
+        kwargs = self._decode_kwargs(language)
         if batch > 1:
             # GPU: speech chunks (<= 28 s each) decoded side by side in batches, timestamps stay in our time
             from faster_whisper import BatchedInferencePipeline
@@ -758,6 +831,45 @@ class _Engine:
         finally:
             if prefetch is not None:
                 prefetch.close()
+
+    def transcribe_pack(
+        self, pack: packing.Pack, language: str | None, on_progress: Callable[[float], None] = lambda s: None
+    ) -> list[dict]:
+        """Several short spans decoded together in one shared window (``packing``); one result per member,
+        in order, each exactly what ``transcribe_samples`` gives: words in the member's own seconds, mapped
+        back only within its own speech, then timed (the aligner and the pause rules) on its own audio."""
+        joined, pieces = packing.layout(pack, SAMPLE_RATE, _JOIN_GAP)
+        kwargs = self._decode_kwargs(language)
+        if packing.WITHOUT_TIMESTAMPS:
+            kwargs["without_timestamps"] = True
+        segments, info = self.model.transcribe(joined, **kwargs)
+        members = len(pack)
+        raw: list[list[RawWord]] = [[] for _ in range(members)]
+        segment_of: list[list[int]] = [[] for _ in range(members)]
+        dropped = [0] * members
+        for n_segment, segment in enumerate(segments):
+            on_progress(float(segment.end))
+            if _is_hallucination(segment):
+                dropped[packing.owner(pieces, float(segment.start), float(segment.end))] += 1
+                continue
+            for w in segment.words or []:
+                if w.word.strip():
+                    m = packing.owner(pieces, float(w.start), float(w.end))
+                    raw[m].append((w.word.strip(), float(w.start), float(w.end), float(w.probability)))
+                    segment_of[m].append(n_segment)
+        results = []
+        for m in range(members):
+            samples, chunks = pack.samples[m], pack.chunks[m]
+            chunk_map = _ChunkMap(
+                [(p.joined_start, p.joined_end, p.source_start) for p in pieces if p.member == m]
+            )
+            activity = speech_activity(samples, SAMPLE_RATE)
+            result = self._finish_samples(
+                samples, raw[m], segment_of[m], chunk_map, activity, chunks, info, dropped[m], None
+            )
+            result["decoding"] = packing.decoding_id()
+            results.append(result)
+        return results
 
     def _finish_samples(
         self, samples, raw, segment_of, chunk_map, activity, chunks, info, dropped_segments, prefetch

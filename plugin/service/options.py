@@ -15,7 +15,8 @@ are reported in the result's warnings), ``absolute_times`` (SRT/VTT times includ
 ``simplified_chinese``, ``translation_model``, ``max_chars_per_line``, ``max_lines``,
 ``max_chars_per_second``, and speaker labels: ``speakers`` (``"auto"``, ``"off"``/null or a number 1-12),
 ``speaker_names`` (names for S1, S2, ... as a list or "Ana,Ben"), ``speaker_marks`` (``dash``, ``label`` or
-``none``; default: the preset's). A glossary file is not accepted through the service: a job reads only its
+``none``; default: the preset's), ``packing`` (false: each clip decoded on its own, not in shared Whisper
+windows). A glossary file is not accepted through the service: a job reads only its
 timeline and the media it references.
 """
 
@@ -44,8 +45,9 @@ EXTRA_OPTION_NAMES = (
     "speakers",
     "speaker_names",
     "speaker_marks",
+    "packing",
 )
-_BOOL_OPTIONS = ("allow_missing", "absolute_times", "simplified_chinese")
+_BOOL_OPTIONS = ("allow_missing", "absolute_times", "simplified_chinese", "packing")
 _NUMBER_OPTIONS = {
     "max_chars_per_line": (int, 8, 120),
     "max_lines": (int, 1, 4),
@@ -96,6 +98,11 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "allow_missing": {"type": "boolean", "default": False},
         "absolute_times": {"type": "boolean", "default": False},
         "simplified_chinese": {"type": "boolean", "default": True},
+        "packing": {
+            "type": "boolean",
+            "default": True,
+            "description": "short clips' speech decoded together in shared 30 s Whisper windows",
+        },
         "drop_frame": {
             "type": ["boolean", "null"],
             "default": None,
