@@ -113,9 +113,10 @@ def test_one_voice_stays_one_after_the_bic_merges(conversations_module, encoder)
     assert sp.diarize(conv.samples, words_of(conv), "auto", encoder=encoder).speakers == ["S1"]
 
 
-def test_the_lstm_runs_on_one_cpu_thread_and_leaves_torch_as_it_was(encoder, two_voices):
+def test_the_lstm_runs_on_one_cpu_thread_and_leaves_torch_as_it_was(two_voices):
     import torch
 
+    encoder = sp.SpeakerEncoder("cpu", backend="torch")  # (the CPU default is numpy: see below)
     seen = []
     handle = encoder.lstm.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
     before = torch.get_num_threads()
@@ -125,6 +126,27 @@ def test_the_lstm_runs_on_one_cpu_thread_and_leaves_torch_as_it_was(encoder, two
         handle.remove()
     assert seen == [sp.CPU_THREADS]
     assert torch.get_num_threads() == before
+
+
+def test_the_numpy_lstm_runs_on_one_blas_thread_and_leaves_numpy_as_it_was(encoder, two_voices, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    seen = []
+    real = sp._NumpyEncoder._batch
+
+    def spy(self, *args):
+        seen.append(blas_threads())
+        return real(self, *args)
+
+    monkeypatch.setattr(sp._NumpyEncoder, "_batch", spy)
+    before = blas_threads()
+    encoder.embed([two_voices.samples[:32000]])
+    assert encoder.backend == "numpy"
+    assert seen and all(t == [sp.CPU_THREADS] * len(t) for t in seen)
+    assert blas_threads() == before
 
 
 def test_render_span_is_the_same_mix_as_render_audio(tmp_path, two_voices):
