@@ -29,23 +29,27 @@ from ..model import Word
 from ..speech import speakers as sp
 
 
-def effective_speakers(words: Sequence[Word], cues: Sequence) -> list[str | None]:
-    """Each word's speaker as a captions document says it: a word inside a cue given to one speaker is that
-    speaker's (the review page reassigns whole cues without touching their words); otherwise its own."""
+def effective_speakers(
+    words: Sequence[Word], cues: Sequence, engine: Sequence[str | None] | None = None
+) -> list[str | None]:
+    """Each word's speaker as a captions document says it: a word a person gave to a speaker (its speaker
+    differs from the engine's, ``engine``) is that speaker's; otherwise a word inside a cue given to one
+    speaker is that speaker's (the review page reassigns whole cues without touching their words); otherwise
+    its own."""
+    import bisect
+
     spans = sorted(
         (c.start_frame, c.end_frame, c.speakers[0]) for c in cues if c.speakers and len(c.speakers) == 1
     )
     starts = [s for s, _, _ in spans]
     out = []
-    import bisect
-
-    for w in words:
-        middle = (w.start_frame + max(w.end_frame, w.start_frame + 1) - 1) / 2
-        k = bisect.bisect_right(starts, middle) - 1
-        if k >= 0 and spans[k][0] <= middle < spans[k][1]:
-            out.append(spans[k][2])
-        else:
+    for k, w in enumerate(words):
+        if engine is not None and k < len(engine) and w.speaker != engine[k]:
             out.append(w.speaker)
+            continue
+        middle = (w.start_frame + max(w.end_frame, w.start_frame + 1) - 1) / 2
+        i = bisect.bisect_right(starts, middle) - 1
+        out.append(spans[i][2] if i >= 0 and spans[i][0] <= middle < spans[i][1] else w.speaker)
     return out
 
 

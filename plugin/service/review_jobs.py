@@ -632,8 +632,9 @@ class ReviewJobs:
         from ...core.corrections.speakers import effective_speakers, remember_speaker_corrections
         from ...core.timeline.regions import missing_media, regions_and_skipped
 
-        old = effective_speakers(before.words, before.cues)
-        new = effective_speakers(after.words, after.cues)
+        engine = [w.speaker for w in CaptionDocument.from_dict(self.base_document(job)).words]
+        old = effective_speakers(before.words, before.cues, engine)
+        new = effective_speakers(after.words, after.cues, engine)
         if old == new and [(s.get("id"), s.get("name")) for s in before.speakers] == [
             (s.get("id"), s.get("name")) for s in after.speakers
         ]:

@@ -91,6 +91,8 @@ def test_words_of_a_cue_given_to_one_speaker_are_that_speakers():
     ]
     cues = [Cue(0, 20, {"en": "Hi there"}, (), ("S2",)), Cue(28, 40, {"en": "- A\n- B"}, (), ("S1", "S2"))]
     assert effective_speakers(words, cues) == ["S2", "S2", "S2"]
+    # a word a person gave to someone (its speaker is not the engine's) keeps it inside a reassigned cue
+    assert effective_speakers(words, cues, ["S2", "S1", "S2"]) == ["S1", "S2", "S2"]
 
 
 def test_packed_embeddings_are_compact_and_faithful():
