@@ -13,7 +13,8 @@ What is stored, per approval:
 - the names from the approved speakers list, marked as reviewed (they win over the same ``--speaker-names``
   given again; names given differently on the next run win over them).
 
-Only the changed windows are rendered and embedded (the voice model in numpy on CPU, ~0.1 s to load), so an
+The latest MAX_CORRECTED_WINDOWS corrected windows are kept (about ten minutes of corrected speech). Only
+the changed windows are rendered and embedded (the voice model in numpy on CPU, ~0.1 s to load), so an
 approval stays quick on an hour-long timeline.
 """
 
@@ -27,6 +28,9 @@ import numpy as np
 
 from ..model import Word
 from ..speech import speakers as sp
+
+MAX_CORRECTED_WINDOWS = 400  # the latest corrected windows kept (~380 bytes each: with 12 voices the profile
+# stays under the facility cluster's 256 KB limit on a previous run's voices, core/cluster/stages.py)
 
 
 def effective_speakers(
@@ -138,10 +142,10 @@ def remember_speaker_corrections(
             keep = (stored_emb @ emb.T).max(axis=1) < sp.SAME_AUDIO_SIMILARITY
             stored_emb = stored_emb[keep]
             stored_words = [w for w, k in zip(stored_words, keep) if k]
-        all_emb = np.concatenate([stored_emb, emb.astype(np.float32)])
+        all_emb = np.concatenate([stored_emb, emb.astype(np.float32)])[-MAX_CORRECTED_WINDOWS:]
         profile["corrected"] = {
             "embeddings": sp.pack_embeddings(all_emb),
-            "words": stored_words + [list(new) for _, _, new in changed],
+            "words": (stored_words + [list(new) for _, _, new in changed])[-MAX_CORRECTED_WINDOWS:],
         }
 
     # names as approved (a name cleared in review is cleared here too); every listed speaker is reviewed

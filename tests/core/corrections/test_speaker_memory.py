@@ -122,3 +122,25 @@ def test_different_windows_of_one_voice_are_never_the_same_audio(two_voices):
     ]
     again = encoder.embed([sp.window_audio(two_voices.samples, w) for w in rounded])
     assert (again * emb).sum(axis=1).min() >= 0.995
+
+
+def test_the_most_corrections_kept_still_fit_a_cluster_request():
+    """The profile (with every corrected window kept and twelve voices) is sent to the facility cluster with
+    the speaker request, which refuses one over MAX_PREVIOUS_BYTES."""
+    import json
+
+    from captionbridge.core.cluster.stages import MAX_PREVIOUS_BYTES
+    from captionbridge.core.corrections.speakers import MAX_CORRECTED_WINDOWS
+
+    rng = np.random.default_rng(1)
+    name = "N" * 60  # the review page's longest name
+    emb = sp._normed(rng.standard_normal((MAX_CORRECTED_WINDOWS, sp.EMBED_DIM)).astype(np.float32))
+    profile = {
+        "speakers": [
+            {"id": f"S{k}", "voice": [round(float(x), 5) for x in emb[k]], "seconds": 1234.5, "name": name}
+            for k in range(1, 13)
+        ],
+        "given_names": [name] * 12,
+        "corrected": {"embeddings": sp.pack_embeddings(emb), "words": [["S10"] * 6] * MAX_CORRECTED_WINDOWS},
+    }
+    assert len(json.dumps(profile)) < MAX_PREVIOUS_BYTES
