@@ -336,6 +336,8 @@ class SpeakerEncoder:
         path = Path(weights) if weights else encoder_weights_path()
         if device == "auto":
             device = "cuda" if _cuda_available() else "cpu"
+        if backend is None and device != "cpu" and importlib.util.find_spec("torch") is None:
+            device = "cpu"  # a GPU asked for (--device cuda, for Whisper) but no torch: the encoder on CPU
         backend = backend or ("numpy" if device == "cpu" else "torch")
         if backend not in ("numpy", "torch") or (backend == "numpy" and device != "cpu"):
             raise ValueError(f"no speaker encoder backend {backend!r} on {device}")

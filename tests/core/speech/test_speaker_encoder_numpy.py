@@ -35,6 +35,17 @@ def test_cpu_encoder_is_numpy(numpy_encoder):
     assert numpy_encoder.device == "cpu"
 
 
+def test_a_gpu_asked_for_without_torch_runs_on_cpu(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    encoder = sp.SpeakerEncoder("cuda")
+    assert (encoder.backend, encoder.device) == ("numpy", "cpu")
+
+
 def test_numpy_embeddings_equal_torchs_on_real_speech_windows(two_voices, numpy_encoder, torch_encoder):
     windows = sp.speech_windows(words_of(two_voices))
     assert len(windows) >= 20 and min(w.duration for w in windows) < 1.0 < max(w.duration for w in windows)
