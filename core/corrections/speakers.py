@@ -96,11 +96,13 @@ def remember_speaker_corrections(
     if changed:
         encoder = encoder or sp.load_encoder("cpu")
         mels = []
-        for i, _, _ in changed:
-            win = windows[i]
-            lo = max(0, int((win.start - sp.WINDOW_PAD) * sp.SAMPLE_RATE))
-            hi = max(lo, int(math.ceil((win.end + sp.WINDOW_PAD) * sp.SAMPLE_RATE)))
-            mels.append(sp.mel_spectrogram(sp.window_audio(render_span(regions, lo, hi), win, offset=lo)))
+        targets = [windows[i] for i, _, _ in changed]
+        for first, last in sp._chunks(targets):  # nearby windows rendered together, CHUNK_SECONDS at most
+            lo = max(0, int((targets[first].start - sp.WINDOW_PAD) * sp.SAMPLE_RATE))
+            hi = max(lo, int(math.ceil((targets[last].end + sp.WINDOW_PAD) * sp.SAMPLE_RATE)))
+            chunk = render_span(regions, lo, hi)
+            for w in targets[first : last + 1]:
+                mels.append(sp.mel_spectrogram(sp.window_audio(chunk, w, offset=lo)))
         emb = encoder.embed_mels(mels)
         # voices: duration-weighted sums of window embeddings, the changed windows moved between speakers
         sums = {}
