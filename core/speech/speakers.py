@@ -28,7 +28,10 @@ Steps (``diarize``):
    other speaker, with little evidence for its own speaker, takes theirs;
 5. ids ``S1``, ``S2`` ... in order of first speech, or the ids of a previous run's voices (``previous``) when
    a cluster matches one (cosine similarity >= ``MATCH_SIMILARITY``), so a re-caption of the same media keeps
-   them.
+   them;
+6. corrections approved in review (``previous["corrected"]``, written by core/corrections/speakers.py): a
+   window whose audio is a corrected window's (``SAME_AUDIO_SIMILARITY``) takes the approved speakers, word
+   by word, and the voices are recomputed from the final assignment.
 
 Thresholds were tuned on benchmarks/conversations.py seeds 101-160 only (``bench_speakers.py --set tune``)
 and jfk.flac checked; bench_speakers.py measures seeds 201-224.
