@@ -4,6 +4,7 @@ a time."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from fractions import Fraction
 
@@ -106,6 +107,35 @@ def test_bic_joins_a_voice_split_in_two_and_keeps_two_voices_apart(conversations
     merged = sp._bic_merge(labels, [feats[i] for i in idx], emb[idx], durations[idx])
     assert merged.max() + 1 == 2
     assert all(len(set(truth[merged == c])) == 1 for c in range(2))
+
+
+def test_strong_cepstral_evidence_keeps_a_small_similar_voice_apart(
+    conversations_module, encoder, monkeypatch
+):
+    """Tuning conversation 112: m3 says 7 s in long windows, m2 45 s; their embeddings are as close as one
+    voice's (linkage under AUTO_THRESHOLD), so the small-cluster rule joined them whatever BIC said and their
+    turns were labelled one speaker. BIC's evidence for two voices there is strong (>= BIC_STRONG): they stay
+    apart. Clusters built from the truth (what average linkage splits moves with espeak-ng's state)."""
+    conv = conversations_module.make_conversation(3, 112)
+    words = words_of(conv)
+    windows = sp.speech_windows(words)
+    mels = [sp.mel_spectrogram(sp.window_audio(conv.samples, w)) for w in windows]
+    emb = encoder.embed_mels(mels)
+    feats = [sp.cepstra(m) for m in mels]
+    durations = np.array([w.duration for w in windows])
+    idx = np.flatnonzero(durations >= sp.RELIABLE_SECONDS)
+    truth = np.array([conv.words[windows[i].first].speaker for i in idx])
+    voices = {v: k for k, v in conv.voices.items()}
+    ids = sorted(set(truth))
+    labels = np.array([ids.index(t) for t in truth])
+    small, large = ids.index(voices["en-us+m3"]), ids.index(voices["en-us+m2"])
+    # the precondition: the small-cluster rule applies to this pair
+    assert durations[idx][labels == small].sum() < sp.BIC_APART_SECONDS
+    assert 1 - float((emb[idx][labels == small] @ emb[idx][labels == large].T).mean()) < sp.AUTO_THRESHOLD
+    merged = sp._bic_merge(labels, [feats[i] for i in idx], emb[idx], durations[idx])
+    assert merged.max() + 1 == 3 and all(len(set(truth[merged == c])) == 1 for c in range(3))
+    monkeypatch.setattr(sp, "BIC_STRONG", math.inf)  # the rule without the safeguard joins them
+    assert sp._bic_merge(labels, [feats[i] for i in idx], emb[idx], durations[idx]).max() + 1 == 2
 
 
 def test_one_voice_stays_one_after_the_bic_merges(conversations_module, encoder):
