@@ -170,7 +170,8 @@ elapsed = time.perf_counter() - t0
 # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork+exec, so a child would report its parent's peak
 peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
 json.dump(
-    {"seconds": cpu, "wall_seconds": elapsed, "load_seconds": load, "peak_rss_mb": peak, "words": words},
+    {"seconds": cpu, "wall_seconds": elapsed, "load_seconds": load, "peak_rss_mb": peak, "words": words,
+     "torch_imported": "torch" in sys.modules, "backend": getattr(locals().get("enc"), "backend", None)},
     open(out, "w"),
 )
 """
@@ -217,6 +218,8 @@ def cost(conv, model_dir: str, repeats: int = 3) -> dict:
         "speakers_seconds": round(spk["seconds"], 2),
         "speakers_model_load_seconds": round(spk["load_seconds"], 2),
         "speakers_peak_rss_mb": round(spk["peak_rss_mb"]),
+        "speakers_encoder": spk.get("backend"),
+        "speakers_imported_torch": spk.get("torch_imported"),
         "time_share": round(spk["seconds"] / tr["seconds"], 4),
         "time_share_without_load": round((spk["seconds"] - spk["load_seconds"]) / tr["seconds"], 4),
         "transcribe_runs_seconds": [round(r["seconds"], 2) for r in runs["transcribe"]],

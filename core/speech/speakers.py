@@ -2,12 +2,13 @@
 
 The voice model is resemblyzer's pretrained speaker encoder (a 3-layer LSTM over 40 mel bands, 256-dimensional
 L2-normed embeddings, Apache-2.0). Its 17 MB ``pretrained.pt`` ships inside the ``resemblyzer`` wheel, so
-nothing is downloaded. Only the weights are taken from the package: the network is rebuilt here with torch and
-the mel spectrogram computed with numpy exactly as resemblyzer's ``wav_to_mel_spectrogram`` does (librosa's
-slaney mel filters, 25 ms Hann window, 10 ms hop), so neither librosa, webrtcvad nor resemblyzer's own audio
-code (which breaks on numpy 2) is imported. Install it with ``pip install --no-deps resemblyzer==0.1.4``: its
-declared dependencies would build ``webrtcvad`` from source and install the obsolete ``typing`` backport,
-neither of which is used.
+nothing is downloaded. Only the weights are taken from the package: the network is rebuilt here, in numpy on
+CPU (the weights read by ``checkpoint.read_checkpoint``, so torch is never imported: its import cost as much
+as the stage's own work) and in torch on a CUDA GPU. The mel spectrogram is computed with numpy exactly as
+resemblyzer's ``wav_to_mel_spectrogram`` does (librosa's slaney mel filters, 25 ms Hann window, 10 ms hop),
+so neither librosa, webrtcvad nor resemblyzer's own audio code (which breaks on numpy 2) is imported. Install
+it with ``pip install --no-deps resemblyzer==0.1.4``: its declared dependencies would build ``webrtcvad``
+from source and install the obsolete ``typing`` backport, neither of which is used.
 
 Steps (``diarize``):
 
@@ -27,9 +28,13 @@ Steps (``diarize``):
    other speaker, with little evidence for its own speaker, takes theirs;
 5. ids ``S1``, ``S2`` ... in order of first speech, or the ids of a previous run's voices (``previous``) when
    a cluster matches one (cosine similarity >= ``MATCH_SIMILARITY``), so a re-caption of the same media keeps
-   them.
+   them;
+6. corrections approved in review (``previous["corrected"]``, written by core/corrections/speakers.py): a
+   window whose audio is a corrected window's (``SAME_AUDIO_SIMILARITY``) takes the approved speakers, word
+   by word, and the voices are recomputed from the final assignment.
 
-Thresholds were tuned on benchmarks/conversations.py seeds 101-160 only (``bench_speakers.py --set tune``)
+Thresholds were tuned on benchmarks/conversations.py seeds 101-160 only (``bench_speakers.py --set tune``;
+``BIC_STRONG`` on seeds 101-200, ``bench_speakers_bic_strong.py``)
 and jfk.flac checked; bench_speakers.py measures seeds 201-224.
 """
 
@@ -38,6 +43,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import math
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,10 +60,9 @@ HOP = 160  # 10 ms
 PARTIAL_FRAMES = 160  # 1.6 s partial utterances, as resemblyzer
 PARTIAL_STEP = 80  # resemblyzer's rate 1.3/s is a ~77 frame step; 80 keeps windows on 0.8 s
 EMBED_DIM = 256
-CPU_THREADS = (
-    1  # torch threads for the LSTM on CPU: its small per-step matrices gain little from more, and on
-)
-# a busy machine extra threads spin (2 threads took 1.5-6x the CPU time of one under load; bench_speakers.py)
+CPU_THREADS = 1  # BLAS (numpy) or torch threads for the LSTM on CPU: its small per-step matrices gain little
+# from more, and on a busy machine extra threads spin (2 torch threads took 1.5-6x the CPU time of one under
+# load; bench_speakers.py)
 
 WINDOW_TARGET = 1.5  # seconds of speech per embedding window
 WINDOW_MAX = 2.4
@@ -75,6 +80,7 @@ FINE_THRESHOLD = 0.25  # auto: average linkage stops here (pure clusters, some v
 BIC_PENALTY = 1.8  # ... then clusters merge while BIC finds one voice in two (see _bic_merge)
 BIC_MIN_FRAMES = 50
 BIC_APART_SECONDS = 15.0  # (see _bic_merge)
+BIC_STRONG = 2.08  # (see _bic_merge; seeds 101-200: forced merges of one voice reached 2.03, of two 2.13)
 CEPSTRA = 19
 LOUD_FRAMES = 6.0
 LOW_TALKER_LIKELIHOOD = -8.0  # auto: a window whose cepstra are this much less likely under every speaker's
@@ -170,47 +176,219 @@ def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
 
 # -- the encoder
 # --------------------------------------------------------------------------------------------------
-class SpeakerEncoder:
-    """resemblyzer's voice encoder on CPU or CUDA; ``embed`` takes windows of 16 kHz samples."""
+def _cuda_available() -> bool:
+    """A CUDA GPU torch can use, asking ctranslate2 (already loaded for Whisper) first so that a machine
+    without one never imports torch."""
+    try:
+        import ctranslate2
 
-    def __init__(self, device: str = "auto", weights: str | Path | None = None, threads: int = CPU_THREADS):
+        if ctranslate2.get_cuda_device_count() < 1:
+            return False
+    except Exception:  # noqa: BLE001 - no ctranslate2, or no CUDA runtime for it: ask torch
+        pass
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+_WEIGHT_SHAPES = {
+    **{
+        f"lstm.{name}_l{layer}": shape
+        for layer in range(3)
+        for name, shape in (
+            ("weight_ih", (4 * EMBED_DIM, N_MELS if layer == 0 else EMBED_DIM)),
+            ("weight_hh", (4 * EMBED_DIM, EMBED_DIM)),
+            ("bias_ih", (4 * EMBED_DIM,)),
+            ("bias_hh", (4 * EMBED_DIM,)),
+        )
+    },
+    "linear.weight": (EMBED_DIM, EMBED_DIM),
+    "linear.bias": (EMBED_DIM,),
+}
+
+
+def _read_weights(path: Path) -> dict[str, np.ndarray]:
+    """The encoder's float32 weights from resemblyzer's ``pretrained.pt`` (a torch checkpoint) without torch:
+    anything else (a foreign or damaged file, code in its pickle, other shapes) is SpeakerModelMissing."""
+    from .checkpoint import CheckpointError, read_checkpoint
+
+    fix = "reinstall it with pip install --force-reinstall --no-deps resemblyzer==0.1.4"
+    try:
+        state = read_checkpoint(path)
+    except OSError as exc:
+        raise SpeakerModelMissing(f"the voice model {path} could not be read ({exc}): {fix}") from None
+    except CheckpointError as exc:
+        raise SpeakerModelMissing(
+            f"the voice model {path} is not resemblyzer's encoder ({exc}): {fix}"
+        ) from None
+    state = state.get("model_state") if isinstance(state, dict) else None
+    if not isinstance(state, dict):
+        raise SpeakerModelMissing(
+            f"the voice model {path} has no model_state (not resemblyzer's encoder): {fix}"
+        )
+    out = {}
+    for name, shape in _WEIGHT_SHAPES.items():
+        value = state.get(name)
+        if not isinstance(value, np.ndarray) or value.shape != shape:
+            got = "missing" if not isinstance(value, np.ndarray) else f"shaped {value.shape}"
+            raise SpeakerModelMissing(
+                f"the voice model {path} is not resemblyzer's encoder ({name} is {got}, not {shape}): {fix}"
+            )
+        if not np.issubdtype(value.dtype, np.floating) or not np.isfinite(value).all():
+            raise SpeakerModelMissing(f"the voice model {path} has damaged weights ({name}): {fix}")
+        out[name] = value.astype(np.float32)
+    return out
+
+
+NUMPY_BATCH = 64  # partials per LSTM pass in numpy (the input projections of a pass: 64 x 200 x 1024 floats)
+
+
+class _NumpyEncoder:
+    """resemblyzer's network (3-layer LSTM 40 -> 256, the last hidden state through Linear 256 -> 256, ReLU,
+    L2 norm) in float32 numpy: per layer the input projection of every timestep is one matmul, then the
+    recurrence; partials sorted by length, so at each step the ones still running are a prefix of the batch
+    (packed-sequence semantics: every partial's state is its own last frame's)."""
+
+    def __init__(self, weights: dict[str, np.ndarray]):
+        self.layers = [
+            (
+                np.ascontiguousarray(weights[f"lstm.weight_ih_l{k}"].T),
+                np.ascontiguousarray(weights[f"lstm.weight_hh_l{k}"].T),
+                weights[f"lstm.bias_ih_l{k}"] + weights[f"lstm.bias_hh_l{k}"],
+            )
+            for k in range(3)
+        ]
+        self.linear_t = np.ascontiguousarray(weights["linear.weight"].T)
+        self.linear_b = weights["linear.bias"]
+
+    def forward(self, mels: list[np.ndarray], threads: int | None = None) -> np.ndarray:
+        if not mels:
+            return np.zeros((0, EMBED_DIM), dtype=np.float32)
+        lengths = np.array([len(m) for m in mels])
+        order = np.argsort(-lengths, kind="stable")
+        out = np.zeros((len(mels), EMBED_DIM), dtype=np.float32)
+        with _blas_threads(threads):
+            for a in range(0, len(order), NUMPY_BATCH):
+                batch = order[a : a + NUMPY_BATCH]
+                out[batch] = self._batch([mels[i] for i in batch], lengths[batch])
+        return out
+
+    def _batch(self, mels: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
+        """Partials sorted by length, longest first."""
+        H = EMBED_DIM
+        steps = int(lengths[0])
+        x = np.zeros((steps, len(mels), N_MELS), dtype=np.float32)  # time-major
+        for b, mel in enumerate(mels):
+            x[: len(mel), b] = mel
+        running = (lengths[None, :] > np.arange(steps)[:, None]).sum(axis=1)  # partials still going at step t
+        h = np.zeros((len(mels), H), dtype=np.float32)
+        for w_ih, w_hh, bias in self.layers:
+            gates_in = (x.reshape(-1, x.shape[2]) @ w_ih + bias).reshape(steps, len(mels), 4 * H)
+            h = np.zeros((len(mels), H), dtype=np.float32)
+            c = np.zeros((len(mels), H), dtype=np.float32)
+            seq = np.zeros((steps, len(mels), H), dtype=np.float32)
+            for t in range(steps):
+                n = int(running[t])
+                g = gates_in[t, :n] + h[:n] @ w_hh
+                sig = np.tanh(g * 0.5)  # sigmoid(x) = (tanh(x/2) + 1) / 2, without exp's overflow
+                sig += 1.0
+                sig *= 0.5
+                c[:n] = sig[:, H : 2 * H] * c[:n] + sig[:, :H] * np.tanh(g[:, 2 * H : 3 * H])
+                h[:n] = sig[:, 3 * H :] * np.tanh(c[:n])
+                seq[t, :n] = h[:n]
+            x = seq
+        raw = np.maximum(h @ self.linear_t + self.linear_b, 0.0)
+        return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9)
+
+
+class _blas_threads:
+    """numpy's BLAS limited to ``threads`` for the encoder's small matmuls (threadpoolctl when installed:
+    extra threads on a busy machine spin), restored after."""
+
+    def __init__(self, threads: int | None):
+        self.threads = threads
+        self.limit = None
+
+    def __enter__(self):
+        if self.threads and importlib.util.find_spec("threadpoolctl") is not None:
+            from threadpoolctl import threadpool_limits
+
+            self.limit = threadpool_limits(self.threads, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        if self.limit is not None:
+            self.limit.restore_original_limits()
+
+
+class SpeakerEncoder:
+    """resemblyzer's voice encoder; ``embed`` takes windows of 16 kHz samples.
+
+    On CPU the network runs in numpy (``backend="numpy"``, the weights read from ``pretrained.pt`` without
+    torch: importing torch cost the stage as much CPU as its own work on a 1.5-minute clip); on CUDA in torch.
+    ``device="auto"`` is CUDA when ctranslate2 sees a GPU and torch can use it, otherwise CPU (torch is not
+    imported to find out on a machine without a GPU)."""
+
+    def __init__(
+        self,
+        device: str = "auto",
+        weights: str | Path | None = None,
+        threads: int = CPU_THREADS,
+        backend: str | None = None,
+    ):
+        path = Path(weights) if weights else encoder_weights_path()
+        if device == "auto":
+            device = "cuda" if _cuda_available() else "cpu"
+        if backend is None and device != "cpu" and importlib.util.find_spec("torch") is None:
+            device = "cpu"  # a GPU asked for (--device cuda, for Whisper) but no torch: the encoder on CPU
+        backend = backend or ("numpy" if device == "cpu" else "torch")
+        if backend not in ("numpy", "torch") or (backend == "numpy" and device != "cpu"):
+            raise ValueError(f"no speaker encoder backend {backend!r} on {device}")
+        self.backend = backend
+        self.threads = threads
+        if backend == "numpy":
+            self.device = "cpu"
+            self._net = _NumpyEncoder(_read_weights(path))
+            return
         import torch
         from torch import nn
 
-        path = Path(weights) if weights else encoder_weights_path()
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self._torch_device = torch.device(device)
+        self.device = str(self._torch_device)
         self.lstm = nn.LSTM(N_MELS, EMBED_DIM, 3, batch_first=True)
         self.linear = nn.Linear(EMBED_DIM, EMBED_DIM)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
             self.lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
             self.linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
-        except (OSError, KeyError, RuntimeError) as exc:
+        except (OSError, KeyError, RuntimeError, TypeError, pickle.UnpicklingError) as exc:
             raise SpeakerModelMissing(
                 f"the voice model {path} could not be loaded ({exc}): reinstall it with pip "
                 "install --force-reinstall --no-deps resemblyzer==0.1.4"
             ) from exc
-        self.lstm.to(self.device).eval()
-        self.linear.to(self.device).eval()
+        self.lstm.to(self._torch_device).eval()
+        self.linear.to(self._torch_device).eval()
         self._torch = torch
-        self.threads = threads
 
     def _forward(self, mels: list[np.ndarray]) -> np.ndarray:
-        """Embeddings of mel sequences of any lengths (packed, so short ones are not padded with silence)."""
+        """Embeddings of mel sequences of any lengths (each to its own end: short ones are not padded with
+        silence)."""
+        if self.backend == "numpy":
+            return self._net.forward(mels, self.threads)
         torch = self._torch
         from torch.nn.utils.rnn import pack_sequence
 
         out = []
         threads = torch.get_num_threads()
-        if self.device.type == "cpu" and self.threads:
+        if self._torch_device.type == "cpu" and self.threads:
             torch.set_num_threads(self.threads)
         try:
             with torch.no_grad():
                 for a in range(0, len(mels), 256):
                     batch = [torch.from_numpy(m) for m in mels[a : a + 256]]
-                    packed = pack_sequence(batch, enforce_sorted=False).to(self.device)
+                    packed = pack_sequence(batch, enforce_sorted=False).to(self._torch_device)
                     _, (hidden, _) = self.lstm(packed)
                     raw = torch.relu(self.linear(hidden[-1]))
                     out.append(
@@ -402,7 +580,9 @@ def _bic_merge(
     models under BIC_PENALTY times BIC's parameter cost; Chen & Gopalakrishnan's test). Two clusters whose
     voice embeddings average linkage would join at ``threshold`` are merged whatever BIC says when one has
     under BIC_APART_SECONDS of speech: a few seconds of one voice can differ from the rest of it in
-    cepstra alone (what is said), and one person split in two is worse than two similar voices joined.
+    cepstra alone (what is said), and one person split in two is worse than two similar voices joined;
+    unless BIC's evidence for two voices is strong (ratio >= BIC_STRONG): two similar male voices, one of
+    whom said little, were joined by the embedding rule alone and mixed in cues.
     Clusters with under BIC_MIN_FRAMES frames are left as they are."""
     labels = labels.copy()
     d = CEPSTRA
@@ -425,18 +605,19 @@ def _bic_merge(
         seconds = [float(durations[m].sum()) for m in members]
         best = None
         for a, b in itertools.combinations(range(k), 2):
-            if min(seconds[a], seconds[b]) < BIC_APART_SECONDS:
+            ratio = None
+            if dets[a] is not None and dets[b] is not None:
+                (n1, s1, q1), (n2, s2, q2) = pooled[a], pooled[b]
+                n = n1 + n2
+                gain = 0.5 * (n * _logdet_of(n, s1 + s2, q1 + q2) - n1 * dets[a] - n2 * dets[b])
+                ratio = gain / (0.5 * (d + d * (d + 1) / 2) * math.log(n))
+            if min(seconds[a], seconds[b]) < BIC_APART_SECONDS and (ratio is None or ratio < BIC_STRONG):
                 linkage = 1.0 - float((emb[members[a]] @ emb[members[b]].T).mean())
                 if linkage < threshold:
-                    ratio = -math.inf
-                    best = (ratio, a, b) if best is None or ratio < best[0] else best
+                    best = (-math.inf, a, b) if best is None or -math.inf < best[0] else best
                     continue
-            if dets[a] is None or dets[b] is None:
+            if ratio is None:
                 continue
-            (n1, s1, q1), (n2, s2, q2) = pooled[a], pooled[b]
-            n = n1 + n2
-            gain = 0.5 * (n * _logdet_of(n, s1 + s2, q1 + q2) - n1 * dets[a] - n2 * dets[b])
-            ratio = gain / (0.5 * (d + d * (d + 1) / 2) * math.log(n))
             if best is None or ratio < best[0]:
                 best = (ratio, a, b)
         if best is None or best[0] >= BIC_PENALTY:
@@ -581,20 +762,84 @@ def _diarize(
     k = int(labels.max()) + 1
     cent = _centroids(emb, labels, durations, k)
     ids = _name_clusters(labels, cent, previous)
+    # per window, the id of each of its words: its cluster's, unless a person corrected this stretch of audio
+    said = [[ids[int(labels[i])]] * (win.last - win.first + 1) for i, win in enumerate(windows)]
+    for i, corrected in corrected_windows(previous, emb).items():
+        said[i] = corrected if len(corrected) == len(said[i]) else [_majority(corrected)] * len(said[i])
     by_word = {}
     for w_index, win in enumerate(windows):
         for pos in range(win.first, win.last + 1):
-            by_word[order[pos]] = ids[int(labels[w_index])]
+            by_word[order[pos]] = said[w_index][pos - win.first]
     out_words = [replace(w, speaker=by_word[k]) for k, w in enumerate(words)]
-    first_seen: list[str] = []
-    seconds: dict[str, float] = {}
-    for w_index, win in enumerate(windows):
-        sid = ids[int(labels[w_index])]
-        if sid not in first_seen:
-            first_seen.append(sid)
-        seconds[sid] = seconds.get(sid, 0.0) + win.duration
-    voices = {ids[c]: cent[c].tolist() for c in range(k) if ids[c] in first_seen}
+    first_seen: list[str] = list(dict.fromkeys(sid for window_ids in said for sid in window_ids))
+    share = {sid: np.array([ws.count(sid) / len(ws) for ws in said]) for sid in first_seen}
+    voices = {
+        sid: _normed((emb * (durations * share[sid])[:, None]).sum(axis=0)).tolist() for sid in first_seen
+    }
+    seconds = {
+        sid: float(sum(win.duration * share[sid][i] for i, win in enumerate(windows))) for sid in first_seen
+    }
     return Diarization(out_words, first_seen, voices, seconds, len(windows))
+
+
+def _majority(ids: Sequence[str]) -> str:
+    return max(dict.fromkeys(ids), key=list(ids).count)
+
+
+# -- corrections a person made in review, remembered with the voices (core/corrections/speakers.py)
+# -------------------------------------------------
+SAME_AUDIO_SIMILARITY = 0.97  # a window of a later run is a window a person corrected when their embeddings
+# are this alike: the same stretch of the same media (the same words re-embedded give 0.999+; on the tuning
+# conversations two different windows of one voice gave at most ~0.93)
+
+
+def pack_embeddings(emb: np.ndarray) -> dict:
+    """L2-normed embeddings, compactly for the cache: int8 per component with one scale per row (base64,
+    ~350 bytes a window; cosine to the original >= 0.9999)."""
+    import base64
+
+    emb = np.asarray(emb, dtype=np.float32).reshape(-1, EMBED_DIM)
+    scale = np.maximum(np.abs(emb).max(axis=1), 1e-9)
+    q = np.clip(np.round(emb / scale[:, None] * 127), -127, 127).astype(np.int8)
+    return {
+        "int8": base64.b64encode(q.tobytes()).decode("ascii"),
+        "scale": [float(f"{x:.6g}") for x in scale],
+    }
+
+
+def unpack_embeddings(packed: dict) -> np.ndarray:
+    """``pack_embeddings``'s rows, L2-normed again. ValueError when malformed."""
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(packed["int8"], validate=True)
+        scale = np.asarray(packed["scale"], dtype=np.float32)
+    except (KeyError, TypeError, binascii.Error) as exc:
+        raise ValueError(f"packed embeddings are malformed ({exc})") from None
+    q = np.frombuffer(raw, dtype=np.int8)
+    if scale.ndim != 1 or q.size != len(scale) * EMBED_DIM:
+        raise ValueError("packed embeddings have the wrong size")
+    return _normed(q.reshape(len(scale), EMBED_DIM).astype(np.float32) * (scale[:, None] / 127))
+
+
+def corrected_windows(previous: dict | None, emb: np.ndarray) -> dict[int, list[str]]:
+    """Window index -> the speaker ids of its words as a person corrected them, for this run's windows whose
+    audio is a corrected window's (``previous["corrected"]``, written when a review is approved). A cache
+    entry that does not read is ignored (the run labels as if nothing was corrected)."""
+    stored = (previous or {}).get("corrected")
+    if not stored or not len(emb):
+        return {}
+    try:
+        known = unpack_embeddings(stored["embeddings"])
+        said = [[str(x) for x in ids] for ids in stored["words"]]
+        if len(said) != len(known) or not all(said):
+            return {}
+    except (KeyError, TypeError, ValueError):
+        return {}
+    sims = emb @ known.T
+    best = np.argmax(sims, axis=1)
+    return {i: said[int(best[i])] for i in range(len(emb)) if sims[i, best[i]] >= SAME_AUDIO_SIMILARITY}
 
 
 def _cluster(
@@ -884,6 +1129,13 @@ def name_and_remember(
     warnings = []
     old_names = {str(e.get("id")): e["name"] for e in (previous or {}).get("speakers", []) if e.get("name")}
     given = dict(zip(sorted(result.speakers, key=_id_order), names or []))
+    # names a person gave in review beat the --speaker-names of the run they reviewed (given again unchanged
+    # on a re-caption); names given differently this time win
+    if list(names or []) == list((previous or {}).get("given_names") or []):
+        reviewed = {str(e.get("id")) for e in (previous or {}).get("speakers", []) if e.get("reviewed")}
+        given = {sid: name for sid, name in given.items() if sid not in reviewed}
+    else:
+        reviewed = set()
     if names and len(names) > len(result.speakers):
         warnings.append(
             f"{len(names)} speaker names were given but {len(result.speakers)} speaker(s) were heard: "
@@ -903,8 +1155,13 @@ def name_and_remember(
             name = given.get(entry["id"]) or old_names.get(entry["id"])
             if name:
                 entry["name"] = name
+            if entry["id"] in reviewed and entry["id"] not in given:
+                entry["reviewed"] = True
         heard = {e["id"] for e in profile["speakers"]}
         profile["speakers"] += [e for e in (previous or {}).get("speakers", []) if e.get("id") not in heard]
+        profile["given_names"] = list(names or [])
+        if (previous or {}).get("corrected"):  # what people corrected stays known for every later run
+            profile["corrected"] = previous["corrected"]
         cache.put(key, profile)
     return result.words, listing, warnings
 

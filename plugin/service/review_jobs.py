@@ -619,7 +619,40 @@ class ReviewJobs:
             _without_speaker_marks(cues, names),
             info["warnings"],
         )
+        if doc.speakers or any(w.speaker for w in doc.words):
+            self._remember_speakers(job, CaptionDocument.from_dict(previous_doc), doc, info["warnings"])
         return {k: v for k, v in info.items() if k != "document"}
+
+    def _remember_speakers(
+        self, job: Job, before: CaptionDocument, after: CaptionDocument, warnings: list[str]
+    ) -> None:
+        """Keep this approval's speaker corrections and names with the media's voices, so the next caption run
+        on the same media (re-caption, Update) labels those words and names those speakers as approved; never
+        fails the approval itself."""
+        from ...core.corrections.speakers import effective_speakers, remember_speaker_corrections
+        from ...core.timeline.regions import missing_media, regions_and_skipped
+
+        engine = [w.speaker for w in CaptionDocument.from_dict(self.base_document(job)).words]
+        old = effective_speakers(before.words, before.cues, engine)
+        new = effective_speakers(after.words, after.cues, engine)
+        if old == new and [(s.get("id"), s.get("name")) for s in before.speakers] == [
+            (s.get("id"), s.get("name")) for s in after.speakers
+        ]:
+            return
+        try:
+            loaded = self._load_timeline(job)
+            if loaded is None:
+                return  # an imported captions file without its timeline: no media to remember voices of
+            regions, _ = regions_and_skipped(loaded, job.options.get("tracks"), require_audio=True)
+            missing = {(m["clip"], m["start_frame"]) for m in missing_media(regions)}
+            regions = [r for r in regions if (r.clip_name, r.timeline_start_frame) not in missing]
+            if regions:
+                remember_speaker_corrections(regions, after.words, old, new, after.speakers)
+        except (OSError, RuntimeError, ValueError, CaptionBridgeError) as exc:
+            warnings.append(
+                "the speaker corrections were approved but not remembered for the next run on this media "
+                f"({exc})"
+            )
 
     def _capture(
         self, job: Job, base: dict, before: list[Cue], approved: list[Cue], warnings: list[str]

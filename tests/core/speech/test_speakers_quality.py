@@ -4,6 +4,7 @@ a time."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from fractions import Fraction
 
@@ -108,14 +109,44 @@ def test_bic_joins_a_voice_split_in_two_and_keeps_two_voices_apart(conversations
     assert all(len(set(truth[merged == c])) == 1 for c in range(2))
 
 
+def test_strong_cepstral_evidence_keeps_a_small_similar_voice_apart(
+    conversations_module, encoder, monkeypatch
+):
+    """Tuning conversation 112: m3 says 7 s in long windows, m2 45 s; their embeddings are as close as one
+    voice's (linkage under AUTO_THRESHOLD), so the small-cluster rule joined them whatever BIC said and their
+    turns were labelled one speaker. BIC's evidence for two voices there is strong (>= BIC_STRONG): they stay
+    apart. Clusters built from the truth (what average linkage splits moves with espeak-ng's state)."""
+    conv = conversations_module.make_conversation(3, 112)
+    words = words_of(conv)
+    windows = sp.speech_windows(words)
+    mels = [sp.mel_spectrogram(sp.window_audio(conv.samples, w)) for w in windows]
+    emb = encoder.embed_mels(mels)
+    feats = [sp.cepstra(m) for m in mels]
+    durations = np.array([w.duration for w in windows])
+    idx = np.flatnonzero(durations >= sp.RELIABLE_SECONDS)
+    truth = np.array([conv.words[windows[i].first].speaker for i in idx])
+    voices = {v: k for k, v in conv.voices.items()}
+    ids = sorted(set(truth))
+    labels = np.array([ids.index(t) for t in truth])
+    small, large = ids.index(voices["en-us+m3"]), ids.index(voices["en-us+m2"])
+    # the precondition: the small-cluster rule applies to this pair
+    assert durations[idx][labels == small].sum() < sp.BIC_APART_SECONDS
+    assert 1 - float((emb[idx][labels == small] @ emb[idx][labels == large].T).mean()) < sp.AUTO_THRESHOLD
+    merged = sp._bic_merge(labels, [feats[i] for i in idx], emb[idx], durations[idx])
+    assert merged.max() + 1 == 3 and all(len(set(truth[merged == c])) == 1 for c in range(3))
+    monkeypatch.setattr(sp, "BIC_STRONG", math.inf)  # the rule without the safeguard joins them
+    assert sp._bic_merge(labels, [feats[i] for i in idx], emb[idx], durations[idx]).max() + 1 == 2
+
+
 def test_one_voice_stays_one_after_the_bic_merges(conversations_module, encoder):
     conv = conversations_module.make_conversation(1, seed=5, turns=10, voices=["en-us+f3"])
     assert sp.diarize(conv.samples, words_of(conv), "auto", encoder=encoder).speakers == ["S1"]
 
 
-def test_the_lstm_runs_on_one_cpu_thread_and_leaves_torch_as_it_was(encoder, two_voices):
+def test_the_lstm_runs_on_one_cpu_thread_and_leaves_torch_as_it_was(two_voices):
     import torch
 
+    encoder = sp.SpeakerEncoder("cpu", backend="torch")  # (the CPU default is numpy: see below)
     seen = []
     handle = encoder.lstm.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
     before = torch.get_num_threads()
@@ -125,6 +156,27 @@ def test_the_lstm_runs_on_one_cpu_thread_and_leaves_torch_as_it_was(encoder, two
         handle.remove()
     assert seen == [sp.CPU_THREADS]
     assert torch.get_num_threads() == before
+
+
+def test_the_numpy_lstm_runs_on_one_blas_thread_and_leaves_numpy_as_it_was(encoder, two_voices, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    seen = []
+    real = sp._NumpyEncoder._batch
+
+    def spy(self, *args):
+        seen.append(blas_threads())
+        return real(self, *args)
+
+    monkeypatch.setattr(sp._NumpyEncoder, "_batch", spy)
+    before = blas_threads()
+    encoder.embed([two_voices.samples[:32000]])
+    assert encoder.backend == "numpy"
+    assert seen and all(t == [sp.CPU_THREADS] * len(t) for t in seen)
+    assert blas_threads() == before
 
 
 def test_render_span_is_the_same_mix_as_render_audio(tmp_path, two_voices):
