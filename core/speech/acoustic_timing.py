@@ -44,9 +44,7 @@ SAMPLE_RATE = 16000
 FRAME = 0.01  # seconds per decoder frame (pocketsphinx's default frate of 100)
 PAD = 0.4  # seconds of audio around a segment's words, so the first and last word can move
 LANGUAGES = ("en",)
-DECODER_SETTINGS = dict(
-    lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=8
-)
+DECODER_SETTINGS = dict(lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=8)
 # bump when ``retime_words`` (or the pause rules it relies on) times the same words differently (2: sentence
 # openers moved; 3: an aligned word's end before a pause moves out to the speech offset by up to 0.15 s)
 RULES_VERSION = 3

@@ -104,8 +104,18 @@ def _load_pickle(file, storages: dict[str, _Storage]) -> Any:
         return _Unpickler(file, storages).load()
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, KeyError,
-            TypeError, ValueError, struct.error, MemoryError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        TypeError,
+        ValueError,
+        struct.error,
+        MemoryError,
+    ) as exc:
         raise CheckpointError(f"its pickle is damaged ({type(exc).__name__}: {exc})") from None
 
 

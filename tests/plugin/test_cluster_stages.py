@@ -124,7 +124,6 @@ def test_a_stage_replica_killed_mid_request_costs_a_retry_not_the_job(
     import subprocess
     import sys
 
-
     before = facility.status()
     talk = conversations_module.make_conversation(2, seed=11, turns=14, voices=["en-us+m3", "en-us+f2"])
     media = talk.save(tmp_path / "media")
@@ -154,9 +153,7 @@ def test_a_stage_replica_killed_mid_request_costs_a_retry_not_the_job(
         while victim is None and time.monotonic() < deadline and proc.poll() is None:
             ticks = {pid: cpu_ticks(pid) for pid in replicas}
             time.sleep(0.3)
-            busy = [
-                pid for pid in replicas if cpu_ticks(pid) - ticks[pid] >= 12
-            ]  # >= 0.12 s of CPU in 0.3 s
+            busy = [pid for pid in replicas if cpu_ticks(pid) - ticks[pid] >= 12]  # >= 0.12 s of CPU in 0.3 s
             if len(busy) == 1:
                 victim = busy[0]
         assert victim is not None, "no stage replica was seen labelling the speakers"
