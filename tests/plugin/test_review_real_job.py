@@ -12,25 +12,12 @@ from fractions import Fraction
 import pytest
 import soundfile as sf
 from fixtures.review import PageClient, mint_link
-from fixtures.service import EngineProcess, write_timeline
+from fixtures.service import write_timeline
 
 SPEECH = "And so, my fellow Americans, ask not what your country can do for you."
 
 
-@pytest.fixture
-def real_review_engine(tmp_path):
-    eng = EngineProcess(
-        tmp_path / "config",
-        job="default:run_caption_job",
-        workers=1,
-        env={"CAPTIONBRIDGE_CACHE_DIR": str(tmp_path / "cache")},
-    )
-    eng.start(timeout=60)
-    yield eng
-    eng.stop()
-
-
-def test_a_real_job_is_reviewed(real_review_engine, base_whisper_model, tmp_path):
+def test_a_real_job_is_reviewed(caption_engine, base_whisper_model, tmp_path):
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is not installed: run bash .ci/system-packages", pytrace=False)
     wav = tmp_path / "speech.wav"
@@ -44,12 +31,12 @@ def test_a_real_job_is_reviewed(real_review_engine, base_whisper_model, tmp_path
         start_tc="10:00:00:00",
         clip_frames=frames,
     )
-    client = real_review_engine.client
+    client = caption_engine.client
     job = client.submit(
         timeline, {"model": str(base_whisper_model), "language": "en", "formats": ["json", "srt"]}
     )
     assert client.wait(job["id"], timeout=180, interval=0.2)["state"] == "succeeded"
-    review = real_review_engine.config / "jobs" / job["id"] / "out" / ".review"
+    review = caption_engine.config / "jobs" / job["id"] / "out" / ".review"
     assert (review / "mix.ogg").is_file() and (
         review / "peaks.i8"
     ).is_file()  # kept by the caption job itself
@@ -74,7 +61,7 @@ def test_a_real_job_is_reviewed(real_review_engine, base_whisper_model, tmp_path
     # and the span's audio at 16 kHz, in the engine's own data folder
     from captionbridge.core.corrections.store import CorrectionStore
 
-    store = CorrectionStore(real_review_engine.config)
+    store = CorrectionStore(caption_engine.config)
     records = store.records()
     assert json.loads(body)["corrections"] == len(records) >= 1
     first = records[0]

@@ -8,22 +8,8 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
-import pytest
 from fixtures.review import PageClient, mint_link
-from fixtures.service import EngineProcess, write_timeline
-
-
-@pytest.fixture
-def engine(tmp_path):
-    eng = EngineProcess(
-        tmp_path / "config",
-        job="default:run_caption_job",
-        workers=1,
-        env={"CAPTIONBRIDGE_CACHE_DIR": str(tmp_path / "cache")},
-    )
-    eng.start(timeout=60)
-    yield eng
-    eng.stop()
+from fixtures.service import write_timeline
 
 
 def view_of(client, job_id):
@@ -49,7 +35,7 @@ def speaker_of_words(view):
 
 
 def test_an_approved_speaker_correction_is_kept_at_the_next_run(
-    engine, two_voices, base_whisper_model, tmp_path
+    caption_engine, two_voices, base_whisper_model, tmp_path
 ):
     media = two_voices.save(tmp_path / "media")
     frames = int(two_voices.duration * 25)
@@ -68,7 +54,7 @@ def test_an_approved_speaker_correction_is_kept_at_the_next_run(
         "speakers": "auto",
         "speaker_names": "Ana,Ben",
     }
-    client = engine.client
+    client = caption_engine.client
     first = client.submit(timeline, options)
     assert client.wait(first["id"], timeout=300, interval=0.5)["state"] == "succeeded"
     page, view = view_of(client, first["id"])

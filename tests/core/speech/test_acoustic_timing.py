@@ -25,6 +25,21 @@ def _sentence(module, text, voice="en-us", lead=0.6, tail=0.6):
     return samples, [(w.text, w.start + lead, w.end + lead, w.start_exact) for w in words]
 
 
+def _aligned_and_refined(samples, ref):
+    """The aligner's times for a sentence's known words, and the same after this project's pause rules."""
+    result = at.EnglishAligner().align(samples, [at.spell_token(t) for t, *_ in ref])
+    assert result.times is not None, result.reason
+    refined = refine_word_times(
+        result.times,
+        samples,
+        SR,
+        speech_activity(samples, SR),
+        texts=[t for t, *_ in ref],
+        trusted=[True] * len(ref),
+    )
+    return result.times, refined
+
+
 def test_text_is_prepared_for_the_dictionary():
     assert at.spell_token("Hello,") == ["hello"]
     assert at.spell_token("don\u2019t") == ["don't"]  # curly apostrophe
@@ -97,20 +112,10 @@ def test_a_stop_after_a_pause_starts_on_the_onset_not_in_the_closure(speech_corp
     """The aligner counts a word-initial stop's silent closure as part of the word: after a pause the pause
     rule puts the start where sound begins."""
     samples, ref = _sentence(speech_corpus_module, "Take the blue cup to the kitchen.")
-    aligner = at.EnglishAligner()
-    result = aligner.align(samples, [at.spell_token(t) for t, *_ in ref])
-    assert result.times is not None
-    refined = refine_word_times(
-        result.times,
-        samples,
-        SR,
-        speech_activity(samples, SR),
-        texts=[t for t, *_ in ref],
-        trusted=[True] * len(ref),
-    )
+    aligned, refined = _aligned_and_refined(samples, ref)
     onset = ref[0][1]
-    assert abs(refined[0][0] - onset) <= 0.015, (result.times[0], refined[0], onset)
-    assert refined[0][0] >= result.times[0][0] - 1e-6
+    assert abs(refined[0][0] - onset) <= 0.015, (aligned[0], refined[0], onset)
+    assert refined[0][0] >= aligned[0][0] - 1e-6
 
 
 def test_an_aligner_gap_inside_running_speech_goes_to_the_word_still_sounding():
@@ -258,17 +263,7 @@ def test_the_last_word_before_a_pause_keeps_its_final_stop(speech_corpus_module,
     a pause, 100-130 ms of it: the end-before-a-pause rule moves an aligned word's end out to where the speech
     stops (by up to ``TRUSTED_END_SHIFT``, more than the 80 ms the other pause rules may move it)."""
     samples, ref = _sentence(speech_corpus_module, text)
-    aligner = at.EnglishAligner()
-    result = aligner.align(samples, [at.spell_token(t) for t, *_ in ref])
-    assert result.times is not None, result.reason
-    refined = refine_word_times(
-        result.times,
-        samples,
-        SR,
-        speech_activity(samples, SR),
-        texts=[t for t, *_ in ref],
-        trusted=[True] * len(ref),
-    )
+    aligned, refined = _aligned_and_refined(samples, ref)
     end = ref[-1][2]
     assert ref[-1][3]
-    assert abs(refined[-1][1] - end) <= 0.02, (result.times[-1], refined[-1], end)
+    assert abs(refined[-1][1] - end) <= 0.02, (aligned[-1], refined[-1], end)
