@@ -132,3 +132,11 @@ def owner(pieces: list[Piece], start: float, end: float) -> int:
             key=lambda k: min(abs(mid - pieces[k].joined_start), abs(mid - pieces[k].joined_end)),
         )
     return pieces[best].member
+
+
+def members_in(pieces: list[Piece], start: float, end: float) -> list[int]:
+    """Every pack member whose speech a stretch (joined seconds) overlaps, in order; the owner alone when it
+    overlaps none (it lies in an inserted silence). A segment dropped as a likely hallucination is reported to
+    each of them: it may have held words of any."""
+    hit = sorted({p.member for p in pieces if min(end, p.joined_end) > max(start, p.joined_start)})
+    return hit or [owner(pieces, start, end)]

@@ -850,7 +850,8 @@ class _Engine:
         for n_segment, segment in enumerate(segments):
             on_progress(float(segment.end))
             if _is_hallucination(segment):
-                dropped[packing.owner(pieces, float(segment.start), float(segment.end))] += 1
+                for m in packing.members_in(pieces, float(segment.start), float(segment.end)):
+                    dropped[m] += 1
                 continue
             for w in segment.words or []:
                 if w.word.strip():

@@ -217,6 +217,10 @@ def test_a_word_straddling_a_join_goes_to_the_span_holding_most_of_it():
     assert packing.owner(pieces, start_b - 0.1, start_b + 0.3) == 1  # mostly in b's
     assert packing.owner(pieces, 1.05, 1.2) == 0  # in the silence, nearer a
     assert packing.owner(pieces, start_b - 0.15, start_b - 0.05) == 1  # in the silence, nearer b
+    # a dropped segment is reported to every span whose speech it covers, not only to its owner
+    assert packing.members_in(pieces, 0.5, start_b + 0.2) == [0, 1]
+    assert packing.members_in(pieces, 0.2, 0.8) == [0]
+    assert packing.members_in(pieces, 1.05, 1.2) == [0]
     assert packing.fits(pack, packing.WINDOW - pack.seconds - packing.SPAN_GAP)
     assert not packing.fits(pack, packing.WINDOW - pack.seconds)
     assert not packing.packable(10.0, packing.WINDOW + 0.1)
