@@ -284,22 +284,9 @@ class Hub:
         key = self.key(body.get("identity"), body.get("settings"))
         digest = body.get("audio")
         seconds = float(body.get("seconds") or 0.0)
-        job = {
-            "id": secrets.token_hex(12),
-            "kind": TRANSCRIBE,
-            "bay": bay,
-            "request_id": request_id,
-            "key": key,
-            "audio": digest,
-            "settings": body.get("settings"),
-            "seconds": seconds,
-            "state": "queued",
-            "attempts": 0,
-            "error": None,
-            "result": None,
-            "created": time.time(),
-            "finished": None,
-        }
+        job = _new_job(
+            TRANSCRIBE, bay, request_id, key=key, audio=digest, settings=body.get("settings"), seconds=seconds
+        )
         hit = self.cache.get(key)
         if hit is not None:
             job.update(state="done", result=hit, finished=time.time())
@@ -307,9 +294,7 @@ class Hub:
                 counter["lookups"] += 1
                 counter["hits"] += 1
         elif not self._audio_path(digest).is_file():
-            raise InputError(
-                f"audio {digest} is not on the cluster: upload it first (PUT /v1/audio/{digest})"
-            )
+            raise _audio_missing(digest)
         self.jobs[job["id"]] = job
         self.by_request[(bay, request_id)] = job["id"]
         self.counters["jobs"] += 1
@@ -322,18 +307,7 @@ class Hub:
         return self.view(bay, job["id"])
 
     def _submit_stage(self, bay: str, kind: str, request_id: str, body: dict) -> dict:
-        job = {
-            "id": secrets.token_hex(12),
-            "kind": kind,
-            "bay": bay,
-            "request_id": request_id,
-            "state": "queued",
-            "attempts": 0,
-            "error": None,
-            "result": None,
-            "created": time.time(),
-            "finished": None,
-        }
+        job = _new_job(kind, bay, request_id)
         if kind == TRANSLATE:
             request = translate_request(body)
             keys = translate_keys(self._translation_model(request), request)
@@ -353,10 +327,7 @@ class Hub:
             if hit is not None:
                 job.update(state="done", result=hit)
             elif not self._audio_path(request["audio"]).is_file():
-                raise InputError(
-                    f"audio {request['audio']} is not on the cluster: upload it first "
-                    f"(PUT /v1/audio/{request['audio']})"
-                )
+                raise _audio_missing(request["audio"])
         if job["state"] == "done":
             job["finished"] = time.time()
         self.jobs[job["id"]] = job
@@ -595,3 +566,24 @@ class Hub:
             "failed": self.counters["failed"],
             "refused": self.counters["refused"],
         }
+
+
+def _new_job(kind: str, bay: str, request_id: str, **fields) -> dict:
+    """A queued job's record; ``fields`` are the kind's own (key, audio, settings, seconds, payload ...)."""
+    return {
+        "id": secrets.token_hex(12),
+        "kind": kind,
+        "bay": bay,
+        "request_id": request_id,
+        **fields,
+        "state": "queued",
+        "attempts": 0,
+        "error": None,
+        "result": None,
+        "created": time.time(),
+        "finished": None,
+    }
+
+
+def _audio_missing(digest: str) -> InputError:
+    return InputError(f"audio {digest} is not on the cluster: upload it first (PUT /v1/audio/{digest})")

@@ -102,9 +102,8 @@ def speakers_request(body: dict) -> dict:
     for entry in words:
         ok = isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
         ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in entry[1:])
-        if not ok or not (math.isfinite(entry[1]) and math.isfinite(entry[2])) or entry[1] > entry[2]:
-            raise InputError("each word must be [text, start, end] with 0 <= start <= end, in seconds")
-        if entry[1] < 0 or len(entry[0]) > 200:
+        ok = ok and math.isfinite(entry[1]) and math.isfinite(entry[2]) and 0 <= entry[1] <= entry[2]
+        if not ok or len(entry[0]) > 200:
             raise InputError("each word must be [text, start, end] with 0 <= start <= end, in seconds")
         clean.append([entry[0], float(entry[1]), float(entry[2])])
     speakers = parse_speakers(body.get("speakers", "auto"))
