@@ -51,21 +51,31 @@ class SpeechBackend(Protocol):
         """index -> span result for every request, or raise ``RemoteUnavailable`` (with what was done)."""
 
 
-_lock = threading.Lock()
-_backend: SpeechBackend | None = None
+class BackendSlot:
+    """Where a stage finds the backend installed for this process (None: the stage runs locally)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.backend = None
+
+    def install(self, backend):
+        """Install ``backend`` (None: local again); returns the previous one."""
+        with self._lock:
+            previous, self.backend = self.backend, backend
+        return previous
+
+
+_speech = BackendSlot()
 
 
 def set_speech_backend(backend: SpeechBackend | None) -> SpeechBackend | None:
     """Install ``backend`` for every transcription in this process (None: local again). Returns the previous
     one."""
-    global _backend
-    with _lock:
-        previous, _backend = _backend, backend
-    return previous
+    return _speech.install(backend)
 
 
 def speech_backend() -> SpeechBackend | None:
-    return _backend
+    return _speech.backend
 
 
 # -- speakers ------------------------------------------------------------------------------------------------
@@ -76,20 +86,17 @@ class SpeakerBackend(Protocol):
         "windows"}, or raises ``RemoteUnavailable``."""
 
 
-_speaker_backend: SpeakerBackend | None = None
+_speakers = BackendSlot()
 
 
 def set_speaker_backend(backend: SpeakerBackend | None) -> SpeakerBackend | None:
     """Install ``backend`` for every speaker stage in this process (None: local again). Returns the previous
     one."""
-    global _speaker_backend
-    with _lock:
-        previous, _speaker_backend = _speaker_backend, backend
-    return previous
+    return _speakers.install(backend)
 
 
 def speaker_backend() -> SpeakerBackend | None:
-    return _speaker_backend
+    return _speakers.backend
 
 
 def speaker_labeller() -> Callable:
@@ -97,7 +104,7 @@ def speaker_labeller() -> Callable:
     with ``diarize`` on the installed speaker backend when there is one."""
     from .speakers import label_speakers
 
-    backend = _speaker_backend
+    backend = _speakers.backend
     if backend is None:
         return label_speakers
 

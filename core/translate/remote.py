@@ -9,11 +9,10 @@ without a cluster would), and the reason is in the job's warnings.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Protocol
 
-from ..speech.remote import RemoteUnavailable
+from ..speech.remote import BackendSlot, RemoteUnavailable
 from .backends import Translator, resolve_translator
 
 
@@ -25,21 +24,17 @@ class TranslationBackend(Protocol):
         ``RemoteUnavailable``."""
 
 
-_lock = threading.Lock()
-_backend: TranslationBackend | None = None
+_translation = BackendSlot()
 
 
 def set_translation_backend(backend: TranslationBackend | None) -> TranslationBackend | None:
     """Install ``backend`` for every translation in this process (None: local again). Returns the previous
     one."""
-    global _backend
-    with _lock:
-        previous, _backend = _backend, backend
-    return previous
+    return _translation.install(backend)
 
 
 def translation_backend() -> TranslationBackend | None:
-    return _backend
+    return _translation.backend
 
 
 class RemoteTranslator:
@@ -91,5 +86,5 @@ class RemoteTranslator:
 
 def remote_translator(model=None, device: str = "auto", flag: str = "--model") -> RemoteTranslator | None:
     """A ``RemoteTranslator`` on the installed backend, or None when translation is local."""
-    backend = _backend
+    backend = _translation.backend
     return None if backend is None else RemoteTranslator(backend, model, device, flag)
