@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from fixtures.ray_cluster import Facility, cpu_ticks, replica_pids, speech
+from fixtures.ray_cluster import Facility, busy_replica, replica_pids, speech
 
 pytestmark = pytest.mark.slow
 
@@ -295,14 +295,7 @@ def test_a_replica_killed_mid_request_costs_a_retry_not_the_job(facility, tmp_pa
     try:
         replicas = replica_pids(facility)
         assert len(replicas) == 2, replicas
-        victim = None
-        deadline = time.monotonic() + 90
-        while victim is None and time.monotonic() < deadline and proc.poll() is None:
-            ticks = {pid: cpu_ticks(pid) for pid in replicas}
-            time.sleep(0.5)
-            busy = [pid for pid in replicas if cpu_ticks(pid) - ticks[pid] >= 20]  # >= 0.2 s of CPU in 0.5 s
-            if len(busy) == 1:
-                victim = busy[0]
+        victim = busy_replica(replicas, proc, seconds=90, every=0.5, ticks=20)  # >= 0.2 s of CPU in 0.5 s
         assert victim is not None, "no replica was seen working on the span"
         os.kill(victim, signal.SIGKILL)
         out, err = proc.communicate(timeout=240)

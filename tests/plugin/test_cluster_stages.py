@@ -14,11 +14,10 @@ Everything started here is stopped by the fixtures.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
-from fixtures.ray_cluster import Facility, cpu_ticks, replica_pids
+from fixtures.ray_cluster import Facility, busy_replica, replica_pids
 
 pytestmark = pytest.mark.slow
 
@@ -148,14 +147,7 @@ def test_a_stage_replica_killed_mid_request_costs_a_retry_not_the_job(
     try:
         replicas = replica_pids(facility, "Stages")
         assert len(replicas) == 2, replicas
-        victim = None
-        deadline = time.monotonic() + 240
-        while victim is None and time.monotonic() < deadline and proc.poll() is None:
-            ticks = {pid: cpu_ticks(pid) for pid in replicas}
-            time.sleep(0.3)
-            busy = [pid for pid in replicas if cpu_ticks(pid) - ticks[pid] >= 12]  # >= 0.12 s of CPU in 0.3 s
-            if len(busy) == 1:
-                victim = busy[0]
+        victim = busy_replica(replicas, proc, seconds=240, every=0.3, ticks=12)  # >= 0.12 s of CPU in 0.3 s
         assert victim is not None, "no stage replica was seen labelling the speakers"
         os.kill(victim, signal.SIGKILL)
         out, err = proc.communicate(timeout=240)

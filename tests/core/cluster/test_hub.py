@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from fixtures.cluster_hub import drain
 
 from captionbridge.core.cluster.client import wire_settings
 from captionbridge.core.cluster.hub import Hub, NotFound, ReplicaLost, Unauthorized
@@ -60,17 +61,6 @@ def job(hub: Hub, bay: str, seed: int, identity: str | None = None, request_id: 
             "seconds": 0.1,
         },
     )
-
-
-async def drain(hub: Hub, timeout: float = 10.0) -> None:
-    task = asyncio.get_running_loop().create_task(hub.run_forever())
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while any(j["state"] in ("queued", "running") for j in hub.jobs.values()):
-            assert asyncio.get_running_loop().time() < deadline, "jobs did not finish"
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
 
 
 @pytest.fixture()

@@ -9,6 +9,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from fixtures.cluster_hub import drain
 
 from captionbridge.core.cluster.hub import Hub, NotFound, ReplicaLost
 from captionbridge.core.cluster.wire import encode_flac
@@ -54,17 +55,6 @@ def make_hub(tmp_path, translator=None, diarizer=None) -> Hub:
     for bay in ("a", "b"):
         hub.bays.add(bay)
     return hub
-
-
-async def drain(hub: Hub, timeout: float = 10.0) -> None:
-    task = asyncio.get_running_loop().create_task(hub.run_forever())
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while any(j["state"] in ("queued", "running") for j in hub.jobs.values()):
-            assert asyncio.get_running_loop().time() < deadline, "jobs did not finish"
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
 
 
 def translate(hub: Hub, bay: str, texts: list[str], request_id: str, n: int = 2) -> dict:
