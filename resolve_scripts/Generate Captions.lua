@@ -1783,31 +1783,26 @@ local function app_and_ui()
   return app, ui or ConsoleUI.new()
 end
 
-function M.main()
+-- A menu entry: ``run(app, ui)`` inside Resolve, or a one-line message where there is no Resolve.
+local function inside_resolve(entry, run)
   local app, ui = app_and_ui()
   if not app then
-    print("Generate Captions must run inside DaVinci Resolve (Workspace > Scripts > Generate Captions).")
+    print(entry .. " must run inside DaVinci Resolve (Workspace > Scripts > " .. entry .. ").")
     return
   end
-  return M.run(app, nil, ui)
+  return run(app, ui)
+end
+
+function M.main()
+  return inside_resolve("Generate Captions", function(app, ui) return M.run(app, nil, ui) end)
 end
 
 function M.main_review()
-  local app, ui = app_and_ui()
-  if not app then
-    print("Review Captions must run inside DaVinci Resolve (Workspace > Scripts > Review Captions).")
-    return
-  end
-  return M.review(app, ui)
+  return inside_resolve("Review Captions", M.review)
 end
 
 function M.main_update()
-  local app, ui = app_and_ui()
-  if not app then
-    print("Update Captions must run inside DaVinci Resolve (Workspace > Scripts > Update Captions).")
-    return
-  end
-  return M.update(app, ui)
+  return inside_resolve("Update Captions", M.update)
 end
 
 if CAPTIONBRIDGE_NO_MAIN then
