@@ -1769,29 +1769,26 @@ def _ui():
     return ConsoleUI()
 
 
-def main_review(app=None):
+def _menu_entry(entry, action, app=None):
+    """A menu entry: ``action(app, ui=...)`` inside Resolve (exit status 0 when it went well, 1 when not),
+    or a one-line message and 2 where there is no Resolve."""
     app = app or _resolve_app()
     if app is None:
-        print("Review Captions must run inside DaVinci Resolve (Workspace > Scripts > Review Captions).")
+        print(f"{entry} must run inside DaVinci Resolve (Workspace > Scripts > {entry}).")
         return 2
-    return 0 if review(app, ui=_ui()).get("ok") else 1
+    return 0 if action(app, ui=_ui()).get("ok") else 1
+
+
+def main_review(app=None):
+    return _menu_entry("Review Captions", review, app)
 
 
 def main_update(app=None):
-    app = app or _resolve_app()
-    if app is None:
-        print("Update Captions must run inside DaVinci Resolve (Workspace > Scripts > Update Captions).")
-        return 2
-    return 0 if update(app, ui=_ui()).get("ok") else 1
+    return _menu_entry("Update Captions", update, app)
 
 
 def main():
-    app = _resolve_app()
-    if app is None:
-        print("Generate Captions must run inside DaVinci Resolve (Workspace > Scripts > Generate Captions).")
-        return 2
-    report = run(app, ui=_ui())
-    return 0 if report.get("ok") else 1
+    return _menu_entry("Generate Captions", run)
 
 
 # Resolve runs menu scripts with `resolve`, `fusion` and `bmd` injected as globals; the module name is not
