@@ -46,8 +46,9 @@ PAD = 0.4  # seconds of audio around a segment's words, so the first and last wo
 LANGUAGES = ("en",)
 DECODER_SETTINGS = dict(lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=8)
 # bump when ``retime_words`` (or the pause rules it relies on) times the same words differently (2: sentence
-# openers moved; 3: an aligned word's end before a pause moves out to the speech offset by up to 0.15 s)
-RULES_VERSION = 3
+# openers moved; 3: an aligned word's end before a pause moves out to the speech offset by up to 0.15 s; 4: a
+# short silence after an aligned word ending in a stop is that word's closure and release)
+RULES_VERSION = 4
 _NOISE = ("<sil>", "<s>", "</s>", "[NOISE]", "++NOISE++")
 
 

@@ -194,6 +194,8 @@ def refine_word_times(
     # boundaries inside running speech
     db = act.energy_db
     floor = float(np.percentile(db, 10))
+    if trusted is not None and texts is not None:
+        _give_gaps_to_final_stops(out, trusted, texts, None if noisy else act)
     if trusted is not None and not noisy:
         _close_aligner_gaps(out, db, floor, trusted)
     for i in range(len(out) - 1):
@@ -244,6 +246,28 @@ TAIL_DB = 40.0  # a word's sound lasts while its level is within this of the lou
 MAX_ALIGNER_GAP = (
     0.5  # seconds: a longer silence the aligner put between two words is a pause (the pause rules)
 )
+
+
+def _give_gaps_to_final_stops(
+    out: list, trusted: list[bool], texts: list[str], act: Activity | None = None
+) -> None:
+    """Between two acoustically aligned words in running speech, a short silence after a word that ends in a
+    stop or affricate ("sent the", "worked miracles", "music started") is that stop's closure and release:
+    the aligner leaves it out of the word as silence. The word ends where the next one starts, unless the next
+    word opens with a stop itself (then the silence may be its closure: ``_close_aligner_gaps`` decides), or
+    ``act`` (speech activity, None in strong noise) finds a real pause there. From spelling, so it holds in
+    noise too (chosen on CALIBRATION_SET: ends within 50 ms 89.9 -> 93.2 % clean, 85.6 -> 86.5 % at 10 dB)."""
+    for i in range(len(out) - 1):
+        gap = out[i + 1][0] - out[i][1]
+        if (
+            trusted[i]
+            and trusted[i + 1]
+            and HOP <= gap <= MAX_CLOSURE + RELEASE
+            and ends_with_stop(texts[i])
+            and not starts_with_stop(texts[i + 1])
+            and (act is None or act.speech_in(out[i][1], out[i + 1][0]) >= gap - HOP - 1e-9)
+        ):
+            out[i][1] = out[i + 1][0]
 
 
 def _close_aligner_gaps(out: list, db: np.ndarray, floor: float, trusted: list[bool]) -> None:
@@ -450,7 +474,7 @@ def _strongest_rise(db: np.ndarray, start: int, span: int, min_rise_db: float = 
 # -------
 _NOT_STOP_ONSETS = ("th", "ph", "kn", "gn", "ps", "pn", "wh", "ce", "ci", "cy")
 _STOP_ONSETS = ("p", "t", "k", "b", "d", "g", "q", "j", "ch", "c")
-_STOP_CODAS = ("p", "t", "k", "b", "d", "g", "ck", "ch", "dg")
+_STOP_CODAS = ("p", "t", "k", "b", "d", "g", "c", "ck", "ch", "dg")  # "c": music, traffic
 
 
 def _letters(word: str) -> str:
@@ -464,8 +488,8 @@ def starts_with_stop(word: str) -> bool:
 
 
 def ends_with_stop(word: str) -> bool:
-    """Whether an English word closes with a stop or affricate ("quick", "left", "made", "bridge"; not
-    "sing")."""
+    """Whether an English word closes with a stop or affricate ("quick", "left", "made", "bridge", "music";
+    not "sing")."""
     w = _letters(word)
     if len(w) > 3 and w.endswith("e") and w[-2] not in "aeiouy":  # silent e: "made", "bridge", "like"
         w = w[:-1]

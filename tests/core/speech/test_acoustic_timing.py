@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from captionbridge.core.speech import acoustic_timing as at
+from captionbridge.core.speech import word_timing as wt
 from captionbridge.core.speech.word_timing import refine_word_times, speech_activity
 
 SR = 16000
@@ -22,7 +23,7 @@ def _sentence(module, text, voice="en-us", lead=0.6, tail=0.6):
     audio, words = module.synth_sentence(text, voice)
     pad = np.zeros(int(lead * SR), np.float32)
     samples = np.concatenate([pad, audio, np.zeros(int(tail * SR), np.float32)])
-    return samples, [(w.text, w.start + lead, w.end + lead, w.start_exact) for w in words]
+    return samples, [(w.text, w.start + lead, w.end + lead, w.start_exact, w.end_exact) for w in words]
 
 
 def _aligned_and_refined(samples, ref):
@@ -100,7 +101,7 @@ def test_a_segment_that_cannot_be_matched_keeps_its_times_and_is_counted(speech_
     audio = np.concatenate([np.zeros(int(0.5 * SR), np.float32), samples])
     texts = ["word"] * 20 + [t for t, *_ in ref]
     times = [(0.10 + 0.015 * i, 0.11 + 0.015 * i) for i in range(20)] + [
-        (s + 0.5, e + 0.5) for _, s, e, _ in ref
+        (s + 0.5, e + 0.5) for _, s, e, *_ in ref
     ]
     groups = [list(range(20)), list(range(20, len(texts)))]
     new, flags, stats = at.retime_words(texts, times, groups, audio, SR)
@@ -267,3 +268,23 @@ def test_the_last_word_before_a_pause_keeps_its_final_stop(speech_corpus_module,
     end = ref[-1][2]
     assert ref[-1][3]
     assert abs(refined[-1][1] - end) <= 0.02, (aligned[-1], refined[-1], end)
+
+
+@pytest.mark.parametrize(
+    "text", ["A quick answer is not always right.", "The cat slept on a warm rug all afternoon."]
+)
+def test_a_final_stop_inside_running_speech_stays_in_its_word(speech_corpus_module, text):
+    """Between two words in running speech the aligner leaves a final stop's closure and release ("quick
+    answer", "slept on") out of the first word as a silence of ~100-150 ms: the word ends where the next one
+    starts."""
+    samples, ref = _sentence(speech_corpus_module, text)
+    aligned, refined = _aligned_and_refined(samples, ref)
+    checked = [
+        k
+        for k, (word, *_) in enumerate(ref[:-1])
+        if wt.ends_with_stop(word) and not wt.starts_with_stop(ref[k + 1][0]) and ref[k][4]
+    ]
+    assert len(checked) >= 2
+    assert any(ref[k][2] - aligned[k][1] > 0.08 for k in checked)  # what the aligner alone does
+    for k in checked:
+        assert abs(refined[k][1] - ref[k][2]) <= 0.03, (ref[k], aligned[k], refined[k])
