@@ -47,8 +47,9 @@ LANGUAGES = ("en",)
 DECODER_SETTINGS = dict(lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=8)
 # bump when ``retime_words`` (or the pause rules it relies on) times the same words differently (2: sentence
 # openers moved; 3: an aligned word's end before a pause moves out to the speech offset by up to 0.15 s; 4: a
-# short silence after an aligned word ending in a stop is that word's closure and release)
-RULES_VERSION = 4
+# short silence after an aligned word ending in a stop is that word's closure and release; 5: in strong noise
+# a word opening with a stop starts NOISY_STOP_LAG later)
+RULES_VERSION = 5
 _NOISE = ("<sil>", "<s>", "</s>", "[NOISE]", "++NOISE++")
 
 

@@ -4,6 +4,9 @@ speech with exact word times; the Whisper-based figures are on speech never used
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -195,9 +198,12 @@ def test_in_strong_noise_the_pause_rules_leave_aligned_words_alone():
         audio[seg] = level * np.sin(2 * np.pi * 200 * t[seg])
     times = [(0.30, 0.70), (0.90, 1.40)]
     noisy = audio + 0.03 * rng.standard_normal(len(audio)).astype(np.float32)
-    assert refine_word_times(times, noisy, SR, texts=["one", "two"], trusted=[True] * 2) == times
+    assert refine_word_times(times, noisy, SR, texts=["one", "more"], trusted=[True] * 2) == times
+    # ... except a word opening with a stop, which starts NOISY_STOP_LAG later (its closure is not its sound)
+    stop = refine_word_times(times, noisy, SR, texts=["one", "two"], trusted=[True] * 2)
+    assert stop[0] == times[0] and stop[1] == (times[1][0] + wt.NOISY_STOP_LAG, times[1][1])
     # in clean audio the soft opening is sound and the aligned start stays too
-    clean = refine_word_times(times, audio, SR, texts=["one", "two"], trusted=[True] * 2)
+    clean = refine_word_times(times, audio, SR, texts=["one", "more"], trusted=[True] * 2)
     assert abs(clean[1][0] - 0.90) <= 0.011
 
 
@@ -288,3 +294,31 @@ def test_a_final_stop_inside_running_speech_stays_in_its_word(speech_corpus_modu
     assert any(ref[k][2] - aligned[k][1] > 0.08 for k in checked)  # what the aligner alone does
     for k in checked:
         assert abs(refined[k][1] - ref[k][2]) <= 0.03, (ref[k], aligned[k], refined[k])
+
+
+def test_in_strong_noise_a_word_opening_with_a_stop_starts_after_its_closure(speech_corpus_module):
+    """In pink noise at 10 dB SNR the aligner counts a word-initial stop's closure (filled by the noise) as
+    part of the word: such words start early on average, and NOISY_STOP_LAG takes most of that back."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+    from bench_word_timing import pink_noise
+
+    errors_aligned, errors_refined = [], []
+    for k, text in enumerate(
+        [
+            "Put the big box by the back door.",
+            "Dogs bark at cats, but birds do not care.",
+            "Take two cups to Kate.",
+        ]
+    ):
+        samples, ref = _sentence(speech_corpus_module, text)
+        speech = samples[int(0.6 * SR) : -int(0.6 * SR)]
+        noise = pink_noise(len(samples), np.random.default_rng(k)) * np.sqrt(np.mean(speech**2) / 10)
+        noisy = (samples + noise).astype(np.float32)
+        aligned, refined = _aligned_and_refined(noisy, ref)
+        for i, (word, start, _end, start_exact, _) in enumerate(ref):
+            if wt.starts_with_stop(word) and start_exact:
+                errors_aligned.append(aligned[i][0] - start)
+                errors_refined.append(refined[i][0] - start)
+    assert len(errors_aligned) >= 12
+    assert np.mean(errors_aligned) < -0.01  # the aligner alone: early
+    assert np.mean(np.abs(errors_refined)) < np.mean(np.abs(errors_aligned))
