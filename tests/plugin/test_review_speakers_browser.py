@@ -211,6 +211,14 @@ def test_reassign_and_rename_speakers_in_the_browser(speaker_engine, browser, tm
 
     driver.set_window_size(760, 900)
     time.sleep(0.3)
+    # the approval box floats over the cue list's bottom: scrolled to the end, the last cue is above it
+    last_bottom, box_top = driver.execute_script(
+        "const c = document.getElementById('cues'); c.scrollTop = c.scrollHeight;"
+        "const cues = c.querySelectorAll('.cue');"
+        "return [cues[cues.length - 1].getBoundingClientRect().bottom,"
+        " document.getElementById('versions').getBoundingClientRect().top];"
+    )
+    assert last_bottom <= box_top, (last_bottom, box_top)
     shots.append(tmp_path / "speakers-760x900.png")
     driver.save_screenshot(str(shots[2]))
     keep = os.environ.get("CAPTIONBRIDGE_SCREENSHOTS")

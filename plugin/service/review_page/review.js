@@ -1135,9 +1135,19 @@ function showVersion(res) {
   close.type = "button";
   close.textContent = "×";
   close.title = "Close";
-  close.addEventListener("click", () => (box.hidden = true));
+  close.addEventListener("click", () => {
+    box.hidden = true;
+    fitVersionsBox();
+  });
   box.append(close);
   box.hidden = false;
+  fitVersionsBox();
+}
+
+// The approval box floats over the bottom of the cue list: the list gets room to scroll its last cue above it.
+function fitVersionsBox() {
+  const box = $("#versions");
+  $("#cues").style.paddingBottom = box.hidden ? "" : `${box.offsetHeight + 32}px`;
 }
 
 // ---- wiring ----------------------------------------------------------------------------------------------------------
@@ -1214,6 +1224,7 @@ function init() {
   $("#redo").addEventListener("click", redo);
   $("#next-low").addEventListener("click", () => nextLow(1));
   $("#approve").addEventListener("click", approve);
+  window.addEventListener("resize", fitVersionsBox);
   $("#word-speaker").addEventListener("change", (ev) => {
     const value = ev.target.value;
     if (selectedWord >= 0 && value) reassignWord(selectedWord, value === "__new" ? newSpeakerId(speakers) : value);
