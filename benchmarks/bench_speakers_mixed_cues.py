@@ -1,12 +1,14 @@
 """Wrongly mixed cues (issue #18): the composer's sentence stop in speaker mode (``SENTENCE_TURN_GAP`` in
 core/captions/compose.py) on and off, and what it costs.
 
-    python benchmarks/bench_speakers_mixed_cues.py tune off,0,0.3     # tuning seeds 101-200 + 400-429
+    python benchmarks/bench_speakers_mixed_cues.py tune off,0,0/1,0.15 # tuning seeds 101-200 + 400-429
     python benchmarks/bench_speakers_mixed_cues.py measure off,0      # the measured set, seeds 201-224 (lead)
     python benchmarks/bench_speakers_mixed_cues.py fresh off,0        # never-used seeds 301-320 (lead)
 
 Settings: ``off`` (no sentence stop: the composer before this change) or a pause in seconds (a sentence end
-followed by at least that much silence always ends a cue when words carry speakers; 0: every sentence end).
+followed by at least that much silence always ends a cue when words carry speakers; 0: every sentence end),
+optionally ``/N``: the stop only when the words carry at least N speakers (``SENTENCE_TURN_SPEAKERS``,
+default 2; ``0/1``: also when diarization found one voice).
 
 Each conversation is diarized once (``--speakers auto``, reference word times, as bench_speakers.py --set
 tune); the diarization does not depend on the setting, so DER and counts are one figure per set. Then the
@@ -74,7 +76,9 @@ def specs_of(which: str):
 
 
 def compose_with(setting, words):
-    compose.SENTENCE_TURN_GAP = None if setting == "off" else Fraction(setting)
+    gap, _, least = setting.partition("/")
+    compose.SENTENCE_TURN_GAP = None if gap == "off" else Fraction(gap)
+    compose.SENTENCE_TURN_SPEAKERS = int(least or 2)
     return compose.compose_cues(words, TB, PRESET, "en")
 
 

@@ -44,12 +44,14 @@ SPLIT_FIT_COST = 4.0  # a cue boundary inside a sentence that would fit one cue 
 FRAGMENT_COST = 8.0  # a cue of under FRAGMENT_SECONDS of speech that is not a whole sentence ("By seven,")
 FRAGMENT_SECONDS = Fraction(3, 2)
 TWO_SPEAKER_COST = 14.0  # the two-speaker (dash) form: for quick exchanges, not where two cues read as well
-# With speakers: a sentence end followed by a pause of at least this long always ends the cue, even when both
-# sides have the same speaker, since a turn that diarization missed (two similar voices given one id) falls
-# there; a cue across it would show one speaker's label on two people's words. 0: every sentence end (words
-# the pipeline settled never overlap); None: off. Measured on tuning conversations only:
-# benchmarks/results/speakers-mixed-cues.md.
+# With speakers (at least SENTENCE_TURN_SPEAKERS of them among the words): a sentence end followed by a pause
+# of at least SENTENCE_TURN_GAP always ends the cue, even when both sides have the same speaker, since a turn
+# that diarization missed (two similar voices given one id) falls there; a cue across it would show one
+# speaker's label on two people's words. 0: every sentence end (words the pipeline settled never overlap);
+# None: off. One voice found (a monologue, jfk.flac) composes as without speakers. Measured on tuning
+# conversations only: benchmarks/results/speakers-mixed-cues.md.
 SENTENCE_TURN_GAP: Fraction | None = Fraction(0)
+SENTENCE_TURN_SPEAKERS = 2
 
 
 def compose_cues(
@@ -75,9 +77,9 @@ def compose_cues(
     line per speaker, each starting with "- ", "-" in Chinese) or "label" (each line starting with the
     speaker's label); with "label" a turn's first cue starts with the label ("ANA: "). ``speaker_names`` maps
     ids to names for labels ("Speaker 2" for "S2" otherwise). Each cue's ``speakers`` lists who speaks in it.
-    With speakers a cue also ends at every sentence end (before a pause of ``SENTENCE_TURN_GAP``): a turn
-    that diarization missed (two similar voices given one id) falls there, and a cue across it would show
-    one speaker's label on two people's words.
+    With two or more speakers a cue also ends at every sentence end (``SENTENCE_TURN_GAP``): a turn that
+    diarization missed (two similar voices given one id) falls there, and a cue across it would show one
+    speaker's label on two people's words.
     """
     limits = resolve_preset(preset, language, **overrides)
     words = _clean_words(words, limits, language)
@@ -276,8 +278,8 @@ def _segment(
     """Split units into cues: ``[(first_unit, end_unit_exclusive, layout), ...]``.
 
     With ``speakers`` (one per unit), a speaker change is a free boundary and a cue holds one change at most,
-    in the two-speaker form; a sentence end before a pause of ``SENTENCE_TURN_GAP`` or more always ends a cue
-    (a possible turn between two voices that diarization gave one id)."""
+    in the two-speaker form; a sentence end always ends a cue (``_sentence_stops``: a possible turn between
+    two voices that diarization gave one id)."""
     n = len(texts)
     max_f = preset.max_frames(rate)
     min_f = preset.min_frames(rate)
@@ -375,11 +377,11 @@ def _segment(
 
 
 def _sentence_stops(texts, gaps, rate, speakers) -> list[bool]:
-    """Whether a cue must end before unit k: with speakers, after a sentence end followed by a pause of at
-    least ``SENTENCE_TURN_GAP`` (in conversation a turn changes there, and when diarization joined two similar
-    voices, nothing else marks it). Without speakers, never."""
+    """Whether a cue must end before unit k: with ``SENTENCE_TURN_SPEAKERS`` or more speakers, after a
+    sentence end followed by a pause of at least ``SENTENCE_TURN_GAP`` (in conversation a turn changes there,
+    and when diarization joined two similar voices, nothing else marks it). Without speakers, never."""
     stop = [False] * (len(texts) + 1)
-    if speakers is None or SENTENCE_TURN_GAP is None:
+    if speakers is None or SENTENCE_TURN_GAP is None or len(set(speakers)) < SENTENCE_TURN_SPEAKERS:
         return stop
     least = math.ceil(SENTENCE_TURN_GAP * rate)
     for k in range(1, len(texts)):
