@@ -17,7 +17,7 @@ same labelled words are composed (netflix-en) with each setting and measured:
 * wrongly mixed cues: ``bench_speakers.wrongly_mixed`` (two true speakers and not the two-speaker form split
   exactly at the true turn, or three);
 * cues, two-speaker cues, one-word cues, cues under 1 s on screen;
-* validator (``validate_cues``) hard violations by rule, and soft reading-speed violations;
+* validator (``validate_cues``) hard violations by rule, and soft ones by rule (reading speed, line breaks);
 * late cues: in-time more than 0.25 s / 0.5 s after the cue's first word starts (a short cue held for its
   minimum duration pushes the next one late), and the frames of lateness summed over all cues.
 
@@ -92,6 +92,7 @@ def cue_measures(cues) -> dict:
         "cues_under_1s": sum(1 for c in cues if c.duration < TB.rate),
         "hard": dict(Counter(v.rule for v in violations if v.severity == "hard")),
         "reading_speed": sum(1 for v in violations if v.rule == "reading-speed"),
+        "soft": dict(Counter(v.rule for v in violations if v.severity != "hard")),
         "late_over_quarter_second": sum(1 for x in lag if x > TB.rate / 4),
         "late_over_half_second": sum(1 for x in lag if x > TB.rate / 2),
         "late_frames_total": sum(max(0, x) for x in lag),
