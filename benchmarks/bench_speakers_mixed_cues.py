@@ -2,17 +2,21 @@
 core/captions/compose.py) on and off, and what it costs.
 
     python benchmarks/bench_speakers_mixed_cues.py tune off,0,0/1,0.15 # tuning seeds 101-200 + 400-429
+    python benchmarks/bench_speakers_mixed_cues.py whisper off,0      # 10 tuning conversations, Whisper words
     python benchmarks/bench_speakers_mixed_cues.py measure off,0      # the measured set, seeds 201-224 (lead)
     python benchmarks/bench_speakers_mixed_cues.py fresh off,0        # never-used seeds 301-320 (lead)
 
 Settings: ``off`` (no sentence stop: the composer before this change) or a pause in seconds (a sentence end
 followed by at least that much silence always ends a cue when words carry speakers; 0: every sentence end),
 optionally ``/N``: the stop only when the words carry at least N speakers (``SENTENCE_TURN_SPEAKERS``,
-default 2; ``0/1``: also when diarization found one voice).
+default 2; ``0/1``: also when diarization found one voice); ``0c0.25``: also a clause end (comma) followed by
+a pause of 0.25 s or more (``CLAUSE_TURN_GAP``: tried and not adopted; it needs
+``git apply benchmarks/results/speakers-mixed-cues-clause.patch``).
 
 Each conversation is diarized once (``--speakers auto``, reference word times, as bench_speakers.py --set
-tune); the diarization does not depend on the setting, so DER and counts are one figure per set. Then the
-same labelled words are composed (netflix-en) with each setting and measured:
+tune; ``whisper``: the whole path, Whisper base words settled on frames, each word's truth the speaker of the
+nearest reference word); the diarization does not depend on the setting, so DER and counts are one figure per
+set. Then the same labelled words are composed (netflix-en) with each setting and measured:
 
 * wrongly mixed cues: ``bench_speakers.wrongly_mixed`` (two true speakers and not the two-speaker form split
   exactly at the true turn, or three);
@@ -66,6 +70,10 @@ def specs_of(which: str):
         return conv, [(v, s) for v, _ in VOICES for s in (5, 6, 7)], True
     if which == "hard":  # a quick pass: the hard class alone
         return [(3, x, hard(x)) for x in range(400, 430)], [], False
+    if which == "whisper":  # tuning conversations, Whisper base words: the five that mixed cues + five others
+        conv = [(4, 123, False), (4, 133, False), (3, 179, False), (4, 195, False), (3, 416, hard(416))]
+        conv += [(2, 101, False), (3, 107, False), (4, 119, False), (3, 151, False), (3, 400, hard(400))]
+        return conv, [], False
     if which == "measure":
         return list(b.FULL_SET), [], False
     return (
@@ -75,9 +83,34 @@ def specs_of(which: str):
     ), [], False
 
 
+def whisper_words(conv, model_dir):
+    """Whisper base words of the conversation, settled on frames as the pipeline does, and each word's true
+    speaker: the speaker of the reference word nearest its middle."""
+    from captionbridge.core.captions.cue_timing import settle_word_frames
+    from captionbridge.core.speech.transcribe import TranscribeOptions, transcribe_audio
+
+    options = TranscribeOptions(model=model_dir, language="en", cache=False, device="cpu")
+    heard = transcribe_audio(conv.samples, options).words
+    words = settle_word_frames([Word.at(w.text, w.start, w.end, TB, w.confidence) for w in heard])
+
+    def nearest(w):
+        mid = (w.start + w.end) / 2
+        return min(conv.words, key=lambda r: max(r.start - mid, mid - r.end, 0.0)).speaker
+
+    return words, {id(w): nearest(w) for w in words}
+
+
 def compose_with(setting, words):
     gap, _, least = setting.partition("/")
+    gap, _, clause = gap.partition("c")
     compose.SENTENCE_TURN_GAP = None if gap == "off" else Fraction(gap)
+    if clause and not hasattr(compose, "CLAUSE_TURN_GAP"):
+        sys.exit(
+            "the clause stop was not adopted: apply it first with "
+            "git apply benchmarks/results/speakers-mixed-cues-clause.patch (git apply -R to revert)"
+        )
+    if hasattr(compose, "CLAUSE_TURN_GAP"):
+        compose.CLAUSE_TURN_GAP = Fraction(clause) if clause else None
     compose.SENTENCE_TURN_SPEAKERS = int(least or 2)
     return compose.compose_cues(words, TB, PRESET, "en")
 
@@ -111,7 +144,7 @@ def add(total: dict, row: dict) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=("tune", "hard", "measure", "fresh"))
+    parser.add_argument("which", choices=("tune", "hard", "whisper", "measure", "fresh"))
     parser.add_argument("settings", help="comma-separated: off, or a pause in seconds (0, 0.3, ...)")
     parser.add_argument("--out", type=Path, default=None, help="write <out>/speakers-mixed-cues-<set>.json")
     parser.add_argument("--no-jfk", action="store_true", help="skip jfk.flac (no Whisper run)")
@@ -119,6 +152,7 @@ def main(argv=None) -> int:
     settings = args.settings.split(",")
     specs, ones, with_jfk = specs_of(args.which)
     enc = sp.load_encoder("cpu")
+    model_dir = b.whisper_base() if args.which == "whisper" else None
     c0 = time.process_time()
     totals = {s: {} for s in settings}
     diar = {"right": 0, "der_num": 0.0, "der_den": 0.0, "conversations": 0}
@@ -128,8 +162,11 @@ def main(argv=None) -> int:
             conv = make_conversation(n, seed, voices=same, name=f"conv-hard-{seed}")
         else:
             conv = make_conversation(n, seed, same_gender=same)
-        words = [Word.at(w.text, w.start, w.end, TB) for w in conv.words]
-        truth = {id(w): ref.speaker for w, ref in zip(words, conv.words)}
+        if args.which == "whisper":
+            words, truth = whisper_words(conv, model_dir)
+        else:
+            words = [Word.at(w.text, w.start, w.end, TB) for w in conv.words]
+            truth = {id(w): ref.speaker for w, ref in zip(words, conv.words)}
         res = sp.diarize(conv.samples, words, "auto", encoder=enc)
         by_pos = {(w.start, w.text): truth[id(o)] for w, o in zip(res.words, words)}
         d = b.der(conv.turns(), b.turns_of(res.words, lambda w: w.speaker))
