@@ -93,14 +93,27 @@ def whisper_words(conv, model_dir):
     heard = transcribe_audio(conv.samples, options).words
     words = settle_word_frames([Word.at(w.text, w.start, w.end, TB, w.confidence) for w in heard])
 
-    def nearest(w):
-        mid = (w.start + w.end) / 2
-        return min(conv.words, key=lambda r: max(r.start - mid, mid - r.end, 0.0)).speaker
+    return words, {id(w): nearest_speaker(conv.words, w) for w in words}
 
-    return words, {id(w): nearest(w) for w in words}
+
+def nearest_speaker(reference, word) -> str:
+    """The speaker of the reference word nearest ``word``'s middle (0 inside it)."""
+    mid = (word.start + word.end) / 2
+    return min(reference, key=lambda r: max(r.start - mid, mid - r.end, 0.0)).speaker
 
 
 def compose_with(setting, words):
+    """Cues of ``words`` with the composer's sentence stop as ``setting`` says; the settings are restored."""
+    names = ("SENTENCE_TURN_GAP", "SENTENCE_TURN_SPEAKERS", "CLAUSE_TURN_GAP")
+    saved = {k: getattr(compose, k) for k in names if hasattr(compose, k)}
+    try:
+        return _compose_with(setting, words)
+    finally:
+        for k, v in saved.items():
+            setattr(compose, k, v)
+
+
+def _compose_with(setting, words):
     gap, _, least = setting.partition("/")
     gap, _, clause = gap.partition("c")
     compose.SENTENCE_TURN_GAP = None if gap == "off" else Fraction(gap)
