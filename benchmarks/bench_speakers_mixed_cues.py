@@ -16,7 +16,8 @@ a pause of 0.25 s or more (``CLAUSE_TURN_GAP``: tried and not adopted; it needs
 Each conversation is diarized once (``--speakers auto``, reference word times, as bench_speakers.py --set
 tune; ``whisper``: the whole path, Whisper base words settled on frames, each word's truth the speaker of the
 nearest reference word); the diarization does not depend on the setting, so DER and counts are one figure per
-set. Then the same labelled words are composed (netflix-en) with each setting and measured:
+set. Then the same labelled words are composed (netflix-en; ``--preset broadcast`` for name labels) with each
+setting and measured:
 
 * wrongly mixed cues: ``bench_speakers.wrongly_mixed`` (two true speakers and not the two-speaker form split
   exactly at the true turn, or three);
@@ -161,7 +162,9 @@ def main(argv=None) -> int:
     parser.add_argument("settings", help="comma-separated: off, or a pause in seconds (0, 0.3, ...)")
     parser.add_argument("--out", type=Path, default=None, help="write <out>/speakers-mixed-cues-<set>.json")
     parser.add_argument("--no-jfk", action="store_true", help="skip jfk.flac (no Whisper run)")
+    parser.add_argument("--preset", default=PRESET, help="caption preset (netflix-en; broadcast: labels)")
     args = parser.parse_args(argv)
+    globals()["PRESET"] = args.preset
     settings = args.settings.split(",")
     specs, ones, with_jfk = specs_of(args.which)
     enc = sp.load_encoder("cpu")
@@ -245,7 +248,10 @@ def main(argv=None) -> int:
             "summary": summary,
             "conversations": rows,
         }
-        (args.out / f"speakers-mixed-cues-{args.which}.json").write_text(json.dumps(report, indent=1) + "\n")
+        suffix = "" if args.preset == "netflix-en" else f"-{args.preset}"
+        report["preset"] = args.preset
+        path = args.out / f"speakers-mixed-cues-{args.which}{suffix}.json"
+        path.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 
