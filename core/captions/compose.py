@@ -44,6 +44,14 @@ SPLIT_FIT_COST = 4.0  # a cue boundary inside a sentence that would fit one cue 
 FRAGMENT_COST = 8.0  # a cue of under FRAGMENT_SECONDS of speech that is not a whole sentence ("By seven,")
 FRAGMENT_SECONDS = Fraction(3, 2)
 TWO_SPEAKER_COST = 14.0  # the two-speaker (dash) form: for quick exchanges, not where two cues read as well
+# With speakers (at least SENTENCE_TURN_SPEAKERS of them among the words): a sentence end followed by a pause
+# of at least SENTENCE_TURN_GAP always ends the cue, even when both sides have the same speaker, since a turn
+# that diarization missed (two similar voices given one id) falls there; a cue across it would show one
+# speaker's label on two people's words. 0: every sentence end (words the pipeline settled never overlap);
+# None: off. One voice found (a monologue, jfk.flac) composes as without speakers. Measured on tuning
+# conversations only: benchmarks/results/speakers-mixed-cues.md.
+SENTENCE_TURN_GAP: Fraction | None = Fraction(0)
+SENTENCE_TURN_SPEAKERS = 2
 
 
 def compose_cues(
@@ -69,6 +77,9 @@ def compose_cues(
     line per speaker, each starting with "- ", "-" in Chinese) or "label" (each line starting with the
     speaker's label); with "label" a turn's first cue starts with the label ("ANA: "). ``speaker_names`` maps
     ids to names for labels ("Speaker 2" for "S2" otherwise). Each cue's ``speakers`` lists who speaks in it.
+    With two or more speakers a cue also ends at every sentence end (``SENTENCE_TURN_GAP``): a turn that
+    diarization missed (two similar voices given one id) falls there, and a cue across it would show one
+    speaker's label on two people's words.
     """
     limits = resolve_preset(preset, language, **overrides)
     words = _clean_words(words, limits, language)
@@ -267,7 +278,8 @@ def _segment(
     """Split units into cues: ``[(first_unit, end_unit_exclusive, layout), ...]``.
 
     With ``speakers`` (one per unit), a speaker change is a free boundary and a cue holds one change at most,
-    in the two-speaker form."""
+    in the two-speaker form; a sentence end always ends a cue (``_sentence_stops``: a possible turn between
+    two voices that diarization gave one id)."""
     n = len(texts)
     max_f = preset.max_frames(rate)
     min_f = preset.min_frames(rate)
@@ -290,6 +302,7 @@ def _segment(
         boundary[k] = c * BOUNDARY_WEIGHT
         if speakers is not None and speakers[k] != speakers[k - 1]:
             boundary[k] = 0.0  # a change of speaker is the best place for a new cue
+    stop = _sentence_stops(texts, gaps, rate, speakers)
     # a sentence that fits one cue (a two-line cue if need be) should not be split across two: "... rely on
     # solar" | "and satellite weather reports." read worse than one two-line cue
     for a, b in _sentences(texts):
@@ -313,7 +326,7 @@ def _segment(
         change_at = None  # with speakers: the unit where the second speaker of units i..j-1 starts
         for i in range(j - 1, -1, -1):
             width += len(texts[i]) + (joiner if i < j - 1 else 0)
-            if i < j - 1 and (width > capacity + 4 or gaps[i + 1] >= force):
+            if i < j - 1 and (width > capacity + 4 or gaps[i + 1] >= force or stop[i + 1]):
                 break
             span = max(ends[i:j]) - starts[i]
             if i < j - 1 and span > max_f:
@@ -361,6 +374,19 @@ def _segment(
         j = i
     segments.reverse()
     return segments
+
+
+def _sentence_stops(texts, gaps, rate, speakers) -> list[bool]:
+    """Whether a cue must end before unit k: with ``SENTENCE_TURN_SPEAKERS`` or more speakers, after a
+    sentence end followed by a pause of at least ``SENTENCE_TURN_GAP`` (in conversation a turn changes there,
+    and when diarization joined two similar voices, nothing else marks it). Without speakers, never."""
+    stop = [False] * (len(texts) + 1)
+    if speakers is None or SENTENCE_TURN_GAP is None or len(set(speakers)) < SENTENCE_TURN_SPEAKERS:
+        return stop
+    least = math.ceil(SENTENCE_TURN_GAP * rate)
+    for k in range(1, len(texts)):
+        stop[k] = speakers[k] == speakers[k - 1] and ends_sentence(texts[k - 1]) and gaps[k] >= least
+    return stop
 
 
 def _sentences(texts: list[str]) -> list[tuple[int, int]]:
