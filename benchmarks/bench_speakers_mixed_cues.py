@@ -78,10 +78,14 @@ def specs_of(which: str):
     if which == "measure":
         return list(b.FULL_SET), [], False
     return (
-        [(2, 300 + k, k % 3 == 0) for k in range(1, 9)]
-        + [(3, 308 + k, k % 3 == 0) for k in range(1, 9)]
-        + [(4, 316 + k, False) for k in range(1, 5)]
-    ), [], False
+        (
+            [(2, 300 + k, k % 3 == 0) for k in range(1, 9)]
+            + [(3, 308 + k, k % 3 == 0) for k in range(1, 9)]
+            + [(4, 316 + k, False) for k in range(1, 5)]
+        ),
+        [],
+        False,
+    )
 
 
 def whisper_words(conv, model_dir):
