@@ -166,7 +166,7 @@ def jfk_onsets(model) -> dict:
     whisper = transcribe_audio(
         samples, TranscribeOptions(language="en", cache=False, acoustic_timing=False), model=model
     )
-    raw = at.EnglishAligner().align(samples, [at.spell_token(w.text) for w in result.words])
+    raw = at.new_aligner().align(samples, [at.spell_token(w.text) for w in result.words])
     rows = []
     quiet_level = float(np.percentile(db, 10))
     for i, w in enumerate(result.words):
@@ -499,10 +499,11 @@ class _Replay:
         return iter(self._kept[0]), self._kept[1]
 
 
-# (label, decoder settings over acoustic_timing.DECODER_SETTINGS, word_timing.TRUSTED_END_SHIFT)
+# (label, decoder settings over acoustic_timing.DECODER_SETTINGS, word_timing.TRUSTED_END_SHIFT,
+# acoustic_timing.ENGINE)
 COST_VARIANTS = [
-    ("topn 16, end rule 80 ms (before the second cost pass)", {"topn": 16}, 0.08),
-    ("topn 8, end rule 150 ms (kept)", {"topn": 8}, 0.15),
+    ("pocketsphinx decoder, topn 8, end rule 150 ms (before)", {"topn": 8}, 0.15, "pocketsphinx"),
+    ("numpy aligner (forced_align), end rule 150 ms", {}, 0.15, "numpy"),
 ]
 
 
@@ -520,29 +521,32 @@ def cost_ab(pairs: int = 3, noise: bool = False) -> dict:
     corpora = [sc.make_corpus("en", tone_seconds=4.0, **kw) for kw in sc.CALIBRATION_SET.values()]
     audio = [with_noise(c, SNR_DB, 100 + i) if noise else c.samples for i, c in enumerate(corpora)]
     replays = [_Replay(model) for _ in corpora]
-    saved = (dict(at.DECODER_SETTINGS), wt.TRUSTED_END_SHIFT, tr.PREFETCH)
-    out: dict = {label: {"cpu_seconds": []} for label, _, _ in COST_VARIANTS}
+    saved = (dict(at.DECODER_SETTINGS), wt.TRUSTED_END_SHIFT, tr.PREFETCH, at.ENGINE)
+    out: dict = {label: {"cpu_seconds": []} for label, *_ in COST_VARIANTS}
     try:
         tr.PREFETCH = False  # the stage's own CPU, in this thread
         for i in range(pairs + 1):  # round 0 decodes with Whisper (not counted)
-            for label, settings, end_shift in COST_VARIANTS:
+            for label, settings, end_shift, engine in COST_VARIANTS:
+                at.ENGINE = engine
                 at.DECODER_SETTINGS.clear()
                 at.DECODER_SETTINGS.update({**saved[0], **settings})
                 at._IDLE.clear()
                 wt.TRUSTED_END_SHIFT = end_shift
-                rows, cpu = [], 0.0
+                rows, cpu, fallback, pieces = [], 0.0, 0, 0
                 for corpus, samples, replay in zip(corpora, audio, replays):
                     options = TranscribeOptions(language="en", cache=False)
                     result = transcribe_audio(samples, options, model=replay)
                     cpu += result.stats["acoustic_timing"]["cpu_seconds"]
+                    fallback += result.stats["acoustic_timing"]["fallback"]
+                    pieces += result.stats["acoustic_timing"]["segments"]
                     rows += _pairs(corpus, [_W(w.text, w.start, w.end) for w in result.words])
                 if i:
                     out[label]["cpu_seconds"].append(round(cpu, 3))
-                    out[label].update(_score(rows))
+                    out[label].update(_score(rows), pieces=pieces, pieces_not_aligned=fallback)
     finally:
         at.DECODER_SETTINGS.clear()
         at.DECODER_SETTINGS.update(saved[0])
-        wt.TRUSTED_END_SHIFT, tr.PREFETCH = saved[1], saved[2]
+        wt.TRUSTED_END_SHIFT, tr.PREFETCH, at.ENGINE = saved[1], saved[2], saved[3]
         at._IDLE.clear()
     seconds = sum(c.duration for c in corpora)
     for row in out.values():

@@ -1,0 +1,115 @@
+"""The front end of CMU's en-us model in numpy: 13 MFCCs per 10 ms frame and the 1s_c_d_dd feature streams.
+
+It computes what pocketsphinx's float front end does for this model's ``feat.params`` (``fe_sigproc.c``,
+``feat.c``): 16 kHz int16-scaled samples, pre-emphasis 0.97, frames of 410 samples (25.625 ms) every 160
+with a symmetric Hamming window, a 512-point power spectrum, 25 unit-area triangular mel filters from 130 to
+6800 Hz (edges rounded to FFT bins), log (+1e-4), the unitary DCT-II to 13 cepstra, lifter 22. Then batch
+cepstral mean normalisation over the piece and the three streams: cepstra, their ±2-frame difference, and
+the difference of ±1-frame-shifted differences (ends padded by repeating the first and last frame).
+
+Not done: pocketsphinx's ``remove_noise`` spectral subtraction (``feat.params`` switches it on). With it off
+in both, pocketsphinx aligns the same words to the same frames from these cepstra (``process_cep``) as from
+its own (tested); see ``benchmarks/results/word_timing_fast_aligner.md`` for what leaving it out costs.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+FRAME_SHIFT = 160
+FRAME_SIZE = 410  # int(0.025625 * 16000 + 0.5)
+NFFT = 512
+ALPHA = 0.97
+LOWER_HZ, UPPER_HZ, NFILT = 130.0, 6800.0, 25
+NCEP = 13
+LIFTER = 22
+LOG_FLOOR = 1e-4
+
+
+def _mel(f):
+    return 2595.0 * np.log10(1.0 + f / 700.0)
+
+
+def _melinv(m):
+    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+
+@functools.lru_cache(maxsize=1)
+def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(window (FRAME_SIZE,), mel filter bank (NFFT/2+1, NFILT), DCT with lifter (NFILT, NCEP)), float32."""
+    i = np.arange(FRAME_SIZE // 2)
+    half = 0.54 - 0.46 * np.cos(2 * np.pi * i / (FRAME_SIZE - 1.0))
+    window = np.zeros(FRAME_SIZE)
+    window[: FRAME_SIZE // 2] = half
+    window[FRAME_SIZE - 1 - i] = half  # pocketsphinx windows the two halves with the same coefficients
+    fftfreq = SAMPLE_RATE / NFFT
+    melmin, melmax = _mel(np.float32(LOWER_HZ)), _mel(np.float32(UPPER_HZ))
+    melbw = (melmax - melmin) / (NFILT + 1)
+    bank = np.zeros((NFFT // 2 + 1, NFILT))
+    for f in range(NFILT):
+        freqs = [np.float32(_melinv((f + j) * melbw + melmin)) for j in range(3)]
+        freqs = [int(fr / fftfreq + 0.5) * fftfreq for fr in freqs]  # round_filters
+        for j in range(NFFT // 2 + 1):
+            hz = j * fftfreq
+            if hz < freqs[0]:
+                continue
+            if hz > freqs[2] or j == NFFT // 2:
+                break
+            lo = (hz - freqs[0]) / (freqs[1] - freqs[0])
+            hi = (freqs[2] - hz) / (freqs[2] - freqs[1])
+            scale = 2 / (freqs[2] - freqs[0])  # unit area
+            bank[j, f] = min(lo, hi) * scale
+    k = np.arange(NCEP)[None, :]
+    j = np.arange(NFILT)[:, None]
+    dct = np.cos(np.pi / NFILT * k * (j + 0.5)) * np.sqrt(2.0 / NFILT)
+    dct[:, 0] = np.sqrt(1.0 / NFILT)
+    lifter = 1 + LIFTER / 2 * np.sin(np.arange(NCEP) * np.pi / LIFTER)
+    return window.astype(np.float32), bank.astype(np.float32), (dct * lifter[None, :]).astype(np.float32)
+
+
+def n_frames(n_samples: int) -> int:
+    """Frames pocketsphinx makes of a whole utterance: full frames, plus one zero-padded for a remainder."""
+    if n_samples < FRAME_SIZE:
+        return 1 if n_samples else 0
+    full = 1 + (n_samples - FRAME_SIZE) // FRAME_SHIFT
+    return full + (1 if (n_samples - FRAME_SIZE) % FRAME_SHIFT else 0)
+
+
+def cepstra(samples: np.ndarray) -> np.ndarray:
+    """(frames, 13) MFCCs of mono 16 kHz audio (floats in [-1, 1], or int16 values)."""
+    x = np.asarray(samples)
+    if x.dtype != np.int16:
+        x = (np.clip(x.astype(np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)  # as pocketsphinx is fed
+    x = x.astype(np.float32)
+    n = n_frames(len(x))
+    if n == 0:
+        return np.zeros((0, NCEP), np.float32)
+    emph = np.empty_like(x)
+    emph[0] = x[0]
+    emph[1:] = x[1:] - ALPHA * x[:-1]
+    need = (n - 1) * FRAME_SHIFT + FRAME_SIZE
+    if need > len(emph):
+        emph = np.concatenate([emph, np.zeros(need - len(emph), np.float32)])
+    window, bank, dct = _tables()
+    frames = np.lib.stride_tricks.as_strided(
+        emph, shape=(n, FRAME_SIZE), strides=(emph.strides[0] * FRAME_SHIFT, emph.strides[0])
+    )
+    spec = np.fft.rfft(frames * window, NFFT)
+    power = (spec.real**2 + spec.imag**2).astype(np.float32)
+    logmel = np.log(power @ bank + np.float32(LOG_FLOOR))
+    return logmel @ dct
+
+
+def features(cep: np.ndarray) -> np.ndarray:
+    """(frames, 39): batch-CMN cepstra, deltas (c[t+2] - c[t-2]) and double deltas ((c[t+3] - c[t-1]) -
+    (c[t+1] - c[t-3])), as pocketsphinx's 1s_c_d_dd."""
+    c = cep - cep.mean(axis=0, keepdims=True)
+    n = len(c)
+    p = np.concatenate([np.repeat(c[:1], 3, axis=0), c, np.repeat(c[-1:], 3, axis=0)])
+    at = lambda k: p[3 + k : 3 + k + n]  # noqa: E731
+    d = at(2) - at(-2)
+    dd = (at(3) - at(-1)) - (at(1) - at(-3))
+    return np.concatenate([c, d, dd], axis=1).astype(np.float32)
