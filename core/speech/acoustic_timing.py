@@ -483,15 +483,17 @@ class EnglishAligner(_Aligner):
         self._extra: dict[str, list[str]] = {}
 
     def lookup(self, word: str) -> str | None:
-        phones = self._dict.get(word)
-        return " ".join(phones) if phones else None
+        prons = self._dict.get(word)
+        return " ".join(prons[0]) if prons else None
 
-    def _phones(self, word: str) -> list[str]:
-        phones = self._dict.get(word) or self._extra.get(word)
-        if phones is None:
+    def _prons(self, word: str) -> list[list[str]]:
+        """The word's pronunciations: the dictionary's (alternates included, as pocketsphinx's alignment uses
+        them), or one made up (``_pronounce``)."""
+        prons = self._dict.get(word) or self._extra.get(word)
+        if prons is None:
             known = [p for p in self._pronounce(word) if p in self._model.ci_index]
-            phones = self._extra[word] = known or ["AH"]
-        return phones
+            prons = self._extra[word] = [known or ["AH"]]
+        return prons
 
     def align(
         self, samples: np.ndarray, words: list[list[str]], sample_rate: int = SAMPLE_RATE, offset: float = 0.0
@@ -505,7 +507,7 @@ class EnglishAligner(_Aligner):
         flat = [w for entry in words for w in entry]
         pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
         with _one_blas_thread():
-            frames = self._engine.align(pcm, [self._phones(w) for w in flat])
+            frames = self._engine.align(pcm, [self._prons(w) for w in flat])
         if frames is None:
             return SegmentResult(None, "no alignment found")
         return self._entry_times(words, frames, offset)

@@ -30,83 +30,96 @@ SIL_PENALTY = 0.0  # nats: log probability of inserting an optional silence
 @dataclass
 class Graph:
     senones: np.ndarray  # (n_states,) senone of each state
-    jumps: list[tuple[int, np.ndarray]]  # (k, (n_states,) log prob of j -> j + k), k >= 1
-    self_loop: np.ndarray  # (n_states,) log prob of j -> j
+    pred: np.ndarray  # (n_states, P) predecessor states of each state (self included), padded with 0
+    pred_lp: np.ndarray  # (n_states, P) log probabilities of those transitions (NEG for padding)
     starts: np.ndarray  # (n_states,) log prob of starting in j
-    ends: np.ndarray  # (n_states,) log prob of leaving the last phone from j
-    word_states: list[tuple[int, int]]  # first and last state of each word
+    ends: np.ndarray  # (n_states,) log prob of leaving the last word (or silence) from j
+    word_states: list[tuple[int, int]]  # first and last state of each word (all its pronunciations)
 
 
-def _phone_pids(model: SphinxModel, phones: list[list[int]]) -> list[list[int]]:
-    """Triphone ids for each word's CI phones; the context across a word boundary is the neighbouring word's
-    phone (silence at the ends of the piece)."""
-    out = []
-    for w, ph in enumerate(phones):
-        prev_last = phones[w - 1][-1] if w > 0 else model.sil
-        next_first = phones[w + 1][0] if w + 1 < len(phones) else model.sil
-        pids = []
-        for i, ci in enumerate(ph):
-            lc = ph[i - 1] if i > 0 else prev_last
-            rc = ph[i + 1] if i + 1 < len(ph) else next_first
-            pos = "s" if len(ph) == 1 else "b" if i == 0 else "e" if i == len(ph) - 1 else "i"
-            pids.append(model.phone_id(ci, lc, rc, pos))
-        out.append(pids)
-    return out
+def _triphones(model: SphinxModel, ph: list[int], prev_last: int, next_first: int) -> list[int]:
+    """Triphone ids for one pronunciation's CI phones, ``prev_last`` and ``next_first`` the contexts outside
+    the word."""
+    pids = []
+    for i, ci in enumerate(ph):
+        lc = ph[i - 1] if i > 0 else prev_last
+        rc = ph[i + 1] if i + 1 < len(ph) else next_first
+        pos = "s" if len(ph) == 1 else "b" if i == 0 else "e" if i == len(ph) - 1 else "i"
+        pids.append(model.phone_id(ci, lc, rc, pos))
+    return pids
 
 
-def build_graph(model: SphinxModel, phones: list[list[int]]) -> Graph:
-    """The HMM: [SIL] word1 [SIL] word2 ... [SIL], each phone 3 states, each SIL optional."""
-    units: list[tuple[int, bool, int]] = []  # (phone id, optional silence, word index or -1)
-    units.append((model.sil, True, -1))
-    for w, pids in enumerate(_phone_pids(model, phones)):
-        units += [(p, False, w) for p in pids]
-        units.append((model.sil, True, -1))
-    n = 3 * len(units)
-    senones = np.empty(n, np.int32)
-    self_loop = np.full(n, NEG, np.float32)
-    trans: dict[int, np.ndarray] = {}
+def build_graph(model: SphinxModel, words: list[list[list[int]]]) -> Graph:
+    """The HMM of ``words`` (each a list of pronunciations, each a list of CI phones): [SIL] word1 [SIL] word2
+    ... [SIL], each word one of its pronunciations, each phone 3 states, each SIL optional."""
+    # slots in order: (optional, [chain of triphone ids per option], word index or -1)
+    sil = (True, [[model.sil]], -1)
+    slots: list[tuple[bool, list[list[int]], int]] = [sil]
+    for w, prons in enumerate(words):
+        # silence as the context outside the word: the neighbours' phones (pocketsphinx's cross-word
+        # triphones) measured worse here, 10 dB SNR above all (benchmarks/results/word_timing_fast_aligner.md)
+        slots.append((False, [_triphones(model, ph, model.sil, model.sil) for ph in prons], w))
+        slots.append(sil)
+    first: list[list[int]] = []  # first state of each option of each slot
+    chains: list[tuple[int, int, list[int]]] = []  # (slot, first state, triphones)
+    n = 0
+    for k, (_, options, _) in enumerate(slots):
+        first.append([])
+        for pids in options:
+            first[k].append(n)
+            chains.append((k, n, pids))
+            n += 3 * len(pids)
 
-    def add(j: int, k: int, lp: float) -> None:
-        arr = trans.setdefault(k, np.full(n, NEG, np.float32))
-        arr[j] = max(arr[j], lp)
-
-    # entries of unit u: its first state, and (if it is an optional silence) the entries of the unit after
-    def entries(u: int) -> list[int]:
-        if u >= len(units):
+    def entries(k: int) -> list[int]:
+        if k >= len(slots):
             return []
-        if units[u][1]:
-            return [3 * u] + entries(u + 1)
-        return [3 * u]
+        return first[k] + (entries(k + 1) if slots[k][0] else [])
+
+    senones = np.empty(n, np.int32)
+    preds: list[dict[int, float]] = [{} for _ in range(n)]
+    sil_firsts = {first[k][0] for k, slot in enumerate(slots) if slot[0]}
+
+    def add(i: int, j: int, lp: float) -> None:
+        if lp > preds[j].get(i, NEG):
+            preds[j][i] = lp
 
     starts = np.full(n, NEG, np.float32)
-    for e in entries(0):
-        starts[e] = 0.0
+    starts[entries(0)] = 0.0
     ends = np.full(n, NEG, np.float32)
-    for u, (pid, _, _) in enumerate(units):
-        base = 3 * u
-        senones[base : base + 3] = model.sseq[model.phone_ssid[pid]]
-        tm = model.log_tmat[model.phone_tmat[pid]]
-        for s in range(3):
-            self_loop[base + s] = tm[s, s]
-            for to in range(s + 1, 4):
-                lp = float(tm[s, to])
-                if not np.isfinite(lp):
-                    continue
-                if to < 3:
-                    add(base + s, to - s, lp)
-                else:
-                    targets = entries(u + 1)
-                    for t in targets:
-                        penalty = SIL_PENALTY if units[t // 3][1] else 0.0
-                        add(base + s, t - (base + s), lp - penalty)
-                    # the piece may end after this unit if only optional silences follow
-                    if all(units[v][1] for v in range(u + 1, len(units))):
-                        ends[base + s] = max(ends[base + s], lp)
+    for k, base, pids in chains:
+        after = entries(k + 1)
+        last_slot = all(slots[v][0] for v in range(k + 1, len(slots)))
+        for p, pid in enumerate(pids):
+            at = base + 3 * p
+            senones[at : at + 3] = model.sseq[model.phone_ssid[pid]]
+            tm = model.log_tmat[model.phone_tmat[pid]]
+            for st in range(3):
+                for to in range(st, 4):
+                    lp = float(tm[st, to])
+                    if not np.isfinite(lp):
+                        continue
+                    if to < 3:
+                        add(at + st, at + to, lp)
+                    elif p + 1 < len(pids):
+                        add(at + st, at + 3, lp)
+                    else:
+                        for t in after:
+                            penalty = SIL_PENALTY if t in sil_firsts else 0.0
+                            add(at + st, t, lp - penalty)
+                        if last_slot:
+                            ends[at + st] = max(ends[at + st], lp)
+    width = max(len(p) for p in preds)
+    pred = np.zeros((n, width), np.int32)
+    pred_lp = np.full((n, width), NEG, np.float32)
+    for j, pj in enumerate(preds):
+        for c, (i, lp) in enumerate(pj.items()):
+            pred[j, c], pred_lp[j, c] = i, lp
     word_states = []
-    for w in range(len(phones)):
-        idx = [u for u, unit in enumerate(units) if unit[2] == w]
-        word_states.append((3 * idx[0], 3 * idx[-1] + 2))
-    return Graph(senones, sorted(trans.items()), self_loop, starts, ends, word_states)
+    for k, (_, options, w) in enumerate(slots):
+        if w >= 0:
+            last = first[k][-1] + 3 * len(options[-1]) - 1
+            word_states.append((first[k][0], last))
+    return Graph(senones, pred, pred_lp, starts, ends, word_states)
 
 
 def gaussian_tables(model: SphinxModel) -> list[np.ndarray]:
@@ -158,27 +171,26 @@ def senone_scores(model: SphinxModel, tables: list[np.ndarray], feats: np.ndarra
 def viterbi(graph: Graph, emit: np.ndarray) -> np.ndarray | None:
     """The best state for each frame (exact Viterbi), or None when no path fits the frames."""
     T, n = emit.shape
-    back = np.zeros((T, n), np.int8)  # 0 = stayed, k = came from j - k
+    back = np.empty((T, n), np.int8)  # which of the state's predecessors
+    rows = np.arange(n)
+    pred, pred_lp = graph.pred, graph.pred_lp
     score = graph.starts + emit[0]
-    ks = [k for k, _ in graph.jumps]
-    cand = np.empty((len(ks) + 1, n), np.float32)
     for t in range(1, T):
-        cand[0] = score + graph.self_loop
-        for i, (k, lp) in enumerate(graph.jumps, 1):
-            row = cand[i]
-            row[:k] = NEG
-            np.add(score[:-k], lp[:-k], out=row[k:])
-        best = cand.argmax(axis=0)
-        score = cand[best, np.arange(n)] + emit[t]
-        back[t] = np.take(np.array([0] + ks, np.int8), best)
+        cand = score[pred]
+        cand += pred_lp
+        best = cand.argmax(axis=1)
+        back[t] = best
+        score = cand[rows, best]
+        score += emit[t]
     final = score + graph.ends
     j = int(final.argmax())
     if final[j] < NEG / 2:
         return None
     path = np.empty(T, np.int32)
-    for t in range(T - 1, -1, -1):
+    for t in range(T - 1, 0, -1):
         path[t] = j
-        j -= int(back[t, j])
+        j = int(pred[j, back[t, j]])
+    path[0] = j
     return path
 
 
@@ -189,14 +201,15 @@ class Aligner:
         self.model = model
         self.tables = gaussian_tables(model)
 
-    def align(self, samples: np.ndarray, phones: list[list[str]]) -> list[tuple[int, int]] | None:
-        """(first frame, last frame) of each word, or None when the words do not fit the audio."""
+    def align(self, samples: np.ndarray, words: list[list[list[str]]]) -> list[tuple[int, int]] | None:
+        """(first frame, last frame) of each word (given as its pronunciations, each a list of phones), or
+        None when the words do not fit the audio."""
         m = self.model
-        ids = [[m.ci_index[p] for p in word] for word in phones]
-        graph = build_graph(m, ids)
+        ids = [[[m.ci_index[p] for p in pron] for pron in prons] for prons in words]
         feats = sphinx_frontend.features(sphinx_frontend.cepstra(samples))
-        if len(feats) < 3 * sum(len(w) for w in ids):
+        if len(feats) < 3 * sum(min(len(p) for p in prons) for prons in ids):
             return None
+        graph = build_graph(m, ids)
         uniq, inv = np.unique(graph.senones, return_inverse=True)
         scores = senone_scores(m, self.tables, feats, uniq)
         emit = scores[:, inv]

@@ -99,8 +99,50 @@ def cepstra(samples: np.ndarray) -> np.ndarray:
     )
     spec = np.fft.rfft(frames * window, NFFT)
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
-    logmel = np.log(power @ bank + np.float32(LOG_FLOOR))
+    mel = power @ bank
+    if REMOVE_NOISE:
+        mel = remove_noise(mel)
+    logmel = np.log(mel + np.float32(LOG_FLOOR))
     return logmel @ dct
+
+
+REMOVE_NOISE = True
+# pocketsphinx's noise removal (fe_noise.c): smoothed power, a lower envelope as the noise estimate, temporal
+# masking, a gain per filter smoothed over +-4 filters
+LAMBDA_POWER, LAMBDA_A, LAMBDA_B, LAMBDA_T, MU_T, MAX_GAIN, SMOOTH = 0.7, 0.995, 0.5, 0.85, 0.2, 20.0, 4
+
+
+def remove_noise(mel: np.ndarray) -> np.ndarray:
+    """Mel power spectra (frames, filters) with pocketsphinx's spectral noise removal applied, from a fresh
+    noise estimate (as after ``start_stream``)."""
+    mel = np.asarray(mel, np.float64)
+    n, nf = mel.shape
+    out = np.empty_like(mel)
+    power = mel[0].copy()
+    noise = mel[0] / MAX_GAIN
+    floor = mel[0] / MAX_GAIN
+    peak = np.zeros(nf)
+    lo = np.maximum(np.arange(nf) - SMOOTH, 0)
+    hi = np.minimum(np.arange(nf) + SMOOTH, nf - 1)
+    smooth = np.zeros((nf, nf))
+    for i in range(nf):
+        smooth[lo[i] : hi[i] + 1, i] = 1.0 / (hi[i] - lo[i] + 1)
+    gains = np.empty_like(mel)
+    for t in range(n):
+        power = LAMBDA_POWER * power + (1 - LAMBDA_POWER) * mel[t]
+        up = power >= noise
+        noise = np.where(up, LAMBDA_A * noise + (1 - LAMBDA_A) * power, LAMBDA_B * noise + (1 - LAMBDA_B) * power)  # noqa: E501
+        signal = np.maximum(power - noise, 1.0)
+        up = signal >= floor
+        floor = np.where(up, LAMBDA_A * floor + (1 - LAMBDA_A) * signal, LAMBDA_B * floor + (1 - LAMBDA_B) * signal)  # noqa: E501
+        cur = signal
+        peak = peak * LAMBDA_T
+        signal = np.where(signal < LAMBDA_T * peak, peak * MU_T, signal)
+        peak = np.maximum(peak, cur)
+        signal = np.maximum(signal, floor)
+        gains[t] = np.clip(signal / power, 1.0 / MAX_GAIN, MAX_GAIN)
+    out = mel * (gains @ smooth)
+    return out.astype(np.float32)
 
 
 def features(cep: np.ndarray) -> np.ndarray:

@@ -217,19 +217,21 @@ def read_mdef(path: Path) -> dict:
     return dict(names=names, phones=phones, sseq=sseq, n_sen=n_sen, n_ci=n_ci, n_tmat=n_tmat, sil=sil)
 
 
-def read_dictionary(path: Path) -> dict[str, list[str]]:
-    """word -> phones (the first pronunciation of each word; alternates ``word(2)`` are kept as such)."""
+def read_dictionary(path: Path) -> dict[str, list[list[str]]]:
+    """word -> its pronunciations (each a list of phones), the first one first (``word(2)`` lines are the
+    alternates)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ModelFileError(
             f"pronouncing dictionary {path} cannot be read ({exc.strerror or exc}): reinstall pocketsphinx"
         ) from exc
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[list[str]]] = {}
     for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 2:
-            out.setdefault(parts[0], parts[1:])
+            word = parts[0].split("(")[0] if parts[0].endswith(")") else parts[0]
+            out.setdefault(word, []).append(parts[1:])
     if len(out) < 1000:
         raise ModelFileError(
             f"pronouncing dictionary {path} is damaged ({len(out)} words): reinstall pocketsphinx"
@@ -304,7 +306,7 @@ def model() -> SphinxModel:
         return _CACHE["model"]  # type: ignore[return-value]
 
 
-def dictionary() -> dict[str, list[str]]:
+def dictionary() -> dict[str, list[list[str]]]:
     """The packaged CMU dictionary, read once per process."""
     with _LOCK:
         if "dict" not in _CACHE:
