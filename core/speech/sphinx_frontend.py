@@ -114,35 +114,49 @@ LAMBDA_POWER, LAMBDA_A, LAMBDA_B, LAMBDA_T, MU_T, MAX_GAIN, SMOOTH = 0.7, 0.995,
 
 def remove_noise(mel: np.ndarray) -> np.ndarray:
     """Mel power spectra (frames, filters) with pocketsphinx's spectral noise removal applied, from a fresh
-    noise estimate (as after ``start_stream``)."""
+    noise estimate (as after ``start_stream``). Equal to ``fe_noise.c``'s per-frame loop: the linear
+    smoothing runs as one filter, the temporal masking as a running maximum in logs, and only the two
+    asymmetric envelopes (noise and floor) step frame by frame."""
+    from scipy.signal import lfilter
+
     mel = np.asarray(mel, np.float64)
     n, nf = mel.shape
-    out = np.empty_like(mel)
-    power = mel[0].copy()
+    power = lfilter([1 - LAMBDA_POWER], [1, -LAMBDA_POWER], mel, axis=0, zi=LAMBDA_POWER * mel[:1])[0]
     noise = mel[0] / MAX_GAIN
     floor = mel[0] / MAX_GAIN
-    peak = np.zeros(nf)
-    lo = np.maximum(np.arange(nf) - SMOOTH, 0)
-    hi = np.minimum(np.arange(nf) + SMOOTH, nf - 1)
-    smooth = np.zeros((nf, nf))
-    for i in range(nf):
-        smooth[lo[i] : hi[i] + 1, i] = 1.0 / (hi[i] - lo[i] + 1)
-    gains = np.empty_like(mel)
+    coef = np.array([1 - LAMBDA_B, 1 - LAMBDA_A])  # falling, rising
+    signal = np.empty_like(mel)
+    floors = np.empty_like(mel)
+    d = np.empty(nf)
     for t in range(n):
-        power = LAMBDA_POWER * power + (1 - LAMBDA_POWER) * mel[t]
-        up = power >= noise
-        noise = np.where(up, LAMBDA_A * noise + (1 - LAMBDA_A) * power, LAMBDA_B * noise + (1 - LAMBDA_B) * power)  # noqa: E501
-        signal = np.maximum(power - noise, 1.0)
-        up = signal >= floor
-        floor = np.where(up, LAMBDA_A * floor + (1 - LAMBDA_A) * signal, LAMBDA_B * floor + (1 - LAMBDA_B) * signal)  # noqa: E501
-        cur = signal
-        peak = peak * LAMBDA_T
-        signal = np.where(signal < LAMBDA_T * peak, peak * MU_T, signal)
-        peak = np.maximum(peak, cur)
-        signal = np.maximum(signal, floor)
-        gains[t] = np.clip(signal / power, 1.0 / MAX_GAIN, MAX_GAIN)
-    out = mel * (gains @ smooth)
-    return out.astype(np.float32)
+        p = power[t]
+        np.subtract(p, noise, out=d)
+        noise += d * coef[(d >= 0).view(np.uint8)]
+        s = np.maximum(p - noise, 1.0)
+        np.subtract(s, floor, out=d)
+        floor += d * coef[(d >= 0).view(np.uint8)]
+        signal[t] = s
+        floors[t] = floor
+    # temporal masking: peak_t = max(LAMBDA_T * peak_{t-1}, s_t) from 0, i.e. a running maximum in logs; a
+    # frame below LAMBDA_T times the decayed peak of the frames before it is set to MU_T times that
+    ramp = np.arange(n)[:, None] * np.log(LAMBDA_T)
+    peak = np.exp(np.maximum.accumulate(np.log(signal) - ramp, axis=0) + ramp)
+    decayed = np.vstack([np.zeros((1, nf)), peak[:-1] * LAMBDA_T])
+    signal = np.where(signal < LAMBDA_T * decayed, decayed * MU_T, signal)
+    signal = np.maximum(signal, floors)
+    with np.errstate(divide="ignore"):  # digital silence: no power, the largest gain (as pocketsphinx)
+        gains = np.clip(signal / power, 1.0 / MAX_GAIN, MAX_GAIN)
+    return (mel * (gains @ _smoothing(nf))).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def _smoothing(nf: int) -> np.ndarray:
+    """(nf, nf): each filter's gain is the mean of the gains of the filters within SMOOTH of it."""
+    out = np.zeros((nf, nf))
+    for i in range(nf):
+        lo, hi = max(i - SMOOTH, 0), min(i + SMOOTH, nf - 1)
+        out[lo : hi + 1, i] = 1.0 / (hi - lo + 1)
+    return out
 
 
 def features(cep: np.ndarray) -> np.ndarray:
