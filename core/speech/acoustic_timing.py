@@ -94,6 +94,20 @@ def identity() -> str:
     return f"pocketsphinx-{ver}:en-us:{settings}:{PAD}:rules-{RULES_VERSION}"
 
 
+def model_status() -> str:
+    """"ready", or what is wrong with the model files (one line naming the file)."""
+    if ENGINE == "pocketsphinx":
+        return "ready"
+    from . import sphinx_model
+
+    try:
+        sphinx_model.model()
+        sphinx_model.dictionary()
+    except sphinx_model.ModelFileError as exc:
+        return f"BROKEN: English word times come from Whisper alone: {exc}"
+    return "ready"
+
+
 def available() -> bool:
     try:
         import pocketsphinx  # noqa: F401
