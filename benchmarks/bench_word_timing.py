@@ -1,7 +1,7 @@
-"""Word timing benchmark: the English acoustic timing stage (pocketsphinx forced alignment per Whisper
-segment) on speech not used to fit it (see Data), clean and at 10 dB SNR (pink noise), against Whisper's
-own times (refined, the previous method) and bare faster-whisper; ``align`` English; the time the stage
-costs; JFK's words after a pause.
+"""Word timing benchmark: the English acoustic timing stage (forced alignment per Whisper segment with
+pocketsphinx's en-us model: the numpy aligner, ``forced_align``) on speech not used to fit it (see Data),
+clean and at 10 dB SNR (pink noise), against Whisper's own times (refined, the previous method) and bare
+faster-whisper; ``align`` English; the time the stage costs; JFK's words after a pause.
 
 Data: ``speech_corpus.UNSEEN_SET`` (espeak-ng, a third sentence set and voices klatt, f2, m7, david, 155-175
 wpm, exact word times; pauses 0.3-8 s, a noise stretch and a tone bed with no speech). The acoustic stage's
@@ -11,15 +11,19 @@ corpus is reported on its own row as well as in the pool. The cost pass (``word_
 topn 16 and the sentence-opener rule while measuring the whole unseen set (each checked on ``CALIBRATION_SET``
 too), so the set is no longer strictly unseen for those two choices. The second cost pass (topn 8 and the
 end-before-a-pause rule) was chosen on ``CALIBRATION_SET`` only; the unseen set was measured once with it.
+The numpy aligner that replaced pocketsphinx's decoder (``word_timing_fast_aligner.md``: its silence context,
+silence penalty, density floor and dither) was tuned on ``CALIBRATION_SET`` only, clean and at 10 dB.
 JFK (``shared/data/jfk.flac``, real speech) has no word-level ground truth: each word after a pause is
 compared with where the energy rises (the first 5 ms window 10 dB over the pause's own level).
 
     python benchmarks/bench_word_timing.py [--quick]
     python benchmarks/bench_word_timing.py --prefetch-ab 7   # the aligner beside Whisper vs after it, timed
-    python benchmarks/bench_word_timing.py --cost-ab 3 [--noise]   # the stage's settings on CALIBRATION_SET
+    python benchmarks/bench_word_timing.py --cost-ab 3 [--noise]   # numpy aligner vs pocketsphinx decoder,
+                                                                   # on CALIBRATION_SET
 
 writes benchmarks/results/word_timing[-quick].{json,md} (word_timing_prefetch.json,
-word_timing_cost_ab[-noise].json).
+word_timing_fast_aligner_ab[-noise].json; the earlier cost passes' word_timing_cost_ab*.json compared topn
+settings of the decoder).
 """
 
 from __future__ import annotations
@@ -583,7 +587,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.cost_ab:
         ab = cost_ab(args.cost_ab, args.noise)
-        name = "word_timing_cost_ab-noise.json" if args.noise else "word_timing_cost_ab.json"
+        name = "word_timing_fast_aligner_ab-noise.json" if args.noise else "word_timing_fast_aligner_ab.json"
         (HERE / "results" / name).write_text(json.dumps(ab, indent=2))
         print(json.dumps(ab, indent=2))
         return

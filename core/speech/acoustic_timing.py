@@ -531,13 +531,22 @@ class EnglishAligner(_Aligner):
 def _one_blas_thread() -> Iterator[None]:
     """numpy's BLAS on the calling thread only: the products are small (threads cost more than they give on
     a busy machine) and the stage's CPU time is then all in its own thread (``time.thread_time``)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = ThreadpoolController()  # finding the BLAS libraries once, not per piece
+        except ImportError:
+            _BLAS = False
+    if not _BLAS:
         yield
         return
-    with threadpool_limits(1, user_api="blas"):
+    with _BLAS.limit(limits=1, user_api="blas"):
         yield
+
+
+_BLAS = None
 
 
 class PocketsphinxAligner(_Aligner):
