@@ -29,9 +29,9 @@ VERSION = 1
 # CALIBRATION_SET clean, ends within 50 ms 92.9 -> 96.5 %; at 10 dB (no digital silence) no change.
 DITHER = True
 GAUSS_FLOOR = 9.83  # nats below the frame's best density (per stream) that no density scores lower than
-# nats against each optional silence between words (chosen on CALIBRATION_SET: 3-12 all beat pocketsphinx
-# there; higher keeps more of a stop closure in its word: ends gain, starts lose a little)
-SIL_PENALTY = 6.0
+# nats against each optional silence between words: none, as pocketsphinx's silprob=1.0 (on CALIBRATION_SET
+# 3-12 traded starts for ends, ~1 point each way; a stop's closure after a word then went into the next word)
+SIL_PENALTY = 0.0
 
 
 @dataclass

@@ -155,9 +155,14 @@ def test_a_damaged_or_missing_model_file_is_named_in_one_line(tmp_path, monkeypa
     # the stage then says so once and English keeps Whisper's times; `models` shows which file
     monkeypatch.setattr(sphinx_model, "model_root", lambda: root)
     monkeypatch.setattr(sphinx_model, "_CACHE", {})
+    monkeypatch.setattr(at, "_IDLE", [])
     with pytest.raises(at.AcousticTimingUnavailable, match="sendump"):
         at.EnglishAligner()
     assert "sendump" in at.model_status() and at.model_status().startswith("BROKEN")
+    # what transcription catches and turns into its one warning (the words keep Whisper's times)
+    audio = np.zeros(SR, np.float32)
+    with pytest.raises(at.AcousticTimingUnavailable, match=r"sendump cannot be read.*reinstall pocketsphinx"):
+        at.retime_words(["hello"], [(0.2, 0.5)], [[0]], audio, SR)
 
 
 def test_pieces_that_cannot_be_aligned_are_refused_with_a_reason():
