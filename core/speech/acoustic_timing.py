@@ -1,8 +1,14 @@
-"""English word timing from an acoustic model: Whisper's words re-timed by forced alignment with pocketsphinx.
+"""English word timing from an acoustic model: Whisper's words re-timed by forced alignment.
 
 Whisper's cross-attention places word boundaries to ~0.1 s; a phone-level acoustic model forced through the
 known words places them to ~20 ms. ``pocketsphinx`` (BSD, a default dependency) ships CMU's en-us acoustic
 model and the CMU pronouncing dictionary in its wheel, so this works offline with nothing to download.
+
+Two engines use that model (``ENGINE``): ``EnglishAligner``, this project's aligner in numpy
+(``sphinx_model``, ``sphinx_frontend``, ``forced_align``: pocketsphinx's front end, exact mixtures, exact
+Viterbi; a third of the decoder's CPU and at least as accurate on the tuning set,
+``benchmarks/results/word_timing_fast_aligner.md``), the default; and ``PocketsphinxAligner``, pocketsphinx's
+own decoder, the engine before it, kept to compare against. The decoder notes below are about the latter.
 
 How it is used (``transcribe`` and ``align``): one Whisper segment (or script window) at a time, the words are
 prepared for the dictionary (``prepare_words``), the segment's audio (16 kHz, a little padding) is decoded
