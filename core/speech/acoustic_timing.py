@@ -654,7 +654,11 @@ def borrow() -> Iterator[_Aligner]:
 
 def _take_idle() -> _Aligner | None:
     with _IDLE_LOCK:
-        return _IDLE.pop() if _IDLE else None
+        while _IDLE:
+            aligner = _IDLE.pop()
+            if aligner.engine == ENGINE:  # one kept from before ENGINE changed is dropped
+                return aligner
+        return None
 
 
 def _give_back(aligner: _Aligner) -> None:

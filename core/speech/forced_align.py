@@ -28,6 +28,11 @@ VERSION = 1
 # was left to silence (an espeak-ng sentence after 0.6 s of zeros: its first word 190 ms late). On
 # CALIBRATION_SET clean, ends within 50 ms 92.9 -> 96.5 %; at 10 dB (no digital silence) no change.
 DITHER = True
+# a piece whose words' phones mostly sit at their least duration (3 frames) is words that are not in its
+# audio (a script's sentence cut off: 14 words forced into 1.6 s, 92 % of 48 phones); on CALIBRATION_SET the
+# most was 67 % (of a few phones) clean and 39 % at 10 dB
+SQUEEZE_MAX = 0.8
+SQUEEZE_MIN_PHONES = 10
 GAUSS_FLOOR = 9.83  # nats below the frame's best density (per stream) that no density scores lower than
 # nats against each optional silence between words: none, as pocketsphinx's silprob=1.0 (on CALIBRATION_SET
 # 3-12 traded starts for ends, ~1 point each way; a stop's closure after a word then went into the next word)
@@ -207,10 +212,13 @@ class Aligner:
     def __init__(self, model: SphinxModel):
         self.model = model
         self.tables = gaussian_tables(model)
+        self.squeezed = 0.0  # of the last alignment: the share of its words' phones at their least duration
 
     def align(self, samples: np.ndarray, words: list[list[list[str]]]) -> list[tuple[int, int]] | None:
         """(first frame, last frame) of each word (given as its pronunciations, each a list of phones), or
-        None when the words do not fit the audio."""
+        None when the words do not fit the audio: too few frames for them, or (an exact Viterbi always
+        finds some path, where pocketsphinx's beam gave up) most of their phones squeezed to their least
+        duration."""
         m = self.model
         ids = [[[m.ci_index[p] for p in pron] for pron in prons] for prons in words]
         feats = sphinx_frontend.features(sphinx_frontend.cepstra(samples, dither=DITHER))
@@ -224,9 +232,17 @@ class Aligner:
         if path is None:
             return None
         spans = []
+        in_words = np.zeros(len(path), bool)
         for first, last in graph.word_states:
             inside = np.nonzero((path >= first) & (path <= last))[0]
             if len(inside) == 0:
                 return None
             spans.append((int(inside[0]), int(inside[-1])))
+            in_words[inside] = True
+        # phones (3 states each) held to their least duration: words squeezed into audio that lacks them
+        frames = np.bincount(path[in_words] // 3)
+        frames = frames[frames > 0]
+        self.squeezed = float(np.mean(frames <= 3)) if len(frames) else 0.0
+        if len(frames) >= SQUEEZE_MIN_PHONES and self.squeezed > SQUEEZE_MAX:
+            return None
         return spans

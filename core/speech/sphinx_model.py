@@ -299,6 +299,48 @@ def read_dictionary(path: Path) -> Dictionary:
     return out
 
 
+# what sphinx_frontend computes and forced_align assumes; the model's feat.params must say the same
+FEAT_PARAMS = {
+    "lowerf": "130",
+    "upperf": "6800",
+    "nfilt": "25",
+    "transform": "dct",
+    "lifter": "22",
+    "feat": "1s_c_d_dd",
+    "svspec": "0-12/13-25/26-38",
+    "agc": "none",
+    "cmn": "batch",
+    "varnorm": "no",
+    "model": "ptm",
+}
+
+
+def check_feat_params(path: Path) -> None:
+    """The model's front-end settings are the ones this aligner computes (a different model would be scored
+    on the wrong features without any error)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ModelFileError(
+            f"acoustic model file {path} cannot be read ({exc.strerror or exc}): reinstall pocketsphinx "
+            "(pip install --force-reinstall pocketsphinx)"
+        ) from exc
+    found = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith("-"):
+            found[parts[0][1:]] = parts[1]
+    wrong = [
+        f"{k} {found.get(k, '(missing)')} (expected {v})" for k, v in FEAT_PARAMS.items() if found.get(k) != v
+    ]
+    if wrong:
+        raise ModelFileError(
+            f"acoustic model file {path} describes another front end than this aligner's: "
+            f"{', '.join(wrong)}; use the en-us model of pocketsphinx 5.1 or set acoustic_timing.ENGINE = "
+            "'pocketsphinx'"
+        )
+
+
 def model_root() -> Path:
     """The en-us model folder inside the pocketsphinx package."""
     import pocketsphinx
@@ -309,6 +351,7 @@ def model_root() -> Path:
 def load_model(root: Path | None = None) -> SphinxModel:
     root = Path(root) if root is not None else model_root()
     am = root / "en-us"
+    check_feat_params(am / "feat.params")
     mdef = read_mdef(am / "mdef")
     n_ci, names = mdef["n_ci"], mdef["names"]
     means = read_gaussians(am / "means")

@@ -148,8 +148,14 @@ def test_a_damaged_or_missing_model_file_is_named_in_one_line(tmp_path, monkeypa
         sphinx_model.load_model(root)
     message = str(caught.value)
     assert str(means) in message and "damaged" in message and "\n" not in message
-    (root / "en-us" / "sendump").unlink()
     shutil.copy(sphinx_model.model_root() / "en-us" / "means", means)
+    params = root / "en-us" / "feat.params"
+    params.write_text(params.read_text().replace("-nfilt 25", "-nfilt 40"))
+    other_front_end = r"feat.params describes another front end.*nfilt 40"
+    with pytest.raises(sphinx_model.ModelFileError, match=other_front_end):
+        sphinx_model.load_model(root)
+    shutil.copy(sphinx_model.model_root() / "en-us" / "feat.params", params)
+    (root / "en-us" / "sendump").unlink()
     with pytest.raises(sphinx_model.ModelFileError, match="sendump.*cannot be read"):
         sphinx_model.load_model(root)
     # the stage then says so once and English keeps Whisper's times; `models` shows which file
@@ -175,6 +181,23 @@ def test_pieces_that_cannot_be_aligned_are_refused_with_a_reason():
     assert too_many.times is None and too_many.reason == "no alignment found"
     with pytest.raises(ValueError, match="16000 Hz"):
         aligner.align(np.zeros(48000, np.float32), [["hello"]], sample_rate=48000)
+
+
+def test_words_that_are_not_in_the_audio_are_refused_not_squeezed_in(speech_corpus_module):
+    """An exact Viterbi always finds a path where there are frames enough; a script sentence cut off by the
+    end of the audio had its 14 words squeezed into 1.6 s (92 % of the phones at 3 frames, `align` 120 ms
+    off on average). Such a piece is refused, and its words keep the times they had."""
+    said = "Bright lights."
+    script = "Bright lights filled the hall before the concert started on time."
+    audio, _ = speech_corpus_module.synth_sentence(said, "en-us")
+    pad = 0.003 * np.random.default_rng(2).standard_normal(int(0.3 * SR)).astype(np.float32)
+    samples = np.concatenate([pad, audio, pad])
+    aligner = at.EnglishAligner()
+    fits = aligner.align(samples, [at.spell_token(t) for t in said.split()])
+    assert fits.times is not None, fits.reason
+    refused = aligner.align(samples, [at.spell_token(t) for t in script.split()])
+    assert refused.times is None and refused.reason == "no alignment found"
+    assert aligner._engine.squeezed > forced_align.SQUEEZE_MAX
 
 
 def test_the_graph_allows_each_pronunciation_and_optional_silences(model):
