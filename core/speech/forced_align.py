@@ -1,11 +1,14 @@
 """Forced alignment of a known word sequence with CMU's en-us model, in numpy (no pocketsphinx decoder).
 
-For one piece of audio and its words: the front end (``sphinx_frontend``), the scores of the senones the
-words' triphones use (all of their codebooks' Gaussians as one float32 matrix product per feature stream, then
-each senone's exact mixture as a second product), and an exact Viterbi pass over the linear HMM of the words'
-phones with an optional silence before, between and after the words (silence costs nothing, as pocketsphinx
-with ``silprob=1.0``). Triphones and their back-off are pocketsphinx's (``SphinxModel.phone_id``), so the
-alignment is what pocketsphinx's forced alignment finds with exact Gaussian scores and no beam.
+For one piece of audio and its words: the front end (``sphinx_frontend``, pocketsphinx's, plus its dither),
+the scores of the senones the words' triphones use (all of their codebooks' Gaussians as one float32 matrix
+product per feature stream, each density floored 9.83 nats below the frame's best as pocketsphinx does, then
+each senone's mixture as a second product), and an exact Viterbi pass over the HMM of the words' phones (each
+word any of its dictionary pronunciations) with an optional silence before, between and after the words
+(silence costs nothing, as pocketsphinx with ``silprob=1.0``). Triphones and their back-off are pocketsphinx's
+(``SphinxModel.phone_id``), with silence as the context outside each word. Where pocketsphinx's beam would
+give up, words that are not in the audio come out squeezed to their least duration: such a piece is refused.
+How each choice was measured: ``benchmarks/results/word_timing_fast_aligner.md``.
 
 Cost is per frame of audio: the Gaussian products dominate, then the Viterbi loop (a handful of numpy
 operations per 10 ms frame over a few hundred states).
