@@ -1,7 +1,7 @@
-"""Word timing benchmark: the English acoustic timing stage (pocketsphinx forced alignment per Whisper
-segment) on speech not used to fit it (see Data), clean and at 10 dB SNR (pink noise), against Whisper's
-own times (refined, the previous method) and bare faster-whisper; ``align`` English; the time the stage
-costs; JFK's words after a pause.
+"""Word timing benchmark: the English acoustic timing stage (forced alignment per Whisper segment with
+pocketsphinx's en-us model: the numpy aligner, ``forced_align``) on speech not used to fit it (see Data),
+clean and at 10 dB SNR (pink noise), against Whisper's own times (refined, the previous method) and bare
+faster-whisper; ``align`` English; the time the stage costs; JFK's words after a pause.
 
 Data: ``speech_corpus.UNSEEN_SET`` (espeak-ng, a third sentence set and voices klatt, f2, m7, david, 155-175
 wpm, exact word times; pauses 0.3-8 s, a noise stretch and a tone bed with no speech). The acoustic stage's
@@ -11,15 +11,19 @@ corpus is reported on its own row as well as in the pool. The cost pass (``word_
 topn 16 and the sentence-opener rule while measuring the whole unseen set (each checked on ``CALIBRATION_SET``
 too), so the set is no longer strictly unseen for those two choices. The second cost pass (topn 8 and the
 end-before-a-pause rule) was chosen on ``CALIBRATION_SET`` only; the unseen set was measured once with it.
+The numpy aligner that replaced pocketsphinx's decoder (``word_timing_fast_aligner.md``: its silence context,
+silence penalty, density floor and dither) was tuned on ``CALIBRATION_SET`` only, clean and at 10 dB.
 JFK (``shared/data/jfk.flac``, real speech) has no word-level ground truth: each word after a pause is
 compared with where the energy rises (the first 5 ms window 10 dB over the pause's own level).
 
     python benchmarks/bench_word_timing.py [--quick]
     python benchmarks/bench_word_timing.py --prefetch-ab 7   # the aligner beside Whisper vs after it, timed
-    python benchmarks/bench_word_timing.py --cost-ab 3 [--noise]   # the stage's settings on CALIBRATION_SET
+    python benchmarks/bench_word_timing.py --cost-ab 3 [--noise]   # numpy aligner vs pocketsphinx decoder,
+                                                                   # on CALIBRATION_SET
 
 writes benchmarks/results/word_timing[-quick].{json,md} (word_timing_prefetch.json,
-word_timing_cost_ab[-noise].json).
+word_timing_fast_aligner_ab[-noise].json; the earlier cost passes' word_timing_cost_ab*.json compared topn
+settings of the decoder).
 """
 
 from __future__ import annotations
@@ -166,7 +170,7 @@ def jfk_onsets(model) -> dict:
     whisper = transcribe_audio(
         samples, TranscribeOptions(language="en", cache=False, acoustic_timing=False), model=model
     )
-    raw = at.EnglishAligner().align(samples, [at.spell_token(w.text) for w in result.words])
+    raw = at.new_aligner().align(samples, [at.spell_token(w.text) for w in result.words])
     rows = []
     quiet_level = float(np.percentile(db, 10))
     for i, w in enumerate(result.words):
@@ -499,10 +503,11 @@ class _Replay:
         return iter(self._kept[0]), self._kept[1]
 
 
-# (label, decoder settings over acoustic_timing.DECODER_SETTINGS, word_timing.TRUSTED_END_SHIFT)
+# (label, decoder settings over acoustic_timing.DECODER_SETTINGS, word_timing.TRUSTED_END_SHIFT,
+# acoustic_timing.ENGINE)
 COST_VARIANTS = [
-    ("topn 16, end rule 80 ms (before the second cost pass)", {"topn": 16}, 0.08),
-    ("topn 8, end rule 150 ms (kept)", {"topn": 8}, 0.15),
+    ("pocketsphinx decoder, topn 8, end rule 150 ms (before)", {"topn": 8}, 0.15, "pocketsphinx"),
+    ("numpy aligner (forced_align), end rule 150 ms", {}, 0.15, "numpy"),
 ]
 
 
@@ -520,29 +525,32 @@ def cost_ab(pairs: int = 3, noise: bool = False) -> dict:
     corpora = [sc.make_corpus("en", tone_seconds=4.0, **kw) for kw in sc.CALIBRATION_SET.values()]
     audio = [with_noise(c, SNR_DB, 100 + i) if noise else c.samples for i, c in enumerate(corpora)]
     replays = [_Replay(model) for _ in corpora]
-    saved = (dict(at.DECODER_SETTINGS), wt.TRUSTED_END_SHIFT, tr.PREFETCH)
-    out: dict = {label: {"cpu_seconds": []} for label, _, _ in COST_VARIANTS}
+    saved = (dict(at.DECODER_SETTINGS), wt.TRUSTED_END_SHIFT, tr.PREFETCH, at.ENGINE)
+    out: dict = {label: {"cpu_seconds": []} for label, *_ in COST_VARIANTS}
     try:
         tr.PREFETCH = False  # the stage's own CPU, in this thread
         for i in range(pairs + 1):  # round 0 decodes with Whisper (not counted)
-            for label, settings, end_shift in COST_VARIANTS:
+            for label, settings, end_shift, engine in COST_VARIANTS:
+                at.ENGINE = engine
                 at.DECODER_SETTINGS.clear()
                 at.DECODER_SETTINGS.update({**saved[0], **settings})
                 at._IDLE.clear()
                 wt.TRUSTED_END_SHIFT = end_shift
-                rows, cpu = [], 0.0
+                rows, cpu, fallback, pieces = [], 0.0, 0, 0
                 for corpus, samples, replay in zip(corpora, audio, replays):
                     options = TranscribeOptions(language="en", cache=False)
                     result = transcribe_audio(samples, options, model=replay)
                     cpu += result.stats["acoustic_timing"]["cpu_seconds"]
+                    fallback += result.stats["acoustic_timing"]["fallback"]
+                    pieces += result.stats["acoustic_timing"]["segments"]
                     rows += _pairs(corpus, [_W(w.text, w.start, w.end) for w in result.words])
                 if i:
                     out[label]["cpu_seconds"].append(round(cpu, 3))
-                    out[label].update(_score(rows))
+                    out[label].update(_score(rows), pieces=pieces, pieces_not_aligned=fallback)
     finally:
         at.DECODER_SETTINGS.clear()
         at.DECODER_SETTINGS.update(saved[0])
-        wt.TRUSTED_END_SHIFT, tr.PREFETCH = saved[1], saved[2]
+        wt.TRUSTED_END_SHIFT, tr.PREFETCH, at.ENGINE = saved[1], saved[2], saved[3]
         at._IDLE.clear()
     seconds = sum(c.duration for c in corpora)
     for row in out.values():
@@ -579,7 +587,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.cost_ab:
         ab = cost_ab(args.cost_ab, args.noise)
-        name = "word_timing_cost_ab-noise.json" if args.noise else "word_timing_cost_ab.json"
+        name = "word_timing_fast_aligner_ab-noise.json" if args.noise else "word_timing_fast_aligner_ab.json"
         (HERE / "results" / name).write_text(json.dumps(ab, indent=2))
         print(json.dumps(ab, indent=2))
         return

@@ -1,8 +1,14 @@
-"""English word timing from an acoustic model: Whisper's words re-timed by forced alignment with pocketsphinx.
+"""English word timing from an acoustic model: Whisper's words re-timed by forced alignment.
 
 Whisper's cross-attention places word boundaries to ~0.1 s; a phone-level acoustic model forced through the
 known words places them to ~20 ms. ``pocketsphinx`` (BSD, a default dependency) ships CMU's en-us acoustic
 model and the CMU pronouncing dictionary in its wheel, so this works offline with nothing to download.
+
+Two engines use that model (``ENGINE``): ``EnglishAligner``, this project's aligner in numpy
+(``sphinx_model``, ``sphinx_frontend``, ``forced_align``: pocketsphinx's front end, exact mixtures, exact
+Viterbi; a third of the decoder's CPU and at least as accurate on the tuning set,
+``benchmarks/results/word_timing_fast_aligner.md``), the default; and ``PocketsphinxAligner``, pocketsphinx's
+own decoder, the engine before it, kept to compare against. The decoder notes below are about the latter.
 
 How it is used (``transcribe`` and ``align``): one Whisper segment (or script window) at a time, the words are
 prepared for the dictionary (``prepare_words``), the segment's audio (16 kHz, a little padding) is decoded
@@ -44,6 +50,9 @@ SAMPLE_RATE = 16000
 FRAME = 0.01  # seconds per decoder frame (pocketsphinx's default frate of 100)
 PAD = 0.4  # seconds of audio around a segment's words, so the first and last word can move
 LANGUAGES = ("en",)
+# "numpy": ``EnglishAligner`` (``forced_align``, exact Viterbi); "pocketsphinx": its decoder
+# (``PocketsphinxAligner``, the engine before, kept to compare against). Same model, dictionary, rules.
+ENGINE = "numpy"
 DECODER_SETTINGS = dict(lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, silprob=1.0, topn=8)
 # bump when ``retime_words`` (or the pause rules it relies on) times the same words differently (2: sentence
 # openers moved; 3: an aligned word's end before a pause moves out to the speech offset by up to 0.15 s; 4: a
@@ -84,8 +93,27 @@ def identity() -> str:
         ver = version("pocketsphinx")
     except Exception:  # not installed: the stage does not run, and the key says so
         return "none"
-    settings = sorted((k, str(v)) for k, v in DECODER_SETTINGS.items())
+    if ENGINE == "pocketsphinx":
+        settings = str(sorted((k, str(v)) for k, v in DECODER_SETTINGS.items()))
+    else:
+        from . import forced_align
+
+        settings = f"numpy-viterbi-{forced_align.VERSION}"
     return f"pocketsphinx-{ver}:en-us:{settings}:{PAD}:rules-{RULES_VERSION}"
+
+
+def model_status() -> str:
+    """"ready", or what is wrong with the model files (one line naming the file)."""
+    if ENGINE == "pocketsphinx":
+        return "ready"
+    from . import sphinx_model
+
+    try:
+        sphinx_model.model()
+        sphinx_model.dictionary()
+    except sphinx_model.ModelFileError as exc:
+        return f"BROKEN: English word times come from Whisper alone: {exc}"
+    return "ready"
 
 
 def available() -> bool:
@@ -375,50 +403,17 @@ class AlignStats:
         }
 
 
-class EnglishAligner:
-    """A pocketsphinx decoder set up for forced alignment of English. Not for two threads at once (``borrow``
-    hands each thread its own); every alignment starts from the decoder's initial front-end state, so the
-    times of a piece of audio do not depend on what the decoder aligned before."""
+class _Aligner:
+    """What both engines share: words the dictionary lacks get a pronunciation (``_pronounce``), and the
+    aligned dictionary words' spans become times per entry (``_entry_times``)."""
 
-    def __init__(self) -> None:
-        try:
-            from pocketsphinx import Decoder
-        except ImportError as exc:  # a broken install: the caller falls back and says so
-            raise AcousticTimingUnavailable(
-                f"pocketsphinx is not installed ({exc}): pip install pocketsphinx"
-            ) from exc
-        self.decoder = Decoder(loglevel="FATAL", **DECODER_SETTINGS)
-        rate = int(self.decoder.config["samprate"])
-        if rate != SAMPLE_RATE:
-            raise AcousticTimingUnavailable(
-                f"the acoustic model expects {rate} Hz audio, not {SAMPLE_RATE} Hz"
-            )
-        self._known: dict[str, bool] = {}
-        self._cmn_start = self.decoder.get_cmn(False)
-
-    def _reset(self) -> None:
-        """Back to the state of a new decoder: the front end's noise estimate (``start_stream``, deprecated in
-        pocketsphinx 5 but still what resets it) and the cepstral mean both carry over from one utterance to
-        the next; left alone, the same audio timed up to a frame differently by what came before it."""
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self.decoder.start_stream()
-        self.decoder.set_cmn(self._cmn_start)
-
-    def _ensure_word(self, word: str) -> None:
-        if word in self._known:
-            return
-        known = self.decoder.lookup_word(word) is not None
-        if not known:
-            self.decoder.add_word(word, " ".join(self._pronounce(word)), True)
-        self._known[word] = True
+    def lookup(self, word: str) -> str | None:  # pragma: no cover - each engine has its own
+        raise NotImplementedError
 
     def _pronounce(self, word: str) -> list[str]:
         """A word not in the dictionary: a possessive/contraction of a known word, a compound of known words,
         or letter-to-sound rules."""
-        lookup = self.decoder.lookup_word
+        lookup = self.lookup
         for ending, extra in (
             ("'s", ["Z"]),
             ("s'", ["Z"]),
@@ -448,10 +443,79 @@ class EnglishAligner:
             if best[i] is None:
                 continue
             for j in range(i + 3, n + 1):
-                phones = self.decoder.lookup_word(word[i:j])
+                phones = self.lookup(word[i:j])
                 if phones and count[i] + 1 < count[j]:
                     best[j], count[j] = best[i] + phones.split(), count[i] + 1
         return best[n] if n and best[n] is not None and count[n] <= 3 else None
+
+    @staticmethod
+    def _check(samples: np.ndarray, words: list[list[str]], sample_rate: int) -> str:
+        if sample_rate != SAMPLE_RATE:
+            raise ValueError(f"acoustic alignment needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
+        if not any(words):
+            return "no speakable words"
+        if len(samples) < int(0.1 * SAMPLE_RATE):
+            return "segment shorter than 0.1 s"
+        return ""
+
+    @staticmethod
+    def _entry_times(
+        words: list[list[str]], frames: list[tuple[int, int]], offset: float
+    ) -> SegmentResult:
+        """Frame spans of the dictionary words -> (start, end) seconds of each entry; an entry with no
+        speakable words sits at the end of the word before (or the start of the next)."""
+        spans = [(offset + a * FRAME, offset + (b + 1) * FRAME) for a, b in frames]
+        out: list[tuple[float, float] | None] = []
+        k = 0
+        for entry in words:
+            if entry:
+                out.append((spans[k][0], spans[k + len(entry) - 1][1]))
+                k += len(entry)
+            else:
+                out.append(None)
+        for i, t in enumerate(out):
+            if t is None:
+                prev = next((out[j] for j in range(i - 1, -1, -1) if out[j] is not None), None)
+                nxt = next((out[j] for j in range(i + 1, len(out)) if out[j] is not None), None)
+                at = prev[1] if prev else nxt[0]
+                out[i] = (at, at)
+        return SegmentResult([(float(s), float(e)) for s, e in out])
+
+
+class EnglishAligner(_Aligner):
+    """Forced alignment of English in numpy (``forced_align``) with the acoustic model and dictionary that
+    pocketsphinx ships. Holds no state between alignments (the model is read once per process and shared), so
+    the times of a piece of audio never depend on what was aligned before."""
+
+    engine = "numpy"
+
+    def __init__(self) -> None:
+        try:
+            from . import forced_align, sphinx_model
+
+            self._model = sphinx_model.model()
+            self._dict = sphinx_model.dictionary()
+            self._engine = forced_align.Aligner(self._model)
+        except ImportError as exc:  # a broken install: the caller falls back and says so
+            raise AcousticTimingUnavailable(
+                f"pocketsphinx is not installed ({exc}): pip install pocketsphinx"
+            ) from exc
+        except sphinx_model.ModelFileError as exc:
+            raise AcousticTimingUnavailable(str(exc)) from exc
+        self._extra: dict[str, list[str]] = {}
+
+    def lookup(self, word: str) -> str | None:
+        prons = self._dict.get(word)
+        return " ".join(prons[0]) if prons else None
+
+    def _prons(self, word: str) -> list[list[str]]:
+        """The word's pronunciations: the dictionary's (alternates included, as pocketsphinx's alignment uses
+        them), or one made up (``_pronounce``)."""
+        prons = self._dict.get(word) or self._extra.get(word)
+        if prons is None:
+            known = [p for p in self._pronounce(word) if p in self._model.ci_index]
+            prons = self._extra[word] = [known or ["AH"]]
+        return prons
 
     def align(
         self, samples: np.ndarray, words: list[list[str]], sample_rate: int = SAMPLE_RATE, offset: float = 0.0
@@ -459,13 +523,94 @@ class EnglishAligner:
         """Times for each entry of ``words`` (each a list of dictionary words; an empty entry gets no sound of
         its own and is placed at its neighbour's edge) in ``samples`` (mono float), as seconds +
         ``offset``."""
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(f"acoustic alignment needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
+        refused = self._check(samples, words, sample_rate)
+        if refused:
+            return SegmentResult(None, refused)
         flat = [w for entry in words for w in entry]
-        if not flat:
-            return SegmentResult(None, "no speakable words")
-        if len(samples) < int(0.1 * SAMPLE_RATE):
-            return SegmentResult(None, "segment shorter than 0.1 s")
+        pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
+        with _one_blas_thread():
+            frames = self._engine.align(pcm, [self._prons(w) for w in flat])
+        if frames is None:
+            return SegmentResult(None, "no alignment found")
+        return self._entry_times(words, frames, offset)
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS on the calling thread only: the products are small (threads cost more than they give on
+    a busy machine) and the stage's CPU time is then all in its own thread (``time.thread_time``)."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = ThreadpoolController()  # finding the BLAS libraries once, not per piece
+        except ImportError:
+            _BLAS = False
+    if not _BLAS:
+        yield
+        return
+    with _BLAS.limit(limits=1, user_api="blas"):
+        yield
+
+
+_BLAS = None
+
+
+class PocketsphinxAligner(_Aligner):
+    """The pocketsphinx decoder set up for forced alignment of English (the engine before ``EnglishAligner``;
+    kept to compare against, ``ENGINE = "pocketsphinx"``). Not for two threads at once (``borrow`` hands each
+    thread its own); every alignment starts from the decoder's initial front-end state, so the times of a
+    piece of audio do not depend on what the decoder aligned before."""
+
+    engine = "pocketsphinx"
+
+    def __init__(self) -> None:
+        try:
+            from pocketsphinx import Decoder
+        except ImportError as exc:  # a broken install: the caller falls back and says so
+            raise AcousticTimingUnavailable(
+                f"pocketsphinx is not installed ({exc}): pip install pocketsphinx"
+            ) from exc
+        self.decoder = Decoder(loglevel="FATAL", **DECODER_SETTINGS)
+        rate = int(self.decoder.config["samprate"])
+        if rate != SAMPLE_RATE:
+            raise AcousticTimingUnavailable(
+                f"the acoustic model expects {rate} Hz audio, not {SAMPLE_RATE} Hz"
+            )
+        self._known: dict[str, bool] = {}
+        self._cmn_start = self.decoder.get_cmn(False)
+
+    def lookup(self, word: str) -> str | None:
+        return self.decoder.lookup_word(word)
+
+    def _reset(self) -> None:
+        """Back to the state of a new decoder: the front end's noise estimate (``start_stream``, deprecated in
+        pocketsphinx 5 but still what resets it) and the cepstral mean both carry over from one utterance to
+        the next; left alone, the same audio timed up to a frame differently by what came before it."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.decoder.start_stream()
+        self.decoder.set_cmn(self._cmn_start)
+
+    def _ensure_word(self, word: str) -> None:
+        if word in self._known:
+            return
+        known = self.decoder.lookup_word(word) is not None
+        if not known:
+            self.decoder.add_word(word, " ".join(self._pronounce(word)), True)
+        self._known[word] = True
+
+    def align(
+        self, samples: np.ndarray, words: list[list[str]], sample_rate: int = SAMPLE_RATE, offset: float = 0.0
+    ) -> SegmentResult:
+        """As ``EnglishAligner.align``."""
+        refused = self._check(samples, words, sample_rate)
+        if refused:
+            return SegmentResult(None, refused)
+        flat = [w for entry in words for w in entry]
         for w in set(flat):
             self._ensure_word(w)
         pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
@@ -485,48 +630,42 @@ class EnglishAligner:
         got = [s for s in segs if s[0] not in _NOISE]
         if [s[0] for s in got] != flat:
             return SegmentResult(None, "aligned words differ from the words sent")
-        spans = [(offset + a * FRAME, offset + (b + 1) * FRAME) for _, a, b in got]
-        out: list[tuple[float, float] | None] = []
-        k = 0
-        for entry in words:
-            if entry:
-                out.append((spans[k][0], spans[k + len(entry) - 1][1]))
-                k += len(entry)
-            else:
-                out.append(None)
-        # entries with no speakable words (a lone symbol) sit at the end of the word before (or start of the
-        # next)
-        for i, t in enumerate(out):
-            if t is None:
-                prev = next((out[j] for j in range(i - 1, -1, -1) if out[j] is not None), None)
-                nxt = next((out[j] for j in range(i + 1, len(out)) if out[j] is not None), None)
-                at = prev[1] if prev else nxt[0]
-                out[i] = (at, at)
-        return SegmentResult([(float(s), float(e)) for s, e in out])
+        return self._entry_times(words, [(a, b) for _, a, b in got], offset)
 
 
-_IDLE: list[EnglishAligner] = []  # decoders not in use (building one costs ~65 ms of CPU)
+def new_aligner() -> _Aligner:
+    """An aligner of the configured engine (``ENGINE``)."""
+    return PocketsphinxAligner() if ENGINE == "pocketsphinx" else EnglishAligner()
+
+
+_IDLE: list[_Aligner] = []  # aligners not in use (a pocketsphinx decoder costs ~65 ms of CPU to build)
 _IDLE_LOCK = threading.Lock()
 _IDLE_MAX = 4  # decoders kept idle (~28 MB each): as many as transcriptions a process runs at once, usually 1
 
 
 @contextmanager
-def borrow() -> Iterator[EnglishAligner]:
+def borrow() -> Iterator[_Aligner]:
     """A decoder for this thread for the duration of the block, reused from earlier transcriptions when one is
-    idle (each alignment starts from a new decoder's state, see ``EnglishAligner._reset``)."""
-    aligner = _take_idle() or EnglishAligner()
+    idle (each alignment starts from a new decoder's state, see ``PocketsphinxAligner._reset``)."""
+    aligner = _take_idle() or new_aligner()
     try:
         yield aligner
     finally:
         _give_back(aligner)
 
 
-def _take_idle() -> EnglishAligner | None:
+def _take_idle() -> _Aligner | None:
     with _IDLE_LOCK:
-        return _IDLE.pop() if _IDLE else None
+        while _IDLE:
+            aligner = _IDLE.pop()
+            if aligner.engine == ENGINE:  # one kept from before ENGINE changed is dropped
+                return aligner
+        return None
 
 
-def _give_back(aligner: EnglishAligner) -> None:
+def _give_back(aligner: _Aligner) -> None:
+    if ENGINE != getattr(aligner, "engine", None):
+        return
     with _IDLE_LOCK:
         if len(_IDLE) < _IDLE_MAX:
             _IDLE.append(aligner)
@@ -536,7 +675,7 @@ STRANDED_GAP = 1.0  # seconds of Whisper's own gap after a piece's last word for
 
 
 def _stranded(
-    aligner: EnglishAligner,
+    aligner: _Aligner,
     entries: list[list[str]],
     aligned: list[tuple[float, float]],
     groups: list[list[int]],
@@ -550,7 +689,7 @@ def _stranded(
     this_end = times[groups[next_index - 1][-1]][1]
     if times[groups[next_index][0]][0] - this_end < STRANDED_GAP:
         return False
-    phones = sum(len((aligner.decoder.lookup_word(w) or "x").split()) for w in entries[-1])
+    phones = sum(len((aligner.lookup(w) or "x").split()) for w in entries[-1])
     s, e = aligned[-1]
     return e - s <= phones * 3 * FRAME + FRAME / 2
 
@@ -679,7 +818,7 @@ class Prefetcher:
         self.sample_rate = sample_rate
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="captionbridge-aligner")
         self._jobs: dict[tuple, object] = {}
-        self._aligner: EnglishAligner | None = None
+        self._aligner: _Aligner | None = None
         self._lock = threading.Lock()
         self.cpu_seconds = 0.0
         self.submitted = 0
@@ -699,7 +838,7 @@ class Prefetcher:
         started = time.thread_time()
         try:
             if self._aligner is None:
-                self._aligner = _take_idle() or EnglishAligner()
+                self._aligner = _take_idle() or new_aligner()
             return self._aligner.align(self.samples[a:b], entries, self.sample_rate, a / self.sample_rate)
         except AcousticTimingUnavailable:
             self.failed = True
@@ -739,7 +878,7 @@ def retime_words(
     samples: np.ndarray,
     sample_rate: int = SAMPLE_RATE,
     bounds: tuple[float, float] | None = None,
-    aligner: EnglishAligner | None = None,
+    aligner: _Aligner | None = None,
     prefetched: Callable[[int, int, list[list[str]]], SegmentResult | None] | None = None,
 ) -> tuple[list[tuple[float, float]], list[bool], AlignStats]:
     """Re-time words (``texts``/``times`` in the audio's seconds) one group (a Whisper segment, a script

@@ -239,7 +239,7 @@ def align_script(
             )
             try:
                 aligner = (
-                    aligner or acoustic_timing.EnglishAligner()
+                    aligner or acoustic_timing.new_aligner()
                 )  # one per script: its state stays its own
                 result = aligner.align(
                     samples[lo:hi],

@@ -508,10 +508,15 @@ def aligner_entry() -> dict:
     from . import acoustic_timing
 
     files = acoustic_timing.model_files()
+    engine = (
+        "pocketsphinx's decoder"
+        if acoustic_timing.ENGINE == "pocketsphinx"
+        else "CaptionBridge's forced aligner (numpy, exact Viterbi)"
+    )
     note = (
-        "English word timing (forced alignment per speech segment). No offline Mandarin acoustic model ships "
-        "in "
-        "a package: Chinese and other languages use Whisper's word times refined on the audio"
+        f"English word timing: {engine} on this acoustic model and dictionary, per speech segment. No "
+        "offline Mandarin acoustic model ships in a package: Chinese and other languages use Whisper's word "
+        "times refined on the audio"
     )
     if not files:
         return {
@@ -539,7 +544,7 @@ def aligner_entry() -> dict:
         "languages": ["en"],
         "files": [{"name": f["name"], "bytes": f["bytes"]} for f in files],
         "note": note,
-        "status": "ready",
+        "status": acoustic_timing.model_status(),
     }
 
 
