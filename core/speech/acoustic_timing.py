@@ -103,7 +103,7 @@ def identity() -> str:
 
 
 def model_status() -> str:
-    """"ready", or what is wrong with the model files (one line naming the file)."""
+    """ "ready", or what is wrong with the model files (one line naming the file)."""
     if ENGINE == "pocketsphinx":
         return "ready"
     from . import sphinx_model
@@ -459,9 +459,7 @@ class _Aligner:
         return ""
 
     @staticmethod
-    def _entry_times(
-        words: list[list[str]], frames: list[tuple[int, int]], offset: float
-    ) -> SegmentResult:
+    def _entry_times(words: list[list[str]], frames: list[tuple[int, int]], offset: float) -> SegmentResult:
         """Frame spans of the dictionary words -> (start, end) seconds of each entry; an entry with no
         speakable words sits at the end of the word before (or the start of the next)."""
         spans = [(offset + a * FRAME, offset + (b + 1) * FRAME) for a, b in frames]

@@ -238,9 +238,7 @@ def align_script(
                 b + int(ACOUSTIC_PAD * SAMPLE_RATE),
             )
             try:
-                aligner = (
-                    aligner or acoustic_timing.new_aligner()
-                )  # one per script: its state stays its own
+                aligner = aligner or acoustic_timing.new_aligner()  # one per script: its state stays its own
                 result = aligner.align(
                     samples[lo:hi],
                     [acoustic_timing.spell_token(units[i]) for i in idx],

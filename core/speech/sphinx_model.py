@@ -375,7 +375,7 @@ def load_model(root: Path | None = None) -> SphinxModel:
     keys = _key(attr[n_ci:, 0], attr[n_ci:, 1], attr[n_ci:, 2], attr[n_ci:, 3])
     triphones = dict(zip(keys.tolist(), range(n_ci, len(phones))))
     filler = np.zeros(n_ci, bool)
-    filler[: n_ci] = attr[:n_ci, 0] != 0
+    filler[:n_ci] = attr[:n_ci, 0] != 0
     sil = names.index("SIL") if "SIL" in names else mdef["sil"]
     return SphinxModel(
         ciphones=names,
