@@ -276,24 +276,21 @@ def test_the_last_word_before_a_pause_keeps_its_final_stop(speech_corpus_module,
     assert abs(refined[-1][1] - end) <= 0.02, (aligned[-1], refined[-1], end)
 
 
-@pytest.mark.parametrize(
-    "text", ["A quick answer is not always right.", "The cat slept on a warm rug all afternoon."]
-)
-def test_a_final_stop_inside_running_speech_stays_in_its_word(speech_corpus_module, text):
-    """Between two words in running speech the aligner leaves a final stop's closure and release ("quick
-    answer", "slept on") out of the first word as a silence of ~100-150 ms: the word ends where the next one
+def test_a_final_stop_inside_running_speech_stays_in_its_word(speech_corpus_module):
+    """Between two words in running speech the aligner leaves a final stop's closure and release ("looked at",
+    "kept a", "slept on") out of the first word as a silence of ~100-150 ms: the word ends where the next one
     starts."""
-    samples, ref = _sentence(speech_corpus_module, text)
-    aligned, refined = _aligned_and_refined(samples, ref)
-    checked = [
-        k
-        for k, (word, *_) in enumerate(ref[:-1])
-        if wt.ends_with_stop(word) and not wt.starts_with_stop(ref[k + 1][0]) and ref[k][4]
-    ]
-    assert len(checked) >= 2
-    assert any(ref[k][2] - aligned[k][1] > 0.08 for k in checked)  # what the aligner alone does
-    for k in checked:
-        assert abs(refined[k][1] - ref[k][2]) <= 0.03, (ref[k], aligned[k], refined[k])
+    fixed, others = [], []
+    for text in ["They looked at it again.", "The doctor kept a neat desk.", "The cat slept on a warm rug."]:
+        samples, ref = _sentence(speech_corpus_module, text)
+        aligned, refined = _aligned_and_refined(samples, ref)
+        for k, (word, _start, end, _se, end_exact) in enumerate(ref[:-1]):
+            if end_exact and wt.ends_with_stop(word) and not wt.starts_with_stop(ref[k + 1][0]):
+                # (the aligner's own end, ours, the reference)
+                (fixed if end - aligned[k][1] > 0.08 else others).append((aligned[k][1], refined[k][1], end))
+    assert len(fixed) >= 3  # what the aligner alone does: 95-150 ms early
+    assert all(abs(ours - end) <= 0.03 for _, ours, end in fixed), fixed
+    assert all(abs(ours - end) <= 0.04 for _, ours, end in others), others
 
 
 def test_in_strong_noise_a_word_opening_with_a_stop_starts_after_its_closure(speech_corpus_module):
