@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
 
 import pytest
-from fixtures.paths import REPO
+from fixtures.paths import load_benchmark
 
 from captionbridge.core.model import Cue, Word
 
 
 @pytest.fixture(scope="module")
 def bench(conversations_module):
-    sys.modules.setdefault("conversations", conversations_module)  # the benchmark imports it by this name
-    spec = importlib.util.spec_from_file_location(
-        "captionbridge_bench_speakers", REPO / "benchmarks" / "bench_speakers.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_speakers", conversations_module)
 
 
 def test_der_ignores_label_names_and_counts_confusion(bench):

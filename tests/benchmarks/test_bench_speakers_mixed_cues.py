@@ -3,13 +3,11 @@ truth of a Whisper word."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
 from fractions import Fraction
 
 import pytest
-from fixtures.paths import REPO
+from fixtures.paths import load_benchmark
 
 from captionbridge.core.captions import compose
 from captionbridge.core.model import Word
@@ -20,13 +18,7 @@ TB = Timebase(25)
 
 @pytest.fixture(scope="module")
 def bench(conversations_module):
-    sys.modules.setdefault("conversations", conversations_module)  # the benchmarks import it by this name
-    spec = importlib.util.spec_from_file_location(
-        "captionbridge_bench_speakers_mixed_cues", REPO / "benchmarks" / "bench_speakers_mixed_cues.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_speakers_mixed_cues", conversations_module)
 
 
 def said(script) -> list[Word]:
