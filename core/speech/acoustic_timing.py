@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .blas import blas_threads
+
 SAMPLE_RATE = 16000
 FRAME = 0.01  # seconds per decoder frame (pocketsphinx's default frate of 100)
 PAD = 0.4  # seconds of audio around a segment's words, so the first and last word can move
@@ -403,6 +405,11 @@ class AlignStats:
         }
 
 
+def _int16(samples: np.ndarray) -> np.ndarray:
+    """Mono float audio as the 16-bit samples the acoustic model's front end was built for."""
+    return (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
 class _Aligner:
     """What both engines share: words the dictionary lacks get a pronunciation (``_pronounce``), and the
     aligned dictionary words' spans become times per entry (``_entry_times``)."""
@@ -525,34 +532,12 @@ class EnglishAligner(_Aligner):
         if refused:
             return SegmentResult(None, refused)
         flat = [w for entry in words for w in entry]
-        pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
-        with _one_blas_thread():
+        pcm = _int16(samples)
+        with blas_threads(1):  # small products; the stage's CPU time stays in its own thread
             frames = self._engine.align(pcm, [self._prons(w) for w in flat])
         if frames is None:
             return SegmentResult(None, "no alignment found")
         return self._entry_times(words, frames, offset)
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """numpy's BLAS on the calling thread only: the products are small (threads cost more than they give on
-    a busy machine) and the stage's CPU time is then all in its own thread (``time.thread_time``)."""
-    global _BLAS
-    if _BLAS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS = ThreadpoolController()  # finding the BLAS libraries once, not per piece
-        except ImportError:
-            _BLAS = False
-    if not _BLAS:
-        yield
-        return
-    with _BLAS.limit(limits=1, user_api="blas"):
-        yield
-
-
-_BLAS = None
 
 
 class PocketsphinxAligner(_Aligner):
@@ -611,7 +596,7 @@ class PocketsphinxAligner(_Aligner):
         flat = [w for entry in words for w in entry]
         for w in set(flat):
             self._ensure_word(w)
-        pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
+        pcm = _int16(samples)
         d = self.decoder
         try:
             self._reset()

@@ -52,6 +52,7 @@ import numpy as np
 
 from ..errors import InputError, ModelNotAvailableError
 from ..model import Word
+from .blas import blas_threads
 
 SAMPLE_RATE = 16000
 N_MELS = 40
@@ -269,7 +270,7 @@ class _NumpyEncoder:
         lengths = np.array([len(m) for m in mels])
         order = np.argsort(-lengths, kind="stable")
         out = np.zeros((len(mels), EMBED_DIM), dtype=np.float32)
-        with _blas_threads(threads):
+        with blas_threads(threads):
             for a in range(0, len(order), NUMPY_BATCH):
                 batch = order[a : a + NUMPY_BATCH]
                 out[batch] = self._batch([mels[i] for i in batch], lengths[batch])
@@ -301,26 +302,6 @@ class _NumpyEncoder:
             x = seq
         raw = np.maximum(h @ self.linear_t + self.linear_b, 0.0)
         return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9)
-
-
-class _blas_threads:
-    """numpy's BLAS limited to ``threads`` for the encoder's small matmuls (threadpoolctl when installed:
-    extra threads on a busy machine spin), restored after."""
-
-    def __init__(self, threads: int | None):
-        self.threads = threads
-        self.limit = None
-
-    def __enter__(self):
-        if self.threads and importlib.util.find_spec("threadpoolctl") is not None:
-            from threadpoolctl import threadpool_limits
-
-            self.limit = threadpool_limits(self.threads, user_api="blas")
-        return self
-
-    def __exit__(self, *exc):
-        if self.limit is not None:
-            self.limit.restore_original_limits()
 
 
 class SpeakerEncoder:
