@@ -83,28 +83,34 @@ def test_someone_who_says_little_is_counted(conversations_module, encoder):
     assert len(set(main.values())) == 4  # each true voice has its own id
 
 
-def test_bic_joins_a_voice_split_in_two_and_keeps_two_voices_apart(conversations_module, encoder):
-    """Conversation 104 (two voices) with each true voice's clustered windows split in two by time (four
-    clusters of 20 s or more, so BIC alone decides): the BIC merges give back the two voices, each one
-    voice. (Built from the truth rather than from what average linkage happens to split, which moves with
-    espeak-ng's state between syntheses.)"""
-    conv = conversations_module.make_conversation(2, 104)
-    words = words_of(conv)
-    windows = sp.speech_windows(words)
+def _reliable_windows(conv, encoder):
+    """The conversation's speech windows of at least RELIABLE_SECONDS, as the clustering sees them: their
+    embeddings, cepstra, durations and true speakers."""
+    windows = sp.speech_windows(words_of(conv))
     mels = [sp.mel_spectrogram(sp.window_audio(conv.samples, w)) for w in windows]
     emb = encoder.embed_mels(mels)
     feats = [sp.cepstra(m) for m in mels]
     durations = np.array([w.duration for w in windows])
     idx = np.flatnonzero(durations >= sp.RELIABLE_SECONDS)
     truth = np.array([conv.words[windows[i].first].speaker for i in idx])
-    labels = np.zeros(len(idx), dtype=int)
+    return emb[idx], [feats[i] for i in idx], durations[idx], truth
+
+
+def test_bic_joins_a_voice_split_in_two_and_keeps_two_voices_apart(conversations_module, encoder):
+    """Conversation 104 (two voices) with each true voice's clustered windows split in two by time (four
+    clusters of 20 s or more, so BIC alone decides): the BIC merges give back the two voices, each one
+    voice. (Built from the truth rather than from what average linkage happens to split, which moves with
+    espeak-ng's state between syntheses.)"""
+    conv = conversations_module.make_conversation(2, 104)
+    emb, feats, durations, truth = _reliable_windows(conv, encoder)
+    labels = np.zeros(len(truth), dtype=int)
     for j, voice in enumerate(sorted(set(truth))):
         mine = np.flatnonzero(truth == voice)
         labels[mine[: len(mine) // 2]] = 2 * j
         labels[mine[len(mine) // 2 :]] = 2 * j + 1
-        assert durations[idx][mine[: len(mine) // 2]].sum() > sp.BIC_APART_SECONDS
-        assert durations[idx][mine[len(mine) // 2 :]].sum() > sp.BIC_APART_SECONDS
-    merged = sp._bic_merge(labels, [feats[i] for i in idx], emb[idx], durations[idx])
+        assert durations[mine[: len(mine) // 2]].sum() > sp.BIC_APART_SECONDS
+        assert durations[mine[len(mine) // 2 :]].sum() > sp.BIC_APART_SECONDS
+    merged = sp._bic_merge(labels, feats, emb, durations)
     assert merged.max() + 1 == 2
     assert all(len(set(truth[merged == c])) == 1 for c in range(2))
 
@@ -117,25 +123,18 @@ def test_strong_cepstral_evidence_keeps_a_small_similar_voice_apart(
     turns were labelled one speaker. BIC's evidence for two voices there is strong (>= BIC_STRONG): they stay
     apart. Clusters built from the truth (what average linkage splits moves with espeak-ng's state)."""
     conv = conversations_module.make_conversation(3, 112)
-    words = words_of(conv)
-    windows = sp.speech_windows(words)
-    mels = [sp.mel_spectrogram(sp.window_audio(conv.samples, w)) for w in windows]
-    emb = encoder.embed_mels(mels)
-    feats = [sp.cepstra(m) for m in mels]
-    durations = np.array([w.duration for w in windows])
-    idx = np.flatnonzero(durations >= sp.RELIABLE_SECONDS)
-    truth = np.array([conv.words[windows[i].first].speaker for i in idx])
+    emb, feats, durations, truth = _reliable_windows(conv, encoder)
     voices = {v: k for k, v in conv.voices.items()}
     ids = sorted(set(truth))
     labels = np.array([ids.index(t) for t in truth])
     small, large = ids.index(voices["en-us+m3"]), ids.index(voices["en-us+m2"])
     # the precondition: the small-cluster rule applies to this pair
-    assert durations[idx][labels == small].sum() < sp.BIC_APART_SECONDS
-    assert 1 - float((emb[idx][labels == small] @ emb[idx][labels == large].T).mean()) < sp.AUTO_THRESHOLD
-    merged = sp._bic_merge(labels, [feats[i] for i in idx], emb[idx], durations[idx])
+    assert durations[labels == small].sum() < sp.BIC_APART_SECONDS
+    assert 1 - float((emb[labels == small] @ emb[labels == large].T).mean()) < sp.AUTO_THRESHOLD
+    merged = sp._bic_merge(labels, feats, emb, durations)
     assert merged.max() + 1 == 3 and all(len(set(truth[merged == c])) == 1 for c in range(3))
     monkeypatch.setattr(sp, "BIC_STRONG", math.inf)  # the rule without the safeguard joins them
-    assert sp._bic_merge(labels, [feats[i] for i in idx], emb[idx], durations[idx]).max() + 1 == 2
+    assert sp._bic_merge(labels, feats, emb, durations).max() + 1 == 2
 
 
 def test_one_voice_stays_one_after_the_bic_merges(conversations_module, encoder):
