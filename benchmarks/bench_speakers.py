@@ -104,6 +104,14 @@ def wrongly_mixed(cues, truth_of: dict[int, str]) -> int:
     return bad
 
 
+def mixed_in(cues, labelled, words, truth: dict[int, str]) -> int:
+    """``wrongly_mixed`` for cues composed from ``labelled`` (``diarize``'s words, in the order of ``words``,
+    the words it was given, whose true speakers ``truth`` holds by ``id``): each cue word's truth is found by
+    its start and text (the composer hands back new word objects)."""
+    by_pos = {(w.start, w.text): truth[id(o)] for w, o in zip(labelled, words)}
+    return wrongly_mixed(cues, {id(w): by_pos.get((w.start, w.text), "?") for c in cues for w in c.words})
+
+
 def evaluate(spec, encoder) -> dict:
     from captionbridge.core.captions.compose import compose_cues
 
@@ -131,17 +139,10 @@ def evaluate(spec, encoder) -> dict:
         row[f"found_{key}"] = len(result.speakers)
         row[f"seconds_{key}"] = round(elapsed, 2)
         if mode == "auto":
-            labelled = result.words
-            truth_l = {id(w): truth[id(o)] for w, o in zip(labelled, words)}
-            cues = compose_cues(labelled, Timebase(25), "netflix-en", "en")
-            truth_c = {}
-            by_pos = {(w.start, w.text): truth_l[id(w)] for w in labelled}
-            for cue in cues:
-                for w in cue.words:
-                    truth_c[id(w)] = by_pos.get((w.start, w.text), "?")
+            cues = compose_cues(result.words, Timebase(25), "netflix-en", "en")
             row["cues"] = len(cues)
             row["two_speaker_cues"] = sum(1 for c in cues if len(c.speakers) == 2)
-            row["wrongly_mixed_cues"] = wrongly_mixed(cues, truth_c)
+            row["wrongly_mixed_cues"] = mixed_in(cues, result.words, words, truth)
     return row
 
 

@@ -188,7 +188,6 @@ def main(argv=None) -> int:
             words = [Word.at(w.text, w.start, w.end, TB) for w in conv.words]
             truth = {id(w): ref.speaker for w, ref in zip(words, conv.words)}
         res = sp.diarize(conv.samples, words, "auto", encoder=enc)
-        by_pos = {(w.start, w.text): truth[id(o)] for w, o in zip(res.words, words)}
         d = b.der(conv.turns(), b.turns_of(res.words, lambda w: w.speaker))
         diar["right"] += len(res.speakers) == n
         diar["der_num"] += d * conv.duration
@@ -198,8 +197,7 @@ def main(argv=None) -> int:
         row["der"] = round(d, 4)
         for s in settings:
             cues = compose_with(s, res.words)
-            truth_c = {id(w): by_pos.get((w.start, w.text), "?") for c in cues for w in c.words}
-            m = {"mixed": b.wrongly_mixed(cues, truth_c), **cue_measures(cues)}
+            m = {"mixed": b.mixed_in(cues, res.words, words, truth), **cue_measures(cues)}
             add(totals[s], m)
             row[s] = m
         rows.append(row)

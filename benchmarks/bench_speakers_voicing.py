@@ -98,11 +98,8 @@ def main():
         for x in settings:
             sp.VOICING_T = x
             res = sp.diarize(conv.samples, words, "auto", encoder=cached)
-            truth_l = {id(w): truth[id(o)] for w, o in zip(res.words, words)}
             cues = compose_cues(res.words, Timebase(25), "netflix-en", "en")
-            by_pos = {(w.start, w.text): truth_l[id(w)] for w in res.words}
-            truth_c = {id(w): by_pos.get((w.start, w.text), "?") for c in cues for w in c.words}
-            mixed = b.wrongly_mixed(cues, truth_c)
+            mixed = b.mixed_in(cues, res.words, words, truth)
             d = b.der(conv.turns(), b.turns_of(res.words, lambda w: w.speaker))
             t = tot[x]
             t["right"] += len(res.speakers) == n
