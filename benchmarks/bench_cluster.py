@@ -500,11 +500,7 @@ def run_batching(quick: bool = True) -> dict:
                     x for f in [pool.submit(bay_work, arm, b) for b in range(bays_n)] for x in f.result()
                 ]
             wall = time.perf_counter() - t0
-            status = json.loads(
-                cluster.run_cli(
-                    "cluster", "status", "--address", cluster.address, "--json", timeout=120
-                ).stdout
-            )
+            status = cluster.status()
             texts = bays_n * requests_per_bay * per_request
             arms[arm] = {
                 "load_average_1min_after": round(os.getloadavg()[0], 2),
@@ -597,11 +593,7 @@ def run_whisper_batching(quick: bool = True) -> dict:
                 futures = [pool.submit(bay_work, f"bay-{k}", paths[k::bays_n]) for k in range(bays_n)]
                 latencies = [x for f in futures for x in f.result()]
             wall = time.perf_counter() - t0
-            status = json.loads(
-                cluster.run_cli(
-                    "cluster", "status", "--address", cluster.address, "--json", timeout=120
-                ).stdout
-            )
+            status = cluster.status()
             audio = sum(seconds_of(p) for p in paths)
             arms[arm] = {
                 "load_average_1min_after": round(os.getloadavg()[0], 2),
