@@ -11,7 +11,7 @@ from fractions import Fraction
 import pytest
 import soundfile as sf
 from fixtures.paths import absent
-from fixtures.service import EngineProcess, write_timeline
+from fixtures.service import running_caption_engine, write_timeline
 
 from captionbridge.plugin.caption_job import run_caption_job  # noqa: F401  (a broken import is a red run)
 from captionbridge.plugin.service.client import EngineError
@@ -31,16 +31,8 @@ def speech_wav(tmp_path_factory):
 @pytest.fixture(scope="module")
 def real_engine(tmp_path_factory):
     """The engine with its default job function (the real pipeline), its caches in a temporary folder."""
-    root = tmp_path_factory.mktemp("real-engine")
-    eng = EngineProcess(
-        root / "config",
-        job="default:run_caption_job",
-        workers=1,
-        env={"CAPTIONBRIDGE_CACHE_DIR": str(root / "cache")},
-    )
-    eng.start(timeout=60)
-    yield eng
-    eng.stop()
+    with running_caption_engine(tmp_path_factory.mktemp("real-engine")) as eng:
+        yield eng
 
 
 def speech_timeline(tmp_path, wav, **kw):
